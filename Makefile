@@ -1,0 +1,52 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+BUILD ?= build
+SAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS ?= $(shell nproc)
+HOST ?= 127.0.0.1
+PORT ?= 8080
+FUZZ_SECONDS ?= 60
+DEMO_MODEL ?= models/demo-qwen2.5-tiny-q8_0.gguf
+WERROR := $(if $(CI),ON,OFF)
+
+.PHONY: all deps build test unit-test san-test fuzz-test peer-test run demo-model clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DHEARTH_WERROR=$(WERROR)
+	cmake --build $(BUILD) -j $(JOBS)
+
+unit-test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Parsers and the malformed-file corpus under ASan+UBSan.
+san-test: deps
+	cmake -S . -B $(SAN_BUILD) -G Ninja -DHEARTH_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHEARTH_WERROR=$(WERROR)
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors
+	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed)'
+
+# libFuzzer targets for the GGUF and safetensors parsers, for a bounded time each.
+fuzz-test: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DHEARTH_FUZZ=ON -DHEARTH_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_gguf fuzz_safetensors
+	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Checks against third-party implementations (llama.cpp via node-llama-cpp, @huggingface/gguf).
+peer-test: build
+	HEARTH_BIN=$(abspath $(BUILD))/src/hearth node --test tests/peers/
+
+test: unit-test san-test fuzz-test peer-test
+
+demo-model: build
+	@mkdir -p models
+	@[ -f $(DEMO_MODEL) ] || $(BUILD)/src/hearth mkmodel --preset qwen2.5-tiny --type q8_0 -o $(DEMO_MODEL)
+
+run: build demo-model
+	$(BUILD)/src/hearth serve -m $(or $(MODEL),$(DEMO_MODEL)) --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

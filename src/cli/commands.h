@@ -1,0 +1,16 @@
+// Subcommand registry for the hearth binary. Each cmd_*.cpp defines one add_*_command that
+// declares its options on a CLI11 subcommand and sets the callback that runs it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace hearth::cli {
+
+// Each returns the process exit code through `exit_code` when its subcommand ran.
+void add_inspect_command(CLI::App& app, int& exit_code);
+void add_quantize_command(CLI::App& app, int& exit_code);
+void add_mkmodel_command(CLI::App& app, int& exit_code);
+
+int run_main(int argc, char** argv);
+
+}  // namespace hearth::cli

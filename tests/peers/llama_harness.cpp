@@ -1,0 +1,286 @@
+// llama-harness: a thin command-line wrapper over the prebuilt llama.cpp libraries that ship in
+// @node-llama-cpp/linux-x64 (llama.cpp commit de3ff81), so tests can hold hearth against
+// llama.cpp's own quantizer, GGUF reader, dequantizers and model loader.
+//
+// This is test tooling, not hearth code: it only calls llama.cpp's public C API (llama.h,
+// ggml.h, gguf.h, ggml-backend.h). Build it with tests/peers/build-harness.sh.
+//
+//   llama-harness quantize IN OUT FTYPE [--threads N]   llama_model_quantize, default params
+//   llama-harness types FILE                            "name<TAB>type<TAB>ne0,ne1,..." per tensor
+//   llama-harness dequant FILE TENSOR [OUT.f32]         floats via the type's to_float; to OUT as
+//                                                       raw little-endian f32, else one per line
+//   llama-harness load FILE [--prompt TEXT] [--threads N]
+//                                                       load, create a context, decode the prompt
+//                                                       tokens, print the first logits; exit 1
+//                                                       unless every logit is finite and they
+//                                                       are not all equal
+//   llama-harness ftypes                                the FTYPE names accepted by quantize
+//
+// Exit status: 0 on success, 1 on a failed check or llama.cpp error, 2 on a usage error.
+#include <strings.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "gguf.h"
+#include "llama.h"
+
+#ifndef HARNESS_LIBDIR
+#define HARNESS_LIBDIR ""
+#endif
+
+namespace {
+
+struct FtypeName {
+  const char* name;
+  llama_ftype ftype;
+};
+
+// The names llama-quantize accepts for the file types we care about.
+const FtypeName kFtypes[] = {
+    {"F32", LLAMA_FTYPE_ALL_F32},          {"F16", LLAMA_FTYPE_MOSTLY_F16},
+    {"BF16", LLAMA_FTYPE_MOSTLY_BF16},     {"Q4_0", LLAMA_FTYPE_MOSTLY_Q4_0},
+    {"Q4_1", LLAMA_FTYPE_MOSTLY_Q4_1},     {"Q5_0", LLAMA_FTYPE_MOSTLY_Q5_0},
+    {"Q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},     {"Q8_0", LLAMA_FTYPE_MOSTLY_Q8_0},
+    {"Q2_K", LLAMA_FTYPE_MOSTLY_Q2_K},     {"Q2_K_S", LLAMA_FTYPE_MOSTLY_Q2_K_S},
+    {"Q3_K_S", LLAMA_FTYPE_MOSTLY_Q3_K_S}, {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M},
+    {"Q3_K_L", LLAMA_FTYPE_MOSTLY_Q3_K_L}, {"Q4_K_S", LLAMA_FTYPE_MOSTLY_Q4_K_S},
+    {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M}, {"Q5_K_S", LLAMA_FTYPE_MOSTLY_Q5_K_S},
+    {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M}, {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
+    {"IQ4_NL", LLAMA_FTYPE_MOSTLY_IQ4_NL}, {"IQ4_XS", LLAMA_FTYPE_MOSTLY_IQ4_XS},
+    {"IQ3_S", LLAMA_FTYPE_MOSTLY_IQ3_S},   {"IQ3_M", LLAMA_FTYPE_MOSTLY_IQ3_M},
+    {"TQ1_0", LLAMA_FTYPE_MOSTLY_TQ1_0},   {"TQ2_0", LLAMA_FTYPE_MOSTLY_TQ2_0},
+    {"MXFP4_MOE", LLAMA_FTYPE_MOSTLY_MXFP4_MOE},
+};
+
+bool g_verbose = false;
+
+void log_callback(ggml_log_level level, const char* text, void*) {
+  // Errors and warnings always (quantize's fallback notes are warnings); the rest on request.
+  if (g_verbose || level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN ||
+      level == GGML_LOG_LEVEL_CONT) {
+    std::fputs(text, stderr);
+  }
+}
+
+int usage() {
+  std::fputs(
+      "usage: llama-harness quantize IN OUT FTYPE [--threads N]\n"
+      "       llama-harness types FILE\n"
+      "       llama-harness dequant FILE TENSOR [OUT.f32]\n"
+      "       llama-harness load FILE [--prompt TEXT] [--threads N]\n"
+      "       llama-harness ftypes\n"
+      "env: HARNESS_VERBOSE=1 shows llama.cpp's info logs\n",
+      stderr);
+  return 2;
+}
+
+int fail(const char* fmt, ...) {
+  std::va_list args;
+  va_start(args, fmt);
+  std::fputs("llama-harness: ", stderr);
+  std::vfprintf(stderr, fmt, args);
+  std::fputc('\n', stderr);
+  va_end(args);
+  return 1;
+}
+
+// "--name VALUE" from argv[first..], or `fallback`.
+std::string option(int argc, char** argv, int first, const char* name, const std::string& fallback) {
+  for (int i = first; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  return fallback;
+}
+
+void load_backends() {
+  const char* env_dir = std::getenv("HARNESS_LIBDIR");
+  const char* dir = env_dir != nullptr && *env_dir != '\0' ? env_dir : HARNESS_LIBDIR;
+  // The CPU backends are separate shared objects (one per ISA level) next to libllama.
+  if (*dir != '\0') ggml_backend_load_all_from_path(dir);
+  if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
+}
+
+int cmd_quantize(int argc, char** argv) {
+  if (argc < 5) return usage();
+  const char* in = argv[2];
+  const char* out = argv[3];
+  const char* want = argv[4];
+  llama_model_quantize_params params = llama_model_quantize_default_params();
+  bool found = false;
+  for (const FtypeName& f : kFtypes) {
+    if (strcasecmp(f.name, want) == 0) {
+      params.ftype = f.ftype;
+      found = true;
+    }
+  }
+  if (!found) return fail("unknown FTYPE '%s' (see `llama-harness ftypes`)", want);
+  params.nthread = std::atoi(option(argc, argv, 5, "--threads", "0").c_str());
+  if (llama_model_quantize(in, out, &params) != 0) return fail("quantize %s -> %s failed", in, out);
+  return 0;
+}
+
+struct GgufFile {
+  gguf_context* ctx = nullptr;
+  ~GgufFile() {
+    if (ctx != nullptr) gguf_free(ctx);
+  }
+};
+
+int cmd_types(int argc, char** argv) {
+  if (argc != 3) return usage();
+  GgufFile f;
+  f.ctx = gguf_init_from_file(argv[2], gguf_init_params{/*no_alloc=*/true, /*ctx=*/nullptr});
+  if (f.ctx == nullptr) return fail("cannot read GGUF file %s", argv[2]);
+  const int64_t n = gguf_get_n_tensors(f.ctx);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t* ne = gguf_get_tensor_ne(f.ctx, i);
+    int n_dims = GGML_MAX_DIMS;
+    while (n_dims > 1 && ne[n_dims - 1] == 1) --n_dims;
+    std::printf("%s\t%s\t", gguf_get_tensor_name(f.ctx, i),
+                ggml_type_name(gguf_get_tensor_type(f.ctx, i)));
+    for (int d = 0; d < n_dims; ++d) std::printf(d == 0 ? "%lld" : ",%lld", (long long)ne[d]);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+int cmd_dequant(int argc, char** argv) {
+  if (argc != 4 && argc != 5) return usage();
+  GgufFile f;
+  f.ctx = gguf_init_from_file(argv[2], gguf_init_params{/*no_alloc=*/true, /*ctx=*/nullptr});
+  if (f.ctx == nullptr) return fail("cannot read GGUF file %s", argv[2]);
+  const int64_t id = gguf_find_tensor(f.ctx, argv[3]);
+  if (id < 0) return fail("no tensor '%s' in %s", argv[3], argv[2]);
+  const ggml_type type = gguf_get_tensor_type(f.ctx, id);
+  const ggml_type_traits* traits = ggml_get_type_traits(type);
+  const int64_t* ne = gguf_get_tensor_ne(f.ctx, id);
+  int64_t n_elems = 1;
+  for (int d = 0; d < GGML_MAX_DIMS; ++d) n_elems *= ne[d];
+  const size_t n_bytes = gguf_get_tensor_size(f.ctx, id);
+
+  std::vector<unsigned char> raw(n_bytes);
+  FILE* in = std::fopen(argv[2], "rb");
+  if (in == nullptr) return fail("cannot open %s", argv[2]);
+  const long offset = static_cast<long>(gguf_get_data_offset(f.ctx) + gguf_get_tensor_offset(f.ctx, id));
+  const bool read_ok = std::fseek(in, offset, SEEK_SET) == 0 && std::fread(raw.data(), 1, n_bytes, in) == n_bytes;
+  std::fclose(in);
+  if (!read_ok) return fail("short read of tensor '%s' in %s", argv[3], argv[2]);
+
+  std::vector<float> values(static_cast<size_t>(n_elems));
+  if (type == GGML_TYPE_F32) {
+    std::memcpy(values.data(), raw.data(), n_bytes);
+  } else if (traits->to_float != nullptr) {
+    traits->to_float(raw.data(), values.data(), n_elems);
+  } else {
+    return fail("type %s has no to_float", ggml_type_name(type));
+  }
+
+  if (argc == 5) {
+    FILE* out = std::fopen(argv[4], "wb");
+    if (out == nullptr) return fail("cannot create %s", argv[4]);
+    const bool ok = std::fwrite(values.data(), sizeof(float), values.size(), out) == values.size();
+    if (std::fclose(out) != 0 || !ok) return fail("cannot write %s", argv[4]);
+  } else {
+    for (float v : values) std::printf("%.9g\n", v);
+  }
+  return 0;
+}
+
+int cmd_load(int argc, char** argv) {
+  if (argc < 3) return usage();
+  const std::string prompt = option(argc, argv, 3, "--prompt", "Hello world, this is a test");
+  const int threads = std::atoi(option(argc, argv, 3, "--threads", "2").c_str());
+  load_backends();
+
+  llama_model_params mparams = llama_model_default_params();
+  mparams.n_gpu_layers = 0;
+  llama_model* model = llama_model_load_from_file(argv[2], mparams);
+  if (model == nullptr) return fail("llama_model_load_from_file failed for %s", argv[2]);
+
+  int rc = 0;
+  llama_context_params cparams = llama_context_default_params();
+  cparams.n_ctx = 128;
+  cparams.n_batch = 128;
+  cparams.n_ubatch = 128;
+  cparams.n_threads = threads;
+  cparams.n_threads_batch = threads;
+  llama_context* ctx = llama_init_from_model(model, cparams);
+  if (ctx == nullptr) {
+    llama_model_free(model);
+    return fail("llama_init_from_model failed for %s", argv[2]);
+  }
+
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  std::vector<llama_token> tokens(64);
+  int32_t n_tokens = llama_tokenize(vocab, prompt.c_str(), static_cast<int32_t>(prompt.size()),
+                                    tokens.data(), static_cast<int32_t>(tokens.size()),
+                                    /*add_special=*/false, /*parse_special=*/false);
+  if (n_tokens <= 0) {
+    // No usable tokenizer: fall back to the first few ids.
+    n_tokens = std::min<int32_t>(4, n_vocab);
+    for (int32_t i = 0; i < n_tokens; ++i) tokens[i] = i;
+  }
+  tokens.resize(n_tokens);
+
+  llama_batch batch = llama_batch_get_one(tokens.data(), n_tokens);
+  const int32_t status = llama_decode(ctx, batch);
+  if (status != 0) {
+    rc = fail("llama_decode returned %d for %s", status, argv[2]);
+  } else {
+    const float* logits = llama_get_logits_ith(ctx, -1);
+    int64_t n_bad = 0;
+    bool all_equal = true;
+    for (int32_t i = 0; i < n_vocab; ++i) {
+      if (!std::isfinite(logits[i])) ++n_bad;
+      if (logits[i] != logits[0]) all_equal = false;
+    }
+    std::printf("n_vocab %d\nn_tokens %d\ntokens", n_vocab, n_tokens);
+    for (llama_token t : tokens) std::printf(" %d", t);
+    std::printf("\nlogits");
+    for (int32_t i = 0; i < std::min<int32_t>(8, n_vocab); ++i) std::printf(" %.6g", logits[i]);
+    std::printf("\n");
+    if (n_bad > 0) rc = fail("%lld of %d logits are not finite", (long long)n_bad, n_vocab);
+    else if (all_equal) rc = fail("all %d logits are equal (%g)", n_vocab, logits[0]);
+  }
+  llama_free(ctx);
+  llama_model_free(model);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const char* verbose = std::getenv("HARNESS_VERBOSE");
+  g_verbose = verbose != nullptr && *verbose != '\0' && std::strcmp(verbose, "0") != 0;
+  llama_log_set(log_callback, nullptr);
+  llama_backend_init();
+
+  const std::string cmd = argv[1];
+  int rc = 2;
+  if (cmd == "quantize") {
+    rc = cmd_quantize(argc, argv);
+  } else if (cmd == "types") {
+    rc = cmd_types(argc, argv);
+  } else if (cmd == "dequant") {
+    rc = cmd_dequant(argc, argv);
+  } else if (cmd == "load") {
+    rc = cmd_load(argc, argv);
+  } else if (cmd == "ftypes") {
+    for (const FtypeName& f : kFtypes) std::printf("%s\t%d\n", f.name, static_cast<int>(f.ftype));
+    rc = 0;
+  } else {
+    rc = usage();
+  }
+  llama_backend_free();
+  return rc;
+}

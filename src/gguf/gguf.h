@@ -128,6 +128,7 @@ class Writer {
   void set_bool(std::string key, bool value) { set(std::move(key), Value{value}); }
   // Copies every key of `file` (used by quantize and mkmodel to keep tokenizer metadata).
   void copy_metadata(const File& file);
+  const std::vector<KeyValue>& metadata() const { return metadata_; }
 
   // Borrowed bytes: `view.data` must hold exactly the bytes of `view` and outlive write().
   Status add_tensor(std::string name, const TensorView& view);

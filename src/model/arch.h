@@ -1,0 +1,70 @@
+// Model architectures as data: which tensors a family has, their shapes in terms of the
+// hyperparameters, and the switches the generic forward pass reads. Adding a family is one entry
+// in arch.cpp's table, nothing else.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "model/model_file.h"
+
+namespace hearth {
+
+// Hyperparameters, read from "{arch}.*" GGUF keys (or mapped from config.json).
+struct HParams {
+  int64_t n_vocab = 0;       // rows of token_embd
+  int64_t n_ctx_train = 0;   // {arch}.context_length
+  int64_t n_embd = 0;        // {arch}.embedding_length
+  int64_t n_layer = 0;       // {arch}.block_count
+  int64_t n_head = 0;        // {arch}.attention.head_count
+  int64_t n_head_kv = 0;     // {arch}.attention.head_count_kv (defaults to n_head)
+  int64_t head_dim = 0;      // {arch}.attention.key_length (defaults to n_embd / n_head)
+  int64_t n_ff = 0;          // {arch}.feed_forward_length
+  int64_t n_rot = 0;         // {arch}.rope.dimension_count (defaults to head_dim)
+  double rope_freq_base = 10000.0;
+  double rms_eps = 1e-5;
+
+  int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
+  int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v
+};
+
+// A tensor dimension as a function of the hyperparameters.
+enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf };
+
+struct TensorSpec {
+  std::string_view name;  // GGUF name; "{i}" is the layer index for per-layer tensors
+  Dim ne0;                // row length (innermost)
+  Dim ne1;                // rows (kOne for 1-D tensors)
+  bool required;
+};
+
+enum class RopeStyle { kNormal, kNeox };  // adjacent pairs (llama) vs halves (qwen, HF rotate_half)
+
+struct ArchSpec {
+  std::string_view name;              // general.architecture
+  std::vector<TensorSpec> globals;    // token_embd, output_norm, output, rope_freqs
+  std::vector<TensorSpec> per_layer;  // blk.{i}.*
+  RopeStyle rope_style;
+  bool qkv_bias;                      // qwen2
+  bool qk_norm;                       // qwen3: RMSNorm on each head of Q and K
+};
+
+const ArchSpec* find_arch(std::string_view name);
+std::vector<std::string_view> known_archs();
+
+int64_t dim_value(Dim dim, const HParams& hp);
+std::string layer_tensor_name(std::string_view pattern, int64_t layer);
+
+// Reads and validates the hyperparameters of `model` (n_head divides n_embd unless head_dim is
+// given, context > 0, ...). n_vocab comes from token_embd or the tokenizer.
+Result<HParams> read_hparams(const ModelFile& model);
+
+// Checks every required tensor exists with the shape the hyperparameters imply, and that no
+// tensor has an unexpected shape. Errors name the tensor, the expected and the found shape.
+Status validate_tensors(const ModelFile& model, const ArchSpec& arch, const HParams& hp);
+
+}  // namespace hearth

@@ -1,0 +1,173 @@
+#include "model/mkmodel.h"
+
+#include <cmath>
+
+#include "gguf/gguf.h"
+#include "model/quantize.h"
+
+namespace hearth {
+namespace {
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// splitmix64: a tiny, well-mixed generator; one independent stream per (seed, tensor, row), so
+// rows can be generated in any order on any thread with identical results.
+struct SplitMix64 {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>((next() >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
+};
+
+}  // namespace
+
+void random_row(uint64_t seed, const std::string& tensor_name, int64_t row, const WeightInit& init,
+                float* out, int64_t n) {
+  SplitMix64 rng{seed * 0x2545F4914F6CDD1Dull ^ fnv1a(tensor_name) ^
+                 (static_cast<uint64_t>(row) * 0x9E3779B97F4A7C15ull)};
+  for (int64_t i = 0; i < n; i += 2) {
+    // Box-Muller: two normals per pair of uniforms.
+    double r = std::sqrt(-2.0 * std::log(rng.uniform()));
+    double theta = 2.0 * 3.14159265358979323846 * rng.uniform();
+    double z[2] = {r * std::cos(theta), r * std::sin(theta)};
+    for (int64_t j = 0; j < 2 && i + j < n; ++j) {
+      double x = z[j] * init.stddev;
+      out[i + j] = static_cast<float>(init.kind == WeightInit::Kind::kOnesPlusNoise ? 1.0 + x : x);
+    }
+  }
+}
+
+namespace {
+
+// Weights scaled so activations keep unit scale through the layers (N(0, 1/fan_in) for
+// matrices) and the logits are peaked: with std 3/sqrt(n_embd) embeddings the tied output gives
+// logits of std ~3, so top-1 is usually clear and a broken forward pass shows in comparisons.
+WeightInit init_for(const std::string& name, const TensorView& shape, const HParams& hp) {
+  if (name == "rope_freqs.weight") return {WeightInit::Kind::kRopeFactors, 0};
+  if (shape.n_dims == 1) {
+    if (name.ends_with(".bias")) return {WeightInit::Kind::kNormal, 0.05f};
+    return {WeightInit::Kind::kOnesPlusNoise, 0.1f};  // norm weights
+  }
+  if (name == "token_embd.weight" || name == "output.weight")
+    return {WeightInit::Kind::kNormal, static_cast<float>(3.0 / std::sqrt(hp.n_embd))};
+  return {WeightInit::Kind::kNormal, static_cast<float>(1.0 / std::sqrt(shape.ne[0]))};
+}
+
+std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp,
+                                            const gguf::File& vocab, const std::string& tmpl) {
+  gguf::Writer w;  // used only as an ordered key/value map
+  std::string a(p.arch);
+  w.set_string("general.architecture", a);
+  w.set_string("general.name", fmt::format("hearth-random-{}", p.name));
+  w.set_u32(a + ".context_length", static_cast<uint32_t>(hp.n_ctx_train));
+  w.set_u32(a + ".embedding_length", static_cast<uint32_t>(hp.n_embd));
+  w.set_u32(a + ".block_count", static_cast<uint32_t>(hp.n_layer));
+  w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(hp.n_ff));
+  w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(hp.n_head));
+  w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(hp.n_head_kv));
+  if (hp.head_dim != hp.n_embd / hp.n_head) {
+    w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hp.head_dim));
+    w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hp.head_dim));
+  }
+  w.set_f32(a + ".rope.freq_base", static_cast<float>(hp.rope_freq_base));
+  w.set_f32(a + ".attention.layer_norm_rms_epsilon", static_cast<float>(hp.rms_eps));
+  w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hp.n_rot));
+  w.set_u32(a + ".vocab_size", static_cast<uint32_t>(hp.n_vocab));
+  for (const gguf::KeyValue& kv : vocab.metadata())
+    if (kv.key.starts_with("tokenizer.")) w.set(kv.key, kv.value);
+  if (p.eos_token_id) w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(*p.eos_token_id));
+  if (p.add_bos_token) w.set_bool("tokenizer.ggml.add_bos_token", *p.add_bos_token);
+  if (!tmpl.empty()) w.set_string("tokenizer.chat_template", tmpl);
+  return w.metadata();
+}
+
+}  // namespace
+
+Result<MkModelReport> make_random_model(const MkModelOptions& options) {
+  const Preset* preset = find_preset(options.preset);
+  if (preset == nullptr) {
+    std::string names;
+    for (const Preset& p : presets()) names += (names.empty() ? "" : ", ") + std::string(p.name);
+    return make_error("unknown preset '{}' (known: {})", options.preset, names);
+  }
+  const ArchSpec* arch = find_arch(preset->arch);
+  HEARTH_CHECK(arch != nullptr, "preset names an unknown architecture");
+  HEARTH_TRY(RecipeChoice recipe, parse_type_or_recipe(options.type));
+
+  std::string vocab_path = options.vocab_dir + "/" + std::string(preset->vocab_file);
+  HEARTH_TRY(gguf::File vocab, gguf::File::open(vocab_path));
+  const gguf::Value* tokens = vocab.find("tokenizer.ggml.tokens");
+  if (tokens == nullptr || tokens->as_array() == nullptr)
+    return make_error("{}: no tokenizer.ggml.tokens array", vocab_path);
+  HParams hp = preset->hp;
+  hp.n_vocab = static_cast<int64_t>(tokens->as_array()->items.size());
+
+  std::string tmpl;
+  if (!preset->chat_template.empty() && !options.chat_template_dir.empty()) {
+    std::string path = options.chat_template_dir + "/" + std::string(preset->chat_template);
+    HEARTH_TRY(tmpl, read_text_file(path, 1 << 20));
+  }
+
+  gguf::Writer writer;
+  for (gguf::KeyValue& kv : preset_metadata(*preset, hp, vocab, tmpl))
+    writer.set(std::move(kv.key), std::move(kv.value));
+
+  // The tensor list in llama.cpp's converter order: embeddings, each block, then the head.
+  std::vector<std::pair<std::string, TensorView>> shapes;
+  auto add = [&](const TensorSpec& spec, int64_t layer) {
+    if (spec.name == "output.weight" && preset->tied_output) return;
+    if (spec.name == "rope_freqs.weight" && !preset->llama3_rope) return;
+    TensorView v;
+    v.type = DType::F32;
+    v.ne = {dim_value(spec.ne0, hp), dim_value(spec.ne1, hp), 1, 1};
+    v.n_dims = spec.ne1 == Dim::kOne ? 1 : 2;
+    shapes.emplace_back(layer_tensor_name(spec.name, layer), v);
+  };
+  for (const TensorSpec& spec : arch->globals)
+    if (spec.name == "token_embd.weight" || spec.name == "rope_freqs.weight") add(spec, -1);
+  for (int64_t i = 0; i < hp.n_layer; ++i)
+    for (const TensorSpec& spec : arch->per_layer) add(spec, i);
+  for (const TensorSpec& spec : arch->globals)
+    if (spec.name == "output_norm.weight" || spec.name == "output.weight") add(spec, -1);
+
+  std::vector<float> rope_factors;
+  if (preset->llama3_rope)
+    rope_factors = llama3_rope_factors(*preset->llama3_rope, hp.n_rot, hp.rope_freq_base);
+
+  RecipeContext ctx = make_recipe_context(std::string(preset->arch), hp);
+  std::vector<OutputTensor> outputs;
+  for (auto& [name, view] : shapes) {
+    OutputTensor out;
+    out.name = name;
+    out.shape = view;
+    out.shape.type = choose_type(recipe, ctx, name, view);
+    WeightInit init = init_for(name, view, hp);
+    const uint64_t seed = options.seed;
+    const int64_t ne0 = view.ne[0];
+    if (init.kind == WeightInit::Kind::kRopeFactors) {
+      const float* factors = rope_factors.data();
+      out.rows = [factors, ne0](int64_t, float* dst) { std::copy(factors, factors + ne0, dst); };
+    } else {
+      out.rows = [seed, name = out.name, init, ne0](int64_t row, float* dst) {
+        random_row(seed, name, row, init, dst, ne0);
+      };
+    }
+    outputs.push_back(std::move(out));
+  }
+  writer.set_u32("general.file_type", recipe_file_type(recipe));
+  writer.set_u32("general.quantization_version", 2);
+
+  HEARTH_TRY(PipelineStats stats, write_tensor_pipeline(writer, outputs, options.output,
+                                                        options.n_threads, "mkmodel"));
+  return MkModelReport{std::string(preset->name), std::string(preset->arch), stats, hp.n_vocab};
+}
+
+}  // namespace hearth

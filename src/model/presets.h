@@ -1,0 +1,42 @@
+// Real architectures at real shapes, for `hearth mkmodel`: random weights, real vocabularies.
+// The tiny variants keep each family's features (GQA, QKV bias, QK-norm, head_dim != n_embd /
+// n_head, llama-3 rope scaling) at sizes unit tests can afford; their n_embd is a multiple of 256
+// so K-quants apply to them as to real models.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/arch.h"
+
+namespace hearth {
+
+struct Llama3RopeScaling {
+  double factor = 32.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_context = 8192;
+};
+
+struct Preset {
+  std::string_view name;          // "qwen2.5-0.5b"
+  std::string_view arch;          // general.architecture
+  std::string_view vocab_file;    // in shared/testdata/vocab
+  std::string_view chat_template; // in shared/testdata/chat_templates ("" = keep the vocab's)
+  HParams hp;                     // n_vocab is taken from the vocabulary
+  bool tied_output;
+  std::optional<Llama3RopeScaling> llama3_rope;
+  std::optional<int64_t> eos_token_id;   // instruct models stop on end-of-turn
+  std::optional<bool> add_bos_token;
+};
+
+const std::vector<Preset>& presets();
+const Preset* find_preset(std::string_view name);
+
+// The per-dimension rope frequency factors llama.cpp's converter stores as rope_freqs.weight for
+// llama-3 scaling ([n_rot/2] f32).
+std::vector<float> llama3_rope_factors(const Llama3RopeScaling& s, int64_t n_rot, double freq_base);
+
+}  // namespace hearth

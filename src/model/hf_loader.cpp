@@ -1,0 +1,417 @@
+// Hugging Face folder -> ModelFile: config.json becomes the GGUF keys llama.cpp's converter
+// (convert_hf_to_gguf.py) writes, tensors get their GGUF names, and the two places where the
+// converter changes bytes are reproduced so the same model read from HF or from a converted GGUF
+// is identical: llama's Q/K rows are permuted (into owned buffers) and llama3 rope scaling becomes
+// a synthesized rope_freqs.weight. Every other tensor is a zero-copy view into the mmap.
+#include <sys/stat.h>
+
+#include <memory>
+#include <vector>
+
+#include "base/checked_math.h"
+#include "model/hf_names.h"
+#include "model/model_file.h"
+#include "safetensors/json_strict.h"
+#include "safetensors/safetensors.h"
+
+namespace hearth {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr size_t kMaxConfigBytes = 16ull << 20;
+constexpr size_t kMaxTokenizerConfigBytes = 64ull << 20;  // added_tokens_decoder can be large
+
+std::string join(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+bool is_regular_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string base_name(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  size_t slash = dir.rfind('/');
+  return slash == std::string::npos ? dir : dir.substr(slash + 1);
+}
+
+Result<Json> read_json(const std::string& path, size_t max_bytes) {
+  HEARTH_TRY(std::string text, read_text_file(path, max_bytes));
+  HEARTH_TRY(Json json, safetensors::parse_json_strict(text, path, 0, 64));
+  if (!json.is_object()) return make_error("{}: must be a JSON object, got {}", path, json.type_name());
+  return json;
+}
+
+// Typed, optional field access on a JSON object; null counts as absent (HF writes
+// "head_dim": null). Errors name the file and the field.
+class Fields {
+ public:
+  Fields(const Json& json, std::string where) : json_(json), where_(std::move(where)) {}
+
+  const Json* get(const char* key) const {
+    auto it = json_.find(key);
+    if (it == json_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  Result<std::optional<uint64_t>> opt_uint(const char* key) const {
+    const Json* v = get(key);
+    if (v == nullptr) return std::optional<uint64_t>{};
+    if (v->is_number_unsigned()) return std::optional<uint64_t>{v->get<uint64_t>()};
+    if (v->is_number_integer() && v->get<int64_t>() >= 0)
+      return std::optional<uint64_t>{static_cast<uint64_t>(v->get<int64_t>())};
+    return make_error("{}: field '{}' must be a non-negative integer, got {}", where_, key,
+                      v->dump().substr(0, 40));
+  }
+
+  Result<uint64_t> req_uint(const char* key) const {
+    HEARTH_TRY(std::optional<uint64_t> v, opt_uint(key));
+    if (!v) return make_error("{}: missing required field '{}'", where_, key);
+    return *v;
+  }
+
+  Result<std::optional<double>> opt_float(const char* key) const {
+    const Json* v = get(key);
+    if (v == nullptr) return std::optional<double>{};
+    if (!v->is_number())
+      return make_error("{}: field '{}' must be a number, got {}", where_, key,
+                        v->dump().substr(0, 40));
+    return std::optional<double>{v->get<double>()};
+  }
+
+  Result<std::optional<bool>> opt_bool(const char* key) const {
+    const Json* v = get(key);
+    if (v == nullptr) return std::optional<bool>{};
+    if (!v->is_boolean())
+      return make_error("{}: field '{}' must be true or false, got {}", where_, key,
+                        v->dump().substr(0, 40));
+    return std::optional<bool>{v->get<bool>()};
+  }
+
+  Result<std::optional<std::string>> opt_string(const char* key) const {
+    const Json* v = get(key);
+    if (v == nullptr) return std::optional<std::string>{};
+    if (!v->is_string())
+      return make_error("{}: field '{}' must be a string, got {}", where_, key, v->type_name());
+    return std::optional<std::string>{v->get<std::string>()};
+  }
+
+  // A token id: an integer, or a list of them (Llama 3.1's eos_token_id) of which the first is
+  // taken.
+  Result<std::optional<uint64_t>> opt_token_id(const char* key) const {
+    const Json* v = get(key);
+    if (v != nullptr && v->is_array()) {
+      if (v->empty()) return std::optional<uint64_t>{};
+      Json first = Json::object({{key, (*v)[0]}});
+      return Fields(first, where_ + " (" + key + "[0])").opt_uint(key);
+    }
+    return opt_uint(key);
+  }
+
+  const std::string& where() const { return where_; }
+
+ private:
+  const Json& json_;
+  std::string where_;
+};
+
+class MetadataBuilder {
+ public:
+  explicit MetadataBuilder(std::string arch) : arch_(std::move(arch)) {}
+
+  void string(std::string key, std::string value) { add(std::move(key), gguf::Value{std::move(value)}); }
+  void f32(std::string key, double value) { add(std::move(key), gguf::Value{static_cast<float>(value)}); }
+  Status u32(std::string key, uint64_t value, const std::string& where) {
+    if (value > UINT32_MAX)
+      return make_error("{}: {} = {} does not fit in 32 bits", where, key, value);
+    add(std::move(key), gguf::Value{static_cast<uint32_t>(value)});
+    return Status::Ok();
+  }
+  std::string arch_key(std::string_view suffix) const { return arch_ + "." + std::string(suffix); }
+  std::vector<gguf::KeyValue> take() { return std::move(kvs_); }
+
+ private:
+  void add(std::string key, gguf::Value value) {
+    kvs_.push_back(gguf::KeyValue{std::move(key), std::move(value)});
+  }
+  std::string arch_;
+  std::vector<gguf::KeyValue> kvs_;
+};
+
+struct RopeConfig {
+  std::string type;  // "", "linear", "yarn", "llama3", ...
+  const Json* params = nullptr;
+  std::optional<double> theta;
+};
+
+Result<RopeConfig> read_rope(const Json& config, const Fields& fields) {
+  RopeConfig rope;
+  const Json* params = fields.get("rope_parameters");
+  if (params == nullptr) params = fields.get("rope_scaling");
+  if (params != nullptr) {
+    if (!params->is_object())
+      return make_error("{}: rope_scaling must be an object, got {}", fields.where(),
+                        params->type_name());
+    auto full = params->find("full_attention");
+    if (full != params->end() && full->is_object()) params = &*full;
+    rope.params = params;
+    Fields p(*params, fields.where() + " rope_scaling");
+    HEARTH_TRY(std::optional<std::string> type, p.opt_string("rope_type"));
+    if (!type) {
+      HEARTH_TRY(std::optional<std::string> legacy, p.opt_string("type"));
+      type = legacy;
+    }
+    rope.type = type.value_or("");
+    HEARTH_TRY(rope.theta, p.opt_float("rope_theta"));
+  }
+  if (!rope.theta) {
+    HEARTH_TRY(rope.theta, Fields(config, fields.where()).opt_float("rope_theta"));
+  }
+  return rope;
+}
+
+// tokenizer.chat_template from tokenizer_config.json (a string, or a list of named templates of
+// which "default" is the main one), falling back to chat_template.jinja / chat_template.json as
+// llama.cpp's gguf-py does.
+Status read_chat_template(const std::string& dir, MetadataBuilder* md) {
+  std::string config_path = join(dir, "tokenizer_config.json");
+  if (is_regular_file(config_path)) {
+    HEARTH_TRY(Json tc, read_json(config_path, kMaxTokenizerConfigBytes));
+    auto it = tc.find("chat_template");
+    if (it != tc.end() && !it->is_null()) {
+      if (it->is_string()) {
+        md->string("tokenizer.chat_template", it->get<std::string>());
+        return Status::Ok();
+      }
+      if (!it->is_array())
+        return make_error("{}: chat_template must be a string or a list, got {}", config_path,
+                          it->type_name());
+      bool found_default = false;
+      for (size_t i = 0; i < it->size(); ++i) {
+        const Json& entry = (*it)[i];
+        if (!entry.is_object() || !entry.contains("name") || !entry.contains("template") ||
+            !entry["name"].is_string() || !entry["template"].is_string())
+          return make_error("{}: chat_template[{}] must be {{\"name\": string, \"template\": string}}",
+                            config_path, i);
+        std::string name = entry["name"].get<std::string>();
+        std::string text = entry["template"].get<std::string>();
+        if (name == "default") {
+          md->string("tokenizer.chat_template", std::move(text));
+          found_default = true;
+        } else {
+          md->string("tokenizer.chat_template." + name, std::move(text));
+        }
+      }
+      if (!found_default)
+        return make_error("{}: chat_template list has no template named \"default\"", config_path);
+      return Status::Ok();
+    }
+  }
+  std::string jinja = join(dir, "chat_template.jinja");
+  if (is_regular_file(jinja)) {
+    HEARTH_TRY(std::string text, read_text_file(jinja, kMaxConfigBytes));
+    md->string("tokenizer.chat_template", std::move(text));
+    return Status::Ok();
+  }
+  std::string json_path = join(dir, "chat_template.json");
+  if (is_regular_file(json_path)) {
+    HEARTH_TRY(Json ct, read_json(json_path, kMaxConfigBytes));
+    HEARTH_TRY(std::optional<std::string> text, Fields(ct, json_path).opt_string("chat_template"));
+    if (text) md->string("tokenizer.chat_template", std::move(*text));
+  }
+  return Status::Ok();
+}
+
+// GGUF general.file_type from the first matrix, as the converter guesses its default outtype.
+uint32_t guess_file_type(const safetensors::Folder& folder) {
+  for (const auto& entry : folder.entries()) {
+    const safetensors::TensorInfo& t = folder.info(entry);
+    if (t.shape.size() < 2) continue;
+    if (t.dtype == safetensors::Dtype::BF16) return 32;  // LLAMA_FTYPE_MOSTLY_BF16
+    if (t.dtype == safetensors::Dtype::F32) return 0;    // LLAMA_FTYPE_ALL_F32
+    return 1;                                            // LLAMA_FTYPE_MOSTLY_F16
+  }
+  return 1;
+}
+
+}  // namespace
+
+Result<ModelFile> open_hf_folder(const std::string& dir) {
+  const std::string config_path = join(dir, "config.json");
+  HEARTH_TRY(Json config, read_json(config_path, kMaxConfigBytes));
+  Fields cfg(config, config_path);
+
+  // Architecture: architectures[0], else model_type.
+  std::string hf_class;
+  if (const Json* archs = cfg.get("architectures")) {
+    if (!archs->is_array() || (!archs->empty() && !(*archs)[0].is_string()))
+      return make_error("{}: field 'architectures' must be a list of strings", config_path);
+    if (!archs->empty()) hf_class = (*archs)[0].get<std::string>();
+  }
+  HEARTH_TRY(std::optional<std::string> model_type, cfg.opt_string("model_type"));
+  const HfArch* arch = find_hf_arch(hf_class, model_type.value_or(""));
+  if (arch == nullptr) {
+    std::string known;
+    for (const HfArch& a : hf_arch_table()) known += (known.empty() ? "" : ", ") + std::string(a.hf_class);
+    return make_error("{}: unsupported architecture '{}' (model_type '{}'); supported: {}",
+                      config_path, hf_class, model_type.value_or(""), known);
+  }
+  const std::string gguf_arch(arch->gguf_arch);
+
+  // Hyperparameters, under the keys llama.cpp's TextModel/LlamaModel.set_gguf_parameters write.
+  HEARTH_TRY(uint64_t n_layer, cfg.req_uint("num_hidden_layers"));
+  HEARTH_TRY(uint64_t n_embd, cfg.req_uint("hidden_size"));
+  HEARTH_TRY(uint64_t n_ff, cfg.req_uint("intermediate_size"));
+  HEARTH_TRY(uint64_t n_head, cfg.req_uint("num_attention_heads"));
+  HEARTH_TRY(std::optional<uint64_t> n_head_kv_opt, cfg.opt_uint("num_key_value_heads"));
+  HEARTH_TRY(std::optional<uint64_t> n_ctx, cfg.opt_uint("max_position_embeddings"));
+  HEARTH_TRY(std::optional<uint64_t> head_dim, cfg.opt_uint("head_dim"));
+  HEARTH_TRY(std::optional<uint64_t> n_vocab, cfg.opt_uint("vocab_size"));
+  HEARTH_TRY(std::optional<double> rms_eps, cfg.opt_float("rms_norm_eps"));
+  HEARTH_TRY(std::optional<bool> tied, cfg.opt_bool("tie_word_embeddings"));
+  if (n_head == 0) return make_error("{}: num_attention_heads is 0", config_path);
+  const uint64_t n_head_kv = n_head_kv_opt.value_or(n_head);  // HF's default
+  if (n_head_kv == 0 || n_head % n_head_kv != 0)
+    return make_error("{}: num_key_value_heads {} must divide num_attention_heads {}", config_path,
+                      n_head_kv, n_head);
+  if (!head_dim && n_embd % n_head != 0)
+    return make_error("{}: hidden_size {} is not a multiple of num_attention_heads {} and no "
+                      "head_dim is given",
+                      config_path, n_embd, n_head);
+  const uint64_t rope_dim = head_dim.value_or(n_embd / n_head);
+  HEARTH_TRY(RopeConfig rope, read_rope(config, cfg));
+
+  MetadataBuilder md(gguf_arch);
+  md.string("general.architecture", gguf_arch);
+  md.string("general.name", base_name(dir));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("block_count"), n_layer, config_path));
+  if (n_ctx) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("context_length"), *n_ctx, config_path));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("embedding_length"), n_embd, config_path));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("feed_forward_length"), n_ff, config_path));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.head_count"), n_head, config_path));
+  if (n_head_kv_opt)
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.head_count_kv"), n_head_kv, config_path));
+
+  bool llama3_rope = false;
+  if (!rope.type.empty()) {
+    Fields p(*rope.params, config_path + " rope_scaling");
+    HEARTH_TRY(std::optional<double> factor, p.opt_float("factor"));
+    if (rope.type == "linear" && factor) {
+      md.string(md.arch_key("rope.scaling.type"), "linear");
+      md.f32(md.arch_key("rope.scaling.factor"), *factor);
+    } else if (rope.type == "yarn" && factor) {
+      md.string(md.arch_key("rope.scaling.type"), "yarn");
+      md.f32(md.arch_key("rope.scaling.factor"), *factor);
+      HEARTH_TRY(uint64_t orig, p.req_uint("original_max_position_embeddings"));
+      HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.scaling.original_context_length"), orig, p.where()));
+      const std::pair<const char*, const char*> yarn_keys[] = {
+          {"extrapolation_factor", "rope.scaling.yarn_ext_factor"},
+          {"attention_factor", "rope.scaling.yarn_attn_factor"},
+          {"attn_factor", "rope.scaling.yarn_attn_factor"},
+          {"beta_fast", "rope.scaling.yarn_beta_fast"},
+          {"beta_slow", "rope.scaling.yarn_beta_slow"},
+      };
+      bool have_attn_factor = false;
+      for (const auto& [hf_key, gguf_key] : yarn_keys) {
+        HEARTH_TRY(std::optional<double> v, p.opt_float(hf_key));
+        bool is_attn = std::string_view(gguf_key) == "rope.scaling.yarn_attn_factor";
+        if (!v || (is_attn && have_attn_factor)) continue;  // attention_factor wins
+        have_attn_factor = have_attn_factor || is_attn;
+        md.f32(md.arch_key(gguf_key), *v);
+      }
+    } else if (rope.type == "llama3" || rope.type == "Llama3" || rope.type == "LLAMA3") {
+      llama3_rope = arch->llama_extras;  // only LlamaModel bakes rope_freqs
+    } else if (rope.type != "default") {
+      return make_error("{}: rope_scaling type '{}' is not supported (linear, yarn, llama3 are)",
+                        config_path, rope.type);
+    }
+  }
+  if (rope.theta) md.f32(md.arch_key("rope.freq_base"), *rope.theta);
+  if (rms_eps) md.f32(md.arch_key("attention.layer_norm_rms_epsilon"), *rms_eps);
+  if (head_dim) {
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.key_length"), *head_dim, config_path));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.value_length"), *head_dim, config_path));
+  }
+  if (arch->llama_extras) {
+    if (!n_vocab) return make_error("{}: missing required field 'vocab_size'", config_path);
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("vocab_size"), *n_vocab, config_path));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.dimension_count"), rope_dim, config_path));
+  }
+
+  HEARTH_TRY(std::optional<uint64_t> bos, cfg.opt_token_id("bos_token_id"));
+  HEARTH_TRY(std::optional<uint64_t> eos, cfg.opt_token_id("eos_token_id"));
+  if (bos) HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.bos_token_id", *bos, config_path));
+  if (eos) HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.eos_token_id", *eos, config_path));
+  HEARTH_RETURN_IF_ERROR(read_chat_template(dir, &md));
+
+  // Tensors.
+  HEARTH_TRY(safetensors::Folder folder, safetensors::Folder::open(dir));
+  HEARTH_RETURN_IF_ERROR(md.u32("general.file_type", guess_file_type(folder), config_path));
+
+  ModelFile::Parts parts;
+  parts.format = SourceFormat::kHuggingFace;
+  parts.path = dir;
+  parts.metadata = md.take();
+  if (is_regular_file(join(dir, "tokenizer.json"))) parts.hf_tokenizer_dir = dir;
+  for (const safetensors::File& shard : folder.shards()) parts.keep_alive.push_back(shard.mapping());
+
+  if (llama3_rope) {
+    Fields p(*rope.params, config_path + " rope_scaling");
+    HEARTH_TRY(std::optional<double> factor, p.opt_float("factor"));
+    HEARTH_TRY(std::optional<double> low, p.opt_float("low_freq_factor"));
+    HEARTH_TRY(std::optional<double> high, p.opt_float("high_freq_factor"));
+    // The converter reads original_max_position_embeddings from the top level of config.json
+    // (where Llama 3.x configs do not have it), so in practice this is 8192; we do the same.
+    HEARTH_TRY(std::optional<uint64_t> orig, cfg.opt_uint("original_max_position_embeddings"));
+    if (rope_dim == 0 || rope_dim % 2 != 0)
+      return make_error("{}: head dimension {} must be even for llama3 rope scaling", config_path,
+                        rope_dim);
+    auto factors = std::make_shared<std::vector<float>>(llama3_rope_factors(
+        rope.theta.value_or(10000.0), static_cast<int64_t>(rope_dim), factor.value_or(8.0),
+        low.value_or(1.0), high.value_or(4.0), static_cast<double>(orig.value_or(8192))));
+    TensorView view;
+    view.type = DType::F32;
+    view.n_dims = 1;
+    view.ne[0] = static_cast<int64_t>(factors->size());
+    view.data = factors->data();
+    view.n_bytes = factors->size() * sizeof(float);
+    parts.tensors.push_back(ModelTensor{"rope_freqs.weight", "(config.json rope_scaling llama3)", view});
+    parts.keep_alive.push_back(std::move(factors));
+  }
+
+  const bool tie = tied.value_or(false);
+  for (const auto& entry : folder.entries()) {
+    const safetensors::TensorInfo& info = folder.info(entry);
+    const std::string& shard_name = folder.shards()[entry.shard].name();
+    if (hf_name_is_ignored(info.name)) continue;
+    std::optional<std::string> gguf_name = hf_to_gguf_name(info.name);
+    if (!gguf_name)
+      return make_error("{}: tensor '{}' has no GGUF name for architecture {}", shard_name,
+                        info.name, gguf_arch);
+    if (tie && *gguf_name == "output.weight") continue;  // tied: output reuses token_embd
+    HEARTH_TRY(TensorView view, safetensors::to_view(info, shard_name));
+
+    const bool is_q = gguf_name->ends_with("attn_q.weight") || gguf_name->ends_with("attn_q.bias");
+    const bool is_k = gguf_name->ends_with("attn_k.weight") || gguf_name->ends_with("attn_k.bias");
+    if (arch->permute_qk && (is_q || is_k)) {
+      const int64_t heads = static_cast<int64_t>(is_q ? n_head : n_head_kv);
+      const int64_t n_rows = static_cast<int64_t>(info.shape.empty() ? 1 : info.shape[0]);
+      if (n_rows % (2 * heads) != 0)
+        return make_error("{}: tensor '{}': {} rows cannot be split into {} heads of even size",
+                          shard_name, info.name, n_rows, heads);
+      const uint64_t row_bytes = n_rows == 0 ? 0 : info.n_bytes() / static_cast<uint64_t>(n_rows);
+      auto buffer = std::make_shared<std::vector<uint8_t>>(info.n_bytes());
+      if (n_rows > 0)
+        permute_qk_rows(info.data, buffer->data(), n_rows, row_bytes, heads, /*inverse=*/false);
+      view.data = buffer->data();
+      parts.keep_alive.push_back(std::move(buffer));
+    }
+    parts.tensors.push_back(ModelTensor{*gguf_name, info.name, view});
+  }
+  return ModelFile(std::move(parts));
+}
+
+}  // namespace hearth

@@ -1,0 +1,161 @@
+#include "model/hf_names.h"
+
+#include <array>
+#include <cstdint>
+#include <cmath>
+#include <cstring>
+
+#include "base/result.h"
+
+namespace hearth {
+namespace {
+
+constexpr std::array kArchs = {
+    HfArch{"LlamaForCausalLM", "llama", "llama", true, true},
+    HfArch{"MistralForCausalLM", "mistral", "llama", true, true},
+    HfArch{"Qwen2ForCausalLM", "qwen2", "qwen2", false, false},
+    HfArch{"Qwen3ForCausalLM", "qwen3", "qwen3", false, false},
+};
+
+constexpr std::array kTable = {
+    HfNamePair{"model.embed_tokens.weight", "token_embd.weight"},
+    HfNamePair{"model.norm.weight", "output_norm.weight"},
+    HfNamePair{"lm_head.weight", "output.weight"},
+    HfNamePair{"model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight"},
+    HfNamePair{"model.layers.{i}.self_attn.q_proj.weight", "blk.{i}.attn_q.weight"},
+    HfNamePair{"model.layers.{i}.self_attn.k_proj.weight", "blk.{i}.attn_k.weight"},
+    HfNamePair{"model.layers.{i}.self_attn.v_proj.weight", "blk.{i}.attn_v.weight"},
+    HfNamePair{"model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight"},
+    HfNamePair{"model.layers.{i}.self_attn.q_proj.bias", "blk.{i}.attn_q.bias"},
+    HfNamePair{"model.layers.{i}.self_attn.k_proj.bias", "blk.{i}.attn_k.bias"},
+    HfNamePair{"model.layers.{i}.self_attn.v_proj.bias", "blk.{i}.attn_v.bias"},
+    HfNamePair{"model.layers.{i}.self_attn.o_proj.bias", "blk.{i}.attn_output.bias"},
+    HfNamePair{"model.layers.{i}.self_attn.q_norm.weight", "blk.{i}.attn_q_norm.weight"},
+    HfNamePair{"model.layers.{i}.self_attn.k_norm.weight", "blk.{i}.attn_k_norm.weight"},
+    HfNamePair{"model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight"},
+    HfNamePair{"model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight"},
+    HfNamePair{"model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight"},
+    HfNamePair{"model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight"},
+};
+
+constexpr std::string_view kLayer = "{i}";
+constexpr size_t kMaxLayerDigits = 6;
+
+// Matches `name` against `pattern`; on success returns the layer digits ("" for globals).
+std::optional<std::string_view> match(std::string_view pattern, std::string_view name) {
+  size_t hole = pattern.find(kLayer);
+  if (hole == std::string_view::npos) {
+    if (pattern == name) return std::string_view{};
+    return std::nullopt;
+  }
+  std::string_view prefix = pattern.substr(0, hole);
+  std::string_view suffix = pattern.substr(hole + kLayer.size());
+  if (name.size() <= prefix.size() + suffix.size()) return std::nullopt;
+  if (name.substr(0, prefix.size()) != prefix) return std::nullopt;
+  if (name.substr(name.size() - suffix.size()) != suffix) return std::nullopt;
+  std::string_view digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > kMaxLayerDigits) return std::nullopt;
+  for (char c : digits)
+    if (c < '0' || c > '9') return std::nullopt;
+  if (digits.size() > 1 && digits[0] == '0') return std::nullopt;  // one spelling per layer
+  return digits;
+}
+
+std::string fill(std::string_view pattern, std::string_view digits) {
+  std::string out(pattern);
+  size_t hole = out.find(kLayer);
+  if (hole != std::string::npos) out.replace(hole, kLayer.size(), digits);
+  return out;
+}
+
+}  // namespace
+
+std::span<const HfArch> hf_arch_table() { return kArchs; }
+
+const HfArch* find_hf_arch(std::string_view hf_class, std::string_view model_type) {
+  for (const HfArch& a : kArchs)
+    if (!hf_class.empty() && a.hf_class == hf_class) return &a;
+  for (const HfArch& a : kArchs)
+    if (!model_type.empty() && a.model_type == model_type) return &a;
+  return nullptr;
+}
+
+const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch) {
+  for (const HfArch& a : kArchs)
+    if (a.gguf_arch == gguf_arch) return &a;
+  return nullptr;
+}
+
+std::span<const HfNamePair> hf_name_table() { return kTable; }
+
+std::optional<std::string> hf_to_gguf_name(std::string_view hf_name) {
+  for (const HfNamePair& pair : kTable)
+    if (auto digits = match(pair.hf, hf_name)) return fill(pair.gguf, *digits);
+  return std::nullopt;
+}
+
+std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name) {
+  for (const HfNamePair& pair : kTable)
+    if (auto digits = match(pair.gguf, gguf_name)) return fill(pair.hf, *digits);
+  return std::nullopt;
+}
+
+bool hf_name_is_ignored(std::string_view hf_name) {
+  constexpr std::string_view kInvFreq = ".rotary_emb.inv_freq";
+  return hf_name.size() >= kInvFreq.size() &&
+         hf_name.substr(hf_name.size() - kInvFreq.size()) == kInvFreq;
+}
+
+int64_t permute_qk_source_row(int64_t row, int64_t n_rows, int64_t n_head, bool inverse) {
+  HEARTH_CHECK(n_head > 0 && n_rows % (2 * n_head) == 0, "rows not divisible by 2*n_head");
+  const int64_t head_rows = n_rows / n_head;
+  const int64_t half = head_rows / 2;
+  const int64_t head = row / head_rows;
+  const int64_t r = row % head_rows;
+  // Forward: out[2*j + s] = in[s*half + j].  Inverse: out[s*half + j] = in[2*j + s].
+  int64_t src = 0;
+  if (!inverse) {
+    src = (r % 2) * half + r / 2;
+  } else {
+    src = 2 * (r % half) + r / half;
+  }
+  return head * head_rows + src;
+}
+
+void permute_qk_rows(const uint8_t* src, uint8_t* dst, int64_t n_rows, uint64_t row_bytes,
+                     int64_t n_head, bool inverse) {
+  for (int64_t row = 0; row < n_rows; ++row) {
+    int64_t from = permute_qk_source_row(row, n_rows, n_head, inverse);
+    std::memcpy(dst + static_cast<uint64_t>(row) * row_bytes,
+                src + static_cast<uint64_t>(from) * row_bytes, row_bytes);
+  }
+}
+
+std::vector<float> llama3_rope_factors(double rope_theta, int64_t head_dim, double factor,
+                                       double low_freq_factor, double high_freq_factor,
+                                       double original_context) {
+  // Mirrors the converter's float32 torch arithmetic: python scalars meet float32 tensors, so
+  // every intermediate is rounded to float.
+  const float low_wavelen = static_cast<float>(original_context / low_freq_factor);
+  const float high_wavelen = static_cast<float>(original_context / high_freq_factor);
+  const float two_pi = static_cast<float>(2.0 * M_PI);
+  std::vector<float> factors;
+  for (int64_t i = 0; i < head_dim; i += 2) {
+    float exponent = static_cast<float>(i) / static_cast<float>(head_dim);
+    float freq = 1.0f / std::pow(static_cast<float>(rope_theta), exponent);
+    float wavelen = two_pi / freq;
+    if (wavelen < high_wavelen) {
+      factors.push_back(1.0f);
+    } else if (wavelen > low_wavelen) {
+      factors.push_back(static_cast<float>(factor));
+    } else {
+      float smooth = (static_cast<float>(original_context) / wavelen -
+                      static_cast<float>(low_freq_factor)) /
+                     static_cast<float>(high_freq_factor - low_freq_factor);
+      factors.push_back(1.0f / ((1.0f - smooth) / static_cast<float>(factor) + smooth));
+    }
+  }
+  return factors;
+}
+
+}  // namespace hearth

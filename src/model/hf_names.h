@@ -1,0 +1,66 @@
+// Hugging Face <-> GGUF as data: the architecture table (HF class / model_type <-> GGUF
+// general.architecture), the one tensor-name table for the llama family (llama/mistral, qwen2,
+// qwen3), both directions, and the Q/K row permutation llama.cpp's converter applies for llama.
+// Checked against llama.cpp's gguf-py/gguf/tensor_mapping.py and convert_hf_to_gguf.py; "{i}"
+// stands for the layer index.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth {
+
+struct HfArch {
+  std::string_view hf_class;    // config.json architectures[0]: "LlamaForCausalLM"
+  std::string_view model_type;  // config.json model_type: "llama"
+  std::string_view gguf_arch;   // general.architecture: "llama"
+  // llama.cpp's LlamaModel permutes Q/K rows from HF's rotate-half RoPE layout to GGUF's
+  // adjacent-pairs layout; qwen2/qwen3 keep HF's layout (NeoX RoPE) and are not permuted.
+  bool permute_qk;
+  // LlamaModel.set_gguf_parameters also writes {arch}.vocab_size and {arch}.rope.dimension_count
+  // and bakes llama3 rope scaling into a rope_freqs tensor; Qwen2Model does neither.
+  bool llama_extras;
+};
+
+std::span<const HfArch> hf_arch_table();
+// By architectures[0] first, then by model_type; nullptr if neither is known.
+const HfArch* find_hf_arch(std::string_view hf_class, std::string_view model_type);
+// The HF class written for a GGUF architecture (the first table row with that gguf_arch).
+const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch);
+
+struct HfNamePair {
+  std::string_view hf;    // "model.layers.{i}.self_attn.q_proj.weight"
+  std::string_view gguf;  // "blk.{i}.attn_q.weight"
+};
+
+std::span<const HfNamePair> hf_name_table();
+
+// "model.layers.3.mlp.down_proj.weight" -> "blk.3.ffn_down.weight"; nullopt if not in the table.
+std::optional<std::string> hf_to_gguf_name(std::string_view hf_name);
+// "blk.3.ffn_down.weight" -> "model.layers.3.mlp.down_proj.weight"; nullopt if not in the table.
+std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name);
+
+// HF tensors that carry no weights and that llama.cpp's converter drops (rotary inv_freq buffers).
+bool hf_name_is_ignored(std::string_view hf_name);
+
+// llama.cpp's LlamaModel.permute: viewing the rows of an attn_q/attn_k weight (or bias) as
+// [n_head][2][rows/n_head/2], swap the last two axes, so within each head row s*half + j (HF,
+// rotate-half pairs (j, j+half)) moves to row 2*j + s (GGUF, adjacent pairs). `inverse` undoes it.
+// Rows are moved as opaque bytes, so any dtype works. Requires n_rows % (2 * n_head) == 0.
+void permute_qk_rows(const uint8_t* src, uint8_t* dst, int64_t n_rows, uint64_t row_bytes,
+                     int64_t n_head, bool inverse);
+// The source row that permute_qk_rows copies to output row `row`.
+int64_t permute_qk_source_row(int64_t row, int64_t n_rows, int64_t n_head, bool inverse);
+
+// The rope_freqs.weight that llama.cpp's LlamaModel.generate_extra_tensors bakes for
+// rope_type "llama3": head_dim/2 F32 divisors of the RoPE frequencies (1 for high frequencies,
+// `factor` for low ones, smooth in between). Computed in float32 like the converter's torch code.
+std::vector<float> llama3_rope_factors(double rope_theta, int64_t head_dim, double factor,
+                                       double low_freq_factor, double high_freq_factor,
+                                       double original_context);
+
+}  // namespace hearth

@@ -23,7 +23,7 @@ static Result<ModelFile> open_gguf(const std::string& path) {
   parts.metadata = shared->metadata();
   parts.tensors.reserve(shared->tensors().size());
   for (const gguf::TensorInfo& t : shared->tensors())
-    parts.tensors.push_back(ModelTensor{t.name, t.name, t.view});
+    parts.tensors.push_back(ModelTensor{t.name, t.name, t.view, t.offset});
   parts.keep_alive.push_back(shared);  // the views borrow its mapping
   return ModelFile(std::move(parts));
 }

@@ -21,6 +21,7 @@ struct ModelTensor {
   std::string name;         // GGUF name, e.g. "blk.3.ffn_down.weight"
   std::string source_name;  // name in the source file ("model.layers.3.mlp.down_proj.weight")
   TensorView view;          // borrows the mapping, or an owned buffer of this ModelFile
+  uint64_t offset = 0;      // GGUF: offset in the data section (0 for other sources)
 };
 
 class ModelFile {

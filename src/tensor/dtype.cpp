@@ -19,8 +19,8 @@ constexpr std::array kTypes = {
     DTypeInfo{DType::Q5_1, "q5_1", 32, 24, true, true},
     DTypeInfo{DType::Q8_0, "q8_0", 32, 34, true, true},
     DTypeInfo{DType::Q8_1, "q8_1", 32, 36, false, false},
-    DTypeInfo{DType::Q2_K, "q2_K", 256, 84, true, false},
-    DTypeInfo{DType::Q3_K, "q3_K", 256, 110, true, false},
+    DTypeInfo{DType::Q2_K, "q2_K", 256, 84, true, true},
+    DTypeInfo{DType::Q3_K, "q3_K", 256, 110, true, true},
     DTypeInfo{DType::Q4_K, "q4_K", 256, 144, true, true},
     DTypeInfo{DType::Q5_K, "q5_K", 256, 176, true, true},
     DTypeInfo{DType::Q6_K, "q6_K", 256, 210, true, true},
@@ -29,10 +29,10 @@ constexpr std::array kTypes = {
     DTypeInfo{DType::IQ2_XS, "iq2_xs", 256, 74, false, false},
     DTypeInfo{DType::IQ3_XXS, "iq3_xxs", 256, 98, false, false},
     DTypeInfo{DType::IQ1_S, "iq1_s", 256, 50, false, false},
-    DTypeInfo{DType::IQ4_NL, "iq4_nl", 32, 18, true, false},
+    DTypeInfo{DType::IQ4_NL, "iq4_nl", 32, 18, true, true},
     DTypeInfo{DType::IQ3_S, "iq3_s", 256, 110, false, false},
     DTypeInfo{DType::IQ2_S, "iq2_s", 256, 82, false, false},
-    DTypeInfo{DType::IQ4_XS, "iq4_xs", 256, 136, true, false},
+    DTypeInfo{DType::IQ4_XS, "iq4_xs", 256, 136, true, true},
     DTypeInfo{DType::I8, "i8", 1, 1, false, false},
     DTypeInfo{DType::I16, "i16", 1, 2, false, false},
     DTypeInfo{DType::I32, "i32", 1, 4, false, false},
@@ -42,7 +42,7 @@ constexpr std::array kTypes = {
     DTypeInfo{DType::BF16, "bf16", 1, 2, true, true},
     DTypeInfo{DType::TQ1_0, "tq1_0", 256, 54, false, false},
     DTypeInfo{DType::TQ2_0, "tq2_0", 256, 66, false, false},
-    DTypeInfo{DType::MXFP4, "mxfp4", 32, 17, true, false},
+    DTypeInfo{DType::MXFP4, "mxfp4", 32, 17, true, true},
 };
 
 }  // namespace

@@ -1,0 +1,120 @@
+// Private to src/tensor: the byte layout of one block of each quantized type, exactly as ggml
+// stores it (ggml-common.h), plus the lookup tables the formats define. Blocks are copied in and
+// out of the byte stream with memcpy, so callers may pass unaligned buffers (GGUF rows of 17- or
+// 18-byte blocks are) and nothing is read through a type-punned pointer.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace hearth::quant {
+
+static_assert(std::endian::native == std::endian::little,
+              "block layouts are little-endian on disk and read by memcpy");
+
+constexpr int kQK = 32;    // elements per block of the legacy types, IQ4_NL and MXFP4
+constexpr int kQK_K = 256; // elements per super-block of the K types and IQ4_XS
+
+// Legacy types: one scale (and for the _1 types a min) per 32 elements. A 4-bit block keeps
+// element j in the low nibble of qs[j] and element j+16 in the high nibble; the 5-bit types put
+// the fifth bit of element j in bit j of qh (little-endian u32).
+struct BlockQ4_0 {
+  uint16_t d;       // f16 scale
+  uint8_t qs[16];   // [32] 4-bit, value = (q - 8) * d
+};
+struct BlockQ4_1 {
+  uint16_t d, m;    // f16 scale, f16 min
+  uint8_t qs[16];   // [32] 4-bit, value = q * d + m
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];    // fifth bits
+  uint8_t qs[16];   // value = (q - 16) * d
+};
+struct BlockQ5_1 {
+  uint16_t d, m;
+  uint8_t qh[4];
+  uint8_t qs[16];   // value = q * d + m
+};
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[32];    // value = q * d
+};
+
+// K types: a 256-element super-block with an f16 scale (and min) that scales 6- or 4-bit
+// sub-block scales. The packing of quants and sub-scales is described at each codec.
+struct BlockQ2_K {
+  uint8_t scales[16];  // per 16 elements: low nibble scale, high nibble min
+  uint8_t qs[64];      // [256] 2-bit
+  uint16_t d, dmin;
+};
+struct BlockQ3_K {
+  uint8_t hmask[32];   // third bits
+  uint8_t qs[64];      // low 2 bits
+  uint8_t scales[12];  // 16 6-bit scales, offset by 32
+  uint16_t d;
+};
+struct BlockQ4_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];  // 8 6-bit scales and 8 6-bit mins
+  uint8_t qs[128];     // [256] 4-bit
+};
+struct BlockQ5_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qh[32];      // fifth bits
+  uint8_t qs[128];     // low 4 bits
+};
+struct BlockQ6_K {
+  uint8_t ql[128];     // low 4 bits
+  uint8_t qh[64];      // high 2 bits
+  int8_t scales[16];   // per 16 elements
+  uint16_t d;
+};
+
+// Non-linear 4-bit types: the nibble indexes kIQ4NLValues.
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[16];
+};
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;   // high 2 bits of the 8 sub-block scales
+  uint8_t scales_l[4]; // low 4 bits of the 8 sub-block scales
+  uint8_t qs[128];
+};
+// OCP microscaling FP4: a shared power-of-two scale (E8M0) and 32 E2M1 values.
+struct BlockMXFP4 {
+  uint8_t e;
+  uint8_t qs[16];
+};
+
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
+              sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
+              sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockMXFP4) == 17);
+
+// The IQ4 grid: 16 levels denser near zero, where most weights are.
+inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+// E2M1 (FP4) values doubled to integers; the block scale is halved to compensate.
+inline constexpr int8_t kMXFP4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+template <typename Block>
+Block load_block(const uint8_t* src, int64_t index) {
+  static_assert(std::is_trivially_copyable_v<Block>);
+  Block block;
+  std::memcpy(&block, src + index * static_cast<int64_t>(sizeof(Block)), sizeof(Block));
+  return block;
+}
+
+template <typename Block>
+void store_block(uint8_t* dst, int64_t index, const Block& block) {
+  static_assert(std::is_trivially_copyable_v<Block>);
+  std::memcpy(dst + index * static_cast<int64_t>(sizeof(Block)), &block, sizeof(Block));
+}
+
+}  // namespace hearth::quant

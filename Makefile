@@ -32,7 +32,7 @@ san-test: deps
 # libFuzzer targets for the GGUF and safetensors parsers, for a bounded time each.
 fuzz-test: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DHEARTH_FUZZ=ON -DHEARTH_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_gguf fuzz_safetensors
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # Checks against third-party implementations (llama.cpp via node-llama-cpp, @huggingface/gguf).

@@ -1,0 +1,247 @@
+#include "model/hf_writer.h"
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "model/hf_names.h"
+#include "safetensors/safetensors.h"
+
+namespace hearth {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// GGUF stores these as f32; the shortest decimal that round-trips the float ("1e-06") reads
+// better in config.json than the widened double (9.999999974752427e-07) and loads back to the
+// same f32.
+double tidy_float(double value) {
+  float f = static_cast<float>(value);
+  return std::strtod(fmt::format("{}", f).c_str(), nullptr);
+}
+
+const char* torch_dtype_name(DType type) {
+  switch (type) {
+    case DType::F32: return "float32";
+    case DType::F16: return "float16";
+    case DType::BF16: return "bfloat16";
+    default: return nullptr;
+  }
+}
+
+// rope_freqs.weight -> the llama3 rope_scaling block that regenerates it. The tensor does not
+// record low/high_freq_factor or the original context, so we assume Llama 3.x's published
+// values (1, 4, 8192), take factor from the largest entry, and refuse if the regenerated tensor
+// does not match what the model has.
+Result<Json> llama3_scaling_from_tensor(const ModelTensor& t, double theta) {
+  if (t.view.type != DType::F32 || t.view.n_dims != 1 || t.view.ne[0] <= 0)
+    return make_error("rope_freqs.weight: expected a 1-D F32 tensor");
+  const int64_t n = t.view.ne[0];
+  const float* values = static_cast<const float*>(t.view.data);
+  float factor = 0;
+  for (int64_t i = 0; i < n; ++i) factor = std::max(factor, values[i]);
+  std::vector<float> expected = llama3_rope_factors(theta, 2 * n, factor, 1.0, 4.0, 8192.0);
+  for (int64_t i = 0; i < n; ++i) {
+    float a = values[i];
+    float b = expected[static_cast<size_t>(i)];
+    if (!(std::fabs(a - b) <= 1e-5f * std::max(1.0f, std::fabs(b))))
+      return make_error(
+          "rope_freqs.weight[{}] = {} does not match llama3 rope scaling with factor {}, "
+          "low_freq_factor 1, high_freq_factor 4, original context 8192 ({} expected); cannot "
+          "express it in config.json",
+          i, a, factor, b);
+  }
+  Json scaling = Json::object();
+  scaling["factor"] = tidy_float(factor);
+  scaling["high_freq_factor"] = 4.0;
+  scaling["low_freq_factor"] = 1.0;
+  scaling["original_max_position_embeddings"] = 8192;
+  scaling["rope_type"] = "llama3";
+  return scaling;
+}
+
+Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
+  const std::string where = model.path() + " (metadata)";
+  auto req = [&](std::string_view suffix) -> Result<int64_t> {
+    std::optional<int64_t> v = model.get_int(model.arch_key(suffix));
+    if (!v || *v < 0) return make_error("{}: missing or invalid {}", where, model.arch_key(suffix));
+    return *v;
+  };
+  HEARTH_TRY(int64_t n_layer, req("block_count"));
+  HEARTH_TRY(int64_t n_embd, req("embedding_length"));
+  HEARTH_TRY(int64_t n_ff, req("feed_forward_length"));
+  HEARTH_TRY(int64_t n_head, req("attention.head_count"));
+  int64_t n_head_kv = model.get_int(model.arch_key("attention.head_count_kv")).value_or(n_head);
+
+  std::optional<int64_t> n_vocab = model.get_int(model.arch_key("vocab_size"));
+  const ModelTensor* embd = model.find_tensor("token_embd.weight");
+  if (!n_vocab && embd != nullptr) n_vocab = embd->view.ne[1];
+  if (!n_vocab) return make_error("{}: no vocab_size and no token_embd.weight", where);
+
+  Json config = Json::object();
+  config["architectures"] = Json::array({std::string(arch.hf_class)});
+  config["model_type"] = std::string(arch.model_type);
+  config["hidden_act"] = "silu";
+  config["hidden_size"] = n_embd;
+  config["intermediate_size"] = n_ff;
+  config["num_hidden_layers"] = n_layer;
+  config["num_attention_heads"] = n_head;
+  config["num_key_value_heads"] = n_head_kv;
+  if (auto head_dim = model.get_int(model.arch_key("attention.key_length")))
+    config["head_dim"] = *head_dim;
+  if (auto ctx = model.get_int(model.arch_key("context_length")))
+    config["max_position_embeddings"] = *ctx;
+  if (auto eps = model.get_float(model.arch_key("attention.layer_norm_rms_epsilon")))
+    config["rms_norm_eps"] = tidy_float(*eps);
+  std::optional<double> theta = model.get_float(model.arch_key("rope.freq_base"));
+  if (theta) config["rope_theta"] = tidy_float(*theta);
+  config["vocab_size"] = *n_vocab;
+  config["tie_word_embeddings"] = model.find_tensor("output.weight") == nullptr;
+  if (arch.model_type == "llama" || arch.model_type == "mistral")
+    config["attention_bias"] = model.find_tensor("blk.0.attn_q.bias") != nullptr;
+
+  std::optional<std::string> scaling_type = model.get_string(model.arch_key("rope.scaling.type"));
+  const ModelTensor* rope_freqs = model.find_tensor("rope_freqs.weight");
+  if (rope_freqs != nullptr) {
+    HEARTH_TRY(Json scaling, llama3_scaling_from_tensor(*rope_freqs, theta.value_or(10000.0)));
+    config["rope_scaling"] = std::move(scaling);
+  } else if (scaling_type && (*scaling_type == "linear" || *scaling_type == "yarn")) {
+    Json scaling = Json::object();
+    scaling["rope_type"] = *scaling_type;
+    scaling["type"] = *scaling_type;  // the pre-4.45 transformers spelling
+    if (auto factor = model.get_float(model.arch_key("rope.scaling.factor")))
+      scaling["factor"] = tidy_float(*factor);
+    if (*scaling_type == "yarn") {
+      if (auto orig = model.get_int(model.arch_key("rope.scaling.original_context_length")))
+        scaling["original_max_position_embeddings"] = *orig;
+      const std::pair<const char*, const char*> yarn_keys[] = {
+          {"rope.scaling.yarn_ext_factor", "extrapolation_factor"},
+          {"rope.scaling.yarn_attn_factor", "attention_factor"},
+          {"rope.scaling.yarn_beta_fast", "beta_fast"},
+          {"rope.scaling.yarn_beta_slow", "beta_slow"},
+      };
+      for (const auto& [gguf_key, hf_key] : yarn_keys)
+        if (auto v = model.get_float(model.arch_key(gguf_key))) scaling[hf_key] = tidy_float(*v);
+    }
+    config["rope_scaling"] = std::move(scaling);
+  } else if (scaling_type && *scaling_type != "none") {
+    return make_error("{}: rope scaling type '{}' cannot be written as an HF config", where,
+                      *scaling_type);
+  }
+
+  if (auto bos = model.get_int("tokenizer.ggml.bos_token_id")) config["bos_token_id"] = *bos;
+  if (auto eos = model.get_int("tokenizer.ggml.eos_token_id")) config["eos_token_id"] = *eos;
+  if (embd != nullptr)
+    if (const char* name = torch_dtype_name(embd->view.type)) config["torch_dtype"] = name;
+  return config;
+}
+
+Status write_text(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return make_error("{}: cannot create", path);
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return make_error("{}: write failed", path);
+  return Status::Ok();
+}
+
+constexpr const char* kTokenizerFiles[] = {
+    "tokenizer.json",      "tokenizer_config.json", "generation_config.json",
+    "special_tokens_map.json", "tokenizer.model",   "vocab.json",
+    "merges.txt",          "added_tokens.json",     "chat_template.jinja",
+};
+
+}  // namespace
+
+Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
+                       const std::string& tokenizer_src_dir) {
+  const HfArch* arch = find_hf_arch_for_gguf(model.architecture());
+  if (arch == nullptr)
+    return make_error("{}: architecture '{}' cannot be written as a Hugging Face folder",
+                      model.path(), model.architecture());
+  HEARTH_TRY(Json config, build_config(model, *arch));
+  const int64_t n_head = config["num_attention_heads"].get<int64_t>();
+  const int64_t n_head_kv = config["num_key_value_heads"].get<int64_t>();
+
+  // Declare every tensor first (the header needs all shapes), then stream.
+  std::vector<safetensors::TensorToWrite> tensors;
+  for (const ModelTensor& t : model.tensors()) {
+    if (t.name == "rope_freqs.weight") continue;  // carried by rope_scaling in config.json
+    std::optional<std::string> hf_name = gguf_to_hf_name(t.name);
+    if (!hf_name)
+      return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}",
+                        model.path(), t.name, model.architecture());
+    std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(t.view.type);
+    if (!dtype)
+      return make_error("{}: tensor '{}' is {}; only F32, F16 and BF16 tensors can be written to "
+                        "safetensors (dequantize the model first)",
+                        model.path(), t.name, dtype_name(t.view.type));
+    safetensors::TensorToWrite out;
+    out.name = *hf_name;
+    out.dtype = *dtype;
+    for (int d = std::max(1, t.view.n_dims) - 1; d >= 0; --d)
+      out.shape.push_back(static_cast<uint64_t>(t.view.ne[d]));
+
+    const bool is_q = t.name.ends_with("attn_q.weight") || t.name.ends_with("attn_q.bias");
+    const bool is_k = t.name.ends_with("attn_k.weight") || t.name.ends_with("attn_k.bias");
+    const TensorView view = t.view;
+    const std::string name = t.name;
+    if (arch->permute_qk && (is_q || is_k)) {
+      const int64_t heads = is_q ? n_head : n_head_kv;
+      const int64_t n_rows = view.n_dims >= 2 ? view.n_rows() : view.ne[0];
+      if (heads <= 0 || n_rows % (2 * heads) != 0)
+        return make_error("{}: tensor '{}': {} rows cannot be split into {} heads of even size",
+                          model.path(), name, n_rows, heads);
+      // Rows go out one by one in HF order, read from the GGUF-order source: no copy.
+      out.write = [view, n_rows, heads](const safetensors::Emit& emit) -> Status {
+        const uint64_t row_bytes = n_rows == 0 ? 0 : view.n_bytes / static_cast<uint64_t>(n_rows);
+        const auto* base = static_cast<const uint8_t*>(view.data);
+        for (int64_t row = 0; row < n_rows; ++row) {
+          int64_t from = permute_qk_source_row(row, n_rows, heads, /*inverse=*/true);
+          HEARTH_RETURN_IF_ERROR(
+              emit({base + static_cast<uint64_t>(from) * row_bytes, static_cast<size_t>(row_bytes)}));
+        }
+        return Status::Ok();
+      };
+    } else {
+      out.write = [view](const safetensors::Emit& emit) -> Status {
+        return emit({static_cast<const uint8_t*>(view.data), static_cast<size_t>(view.n_bytes)});
+      };
+    }
+    tensors.push_back(std::move(out));
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) return make_error("{}: cannot create directory: {}", out_dir, ec.message());
+  const std::filesystem::path dir(out_dir);
+
+  HEARTH_RETURN_IF_ERROR(write_text((dir / "config.json").string(), config.dump(2) + "\n"));
+  HEARTH_RETURN_IF_ERROR(safetensors::write_file((dir / "model.safetensors").string(), tensors,
+                                                 {{"format", "pt"}}));
+
+  bool copied_tokenizer_config = false;
+  if (!tokenizer_src_dir.empty()) {
+    for (const char* file : kTokenizerFiles) {
+      std::filesystem::path src = std::filesystem::path(tokenizer_src_dir) / file;
+      if (!std::filesystem::is_regular_file(src, ec)) continue;
+      std::filesystem::copy_file(src, dir / file,
+                                 std::filesystem::copy_options::overwrite_existing, ec);
+      if (ec) return make_error("{}: cannot copy to {}: {}", src.string(), out_dir, ec.message());
+      copied_tokenizer_config = copied_tokenizer_config || std::string_view(file) == "tokenizer_config.json";
+    }
+  }
+  if (!copied_tokenizer_config) {
+    if (auto tmpl = model.get_string("tokenizer.chat_template")) {
+      Json tc = Json::object();
+      tc["chat_template"] = *tmpl;
+      HEARTH_RETURN_IF_ERROR(write_text((dir / "tokenizer_config.json").string(), tc.dump(2) + "\n"));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace hearth

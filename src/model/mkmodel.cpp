@@ -142,13 +142,17 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
   if (preset->llama3_rope)
     rope_factors = llama3_rope_factors(*preset->llama3_rope, hp.n_rot, hp.rope_freq_base);
 
-  RecipeContext ctx = make_recipe_context(std::string(preset->arch), hp);
+  std::vector<RecipeTensor> plan_in;
+  for (const auto& [name, view] : shapes) plan_in.push_back(RecipeTensor{name, view});
+  HEARTH_TRY(std::vector<DType> types,
+             plan_tensor_types(recipe, std::string(preset->arch), hp, plan_in));
   std::vector<OutputTensor> outputs;
-  for (auto& [name, view] : shapes) {
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const auto& [name, view] = shapes[i];
     OutputTensor out;
     out.name = name;
     out.shape = view;
-    out.shape.type = choose_type(recipe, ctx, name, view);
+    out.shape.type = types[i];
     WeightInit init = init_for(name, view, hp);
     const uint64_t seed = options.seed;
     const int64_t ne0 = view.ne[0];

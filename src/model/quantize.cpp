@@ -1,107 +1,83 @@
 #include "model/quantize.h"
 
-#include <algorithm>
-#include <cctype>
-
 #include "tensor/quant.h"
 
 namespace hearth {
 namespace {
 
-struct NamedRecipe {
-  std::string_view name;
-  DType base;  // the type most tensors get
-  int file_type;
-};
-
-// llama_ftype values (llama.h) and each recipe's base type.
-constexpr NamedRecipe kRecipes[] = {
-    {"F32", DType::F32, 0},      {"F16", DType::F16, 1},       {"BF16", DType::BF16, 32},
-    {"Q4_0", DType::Q4_0, 2},    {"Q4_1", DType::Q4_1, 3},     {"Q8_0", DType::Q8_0, 7},
-    {"Q5_0", DType::Q5_0, 8},    {"Q5_1", DType::Q5_1, 9},     {"Q4_K_S", DType::Q4_K, 14},
-    {"Q4_K_M", DType::Q4_K, 15}, {"Q5_K_S", DType::Q5_K, 16},  {"Q5_K_M", DType::Q5_K, 17},
-    {"Q6_K", DType::Q6_K, 18},
-};
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// llama.cpp's substitute when a row length is not a multiple of the K-quant block (256).
-DType fallback_for(DType type, int64_t ne0) {
+// A plain type for every quantizable matrix; where a row does not fit its block, llama.cpp's
+// substitute of about the same size, else F16.
+DType pure_type_for(DType type, const TensorView& shape) {
+  if (shape.ne[0] % dtype_info(type).block_elems == 0) return type;
   DType out;
   switch (type) {
     case DType::Q2_K:
-    case DType::Q3_K:
-    case DType::IQ4_XS: out = DType::IQ4_NL; break;
+    case DType::Q3_K: out = DType::Q4_0; break;
     case DType::Q4_K: out = DType::Q5_0; break;
     case DType::Q5_K: out = DType::Q5_1; break;
     case DType::Q6_K: out = DType::Q8_0; break;
     default: out = DType::F16; break;
   }
-  if (ne0 % dtype_info(out).block_elems != 0) out = DType::F16;
-  return out;
+  return shape.ne[0] % dtype_info(out).block_elems == 0 ? out : DType::F16;
 }
 
 }  // namespace
 
 std::string recipe_names() {
   std::string names;
-  for (const NamedRecipe& r : kRecipes) names += (names.empty() ? "" : ", ") + std::string(r.name);
-  return names + " (recipes); or any quantizable tensor type, e.g. q4_k, q5_k, q6_k, q8_0, f16";
+  for (FileType t : all_file_types())
+    if (dtype_info(file_type_base_dtype(t)).can_quantize)
+      names += (names.empty() ? "" : ", ") + std::string(file_type_name(t));
+  return names + " (llama.cpp recipes); or a tensor type for every matrix, e.g. q4_k, q8_0";
 }
 
 Result<RecipeChoice> parse_type_or_recipe(const std::string& name) {
-  const std::string up = upper(name);
-  for (const NamedRecipe& r : kRecipes)
-    if (r.name == up) return RecipeChoice{up, std::nullopt, r.file_type};
+  if (std::optional<FileType> ft = file_type_from_name(name)) {
+    if (!dtype_info(file_type_base_dtype(*ft)).can_quantize)
+      return make_error("recipe '{}' needs {} which hearth cannot produce yet", name,
+                        dtype_name(file_type_base_dtype(*ft)));
+    return RecipeChoice{name, *ft, std::nullopt};
+  }
   if (std::optional<DType> t = dtype_from_name(name)) {
     if (!dtype_info(*t).can_quantize)
       return make_error("type '{}' cannot be produced by hearth (yet)", name);
-    int file_type = 0;
-    for (const NamedRecipe& r : kRecipes)
-      if (r.base == *t) {
-        file_type = r.file_type;
-        break;
-      }
-    return RecipeChoice{name, *t, file_type};
+    return RecipeChoice{name, std::nullopt, *t};
   }
   return make_error("unknown type or recipe '{}'; known: {}", name, recipe_names());
 }
 
-RecipeContext make_recipe_context(std::string arch, const HParams& hp) {
-  RecipeContext ctx;
-  ctx.arch = std::move(arch);
-  ctx.hp = hp;
-  return ctx;
-}
-
 uint32_t recipe_file_type(const RecipeChoice& recipe) {
-  return static_cast<uint32_t>(recipe.file_type);
+  if (recipe.recipe) return file_type_gguf_value(*recipe.recipe);
+  // A pure type is recorded as the recipe with that base type, as llama-quantize --pure does.
+  for (FileType t : all_file_types())
+    if (file_type_base_dtype(t) == *recipe.pure) return file_type_gguf_value(t);
+  return 0;
 }
 
-DType choose_type(const RecipeChoice& recipe, RecipeContext& ctx, const std::string& tensor_name,
-                  const TensorView& shape) {
-  (void)ctx;
-  // Only matrices are quantized; norms, biases and rope factors keep their type.
-  if (shape.n_dims < 2 || !tensor_name.ends_with("weight")) return shape.type;
-  DType want = recipe.pure.value_or(DType::F32);
-  if (!recipe.pure) {
-    for (const NamedRecipe& r : kRecipes)
-      if (r.name == recipe.name) want = r.base;
+Result<std::vector<DType>> plan_tensor_types(const RecipeChoice& recipe, const std::string& arch,
+                                             const HParams& hp,
+                                             std::span<const RecipeTensor> tensors) {
+  if (recipe.recipe) {
+    RecipeInput input;
+    input.arch = arch;
+    input.n_layer = static_cast<int>(hp.n_layer);
+    input.n_head = static_cast<int>(hp.n_head);
+    input.n_head_kv = static_cast<int>(hp.n_head_kv);
+    return plan_quantization(*recipe.recipe, input, tensors);
   }
-  if (shape.ne[0] % dtype_info(want).block_elems != 0) want = fallback_for(want, shape.ne[0]);
-  return want;
+  std::vector<DType> types;
+  for (const RecipeTensor& t : tensors)
+    types.push_back(tensor_is_quantizable(t.name, t.shape) ? pure_type_for(*recipe.pure, t.shape)
+                                                           : t.shape.type);
+  return types;
 }
 
 Result<QuantizeReport> quantize_model(const ModelFile& in, const std::string& out_path,
                                       const RecipeChoice& recipe, int n_threads) {
-  if (in.format() != SourceFormat::kGguf && in.format() != SourceFormat::kHuggingFace)
-    return make_error("{}: unsupported source", in.path());
   HEARTH_TRY(HParams hp, read_hparams(in));
-  RecipeContext ctx = make_recipe_context(in.architecture(), hp);
-  ctx.has_output = in.find_tensor("output.weight") != nullptr;
+  std::vector<RecipeTensor> plan_in;
+  for (const ModelTensor& t : in.tensors()) plan_in.push_back(RecipeTensor{t.name, t.view});
+  HEARTH_TRY(std::vector<DType> types, plan_tensor_types(recipe, in.architecture(), hp, plan_in));
 
   gguf::Writer writer;
   for (const gguf::KeyValue& kv : in.metadata()) writer.set(kv.key, kv.value);
@@ -110,14 +86,15 @@ Result<QuantizeReport> quantize_model(const ModelFile& in, const std::string& ou
 
   QuantizeReport report;
   std::vector<OutputTensor> outputs;
-  for (const ModelTensor& t : in.tensors()) {
+  for (size_t i = 0; i < in.tensors().size(); ++i) {
+    const ModelTensor& t = in.tensors()[i];
     report.in.n_params += static_cast<uint64_t>(t.view.n_elements());
     report.in.n_bytes += t.view.n_bytes;
     OutputTensor out;
     out.name = t.name;
     out.shape = t.view;
     out.shape.data = nullptr;
-    out.shape.type = choose_type(recipe, ctx, t.name, t.view);
+    out.shape.type = types[i];
     if (out.shape.type == t.view.type) {
       out.passthrough = t.view.data;
     } else {

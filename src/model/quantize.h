@@ -6,38 +6,32 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "base/result.h"
 #include "model/arch.h"
 #include "model/model_file.h"
+#include "model/quantize_recipe.h"
 #include "model/tensor_pipeline.h"
 
 namespace hearth {
 
 struct RecipeChoice {
   std::string name;               // as given, for messages
-  std::optional<DType> pure;      // a plain tensor type
-  int file_type = 0;              // llama_ftype value written as general.file_type
-};
-
-// What the per-tensor rules need to know about the model, plus the running counters llama.cpp
-// keeps while walking tensors in order (attn_v / ffn_down layer index).
-struct RecipeContext {
-  std::string arch;
-  HParams hp;
-  int64_t n_attn_v_seen = 0;
-  int64_t n_ffn_down_seen = 0;
-  bool has_output = false;  // an untied output.weight exists
+  std::optional<FileType> recipe; // a llama.cpp file type (per-tensor mix)
+  std::optional<DType> pure;      // or a plain tensor type for every matrix
 };
 
 Result<RecipeChoice> parse_type_or_recipe(const std::string& name);
-RecipeContext make_recipe_context(std::string arch, const HParams& hp);
-DType choose_type(const RecipeChoice& recipe, RecipeContext& ctx, const std::string& tensor_name,
-                  const TensorView& shape);
-uint32_t recipe_file_type(const RecipeChoice& recipe);
 // Names accepted by parse_type_or_recipe, for --help.
 std::string recipe_names();
+uint32_t recipe_file_type(const RecipeChoice& recipe);
+
+// The stored type of every tensor (same order as `tensors`) for a model of `arch` / `hp`.
+Result<std::vector<DType>> plan_tensor_types(const RecipeChoice& recipe, const std::string& arch,
+                                             const HParams& hp,
+                                             std::span<const RecipeTensor> tensors);
 
 struct QuantizeReport {
   PipelineStats in;

@@ -12,6 +12,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n_elems) {
   const DTypeInfo& info = dtype_info(type);
   HEARTH_CHECK(info.can_dequantize, std::string("no dequantizer for ") + std::string(info.name));
   HEARTH_CHECK(n_elems >= 0 && n_elems % info.block_elems == 0, "row is not whole blocks");
+  if (n_elems == 0) return;  // src/dst may be null; memcpy must not see a null pointer
   const auto* bytes = static_cast<const uint8_t*>(src);
   const int64_t n_blocks = n_elems / info.block_elems;
   switch (type) {
@@ -56,6 +57,7 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n_elems,
   const DTypeInfo& info = dtype_info(type);
   HEARTH_CHECK(info.can_quantize, std::string("no quantizer for ") + std::string(info.name));
   HEARTH_CHECK(n_elems >= 0 && n_elems % info.block_elems == 0, "row is not whole blocks");
+  if (n_elems == 0) return;
   auto* bytes = static_cast<uint8_t*>(dst);
   const int64_t n_blocks = n_elems / info.block_elems;
   switch (type) {

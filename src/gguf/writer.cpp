@@ -6,6 +6,8 @@
 #include <cstring>
 #include <memory>
 
+#include <unistd.h>
+
 #include "base/checked_math.h"
 #include "gguf/gguf.h"
 
@@ -134,7 +136,8 @@ Status Writer::add_tensor(std::string name, const TensorView& shape_and_type, Fi
 
 Status Writer::write(const std::string& path) const {
   const uint64_t align = alignment();
-  std::string tmp_path = path + ".tmp";
+  // A per-process temporary name: concurrent writers of one path never share a partial file.
+  std::string tmp_path = fmt::format("{}.tmp.{}", path, ::getpid());
   std::unique_ptr<std::FILE, FileCloser> file(std::fopen(tmp_path.c_str(), "wb"));
   if (!file) return make_error("{}: cannot create: {}", tmp_path, std::strerror(errno));
   Sink sink(file.get());

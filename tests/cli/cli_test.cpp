@@ -1,0 +1,193 @@
+// The hearth binary end to end: usage errors, mkmodel determinism and weight statistics,
+// quantize, inspect --json. (Agreement with llama.cpp is in tests/peers.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/mapped_file.h"
+#include "gguf/gguf.h"
+#include "model/mkmodel.h"
+#include "model/model_file.h"
+#include "tensor/quant.h"
+
+namespace hearth {
+namespace {
+
+const std::string kBin = HEARTH_BIN;
+const std::string kTmp = std::string(HEARTH_TEST_TMP) + "/cli";
+
+struct CmdResult {
+  int exit_code;
+  std::string out;  // stdout and stderr together
+};
+
+CmdResult run(const std::string& args) {
+  std::string cmd = kBin + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  CmdResult r{-1, ""};
+  if (!pipe) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { std::filesystem::create_directories(kTmp); }
+  // Makes (once per process) a model and returns its path.
+  static std::string model(const std::string& preset, const std::string& type, int seed = 1) {
+    std::string path = kTmp + "/" + preset + "-" + type + "-s" + std::to_string(seed) + ".gguf";
+    if (!std::filesystem::exists(path)) {
+      CmdResult r = run("mkmodel --preset " + preset + " --type " + type + " --seed " +
+                  std::to_string(seed) + " -o " + path);
+      EXPECT_EQ(r.exit_code, 0) << r.out;
+    }
+    return path;
+  }
+};
+
+TEST_F(Cli, BadUsageIsAClearErrorWithNonZeroExit) {
+  for (const char* args : {"", "nosuchcommand", "inspect", "quantize a b", "mkmodel --preset x",
+                           "inspect --bogus-flag f"}) {
+    CmdResult r = run(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_FALSE(r.out.empty()) << args;
+  }
+  CmdResult r = run("mkmodel --preset no-such-preset -o " + kTmp + "/x.gguf");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("unknown preset"), std::string::npos) << r.out;
+  r = run("quantize " + kTmp + "/missing.gguf " + kTmp + "/y.gguf Q4_K_M");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("no such file"), std::string::npos) << r.out;
+  r = run("quantize a b NOT_A_TYPE");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("unknown type or recipe"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, EverySubcommandHasHelp) {
+  for (const char* cmd : {"inspect", "quantize", "mkmodel"}) {
+    CmdResult r = run(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
+  }
+}
+
+TEST_F(Cli, MkmodelIsDeterministicBySeed) {
+  std::string a = model("qwen3-tiny", "q8_0", 7);
+  std::string b = kTmp + "/qwen3-again.gguf";
+  ASSERT_EQ(run("mkmodel --preset qwen3-tiny --type q8_0 --seed 7 -t 1 -o " + b).exit_code, 0);
+  std::string c = model("qwen3-tiny", "q8_0", 8);
+  auto fa = MappedFile::open(a), fb = MappedFile::open(b), fc = MappedFile::open(c);
+  ASSERT_TRUE(fa.ok() && fb.ok() && fc.ok());
+  ASSERT_EQ(fa->size(), fb->size());
+  EXPECT_EQ(std::memcmp(fa->data(), fb->data(), fa->size()), 0) << "same seed, different bytes";
+  ASSERT_EQ(fa->size(), fc->size());
+  EXPECT_NE(std::memcmp(fa->data(), fc->data(), fa->size()), 0) << "seed ignored";
+}
+
+// The weights have the advertised statistics (N(0, 1/fan_in) matrices, norms near 1), and every
+// stored type holds the same underlying weights as F32 of the same seed.
+TEST_F(Cli, MkmodelWeightsHaveRealScalesAcrossTypes) {
+  auto f32 = ModelFile::open(model("llama-3.2-tiny", "f32"));
+  auto q8 = ModelFile::open(model("llama-3.2-tiny", "q8_0"));
+  ASSERT_TRUE(f32.ok() && q8.ok());
+  for (const char* name : {"blk.0.attn_q.weight", "blk.1.ffn_down.weight"}) {
+    const ModelTensor* t = f32->find_tensor(name);
+    ASSERT_NE(t, nullptr);
+    const float* w = static_cast<const float*>(t->view.data);
+    double sum2 = 0;
+    for (int64_t i = 0; i < t->view.n_elements(); ++i) sum2 += double(w[i]) * w[i];
+    double std = std::sqrt(sum2 / double(t->view.n_elements()));
+    EXPECT_NEAR(std * std::sqrt(double(t->view.ne[0])), 1.0, 0.02) << name;
+
+    const ModelTensor* q = q8->find_tensor(name);
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ(q->view.type, DType::Q8_0);
+    std::vector<float> row(static_cast<size_t>(t->view.ne[0]));
+    dequantize_row(DType::Q8_0, q->view.data, row.data(), t->view.ne[0]);
+    for (size_t i = 0; i < row.size(); ++i) EXPECT_NEAR(row[i], w[i], 0.02 * std) << name << i;
+  }
+  const ModelTensor* norm = f32->find_tensor("blk.0.attn_norm.weight");
+  ASSERT_NE(norm, nullptr);
+  EXPECT_NEAR(static_cast<const float*>(norm->view.data)[0], 1.0, 0.5);
+  // llama-3 rope scaling is baked in as llama.cpp's converter does.
+  const ModelTensor* freqs = f32->find_tensor("rope_freqs.weight");
+  ASSERT_NE(freqs, nullptr);
+  EXPECT_EQ(freqs->view.ne[0], 32);
+  EXPECT_EQ(static_cast<const float*>(freqs->view.data)[0], 1.0f);
+  EXPECT_EQ(static_cast<const float*>(freqs->view.data)[31], 32.0f);
+}
+
+TEST_F(Cli, MkmodelCopiesARealVocabularyAndTemplate) {
+  auto m = ModelFile::open(model("qwen2.5-tiny", "q4_0"));
+  ASSERT_TRUE(m.ok());
+  auto vocab = gguf::File::open(std::string(HEARTH_SHARED_DIR) + "/testdata/vocab/ggml-vocab-qwen2.gguf");
+  ASSERT_TRUE(vocab.ok());
+  const gguf::Array* a = m->find("tokenizer.ggml.tokens")->as_array();
+  const gguf::Array* b = vocab->find("tokenizer.ggml.tokens")->as_array();
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->items.size(), b->items.size());
+  EXPECT_EQ(*a->items[1000].as_string(), *b->items[1000].as_string());
+  EXPECT_EQ(m->find_tensor("token_embd.weight")->view.ne[1], int64_t(b->items.size()));
+  auto tmpl = m->get_string("tokenizer.chat_template");
+  ASSERT_TRUE(tmpl.has_value());
+  EXPECT_NE(tmpl->find("<|im_start|>"), std::string::npos);
+}
+
+TEST_F(Cli, InspectJsonDescribesTheFile) {
+  std::string path = model("qwen2.5-tiny", "q8_0");
+  CmdResult r = run("inspect --json " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "qwen2");
+  EXPECT_EQ(j["format"], "gguf");
+  EXPECT_EQ(j["hparams"]["n_embd"], 256);
+  EXPECT_EQ(j["hparams"]["n_head_kv"], 2);
+  EXPECT_EQ(j["tokenizer"]["has_chat_template"], true);
+  EXPECT_EQ(j["metadata"]["qwen2.block_count"]["value"], 2);
+  EXPECT_EQ(j["metadata"]["tokenizer.ggml.tokens"]["length"], 151936);
+  auto m = ModelFile::open(path);
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(j["tensors"].size(), m->tensors().size());
+  uint64_t params = 0;
+  for (const ModelTensor& t : m->tensors()) params += uint64_t(t.view.n_elements());
+  EXPECT_EQ(j["n_params"], params);
+  CmdResult text = run("inspect " + path);
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("blk.1.ffn_down.weight"), std::string::npos);
+}
+
+TEST_F(Cli, QuantizeRoundTripStaysCloseToTheSource) {
+  std::string src = model("qwen2.5-tiny", "f32");
+  std::string out = kTmp + "/quantized-q6k.gguf";
+  CmdResult r = run("quantize " + src + " " + out + " Q6_K");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto a = ModelFile::open(src);
+  auto b = ModelFile::open(out);
+  ASSERT_TRUE(a.ok() && b.ok()) << (b.ok() ? "" : b.error().message);
+  EXPECT_EQ(b->get_int("general.file_type"), 18);
+  const ModelTensor* w = b->find_tensor("blk.0.ffn_up.weight");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->view.type, DType::Q6_K);
+  std::vector<float> row(256);
+  dequantize_row(DType::Q6_K, w->view.data, row.data(), 256);
+  const float* ref = static_cast<const float*>(a->find_tensor("blk.0.ffn_up.weight")->view.data);
+  double err = 0, mag = 0;
+  for (int i = 0; i < 256; ++i) {
+    err += (row[i] - ref[i]) * (row[i] - ref[i]);
+    mag += ref[i] * ref[i];
+  }
+  EXPECT_LT(std::sqrt(err / mag), 0.02);
+}
+
+}  // namespace
+}  // namespace hearth

@@ -1,6 +1,7 @@
 #include "model/hf_writer.h"
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -34,16 +35,39 @@ const char* torch_dtype_name(DType type) {
 
 // rope_freqs.weight -> the llama3 rope_scaling block that regenerates it. The tensor does not
 // record low/high_freq_factor or the original context, so we assume Llama 3.x's published
-// values (1, 4, 8192), take factor from the largest entry, and refuse if the regenerated tensor
-// does not match what the model has.
+// values (1, 4, 8192), solve for `factor` from the first entry that depends on it, and refuse if
+// the regenerated tensor does not match what the model has.
 Result<Json> llama3_scaling_from_tensor(const ModelTensor& t, double theta) {
   if (t.view.type != DType::F32 || t.view.n_dims != 1 || t.view.ne[0] <= 0)
     return make_error("rope_freqs.weight: expected a 1-D F32 tensor");
   const int64_t n = t.view.ne[0];
   const float* values = static_cast<const float*>(t.view.data);
-  float factor = 0;
-  for (int64_t i = 0; i < n; ++i) factor = std::max(factor, values[i]);
-  std::vector<float> expected = llama3_rope_factors(theta, 2 * n, factor, 1.0, 4.0, 8192.0);
+  constexpr double kLow = 1.0, kHigh = 4.0, kOriginal = 8192.0;
+  std::optional<double> factor;
+  for (int64_t i = 0; i < n && !factor; ++i) {
+    double freq = 1.0 / std::pow(theta, static_cast<double>(2 * i) / static_cast<double>(2 * n));
+    double wavelen = 2 * M_PI / freq;
+    if (wavelen > kOriginal / kLow) {
+      factor = values[i];  // low frequencies are divided by exactly `factor`
+    } else if (wavelen >= kOriginal / kHigh) {
+      // value = 1 / ((1 - smooth) / factor + smooth)  =>  factor = (1 - smooth) / (1/value - smooth)
+      double smooth = (kOriginal / wavelen - kLow) / (kHigh - kLow);
+      double denominator = 1.0 / values[i] - smooth;
+      if (smooth < 1.0 && denominator > 0) factor = (1.0 - smooth) / denominator;
+    }
+  }
+  if (!factor) factor = 8.0;  // every entry is 1: any factor regenerates the tensor
+  // The solved factor carries float rounding (7.9999995 for 8); the shortest decimal that
+  // regenerates the tensor bit for bit is what the original config said.
+  for (int digits = 1; digits <= 9; ++digits) {
+    double rounded = std::strtod(fmt::format("{:.{}g}", *factor, digits).c_str(), nullptr);
+    std::vector<float> candidate = llama3_rope_factors(theta, 2 * n, rounded, kLow, kHigh, kOriginal);
+    if (std::memcmp(candidate.data(), values, static_cast<size_t>(n) * sizeof(float)) == 0) {
+      factor = rounded;
+      break;
+    }
+  }
+  std::vector<float> expected = llama3_rope_factors(theta, 2 * n, *factor, kLow, kHigh, kOriginal);
   for (int64_t i = 0; i < n; ++i) {
     float a = values[i];
     float b = expected[static_cast<size_t>(i)];
@@ -52,10 +76,10 @@ Result<Json> llama3_scaling_from_tensor(const ModelTensor& t, double theta) {
           "rope_freqs.weight[{}] = {} does not match llama3 rope scaling with factor {}, "
           "low_freq_factor 1, high_freq_factor 4, original context 8192 ({} expected); cannot "
           "express it in config.json",
-          i, a, factor, b);
+          i, a, *factor, b);
   }
   Json scaling = Json::object();
-  scaling["factor"] = tidy_float(factor);
+  scaling["factor"] = tidy_float(*factor);
   scaling["high_freq_factor"] = 4.0;
   scaling["low_freq_factor"] = 1.0;
   scaling["original_max_position_embeddings"] = 8192;

@@ -1,0 +1,452 @@
+// Hugging Face folders -> ModelFile (config mapping, names, Q/K permutation, llama3 rope_freqs)
+// and back (write_hf_folder), on tiny models built here.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/hf_names.h"
+#include "model/hf_writer.h"
+#include "model/model_file.h"
+#include "safetensors/safetensors.h"
+
+namespace hearth {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path tmp_dir(const std::string& name) {
+  fs::path dir = fs::path(HEARTH_TEST_TMP) / ("hf_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+void write_string(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+std::string read_string(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A tensor of an HF checkpoint: row-major shape, F32 values or raw bytes of another dtype.
+struct HfTensor {
+  std::string name;
+  std::vector<uint64_t> shape;
+  safetensors::Dtype dtype = safetensors::Dtype::F32;
+  std::vector<uint8_t> bytes;
+};
+
+HfTensor f32_tensor(const std::string& name, std::vector<uint64_t> shape, float seed) {
+  uint64_t n = 1;
+  for (uint64_t d : shape) n *= d;
+  std::vector<float> values(n);
+  for (uint64_t i = 0; i < n; ++i) values[i] = seed + 0.001f * static_cast<float>(i);
+  HfTensor t{name, std::move(shape), safetensors::Dtype::F32, {}};
+  t.bytes.resize(n * 4);
+  std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+void write_safetensors(const fs::path& path, const std::vector<HfTensor>& tensors) {
+  std::vector<safetensors::TensorToWrite> out;
+  for (const HfTensor& t : tensors)
+    out.push_back({t.name, t.dtype, t.shape, [&t](const safetensors::Emit& emit) {
+                     return emit({t.bytes.data(), t.bytes.size()});
+                   }});
+  Status status = safetensors::write_file(path.string(), out, {{"format", "pt"}});
+  ASSERT_TRUE(status.ok()) << status.message();
+}
+
+// Tiny llama-family checkpoint: n_embd 16, 4 heads of 4, kv heads 2, n_ff 24, vocab 10.
+std::vector<HfTensor> tiny_tensors(int n_layer, bool bias, bool qk_norm, bool lm_head) {
+  std::vector<HfTensor> ts;
+  ts.push_back(f32_tensor("model.embed_tokens.weight", {10, 16}, 1));
+  ts.push_back(f32_tensor("model.norm.weight", {16}, 2));
+  if (lm_head) ts.push_back(f32_tensor("lm_head.weight", {10, 16}, 3));
+  for (int i = 0; i < n_layer; ++i) {
+    std::string p = "model.layers." + std::to_string(i) + ".";
+    float s = 10.0f * static_cast<float>(i + 1);
+    ts.push_back(f32_tensor(p + "input_layernorm.weight", {16}, s + 1));
+    ts.push_back(f32_tensor(p + "self_attn.q_proj.weight", {16, 16}, s + 2));
+    ts.push_back(f32_tensor(p + "self_attn.k_proj.weight", {8, 16}, s + 3));
+    ts.push_back(f32_tensor(p + "self_attn.v_proj.weight", {8, 16}, s + 4));
+    ts.push_back(f32_tensor(p + "self_attn.o_proj.weight", {16, 16}, s + 5));
+    if (bias) {
+      ts.push_back(f32_tensor(p + "self_attn.q_proj.bias", {16}, s + 6));
+      ts.push_back(f32_tensor(p + "self_attn.k_proj.bias", {8}, s + 7));
+      ts.push_back(f32_tensor(p + "self_attn.v_proj.bias", {8}, s + 8));
+    }
+    if (qk_norm) {
+      ts.push_back(f32_tensor(p + "self_attn.q_norm.weight", {4}, s + 9));
+      ts.push_back(f32_tensor(p + "self_attn.k_norm.weight", {4}, s + 9.5f));
+    }
+    ts.push_back(f32_tensor(p + "post_attention_layernorm.weight", {16}, s + 10));
+    ts.push_back(f32_tensor(p + "mlp.gate_proj.weight", {24, 16}, s + 11));
+    ts.push_back(f32_tensor(p + "mlp.up_proj.weight", {24, 16}, s + 12));
+    ts.push_back(f32_tensor(p + "mlp.down_proj.weight", {16, 24}, s + 13));
+  }
+  return ts;
+}
+
+const char* kLlamaConfig = R"({
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128,
+  "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "vocab_size": 10,
+  "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                   "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+  "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": [2, 3],
+  "torch_dtype": "float32"})";
+
+fs::path make_llama_folder(const std::string& name) {
+  fs::path dir = tmp_dir(name);
+  write_string(dir / "config.json", kLlamaConfig);
+  write_string(dir / "tokenizer.json", R"({"model": {"type": "BPE"}})");
+  write_string(dir / "tokenizer_config.json",
+               R"({"chat_template": [{"name": "default", "template": "{{ messages }}"},
+                                     {"name": "tool_use", "template": "{{ tools }}"}]})");
+  write_string(dir / "generation_config.json", R"({"temperature": 0.6})");
+  write_safetensors(dir / "model.safetensors", tiny_tensors(2, false, false, true));
+  return dir;
+}
+
+const ModelTensor& tensor(const ModelFile& m, const std::string& name) {
+  const ModelTensor* t = m.find_tensor(name);
+  EXPECT_NE(t, nullptr) << name;
+  static ModelTensor missing;
+  return t != nullptr ? *t : missing;
+}
+
+std::vector<uint8_t> bytes_of(const ModelTensor& t) {
+  const auto* p = static_cast<const uint8_t*>(t.view.data);
+  return std::vector<uint8_t>(p, p + t.view.n_bytes);
+}
+
+std::vector<uint8_t> permuted(const std::vector<uint8_t>& src, int64_t n_rows, int64_t n_head) {
+  std::vector<uint8_t> out(src.size());
+  permute_qk_rows(src.data(), out.data(), n_rows, src.size() / static_cast<uint64_t>(n_rows), n_head,
+                  false);
+  return out;
+}
+
+TEST(SafetensorsHfLoader, LlamaMetadataAndTensors) {
+  fs::path dir = make_llama_folder("llama");
+  auto model = ModelFile::open(dir.string());
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  const ModelFile& m = *model;
+  EXPECT_EQ(m.format(), SourceFormat::kHuggingFace);
+  EXPECT_EQ(m.architecture(), "llama");
+  EXPECT_EQ(m.get_string("general.name"), "hf_llama");
+  EXPECT_EQ(m.get_int("llama.block_count"), 2);
+  EXPECT_EQ(m.get_int("llama.embedding_length"), 16);
+  EXPECT_EQ(m.get_int("llama.feed_forward_length"), 24);
+  EXPECT_EQ(m.get_int("llama.attention.head_count"), 4);
+  EXPECT_EQ(m.get_int("llama.attention.head_count_kv"), 2);
+  EXPECT_EQ(m.get_int("llama.context_length"), 128);
+  EXPECT_EQ(m.get_int("llama.vocab_size"), 10);
+  EXPECT_EQ(m.get_int("llama.rope.dimension_count"), 4);
+  EXPECT_FALSE(m.get_int("llama.attention.key_length").has_value());  // no head_dim in config
+  EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("llama.rope.freq_base")), 500000.0f);
+  EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("llama.attention.layer_norm_rms_epsilon")), 1e-5f);
+  EXPECT_FALSE(m.find("llama.rope.scaling.type"));  // llama3 becomes rope_freqs, not a key
+  EXPECT_EQ(m.get_int("tokenizer.ggml.bos_token_id"), 1);
+  EXPECT_EQ(m.get_int("tokenizer.ggml.eos_token_id"), 2);
+  EXPECT_EQ(m.get_string("tokenizer.chat_template"), "{{ messages }}");
+  EXPECT_EQ(m.get_string("tokenizer.chat_template.tool_use"), "{{ tools }}");
+  EXPECT_EQ(m.hf_tokenizer_dir(), dir.string());
+  // The value types llama.cpp's converter writes.
+  EXPECT_EQ(m.find("llama.block_count")->type(), gguf::ValueType::UINT32);
+  EXPECT_EQ(m.find("llama.rope.freq_base")->type(), gguf::ValueType::FLOAT32);
+
+  // 2 layers x 9 tensors + embd, norm, output, rope_freqs.
+  EXPECT_EQ(m.tensors().size(), 22u);
+  const ModelTensor& rope = tensor(m, "rope_freqs.weight");
+  ASSERT_EQ(rope.view.ne[0], 2);
+  std::vector<float> expected = llama3_rope_factors(500000.0, 4, 8.0, 1.0, 4.0, 8192.0);
+  EXPECT_EQ(std::memcmp(rope.view.data, expected.data(), 8), 0);
+
+  const ModelTensor& embd = tensor(m, "token_embd.weight");
+  EXPECT_EQ(embd.source_name, "model.embed_tokens.weight");
+  EXPECT_EQ(embd.view.type, DType::F32);
+  EXPECT_EQ(embd.view.n_dims, 2);
+  EXPECT_EQ(embd.view.ne[0], 16);
+  EXPECT_EQ(embd.view.ne[1], 10);
+  EXPECT_EQ(tensor(m, "blk.1.ffn_down.weight").view.ne[0], 24);
+  EXPECT_TRUE(m.find_tensor("output.weight"));
+
+  // Q/K rows permuted (Q by n_head, K by n_head_kv); everything else byte-identical.
+  auto source = safetensors::File::open((dir / "model.safetensors").string());
+  ASSERT_TRUE(source.ok());
+  auto src_bytes = [&](const std::string& name) {
+    const safetensors::TensorInfo* t = source->find(name);
+    return std::vector<uint8_t>(t->data, t->data + t->n_bytes());
+  };
+  EXPECT_EQ(bytes_of(tensor(m, "blk.0.attn_q.weight")),
+            permuted(src_bytes("model.layers.0.self_attn.q_proj.weight"), 16, 4));
+  EXPECT_EQ(bytes_of(tensor(m, "blk.1.attn_k.weight")),
+            permuted(src_bytes("model.layers.1.self_attn.k_proj.weight"), 8, 2));
+  EXPECT_NE(bytes_of(tensor(m, "blk.0.attn_q.weight")),
+            src_bytes("model.layers.0.self_attn.q_proj.weight"));
+  EXPECT_EQ(bytes_of(tensor(m, "blk.0.attn_v.weight")),
+            src_bytes("model.layers.0.self_attn.v_proj.weight"));
+}
+
+TEST(SafetensorsHfLoader, TiedEmbeddingsDropOutput) {
+  fs::path dir = tmp_dir("tied");
+  std::string config = kLlamaConfig;
+  config.replace(config.find("\"tie_word_embeddings\": false"), 28, "\"tie_word_embeddings\": true ");
+  write_string(dir / "config.json", config);
+  write_safetensors(dir / "model.safetensors", tiny_tensors(2, false, false, true));
+  auto model = ModelFile::open(dir.string());
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  EXPECT_EQ(model->find_tensor("output.weight"), nullptr);
+  EXPECT_EQ(model->hf_tokenizer_dir(), "");  // no tokenizer.json here
+}
+
+TEST(SafetensorsHfLoader, Qwen2KeepsLayoutAndMapsYarn) {
+  fs::path dir = tmp_dir("qwen2");
+  write_string(dir / "config.json", R"({
+    "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+    "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 1,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256,
+    "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "vocab_size": 10,
+    "rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64},
+    "tie_word_embeddings": true, "head_dim": null})");
+  write_safetensors(dir / "model.safetensors", tiny_tensors(1, true, false, false));
+  auto model = ModelFile::open(dir.string());
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  const ModelFile& m = *model;
+  EXPECT_EQ(m.architecture(), "qwen2");
+  EXPECT_EQ(m.get_string("qwen2.rope.scaling.type"), "yarn");
+  EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("qwen2.rope.scaling.factor")), 4.0f);
+  EXPECT_EQ(m.get_int("qwen2.rope.scaling.original_context_length"), 64);
+  EXPECT_FALSE(m.find("qwen2.vocab_size"));  // Qwen2Model does not write it
+  EXPECT_EQ(m.find_tensor("rope_freqs.weight"), nullptr);
+  EXPECT_NE(m.find_tensor("blk.0.attn_q.bias"), nullptr);
+  auto source = safetensors::File::open((dir / "model.safetensors").string());
+  ASSERT_TRUE(source.ok());
+  const safetensors::TensorInfo* q = source->find("model.layers.0.self_attn.q_proj.weight");
+  // Not permuted, and zero-copy: the view points into the mapping.
+  EXPECT_EQ(std::memcmp(m.find_tensor("blk.0.attn_q.weight")->view.data, q->data, q->n_bytes()), 0);
+}
+
+struct ConfigCase {
+  const char* label;
+  std::string config;  // empty: do not write config.json
+  std::vector<std::string> must_contain;
+};
+
+TEST(SafetensorsHfLoader, BadConfigsAndTensors) {
+  auto base = [](const std::string& from, const std::string& to) {
+    std::string c = kLlamaConfig;
+    c.replace(c.find(from), from.size(), to);
+    return c;
+  };
+  const std::vector<ConfigCase> cases = {
+      {"no config", "", {"config.json", "cannot open"}},
+      {"not json", "{", {"config.json", "invalid JSON"}},
+      {"not object", "[]", {"config.json", "must be a JSON object"}},
+      {"unknown arch", base("\"LlamaForCausalLM\"], \"model_type\": \"llama\"", "\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\""),
+       {"unsupported architecture", "GPT2LMHeadModel"}},
+      {"string size", base("\"hidden_size\": 16", "\"hidden_size\": \"16\""), {"'hidden_size'", "non-negative integer"}},
+      {"negative size", base("\"num_hidden_layers\": 2", "\"num_hidden_layers\": -2"), {"'num_hidden_layers'"}},
+      {"missing layers", base("\"num_hidden_layers\": 2,", ""), {"missing required field 'num_hidden_layers'"}},
+      {"kv heads", base("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"), {"num_key_value_heads 3"}},
+      {"eps type", base("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": \"x\""), {"'rms_norm_eps'", "number"}},
+      {"rope type", base("\"rope_type\": \"llama3\"", "\"rope_type\": \"longrope\""), {"rope_scaling", "longrope"}},
+      {"duplicate key", base("\"vocab_size\": 10", "\"vocab_size\": 10, \"vocab_size\": 11"), {"duplicate key 'vocab_size'"}},
+      {"too big", base("\"vocab_size\": 10", "\"vocab_size\": 10000000000"), {"vocab_size", "32 bits"}},
+  };
+  for (const ConfigCase& c : cases) {
+    SCOPED_TRACE(c.label);
+    fs::path dir = tmp_dir("bad_config");
+    if (!c.config.empty()) write_string(dir / "config.json", c.config);
+    write_safetensors(dir / "model.safetensors", tiny_tensors(2, false, false, true));
+    auto model = open_hf_folder(dir.string());
+    ASSERT_FALSE(model.ok());
+    for (const std::string& needle : c.must_contain)
+      EXPECT_NE(model.error().message.find(needle), std::string::npos)
+          << "missing '" << needle << "' in: " << model.error().message;
+  }
+
+  // Tensor-level problems.
+  fs::path dir = tmp_dir("bad_tensors");
+  write_string(dir / "config.json", kLlamaConfig);
+  auto ts = tiny_tensors(2, false, false, true);
+  ts.push_back(f32_tensor("vision_tower.patch.weight", {2}, 0));
+  write_safetensors(dir / "model.safetensors", ts);
+  auto unknown = open_hf_folder(dir.string());
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("'vision_tower.patch.weight'"), std::string::npos);
+
+  ts = tiny_tensors(2, false, false, true);
+  ts[0].dtype = safetensors::Dtype::I32;  // same byte size as F32
+  write_safetensors(dir / "model.safetensors", ts);
+  auto int_weights = open_hf_folder(dir.string());
+  ASSERT_FALSE(int_weights.ok());
+  EXPECT_NE(int_weights.error().message.find("'model.embed_tokens.weight'"), std::string::npos);
+  EXPECT_NE(int_weights.error().message.find("I32"), std::string::npos);
+
+  ts = tiny_tensors(2, false, false, true);
+  ts.push_back(f32_tensor("model.layers.0.self_attn.rotary_emb.inv_freq", {2}, 0));  // ignored
+  for (HfTensor& t : ts)
+    if (t.name == "model.layers.1.self_attn.k_proj.weight") t = f32_tensor(t.name, {6, 16}, 1);
+  write_safetensors(dir / "model.safetensors", ts);
+  auto odd_rows = open_hf_folder(dir.string());
+  ASSERT_FALSE(odd_rows.ok());
+  EXPECT_NE(odd_rows.error().message.find("'model.layers.1.self_attn.k_proj.weight'"), std::string::npos);
+}
+
+void expect_same_tensors(const ModelFile& a, const ModelFile& b) {
+  ASSERT_EQ(a.tensors().size(), b.tensors().size());
+  for (const ModelTensor& ta : a.tensors()) {
+    const ModelTensor* tb = b.find_tensor(ta.name);
+    ASSERT_NE(tb, nullptr) << ta.name;
+    EXPECT_EQ(ta.view.type, tb->view.type) << ta.name;
+    EXPECT_EQ(std::max(1, ta.view.n_dims), std::max(1, tb->view.n_dims)) << ta.name;
+    EXPECT_EQ(ta.view.ne, tb->view.ne) << ta.name;
+    ASSERT_EQ(ta.view.n_bytes, tb->view.n_bytes) << ta.name;
+    EXPECT_EQ(std::memcmp(ta.view.data, tb->view.data, ta.view.n_bytes), 0) << ta.name;
+  }
+}
+
+TEST(SafetensorsHfRoundTrip, HfToModelToHfIsLossless) {
+  fs::path src = make_llama_folder("rt_src");
+  auto first = ModelFile::open(src.string());
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  fs::path out = tmp_dir("rt_out");
+  Status status = write_hf_folder(*first, out.string(), first->hf_tokenizer_dir());
+  ASSERT_TRUE(status.ok()) << status.message();
+  for (const char* file : {"config.json", "model.safetensors", "tokenizer.json",
+                           "tokenizer_config.json", "generation_config.json"})
+    EXPECT_TRUE(fs::exists(out / file)) << file;
+  EXPECT_EQ(read_string(out / "tokenizer.json"), read_string(src / "tokenizer.json"));
+
+  auto second = ModelFile::open(out.string());
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  expect_same_tensors(*first, *second);
+  // Same metadata, key for key (general.name follows the folder name).
+  ASSERT_EQ(first->metadata().size(), second->metadata().size());
+  for (const gguf::KeyValue& kv : first->metadata()) {
+    if (kv.key == "general.name") continue;
+    const gguf::Value* v = second->find(kv.key);
+    ASSERT_NE(v, nullptr) << kv.key;
+    EXPECT_EQ(v->type(), kv.value.type()) << kv.key;
+    EXPECT_EQ(v->as_int(), kv.value.as_int()) << kv.key;
+    EXPECT_EQ(v->as_float(), kv.value.as_float()) << kv.key;
+    if (kv.value.as_string()) {
+      EXPECT_EQ(*v->as_string(), *kv.value.as_string()) << kv.key;
+    }
+  }
+  // The written Q/K are back in HF's layout: byte-identical to the original checkpoint.
+  auto a = safetensors::File::open((src / "model.safetensors").string());
+  auto b = safetensors::File::open((out / "model.safetensors").string());
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.k_proj.weight",
+                           "model.layers.1.mlp.up_proj.weight"}) {
+    const safetensors::TensorInfo* ta = a->find(name);
+    const safetensors::TensorInfo* tb = b->find(name);
+    ASSERT_TRUE(ta && tb) << name;
+    EXPECT_EQ(ta->shape, tb->shape) << name;
+    ASSERT_EQ(ta->n_bytes(), tb->n_bytes()) << name;
+    EXPECT_EQ(std::memcmp(ta->data, tb->data, ta->n_bytes()), 0) << name;
+  }
+  EXPECT_EQ(b->metadata().at("format"), "pt");
+}
+
+// A GGUF-style ModelFile (built from parts, F16/BF16 tensors, qwen3 with QK-norm and no output)
+// written as HF and read back gives the same tensors.
+TEST(SafetensorsHfRoundTrip, ModelFileFromPartsRoundTrips) {
+  std::vector<std::vector<uint8_t>> storage;
+  ModelFile::Parts parts;
+  parts.path = "parts";
+  auto kv_u32 = [&](std::string key, uint32_t v) { parts.metadata.push_back({std::move(key), gguf::Value{v}}); };
+  auto kv_f32 = [&](std::string key, float v) { parts.metadata.push_back({std::move(key), gguf::Value{v}}); };
+  parts.metadata.push_back({"general.architecture", gguf::Value{std::string("qwen3")}});
+  kv_u32("qwen3.block_count", 1);
+  kv_u32("qwen3.context_length", 64);
+  kv_u32("qwen3.embedding_length", 16);
+  kv_u32("qwen3.feed_forward_length", 24);
+  kv_u32("qwen3.attention.head_count", 4);
+  kv_u32("qwen3.attention.head_count_kv", 2);
+  kv_u32("qwen3.attention.key_length", 4);
+  kv_u32("qwen3.attention.value_length", 4);
+  kv_f32("qwen3.rope.freq_base", 1000000.0f);
+  kv_f32("qwen3.attention.layer_norm_rms_epsilon", 1e-6f);
+  parts.metadata.push_back({"tokenizer.chat_template", gguf::Value{std::string("{{ x }}")}});
+  auto add = [&](const std::string& name, DType type, std::vector<int64_t> ne) {
+    TensorView v;
+    v.type = type;
+    v.n_dims = static_cast<int>(ne.size());
+    for (size_t i = 0; i < ne.size(); ++i) v.ne[i] = ne[i];
+    v.n_bytes = static_cast<uint64_t>(v.n_elements()) * (type == DType::F32 ? 4 : 2);
+    storage.emplace_back(v.n_bytes);
+    for (size_t i = 0; i < v.n_bytes; ++i) storage.back()[i] = static_cast<uint8_t>(i * 31 + name.size());
+    v.data = storage.back().data();
+    parts.tensors.push_back(ModelTensor{name, name, v});
+  };
+  add("token_embd.weight", DType::BF16, {16, 10});
+  add("output_norm.weight", DType::F32, {16});
+  add("blk.0.attn_norm.weight", DType::F32, {16});
+  add("blk.0.attn_q.weight", DType::F16, {16, 16});
+  add("blk.0.attn_k.weight", DType::F16, {16, 8});
+  add("blk.0.attn_v.weight", DType::F16, {16, 8});
+  add("blk.0.attn_output.weight", DType::F16, {16, 16});
+  add("blk.0.attn_q_norm.weight", DType::F32, {4});
+  add("blk.0.attn_k_norm.weight", DType::F32, {4});
+  add("blk.0.ffn_norm.weight", DType::F32, {16});
+  add("blk.0.ffn_gate.weight", DType::F16, {16, 24});
+  add("blk.0.ffn_up.weight", DType::F16, {16, 24});
+  add("blk.0.ffn_down.weight", DType::F16, {24, 16});
+  ModelFile model(std::move(parts));
+
+  fs::path out = tmp_dir("rt_parts");
+  Status status = write_hf_folder(model, out.string(), "");
+  ASSERT_TRUE(status.ok()) << status.message();
+  auto back = ModelFile::open(out.string());
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  expect_same_tensors(model, *back);
+  EXPECT_EQ(back->architecture(), "qwen3");
+  EXPECT_EQ(back->get_int("qwen3.attention.key_length"), 4);
+  EXPECT_EQ(back->get_int("qwen3.context_length"), 64);
+  EXPECT_EQ(back->get_string("tokenizer.chat_template"), "{{ x }}");  // via tokenizer_config.json
+  std::string config = read_string(out / "config.json");
+  EXPECT_NE(config.find("\"tie_word_embeddings\": true"), std::string::npos) << config;
+  EXPECT_NE(config.find("\"rms_norm_eps\": 1e-06"), std::string::npos) << config;
+  EXPECT_NE(config.find("\"torch_dtype\": \"bfloat16\""), std::string::npos) << config;
+}
+
+TEST(SafetensorsHfRoundTrip, QuantizedTensorsAreRefused) {
+  std::vector<uint8_t> block(34);
+  ModelFile::Parts parts;
+  parts.path = "quantized.gguf";
+  parts.metadata.push_back({"general.architecture", gguf::Value{std::string("llama")}});
+  for (const char* key : {"llama.block_count", "llama.embedding_length", "llama.feed_forward_length",
+                          "llama.attention.head_count"})
+    parts.metadata.push_back({key, gguf::Value{uint32_t{32}}});
+  TensorView v;
+  v.type = DType::Q8_0;
+  v.n_dims = 2;
+  v.ne = {32, 1, 1, 1};
+  v.data = block.data();
+  v.n_bytes = 34;
+  parts.tensors.push_back(ModelTensor{"token_embd.weight", "token_embd.weight", v});
+  ModelFile model(std::move(parts));
+  fs::path out = tmp_dir("quantized");
+  Status status = write_hf_folder(model, (out / "o").string(), "");
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("'token_embd.weight'"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("q8_0"), std::string::npos) << status.message();
+  EXPECT_FALSE(fs::exists(out / "o" / "model.safetensors"));
+}
+
+}  // namespace
+}  // namespace hearth

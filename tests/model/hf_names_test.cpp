@@ -1,0 +1,122 @@
+// The HF <-> GGUF tables and the conversion quirks (Q/K row permutation, llama3 rope factors).
+#include "model/hf_names.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+namespace hearth {
+namespace {
+
+TEST(SafetensorsHfNames, EveryTableRowMapsBothWays) {
+  for (const HfNamePair& pair : hf_name_table()) {
+    for (const char* layer : {"0", "7", "123"}) {
+      std::string hf(pair.hf), gguf(pair.gguf);
+      if (auto at = hf.find("{i}"); at != std::string::npos) hf.replace(at, 3, layer);
+      if (auto at = gguf.find("{i}"); at != std::string::npos) gguf.replace(at, 3, layer);
+      EXPECT_EQ(hf_to_gguf_name(hf).value_or("?"), gguf) << hf;
+      EXPECT_EQ(gguf_to_hf_name(gguf).value_or("?"), hf) << gguf;
+    }
+  }
+}
+
+TEST(SafetensorsHfNames, KnownPairs) {
+  EXPECT_EQ(hf_to_gguf_name("model.embed_tokens.weight"), "token_embd.weight");
+  EXPECT_EQ(hf_to_gguf_name("lm_head.weight"), "output.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.norm.weight"), "output_norm.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.3.self_attn.o_proj.weight"), "blk.3.attn_output.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.11.post_attention_layernorm.weight"), "blk.11.ffn_norm.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.0.self_attn.k_norm.weight"), "blk.0.attn_k_norm.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.2.self_attn.v_proj.bias"), "blk.2.attn_v.bias");
+  EXPECT_EQ(gguf_to_hf_name("blk.5.ffn_gate.weight"), "model.layers.5.mlp.gate_proj.weight");
+  EXPECT_EQ(gguf_to_hf_name("blk.5.attn_norm.weight"), "model.layers.5.input_layernorm.weight");
+}
+
+TEST(SafetensorsHfNames, RejectsNearMisses) {
+  for (const char* name : {"model.layers.x.mlp.up_proj.weight", "model.layers.01.mlp.up_proj.weight",
+                           "model.layers..mlp.up_proj.weight", "model.layers.-1.mlp.up_proj.weight",
+                           "model.layers.1234567.mlp.up_proj.weight", "model.layers.1.mlp.up_proj",
+                           "model.embed_tokens.weight.extra", "rope_freqs.weight", ""})
+    EXPECT_FALSE(hf_to_gguf_name(name).has_value()) << name;
+  EXPECT_FALSE(gguf_to_hf_name("blk.1.ffn_up").has_value());
+  EXPECT_FALSE(gguf_to_hf_name("rope_freqs.weight").has_value());
+  EXPECT_TRUE(hf_name_is_ignored("model.layers.0.self_attn.rotary_emb.inv_freq"));
+  EXPECT_FALSE(hf_name_is_ignored("model.layers.0.self_attn.q_proj.weight"));
+}
+
+TEST(SafetensorsHfNames, ArchTable) {
+  EXPECT_EQ(find_hf_arch("LlamaForCausalLM", "")->gguf_arch, "llama");
+  EXPECT_EQ(find_hf_arch("MistralForCausalLM", "mistral")->gguf_arch, "llama");
+  EXPECT_EQ(find_hf_arch("", "qwen2")->gguf_arch, "qwen2");
+  EXPECT_EQ(find_hf_arch("Qwen3ForCausalLM", "qwen3")->gguf_arch, "qwen3");
+  EXPECT_EQ(find_hf_arch("GPT2LMHeadModel", "gpt2"), nullptr);
+  EXPECT_TRUE(find_hf_arch_for_gguf("llama")->permute_qk);
+  EXPECT_FALSE(find_hf_arch_for_gguf("qwen2")->permute_qk);
+  EXPECT_EQ(find_hf_arch_for_gguf("llama")->hf_class, "LlamaForCausalLM");
+  EXPECT_EQ(find_hf_arch_for_gguf("gemma"), nullptr);
+}
+
+// The permutation written the way llama.cpp's converter spells it: reshape the rows to
+// [n_head][2][half], swap the last two axes, flatten. out[(h, j, s)] = in[(h, s, j)].
+std::vector<int> reference_permute(const std::vector<int>& rows, int n_head) {
+  const int half = static_cast<int>(rows.size()) / n_head / 2;
+  std::vector<int> out;
+  for (int h = 0; h < n_head; ++h)
+    for (int j = 0; j < half; ++j)
+      for (int s = 0; s < 2; ++s) out.push_back(rows[static_cast<size_t>((h * 2 + s) * half + j)]);
+  return out;
+}
+
+TEST(SafetensorsHfPermute, MatchesConverterAndInverts) {
+  for (int n_head : {1, 2, 4}) {
+    for (int head_dim : {2, 4, 8}) {
+      const int n_rows = n_head * head_dim;
+      const uint64_t row_bytes = 3;  // rows are opaque bytes
+      std::vector<int> ids(static_cast<size_t>(n_rows));
+      std::iota(ids.begin(), ids.end(), 0);
+      std::vector<uint8_t> src(static_cast<size_t>(n_rows) * row_bytes);
+      for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint8_t>(i / row_bytes);
+
+      std::vector<uint8_t> fwd(src.size()), back(src.size());
+      permute_qk_rows(src.data(), fwd.data(), n_rows, row_bytes, n_head, false);
+      std::vector<int> expected = reference_permute(ids, n_head);
+      for (int r = 0; r < n_rows; ++r)
+        for (uint64_t b = 0; b < row_bytes; ++b)
+          ASSERT_EQ(fwd[static_cast<size_t>(r) * row_bytes + b], expected[static_cast<size_t>(r)])
+              << "n_head " << n_head << " head_dim " << head_dim << " row " << r;
+      permute_qk_rows(fwd.data(), back.data(), n_rows, row_bytes, n_head, true);
+      EXPECT_EQ(back, src);
+    }
+  }
+  // One head of 4 rows: HF pairs (0,2),(1,3) become adjacent: [0, 2, 1, 3].
+  std::vector<uint8_t> src = {0, 1, 2, 3}, dst(4);
+  permute_qk_rows(src.data(), dst.data(), 4, 1, 1, false);
+  EXPECT_EQ(dst, (std::vector<uint8_t>{0, 2, 1, 3}));
+}
+
+TEST(SafetensorsHfPermute, Llama3RopeFactors) {
+  // Llama 3.1 8B: rope_theta 500000, head_dim 128, factor 8, low 1, high 4, original 8192.
+  std::vector<float> f = llama3_rope_factors(500000.0, 128, 8.0, 1.0, 4.0, 8192.0);
+  ASSERT_EQ(f.size(), 64u);
+  EXPECT_EQ(f.front(), 1.0f);  // highest frequency untouched
+  EXPECT_EQ(f.back(), 8.0f);   // lowest frequency divided by factor
+  for (size_t i = 1; i < f.size(); ++i) EXPECT_GE(f[i], f[i - 1]);  // monotone
+  // Independent double-precision evaluation of the same formula.
+  for (size_t i = 0; i < f.size(); ++i) {
+    double freq = 1.0 / std::pow(500000.0, static_cast<double>(2 * i) / 128.0);
+    double wavelen = 2 * M_PI / freq;
+    double expected = 0;
+    if (wavelen < 8192.0 / 4.0) expected = 1;
+    else if (wavelen > 8192.0) expected = 8;
+    else {
+      double smooth = (8192.0 / wavelen - 1.0) / (4.0 - 1.0);
+      expected = 1.0 / ((1 - smooth) / 8.0 + smooth);
+    }
+    EXPECT_NEAR(f[i], expected, 1e-4 * expected) << i;
+  }
+}
+
+}  // namespace
+}  // namespace hearth

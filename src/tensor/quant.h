@@ -16,6 +16,8 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n_elems);
 
 // Quantizes `n_elems` floats (a whole number of blocks) into `dst`, which holds row_bytes(type, n)
 // bytes. `importance` (may be null) weights the error per element, as llama.cpp's imatrix does.
+// For now only the reference algorithms exist (llama-quantize without --imatrix, byte-identical
+// to it for every can_quantize type), and `importance` is ignored.
 void quantize_row(DType type, const float* src, void* dst, int64_t n_elems,
                   const float* importance = nullptr);
 

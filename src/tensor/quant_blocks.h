@@ -14,33 +14,33 @@ namespace hearth::quant {
 static_assert(std::endian::native == std::endian::little,
               "block layouts are little-endian on disk and read by memcpy");
 
-constexpr int kQK = 32;    // elements per block of the legacy types, IQ4_NL and MXFP4
-constexpr int kQK_K = 256; // elements per super-block of the K types and IQ4_XS
+constexpr int kQK = 32;     // elements per block of the legacy types, IQ4_NL and MXFP4
+constexpr int kQK_K = 256;  // elements per super-block of the K types and IQ4_XS
 
 // Legacy types: one scale (and for the _1 types a min) per 32 elements. A 4-bit block keeps
 // element j in the low nibble of qs[j] and element j+16 in the high nibble; the 5-bit types put
 // the fifth bit of element j in bit j of qh (little-endian u32).
 struct BlockQ4_0 {
-  uint16_t d;       // f16 scale
-  uint8_t qs[16];   // [32] 4-bit, value = (q - 8) * d
+  uint16_t d;      // f16 scale
+  uint8_t qs[16];  // [32] 4-bit, value = (q - 8) * d
 };
 struct BlockQ4_1 {
-  uint16_t d, m;    // f16 scale, f16 min
-  uint8_t qs[16];   // [32] 4-bit, value = q * d + m
+  uint16_t d, m;   // f16 scale, f16 min
+  uint8_t qs[16];  // [32] 4-bit, value = q * d + m
 };
 struct BlockQ5_0 {
   uint16_t d;
-  uint8_t qh[4];    // fifth bits
-  uint8_t qs[16];   // value = (q - 16) * d
+  uint8_t qh[4];   // fifth bits
+  uint8_t qs[16];  // value = (q - 16) * d
 };
 struct BlockQ5_1 {
   uint16_t d, m;
   uint8_t qh[4];
-  uint8_t qs[16];   // value = q * d + m
+  uint8_t qs[16];  // value = q * d + m
 };
 struct BlockQ8_0 {
   uint16_t d;
-  int8_t qs[32];    // value = q * d
+  int8_t qs[32];  // value = q * d
 };
 
 // K types: a 256-element super-block with an f16 scale (and min) that scales 6- or 4-bit
@@ -64,13 +64,13 @@ struct BlockQ4_K {
 struct BlockQ5_K {
   uint16_t d, dmin;
   uint8_t scales[12];
-  uint8_t qh[32];      // fifth bits
-  uint8_t qs[128];     // low 4 bits
+  uint8_t qh[32];   // fifth bits
+  uint8_t qs[128];  // low 4 bits
 };
 struct BlockQ6_K {
-  uint8_t ql[128];     // low 4 bits
-  uint8_t qh[64];      // high 2 bits
-  int8_t scales[16];   // per 16 elements
+  uint8_t ql[128];    // low 4 bits
+  uint8_t qh[64];     // high 2 bits
+  int8_t scales[16];  // per 16 elements
   uint16_t d;
 };
 
@@ -81,8 +81,8 @@ struct BlockIQ4_NL {
 };
 struct BlockIQ4_XS {
   uint16_t d;
-  uint16_t scales_h;   // high 2 bits of the 8 sub-block scales
-  uint8_t scales_l[4]; // low 4 bits of the 8 sub-block scales
+  uint16_t scales_h;    // high 2 bits of the 8 sub-block scales
+  uint8_t scales_l[4];  // low 4 bits of the 8 sub-block scales
   uint8_t qs[128];
 };
 // OCP microscaling FP4: a shared power-of-two scale (E8M0) and 32 E2M1 values.
@@ -101,7 +101,8 @@ static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(
 inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};
 // E2M1 (FP4) values doubled to integers; the block scale is halved to compensate.
-inline constexpr int8_t kMXFP4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+inline constexpr int8_t kMXFP4Values[16] = {0, 1,  2,  3,  4,  6,  8,  12,
+                                            0, -1, -2, -3, -4, -6, -8, -12};
 
 template <typename Block>
 Block load_block(const uint8_t* src, int64_t index) {

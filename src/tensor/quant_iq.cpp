@@ -137,7 +137,8 @@ void quantize_iq4_nl(const float* x, uint8_t* dst, int64_t n_blocks) {
     // element to level 8 (+1), the grid point nearest zero from above.
     const float id = d != 0 ? 1 / d : 0;
     uint8_t L[32];
-    for (int j = 0; j < 32; ++j) L[j] = static_cast<uint8_t>(nearest_level(kIQ4NLValues, id * x[j]));
+    for (int j = 0; j < 32; ++j)
+      L[j] = static_cast<uint8_t>(nearest_level(kIQ4NLValues, id * x[j]));
     pack_nibbles32(L, block.qs);
     store_block(dst, i, block);
   }

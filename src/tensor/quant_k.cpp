@@ -130,9 +130,8 @@ float fit_symmetric_q3(int n, int nmax, const float* x, int8_t* L) {
 // Affine fit x ~ scale * L + min with L in [0, nmax] and min <= 0, minimizing the weighted squared
 // (or absolute, use_mad) error. Tries nstep+1 candidate scales around nmax/(max - min) and solves
 // the 2x2 least-squares system for each level assignment. Returns the scale; *neg_min = -min.
-float fit_affine(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                 float* neg_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
-                 bool use_mad) {
+float fit_affine(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                 uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   float min = x[0];
   float max = x[0];
   float sum_w = weights[0];
@@ -182,7 +181,8 @@ float fit_affine(int n, int nmax, const float* x, const float* weights, uint8_t*
       }
       float cur_error = 0;
       for (int i = 0; i < n; ++i)
-        cur_error += weights[i] * error_of(this_scale * static_cast<float>(Laux[i]) + this_min - x[i]);
+        cur_error +=
+            weights[i] * error_of(this_scale * static_cast<float>(Laux[i]) + this_min - x[i]);
       if (cur_error < best_error) {
         std::copy(Laux, Laux + n, L);
         best_error = cur_error;
@@ -202,9 +202,9 @@ float fit_affine(int n, int nmax, const float* x, const float* weights, uint8_t*
 void pack_2bit(const uint8_t* levels /* [256] */, uint8_t* qs /* [64] */) {
   for (int half = 0; half < kQK_K; half += 128) {
     for (int l = 0; l < 32; ++l) {
-      qs[half / 4 + l] = static_cast<uint8_t>(levels[half + l] | (levels[half + l + 32] << 2) |
-                                              (levels[half + l + 64] << 4) |
-                                              (levels[half + l + 96] << 6));
+      qs[half / 4 + l] =
+          static_cast<uint8_t>(levels[half + l] | (levels[half + l + 32] << 2) |
+                               (levels[half + l + 64] << 4) | (levels[half + l + 96] << 6));
     }
   }
 }
@@ -298,7 +298,8 @@ void quantize_q2_k(const float* x, uint8_t* dst, int64_t n_blocks) {
     BlockQ2_K block{};
     if (max_scale > 0) {
       const float iscale = kSubScaleMax / max_scale;
-      for (int j = 0; j < 16; ++j) block.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      for (int j = 0; j < 16; ++j)
+        block.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
       block.d = fp32_to_fp16(max_scale / kSubScaleMax);
     } else {
       block.d = fp32_to_fp16(0.f);
@@ -317,7 +318,8 @@ void quantize_q2_k(const float* x, uint8_t* dst, int64_t n_blocks) {
       if (d == 0) continue;
       const float dm = fp16_to_fp32(block.dmin) * static_cast<float>(block.scales[j] >> 4);
       for (int l = 0; l < 16; ++l)
-        L[16 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[16 * j + l] + dm) / d), 0, 3));
+        L[16 * j + l] =
+            static_cast<uint8_t>(std::clamp(nearest_int((x[16 * j + l] + dm) / d), 0, 3));
     }
     pack_2bit(L, block.qs);
     store_block(dst, i, block);
@@ -358,7 +360,10 @@ void quantize_q3_k(const float* x, uint8_t* dst, int64_t n_blocks) {
     if (max_scale != 0) {
       const float iscale = -32.f / max_scale;
       for (int j = 0; j < 16; ++j) {
-        const int l = std::clamp(static_cast<int>(static_cast<int8_t>(nearest_int(iscale * scales[j]))), -32, 31) + 32;
+        const int l =
+            std::clamp(static_cast<int>(static_cast<int8_t>(nearest_int(iscale * scales[j]))), -32,
+                       31) +
+            32;
         if (j < 8) {
           block.scales[j] = static_cast<uint8_t>(l & 0xf);
         } else {
@@ -433,7 +438,8 @@ void quantize_k_affine(const float* x /* [256] */, int nmax, float rmin, float r
     if (d == 0) continue;
     const float dm = fp16_to_fp32(*dmin_out) * static_cast<float>(m);
     for (int l = 0; l < 32; ++l)
-      L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, nmax));
+      L[32 * j + l] =
+          static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, nmax));
   }
 }
 
@@ -452,7 +458,8 @@ void dequantize_q4_k(const uint8_t* src, float* dst, int64_t n_blocks) {
       const float ml = dmin * static_cast<float>(m);
       const uint8_t* q = block.qs + 32 * (j / 2);
       const int shift = 4 * (j % 2);
-      for (int l = 0; l < 32; ++l) dst[32 * j + l] = dl * static_cast<float>((q[l] >> shift) & 0xf) - ml;
+      for (int l = 0; l < 32; ++l)
+        dst[32 * j + l] = dl * static_cast<float>((q[l] >> shift) & 0xf) - ml;
     }
   }
 }
@@ -566,7 +573,8 @@ void quantize_q6_k(const float* x, uint8_t* dst, int64_t n_blocks) {
       const float d = fp16_to_fp32(block.d) * static_cast<float>(block.scales[j]);
       if (d == 0) continue;
       for (int l = 0; l < 16; ++l)
-        L[16 * j + l] = static_cast<int8_t>(std::clamp(nearest_int(x[16 * j + l] / d), -32, 31) + 32);
+        L[16 * j + l] =
+            static_cast<int8_t>(std::clamp(nearest_int(x[16 * j + l] / d), -32, 31) + 32);
     }
 
     for (int half = 0; half < 2; ++half) {

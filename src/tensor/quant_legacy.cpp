@@ -37,9 +37,18 @@ void min_max(const float* x, int n, float* min, float* max) {
   }
 }
 
+// Level from an already offset value: truncation toward zero, clipped to [0, max_level], as
+// ggml's (int8_t) casts and MIN() do for every finite input. NaN or inf (a corrupt source model)
+// would make the plain cast undefined; here NaN gives 0 and inf the clip.
+uint8_t truncate_level(float v, int max_level) {
+  if (v >= static_cast<float>(max_level)) return static_cast<uint8_t>(max_level);
+  return v > 0 ? static_cast<uint8_t>(static_cast<int>(v)) : uint8_t{0};
+}
+
 // Low nibbles hold elements 0..15, high nibbles 16..31.
 void pack_nibbles(const uint8_t* levels /* [32] */, uint8_t* qs /* [16] */) {
-  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>((levels[j] & 0x0f) | ((levels[j + 16] & 0x0f) << 4));
+  for (int j = 0; j < 16; ++j)
+    qs[j] = static_cast<uint8_t>((levels[j] & 0x0f) | ((levels[j + 16] & 0x0f) << 4));
 }
 
 // Bit 4 of each 5-bit level goes to bit j of a little-endian u32.
@@ -122,7 +131,7 @@ void quantize_q4_0(const float* src, uint8_t* dst, int64_t n_blocks) {
     BlockQ4_0 block{};
     block.d = fp32_to_fp16(d);
     uint8_t levels[kQK];
-    for (int j = 0; j < kQK; ++j) levels[j] = static_cast<uint8_t>(std::min(15, static_cast<int>(src[j] * id + 8.5f)));
+    for (int j = 0; j < kQK; ++j) levels[j] = truncate_level(src[j] * id + 8.5f, 15);
     pack_nibbles(levels, block.qs);
     store_block(dst, i, block);
   }
@@ -139,7 +148,7 @@ void quantize_q4_1(const float* src, uint8_t* dst, int64_t n_blocks) {
     block.d = fp32_to_fp16(d);
     block.m = fp32_to_fp16(min);
     uint8_t levels[kQK];
-    for (int j = 0; j < kQK; ++j) levels[j] = static_cast<uint8_t>(std::min(15, static_cast<int>((src[j] - min) * id + 0.5f)));
+    for (int j = 0; j < kQK; ++j) levels[j] = truncate_level((src[j] - min) * id + 0.5f, 15);
     pack_nibbles(levels, block.qs);
     store_block(dst, i, block);
   }
@@ -152,7 +161,7 @@ void quantize_q5_0(const float* src, uint8_t* dst, int64_t n_blocks) {
     BlockQ5_0 block{};
     block.d = fp32_to_fp16(d);
     uint8_t levels[kQK];
-    for (int j = 0; j < kQK; ++j) levels[j] = static_cast<uint8_t>(std::min(31, static_cast<int>(src[j] * id + 16.5f)));
+    for (int j = 0; j < kQK; ++j) levels[j] = truncate_level(src[j] * id + 16.5f, 31);
     pack_nibbles(levels, block.qs);
     pack_fifth_bits(levels, block.qh);
     store_block(dst, i, block);
@@ -169,8 +178,8 @@ void quantize_q5_1(const float* src, uint8_t* dst, int64_t n_blocks) {
     block.d = fp32_to_fp16(d);
     block.m = fp32_to_fp16(min);
     uint8_t levels[kQK];
-    // (max - min) * id cannot exceed 31.5, so no clamp is needed (ggml has none either).
-    for (int j = 0; j < kQK; ++j) levels[j] = static_cast<uint8_t>(static_cast<int>((src[j] - min) * id + 0.5f));
+    // (max - min) * id cannot reach 31.5, so the clip never binds (ggml has none).
+    for (int j = 0; j < kQK; ++j) levels[j] = truncate_level((src[j] - min) * id + 0.5f, 31);
     pack_nibbles(levels, block.qs);
     pack_fifth_bits(levels, block.qh);
     store_block(dst, i, block);
@@ -178,6 +187,7 @@ void quantize_q5_1(const float* src, uint8_t* dst, int64_t n_blocks) {
 }
 
 // Symmetric 8-bit over [-127, 127]; std::round ties away from zero, as ggml's roundf does.
+// A NaN element (corrupt input) is stored as 0 rather than through an undefined cast.
 void quantize_q8_0(const float* src, uint8_t* dst, int64_t n_blocks) {
   for (int64_t i = 0; i < n_blocks; ++i, src += kQK) {
     float amax = 0.0f;
@@ -186,7 +196,10 @@ void quantize_q8_0(const float* src, uint8_t* dst, int64_t n_blocks) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     BlockQ8_0 block{};
     block.d = fp32_to_fp16(d);
-    for (int j = 0; j < kQK; ++j) block.qs[j] = static_cast<int8_t>(std::round(src[j] * id));
+    for (int j = 0; j < kQK; ++j) {
+      const float level = std::round(src[j] * id);
+      block.qs[j] = std::fabs(level) <= 127.0f ? static_cast<int8_t>(level) : int8_t{0};
+    }
     store_block(dst, i, block);
   }
 }

@@ -20,7 +20,7 @@ TEST(Fp16, WidensKnownValues) {
   EXPECT_EQ(fp16_to_fp32(0x3c00), 1.0f);
   EXPECT_EQ(fp16_to_fp32(0xc000), -2.0f);
   EXPECT_EQ(fp16_to_fp32(0x3555), 0.333251953125f);
-  EXPECT_EQ(fp16_to_fp32(0x7bff), 65504.0f);             // largest finite
+  EXPECT_EQ(fp16_to_fp32(0x7bff), 65504.0f);               // largest finite
   EXPECT_EQ(fp16_to_fp32(0x0400), std::ldexp(1.0f, -14));  // smallest normal
   EXPECT_EQ(fp16_to_fp32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
   EXPECT_EQ(fp16_to_fp32(0x03ff), std::ldexp(1023.0f, -24));
@@ -61,9 +61,9 @@ TEST(Fp16, NanBecomesCanonicalQuietNanWithSign) {
 }
 
 TEST(Fp16, TiesRoundToEven) {
-  const float ulp = std::ldexp(1.0f, -10);  // f16 spacing in [1, 2)
-  EXPECT_EQ(fp32_to_fp16(1.0f + ulp / 2), 0x3c00);      // tie: 0x3c00 is even
-  EXPECT_EQ(fp32_to_fp16(1.0f + 3 * ulp / 2), 0x3c02);  // tie: 0x3c02 is even
+  const float ulp = std::ldexp(1.0f, -10);                                  // f16 spacing in [1, 2)
+  EXPECT_EQ(fp32_to_fp16(1.0f + ulp / 2), 0x3c00);                          // tie: 0x3c00 is even
+  EXPECT_EQ(fp32_to_fp16(1.0f + 3 * ulp / 2), 0x3c02);                      // tie: 0x3c02 is even
   EXPECT_EQ(fp32_to_fp16(1.0f + ulp / 2 + std::ldexp(1.0f, -20)), 0x3c01);  // just above the tie
   EXPECT_EQ(fp32_to_fp16(1.0f + ulp / 2 - std::ldexp(1.0f, -20)), 0x3c00);
   EXPECT_EQ(fp32_to_fp16(2047.5f), 0x6800);  // tie rounding up carries into the exponent: 2048

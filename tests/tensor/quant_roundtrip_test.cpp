@@ -3,8 +3,10 @@
 // and reads that stay inside row_bytes, and the dispatcher agreeing with dtype.cpp's flags.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,18 +31,35 @@ std::vector<DTypeInfo> convertible_types() {
 // 0.005 (Q8_0); the bounds leave ~25% headroom so only a real regression trips them.
 double max_relative_rmse(DType type) {
   switch (type) {
-    case DType::F32: return 0;
-    case DType::F16: return 3e-4;
-    case DType::BF16: return 2.5e-3;
-    case DType::Q8_0: return 0.007;
-    case DType::Q6_K: return 0.023;
-    case DType::Q5_0: case DType::Q5_1: case DType::Q5_K: return 0.053;
-    case DType::Q4_0: case DType::Q4_1: case DType::Q4_K: return 0.107;
-    case DType::IQ4_NL: case DType::IQ4_XS: return 0.095;
-    case DType::MXFP4: return 0.143;
-    case DType::Q3_K: return 0.19;
-    case DType::Q2_K: return 0.37;
-    default: return 0;
+    case DType::F32:
+      return 0;
+    case DType::F16:
+      return 3e-4;
+    case DType::BF16:
+      return 2.5e-3;
+    case DType::Q8_0:
+      return 0.007;
+    case DType::Q6_K:
+      return 0.023;
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q5_K:
+      return 0.053;
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q4_K:
+      return 0.107;
+    case DType::IQ4_NL:
+    case DType::IQ4_XS:
+      return 0.095;
+    case DType::MXFP4:
+      return 0.143;
+    case DType::Q3_K:
+      return 0.19;
+    case DType::Q2_K:
+      return 0.37;
+    default:
+      return 0;
   }
 }
 
@@ -148,6 +167,24 @@ TEST(QuantRoundTrip, ValuesOnTheGridAreExact) {
   for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16) * 0.0625f;
   EXPECT_EQ(round_trip(DType::F16, x), x);
   EXPECT_EQ(round_trip(DType::BF16, x), x);
+}
+
+// A corrupt source model may hold NaN or inf: quantizing must stay defined behaviour (the UBSan
+// job checks the float-to-int conversions) and finite blocks elsewhere in the row are unharmed.
+TEST(QuantRoundTrip, NonFiniteInputIsDefined) {
+  for (const DTypeInfo& info : convertible_types()) {
+    if (!info.can_quantize) continue;
+    // Two halves of whole blocks (at least 32 elements each); the bad values are in the first.
+    const int64_t half = std::max<int64_t>(info.block_elems, 32);
+    std::vector<float> x = gaussian(2 * half, 3);
+    x[1] = std::numeric_limits<float>::quiet_NaN();
+    x[2] = std::numeric_limits<float>::infinity();
+    x[3] = -std::numeric_limits<float>::infinity();
+    const std::vector<float> y = round_trip(info.type, x);
+    const std::vector<float> second_x(x.begin() + half, x.end());
+    const std::vector<float> second_y(y.begin() + half, y.end());
+    EXPECT_LE(relative_rmse(second_x, second_y), max_relative_rmse(info.type) * 1.5) << info.name;
+  }
 }
 
 TEST(QuantDispatch, FlagsMatchTheCodecs) {

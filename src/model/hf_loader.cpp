@@ -41,7 +41,8 @@ std::string base_name(std::string dir) {
 Result<Json> read_json(const std::string& path, size_t max_bytes) {
   HEARTH_TRY(std::string text, read_text_file(path, max_bytes));
   HEARTH_TRY(Json json, safetensors::parse_json_strict(text, path, 0, 64));
-  if (!json.is_object()) return make_error("{}: must be a JSON object, got {}", path, json.type_name());
+  if (!json.is_object())
+    return make_error("{}: must be a JSON object, got {}", path, json.type_name());
   return json;
 }
 
@@ -122,8 +123,12 @@ class MetadataBuilder {
  public:
   explicit MetadataBuilder(std::string arch) : arch_(std::move(arch)) {}
 
-  void string(std::string key, std::string value) { add(std::move(key), gguf::Value{std::move(value)}); }
-  void f32(std::string key, double value) { add(std::move(key), gguf::Value{static_cast<float>(value)}); }
+  void string(std::string key, std::string value) {
+    add(std::move(key), gguf::Value{std::move(value)});
+  }
+  void f32(std::string key, double value) {
+    add(std::move(key), gguf::Value{static_cast<float>(value)});
+  }
   Status u32(std::string key, uint64_t value, const std::string& where) {
     if (value > UINT32_MAX)
       return make_error("{}: {} = {} does not fit in 32 bits", where, key, value);
@@ -194,8 +199,9 @@ Status read_chat_template(const std::string& dir, MetadataBuilder* md) {
         const Json& entry = (*it)[i];
         if (!entry.is_object() || !entry.contains("name") || !entry.contains("template") ||
             !entry["name"].is_string() || !entry["template"].is_string())
-          return make_error("{}: chat_template[{}] must be {{\"name\": string, \"template\": string}}",
-                            config_path, i);
+          return make_error(
+              "{}: chat_template[{}] must be {{\"name\": string, \"template\": string}}",
+              config_path, i);
         std::string name = entry["name"].get<std::string>();
         std::string text = entry["template"].get<std::string>();
         if (name == "default") {
@@ -255,7 +261,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   const HfArch* arch = find_hf_arch(hf_class, model_type.value_or(""));
   if (arch == nullptr) {
     std::string known;
-    for (const HfArch& a : hf_arch_table()) known += (known.empty() ? "" : ", ") + std::string(a.hf_class);
+    for (const HfArch& a : hf_arch_table())
+      known += (known.empty() ? "" : ", ") + std::string(a.hf_class);
     return make_error("{}: unsupported architecture '{}' (model_type '{}'); supported: {}",
                       config_path, hf_class, model_type.value_or(""), known);
   }
@@ -278,9 +285,10 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     return make_error("{}: num_key_value_heads {} must divide num_attention_heads {}", config_path,
                       n_head_kv, n_head);
   if (!head_dim && n_embd % n_head != 0)
-    return make_error("{}: hidden_size {} is not a multiple of num_attention_heads {} and no "
-                      "head_dim is given",
-                      config_path, n_embd, n_head);
+    return make_error(
+        "{}: hidden_size {} is not a multiple of num_attention_heads {} and no "
+        "head_dim is given",
+        config_path, n_embd, n_head);
   const uint64_t rope_dim = head_dim.value_or(n_embd / n_head);
   HEARTH_TRY(RopeConfig rope, read_rope(config, cfg));
 
@@ -306,7 +314,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       md.string(md.arch_key("rope.scaling.type"), "yarn");
       md.f32(md.arch_key("rope.scaling.factor"), *factor);
       HEARTH_TRY(uint64_t orig, p.req_uint("original_max_position_embeddings"));
-      HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.scaling.original_context_length"), orig, p.where()));
+      HEARTH_RETURN_IF_ERROR(
+          md.u32(md.arch_key("rope.scaling.original_context_length"), orig, p.where()));
       const std::pair<const char*, const char*> yarn_keys[] = {
           {"extrapolation_factor", "rope.scaling.yarn_ext_factor"},
           {"attention_factor", "rope.scaling.yarn_attn_factor"},
@@ -356,7 +365,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   parts.path = dir;
   parts.metadata = md.take();
   if (is_regular_file(join(dir, "tokenizer.json"))) parts.hf_tokenizer_dir = dir;
-  for (const safetensors::File& shard : folder.shards()) parts.keep_alive.push_back(shard.mapping());
+  for (const safetensors::File& shard : folder.shards())
+    parts.keep_alive.push_back(shard.mapping());
 
   if (llama3_rope) {
     Fields p(*rope.params, config_path + " rope_scaling");
@@ -378,7 +388,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     view.ne[0] = static_cast<int64_t>(factors->size());
     view.data = factors->data();
     view.n_bytes = factors->size() * sizeof(float);
-    parts.tensors.push_back(ModelTensor{"rope_freqs.weight", "(config.json rope_scaling llama3)", view});
+    parts.tensors.push_back(
+        ModelTensor{"rope_freqs.weight", "(config.json rope_scaling llama3)", view});
     parts.keep_alive.push_back(std::move(factors));
   }
 

@@ -1,8 +1,8 @@
 #include "model/hf_names.h"
 
 #include <array>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "base/result.h"
@@ -149,9 +149,9 @@ std::vector<float> llama3_rope_factors(double rope_theta, int64_t head_dim, doub
     } else if (wavelen > low_wavelen) {
       factors.push_back(static_cast<float>(factor));
     } else {
-      float smooth = (static_cast<float>(original_context) / wavelen -
-                      static_cast<float>(low_freq_factor)) /
-                     static_cast<float>(high_freq_factor - low_freq_factor);
+      float smooth =
+          (static_cast<float>(original_context) / wavelen - static_cast<float>(low_freq_factor)) /
+          static_cast<float>(high_freq_factor - low_freq_factor);
       factors.push_back(1.0f / ((1.0f - smooth) / static_cast<float>(factor) + smooth));
     }
   }

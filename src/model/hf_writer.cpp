@@ -1,11 +1,11 @@
 #include "model/hf_writer.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "model/hf_names.h"
@@ -26,10 +26,14 @@ double tidy_float(double value) {
 
 const char* torch_dtype_name(DType type) {
   switch (type) {
-    case DType::F32: return "float32";
-    case DType::F16: return "float16";
-    case DType::BF16: return "bfloat16";
-    default: return nullptr;
+    case DType::F32:
+      return "float32";
+    case DType::F16:
+      return "float16";
+    case DType::BF16:
+      return "bfloat16";
+    default:
+      return nullptr;
   }
 }
 
@@ -50,7 +54,8 @@ Result<Json> llama3_scaling_from_tensor(const ModelTensor& t, double theta) {
     if (wavelen > kOriginal / kLow) {
       factor = values[i];  // low frequencies are divided by exactly `factor`
     } else if (wavelen >= kOriginal / kHigh) {
-      // value = 1 / ((1 - smooth) / factor + smooth)  =>  factor = (1 - smooth) / (1/value - smooth)
+      // value = 1 / ((1 - smooth) / factor + smooth)  =>  factor = (1 - smooth) / (1/value -
+      // smooth)
       double smooth = (kOriginal / wavelen - kLow) / (kHigh - kLow);
       double denominator = 1.0 / values[i] - smooth;
       if (smooth < 1.0 && denominator > 0) factor = (1.0 - smooth) / denominator;
@@ -61,7 +66,8 @@ Result<Json> llama3_scaling_from_tensor(const ModelTensor& t, double theta) {
   // regenerates the tensor bit for bit is what the original config said.
   for (int digits = 1; digits <= 9; ++digits) {
     double rounded = std::strtod(fmt::format("{:.{}g}", *factor, digits).c_str(), nullptr);
-    std::vector<float> candidate = llama3_rope_factors(theta, 2 * n, rounded, kLow, kHigh, kOriginal);
+    std::vector<float> candidate =
+        llama3_rope_factors(theta, 2 * n, rounded, kLow, kHigh, kOriginal);
     if (std::memcmp(candidate.data(), values, static_cast<size_t>(n) * sizeof(float)) == 0) {
       factor = rounded;
       break;
@@ -173,9 +179,15 @@ Status write_text(const std::string& path, const std::string& text) {
 }
 
 constexpr const char* kTokenizerFiles[] = {
-    "tokenizer.json",      "tokenizer_config.json", "generation_config.json",
-    "special_tokens_map.json", "tokenizer.model",   "vocab.json",
-    "merges.txt",          "added_tokens.json",     "chat_template.jinja",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "chat_template.jinja",
 };
 
 }  // namespace
@@ -200,9 +212,10 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
                         model.path(), t.name, model.architecture());
     std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(t.view.type);
     if (!dtype)
-      return make_error("{}: tensor '{}' is {}; only F32, F16 and BF16 tensors can be written to "
-                        "safetensors (dequantize the model first)",
-                        model.path(), t.name, dtype_name(t.view.type));
+      return make_error(
+          "{}: tensor '{}' is {}; only F32, F16 and BF16 tensors can be written to "
+          "safetensors (dequantize the model first)",
+          model.path(), t.name, dtype_name(t.view.type));
     safetensors::TensorToWrite out;
     out.name = *hf_name;
     out.dtype = *dtype;
@@ -225,8 +238,8 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
         const auto* base = static_cast<const uint8_t*>(view.data);
         for (int64_t row = 0; row < n_rows; ++row) {
           int64_t from = permute_qk_source_row(row, n_rows, heads, /*inverse=*/true);
-          HEARTH_RETURN_IF_ERROR(
-              emit({base + static_cast<uint64_t>(from) * row_bytes, static_cast<size_t>(row_bytes)}));
+          HEARTH_RETURN_IF_ERROR(emit(
+              {base + static_cast<uint64_t>(from) * row_bytes, static_cast<size_t>(row_bytes)}));
         }
         return Status::Ok();
       };
@@ -244,25 +257,27 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   const std::filesystem::path dir(out_dir);
 
   HEARTH_RETURN_IF_ERROR(write_text((dir / "config.json").string(), config.dump(2) + "\n"));
-  HEARTH_RETURN_IF_ERROR(safetensors::write_file((dir / "model.safetensors").string(), tensors,
-                                                 {{"format", "pt"}}));
+  HEARTH_RETURN_IF_ERROR(
+      safetensors::write_file((dir / "model.safetensors").string(), tensors, {{"format", "pt"}}));
 
   bool copied_tokenizer_config = false;
   if (!tokenizer_src_dir.empty()) {
     for (const char* file : kTokenizerFiles) {
       std::filesystem::path src = std::filesystem::path(tokenizer_src_dir) / file;
       if (!std::filesystem::is_regular_file(src, ec)) continue;
-      std::filesystem::copy_file(src, dir / file,
-                                 std::filesystem::copy_options::overwrite_existing, ec);
+      std::filesystem::copy_file(src, dir / file, std::filesystem::copy_options::overwrite_existing,
+                                 ec);
       if (ec) return make_error("{}: cannot copy to {}: {}", src.string(), out_dir, ec.message());
-      copied_tokenizer_config = copied_tokenizer_config || std::string_view(file) == "tokenizer_config.json";
+      copied_tokenizer_config =
+          copied_tokenizer_config || std::string_view(file) == "tokenizer_config.json";
     }
   }
   if (!copied_tokenizer_config) {
     if (auto tmpl = model.get_string("tokenizer.chat_template")) {
       Json tc = Json::object();
       tc["chat_template"] = *tmpl;
-      HEARTH_RETURN_IF_ERROR(write_text((dir / "tokenizer_config.json").string(), tc.dump(2) + "\n"));
+      HEARTH_RETURN_IF_ERROR(
+          write_text((dir / "tokenizer_config.json").string(), tc.dump(2) + "\n"));
     }
   }
   return Status::Ok();

@@ -37,11 +37,13 @@ Status check_shard_name(const std::string& index_path, const std::string& tensor
              shard.find_first_of("/\\") != std::string::npos;
   for (char c : shard) bad = bad || static_cast<unsigned char>(c) < 0x20;
   if (bad)
-    return make_error("{}: weight_map['{}']: shard name '{}' must be a plain file name in the folder "
-                      "(no path separators, '..' or control characters)",
-                      index_path, tensor, shard);
+    return make_error(
+        "{}: weight_map['{}']: shard name '{}' must be a plain file name in the folder "
+        "(no path separators, '..' or control characters)",
+        index_path, tensor, shard);
   const std::string_view suffix = ".safetensors";
-  if (shard.size() <= suffix.size() || shard.compare(shard.size() - suffix.size(), suffix.size(), suffix) != 0)
+  if (shard.size() <= suffix.size() ||
+      shard.compare(shard.size() - suffix.size(), suffix.size(), suffix) != 0)
     return make_error("{}: weight_map['{}']: shard name '{}' does not end in .safetensors",
                       index_path, tensor, shard);
   return Status::Ok();
@@ -90,11 +92,11 @@ Result<Folder> Folder::open(const std::string& dir, const ParseLimits& limits) {
     for (const std::string& shard : shard_names) {
       std::string path = join(dir, shard);
       if (!is_regular_file(path))
-        return make_error("{}: shard '{}' named in weight_map does not exist (tensor '{}')",
-                          index_path, shard,
-                          std::find_if(tensor_to_shard.begin(), tensor_to_shard.end(),
-                                       [&](const auto& kv) { return kv.second == shard; })
-                              ->first);
+        return make_error(
+            "{}: shard '{}' named in weight_map does not exist (tensor '{}')", index_path, shard,
+            std::find_if(tensor_to_shard.begin(), tensor_to_shard.end(), [&](const auto& kv) {
+              return kv.second == shard;
+            })->first);
       HEARTH_TRY(File file, File::open(path, limits));
       folder.shards_.push_back(std::move(file));
     }

@@ -7,10 +7,9 @@
 #include <array>
 #include <cstring>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "base/checked_math.h"
 #include "safetensors/json_strict.h"
@@ -25,13 +24,13 @@ struct DtypeRow {
 };
 
 constexpr std::array kDtypes = {
-    DtypeRow{Dtype::F64, "F64", 8},       DtypeRow{Dtype::F32, "F32", 4},
-    DtypeRow{Dtype::F16, "F16", 2},       DtypeRow{Dtype::BF16, "BF16", 2},
-    DtypeRow{Dtype::I64, "I64", 8},       DtypeRow{Dtype::I32, "I32", 4},
-    DtypeRow{Dtype::I16, "I16", 2},       DtypeRow{Dtype::I8, "I8", 1},
-    DtypeRow{Dtype::U64, "U64", 8},       DtypeRow{Dtype::U32, "U32", 4},
-    DtypeRow{Dtype::U16, "U16", 2},       DtypeRow{Dtype::U8, "U8", 1},
-    DtypeRow{Dtype::BOOL, "BOOL", 1},     DtypeRow{Dtype::F8_E4M3, "F8_E4M3", 1},
+    DtypeRow{Dtype::F64, "F64", 8},         DtypeRow{Dtype::F32, "F32", 4},
+    DtypeRow{Dtype::F16, "F16", 2},         DtypeRow{Dtype::BF16, "BF16", 2},
+    DtypeRow{Dtype::I64, "I64", 8},         DtypeRow{Dtype::I32, "I32", 4},
+    DtypeRow{Dtype::I16, "I16", 2},         DtypeRow{Dtype::I8, "I8", 1},
+    DtypeRow{Dtype::U64, "U64", 8},         DtypeRow{Dtype::U32, "U32", 4},
+    DtypeRow{Dtype::U16, "U16", 2},         DtypeRow{Dtype::U8, "U8", 1},
+    DtypeRow{Dtype::BOOL, "BOOL", 1},       DtypeRow{Dtype::F8_E4M3, "F8_E4M3", 1},
     DtypeRow{Dtype::F8_E5M2, "F8_E5M2", 1},
 };
 
@@ -72,19 +71,27 @@ std::optional<Dtype> dtype_from_name(std::string_view name) {
 
 std::optional<DType> model_dtype(Dtype type) {
   switch (type) {
-    case Dtype::F32: return DType::F32;
-    case Dtype::F16: return DType::F16;
-    case Dtype::BF16: return DType::BF16;
-    default: return std::nullopt;
+    case Dtype::F32:
+      return DType::F32;
+    case Dtype::F16:
+      return DType::F16;
+    case Dtype::BF16:
+      return DType::BF16;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<Dtype> from_model_dtype(DType type) {
   switch (type) {
-    case DType::F32: return Dtype::F32;
-    case DType::F16: return Dtype::F16;
-    case DType::BF16: return Dtype::BF16;
-    default: return std::nullopt;
+    case DType::F32:
+      return Dtype::F32;
+    case DType::F16:
+      return Dtype::F16;
+    case DType::BF16:
+      return Dtype::BF16;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -97,8 +104,9 @@ uint64_t TensorInfo::n_elements() const {
 Result<TensorView> to_view(const TensorInfo& info, const std::string& file_name) {
   std::optional<DType> type = model_dtype(info.dtype);
   if (!type)
-    return make_error("{}: tensor '{}': dtype {} is not supported for model weights (F32, F16, BF16 are)",
-                      file_name, info.name, dtype_name(info.dtype));
+    return make_error(
+        "{}: tensor '{}': dtype {} is not supported for model weights (F32, F16, BF16 are)",
+        file_name, info.name, dtype_name(info.dtype));
   if (info.shape.size() > static_cast<size_t>(kMaxDims))
     return make_error("{}: tensor '{}': {} dimensions, at most {} are supported", file_name,
                       info.name, info.shape.size(), kMaxDims);
@@ -247,9 +255,8 @@ class HeaderParser {
           name_, key, *begin, *end, data_.size(), bytes_.size() - data_.size());
     if (*end - *begin != expected_bytes)
       return make_error(
-          "{}: tensor '{}': data_offsets [{}, {}] hold {} bytes but shape {} of {} needs {}",
-          name_, key, *begin, *end, *end - *begin, describe(*shape_it), dtype_text,
-          expected_bytes);
+          "{}: tensor '{}': data_offsets [{}, {}] hold {} bytes but shape {} of {} needs {}", name_,
+          key, *begin, *end, *end - *begin, describe(*shape_it), dtype_text, expected_bytes);
     info.begin = *begin;
     info.end = *end;
     return info;
@@ -271,9 +278,10 @@ class HeaderParser {
                           t.name, t.begin, t.end, base + t.begin,
                           previous != nullptr ? previous->name : "?");
       if (t.begin > expected)
-        return make_error("{}: tensor '{}': {} unused bytes before it at offset {} (holes are not "
-                          "allowed)",
-                          name_, t.name, t.begin - expected, base + expected);
+        return make_error(
+            "{}: tensor '{}': {} unused bytes before it at offset {} (holes are not "
+            "allowed)",
+            name_, t.name, t.begin - expected, base + expected);
       expected = t.end;
       if (t.end > t.begin) previous = &t;
     }

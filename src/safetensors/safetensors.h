@@ -31,10 +31,26 @@ namespace hearth::safetensors {
 // Element types the format names. Only F32/F16/BF16 are usable as model weights in hearth; the
 // rest parse (so a file with e.g. an I64 position-id buffer is still readable) but to_view()
 // refuses them.
-enum class Dtype { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2 };
+enum class Dtype {
+  F64,
+  F32,
+  F16,
+  BF16,
+  I64,
+  I32,
+  I16,
+  I8,
+  U64,
+  U32,
+  U16,
+  U8,
+  BOOL,
+  F8_E4M3,
+  F8_E5M2
+};
 
-std::string_view dtype_name(Dtype type);          // "BF16", as written in the header
-uint32_t dtype_bytes(Dtype type);                 // bytes per element
+std::string_view dtype_name(Dtype type);                      // "BF16", as written in the header
+uint32_t dtype_bytes(Dtype type);                             // bytes per element
 std::optional<Dtype> dtype_from_name(std::string_view name);  // exact (case-sensitive) match
 // The hearth type for a dtype usable as model weights (F32, F16, BF16); nullopt otherwise.
 std::optional<DType> model_dtype(Dtype type);

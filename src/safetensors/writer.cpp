@@ -4,9 +4,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/checked_math.h"
 #include "safetensors/safetensors.h"
@@ -45,7 +44,8 @@ Result<std::string> build_header(const std::vector<TensorToWrite>& tensors,
     if (!seen.insert(t.name).second) return make_error("tensor '{}' declared twice", t.name);
     HEARTH_TRY(uint64_t n_bytes, tensor_bytes(t));
     uint64_t end = 0;
-    if (!checked_add(offset, n_bytes, &end)) return make_error("tensor '{}': offsets overflow", t.name);
+    if (!checked_add(offset, n_bytes, &end))
+      return make_error("tensor '{}': offsets overflow", t.name);
     header[t.name] = {{"dtype", std::string(dtype_name(t.dtype))},
                       {"shape", t.shape},
                       {"data_offsets", {offset, end}}};

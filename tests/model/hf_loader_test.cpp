@@ -132,8 +132,8 @@ std::vector<uint8_t> bytes_of(const ModelTensor& t) {
 
 std::vector<uint8_t> permuted(const std::vector<uint8_t>& src, int64_t n_rows, int64_t n_head) {
   std::vector<uint8_t> out(src.size());
-  permute_qk_rows(src.data(), out.data(), n_rows, src.size() / static_cast<uint64_t>(n_rows), n_head,
-                  false);
+  permute_qk_rows(src.data(), out.data(), n_rows, src.size() / static_cast<uint64_t>(n_rows),
+                  n_head, false);
   return out;
 }
 
@@ -155,7 +155,8 @@ TEST(SafetensorsHfLoader, LlamaMetadataAndTensors) {
   EXPECT_EQ(m.get_int("llama.rope.dimension_count"), 4);
   EXPECT_FALSE(m.get_int("llama.attention.key_length").has_value());  // no head_dim in config
   EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("llama.rope.freq_base")), 500000.0f);
-  EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("llama.attention.layer_norm_rms_epsilon")), 1e-5f);
+  EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("llama.attention.layer_norm_rms_epsilon")),
+                  1e-5f);
   EXPECT_FALSE(m.find("llama.rope.scaling.type"));  // llama3 becomes rope_freqs, not a key
   EXPECT_EQ(m.get_int("tokenizer.ggml.bos_token_id"), 1);
   EXPECT_EQ(m.get_int("tokenizer.ggml.eos_token_id"), 2);
@@ -202,7 +203,8 @@ TEST(SafetensorsHfLoader, LlamaMetadataAndTensors) {
 TEST(SafetensorsHfLoader, TiedEmbeddingsDropOutput) {
   fs::path dir = tmp_dir("tied");
   std::string config = kLlamaConfig;
-  config.replace(config.find("\"tie_word_embeddings\": false"), 28, "\"tie_word_embeddings\": true ");
+  config.replace(config.find("\"tie_word_embeddings\": false"), 28,
+                 "\"tie_word_embeddings\": true ");
   write_string(dir / "config.json", config);
   write_safetensors(dir / "model.safetensors", tiny_tensors(2, false, false, true));
   auto model = ModelFile::open(dir.string());
@@ -254,16 +256,34 @@ TEST(SafetensorsHfLoader, BadConfigsAndTensors) {
       {"no config", "", {"config.json", "cannot open"}},
       {"not json", "{", {"config.json", "invalid JSON"}},
       {"not object", "[]", {"config.json", "must be a JSON object"}},
-      {"unknown arch", base("\"LlamaForCausalLM\"], \"model_type\": \"llama\"", "\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\""),
+      {"unknown arch",
+       base("\"LlamaForCausalLM\"], \"model_type\": \"llama\"",
+            "\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\""),
        {"unsupported architecture", "GPT2LMHeadModel"}},
-      {"string size", base("\"hidden_size\": 16", "\"hidden_size\": \"16\""), {"'hidden_size'", "non-negative integer"}},
-      {"negative size", base("\"num_hidden_layers\": 2", "\"num_hidden_layers\": -2"), {"'num_hidden_layers'"}},
-      {"missing layers", base("\"num_hidden_layers\": 2,", ""), {"missing required field 'num_hidden_layers'"}},
-      {"kv heads", base("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"), {"num_key_value_heads 3"}},
-      {"eps type", base("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": \"x\""), {"'rms_norm_eps'", "number"}},
-      {"rope type", base("\"rope_type\": \"llama3\"", "\"rope_type\": \"longrope\""), {"rope_scaling", "longrope"}},
-      {"duplicate key", base("\"vocab_size\": 10", "\"vocab_size\": 10, \"vocab_size\": 11"), {"duplicate key 'vocab_size'"}},
-      {"too big", base("\"vocab_size\": 10", "\"vocab_size\": 10000000000"), {"vocab_size", "32 bits"}},
+      {"string size",
+       base("\"hidden_size\": 16", "\"hidden_size\": \"16\""),
+       {"'hidden_size'", "non-negative integer"}},
+      {"negative size",
+       base("\"num_hidden_layers\": 2", "\"num_hidden_layers\": -2"),
+       {"'num_hidden_layers'"}},
+      {"missing layers",
+       base("\"num_hidden_layers\": 2,", ""),
+       {"missing required field 'num_hidden_layers'"}},
+      {"kv heads",
+       base("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"),
+       {"num_key_value_heads 3"}},
+      {"eps type",
+       base("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": \"x\""),
+       {"'rms_norm_eps'", "number"}},
+      {"rope type",
+       base("\"rope_type\": \"llama3\"", "\"rope_type\": \"longrope\""),
+       {"rope_scaling", "longrope"}},
+      {"duplicate key",
+       base("\"vocab_size\": 10", "\"vocab_size\": 10, \"vocab_size\": 11"),
+       {"duplicate key 'vocab_size'"}},
+      {"too big",
+       base("\"vocab_size\": 10", "\"vocab_size\": 10000000000"),
+       {"vocab_size", "32 bits"}},
   };
   for (const ConfigCase& c : cases) {
     SCOPED_TRACE(c.label);
@@ -302,7 +322,8 @@ TEST(SafetensorsHfLoader, BadConfigsAndTensors) {
   write_safetensors(dir / "model.safetensors", ts);
   auto odd_rows = open_hf_folder(dir.string());
   ASSERT_FALSE(odd_rows.ok());
-  EXPECT_NE(odd_rows.error().message.find("'model.layers.1.self_attn.k_proj.weight'"), std::string::npos);
+  EXPECT_NE(odd_rows.error().message.find("'model.layers.1.self_attn.k_proj.weight'"),
+            std::string::npos);
 }
 
 void expect_same_tensors(const ModelFile& a, const ModelFile& b) {
@@ -350,8 +371,9 @@ TEST(SafetensorsHfRoundTrip, HfToModelToHfIsLossless) {
   auto a = safetensors::File::open((src / "model.safetensors").string());
   auto b = safetensors::File::open((out / "model.safetensors").string());
   ASSERT_TRUE(a.ok() && b.ok());
-  for (const char* name : {"model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.k_proj.weight",
-                           "model.layers.1.mlp.up_proj.weight"}) {
+  for (const char* name :
+       {"model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.k_proj.weight",
+        "model.layers.1.mlp.up_proj.weight"}) {
     const safetensors::TensorInfo* ta = a->find(name);
     const safetensors::TensorInfo* tb = b->find(name);
     ASSERT_TRUE(ta && tb) << name;
@@ -368,8 +390,12 @@ TEST(SafetensorsHfRoundTrip, ModelFileFromPartsRoundTrips) {
   std::vector<std::vector<uint8_t>> storage;
   ModelFile::Parts parts;
   parts.path = "parts";
-  auto kv_u32 = [&](std::string key, uint32_t v) { parts.metadata.push_back({std::move(key), gguf::Value{v}}); };
-  auto kv_f32 = [&](std::string key, float v) { parts.metadata.push_back({std::move(key), gguf::Value{v}}); };
+  auto kv_u32 = [&](std::string key, uint32_t v) {
+    parts.metadata.push_back({std::move(key), gguf::Value{v}});
+  };
+  auto kv_f32 = [&](std::string key, float v) {
+    parts.metadata.push_back({std::move(key), gguf::Value{v}});
+  };
   parts.metadata.push_back({"general.architecture", gguf::Value{std::string("qwen3")}});
   kv_u32("qwen3.block_count", 1);
   kv_u32("qwen3.context_length", 64);
@@ -389,7 +415,8 @@ TEST(SafetensorsHfRoundTrip, ModelFileFromPartsRoundTrips) {
     for (size_t i = 0; i < ne.size(); ++i) v.ne[i] = ne[i];
     v.n_bytes = static_cast<uint64_t>(v.n_elements()) * (type == DType::F32 ? 4 : 2);
     storage.emplace_back(v.n_bytes);
-    for (size_t i = 0; i < v.n_bytes; ++i) storage.back()[i] = static_cast<uint8_t>(i * 31 + name.size());
+    for (size_t i = 0; i < v.n_bytes; ++i)
+      storage.back()[i] = static_cast<uint8_t>(i * 31 + name.size());
     v.data = storage.back().data();
     parts.tensors.push_back(ModelTensor{name, name, v});
   };
@@ -429,8 +456,8 @@ TEST(SafetensorsHfRoundTrip, QuantizedTensorsAreRefused) {
   ModelFile::Parts parts;
   parts.path = "quantized.gguf";
   parts.metadata.push_back({"general.architecture", gguf::Value{std::string("llama")}});
-  for (const char* key : {"llama.block_count", "llama.embedding_length", "llama.feed_forward_length",
-                          "llama.attention.head_count"})
+  for (const char* key : {"llama.block_count", "llama.embedding_length",
+                          "llama.feed_forward_length", "llama.attention.head_count"})
     parts.metadata.push_back({key, gguf::Value{uint32_t{32}}});
   TensorView v;
   v.type = DType::Q8_0;

@@ -27,7 +27,8 @@ TEST(SafetensorsHfNames, KnownPairs) {
   EXPECT_EQ(hf_to_gguf_name("lm_head.weight"), "output.weight");
   EXPECT_EQ(hf_to_gguf_name("model.norm.weight"), "output_norm.weight");
   EXPECT_EQ(hf_to_gguf_name("model.layers.3.self_attn.o_proj.weight"), "blk.3.attn_output.weight");
-  EXPECT_EQ(hf_to_gguf_name("model.layers.11.post_attention_layernorm.weight"), "blk.11.ffn_norm.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.11.post_attention_layernorm.weight"),
+            "blk.11.ffn_norm.weight");
   EXPECT_EQ(hf_to_gguf_name("model.layers.0.self_attn.k_norm.weight"), "blk.0.attn_k_norm.weight");
   EXPECT_EQ(hf_to_gguf_name("model.layers.2.self_attn.v_proj.bias"), "blk.2.attn_v.bias");
   EXPECT_EQ(gguf_to_hf_name("blk.5.ffn_gate.weight"), "model.layers.5.mlp.gate_proj.weight");
@@ -35,10 +36,11 @@ TEST(SafetensorsHfNames, KnownPairs) {
 }
 
 TEST(SafetensorsHfNames, RejectsNearMisses) {
-  for (const char* name : {"model.layers.x.mlp.up_proj.weight", "model.layers.01.mlp.up_proj.weight",
-                           "model.layers..mlp.up_proj.weight", "model.layers.-1.mlp.up_proj.weight",
-                           "model.layers.1234567.mlp.up_proj.weight", "model.layers.1.mlp.up_proj",
-                           "model.embed_tokens.weight.extra", "rope_freqs.weight", ""})
+  for (const char* name :
+       {"model.layers.x.mlp.up_proj.weight", "model.layers.01.mlp.up_proj.weight",
+        "model.layers..mlp.up_proj.weight", "model.layers.-1.mlp.up_proj.weight",
+        "model.layers.1234567.mlp.up_proj.weight", "model.layers.1.mlp.up_proj",
+        "model.embed_tokens.weight.extra", "rope_freqs.weight", ""})
     EXPECT_FALSE(hf_to_gguf_name(name).has_value()) << name;
   EXPECT_FALSE(gguf_to_hf_name("blk.1.ffn_up").has_value());
   EXPECT_FALSE(gguf_to_hf_name("rope_freqs.weight").has_value());
@@ -108,8 +110,10 @@ TEST(SafetensorsHfPermute, Llama3RopeFactors) {
     double freq = 1.0 / std::pow(500000.0, static_cast<double>(2 * i) / 128.0);
     double wavelen = 2 * M_PI / freq;
     double expected = 0;
-    if (wavelen < 8192.0 / 4.0) expected = 1;
-    else if (wavelen > 8192.0) expected = 8;
+    if (wavelen < 8192.0 / 4.0)
+      expected = 1;
+    else if (wavelen > 8192.0)
+      expected = 8;
     else {
       double smooth = (8192.0 / wavelen - 1.0) / (4.0 - 1.0);
       expected = 1.0 / ((1 - smooth) / 8.0 + smooth);

@@ -16,9 +16,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<uint8_t> with_length(uint64_t declared_len, const std::string& header, size_t data_bytes) {
+std::vector<uint8_t> with_length(uint64_t declared_len, const std::string& header,
+                                 size_t data_bytes) {
   std::vector<uint8_t> bytes(8);
-  for (int i = 0; i < 8; ++i) bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(declared_len >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(declared_len >> (8 * i));
   bytes.insert(bytes.end(), header.begin(), header.end());
   for (size_t i = 0; i < data_bytes; ++i) bytes.push_back(static_cast<uint8_t>(i * 7 + 1));
   return bytes;
@@ -43,7 +45,8 @@ fs::path tmp_dir(const std::string& name) {
 
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 void write_string(const fs::path& path, const std::string& text) {
@@ -156,16 +159,18 @@ TEST(SafetensorsParse, WriterRefusesShortOrLongTensorsAndDuplicates) {
   fs::path dir = tmp_dir("writer_bad");
   std::string path = (dir / "w.safetensors").string();
   std::vector<uint8_t> data(16);
-  std::vector<TensorToWrite> short_tensor = {
-      {"s", Dtype::F32, {4}, [&](const Emit& emit) { return emit({data.data(), 8}); }}};
+  std::vector<TensorToWrite> short_tensor = {{"s", Dtype::F32, {4}, [&](const Emit& emit) {
+                                                return emit({data.data(), 8});
+                                              }}};
   Status status = write_file(path, short_tensor, {});
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("'s'"), std::string::npos);
   EXPECT_FALSE(fs::exists(path));
   EXPECT_FALSE(fs::exists(path + ".tmp"));
 
-  std::vector<TensorToWrite> long_tensor = {
-      {"l", Dtype::F32, {2}, [&](const Emit& emit) { return emit({data.data(), 16}); }}};
+  std::vector<TensorToWrite> long_tensor = {{"l", Dtype::F32, {2}, [&](const Emit& emit) {
+                                               return emit({data.data(), 16});
+                                             }}};
   status = write_file(path, long_tensor, {});
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("'l'"), std::string::npos);
@@ -203,32 +208,45 @@ std::vector<BadCase> malformed_corpus() {
   add("entry not an object", make(one_tensor("5"), 0), {"'w'", "entry must be a JSON object"});
   add("missing dtype", make(one_tensor(R"({"shape": [2], "data_offsets": [0, 8]})"), 8),
       {"'w'", "missing field 'dtype'"});
-  add("dtype not a string", make(one_tensor(R"({"dtype": 7, "shape": [2], "data_offsets": [0, 8]})"), 8),
+  add("dtype not a string",
+      make(one_tensor(R"({"dtype": 7, "shape": [2], "data_offsets": [0, 8]})"), 8),
       {"'w'", "'dtype' must be a string"});
-  add("unknown dtype", make(one_tensor(R"({"dtype": "F99", "shape": [2], "data_offsets": [0, 8]})"), 8),
+  add("unknown dtype",
+      make(one_tensor(R"({"dtype": "F99", "shape": [2], "data_offsets": [0, 8]})"), 8),
       {"'w'", "unknown dtype", "F99"});
   add("missing shape", make(one_tensor(R"({"dtype": "F32", "data_offsets": [0, 8]})"), 8),
       {"'w'", "missing field 'shape'"});
-  add("shape not array", make(one_tensor(R"({"dtype": "F32", "shape": 2, "data_offsets": [0, 8]})"), 8),
+  add("shape not array",
+      make(one_tensor(R"({"dtype": "F32", "shape": 2, "data_offsets": [0, 8]})"), 8),
       {"'w'", "'shape' must be an array"});
-  add("negative shape", make(one_tensor(R"({"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]})"), 8),
+  add("negative shape",
+      make(one_tensor(R"({"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]})"), 8),
       {"'w'", "shape[0]", "-2"});
-  add("fractional shape", make(one_tensor(R"({"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]})"), 8),
+  add("fractional shape",
+      make(one_tensor(R"({"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]})"), 8),
       {"'w'", "shape[0]"});
   add("huge shape dim",
-      make(one_tensor(R"({"dtype": "F32", "shape": [1, 18446744073709551615], "data_offsets": [0, 8]})"), 8),
+      make(one_tensor(
+               R"({"dtype": "F32", "shape": [1, 18446744073709551615], "data_offsets": [0, 8]})"),
+           8),
       {"'w'", "shape[1]"});
   add("shape dim beyond u64",
       make(one_tensor(R"({"dtype": "F32", "shape": [1e30], "data_offsets": [0, 8]})"), 8),
       {"'w'", "shape[0]"});
   add("overflowing element count",
-      make(one_tensor(R"({"dtype": "F32", "shape": [4294967296, 4294967296, 2], "data_offsets": [0, 8]})"), 8),
+      make(one_tensor(
+               R"({"dtype": "F32", "shape": [4294967296, 4294967296, 2], "data_offsets": [0, 8]})"),
+           8),
       {"'w'", "overflows"});
   add("overflowing byte size",
-      make(one_tensor(R"({"dtype": "F64", "shape": [4294967296, 1073741824], "data_offsets": [0, 8]})"), 8),
+      make(one_tensor(
+               R"({"dtype": "F64", "shape": [4294967296, 1073741824], "data_offsets": [0, 8]})"),
+           8),
       {"'w'", "overflows the byte size"});
   add("too many dims",
-      make(one_tensor(R"({"dtype": "F32", "shape": [1,1,1,1,1,1,1,1,1,2], "data_offsets": [0, 8]})"), 8),
+      make(
+          one_tensor(R"({"dtype": "F32", "shape": [1,1,1,1,1,1,1,1,1,2], "data_offsets": [0, 8]})"),
+          8),
       {"'w'", "10 dimensions"});
   add("missing data_offsets", make(one_tensor(R"({"dtype": "F32", "shape": [2]})"), 8),
       {"'w'", "missing field 'data_offsets'"});
@@ -238,11 +256,14 @@ std::vector<BadCase> malformed_corpus() {
   add("data_offsets negative",
       make(one_tensor(R"({"dtype": "F32", "shape": [2], "data_offsets": [-8, 0]})"), 8),
       {"'w'", "data_offsets", "non-negative"});
-  add("offsets past end", make(one_tensor(R"({"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})"), 4),
+  add("offsets past end",
+      make(one_tensor(R"({"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})"), 4),
       {"'w'", "run past the data section"});
-  add("begin after end", make(one_tensor(R"({"dtype": "F32", "shape": [2], "data_offsets": [8, 0]})"), 8),
+  add("begin after end",
+      make(one_tensor(R"({"dtype": "F32", "shape": [2], "data_offsets": [8, 0]})"), 8),
       {"'w'", "begin 8 is after end 0"});
-  add("size mismatch", make(one_tensor(R"({"dtype": "F32", "shape": [3], "data_offsets": [0, 8]})"), 8),
+  add("size mismatch",
+      make(one_tensor(R"({"dtype": "F32", "shape": [3], "data_offsets": [0, 8]})"), 8),
       {"'w'", "hold 8 bytes", "needs 12"});
   add("overlapping tensors",
       make(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
@@ -256,16 +277,20 @@ std::vector<BadCase> malformed_corpus() {
       {"'b'", "unused bytes", "offset"});
   add("bytes after last tensor", make(one_tensor(ok_w), 12), {"4 bytes", "after the last tensor"});
   add("duplicate tensor names",
-      make(R"({"w": )" + ok_w + R"(, "w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})", 16),
+      make(
+          R"({"w": )" + ok_w + R"(, "w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})",
+          16),
       {"duplicate key 'w'"});
   add("duplicate field inside tensor",
-      make(one_tensor(R"({"dtype": "F32", "dtype": "F16", "shape": [2], "data_offsets": [0, 8]})"), 8),
+      make(one_tensor(R"({"dtype": "F32", "dtype": "F16", "shape": [2], "data_offsets": [0, 8]})"),
+           8),
       {"duplicate key 'dtype'"});
   add("metadata not an object", make(R"({"__metadata__": [1]})", 0), {"__metadata__", "object"});
   add("metadata value not a string", make(R"({"__metadata__": {"format": 1}})", 0),
       {"__metadata__", "'format'", "string"});
   add("empty tensor name", make(R"({"": )" + ok_w + "}", 8), {"empty name"});
-  add("deeply nested json", make(R"({"w": )" + std::string(200, '[') + std::string(200, ']') + "}", 0),
+  add("deeply nested json",
+      make(R"({"w": )" + std::string(200, '[') + std::string(200, ']') + "}", 0),
       {"nested deeper"});
   add("invalid utf-8 in name", make("{\"w\xff\": " + ok_w + "}", 8), {"invalid JSON"});
   return cases;
@@ -281,7 +306,8 @@ TEST(SafetensorsMalformed, EachCaseFailsWithAClearOneLineError) {
     EXPECT_EQ(message.rfind("bad.safetensors", 0), 0u) << message;  // starts with the file name
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     for (const std::string& needle : c.must_contain)
-      EXPECT_NE(message.find(needle), std::string::npos) << "missing '" << needle << "' in: " << message;
+      EXPECT_NE(message.find(needle), std::string::npos)
+          << "missing '" << needle << "' in: " << message;
   }
 }
 
@@ -314,9 +340,15 @@ TEST(SafetensorsMalformed, RandomMutationsNeverCrash) {
     for (int m = 0; m < n_mut; ++m) {
       size_t pos = rng() % bytes.size();
       switch (rng() % 3) {
-        case 0: bytes[pos] = static_cast<uint8_t>(rng()); break;
-        case 1: bytes.erase(bytes.begin() + static_cast<std::ptrdiff_t>(pos)); break;
-        default: bytes.resize(pos); break;
+        case 0:
+          bytes[pos] = static_cast<uint8_t>(rng());
+          break;
+        case 1:
+          bytes.erase(bytes.begin() + static_cast<std::ptrdiff_t>(pos));
+          break;
+        default:
+          bytes.resize(pos);
+          break;
       }
       if (bytes.empty()) break;
     }
@@ -384,26 +416,36 @@ struct IndexCase {
 
 TEST(SafetensorsFolder, BadIndexFiles) {
   const std::vector<IndexCase> cases = {
-      {"parent dir", R"({"weight_map": {"a": "../model-00001-of-00002.safetensors"}})",
+      {"parent dir",
+       R"({"weight_map": {"a": "../model-00001-of-00002.safetensors"}})",
        {"weight_map['a']", "plain file name"}},
-      {"subdir", R"({"weight_map": {"a": "sub/x.safetensors"}})", {"weight_map['a']", "plain file name"}},
-      {"absolute", R"({"weight_map": {"a": "/etc/passwd"}})", {"weight_map['a']", "plain file name"}},
+      {"subdir",
+       R"({"weight_map": {"a": "sub/x.safetensors"}})",
+       {"weight_map['a']", "plain file name"}},
+      {"absolute",
+       R"({"weight_map": {"a": "/etc/passwd"}})",
+       {"weight_map['a']", "plain file name"}},
       {"dotdot", R"({"weight_map": {"a": ".."}})", {"weight_map['a']", "plain file name"}},
-      {"not safetensors", R"({"weight_map": {"a": "model.bin"}})", {"weight_map['a']", ".safetensors"}},
-      {"missing shard", R"({"weight_map": {"a": "model-00009-of-00009.safetensors"}})",
+      {"not safetensors",
+       R"({"weight_map": {"a": "model.bin"}})",
+       {"weight_map['a']", ".safetensors"}},
+      {"missing shard",
+       R"({"weight_map": {"a": "model-00009-of-00009.safetensors"}})",
        {"model-00009-of-00009.safetensors", "does not exist", "'a'"}},
       {"tensor not in shard",
        R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
                           "zz": "model-00001-of-00002.safetensors"}})",
        {"weight_map['zz']", "no such tensor"}},
-      {"shard tensor not mapped", R"({"weight_map": {"a": "model-00001-of-00002.safetensors"}})",
+      {"shard tensor not mapped",
+       R"({"weight_map": {"a": "model-00001-of-00002.safetensors"}})",
        {"'b'", "does not map it"}},
       {"shard value not string", R"({"weight_map": {"a": 3}})", {"weight_map['a']", "string"}},
       {"weight_map missing", R"({"metadata": {}})", {"missing field 'weight_map'"}},
       {"weight_map not object", R"({"weight_map": []})", {"'weight_map' must be an object"}},
       {"weight_map empty", R"({"weight_map": {}})", {"'weight_map' is empty"}},
       {"bad json", R"({"weight_map": )", {"invalid JSON"}},
-      {"duplicate tensor", R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "a": "x.safetensors"}})",
+      {"duplicate tensor",
+       R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "a": "x.safetensors"}})",
        {"duplicate key 'a'"}},
   };
   for (const IndexCase& c : cases) {
@@ -416,7 +458,8 @@ TEST(SafetensorsFolder, BadIndexFiles) {
     const std::string& message = folder.error().message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     for (const std::string& needle : c.must_contain)
-      EXPECT_NE(message.find(needle), std::string::npos) << "missing '" << needle << "' in: " << message;
+      EXPECT_NE(message.find(needle), std::string::npos)
+          << "missing '" << needle << "' in: " << message;
   }
 }
 

@@ -43,6 +43,19 @@ struct BlockQ8_0 {
   int8_t qs[32];  // value = q * d
 };
 
+// Activation-side types: what a matrix product converts its F32 input row to before the integer
+// dot product (see kernels/ref/vec_dot.h). Never stored in model files.
+struct BlockQ8_1 {
+  uint16_t d;     // f16 scale
+  uint16_t s;     // f16 of d * sum(qs), so a _1 weight's min term needs no pass over qs
+  int8_t qs[32];  // value = q * d
+};
+struct BlockQ8_K {
+  float d;            // f32 scale (negative when the block's largest-magnitude element is > 0)
+  int8_t qs[256];     // value = q * d
+  int16_t bsums[16];  // sum of each 16 consecutive qs, for the K types' min/offset terms
+};
+
 // K types: a 256-element super-block with an f16 scale (and min) that scales 6- or 4-bit
 // sub-block scales. The packing of quants and sub-scales is described at each codec.
 struct BlockQ2_K {
@@ -93,6 +106,7 @@ struct BlockMXFP4 {
 
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ8_1) == 36 && sizeof(BlockQ8_K) == 292);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockMXFP4) == 17);

@@ -1,0 +1,523 @@
+// Reference activation conversion and weight·activation dot products (see vec_dot.h). Every
+// quantized product is an exact integer sum per block (or sub-block), scaled in f32 by
+// weight scale * activation scale and accumulated in f32, block after block; the float types
+// accumulate f32 products in double, as ggml's vec_dot_f32/f16/bf16 do.
+#include "kernels/ref/vec_dot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "base/result.h"
+#include "tensor/quant.h"
+#include "tensor/quant_blocks.h"
+#include "tensor/quant_rows.h"
+
+namespace hearth::ref {
+namespace {
+
+using quant::kQK;
+using quant::kQK_K;
+using quant::load_block;
+using quant::store_block;
+
+float h2f(uint16_t h) { return fp16_to_fp32(h); }
+
+// ---- activation conversion ------------------------------------------------------------------
+
+// What x86's round-to-nearest-even, then CVTPS2DQ, then the saturating packs (32->16->8 bits) make
+// of one scaled value: in-range values round ties to even; anything CVTPS2DQ cannot represent
+// (NaN, +-inf: reachable when amax is a tiny subnormal and 127/amax overflows) becomes the
+// "integer indefinite" INT32_MIN, which saturates to -128.
+int8_t round_pack_int8(float v) {
+  const float r = std::nearbyint(v);  // default rounding mode: ties to even
+  if (!(std::fabs(r) < 2147483648.f)) return -128;
+  return static_cast<int8_t>(std::clamp(r, -128.f, 127.f));
+}
+
+// Q8_0 and Q8_1 share the scaling: d = amax / 127, quants scaled by 127 / amax (not 1 / d; the
+// two differ in the last bit for some amax, which flips a rounding now and then).
+// Returns d (unrounded; Q8_1's sum term uses it) and fills qs.
+float quantize_block_q8(const float* x, int8_t* qs) {
+  float amax = 0.0f;
+  for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.f;
+  const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+  for (int j = 0; j < kQK; ++j) qs[j] = round_pack_int8(x[j] * id);
+  return d;
+}
+
+void quantize_q8_0(const float* x, uint8_t* out, int64_t n_blocks) {
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    quant::BlockQ8_0 block;
+    block.d = fp32_to_fp16(quantize_block_q8(x + i * kQK, block.qs));
+    store_block(out, i, block);
+  }
+}
+
+void quantize_q8_1(const float* x, uint8_t* out, int64_t n_blocks) {
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    quant::BlockQ8_1 block;
+    const float d = quantize_block_q8(x + i * kQK, block.qs);
+    int sum = 0;
+    for (int j = 0; j < kQK; ++j) sum += block.qs[j];
+    block.d = fp32_to_fp16(d);
+    block.s = fp32_to_fp16(d * static_cast<float>(sum));
+    store_block(out, i, block);
+  }
+}
+
+// Q8_K scales by -127 / max, where max is the signed value of the first element of largest
+// magnitude, so that element becomes -127 exactly and no quant needs -128 (the cap at 127 only
+// matters for rounding noise). The scale is then negative for a block whose extreme is positive.
+void quantize_q8_k(const float* x, uint8_t* out, int64_t n_blocks) {
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const float* xb = x + i * kQK_K;
+    quant::BlockQ8_K block{};
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQK_K; ++j) {
+      const float ax = std::fabs(xb[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = xb[j];
+      }
+    }
+    if (amax != 0.0f) {
+      const float iscale = -127.f / max;
+      for (int j = 0; j < kQK_K; ++j)
+        block.qs[j] = static_cast<int8_t>(std::min(127, quant::nearest_int(iscale * xb[j])));
+      for (int g = 0; g < kQK_K / 16; ++g) {
+        int sum = 0;
+        for (int j = 0; j < 16; ++j) sum += block.qs[g * 16 + j];
+        block.bsums[g] = static_cast<int16_t>(sum);
+      }
+      block.d = 1.0f / iscale;
+    }
+    store_block(out, i, block);
+  }
+}
+
+// ---- dot products ---------------------------------------------------------------------------
+// Each takes n_blocks weight blocks `w` and the matching activation blocks `a`.
+
+// Legacy 4- and 5-bit quants: element j of a block is the low nibble of qs[j] and element j+16
+// the high nibble; the 5-bit types take bit j of qh as the fifth bit of element j.
+int low_nibble(const uint8_t* qs, int j) { return qs[j] & 0xF; }
+int high_nibble(const uint8_t* qs, int j) { return qs[j] >> 4; }
+int fifth_bit(const uint8_t* qh_bytes, int j) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, sizeof(qh));
+  return static_cast<int>((qh >> j) & 1u) << 4;
+}
+
+float dot_q4_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ4_0>(w, i);
+    const auto y = load_block<quant::BlockQ8_0>(a, i);
+    int isum = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      isum += (low_nibble(x.qs, j) - 8) * y.qs[j];
+      isum += (high_nibble(x.qs, j) - 8) * y.qs[j + kQK / 2];
+    }
+    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// The _1 types: value = q*d + m, so the dot is d*dy*sum(q*qy) + m*(dy*sum(qy)), the last factor
+// being the activation block's precomputed s.
+float dot_q4_1(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ4_1>(w, i);
+    const auto y = load_block<quant::BlockQ8_1>(a, i);
+    int isum = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      isum += low_nibble(x.qs, j) * y.qs[j];
+      isum += high_nibble(x.qs, j) * y.qs[j + kQK / 2];
+    }
+    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum) + h2f(x.m) * h2f(y.s);
+  }
+  return sum;
+}
+
+float dot_q5_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ5_0>(w, i);
+    const auto y = load_block<quant::BlockQ8_0>(a, i);
+    int isum = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      isum += ((low_nibble(x.qs, j) | fifth_bit(x.qh, j)) - 16) * y.qs[j];
+      isum += ((high_nibble(x.qs, j) | fifth_bit(x.qh, j + 16)) - 16) * y.qs[j + kQK / 2];
+    }
+    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+float dot_q5_1(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ5_1>(w, i);
+    const auto y = load_block<quant::BlockQ8_1>(a, i);
+    int isum = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      isum += (low_nibble(x.qs, j) | fifth_bit(x.qh, j)) * y.qs[j];
+      isum += (high_nibble(x.qs, j) | fifth_bit(x.qh, j + 16)) * y.qs[j + kQK / 2];
+    }
+    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum) + h2f(x.m) * h2f(y.s);
+  }
+  return sum;
+}
+
+float dot_q8_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ8_0>(w, i);
+    const auto y = load_block<quant::BlockQ8_0>(a, i);
+    int isum = 0;
+    for (int j = 0; j < kQK; ++j) isum += x.qs[j] * y.qs[j];
+    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// A 32-element block whose nibbles index a table of signed integer levels (IQ4_NL, MXFP4).
+int dot_nibble_levels(const uint8_t* qs, const int8_t* levels, const int8_t* qy) {
+  int isum = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    isum += levels[low_nibble(qs, j)] * qy[j];
+    isum += levels[high_nibble(qs, j)] * qy[j + kQK / 2];
+  }
+  return isum;
+}
+
+float dot_iq4_nl(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockIQ4_NL>(w, i);
+    const auto y = load_block<quant::BlockQ8_0>(a, i);
+    const int isum = dot_nibble_levels(x.qs, quant::kIQ4NLValues, y.qs);
+    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// The E8M0 exponent e scales by 2^(e-127); kMXFP4Values are doubled, so the block uses half that,
+// 2^(e-128). e = 0 and 1 give f32 subnormals, built from their bits.
+float e8m0_half(uint8_t e) {
+  const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+float dot_mxfp4(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockMXFP4>(w, i);
+    const auto y = load_block<quant::BlockQ8_0>(a, i);
+    const int isum = dot_nibble_levels(x.qs, quant::kMXFP4Values, y.qs);
+    sum += e8m0_half(x.e) * h2f(y.d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// Q2_K: element 128h + 32k + l (h < 2, k < 4, l < 32) is bits 2k..2k+1 of qs[32h + l]; each 16
+// elements g have scale byte g: low nibble the scale, high nibble the min (value = d*sc*q -
+// dmin*m). The min term needs only the activation's 16-element sums.
+float dot_q2_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ2_K>(w, i);
+    const auto y = load_block<quant::BlockQ8_K>(a, i);
+    int min_sum = 0;
+    for (int g = 0; g < 16; ++g) min_sum += y.bsums[g] * (x.scales[g] >> 4);
+    int isum = 0;
+    for (int e = 0; e < kQK_K; e += 16) {  // one 16-element group (one scale) at a time
+      const int h = e / 128, k = (e % 128) / 32, l0 = e % 32;
+      int group = 0;
+      for (int l = l0; l < l0 + 16; ++l)
+        group += ((x.qs[32 * h + l] >> (2 * k)) & 3) * y.qs[e + l - l0];
+      isum += (x.scales[e / 16] & 0xF) * group;
+    }
+    const float d = y.d * h2f(x.d), dmin = y.d * h2f(x.dmin);
+    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(min_sum);
+  }
+  return sum;
+}
+
+// Q3_K: element 128h + 32k + l is bits 2k..2k+1 of qs[32h + l], minus 4 unless bit 4h+k of
+// hmask[l] is set. Group g of 16 elements has a 6-bit scale (offset 32): low 4 bits are nibble
+// g%8 of scales[0..7] (low nibbles first), high 2 bits are bits 2*(g/4) of scales[8 + g%4].
+int q3_k_scale(const uint8_t* scales, int g) {
+  const int low = g < 8 ? (scales[g] & 0xF) : (scales[g - 8] >> 4);
+  const int high = (scales[8 + g % 4] >> (2 * (g / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+float dot_q3_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ3_K>(w, i);
+    const auto y = load_block<quant::BlockQ8_K>(a, i);
+    int isum = 0;
+    for (int e = 0; e < kQK_K; e += 16) {
+      const int h = e / 128, k = (e % 128) / 32, l0 = e % 32;
+      int group = 0;
+      for (int l = l0; l < l0 + 16; ++l) {
+        int q = (x.qs[32 * h + l] >> (2 * k)) & 3;
+        if (!(x.hmask[l] & (1 << (4 * h + k)))) q -= 4;
+        group += q * y.qs[e + l - l0];
+      }
+      isum += q3_k_scale(x.scales, e / 16) * group;
+    }
+    sum += h2f(x.d) * y.d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// Q4_K/Q5_K: 8 sub-blocks of 32 with a 6-bit scale and min each, packed in 12 bytes: sub-block
+// s < 4 has scale scales[s] & 63 and min scales[s+4] & 63; s >= 4 takes its low 4 bits from
+// the nibbles of scales[s+4] and its high 2 bits from the top bits of scales[s-4] / scales[s].
+void k4_scale_min(const uint8_t* scales, int s, int* scale, int* min) {
+  if (s < 4) {
+    *scale = scales[s] & 63;
+    *min = scales[s + 4] & 63;
+  } else {
+    *scale = (scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4);
+    *min = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
+  }
+}
+
+// Element 64p + l (l < 32) is the low nibble of qs[32p + l], element 64p + 32 + l the high
+// nibble; for Q5_K, bit 2p (resp. 2p+1) of qh[l] adds 16.
+template <typename Block>
+float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  constexpr bool kFiveBit = std::is_same_v<Block, quant::BlockQ5_K>;
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<Block>(w, i);
+    const auto y = load_block<quant::BlockQ8_K>(a, i);
+    int isum = 0, min_sum = 0;
+    for (int s = 0; s < 8; ++s) {
+      int scale, min;
+      k4_scale_min(x.scales, s, &scale, &min);
+      min_sum += min * (y.bsums[2 * s] + y.bsums[2 * s + 1]);
+      const int p = s / 2, shift = 4 * (s % 2);
+      int sub = 0;
+      for (int l = 0; l < 32; ++l) {
+        int q = (x.qs[32 * p + l] >> shift) & 0xF;
+        if constexpr (kFiveBit) q |= ((x.qh[l] >> s) & 1) << 4;
+        sub += q * y.qs[32 * s + l];
+      }
+      isum += scale * sub;
+    }
+    const float d = h2f(x.d) * y.d, dmin = h2f(x.dmin) * y.d;
+    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(min_sum);
+  }
+  return sum;
+}
+
+// Q6_K: in half h, element 128h + 32k + l takes its low 4 bits from ql[64h + 32(k%2) + l]
+// (low nibble for k < 2, high for k >= 2) and its high 2 bits from bits 2k of qh[32h + l];
+// value (q - 32) * scale[group of 16].
+float dot_q6_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ6_K>(w, i);
+    const auto y = load_block<quant::BlockQ8_K>(a, i);
+    int isum = 0;
+    for (int e = 0; e < kQK_K; e += 16) {
+      const int h = e / 128, k = (e % 128) / 32, l0 = e % 32;
+      int group = 0;
+      for (int l = l0; l < l0 + 16; ++l) {
+        const int low = (x.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
+        const int high = (x.qh[32 * h + l] >> (2 * k)) & 3;
+        group += ((low | (high << 4)) - 32) * y.qs[e + l - l0];
+      }
+      isum += x.scales[e / 16] * group;
+    }
+    sum += h2f(x.d) * y.d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// IQ4_XS: 8 sub-blocks of 32 IQ4_NL-style nibbles, each with a 6-bit scale (offset 32): low 4
+// bits nibble s%2 of scales_l[s/2], high 2 bits bits 2s of scales_h. Like ggml, each sub-block's
+// scale is applied in f32 (d * y.d * (ls - 32)) rather than folded into the integer sum.
+float dot_iq4_xs(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockIQ4_XS>(w, i);
+    const auto y = load_block<quant::BlockQ8_K>(a, i);
+    const float d = h2f(x.d) * y.d;
+    for (int s = 0; s < 8; ++s) {
+      const int ls =
+          ((x.scales_l[s / 2] >> (4 * (s % 2))) & 0xF) | (((x.scales_h >> (2 * s)) & 3) << 4);
+      const int isum = dot_nibble_levels(x.qs + 16 * s, quant::kIQ4NLValues, y.qs + 32 * s);
+      sum += d * static_cast<float>(ls - 32) * static_cast<float>(isum);
+    }
+  }
+  return sum;
+}
+
+// Float types: f32 products accumulated in double. (F16 and BF16 products of two widened halves
+// are exact in f32 apart from underflow.)
+template <typename Widen>
+float dot_halves(const uint8_t* w, const uint8_t* a, int64_t n, Widen widen) {
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) {
+    uint16_t hx, hy;
+    std::memcpy(&hx, w + 2 * j, 2);
+    std::memcpy(&hy, a + 2 * j, 2);
+    sum += static_cast<double>(widen(hx) * widen(hy));
+  }
+  return static_cast<float>(sum);
+}
+
+float dot_f32(const uint8_t* w, const uint8_t* a, int64_t n) {
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) {
+    float x, y;
+    std::memcpy(&x, w + 4 * j, 4);
+    std::memcpy(&y, a + 4 * j, 4);
+    sum += static_cast<double>(x * y);
+  }
+  return static_cast<float>(sum);
+}
+
+}  // namespace
+
+bool has_vec_dot(DType weight_type) {
+  switch (weight_type) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q8_0:
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+    case DType::IQ4_NL:
+    case DType::IQ4_XS:
+    case DType::MXFP4:
+      return true;
+    default:
+      return false;
+  }
+}
+
+DType vec_dot_type(DType weight_type) {
+  switch (weight_type) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+      return weight_type;
+    case DType::Q4_0:
+    case DType::Q5_0:
+    case DType::Q8_0:
+    case DType::IQ4_NL:
+    case DType::MXFP4:
+      return DType::Q8_0;
+    case DType::Q4_1:
+    case DType::Q5_1:
+      return DType::Q8_1;
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+    case DType::IQ4_XS:
+      return DType::Q8_K;
+    default:
+      HEARTH_CHECK(false, "no vec_dot for " + std::string(dtype_name(weight_type)));
+      return weight_type;
+  }
+}
+
+void quantize_activation(DType act_type, const float* x, void* out, int64_t n) {
+  const DTypeInfo& info = dtype_info(act_type);
+  HEARTH_CHECK(n >= 0 && n % info.block_elems == 0,
+               std::string(info.name) + " row of " + std::to_string(n) + " elements");
+  const int64_t n_blocks = n / info.block_elems;
+  auto* dst = static_cast<uint8_t*>(out);
+  switch (act_type) {
+    case DType::Q8_0:
+      return quantize_q8_0(x, dst, n_blocks);
+    case DType::Q8_1:
+      return quantize_q8_1(x, dst, n_blocks);
+    case DType::Q8_K:
+      return quantize_q8_k(x, dst, n_blocks);
+    case DType::F32:
+      if (n > 0) std::memcpy(dst, x, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case DType::F16:
+    case DType::BF16:
+      for (int64_t j = 0; j < n; ++j) {
+        const uint16_t h = act_type == DType::F16 ? fp32_to_fp16(x[j]) : fp32_to_bf16(x[j]);
+        std::memcpy(dst + 2 * j, &h, 2);
+      }
+      return;
+    default:
+      HEARTH_CHECK(false, "not an activation type: " + std::string(info.name));
+  }
+}
+
+float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t n) {
+  const DTypeInfo& info = dtype_info(weight_type);
+  const DTypeInfo& act_info = dtype_info(vec_dot_type(weight_type));
+  HEARTH_CHECK(n >= 0 && n % info.block_elems == 0 && n % act_info.block_elems == 0,
+               std::string(info.name) + " row of " + std::to_string(n) + " elements");
+  const auto* w = static_cast<const uint8_t*>(w_row);
+  const auto* a = static_cast<const uint8_t*>(act_row);
+  const int64_t nb = n / info.block_elems;
+  switch (weight_type) {
+    case DType::F32:
+      return dot_f32(w, a, n);
+    case DType::F16:
+      return dot_halves(w, a, n, fp16_to_fp32);
+    case DType::BF16:
+      return dot_halves(w, a, n, bf16_to_fp32);
+    case DType::Q4_0:
+      return dot_q4_0(w, a, nb);
+    case DType::Q4_1:
+      return dot_q4_1(w, a, nb);
+    case DType::Q5_0:
+      return dot_q5_0(w, a, nb);
+    case DType::Q5_1:
+      return dot_q5_1(w, a, nb);
+    case DType::Q8_0:
+      return dot_q8_0(w, a, nb);
+    case DType::Q2_K:
+      return dot_q2_k(w, a, nb);
+    case DType::Q3_K:
+      return dot_q3_k(w, a, nb);
+    case DType::Q4_K:
+      return dot_q45_k<quant::BlockQ4_K>(w, a, nb);
+    case DType::Q5_K:
+      return dot_q45_k<quant::BlockQ5_K>(w, a, nb);
+    case DType::Q6_K:
+      return dot_q6_k(w, a, nb);
+    case DType::IQ4_NL:
+      return dot_iq4_nl(w, a, nb);
+    case DType::IQ4_XS:
+      return dot_iq4_xs(w, a, nb);
+    case DType::MXFP4:
+      return dot_mxfp4(w, a, nb);
+    default:
+      HEARTH_CHECK(false, "unreachable");
+  }
+  return 0.0f;
+}
+
+}  // namespace hearth::ref

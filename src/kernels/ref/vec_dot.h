@@ -1,0 +1,47 @@
+// The dot product of one weight row with one activation row, computed the way llama.cpp's CPU
+// backend computes it, so hearth's logits follow llama.cpp's closely.
+//
+// ggml does not multiply a quantized weight by F32 activations. It first converts the activation
+// row to the weight type's "vec_dot_type" (Q8_0 for the 32-element types, Q8_1 for the types
+// with a min, Q8_K for the 256-element types, F16/BF16/F32 for the float types), then takes
+// integer dot products block by block and scales each by the product of the two block scales.
+// The rounding of the activations to 8 bits is therefore part of the result, and these are
+// reference (scalar, obviously correct) versions of both steps: quantize_activation is
+// byte-identical to ggml's x86 from_float for every activation type, and vec_dot's per-block
+// integer sums are exact; only the order of the float accumulation over blocks can differ from
+// ggml's SIMD kernels (which keep several partial sums), by a few ulps of the result.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace hearth::ref {
+
+// True for the weight types vec_dot covers: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+// Q2_K..Q6_K, IQ4_NL, IQ4_XS, MXFP4.
+bool has_vec_dot(DType weight_type);
+
+// The type an activation row is converted to before a product with a `weight_type` row
+// (ggml's type_traits_cpu[weight_type].vec_dot_type). CHECKs has_vec_dot(weight_type).
+DType vec_dot_type(DType weight_type);
+
+// Converts `n` floats (a whole number of act_type blocks) into `out`, which holds
+// row_bytes(act_type, n) bytes, exactly as ggml's CPU from_float does on x86 (AVX2 and up):
+//   Q8_0, Q8_1: scale amax/127 stored as f16; quants round(x * (127/amax)), ties to even.
+//               (ggml's portable quantize_row_q8_0_ref differs: it multiplies by 1/d and rounds
+//               ties away from zero; the x86 builds never run it.) Q8_1 adds s = f16(d * sum q).
+//   Q8_K:       f32 scale -max/127 where max is the first element of largest magnitude, quants
+//               rounded ties to even and capped at 127, and the 16-element sums `bsums`.
+//   F16, BF16:  round to nearest even.  F32: a copy.
+// act_type must be one of those six (CHECKed).
+// [n] f32 -> [n] act_type
+void quantize_activation(DType act_type, const float* x, void* out, int64_t n);
+
+// Dot product of `n` elements: a weight row of `weight_type` with an activation row already
+// converted to vec_dot_type(weight_type). Both may be unaligned. n must be a whole number of
+// blocks of both types (CHECKed).
+// w_row: [n] weight_type, act_row: [n] vec_dot_type(weight_type)
+float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t n);
+
+}  // namespace hearth::ref

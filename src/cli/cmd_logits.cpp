@@ -1,0 +1,80 @@
+// hearth logits: runs token ids through the model and writes the logits of every position, for
+// comparing the forward pass with another implementation (tests/peers holds it against
+// llama.cpp). Output: f32 [n_tokens, n_vocab], little-endian, row per position.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "model/transformer.h"
+
+namespace hearth::cli {
+
+void add_logits_command(CLI::App& app, int& exit_code) {
+  struct Args {
+    std::string model, tokens, output;
+    int n_threads = default_thread_count();
+    int64_t n_batch = 512;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "logits", "Write the logits of every position for given token ids (for comparisons)");
+  cmd->add_option("-m,--model", args->model, "GGUF file or Hugging Face folder")->required();
+  cmd->add_option("--tokens", args->tokens, "Token ids, space or comma separated")->required();
+  cmd->add_option("-o,--output", args->output, "Output file: f32 [n_tokens, n_vocab]")->required();
+  cmd->add_option("-t,--threads", args->n_threads, "Threads")->capture_default_str();
+  cmd->add_option("-b,--batch-size", args->n_batch, "Tokens per forward chunk")->capture_default_str();
+  cmd->callback([args, &exit_code] {
+    exit_code = 1;
+    std::vector<int32_t> ids;
+    std::string text = args->tokens;
+    for (char& c : text) if (c == ',') c = ' ';
+    std::istringstream in(text);
+    long long id;
+    while (in >> id) {
+      if (id < INT32_MIN || id > INT32_MAX) {
+        fmt::print(stderr, "hearth logits: token id {} out of range\n", id);
+        return;
+      }
+      ids.push_back(static_cast<int32_t>(id));
+    }
+    if (!in.eof() || ids.empty()) {
+      fmt::print(stderr, "hearth logits: --tokens must be a list of integers\n");
+      exit_code = 2;
+      return;
+    }
+    auto model = ModelFile::open(args->model);
+    if (!model.ok()) {
+      fmt::print(stderr, "hearth logits: {}\n", model.error().message);
+      return;
+    }
+    TransformerOptions opt;
+    opt.n_ctx = static_cast<int64_t>(ids.size());
+    opt.n_batch = args->n_batch;
+    opt.n_threads = args->n_threads;
+    auto tf = Transformer::create(*model, opt);
+    if (!tf.ok()) {
+      fmt::print(stderr, "hearth logits: {}\n", tf.error().message);
+      return;
+    }
+    std::vector<float> logits;
+    Status st = (*tf)->forward(ids, true, logits);
+    if (!st.ok()) {
+      fmt::print(stderr, "hearth logits: {}\n", st.message());
+      return;
+    }
+    std::ofstream out(args->output, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(logits.data()),
+              static_cast<std::streamsize>(logits.size() * sizeof(float)));
+    if (!out) {
+      fmt::print(stderr, "hearth logits: cannot write {}\n", args->output);
+      return;
+    }
+    fmt::print(stderr, "logits: {} tokens x {} vocab -> {}\n", ids.size(),
+               (*tf)->hparams().n_vocab, args->output);
+    exit_code = 0;
+  });
+}
+
+}  // namespace hearth::cli

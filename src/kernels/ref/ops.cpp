@@ -1,0 +1,104 @@
+#include "kernels/ref/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hearth::ref {
+
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  double sum = 0.0;  // ggml accumulates the squares in double
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    float y = x[i] * scale;
+    out[i] = weight ? y * weight[i] : y;
+  }
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    float e = std::exp(x[i] - max);
+    x[i] = e;
+    sum += e;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void add_inplace(float* out, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += x[i];
+}
+
+namespace {
+
+// YaRN's ramp between the interpolated and extrapolated angle for dimension pair i0.
+float yarn_ramp(float low, float high, int64_t i0) {
+  float y = (static_cast<float>(i0) / 2 - low) / std::max(0.001f, high - low);
+  return 1.0f - std::min(1.0f, std::max(0.0f, y));
+}
+
+// The dimension at which the rotation count over the original context equals n_rot.
+float yarn_corr_dim(int64_t n_dims, int64_t n_ctx_orig, float n_rot, float base) {
+  return static_cast<float>(n_dims) *
+         std::log(static_cast<float>(n_ctx_orig) / (n_rot * 2.0f * 3.14159265358979323846f)) /
+         (2.0f * std::log(base));
+}
+
+}  // namespace
+
+void rope_cache(const RopeParams& p, float pos, float* cache) {
+  const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(p.n_rot));
+  float corr_low = 0, corr_high = 0;
+  if (p.ext_factor != 0.0f) {
+    corr_low = std::max(0.0f, std::floor(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_fast, p.freq_base)));
+    corr_high = std::min(static_cast<float>(p.n_rot - 1),
+                         std::ceil(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_slow, p.freq_base)));
+  }
+  // The angle is advanced by repeated multiplication in float, as ggml does, so positions far
+  // into the context round the same way.
+  float theta = pos;
+  for (int64_t i0 = 0; i0 < p.n_rot; i0 += 2) {
+    const float ff = p.freq_factors ? p.freq_factors[i0 / 2] : 1.0f;
+    const float theta_extrap = theta / ff;
+    const float theta_interp = p.freq_scale * theta_extrap;
+    float angle = theta_interp;
+    float mscale = p.attn_factor;
+    if (p.ext_factor != 0.0f) {
+      float mix = yarn_ramp(corr_low, corr_high, i0) * p.ext_factor;
+      angle = theta_interp * (1 - mix) + theta_extrap * mix;
+      mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+    }
+    cache[i0] = std::cos(angle) * mscale;
+    cache[i0 + 1] = std::sin(angle) * mscale;
+    theta *= theta_scale;
+  }
+}
+
+void rope_apply(const RopeParams& p, const float* cache, float* x, int64_t n_heads,
+                int64_t head_dim) {
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i0 = 0; i0 < p.n_rot; i0 += 2) {
+      const float c = cache[i0], s = cache[i0 + 1];
+      // Normal: pairs (i0, i0+1). NeoX: pairs (i, i + n_rot/2) with i = i0/2.
+      const int64_t a = p.neox ? i0 / 2 : i0;
+      const int64_t b = p.neox ? i0 / 2 + p.n_rot / 2 : i0 + 1;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+}  // namespace hearth::ref

@@ -1,0 +1,44 @@
+// Reference (scalar, obviously correct) element-wise and normalisation ops of the transformer,
+// written to follow ggml's CPU arithmetic where it matters for matching llama.cpp's logits
+// (double accumulators in norms and softmax sums, float rope angle recurrence).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace hearth::ref {
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]   (weight may be null)   x, out: [n] f32
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+
+// out[i] = silu(gate[i]) * up[i]   (SwiGLU)   [n] f32
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+
+// In place: x = softmax(x)   [n] f32
+void softmax(float* x, int64_t n);
+
+// out[i] += x[i]
+void add_inplace(float* out, const float* x, int64_t n);
+
+// Rotary position embedding parameters (ggml_rope_ext semantics).
+struct RopeParams {
+  int64_t n_rot = 0;               // rotated dimensions per head (<= head_dim)
+  float freq_base = 10000.0f;
+  float freq_scale = 1.0f;         // 1 / linear scaling factor
+  float ext_factor = 0.0f;         // YaRN extrapolation mix (0: none)
+  float attn_factor = 1.0f;        // YaRN magnitude scale
+  float beta_fast = 32.0f;
+  float beta_slow = 1.0f;
+  int64_t n_ctx_orig = 0;          // YaRN original context
+  bool neox = false;               // rotate halves (NeoX / HF) instead of adjacent pairs
+  const float* freq_factors = nullptr;  // [n_rot/2] divisors (llama-3 rope_freqs) or null
+};
+
+// cos/sin table for one position: cache [n_rot] as (cos, sin) pairs.
+void rope_cache(const RopeParams& p, float pos, float* cache);
+
+// Rotates each of `n_heads` heads of `x` ([n_heads, head_dim] f32) in place with `cache`.
+void rope_apply(const RopeParams& p, const float* cache, float* x, int64_t n_heads,
+                int64_t head_dim);
+
+}  // namespace hearth::ref

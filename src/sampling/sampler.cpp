@@ -1,0 +1,103 @@
+#include "sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hearth {
+
+Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
+    : params_(params), n_vocab_(n_vocab), rng_(static_cast<uint32_t>(params.seed)) {
+  candidates_.reserve(static_cast<size_t>(n_vocab));
+}
+
+void Sampler::apply_penalties(std::span<const int32_t> history) {
+  const bool any = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+                   params_.frequency_penalty != 0.0f;
+  if (!any || history.empty() || params_.penalty_last_n == 0) return;
+  size_t n = history.size();
+  if (params_.penalty_last_n > 0) n = std::min(n, static_cast<size_t>(params_.penalty_last_n));
+  counts_.clear();
+  for (int32_t id : history.subspan(history.size() - n)) counts_[id]++;
+  for (Candidate& c : candidates_) {
+    auto it = counts_.find(c.id);
+    if (it == counts_.end()) continue;
+    // As llama.cpp: the repetition penalty shrinks a logit toward zero from either side.
+    c.logit = c.logit <= 0 ? c.logit * params_.repeat_penalty : c.logit / params_.repeat_penalty;
+    c.logit -= float(it->second) * params_.frequency_penalty + params_.presence_penalty;
+  }
+}
+
+void Sampler::softmax() {
+  std::sort(candidates_.begin(), candidates_.end(),
+            [](const Candidate& a, const Candidate& b) { return a.logit > b.logit; });
+  const float max = candidates_.front().logit;
+  double sum = 0;
+  for (Candidate& c : candidates_) {
+    c.p = std::exp(c.logit - max);
+    sum += c.p;
+  }
+  for (Candidate& c : candidates_) c.p = static_cast<float>(c.p / sum);
+}
+
+void Sampler::top_k(int32_t k) {
+  if (k <= 0 || static_cast<size_t>(k) >= candidates_.size()) return;
+  std::partial_sort(candidates_.begin(), candidates_.begin() + k, candidates_.end(),
+                    [](const Candidate& a, const Candidate& b) { return a.logit > b.logit; });
+  candidates_.resize(static_cast<size_t>(k));
+}
+
+void Sampler::top_p(float p) {
+  if (p >= 1.0f) return;
+  softmax();
+  double cum = 0;
+  size_t keep = candidates_.size();
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    cum += candidates_[i].p;
+    if (cum >= p) {
+      keep = i + 1;
+      break;
+    }
+  }
+  candidates_.resize(std::max<size_t>(1, keep));
+}
+
+void Sampler::min_p(float p) {
+  if (p <= 0.0f) return;
+  float max = candidates_.front().logit;
+  for (const Candidate& c : candidates_) max = std::max(max, c.logit);
+  // p_i >= p * p_max  <=>  logit_i >= logit_max + log(p)
+  const float floor = max + std::log(p);
+  auto end = std::remove_if(candidates_.begin(), candidates_.end(),
+                            [&](const Candidate& c) { return c.logit < floor; });
+  candidates_.erase(end, candidates_.end());
+}
+
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+  candidates_.clear();
+  for (int32_t i = 0; i < n_vocab_; ++i) candidates_.push_back({i, logits[size_t(i)], 0.0f});
+  for (const auto& [id, bias] : params_.logit_bias)
+    if (id >= 0 && id < n_vocab_) candidates_[size_t(id)].logit += bias;
+  apply_penalties(history);
+
+  if (params_.temperature <= 0.0f) {
+    // Argmax; among equal logits the lowest id, as llama.cpp's greedy sampler.
+    const Candidate* best = &candidates_.front();
+    for (const Candidate& c : candidates_)
+      if (c.logit > best->logit) best = &c;
+    return best->id;
+  }
+  top_k(params_.top_k);
+  top_p(params_.top_p);
+  min_p(params_.min_p);
+  for (Candidate& c : candidates_) c.logit /= params_.temperature;
+  softmax();
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  double r = uniform(rng_), cum = 0;
+  for (const Candidate& c : candidates_) {
+    cum += c.p;
+    if (r < cum) return c.id;
+  }
+  return candidates_.back().id;
+}
+
+}  // namespace hearth

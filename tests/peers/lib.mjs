@@ -139,7 +139,7 @@ export function writeGguf(file, kv, tensors, seed = 1) {
 
 // A llama-family model with no vocabulary, at any shape: what the quantization rules look at.
 // spec: {arch: "llama"|"qwen2"|"qwen3", n_layer, n_embd, n_head, n_head_kv, n_ff, n_vocab,
-//        head_dim?, tied?}
+//        head_dim?, tied?, n_expert? (Mixtral-style ffn_*_exps stacks)}
 export function writeSyntheticModel(file, spec) {
   const { arch, n_layer, n_embd, n_head, n_head_kv, n_ff, n_vocab } = spec;
   const head_dim = spec.head_dim ?? n_embd / n_head;
@@ -156,6 +156,10 @@ export function writeSyntheticModel(file, spec) {
     [`${arch}.rope.freq_base`, "f32", 10000],
     [`${arch}.vocab_size`, "u32", n_vocab],
   ];
+  if (spec.n_expert) {
+    kv.push([`${arch}.expert_count`, "u32", spec.n_expert]);
+    kv.push([`${arch}.expert_used_count`, "u32", 2]);
+  }
   if (spec.head_dim) {
     kv.push([`${arch}.attention.key_length`, "u32", head_dim]);
     kv.push([`${arch}.attention.value_length`, "u32", head_dim]);
@@ -184,9 +188,17 @@ export function writeSyntheticModel(file, spec) {
     }
     tensors.push({ name: p + "attn_output.weight", ne: [q, n_embd] });
     tensors.push({ name: p + "ffn_norm.weight", ne: [n_embd] });
-    tensors.push({ name: p + "ffn_gate.weight", ne: [n_embd, n_ff] });
-    tensors.push({ name: p + "ffn_up.weight", ne: [n_embd, n_ff] });
-    tensors.push({ name: p + "ffn_down.weight", ne: [n_ff, n_embd] });
+    if (spec.n_expert) {
+      const e = spec.n_expert;
+      tensors.push({ name: p + "ffn_gate_inp.weight", ne: [n_embd, e] });
+      tensors.push({ name: p + "ffn_gate_exps.weight", ne: [n_embd, n_ff, e] });
+      tensors.push({ name: p + "ffn_up_exps.weight", ne: [n_embd, n_ff, e] });
+      tensors.push({ name: p + "ffn_down_exps.weight", ne: [n_ff, n_embd, e] });
+    } else {
+      tensors.push({ name: p + "ffn_gate.weight", ne: [n_embd, n_ff] });
+      tensors.push({ name: p + "ffn_up.weight", ne: [n_embd, n_ff] });
+      tensors.push({ name: p + "ffn_down.weight", ne: [n_ff, n_embd] });
+    }
   }
   writeGguf(file, kv, tensors);
 }

@@ -27,6 +27,8 @@ const SYNTHETIC = {
   "llama-8-mha-untied": { arch: "llama", n_layer: 8, n_embd: 256, n_head: 4, n_head_kv: 4, n_ff: 768, n_vocab: 64 },
   "qwen2-11-odd-rows": { arch: "qwen2", n_layer: 11, n_embd: 96, n_head: 4, n_head_kv: 2, n_ff: 320, n_vocab: 64, tied: true },
   "llama-9-rows-80": { arch: "llama", n_layer: 9, n_embd: 80, n_head: 4, n_head_kv: 1, n_ff: 200, n_vocab: 40 },
+  // 80 layers with GQA is what llama.cpp calls a 70B: attn_v gets at least Q5_K.
+  "llama-80-layers": { arch: "llama", n_layer: 80, n_embd: 64, n_head: 8, n_head_kv: 1, n_ff: 256, n_vocab: 32 },
   "qwen3-13-head-dim": { arch: "qwen3", n_layer: 13, n_embd: 512, n_head: 4, n_head_kv: 1, n_ff: 1280, n_vocab: 64, head_dim: 64, tied: true },
 };
 

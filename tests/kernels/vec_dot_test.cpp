@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -69,6 +70,23 @@ std::vector<float> random_row(std::mt19937& rng, int64_t n) {
   for (auto& v : x) v = normal(rng) * scale;
   std::uniform_int_distribution<int64_t> pick(0, n - 1);
   for (int k = 0; k < 3; ++k) x[pick(rng)] *= 20.0f;
+  return x;
+}
+
+// Half-integers with +-127 in every 32: for Q8_0/Q8_1 the multiplier is exactly 1, so about half
+// the elements are exact ties and expose the rounding rule.
+std::vector<float> tie_row(std::mt19937& rng, int64_t n) {
+  std::uniform_int_distribution<int> halves(-254, 254);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = static_cast<float>(halves(rng)) / 2.0f;
+  for (int64_t j = 0; j < n; j += 32) x[j] = (j / 32) % 2 ? 127.0f : -127.0f;
+  return x;
+}
+
+// f32 subnormals: 127/amax overflows, the degenerate case of the 8-bit conversions.
+std::vector<float> subnormal_row(std::mt19937& rng, int64_t n) {
+  auto x = random_row(rng, n);
+  for (auto& v : x) v = std::clamp(v, -1.0f, 1.0f) * 1e-39f;
   return x;
 }
 
@@ -194,6 +212,20 @@ TEST(QuantizeActivation, Q8_0ExtremeIs127AndScaleIsAmaxOver127) {
         EXPECT_EQ(b.qs[j], std::nearbyint(x[i * 32 + j] * (127.f / amax)));
     }
   }
+}
+
+// A block of f32 subnormals makes 127/amax infinite; x86's conversion of the resulting inf/NaN is
+// the integer INT32_MIN, which saturates to -128 in every quant. For Q8_1, s comes from the 32-bit
+// values before saturation: 32 * INT32_MIN wraps to 0, so s is +0 (not f16(d * -4096) = -0).
+TEST(QuantizeActivation, SubnormalBlocksDegenerateAsOnX86) {
+  std::vector<float> x(32, 1e-40f);
+  x[3] = -2e-40f;
+  x[4] = 0.0f;
+  quant::BlockQ8_1 b;
+  ref::quantize_activation(DType::Q8_1, x.data(), &b, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(b.qs[j], -128) << j;
+  EXPECT_EQ(b.d, 0);  // 2e-40 / 127 is far below the smallest f16
+  EXPECT_EQ(b.s, 0);
 }
 
 TEST(QuantizeActivation, Q8_1SumIsScaledSumOfQuants) {
@@ -346,14 +378,20 @@ TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
     double worst = 0.0;
     for (int64_t n : lengths(type)) {
       for (int trial = 0; trial < 30; ++trial) {
+        // Gaussian rows, rows of exact ties, and (conversion only) subnormal rows: there the
+        // products differ by design (zen4's BF16 dot instruction treats subnormals as zero).
+        const int kind = trial % 3;
         const auto w = random_row(rng, n);
-        const auto x = random_row(rng, n);
+        const auto x = kind == 0   ? random_row(rng, n)
+                       : kind == 1 ? tie_row(rng, n)
+                                   : subnormal_row(rng, n);
         auto wq = row_buffer(type, n);
         quantize_row(type, w.data(), wq.data(), n);
         auto ours = row_buffer(act_type, n), theirs = row_buffer(act_type, n);  // zeroed
         ref::quantize_activation(act_type, x.data(), ours.data(), n);
         from_float(x.data(), theirs.data(), n);
         ASSERT_EQ(ours, theirs) << dtype_name(act_type) << " n=" << n << " trial " << trial;
+        if (kind == 2) continue;
         float expected = 0.0f;
         wt->vec_dot(static_cast<int>(n), &expected, 0, wq.data(), 0, theirs.data(), 0, 1);
         const Product p = product(type, w, x);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -27,32 +28,43 @@ float h2f(uint16_t h) { return fp16_to_fp32(h); }
 
 // ---- activation conversion ------------------------------------------------------------------
 
-// What x86's round-to-nearest-even, then CVTPS2DQ, then the saturating packs (32->16->8 bits) make
-// of one scaled value: in-range values round ties to even; anything CVTPS2DQ cannot represent
-// (NaN, +-inf: reachable when amax is a tiny subnormal and 127/amax overflows) becomes the
-// "integer indefinite" INT32_MIN, which saturates to -128.
-int8_t round_pack_int8(float v) {
+// x86's round-to-nearest-even then CVTPS2DQ: in-range values round ties to even; anything the
+// instruction cannot represent (NaN, +-inf: reachable when amax is a tiny subnormal and 127/amax
+// overflows) becomes the "integer indefinite" INT32_MIN.
+int32_t round_cvt_int32(float v) {
   const float r = std::nearbyint(v);  // default rounding mode: ties to even
-  if (!(std::fabs(r) < 2147483648.f)) return -128;
-  return static_cast<int8_t>(std::clamp(r, -128.f, 127.f));
+  if (!(std::fabs(r) < 2147483648.f)) return INT32_MIN;
+  return static_cast<int32_t>(r);
 }
 
+// ...then the saturating packs 32 -> 16 -> 8 bits (so INT32_MIN lands on -128).
+int8_t saturate_int8(int32_t v) { return static_cast<int8_t>(std::clamp(v, -128, 127)); }
+
 // Q8_0 and Q8_1 share the scaling: d = amax / 127, quants scaled by 127 / amax (not 1 / d; the
-// two differ in the last bit for some amax, which flips a rounding now and then).
-// Returns d (unrounded; Q8_1's sum term uses it) and fills qs.
-float quantize_block_q8(const float* x, int8_t* qs) {
+// two differ in the last bit for some amax, which flips a rounding now and then). Returns d
+// (unrounded; Q8_1's s uses it), fills qs, and returns in *sum32 the sum of the 32-bit values
+// before saturation, wrapping as x86's 32-bit adds do: ggml's Q8_1 s is computed from those
+// (they differ from the int8 quants only in the degenerate indefinite case above).
+float quantize_block_q8(const float* x, int8_t* qs, int32_t* sum32) {
   float amax = 0.0f;
   for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
   const float d = amax / 127.f;
   const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-  for (int j = 0; j < kQK; ++j) qs[j] = round_pack_int8(x[j] * id);
+  uint32_t sum = 0;
+  for (int j = 0; j < kQK; ++j) {
+    const int32_t v = round_cvt_int32(x[j] * id);
+    sum += static_cast<uint32_t>(v);
+    qs[j] = saturate_int8(v);
+  }
+  *sum32 = static_cast<int32_t>(sum);
   return d;
 }
 
 void quantize_q8_0(const float* x, uint8_t* out, int64_t n_blocks) {
   for (int64_t i = 0; i < n_blocks; ++i) {
     quant::BlockQ8_0 block;
-    block.d = fp32_to_fp16(quantize_block_q8(x + i * kQK, block.qs));
+    int32_t sum;
+    block.d = fp32_to_fp16(quantize_block_q8(x + i * kQK, block.qs, &sum));
     store_block(out, i, block);
   }
 }
@@ -60,18 +72,14 @@ void quantize_q8_0(const float* x, uint8_t* out, int64_t n_blocks) {
 void quantize_q8_1(const float* x, uint8_t* out, int64_t n_blocks) {
   for (int64_t i = 0; i < n_blocks; ++i) {
     quant::BlockQ8_1 block;
-    const float d = quantize_block_q8(x + i * kQK, block.qs);
-    int sum = 0;
-    for (int j = 0; j < kQK; ++j) sum += block.qs[j];
+    int32_t sum;
+    const float d = quantize_block_q8(x + i * kQK, block.qs, &sum);
     block.d = fp32_to_fp16(d);
     block.s = fp32_to_fp16(d * static_cast<float>(sum));
     store_block(out, i, block);
   }
 }
 
-// Q8_K scales by -127 / max, where max is the signed value of the first element of largest
-// magnitude, so that element becomes -127 exactly and no quant needs -128 (the cap at 127 only
-// matters for rounding noise). The scale is then negative for a block whose extreme is positive.
 void quantize_q8_k(const float* x, uint8_t* out, int64_t n_blocks) {
   for (int64_t i = 0; i < n_blocks; ++i) {
     const float* xb = x + i * kQK_K;

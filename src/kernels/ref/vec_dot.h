@@ -27,10 +27,12 @@ bool has_vec_dot(DType weight_type);
 DType vec_dot_type(DType weight_type);
 
 // Converts `n` floats (a whole number of act_type blocks) into `out`, which holds
-// row_bytes(act_type, n) bytes, exactly as ggml's CPU from_float does on x86 (AVX2 and up):
-//   Q8_0, Q8_1: scale amax/127 stored as f16; quants round(x * (127/amax)), ties to even.
-//               (ggml's portable quantize_row_q8_0_ref differs: it multiplies by 1/d and rounds
-//               ties away from zero; the x86 builds never run it.) Q8_1 adds s = f16(d * sum q).
+// row_bytes(act_type, n) bytes, byte-identical to ggml's CPU from_float in the AVX/AVX2/AVX-512
+// builds (every libggml-cpu variant a machine with AVX loads; checked against the prebuilt zen4
+// and haswell variants):
+//   Q8_0, Q8_1: scale amax/127 stored as f16; quants round(x * (127/amax)), ties to even. ggml's
+//               portable quantize_row_q8_0_ref (run only by the no-AVX "x64" variant) differs: it
+//               multiplies by 1/d and rounds ties away from zero. Q8_1 adds s = f16(d * sum q).
 //   Q8_K:       f32 scale -max/127 where max is the first element of largest magnitude, quants
 //               rounded ties to even and capped at 127, and the 16-element sums `bsums`.
 //   F16, BF16:  round to nearest even.  F32: a copy.

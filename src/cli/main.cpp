@@ -15,6 +15,7 @@ int run_main(int argc, char** argv) {
   add_quantize_command(app, exit_code);
   add_mkmodel_command(app, exit_code);
   add_serve_command(app, exit_code);
+  add_tokenize_command(app, exit_code);
   add_logits_command(app, exit_code);
   try {
     app.parse(argc, argv);

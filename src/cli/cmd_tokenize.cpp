@@ -1,0 +1,94 @@
+// hearth tokenize -m MODEL [--ids] [--no-special] [-f FILE | TEXT]: the token ids a model's
+// vocabulary gives a text, one "id<TAB>piece" line per token (the piece with its bytes escaped
+// where they are not printable UTF-8), or with --ids all ids on one line.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include "cli/commands.h"
+#include "model/model_file.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
+
+namespace hearth::cli {
+namespace {
+
+struct TokenizeOptions {
+  std::string model_path;
+  std::string text;
+  std::string file;
+  bool ids_only = false;
+  bool no_special = false;
+};
+
+// A piece as readable text: control bytes and invalid UTF-8 are escaped (\n, \t, \xNN).
+std::string printable_piece(const std::string& piece) {
+  const std::string valid = tokenizer::utf8_sanitize(piece);
+  if (valid != piece) {  // a fragment of a character (byte tokens): show the raw bytes
+    std::string out;
+    for (unsigned char c : piece) out += fmt::format("\\x{:02x}", c);
+    return out;
+  }
+  std::string out;
+  for (unsigned char c : piece) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\\') out += "\\\\";
+    else if (c < 0x20 || c == 0x7F) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  return out;
+}
+
+int tokenize(const TokenizeOptions& opt) {
+  std::string text = opt.text;
+  if (!opt.file.empty()) {
+    std::ifstream in(opt.file, std::ios::binary);
+    if (!in) {
+      fmt::print(stderr, "error: cannot read {}\n", opt.file);
+      return 1;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  Result<ModelFile> model = ModelFile::open(opt.model_path);
+  if (!model.ok()) {
+    fmt::print(stderr, "error: {}\n", model.error().message);
+    return 1;
+  }
+  Result<tokenizer::Tokenizer> tok = tokenizer::Tokenizer::from_model(*model);
+  if (!tok.ok()) {
+    fmt::print(stderr, "error: {}\n", tok.error().message);
+    return 1;
+  }
+  const bool special = !opt.no_special;
+  const std::vector<int32_t> ids = tok->encode(text, /*add_special=*/special, /*parse_special=*/special);
+  std::string out;
+  if (opt.ids_only) {
+    for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? " " : "", ids[i]);
+    out += '\n';
+  } else {
+    for (int32_t id : ids) out += fmt::format("{}\t{}\n", id, printable_piece(tok->token_to_piece(id, true)));
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+void add_tokenize_command(CLI::App& app, int& exit_code) {
+  auto opt = std::make_shared<TokenizeOptions>();
+  CLI::App* cmd = app.add_subcommand("tokenize", "Show the tokens a model's vocabulary gives a text");
+  cmd->add_option("-m,--model", opt->model_path, "GGUF file (vocab-only files work) or Hugging Face folder")
+      ->required();
+  cmd->add_flag("--ids", opt->ids_only, "Print only the ids, space-separated on one line");
+  cmd->add_flag("--no-special", opt->no_special, "Add no BOS/EOS and treat special-token text as plain text");
+  CLI::Option* file = cmd->add_option("-f,--file", opt->file, "Tokenize this file's exact bytes");
+  cmd->add_option("text", opt->text, "Text to tokenize")->excludes(file);
+  cmd->callback([opt, &exit_code] { exit_code = tokenize(*opt); });
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,130 @@
+// hearth's tokenizer against llama.cpp's (node-llama-cpp 3.22.1): for every vocab-only GGUF in
+// shared/testdata/vocab, `hearth tokenize -m VOCAB --ids --no-special -f FILE` must give exactly
+// the ids of `model.tokenize(text)` (no BOS, special-token text not parsed) over a corpus of a
+// few hundred strings: English, CJK, Arabic, Hindi, emoji and ZWJ sequences, code with tabs and
+// long whitespace runs, numbers, contractions, combining marks and other unusual Unicode.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { getLlama } from "node-llama-cpp";
+import { SHARED_DIR, hearthBin, tmpDir } from "./lib.mjs";
+
+const VOCAB_DIR = path.join(SHARED_DIR, "testdata", "vocab");
+const VOCABS = fs.readdirSync(VOCAB_DIR).filter((f) => f.endsWith(".gguf")).sort();
+
+function corpus() {
+  const fixed = [
+    "Hello world", " Hello world", "Hello World!", "hello, world.", "  leading spaces", "trailing spaces   ",
+    "It's a dog's life; they're here, we've gone, I'm sure you'll see, he'd say.", "IT'S YOU'RE WE'VE I'M",
+    "don't   can't\twon't", "The quick brown fox jumps over the lazy dog.", "e.g. i.e. etc... ?!?! -- ---",
+    "a", " ", "  ", "\t", "\n", "\n\n\n", "\r\n", " \r\n \r\n", "\t\t\ttabs\tand\tspaces    mixed \t \t",
+    "3", "33", "333", "3333", "33333", "333333", "1234567890", "3.14159", "-42", "+1 (555) 123-4567",
+    "1,000,000.00", "0x1F600", "2024-01-01T12:00:00Z", "v1.2.3-rc.4", "१२३४ ٣٤٥ 一二三", "½ ¾ ⅓ ⅞", "①②③",
+    "你好，世界！", "我爱北京天安门。", "日本語のテキストです。カタカナ、ひらがな、漢字", "한국어 텍스트입니다",
+    "مرحبا بالعالم", "السلام عليكم ورحمة الله", "שלום עולם", "Привет, мир! Как дела?", "Ελληνικά γράμματα",
+    "नमस्ते दुनिया", "ภาษาไทย ง่ายนิดเดียว", "Tiếng Việt có dấu", "Ärger über Öl, Straße, ÄÖÜ äöü ß",
+    "façade naïve résumé coöperate", "e\u0301 a\u0300 n\u0303 (combining marks)", "Z̤͔ͧ̑̓ä͖̭̈̇lͮ̒ͫǫ̗̻ zalgo",
+    "🦙 llama", "🦙🦙🦙", "👨‍👩‍👧‍👦 family", "🏳️‍🌈 flag", "👍🏽 thumbs", "🇺🇸🇯🇵 flags", "❤️ heart ♥",
+    "emoji🙂in🙃words", "👩🏻‍💻👨🏿‍🚀", "a\u200bb\u200cc\u200dd", "\ufeffBOM at start", "non\u00a0breaking\u00a0space",
+    "em\u2003space\u3000ideographic", "line\u2028separator\u2029para", "\u0085next line", "soft\u00adhyphen",
+    "right-to-left \u202eoverride\u202c", "variation ︎selectors ︎", "𝕳𝖊𝖑𝖑𝖔 𝓌𝑜𝓇𝓁𝒹", "𐍈 gothic", "🀄 mahjong",
+    "private use \ue000\uf8ff", "ﬁ ﬂ ligatures", "Ｆｕｌｌｗｉｄｔｈ　ＡＢＣ", "ｶﾀｶﾅ halfwidth",
+    "def foo(x):\n    return x * 2\n", "for (int i = 0; i < n; ++i) {\n\tsum += a[i];\n}\n",
+    "if x==1:\n        pass\n\n\n    # comment\n", "<html><body class=\"x\">&amp;</body></html>",
+    "SELECT * FROM users WHERE id = 42;", "x = {'a': [1, 2, 3], \"b\": None}", "$ ls -la | grep '^d'",
+    "a+b=c; a-b=d; a*b=e; a/b=f; a^b; a|b; a~b; `code`", "C:\\Users\\name\\file.txt", "https://example.com/a?b=c&d=e#f",
+    "user@example.com", "#hashtag @mention", "((((nested))))", "[[[brackets]]]", "{{{braces}}}",
+    "!!!!!!!!", "........", "________", "--------", "========", "~~~~~~~~", "''''''", "\"\"\"\"",
+    "<s>", "</s>", "<|endoftext|>", "<|im_start|>user\nhi<|im_end|>", "<|begin_of_text|>", "<unk>", "[INST] hi [/INST]",
+    "<｜fim▁begin｜>code<｜fim▁hole｜>", "<|assistant|>", "<|end|>", "▁underscore▁char", "Ġ G-dot Ċ",
+    "   \n   \n   ", "\n \n \n", " \t \n \r ", "word\n\nword", "word \n word", "a  b   c    d     e",
+    " ".repeat(40), "\t".repeat(12), "\n".repeat(20), "ab".repeat(50), "999".repeat(20), "!?".repeat(15),
+    "ied 4 ½ months", "Äpfel", "w048 7tuijk dsdfhu", "нещо на Български", "កាន់តែពិសេសអាចខលចេញ",
+    "🚀 (normal) 😶‍🌫️ (multiple emojis concatenated) ✅ (only emoji that has its own token)",
+    "Hello\n\nHello", "Hello\tworld", "\u0000null\u0001control\u001fchars\u007f", "tab\u000bvertical\u000cformfeed",
+  ];
+  // Deterministic combinations of fragments from different scripts and classes.
+  const pieces = [
+    "the", " The", "ABC", "éà", "ß", "日本", "中文", "한", "ع", "ह", "🦙", "👨‍💻", "1", "22", "4444", " ", "  ",
+    "\t", "\n", "\r\n", "'s", "'LL", "...", ",", "-", "_", "$", "€", "¥", "°C", "™", "→", "∑", "√2", "\u0301",
+    "\u200d", "\u00a0", "\u3000", "ǅ", "ʰ", "Ⅻ", "٣", "²", "𝟘", "a'b", "\"q\"", "(", ")", "/", "\\",
+  ];
+  let seed = 12345;
+  const rand = (n) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const generated = [];
+  for (let i = 0; i < 160; i++) {
+    let s = "";
+    const n = 2 + rand(10);
+    for (let k = 0; k < n; k++) s += pieces[rand(pieces.length)];
+    generated.push(s);
+  }
+  return [...fixed, ...generated];
+}
+
+const TEXTS = corpus();
+const dir = tmpDir("tokenizer");
+let llama;
+
+before(async () => {
+  llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
+  TEXTS.forEach((text, i) => fs.writeFileSync(path.join(dir, `${i}.txt`), Buffer.from(text, "utf8")));
+});
+
+after(async () => {
+  await llama?.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function hearthIds(vocab, file) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(hearthBin(), ["tokenize", "-m", vocab, "--ids", "--no-special", "-f", file]);
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("close", (code) => {
+      if (code !== 0) reject(new Error(`hearth tokenize ${file} exited ${code}: ${err}`));
+      else resolve(out.trim() === "" ? [] : out.trim().split(/\s+/).map(Number));
+    });
+  });
+}
+
+// Runs `fn` over `items` with at most `limit` in flight (the machine has two cores).
+async function pool(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i], i);
+      }
+    }),
+  );
+  return results;
+}
+
+for (const name of VOCABS) {
+  test(`tokenize matches llama.cpp: ${name} (${TEXTS.length} strings)`, async () => {
+    const vocab = path.join(VOCAB_DIR, name);
+    const model = await llama.loadModel({ modelPath: vocab, vocabOnly: true });
+    try {
+      const got = await pool(TEXTS, 2, (_, i) => hearthIds(vocab, path.join(dir, `${i}.txt`)));
+      const mismatches = [];
+      TEXTS.forEach((text, i) => {
+        const want = Array.from(model.tokenize(text));
+        if (JSON.stringify(want) !== JSON.stringify(got[i])) {
+          mismatches.push(`#${i} ${JSON.stringify(text)}\n  llama.cpp: ${want.join(" ")}\n  hearth:    ${got[i].join(" ")}`);
+        }
+      });
+      assert.equal(mismatches.length, 0, `${mismatches.length} of ${TEXTS.length} differ:\n${mismatches.slice(0, 10).join("\n")}`);
+    } finally {
+      await model.dispose();
+    }
+  });
+}

@@ -18,7 +18,7 @@ import { harness, hearth, tmpDir, writeSyntheticModel } from "./lib.mjs";
 // Always compared: if hearth lacks one, the test fails.
 const FTYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q6_K", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "F16"];
 // Compared when `hearth quantize --help` lists them.
-const OPTIONAL_FTYPES = ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "IQ4_NL", "IQ4_XS", "BF16"];
+const OPTIONAL_FTYPES = ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "IQ4_NL", "IQ4_XS", "BF16", "MXFP4_MOE"];
 
 const PRESETS = ["qwen2.5-tiny", "llama-3.2-tiny", "qwen3-tiny", "llama-spm-tiny"];
 const SYNTHETIC = {

@@ -8,6 +8,8 @@
 #include <iterator>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
 #include "model/model_file.h"
 #include "tokenizer/tokenizer.h"
@@ -22,6 +24,7 @@ struct TokenizeOptions {
   std::string file;
   bool ids_only = false;
   bool no_special = false;
+  bool jsonl = false;
 };
 
 // A piece as readable text: control bytes and invalid UTF-8 are escaped (\n, \t, \xNN).
@@ -65,6 +68,30 @@ int tokenize(const TokenizeOptions& opt) {
     return 1;
   }
   const bool special = !opt.no_special;
+  if (opt.jsonl) {
+    // Many texts in one run (tests compare hundreds of strings; loading a vocabulary costs more
+    // than tokenizing): each input line is a JSON string, each output line its ids.
+    std::string out;
+    size_t line_no = 0;
+    for (size_t at = 0; at < text.size();) {
+      size_t end = text.find('\n', at);
+      if (end == std::string::npos) end = text.size();
+      std::string_view line(text.data() + at, end - at);
+      at = end + 1;
+      ++line_no;
+      if (line.empty()) continue;
+      nlohmann::json item = nlohmann::json::parse(line, nullptr, false);
+      if (item.is_discarded() || !item.is_string()) {
+        fmt::print(stderr, "error: line {}: not a JSON string\n", line_no);
+        return 1;
+      }
+      const std::vector<int32_t> ids = tok->encode(item.get<std::string>(), special, special);
+      for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? " " : "", ids[i]);
+      out += '\n';
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  }
   const std::vector<int32_t> ids = tok->encode(text, /*add_special=*/special, /*parse_special=*/special);
   std::string out;
   if (opt.ids_only) {
@@ -88,6 +115,8 @@ void add_tokenize_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-special", opt->no_special, "Add no BOS/EOS and treat special-token text as plain text");
   CLI::Option* file = cmd->add_option("-f,--file", opt->file, "Tokenize this file's exact bytes");
   cmd->add_option("text", opt->text, "Text to tokenize")->excludes(file);
+  cmd->add_flag("--jsonl", opt->jsonl,
+                "Input lines are JSON strings; print one line of ids per input (implies --ids)");
   cmd->callback([opt, &exit_code] { exit_code = tokenize(*opt); });
 }
 

@@ -4,7 +4,7 @@
 // few hundred strings: English, CJK, Arabic, Hindi, emoji and ZWJ sequences, code with tabs and
 // long whitespace runs, numbers, contractions, combining marks and other unusual Unicode.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -72,7 +72,6 @@ let llama;
 
 before(async () => {
   llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
-  TEXTS.forEach((text, i) => fs.writeFileSync(path.join(dir, `${i}.txt`), Buffer.from(text, "utf8")));
 });
 
 after(async () => {
@@ -80,33 +79,15 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function hearthIds(vocab, file) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(hearthBin(), ["tokenize", "-m", vocab, "--ids", "--no-special", "-f", file]);
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    child.on("close", (code) => {
-      if (code !== 0) reject(new Error(`hearth tokenize ${file} exited ${code}: ${err}`));
-      else resolve(out.trim() === "" ? [] : out.trim().split(/\s+/).map(Number));
-    });
-  });
-}
-
-// Runs `fn` over `items` with at most `limit` in flight (the machine has two cores).
-async function pool(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i], i);
-      }
-    }),
-  );
-  return results;
+// All texts in one hearth run: one JSON string per input line, one line of ids per output line.
+function hearthIdsAll(vocab) {
+  const file = path.join(dir, "texts.jsonl");
+  fs.writeFileSync(file, TEXTS.map((t) => JSON.stringify(t)).join("\n") + "\n");
+  const res = spawnSync(hearthBin(), ["tokenize", "-m", vocab, "--no-special", "--jsonl", "-f", file],
+                        { encoding: "utf8", maxBuffer: 1 << 28 });
+  if (res.status !== 0) throw new Error(`hearth tokenize --jsonl exited ${res.status}: ${res.stderr}`);
+  const lines = res.stdout.split("\n");
+  return TEXTS.map((_, i) => (lines[i].trim() === "" ? [] : lines[i].trim().split(/\s+/).map(Number)));
 }
 
 for (const name of VOCABS) {
@@ -114,7 +95,7 @@ for (const name of VOCABS) {
     const vocab = path.join(VOCAB_DIR, name);
     const model = await llama.loadModel({ modelPath: vocab, vocabOnly: true });
     try {
-      const got = await pool(TEXTS, 2, (_, i) => hearthIds(vocab, path.join(dir, `${i}.txt`)));
+      const got = hearthIdsAll(vocab);
       const mismatches = [];
       TEXTS.forEach((text, i) => {
         const want = Array.from(model.tokenize(text));

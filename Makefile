@@ -20,8 +20,11 @@ build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DHEARTH_WERROR=$(WERROR)
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The prebuilt llama.cpp/ggml libraries (installed with the npm peers) that kernel tests compare with.
+GGML_LIB_DIR := $(abspath tests/peers/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64)
+
 unit-test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && HEARTH_GGML_LIB_DIR=$(GGML_LIB_DIR) ctest --output-on-failure -j $(JOBS)
 
 # Parsers and the malformed-file corpus under ASan+UBSan.
 san-test: deps

@@ -1,0 +1,150 @@
+// The forward pass on its own terms: a model from a Hugging Face folder gives the same logits as
+// the same model from GGUF; batched and token-by-token evaluation agree; files that lie about
+// their model are refused at load with a clear error. (Agreement with llama.cpp: tests/peers.)
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "model/hf_writer.h"
+#include "model/mkmodel.h"
+#include "model/transformer.h"
+
+namespace hearth {
+namespace {
+
+const std::string kTmp = std::string(HEARTH_TEST_TMP) + "/transformer";
+const std::string kShared = HEARTH_SHARED_DIR;
+
+std::string make_model(const std::string& preset, const std::string& type) {
+  std::filesystem::create_directories(kTmp);
+  std::string path = kTmp + "/" + preset + "-" + type + ".gguf";
+  if (!std::filesystem::exists(path)) {
+    MkModelOptions o;
+    o.preset = preset;
+    o.type = type;
+    o.output = path;
+    o.seed = 11;
+    o.vocab_dir = kShared + "/testdata/vocab";
+    o.chat_template_dir = "";
+    auto r = make_random_model(o);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+  }
+  return path;
+}
+
+std::vector<float> logits_of(const ModelFile& m, const std::vector<int32_t>& tokens, int64_t n_batch,
+                             int threads = 2) {
+  TransformerOptions opt;
+  opt.n_ctx = 64;
+  opt.n_batch = n_batch;
+  opt.n_threads = threads;
+  auto tf = Transformer::create(m, opt);
+  EXPECT_TRUE(tf.ok()) << tf.error().message;
+  std::vector<float> all, one;
+  for (size_t i = 0; i < tokens.size(); i += size_t(n_batch)) {
+    size_t n = std::min(tokens.size() - i, size_t(n_batch));
+    Status st = (*tf)->forward(std::span(tokens).subspan(i, n), true, one);
+    EXPECT_TRUE(st.ok()) << st.message();
+    all.insert(all.end(), one.begin(), one.end());
+  }
+  return all;
+}
+
+const std::vector<int32_t> kTokens = {791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13};
+
+TEST(Transformer, HuggingFaceFolderGivesTheSameLogitsAsGguf) {
+  for (const char* preset : {"llama-3.2-tiny", "qwen2.5-tiny", "qwen3-tiny"}) {
+    auto gguf_model = ModelFile::open(make_model(preset, "f32"));
+    ASSERT_TRUE(gguf_model.ok());
+    std::string dir = kTmp + "/hf-" + preset;
+    std::filesystem::remove_all(dir);
+    Status st = write_hf_folder(*gguf_model, dir, "");
+    ASSERT_TRUE(st.ok()) << st.message();
+    auto hf_model = ModelFile::open(dir);
+    ASSERT_TRUE(hf_model.ok()) << hf_model.error().message;
+    std::vector<float> a = logits_of(*gguf_model, kTokens, 16);
+    std::vector<float> b = logits_of(*hf_model, kTokens, 16);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << preset;
+  }
+}
+
+TEST(Transformer, BatchedAndTokenByTokenAgreeForAnyThreadCount) {
+  auto m = ModelFile::open(make_model("qwen3-tiny", "q4_k"));
+  ASSERT_TRUE(m.ok());
+  std::vector<float> batched = logits_of(*m, kTokens, 16, 2);
+  std::vector<float> single = logits_of(*m, kTokens, 1, 1);
+  std::vector<float> chunks = logits_of(*m, kTokens, 3, 2);
+  ASSERT_EQ(batched.size(), single.size());
+  EXPECT_EQ(std::memcmp(batched.data(), single.data(), batched.size() * 4), 0);
+  EXPECT_EQ(std::memcmp(batched.data(), chunks.data(), batched.size() * 4), 0);
+}
+
+TEST(Transformer, RefusesTokensOutsideTheVocabularyAndAFullContext) {
+  auto m = ModelFile::open(make_model("llama-3.2-tiny", "q8_0"));
+  ASSERT_TRUE(m.ok());
+  TransformerOptions opt;
+  opt.n_ctx = 4;
+  auto tf = Transformer::create(*m, opt);
+  ASSERT_TRUE(tf.ok());
+  std::vector<float> logits;
+  std::vector<int32_t> bad = {1, -5};
+  EXPECT_NE((*tf)->forward(bad, false, logits).message().find("outside the vocabulary"), std::string::npos);
+  std::vector<int32_t> five = {1, 2, 3, 4, 5};
+  EXPECT_NE((*tf)->forward(five, false, logits).message().find("context full"), std::string::npos);
+}
+
+// Rewrites `src` with metadata edits and without `drop_tensor`, then expects load to fail with
+// `expect` in the message.
+void expect_refused(const std::string& src, const std::string& name,
+                    const std::vector<std::pair<std::string, gguf::Value>>& edits,
+                    const std::string& drop_tensor, const std::string& swap_shape_of,
+                    const std::string& expect) {
+  auto file = gguf::File::open(src);
+  ASSERT_TRUE(file.ok());
+  gguf::Writer w;
+  w.copy_metadata(*file);
+  for (const auto& [k, v] : edits) w.set(k, v);
+  std::vector<float> fake;
+  for (const gguf::TensorInfo& t : file->tensors()) {
+    if (t.name == drop_tensor) continue;
+    TensorView v = t.view;
+    if (t.name == swap_shape_of) std::swap(v.ne[0], v.ne[1]);
+    ASSERT_TRUE(w.add_tensor(t.name, v).ok());
+  }
+  std::string out = kTmp + "/lying-" + name + ".gguf";
+  ASSERT_TRUE(w.write(out).ok());
+  auto m = ModelFile::open(out);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  auto tf = Transformer::create(*m, TransformerOptions{16, 16, 1});
+  ASSERT_FALSE(tf.ok()) << name << " was accepted";
+  EXPECT_NE(tf.error().message.find(expect), std::string::npos) << name << ": " << tf.error().message;
+  std::printf("  %-22s %s\n", name.c_str(), tf.error().message.c_str());
+}
+
+TEST(Transformer, ModelsThatLieAreRefusedAtLoad) {
+  std::string src = make_model("qwen2.5-tiny", "f32");
+  expect_refused(src, "missing-tensor", {}, "blk.1.ffn_down.weight", "", "'blk.1.ffn_down.weight' is missing");
+  expect_refused(src, "missing-bias", {}, "blk.0.attn_q.bias", "", "'blk.0.attn_q.bias' is missing");
+  expect_refused(src, "wrong-shape", {}, "", "blk.0.ffn_up.weight", "has shape [512, 256], expected [256, 512]");
+  expect_refused(src, "head-not-dividing", {{"qwen2.attention.head_count", gguf::Value{uint32_t{3}}},
+                                            {"qwen2.attention.head_count_kv", gguf::Value{uint32_t{3}}}},
+                 "", "", "not divisible by attention.head_count 3");
+  expect_refused(src, "gqa-not-dividing", {{"qwen2.attention.head_count_kv", gguf::Value{uint32_t{3}}}}, "", "",
+                 "not a multiple of head_count_kv 3");
+  expect_refused(src, "context-zero", {{"qwen2.context_length", gguf::Value{uint32_t{0}}}}, "", "",
+                 "context_length = 0 is out of range");
+  expect_refused(src, "layers-too-many", {{"qwen2.block_count", gguf::Value{uint32_t{3}}}}, "", "",
+                 "'blk.2.attn_norm.weight' is missing");
+  expect_refused(src, "embd-wrong-type", {{"qwen2.embedding_length", gguf::Value{std::string("256")}}}, "",
+                 "", "must be an integer");
+  expect_refused(src, "unknown-arch", {{"general.architecture", gguf::Value{std::string("mamba9")}}}, "", "",
+                 "architecture 'mamba9' is not supported");
+}
+
+}  // namespace
+}  // namespace hearth

@@ -68,6 +68,9 @@ void MappedFile::reset() {
 }
 
 Result<std::string> read_text_file(const std::string& path, size_t max_bytes) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return make_error("{}: cannot open: {}", path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return make_error("{}: not a regular file", path);
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error("{}: cannot open", path);
   in.seekg(0, std::ios::end);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "gguf/gguf.h"
+#include "model/hf_names.h"
 #include "model/quantize.h"
 
 namespace hearth {
@@ -140,7 +141,11 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
 
   std::vector<float> rope_factors;
   if (preset->llama3_rope)
-    rope_factors = llama3_rope_factors(*preset->llama3_rope, hp.n_rot, hp.rope_freq_base);
+    {
+    const Llama3RopeScaling& s = *preset->llama3_rope;
+    rope_factors = llama3_rope_factors(hp.rope_freq_base, hp.n_rot, s.factor, s.low_freq_factor,
+                                       s.high_freq_factor, double(s.original_context));
+  }
 
   std::vector<RecipeTensor> plan_in;
   for (const auto& [name, view] : shapes) plan_in.push_back(RecipeTensor{name, view});

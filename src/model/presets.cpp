@@ -1,7 +1,5 @@
 #include "model/presets.h"
 
-#include <cmath>
-#include <numbers>
 
 namespace hearth {
 namespace {
@@ -54,30 +52,6 @@ const Preset* find_preset(std::string_view name) {
   for (const Preset& p : presets())
     if (p.name == name) return &p;
   return nullptr;
-}
-
-// Llama 3.1's frequency-dependent scaling: long wavelengths are divided by `factor`, short ones
-// kept, and the band between blended smoothly (stored as the divisor per rotated pair).
-std::vector<float> llama3_rope_factors(const Llama3RopeScaling& s, int64_t n_rot, double freq_base) {
-  const double low_freq_wavelen = s.original_context / s.low_freq_factor;
-  const double high_freq_wavelen = s.original_context / s.high_freq_factor;
-  std::vector<float> factors;
-  for (int64_t i = 0; i < n_rot; i += 2) {
-    double freq = 1.0 / std::pow(freq_base, static_cast<double>(i) / static_cast<double>(n_rot));
-    double wavelen = 2.0 * std::numbers::pi / freq;
-    double f;
-    if (wavelen < high_freq_wavelen) {
-      f = 1.0;
-    } else if (wavelen > low_freq_wavelen) {
-      f = s.factor;
-    } else {
-      double smooth = (s.original_context / wavelen - s.low_freq_factor) /
-                      (s.high_freq_factor - s.low_freq_factor);
-      f = 1.0 / ((1.0 - smooth) / s.factor + smooth);
-    }
-    factors.push_back(static_cast<float>(f));
-  }
-  return factors;
 }
 
 }  // namespace hearth

@@ -35,8 +35,4 @@ struct Preset {
 const std::vector<Preset>& presets();
 const Preset* find_preset(std::string_view name);
 
-// The per-dimension rope frequency factors llama.cpp's converter stores as rope_freqs.weight for
-// llama-3 scaling ([n_rot/2] f32).
-std::vector<float> llama3_rope_factors(const Llama3RopeScaling& s, int64_t n_rot, double freq_base);
-
 }  // namespace hearth

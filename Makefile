@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 HOST ?= 127.0.0.1
 PORT ?= 8080
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 45
 DEMO_MODEL ?= models/demo-qwen2.5-tiny-q8_0.gguf
 WERROR := $(if $(CI),ON,OFF)
 

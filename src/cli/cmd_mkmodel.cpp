@@ -1,7 +1,7 @@
 // hearth mkmodel: random-weight models of real architectures (see model/mkmodel.h).
 #include <fmt/format.h>
 
-#include <thread>
+#include "base/thread_pool.h"
 
 #include "cli/commands.h"
 #if __has_include("model/hf_writer.h")
@@ -23,7 +23,7 @@ void add_mkmodel_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<Args>();
   args->opt.vocab_dir = std::string(HEARTH_DEFAULT_SHARED_DIR) + "/testdata/vocab";
   args->opt.chat_template_dir = std::string(HEARTH_DEFAULT_SHARED_DIR) + "/testdata/chat_templates";
-  args->opt.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  args->opt.n_threads = default_thread_count();
 
   std::string preset_names;
   for (const Preset& p : presets()) preset_names += (preset_names.empty() ? "" : ", ") + std::string(p.name);

@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include <map>
-#include <thread>
+#include "base/thread_pool.h"
 
 #include "cli/commands.h"
 #include "model/quantize.h"
@@ -12,7 +12,7 @@ namespace hearth::cli {
 void add_quantize_command(CLI::App& app, int& exit_code) {
   struct Args {
     std::string in, out, type;
-    int n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    int n_threads = default_thread_count();
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(

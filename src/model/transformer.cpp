@@ -123,7 +123,8 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   rope_cache_.resize(nb * hp_.n_rot);
   for (int i = 0; i < pool_.size(); ++i)
     attn_scratch_.push_back(AttentionScratch{std::vector<float>(static_cast<size_t>(n_ctx_)),
-                                             std::vector<float>(static_cast<size_t>(hp_.head_dim))});
+                                             std::vector<float>(static_cast<size_t>(hp_.head_dim)),
+                                             std::vector<double>(static_cast<size_t>(hp_.head_dim))});
 }
 
 Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,
@@ -192,9 +193,7 @@ void Transformer::forward_chunk(const int32_t* tokens, int64_t n, bool all_logit
       ref::rms_norm(x_.data() + t * n_embd, f32(L.ffn_norm), cur_.data() + t * n_embd, n_embd, eps);
     ref::matmul(L.gate, cur_.data(), n, gate_.data(), pool_, matmul_scratch_);
     ref::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
-    for (int64_t t = 0; t < n; ++t)  // per row, as ggml's swiglu groups each row from its start
-      ref::silu_mul(gate_.data() + t * hp_.n_ff, up_.data() + t * hp_.n_ff,
-                    gate_.data() + t * hp_.n_ff, hp_.n_ff);
+    ref::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff);
     ref::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
   }
@@ -211,32 +210,13 @@ void Transformer::forward_chunk(const int32_t* tokens, int64_t n, bool all_logit
 }
 
 // Causal attention of the chunk's n queries over the cache (positions 0 .. n_past + t), with the
-// arithmetic of llama.cpp's CPU path without flash attention, because its roundings decide ties
-// downstream (the f16 probabilities here, the 8-bit quantization of the output before wo):
-//   kq = K·q    ggml_mul_mat(k, q): q rounded to f16, f16 dot products summed in the order of
-//               llamafile's tinyBLAS (chunks of >= 2 tokens) or ggml_vec_dot_f16 (one token);
-//   p = softmax(kq * scale)   ggml_soft_max_ext, the scale applied to the float kq;
-//   out = V·p   ggml_mul_mat(v, p) over the transposed V cache: p rounded to f16, each output
-//               element an f16 dot product over positions, in the same kernel's order.
-// llama.cpp pads the KV length to a multiple of 256 with masked entries; they add exact zeros to
-// every sum, so only the padded length matters (it decides which positions a kernel leaves to
-// its scalar tail), and the padding is never stored here.
+// roundings of llama.cpp's CPU path: q and the probabilities enter the f16 dot products as f16.
 void Transformer::attention(int64_t il, int64_t n) {
   const int64_t hd = hp_.head_dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim();
   const int64_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const uint16_t* kc = k_cache_.data() + static_cast<uint64_t>(il * n_ctx_ * kv_dim);
   const uint16_t* vc = v_cache_.data() + static_cast<uint64_t>(il * n_ctx_ * kv_dim);
-  // tinyBLAS takes a product when the batch has >= 2 columns, k % 16 == 0 and m % 4 == 0
-  // (m = padded n_kv for K·q, head_dim for V·p; k = head_dim for K·q, padded n_kv for V·p).
-  const bool kq_tinyblas = n >= 2 && hd % 16 == 0;
-  const int64_t n_kv_padded = (n_past_ + n + 255) / 256 * 256;  // llama.cpp's n_kv
-  const bool kqv_tinyblas = n >= 2 && hd % 4 == 0;
-  auto dot = [](bool tinyblas, const float* a, const uint16_t* b, int64_t stride, int64_t len,
-                int64_t len_data) {
-    return tinyblas ? ref::dot_f16_tinyblas(a, b, stride, len, len_data)
-                    : ref::dot_f16_ggml(a, b, stride, len, len_data);
-  };
   pool_.parallel_for(n * hp_.n_head, [&](int64_t begin, int64_t end, int thread) {
     AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
     for (int64_t job = begin; job < end; ++job) {
@@ -245,13 +225,21 @@ void Transformer::attention(int64_t il, int64_t n) {
       const int64_t n_kv = n_past_ + t + 1;
       const float* q = q_.data() + t * q_dim + h * hd;
       for (int64_t i = 0; i < hd; ++i) s.q16[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
-      for (int64_t j = 0; j < n_kv; ++j)
-        s.scores[j] = dot(kq_tinyblas, s.q16.data(), kc + j * kv_dim + kvh * hd, 1, hd, hd) * scale;
+      for (int64_t j = 0; j < n_kv; ++j) {
+        const uint16_t* k = kc + j * kv_dim + kvh * hd;
+        double dot = 0;
+        for (int64_t i = 0; i < hd; ++i) dot += double(s.q16[i]) * double(fp16_to_fp32(k[i]));
+        s.scores[j] = static_cast<float>(dot) * scale;
+      }
       ref::softmax(s.scores.data(), n_kv);
-      for (int64_t j = 0; j < n_kv; ++j) s.scores[j] = fp16_to_fp32(fp32_to_fp16(s.scores[j]));
+      std::fill(s.acc.begin(), s.acc.end(), 0.0);
+      for (int64_t j = 0; j < n_kv; ++j) {
+        const double p = fp16_to_fp32(fp32_to_fp16(s.scores[j]));
+        const uint16_t* v = vc + j * kv_dim + kvh * hd;
+        for (int64_t i = 0; i < hd; ++i) s.acc[i] += p * double(fp16_to_fp32(v[i]));
+      }
       float* out = attn_.data() + t * q_dim + h * hd;
-      for (int64_t i = 0; i < hd; ++i)
-        out[i] = dot(kqv_tinyblas, s.scores.data(), vc + kvh * hd + i, kv_dim, n_kv_padded, n_kv);
+      for (int64_t i = 0; i < hd; ++i) out[i] = static_cast<float>(s.acc[i]);
     }
   });
 }

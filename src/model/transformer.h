@@ -92,8 +92,9 @@ class Transformer {
   std::vector<float> up_;     // [n_batch, n_ff]
   std::vector<float> rope_cache_;  // [n_batch, n_rot]
   struct AttentionScratch {
-    std::vector<float> scores;  // [n_ctx] scores, then probabilities rounded through f16
+    std::vector<float> scores;  // [n_ctx]
     std::vector<float> q16;     // [head_dim] q rounded through f16
+    std::vector<double> acc;    // [head_dim]
   };
   std::vector<AttentionScratch> attn_scratch_;  // one per thread
 };

@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "base/result.h"
-#include "tensor/quant.h"
-
 namespace hearth::ref {
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
@@ -19,46 +16,9 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
   }
 }
 
-namespace {
-
-// The sum of 16 lanes in the order of _mm512_reduce_add_ps (GCC's and clang's agree): halves of
-// 8, then 4, then 2, then 1, each step adding lane i + width to lane i.
-float reduce_add_16(const float* lane) {
-  float t[8];
-  for (int i = 0; i < 8; ++i) t[i] = lane[i] + lane[i + 8];
-  for (int i = 0; i < 4; ++i) t[i] = t[i] + t[i + 4];
-  for (int i = 0; i < 2; ++i) t[i] = t[i] + t[i + 2];
-  return t[0] + t[1];
-}
-
-}  // namespace
-
-float ggml_expf(float x) {
-  // x = n * ln2 + b: n = round(x / ln2) by the add-1.5*2^23 trick, then b in two FMA steps with
-  // ln2 split into a high and a low part.
-  const float shift = 0x1.8p23f;
-  const float z = std::fma(x, 0x1.715476p+0f, shift);
-  const float n = z - shift;
-  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
-  // exp(b) - as a polynomial in b and u = b^2, evaluated in ggml's order.
-  const float u = b * b;
-  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-                                    std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-                           u, std::fma(0x1.ffffecp-1f, b, 1.0f));
-  if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;  // ggml's out-of-range blend
-  if (std::isnan(n)) return n;
-  // _mm512_scalef_ps(j, n) = j * 2^n, rounded once.
-  return std::ldexp(j, static_cast<int>(n));
-}
-
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  const int64_t n_simd = n - n % 16;  // ggml's AVX-512 loop covers whole groups of 16
-  for (int64_t i = 0; i < n_simd; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + ggml_expf(0.0f - g)) * up[i];
-  }
-  for (int64_t i = n_simd; i < n; ++i) {  // ggml's scalar tail, with libm's expf
-    const float g = gate[i];
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
 }
@@ -67,42 +27,13 @@ void softmax(float* x, int64_t n) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
   double sum = 0.0;
-  for (int64_t i0 = 0; i0 < n; i0 += 16) {
-    float lane[16] = {};  // lanes past n are the -inf padding: exp gives exactly 0
-    for (int64_t l = 0; l < 16 && i0 + l < n; ++l) {
-      lane[l] = ggml_expf(x[i0 + l] - max);
-      x[i0 + l] = lane[l];
-    }
-    sum += static_cast<double>(reduce_add_16(lane));
+  for (int64_t i = 0; i < n; ++i) {
+    float e = std::exp(x[i] - max);
+    x[i] = e;
+    sum += e;
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
-
-float dot_f16_tinyblas(const float* a, const uint16_t* b, int64_t b_stride, int64_t n,
-                       int64_t n_data) {
-  HEARTH_CHECK(n % 16 == 0 && n_data <= n, "dot_f16_tinyblas: n must be a multiple of 16");
-  float lane[16] = {};
-  for (int64_t i = 0; i < n_data; ++i)
-    lane[i % 16] = std::fma(a[i], fp16_to_fp32(b[i * b_stride]), lane[i % 16]);
-  return reduce_add_16(lane);
-}
-
-float dot_f16_ggml(const float* a, const uint16_t* b, int64_t b_stride, int64_t n, int64_t n_data) {
-  HEARTH_CHECK(n_data <= n, "dot_f16_ggml: n_data > n");
-  const int64_t n_simd = n - n % 64;  // whole groups of 64 go through the vector accumulators
-  float acc[4][16] = {};
-  for (int64_t i = 0; i < std::min(n_simd, n_data); ++i)
-    acc[i % 64 / 16][i % 16] = std::fma(a[i], fp16_to_fp32(b[i * b_stride]), acc[i % 64 / 16][i % 16]);
-  for (int64_t l = 0; l < 16; ++l) {
-    acc[0][l] = acc[0][l] + acc[2][l];
-    acc[1][l] = acc[1][l] + acc[3][l];
-  }
-  for (int64_t l = 0; l < 16; ++l) acc[0][l] = acc[0][l] + acc[1][l];
-  double sum = reduce_add_16(acc[0]);
-  for (int64_t i = n_simd; i < n_data; ++i)  // the rest one by one, in double
-    sum += static_cast<double>(a[i] * fp16_to_fp32(b[i * b_stride]));
-  return static_cast<float>(sum);
 }
 
 void add_inplace(float* out, const float* x, int64_t n) {

@@ -11,41 +11,11 @@ namespace hearth::ref {
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]   (weight may be null)   x, out: [n] f32
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 
-// exp(x) computed as ggml's AVX-512 ggml_v_expf computes it (a range reduction to
-// 2^n * exp(b) with |b| <= ln2/2 and a degree-5 polynomial, FMA for FMA), so results agree
-// bit for bit with llama.cpp's softmax and SwiGLU on AVX-512 machines. Within 2 ulp of expf.
-// Inputs below about -104 give 0, above about 88.4 give inf.
-float ggml_expf(float x);
-
-// out[i] = silu(gate[i]) * up[i]   (SwiGLU)   gate, up, out: [n] f32, one row
-// Mirrors ggml_vec_swiglu_f32 on AVX-512: whole groups of 16 use ggml_expf, the last n % 16
-// elements use expf. Call it per row: the grouping restarts at each row.
+// out[i] = silu(gate[i]) * up[i]   (SwiGLU)   [n] f32
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
-// In place: x = softmax(x)   x: [n] f32
-// Mirrors ggml's soft_max_f32 on AVX-512 for a row that llama.cpp pads with masked (-inf)
-// entries to a multiple of 16 (its KV length is a multiple of 256): exponentials by ggml_expf,
-// each group of 16 summed in float as _mm512_reduce_add_ps does, the group sums added in double,
-// then every element multiplied by float(1 / sum). The padding contributes exact zeros, so it is
-// not stored.
+// In place: x = softmax(x)   [n] f32
 void softmax(float* x, int64_t n);
-
-// Dot products of f16 data, with the summation order of llama.cpp's CPU kernels. f16 products
-// are exact in f32, so only the order of the float additions matters, and it does: the attention
-// scores and outputs feed f16 and 8-bit roundings where one ulp can flip a rounding tie.
-// `a` holds values already representable in f16 (stored as f32), `b` is f16 read with a stride
-// of `b_stride` elements: b[i * b_stride]. `n` is the length ggml sees; elements from `n_data`
-// on are zero padding (llama.cpp's masked KV positions): they are not read and add nothing.
-//
-// As llamafile's tinyBLAS F16 kernel on AVX-512 (ggml's mul_mat when the batch has >= 2 tokens,
-// k % 16 == 0 and m % 4 == 0): 16 lanes, lane l accumulates elements i = l (mod 16) in order by
-// FMA, then the lanes are reduced as _mm512_reduce_add_ps does. n % 16 == 0 (CHECKed).
-float dot_f16_tinyblas(const float* a, const uint16_t* b, int64_t b_stride, int64_t n,
-                       int64_t n_data);
-// As ggml_vec_dot_f16 on AVX-512 without AVX512-FP16 (the one-token batch): four 16-lane
-// accumulators over groups of 64, reduced pairwise (0+2, 1+3, then 0+1) and across lanes, then
-// the last n % 64 products added one by one in double.
-float dot_f16_ggml(const float* a, const uint16_t* b, int64_t b_stride, int64_t n, int64_t n_data);
 
 // out[i] += x[i]
 void add_inplace(float* out, const float* x, int64_t n);

@@ -187,10 +187,14 @@ std::string to_js_string(const Value& v) {
     case Kind::kFloat: return js_number_to_string(v.f);
     case Kind::kArray:
     case Kind::kTuple: {
-      // Array.prototype.toString joins the elements' toString: RuntimeValue objects print as
-      // "[object Object]".
+      // Array.prototype.toString joins the elements' own toString (RuntimeValue.toString, so
+      // objects print as JSON), null and undefined as empty.
       std::string out;
-      for (size_t k = 0; k < v.arr->size(); ++k) out += (k ? ",[object Object]" : "[object Object]");
+      for (size_t k = 0; k < v.arr->size(); ++k) {
+        if (k) out += ',';
+        const Value& item = (*v.arr)[k];
+        if (!item.is_null() && !item.is_undefined()) out += to_display(item);
+      }
       return out;
     }
     case Kind::kObject:

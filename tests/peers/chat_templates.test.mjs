@@ -42,6 +42,15 @@ const tools = [
   },
 ];
 
+const simpleTool = {
+  type: "function",
+  function: {
+    name: "get_rain",
+    description: "Whether it rains in a city",
+    parameters: { type: "object", properties: { city: { type: "string", description: "City" } }, required: ["city"] },
+  },
+};
+
 const REQUESTS = {
   system_user: {
     messages: [
@@ -80,6 +89,9 @@ const REQUESTS = {
       { role: "tool", tool_call_id: "call_1", name: "get_weather", content: '{"temperature": 18, "unit": "celsius"}' },
     ],
   },
+  // Tool-use templates (Hermes, Command-R, Functionary) need `tools` on every request.
+  // (a tool without `enum`: the Hermes templates' type macro rejects it in the reference).
+  tools_user_only: { tools: [simpleTool], messages: [{ role: "user", content: "Is it raining in Oslo?" }] },
   thinking_off: {
     chat_template_kwargs: { enable_thinking: false },
     messages: [

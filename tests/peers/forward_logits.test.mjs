@@ -17,18 +17,18 @@ const PROMPTS = [
   "The quick brown fox jumps over the lazy dog. 1234567890 — ünïcödé 日本語 🙂",
   "def f(x):\n\treturn x * 2  # comment\n\n\nprint(f(21))",
 ];
-// What agreement means here. hearth follows llama.cpp's arithmetic (activations converted to
-// the weight's vec_dot type, f16 KV cache, f16-rounded attention probabilities with f32
-// accumulation), so at most positions the two agree to float noise (KL ~1e-13 measured). The
-// order of float sums inside SIMD kernels still differs at the 1e-7 level, and where such noise
-// lands on a rounding tie of the 8-bit activation quantization one position moves by up to a
-// few tenths of a logit (measured: a few % of positions). So: the median position must agree to
-// noise, the mean must stay well under llama.cpp's own Q8_0-vs-F16 gap (~1e-3), and the top-1
-// token must agree wherever llama.cpp's lead is clear of that flip-sized noise.
+// What agreement means here. hearth follows llama.cpp's arithmetic: activations converted to the
+// weight's vec_dot type byte-identically, integer block sums, f16 KV cache, f16-rounded attention
+// probabilities with f32 accumulation, and for Q8_0/Q4_0 ggml's lane order of the float sums.
+// Measured (bench/RESULTS.md): Q8_0 models are bit-identical to llama.cpp; F32/F16 differ at the
+// 1e-7 level (llama.cpp's tinyBLAS sums in another order); for Q4_0/Q4_K the remaining ~1e-7
+// differences (llama.cpp repacks those weights and sums them in yet another order) sometimes land
+// on a rounding tie of the next 8-bit activation quantization and move that position by up to a
+// few tenths of a logit. Bars per type, each with margin over what is measured; for scale,
+// llama.cpp's own Q8_0 against F16 of the same random model is ~1e-3.
 // llama.cpp runs with flash attention off: its CPU flash-attention kernel accumulates V in f16,
 // which moves quantized models by KL ~1e-3 against any f32-accumulating implementation.
-const MAX_MEDIAN_KL = 1e-6;
-const MAX_MEAN_KL = 5e-4;
+const MAX_MEAN_KL = { f32: 1e-6, f16: 1e-5, q8_0: 1e-9, q4_0: 1e-3, q4_k: 1e-3 };
 const CLEAR_GAP = 0.5;
 
 const dir = tmpDir("forward");
@@ -121,8 +121,7 @@ for (const preset of PRESETS) {
                   `KL median ${medianKl.toExponential(3)} mean ${meanKl.toExponential(3)} max ${maxKl.toExponential(3)}, ` +
                   `top-1 ${agree}/${clear} where llama.cpp's gap > ${CLEAR_GAP}`);
       assert.equal(agree, clear, "top-1 differs where llama.cpp's top-2 gap is clear");
-      assert.ok(meanKl < MAX_MEAN_KL, `mean KL ${meanKl} >= ${MAX_MEAN_KL}`);
-      assert.ok(medianKl < MAX_MEDIAN_KL, `median KL ${medianKl} >= ${MAX_MEDIAN_KL}`);
+      assert.ok(meanKl < MAX_MEAN_KL[type], `mean KL ${meanKl} >= ${MAX_MEAN_KL[type]}`);
     });
   }
 }

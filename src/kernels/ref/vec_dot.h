@@ -8,8 +8,9 @@
 // The rounding of the activations to 8 bits is therefore part of the result, and these are
 // reference (scalar, obviously correct) versions of both steps: quantize_activation is
 // byte-identical to ggml's x86 from_float for every activation type, and vec_dot's per-block
-// integer sums are exact; only the order of the float accumulation over blocks can differ from
-// ggml's SIMD kernels (which keep several partial sums), by a few ulps of the result.
+// integer sums are exact. Q8_0 and Q4_0 also sum their floats in ggml's x86 lane order, so their
+// products are bit-identical to llama.cpp's (see vec_dot.cpp: Lanes8); for the other types only
+// the order of the float accumulation over blocks differs, by a few ulps of the result.
 #pragma once
 
 #include <cstdint>

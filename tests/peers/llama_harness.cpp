@@ -15,6 +15,14 @@
 //                                                       unless every logit is finite and they
 //                                                       are not all equal
 //   llama-harness ftypes                                the FTYPE names accepted by quantize
+//   llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]
+//                    [--ubatch U]                       llama-perplexity's default perplexity
+//                                                       (one sequence per batch, n_batch = n_ctx,
+//                                                       flash attention off, f16 KV cache): same
+//                                                       "[i]ppl," and "Final estimate" lines;
+//                                                       --kl-base writes its logits file;
+//                                                       --ubatch (default min(N_CTX, 512), the
+//                                                       tool's) measures llama.cpp against itself
 //
 // Exit status: 0 on success, 1 on a failed check or llama.cpp error, 2 on a usage error.
 #include <strings.h>
@@ -25,6 +33,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -78,6 +88,8 @@ int usage() {
       "       llama-harness dequant FILE TENSOR [OUT.f32]\n"
       "       llama-harness load FILE [--prompt TEXT] [--threads N]\n"
       "       llama-harness ftypes\n"
+      "       llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]\n"
+      "                                [--ubatch U]\n"
       "env: HARNESS_VERBOSE=1 shows llama.cpp's info logs\n",
       stderr);
   return 2;
@@ -256,6 +268,192 @@ int cmd_load(int argc, char** argv) {
   return rc;
 }
 
+// ---- perplexity ---------------------------------------------------------------------------------
+// What llama-perplexity computes by default (tools/perplexity/perplexity.cpp, `perplexity()`),
+// restated through the public API: the text is tokenized with special tokens added but not
+// parsed; it is cut into chunks of n_ctx tokens; each chunk is decoded from an empty cache as one
+// sequence, its first token replaced by BOS when the vocabulary adds one; the logits of positions
+// n_ctx/2 .. n_ctx-2 score the token that follows. The log-softmax sums exp in float terms into a
+// double, as the tool does. With --kl-base the tool's logits file is written: "_logits_", i32
+// n_ctx, i32 n_vocab, i32 n_chunk, the (unreplaced) tokens of the evaluated chunks, then per
+// scored position nv = 2*((n_vocab+1)/2)+4 u16: f32 scale, f32 min log-prob, and every token's
+// log-probability quantized to 16 bits over the range [max-16, max] of the logits.
+// Differences from the tool that do not change the numbers: one sequence per decode (the tool
+// packs n_batch/n_ctx chunks into one batch as separate sequences), and a sequential sum of the
+// per-position terms (the tool sums per worker thread).
+
+// Round half to even, as the tool's magic-number rounding does in range.
+int round_nearest(float x) { return static_cast<int>(std::nearbyint(x)); }
+
+// -log p(next) for one row of logits; when `packed` is set, fills it with the row's packed
+// log-probabilities (nv u16).
+double score_row(int n_vocab, const float* logits, int next, uint16_t* packed) {
+  float hi = logits[0];
+  float lo = logits[0];
+  for (int i = 1; i < n_vocab; ++i) {
+    hi = std::max(hi, logits[i]);
+    lo = std::min(lo, logits[i]);
+  }
+  double sum_exp = 0;
+  for (int i = 0; i < n_vocab; ++i) sum_exp += std::exp(logits[i] - hi);  // float exp
+  if (packed == nullptr) return -(double(logits[next] - hi) - std::log(sum_exp));
+  lo = std::max(lo, hi - 16);
+  const float lse = static_cast<float>(std::log(sum_exp));
+  const float min_log_prob = lo - hi - lse;
+  const float scale = (hi - lo) / 65535.f;
+  std::memcpy(packed, &scale, sizeof scale);
+  std::memcpy(packed + 2, &min_log_prob, sizeof min_log_prob);
+  uint16_t* q = packed + 4;
+  if (scale != 0) {
+    const float inv = 1 / scale;
+    for (int i = 0; i < n_vocab; ++i)
+      q[i] = logits[i] > lo ? static_cast<uint16_t>(round_nearest(inv * (logits[i] - lo))) : 0;
+  } else {
+    std::fill(q, q + n_vocab, uint16_t{0});
+  }
+  return hi + lse - logits[next];
+}
+
+int cmd_perplexity(int argc, char** argv) {
+  if (argc < 5) return usage();
+  const char* model_path = argv[2];
+  const char* text_path = argv[3];
+  const int n_ctx = std::atoi(argv[4]);
+  const int chunks_wanted = std::atoi(option(argc, argv, 5, "--chunks", "-1").c_str());
+  const int threads = std::atoi(option(argc, argv, 5, "--threads", "2").c_str());
+  const std::string base_path = option(argc, argv, 5, "--kl-base", "");
+  // llama.cpp against itself: another physical batch size takes other kernels (one token at a
+  // time: ggml's vec_dot/gemv; larger: tinyBLAS/gemm), i.e. other float summation orders.
+  const int n_ubatch = std::atoi(option(argc, argv, 5, "--ubatch", std::to_string(std::min(n_ctx, 512))).c_str());
+  if (n_ctx < 4) return fail("N_CTX must be at least 4");
+  if (n_ubatch < 1) return fail("--ubatch must be positive");
+
+  std::ifstream in(text_path, std::ios::binary);
+  if (!in) return fail("cannot open %s", text_path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // As the tool's -f: one trailing newline is dropped.
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+
+  load_backends();
+  llama_model_params mparams = llama_model_default_params();
+  mparams.n_gpu_layers = 0;
+  llama_model* model = llama_model_load_from_file(model_path, mparams);
+  if (model == nullptr) return fail("llama_model_load_from_file failed for %s", model_path);
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  if (llama_vocab_get_add_eos(vocab)) {
+    llama_model_free(model);
+    return fail("the vocabulary adds EOS; llama-perplexity refuses such models");
+  }
+
+  llama_context_params cparams = llama_context_default_params();
+  cparams.n_ctx = static_cast<uint32_t>(n_ctx);
+  cparams.n_batch = static_cast<uint32_t>(n_ctx);
+  cparams.n_ubatch = static_cast<uint32_t>(std::min(n_ctx, n_ubatch));  // the tool's default: 512
+  cparams.n_seq_max = 1;
+  cparams.n_threads = threads;
+  cparams.n_threads_batch = threads;
+  cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  cparams.type_k = GGML_TYPE_F16;
+  cparams.type_v = GGML_TYPE_F16;
+  llama_context* ctx = llama_init_from_model(model, cparams);
+  if (ctx == nullptr) {
+    llama_model_free(model);
+    return fail("llama_init_from_model failed for %s", model_path);
+  }
+
+  int rc = 0;
+  std::vector<llama_token> tokens(text.size() + 2);
+  int32_t n_tok = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                                 static_cast<int32_t>(tokens.size()), /*add_special=*/true,
+                                 /*parse_special=*/false);
+  if (n_tok < 0) {
+    tokens.resize(static_cast<size_t>(-n_tok));
+    n_tok = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                           static_cast<int32_t>(tokens.size()), true, false);
+  }
+  const int n_vocab = llama_vocab_n_tokens(vocab);
+  const int first = n_ctx / 2;
+  const int rows = n_ctx - 1 - first;
+  const int nv = 2 * ((n_vocab + 1) / 2) + 4;
+  std::ofstream base;
+  std::vector<uint16_t> packed;
+  llama_batch batch = llama_batch_init(n_ctx, 0, 1);
+  if (n_tok < 0) {
+    rc = fail("tokenization failed");
+  } else if (n_tok < 2 * n_ctx) {
+    rc = fail("the text tokenizes to %d tokens; at least 2 * n_ctx = %d are needed", n_tok, 2 * n_ctx);
+  } else {
+    tokens.resize(static_cast<size_t>(n_tok));
+    int n_chunk = n_tok / n_ctx;
+    if (chunks_wanted >= 0) n_chunk = std::min(n_chunk, chunks_wanted);
+    std::fprintf(stderr, "perplexity: %d tokens, n_ctx %d, %d chunks, n_vocab %d, add_bos %d\n", n_tok,
+                 n_ctx, n_chunk, n_vocab, llama_vocab_get_add_bos(vocab) ? 1 : 0);
+    if (!base_path.empty()) {
+      base.open(base_path, std::ios::binary);
+      if (!base) rc = fail("cannot create %s", base_path.c_str());
+      const int32_t head[3] = {n_ctx, n_vocab, n_chunk};
+      base.write("_logits_", 8);
+      base.write(reinterpret_cast<const char*>(head), sizeof head);
+      base.write(reinterpret_cast<const char*>(tokens.data()),
+                 static_cast<std::streamsize>(size_t(n_chunk) * n_ctx * sizeof(llama_token)));
+      packed.resize(size_t(rows) * nv);
+    }
+    double nll = 0, nll2 = 0;
+    long count = 0;
+    for (int c = 0; c < n_chunk && rc == 0; ++c) {
+      llama_memory_clear(llama_get_memory(ctx), true);
+      batch.n_tokens = n_ctx;
+      for (int k = 0; k < n_ctx; ++k) {
+        const bool bos = k == 0 && llama_vocab_get_add_bos(vocab);
+        batch.token[k] = bos ? llama_vocab_bos(vocab) : tokens[size_t(c) * n_ctx + k];
+        batch.pos[k] = k;
+        batch.n_seq_id[k] = 1;
+        batch.seq_id[k][0] = 0;
+        batch.logits[k] = k >= first ? 1 : 0;
+      }
+      const int32_t status = llama_decode(ctx, batch);
+      if (status != 0) {
+        rc = fail("llama_decode returned %d on chunk %d", status, c);
+        break;
+      }
+      for (int r = 0; r < rows; ++r) {
+        const float* row = llama_get_logits_ith(ctx, first + r);
+        const int next = tokens[size_t(c) * n_ctx + first + r + 1];
+        const double v = score_row(n_vocab, row, next, base.is_open() ? packed.data() + size_t(r) * nv : nullptr);
+        nll += v;
+        nll2 += v * v;
+      }
+      if (base.is_open())
+        base.write(reinterpret_cast<const char*>(packed.data()),
+                   static_cast<std::streamsize>(packed.size() * sizeof(uint16_t)));
+      count += rows;
+      std::printf("[%d]%.4lf,", c + 1, std::exp(nll / double(count)));
+      std::fflush(stdout);
+    }
+    if (rc == 0) {
+      std::printf("\n");
+      const double mean = nll / double(count);
+      const double ppl = std::exp(mean);
+      const double var = nll2 / double(count) - mean * mean;
+      if (var > 0) {
+        std::printf("Final estimate: PPL = %.4lf +/- %.5lf\n", ppl, std::sqrt(var / double(count - 1)) * ppl);
+      } else {
+        rc = fail("Unexpected negative standard deviation of log(prob)");
+      }
+      // More digits than the tool prints, for tight comparisons (stderr keeps stdout as the tool's).
+      std::fprintf(stderr, "ppl %.10g mean_nll %.12g count %ld\n", ppl, mean, count);
+    }
+    if (base.is_open()) {
+      base.close();
+      if (!base) rc = fail("write to %s failed", base_path.c_str());
+    }
+  }
+  llama_batch_free(batch);
+  llama_free(ctx);
+  llama_model_free(model);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -275,6 +473,8 @@ int main(int argc, char** argv) {
     rc = cmd_dequant(argc, argv);
   } else if (cmd == "load") {
     rc = cmd_load(argc, argv);
+  } else if (cmd == "perplexity") {
+    rc = cmd_perplexity(argc, argv);
   } else if (cmd == "ftypes") {
     for (const FtypeName& f : kFtypes) std::printf("%s\t%d\n", f.name, static_cast<int>(f.ftype));
     rc = 0;

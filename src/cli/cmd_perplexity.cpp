@@ -90,8 +90,11 @@ int run_perplexity(const PerplexityArgs& a) {
       fmt::print(stderr, "hearth perplexity: {}\n", text.error().message);
       return 1;
     }
-    // As llama-perplexity: BOS as the model adds it, special-token text not parsed.
-    std::vector<int32_t> tokens = tok->encode(*text, /*add_special=*/true, /*parse_special=*/false);
+    // As llama-perplexity: its -f drops one trailing newline; BOS as the model adds it,
+    // special-token text not parsed.
+    std::string& body = *text;
+    if (!body.empty() && body.back() == '\n') body.pop_back();
+    std::vector<int32_t> tokens = tok->encode(body, /*add_special=*/true, /*parse_special=*/false);
     fmt::print(stderr, "perplexity: {} tokens, n_ctx {}, {} chunks\n", tokens.size(), a.n_ctx,
                tokens.size() / size_t(a.n_ctx));
     popt.save_base_path = a.kl_base;

@@ -125,10 +125,10 @@ std::pair<double, double> mean_and_uncertainty(double sum, double sum2, uint64_t
 Result<PerplexityResult> compute_perplexity(Transformer& model, std::vector<int32_t> tokens,
                                             const PerplexityOptions& o, const ChunkCallback& on_chunk) {
   const int64_t n_ctx = o.n_ctx;
-  if (n_ctx < 4) return make_error("perplexity: context {} is too small", n_ctx);
-  if (n_ctx > model.n_ctx()) return make_error("perplexity: context {} exceeds the cache ({})", n_ctx, model.n_ctx());
+  if (n_ctx < 4) return make_error("context {} is too small", n_ctx);
+  if (n_ctx > model.n_ctx()) return make_error("context {} exceeds the cache ({})", n_ctx, model.n_ctx());
   if (int64_t(tokens.size()) < 2 * n_ctx)
-    return make_error("perplexity: the text tokenizes to {} tokens; at least 2 * n_ctx = {} are needed",
+    return make_error("the text tokenizes to {} tokens; at least 2 * n_ctx = {} are needed",
                       tokens.size(), 2 * n_ctx);
   int64_t n_chunk = int64_t(tokens.size()) / n_ctx;
   if (o.n_chunks > 0) n_chunk = std::min(n_chunk, o.n_chunks);

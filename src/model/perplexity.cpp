@@ -201,9 +201,6 @@ Result<PerplexityResult> compute_kl_divergence(Transformer& model, const std::st
       return make_error("{}: token {} at index {} is outside the vocabulary", base_path, tokens[i], i);
 
   o.n_ctx = n_ctx;
-  if (o.n_chunks > 0 && o.n_chunks < n_chunk) {
-    // Compare only the first chunks the caller asked for.
-  }
   const int64_t use_chunks = o.n_chunks > 0 ? std::min(o.n_chunks, n_chunk) : n_chunk;
   PerplexityResult result;
   result.has_kl = true;

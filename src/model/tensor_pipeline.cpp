@@ -16,7 +16,7 @@ Result<PipelineStats> write_tensor_pipeline(gguf::Writer& writer,
   PipelineStats stats;
   for (const OutputTensor& t : tensors) stats.n_params += static_cast<uint64_t>(t.shape.n_elements());
   ProgressBar progress(progress_label, stats.n_params);
-  auto done_params = std::make_shared<uint64_t>(0);
+  uint64_t done_params = 0;  // fill callbacks run inside writer.write() below
   const int threads = std::max(1, n_threads);
 
   for (const OutputTensor& t : tensors) {
@@ -25,10 +25,10 @@ Result<PipelineStats> write_tensor_pipeline(gguf::Writer& writer,
       view.data = t.passthrough;
       view.n_bytes = 0;  // computed and checked by the writer
       HEARTH_RETURN_IF_ERROR(writer.add_tensor(t.name, view));
-      *done_params += static_cast<uint64_t>(t.shape.n_elements());
+      done_params += static_cast<uint64_t>(t.shape.n_elements());
       continue;
     }
-    auto fill = [&t, threads, done_params, &progress](uint8_t* dst) -> Status {
+    auto fill = [&t, threads, &done_params, &progress](uint8_t* dst) -> Status {
       const int64_t ne0 = t.shape.ne[0];
       const int64_t n_rows = t.shape.n_rows();
       const uint64_t bytes_per_row = *row_bytes(t.shape.type, static_cast<uint64_t>(ne0));
@@ -52,8 +52,8 @@ Result<PipelineStats> write_tensor_pipeline(gguf::Writer& writer,
       for (int i = 1; i < use; ++i) pool.emplace_back(worker);
       worker();
       for (std::thread& th : pool) th.join();
-      *done_params += static_cast<uint64_t>(t.shape.n_elements());
-      progress.update(*done_params, t.name);
+      done_params += static_cast<uint64_t>(t.shape.n_elements());
+      progress.update(done_params, t.name);
       return {};
     };
     HEARTH_RETURN_IF_ERROR(writer.add_tensor(t.name, t.shape, fill));

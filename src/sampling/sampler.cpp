@@ -8,6 +8,7 @@ namespace hearth {
 Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
     : params_(params), n_vocab_(n_vocab), rng_(static_cast<uint32_t>(params.seed)) {
   candidates_.reserve(static_cast<size_t>(n_vocab));
+  counts_.assign(static_cast<size_t>(n_vocab), 0);
 }
 
 void Sampler::apply_penalties(std::span<const int32_t> history) {
@@ -16,15 +17,18 @@ void Sampler::apply_penalties(std::span<const int32_t> history) {
   if (!any || history.empty() || params_.penalty_last_n == 0) return;
   size_t n = history.size();
   if (params_.penalty_last_n > 0) n = std::min(n, static_cast<size_t>(params_.penalty_last_n));
-  counts_.clear();
-  for (int32_t id : history.subspan(history.size() - n)) counts_[id]++;
+  const std::span<const int32_t> window = history.subspan(history.size() - n);
+  for (int32_t id : window)
+    if (id >= 0 && id < n_vocab_) counts_[size_t(id)]++;
   for (Candidate& c : candidates_) {
-    auto it = counts_.find(c.id);
-    if (it == counts_.end()) continue;
+    const int32_t count = counts_[size_t(c.id)];
+    if (count == 0) continue;
     // As llama.cpp: the repetition penalty shrinks a logit toward zero from either side.
     c.logit = c.logit <= 0 ? c.logit * params_.repeat_penalty : c.logit / params_.repeat_penalty;
-    c.logit -= float(it->second) * params_.frequency_penalty + params_.presence_penalty;
+    c.logit -= float(count) * params_.frequency_penalty + params_.presence_penalty;
   }
+  for (int32_t id : window)
+    if (id >= 0 && id < n_vocab_) counts_[size_t(id)] = 0;
 }
 
 void Sampler::softmax() {

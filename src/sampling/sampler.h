@@ -51,7 +51,7 @@ class Sampler {
   int32_t n_vocab_;
   std::mt19937 rng_;
   std::vector<Candidate> candidates_;
-  std::unordered_map<int32_t, int32_t> counts_;
+  std::vector<int32_t> counts_;  // [n_vocab] occurrences in the penalty window, zero outside it
 };
 
 }  // namespace hearth

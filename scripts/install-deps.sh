@@ -10,6 +10,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev
   python3-numpy
   libpcre2-dev
+  libboost-dev
 )
 
 missing=()

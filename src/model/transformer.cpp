@@ -107,9 +107,12 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
         model.get_int(model.arch_key("rope.scaling.original_context_length")).value_or(hp_.n_ctx_train);
   }
 
-  const uint64_t kv_elems = static_cast<uint64_t>(hp_.n_layer * n_ctx_ * hp_.kv_dim());
-  k_cache_.assign(kv_elems, 0);
-  v_cache_.assign(kv_elems, 0);
+  if (options.own_kv_cache) {
+    const int64_t block = 16;
+    const int64_t n_blocks = (n_ctx_ + block - 1) / block;
+    own_kv_ = KvCache(hp_.n_layer, hp_.kv_dim(), block, n_blocks);
+    for (int64_t b = 0; b < n_blocks; ++b) own_table_.push_back(static_cast<int32_t>(b));
+  }
   const auto nb = static_cast<size_t>(n_batch_);
   x_.resize(nb * hp_.n_embd);
   cur_.resize(nb * hp_.n_embd);
@@ -121,8 +124,9 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   gate_.resize(nb * hp_.n_ff);
   up_.resize(nb * hp_.n_ff);
   rope_cache_.resize(nb * hp_.n_rot);
+  logit_rows_.reserve(nb);
   for (int i = 0; i < pool_.size(); ++i)
-    attn_scratch_.push_back(AttentionScratch{std::vector<float>(static_cast<size_t>(n_ctx_)),
+    attn_scratch_.push_back(AttentionScratch{std::vector<float>(static_cast<size_t>(options.own_kv_cache ? n_ctx_ : 0)),
                                              std::vector<float>(static_cast<size_t>(hp_.head_dim)),
                                              std::vector<double>(static_cast<size_t>(hp_.head_dim))});
 }
@@ -130,29 +134,69 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
 Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,
                             std::vector<float>& logits) {
   const int64_t n = static_cast<int64_t>(tokens.size());
+  if (own_kv_.n_blocks() == 0) return make_error("forward: this transformer has no cache of its own");
   if (n == 0) return make_error("forward: no tokens");
   if (n_past_ + n > n_ctx_)
     return make_error("context full: {} cached + {} new tokens exceed n_ctx {}", n_past_, n, n_ctx_);
-  for (int32_t id : tokens)
+  own_batch_.clear();
+  own_batch_.block_tables.push_back(own_table_);
+  for (int64_t i = 0; i < n; ++i)
+    own_batch_.add(tokens[size_t(i)], static_cast<int32_t>(n_past_ + i), 0, all_logits || i == n - 1);
+  logits.resize(static_cast<size_t>((all_logits ? n : 1) * hp_.n_vocab));
+  HEARTH_RETURN_IF_ERROR(forward_batch(own_batch_, own_kv_, logits.data()));
+  n_past_ += n;
+  return {};
+}
+
+Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
+  if (b.size() == 0) return make_error("forward: no tokens");
+  if (b.positions.size() != b.size() || b.seq.size() != b.size() || b.want_logits.size() != b.size())
+    return make_error("forward: batch arrays differ in length");
+  if (kv.n_layer() != hp_.n_layer || kv.kv_dim() != hp_.kv_dim())
+    return make_error("forward: the KV cache has another shape than the model");
+  for (size_t i = 0; i < b.size(); ++i) {
+    const int32_t id = b.tokens[i], pos = b.positions[i], s = b.seq[i];
     if (id < 0 || id >= hp_.n_vocab)
       return make_error("token id {} is outside the vocabulary (0..{})", id, hp_.n_vocab - 1);
-  logits.resize(static_cast<size_t>((all_logits ? n : 1) * hp_.n_vocab));
-  for (int64_t begin = 0; begin < n; begin += n_batch_) {
-    const int64_t len = std::min(n_batch_, n - begin);
-    const bool last_chunk = begin + len == n;
-    float* out = all_logits ? logits.data() + begin * hp_.n_vocab : logits.data();
-    forward_chunk(tokens.data() + begin, len, all_logits, all_logits || last_chunk ? out : nullptr);
+    if (s < 0 || static_cast<size_t>(s) >= b.block_tables.size())
+      return make_error("forward: token {} names sequence {} of {}", i, s, b.block_tables.size());
+    const std::span<const int32_t> table = b.block_tables[size_t(s)];
+    if (pos < 0 || static_cast<size_t>(pos / kv.block_size()) >= table.size())
+      return make_error("forward: position {} is beyond its sequence's {} blocks", pos, table.size());
+    for (int64_t blk = 0; blk <= pos / kv.block_size(); ++blk)
+      if (table[size_t(blk)] < 0 || table[size_t(blk)] >= kv.n_blocks())
+        return make_error("forward: block {} is outside the cache ({} blocks)", table[size_t(blk)], kv.n_blocks());
   }
   return {};
 }
 
-void Transformer::forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, float* logits) {
+Status Transformer::forward_batch(const Batch& batch, KvCache& kv, float* logits) {
+  HEARTH_RETURN_IF_ERROR(check_batch(batch, kv));
+  int64_t longest = 0;
+  for (int32_t pos : batch.positions) longest = std::max<int64_t>(longest, pos + 1);
+  for (AttentionScratch& s : attn_scratch_)
+    if (static_cast<int64_t>(s.scores.size()) < longest) s.scores.resize(static_cast<size_t>(longest));
+  const int64_t n = static_cast<int64_t>(batch.size());
+  for (int64_t begin = 0; begin < n; begin += n_batch_) {
+    const int64_t len = std::min(n_batch_, n - begin);
+    forward_chunk(batch, begin, len, kv, logits);
+    for (int64_t i = begin; i < begin + len; ++i)
+      if (batch.want_logits[size_t(i)]) logits += hp_.n_vocab;
+  }
+  return {};
+}
+
+void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits) {
   const int64_t n_embd = hp_.n_embd, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim();
+  const int64_t bs = kv.block_size();
   const float eps = static_cast<float>(hp_.rms_eps);
+  const int32_t* tokens = batch.tokens.data() + begin;
+  const int32_t* positions = batch.positions.data() + begin;
+  ++passes_;
 
   for (int64_t t = 0; t < n; ++t) ref::get_row(w_.token_embd, tokens[t], x_.data() + t * n_embd);
   for (int64_t t = 0; t < n; ++t)
-    ref::rope_cache(rope_, static_cast<float>(n_past_ + t), rope_cache_.data() + t * hp_.n_rot);
+    ref::rope_cache(rope_, static_cast<float>(positions[t]), rope_cache_.data() + t * hp_.n_rot);
 
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
@@ -177,14 +221,19 @@ void Transformer::forward_chunk(const int32_t* tokens, int64_t n, bool all_logit
       const float* cache = rope_cache_.data() + t * hp_.n_rot;
       ref::rope_apply(rope_, cache, q, hp_.n_head, hp_.head_dim);
       ref::rope_apply(rope_, cache, k, hp_.n_head_kv, hp_.head_dim);
-      // Append to the f16 cache.
-      const uint64_t at = static_cast<uint64_t>((il * n_ctx_ + n_past_ + t) * kv_dim);
+      // Append to the f16 cache, at the token's slot of its sequence's block.
+      const std::span<const int32_t> table = batch.block_tables[size_t(batch.seq[size_t(begin + t)])];
+      const int64_t pos = positions[t];
+      const int64_t slot = (pos % bs) * kv_dim;
+      uint16_t* kc = kv.k(il, table[size_t(pos / bs)]) + slot;
+      uint16_t* vc = kv.v(il, table[size_t(pos / bs)]) + slot;
+      const float* v = v_.data() + t * kv_dim;
       for (int64_t i = 0; i < kv_dim; ++i) {
-        k_cache_[at + i] = fp32_to_fp16(k[i]);
-        v_cache_[at + i] = fp32_to_fp16(v_[static_cast<size_t>(t * kv_dim + i)]);
+        kc[i] = fp32_to_fp16(k[i]);
+        vc[i] = fp32_to_fp16(v[i]);
       }
     }
-    attention(il, n);
+    attention(batch, begin, n, il, kv);
     ref::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
 
@@ -197,36 +246,38 @@ void Transformer::forward_chunk(const int32_t* tokens, int64_t n, bool all_logit
     ref::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
   }
-  n_past_ += n;
-  if (logits == nullptr) return;
 
   // Output head, only for the tokens whose logits are wanted.
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t n_out = n - first;
-  for (int64_t t = 0; t < n_out; ++t)
-    ref::rms_norm(x_.data() + (first + t) * n_embd, f32(w_.output_norm), cur_.data() + t * n_embd,
+  logit_rows_.clear();
+  for (int64_t t = 0; t < n; ++t)
+    if (batch.want_logits[size_t(begin + t)]) logit_rows_.push_back(t);
+  const int64_t n_out = static_cast<int64_t>(logit_rows_.size());
+  if (n_out == 0) return;
+  for (int64_t r = 0; r < n_out; ++r)
+    ref::rms_norm(x_.data() + logit_rows_[size_t(r)] * n_embd, f32(w_.output_norm), cur_.data() + r * n_embd,
                   n_embd, eps);
   ref::matmul(w_.output, cur_.data(), n_out, logits, pool_, matmul_scratch_);
 }
 
-// Causal attention of the chunk's n queries over the cache (positions 0 .. n_past + t), with the
-// roundings of llama.cpp's CPU path: q and the probabilities enter the f16 dot products as f16.
-void Transformer::attention(int64_t il, int64_t n) {
+// Causal attention of each of the chunk's queries over its own sequence's cached positions
+// 0 .. pos, with the roundings of llama.cpp's CPU path: q and the probabilities enter the f16 dot
+// products as f16.
+void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_t il, const KvCache& kv) {
   const int64_t hd = hp_.head_dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim();
+  const int64_t bs = kv.block_size();
   const int64_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const uint16_t* kc = k_cache_.data() + static_cast<uint64_t>(il * n_ctx_ * kv_dim);
-  const uint16_t* vc = v_cache_.data() + static_cast<uint64_t>(il * n_ctx_ * kv_dim);
-  pool_.parallel_for(n * hp_.n_head, [&](int64_t begin, int64_t end, int thread) {
+  pool_.parallel_for(n * hp_.n_head, [&](int64_t job_begin, int64_t job_end, int thread) {
     AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
-    for (int64_t job = begin; job < end; ++job) {
+    for (int64_t job = job_begin; job < job_end; ++job) {
       const int64_t t = job / hp_.n_head, h = job % hp_.n_head;
       const int64_t kvh = h / group;
-      const int64_t n_kv = n_past_ + t + 1;
+      const std::span<const int32_t> table = batch.block_tables[size_t(batch.seq[size_t(begin + t)])];
+      const int64_t n_kv = batch.positions[size_t(begin + t)] + 1;
       const float* q = q_.data() + t * q_dim + h * hd;
       for (int64_t i = 0; i < hd; ++i) s.q16[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
       for (int64_t j = 0; j < n_kv; ++j) {
-        const uint16_t* k = kc + j * kv_dim + kvh * hd;
+        const uint16_t* k = kv.k(il, table[size_t(j / bs)]) + (j % bs) * kv_dim + kvh * hd;
         double dot = 0;
         for (int64_t i = 0; i < hd; ++i) dot += double(s.q16[i]) * double(fp16_to_fp32(k[i]));
         s.scores[j] = static_cast<float>(dot) * scale;
@@ -235,7 +286,7 @@ void Transformer::attention(int64_t il, int64_t n) {
       std::fill(s.acc.begin(), s.acc.end(), 0.0);
       for (int64_t j = 0; j < n_kv; ++j) {
         const double p = fp16_to_fp32(fp32_to_fp16(s.scores[j]));
-        const uint16_t* v = vc + j * kv_dim + kvh * hd;
+        const uint16_t* v = kv.v(il, table[size_t(j / bs)]) + (j % bs) * kv_dim + kvh * hd;
         for (int64_t i = 0; i < hd; ++i) s.acc[i] += p * double(fp16_to_fp32(v[i]));
       }
       float* out = attn_.data() + t * q_dim + h * hd;

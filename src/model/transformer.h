@@ -1,6 +1,12 @@
 // The generic decoder forward pass for every llama-like family (llama, qwen2, qwen3), driven by
-// the architecture's switches (model/arch.h), over weights used in place from the model file,
-// with a KV cache for one sequence sized up front.
+// the architecture's switches (model/arch.h), over weights used in place from the model file.
+// One pass runs a batch of tokens from any number of sequences over a paged KV cache
+// (model/kv_cache.h): every weight matrix is read once per pass, whatever the batch holds. For
+// the one-sequence tools (run, perplexity) the transformer can own a cache with a contiguous
+// block table sized up front from n_ctx.
+//
+// A token's result does not depend on what else is in its batch: every matmul output is one dot
+// product of a weight row with that token's activations, and attention is per token.
 //
 // Per layer (pre-norm):  h = x + Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
 //                        x' = h + Wdown · (silu(Wgate·norm(h)) * Wup·norm(h))
@@ -16,6 +22,7 @@
 #include "kernels/ref/matmul.h"
 #include "kernels/ref/ops.h"
 #include "model/arch.h"
+#include "model/kv_cache.h"
 #include "model/model_file.h"
 
 namespace hearth {
@@ -38,9 +45,10 @@ struct ModelWeights {
 };
 
 struct TransformerOptions {
-  int64_t n_ctx = 0;        // KV cache capacity in tokens (0: the model's training context)
+  int64_t n_ctx = 0;        // one-sequence KV cache capacity in tokens (0: the model's training context)
   int64_t n_batch = 512;    // most tokens per forward chunk (sizes the scratch buffers)
   int n_threads = 1;
+  bool own_kv_cache = true; // false: only forward_batch with a caller's cache (the server)
 };
 
 class Transformer {
@@ -51,20 +59,31 @@ class Transformer {
   const HParams& hparams() const { return hp_; }
   int64_t n_ctx() const { return n_ctx_; }
   int64_t n_past() const { return n_past_; }
-  uint64_t kv_cache_bytes() const { return (k_cache_.size() + v_cache_.size()) * sizeof(uint16_t); }
+  uint64_t kv_cache_bytes() const { return own_kv_.bytes(); }
+  int64_t n_batch() const { return n_batch_; }
 
-  // Runs `tokens` at positions n_past .. n_past + n - 1 and appends them to the cache. Writes
-  // logits [n, n_vocab] for every token when all_logits, else [1, n_vocab] for the last one.
+  // One sequence in the transformer's own cache: runs `tokens` at positions n_past .. n_past + n - 1
+  // and appends them. Writes logits [n, n_vocab] for every token when all_logits, else
+  // [1, n_vocab] for the last one.
   Status forward(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
 
   // Forgets the cached sequence (positions restart at 0).
   void reset() { n_past_ = 0; }
 
+  // Any sequences in a caller's paged cache. Writes [batch.n_logits(), n_vocab] to `logits`, one
+  // row per token with want_logits, in batch order. Checks ids, positions and block tables.
+  Status forward_batch(const Batch& batch, KvCache& kv, float* logits);
+
+  // Weight passes run so far (one per forward chunk): what batching saves is counted in these.
+  uint64_t passes() const { return passes_; }
+
  private:
   Transformer(const ModelFile& model, const ArchSpec& arch, HParams hp, ModelWeights w,
               const TransformerOptions& options);
-  void forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, float* logits);
-  void attention(int64_t layer, int64_t n);
+  Status check_batch(const Batch& batch, const KvCache& kv) const;
+  // Tokens [begin, begin + n) of the batch; logits rows for the wanted ones.
+  void forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits);
+  void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, const KvCache& kv);
 
   const ArchSpec& arch_;
   HParams hp_;
@@ -72,13 +91,15 @@ class Transformer {
   int64_t n_ctx_;
   int64_t n_batch_;
   int64_t n_past_ = 0;
+  uint64_t passes_ = 0;
   ref::RopeParams rope_;
   ThreadPool pool_;
   ref::MatmulScratch matmul_scratch_;
 
-  // KV cache, f16 as llama.cpp keeps it by default: [n_layer, n_ctx, kv_dim].
-  std::vector<uint16_t> k_cache_;
-  std::vector<uint16_t> v_cache_;
+  // The one-sequence cache of forward(): n_ctx positions in blocks, table 0, 1, 2, ...
+  KvCache own_kv_;
+  std::vector<int32_t> own_table_;
+  Batch own_batch_;
 
   // Activations for one chunk of up to n_batch tokens, allocated once.
   std::vector<float> x_;      // [n_batch, n_embd] residual stream
@@ -91,8 +112,9 @@ class Transformer {
   std::vector<float> gate_;   // [n_batch, n_ff]
   std::vector<float> up_;     // [n_batch, n_ff]
   std::vector<float> rope_cache_;  // [n_batch, n_rot]
+  std::vector<int64_t> logit_rows_;  // batch-relative indices of the chunk's wanted tokens
   struct AttentionScratch {
-    std::vector<float> scores;  // [n_ctx]
+    std::vector<float> scores;  // [longest sequence in the batch], grown when needed
     std::vector<float> q16;     // [head_dim] q rounded through f16
     std::vector<double> acc;    // [head_dim]
   };

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
+#include "sampling/stop_filter.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::cli {
@@ -22,45 +23,6 @@ struct RunArgs {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   SamplingParams sampling;
-};
-
-// Streams text while holding back any tail that could still grow into a stop string, so a stop
-// string is never printed (not even partly).
-class StopFilter {
- public:
-  explicit StopFilter(std::vector<std::string> stops) : stops_(std::move(stops)) {}
-  // Adds text; returns what is safe to print now. Sets stopped() once a stop string appears.
-  std::string push(const std::string& text) {
-    pending_ += text;
-    size_t cut = std::string::npos;
-    for (const std::string& s : stops_) {
-      size_t at = s.empty() ? std::string::npos : pending_.find(s);
-      if (at != std::string::npos) cut = std::min(cut, at);
-    }
-    if (cut != std::string::npos) {
-      stopped_ = true;
-      std::string out = pending_.substr(0, cut);
-      pending_.clear();
-      return out;
-    }
-    size_t keep = 0;  // longest suffix of pending_ that is a prefix of a stop string
-    for (const std::string& s : stops_)
-      for (size_t n = std::min(s.size() - 1, pending_.size()); n > keep; --n)
-        if (pending_.compare(pending_.size() - n, n, s, 0, n) == 0) {
-          keep = n;
-          break;
-        }
-    std::string out = pending_.substr(0, pending_.size() - keep);
-    pending_.erase(0, pending_.size() - keep);
-    return out;
-  }
-  std::string flush() { return std::exchange(pending_, {}); }
-  bool stopped() const { return stopped_; }
-
- private:
-  std::vector<std::string> stops_;
-  std::string pending_;
-  bool stopped_ = false;
 };
 
 int run_generation(const RunArgs& a) {

@@ -1,0 +1,156 @@
+// The serving engine: continuous batching over a paged KV cache.
+//
+// One thread runs steps. A step gathers one token from every sequence that is decoding plus
+// chunks of the prompts being prefilled (up to a token budget, so a long prompt does not stall
+// everyone's decode), runs them through one forward pass (each weight matrix read once for the
+// whole batch), samples a token for every sequence that reached the end of its known tokens, and
+// hands it to the request's callback. Requests join and leave between steps.
+//
+// KV blocks: a request is admitted when blocks for its whole prompt are available (after reusing
+// cached prefix blocks); decoding takes one block per block_size tokens. When none is left, the
+// newest running sequence is preempted: its blocks are released (full ones stay in the prefix
+// cache) and it is requeued at the front, to be recomputed from its tokens later.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/block_manager.h"
+#include "engine/metrics.h"
+#include "model/kv_cache.h"
+#include "model/transformer.h"
+#include "sampling/sampler.h"
+
+namespace hearth::engine {
+
+struct EngineOptions {
+  int64_t block_size = 16;
+  int64_t n_blocks = 0;             // KV cache size in blocks (see blocks_for_budget)
+  int64_t max_running = 64;         // sequences decoding at once
+  int64_t max_step_tokens = 256;    // tokens per step (decode tokens + prefill chunks)
+  int64_t max_waiting = 256;        // queued requests beyond which submit refuses
+  int64_t max_context = 0;          // tokens per sequence, prompt + generated (0: the model's)
+  bool prefix_caching = true;
+};
+
+// Blocks that fit in `bytes` of KV memory for this model.
+int64_t blocks_for_budget(const HParams& hp, int64_t block_size, uint64_t bytes);
+
+struct TokenLogprob {
+  int32_t token;
+  float logprob;
+};
+
+struct TokenEvent {
+  int32_t token = 0;
+  float logprob = 0;                // of the chosen token under the model's distribution
+  std::vector<TokenLogprob> top;    // the most likely alternatives, when asked
+};
+
+struct FinishEvent {
+  FinishReason reason = FinishReason::kStop;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;        // prompt tokens whose KV came from the prefix cache
+  std::string error;
+};
+
+struct RequestSpec {
+  std::vector<int32_t> prompt;
+  SamplingParams sampling;
+  int64_t max_tokens = 16;
+  bool ignore_eos = false;
+  int top_logprobs = -1;            // -1: no logprobs; 0..20: the chosen token's and this many more
+  // Both run on the engine thread and must be quick. on_token returns false to finish the
+  // request (a stop string matched); on_finish is called exactly once, last.
+  std::function<bool(const TokenEvent&)> on_token;
+  std::function<void(const FinishEvent&)> on_finish;
+};
+
+enum class SubmitError { kNone, kQueueFull, kTooLong, kStopped };
+
+class Engine {
+ public:
+  // `eog` are the tokens that end generation. The transformer must outlive the engine.
+  Engine(Transformer& model, std::unordered_set<int32_t> eog, const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a request; its id, or why it cannot be queued (nothing is called back then).
+  struct Submitted {
+    uint64_t id = 0;
+    SubmitError error = SubmitError::kNone;
+  };
+  Submitted submit(RequestSpec spec);
+
+  // Finishes a request (reason kAbort) and frees its blocks at the next step boundary.
+  void cancel(uint64_t id);
+
+  // Stops admitting; running and queued requests go on. drain() then waits until all are done
+  // or `grace` passes, cancels the rest, and stops the thread.
+  void stop_admitting();
+  void drain(std::chrono::milliseconds grace);
+
+  EngineMetrics metrics() const;  // a snapshot
+  int64_t max_context() const { return max_context_; }
+  int64_t capacity_tokens() const { return blocks_.n_blocks() * blocks_.block_size(); }
+  uint64_t kv_bytes() const { return kv_.bytes(); }
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Sequence;
+
+  void run();
+  bool step();  // false when there was nothing to do
+  void take_submissions();
+  void finish(Sequence& s, FinishReason reason, std::string error = {});
+  bool admit(Sequence& s);
+  bool grow_for_next_token(Sequence& s);
+  void preempt(Sequence& s);
+  void release_blocks(Sequence& s);
+  void register_full_blocks(Sequence& s);
+  void sample(Sequence& s, const float* logits);
+
+  Transformer& model_;
+  std::unordered_set<int32_t> eog_;
+  EngineOptions options_;
+  int64_t max_context_;
+  int32_t n_vocab_;
+  KvCache kv_;
+  BlockManager blocks_;  // engine thread only
+
+  // Shared with submitters.
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Sequence>> incoming_;
+  std::unordered_set<uint64_t> cancelled_;
+  uint64_t next_id_ = 1;
+  bool admitting_ = true;
+  bool stop_ = false;
+  int64_t queued_ = 0;  // incoming + waiting, for the bound
+  EngineMetrics metrics_;
+
+  // Engine thread only.
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::vector<std::unique_ptr<Sequence>> running_;
+  Batch batch_;
+  std::vector<float> logits_;
+  std::vector<float> scratch_;
+  std::vector<int32_t> order_;
+  std::thread thread_;
+};
+
+}  // namespace hearth::engine

@@ -1,0 +1,723 @@
+#include "server/http_server.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "sampling/stop_filter.h"
+#include "server/metrics_text.h"
+
+namespace hearth::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using Request = http::request<http::string_body>;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMaxJsonDepth = 256;
+
+// nlohmann's parser recurses per nesting level: bound the depth before parsing, so a body of a
+// million '[' is a 400, not a stack overflow.
+bool json_depth_ok(const std::string& text) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+// Compares without an early exit, so the time taken does not reveal how much of a key matched;
+// every configured key is compared.
+bool key_matches(const std::string& given, const std::vector<std::string>& keys) {
+  bool ok = false;
+  for (const std::string& k : keys) {
+    unsigned diff = given.size() == k.size() ? 0u : 1u;
+    for (size_t i = 0; i < given.size(); ++i) diff |= unsigned(uint8_t(given[i]) ^ uint8_t(k[i % std::max<size_t>(k.size(), 1)]));
+    ok |= diff == 0 && !k.empty();
+  }
+  return ok;
+}
+
+int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// What the engine thread hands a waiting connection for one choice.
+struct ChoiceEvent {
+  int choice = 0;
+  std::string text;
+  json logprobs = json::array();  // chat: entries; completions: [{id, logprob, top}] raw
+  bool finished = false;
+  engine::FinishEvent finish;
+};
+
+// One generation request: its choices' text state (touched on the engine thread only) and the
+// queue of events for the connection (under the mutex).
+struct Job : std::enable_shared_from_this<Job> {
+  explicit Job(asio::any_io_executor ex) : signal(ex) {}
+
+  struct ChoiceState {
+    std::unique_ptr<tokenizer::StreamDecoder> decoder;
+    std::unique_ptr<StopFilter> filter;
+  };
+
+  asio::steady_timer signal;
+  std::mutex mutex;
+  std::deque<ChoiceEvent> events;
+  std::vector<ChoiceState> choices;
+  std::vector<uint64_t> engine_ids;
+  const tokenizer::Tokenizer* tok = nullptr;
+  bool chat = false;
+  bool client_gone = false;
+  std::array<char, 512> read_buffer{};
+
+  void push(ChoiceEvent ev) {
+    {
+      std::lock_guard lock(mutex);
+      events.push_back(std::move(ev));
+    }
+    // Timers are not thread-safe: wake the connection from its own executor.
+    asio::post(signal.get_executor(), [self = shared_from_this()] { self->signal.cancel(); });
+  }
+
+  json logprob_json(const engine::TokenEvent& ev) const {
+    std::vector<std::pair<int32_t, float>> top;
+    for (const auto& t : ev.top) top.emplace_back(t.token, t.logprob);
+    if (chat) return logprob_entry_chat(*tok, ev.token, ev.logprob, top);
+    json raw = {{"token", tok->token_to_piece(ev.token, true)}, {"logprob", ev.logprob}, {"top", json::object()}};
+    for (const auto& [id, lp] : top) raw["top"][tok->token_to_piece(id, true)] = lp;
+    return raw;
+  }
+
+  // Engine thread.
+  bool on_token(int choice, const engine::TokenEvent& ev, bool want_logprobs) {
+    ChoiceState& c = choices[size_t(choice)];
+    ChoiceEvent out;
+    out.choice = choice;
+    out.text = c.filter->push(c.decoder->push(ev.token));
+    if (want_logprobs) out.logprobs.push_back(logprob_json(ev));
+    const bool stopped = c.filter->stopped();
+    push(std::move(out));
+    return !stopped;
+  }
+  void on_finish(int choice, const engine::FinishEvent& fin) {
+    ChoiceState& c = choices[size_t(choice)];
+    ChoiceEvent out;
+    out.choice = choice;
+    if (!c.filter->stopped()) {
+      out.text = c.filter->push(c.decoder->flush());
+      if (!c.filter->stopped()) out.text += c.filter->flush();
+    }
+    out.finished = true;
+    out.finish = fin;
+    if (c.filter->stopped() && fin.reason == engine::FinishReason::kLength) out.finish.reason = engine::FinishReason::kStop;
+    push(std::move(out));
+  }
+};
+
+const char* finish_reason_text(engine::FinishReason r) {
+  return r == engine::FinishReason::kLength ? "length" : "stop";
+}
+
+// The OpenAI response of one generation request, built from the engine's events: stream chunks as
+// they come, or the whole body at the end. (Kept out of the coroutines: plain functions.)
+class Response {
+ public:
+  Response(GenerationPlan plan, bool chat, std::string model)
+      : plan(std::move(plan)), chat_(chat), model_(std::move(model)), id_(random_id(chat ? "chatcmpl-" : "cmpl-")),
+        created_(unix_now()) {
+    const size_t n = this->plan.prompts.size() * size_t(this->plan.n);
+    texts_.resize(n);
+    logprobs_.assign(n, json::array());
+    reasons_.resize(n);
+    started_.assign(n, false);
+  }
+
+  const GenerationPlan plan;
+
+  bool all_finished() const { return finished_ == texts_.size(); }
+
+  // Takes one event; returns the SSE text it produces when streaming ("" otherwise).
+  std::string add(ChoiceEvent& ev) {
+    const auto c = size_t(ev.choice);
+    if (ev.finished) {
+      ++finished_;
+      reasons_[c] = ev.finish.reason == engine::FinishReason::kError ? "error" : finish_reason_text(ev.finish.reason);
+      prompt_tokens_ += ev.finish.prompt_tokens;
+      completion_tokens_ += ev.finish.completion_tokens;
+      cached_tokens_ += ev.finish.cached_tokens;
+    }
+    if (!plan.stream) {
+      texts_[c] += ev.text;
+      for (auto& e : ev.logprobs) logprobs_[c].push_back(std::move(e));
+      return {};
+    }
+    std::string out;
+    auto emit = [&](json chunk) {
+      if (plan.include_usage) chunk["usage"] = nullptr;
+      out += "data: " + dump(chunk) + "\n\n";
+    };
+    if (chat_) {
+      if (!started_[c]) {
+        started_[c] = true;
+        emit(chunk({{"index", ev.choice}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr},
+                    {"finish_reason", nullptr}}));
+      }
+      if (!ev.text.empty() || !ev.logprobs.empty()) {
+        json choice = {{"index", ev.choice}, {"delta", {{"content", ev.text}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+        if (plan.top_logprobs >= 0) choice["logprobs"] = {{"content", ev.logprobs}};
+        emit(chunk(choice));
+      }
+      if (ev.finished)
+        emit(chunk({{"index", ev.choice}, {"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", reasons_[c]}}));
+      return out;
+    }
+    std::string text = ev.text;
+    if (plan.echo && !started_[c]) text = plan.prompts[c / size_t(plan.n)].text + text;
+    started_[c] = true;
+    if (!text.empty() || !ev.logprobs.empty() || ev.finished) {
+      json choice = {{"index", ev.choice}, {"text", text}, {"logprobs", nullptr},
+                     {"finish_reason", ev.finished ? json(reasons_[c]) : json(nullptr)}};
+      if (plan.top_logprobs >= 0) choice["logprobs"] = completion_logprobs(ev.logprobs, texts_[c].size());
+      texts_[c] += text;
+      emit(chunk(choice));
+    }
+    return out;
+  }
+
+  // After the last event when streaming: the usage chunk when asked, and [DONE].
+  std::string stream_tail() const {
+    std::string out;
+    if (plan.include_usage) {
+      json c = base();
+      c["choices"] = json::array();
+      c["usage"] = usage();
+      out += "data: " + dump(c) + "\n\n";
+    }
+    return out + "data: [DONE]\n\n";
+  }
+
+  // The whole response when not streaming.
+  std::string body() const {
+    json choices = json::array();
+    for (size_t c = 0; c < texts_.size(); ++c) {
+      if (chat_) {
+        json choice = {{"index", c}, {"message", {{"role", "assistant"}, {"content", texts_[c]}}},
+                       {"logprobs", nullptr}, {"finish_reason", reasons_[c]}};
+        if (plan.top_logprobs >= 0) choice["logprobs"] = {{"content", logprobs_[c]}};
+        choices.push_back(choice);
+      } else {
+        std::string text = texts_[c];
+        if (plan.echo) text = plan.prompts[c / size_t(plan.n)].text + text;
+        json choice = {{"index", c}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", reasons_[c]}};
+        if (plan.top_logprobs >= 0) choice["logprobs"] = completion_logprobs(logprobs_[c], 0);
+        choices.push_back(choice);
+      }
+    }
+    json r = base();
+    r["object"] = chat_ ? "chat.completion" : "text_completion";
+    r["choices"] = choices;
+    r["usage"] = usage();
+    return dump(r);
+  }
+
+ private:
+  json base() const {
+    return {{"id", id_}, {"object", chat_ ? "chat.completion.chunk" : "text_completion"}, {"created", created_},
+            {"model", model_}};
+  }
+  json chunk(const json& choice) const {
+    json c = base();
+    c["choices"] = json::array({choice});
+    return c;
+  }
+  json usage() const {
+    return {{"prompt_tokens", prompt_tokens_}, {"completion_tokens", completion_tokens_},
+            {"total_tokens", prompt_tokens_ + completion_tokens_},
+            {"prompt_tokens_details", {{"cached_tokens", cached_tokens_}}}};
+  }
+  // Completions' logprobs: parallel arrays, offsets into the choice's text.
+  static json completion_logprobs(const json& raw, size_t text_offset) {
+    json lp = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
+               {"text_offset", json::array()}};
+    size_t offset = text_offset;
+    for (const auto& r : raw) {
+      lp["tokens"].push_back(r["token"]);
+      lp["token_logprobs"].push_back(r["logprob"]);
+      lp["top_logprobs"].push_back(r["top"]);
+      lp["text_offset"].push_back(offset);
+      offset += r["token"].get<std::string>().size();
+    }
+    return lp;
+  }
+
+  bool chat_;
+  std::string model_;
+  std::string id_;
+  int64_t created_;
+  std::vector<std::string> texts_;
+  std::vector<json> logprobs_;
+  std::vector<std::string> reasons_;
+  std::vector<bool> started_;
+  size_t finished_ = 0;
+  int64_t prompt_tokens_ = 0, completion_tokens_ = 0, cached_tokens_ = 0;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  asio::io_context io{1};
+  // io.run() must not return when the last connection closes: only the shutdown path stops it.
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running = asio::make_work_guard(io);
+  tcp::acceptor acceptor{io};
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  std::thread io_thread;
+  std::thread drain_thread;
+  std::atomic<bool> ready{false};
+  std::atomic<bool> shutting_down{false};
+  std::atomic<int> active_generations{0};
+  ModelContext model;
+  engine::Engine* engine = nullptr;
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+
+  // --- plumbing -----------------------------------------------------------------------------
+
+  http::response<http::string_body> make_response(const Request& req, http::status status, std::string body,
+                                                  const char* content_type = "application/json") {
+    http::response<http::string_body> res{status, req.version()};
+    res.set(http::field::server, "hearth");
+    res.set(http::field::content_type, content_type);
+    add_cors(req, res);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  }
+
+  template <class Res>
+  void add_cors(const Request& req, Res& res) {
+    if (options.cors_origins.empty()) return;
+    const std::string origin(req[http::field::origin]);
+    for (const std::string& allowed : options.cors_origins)
+      if (allowed == "*" || allowed == origin) {
+        res.set(http::field::access_control_allow_origin, allowed == "*" ? "*" : origin);
+        res.set(http::field::vary, "Origin");
+        return;
+      }
+  }
+
+  http::response<http::string_body> error_response(const Request& req, const ApiError& e) {
+    auto res = make_response(req, static_cast<http::status>(e.status), dump(e.body()));
+    if (e.retry_after > 0) res.set(http::field::retry_after, std::to_string(e.retry_after));
+    return res;
+  }
+
+  static awaitable<bool> send(beast::tcp_stream& stream, http::response<http::string_body> res, bool keep_alive) {
+    res.keep_alive(keep_alive);
+    beast::error_code ec;
+    stream.expires_after(std::chrono::seconds(30));
+    co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    stream.expires_never();
+    co_return !ec && keep_alive;
+  }
+
+  // --- accept loop and sessions ---------------------------------------------------------------
+
+  awaitable<void> accept_loop() {
+    while (acceptor.is_open()) {
+      beast::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+        continue;  // e.g. too many open files: keep serving the connections we have
+      }
+      asio::co_spawn(io, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  awaitable<void> session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(64 * 1024);
+      parser.body_limit(options.max_body_bytes);
+      stream.expires_after(std::chrono::seconds(60));  // idle keep-alive and slow senders
+      beast::error_code ec;
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+          ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
+        break;
+      if (ec) {
+        Request dummy;
+        dummy.version(11);
+        ApiError e = ec == http::error::body_limit
+                         ? api_error(413, fmt::format("the request body is larger than {} bytes", options.max_body_bytes),
+                                     "invalid_request_error", "request_too_large")
+                     : ec == http::error::header_limit
+                         ? api_error(431, "the request headers are too large")
+                         : bad_request(fmt::format("malformed HTTP request: {}", ec.message()));
+        co_await send(stream, error_response(dummy, e), false);
+        co_await discard_rest(stream);
+        break;
+      }
+      stream.expires_never();
+      Request req = parser.release();
+      const bool keep = co_await handle(stream, req);
+      if (!keep) break;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  // After refusing a request whose body we did not read, read (and drop) what the client is still
+  // sending for a while, so it sees our answer instead of a connection reset.
+  static awaitable<void> discard_rest(beast::tcp_stream& stream) {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    std::array<char, 64 * 1024> sink;
+    uint64_t total = 0;
+    stream.expires_after(std::chrono::seconds(10));
+    while (!ec && total < (uint64_t{1} << 30)) {
+      const size_t n = co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
+      total += n;
+    }
+  }
+
+  // --- routing ------------------------------------------------------------------------------
+
+  awaitable<bool> handle(beast::tcp_stream& stream, Request& req) {
+    const bool keep = req.keep_alive() && !shutting_down;
+    std::string path(req.target());
+    if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+    const auto method = req.method();
+
+    if (method == http::verb::options && !options.cors_origins.empty()) {
+      auto res = make_response(req, http::status::no_content, "");
+      res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+      res.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+      res.set(http::field::access_control_max_age, "600");
+      co_return co_await send(stream, std::move(res), keep);
+    }
+    if (path == "/health") {
+      if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
+      const bool ok = ready && !shutting_down;
+      std::string status = ok ? std::string("{\"status\":\"ok\"}") : std::string("{\"status\":\"loading\"}");
+      co_return co_await send(stream, make_response(req, ok ? http::status::ok : http::status::service_unavailable,
+                                                    std::move(status)),
+                              keep);
+    }
+    if (path == "/metrics") {
+      if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
+      const std::string text = render_metrics(ready ? engine->metrics() : engine::EngineMetrics{},
+                                              ready ? model.name : std::string(), ready.load());
+      co_return co_await send(stream, make_response(req, http::status::ok, text, "text/plain; version=0.0.4; charset=utf-8"),
+                              keep);
+    }
+    const bool api = path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize";
+    if (!api) co_return co_await send(stream, not_found(req, path), keep);
+    if (!options.api_keys.empty()) {
+      const std::string auth(req[http::field::authorization]);
+      const std::string prefix = "Bearer ";
+      const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
+                      key_matches(auth.substr(prefix.size()), options.api_keys);
+      if (!ok)
+        co_return co_await send(
+            stream,
+            error_response(req, api_error(401, "Incorrect or missing API key (send 'Authorization: Bearer KEY').",
+                                          "invalid_request_error", "invalid_api_key")),
+            keep);
+    }
+    if (!ready || shutting_down) {
+      ApiError e = api_error(503, shutting_down ? std::string("the server is shutting down")
+                                                : std::string("the model is still loading"),
+                             "server_error");
+      e.retry_after = 1;
+      co_return co_await send(stream, error_response(req, e), keep);
+    }
+
+    if (path == "/v1/models" || path.rfind("/v1/models/", 0) == 0) {
+      if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
+      co_return co_await send(stream, models(req, path), keep);
+    }
+    const bool known_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" ||
+                            path == "/detokenize";
+    if (!known_post) co_return co_await send(stream, not_found(req, path), keep);
+    if (method != http::verb::post) co_return co_await send(stream, method_not_allowed(req), keep);
+
+    if (!json_depth_ok(req.body()))
+      co_return co_await send(stream, error_response(req, bad_request("the JSON body is nested too deeply")), keep);
+    ojson body = ojson::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded())
+      co_return co_await send(stream, error_response(req, bad_request("the body is not valid JSON (UTF-8)")), keep);
+    if (!body.is_object())
+      co_return co_await send(stream, error_response(req, bad_request("the request body must be a JSON object")), keep);
+
+    if (path == "/tokenize") co_return co_await send(stream, tokenize(req, body), keep);
+    if (path == "/detokenize") co_return co_await send(stream, detokenize(req, body), keep);
+    co_return co_await generate(stream, req, body, path == "/v1/chat/completions");
+  }
+
+  http::response<http::string_body> models(const Request& req, const std::string& path) {
+    json card = {{"id", model.name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "hearth"},
+                 {"root", model.name}, {"parent", nullptr}, {"max_model_len", model.max_context}};
+    if (path == "/v1/models") return make_response(req, http::status::ok, dump({{"object", "list"}, {"data", json::array({card})}}));
+    if (path.substr(std::string("/v1/models/").size()) != model.name) return not_found(req, path);
+    return make_response(req, http::status::ok, dump(card));
+  }
+
+  http::response<http::string_body> not_found(const Request& req, const std::string& path) {
+    return error_response(req, api_error(404, fmt::format("no route for {} {}", std::string(req.method_string()), path),
+                                         "invalid_request_error", "not_found"));
+  }
+  http::response<http::string_body> method_not_allowed(const Request& req) {
+    return error_response(req, api_error(405, "method not allowed"));
+  }
+
+  http::response<http::string_body> tokenize(const Request& req, const ojson& body) {
+    std::vector<int32_t> ids;
+    if (body.contains("messages")) {
+      auto plan = parse_chat_request(body, model);
+      if (auto* e = std::get_if<ApiError>(&plan)) return error_response(req, *e);
+      ids = std::get<GenerationPlan>(plan).prompts[0].tokens;
+    } else {
+      auto it = body.find("prompt");
+      if (it == body.end() || !it->is_string()) return error_response(req, bad_request("'prompt' must be a string", "prompt"));
+      bool add_special = true;
+      if (auto a = body.find("add_special_tokens"); a != body.end()) {
+        if (!a->is_boolean()) return error_response(req, bad_request("'add_special_tokens' must be a boolean", "add_special_tokens"));
+        add_special = a->get<bool>();
+      }
+      ids = model.tokenizer->encode(it->get<std::string>(), add_special, /*parse_special=*/true);
+    }
+    json out = {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", model.max_context}};
+    return make_response(req, http::status::ok, dump(out));
+  }
+
+  http::response<http::string_body> detokenize(const Request& req, const ojson& body) {
+    auto it = body.find("tokens");
+    if (it == body.end() || !it->is_array()) return error_response(req, bad_request("'tokens' must be an array of token ids", "tokens"));
+    std::vector<int32_t> ids;
+    for (const auto& v : *it) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= model.n_vocab)
+        return error_response(req, bad_request("'tokens' must hold token ids of this model", "tokens"));
+      ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
+    }
+    return make_response(req, http::status::ok, dump({{"prompt", model.tokenizer->decode(ids)}}));
+  }
+
+  // --- generation ---------------------------------------------------------------------------
+
+  awaitable<bool> generate(beast::tcp_stream& stream, Request& req, const ojson& body, bool chat) {
+    auto parsed = chat ? parse_chat_request(body, model) : parse_completion_request(body, model);
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+    auto lengths = resolve_lengths(std::get<GenerationPlan>(parsed), model);
+    if (auto* e = std::get_if<ApiError>(&lengths)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+
+    auto job = std::make_shared<Job>(stream.get_executor());
+    Response out(std::move(std::get<GenerationPlan>(parsed)), chat, model.name);
+    const GenerationPlan& plan = out.plan;
+    if (std::optional<ApiError> e = submit_all(*job, plan, std::get<std::vector<int64_t>>(lengths)))
+      co_return co_await send(stream, error_response(req, *e), false);
+    ++active_generations;
+    struct Guard {
+      std::atomic<int>& n;
+      ~Guard() { --n; }
+    } guard{active_generations};
+
+    // Notice a client that goes away while we wait: a read on the socket completes with an error.
+    stream.socket().async_read_some(asio::buffer(job->read_buffer), [job, this](beast::error_code ec, size_t) {
+      if (!ec || ec == asio::error::operation_aborted) return;
+      job->client_gone = true;
+      for (uint64_t id : job->engine_ids) engine->cancel(id);
+      job->signal.cancel();
+    });
+
+    const auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(options.request_timeout_s * 1000));
+    bool timed_out = false;
+    beast::error_code ec;
+    if (plan.stream) {
+      const std::string head = sse_head(req);
+      co_await asio::async_write(stream, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
+    }
+    while (!out.all_finished() && !ec) {
+      std::deque<ChoiceEvent> events;
+      {
+        std::lock_guard lock(job->mutex);
+        events.swap(job->events);
+      }
+      if (events.empty()) {
+        if (job->client_gone) break;
+        if (Clock::now() >= deadline && !timed_out) {
+          timed_out = true;
+          // Keep draining for a moment: every choice still reports its finish.
+          for (uint64_t eid : job->engine_ids) engine->cancel(eid);
+        }
+        job->signal.expires_at(timed_out ? Clock::now() + std::chrono::seconds(5) : deadline);
+        beast::error_code wait_ec;
+        co_await job->signal.async_wait(asio::redirect_error(use_awaitable, wait_ec));
+        if (!wait_ec && timed_out) break;  // the engine did not answer the cancel in time
+        continue;
+      }
+      std::string text;
+      for (ChoiceEvent& ev : events) text += out.add(ev);
+      if (plan.stream && !timed_out && !text.empty())
+        co_await asio::async_write(stream, asio::buffer(text), asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec || job->client_gone) {
+      for (uint64_t eid : job->engine_ids) engine->cancel(eid);
+      co_return false;
+    }
+    if (timed_out) {
+      ApiError e = api_error(504, fmt::format("the request did not finish within {} s", options.request_timeout_s),
+                             "timeout_error", "timeout");
+      if (!plan.stream) co_return co_await send(stream, error_response(req, e), false);
+      const std::string tail = "data: " + dump(e.body()) + "\n\ndata: [DONE]\n\n";
+      co_await asio::async_write(stream, asio::buffer(tail), asio::redirect_error(use_awaitable, ec));
+      co_return false;
+    }
+    if (plan.stream) {
+      const std::string tail = out.stream_tail();
+      co_await asio::async_write(stream, asio::buffer(tail), asio::redirect_error(use_awaitable, ec));
+      co_return false;
+    }
+    co_return co_await send(stream, make_response(req, http::status::ok, out.body()), false);
+  }
+
+  // Queues one engine request per choice; on failure cancels those already queued.
+  std::optional<ApiError> submit_all(Job& job, const GenerationPlan& plan, const std::vector<int64_t>& max_tokens) {
+    job.tok = model.tokenizer;
+    job.chat = plan.chat;
+    const int n_choices = static_cast<int>(plan.prompts.size()) * plan.n;
+    job.choices.resize(size_t(n_choices));
+    const uint64_t base_seed = plan.seeded ? plan.sampling.seed : std::random_device{}();
+    auto self = job.shared_from_this();
+    for (int c = 0; c < n_choices; ++c) {
+      job.choices[size_t(c)].decoder = std::make_unique<tokenizer::StreamDecoder>(*model.tokenizer);
+      job.choices[size_t(c)].filter = std::make_unique<StopFilter>(plan.stop);
+      engine::RequestSpec spec;
+      spec.prompt = plan.prompts[size_t(c / plan.n)].tokens;
+      spec.sampling = plan.sampling;
+      spec.sampling.seed = base_seed + uint64_t(c);
+      spec.max_tokens = max_tokens[size_t(c / plan.n)];
+      spec.ignore_eos = plan.ignore_eos;
+      spec.top_logprobs = plan.top_logprobs;
+      const bool want_logprobs = plan.top_logprobs >= 0;
+      spec.on_token = [self, c, want_logprobs](const engine::TokenEvent& ev) { return self->on_token(c, ev, want_logprobs); };
+      spec.on_finish = [self, c](const engine::FinishEvent& fin) { self->on_finish(c, fin); };
+      const engine::Engine::Submitted sub = engine->submit(std::move(spec));
+      if (sub.error == engine::SubmitError::kNone) {
+        job.engine_ids.push_back(sub.id);
+        continue;
+      }
+      for (uint64_t id : job.engine_ids) engine->cancel(id);
+      ApiError e = sub.error == engine::SubmitError::kQueueFull
+                       ? api_error(503, "the server is at capacity: too many requests are waiting", "server_error", "overloaded")
+                   : sub.error == engine::SubmitError::kStopped
+                       ? api_error(503, "the server is shutting down", "server_error")
+                       : bad_request("the prompt does not fit the context", plan.chat ? "messages" : "prompt");
+      if (e.status == 503) e.retry_after = 1;
+      return e;
+    }
+    return std::nullopt;
+  }
+
+  std::string sse_head(const Request& req) {
+    std::string head = "HTTP/1.1 200 OK\r\nServer: hearth\r\nContent-Type: text/event-stream\r\n"
+                       "Cache-Control: no-cache\r\nConnection: close\r\n";
+    http::response<http::empty_body> cors;
+    add_cors(req, cors);
+    for (const auto& f : cors) head += fmt::format("{}: {}\r\n", std::string(f.name_string()), std::string(f.value()));
+    return head + "\r\n";
+  }
+
+  // --- shutdown -----------------------------------------------------------------------------
+
+  void on_signal() {
+    if (shutting_down.exchange(true)) return;
+    beast::error_code ec;
+    acceptor.close(ec);
+    drain_thread = std::thread([this] {
+      if (engine) engine->drain(std::chrono::milliseconds(int64_t(options.shutdown_grace_s * 1000)));
+      // Let the connections write what the engine finished, then stop.
+      for (int i = 0; i < 200 && active_generations > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      io.stop();
+    });
+  }
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) { impl_->options = std::move(options); }
+
+Server::~Server() {
+  impl_->io.stop();
+  if (impl_->io_thread.joinable()) impl_->io_thread.join();
+  if (impl_->drain_thread.joinable()) impl_->drain_thread.join();
+}
+
+Status Server::start() {
+  Impl& s = *impl_;
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(s.options.host, ec);
+  if (ec) return make_error("--host {}: not an IP address ({})", s.options.host, ec.message());
+  if (s.options.port < 0 || s.options.port > 65535) return make_error("--port {} is out of range", s.options.port);
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(s.options.port));
+  s.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(endpoint, ec);
+  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error("cannot listen on {}:{}: {}", s.options.host, s.options.port, ec.message());
+  s.signals.async_wait([&s](beast::error_code e, int) {
+    if (!e) s.on_signal();
+  });
+  asio::co_spawn(s.io, s.accept_loop(), asio::detached);
+  s.io_thread = std::thread([&s] {
+    s.io.run();
+    std::lock_guard lock(s.done_mutex);
+    s.done = true;
+    s.done_cv.notify_all();
+  });
+  return {};
+}
+
+int Server::port() const { return impl_->acceptor.is_open() ? impl_->acceptor.local_endpoint().port() : -1; }
+
+void Server::set_model(ModelContext model, engine::Engine* engine) {
+  asio::post(impl_->io, [this, model = std::move(model), engine]() mutable {
+    impl_->model = std::move(model);
+    impl_->engine = engine;
+    impl_->ready = true;
+  });
+}
+
+int Server::wait() {
+  std::unique_lock lock(impl_->done_mutex);
+  impl_->done_cv.wait(lock, [&] { return impl_->done; });
+  return 0;
+}
+
+}  // namespace hearth::server

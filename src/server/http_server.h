@@ -1,0 +1,56 @@
+// The HTTP front of `hearth serve`: Boost.Beast on one Asio thread with C++20 coroutines, so an
+// idle or streaming connection costs a coroutine frame and a socket, not a thread. The engine runs
+// on its own thread; its per-token callbacks hand text to the waiting connection through a
+// small queue and a timer used as a wake-up signal.
+//
+// Routes: /health, /metrics, /v1/models, /v1/chat/completions, /v1/completions, /tokenize,
+// /detokenize. Requests are bounded (header and body size, nesting depth, timeouts); a client
+// that goes away has its sequences cancelled at once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/engine.h"
+#include "server/openai.h"
+
+namespace hearth::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::vector<std::string> api_keys;      // empty: no authentication
+  std::vector<std::string> cors_origins;  // empty: CORS off; "*" allows any origin
+  uint64_t max_body_bytes = 16u << 20;
+  double request_timeout_s = 600;
+  double shutdown_grace_s = 10;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving on a background thread (/health answers 503 until set_model).
+  Status start();
+  int port() const;
+
+  // The model is loaded: generation routes open and /health turns 200.
+  void set_model(ModelContext model, engine::Engine* engine);
+
+  // Blocks until SIGINT/SIGTERM has been handled: stop accepting, let in-flight requests finish
+  // within the grace period, cancel the rest. Returns the process exit code.
+  int wait();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hearth::server

@@ -1,0 +1,307 @@
+#include "server/openai.h"
+
+#include <fmt/format.h>
+
+#include <random>
+
+namespace hearth::server {
+namespace {
+
+// Field readers: absent or null means "use the default"; a present value of the wrong type or
+// out of range is a 400 naming the field.
+std::optional<ApiError> read_number(const ojson& body, const char* key, double lo, double hi, float& out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number()) return bad_request(fmt::format("'{}' must be a number", key), key);
+  const double v = it->get<double>();
+  if (!(v >= lo && v <= hi)) return bad_request(fmt::format("'{}' must be between {} and {}", key, lo, hi), key);
+  out = static_cast<float>(v);
+  return std::nullopt;
+}
+
+std::optional<ApiError> read_int(const ojson& body, const char* key, int64_t lo, int64_t hi,
+                                 std::optional<int64_t>& out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer() && !(it->is_number_float() && it->get<double>() == std::floor(it->get<double>())))
+    return bad_request(fmt::format("'{}' must be an integer", key), key);
+  if (it->is_number_float()) {
+    const double d = it->get<double>();
+    if (!(d >= double(lo) && d <= double(hi)))
+      return bad_request(fmt::format("'{}' must be between {} and {}", key, lo, hi), key);
+    out = static_cast<int64_t>(d);
+    return std::nullopt;
+  }
+  const bool neg = it->is_number_integer() && !it->is_number_unsigned() && it->get<int64_t>() < 0;
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi))
+    return bad_request(fmt::format("'{}' must be between {} and {}", key, lo, hi), key);
+  const int64_t v = neg || !it->is_number_unsigned() ? it->get<int64_t>() : static_cast<int64_t>(it->get<uint64_t>());
+  if (v < lo || v > hi) return bad_request(fmt::format("'{}' must be between {} and {}", key, lo, hi), key);
+  out = v;
+  return std::nullopt;
+}
+
+std::optional<ApiError> read_bool(const ojson& body, const char* key, bool& out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) return bad_request(fmt::format("'{}' must be a boolean", key), key);
+  out = it->get<bool>();
+  return std::nullopt;
+}
+
+#define API_TRY(expr)                           \
+  do {                                          \
+    if (auto api_error_ = (expr)) return *api_error_; \
+  } while (0)
+
+// The fields chat and completions share.
+std::optional<ApiError> parse_common(const ojson& body, const ModelContext& m, GenerationPlan& plan) {
+  if (auto e = check_model(body, m)) return e;
+  API_TRY(read_bool(body, "stream", plan.stream));
+  if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return bad_request("'stream_options' must be an object", "stream_options");
+    if (!plan.stream) return bad_request("'stream_options' is only allowed with stream: true", "stream_options");
+    API_TRY(read_bool(*it, "include_usage", plan.include_usage));
+  }
+  std::optional<int64_t> n;
+  API_TRY(read_int(body, "n", 1, m.max_n, n));
+  plan.n = static_cast<int>(n.value_or(1));
+  std::optional<int64_t> best_of;
+  API_TRY(read_int(body, "best_of", 1, m.max_n, best_of));
+  if (best_of && *best_of != plan.n) return bad_request("'best_of' other than n is not supported", "best_of");
+
+  std::optional<int64_t> max_tokens, max_completion_tokens;
+  API_TRY(read_int(body, "max_tokens", 1, int64_t{1} << 40, max_tokens));
+  API_TRY(read_int(body, "max_completion_tokens", 1, int64_t{1} << 40, max_completion_tokens));
+  plan.max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
+
+  SamplingParams& s = plan.sampling;
+  s.temperature = 1.0f;  // OpenAI's defaults: plain sampling from the model's distribution
+  s.top_k = 0;
+  s.top_p = 1.0f;
+  s.min_p = 0.0f;
+  s.penalty_last_n = -1;
+  API_TRY(read_number(body, "temperature", 0.0, 2.0, s.temperature));
+  API_TRY(read_number(body, "top_p", 0.0, 1.0, s.top_p));
+  if (body.contains("top_p") && body["top_p"].is_number() && s.top_p <= 0.0f)
+    return bad_request("'top_p' must be in (0, 1]", "top_p");
+  std::optional<int64_t> top_k;
+  API_TRY(read_int(body, "top_k", -1, m.n_vocab, top_k));
+  s.top_k = top_k && *top_k > 0 ? static_cast<int32_t>(*top_k) : 0;
+  API_TRY(read_number(body, "min_p", 0.0, 1.0, s.min_p));
+  API_TRY(read_number(body, "presence_penalty", -2.0, 2.0, s.presence_penalty));
+  API_TRY(read_number(body, "frequency_penalty", -2.0, 2.0, s.frequency_penalty));
+  API_TRY(read_number(body, "repetition_penalty", 0.01, 10.0, s.repeat_penalty));
+  std::optional<int64_t> seed;
+  API_TRY(read_int(body, "seed", INT64_MIN, INT64_MAX, seed));
+  if (seed) {
+    plan.seeded = true;
+    s.seed = static_cast<uint64_t>(*seed);
+  }
+  if (auto it = body.find("logit_bias"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return bad_request("'logit_bias' must be an object of token id -> bias", "logit_bias");
+    for (const auto& [key, value] : it->items()) {
+      char* end = nullptr;
+      errno = 0;
+      const long long id = key.empty() ? -1 : std::strtoll(key.c_str(), &end, 10);
+      if (key.empty() || errno != 0 || *end != '\0' || id < 0 || id >= m.n_vocab)
+        return bad_request(fmt::format("logit_bias key '{}' is not a token id of this model", key), "logit_bias");
+      if (!value.is_number() || !(value.get<double>() >= -100.0 && value.get<double>() <= 100.0))
+        return bad_request("logit_bias values must be numbers between -100 and 100", "logit_bias");
+      s.logit_bias[static_cast<int32_t>(id)] = value.get<float>();
+    }
+  }
+  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
+    if (it->is_string()) {
+      plan.stop.push_back(it->get<std::string>());
+    } else if (it->is_array()) {
+      if (it->size() > 16) return bad_request("'stop' takes at most 16 strings", "stop");
+      for (const auto& v : *it) {
+        if (!v.is_string()) return bad_request("'stop' must be a string or an array of strings", "stop");
+        plan.stop.push_back(v.get<std::string>());
+      }
+    } else {
+      return bad_request("'stop' must be a string or an array of strings", "stop");
+    }
+    for (const std::string& stop : plan.stop)
+      if (stop.empty()) return bad_request("'stop' strings must not be empty", "stop");
+  }
+  API_TRY(read_bool(body, "ignore_eos", plan.ignore_eos));
+  return std::nullopt;
+}
+
+std::vector<int32_t> encode_prompt(const tokenizer::Tokenizer& tok, const std::string& text) {
+  std::vector<int32_t> ids = tok.encode(text, /*add_special=*/false, /*parse_special=*/true);
+  // BOS as the model asks, unless the text (e.g. a chat template) already starts with it.
+  if (tok.add_bos() && tok.bos() >= 0 && (ids.empty() || ids.front() != tok.bos())) ids.insert(ids.begin(), tok.bos());
+  if (tok.add_eos() && tok.eos() >= 0) ids.push_back(tok.eos());
+  return ids;
+}
+
+}  // namespace
+
+std::optional<ApiError> check_model(const ojson& body, const ModelContext& m) {
+  auto it = body.find("model");
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) return bad_request("'model' must be a string", "model");
+  const std::string name = it->get<std::string>();
+  if (name == m.name) return std::nullopt;
+  for (const std::string& a : m.aliases)
+    if (name == a) return std::nullopt;
+  ApiError e = api_error(404, fmt::format("The model '{}' does not exist. This server serves '{}'.", name, m.name),
+                         "invalid_request_error", "model_not_found");
+  e.param = "model";
+  return e;
+}
+
+ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelContext& m) {
+  GenerationPlan plan;
+  plan.chat = true;
+  if (!body.is_object()) return bad_request("the request body must be a JSON object");
+  auto msgs = body.find("messages");
+  if (msgs == body.end() || !msgs->is_array() || msgs->empty())
+    return bad_request("'messages' must be a non-empty array", "messages");
+  for (const auto& msg : *msgs) {
+    if (!msg.is_object() || !msg.contains("role") || !msg["role"].is_string())
+      return bad_request("each message must be an object with a string 'role'", "messages");
+    auto c = msg.find("content");
+    if (c != msg.end() && !c->is_null() && !c->is_string() && !c->is_array())
+      return bad_request("message 'content' must be a string or an array of content parts", "messages");
+    if (c != msg.end() && c->is_array())
+      for (const auto& part : *c)
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+          return bad_request("only text content parts are supported", "messages");
+  }
+  if (auto it = body.find("tools"); it != body.end() && !it->is_null() && !it->is_array())
+    return bad_request("'tools' must be an array", "tools");
+  if (auto it = body.find("chat_template_kwargs"); it != body.end() && !it->is_null() && !it->is_object())
+    return bad_request("'chat_template_kwargs' must be an object", "chat_template_kwargs");
+  if (auto e = parse_common(body, m, plan)) return *e;
+  bool logprobs = false;
+  API_TRY(read_bool(body, "logprobs", logprobs));
+  std::optional<int64_t> top;
+  API_TRY(read_int(body, "top_logprobs", 0, 20, top));
+  if (top && !logprobs) return bad_request("'top_logprobs' requires 'logprobs': true", "top_logprobs");
+  plan.top_logprobs = logprobs ? static_cast<int>(top.value_or(0)) : -1;
+
+  // Content parts become plain text for the template, as most templates expect a string.
+  ojson request = body;
+  for (auto& msg : request["messages"]) {
+    auto c = msg.find("content");
+    if (c != msg.end() && c->is_array()) {
+      std::string text;
+      for (const auto& part : *c) text += part["text"].get<std::string>();
+      *c = text;
+    }
+  }
+  auto prompt = chat::apply_chat_template(*m.chat_template, request, m.chat_defaults);
+  if (!prompt.ok()) return bad_request("chat template: " + prompt.error().message, "messages");
+  PromptPlan p;
+  p.text = *prompt;
+  p.tokens = encode_prompt(*m.tokenizer, p.text);
+  plan.prompts.push_back(std::move(p));
+  return plan;
+}
+
+ApiResult<GenerationPlan> parse_completion_request(const ojson& body, const ModelContext& m) {
+  GenerationPlan plan;
+  if (!body.is_object()) return bad_request("the request body must be a JSON object");
+  auto prompt = body.find("prompt");
+  if (prompt == body.end() || prompt->is_null()) return bad_request("'prompt' is required", "prompt");
+  auto token_array = [&](const ojson& arr) -> std::optional<PromptPlan> {
+    PromptPlan p;
+    for (const auto& v : arr) {
+      if (!v.is_number_integer()) return std::nullopt;
+      const int64_t id = v.get<int64_t>();
+      if (id < 0 || id >= m.n_vocab) return std::nullopt;
+      p.tokens.push_back(static_cast<int32_t>(id));
+    }
+    p.text = m.tokenizer->decode(p.tokens);
+    return p;
+  };
+  const char* bad_prompt = "'prompt' must be a string, an array of strings, or an array of token ids (or of such arrays), with ids in the vocabulary";
+  if (prompt->is_string()) {
+    plan.prompts.push_back({encode_prompt(*m.tokenizer, prompt->get<std::string>()), prompt->get<std::string>()});
+  } else if (prompt->is_array() && !prompt->empty()) {
+    if ((*prompt)[0].is_number()) {
+      auto p = token_array(*prompt);
+      if (!p) return bad_request(bad_prompt, "prompt");
+      plan.prompts.push_back(std::move(*p));
+    } else {
+      if (prompt->size() > 64) return bad_request("'prompt' takes at most 64 prompts", "prompt");
+      for (const auto& item : *prompt) {
+        if (item.is_string()) {
+          plan.prompts.push_back({encode_prompt(*m.tokenizer, item.get<std::string>()), item.get<std::string>()});
+        } else if (item.is_array()) {
+          auto p = token_array(item);
+          if (!p) return bad_request(bad_prompt, "prompt");
+          plan.prompts.push_back(std::move(*p));
+        } else {
+          return bad_request(bad_prompt, "prompt");
+        }
+      }
+    }
+  } else {
+    return bad_request(bad_prompt, "prompt");
+  }
+  for (const PromptPlan& p : plan.prompts)
+    if (p.tokens.empty()) return bad_request("the prompt is empty", "prompt");
+  if (auto it = body.find("suffix"); it != body.end() && !it->is_null())
+    return bad_request("'suffix' is not supported", "suffix");
+  if (auto e = parse_common(body, m, plan)) return *e;
+  if (!body.contains("max_tokens") && !body.contains("max_completion_tokens")) plan.max_tokens = 16;  // OpenAI's default
+  std::optional<int64_t> logprobs;
+  API_TRY(read_int(body, "logprobs", 0, 20, logprobs));
+  plan.top_logprobs = logprobs ? static_cast<int>(*logprobs) : -1;
+  API_TRY(read_bool(body, "echo", plan.echo));
+  if (plan.echo && plan.top_logprobs >= 0)
+    return bad_request("'echo' together with 'logprobs' is not supported", "echo");
+  if (plan.prompts.size() * size_t(plan.n) > size_t(m.max_n) * 4)
+    return bad_request("too many choices: prompts x n is limited", "n");
+  return plan;
+}
+
+ApiResult<std::vector<int64_t>> resolve_lengths(const GenerationPlan& plan, const ModelContext& m) {
+  std::vector<int64_t> out;
+  for (const PromptPlan& p : plan.prompts) {
+    const auto n_prompt = static_cast<int64_t>(p.tokens.size());
+    const int64_t want = plan.max_tokens.value_or(std::max<int64_t>(m.max_context - n_prompt, 0));
+    if (n_prompt >= m.max_context || n_prompt + want > m.max_context) {
+      ApiError e = bad_request(
+          fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens "
+                      "({} in the {}, {} in the completion). Please reduce the length of the {} or completion.",
+                      m.max_context, n_prompt + want, n_prompt, plan.chat ? "messages" : "prompt", want,
+                      plan.chat ? "messages" : "prompt"),
+          plan.chat ? "messages" : "prompt");
+      e.code = "context_length_exceeded";
+      return e;
+    }
+    out.push_back(want);
+  }
+  return out;
+}
+
+json logprob_entry_chat(const tokenizer::Tokenizer& tok, int32_t id, float logprob,
+                        const std::vector<std::pair<int32_t, float>>& top) {
+  auto bytes_of = [](const std::string& s) {
+    json b = json::array();
+    for (unsigned char c : s) b.push_back(int(c));
+    return b;
+  };
+  const std::string piece = tok.token_to_piece(id, true);
+  json entry = {{"token", piece}, {"logprob", logprob}, {"bytes", bytes_of(piece)}, {"top_logprobs", json::array()}};
+  for (const auto& [tid, lp] : top) {
+    const std::string tp = tok.token_to_piece(tid, true);
+    entry["top_logprobs"].push_back({{"token", tp}, {"logprob", lp}, {"bytes", bytes_of(tp)}});
+  }
+  return entry;
+}
+
+std::string random_id(const char* prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}{:016x}{:08x}", prefix, rng(), static_cast<uint32_t>(rng()));
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace hearth::server

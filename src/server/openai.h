@@ -1,0 +1,80 @@
+// The OpenAI API's request and response shapes: validation of /v1/chat/completions and
+// /v1/completions bodies into a generation plan (prompt tokens, sampling, stops), and the JSON of
+// responses and stream chunks. Parsing is strict about types and ranges (400 with the offending
+// `param`) and lenient about fields it does not know (clients send extras such as `user`).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "chat/chat_request.h"
+#include "chat/template.h"
+#include "sampling/sampler.h"
+#include "server/api_error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hearth::server {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+// What the API layer knows of the model being served.
+struct ModelContext {
+  std::string name;                // the id clients use in "model"
+  std::vector<std::string> aliases;// also accepted in "model"
+  const tokenizer::Tokenizer* tokenizer = nullptr;
+  const chat::Template* chat_template = nullptr;
+  chat::ChatDefaults chat_defaults;
+  int64_t max_context = 0;         // prompt + completion tokens per sequence
+  int32_t n_vocab = 0;
+  int64_t max_n = 16;              // most choices per request
+};
+
+struct PromptPlan {
+  std::vector<int32_t> tokens;
+  std::string text;                // for echo
+};
+
+struct GenerationPlan {
+  bool chat = false;
+  bool stream = false;
+  bool include_usage = false;
+  int n = 1;
+  std::vector<PromptPlan> prompts;  // completions may batch several prompts
+  SamplingParams sampling;
+  bool seeded = false;
+  std::optional<int64_t> max_tokens;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  int top_logprobs = -1;            // -1: none
+  bool echo = false;
+};
+
+template <typename T>
+using ApiResult = std::variant<T, ApiError>;
+
+ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelContext& m);
+ApiResult<GenerationPlan> parse_completion_request(const ojson& body, const ModelContext& m);
+
+// Checks that prompt + max_tokens fit the context and fills in max_tokens for each prompt
+// (default: the rest of the context). Returns max_tokens per prompt.
+ApiResult<std::vector<int64_t>> resolve_lengths(const GenerationPlan& plan, const ModelContext& m);
+
+// 404 unless `model` is absent or names the served model.
+std::optional<ApiError> check_model(const ojson& body, const ModelContext& m);
+
+// A token's text and bytes, for logprobs (the piece may be part of a UTF-8 character).
+json logprob_entry_chat(const tokenizer::Tokenizer& tok, int32_t id, float logprob,
+                        const std::vector<std::pair<int32_t, float>>& top);
+
+std::string random_id(const char* prefix);
+
+// Serialises JSON whose strings may hold bytes that are not UTF-8 (replaced by U+FFFD).
+std::string dump(const json& j);
+
+}  // namespace hearth::server

@@ -1,0 +1,266 @@
+// The serving engine against the one-sequence forward pass (the path the peer tests hold against
+// llama.cpp): greedy generations must be token-for-token the same whether a request runs alone,
+// in a batch, with its prefix from the cache, chunked, or after being preempted.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <random>
+
+#include "engine/block_manager.h"
+#include "engine/engine.h"
+#include "model/mkmodel.h"
+#include "model/transformer.h"
+
+namespace hearth::engine {
+namespace {
+
+const std::string kTmp = std::string(HEARTH_TEST_TMP) + "/engine";
+
+const ModelFile& tiny_model() {
+  static ModelFile* model = [] {
+    std::filesystem::create_directories(kTmp);
+    const std::string path = kTmp + "/qwen2.5-tiny-q8_0.gguf";
+    if (!std::filesystem::exists(path)) {
+      MkModelOptions o;
+      o.preset = "qwen2.5-tiny";
+      o.type = "q8_0";
+      o.output = path;
+      o.seed = 5;
+      o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
+      o.chat_template_dir = "";
+      auto r = make_random_model(o);
+      EXPECT_TRUE(r.ok()) << r.error().message;
+    }
+    auto m = ModelFile::open(path);
+    EXPECT_TRUE(m.ok()) << m.error().message;
+    return new ModelFile(std::move(*m));  // lives for the whole test binary
+  }();
+  return *model;
+}
+
+std::vector<int32_t> random_prompt(uint32_t seed, size_t n, int32_t n_vocab) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> p(n);
+  for (auto& t : p) t = static_cast<int32_t>(rng() % uint32_t(n_vocab));
+  return p;
+}
+
+// The reference: one sequence, the transformer's own cache, argmax each step.
+std::vector<int32_t> greedy_alone(const std::vector<int32_t>& prompt, int64_t n) {
+  TransformerOptions o;
+  o.n_ctx = 512;
+  o.n_threads = 2;
+  auto tf = Transformer::create(tiny_model(), o);
+  EXPECT_TRUE(tf.ok());
+  std::vector<float> logits;
+  std::vector<int32_t> out;
+  EXPECT_TRUE((*tf)->forward(prompt, false, logits).ok());
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    out.push_back(next);
+    const int32_t one[1] = {next};
+    EXPECT_TRUE((*tf)->forward(one, false, logits).ok());
+  }
+  return out;
+}
+
+struct Outcome {
+  std::vector<int32_t> tokens;
+  FinishEvent finish;
+};
+
+// Submits every prompt at once and waits for all of them.
+std::vector<Outcome> run_engine(Engine& engine, const std::vector<std::vector<int32_t>>& prompts, int64_t n,
+                                std::vector<uint64_t>* ids = nullptr) {
+  std::vector<Outcome> out(prompts.size());
+  std::mutex m;
+  std::condition_variable cv;
+  size_t done = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    RequestSpec spec;
+    spec.prompt = prompts[i];
+    spec.sampling.temperature = 0;
+    spec.max_tokens = n;
+    spec.ignore_eos = true;
+    spec.on_token = [&, i](const TokenEvent& ev) {
+      out[i].tokens.push_back(ev.token);
+      return true;
+    };
+    spec.on_finish = [&, i](const FinishEvent& f) {
+      std::lock_guard lock(m);
+      out[i].finish = f;
+      ++done;
+      cv.notify_all();
+    };
+    auto sub = engine.submit(std::move(spec));
+    EXPECT_EQ(sub.error, SubmitError::kNone);
+    if (ids) ids->push_back(sub.id);
+  }
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return done == prompts.size(); });
+  return out;
+}
+
+std::unique_ptr<Transformer> batch_transformer() {
+  TransformerOptions o;
+  o.n_threads = 2;
+  o.n_batch = 256;
+  o.own_kv_cache = false;
+  auto tf = Transformer::create(tiny_model(), o);
+  EXPECT_TRUE(tf.ok());
+  return std::move(*tf);
+}
+
+TEST(BlockManager, PrefixBlocksAreSharedAndEvictedLeastRecentlyUsed) {
+  BlockManager bm(4, 2);
+  const std::vector<int32_t> tokens = {1, 2, 3, 4, 5};
+  std::vector<int32_t> table;
+  std::vector<uint64_t> hashes;
+  EXPECT_EQ(bm.take_prefix(tokens, 2, table, hashes), 0);  // nothing cached yet
+  for (int i = 0; i < 3; ++i) table.push_back(*bm.allocate());
+  EXPECT_EQ(bm.available(), 1);
+  const uint64_t h0 = BlockManager::chain_hash(0, std::span(tokens).subspan(0, 2));
+  const uint64_t h1 = BlockManager::chain_hash(h0, std::span(tokens).subspan(2, 2));
+  bm.register_full(table[0], h0, std::span(tokens).subspan(0, 2));
+  bm.register_full(table[1], h1, std::span(tokens).subspan(2, 2));
+  for (int32_t b : table) bm.release(b);
+  EXPECT_EQ(bm.available(), 4);
+  EXPECT_EQ(bm.cached(), 2);
+
+  // Same first block, different second: one block reused.
+  std::vector<int32_t> t2, other = {1, 2, 9, 9, 7};
+  std::vector<uint64_t> h2;
+  EXPECT_EQ(bm.take_prefix(other, 2, t2, h2), 1);
+  EXPECT_EQ(t2[0], table[0]);
+  EXPECT_EQ(bm.ref_count(table[0]), 1);
+  // The same prefix again: both blocks.
+  std::vector<int32_t> t3;
+  std::vector<uint64_t> h3;
+  EXPECT_EQ(bm.take_prefix(tokens, 2, t3, h3), 2);
+  EXPECT_EQ(bm.ref_count(table[0]), 2);
+  bm.release(t3[1]);
+  // Exhaust the free blocks: the unused cached block (table[1]) is evicted last-used-first.
+  std::vector<int32_t> fresh;
+  while (auto b = bm.allocate()) fresh.push_back(*b);
+  EXPECT_EQ(fresh.size(), 3u);  // 2 free + 1 evicted cached block
+  EXPECT_EQ(bm.cached(), 1);
+  EXPECT_FALSE(bm.allocate().has_value());
+}
+
+TEST(Engine, BatchedGreedyEqualsAloneAndCountsSteps) {
+  auto tf = batch_transformer();
+  EngineOptions eo;
+  eo.n_blocks = 256;
+  Engine engine(*tf, {}, eo);
+  const int32_t n_vocab = static_cast<int32_t>(tf->hparams().n_vocab);
+  std::vector<std::vector<int32_t>> prompts;
+  for (uint32_t i = 0; i < 8; ++i) prompts.push_back(random_prompt(100 + i, 5 + 7 * i, n_vocab));
+  const int64_t n = 12;
+
+  const uint64_t steps0 = engine.metrics().steps;
+  auto alone = run_engine(engine, {prompts[0]}, n);
+  const uint64_t steps_alone = engine.metrics().steps - steps0;
+  EXPECT_EQ(alone[0].tokens, greedy_alone(prompts[0], n));
+
+  const uint64_t steps1 = engine.metrics().steps;
+  auto together = run_engine(engine, prompts, n);
+  const uint64_t steps_together = engine.metrics().steps - steps1;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(together[i].tokens, greedy_alone(prompts[i], n)) << "request " << i;
+    EXPECT_EQ(together[i].finish.reason, FinishReason::kLength);
+    EXPECT_EQ(together[i].finish.completion_tokens, n);
+  }
+  // One request needs n steps (prefill + n - 1 decodes); eight together share them.
+  EXPECT_EQ(steps_alone, uint64_t(n));
+  EXPECT_LT(steps_together, 2 * steps_alone) << "eight requests took " << steps_together << " steps";
+  EXPECT_EQ(engine.metrics().kv_blocks_in_use, 0);
+}
+
+TEST(Engine, PrefixCacheReusesBlocksAndKeepsResults) {
+  auto tf = batch_transformer();
+  EngineOptions eo;
+  eo.n_blocks = 256;
+  Engine engine(*tf, {}, eo);
+  const int32_t n_vocab = static_cast<int32_t>(tf->hparams().n_vocab);
+  std::vector<int32_t> shared = random_prompt(7, 100, n_vocab);
+  std::vector<int32_t> a = shared, b = shared;
+  a.push_back(11);
+  b.push_back(12);
+  auto first = run_engine(engine, {a}, 6);
+  const uint64_t hits0 = engine.metrics().prefix_cache_hits;
+  auto second = run_engine(engine, {b}, 6);
+  EXPECT_EQ(engine.metrics().prefix_cache_hits - hits0, 96u);  // 6 full blocks of 16
+  EXPECT_EQ(second[0].finish.cached_tokens, 96);
+  EXPECT_EQ(second[0].tokens, greedy_alone(b, 6));
+  // The whole prompt cached: the last token is still computed for its logits.
+  auto again = run_engine(engine, {a}, 6);
+  EXPECT_EQ(again[0].tokens, first[0].tokens);
+  EXPECT_EQ(engine.metrics().kv_blocks_in_use, 0);
+}
+
+TEST(Engine, ChunkedPrefillAndPreemptionKeepResults) {
+  auto tf = batch_transformer();
+  EngineOptions eo;
+  eo.n_blocks = 12;          // 192 tokens for 4 sequences of ~40 + 30: someone must be preempted
+  eo.max_step_tokens = 16;   // prompts arrive in chunks
+  eo.max_running = 4;
+  Engine engine(*tf, {}, eo);
+  const int32_t n_vocab = static_cast<int32_t>(tf->hparams().n_vocab);
+  std::vector<std::vector<int32_t>> prompts;
+  for (uint32_t i = 0; i < 4; ++i) prompts.push_back(random_prompt(300 + i, 33 + i, n_vocab));
+  auto out = run_engine(engine, prompts, 30);
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(out[i].tokens, greedy_alone(prompts[i], 30)) << i;
+  EXPECT_GT(engine.metrics().preemptions, 0u);
+  EXPECT_EQ(engine.metrics().kv_blocks_in_use, 0);
+}
+
+TEST(Engine, CancelFreesBlocksAndQueueIsBounded) {
+  auto tf = batch_transformer();
+  EngineOptions eo;
+  eo.n_blocks = 64;
+  eo.max_running = 1;
+  eo.max_waiting = 2;
+  Engine engine(*tf, {}, eo);
+  std::promise<FinishEvent> finished;
+  std::promise<void> first_token;
+  bool signalled = false;
+  RequestSpec spec;
+  spec.prompt = {1, 2, 3};
+  spec.max_tokens = 100000;
+  spec.ignore_eos = true;
+  spec.on_token = [&](const TokenEvent&) {
+    if (!signalled) first_token.set_value();
+    signalled = true;
+    return true;
+  };
+  spec.on_finish = [&](const FinishEvent& f) { finished.set_value(f); };
+  auto sub = engine.submit(spec);
+  ASSERT_EQ(sub.error, SubmitError::kNone);
+  first_token.get_future().wait();
+  // One running; the queue takes two more, the third is refused.
+  RequestSpec idle;
+  idle.prompt = {4, 5};
+  idle.max_tokens = 1;
+  std::vector<uint64_t> queued;
+  queued.push_back(engine.submit(idle).id);
+  queued.push_back(engine.submit(idle).id);
+  EXPECT_EQ(engine.submit(idle).error, SubmitError::kQueueFull);
+  for (uint64_t id : queued) engine.cancel(id);
+  engine.cancel(sub.id);
+  FinishEvent f = finished.get_future().get();
+  EXPECT_EQ(f.reason, FinishReason::kAbort);
+  // Too long for the cache's context is refused at once.
+  RequestSpec huge;
+  huge.prompt.assign(size_t(engine.max_context()), 1);
+  EXPECT_EQ(engine.submit(huge).error, SubmitError::kTooLong);
+  engine.drain(std::chrono::milliseconds(2000));
+  EXPECT_EQ(engine.metrics().kv_blocks_in_use, 0);
+  EXPECT_EQ(engine.metrics().running, 0);
+  EXPECT_EQ(engine.metrics().waiting, 0);
+}
+
+}  // namespace
+}  // namespace hearth::engine

@@ -91,6 +91,7 @@ struct Job : std::enable_shared_from_this<Job> {
   std::vector<uint64_t> engine_ids;
   const tokenizer::Tokenizer* tok = nullptr;
   bool chat = false;
+  bool tokens_as_ids = false;
   bool client_gone = false;
   std::array<char, 512> read_buffer{};
 
@@ -106,9 +107,9 @@ struct Job : std::enable_shared_from_this<Job> {
   json logprob_json(const engine::TokenEvent& ev) const {
     std::vector<std::pair<int32_t, float>> top;
     for (const auto& t : ev.top) top.emplace_back(t.token, t.logprob);
-    if (chat) return logprob_entry_chat(*tok, ev.token, ev.logprob, top);
-    json raw = {{"token", tok->token_to_piece(ev.token, true)}, {"logprob", ev.logprob}, {"top", json::object()}};
-    for (const auto& [id, lp] : top) raw["top"][tok->token_to_piece(id, true)] = lp;
+    if (chat) return logprob_entry_chat(*tok, ev.token, ev.logprob, top, tokens_as_ids);
+    json raw = {{"token", token_name(*tok, ev.token, tokens_as_ids)}, {"logprob", ev.logprob}, {"top", json::object()}};
+    for (const auto& [id, lp] : top) raw["top"][token_name(*tok, id, tokens_as_ids)] = lp;
     return raw;
   }
 
@@ -613,6 +614,7 @@ struct Server::Impl {
   std::optional<ApiError> submit_all(Job& job, const GenerationPlan& plan, const std::vector<int64_t>& max_tokens) {
     job.tok = model.tokenizer;
     job.chat = plan.chat;
+    job.tokens_as_ids = plan.tokens_as_ids;
     const int n_choices = static_cast<int>(plan.prompts.size()) * plan.n;
     job.choices.resize(size_t(n_choices));
     const uint64_t base_seed = plan.seeded ? plan.sampling.seed : std::random_device{}();

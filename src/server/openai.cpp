@@ -127,6 +127,7 @@ std::optional<ApiError> parse_common(const ojson& body, const ModelContext& m, G
       if (stop.empty()) return bad_request("'stop' strings must not be empty", "stop");
   }
   API_TRY(read_bool(body, "ignore_eos", plan.ignore_eos));
+  API_TRY(read_bool(body, "return_tokens_as_token_ids", plan.tokens_as_ids));
   return std::nullopt;
 }
 
@@ -281,17 +282,21 @@ ApiResult<std::vector<int64_t>> resolve_lengths(const GenerationPlan& plan, cons
   return out;
 }
 
+std::string token_name(const tokenizer::Tokenizer& tok, int32_t id, bool as_id) {
+  return as_id ? fmt::format("token_id:{}", id) : tok.token_to_piece(id, true);
+}
+
 json logprob_entry_chat(const tokenizer::Tokenizer& tok, int32_t id, float logprob,
-                        const std::vector<std::pair<int32_t, float>>& top) {
+                        const std::vector<std::pair<int32_t, float>>& top, bool as_id) {
   auto bytes_of = [](const std::string& s) {
     json b = json::array();
     for (unsigned char c : s) b.push_back(int(c));
     return b;
   };
-  const std::string piece = tok.token_to_piece(id, true);
+  const std::string piece = token_name(tok, id, as_id);
   json entry = {{"token", piece}, {"logprob", logprob}, {"bytes", bytes_of(piece)}, {"top_logprobs", json::array()}};
   for (const auto& [tid, lp] : top) {
-    const std::string tp = tok.token_to_piece(tid, true);
+    const std::string tp = token_name(tok, tid, as_id);
     entry["top_logprobs"].push_back({{"token", tp}, {"logprob", lp}, {"bytes", bytes_of(tp)}});
   }
   return entry;

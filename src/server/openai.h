@@ -53,6 +53,7 @@ struct GenerationPlan {
   bool ignore_eos = false;
   int top_logprobs = -1;            // -1: none
   bool echo = false;
+  bool tokens_as_ids = false;       // vLLM's return_tokens_as_token_ids: logprobs name tokens "token_id:N"
 };
 
 template <typename T>
@@ -70,7 +71,9 @@ std::optional<ApiError> check_model(const ojson& body, const ModelContext& m);
 
 // A token's text and bytes, for logprobs (the piece may be part of a UTF-8 character).
 json logprob_entry_chat(const tokenizer::Tokenizer& tok, int32_t id, float logprob,
-                        const std::vector<std::pair<int32_t, float>>& top);
+                        const std::vector<std::pair<int32_t, float>>& top, bool as_id);
+// The text of a token in logprobs: its piece, or "token_id:N".
+std::string token_name(const tokenizer::Tokenizer& tok, int32_t id, bool as_id);
 
 std::string random_id(const char* prefix);
 

@@ -89,7 +89,7 @@ int serve(ServeArgs a) {
   if (eopt.n_blocks < 2) return fail(fmt::format("--kv-cache-mb {} holds less than two KV blocks of this model", a.kv_cache_mb));
   engine::Engine eng(**tf, tok->eog_ids(), eopt);
 
-  server::ModelContext ctx;
+  api::ModelContext ctx;
   ctx.name = a.served_name.empty() ? default_name(a.model) : a.served_name;
   ctx.aliases = {a.model};
   ctx.tokenizer = &*tok;

@@ -14,9 +14,10 @@
 #include <thread>
 
 #include "sampling/stop_filter.h"
-#include "server/metrics_text.h"
+#include "api/metrics_text.h"
 
 namespace hearth::server {
+using namespace hearth::api;
 namespace {
 
 namespace asio = boost::asio;
@@ -27,29 +28,6 @@ using asio::awaitable;
 using asio::use_awaitable;
 using Request = http::request<http::string_body>;
 using Clock = std::chrono::steady_clock;
-
-constexpr size_t kMaxJsonDepth = 256;
-
-// nlohmann's parser recurses per nesting level: bound the depth before parsing, so a body of a
-// million '[' is a 400, not a stack overflow.
-bool json_depth_ok(const std::string& text) {
-  size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
 
 // Compares without an early exit, so the time taken does not reveal how much of a key matched;
 // every configured key is compared.
@@ -471,13 +449,9 @@ struct Server::Impl {
     if (!known_post) co_return co_await send(stream, not_found(req, path), keep);
     if (method != http::verb::post) co_return co_await send(stream, method_not_allowed(req), keep);
 
-    if (!json_depth_ok(req.body()))
-      co_return co_await send(stream, error_response(req, bad_request("the JSON body is nested too deeply")), keep);
-    ojson body = ojson::parse(req.body(), nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded())
-      co_return co_await send(stream, error_response(req, bad_request("the body is not valid JSON (UTF-8)")), keep);
-    if (!body.is_object())
-      co_return co_await send(stream, error_response(req, bad_request("the request body must be a JSON object")), keep);
+    ApiResult<ojson> parsed = parse_json_body(req.body());
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), keep);
+    const ojson& body = std::get<ojson>(parsed);
 
     if (path == "/tokenize") co_return co_await send(stream, tokenize(req, body), keep);
     if (path == "/detokenize") co_return co_await send(stream, detokenize(req, body), keep);
@@ -708,7 +682,7 @@ Status Server::start() {
 
 int Server::port() const { return impl_->acceptor.is_open() ? impl_->acceptor.local_endpoint().port() : -1; }
 
-void Server::set_model(ModelContext model, engine::Engine* engine) {
+void Server::set_model(api::ModelContext model, engine::Engine* engine) {
   asio::post(impl_->io, [this, model = std::move(model), engine]() mutable {
     impl_->model = std::move(model);
     impl_->engine = engine;

@@ -16,7 +16,7 @@
 
 #include "base/result.h"
 #include "engine/engine.h"
-#include "server/openai.h"
+#include "api/openai.h"
 
 namespace hearth::server {
 
@@ -42,7 +42,7 @@ class Server {
   int port() const;
 
   // The model is loaded: generation routes open and /health turns 200.
-  void set_model(ModelContext model, engine::Engine* engine);
+  void set_model(api::ModelContext model, engine::Engine* engine);
 
   // Blocks until SIGINT/SIGTERM has been handled: stop accepting, let in-flight requests finish
   // within the grace period, cancel the rest. Returns the process exit code.

@@ -34,3 +34,5 @@ if [ -x "$build/tests/fuzz/fuzz_safetensors" ]; then
   st_seeds="$here/corpus/safetensors"
   run fuzz_safetensors "$( [ -d "$st_seeds" ] && echo "$st_seeds" )"
 fi
+
+run fuzz_openai "$here/corpus/openai"

@@ -1,10 +1,10 @@
-#include "server/openai.h"
+#include "api/openai.h"
 
 #include <fmt/format.h>
 
 #include <random>
 
-namespace hearth::server {
+namespace hearth::api {
 namespace {
 
 // Field readers: absent or null means "use the default"; a present value of the wrong type or
@@ -139,7 +139,38 @@ std::vector<int32_t> encode_prompt(const tokenizer::Tokenizer& tok, const std::s
   return ids;
 }
 
+constexpr size_t kMaxJsonDepth = 256;
+
+// nlohmann's parser recurses per nesting level: bound the depth before parsing, so a body of a
+// million '[' is a 400, not a stack overflow.
+bool json_depth_ok(const std::string& text) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+ApiResult<ojson> parse_json_body(const std::string& text) {
+  if (!json_depth_ok(text)) return bad_request("the JSON body is nested too deeply");
+  ojson body = ojson::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return bad_request("the body is not valid JSON (UTF-8)");
+  if (!body.is_object()) return bad_request("the request body must be a JSON object");
+  return body;
+}
 
 std::optional<ApiError> check_model(const ojson& body, const ModelContext& m) {
   auto it = body.find("model");
@@ -309,4 +340,4 @@ std::string random_id(const char* prefix) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-}  // namespace hearth::server
+}  // namespace hearth::api

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace hearth::server {
+namespace hearth::api {
 
 struct ApiError {
   int status = 400;
@@ -34,4 +34,4 @@ inline ApiError bad_request(std::string message, std::optional<std::string> para
   return {400, std::move(message), "invalid_request_error", std::move(param), std::nullopt, 0};
 }
 
-}  // namespace hearth::server
+}  // namespace hearth::api

@@ -1,10 +1,10 @@
-#include "server/metrics_text.h"
+#include "api/metrics_text.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
 
-namespace hearth::server {
+namespace hearth::api {
 namespace {
 
 struct Writer {
@@ -89,4 +89,4 @@ std::string render_metrics(const engine::EngineMetrics& m, const std::string& mo
   return w.out;
 }
 
-}  // namespace hearth::server
+}  // namespace hearth::api

@@ -15,10 +15,10 @@
 #include "chat/chat_request.h"
 #include "chat/template.h"
 #include "sampling/sampler.h"
-#include "server/api_error.h"
+#include "api/api_error.h"
 #include "tokenizer/tokenizer.h"
 
-namespace hearth::server {
+namespace hearth::api {
 
 using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
@@ -59,6 +59,10 @@ struct GenerationPlan {
 template <typename T>
 using ApiResult = std::variant<T, ApiError>;
 
+// A request body: JSON (valid UTF-8, nesting at most 256 deep, so parsing cannot exhaust the
+// stack) holding an object.
+ApiResult<ojson> parse_json_body(const std::string& text);
+
 ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelContext& m);
 ApiResult<GenerationPlan> parse_completion_request(const ojson& body, const ModelContext& m);
 
@@ -80,4 +84,4 @@ std::string random_id(const char* prefix);
 // Serialises JSON whose strings may hold bytes that are not UTF-8 (replaced by U+FFFD).
 std::string dump(const json& j);
 
-}  // namespace hearth::server
+}  // namespace hearth::api

@@ -7,8 +7,8 @@
 
 #include "engine/metrics.h"
 
-namespace hearth::server {
+namespace hearth::api {
 
 std::string render_metrics(const engine::EngineMetrics& m, const std::string& model_name, bool loaded);
 
-}  // namespace hearth::server
+}  // namespace hearth::api

@@ -1,0 +1,54 @@
+// libFuzzer target for the OpenAI request path: body bytes -> JSON (depth-bounded) -> chat or
+// completion plan (field validation, chat template rendering, tokenization) -> context check.
+// Every input must end in a plan or an ApiError, never a crash, hang or unbounded allocation.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "api/openai.h"
+#include "model/model_file.h"
+
+namespace {
+
+struct Fixture {
+  hearth::tokenizer::Tokenizer tokenizer;
+  hearth::chat::Template chatml;
+  hearth::api::ModelContext ctx;
+};
+
+Fixture* fixture() {
+  static Fixture* f = [] {
+    const char* dir = std::getenv("HEARTH_SHARED_DIR");
+    const std::string shared = dir ? dir : HEARTH_SHARED_DIR_DEFAULT;
+    auto model = hearth::ModelFile::open(shared + "/testdata/vocab/ggml-vocab-qwen2.gguf");
+    if (!model.ok()) std::abort();
+    auto tok = hearth::tokenizer::Tokenizer::from_model(*model);
+    auto tmpl = hearth::chat::Template::parse(hearth::chat::kChatMlTemplate);
+    if (!tok.ok() || !tmpl.ok()) std::abort();
+    auto* fx = new Fixture{std::move(*tok), std::move(*tmpl), {}};
+    fx->ctx.name = "m";
+    fx->ctx.tokenizer = &fx->tokenizer;
+    fx->ctx.chat_template = &fx->chatml;
+    fx->ctx.max_context = 4096;
+    fx->ctx.n_vocab = fx->tokenizer.n_vocab();
+    return fx;
+  }();
+  return f;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace hearth::api;
+  Fixture* f = fixture();
+  if (size == 0) return 0;
+  // The first byte picks the route, the rest is the body.
+  const bool chat = data[0] & 1;
+  const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
+  ApiResult<ojson> body = parse_json_body(text);
+  if (std::holds_alternative<ApiError>(body)) return 0;
+  ApiResult<GenerationPlan> plan = chat ? parse_chat_request(std::get<ojson>(body), f->ctx)
+                                        : parse_completion_request(std::get<ojson>(body), f->ctx);
+  if (auto* p = std::get_if<GenerationPlan>(&plan)) (void)resolve_lengths(*p, f->ctx);
+  return 0;
+}

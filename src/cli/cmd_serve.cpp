@@ -3,6 +3,8 @@
 // cache from --kv-cache-mb, starts the engine, and serves until SIGINT/SIGTERM.
 #include <fmt/format.h>
 
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <filesystem>
 
@@ -41,7 +43,18 @@ std::string default_name(const std::string& path) {
   return name.empty() ? "model" : name;
 }
 
+// Thousands of idle streaming connections need thousands of descriptors: lift the soft limit
+// (often 1024) to the hard one.
+void raise_open_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
 int serve(ServeArgs a) {
+  raise_open_file_limit();
   if (const char* key = std::getenv("HEARTH_API_KEY"); key && *key) a.server.api_keys.emplace_back(key);
   a.server.max_body_bytes = a.max_body_mb << 20;
   server::Server srv(a.server);

@@ -371,6 +371,26 @@ test("64 clients that disconnect mid-stream have their sequences cancelled and b
   assert.equal((await fetch(`${server.url}/health`)).status, 200);
 });
 
+test("2000 idle connections cost no thread: the server keeps answering", async () => {
+  const net = await import("node:net");
+  let connected = 0;
+  const sockets = await Promise.all(Array.from({ length: 2000 }, () => new Promise((resolve) => {
+    const s = net.connect(server.port, "127.0.0.1", () => {
+      connected++;
+      resolve(s);
+    });
+    s.on("error", () => resolve(s));
+  })));
+  try {
+    assert.equal(connected, 2000);
+    const r = await client.completions.create({ model: "tiny", prompt: "still here?", max_tokens: 3, temperature: 0 });
+    assert.equal(r.usage.completion_tokens, 3);
+    assert.equal((await fetch(`${server.url}/health`)).status, 200);
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+});
+
 test("API keys: wrong or missing key is 401 (AuthenticationError), health and metrics stay open", async () => {
   const s = await startServer(MODEL, ["--api-key", "k1", "--api-key", "k2-longer"]);
   try {

@@ -409,6 +409,21 @@ test("API keys: wrong or missing key is 401 (AuthenticationError), health and me
   }
 });
 
+test("a request that runs past --request-timeout gets 504 and its sequence is cancelled", async () => {
+  const s = await startServer(MODEL, ["--request-timeout", "0.5"]);
+  try {
+    const r = await post(s.port, "/v1/completions", { prompt: "Go:", max_tokens: 1800, ignore_eos: true });
+    assert.equal(r.status, 504);
+    assert.equal(r.json.error.code, "timeout");
+    await eventually(async () => {
+      const m = await metrics(s.url);
+      return m.get("vllm:num_requests_running") === 0 && m.get("hearth_kv_blocks_in_use") === 0;
+    }, 10_000, "the timed-out sequence to be cancelled");
+  } finally {
+    await s.stop();
+  }
+});
+
 test("a full queue answers 503 with Retry-After; SIGTERM finishes in-flight requests and exits 0", async () => {
   const s = await startServer(MODEL, ["--max-running", "1", "--max-waiting", "1", "--shutdown-grace", "30"]);
   const c = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "x", maxRetries: 0 });

@@ -26,11 +26,11 @@ GGML_LIB_DIR := $(abspath tests/peers/node_modules/@node-llama-cpp/linux-x64/bin
 unit-test: build
 	cd $(BUILD) && HEARTH_GGML_LIB_DIR=$(GGML_LIB_DIR) ctest --output-on-failure -j $(JOBS)
 
-# Parsers and the malformed-file corpus under ASan+UBSan.
+# Parsers (model files, API requests) and their malformed-input corpora under ASan+UBSan.
 san-test: deps
 	cmake -S . -B $(SAN_BUILD) -G Ninja -DHEARTH_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHEARTH_WERROR=$(WERROR)
-	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors
-	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed)'
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors test_api
+	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed|Api)'
 
 # libFuzzer targets for the GGUF and safetensors parsers, for a bounded time each.
 fuzz-test: deps

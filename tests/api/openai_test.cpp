@@ -1,0 +1,117 @@
+// The OpenAI request layer on its own: malformed bodies and fields become ApiErrors naming the
+// field, valid ones become plans with OpenAI's defaults. (Run under ASan+UBSan by `make san-test`;
+// the server peer test drives the same paths over HTTP with the official client.)
+#include <gtest/gtest.h>
+
+#include "api/openai.h"
+#include "model/model_file.h"
+
+namespace hearth::api {
+namespace {
+
+struct Fixture {
+  tokenizer::Tokenizer tok;
+  chat::Template chatml;
+  ModelContext ctx;
+};
+
+Fixture& fx() {
+  static Fixture* f = [] {
+    auto model = ModelFile::open(std::string(HEARTH_SHARED_DIR) + "/testdata/vocab/ggml-vocab-qwen2.gguf");
+    EXPECT_TRUE(model.ok());
+    auto tok = tokenizer::Tokenizer::from_model(*model);
+    auto tmpl = chat::Template::parse(chat::kChatMlTemplate);
+    auto* out = new Fixture{std::move(*tok), std::move(*tmpl), {}};
+    out->ctx.name = "m";
+    out->ctx.tokenizer = &out->tok;
+    out->ctx.chat_template = &out->chatml;
+    out->ctx.max_context = 64;
+    out->ctx.n_vocab = out->tok.n_vocab();
+    return out;
+  }();
+  return *f;
+}
+
+ApiError error_of(const std::string& body, bool chat) {
+  ApiResult<ojson> j = parse_json_body(body);
+  if (auto* e = std::get_if<ApiError>(&j)) return *e;
+  auto plan = chat ? parse_chat_request(std::get<ojson>(j), fx().ctx) : parse_completion_request(std::get<ojson>(j), fx().ctx);
+  if (auto* e = std::get_if<ApiError>(&plan)) return *e;
+  auto lengths = resolve_lengths(std::get<GenerationPlan>(plan), fx().ctx);
+  if (auto* e = std::get_if<ApiError>(&lengths)) return *e;
+  return ApiError{0, "", "", std::nullopt, std::nullopt, 0};
+}
+
+TEST(ApiMalformed, BodiesThatAreNotJsonObjectsAre400) {
+  for (const std::string& body : std::vector<std::string>{"", "{", "[1]", "3", "null", "\"x\"", "{\"a\":1}x", std::string("{\"a\":\"\xff\"}"),
+                                 std::string("{\"a\":\"\xed\xa0\x80\"}"), std::string(100000, '['),
+                                 "{\"a\":" + std::string(300, '[') + std::string(300, ']') + "}"}) {
+    ApiError e = error_of(body, true);
+    EXPECT_EQ(e.status, 400) << body.substr(0, 40);
+    EXPECT_FALSE(e.message.empty());
+  }
+}
+
+TEST(ApiMalformed, WrongFieldsNameTheParam) {
+  const std::string m = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"messages":"x"})", "messages"},
+      {R"({"messages":[]})", "messages"},
+      {"{" + m + R"(,"temperature":3})", "temperature"},
+      {"{" + m + R"(,"top_p":0})", "top_p"},
+      {"{" + m + R"(,"max_tokens":0})", "max_tokens"},
+      {"{" + m + R"(,"max_tokens":1e300})", "max_tokens"},
+      {"{" + m + R"(,"n":0})", "n"},
+      {"{" + m + R"(,"stop":[""]})", "stop"},
+      {"{" + m + R"(,"seed":"1"})", "seed"},
+      {"{" + m + R"(,"logit_bias":{"x":1}})", "logit_bias"},
+      {"{" + m + R"(,"logit_bias":{"1":101}})", "logit_bias"},
+      {"{" + m + R"(,"top_logprobs":2})", "top_logprobs"},
+      {"{" + m + R"(,"stream_options":{"include_usage":true}})", "stream_options"},
+      {"{" + m + R"(,"max_tokens":60})", "messages"},  // context_length_exceeded
+  };
+  for (const auto& [body, param] : cases) {
+    ApiError e = error_of(body, true);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param.value_or(""), param) << body;
+  }
+  EXPECT_EQ(error_of("{" + m + R"(,"max_tokens":60})", true).code.value_or(""), "context_length_exceeded");
+  ApiError wrong_model = error_of("{" + m + R"(,"model":"other"})", true);
+  EXPECT_EQ(wrong_model.status, 404);
+  EXPECT_EQ(wrong_model.code.value_or(""), "model_not_found");
+  for (const std::string& p : std::vector<std::string>{R"({"prompt":[]})", R"({"prompt":[-1]})", R"({"prompt":[1e9]})", R"({"prompt":{}})",
+                              R"({"prompt":""})", R"({"prompt":"x","logprobs":21})", R"({"prompt":"x","suffix":"y"})"})
+    EXPECT_EQ(error_of(p, false).status, 400) << p;
+}
+
+TEST(ApiPlan, DefaultsAreOpenAIs) {
+  auto j = parse_json_body(R"({"prompt":["a b", [1, 2, 3]], "n": 2, "stop": "x", "seed": -5})");
+  auto plan = parse_completion_request(std::get<ojson>(j), fx().ctx);
+  ASSERT_TRUE(std::holds_alternative<GenerationPlan>(plan));
+  const GenerationPlan& p = std::get<GenerationPlan>(plan);
+  EXPECT_EQ(p.prompts.size(), 2u);
+  EXPECT_EQ(p.prompts[1].tokens, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(p.n, 2);
+  EXPECT_EQ(p.max_tokens.value_or(0), 16);  // completions' default
+  EXPECT_EQ(p.sampling.temperature, 1.0f);
+  EXPECT_EQ(p.sampling.top_p, 1.0f);
+  EXPECT_EQ(p.sampling.top_k, 0);
+  EXPECT_EQ(p.stop, (std::vector<std::string>{"x"}));
+  EXPECT_TRUE(p.seeded);
+  EXPECT_EQ(p.top_logprobs, -1);
+
+  auto chat = parse_json_body(R"({"messages":[{"role":"user","content":"hi"}]})");
+  auto cp = parse_chat_request(std::get<ojson>(chat), fx().ctx);
+  ASSERT_TRUE(std::holds_alternative<GenerationPlan>(cp));
+  // ChatML: <|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n, special tokens parsed.
+  const auto& prompt = std::get<GenerationPlan>(cp).prompts[0];
+  EXPECT_EQ(prompt.text, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(prompt.tokens.front(), fx().tok.find_token("<|im_start|>"));
+  auto lengths = resolve_lengths(std::get<GenerationPlan>(cp), fx().ctx);
+  ASSERT_TRUE(std::holds_alternative<std::vector<int64_t>>(lengths));
+  // No max_tokens: the rest of the context.
+  EXPECT_EQ(std::get<std::vector<int64_t>>(lengths)[0], 64 - int64_t(prompt.tokens.size()));
+}
+
+}  // namespace
+}  // namespace hearth::api

@@ -63,17 +63,6 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const HParams& hp) {
 
 const float* f32(const TensorView& v) { return static_cast<const float*>(v.data); }
 
-// f16 -> f32 for every bit pattern (256 KiB): the attention loops read the f16 cache element by
-// element, and the table is exact and several times faster than converting each one.
-const float* f16_table() {
-  static const std::vector<float> table = [] {
-    std::vector<float> t(1u << 16);
-    for (uint32_t i = 0; i < t.size(); ++i) t[i] = fp16_to_fp32(static_cast<uint16_t>(i));
-    return t;
-  }();
-  return table.data();
-}
-
 void add_bias(float* y, const TensorView& bias, int64_t n_tokens, int64_t dim) {
   if (bias.data == nullptr) return;
   for (int64_t t = 0; t < n_tokens; ++t) ref::add_inplace(y + t * dim, f32(bias), dim);
@@ -136,10 +125,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   up_.resize(nb * hp_.n_ff);
   rope_cache_.resize(nb * hp_.n_rot);
   logit_rows_.reserve(nb);
-  for (int i = 0; i < pool_.size(); ++i)
-    attn_scratch_.push_back(AttentionScratch{std::vector<float>(static_cast<size_t>(options.own_kv_cache ? n_ctx_ : 0)),
-                                             std::vector<float>(static_cast<size_t>(hp_.head_dim)),
-                                             std::vector<double>(static_cast<size_t>(hp_.head_dim))});
+  attn_scratch_.resize(static_cast<size_t>(pool_.size()));
 }
 
 Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,
@@ -183,10 +169,6 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
 
 Status Transformer::forward_batch(const Batch& batch, KvCache& kv, float* logits) {
   HEARTH_RETURN_IF_ERROR(check_batch(batch, kv));
-  int64_t longest = 0;
-  for (int32_t pos : batch.positions) longest = std::max<int64_t>(longest, pos + 1);
-  for (AttentionScratch& s : attn_scratch_)
-    if (static_cast<int64_t>(s.scores.size()) < longest) s.scores.resize(static_cast<size_t>(longest));
   const int64_t n = static_cast<int64_t>(batch.size());
   for (int64_t begin = 0; begin < n; begin += n_batch_) {
     const int64_t len = std::min(n_batch_, n - begin);
@@ -271,38 +253,37 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
 }
 
 // Causal attention of each of the chunk's queries over its own sequence's cached positions
-// 0 .. pos, with the roundings of llama.cpp's CPU path: q and the probabilities enter the f16 dot
-// products as f16.
+// 0 .. pos, one job per (token, KV head) so a GQA group shares its K/V loads (kernels/attention.h).
 void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_t il, const KvCache& kv) {
-  const int64_t hd = hp_.head_dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim();
+  const int64_t hd = hp_.head_dim, q_dim = hp_.q_dim();
   const int64_t bs = kv.block_size();
   const int64_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const float* h2f = f16_table();
-  pool_.parallel_for(n * hp_.n_head, [&](int64_t job_begin, int64_t job_end, int thread) {
+  pool_.parallel_for(n * hp_.n_head_kv, [&](int64_t job_begin, int64_t job_end, int thread) {
     AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
     for (int64_t job = job_begin; job < job_end; ++job) {
-      const int64_t t = job / hp_.n_head, h = job % hp_.n_head;
-      const int64_t kvh = h / group;
+      const int64_t t = job / hp_.n_head_kv, kvh = job % hp_.n_head_kv;
       const std::span<const int32_t> table = batch.block_tables[size_t(batch.seq[size_t(begin + t)])];
       const int64_t n_kv = batch.positions[size_t(begin + t)] + 1;
-      const float* q = q_.data() + t * q_dim + h * hd;
-      for (int64_t i = 0; i < hd; ++i) s.q16[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
-      for (int64_t j = 0; j < n_kv; ++j) {
-        const uint16_t* k = kv.k(il, table[size_t(j / bs)]) + (j % bs) * kv_dim + kvh * hd;
-        double dot = 0;
-        for (int64_t i = 0; i < hd; ++i) dot += double(s.q16[i]) * double(h2f[k[i]]);
-        s.scores[j] = static_cast<float>(dot) * scale;
+      const int64_t n_blocks = (n_kv + bs - 1) / bs;
+      s.k_blocks.resize(static_cast<size_t>(n_blocks));
+      s.v_blocks.resize(static_cast<size_t>(n_blocks));
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        s.k_blocks[size_t(b)] = kv.k(il, table[size_t(b)]) + kvh * hd;
+        s.v_blocks[size_t(b)] = kv.v(il, table[size_t(b)]) + kvh * hd;
       }
-      ref::softmax(s.scores.data(), n_kv);
-      std::fill(s.acc.begin(), s.acc.end(), 0.0);
-      for (int64_t j = 0; j < n_kv; ++j) {
-        const double p = fp16_to_fp32(fp32_to_fp16(s.scores[j]));
-        const uint16_t* v = kv.v(il, table[size_t(j / bs)]) + (j % bs) * kv_dim + kvh * hd;
-        for (int64_t i = 0; i < hd; ++i) s.acc[i] += p * double(h2f[v[i]]);
-      }
-      float* out = attn_.data() + t * q_dim + h * hd;
-      for (int64_t i = 0; i < hd; ++i) out[i] = static_cast<float>(s.acc[i]);
+      kernels::AttentionArgs a;
+      a.q = q_.data() + t * q_dim + kvh * group * hd;
+      a.group = group;
+      a.head_dim = hd;
+      a.k_blocks = s.k_blocks.data();
+      a.v_blocks = s.v_blocks.data();
+      a.block_size = bs;
+      a.row_stride = hp_.kv_dim();
+      a.n_kv = n_kv;
+      a.scale = scale;
+      a.out = attn_.data() + t * q_dim + kvh * group * hd;
+      kernels::attention(a, s.kernel);
     }
   });
 }

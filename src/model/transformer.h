@@ -19,6 +19,7 @@
 
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "kernels/attention.h"
 #include "kernels/ref/matmul.h"
 #include "kernels/ref/ops.h"
 #include "model/arch.h"
@@ -114,9 +115,8 @@ class Transformer {
   std::vector<float> rope_cache_;  // [n_batch, n_rot]
   std::vector<int64_t> logit_rows_;  // batch-relative indices of the chunk's wanted tokens
   struct AttentionScratch {
-    std::vector<float> scores;  // [longest sequence in the batch], grown when needed
-    std::vector<float> q16;     // [head_dim] q rounded through f16
-    std::vector<double> acc;    // [head_dim]
+    kernels::AttentionScratch kernel;
+    std::vector<const uint16_t*> k_blocks, v_blocks;  // the sequence's blocks, offset to the KV head
   };
   std::vector<AttentionScratch> attn_scratch_;  // one per thread
 };

@@ -1,0 +1,40 @@
+// Attention of one token's query heads that share a KV head (a GQA group) over positions
+// 0 .. n_kv-1 of its sequence in the paged f16 KV cache, with llama.cpp's roundings: q and the
+// probabilities enter the f16 products rounded to f16; scores and outputs are summed exactly
+// enough that the order does not matter (f16 x f16 products are exact in double, summed in double).
+// The SIMD kernel (kernels/cpu) loads each cached K and V row once for the whole group; the
+// reference (kernels/ref) is the obvious loop.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace hearth::kernels {
+
+struct AttentionArgs {
+  const float* q = nullptr;                // [group, head_dim] f32
+  int64_t group = 1;
+  int64_t head_dim = 0;
+  const uint16_t* const* k_blocks = nullptr;  // per block: its first row, offset to this KV head
+  const uint16_t* const* v_blocks = nullptr;
+  int64_t block_size = 0;
+  int64_t row_stride = 0;                  // elements between positions in a block (kv_dim)
+  int64_t n_kv = 0;
+  float scale = 1.0f;
+  float* out = nullptr;                    // [group, head_dim] f32
+};
+
+// Per-thread buffers, grown when needed (no allocation once warm).
+struct AttentionScratch {
+  std::vector<float> scores;   // [group, n_kv]
+  std::vector<double> qd;      // [group, head_dim]
+  std::vector<double> acc;     // [group, head_dim]
+};
+
+void attention(const AttentionArgs& a, AttentionScratch& s);
+
+namespace ref {
+void attention(const AttentionArgs& a, AttentionScratch& s);
+}
+
+}  // namespace hearth::kernels

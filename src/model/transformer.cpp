@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/matmul.h"
 #include "tensor/quant.h"
 
 namespace hearth {
@@ -159,9 +160,9 @@ void Transformer::forward_chunk(const int32_t* tokens, int64_t n, bool all_logit
     // Attention block.
     for (int64_t t = 0; t < n; ++t)
       ref::rms_norm(x_.data() + t * n_embd, f32(L.attn_norm), cur_.data() + t * n_embd, n_embd, eps);
-    ref::matmul(L.wq, cur_.data(), n, q_.data(), pool_, matmul_scratch_);
-    ref::matmul(L.wk, cur_.data(), n, k_.data(), pool_, matmul_scratch_);
-    ref::matmul(L.wv, cur_.data(), n, v_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.wq, cur_.data(), n, q_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.wk, cur_.data(), n, k_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.wv, cur_.data(), n, v_.data(), pool_, matmul_scratch_);
     add_bias(q_.data(), L.bq, n, q_dim);
     add_bias(k_.data(), L.bk, n, kv_dim);
     add_bias(v_.data(), L.bv, n, kv_dim);
@@ -185,16 +186,16 @@ void Transformer::forward_chunk(const int32_t* tokens, int64_t n, bool all_logit
       }
     }
     attention(il, n);
-    ref::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
 
     // Feed-forward block (SwiGLU).
     for (int64_t t = 0; t < n; ++t)
       ref::rms_norm(x_.data() + t * n_embd, f32(L.ffn_norm), cur_.data() + t * n_embd, n_embd, eps);
-    ref::matmul(L.gate, cur_.data(), n, gate_.data(), pool_, matmul_scratch_);
-    ref::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.gate, cur_.data(), n, gate_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
     ref::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff);
-    ref::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
   }
   n_past_ += n;
@@ -206,7 +207,7 @@ void Transformer::forward_chunk(const int32_t* tokens, int64_t n, bool all_logit
   for (int64_t t = 0; t < n_out; ++t)
     ref::rms_norm(x_.data() + (first + t) * n_embd, f32(w_.output_norm), cur_.data() + t * n_embd,
                   n_embd, eps);
-  ref::matmul(w_.output, cur_.data(), n_out, logits, pool_, matmul_scratch_);
+  kernels::matmul(w_.output, cur_.data(), n_out, logits, pool_, matmul_scratch_);
 }
 
 // Causal attention of the chunk's n queries over the cache (positions 0 .. n_past + t), with the

@@ -1,4 +1,5 @@
-// Micro-benchmark of kernels::matmul at each CPU level, on the matrix shapes of Qwen2.5-0.5B:
+// Micro-benchmark of kernels::matmul at each CPU level, on matrix shapes of Llama-3.2-1B (k a
+// multiple of 256 so every type fits; the 32768-row matrix is far larger than the caches):
 // weight GB/s for one token (decode, memory-bound) and GMAC/s for a batch (prefill). Random
 // weights; built only on request: cmake --build build --target hearth_kernels_bench.
 //   hearth_kernels_bench [TYPE...] [-t THREADS] [-n TOKENS] [--cpu LEVEL]
@@ -57,7 +58,17 @@ int main(int argc, char** argv) {
     for (auto l : {cpu::CpuLevel::kAvx2, cpu::CpuLevel::kAvx512})
       if (cpu::cpu_supports(l)) levels.push_back(l);
   ThreadPool pool(threads);
-  const int64_t shapes[][2] = {{896, 4864}, {4864, 896}, {896, 151936}};  // {k, rows}
+  {  // the hand-off cost of one parallel_for with nearly no work
+    std::vector<int64_t> sink(static_cast<size_t>(threads), 0);
+    const ThreadPool::RangeFn fn = [&](int64_t b, int64_t e, int i) { sink[i] += e - b; };
+    for (int i = 0; i < 1000; ++i) pool.parallel_for(threads, fn);
+    const int calls = 20000;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) pool.parallel_for(threads, fn);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print("parallel_for with {} threads: {:.2f} us per call\n", threads, s / calls * 1e6);
+  }
+  const int64_t shapes[][2] = {{2048, 8192}, {8192, 2048}, {2048, 32768}};  // {k, rows}
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   fmt::print("{:6} {:>6} {:>7} {:>7} | {:>10} {:>9} | {:>10} {:>9}\n", "type", "level", "k", "rows",
@@ -83,7 +94,7 @@ int main(int argc, char** argv) {
       std::vector<float> y(static_cast<size_t>(rows * n_batch));
       for (cpu::CpuLevel level : levels) {
         const double s1 = seconds_per_call(w, x, 1, y, pool, level);
-        const double sn = rows > 100000 ? 0 : seconds_per_call(w, x, n_batch, y, pool, level);
+        const double sn = rows > 10000 ? 0 : seconds_per_call(w, x, n_batch, y, pool, level);
         fmt::print("{:6} {:>6} {:>7} {:>7} | {:10.3f} {:9.1f} | {:10.2f} {:9.1f}\n",
                    dtype_name(type), cpu::cpu_level_name(level), k, rows, s1 * 1e3,
                    static_cast<double>(bytes.size()) / s1 / 1e9, sn * 1e3,

@@ -31,10 +31,10 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {DType::Q8_0, {32, 96, 544}},   {DType::Q4_0, {32, 160, 544}},
+    {DType::Q8_0, {32, 96, 544}},   {DType::Q4_0, {32, 160, 544}},   {DType::Q5_0, {32, 96, 544}},
     {DType::Q4_K, {256, 768}},      {DType::Q5_K, {256, 768}},
     {DType::Q6_K, {256, 768}},      {DType::F16, {1, 7, 16, 37, 100, 515}},
-    {DType::BF16, {8, 40}},  // no SIMD kernel yet: exercises the fallback to ref
+    {DType::BF16, {8, 40, 100}},    {DType::Q4_1, {32, 64}},  // Q4_1: no SIMD kernel, ref fallback
 };
 
 const CpuLevel kLevels[] = {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512};
@@ -87,10 +87,11 @@ std::vector<float> reference(const TensorView& w, const std::vector<float>& x, i
   return y;
 }
 
-// Bits must match, except F16/BF16 at a SIMD level, which sum in f32 lanes: within 1e-5 of the
-// sum of |products| (a few ulps of the terms).
+// Bits must match, except F16/BF16 at a SIMD level, which sum in f32 lanes, and Q5_0, which sums
+// in ggml's 8 lanes where ref sums block by block: within 1e-5 of the sum of |products|.
 bool exact_type(CpuLevel level, DType type) {
-  return level == CpuLevel::kRef || (type != DType::F16 && type != DType::BF16);
+  return level == CpuLevel::kRef ||
+         (type != DType::F16 && type != DType::BF16 && type != DType::Q5_0);
 }
 
 float abs_dot_bound(const TensorView& w, const std::vector<float>& x, int64_t t, int64_t r) {
@@ -187,7 +188,8 @@ TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
   const CpuLevel level = cpu::detected_cpu_level();
   EXPECT_TRUE(cpu::cpu_supports(level));
   if (level != CpuLevel::kRef)
-    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::F16})
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                    DType::F16, DType::BF16})
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::IQ4_XS));
 }

@@ -1,6 +1,6 @@
 // kernels::matmul and its dispatch: pick the instruction-set build once, convert the
-// activations with it, then split the weight rows between the threads in pairs (the tiles'
-// row count; a tile never changes any result, see kernels/matmul.h).
+// activations with it, then split the weight rows between the threads in groups of 4 (a
+// multiple of the tiles' height; a tile never changes any result, see kernels/matmul.h).
 #include "kernels/matmul.h"
 
 #include <algorithm>
@@ -30,10 +30,10 @@ LevelKernels kernels_at(CpuLevel level) {
   return {nullptr, nullptr};
 }
 
-// Bytes of one converted activation row. F16 weights take their F16-rounded activations as f32
+// Bytes of one converted activation row. F16 (BF16) weights take their F16- (BF16-) rounded activations as f32
 // (exact), widened once here instead of once per weight row in the kernel.
 uint64_t act_row_bytes(DType weight_type, int64_t k) {
-  if (weight_type == DType::F16) return 4 * static_cast<uint64_t>(k);
+  if (weight_type == DType::F16 || weight_type == DType::BF16) return 4 * static_cast<uint64_t>(k);
   return *row_bytes(ref::vec_dot_type(weight_type), static_cast<uint64_t>(k));
 }
 
@@ -124,9 +124,10 @@ void matmul_at(CpuLevel level, const TensorView& w, const float* x, int64_t n_to
                       n_tokens,
                       y,
                       n_out};
-  const int64_t n_pairs = (n_out + 1) / 2;
-  pool.parallel_for(n_pairs, [&](int64_t begin, int64_t end, int) {
-    gemm(args, 2 * begin, std::min(n_out, 2 * end));
+  // Threads take whole groups of 4 rows (a multiple of every build's tile height).
+  const int64_t n_groups = (n_out + 3) / 4;
+  pool.parallel_for(n_groups, [&](int64_t begin, int64_t end, int) {
+    gemm(args, 4 * begin, std::min(n_out, 4 * end));
   });
 }
 

@@ -187,10 +187,11 @@ TEST_P(MatmulLevel, EachResultIndependentOfBatchAndThreads) {
 TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
   const CpuLevel level = cpu::detected_cpu_level();
   EXPECT_TRUE(cpu::cpu_supports(level));
-  if (level != CpuLevel::kRef)
+  if (level != CpuLevel::kRef) {
     for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
                     DType::F16, DType::BF16})
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
+  }
   EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::IQ4_XS));
 }
 

@@ -3,10 +3,9 @@
 // thread): the loops it runs (matrix rows, attention heads) are uniform in cost.
 //
 // A decode step runs a few hundred parallel_for calls of tens of microseconds each, so the
-// hand-off must cost far less than a futex wake-up (measured ~50-100 us here): workers spin on
-// an atomic generation counter for a while after each job (about a millisecond) and only then
-// sleep on a condition variable; the caller spins for the workers' completion. Nothing is
-// allocated per call.
+// hand-off must cost far less than a futex wake-up: workers spin on an atomic generation counter
+// for a short while after each job and only then sleep on a condition variable; the caller
+// likewise spins, then sleeps, until the workers are done. Nothing is allocated per call.
 #pragma once
 
 #include <atomic>
@@ -44,9 +43,11 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};  // bumped once per job
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<int> sleepers_{0};         // workers blocked (or about to block) on start_cv_
+  std::atomic<bool> caller_sleeping_{false};  // parallel_for blocked (or about to) on done_cv_
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable start_cv_;
+  std::condition_variable done_cv_;
 };
 
 // Physical cores when known (the default for -t), else the logical count.

@@ -193,6 +193,9 @@ void Engine::finish(Sequence& s, FinishReason reason, std::string error) {
   ev.error = std::move(error);
   {
     std::lock_guard lock(mutex_);
+    // Before the callback: whoever learns of the finish sees the blocks already free.
+    metrics_.kv_blocks_in_use = blocks_.in_use();
+    metrics_.kv_blocks_cached = blocks_.cached();
     metrics_.finished[static_cast<size_t>(reason)]++;
     metrics_.e2e.observe(std::chrono::duration<double>(Clock::now() - s.arrival).count());
     if (s.admitted_once) metrics_.generation_len.observe(double(s.generated()));

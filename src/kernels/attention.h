@@ -33,8 +33,9 @@ struct AttentionScratch {
 
 void attention(const AttentionArgs& a, AttentionScratch& s);
 
-namespace ref {
-void attention(const AttentionArgs& a, AttentionScratch& s);
-}
-
 }  // namespace hearth::kernels
+
+namespace hearth::ref {
+// The reference: one head at a time, element by element.
+void attention(const kernels::AttentionArgs& a, kernels::AttentionScratch& s);
+}  // namespace hearth::ref

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/matmul.h"
 #include "tensor/quant.h"
 
 namespace hearth {
@@ -196,9 +197,9 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
     // Attention block.
     for (int64_t t = 0; t < n; ++t)
       ref::rms_norm(x_.data() + t * n_embd, f32(L.attn_norm), cur_.data() + t * n_embd, n_embd, eps);
-    ref::matmul(L.wq, cur_.data(), n, q_.data(), pool_, matmul_scratch_);
-    ref::matmul(L.wk, cur_.data(), n, k_.data(), pool_, matmul_scratch_);
-    ref::matmul(L.wv, cur_.data(), n, v_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.wq, cur_.data(), n, q_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.wk, cur_.data(), n, k_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.wv, cur_.data(), n, v_.data(), pool_, matmul_scratch_);
     add_bias(q_.data(), L.bq, n, q_dim);
     add_bias(k_.data(), L.bk, n, kv_dim);
     add_bias(v_.data(), L.bv, n, kv_dim);
@@ -227,16 +228,16 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
       }
     }
     attention(batch, begin, n, il, kv);
-    ref::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
 
     // Feed-forward block (SwiGLU).
     for (int64_t t = 0; t < n; ++t)
       ref::rms_norm(x_.data() + t * n_embd, f32(L.ffn_norm), cur_.data() + t * n_embd, n_embd, eps);
-    ref::matmul(L.gate, cur_.data(), n, gate_.data(), pool_, matmul_scratch_);
-    ref::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.gate, cur_.data(), n, gate_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
     ref::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff);
-    ref::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
   }
 
@@ -249,7 +250,7 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
   for (int64_t r = 0; r < n_out; ++r)
     ref::rms_norm(x_.data() + logit_rows_[size_t(r)] * n_embd, f32(w_.output_norm), cur_.data() + r * n_embd,
                   n_embd, eps);
-  ref::matmul(w_.output, cur_.data(), n_out, logits, pool_, matmul_scratch_);
+  kernels::matmul(w_.output, cur_.data(), n_out, logits, pool_, matmul_scratch_);
 }
 
 // Causal attention of each of the chunk's queries over its own sequence's cached positions

@@ -31,23 +31,46 @@ constexpr uint32_t round_shifted(uint32_t kept, uint32_t dropped, int shift) {
 
 }  // namespace
 
-float fp16_to_fp32(uint16_t h) {
+namespace {
+
+// The binary32 bits of every binary16 value, computed at compile time. A table lookup because
+// the conversion sits in hot loops of the forward pass (the attention reads the f16 KV cache
+// through it): measured 25% of a 512-token prompt with the branchy version.
+constexpr uint32_t fp16_bits_to_fp32_bits(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exponent = (h >> 10) & 0x1fu;
-  const uint32_t mantissa = h & 0x3ffu;
+  uint32_t mantissa = h & 0x3ffu;
   if (exponent == 0x1f) {
     // Inf stays inf; a NaN keeps its payload and comes out quiet (as F16C's VCVTPH2PS does).
     uint32_t bits = sign | kF32Inf | (mantissa << 13);
     if (mantissa != 0) bits |= kF32QuietBit;
-    return std::bit_cast<float>(bits);
+    return bits;
   }
   if (exponent == 0) {
-    // Zero or subnormal: mantissa * 2^-24 is exact in binary32.
-    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
-    return sign ? -magnitude : magnitude;
+    if (mantissa == 0) return sign;
+    // Subnormal: mantissa * 2^-24, exact in binary32. Normalize until bit 10 is the leading 1:
+    // the value is then 1.f * 2^(-14 - shift).
+    uint32_t shift = 0;
+    while ((mantissa & 0x400u) == 0) {
+      mantissa <<= 1;
+      ++shift;
+    }
+    return sign | ((113u - shift) << 23) | ((mantissa & 0x3ffu) << 13);
   }
-  return std::bit_cast<float>(sign | ((exponent + kBiasDelta) << 23) | (mantissa << 13));
+  return sign | ((exponent + kBiasDelta) << 23) | (mantissa << 13);
 }
+
+struct Fp16Table {
+  uint32_t bits[65536];
+  constexpr Fp16Table() : bits() {
+    for (uint32_t h = 0; h < 65536; ++h) bits[h] = fp16_bits_to_fp32_bits(static_cast<uint16_t>(h));
+  }
+};
+constexpr Fp16Table kFp16Table;
+
+}  // namespace
+
+float fp16_to_fp32(uint16_t h) { return std::bit_cast<float>(kFp16Table.bits[h]); }
 
 uint16_t fp32_to_fp16(float f) {
   const uint32_t bits = std::bit_cast<uint32_t>(f);

@@ -15,6 +15,8 @@
 //                                                       unless every logit is finite and they
 //                                                       are not all equal
 //   llama-harness ftypes                                the FTYPE names accepted by quantize
+//   llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]
+//                                                       llama-bench's pp/tg tokens/s as JSON lines
 //   llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]
 //                    [--ubatch U]                       llama-perplexity's default perplexity
 //                                                       (one sequence per batch, n_batch = n_ctx,
@@ -28,6 +30,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -90,6 +93,7 @@ int usage() {
       "       llama-harness ftypes\n"
       "       llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]\n"
       "                                [--ubatch U]\n"
+      "       llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]\n"
       "env: HARNESS_VERBOSE=1 shows llama.cpp's info logs\n",
       stderr);
   return 2;
@@ -454,6 +458,96 @@ int cmd_perplexity(int argc, char** argv) {
   return rc;
 }
 
+// llama-bench's measurement through the C API, so bench/compare.sh can hold hearth's `hearth
+// bench` against llama.cpp on the same file without the llama-bench binary (not shipped):
+// ppP = one llama_decode of P random tokens (n_batch 2048, n_ubatch 512) from an empty cache,
+// tgN = N single-token decodes from an empty cache; one warm-up of each, then mean and sample
+// standard deviation of tokens/s over the reps. Flash attention off, f16 KV cache.
+int cmd_bench(int argc, char** argv) {
+  if (argc < 3) return usage();
+  const char* model_path = argv[2];
+  const int n_prompt = std::atoi(option(argc, argv, 3, "-p", "512").c_str());
+  const int n_gen = std::atoi(option(argc, argv, 3, "-n", "128").c_str());
+  const int threads = std::atoi(option(argc, argv, 3, "-t", "2").c_str());
+  const int reps = std::atoi(option(argc, argv, 3, "-r", "5").c_str());
+  if (n_prompt < 0 || n_gen < 0 || threads < 1 || reps < 1) return fail("bad -p/-n/-t/-r");
+
+  load_backends();
+  llama_model_params mparams = llama_model_default_params();
+  mparams.n_gpu_layers = 0;
+  llama_model* model = llama_model_load_from_file(model_path, mparams);
+  if (model == nullptr) return fail("llama_model_load_from_file failed for %s", model_path);
+  llama_context_params cparams = llama_context_default_params();
+  cparams.n_ctx = static_cast<uint32_t>(n_prompt + n_gen + 1);
+  cparams.n_batch = 2048;
+  cparams.n_ubatch = 512;
+  cparams.n_seq_max = 1;
+  cparams.n_threads = threads;
+  cparams.n_threads_batch = threads;
+  cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  cparams.type_k = GGML_TYPE_F16;
+  cparams.type_v = GGML_TYPE_F16;
+  llama_context* ctx = llama_init_from_model(model, cparams);
+  if (ctx == nullptr) {
+    llama_model_free(model);
+    return fail("llama_init_from_model failed for %s", model_path);
+  }
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  std::srand(42);
+  using clock = std::chrono::steady_clock;
+  int rc = 0;
+  auto pp = [&]() -> double {
+    llama_memory_clear(llama_get_memory(ctx), true);
+    std::vector<llama_token> tokens(static_cast<size_t>(n_prompt));
+    for (auto& t : tokens) t = std::rand() % n_vocab;
+    const auto t0 = clock::now();
+    for (int i = 0; i < n_prompt; i += 2048) {
+      const int n = std::min(2048, n_prompt - i);
+      if (llama_decode(ctx, llama_batch_get_one(tokens.data() + i, n)) != 0) rc = 1;
+    }
+    llama_synchronize(ctx);
+    return n_prompt / std::chrono::duration<double>(clock::now() - t0).count();
+  };
+  auto tg = [&](int n) -> double {
+    llama_memory_clear(llama_get_memory(ctx), true);
+    llama_token token = std::rand() % n_vocab;
+    const auto t0 = clock::now();
+    for (int i = 0; i < n; ++i) {
+      if (llama_decode(ctx, llama_batch_get_one(&token, 1)) != 0) rc = 1;
+      llama_synchronize(ctx);
+      token = std::rand() % n_vocab;
+    }
+    return n / std::chrono::duration<double>(clock::now() - t0).count();
+  };
+  auto report = [&](const char* kind, int n, const std::vector<double>& v) {
+    double mean = 0, sq = 0;
+    for (double x : v) mean += x;
+    mean /= static_cast<double>(v.size());
+    for (double x : v) sq += (x - mean) * (x - mean);
+    const double sd = v.size() > 1 ? std::sqrt(sq / static_cast<double>(v.size() - 1)) : 0.0;
+    std::printf("{\"model\": \"%s\", \"test\": \"%s%d\", \"threads\": %d, "
+                "\"tokens_per_second\": %.3f, \"stddev\": %.3f}\n",
+                model_path, kind, n, threads, mean, sd);
+  };
+  if (n_prompt > 0) {
+    pp();  // warm-up
+    std::vector<double> v;
+    for (int r = 0; r < reps; ++r) v.push_back(pp());
+    report("pp", n_prompt, v);
+  }
+  if (n_gen > 0) {
+    tg(1);  // warm-up
+    std::vector<double> v;
+    for (int r = 0; r < reps; ++r) v.push_back(tg(n_gen));
+    report("tg", n_gen, v);
+  }
+  if (rc != 0) fail("llama_decode failed");
+  llama_free(ctx);
+  llama_model_free(model);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -473,6 +567,8 @@ int main(int argc, char** argv) {
     rc = cmd_dequant(argc, argv);
   } else if (cmd == "load") {
     rc = cmd_load(argc, argv);
+  } else if (cmd == "bench") {
+    rc = cmd_bench(argc, argv);
   } else if (cmd == "perplexity") {
     rc = cmd_perplexity(argc, argv);
   } else if (cmd == "ftypes") {

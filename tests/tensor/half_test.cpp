@@ -16,6 +16,26 @@ namespace {
 float from_bits(uint32_t bits) { return std::bit_cast<float>(bits); }
 uint32_t bits_of(float f) { return std::bit_cast<uint32_t>(f); }
 
+// Every half against the value it encodes, computed independently with ldexp (the conversion is
+// a lookup table built at compile time).
+TEST(Fp16, WidensEveryPatternExactly) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const uint32_t sign = h >> 15, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    const float got = fp16_to_fp32(static_cast<uint16_t>(h));
+    if (exponent == 0x1f) {
+      const uint32_t want = (sign << 31) | 0x7f800000u | (mantissa << 13) |
+                            (mantissa != 0 ? 0x00400000u : 0u);
+      ASSERT_EQ(bits_of(got), want) << std::hex << h;
+      continue;
+    }
+    const float magnitude = exponent == 0
+                                ? std::ldexp(static_cast<float>(mantissa), -24)
+                                : std::ldexp(static_cast<float>(1024 + mantissa),
+                                             static_cast<int>(exponent) - 25);
+    ASSERT_EQ(bits_of(got), bits_of(sign ? -magnitude : magnitude)) << std::hex << h;
+  }
+}
+
 TEST(Fp16, WidensKnownValues) {
   EXPECT_EQ(fp16_to_fp32(0x3c00), 1.0f);
   EXPECT_EQ(fp16_to_fp32(0xc000), -2.0f);

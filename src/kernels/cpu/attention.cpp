@@ -79,7 +79,7 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
 #if defined(__x86_64__) || defined(__i386__)
   if (has_avx2() && a.head_dim % 8 == 0 && a.head_dim <= kMaxHeadDim) return attention_avx2(a, s);
 #endif
-  ref::attention(a, s);
+  hearth::ref::attention(a, s);
 }
 
 }  // namespace hearth::kernels

@@ -3,7 +3,10 @@
 #include "kernels/ref/ops.h"
 #include "tensor/quant.h"
 
-namespace hearth::kernels::ref {
+namespace hearth::ref {
+
+using kernels::AttentionArgs;
+using kernels::AttentionScratch;
 
 void attention(const AttentionArgs& a, AttentionScratch& s) {
   const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size;
@@ -19,7 +22,7 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
       for (int64_t i = 0; i < hd; ++i) dot += s.qd[size_t(i)] * double(fp16_to_fp32(k[i]));
       s.scores[size_t(j)] = static_cast<float>(dot) * a.scale;
     }
-    hearth::ref::softmax(s.scores.data(), n);
+    softmax(s.scores.data(), n);
     std::fill(s.acc.begin(), s.acc.end(), 0.0);
     for (int64_t j = 0; j < n; ++j) {
       const double p = fp16_to_fp32(fp32_to_fp16(s.scores[size_t(j)]));
@@ -30,4 +33,4 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
   }
 }
 
-}  // namespace hearth::kernels::ref
+}  // namespace hearth::ref

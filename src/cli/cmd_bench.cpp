@@ -1,0 +1,234 @@
+// hearth bench -m MODEL [-p 512] [-n 128] [-t N] [-r 5] [-o md|jsonl]: prompt-processing and
+// generation speed with llama-bench's semantics, so the two tools' figures compare directly:
+//   ppP: one forward of P random tokens from an empty cache (logits of the last token only);
+//   tgN: N tokens decoded one at a time from an empty cache;
+// one warm-up run of each, then mean ± sample standard deviation of tokens/s over the reps.
+// Generation also reports its share of the memory roofline: the bytes a decode step must read
+// (every weight matrix, the embedding row aside, plus the KV cache so far) times tokens/s,
+// over the read bandwidth measured here by streaming through a buffer far larger than the caches.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "cli/commands.h"
+#include "kernels/cpu/dispatch.h"
+#include "model/quantize_recipe.h"
+#include "model/transformer.h"
+
+namespace hearth::cli {
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  int64_t n_prompt = 512;
+  int64_t n_gen = 128;
+  int n_threads = default_thread_count();
+  int reps = 5;
+  std::string output = "md";
+  std::string cpu;  // kernel level to force ("" = best this CPU runs)
+};
+
+struct Stats {
+  double mean = 0, stddev = 0;
+};
+
+Stats stats_of(const std::vector<double>& v) {
+  Stats s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  if (v.size() > 1) {
+    double sq = 0;
+    for (double x : v) sq += (x - s.mean) * (x - s.mean);
+    s.stddev = std::sqrt(sq / static_cast<double>(v.size() - 1));
+  }
+  return s;
+}
+
+// Read bandwidth in bytes/s: the best of a few passes of `pool` threads summing disjoint slices
+// of a 1 GiB buffer (touched first so the pages exist).
+double measure_read_bandwidth(ThreadPool& pool) {
+  constexpr size_t kBytes = size_t{1} << 30;
+  const size_t n = kBytes / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n, 1);
+  std::vector<uint64_t> sums(static_cast<size_t>(pool.size()), 0);
+  double best = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(pool.size(), [&](int64_t begin, int64_t end, int) {
+      for (int64_t part = begin; part < end; ++part) {
+        const size_t lo = n / pool.size() * part, hi = n / pool.size() * (part + 1);
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = lo; i < hi; i += 4) {
+          s0 += buf[i];
+          s1 += buf[i + 1];
+          s2 += buf[i + 2];
+          s3 += buf[i + 3];
+        }
+        sums[part] += s0 + s1 + s2 + s3;
+      }
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(kBytes) / s);
+  }
+  uint64_t total = 0;
+  for (uint64_t s : sums) total += s;
+  if (total != 4 * n) fmt::print(stderr, "bench: bandwidth pass read {} of {} words\n", total, 4 * n);
+  return best;
+}
+
+// Bytes one decode step reads at cache position `pos`: the weight matrices (all tensors but the
+// token embedding, which is read one row at a time, unless it doubles as the output matrix)
+// plus the f16 K and V cache up to pos.
+double decode_bytes(const ModelFile& model, const HParams& hp, double pos) {
+  const bool tied = model.find_tensor("output.weight") == nullptr;
+  double bytes = 0;
+  for (const ModelTensor& t : model.tensors())
+    if (t.name != "token_embd.weight" || tied) bytes += static_cast<double>(t.view.n_bytes);
+  return bytes + pos * 2.0 * 2.0 * static_cast<double>(hp.n_layer * hp.kv_dim());
+}
+
+std::string type_label(const ModelFile& model) {
+  if (auto ft = model.get_int("general.file_type"))
+    return std::string(file_type_name(static_cast<FileType>(*ft)));
+  return "?";
+}
+
+struct Result1 {
+  std::string test;
+  int64_t n_tokens;
+  Stats tps;
+};
+
+int run_bench(const BenchArgs& a) {
+  using clock = std::chrono::steady_clock;
+  auto model = ModelFile::open(a.model);
+  if (!model.ok()) {
+    fmt::print(stderr, "hearth bench: {}\n", model.error().message);
+    return 1;
+  }
+  TransformerOptions topt;
+  topt.n_ctx = std::max<int64_t>(a.n_prompt, a.n_gen) + 1;
+  topt.n_batch = std::max<int64_t>(1, std::min<int64_t>(a.n_prompt, 512));
+  topt.n_threads = a.n_threads;
+  auto tf = Transformer::create(*model, topt);
+  if (!tf.ok()) {
+    fmt::print(stderr, "hearth bench: {}\n", tf.error().message);
+    return 1;
+  }
+  Transformer& t = **tf;
+  const HParams& hp = t.hparams();
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(hp.n_vocab - 1));
+  std::vector<float> logits;
+
+  auto time_pp = [&]() -> double {
+    std::vector<int32_t> tokens(static_cast<size_t>(a.n_prompt));
+    for (auto& tok : tokens) tok = pick(rng);
+    t.reset();
+    const auto t0 = clock::now();
+    Status st = t.forward(tokens, false, logits);
+    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    if (!st.ok()) fmt::print(stderr, "hearth bench: {}\n", st.message());
+    return static_cast<double>(a.n_prompt) / s;
+  };
+  auto time_tg = [&](int64_t n) -> double {
+    t.reset();
+    int32_t tok = pick(rng);
+    const auto t0 = clock::now();
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t one[1] = {tok};
+      Status st = t.forward(one, false, logits);
+      if (!st.ok()) fmt::print(stderr, "hearth bench: {}\n", st.message());
+      tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    }
+    return static_cast<double>(n) / std::chrono::duration<double>(clock::now() - t0).count();
+  };
+
+  std::vector<Result1> results;
+  if (a.n_prompt > 0) {
+    time_pp();  // warm-up
+    std::vector<double> v;
+    for (int r = 0; r < a.reps; ++r) v.push_back(time_pp());
+    results.push_back({fmt::format("pp{}", a.n_prompt), a.n_prompt, stats_of(v)});
+  }
+  if (a.n_gen > 0) {
+    time_tg(std::min<int64_t>(a.n_gen, 8));  // warm-up
+    std::vector<double> v;
+    for (int r = 0; r < a.reps; ++r) v.push_back(time_tg(a.n_gen));
+    results.push_back({fmt::format("tg{}", a.n_gen), a.n_gen, stats_of(v)});
+  }
+  ThreadPool bw_pool(a.n_threads);
+  const double bandwidth = measure_read_bandwidth(bw_pool);
+  const double step_bytes = decode_bytes(*model, hp, static_cast<double>(a.n_gen) / 2.0);
+
+  const std::string type = type_label(*model);
+  const std::string name = fmt::format("{} {:.0f}M", model->architecture(),
+                                       decode_bytes(*model, hp, 0) / 1e6);
+  const char* level = cpu::cpu_level_name(cpu::active_cpu_level());
+  if (a.output == "jsonl") {
+    for (const Result1& r : results) {
+      std::string extra;
+      if (r.test.rfind("tg", 0) == 0)
+        extra = fmt::format(", \"bytes_per_token\": {:.0f}, \"read_bandwidth_gbs\": {:.2f}, "
+                            "\"roofline_pct\": {:.1f}",
+                            step_bytes, bandwidth / 1e9, 100.0 * r.tps.mean * step_bytes / bandwidth);
+      fmt::print("{{\"model\": \"{}\", \"type\": \"{}\", \"test\": \"{}\", \"threads\": {}, "
+                 "\"tokens_per_second\": {:.3f}, \"stddev\": {:.3f}, \"cpu\": \"{}\"{}}}\n",
+                 a.model, type, r.test, a.n_threads, r.tps.mean, r.tps.stddev, level, extra);
+    }
+  } else {
+    fmt::print("| model | type | threads | cpu | test | t/s | roofline |\n");
+    fmt::print("| --- | --- | ---: | --- | ---: | ---: | ---: |\n");
+    for (const Result1& r : results) {
+      std::string roof = "";
+      if (r.test.rfind("tg", 0) == 0)
+        roof = fmt::format("{:.0f}% of {:.1f} GB/s", 100.0 * r.tps.mean * step_bytes / bandwidth,
+                           bandwidth / 1e9);
+      fmt::print("| {} | {} | {} | {} | {} | {:.2f} ± {:.2f} | {} |\n", name, type, a.n_threads,
+                 level, r.test, r.tps.mean, r.tps.stddev, roof);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Prompt (ppN) and generation (tgN) speed, as llama-bench measures them");
+  cmd->add_option("-m,--model", a->model, "GGUF file or Hugging Face folder")->required();
+  cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt tokens (0: skip pp)")->capture_default_str();
+  cmd->add_option("-n,--n-gen", a->n_gen, "Generated tokens (0: skip tg)")->capture_default_str();
+  cmd->add_option("-t,--threads", a->n_threads, "Threads")->capture_default_str();
+  cmd->add_option("-r,--repetitions", a->reps, "Repetitions of each test")->capture_default_str();
+  cmd->add_option("-o,--output", a->output, "md or jsonl")
+      ->check(CLI::IsMember({"md", "jsonl"}))
+      ->capture_default_str();
+  cmd->add_option("--cpu", a->cpu, "Kernel level: ref, avx2 or avx512 (default: the best this CPU runs)");
+  cmd->callback([a, &exit_code] {
+    if (a->reps < 1 || a->n_prompt < 0 || a->n_gen < 0 || a->n_threads < 1) {
+      fmt::print(stderr, "hearth bench: -r and -t must be >= 1, -p and -n >= 0\n");
+      exit_code = 2;
+      return;
+    }
+    if (!a->cpu.empty()) {
+      const auto level = cpu::cpu_level_from_name(a->cpu);
+      if (!level || !cpu::cpu_supports(*level)) {
+        fmt::print(stderr, "hearth bench: --cpu {}: unknown or not supported by this CPU\n", a->cpu);
+        exit_code = 2;
+        return;
+      }
+      cpu::use_cpu_level(*level);
+    }
+    exit_code = run_bench(*a);
+  });
+}
+
+}  // namespace hearth::cli

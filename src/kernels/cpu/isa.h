@@ -1,0 +1,37 @@
+// Private to kernels/cpu: what each instruction-set build (x86_avx2.cpp, x86_avx512.cpp)
+// exports to the dispatcher. Only matmul.cpp calls these, and only after checking that the CPU
+// supports the build's level.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace hearth::cpu {
+
+// One product: weight rows of w_row_bytes each, activation rows (already converted to the
+// weight type's vec_dot_type) of act_row_bytes each, k elements per row.
+struct GemmArgs {
+  const uint8_t* w;        // [n_rows, k] weight type
+  uint64_t w_row_bytes;
+  const uint8_t* act;      // [n_tokens, k] vec_dot_type
+  uint64_t act_row_bytes;
+  int64_t k;
+  int64_t n_tokens;
+  float* y;                // [n_tokens, ldy] f32
+  int64_t ldy;
+};
+
+// Writes y[t * ldy + r] for rows r in [r0, r1) and every token t.
+using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);
+
+// [n] f32 -> [n] act_type, byte-identical to ref::quantize_activation.
+using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
+
+// nullptr where the build has no kernel for the type.
+GemmFn avx2_gemm(DType weight_type);
+QuantizeFn avx2_quantize(DType act_type);
+GemmFn avx512_gemm(DType weight_type);
+QuantizeFn avx512_quantize(DType act_type);
+
+}  // namespace hearth::cpu

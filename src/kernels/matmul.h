@@ -1,0 +1,29 @@
+// The matrix product the model calls: the fastest kernel this CPU supports (chosen once, at the
+// first call), falling back to the reference product (kernels/ref/matmul.h) for any weight type
+// without a SIMD kernel. Same contract and same signature as ref::matmul, so callers switch by
+// name.
+//
+// Every result y[t, r] is computed by one fixed sequence of operations that depends only on
+// weight row r and activation row t: the same bits whatever n_tokens is, whichever other tokens
+// share the batch, and however many threads run (the server batches requests and relies on it).
+// SIMD kernels exist for Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, F16 and BF16. For Q8_0, Q4_0 and
+// the K types that sequence is also ref::vec_dot's, so the bits equal the reference's (and, for
+// Q8_0/Q4_0, llama.cpp's); Q5_0 sums in ggml's 8 lanes where ref goes block by block, and
+// F16/BF16 sum in f32 lanes instead of ref's double: a few ulps from ref.
+#pragma once
+
+#include <cstdint>
+
+#include "base/thread_pool.h"
+#include "kernels/ref/matmul.h"
+#include "tensor/tensor_view.h"
+
+namespace hearth::kernels {
+
+using MatmulScratch = ref::MatmulScratch;
+
+// y [n_tokens, w.ne[1]] f32 = x [n_tokens, w.ne[0]] f32 · wᵀ, where w is [ne1 rows of ne0].
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch);
+
+}  // namespace hearth::kernels

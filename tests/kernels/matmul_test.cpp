@@ -1,0 +1,204 @@
+// kernels::matmul (kernels/cpu) at every dispatch level this CPU runs, against the reference:
+//   - bit-identical to ref::vec_dot of the ref-converted activations for the quantized types,
+//     within a few ulps of the row's magnitude for F16, over awkward shapes (row counts that are
+//     not a multiple of the tile, k not a multiple of the SIMD width where the type allows,
+//     token counts 1, 2, 3, 7, 9) and 1 and 2 threads;
+//   - batch invariance: every (row, token) result has the same bits whether the token runs
+//     alone, in a batch, at another position of a shuffled batch, or on another thread count.
+#include "kernels/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/dispatch.h"
+#include "kernels/ref/vec_dot.h"
+#include "tensor/quant.h"
+
+namespace hearth {
+namespace {
+
+using cpu::CpuLevel;
+
+struct Case {
+  DType type;
+  std::vector<int64_t> ks;  // row lengths to try
+};
+
+const Case kCases[] = {
+    {DType::Q8_0, {32, 96, 544}},   {DType::Q4_0, {32, 160, 544}},   {DType::Q5_0, {32, 96, 544}},
+    {DType::Q4_K, {256, 768}},      {DType::Q5_K, {256, 768}},
+    {DType::Q6_K, {256, 768}},      {DType::F16, {1, 7, 16, 37, 100, 515}},
+    {DType::BF16, {8, 40, 100}},    {DType::Q4_1, {32, 64}},  // Q4_1: no SIMD kernel, ref fallback
+};
+
+const CpuLevel kLevels[] = {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512};
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+
+Weights random_weights(std::mt19937& rng, DType type, int64_t k, int64_t rows) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const uint64_t row_size = *row_bytes(type, static_cast<uint64_t>(k));
+  Weights w;
+  w.bytes.resize(row_size * static_cast<uint64_t>(rows));
+  std::vector<float> f(static_cast<size_t>(k));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : f) v = normal(rng) * 0.05f;
+    quantize_row(type, f.data(), w.bytes.data() + r * row_size, k);
+  }
+  w.view.type = type;
+  w.view.n_dims = 2;
+  w.view.ne = {k, rows, 1, 1};
+  w.view.data = w.bytes.data();
+  w.view.n_bytes = w.bytes.size();
+  return w;
+}
+
+std::vector<float> random_activations(std::mt19937& rng, int64_t k, int64_t n_tokens) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(k * n_tokens));
+  for (auto& v : x) v = normal(rng);
+  for (int64_t t = 0; t < n_tokens; ++t) x[t * k + (t * 7) % k] *= 30.0f;  // an outlier each
+  return x;
+}
+
+// ref::vec_dot of each weight row with each ref-converted activation row: [n_tokens, rows].
+std::vector<float> reference(const TensorView& w, const std::vector<float>& x, int64_t n_tokens) {
+  const int64_t k = w.ne[0], rows = w.ne[1];
+  const DType act_type = ref::vec_dot_type(w.type);
+  const uint64_t a_bytes = *row_bytes(act_type, static_cast<uint64_t>(k));
+  const uint64_t w_bytes = *row_bytes(w.type, static_cast<uint64_t>(k));
+  std::vector<uint8_t> act(a_bytes);
+  std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    ref::quantize_activation(act_type, x.data() + t * k, act.data(), k);
+    for (int64_t r = 0; r < rows; ++r)
+      y[t * rows + r] = ref::vec_dot(w.type, static_cast<const uint8_t*>(w.data) + r * w_bytes,
+                                     act.data(), k);
+  }
+  return y;
+}
+
+// Bits must match, except F16/BF16 at a SIMD level, which sum in f32 lanes, and Q5_0, which sums
+// in ggml's 8 lanes where ref sums block by block: within 1e-5 of the sum of |products|.
+bool exact_type(CpuLevel level, DType type) {
+  return level == CpuLevel::kRef ||
+         (type != DType::F16 && type != DType::BF16 && type != DType::Q5_0);
+}
+
+float abs_dot_bound(const TensorView& w, const std::vector<float>& x, int64_t t, int64_t r) {
+  const int64_t k = w.ne[0];
+  std::vector<float> row(static_cast<size_t>(k));
+  const uint64_t w_bytes = *row_bytes(w.type, static_cast<uint64_t>(k));
+  dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + r * w_bytes, row.data(), k);
+  double s = 0;
+  for (int64_t j = 0; j < k; ++j) s += std::fabs(double{row[j]} * x[t * k + j]);
+  return static_cast<float>(s);
+}
+
+std::vector<float> run(CpuLevel level, const TensorView& w, const std::vector<float>& x,
+                       int64_t n_tokens, int n_threads) {
+  ThreadPool pool(n_threads);
+  kernels::MatmulScratch scratch;
+  std::vector<float> y(static_cast<size_t>(w.ne[1] * n_tokens), -1.0f);
+  cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch);
+  return y;
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
+
+class MatmulLevel : public testing::TestWithParam<CpuLevel> {
+ protected:
+  void SetUp() override {
+    if (!cpu::cpu_supports(GetParam()))
+      GTEST_SKIP() << "this CPU lacks " << cpu::cpu_level_name(GetParam());
+  }
+};
+
+TEST_P(MatmulLevel, MatchesReferenceOnAwkwardShapes) {
+  const CpuLevel level = GetParam();
+  std::mt19937 rng(1234);
+  for (const Case& c : kCases) {
+    for (int64_t k : c.ks) {
+      for (int64_t rows : {1, 3, 18, 33}) {
+        const Weights w = random_weights(rng, c.type, k, rows);
+        for (int64_t n_tokens : {1, 2, 3, 7, 9}) {
+          const std::vector<float> x = random_activations(rng, k, n_tokens);
+          const std::vector<float> want = reference(w.view, x, n_tokens);
+          for (int threads : {1, 2}) {
+            const std::vector<float> got = run(level, w.view, x, n_tokens, threads);
+            for (int64_t t = 0; t < n_tokens; ++t)
+              for (int64_t r = 0; r < rows; ++r) {
+                const float g = got[t * rows + r], e = want[t * rows + r];
+                const std::string where = std::string(dtype_name(c.type)) + " k=" +
+                                          std::to_string(k) + " rows=" + std::to_string(rows) +
+                                          " n_tokens=" + std::to_string(n_tokens) + " threads=" +
+                                          std::to_string(threads) + " t=" + std::to_string(t) +
+                                          " r=" + std::to_string(r);
+                if (exact_type(level, c.type))
+                  ASSERT_TRUE(same_bits(g, e)) << where << ": " << g << " vs ref " << e;
+                else
+                  ASSERT_NEAR(g, e, 1e-5f * abs_dot_bound(w.view, x, t, r) + 1e-30f) << where;
+              }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(MatmulLevel, EachResultIndependentOfBatchAndThreads) {
+  const CpuLevel level = GetParam();
+  std::mt19937 rng(99);
+  for (const Case& c : kCases) {
+    const int64_t k = c.ks.back(), rows = 37, n_tokens = 11;
+    const Weights w = random_weights(rng, c.type, k, rows);
+    const std::vector<float> x = random_activations(rng, k, n_tokens);
+    const std::vector<float> batch = run(level, w.view, x, n_tokens, 2);
+    // Each token alone, one thread.
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const std::vector<float> one(x.begin() + t * k, x.begin() + (t + 1) * k);
+      const std::vector<float> alone = run(level, w.view, one, 1, 1);
+      for (int64_t r = 0; r < rows; ++r)
+        ASSERT_TRUE(same_bits(alone[r], batch[t * rows + r]))
+            << dtype_name(c.type) << " token " << t << " row " << r;
+    }
+    // The batch reversed (every token lands in another tile position), 1 thread.
+    std::vector<float> reversed(x.size());
+    for (int64_t t = 0; t < n_tokens; ++t)
+      std::copy(x.begin() + t * k, x.begin() + (t + 1) * k,
+                reversed.begin() + (n_tokens - 1 - t) * k);
+    const std::vector<float> rev = run(level, w.view, reversed, n_tokens, 1);
+    for (int64_t t = 0; t < n_tokens; ++t)
+      for (int64_t r = 0; r < rows; ++r)
+        ASSERT_TRUE(same_bits(rev[(n_tokens - 1 - t) * rows + r], batch[t * rows + r]))
+            << dtype_name(c.type) << " token " << t << " row " << r;
+  }
+}
+
+TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
+  const CpuLevel level = cpu::detected_cpu_level();
+  EXPECT_TRUE(cpu::cpu_supports(level));
+  if (level != CpuLevel::kRef) {
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                    DType::F16, DType::BF16})
+      EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
+  }
+  EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::IQ4_XS));
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, MatmulLevel, testing::ValuesIn(kLevels),
+                         [](const testing::TestParamInfo<CpuLevel>& info) {
+                           return std::string(cpu::cpu_level_name(info.param));
+                         });
+
+}  // namespace
+}  // namespace hearth

@@ -79,6 +79,7 @@ std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text,
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+  if (hf_ != nullptr) return encode_hf(text, add_special, parse_special);
   std::vector<int32_t> out;
   const std::vector<Fragment> fragments = split_special(text, parse_special);
   if (add_special && add_bos_) out.push_back(bos_);
@@ -252,6 +253,21 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
     const std::string_view piece = sym_text(s);
     if (int32_t id = find_token(piece); id != kNoToken) {
       out.push_back(id);
+      continue;
+    }
+    if (hf_ != nullptr) {
+      // tokenizers: <0xNN> byte tokens when byte_fallback has them all, else the unknown token.
+      size_t first = out.size();
+      bool all_bytes = hf_->byte_fallback;
+      for (size_t i = 0; all_bytes && i < piece.size(); ++i) {
+        const int32_t id = find_token(fmt::format("<0x{:02X}>", static_cast<uint8_t>(piece[i])));
+        all_bytes = id != kNoToken;
+        out.push_back(id);
+      }
+      if (!all_bytes) {
+        out.resize(first);
+        if (unk_ != kNoToken) out.push_back(unk_);
+      }
       continue;
     }
     // No token for the merged text: fall back to single-byte entries (llama.cpp looks up each

@@ -26,6 +26,7 @@ struct TokenizeOptions {
   std::string file;
   bool ids_only = false;
   bool no_special = false;
+  bool no_add_special = false;
   bool jsonl = false;
   bool decode = false;
 };
@@ -75,7 +76,8 @@ int tokenize(const TokenizeOptions& opt) {
     fmt::print(stderr, "error: {}\n", tok.error().message);
     return 1;
   }
-  const bool special = !opt.no_special;
+  const bool parse_special = !opt.no_special;
+  const bool add_special = parse_special && !opt.no_add_special;
   if (opt.jsonl) {
     // Many texts in one run (tests compare hundreds of strings; loading a vocabulary costs more
     // than tokenizing): each input line is a JSON string, each output line its ids.
@@ -93,7 +95,7 @@ int tokenize(const TokenizeOptions& opt) {
         fmt::print(stderr, "error: line {}: not a JSON string\n", line_no);
         return 1;
       }
-      const std::vector<int32_t> ids = tok->encode(item.get<std::string>(), special, special);
+      const std::vector<int32_t> ids = tok->encode(item.get<std::string>(), add_special, parse_special);
       if (opt.decode) {  // {"ids": [...], "text": decode(ids)}, special tokens rendered
         nlohmann::json row;
         row["ids"] = ids;
@@ -107,7 +109,7 @@ int tokenize(const TokenizeOptions& opt) {
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
   }
-  const std::vector<int32_t> ids = tok->encode(text, /*add_special=*/special, /*parse_special=*/special);
+  const std::vector<int32_t> ids = tok->encode(text, add_special, parse_special);
   std::string out;
   if (opt.ids_only) {
     for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? " " : "", ids[i]);
@@ -132,6 +134,8 @@ void add_tokenize_command(CLI::App& app, int& exit_code) {
   hf->excludes(model);
   cmd->add_flag("--ids", opt->ids_only, "Print only the ids, space-separated on one line");
   cmd->add_flag("--no-special", opt->no_special, "Add no BOS/EOS and treat special-token text as plain text");
+  cmd->add_flag("--no-add-special", opt->no_add_special,
+                "Add no BOS/EOS but still parse special-token text (HF's add_special_tokens=false)");
   CLI::Option* file = cmd->add_option("-f,--file", opt->file, "Tokenize this file's exact bytes");
   cmd->add_option("text", opt->text, "Text to tokenize")->excludes(file);
   cmd->add_flag("--jsonl", opt->jsonl,

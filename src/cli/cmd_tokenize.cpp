@@ -4,6 +4,8 @@
 // where they are not printable UTF-8), or with --ids all ids on one line.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -29,6 +31,7 @@ struct TokenizeOptions {
   bool no_add_special = false;
   bool jsonl = false;
   bool decode = false;
+  int bench_repeat = 0;
 };
 
 // A piece as readable text: control bytes and invalid UTF-8 are escaped (\n, \t, \xNN).
@@ -78,6 +81,19 @@ int tokenize(const TokenizeOptions& opt) {
   }
   const bool parse_special = !opt.no_special;
   const bool add_special = parse_special && !opt.no_add_special;
+  if (opt.bench_repeat > 0) {
+    // Throughput: the whole text encoded N times; the best run as "bytes tokens seconds MB/s"
+    // (the same line tests/peers/llama_harness.cpp's tokenize-bench prints).
+    double best_s = 1e30;
+    size_t n_tokens = 0;
+    for (int r = 0; r < opt.bench_repeat; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      n_tokens = tok->encode(text, add_special, parse_special).size();
+      best_s = std::min(best_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    fmt::print("{} {} {:.6f} {:.3f}\n", text.size(), n_tokens, best_s, static_cast<double>(text.size()) / best_s / 1e6);
+    return 0;
+  }
   if (opt.jsonl) {
     // Many texts in one run (tests compare hundreds of strings; loading a vocabulary costs more
     // than tokenizing): each input line is a JSON string, each output line its ids.
@@ -140,6 +156,8 @@ void add_tokenize_command(CLI::App& app, int& exit_code) {
   cmd->add_option("text", opt->text, "Text to tokenize")->excludes(file);
   cmd->add_flag("--jsonl", opt->jsonl,
                 "Input lines are JSON strings; print one line of ids per input (implies --ids)");
+  cmd->add_option("--bench", opt->bench_repeat,
+                  "Encode the text N times and print the best run: bytes tokens seconds MB/s");
   cmd->add_flag("--decode", opt->decode,
                 "With --jsonl: print {\"ids\": [...], \"text\": decode(ids)} per input line");
   cmd->callback([opt, &exit_code, model, hf] {

@@ -192,13 +192,31 @@ void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) con
   const std::vector<size_t> pieces = pre_.split(cps);
   size_t start = 0;
   std::string raw, word;
+  WordCache cache;
   for (size_t length : pieces) {
     raw.clear();
     for (size_t i = start; i < start + length; ++i) utf8_append(raw, cps[i]);
     start += length;
     word.clear();
     for (char c : raw) word += gpt2_byte_to_utf8(static_cast<uint8_t>(c));
-    bpe_word(word, out);
+    bpe_word_cached(word, out, cache);
+  }
+}
+
+void Tokenizer::bpe_word_cached(const std::string& word, std::vector<int32_t>& out, WordCache& cache) const {
+  constexpr size_t kMaxCachedWordBytes = 64, kMaxCachedWords = 1 << 16;
+  if (word.size() > kMaxCachedWordBytes) return bpe_word(word, out);
+  if (auto it = cache.spans.find(word); it != cache.spans.end()) {
+    const auto [offset, count] = it->second;
+    out.insert(out.end(), cache.ids.begin() + offset, cache.ids.begin() + offset + count);
+    return;
+  }
+  const size_t first = out.size();
+  bpe_word(word, out);
+  if (cache.spans.size() < kMaxCachedWords) {
+    cache.spans.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(cache.ids.size()),
+                                                            static_cast<uint32_t>(out.size() - first)));
+    cache.ids.insert(cache.ids.end(), out.begin() + static_cast<long>(first), out.end());
   }
 }
 

@@ -255,6 +255,7 @@ std::vector<int32_t> Tokenizer::encode_hf(std::string_view raw, bool add_special
   std::vector<int32_t> out;
   if (add_special) out = hf.prefix_ids;
   std::vector<std::string> words;
+  WordCache cache;
   for (size_t i = 0; i < sections.size(); ++i) {
     const Section& s = sections[i];
     if (s.token != kNoToken) {
@@ -266,7 +267,7 @@ std::vector<int32_t> Tokenizer::encode_hf(std::string_view raw, bool add_special
     if (normalized.empty()) continue;
     hf.pipeline.pre_tokenize(std::move(normalized), i == 0, words);
     const size_t first = out.size();
-    for (const std::string& word : words) bpe_word(word, out);
+    for (const std::string& word : words) bpe_word_cached(word, out, cache);
     if (hf.fuse_unk && unk_ != kNoToken) {  // runs of unknown tokens become one
       size_t w = first;
       for (size_t r = first; r < out.size(); ++r) {

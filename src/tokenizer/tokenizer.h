@@ -161,6 +161,14 @@ class Tokenizer {
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
+  // Words already merged earlier in the same encode call. Large texts repeat their words and
+  // merging dominates the time (a 4.6 MB mixed text: 1.9x to 3x faster with it); local to one
+  // call, so encode stays const and thread-safe.
+  struct WordCache {
+    std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> spans;  // word -> ids[offset, +count)
+    std::vector<int32_t> ids;
+  };
+  void bpe_word_cached(const std::string& word, std::vector<int32_t>& out, WordCache& cache) const;
   int32_t spm_byte_token(uint8_t byte) const;
   int bpe_rank(std::string_view left, std::string_view right) const;
   std::string piece(int32_t id, bool special, bool strip_leading_space) const;

@@ -508,4 +508,23 @@ Result<HfTokenizerSpec> parse_hf_tokenizer(std::string_view json_text, std::stri
   return spec;
 }
 
+Result<std::vector<int32_t>> parse_generation_eos(std::string_view text, std::string_view name) {
+  HEARTH_TRY(Json root, parse_json(text, name, kMaxTokenizerConfigBytes));
+  const Reader r(name);
+  std::vector<int32_t> ids;
+  const Json* eos = Reader::field(root, "eos_token_id");
+  if (eos == nullptr) return ids;
+  if (eos->is_array()) {
+    if (eos->size() > 1024) return r.error("eos_token_id", "too many ids");
+    for (size_t i = 0; i < eos->size(); ++i) {
+      HEARTH_TRY(int32_t id, r.token_id((*eos)[i], fmt::format("eos_token_id[{}]", i)));
+      ids.push_back(id);
+    }
+  } else {
+    HEARTH_TRY(int32_t id, r.token_id(*eos, "eos_token_id"));
+    ids.push_back(id);
+  }
+  return ids;
+}
+
 }  // namespace hearth::tokenizer

@@ -95,7 +95,11 @@ struct HfTokenizerSpec {
   bool clean_up_spaces = true;     // clean_up_tokenization_spaces (transformers.js defaults to true)
   std::string chat_template;       // "" when there is none (a named list: its "default" entry)
   std::vector<std::string> additional_special_tokens;
+  std::vector<int32_t> extra_eog_ids;  // generation_config.json's eos_token_id
 };
+
+// generation_config.json's eos_token_id (an id or a list of ids): more end-of-generation tokens.
+Result<std::vector<int32_t>> parse_generation_eos(std::string_view text, std::string_view name = "generation_config.json");
 
 // Limits for untrusted files.
 inline constexpr size_t kMaxTokenizerJsonBytes = size_t{512} << 20;

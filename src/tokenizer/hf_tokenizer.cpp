@@ -85,8 +85,26 @@ Result<Tokenizer> Tokenizer::from_hf_path(const std::string& path) {
   std::error_code ec;
   std::filesystem::path json(path);
   if (std::filesystem::is_directory(json, ec)) json /= "tokenizer.json";
-  const std::filesystem::path config = json.parent_path() / "tokenizer_config.json";
-  return from_hf_files(json.string(), std::filesystem::is_regular_file(config, ec) ? config.string() : std::string());
+  const std::filesystem::path dir = json.parent_path();
+  const std::filesystem::path config = dir / "tokenizer_config.json";
+  const std::filesystem::path generation = dir / "generation_config.json";
+  std::string generation_text;
+  if (std::filesystem::is_regular_file(generation, ec)) {
+    HEARTH_TRY(generation_text, read_bounded(generation.string(), kMaxTokenizerConfigBytes));
+  }
+  HEARTH_TRY(std::string json_text, read_bounded(json.string(), kMaxTokenizerJsonBytes));
+  std::string config_text;
+  if (std::filesystem::is_regular_file(config, ec)) {
+    HEARTH_TRY(config_text, read_bounded(config.string(), kMaxTokenizerConfigBytes));
+  }
+  HEARTH_TRY(HfTokenizerSpec spec, parse_hf_tokenizer(json_text, config_text, json.string(), config.string()));
+  if (!generation_text.empty()) {
+    HEARTH_TRY(spec.extra_eog_ids, parse_generation_eos(generation_text, generation.string()));
+  }
+  json_text = {};
+  Result<Tokenizer> tok = from_hf_spec(std::move(spec));
+  if (!tok.ok()) return make_error("{}: {}", json.string(), tok.error().message);
+  return tok;
 }
 
 Result<Tokenizer> Tokenizer::from_hf_spec(HfTokenizerSpec spec) {
@@ -188,6 +206,9 @@ Status Tokenizer::init_hf(HfTokenizerSpec spec) {
   state->suffix_ids = std::move(spec.suffix_ids);
 
   detect_special_tokens();  // EOT/EOG sets from the tokens' text, as for GGUF vocabularies
+  for (int32_t id : spec.extra_eog_ids) {
+    if (static_cast<size_t>(id) < n && tokens_[id].attr != kAttrUndefined) eog_.insert(id);
+  }
   hf_ = std::move(state);
   return Status::Ok();
 }

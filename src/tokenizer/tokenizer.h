@@ -89,8 +89,9 @@ class Tokenizer {
   static Result<Tokenizer> from_hf_files(const std::string& tokenizer_json_path,
                                          const std::string& tokenizer_config_path = "");
   static Result<Tokenizer> from_hf_spec(HfTokenizerSpec spec);
-  // `path` is a tokenizer.json file or a folder holding one; tokenizer_config.json beside it is
-  // read when present.
+  // `path` is a tokenizer.json file or a folder holding one; tokenizer_config.json and
+  // generation_config.json (its eos_token_id ids end generation too) beside it are read when
+  // present.
   static Result<Tokenizer> from_hf_path(const std::string& path);
 
   // Text -> ids. add_special: BOS/EOS as the model asks (add_bos/add_eos). parse_special: text

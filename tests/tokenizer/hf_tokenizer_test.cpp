@@ -120,6 +120,12 @@ TEST(HfTokenizer, InvalidUtf8BecomesReplacementCharacter) {
   const Tokenizer tok = load(byte_level_json());
   EXPECT_EQ(tok.encode("\xFF", false, false), (Ids{0xEF, 0xBF, 0xBD}));
   EXPECT_EQ(tok.encode("a\xC3", false, false), (Ids{'a', 0xEF, 0xBF, 0xBD}));
+  // A surrogate, an overlong '/', a codepoint past U+10FFFF: never handed to PCRE2 as UTF-8.
+  for (const char* bad : {"\xED\xA0\x80", "\xC0\xAF", "\xF4\x90\x80\x80"}) {
+    const Ids ids = tok.encode(bad, false, true);
+    ASSERT_FALSE(ids.empty()) << bad;
+    for (size_t i = 0; i < ids.size(); i += 3) EXPECT_EQ(ids[i], 0xEF) << bad;
+  }
   std::string noise;
   for (int i = 0; i < 2000; ++i) noise.push_back(static_cast<char>((i * 7919) & 0xFF));
   EXPECT_FALSE(tok.encode(noise, true, true).empty());
@@ -235,10 +241,18 @@ TEST(HfTokenizer, LoadsFromFilesAndFolder) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "tokenizer.json") << byte_level_json().dump();
   std::ofstream(dir / "tokenizer_config.json") << Json{{"chat_template", "X"}, {"eos_token", "</s>"}}.dump();
+  std::ofstream(dir / "generation_config.json") << Json{{"eos_token_id", {301, 302}}}.dump();
   Result<Tokenizer> from_dir = Tokenizer::from_hf_path(dir.string());
   ASSERT_TRUE(from_dir.ok()) << from_dir.error().message;
   EXPECT_EQ(from_dir->chat_template(), "X");
   EXPECT_EQ(from_dir->eos(), 301);
+  EXPECT_TRUE(from_dir->is_eog(302));  // from generation_config.json
+  std::ofstream(dir / "generation_config.json") << Json{{"eos_token_id", "x"}}.dump();
+  Result<Tokenizer> bad_generation = Tokenizer::from_hf_path(dir.string());
+  ASSERT_FALSE(bad_generation.ok());
+  EXPECT_NE(bad_generation.error().message.find("generation_config.json: eos_token_id: expected an integer"),
+            std::string::npos) << bad_generation.error().message;
+  std::filesystem::remove(dir / "generation_config.json");
   Result<Tokenizer> from_file = Tokenizer::from_hf_path((dir / "tokenizer.json").string());
   ASSERT_TRUE(from_file.ok());
   EXPECT_EQ(from_file->encode("ab", false, true), (Ids{256}));

@@ -180,7 +180,8 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) con
 // ---- Byte-level BPE: pre-tokenize, map bytes to GPT-2's alphabet, merge by lowest rank ----
 
 int Tokenizer::bpe_rank(std::string_view left, std::string_view right) const {
-  std::string key(left);
+  thread_local std::string key;  // reused: no allocation per lookup
+  key.assign(left);
   key += '\0';
   key += right;
   auto it = merge_ranks_.find(key);
@@ -229,22 +230,27 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
     }
   }
   std::vector<Symbol> symbols = initial_symbols(word);
+  // A candidate merge. Symbols only grow by absorbing their right neighbour and never move, so
+  // a pair is stale exactly when either side's length changed since it was queued. (Plain
+  // data: the heap moves these around; strings in them cost half the time on long words.)
   struct Pair {
     int left, right;
     int rank;
-    std::string text;
+    uint32_t left_length, right_length;
   };
   const auto later = [](const Pair& a, const Pair& b) {
     return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
   };
-  std::priority_queue<Pair, std::vector<Pair>, decltype(later)> queue(later);
+  std::vector<Pair> heap;
+  heap.reserve(symbols.size());
+  std::priority_queue<Pair, std::vector<Pair>, decltype(later)> queue(later, std::move(heap));
   const auto sym_text = [&](const Symbol& s) { return std::string_view(word).substr(s.offset, s.length); };
   const auto try_pair = [&](int left, int right) {
     if (left < 0 || right < 0) return;
     const int rank = bpe_rank(sym_text(symbols[left]), sym_text(symbols[right]));
     if (rank < 0) return;
-    queue.push(Pair{left, right, rank, std::string(word.substr(symbols[left].offset,
-                                                               symbols[left].length + symbols[right].length))});
+    queue.push(Pair{left, right, rank, static_cast<uint32_t>(symbols[left].length),
+                    static_cast<uint32_t>(symbols[right].length)});
   };
   for (size_t i = 1; i < symbols.size(); ++i) try_pair(static_cast<int>(i) - 1, static_cast<int>(i));
 
@@ -253,11 +259,7 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
     queue.pop();
     Symbol& left = symbols[p.left];
     Symbol& right = symbols[p.right];
-    if (left.length == 0 || right.length == 0) continue;
-    if (left.length + right.length != p.text.size() ||
-        word.compare(left.offset, left.length + right.length, p.text) != 0) {
-      continue;  // stale: one side changed since this pair was queued
-    }
+    if (left.length != p.left_length || right.length != p.right_length) continue;  // stale
     left.length += right.length;
     right.length = 0;
     left.next = right.next;

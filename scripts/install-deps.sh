@@ -9,7 +9,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3-numpy
-  libpcre2-dev
+  libpcre2-dev libicu-dev
   libboost-dev
 )
 

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "model/arch.h"
 #include "model/model_file.h"
+#include "tokenizer/tokenizer.h"
 
 namespace hearth::cli {
 namespace {
@@ -79,7 +80,22 @@ json tokenizer_summary(const ModelFile& model) {
   std::optional<std::string> tmpl = model.get_string("tokenizer.chat_template");
   tok["has_chat_template"] = tmpl.has_value();
   tok["chat_template_bytes"] = tmpl ? tmpl->size() : 0;
-  if (!model.hf_tokenizer_dir().empty()) tok["hf_tokenizer_dir"] = model.hf_tokenizer_dir();
+  if (!model.hf_tokenizer_dir().empty()) {
+    // A Hugging Face folder's vocabulary is its tokenizer.json (loaded to count and check it).
+    tok["hf_tokenizer_dir"] = model.hf_tokenizer_dir();
+    tok["model"] = "tokenizer.json";
+    Result<tokenizer::Tokenizer> t = tokenizer::Tokenizer::from_model(model);
+    if (t.ok()) {
+      tok["n_tokens"] = t->n_vocab();
+      for (auto [name, id] : {std::pair{"bos_id", t->bos()}, std::pair{"eos_id", t->eos()}, std::pair{"eot_id", t->eot()},
+                              std::pair{"padding_id", t->pad()}, std::pair{"unknown_id", t->unk()}}) {
+        if (id != tokenizer::kNoToken) tok[name] = id;
+        else tok.erase(name);
+      }
+    } else {
+      tok["error"] = t.error().message;
+    }
+  }
   return tok;
 }
 
@@ -155,6 +171,7 @@ int inspect(const std::string& path, bool as_json, bool full) {
              tok["pre"].get<std::string>(), tok["n_tokens"].get<size_t>());
   for (const char* id : {"bos_id", "eos_id", "eot_id", "padding_id"})
     if (tok.contains(id)) fmt::print(" {}={}", id, tok[id].get<int64_t>());
+  if (tok.contains("error")) fmt::print(" error: {}", tok["error"].get<std::string>());
   fmt::print("\nchat template: {}\n",
              tok["has_chat_template"].get<bool>()
                  ? fmt::format("yes ({} bytes)", tok["chat_template_bytes"].get<size_t>())

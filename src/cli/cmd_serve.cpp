@@ -78,7 +78,10 @@ int serve(ServeArgs a) {
     if (!text.ok()) return fail(text.error().message);
     template_source = *text;
   } else {
-    template_source = model->get_string("tokenizer.chat_template").value_or(chat::kChatMlTemplate);
+    // GGUF metadata, else a Hugging Face folder's tokenizer_config.json, else ChatML.
+    template_source = model->get_string("tokenizer.chat_template")
+                          .value_or(tok->chat_template().empty() ? std::string(chat::kChatMlTemplate)
+                                                                 : tok->chat_template());
   }
   auto tmpl = chat::Template::parse(template_source);
   if (!tmpl.ok()) return fail("chat template: " + tmpl.error().message);

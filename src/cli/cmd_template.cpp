@@ -1,4 +1,4 @@
-// hearth template (-m MODEL | --chat-template FILE) --request REQUEST.json [--now TIME]: prints
+// hearth template (-m MODEL | --tokenizer TOKENIZER.json | --chat-template FILE) --request REQUEST.json [--now TIME]: prints
 // exactly the prompt a chat request renders to through the model's chat template (ChatML when
 // the model has none). REQUEST.json is an OpenAI chat request plus add_generation_prompt,
 // bos_token, eos_token and chat_template_kwargs (see chat/chat_request.h).
@@ -23,6 +23,7 @@ namespace {
 struct TemplateOptions {
   std::string model_path;
   std::string template_path;
+  std::string tokenizer_path;
   std::string request_path;
   std::string now;  // "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM"
 };
@@ -43,6 +44,15 @@ int render_template(const TemplateOptions& opt) {
       return 1;
     }
     source = std::move(*text);
+  } else if (!opt.tokenizer_path.empty()) {
+    Result<tokenizer::Tokenizer> tok = tokenizer::Tokenizer::from_hf_path(opt.tokenizer_path);
+    if (!tok.ok()) {
+      fmt::print(stderr, "error: {}\n", tok.error().message);
+      return 1;
+    }
+    source = tok->chat_template().empty() ? std::string(chat::kChatMlTemplate) : tok->chat_template();
+    if (tok->bos() != tokenizer::kNoToken) defaults.bos_token = tok->token_text(tok->bos());
+    if (tok->eos() != tokenizer::kNoToken) defaults.eos_token = tok->token_text(tok->eos());
   } else {
     Result<ModelFile> model = ModelFile::open(opt.model_path);
     if (!model.ok()) {
@@ -104,14 +114,17 @@ void add_template_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("template", "Print the prompt a chat request renders to through a chat template");
   CLI::Option* model = cmd->add_option("-m,--model", opt->model_path, "GGUF file or Hugging Face folder (its chat template)");
   CLI::Option* file = cmd->add_option("--chat-template", opt->template_path, "A Jinja chat template file");
-  model->excludes(file);
-  file->excludes(model);
+  CLI::Option* hf = cmd->add_option("--tokenizer", opt->tokenizer_path,
+                                    "A Hugging Face tokenizer.json or its folder (tokenizer_config.json's chat_template)");
+  model->excludes(file)->excludes(hf);
+  file->excludes(model)->excludes(hf);
+  hf->excludes(model)->excludes(file);
   cmd->add_option("--request", opt->request_path, "Chat request JSON (messages, tools, add_generation_prompt, ...)")
       ->required();
   cmd->add_option("--now", opt->now, "The time strftime_now() sees: YYYY-MM-DD[THH:MM] (default: now)");
-  cmd->callback([opt, &exit_code, model, file] {
-    if (model->count() == 0 && file->count() == 0) {
-      fmt::print(stderr, "error: template: give -m MODEL or --chat-template FILE\n");
+  cmd->callback([opt, &exit_code, model, file, hf] {
+    if (model->count() == 0 && file->count() == 0 && hf->count() == 0) {
+      fmt::print(stderr, "error: template: give -m MODEL, --tokenizer TOKENIZER.json or --chat-template FILE\n");
       exit_code = 2;
       return;
     }

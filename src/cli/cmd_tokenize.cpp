@@ -1,8 +1,11 @@
-// hearth tokenize -m MODEL [--ids] [--no-special] [-f FILE | TEXT]: the token ids a model's
+// hearth tokenize (-m MODEL | --tokenizer TOKENIZER.json) [--ids] [--no-special] [--decode]
+// [-f FILE | TEXT]: the token ids a model's
 // vocabulary gives a text, one "id<TAB>piece" line per token (the piece with its bytes escaped
 // where they are not printable UTF-8), or with --ids all ids on one line.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -20,11 +23,15 @@ namespace {
 
 struct TokenizeOptions {
   std::string model_path;
+  std::string tokenizer_path;
   std::string text;
   std::string file;
   bool ids_only = false;
   bool no_special = false;
+  bool no_add_special = false;
   bool jsonl = false;
+  bool decode = false;
+  int bench_repeat = 0;
 };
 
 // A piece as readable text: control bytes and invalid UTF-8 are escaped (\n, \t, \xNN).
@@ -57,17 +64,36 @@ int tokenize(const TokenizeOptions& opt) {
     }
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  Result<ModelFile> model = ModelFile::open(opt.model_path);
-  if (!model.ok()) {
-    fmt::print(stderr, "error: {}\n", model.error().message);
-    return 1;
+  Result<tokenizer::Tokenizer> tok = Error{"no tokenizer"};
+  if (!opt.tokenizer_path.empty()) {
+    tok = tokenizer::Tokenizer::from_hf_path(opt.tokenizer_path);
+  } else {
+    Result<ModelFile> model = ModelFile::open(opt.model_path);
+    if (!model.ok()) {
+      fmt::print(stderr, "error: {}\n", model.error().message);
+      return 1;
+    }
+    tok = tokenizer::Tokenizer::from_model(*model);
   }
-  Result<tokenizer::Tokenizer> tok = tokenizer::Tokenizer::from_model(*model);
   if (!tok.ok()) {
     fmt::print(stderr, "error: {}\n", tok.error().message);
     return 1;
   }
-  const bool special = !opt.no_special;
+  const bool parse_special = !opt.no_special;
+  const bool add_special = parse_special && !opt.no_add_special;
+  if (opt.bench_repeat > 0) {
+    // Throughput: the whole text encoded N times; the best run as "bytes tokens seconds MB/s"
+    // (the same line tests/peers/llama_harness.cpp's tokenize-bench prints).
+    double best_s = 1e30;
+    size_t n_tokens = 0;
+    for (int r = 0; r < opt.bench_repeat; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      n_tokens = tok->encode(text, add_special, parse_special).size();
+      best_s = std::min(best_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    fmt::print("{} {} {:.6f} {:.3f}\n", text.size(), n_tokens, best_s, static_cast<double>(text.size()) / best_s / 1e6);
+    return 0;
+  }
   if (opt.jsonl) {
     // Many texts in one run (tests compare hundreds of strings; loading a vocabulary costs more
     // than tokenizing): each input line is a JSON string, each output line its ids.
@@ -85,14 +111,21 @@ int tokenize(const TokenizeOptions& opt) {
         fmt::print(stderr, "error: line {}: not a JSON string\n", line_no);
         return 1;
       }
-      const std::vector<int32_t> ids = tok->encode(item.get<std::string>(), special, special);
-      for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? " " : "", ids[i]);
+      const std::vector<int32_t> ids = tok->encode(item.get<std::string>(), add_special, parse_special);
+      if (opt.decode) {  // {"ids": [...], "text": decode(ids)}, special tokens rendered
+        nlohmann::json row;
+        row["ids"] = ids;
+        row["text"] = tokenizer::utf8_sanitize(tok->decode(ids, false, true));
+        out += row.dump();
+      } else {
+        for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? " " : "", ids[i]);
+      }
       out += '\n';
     }
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
   }
-  const std::vector<int32_t> ids = tok->encode(text, /*add_special=*/special, /*parse_special=*/special);
+  const std::vector<int32_t> ids = tok->encode(text, add_special, parse_special);
   std::string out;
   if (opt.ids_only) {
     for (size_t i = 0; i < ids.size(); ++i) out += fmt::format("{}{}", i ? " " : "", ids[i]);
@@ -109,15 +142,32 @@ int tokenize(const TokenizeOptions& opt) {
 void add_tokenize_command(CLI::App& app, int& exit_code) {
   auto opt = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Show the tokens a model's vocabulary gives a text");
-  cmd->add_option("-m,--model", opt->model_path, "GGUF file (vocab-only files work) or Hugging Face folder")
-      ->required();
+  CLI::Option* model =
+      cmd->add_option("-m,--model", opt->model_path, "GGUF file (vocab-only files work) or Hugging Face folder");
+  CLI::Option* hf = cmd->add_option("--tokenizer", opt->tokenizer_path,
+                                    "A Hugging Face tokenizer.json (or its folder; tokenizer_config.json beside it is read)");
+  model->excludes(hf);
+  hf->excludes(model);
   cmd->add_flag("--ids", opt->ids_only, "Print only the ids, space-separated on one line");
   cmd->add_flag("--no-special", opt->no_special, "Add no BOS/EOS and treat special-token text as plain text");
+  cmd->add_flag("--no-add-special", opt->no_add_special,
+                "Add no BOS/EOS but still parse special-token text (HF's add_special_tokens=false)");
   CLI::Option* file = cmd->add_option("-f,--file", opt->file, "Tokenize this file's exact bytes");
   cmd->add_option("text", opt->text, "Text to tokenize")->excludes(file);
   cmd->add_flag("--jsonl", opt->jsonl,
                 "Input lines are JSON strings; print one line of ids per input (implies --ids)");
-  cmd->callback([opt, &exit_code] { exit_code = tokenize(*opt); });
+  cmd->add_option("--bench", opt->bench_repeat,
+                  "Encode the text N times and print the best run: bytes tokens seconds MB/s");
+  cmd->add_flag("--decode", opt->decode,
+                "With --jsonl: print {\"ids\": [...], \"text\": decode(ids)} per input line");
+  cmd->callback([opt, &exit_code, model, hf] {
+    if (model->count() == 0 && hf->count() == 0) {
+      fmt::print(stderr, "error: tokenize: give -m MODEL or --tokenizer TOKENIZER.json\n");
+      exit_code = 2;
+      return;
+    }
+    exit_code = tokenize(*opt);
+  });
 }
 
 }  // namespace hearth::cli

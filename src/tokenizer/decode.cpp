@@ -80,6 +80,7 @@ std::string Tokenizer::piece(int32_t id, bool special, bool strip_leading_space)
 std::string Tokenizer::token_to_piece(int32_t id, bool special) const { return piece(id, special, false); }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool remove_special, bool unparse_special) const {
+  if (hf_ != nullptr) return decode_hf(ids, remove_special, unparse_special);
   bool strip_space = add_space_prefix_;
   if (remove_special && add_bos_ && !ids.empty() && ids.front() == bos_) {
     strip_space = false;

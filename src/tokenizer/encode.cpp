@@ -79,6 +79,7 @@ std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text,
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+  if (hf_ != nullptr) return encode_hf(text, add_special, parse_special);
   std::vector<int32_t> out;
   const std::vector<Fragment> fragments = split_special(text, parse_special);
   if (add_special && add_bos_) out.push_back(bos_);
@@ -179,7 +180,8 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) con
 // ---- Byte-level BPE: pre-tokenize, map bytes to GPT-2's alphabet, merge by lowest rank ----
 
 int Tokenizer::bpe_rank(std::string_view left, std::string_view right) const {
-  std::string key(left);
+  thread_local std::string key;  // reused: no allocation per lookup
+  key.assign(left);
   key += '\0';
   key += right;
   auto it = merge_ranks_.find(key);
@@ -191,13 +193,31 @@ void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) con
   const std::vector<size_t> pieces = pre_.split(cps);
   size_t start = 0;
   std::string raw, word;
+  WordCache cache;
   for (size_t length : pieces) {
     raw.clear();
     for (size_t i = start; i < start + length; ++i) utf8_append(raw, cps[i]);
     start += length;
     word.clear();
     for (char c : raw) word += gpt2_byte_to_utf8(static_cast<uint8_t>(c));
-    bpe_word(word, out);
+    bpe_word_cached(word, out, cache);
+  }
+}
+
+void Tokenizer::bpe_word_cached(const std::string& word, std::vector<int32_t>& out, WordCache& cache) const {
+  constexpr size_t kMaxCachedWordBytes = 64, kMaxCachedWords = 1 << 16;
+  if (word.size() > kMaxCachedWordBytes) return bpe_word(word, out);
+  if (auto it = cache.spans.find(word); it != cache.spans.end()) {
+    const auto [offset, count] = it->second;
+    out.insert(out.end(), cache.ids.begin() + offset, cache.ids.begin() + offset + count);
+    return;
+  }
+  const size_t first = out.size();
+  bpe_word(word, out);
+  if (cache.spans.size() < kMaxCachedWords) {
+    cache.spans.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(cache.ids.size()),
+                                                            static_cast<uint32_t>(out.size() - first)));
+    cache.ids.insert(cache.ids.end(), out.begin() + static_cast<long>(first), out.end());
   }
 }
 
@@ -210,22 +230,27 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
     }
   }
   std::vector<Symbol> symbols = initial_symbols(word);
+  // A candidate merge. Symbols only grow by absorbing their right neighbour and never move, so
+  // a pair is stale exactly when either side's length changed since it was queued. (Plain
+  // data: the heap moves these around; strings in them cost half the time on long words.)
   struct Pair {
     int left, right;
     int rank;
-    std::string text;
+    uint32_t left_length, right_length;
   };
   const auto later = [](const Pair& a, const Pair& b) {
     return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
   };
-  std::priority_queue<Pair, std::vector<Pair>, decltype(later)> queue(later);
+  std::vector<Pair> heap;
+  heap.reserve(symbols.size());
+  std::priority_queue<Pair, std::vector<Pair>, decltype(later)> queue(later, std::move(heap));
   const auto sym_text = [&](const Symbol& s) { return std::string_view(word).substr(s.offset, s.length); };
   const auto try_pair = [&](int left, int right) {
     if (left < 0 || right < 0) return;
     const int rank = bpe_rank(sym_text(symbols[left]), sym_text(symbols[right]));
     if (rank < 0) return;
-    queue.push(Pair{left, right, rank, std::string(word.substr(symbols[left].offset,
-                                                               symbols[left].length + symbols[right].length))});
+    queue.push(Pair{left, right, rank, static_cast<uint32_t>(symbols[left].length),
+                    static_cast<uint32_t>(symbols[right].length)});
   };
   for (size_t i = 1; i < symbols.size(); ++i) try_pair(static_cast<int>(i) - 1, static_cast<int>(i));
 
@@ -234,11 +259,7 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
     queue.pop();
     Symbol& left = symbols[p.left];
     Symbol& right = symbols[p.right];
-    if (left.length == 0 || right.length == 0) continue;
-    if (left.length + right.length != p.text.size() ||
-        word.compare(left.offset, left.length + right.length, p.text) != 0) {
-      continue;  // stale: one side changed since this pair was queued
-    }
+    if (left.length != p.left_length || right.length != p.right_length) continue;  // stale
     left.length += right.length;
     right.length = 0;
     left.next = right.next;
@@ -252,6 +273,21 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
     const std::string_view piece = sym_text(s);
     if (int32_t id = find_token(piece); id != kNoToken) {
       out.push_back(id);
+      continue;
+    }
+    if (hf_ != nullptr) {
+      // tokenizers: <0xNN> byte tokens when byte_fallback has them all, else the unknown token.
+      size_t first = out.size();
+      bool all_bytes = hf_->byte_fallback;
+      for (size_t i = 0; all_bytes && i < piece.size(); ++i) {
+        const int32_t id = find_token(fmt::format("<0x{:02X}>", static_cast<uint8_t>(piece[i])));
+        all_bytes = id != kNoToken;
+        out.push_back(id);
+      }
+      if (!all_bytes) {
+        out.resize(first);
+        if (unk_ != kNoToken) out.push_back(unk_);
+      }
       continue;
     }
     // No token for the merged text: fall back to single-byte entries (llama.cpp looks up each

@@ -55,6 +55,7 @@ Result<int> get_flag(const ModelFile& model, std::string_view name) {
 }  // namespace
 
 Result<Tokenizer> Tokenizer::from_model(const ModelFile& model) {
+  if (!model.hf_tokenizer_dir().empty()) return from_hf_path(model.hf_tokenizer_dir());
   VocabSpec spec;
   std::optional<std::string> type = model.get_string("tokenizer.ggml.model");
   if (!type) return make_error("{}: missing tokenizer.ggml.model (no vocabulary in this file)", model.path());

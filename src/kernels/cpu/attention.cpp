@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/ref/ops.h"
 #include "tensor/quant.h"
 
@@ -67,8 +68,7 @@ __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs
 }
 
 bool has_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                         __builtin_cpu_supports("f16c");
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu::has_f16c();
   return ok;
 }
 #endif

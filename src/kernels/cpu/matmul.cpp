@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/ref/vec_dot.h"
@@ -53,8 +54,7 @@ bool cpu_supports(CpuLevel level) {
     case CpuLevel::kRef: return true;
 #if defined(__x86_64__)
     case CpuLevel::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case CpuLevel::kAvx512:
       return cpu_supports(CpuLevel::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 HOST ?= 127.0.0.1
 PORT ?= 8080
-FUZZ_SECONDS ?= 45
+FUZZ_SECONDS ?= 30
 DEMO_MODEL ?= models/demo-qwen2.5-tiny-q8_0.gguf
 WERROR := $(if $(CI),ON,OFF)
 
@@ -32,7 +32,7 @@ san-test: deps
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors test_api
 	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed|Api)'
 
-# libFuzzer targets for the GGUF and safetensors parsers, for a bounded time each.
+# libFuzzer targets for the GGUF, safetensors, tokenizer.json and OpenAI request parsers, a bounded time each.
 fuzz-test: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DHEARTH_FUZZ=ON -DHEARTH_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers

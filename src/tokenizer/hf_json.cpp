@@ -2,7 +2,6 @@
 // sizes and counts are bounded before anything big is built, and each error names the file and
 // the JSON path of the offending value.
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/hf_spec.h"
@@ -20,8 +19,10 @@ int json_depth(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -34,11 +35,15 @@ int json_depth(std::string_view text) {
 }
 
 Result<Json> parse_json(std::string_view text, std::string_view name, size_t max_bytes) {
-  if (text.size() > max_bytes) return make_error("{}: {} bytes is over the {} byte limit", name, text.size(), max_bytes);
-  if (json_depth(text) > kMaxJsonDepth) return make_error("{}: JSON nested deeper than {} levels", name, kMaxJsonDepth);
+  if (text.size() > max_bytes)
+    return make_error("{}: {} bytes is over the {} byte limit", name, text.size(), max_bytes);
+  if (json_depth(text) > kMaxJsonDepth)
+    return make_error("{}: JSON nested deeper than {} levels", name, kMaxJsonDepth);
   try {
     Json json = Json::parse(text.begin(), text.end());
-    if (!json.is_object()) return make_error("{}: expected a JSON object at the top level, got {}", name, json.type_name());
+    if (!json.is_object())
+      return make_error("{}: expected a JSON object at the top level, got {}", name,
+                        json.type_name());
     return json;
   } catch (const Json::exception& e) {
     return make_error("{}: not valid JSON: {}", name, e.what());
@@ -57,10 +62,13 @@ class Reader {
     return error(path, fmt::format("expected {}, got {}", want, v.type_name()));
   }
 
-  Result<std::string> string(const Json& v, std::string_view path, size_t max_bytes = kMaxTokenBytes) const {
+  Result<std::string> string(const Json& v, std::string_view path,
+                             size_t max_bytes = kMaxTokenBytes) const {
     if (!v.is_string()) return type_error(path, v, "a string");
     const std::string& s = v.get_ref<const std::string&>();
-    if (s.size() > max_bytes) return error(path, fmt::format("string of {} bytes is over the {} byte limit", s.size(), max_bytes));
+    if (s.size() > max_bytes)
+      return error(
+          path, fmt::format("string of {} bytes is over the {} byte limit", s.size(), max_bytes));
     return s;
   }
   Result<bool> boolean(const Json& v, std::string_view path) const {
@@ -84,7 +92,8 @@ class Reader {
     auto it = obj.find(key);
     return it == obj.end() || it->is_null() ? nullptr : &*it;
   }
-  Result<bool> opt_bool(const Json& obj, std::string_view key, std::string_view path, bool fallback) const {
+  Result<bool> opt_bool(const Json& obj, std::string_view key, std::string_view path,
+                        bool fallback) const {
     const Json* v = field(obj, key);
     if (v == nullptr) return fallback;
     return boolean(*v, fmt::format("{}.{}", path, key));
@@ -104,7 +113,8 @@ class Reader {
   Result<const Json*> array(const Json& obj, std::string_view key, std::string_view path) const {
     const Json* v = field(obj, key);
     if (v == nullptr || !v->is_array()) {
-      return error(fmt::format("{}.{}", path, key), v == nullptr ? "missing (expected an array)" : "expected an array");
+      return error(fmt::format("{}.{}", path, key),
+                   v == nullptr ? "missing (expected an array)" : "expected an array");
     }
     return v;
   }
@@ -115,7 +125,8 @@ class Reader {
 
 Result<HfPattern> read_pattern(const Reader& r, const Json& obj, std::string_view path) {
   const Json* p = Reader::field(obj, "pattern");
-  if (p == nullptr || !p->is_object()) return r.error(fmt::format("{}.pattern", path), "missing {\"String\"|\"Regex\": ...}");
+  if (p == nullptr || !p->is_object())
+    return r.error(fmt::format("{}.pattern", path), "missing {\"String\"|\"Regex\": ...}");
   HfPattern out;
   if (const Json* s = Reader::field(*p, "String")) {
     HEARTH_TRY(out.text, r.string(*s, fmt::format("{}.pattern.String", path)));
@@ -123,19 +134,22 @@ Result<HfPattern> read_pattern(const Reader& r, const Json& obj, std::string_vie
     out.is_regex = true;
     HEARTH_TRY(out.text, r.string(*re, fmt::format("{}.pattern.Regex", path)));
   } else {
-    return r.error(fmt::format("{}.pattern", path), "expected {\"String\": ...} or {\"Regex\": ...}");
+    return r.error(fmt::format("{}.pattern", path),
+                   "expected {\"String\": ...} or {\"Regex\": ...}");
   }
   if (out.text.empty()) return r.error(fmt::format("{}.pattern", path), "empty pattern");
   return out;
 }
 
-Result<HfPrependScheme> read_prepend_scheme(const Reader& r, const Json& obj, std::string_view path) {
+Result<HfPrependScheme> read_prepend_scheme(const Reader& r, const Json& obj,
+                                            std::string_view path) {
   if (const Json* s = Reader::field(obj, "prepend_scheme")) {
     HEARTH_TRY(std::string scheme, r.string(*s, fmt::format("{}.prepend_scheme", path), 64));
     if (scheme == "always") return HfPrependScheme::kAlways;
     if (scheme == "first") return HfPrependScheme::kFirst;
     if (scheme == "never") return HfPrependScheme::kNever;
-    return r.error(fmt::format("{}.prepend_scheme", path), fmt::format("unknown scheme '{}'", scheme));
+    return r.error(fmt::format("{}.prepend_scheme", path),
+                   fmt::format("unknown scheme '{}'", scheme));
   }
   HEARTH_TRY(bool add, r.opt_bool(obj, "add_prefix_space", path, true));  // the legacy field
   return add ? HfPrependScheme::kAlways : HfPrependScheme::kNever;
@@ -150,7 +164,8 @@ Status read_normalizer(const Reader& r, const Json& obj, const std::string& path
     if (depth > 8) return r.error(path, "Sequence nested too deeply");
     HEARTH_TRY(const Json* list, r.array(obj, "normalizers", path));
     for (size_t i = 0; i < list->size(); ++i) {
-      HEARTH_RETURN_IF_ERROR(read_normalizer(r, (*list)[i], fmt::format("{}.normalizers[{}]", path, i), depth + 1, out));
+      HEARTH_RETURN_IF_ERROR(read_normalizer(
+          r, (*list)[i], fmt::format("{}.normalizers[{}]", path, i), depth + 1, out));
     }
     return Status::Ok();
   } else if (type == "Replace") {
@@ -186,7 +201,8 @@ Status read_normalizer(const Reader& r, const Json& obj, const std::string& path
 Result<HfSplitBehavior> read_behavior(const Reader& r, const Json& obj, std::string_view path) {
   HEARTH_TRY(std::string b, r.opt_string(obj, "behavior", path, "Isolated"));
   std::string lower = b;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (lower == "removed") return HfSplitBehavior::kRemoved;
   if (lower == "isolated") return HfSplitBehavior::kIsolated;
   if (lower == "mergedwithprevious") return HfSplitBehavior::kMergedWithPrevious;
@@ -204,8 +220,8 @@ Status read_pre_tokenizer(const Reader& r, const Json& obj, const std::string& p
     if (depth > 8) return r.error(path, "Sequence nested too deeply");
     HEARTH_TRY(const Json* list, r.array(obj, "pretokenizers", path));
     for (size_t i = 0; i < list->size(); ++i) {
-      HEARTH_RETURN_IF_ERROR(
-          read_pre_tokenizer(r, (*list)[i], fmt::format("{}.pretokenizers[{}]", path, i), depth + 1, out));
+      HEARTH_RETURN_IF_ERROR(read_pre_tokenizer(
+          r, (*list)[i], fmt::format("{}.pretokenizers[{}]", path, i), depth + 1, out));
     }
     return Status::Ok();
   } else if (type == "Split") {
@@ -237,7 +253,8 @@ Status read_pre_tokenizer(const Reader& r, const Json& obj, const std::string& p
   return Status::Ok();
 }
 
-Status read_decoder(const Reader& r, const Json& obj, const std::string& path, int depth, std::vector<HfDecoder>& out) {
+Status read_decoder(const Reader& r, const Json& obj, const std::string& path, int depth,
+                    std::vector<HfDecoder>& out) {
   HEARTH_TRY(std::string type, r.type_of(obj, path));
   HfDecoder d;
   using K = HfDecoder::Kind;
@@ -245,7 +262,8 @@ Status read_decoder(const Reader& r, const Json& obj, const std::string& path, i
     if (depth > 8) return r.error(path, "Sequence nested too deeply");
     HEARTH_TRY(const Json* list, r.array(obj, "decoders", path));
     for (size_t i = 0; i < list->size(); ++i) {
-      HEARTH_RETURN_IF_ERROR(read_decoder(r, (*list)[i], fmt::format("{}.decoders[{}]", path, i), depth + 1, out));
+      HEARTH_RETURN_IF_ERROR(
+          read_decoder(r, (*list)[i], fmt::format("{}.decoders[{}]", path, i), depth + 1, out));
     }
     return Status::Ok();
   } else if (type == "ByteLevel") {
@@ -253,7 +271,8 @@ Status read_decoder(const Reader& r, const Json& obj, const std::string& path, i
   } else if (type == "Replace") {
     d.kind = K::kReplace;
     HEARTH_TRY(HfPattern pattern, read_pattern(r, obj, path));
-    if (pattern.is_regex) return r.error(path + ".pattern", "Regex patterns in a Replace decoder are not supported");
+    if (pattern.is_regex)
+      return r.error(path + ".pattern", "Regex patterns in a Replace decoder are not supported");
     d.pattern = std::move(pattern.text);
     HEARTH_TRY(d.content, r.opt_string(obj, "content", path, ""));
   } else if (type == "ByteFallback") {
@@ -263,11 +282,14 @@ Status read_decoder(const Reader& r, const Json& obj, const std::string& path, i
   } else if (type == "Strip") {
     d.kind = K::kStrip;
     HEARTH_TRY(d.content, r.opt_string(obj, "content", path, " "));
-    if (d.content.size() != 1) return r.error(path + ".content", "expected a single ASCII character");
-    for (auto [key, field] : {std::pair{"start", &d.strip_start}, std::pair{"stop", &d.strip_stop}}) {
+    if (d.content.size() != 1)
+      return r.error(path + ".content", "expected a single ASCII character");
+    for (auto [key, field] :
+         {std::pair{"start", &d.strip_start}, std::pair{"stop", &d.strip_stop}}) {
       if (const Json* v = Reader::field(obj, key)) {
         HEARTH_TRY(int64_t n, r.integer(*v, fmt::format("{}.{}", path, key)));
-        if (n < 0 || n > 1024) return r.error(fmt::format("{}.{}", path, key), "out of range 0..1024");
+        if (n < 0 || n > 1024)
+          return r.error(fmt::format("{}.{}", path, key), "out of range 0..1024");
         *field = static_cast<int>(n);
       }
     }
@@ -284,14 +306,16 @@ Status read_decoder(const Reader& r, const Json& obj, const std::string& path, i
 }
 
 // post_processor -> the ids around a single sequence.
-Status read_post_processor(const Reader& r, const Json& obj, const std::string& path, int depth, HfTokenizerSpec& spec) {
+Status read_post_processor(const Reader& r, const Json& obj, const std::string& path, int depth,
+                           HfTokenizerSpec& spec) {
   HEARTH_TRY(std::string type, r.type_of(obj, path));
   if (type == "ByteLevel") return Status::Ok();  // offsets only
   if (type == "Sequence") {
     if (depth > 8) return r.error(path, "Sequence nested too deeply");
     HEARTH_TRY(const Json* list, r.array(obj, "processors", path));
     for (size_t i = 0; i < list->size(); ++i) {
-      HEARTH_RETURN_IF_ERROR(read_post_processor(r, (*list)[i], fmt::format("{}.processors[{}]", path, i), depth + 1, spec));
+      HEARTH_RETURN_IF_ERROR(read_post_processor(
+          r, (*list)[i], fmt::format("{}.processors[{}]", path, i), depth + 1, spec));
     }
     return Status::Ok();
   }
@@ -299,13 +323,15 @@ Status read_post_processor(const Reader& r, const Json& obj, const std::string& 
     for (const char* key : {"cls", "sep"}) {
       const Json* pair = Reader::field(obj, key);
       const std::string where = fmt::format("{}.{}", path, key);
-      if (pair == nullptr || !pair->is_array() || pair->size() != 2) return r.error(where, "expected [token, id]");
+      if (pair == nullptr || !pair->is_array() || pair->size() != 2)
+        return r.error(where, "expected [token, id]");
       HEARTH_TRY(int32_t id, r.token_id((*pair)[1], where + "[1]"));
       (std::string_view(key) == "cls" ? spec.prefix_ids : spec.suffix_ids).push_back(id);
     }
     return Status::Ok();
   }
-  if (type != "TemplateProcessing") return r.error(path, fmt::format("post-processor type '{}' is not supported", type));
+  if (type != "TemplateProcessing")
+    return r.error(path, fmt::format("post-processor type '{}' is not supported", type));
   HEARTH_TRY(const Json* single, r.array(obj, "single", path));
   const Json* specials = Reader::field(obj, "special_tokens");
   bool seen_sequence = false;
@@ -319,12 +345,14 @@ Status read_post_processor(const Reader& r, const Json& obj, const std::string& 
       continue;
     }
     const Json* st = Reader::field(item, "SpecialToken");
-    if (st == nullptr) return r.error(where, "expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
+    if (st == nullptr)
+      return r.error(where, "expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
     const Json* name = Reader::field(*st, "id");
     if (name == nullptr) return r.error(where + ".SpecialToken", "missing \"id\"");
     HEARTH_TRY(std::string key, r.string(*name, where + ".SpecialToken.id"));
     const Json* entry = specials != nullptr ? Reader::field(*specials, key) : nullptr;
-    if (entry == nullptr) return r.error(path + ".special_tokens", fmt::format("no entry for '{}'", key));
+    if (entry == nullptr)
+      return r.error(path + ".special_tokens", fmt::format("no entry for '{}'", key));
     const std::string entry_path = fmt::format("{}.special_tokens[\"{}\"]", path, key);
     HEARTH_TRY(const Json* ids, r.array(*entry, "ids", entry_path));
     for (size_t k = 0; k < ids->size(); ++k) {
@@ -332,23 +360,29 @@ Status read_post_processor(const Reader& r, const Json& obj, const std::string& 
       (seen_sequence ? spec.suffix_ids : spec.prefix_ids).push_back(id);
     }
   }
-  if (!seen_sequence) return r.error(path + ".single", "has no {\"Sequence\": {\"id\": \"A\"}} item");
+  if (!seen_sequence)
+    return r.error(path + ".single", "has no {\"Sequence\": {\"id\": \"A\"}} item");
   return Status::Ok();
 }
 
 Status read_model(const Reader& r, const Json& root, HfTokenizerSpec& spec) {
   const Json* model = Reader::field(root, "model");
-  if (model == nullptr || !model->is_object()) return r.error("model", "missing (expected an object)");
+  if (model == nullptr || !model->is_object())
+    return r.error("model", "missing (expected an object)");
   const Json* type = Reader::field(*model, "type");
   if (type != nullptr) {
     HEARTH_TRY(std::string t, r.string(*type, "model.type", 64));
-    if (t != "BPE") return r.error("model.type", fmt::format("model type '{}' is not supported (only BPE is)", t));
+    if (t != "BPE")
+      return r.error("model.type",
+                     fmt::format("model type '{}' is not supported (only BPE is)", t));
   } else if (Reader::field(*model, "merges") == nullptr) {
-    return r.error("model", "no \"type\" and no \"merges\": not a BPE model (only BPE is supported)");
+    return r.error("model",
+                   "no \"type\" and no \"merges\": not a BPE model (only BPE is supported)");
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     HEARTH_TRY(std::string affix, r.opt_string(*model, key, "model", ""));
-    if (!affix.empty()) return r.error(fmt::format("model.{}", key), "subword affixes are not supported");
+    if (!affix.empty())
+      return r.error(fmt::format("model.{}", key), "subword affixes are not supported");
   }
   HEARTH_TRY(spec.byte_fallback, r.opt_bool(*model, "byte_fallback", "model", false));
   HEARTH_TRY(spec.ignore_merges, r.opt_bool(*model, "ignore_merges", "model", false));
@@ -358,12 +392,15 @@ Status read_model(const Reader& r, const Json& root, HfTokenizerSpec& spec) {
   }
 
   const Json* vocab = Reader::field(*model, "vocab");
-  if (vocab == nullptr || !vocab->is_object()) return r.error("model.vocab", "missing (expected an object of token: id)");
-  if (vocab->size() > kMaxVocabEntries) return r.error("model.vocab", fmt::format("{} entries is over the limit", vocab->size()));
+  if (vocab == nullptr || !vocab->is_object())
+    return r.error("model.vocab", "missing (expected an object of token: id)");
+  if (vocab->size() > kMaxVocabEntries)
+    return r.error("model.vocab", fmt::format("{} entries is over the limit", vocab->size()));
   if (vocab->empty()) return r.error("model.vocab", "is empty");
   spec.vocab.reserve(vocab->size());
   for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-    if (it.key().size() > kMaxTokenBytes) return r.error("model.vocab", "a token is over the length limit");
+    if (it.key().size() > kMaxTokenBytes)
+      return r.error("model.vocab", "a token is over the length limit");
     HEARTH_TRY(int32_t id, r.token_id(it.value(), fmt::format("model.vocab[\"{}\"]", it.key())));
     spec.vocab.emplace_back(it.key(), id);
   }
@@ -377,7 +414,8 @@ Status read_model(const Reader& r, const Json& root, HfTokenizerSpec& spec) {
     if (m.is_string()) {  // "left right" (tokenizers < 0.20)
       const std::string& s = m.get_ref<const std::string&>();
       const size_t space = s.find(' ');
-      if (space == std::string::npos || space == 0 || space + 1 >= s.size() || s.find(' ', space + 1) != std::string::npos) {
+      if (space == std::string::npos || space == 0 || space + 1 >= s.size() ||
+          s.find(' ', space + 1) != std::string::npos) {
         return r.error(where, fmt::format("'{}' is not two tokens separated by one space", s));
       }
       spec.merges.emplace_back(s.substr(0, space), s.substr(space + 1));
@@ -420,7 +458,8 @@ Status read_added_tokens(const Reader& r, const Json& root, HfTokenizerSpec& spe
 }
 
 // A token field of tokenizer_config.json: "text", {"content": "text", ...}, or null.
-Result<std::optional<std::string>> config_token(const Reader& r, const Json& cfg, std::string_view key) {
+Result<std::optional<std::string>> config_token(const Reader& r, const Json& cfg,
+                                                std::string_view key) {
   const Json* v = Reader::field(cfg, key);
   if (v == nullptr) return std::optional<std::string>();
   if (v->is_object()) {
@@ -438,7 +477,8 @@ Status read_config(const Reader& r, const Json& cfg, HfTokenizerSpec& spec) {
   HEARTH_TRY(spec.eos_token, config_token(r, cfg, "eos_token"));
   HEARTH_TRY(spec.unk_token_config, config_token(r, cfg, "unk_token"));
   HEARTH_TRY(spec.pad_token, config_token(r, cfg, "pad_token"));
-  for (auto [key, flag] : {std::pair{"add_bos_token", &spec.add_bos}, std::pair{"add_eos_token", &spec.add_eos}}) {
+  for (auto [key, flag] :
+       {std::pair{"add_bos_token", &spec.add_bos}, std::pair{"add_eos_token", &spec.add_eos}}) {
     if (const Json* v = Reader::field(cfg, key)) {
       HEARTH_TRY(bool b, r.boolean(*v, key));
       *flag = b ? 1 : 0;
@@ -464,10 +504,12 @@ Status read_config(const Reader& r, const Json& cfg, HfTokenizerSpec& spec) {
         const std::string where = fmt::format("chat_template[{}]", i);
         const Json* name = Reader::field(entry, "name");
         const Json* text = Reader::field(entry, "template");
-        if (name == nullptr || text == nullptr) return r.error(where, "expected {\"name\": ..., \"template\": ...}");
+        if (name == nullptr || text == nullptr)
+          return r.error(where, "expected {\"name\": ..., \"template\": ...}");
         HEARTH_TRY(std::string n, r.string(*name, where + ".name"));
         if (n == "default") {
-          HEARTH_TRY(spec.chat_template, r.string(*text, where + ".template", kMaxTokenizerConfigBytes));
+          HEARTH_TRY(spec.chat_template,
+                     r.string(*text, where + ".template", kMaxTokenizerConfigBytes));
         }
       }
     } else {
@@ -480,7 +522,8 @@ Status read_config(const Reader& r, const Json& cfg, HfTokenizerSpec& spec) {
 }  // namespace
 
 Result<HfTokenizerSpec> parse_hf_tokenizer(std::string_view json_text, std::string_view config_text,
-                                           std::string_view json_name, std::string_view config_name) {
+                                           std::string_view json_name,
+                                           std::string_view config_name) {
   HfTokenizerSpec spec;
   {
     HEARTH_TRY(Json root, parse_json(json_text, json_name, kMaxTokenizerJsonBytes));

@@ -18,7 +18,8 @@ constexpr std::string_view kJsSpaceItems =
     R"(\t\n\x{0B}\f\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF})";
 
 // GPT-2's pre-tokenizer regex, which a ByteLevel pre-tokenizer with use_regex applies.
-constexpr std::string_view kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // Each match bounded so a hostile pattern cannot backtrack for ever.
 constexpr uint32_t kMatchLimit = 10'000'000;
@@ -36,21 +37,24 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
   s = std::move(out);
 }
 
-void find_literal(std::string_view subject, std::string_view needle, std::vector<std::pair<size_t, size_t>>& out) {
+void find_literal(std::string_view subject, std::string_view needle,
+                  std::vector<std::pair<size_t, size_t>>& out) {
   out.clear();
-  for (size_t pos = 0; (pos = subject.find(needle, pos)) != std::string_view::npos; pos += needle.size()) {
+  for (size_t pos = 0; (pos = subject.find(needle, pos)) != std::string_view::npos;
+       pos += needle.size()) {
     out.emplace_back(pos, pos + needle.size());
   }
 }
 
 bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
 // Splits `text` at `matches` and regroups the pieces as `behavior` says (tokenizers'
 // SplitDelimiterBehavior; `invert` swaps which pieces count as matches).
-void split_by(std::string_view text, const std::vector<std::pair<size_t, size_t>>& matches, HfSplitBehavior behavior,
-              bool invert, std::vector<std::string>& out) {
+void split_by(std::string_view text, const std::vector<std::pair<size_t, size_t>>& matches,
+              HfSplitBehavior behavior, bool invert, std::vector<std::string>& out) {
   struct Segment {
     size_t begin, end;
     bool is_match;
@@ -77,23 +81,29 @@ void split_by(std::string_view text, const std::vector<std::pair<size_t, size_t>
       break;
     case HfSplitBehavior::kMergedWithPrevious:
       for (const Segment& s : segments) {
-        if (s.is_match && !previous_match && !pieces.empty()) pieces.back().second = s.end;
-        else pieces.emplace_back(s.begin, s.end);
+        if (s.is_match && !previous_match && !pieces.empty())
+          pieces.back().second = s.end;
+        else
+          pieces.emplace_back(s.begin, s.end);
         previous_match = s.is_match;
       }
       break;
     case HfSplitBehavior::kMergedWithNext:
       for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
-        if (it->is_match && !previous_match && !pieces.empty()) pieces.back().first = it->begin;
-        else pieces.emplace_back(it->begin, it->end);
+        if (it->is_match && !previous_match && !pieces.empty())
+          pieces.back().first = it->begin;
+        else
+          pieces.emplace_back(it->begin, it->end);
         previous_match = it->is_match;
       }
       std::reverse(pieces.begin(), pieces.end());
       break;
     case HfSplitBehavior::kContiguous:
       for (const Segment& s : segments) {
-        if (s.is_match && previous_match && !pieces.empty()) pieces.back().second = s.end;
-        else pieces.emplace_back(s.begin, s.end);
+        if (s.is_match && previous_match && !pieces.empty())
+          pieces.back().second = s.end;
+        else
+          pieces.emplace_back(s.begin, s.end);
         previous_match = s.is_match;
       }
       break;
@@ -109,8 +119,8 @@ std::u16string to_utf16(std::string_view s) {
   std::u16string out(s.size() + 1, u'\0');
   int32_t len = 0;
   UErrorCode err = U_ZERO_ERROR;
-  u_strFromUTF8WithSub(reinterpret_cast<UChar*>(out.data()), static_cast<int32_t>(out.size()), &len, s.data(),
-                       static_cast<int32_t>(s.size()), 0xFFFD, nullptr, &err);
+  u_strFromUTF8WithSub(reinterpret_cast<UChar*>(out.data()), static_cast<int32_t>(out.size()), &len,
+                       s.data(), static_cast<int32_t>(s.size()), 0xFFFD, nullptr, &err);
   out.resize(U_SUCCESS(err) ? static_cast<size_t>(len) : 0);
   return out;
 }
@@ -119,8 +129,9 @@ std::string to_utf8(const std::u16string& s) {
   std::string out(s.size() * 3 + 1, '\0');
   int32_t len = 0;
   UErrorCode err = U_ZERO_ERROR;
-  u_strToUTF8WithSub(out.data(), static_cast<int32_t>(out.size()), &len, reinterpret_cast<const UChar*>(s.data()),
-                     static_cast<int32_t>(s.size()), 0xFFFD, nullptr, &err);
+  u_strToUTF8WithSub(out.data(), static_cast<int32_t>(out.size()), &len,
+                     reinterpret_cast<const UChar*>(s.data()), static_cast<int32_t>(s.size()),
+                     0xFFFD, nullptr, &err);
   out.resize(U_SUCCESS(err) ? static_cast<size_t>(len) : 0);
   return out;
 }
@@ -130,18 +141,28 @@ std::string unicode_normalize(std::string text, HfNormalizer::Kind kind) {
   UErrorCode err = U_ZERO_ERROR;
   const UNormalizer2* norm = nullptr;
   switch (kind) {
-    case HfNormalizer::Kind::kNfc: norm = unorm2_getNFCInstance(&err); break;
-    case HfNormalizer::Kind::kNfd: norm = unorm2_getNFDInstance(&err); break;
-    case HfNormalizer::Kind::kNfkc: norm = unorm2_getNFKCInstance(&err); break;
-    default: norm = unorm2_getNFKDInstance(&err); break;
+    case HfNormalizer::Kind::kNfc:
+      norm = unorm2_getNFCInstance(&err);
+      break;
+    case HfNormalizer::Kind::kNfd:
+      norm = unorm2_getNFDInstance(&err);
+      break;
+    case HfNormalizer::Kind::kNfkc:
+      norm = unorm2_getNFKCInstance(&err);
+      break;
+    default:
+      norm = unorm2_getNFKDInstance(&err);
+      break;
   }
   if (U_FAILURE(err)) return text;
   const std::u16string src = to_utf16(text);
-  std::u16string dst(src.size() * 4 + 16, u'\0');  // NFKD expands by at most 18x per char; retried below
+  std::u16string dst(src.size() * 4 + 16,
+                     u'\0');  // NFKD expands by at most 18x per char; retried below
   for (int attempt = 0; attempt < 2; ++attempt) {
     err = U_ZERO_ERROR;
-    const int32_t len = unorm2_normalize(norm, reinterpret_cast<const UChar*>(src.data()), static_cast<int32_t>(src.size()),
-                                         reinterpret_cast<UChar*>(dst.data()), static_cast<int32_t>(dst.size()), &err);
+    const int32_t len = unorm2_normalize(
+        norm, reinterpret_cast<const UChar*>(src.data()), static_cast<int32_t>(src.size()),
+        reinterpret_cast<UChar*>(dst.data()), static_cast<int32_t>(dst.size()), &err);
     if (err == U_BUFFER_OVERFLOW_ERROR) {
       dst.assign(static_cast<size_t>(len) + 1, u'\0');
       continue;
@@ -163,8 +184,9 @@ std::string to_lower(std::string text) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     UErrorCode err = U_ZERO_ERROR;
     // The root locale: JavaScript's toLowerCase (full mappings, final sigma in context).
-    const int32_t len = u_strToLower(reinterpret_cast<UChar*>(dst.data()), static_cast<int32_t>(dst.size()),
-                                     reinterpret_cast<const UChar*>(src.data()), static_cast<int32_t>(src.size()), "", &err);
+    const int32_t len = u_strToLower(
+        reinterpret_cast<UChar*>(dst.data()), static_cast<int32_t>(dst.size()),
+        reinterpret_cast<const UChar*>(src.data()), static_cast<int32_t>(src.size()), "", &err);
     if (err == U_BUFFER_OVERFLOW_ERROR) {
       dst.assign(static_cast<size_t>(len) + 1, u'\0');
       continue;
@@ -182,7 +204,8 @@ std::string strip_accents(std::string_view text) {
   while (offset < text.size()) {
     const size_t start = offset;
     const uint32_t cp = utf8_decode_one(text, offset);
-    if ((U_GET_GC_MASK(static_cast<UChar32>(cp)) & U_GC_M_MASK) == 0) out.append(text.substr(start, offset - start));
+    if ((U_GET_GC_MASK(static_cast<UChar32>(cp)) & U_GC_M_MASK) == 0)
+      out.append(text.substr(start, offset - start));
   }
   return out;
 }
@@ -219,8 +242,20 @@ std::string bytes_to_gpt2(std::string_view text) {
 
 bool is_js_space(uint32_t cp) {
   switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0xA0: case 0x1680:
-    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000: case 0xFEFF:
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+    case 0xFEFF:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
@@ -234,7 +269,8 @@ std::string js_regex_to_pcre2(std::string_view pattern) {
   // What transformers.js rewrites before `new RegExp`: the inline case-insensitive group that
   // JavaScript lacks, spelled out for ASCII only (PCRE2's (?i) would also fold U+017F and
   // U+212A onto s and k).
-  replace_all(src, "(?i:'s|'t|'re|'ve|'m|'ll|'d)", "(?:'(?:[sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD]))");
+  replace_all(src, "(?i:'s|'t|'re|'ve|'m|'ll|'d)",
+              "(?:'(?:[sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD]))");
 
   std::string out;
   out.reserve(src.size() + 64);
@@ -250,8 +286,10 @@ std::string js_regex_to_pcre2(std::string_view pattern) {
       } else if (e == 'u' && i + 1 < src.size() && src[i + 1] == '{') {  // \u{1F600}
         out += "\\x";
       } else if (e == 'u' && i + 4 < src.size() &&
-                 std::all_of(src.begin() + static_cast<long>(i) + 1, src.begin() + static_cast<long>(i) + 5,
-                             [](char h) { return std::isxdigit(static_cast<unsigned char>(h)); })) {  // \uFFFF
+                 std::all_of(src.begin() + static_cast<long>(i) + 1,
+                             src.begin() + static_cast<long>(i) + 5, [](char h) {
+                               return std::isxdigit(static_cast<unsigned char>(h));
+                             })) {  // \uFFFF
         out += "\\x{" + src.substr(i + 1, 4) + "}";
         i += 4;
       } else {
@@ -296,13 +334,13 @@ Result<JsRegex> JsRegex::compile(std::string_view pattern) {
   auto code = std::make_shared<Code>();
   // No PCRE2_UCP: \d \w \b stay ASCII, as in JavaScript; \p{..} is Unicode in UTF mode.
   code->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(),
-                             PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALLOW_EMPTY_CLASS, &error_code, &error_offset,
-                             nullptr);
+                             PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALLOW_EMPTY_CLASS,
+                             &error_code, &error_offset, nullptr);
   if (code->code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
-    return make_error("regex '{}' does not compile (at offset {} of its PCRE2 form): {}", pattern, error_offset,
-                      reinterpret_cast<const char*>(message));
+    return make_error("regex '{}' does not compile (at offset {} of its PCRE2 form): {}", pattern,
+                      error_offset, reinterpret_cast<const char*>(message));
   }
   pcre2_jit_compile(code->code, PCRE2_JIT_COMPLETE);  // optional speed-up; errors ignored
   code->context = pcre2_match_context_create(nullptr);
@@ -312,13 +350,15 @@ Result<JsRegex> JsRegex::compile(std::string_view pattern) {
   return out;
 }
 
-void JsRegex::find_all(std::string_view subject, std::vector<std::pair<size_t, size_t>>& matches) const {
+void JsRegex::find_all(std::string_view subject,
+                       std::vector<std::pair<size_t, size_t>>& matches) const {
   matches.clear();
   pcre2_match_data* data = pcre2_match_data_create_from_pattern(code_->code, nullptr);
   const auto* base = reinterpret_cast<PCRE2_SPTR>(subject.data());
   size_t pos = 0;
   while (pos <= subject.size()) {
-    const int rc = pcre2_match(code_->code, base, subject.size(), pos, PCRE2_NO_UTF_CHECK, data, code_->context);
+    const int rc = pcre2_match(code_->code, base, subject.size(), pos, PCRE2_NO_UTF_CHECK, data,
+                               code_->context);
     if (rc < 0) break;  // no more matches (or the match limit: the rest stays unsplit)
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(data);
     const size_t m0 = ov[0], m1 = ov[1];
@@ -360,7 +400,8 @@ void AddedTokenMatcher::add(std::string_view content, int32_t id, bool special) 
   nodes_[node].special = special;
 }
 
-std::pair<int32_t, size_t> AddedTokenMatcher::longest_at(std::string_view text, size_t pos, bool include_special) const {
+std::pair<int32_t, size_t> AddedTokenMatcher::longest_at(std::string_view text, size_t pos,
+                                                         bool include_special) const {
   std::pair<int32_t, size_t> best{-1, 0};
   int32_t node = 0;
   for (size_t i = pos; i < text.size(); ++i) {
@@ -378,7 +419,8 @@ std::pair<int32_t, size_t> AddedTokenMatcher::longest_at(std::string_view text, 
     }
     if (child < 0) break;
     node = child;
-    if (nodes_[node].id >= 0 && (include_special || !nodes_[node].special)) best = {nodes_[node].id, i + 1 - pos};
+    if (nodes_[node].id >= 0 && (include_special || !nodes_[node].special))
+      best = {nodes_[node].id, i + 1 - pos};
   }
   return best;
 }
@@ -475,7 +517,8 @@ std::string HfPipeline::normalize(std::string text) const {
   return text;
 }
 
-void HfPipeline::pre_tokenize(std::string text, bool first_section, std::vector<std::string>& words) const {
+void HfPipeline::pre_tokenize(std::string text, bool first_section,
+                              std::vector<std::string>& words) const {
   words.clear();
   if (text.empty()) return;
   words.push_back(std::move(text));
@@ -488,8 +531,10 @@ void HfPipeline::pre_tokenize(std::string text, bool first_section, std::vector<
       std::string& word = words[w];
       switch (t.kind) {
         case HfPreTokenizer::Kind::kSplit:
-          if (step.regex != nullptr) step.regex->find_all(word, matches);
-          else find_literal(word, t.pattern.text, matches);
+          if (step.regex != nullptr)
+            step.regex->find_all(word, matches);
+          else
+            find_literal(word, t.pattern.text, matches);
           split_by(word, matches, t.behavior, t.invert, next);
           break;
         case HfPreTokenizer::Kind::kByteLevel: {
@@ -508,7 +553,8 @@ void HfPipeline::pre_tokenize(std::string text, bool first_section, std::vector<
           replace_all(word, " ", t.replacement);
           const bool prepend = t.prepend == HfPrependScheme::kAlways ||
                                (t.prepend == HfPrependScheme::kFirst && first_section && w == 0);
-          if (prepend && word.compare(0, t.replacement.size(), t.replacement) != 0) word.insert(0, t.replacement);
+          if (prepend && word.compare(0, t.replacement.size(), t.replacement) != 0)
+            word.insert(0, t.replacement);
           if (!t.split) {
             next.push_back(std::move(word));
             break;
@@ -561,8 +607,10 @@ std::string HfPipeline::decode(std::vector<HfDecodeToken> tokens) const {
           while (offset < t.text.size()) {
             const size_t start = offset;
             const uint32_t cp = utf8_decode_one(t.text, offset);
-            if (std::optional<uint8_t> b = gpt2_codepoint_to_byte(cp)) bytes.push_back(static_cast<char>(*b));
-            else bytes.append(t.text, start, offset - start);  // not in the alphabet: kept as it is
+            if (std::optional<uint8_t> b = gpt2_codepoint_to_byte(cp))
+              bytes.push_back(static_cast<char>(*b));
+            else
+              bytes.append(t.text, start, offset - start);  // not in the alphabet: kept as it is
           }
         }
         flush();
@@ -581,7 +629,8 @@ std::string HfPipeline::decode(std::vector<HfDecodeToken> tokens) const {
         for (HfDecodeToken& t : tokens) {
           const std::string& s = t.text;
           if (s.size() == 6 && s.compare(0, 3, "<0x") == 0 && s[5] == '>' &&
-              std::isxdigit(static_cast<unsigned char>(s[3])) && std::isxdigit(static_cast<unsigned char>(s[4]))) {
+              std::isxdigit(static_cast<unsigned char>(s[3])) &&
+              std::isxdigit(static_cast<unsigned char>(s[4]))) {
             bytes.push_back(static_cast<char>(std::stoi(s.substr(3, 2), nullptr, 16)));
             continue;
           }
@@ -600,8 +649,10 @@ std::string HfPipeline::decode(std::vector<HfDecodeToken> tokens) const {
       case HfDecoder::Kind::kStrip:
         for (HfDecodeToken& t : tokens) {
           size_t begin = 0, end = t.text.size();
-          for (int i = 0; i < d.strip_start && begin < end && t.text[begin] == d.content[0]; ++i) ++begin;
-          for (int i = 0; i < d.strip_stop && end > begin && t.text[end - 1] == d.content[0]; ++i) --end;
+          for (int i = 0; i < d.strip_start && begin < end && t.text[begin] == d.content[0]; ++i)
+            ++begin;
+          for (int i = 0; i < d.strip_stop && end > begin && t.text[end - 1] == d.content[0]; ++i)
+            --end;
           t.text = t.text.substr(begin, end - begin);
         }
         next = std::move(tokens);
@@ -609,7 +660,8 @@ std::string HfPipeline::decode(std::vector<HfDecodeToken> tokens) const {
       case HfDecoder::Kind::kMetaspace:
         for (size_t i = 0; i < tokens.size(); ++i) {
           replace_all(tokens[i].text, d.replacement, " ");
-          if (i == 0 && d.prepend != HfPrependScheme::kNever && !tokens[i].text.empty() && tokens[i].text[0] == ' ') {
+          if (i == 0 && d.prepend != HfPrependScheme::kNever && !tokens[i].text.empty() &&
+              tokens[i].text[0] == ' ') {
             tokens[i].text.erase(0, 1);
           }
         }
@@ -624,7 +676,8 @@ std::string HfPipeline::decode(std::vector<HfDecodeToken> tokens) const {
 }
 
 bool HfPipeline::has_byte_level_decoder() const {
-  return std::any_of(decoders_.begin(), decoders_.end(), [](const HfDecoder& d) { return d.kind == HfDecoder::Kind::kByteLevel; });
+  return std::any_of(decoders_.begin(), decoders_.end(),
+                     [](const HfDecoder& d) { return d.kind == HfDecoder::Kind::kByteLevel; });
 }
 
 bool HfPipeline::decoder_strips_leading_space() const {

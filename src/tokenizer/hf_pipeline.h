@@ -47,7 +47,8 @@ class AddedTokenMatcher {
   void add(std::string_view content, int32_t id, bool special);
   // The longest token starting at text[pos] ({id, length in bytes}), or {-1, 0}. Special tokens
   // are considered only when include_special.
-  std::pair<int32_t, size_t> longest_at(std::string_view text, size_t pos, bool include_special) const;
+  std::pair<int32_t, size_t> longest_at(std::string_view text, size_t pos,
+                                        bool include_special) const;
   bool empty() const { return nodes_.size() <= 1; }
   bool may_start(uint8_t byte) const { return root_[byte] >= 0; }
 

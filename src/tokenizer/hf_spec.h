@@ -28,16 +28,32 @@ struct HfPattern {
 };
 
 struct HfNormalizer {
-  enum class Kind { kReplace, kPrepend, kNfc, kNfd, kNfkc, kNfkd, kLowercase, kStrip, kStripAccents };
+  enum class Kind {
+    kReplace,
+    kPrepend,
+    kNfc,
+    kNfd,
+    kNfkc,
+    kNfkd,
+    kLowercase,
+    kStrip,
+    kStripAccents
+  };
   Kind kind = Kind::kReplace;
-  HfPattern pattern;    // kReplace
-  std::string content;  // kReplace: replacement; kPrepend: the prefix
+  HfPattern pattern;                             // kReplace
+  std::string content;                           // kReplace: replacement; kPrepend: the prefix
   bool strip_left = false, strip_right = false;  // kStrip
 };
 
 // How a Split pre-tokenizer treats the pieces its pattern matches (tokenizers'
 // SplitDelimiterBehavior).
-enum class HfSplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+enum class HfSplitBehavior {
+  kRemoved,
+  kIsolated,
+  kMergedWithPrevious,
+  kMergedWithNext,
+  kContiguous
+};
 
 enum class HfPrependScheme { kAlways, kFirst, kNever };
 
@@ -58,33 +74,33 @@ struct HfPreTokenizer {
 struct HfDecoder {
   enum class Kind { kByteLevel, kReplace, kByteFallback, kFuse, kStrip, kMetaspace };
   Kind kind = Kind::kFuse;
-  std::string pattern, content;  // kReplace (String patterns only)
+  std::string pattern, content;         // kReplace (String patterns only)
   int strip_start = 0, strip_stop = 0;  // kStrip: at most this many `content` chars at each end
-  std::string replacement;       // kMetaspace
+  std::string replacement;              // kMetaspace
   HfPrependScheme prepend = HfPrependScheme::kAlways;
 };
 
 struct HfAddedToken {
   int32_t id = 0;
   std::string content;
-  bool special = false;     // a control token: found in text only when special tokens are parsed
+  bool special = false;  // a control token: found in text only when special tokens are parsed
   bool lstrip = false, rstrip = false;  // whitespace on that side is dropped when it is found
-  bool normalized = false;  // recorded; matching is always on the raw text (as transformers.js)
-  bool single_word = false; // recorded, not implemented (no shipped vocab we test uses it)
+  bool normalized = false;   // recorded; matching is always on the raw text (as transformers.js)
+  bool single_word = false;  // recorded, not implemented (no shipped vocab we test uses it)
 };
 
 struct HfTokenizerSpec {
   // model (BPE)
-  std::vector<std::pair<std::string, int32_t>> vocab;            // model.vocab
-  std::vector<std::pair<std::string, std::string>> merges;       // model.merges, rank order
-  std::optional<std::string> unk_token;                          // model.unk_token
+  std::vector<std::pair<std::string, int32_t>> vocab;       // model.vocab
+  std::vector<std::pair<std::string, std::string>> merges;  // model.merges, rank order
+  std::optional<std::string> unk_token;                     // model.unk_token
   bool byte_fallback = false, ignore_merges = false, fuse_unk = false;
   std::vector<HfAddedToken> added_tokens;
 
   std::vector<HfNormalizer> normalizers;       // a Sequence flattened, applied in order
   std::vector<HfPreTokenizer> pre_tokenizers;  // likewise
   std::vector<HfDecoder> decoders;             // likewise
-  bool has_decoder = false;  // without one, decoded tokens are joined with spaces
+  bool has_decoder = false;                    // without one, decoded tokens are joined with spaces
   // post_processor, for one sequence: ids added before and after it (TemplateProcessing's
   // "single", Bert/Roberta's cls/sep; ByteLevel adds none).
   std::vector<int32_t> prefix_ids, suffix_ids;
@@ -92,14 +108,15 @@ struct HfTokenizerSpec {
   // tokenizer_config.json (all optional)
   std::optional<std::string> bos_token, eos_token, unk_token_config, pad_token;
   int add_bos = -1, add_eos = -1;  // -1: not given
-  bool clean_up_spaces = true;     // clean_up_tokenization_spaces (transformers.js defaults to true)
-  std::string chat_template;       // "" when there is none (a named list: its "default" entry)
+  bool clean_up_spaces = true;  // clean_up_tokenization_spaces (transformers.js defaults to true)
+  std::string chat_template;    // "" when there is none (a named list: its "default" entry)
   std::vector<std::string> additional_special_tokens;
   std::vector<int32_t> extra_eog_ids;  // generation_config.json's eos_token_id
 };
 
 // generation_config.json's eos_token_id (an id or a list of ids): more end-of-generation tokens.
-Result<std::vector<int32_t>> parse_generation_eos(std::string_view text, std::string_view name = "generation_config.json");
+Result<std::vector<int32_t>> parse_generation_eos(std::string_view text,
+                                                  std::string_view name = "generation_config.json");
 
 // Limits for untrusted files.
 inline constexpr size_t kMaxTokenizerJsonBytes = size_t{512} << 20;

@@ -20,10 +20,12 @@ namespace {
 
 Result<std::string> read_bounded(const std::string& path, size_t max_bytes) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return make_error("{}: not a readable file", path);
+  if (!std::filesystem::is_regular_file(path, ec))
+    return make_error("{}: not a readable file", path);
   const uintmax_t size = std::filesystem::file_size(path, ec);
   if (ec) return make_error("{}: {}", path, ec.message());
-  if (size > max_bytes) return make_error("{}: {} bytes is over the {} byte limit", path, size, max_bytes);
+  if (size > max_bytes)
+    return make_error("{}: {} bytes is over the {} byte limit", path, size, max_bytes);
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error("{}: cannot open", path);
   std::string text(static_cast<size_t>(size), '\0');
@@ -34,19 +36,22 @@ Result<std::string> read_bounded(const std::string& path, size_t max_bytes) {
 
 bool is_byte_token(std::string_view text) {
   return text.size() == 6 && text.substr(0, 3) == "<0x" && text[5] == '>' &&
-         std::isxdigit(static_cast<unsigned char>(text[3])) && std::isxdigit(static_cast<unsigned char>(text[4]));
+         std::isxdigit(static_cast<unsigned char>(text[3])) &&
+         std::isxdigit(static_cast<unsigned char>(text[4]));
 }
 
 bool is_valid_utf8(std::string_view text) {
   // Fast path for ASCII; otherwise compare with the sanitized form.
-  if (std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) return true;
+  if (std::all_of(text.begin(), text.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
+    return true;
   return utf8_sanitize(text) == text;
 }
 
 // transformers.js's clean_up_tokenization: spaces before punctuation and contractions.
 std::string clean_up_tokenization(std::string text) {
   static const std::pair<std::string_view, std::string_view> kRules[] = {
-      {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
       {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
   };
   for (auto [from, to] : kRules) {
@@ -72,8 +77,8 @@ Result<Tokenizer> Tokenizer::from_hf_files(const std::string& tokenizer_json_pat
   if (!tokenizer_config_path.empty()) {
     HEARTH_TRY(config_text, read_bounded(tokenizer_config_path, kMaxTokenizerConfigBytes));
   }
-  HEARTH_TRY(HfTokenizerSpec spec,
-             parse_hf_tokenizer(json_text, config_text, tokenizer_json_path, tokenizer_config_path));
+  HEARTH_TRY(HfTokenizerSpec spec, parse_hf_tokenizer(json_text, config_text, tokenizer_json_path,
+                                                      tokenizer_config_path));
   json_text.clear();
   json_text.shrink_to_fit();
   Result<Tokenizer> tok = from_hf_spec(std::move(spec));
@@ -97,7 +102,8 @@ Result<Tokenizer> Tokenizer::from_hf_path(const std::string& path) {
   if (std::filesystem::is_regular_file(config, ec)) {
     HEARTH_TRY(config_text, read_bounded(config.string(), kMaxTokenizerConfigBytes));
   }
-  HEARTH_TRY(HfTokenizerSpec spec, parse_hf_tokenizer(json_text, config_text, json.string(), config.string()));
+  HEARTH_TRY(HfTokenizerSpec spec,
+             parse_hf_tokenizer(json_text, config_text, json.string(), config.string()));
   if (!generation_text.empty()) {
     HEARTH_TRY(spec.extra_eog_ids, parse_generation_eos(generation_text, generation.string()));
   }
@@ -124,7 +130,8 @@ Status Tokenizer::init_hf(HfTokenizerSpec spec) {
   const size_t n_entries = spec.vocab.size() + spec.added_tokens.size();
   if (max_id < 0) return make_error("the vocabulary is empty");
   if (static_cast<size_t>(max_id) >= 2 * n_entries + 256) {
-    return make_error("token id {} is far beyond the {} entries (ids must be dense)", max_id, n_entries);
+    return make_error("token id {} is far beyond the {} entries (ids must be dense)", max_id,
+                      n_entries);
   }
   const size_t n = static_cast<size_t>(max_id) + 1;
   tokens_.assign(n, TokenData{std::string(), 0.0f, kAttrUndefined});
@@ -132,7 +139,8 @@ Status Tokenizer::init_hf(HfTokenizerSpec spec) {
   std::vector<bool> seen(n, false);
   for (auto& [text, id] : spec.vocab) {
     if (seen[id]) {
-      return make_error("model.vocab: id {} is given to both '{}' and '{}'", id, tokens_[id].text, text);
+      return make_error("model.vocab: id {} is given to both '{}' and '{}'", id, tokens_[id].text,
+                        text);
     }
     seen[id] = true;
     TokenData& t = tokens_[id];
@@ -143,7 +151,8 @@ Status Tokenizer::init_hf(HfTokenizerSpec spec) {
   for (const HfAddedToken& a : spec.added_tokens) {
     TokenData& t = tokens_[a.id];
     t.text = a.content;
-    t.attr = (a.special ? kAttrControl : kAttrUserDefined) | (a.lstrip ? kAttrLstrip : 0u) | (a.rstrip ? kAttrRstrip : 0u);
+    t.attr = (a.special ? kAttrControl : kAttrUserDefined) | (a.lstrip ? kAttrLstrip : 0u) |
+             (a.rstrip ? kAttrRstrip : 0u);
     token_ids_[a.content] = a.id;
     state->added.add(a.content, a.id, a.special);
   }
@@ -173,7 +182,8 @@ Status Tokenizer::init_hf(HfTokenizerSpec spec) {
   clean_spaces_ = spec.clean_up_spaces;
   chat_template_ = std::move(spec.chat_template);
 
-  const auto lookup = [&](const std::optional<std::string>& text, std::string_view what) -> Result<int32_t> {
+  const auto lookup = [&](const std::optional<std::string>& text,
+                          std::string_view what) -> Result<int32_t> {
     if (!text) return kNoToken;
     const int32_t id = find_token(*text);
     if (id == kNoToken) return make_error("{} '{}' is not in the vocabulary", what, *text);
@@ -187,7 +197,8 @@ Status Tokenizer::init_hf(HfTokenizerSpec spec) {
 
   for (std::vector<int32_t>* ids : {&spec.prefix_ids, &spec.suffix_ids}) {
     for (int32_t id : *ids) {
-      if (static_cast<size_t>(id) >= n) return make_error("post_processor: id {} is outside the vocabulary", id);
+      if (static_cast<size_t>(id) >= n)
+        return make_error("post_processor: id {} is outside the vocabulary", id);
     }
   }
   if (bos_ == kNoToken && !spec.prefix_ids.empty()) bos_ = spec.prefix_ids.front();
@@ -213,7 +224,8 @@ Status Tokenizer::init_hf(HfTokenizerSpec spec) {
   return Status::Ok();
 }
 
-std::vector<int32_t> Tokenizer::encode_hf(std::string_view raw, bool add_special, bool parse_special) const {
+std::vector<int32_t> Tokenizer::encode_hf(std::string_view raw, bool add_special,
+                                          bool parse_special) const {
   const HfState& hf = *hf_;
   // The pipeline works on Unicode text: malformed UTF-8 becomes U+FFFD first.
   std::string sanitized;
@@ -284,7 +296,8 @@ std::vector<int32_t> Tokenizer::encode_hf(std::string_view raw, bool add_special
       continue;
     }
     if (s.end <= s.begin) continue;
-    std::string normalized = hf.pipeline.normalize(std::string(text.substr(s.begin, s.end - s.begin)));
+    std::string normalized =
+        hf.pipeline.normalize(std::string(text.substr(s.begin, s.end - s.begin)));
     if (normalized.empty()) continue;
     hf.pipeline.pre_tokenize(std::move(normalized), i == 0, words);
     const size_t first = out.size();
@@ -302,9 +315,11 @@ std::vector<int32_t> Tokenizer::encode_hf(std::string_view raw, bool add_special
   return out;
 }
 
-std::string Tokenizer::decode_hf(std::span<const int32_t> ids, bool remove_special, bool unparse_special) const {
+std::string Tokenizer::decode_hf(std::span<const int32_t> ids, bool remove_special,
+                                 bool unparse_special) const {
   if (remove_special && add_bos_ && !ids.empty() && ids.front() == bos_) ids = ids.subspan(1);
-  if (remove_special && add_eos_ && !ids.empty() && ids.back() == eos_) ids = ids.first(ids.size() - 1);
+  if (remove_special && add_eos_ && !ids.empty() && ids.back() == eos_)
+    ids = ids.first(ids.size() - 1);
   std::vector<HfDecodeToken> tokens;
   tokens.reserve(ids.size());
   for (int32_t id : ids) {

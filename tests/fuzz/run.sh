@@ -36,3 +36,12 @@ if [ -x "$build/tests/fuzz/fuzz_safetensors" ]; then
 fi
 
 run fuzz_openai "$here/corpus/openai"
+if [ -x "$build/tests/fuzz/fuzz_hf_tokenizer" ]; then
+  # Seeds: small tokenizer.json files of each shape (byte-level, SentencePiece-style, Metaspace).
+  tok_seeds="$work/hf-tokenizer-seeds"
+  mkdir -p "$tok_seeds"
+  printf '%s' '{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"\u0120":3,"\u0120a":4},"merges":["a b",["\u0120","a"]]},"added_tokens":[{"id":5,"content":"<s>","special":true,"lstrip":true}],"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(?i:'"'"'s|'"'"'t|'"'"'re|'"'"'ve|'"'"'m|'"'"'ll|'"'"'d)| ?\\p{L}+|\\s+(?!\\S)|\\s+"},"behavior":"Isolated"},{"type":"ByteLevel","use_regex":false}]},"decoder":{"type":"ByteLevel"},"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>"}},{"Sequence":{"id":"A"}}],"special_tokens":{"<s>":{"ids":[5]}}}}' > "$tok_seeds/byte_level.json"
+  printf '%s' '{"model":{"type":"BPE","byte_fallback":true,"fuse_unk":true,"unk_token":"<unk>","vocab":{"<unk>":0,"\u2581":1,"a":2,"\u2581a":3,"<0x41>":4},"merges":["\u2581 a"]},"normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"\u2581"},{"type":"Replace","pattern":{"String":" "},"content":"\u2581"},{"type":"NFKC"}]},"decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"\u2581"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]}}' > "$tok_seeds/spm.json"
+  printf '%s' '{"model":{"vocab":{"\u2581a":0,"a":1,"\u2581":2},"merges":["\u2581 a"]},"pre_tokenizer":{"type":"Metaspace","replacement":"\u2581","prepend_scheme":"first","split":true},"decoder":{"type":"Metaspace","replacement":"\u2581"},"normalizer":{"type":"Lowercase"}}' > "$tok_seeds/metaspace.json"
+  run fuzz_hf_tokenizer "$tok_seeds"
+fi

@@ -3,12 +3,10 @@
 // wrong types, unsupported components, ids out of range) must give clear errors, never a crash.
 // The real vocabularies are compared with transformers.js in tests/peers/hf_tokenizer.test.mjs.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "tokenizer/hf_pipeline.h"
@@ -22,8 +20,8 @@ using Json = nlohmann::json;
 using Ids = std::vector<int32_t>;
 
 Json added(int id, const char* content, bool special, bool lstrip = false, bool rstrip = false) {
-  return {{"id", id}, {"content", content}, {"special", special}, {"lstrip", lstrip}, {"rstrip", rstrip},
-          {"normalized", false}, {"single_word", false}};
+  return {{"id", id},         {"content", content},  {"special", special},  {"lstrip", lstrip},
+          {"rstrip", rstrip}, {"normalized", false}, {"single_word", false}};
 }
 
 // Byte-level BPE: ids 0..255 are GPT-2's byte alphabet (id = byte), then "ab", "Ġa", "Ġab".
@@ -31,26 +29,42 @@ Json byte_level_json() {
   Json vocab = Json::object();
   for (int b = 0; b < 256; ++b) vocab[gpt2_byte_to_utf8(static_cast<uint8_t>(b))] = b;
   vocab["ab"] = 256;
-  vocab["\xC4\xA0" "a"] = 257;
-  vocab["\xC4\xA0" "ab"] = 258;
+  vocab
+      ["\xC4\xA0"
+       "a"] = 257;
+  vocab
+      ["\xC4\xA0"
+       "ab"] = 258;
   return {
       {"version", "1.0"},
-      {"added_tokens", {added(300, "<s>", true), added(301, "</s>", true), added(302, "<tool>", false),
-                        added(303, "<L>", true, true, false), added(304, "<R>", true, false, true)}},
+      {"added_tokens",
+       {added(300, "<s>", true), added(301, "</s>", true), added(302, "<tool>", false),
+        added(303, "<L>", true, true, false), added(304, "<R>", true, false, true)}},
       {"normalizer", nullptr},
       {"pre_tokenizer",
        {{"type", "Sequence"},
         {"pretokenizers",
-         {{{"type", "Split"}, {"pattern", {{"Regex", " ?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+|\\s+"}}}, {"behavior", "Isolated"},
+         {{{"type", "Split"},
+           {"pattern", {{"Regex", " ?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+|\\s+"}}},
+           {"behavior", "Isolated"},
            {"invert", false}},
           {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
       {"post_processor",
        {{"type", "TemplateProcessing"},
-        {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+        {"single",
+         {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
         {"pair", Json::array()},
         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {300}}, {"tokens", {"<s>"}}}}}}}},
       {"decoder", {{"type", "ByteLevel"}}},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"\xC4\xA0 a", "\xC4\xA0" "a b", "a b"}}}},
+      {"model",
+       {{"type", "BPE"},
+        {"vocab", vocab},
+        {"merges",
+         {"\xC4\xA0 a",
+          "\xC4\xA0"
+          "a b",
+          "a b"}}}},
   };
 }
 
@@ -58,18 +72,22 @@ Json byte_level_json() {
 // fuse_unk, and the Replace/ByteFallback/Fuse/Strip decoder.
 Json spm_json() {
   const std::string sp = "\xE2\x96\x81";  // U+2581
-  Json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}, {sp, 3}, {"a", 4}, {"b", 5}, {sp + "a", 6}, {"ab", 7},
+  Json vocab = {{"<unk>", 0},   {"<s>", 1},    {"</s>", 2},    {sp, 3},
+                {"a", 4},       {"b", 5},      {sp + "a", 6},  {"ab", 7},
                 {sp + "ab", 8}, {"<0x5A>", 9}, {"<0xC3>", 10}, {"<0xA9>", 11}};
   return {
       {"added_tokens", {added(0, "<unk>", true), added(1, "<s>", true), added(2, "</s>", true)}},
       {"normalizer",
        {{"type", "Sequence"},
         {"normalizers",
-         {{{"type", "Prepend"}, {"prepend", sp}}, {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", sp}}}}}},
+         {{{"type", "Prepend"}, {"prepend", sp}},
+          {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", sp}}}}}},
       {"pre_tokenizer", nullptr},
       {"post_processor",
        {{"type", "TemplateProcessing"},
-        {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+        {"single",
+         {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
       {"decoder",
        {{"type", "Sequence"},
@@ -79,13 +97,19 @@ Json spm_json() {
           {{"type", "Fuse"}},
           {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
       {"model",
-       {{"type", "BPE"}, {"unk_token", "<unk>"}, {"fuse_unk", true}, {"byte_fallback", true}, {"vocab", vocab},
-        {"merges", Json::array({Json::array({sp, "a"}), Json::array({"a", "b"}), Json::array({sp + "a", "b"})})}}},
+       {{"type", "BPE"},
+        {"unk_token", "<unk>"},
+        {"fuse_unk", true},
+        {"byte_fallback", true},
+        {"vocab", vocab},
+        {"merges", Json::array({Json::array({sp, "a"}), Json::array({"a", "b"}),
+                                Json::array({sp + "a", "b"})})}}},
   };
 }
 
 Tokenizer load(const Json& json, const Json& config = Json()) {
-  Result<HfTokenizerSpec> spec = parse_hf_tokenizer(json.dump(), config.is_null() ? "" : config.dump());
+  Result<HfTokenizerSpec> spec =
+      parse_hf_tokenizer(json.dump(), config.is_null() ? "" : config.dump());
   EXPECT_TRUE(spec.ok()) << (spec.ok() ? "" : spec.error().message);
   Result<Tokenizer> tok = Tokenizer::from_hf_spec(std::move(*spec));
   EXPECT_TRUE(tok.ok()) << (tok.ok() ? "" : tok.error().message);
@@ -98,10 +122,12 @@ TEST(HfTokenizer, ByteLevelMergesAndSpecialTokens) {
   EXPECT_EQ(tok.encode("ab ab", false, true), (Ids{256, 258}));
   EXPECT_EQ(tok.encode("ab", true, true), (Ids{300, 256}));  // TemplateProcessing's BOS
   EXPECT_EQ(tok.encode("<s>ab", false, true), (Ids{300, 256}));
-  EXPECT_EQ(tok.encode("<s>ab", false, false), (Ids{'<', 's', '>', 256}));  // special text stays text
-  EXPECT_EQ(tok.encode("x<tool>y", false, false), (Ids{'x', 302, 'y'}));    // non-special: always split
-  EXPECT_EQ(tok.encode("ab  <L>", false, true), (Ids{256, 303}));           // lstrip
-  EXPECT_EQ(tok.encode("<R> \n ab", false, true), (Ids{304, 256}));         // rstrip
+  EXPECT_EQ(tok.encode("<s>ab", false, false),
+            (Ids{'<', 's', '>', 256}));  // special text stays text
+  EXPECT_EQ(tok.encode("x<tool>y", false, false),
+            (Ids{'x', 302, 'y'}));                                   // non-special: always split
+  EXPECT_EQ(tok.encode("ab  <L>", false, true), (Ids{256, 303}));    // lstrip
+  EXPECT_EQ(tok.encode("<R> \n ab", false, true), (Ids{304, 256}));  // rstrip
   EXPECT_EQ(tok.bos(), 300);
   EXPECT_TRUE(tok.add_bos());
 }
@@ -136,10 +162,14 @@ TEST(HfTokenizer, AddBosTokenFromConfigOverridesPostProcessor) {
   json["post_processor"] = {{"type", "ByteLevel"}};
   const Tokenizer plain = load(json, {{"bos_token", "<s>"}});
   EXPECT_EQ(plain.encode("ab", true, true), (Ids{256}));
-  const Tokenizer with_bos = load(json, {{"bos_token", {{"content", "<s>"}, {"__type", "AddedToken"}}}, {"add_bos_token", true},
-                                         {"eos_token", "</s>"}, {"add_eos_token", true}});
+  const Tokenizer with_bos =
+      load(json, {{"bos_token", {{"content", "<s>"}, {"__type", "AddedToken"}}},
+                  {"add_bos_token", true},
+                  {"eos_token", "</s>"},
+                  {"add_eos_token", true}});
   EXPECT_EQ(with_bos.encode("ab", true, true), (Ids{300, 256, 301}));
-  const Tokenizer no_bos = load(byte_level_json(), {{"bos_token", "<s>"}, {"add_bos_token", false}});
+  const Tokenizer no_bos =
+      load(byte_level_json(), {{"bos_token", "<s>"}, {"add_bos_token", false}});
   EXPECT_EQ(no_bos.encode("ab", true, true), (Ids{256}));
   EXPECT_TRUE(no_bos.is_eog(301));  // "</s>" ends generation
 }
@@ -147,18 +177,22 @@ TEST(HfTokenizer, AddBosTokenFromConfigOverridesPostProcessor) {
 TEST(HfTokenizer, ConfigChatTemplate) {
   const Tokenizer tok = load(byte_level_json(), {{"chat_template", "{{ messages }}"}});
   EXPECT_EQ(tok.chat_template(), "{{ messages }}");
-  const Tokenizer named = load(byte_level_json(), {{"chat_template", Json::array({{{"name", "tool_use"}, {"template", "T"}},
-                                                                                  {{"name", "default"}, {"template", "D"}}})}});
+  const Tokenizer named =
+      load(byte_level_json(),
+           {{"chat_template", Json::array({{{"name", "tool_use"}, {"template", "T"}},
+                                           {{"name", "default"}, {"template", "D"}}})}});
   EXPECT_EQ(named.chat_template(), "D");
 }
 
 TEST(HfTokenizer, SentencePieceStyleBpe) {
-  const Tokenizer tok = load(spm_json(), {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}});
+  const Tokenizer tok =
+      load(spm_json(), {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}});
   EXPECT_EQ(tok.encode("ab", false, true), (Ids{8}));
   EXPECT_EQ(tok.encode("ab", true, true), (Ids{1, 8}));
-  EXPECT_EQ(tok.encode("aZ", false, true), (Ids{6, 9}));                       // byte fallback
-  EXPECT_EQ(tok.encode("a\xC3\xA9", false, true), (Ids{6, 10, 11}));           // é as two bytes
-  EXPECT_EQ(tok.encode("a\xE2\x82\xAC\xE2\x82\xAC", false, true), (Ids{6, 0}));  // € twice: one fused <unk>
+  EXPECT_EQ(tok.encode("aZ", false, true), (Ids{6, 9}));              // byte fallback
+  EXPECT_EQ(tok.encode("a\xC3\xA9", false, true), (Ids{6, 10, 11}));  // é as two bytes
+  EXPECT_EQ(tok.encode("a\xE2\x82\xAC\xE2\x82\xAC", false, true),
+            (Ids{6, 0}));  // € twice: one fused <unk>
   EXPECT_EQ(tok.decode(Ids{1, 8}, false, true), "<s> ab");
   EXPECT_EQ(tok.decode(Ids{1, 8}, false, false), "ab");
   EXPECT_EQ(tok.decode(Ids{6, 10, 11}), "a\xC3\xA9");
@@ -169,11 +203,15 @@ TEST(HfTokenizer, SentencePieceStyleBpe) {
 TEST(HfTokenizer, MetaspacePreTokenizer) {
   Json json = spm_json();
   json["normalizer"] = nullptr;
-  json["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}, {"split", true}};
-  json["decoder"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}};
+  json["pre_tokenizer"] = {{"type", "Metaspace"},
+                           {"replacement", "\xE2\x96\x81"},
+                           {"prepend_scheme", "first"},
+                           {"split", true}};
+  json["decoder"] = {
+      {"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "first"}};
   const Tokenizer tok = load(json);
-  EXPECT_EQ(tok.encode("a b", false, true), (Ids{6, 3, 5}));   // "▁a" "▁b" ("▁b" is no token: ▁ + b)
-  EXPECT_EQ(tok.encode("<s>ab", false, true), (Ids{1, 7}));    // "first": not after a special token
+  EXPECT_EQ(tok.encode("a b", false, true), (Ids{6, 3, 5}));  // "▁a" "▁b" ("▁b" is no token: ▁ + b)
+  EXPECT_EQ(tok.encode("<s>ab", false, true), (Ids{1, 7}));  // "first": not after a special token
   EXPECT_EQ(tok.decode(Ids{6, 3, 5}), "a b");
 }
 
@@ -212,19 +250,27 @@ TEST(HfTokenizer, NormalizersNfcAndLowercase) {
   }
   Result<HfPipeline> pipeline = HfPipeline::compile(spec);
   ASSERT_TRUE(pipeline.ok());
-  EXPECT_EQ(pipeline->normalize("E\xCC\x81T\xC3\x89"), "\xC3\xA9t\xC3\xA9");         // NFC then lower
-  EXPECT_EQ(pipeline->normalize("\xCE\xA3\xCE\x91\xCE\xA3"), "\xCF\x83\xCE\xB1\xCF\x82");  // final sigma
+  EXPECT_EQ(pipeline->normalize("E\xCC\x81T\xC3\x89"), "\xC3\xA9t\xC3\xA9");  // NFC then lower
+  EXPECT_EQ(pipeline->normalize("\xCE\xA3\xCE\x91\xCE\xA3"),
+            "\xCF\x83\xCE\xB1\xCF\x82");  // final sigma
 }
 
 TEST(HfTokenizer, JavaScriptRegexSemantics) {
   std::vector<std::pair<size_t, size_t>> m;
   Result<JsRegex> space = JsRegex::compile("\\s+");
   ASSERT_TRUE(space.ok());
-  space->find_all("a\xC2\x85" "b\xEF\xBB\xBF" "c", m);  // U+0085 is no JS space; U+FEFF is
+  space->find_all(
+      "a\xC2\x85"
+      "b\xEF\xBB\xBF"
+      "c",
+      m);  // U+0085 is no JS space; U+FEFF is
   EXPECT_EQ(m, (std::vector<std::pair<size_t, size_t>>{{4, 7}}));
   Result<JsRegex> dot = JsRegex::compile(".+");
   ASSERT_TRUE(dot.ok());
-  dot->find_all("ab\xE2\x80\xA8" "cd", m);  // U+2028 ends a line
+  dot->find_all(
+      "ab\xE2\x80\xA8"
+      "cd",
+      m);  // U+2028 ends a line
   EXPECT_EQ(m, (std::vector<std::pair<size_t, size_t>>{{0, 2}, {5, 7}}));
   Result<JsRegex> contraction = JsRegex::compile("(?i:'s|'t|'re|'ve|'m|'ll|'d)");
   ASSERT_TRUE(contraction.ok());
@@ -237,10 +283,12 @@ TEST(HfTokenizer, JavaScriptRegexSemantics) {
 }
 
 TEST(HfTokenizer, LoadsFromFilesAndFolder) {
-  const std::filesystem::path dir = std::filesystem::path(HEARTH_TEST_TMP) / ("hf-tok-" + std::to_string(getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::path(HEARTH_TEST_TMP) / ("hf-tok-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "tokenizer.json") << byte_level_json().dump();
-  std::ofstream(dir / "tokenizer_config.json") << Json{{"chat_template", "X"}, {"eos_token", "</s>"}}.dump();
+  std::ofstream(dir / "tokenizer_config.json")
+      << Json{{"chat_template", "X"}, {"eos_token", "</s>"}}.dump();
   std::ofstream(dir / "generation_config.json") << Json{{"eos_token_id", {301, 302}}}.dump();
   Result<Tokenizer> from_dir = Tokenizer::from_hf_path(dir.string());
   ASSERT_TRUE(from_dir.ok()) << from_dir.error().message;
@@ -250,8 +298,10 @@ TEST(HfTokenizer, LoadsFromFilesAndFolder) {
   std::ofstream(dir / "generation_config.json") << Json{{"eos_token_id", "x"}}.dump();
   Result<Tokenizer> bad_generation = Tokenizer::from_hf_path(dir.string());
   ASSERT_FALSE(bad_generation.ok());
-  EXPECT_NE(bad_generation.error().message.find("generation_config.json: eos_token_id: expected an integer"),
-            std::string::npos) << bad_generation.error().message;
+  EXPECT_NE(bad_generation.error().message.find(
+                "generation_config.json: eos_token_id: expected an integer"),
+            std::string::npos)
+      << bad_generation.error().message;
   std::filesystem::remove(dir / "generation_config.json");
   Result<Tokenizer> from_file = Tokenizer::from_hf_path((dir / "tokenizer.json").string());
   ASSERT_TRUE(from_file.ok());
@@ -273,12 +323,15 @@ struct BadCase {
 
 std::vector<BadCase> bad_cases() {
   std::vector<BadCase> cases;
-  const auto add = [&](std::string name, const Json& json, std::string expected, const Json& config = Json()) {
-    cases.push_back({std::move(name), json.dump(), config.is_null() ? "" : config.dump(), std::move(expected)});
+  const auto add = [&](std::string name, const Json& json, std::string expected,
+                       const Json& config = Json()) {
+    cases.push_back(
+        {std::move(name), json.dump(), config.is_null() ? "" : config.dump(), std::move(expected)});
   };
   const auto raw = [&](std::string name, std::string json, std::string expected) {
     cases.push_back({std::move(name), std::move(json), "", std::move(expected)});
   };
+  // clang-format off
   raw("not json", "{\"model\": ", "not valid JSON");
   raw("top-level array", "[1, 2]", "expected a JSON object at the top level");
   raw("deep nesting", std::string(100000, '[') + std::string(100000, ']'), "nested deeper than 64");
@@ -322,6 +375,7 @@ std::vector<BadCase> bad_cases() {
   add("config template number", byte_level_json(), "chat_template: expected a string or a list", {{"chat_template", 7}});
   add("config named template bad", byte_level_json(), "chat_template[0]: expected", {{"chat_template", Json::array({{{"name", "x"}}})}});
   cases.push_back({"config not json", byte_level_json().dump(), "{", "tokenizer_config.json: not valid JSON"});
+  // clang-format on
   return cases;
 }
 
@@ -347,7 +401,8 @@ TEST(HfTokenizer, OversizedStringsAreRefused) {
   j["added_tokens"][0]["content"] = std::string(kMaxTokenBytes + 1, 'x');
   Result<HfTokenizerSpec> spec = parse_hf_tokenizer(j.dump(), "");
   ASSERT_FALSE(spec.ok());
-  EXPECT_NE(spec.error().message.find("over the 65536 byte limit"), std::string::npos) << spec.error().message;
+  EXPECT_NE(spec.error().message.find("over the 65536 byte limit"), std::string::npos)
+      << spec.error().message;
 }
 
 }  // namespace

@@ -7,11 +7,14 @@
 # it also replaces the "CPU speed against llama.cpp" section of bench/RESULTS.md.
 #
 #   bench/compare.sh [-t 2] [-r 3] [-p 512] [-n 128] [--rounds 2] [--models DIR] [--write]
-#                    [MODEL_SPEC ...]      MODEL_SPEC = preset:type, e.g. qwen2.5-0.5b:q8_0
+#                    [--raw FILE] [MODEL_SPEC ...]   MODEL_SPEC = preset:type, e.g. qwen2.5-0.5b:q8_0
+# --raw appends every run's JSON line to FILE and builds the table from all of FILE (so a long
+# comparison can be done in parts).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 threads=2 reps=3 n_prompt=512 n_gen=128 rounds=2 write=0
 models_dir="$root/build/bench-models"
+raw=""
 specs=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -22,7 +25,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --models) models_dir="$2"; shift 2 ;;
     --write) write=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --raw) raw="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) specs+=("$1"); shift ;;
   esac
 done
@@ -33,8 +37,10 @@ fi
 hearth="${HEARTH_BIN:-$root/build/src/hearth}"
 harness="$("$root/tests/peers/build-harness.sh")"
 mkdir -p "$models_dir"
-raw="$(mktemp)"
-trap 'rm -f "$raw"' EXIT
+if [ -z "$raw" ]; then
+  raw="$(mktemp)"
+  trap 'rm -f "$raw"' EXIT
+fi
 
 for spec in "${specs[@]}"; do
   preset="${spec%%:*}" type="${spec##*:}"
@@ -57,25 +63,27 @@ done
 python3 - "$raw" "$write" "$root/bench/RESULTS.md" "$threads" "$reps" "$rounds" "$n_prompt" "$n_gen" "$*" <<'PY'
 import json, sys, datetime, platform, re, subprocess
 raw, write, results, threads, reps, rounds, n_prompt, n_gen = sys.argv[1:9]
-best, roof = {}, {}
+best, roof, rounds_seen = {}, {}, {}
 for line in open(raw):
     r = json.loads(line)
     key = (r["spec"], r["test"], r["tool"])
+    rounds_seen.setdefault(key, set()).add(r["round"])
     if key not in best or r["tokens_per_second"] > best[key][0]:
         best[key] = (r["tokens_per_second"], r["stddev"])
         if "roofline_pct" in r:
             roof[(r["spec"], r["test"])] = (r["roofline_pct"], r["read_bandwidth_gbs"])
 specs = list(dict.fromkeys(k[0] for k in best))
 tests = [f"pp{n_prompt}", f"tg{n_gen}"]
-rows = ["| model | test | hearth t/s | llama.cpp t/s | hearth / llama.cpp | decode roofline (hearth) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |"]
+rows = ["| model | test | rounds | hearth t/s | llama.cpp t/s | hearth / llama.cpp | decode roofline (hearth) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
 for s in specs:
     for t in tests:
         h, l = best.get((s, t, "hearth")), best.get((s, t, "llama"))
         if not h or not l:
             continue
         rf = roof.get((s, t))
-        rows.append(f"| {s} | {t} | {h[0]:.2f} ± {h[1]:.2f} | {l[0]:.2f} ± {l[1]:.2f} | "
+        n_rounds = min(len(rounds_seen[(s, t, "hearth")]), len(rounds_seen[(s, t, "llama")]))
+        rows.append(f"| {s} | {t} | {n_rounds} | {h[0]:.2f} ± {h[1]:.2f} | {l[0]:.2f} ± {l[1]:.2f} | "
                     f"{h[0] / l[0]:.2f}x | {f'{rf[0]:.0f}% of {rf[1]:.1f} GB/s' if rf else ''} |")
 table = "\n".join(rows)
 print(table)
@@ -90,7 +98,7 @@ if write == "1":
 `bench/compare.sh -t {threads} -r {reps} --rounds {rounds} -p {n_prompt} -n {n_gen}` at hearth
 {commit}: `hearth bench` and llama.cpp (`llama-harness bench`: llama-bench's pp/tg through the
 prebuilt libllama, flash attention off, f16 KV cache) alternate on the same `hearth mkmodel`
-files, {threads} threads each; per tool the best of {rounds} rounds of {reps}-rep means (other
+files, {threads} threads each; per tool the best round's {reps}-rep mean (rounds column; other
 processes share this machine's 2 cores and only slow runs down). CPU: {cpu}, {platform.machine()}.
 The roofline column is hearth's decode tokens/s x bytes read per token over the read bandwidth
 `hearth bench` measured in the same run.

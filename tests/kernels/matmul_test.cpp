@@ -3,6 +3,8 @@
 //     within a few ulps of the row's magnitude for F16, over awkward shapes (row counts that are
 //     not a multiple of the tile, k not a multiple of the SIMD width where the type allows,
 //     token counts 1, 2, 3, 7, 9) and 1 and 2 threads;
+//   - the SIMD activation conversions (Q8_0, Q8_K) are byte-identical to ref::quantize_activation,
+//     ties and zero blocks included;
 //   - batch invariance: every (row, token) result has the same bits whether the token runs
 //     alone, in a batch, at another position of a shuffled batch, or on another thread count.
 #include "kernels/matmul.h"
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/ref/vec_dot.h"
 #include "tensor/quant.h"
 
@@ -181,6 +184,30 @@ TEST_P(MatmulLevel, EachResultIndependentOfBatchAndThreads) {
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_TRUE(same_bits(rev[(n_tokens - 1 - t) * rows + r], batch[t * rows + r]))
             << dtype_name(c.type) << " token " << t << " row " << r;
+  }
+}
+
+TEST_P(MatmulLevel, ActivationConversionIsByteIdenticalToRef) {
+  cpu::QuantizeFn (*quantize_for)(DType) = nullptr;
+  if (GetParam() == CpuLevel::kAvx2) quantize_for = cpu::avx2_quantize;
+  if (GetParam() == CpuLevel::kAvx512) quantize_for = cpu::avx512_quantize;
+  if (quantize_for == nullptr) GTEST_SKIP() << "no SIMD conversion at this level";
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> halves(-254, 254);
+  for (DType act : {DType::Q8_0, DType::Q8_K}) {
+    const int64_t n = 1024;
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> x = random_activations(rng, n, 1);
+      if (trial % 3 == 1)  // half-integers with +-127 in every block: exact ties for Q8_0
+        for (int64_t j = 0; j < n; ++j)
+          x[j] = j % 32 == 0 ? 127.0f : static_cast<float>(halves(rng)) / 2.0f;
+      if (trial % 3 == 2) std::fill(x.begin() + 256, x.begin() + 512, 0.0f);  // zero blocks
+      const size_t bytes = *row_bytes(act, n);
+      std::vector<uint8_t> want(bytes), got(bytes, 0xAA);
+      ref::quantize_activation(act, x.data(), want.data(), n);
+      quantize_for(act)(x.data(), got.data(), n);
+      ASSERT_EQ(want, got) << dtype_name(act) << " trial " << trial;
+    }
   }
 }
 

@@ -547,6 +547,8 @@ int cmd_bench(int argc, char** argv) {
   llama_free(ctx);
   llama_model_free(model);
   return rc;
+}
+
 // Tokenizer throughput: the whole file tokenized by llama_tokenize (no BOS, special-token text
 // not parsed) N times; prints the best run as "bytes tokens seconds MB/s".
 int cmd_tokenize_bench(int argc, char** argv) {

@@ -302,8 +302,8 @@ bool Engine::step() {
   take_submissions();
   if (running_.empty() && waiting_.empty()) return false;
   batch_.clear();
-  std::vector<Sequence*> in_batch;  // at most max_running + 1 entries
-  in_batch.reserve(static_cast<size_t>(options_.max_running) + 1);
+  std::vector<Sequence*>& in_batch = in_batch_;  // the batch's sequences, in batch order
+  in_batch.clear();
   int64_t budget = options_.max_step_tokens;
 
   auto add_tokens = [&](Sequence& s, int64_t count) {
@@ -341,7 +341,7 @@ bool Engine::step() {
   }
   // Drop batch entries of preempted sequences (rare): rebuild the batch without them.
   if (std::find(in_batch.begin(), in_batch.end(), nullptr) != in_batch.end()) {
-    std::vector<Sequence*> kept;
+    std::vector<Sequence*> kept;  // rare: only when a sequence was preempted this step
     for (Sequence* s : in_batch)
       if (s) kept.push_back(s);
     batch_.clear();

@@ -147,6 +147,7 @@ class Engine {
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;
   Batch batch_;
+  std::vector<Sequence*> in_batch_;
   std::vector<float> logits_;
   std::vector<float> scratch_;
   std::vector<int32_t> order_;

@@ -13,17 +13,45 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "base/thread_pool.h"
 #include "kernels/ref/matmul.h"
 #include "tensor/tensor_view.h"
 
+namespace hearth::cpu {
+struct PackedMatrix;
+}
+
 namespace hearth::kernels {
 
 using MatmulScratch = ref::MatmulScratch;
 
+// A weight matrix as the model hands it to matmul: the file's bytes, used in place, plus, where
+// this CPU's fastest kernel for the type reads an interleaved layout (kernels/cpu/packed.h), a
+// packed copy made once at load. Copies share the packed bytes.
+class Matrix {
+ public:
+  Matrix() = default;
+  explicit Matrix(const TensorView& view) : view_(view) {}
+  // `view`, packed for the active CPU level where it has a packed kernel for the type.
+  static Matrix prepare(const TensorView& view, ThreadPool& pool);
+
+  const TensorView& view() const { return view_; }
+  const cpu::PackedMatrix* packed() const { return packed_.get(); }
+
+ private:
+  TensorView view_;
+  std::shared_ptr<const cpu::PackedMatrix> packed_;
+};
+
 // y [n_tokens, w.ne[1]] f32 = x [n_tokens, w.ne[0]] f32 · wᵀ, where w is [ne1 rows of ne0].
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch);
+// The same product through w's packed copy when it has one for the active level. Packed
+// kernels sum each block exactly in integers and then in f32 (packed.h): a few ulps from the
+// unpacked kernels, but still the same bits whatever the batch or thread count.
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch);
 
 }  // namespace hearth::kernels

@@ -26,8 +26,8 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const HParams& hp) {
   ModelWeights w;
   w.token_embd = optional_tensor(m, "token_embd.weight");
   w.output_norm = optional_tensor(m, "output_norm.weight");
-  w.output = optional_tensor(m, "output.weight");
-  if (w.output.data == nullptr) w.output = w.token_embd;  // tied embeddings
+  const TensorView output = optional_tensor(m, "output.weight");
+  w.output = kernels::Matrix(output.data != nullptr ? output : w.token_embd);  // tied embeddings
   w.rope_freqs = optional_tensor(m, "rope_freqs.weight");
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.output_norm, "output_norm.weight"));
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_freqs, "rope_freqs.weight"));
@@ -35,28 +35,28 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const HParams& hp) {
     auto t = [&](const char* pattern) { return optional_tensor(m, layer_tensor_name(pattern, i)); };
     LayerWeights l;
     l.attn_norm = t("blk.{i}.attn_norm.weight");
-    l.wq = t("blk.{i}.attn_q.weight");
-    l.wk = t("blk.{i}.attn_k.weight");
-    l.wv = t("blk.{i}.attn_v.weight");
-    l.wo = t("blk.{i}.attn_output.weight");
+    l.wq = kernels::Matrix(t("blk.{i}.attn_q.weight"));
+    l.wk = kernels::Matrix(t("blk.{i}.attn_k.weight"));
+    l.wv = kernels::Matrix(t("blk.{i}.attn_v.weight"));
+    l.wo = kernels::Matrix(t("blk.{i}.attn_output.weight"));
     l.bq = t("blk.{i}.attn_q.bias");
     l.bk = t("blk.{i}.attn_k.bias");
     l.bv = t("blk.{i}.attn_v.bias");
     l.q_norm = t("blk.{i}.attn_q_norm.weight");
     l.k_norm = t("blk.{i}.attn_k_norm.weight");
     l.ffn_norm = t("blk.{i}.ffn_norm.weight");
-    l.gate = t("blk.{i}.ffn_gate.weight");
-    l.up = t("blk.{i}.ffn_up.weight");
-    l.down = t("blk.{i}.ffn_down.weight");
+    l.gate = kernels::Matrix(t("blk.{i}.ffn_gate.weight"));
+    l.up = kernels::Matrix(t("blk.{i}.ffn_up.weight"));
+    l.down = kernels::Matrix(t("blk.{i}.ffn_down.weight"));
     for (const auto& [view, name] :
          {std::pair{&l.attn_norm, "attn_norm"}, {&l.bq, "attn_q.bias"}, {&l.bk, "attn_k.bias"},
           {&l.bv, "attn_v.bias"}, {&l.q_norm, "attn_q_norm"}, {&l.k_norm, "attn_k_norm"},
           {&l.ffn_norm, "ffn_norm"}})
       HEARTH_RETURN_IF_ERROR(require_f32(m, *view, fmt::format("blk.{}.{}", i, name)));
-    for (const TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
-      if (!dtype_info(v->type).can_dequantize)
+    for (const kernels::Matrix* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+      if (!dtype_info(v->view().type).can_dequantize)
         return make_error("{}: layer {} has a {} matrix, which hearth cannot compute with yet",
-                          m.path(), i, dtype_name(v->type));
+                          m.path(), i, dtype_name(v->view().type));
     w.layers.push_back(l);
   }
   return w;
@@ -127,6 +127,12 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   rope_cache_.resize(nb * hp_.n_rot);
   logit_rows_.reserve(nb);
   attn_scratch_.resize(static_cast<size_t>(pool_.size()));
+
+  // Rearrange the matrices for this CPU's kernels where that pays (kernels/cpu/packed.h).
+  for (LayerWeights& l : w_.layers)
+    for (kernels::Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+      *m = kernels::Matrix::prepare(m->view(), pool_);
+  w_.output = kernels::Matrix::prepare(w_.output.view(), pool_);
 }
 
 Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,

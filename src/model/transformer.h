@@ -20,6 +20,7 @@
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "kernels/attention.h"
+#include "kernels/matmul.h"
 #include "kernels/ref/matmul.h"
 #include "kernels/ref/ops.h"
 #include "model/arch.h"
@@ -30,17 +31,17 @@ namespace hearth {
 
 struct LayerWeights {
   TensorView attn_norm;               // [n_embd] f32
-  TensorView wq, wk, wv, wo;          // [n_embd -> q_dim], [n_embd -> kv_dim] x2, [q_dim -> n_embd]
+  kernels::Matrix wq, wk, wv, wo;     // [n_embd -> q_dim], [n_embd -> kv_dim] x2, [q_dim -> n_embd]
   TensorView bq, bk, bv;              // qkv biases (qwen2), data null when absent
   TensorView q_norm, k_norm;          // [head_dim] per-head RMSNorm (qwen3), null when absent
   TensorView ffn_norm;                // [n_embd]
-  TensorView gate, up, down;          // [n_embd -> n_ff] x2, [n_ff -> n_embd]
+  kernels::Matrix gate, up, down;     // [n_embd -> n_ff] x2, [n_ff -> n_embd]
 };
 
 struct ModelWeights {
   TensorView token_embd;   // [n_embd, n_vocab]
   TensorView output_norm;  // [n_embd]
-  TensorView output;       // [n_embd, n_vocab] (token_embd when tied)
+  kernels::Matrix output;  // [n_embd, n_vocab] (token_embd when tied)
   TensorView rope_freqs;   // [n_rot/2] or null
   std::vector<LayerWeights> layers;
 };

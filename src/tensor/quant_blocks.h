@@ -74,6 +74,19 @@ struct BlockQ4_K {
   uint8_t scales[12];  // 8 6-bit scales and 8 6-bit mins
   uint8_t qs[128];     // [256] 4-bit
 };
+// Sub-block j's 6-bit scale and min from Q4_K/Q5_K's 12 packed bytes: j < 4 has the low 6 bits
+// of bytes j (scale) and j+4 (min); j >= 4 takes its low 4 bits from the nibbles of byte j+4 and
+// its top 2 bits from the top bits of bytes j-4 (scale) and j (min).
+inline void unpack_scale_min_k4(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = scales[j] & 63;
+    *m = scales[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((scales[j + 4] & 0xf) | ((scales[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
+  }
+}
+
 struct BlockQ5_K {
   uint16_t d, dmin;
   uint8_t scales[12];

@@ -233,16 +233,6 @@ void pack_scale_min_k4(const uint8_t* ls /* [8] */, const uint8_t* lm /* [8] */,
   }
 }
 
-void unpack_scale_min_k4(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m) {
-  if (j < 4) {
-    *sc = scales[j] & 63;
-    *m = scales[j + 4] & 63;
-  } else {
-    *sc = static_cast<uint8_t>((scales[j + 4] & 0xf) | ((scales[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
-  }
-}
-
 // Q3_K: sixteen 6-bit scales (stored +32) in 12 bytes: low nibbles of scales 0-7 in the low
 // nibbles of bytes 0-7, of scales 8-15 in the high nibbles; the top two bits of scale j in bits
 // 2*(j/4) of byte 8 + j%4.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/cpu/dispatch.h"
+#include "kernels/matmul_cases.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/ref/vec_dot.h"
 #include "tensor/quant.h"
@@ -27,6 +28,12 @@ namespace hearth {
 namespace {
 
 using cpu::CpuLevel;
+using test::abs_dot_bound;
+using test::random_activations;
+using test::random_weights;
+using test::reference;
+using test::same_bits;
+using test::Weights;
 
 struct Case {
   DType type;
@@ -42,69 +49,11 @@ const Case kCases[] = {
 
 const CpuLevel kLevels[] = {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512};
 
-struct Weights {
-  std::vector<uint8_t> bytes;
-  TensorView view;
-};
-
-Weights random_weights(std::mt19937& rng, DType type, int64_t k, int64_t rows) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const uint64_t row_size = *row_bytes(type, static_cast<uint64_t>(k));
-  Weights w;
-  w.bytes.resize(row_size * static_cast<uint64_t>(rows));
-  std::vector<float> f(static_cast<size_t>(k));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (auto& v : f) v = normal(rng) * 0.05f;
-    quantize_row(type, f.data(), w.bytes.data() + r * row_size, k);
-  }
-  w.view.type = type;
-  w.view.n_dims = 2;
-  w.view.ne = {k, rows, 1, 1};
-  w.view.data = w.bytes.data();
-  w.view.n_bytes = w.bytes.size();
-  return w;
-}
-
-std::vector<float> random_activations(std::mt19937& rng, int64_t k, int64_t n_tokens) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(k * n_tokens));
-  for (auto& v : x) v = normal(rng);
-  for (int64_t t = 0; t < n_tokens; ++t) x[t * k + (t * 7) % k] *= 30.0f;  // an outlier each
-  return x;
-}
-
-// ref::vec_dot of each weight row with each ref-converted activation row: [n_tokens, rows].
-std::vector<float> reference(const TensorView& w, const std::vector<float>& x, int64_t n_tokens) {
-  const int64_t k = w.ne[0], rows = w.ne[1];
-  const DType act_type = ref::vec_dot_type(w.type);
-  const uint64_t a_bytes = *row_bytes(act_type, static_cast<uint64_t>(k));
-  const uint64_t w_bytes = *row_bytes(w.type, static_cast<uint64_t>(k));
-  std::vector<uint8_t> act(a_bytes);
-  std::vector<float> y(static_cast<size_t>(rows * n_tokens));
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    ref::quantize_activation(act_type, x.data() + t * k, act.data(), k);
-    for (int64_t r = 0; r < rows; ++r)
-      y[t * rows + r] = ref::vec_dot(w.type, static_cast<const uint8_t*>(w.data) + r * w_bytes,
-                                     act.data(), k);
-  }
-  return y;
-}
-
 // Bits must match, except F16/BF16 at a SIMD level, which sum in f32 lanes, and Q5_0, which sums
 // in ggml's 8 lanes where ref sums block by block: within 1e-5 of the sum of |products|.
 bool exact_type(CpuLevel level, DType type) {
   return level == CpuLevel::kRef ||
          (type != DType::F16 && type != DType::BF16 && type != DType::Q5_0);
-}
-
-float abs_dot_bound(const TensorView& w, const std::vector<float>& x, int64_t t, int64_t r) {
-  const int64_t k = w.ne[0];
-  std::vector<float> row(static_cast<size_t>(k));
-  const uint64_t w_bytes = *row_bytes(w.type, static_cast<uint64_t>(k));
-  dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + r * w_bytes, row.data(), k);
-  double s = 0;
-  for (int64_t j = 0; j < k; ++j) s += std::fabs(double{row[j]} * x[t * k + j]);
-  return static_cast<float>(s);
 }
 
 std::vector<float> run(CpuLevel level, const TensorView& w, const std::vector<float>& x,
@@ -115,8 +64,6 @@ std::vector<float> run(CpuLevel level, const TensorView& w, const std::vector<fl
   cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch);
   return y;
 }
-
-bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
 class MatmulLevel : public testing::TestWithParam<CpuLevel> {
  protected:

@@ -28,10 +28,27 @@ using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);
 // [n] f32 -> [n] act_type, byte-identical to ref::quantize_activation.
 using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
 
+// Packed weights (kernels/cpu/packed.h): groups of kPackRows interleaved rows, group_bytes each.
+constexpr int64_t kPackRows = 16;
+struct PackedGemmArgs {
+  const uint8_t* w;         // [n_groups][group_bytes], 64-byte aligned
+  uint64_t group_bytes;
+  int64_t rows;             // real rows (the last group may be padded)
+  int64_t k;
+  const uint8_t* act;       // [n_tokens][act_row_bytes], the packed kernel's activation layout
+  uint64_t act_row_bytes;
+  int64_t n_tokens;
+  float* y;                 // [n_tokens, ldy] f32
+  int64_t ldy;
+};
+// Writes y[t * ldy + r] for the real rows of groups [g0, g1) and every token.
+using PackedGemmFn = void (*)(const PackedGemmArgs& args, int64_t g0, int64_t g1);
+
 // nullptr where the build has no kernel for the type.
 GemmFn avx2_gemm(DType weight_type);
 QuantizeFn avx2_quantize(DType act_type);
 GemmFn avx512_gemm(DType weight_type);
 QuantizeFn avx512_quantize(DType act_type);
+PackedGemmFn avx512_packed_gemm(DType weight_type);
 
 }  // namespace hearth::cpu

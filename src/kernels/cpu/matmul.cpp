@@ -11,6 +11,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/ref/vec_dot.h"
 #include "tensor/quant.h"
 
@@ -138,6 +139,20 @@ namespace hearth::kernels {
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch) {
   cpu::matmul_at(cpu::active_cpu_level(), w, x, n_tokens, y, pool, scratch);
+}
+
+Matrix Matrix::prepare(const TensorView& view, ThreadPool& pool) {
+  Matrix m(view);
+  m.packed_ = cpu::pack_at(cpu::active_cpu_level(), view, pool);
+  return m;
+}
+
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            MatmulScratch& scratch) {
+  const cpu::CpuLevel level = cpu::active_cpu_level();
+  if (w.packed() != nullptr && w.packed()->level == level)
+    return cpu::matmul_packed(*w.packed(), x, n_tokens, y, pool, scratch.converted);
+  cpu::matmul_at(level, w.view(), x, n_tokens, y, pool, scratch);
 }
 
 }  // namespace hearth::kernels

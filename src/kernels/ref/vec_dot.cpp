@@ -311,19 +311,6 @@ float dot_q3_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
   return sum;
 }
 
-// Q4_K/Q5_K: 8 sub-blocks of 32 with a 6-bit scale and min each, packed in 12 bytes: sub-block
-// s < 4 has scale scales[s] & 63 and min scales[s+4] & 63; s >= 4 takes its low 4 bits from
-// the nibbles of scales[s+4] and its high 2 bits from the top bits of scales[s-4] / scales[s].
-void k4_scale_min(const uint8_t* scales, int s, int* scale, int* min) {
-  if (s < 4) {
-    *scale = scales[s] & 63;
-    *min = scales[s + 4] & 63;
-  } else {
-    *scale = (scales[s + 4] & 0xF) | ((scales[s - 4] >> 6) << 4);
-    *min = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
-  }
-}
-
 // Element 64p + l (l < 32) is the low nibble of qs[32p + l], element 64p + 32 + l the high
 // nibble; for Q5_K, bit 2p (resp. 2p+1) of qh[l] adds 16.
 template <typename Block>
@@ -335,8 +322,8 @@ float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
     const auto y = load_block<quant::BlockQ8_K>(a, i);
     int isum = 0, min_sum = 0;
     for (int s = 0; s < 8; ++s) {
-      int scale, min;
-      k4_scale_min(x.scales, s, &scale, &min);
+      uint8_t scale, min;
+      quant::unpack_scale_min_k4(s, x.scales, &scale, &min);
       min_sum += min * (y.bsums[2 * s] + y.bsums[2 * s + 1]);
       const int p = s / 2, shift = 4 * (s % 2);
       int sub = 0;

@@ -1,0 +1,291 @@
+// Packing weight matrices into the interleaved layouts of kernels/cpu/packed.h (plain C++: a
+// one-time copy at load), and the packed product's driver: activation conversion, then groups of
+// 16 rows split between the threads.
+#include "kernels/cpu/packed.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "base/result.h"
+#include "tensor/quant.h"
+#include "tensor/quant_blocks.h"
+
+namespace hearth::cpu {
+namespace {
+
+constexpr int64_t kQ8_0Bytes = 34, kQ4_0Bytes = 18, kQ5_0Bytes = 22, kQ8_KBytes = 292;
+
+struct Block32Format {
+  int64_t file_bytes;   // bytes per block in the file
+  int64_t quant_bytes;  // packed quant bytes per block per group
+  int64_t mask_bytes;   // packed fifth-bit bytes per block per group
+  int offset;           // u = q + offset
+};
+
+std::optional<Block32Format> block32_format(DType type) {
+  switch (type) {
+    case DType::Q8_0: return Block32Format{kQ8_0Bytes, 512, 0, 128};
+    case DType::Q4_0: return Block32Format{kQ4_0Bytes, 256, 0, 8};
+    case DType::Q5_0: return Block32Format{kQ5_0Bytes, 256, 64, 16};
+    default: return std::nullopt;
+  }
+}
+
+// Packs rows [16g, 16g + 16) of a 32-element type (rows past `rows` become zero-scale padding).
+void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, uint8_t* out) {
+  const int64_t nb = w.ne[0] / 32;
+  const uint64_t row_bytes = static_cast<uint64_t>(nb * f.file_bytes);
+  uint8_t* scales = out;
+  uint8_t* quants = out + nb * 32;
+  uint8_t* masks = quants + nb * f.quant_bytes;
+  std::memset(out, 0, static_cast<size_t>(nb * (32 + f.quant_bytes + f.mask_bytes)));
+  for (int64_t r = 0; r < kPackRows; ++r) {
+    const int64_t row = g * kPackRows + r;
+    if (row >= w.ne[1]) {
+      // Padding: zero scales; quants that decode to 0 keep the sums small.
+      for (int64_t i = 0; i < nb; ++i)
+        for (int64_t j = 0; j < f.quant_bytes / 64; ++j)
+          std::memset(quants + i * f.quant_bytes + 64 * j + 4 * r,
+                      f.file_bytes == kQ8_0Bytes ? 0x80 : 0x88, 4);
+      continue;
+    }
+    const uint8_t* src = static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(row) * row_bytes;
+    for (int64_t i = 0; i < nb; ++i, src += f.file_bytes) {
+      std::memcpy(scales + i * 32 + 2 * r, src, 2);
+      uint8_t* q = quants + i * f.quant_bytes;
+      if (f.file_bytes == kQ8_0Bytes) {
+        for (int j = 0; j < 8; ++j)
+          for (int e = 0; e < 4; ++e) q[64 * j + 4 * r + e] = src[2 + 4 * j + e] ^ 0x80;
+        continue;
+      }
+      const uint8_t* qs = src + (f.file_bytes == kQ5_0Bytes ? 6 : 2);
+      for (int j = 0; j < 4; ++j) std::memcpy(q + 64 * j + 4 * r, qs + 4 * j, 4);
+      if (f.file_bytes == kQ5_0Bytes) {
+        uint32_t qh;
+        std::memcpy(&qh, src + 2, 4);
+        uint8_t* m = masks + i * f.mask_bytes;
+        for (int j = 0; j < 8; ++j)
+          for (int e = 0; e < 4; ++e) {
+            const int bit = 4 * static_cast<int>(r) + e;
+            if ((qh >> (4 * j + e)) & 1u) m[8 * j + bit / 8] |= static_cast<uint8_t>(1u << (bit % 8));
+          }
+      }
+    }
+  }
+}
+
+// ---- K types, per super-block of a group (layouts in packed.h) ------------------------------
+
+constexpr int64_t kQ4_KBytes = 144, kQ5_KBytes = 176, kQ6_KBytes = 210;
+
+// Bytes per super-block of a group, packed.
+int64_t k_packed_bytes(DType type) {
+  switch (type) {
+    case DType::Q4_K: return 2368;
+    case DType::Q5_K: return 2880;
+    case DType::Q6_K: return 3392;
+    default: return 0;
+  }
+}
+
+// Q4_K/Q5_K: src[r] is row r's super-block (nullptr: padding, left zero = contributes 0).
+void pack_q45_k(const uint8_t* const* src, bool five, uint8_t* out) {
+  uint8_t* d = out;
+  uint8_t* dmin = out + 32;
+  uint8_t* scales = out + 64;
+  uint8_t* mins = out + 192;
+  uint8_t* quants = out + 320;
+  uint8_t* masks = out + 2368;
+  for (int r = 0; r < kPackRows; ++r) {
+    const uint8_t* b = src[r];
+    if (b == nullptr) continue;
+    std::memcpy(d + 2 * r, b, 2);
+    std::memcpy(dmin + 2 * r, b + 2, 2);
+    for (int s = 0; s < 8; ++s) quant::unpack_scale_min_k4(s, b + 4, &scales[16 * s + r], &mins[16 * s + r]);
+    const uint8_t* qs = b + (five ? 48 : 16);
+    for (int p = 0; p < 4; ++p)
+      for (int j = 0; j < 8; ++j) std::memcpy(quants + 512 * p + 64 * j + 4 * r, qs + 32 * p + 4 * j, 4);
+    if (!five) continue;
+    const uint8_t* qh = b + 16;
+    for (int s = 0; s < 8; ++s)
+      for (int j = 0; j < 8; ++j)
+        for (int e = 0; e < 4; ++e)
+          if ((qh[4 * j + e] >> s) & 1) {
+            const int bit = 4 * r + e;
+            masks[64 * s + 8 * j + bit / 8] |= static_cast<uint8_t>(1u << (bit % 8));
+          }
+  }
+}
+
+// Q6_K: element e's low 4 bits and high 2 bits as ref's dot_q6_k reads them.
+int q6_k_low(const uint8_t* b, int e) {
+  const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+  return (b[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
+}
+int q6_k_high(const uint8_t* b, int e) {
+  const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+  return (b[128 + 32 * h + l] >> (2 * k)) & 3;
+}
+
+void pack_q6_k(const uint8_t* const* src, uint8_t* out) {
+  uint8_t* d = out;
+  uint8_t* scales = out + 32;
+  uint8_t* low = out + 288;
+  uint8_t* high = out + 2336;
+  for (int r = 0; r < kPackRows; ++r) {
+    const uint8_t* b = src[r];
+    if (b == nullptr) continue;
+    std::memcpy(d + 2 * r, b + 208, 2);
+    for (int g = 0; g < 16; ++g) scales[32 * (g / 2) + 2 * r + g % 2] = b[192 + g];
+    for (int v = 0; v < 32; ++v)
+      for (int e = 0; e < 4; ++e)
+        low[64 * v + 4 * r + e] =
+            static_cast<uint8_t>(q6_k_low(b, 4 * v + e) | (q6_k_low(b, 128 + 4 * v + e) << 4));
+    for (int v = 0; v < 16; ++v)
+      for (int e = 0; e < 4; ++e) {
+        int bits = 0;
+        for (int m = 0; m < 4; ++m) bits |= q6_k_high(b, 64 * m + 4 * v + e) << (2 * m);
+        high[64 * v + 4 * r + e] = static_cast<uint8_t>(bits);
+      }
+  }
+}
+
+void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
+  const int64_t nb = w.ne[0] / 256;
+  const int64_t file_bytes = w.type == DType::Q6_K ? kQ6_KBytes : w.type == DType::Q5_K ? kQ5_KBytes : kQ4_KBytes;
+  const int64_t packed = k_packed_bytes(w.type);
+  const uint64_t row_bytes = static_cast<uint64_t>(nb * file_bytes);
+  std::memset(out, 0, static_cast<size_t>(nb * packed));
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* src[kPackRows];
+    for (int64_t r = 0; r < kPackRows; ++r) {
+      const int64_t row = g * kPackRows + r;
+      src[r] = row < w.ne[1] ? static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(row) * row_bytes +
+                                   i * file_bytes
+                             : nullptr;
+    }
+    if (w.type == DType::Q6_K)
+      pack_q6_k(src, out + i * packed);
+    else
+      pack_q45_k(src, w.type == DType::Q5_K, out + i * packed);
+  }
+}
+
+PackedGemmFn packed_gemm_at(CpuLevel level, DType type) {
+#if defined(__x86_64__)
+  if (level == CpuLevel::kAvx512) return avx512_packed_gemm(type);
+#endif
+  (void)level;
+  (void)type;
+  return nullptr;
+}
+
+// One activation row for the 32-element kernels: ref-identical Q8_0 quants and scales (the
+// dispatched conversion), rearranged per block as packed.h describes.
+constexpr int64_t kAct32Bytes = 72;
+
+void convert_activation_block32(QuantizeFn quantize_q8_0, int offset, const float* x, uint8_t* out,
+                                int64_t k, uint8_t* q8_0_row) {
+  const int64_t nb = k / 32;
+  quantize_q8_0(x, q8_0_row, k);
+  for (int64_t i = 0; i < nb; ++i, out += kAct32Bytes) {
+    const uint8_t* block = q8_0_row + i * kQ8_0Bytes;
+    uint16_t d;
+    std::memcpy(&d, block, 2);
+    const float df = fp16_to_fp32(d);
+    std::memcpy(out, &df, 4);
+    int32_t lanes[8] = {};
+    for (int j = 0; j < 32; ++j) lanes[j / 4] += static_cast<int8_t>(block[2 + j]);
+    int32_t sum = 0;
+    for (int32_t& lane : lanes) {
+      sum += lane;
+      lane *= -offset;
+    }
+    sum *= -offset;
+    std::memcpy(out + 4, &sum, 4);
+    std::memcpy(out + 8, lanes, 32);
+    std::memcpy(out + 40, block + 2, 32);
+  }
+}
+
+bool is_k_type(DType type) { return k_packed_bytes(type) != 0; }
+
+// The dispatched ref-identical conversion to Q8_0 (32-element types) or Q8_K (K types).
+QuantizeFn act_quantizer(CpuLevel level, DType weight_type) {
+#if defined(__x86_64__)
+  if (level == CpuLevel::kAvx512) return avx512_quantize(is_k_type(weight_type) ? DType::Q8_K : DType::Q8_0);
+#endif
+  (void)level;
+  (void)weight_type;
+  return nullptr;
+}
+
+}  // namespace
+
+bool can_pack(CpuLevel level, const TensorView& w) {
+  if (packed_gemm_at(level, w.type) == nullptr || act_quantizer(level, w.type) == nullptr) return false;
+  if (w.n_dims > 2 || w.ne[1] <= 0 || w.ne[0] <= 0) return false;
+  if (is_k_type(w.type)) return w.ne[0] % 256 == 0;
+  return block32_format(w.type).has_value() && w.ne[0] % 32 == 0;
+}
+
+std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, ThreadPool& pool) {
+  if (!can_pack(level, w)) return nullptr;
+  auto p = std::make_unique<PackedMatrix>();
+  p->level = level;
+  p->type = w.type;
+  p->k = w.ne[0];
+  p->rows = w.ne[1];
+  if (is_k_type(w.type)) {
+    p->group_bytes = static_cast<uint64_t>(w.ne[0] / 256 * k_packed_bytes(w.type));
+  } else {
+    const Block32Format f = *block32_format(w.type);
+    p->group_bytes = static_cast<uint64_t>(w.ne[0] / 32 * (32 + f.quant_bytes + f.mask_bytes));
+  }
+  const uint64_t total = p->group_bytes * static_cast<uint64_t>(p->n_groups());
+  void* mem = std::aligned_alloc(64, (total + 63) / 64 * 64);
+  HEARTH_CHECK(mem != nullptr, "out of memory packing a weight matrix");
+  p->data.reset(static_cast<uint8_t*>(mem));
+  pool.parallel_for(p->n_groups(), [&](int64_t begin, int64_t end, int) {
+    for (int64_t g = begin; g < end; ++g) {
+      uint8_t* out = p->data.get() + static_cast<uint64_t>(g) * p->group_bytes;
+      if (is_k_type(w.type))
+        pack_group_k(w, g, out);
+      else
+        pack_group_block32(w, *block32_format(w.type), g, out);
+    }
+  });
+  return p;
+}
+
+void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y,
+                   ThreadPool& pool, std::vector<uint8_t>& scratch) {
+  const PackedGemmFn gemm = packed_gemm_at(w.level, w.type);
+  const QuantizeFn quantize = act_quantizer(w.level, w.type);
+  HEARTH_CHECK(gemm != nullptr && quantize != nullptr, "no packed kernel for this matrix");
+  const int64_t k = w.k;
+  const bool k_type = is_k_type(w.type);
+  // K types read ref's Q8_K rows as they are; the 32-element types a rearranged Q8_0 row, staged
+  // per thread.
+  const uint64_t act_row = static_cast<uint64_t>(k_type ? k / 256 * kQ8_KBytes : k / 32 * kAct32Bytes);
+  const uint64_t q8_row = k_type ? 0 : static_cast<uint64_t>(k / 32 * kQ8_0Bytes);
+  scratch.resize(act_row * static_cast<uint64_t>(n_tokens) + q8_row * static_cast<uint64_t>(pool.size()));
+  uint8_t* act = scratch.data();
+  uint8_t* staging = act + act_row * static_cast<uint64_t>(n_tokens);
+  const int offset = k_type ? 0 : block32_format(w.type)->offset;
+  pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int thread) {
+    for (int64_t t = begin; t < end; ++t) {
+      uint8_t* row = act + static_cast<uint64_t>(t) * act_row;
+      if (k_type)
+        quantize(x + t * k, row, k);
+      else
+        convert_activation_block32(quantize, offset, x + t * k, row, k,
+                                   staging + static_cast<uint64_t>(thread) * q8_row);
+    }
+  });
+  const PackedGemmArgs args{w.data.get(), w.group_bytes, w.rows, k, act, act_row, n_tokens, y, w.rows};
+  pool.parallel_for(w.n_groups(), [&](int64_t begin, int64_t end, int) { gemm(args, begin, end); });
+}
+
+}  // namespace hearth::cpu

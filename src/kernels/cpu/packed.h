@@ -1,0 +1,79 @@
+// Weight matrices rearranged at load for the AVX-512 VNNI kernels (private to kernels/cpu).
+//
+// Why: the file layouts keep each row's blocks together, so a SIMD kernel working on them
+// reduces every (row, token) block dot product over 8 lanes and pays a float multiply-add per
+// 32 weights per token: that epilogue, not the integer products, bounded the GEMM at ~30 GMAC/s
+// per core. Packed, 16 rows are interleaved 4 bytes at a time, so one vpdpbusd multiplies 4
+// weights of each of 16 rows by 4 broadcast activations and its 16 lanes are 16 rows' partial
+// sums; a block's 8 such products sum in place and one float multiply-add covers 16 rows.
+//
+// Layout of a 32-element type (Q8_0, Q4_0, Q5_0), per group of 16 rows (the last group padded
+// with zero-scale rows), nb = k / 32 blocks, the same bytes as the 16 rows in the file:
+//   scales  [nb][16] f16          row r's block scale at [i][r]
+//   quants  Q8_0: [nb][8][64]      byte 4r+e of vector j = q(r, 4j+e) + 128 (u8)
+//           Q4_0/Q5_0: [nb][4][64] byte 4r+e of vector j = file byte 4j+e of row r, i.e. low
+//                                  nibble = element 4j+e, high nibble = element 16+4j+e
+//   Q5_0 fifth bits [nb][8] u64   bit 4r+e of word j = bit 4 of element (r, 4j+e)
+// The unsigned quants u = q + offset (128, 8, 16) are what vpdpbusd multiplies; the activation
+// side carries -offset * (sum of its quants) to add.
+//
+// Activations for the 32-element kernels, per token row and block (72 bytes): f32 scale (the
+// Q8_0 f16 scale, widened), i32 -offset * (sum of the block's 32 quants), 8 x i32 -offset *
+// (sum of lane j's 4 quants), 32 i8 quants: ref::quantize_activation's Q8_0 quants and scales.
+// The K types read ref's Q8_K rows as they are.
+//
+// Layout of the K types, per group of 16 rows and super-block (offsets in bytes):
+//   Q4_K/Q5_K  d [16] f16 @0, dmin [16] f16 @32, scales [8][16] u8 @64, mins [8][16] u8 @192,
+//              quants [4][8][64] @320 (byte 4r+e of vector (p, j) = file byte qs[32p + 4j + e]
+//              of row r: low nibble sub-block 2p, high nibble 2p+1), Q5_K fifth bits
+//              [8][8] u64 @2368 (bit 4r+e of word (s, j) = bit 4 of element 32s + 4j + e);
+//              2368 (Q4_K) or 2880 (Q5_K) bytes, 148 or 180 per row against the file's 144/176.
+//   Q6_K       d [16] f16 @0, scale pairs [8][16][2] i8 @32, low nibbles [32][64] @288 (vector v:
+//              elements 4v+e low, 128+4v+e high), high bits [16][64] @2336 (vector v: 2 bits of
+//              element 64m+4v+e at bit 2m); 3392 bytes (3360 padded to a cache line).
+//
+// Numerics. Q4_0: each block's integer dot product is exact, then acc = fma(float(dot), wd*ad,
+// acc), block after block (the order of llama.cpp's repacked Q4_0). Q8_0/Q5_0: ggml's 8 f32
+// lanes (lane j = elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's
+// tree), as llama.cpp sums them. K types: exact integer sums per super-block, then ref's f32
+// expression. Every (row, token) has one fixed sequence: batch- and thread-invariant.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/isa.h"
+#include "tensor/tensor_view.h"
+
+namespace hearth::cpu {
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+struct PackedMatrix {
+  CpuLevel level = CpuLevel::kRef;  // the build whose kernel reads this layout
+  DType type = DType::F32;          // the file's type
+  int64_t k = 0;                    // elements per row
+  int64_t rows = 0;                 // real rows (the last group may hold padding)
+  uint64_t group_bytes = 0;         // bytes per group of kPackRows rows
+  std::unique_ptr<uint8_t, FreeDeleter> data;  // 64-byte aligned, n_groups() * group_bytes
+
+  int64_t n_groups() const { return (rows + kPackRows - 1) / kPackRows; }
+};
+
+// True when `level` has a packed kernel for `w` (type and shape).
+bool can_pack(CpuLevel level, const TensorView& w);
+
+// The packed copy of `w` for `level`'s kernel, or nullptr when can_pack is false.
+std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, ThreadPool& pool);
+
+// y [n_tokens, w.rows] = x [n_tokens, w.k] · wᵀ with the packed kernel of w.level.
+void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y,
+                   ThreadPool& pool, std::vector<uint8_t>& scratch);
+
+}  // namespace hearth::cpu

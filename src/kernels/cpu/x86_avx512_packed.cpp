@@ -1,0 +1,355 @@
+// The AVX-512 VNNI kernels over packed weights (layouts and numerics: kernels/cpu/packed.h).
+// Compiled with the AVX-512 flags (src/CMakeLists.txt) and only entered after the dispatcher
+// checked the CPU. Like x86_kernels.inc, everything here has internal linkage and the file
+// includes nothing that defines inline functions a baseline translation unit could share.
+#if defined(__x86_64__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own avx512fintrin.h idioms
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/isa.h"
+
+namespace hearth::cpu {
+namespace {
+
+#define HEARTH_INLINE inline __attribute__((always_inline))
+
+HEARTH_INLINE __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+
+HEARTH_INLINE int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+HEARTH_INLINE float load_f32(const void* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Up to this many tokens share each decoded block of 16 rows (one accumulator each: 8 weight
+// vectors + 8 accumulators + temporaries fit the 32 registers).
+constexpr int kTileTokens = 8;
+// Tokens per pass over a thread's rows: their converted activations stay in L2 while the
+// rows stream through.
+constexpr int64_t kTokenChunk = 64;
+// How far ahead the weight stream is prefetched.
+constexpr int64_t kPrefetchBytes = 2048;
+
+// ---- 32-element types: the 8 vectors of 16 rows x 4 unsigned quants of block i ---------------
+
+// One block of a packed activation row (packed.h): f32 scale, i32 -offset * (sum of the block's
+// quants), 8 x i32 -offset * (sum of each lane's 4 quants), 32 i8 quants.
+constexpr int64_t kAct32Bytes = 72, kAct32BlockCorr = 4, kAct32LaneCorr = 8, kAct32Quants = 40;
+
+struct Q8_0Packed {
+  static constexpr int64_t kQuantBytes = 512, kMaskBytes = 0;
+  HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
+    for (int j = 0; j < 8; ++j) u[j] = load512(q + 64 * j);
+  }
+};
+
+struct Q4_0Packed {
+  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0;
+  HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    for (int j = 0; j < 4; ++j) {
+      const __m512i v = load512(q + 64 * j);
+      u[j] = _mm512_and_si512(v, low4);
+      u[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    }
+  }
+};
+
+struct Q5_0Packed {
+  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 64;
+  HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t* masks, __m512i u[8]) {
+    Q4_0Packed::unpack(q, nullptr, u);
+    const __m512i sixteen = _mm512_set1_epi8(0x10);
+    for (int j = 0; j < 8; ++j) {
+      uint64_t m;
+      std::memcpy(&m, masks + 8 * j, 8);
+      u[j] = _mm512_mask_add_epi8(u[j], _cvtu64_mask64(m), u[j], sixteen);
+    }
+  }
+};
+
+// NT tokens x the 16 rows of one group, over all nb blocks: out[t][r]. Each block's integer
+// dot product is exact, then acc = fma(float(dot), wd * ad, acc): the order of llama.cpp's
+// repacked Q4_0 kernels.
+template <typename W, int NT>
+HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t* const* act,
+                                float out[][kPackRows]) {
+  const uint8_t* scales = group;
+  const uint8_t* quants = group + nb * 32;
+  const uint8_t* masks = quants + nb * W::kQuantBytes;
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* q = quants + i * W::kQuantBytes;
+    for (int64_t off = 0; off < W::kQuantBytes; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
+    __m512i u[8];
+    W::unpack(q, masks + i * W::kMaskBytes, u);
+    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 32 * i)));
+    for (int t = 0; t < NT; ++t) {
+      const uint8_t* a = act[t] + i * kAct32Bytes;
+      const uint8_t* aq = a + kAct32Quants;
+      // Two chains of 4 so the vpdpbusd latency overlaps even for one token.
+      __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
+      __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
+      for (int j = 2; j < 8; j += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, u[j], _mm512_set1_epi32(load_i32(aq + 4 * j)));
+        s1 = _mm512_dpbusd_epi32(s1, u[j + 1], _mm512_set1_epi32(load_i32(aq + 4 * j + 4)));
+      }
+      // sum q*a = sum u*a - offset * sum a, exact in i32.
+      const __m512i dot = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(load_i32(a + kAct32BlockCorr)));
+      const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(a)));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], acc[t]);
+}
+
+// The same product in ggml's x86 order for Q8_0 and Q5_0 (ref::vec_dot's Lanes8): lane j of
+// a (row, token) is the exact sum over elements 4j..4j+3 of each block, one FMA per lane and
+// block, then hsum_float_8's tree. The packed vector j holds exactly lane j of 16 rows, so the
+// lanes stay apart in 8 accumulators per token and the tree runs once at the end: the same bits
+// as llama.cpp, at three vector operations per 4 x 16 weights.
+template <typename W, int NT>
+HEARTH_INLINE void tile_block32_lanes(const uint8_t* group, int64_t nb, const uint8_t* const* act,
+                                      float out[][kPackRows]) {
+  const uint8_t* scales = group;
+  const uint8_t* quants = group + nb * 32;
+  const uint8_t* masks = quants + nb * W::kQuantBytes;
+  __m512 acc[NT][8];
+  for (int t = 0; t < NT; ++t)
+    for (int j = 0; j < 8; ++j) acc[t][j] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* q = quants + i * W::kQuantBytes;
+    for (int64_t off = 0; off < W::kQuantBytes; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
+    __m512i u[8];
+    W::unpack(q, masks + i * W::kMaskBytes, u);
+    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 32 * i)));
+    for (int t = 0; t < NT; ++t) {
+      const uint8_t* a = act[t] + i * kAct32Bytes;
+      const uint8_t* aq = a + kAct32Quants;
+      const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(a)));
+      for (int j = 0; j < 8; ++j) {
+        // Start at -offset * (the lane's 4 activations' sum): the lane's exact q*a sum.
+        const __m512i lane = _mm512_dpbusd_epi32(_mm512_set1_epi32(load_i32(a + kAct32LaneCorr + 4 * j)), u[j],
+                                                 _mm512_set1_epi32(load_i32(aq + 4 * j)));
+        acc[t][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane), d, acc[t][j]);
+      }
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    const __m512 a = _mm512_add_ps(_mm512_add_ps(acc[t][4], acc[t][0]), _mm512_add_ps(acc[t][6], acc[t][2]));
+    const __m512 b = _mm512_add_ps(_mm512_add_ps(acc[t][5], acc[t][1]), _mm512_add_ps(acc[t][7], acc[t][3]));
+    _mm512_storeu_ps(out[t], _mm512_add_ps(a, b));
+  }
+}
+
+// ---- K types against ref's Q8_K activation rows (d f32, 256 i8 quants, 16 i16 sums of 16) ----
+
+constexpr int64_t kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KBsums = 260;
+
+// Q4_K (Q5_K when kFive): per sub-block s, the exact sum of scale * dot over 16 rows; the mins
+// against the activation's sums of 32 (vpdpwssd of (min, min) with two sums of 16); then ref's
+// f32 expression sum += (wd*ad) * isum - (wdmin*ad) * msum, lane by lane: ref's bits.
+template <bool kFive, int NT>
+HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* const* act,
+                              float out[][kPackRows]) {
+  constexpr int64_t kBytes = kFive ? 2880 : 2368;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* b = group + i * kBytes;
+    __m512i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+    for (int s = 0; s < 8; ++s) {
+      const uint8_t* q = b + 320 + 512 * (s / 2);
+      for (int64_t off = 0; off < 512; off += 128)
+        _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
+      __m512i u[8];
+      for (int j = 0; j < 8; ++j) {
+        const __m512i raw = load512(q + 64 * j);
+        u[j] = _mm512_and_si512(s % 2 ? _mm512_srli_epi16(raw, 4) : raw, low4);
+        if constexpr (kFive) {
+          uint64_t m;
+          std::memcpy(&m, b + 2368 + 64 * s + 8 * j, 8);
+          u[j] = _mm512_mask_add_epi8(u[j], _cvtu64_mask64(m), u[j], _mm512_set1_epi8(0x10));
+        }
+      }
+      const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64 + 16 * s)));
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* aq = act[t] + i * kQ8_KBytes + kQ8_KQuants + 32 * s;
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
+        for (int j = 2; j < 8; j += 2) {
+          s0 = _mm512_dpbusd_epi32(s0, u[j], _mm512_set1_epi32(load_i32(aq + 4 * j)));
+          s1 = _mm512_dpbusd_epi32(s1, u[j + 1], _mm512_set1_epi32(load_i32(aq + 4 * j + 4)));
+        }
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+      }
+    }
+    __m512i msum[NT];
+    for (int t = 0; t < NT; ++t) msum[t] = _mm512_setzero_si512();
+    for (int s = 0; s < 8; ++s) {
+      __m512i m = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192 + 16 * s)));
+      m = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));  // (min, min) as two i16
+      for (int t = 0; t < NT; ++t)
+        msum[t] = _mm512_dpwssd_epi32(msum[t], m,
+                                      _mm512_set1_epi32(load_i32(act[t] + i * kQ8_KBytes + kQ8_KBsums + 4 * s)));
+    }
+    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+    const __m512 wdmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32)));
+    for (int t = 0; t < NT; ++t) {
+      const __m512 ad = _mm512_set1_ps(load_f32(act[t] + i * kQ8_KBytes));
+      const __m512 d = _mm512_mul_ps(wd, ad), dmin = _mm512_mul_ps(wdmin, ad);
+      acc[t] = _mm512_add_ps(acc[t], _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])),
+                                                   _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum[t]))));
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], acc[t]);
+}
+
+// Q6_K: per group g of 16, the exact sum of scale * dot of the unsigned 6-bit quants; the 32
+// offset comes off through the activation's sums of 16 (vpdpwssd of -32 * scale pairs), then
+// ref's f32 expression sum += (wd*ad) * isum: ref's bits.
+template <int NT>
+HEARTH_INLINE void tile_q6_k(const uint8_t* group, int64_t nb, const uint8_t* const* act,
+                             float out[][kPackRows]) {
+  constexpr int64_t kBytes = 3392;
+  const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* b = group + i * kBytes;
+    const uint8_t* low = b + 288;
+    const uint8_t* high = b + 2336;
+    __m512i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+    for (int p = 0; p < 8; ++p) {  // groups 2p and 2p+1
+      const __m512i pair = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 + 32 * p)));
+      const __m512i minus32 = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(pair, 5));
+      for (int t = 0; t < NT; ++t)
+        isum[t] = _mm512_dpwssd_epi32(isum[t], minus32,
+                                      _mm512_set1_epi32(load_i32(act[t] + i * kQ8_KBytes + kQ8_KBsums + 4 * p)));
+      for (int half = 0; half < 2; ++half) {
+        const int g = 2 * p + half;
+        for (int64_t off = 0; off < 256; off += 128)
+          _mm_prefetch(reinterpret_cast<const char*>(low) + 256 * (g % 8) + kPrefetchBytes + off, _MM_HINT_T0);
+        const __m512i sc = half ? _mm512_srai_epi32(pair, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16);
+        __m512i u[4];
+        for (int m = 0; m < 4; ++m) {
+          const int c = 4 * g + m;  // chunk of 4 elements, 0..63
+          const __m512i l = load512(low + 64 * (c % 32));
+          const __m512i nib = _mm512_and_si512(c < 32 ? l : _mm512_srli_epi16(l, 4), low4);
+          const __m512i h = load512(high + 64 * (c % 16));
+          const int shift = 2 * (c / 16);  // the 2 bits sit at `shift`, belong at 4
+          const __m512i hs = shift < 4 ? _mm512_slli_epi16(h, 4 - shift)
+                                       : shift > 4 ? _mm512_srli_epi16(h, shift - 4) : h;
+          u[m] = _mm512_ternarylogic_epi32(nib, hs, top2, 0xF8);  // nib | (hs & 0x30)
+        }
+        for (int t = 0; t < NT; ++t) {
+          const uint8_t* aq = act[t] + i * kQ8_KBytes + kQ8_KQuants + 16 * g;
+          __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
+          __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
+          s0 = _mm512_dpbusd_epi32(s0, u[2], _mm512_set1_epi32(load_i32(aq + 8)));
+          s1 = _mm512_dpbusd_epi32(s1, u[3], _mm512_set1_epi32(load_i32(aq + 12)));
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+        }
+      }
+    }
+    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+    for (int t = 0; t < NT; ++t) {
+      const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(act[t] + i * kQ8_KBytes)));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], acc[t]);
+}
+
+// ---- the group x token loop ------------------------------------------------------------------
+
+struct Q8_0Kernel {
+  static constexpr int kMaxTokens = 8;
+  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_block32_lanes<Q8_0Packed, NT>(g, k / 32, a, o); }
+};
+struct Q4_0Kernel {
+  static constexpr int kMaxTokens = 8;
+  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_block32<Q4_0Packed, NT>(g, k / 32, a, o); }
+};
+struct Q5_0Kernel {
+  static constexpr int kMaxTokens = 4;
+  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_block32_lanes<Q5_0Packed, NT>(g, k / 32, a, o); }
+};
+struct Q4_KKernel {
+  static constexpr int kMaxTokens = 6;
+  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_q45_k<false, NT>(g, k / 256, a, o); }
+};
+struct Q5_KKernel {
+  static constexpr int kMaxTokens = 6;
+  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_q45_k<true, NT>(g, k / 256, a, o); }
+};
+struct Q6_KKernel {
+  static constexpr int kMaxTokens = 8;
+  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_q6_k<NT>(g, k / 256, a, o); }
+};
+
+template <typename K>
+void gemm_packed(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
+  constexpr int kMax = K::kMaxTokens;
+  alignas(64) float out[kTileTokens][kPackRows];
+  for (int64_t c0 = 0; c0 < g.n_tokens; c0 += kTokenChunk) {
+    const int64_t c1 = c0 + kTokenChunk < g.n_tokens ? c0 + kTokenChunk : g.n_tokens;
+    for (int64_t grp = g0; grp < g1; ++grp) {
+      const uint8_t* group = g.w + static_cast<uint64_t>(grp) * g.group_bytes;
+      const int64_t row0 = grp * kPackRows;
+      const int nr = g.rows - row0 < kPackRows ? static_cast<int>(g.rows - row0) : kPackRows;
+      for (int64_t t0 = c0; t0 < c1; t0 += kMax) {
+        const int nt = c1 - t0 < kMax ? static_cast<int>(c1 - t0) : kMax;
+        const uint8_t* act[kTileTokens];
+        for (int t = 0; t < nt; ++t) act[t] = g.act + static_cast<uint64_t>(t0 + t) * g.act_row_bytes;
+        switch (nt) {
+          case 1: if constexpr (kMax >= 1) K::template run<1>(group, g.k, act, out); break;
+          case 2: if constexpr (kMax >= 2) K::template run<2>(group, g.k, act, out); break;
+          case 3: if constexpr (kMax >= 3) K::template run<3>(group, g.k, act, out); break;
+          case 4: if constexpr (kMax >= 4) K::template run<4>(group, g.k, act, out); break;
+          case 5: if constexpr (kMax >= 5) K::template run<5>(group, g.k, act, out); break;
+          case 6: if constexpr (kMax >= 6) K::template run<6>(group, g.k, act, out); break;
+          case 7: if constexpr (kMax >= 7) K::template run<7>(group, g.k, act, out); break;
+          default: if constexpr (kMax >= 8) K::template run<8>(group, g.k, act, out); break;
+        }
+        const __mmask16 rows_mask = static_cast<__mmask16>((1u << nr) - 1u);
+        for (int t = 0; t < nt; ++t)
+          _mm512_mask_storeu_ps(g.y + (t0 + t) * g.ldy + row0, rows_mask, _mm512_load_ps(out[t]));
+      }
+    }
+  }
+}
+
+#undef HEARTH_INLINE
+
+}  // namespace
+
+PackedGemmFn avx512_packed_gemm(DType weight_type) {
+  switch (weight_type) {
+    case DType::Q8_0: return gemm_packed<Q8_0Kernel>;
+    case DType::Q4_0: return gemm_packed<Q4_0Kernel>;
+    case DType::Q5_0: return gemm_packed<Q5_0Kernel>;
+    case DType::Q4_K: return gemm_packed<Q4_KKernel>;
+    case DType::Q5_K: return gemm_packed<Q5_KKernel>;
+    case DType::Q6_K: return gemm_packed<Q6_KKernel>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace hearth::cpu
+#endif

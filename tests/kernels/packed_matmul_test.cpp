@@ -1,0 +1,153 @@
+// The packed kernels (kernels/cpu/packed.h) against the reference, at every level that has
+// them on this CPU, over awkward shapes (rows not a multiple of the 16-row group, token counts
+// around the tiles and the 64-token chunk, 1 and 2 threads):
+//   - Q8_0 and the K types bit-identical to ref::vec_dot (ggml's 8 lanes; exact integer sums
+//     then ref's f32 expression);
+//   - Q4_0 and Q5_0 within 2e-6 of the row's sum of |products| (Q4_0 sums each block exactly
+//     then in f32 where ref follows ggml's lanes; Q5_0 follows ggml's lanes where ref sums
+//     block by block);
+//   - bit-identical results whatever the batch and thread count;
+//   - kernels::matmul on a prepared Matrix taking the packed path.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_cases.h"
+
+namespace hearth {
+namespace {
+
+using cpu::CpuLevel;
+using test::random_activations;
+using test::random_weights;
+using test::Weights;
+
+struct PackedCase {
+  DType type;
+  std::vector<int64_t> ks;
+  bool exact;  // bit-identical to ref
+};
+
+const PackedCase kPackedCases[] = {
+    {DType::Q8_0, {32, 96, 544}, true},  {DType::Q4_0, {32, 96, 544}, false},
+    {DType::Q5_0, {32, 96, 544}, false}, {DType::Q4_K, {256, 768}, true},
+    {DType::Q5_K, {256, 768}, true},     {DType::Q6_K, {256, 768}, true},
+};
+
+std::vector<CpuLevel> packing_levels() {
+  std::vector<CpuLevel> levels;
+  for (CpuLevel l : {CpuLevel::kAvx2, CpuLevel::kAvx512})
+    if (cpu::cpu_supports(l)) levels.push_back(l);
+  return levels;
+}
+
+std::vector<float> run_packed(const cpu::PackedMatrix& p, const std::vector<float>& x,
+                              int64_t n_tokens, int n_threads) {
+  ThreadPool pool(n_threads);
+  std::vector<uint8_t> scratch;
+  std::vector<float> y(static_cast<size_t>(p.rows * n_tokens), -1.0f);
+  cpu::matmul_packed(p, x.data(), n_tokens, y.data(), pool, scratch);
+  return y;
+}
+
+TEST(PackedMatmul, MatchesReferenceOnAwkwardShapes) {
+  int checked = 0;
+  for (CpuLevel level : packing_levels()) {
+    std::mt19937 rng(4321);
+    for (const PackedCase& c : kPackedCases) {
+      const DType type = c.type;
+      for (int64_t k : c.ks) {
+        for (int64_t rows : {1, 15, 16, 17, 40}) {
+          const Weights w = random_weights(rng, type, k, rows);
+          ThreadPool pool(2);
+          const auto packed = cpu::pack_at(level, w.view, pool);
+          if (packed == nullptr) continue;
+          for (int64_t n_tokens : {1, 3, 8, 9, 17, 70}) {
+            const std::vector<float> x = random_activations(rng, k, n_tokens);
+            const std::vector<float> want = test::reference(w.view, x, n_tokens);
+            for (int threads : {1, 2}) {
+              const std::vector<float> got = run_packed(*packed, x, n_tokens, threads);
+              for (int64_t t = 0; t < n_tokens; ++t)
+                for (int64_t r = 0; r < rows; ++r) {
+                  const float g = got[t * rows + r], e = want[t * rows + r];
+                  const auto where = [&] {
+                    return std::string(cpu::cpu_level_name(level)) + " " + std::string(dtype_name(type)) +
+                           " k=" + std::to_string(k) + " rows=" + std::to_string(rows) +
+                           " n_tokens=" + std::to_string(n_tokens) + " threads=" +
+                           std::to_string(threads) + " t=" + std::to_string(t) +
+                           " r=" + std::to_string(r);
+                  };
+                  if (c.exact)
+                    ASSERT_TRUE(test::same_bits(g, e)) << where() << ": " << g << " vs ref " << e;
+                  else
+                    ASSERT_NEAR(g, e, 2e-6f * test::abs_dot_bound(w.view, x, t, r) + 1e-30f) << where();
+                }
+              ++checked;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no packed kernels on this CPU";
+}
+
+TEST(PackedMatmul, EachResultIndependentOfBatchAndThreads) {
+  bool any = false;
+  for (CpuLevel level : packing_levels()) {
+    std::mt19937 rng(77);
+    for (const PackedCase& c : kPackedCases) {
+      const DType type = c.type;
+      const int64_t k = c.ks.back(), rows = 37, n_tokens = 75;
+      const Weights w = random_weights(rng, type, k, rows);
+      ThreadPool pool(1);
+      const auto packed = cpu::pack_at(level, w.view, pool);
+      if (packed == nullptr) continue;
+      any = true;
+      const std::vector<float> x = random_activations(rng, k, n_tokens);
+      const std::vector<float> batch = run_packed(*packed, x, n_tokens, 2);
+      for (int64_t t = 0; t < n_tokens; t += 7) {
+        const std::vector<float> one(x.begin() + t * k, x.begin() + (t + 1) * k);
+        const std::vector<float> alone = run_packed(*packed, one, 1, 1);
+        for (int64_t r = 0; r < rows; ++r)
+          ASSERT_TRUE(test::same_bits(alone[r], batch[t * rows + r]))
+              << dtype_name(type) << " token " << t << " row " << r;
+      }
+    }
+  }
+  if (!any) GTEST_SKIP() << "no packed kernels on this CPU";
+}
+
+TEST(PackedMatmul, PreparedMatrixUsesThePackedKernel) {
+  std::mt19937 rng(5);
+  const Weights w = random_weights(rng, DType::Q8_0, 64, 20);
+  ThreadPool pool(2);
+  const kernels::Matrix m = kernels::Matrix::prepare(w.view, pool);
+  const bool expect_packed = cpu::can_pack(cpu::active_cpu_level(), w.view);
+  ASSERT_EQ(m.packed() != nullptr, expect_packed);
+  if (!expect_packed) GTEST_SKIP() << "no packed kernel at " << cpu::cpu_level_name(cpu::active_cpu_level());
+  const std::vector<float> x = random_activations(rng, 64, 5);
+  std::vector<float> via_matrix(100), via_packed;
+  kernels::MatmulScratch scratch;
+  kernels::matmul(m, x.data(), 5, via_matrix.data(), pool, scratch);
+  via_packed = run_packed(*m.packed(), x, 5, 2);
+  for (size_t i = 0; i < via_matrix.size(); ++i) ASSERT_TRUE(test::same_bits(via_matrix[i], via_packed[i]));
+}
+
+TEST(PackedMatmul, UnsupportedShapesAndTypesStayUnpacked) {
+  std::mt19937 rng(6);
+  ThreadPool pool(1);
+  for (CpuLevel level : {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+    if (!cpu::cpu_supports(level)) continue;
+    EXPECT_EQ(cpu::pack_at(level, random_weights(rng, DType::Q4_1, 64, 4).view, pool), nullptr);
+    EXPECT_EQ(cpu::pack_at(level, random_weights(rng, DType::F32, 7, 4).view, pool), nullptr);
+  }
+  EXPECT_EQ(cpu::pack_at(CpuLevel::kRef, random_weights(rng, DType::Q8_0, 64, 4).view, pool), nullptr);
+}
+
+}  // namespace
+}  // namespace hearth

@@ -33,6 +33,14 @@ struct AttentionScratch {
 
 void attention(const AttentionArgs& a, AttentionScratch& s);
 
+// One instruction-set build of the kernel (for tests): false, doing nothing, when the CPU lacks
+// it or the head size does not fit it.
+enum class AttentionIsa { kAvx2, kAvx512 };
+bool attention_isa(AttentionIsa isa, const AttentionArgs& a, AttentionScratch& s);
+
+// out[i] = fp32_to_fp16(x[i]) (the KV cache append), with F16C where the CPU has it.
+void store_f16(const float* x, uint16_t* out, int64_t n);
+
 }  // namespace hearth::kernels
 
 namespace hearth::ref {

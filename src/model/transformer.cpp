@@ -228,10 +228,8 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
       uint16_t* kc = kv.k(il, table[size_t(pos / bs)]) + slot;
       uint16_t* vc = kv.v(il, table[size_t(pos / bs)]) + slot;
       const float* v = v_.data() + t * kv_dim;
-      for (int64_t i = 0; i < kv_dim; ++i) {
-        kc[i] = fp32_to_fp16(k[i]);
-        vc[i] = fp32_to_fp16(v[i]);
-      }
+      kernels::store_f16(k, kc, kv_dim);
+      kernels::store_f16(v, vc, kv_dim);
     }
     attention(batch, begin, n, il, kv);
     kernels::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);

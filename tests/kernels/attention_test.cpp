@@ -1,5 +1,6 @@
-// The attention kernel against its reference over odd shapes: head sizes, group sizes, lengths
-// that end mid-block, blocks scattered in the cache.
+// The attention kernel (each instruction-set build this CPU runs, and the dispatched one)
+// against its reference over odd shapes: head sizes, group sizes, lengths that end mid-block,
+// blocks scattered in the cache. And the F16C KV-cache append against fp32_to_fp16.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -43,15 +44,38 @@ TEST(Attention, SimdEqualsReferenceWithinOneUlp) {
         a.n_kv = n_kv;
         a.scale = 1.0f / std::sqrt(float(hd));
         AttentionScratch s1, s2;
-        a.out = fast.data();
-        attention(a, s1);
         a.out = slow.data();
         ref::attention(a, s2);
-        for (size_t i = 0; i < q.size(); ++i)
-          ASSERT_LE(std::fabs(fast[i] - slow[i]), std::nextafter(std::fabs(slow[i]), INFINITY) - std::fabs(slow[i]))
-              << "hd " << hd << " group " << group << " n_kv " << n_kv << " at " << i;
+        for (int isa = -1; isa < 2; ++isa) {
+          a.out = fast.data();
+          if (isa < 0)
+            attention(a, s1);
+          else if (!attention_isa(static_cast<AttentionIsa>(isa), a, s1))
+            continue;
+          for (size_t i = 0; i < q.size(); ++i)
+            ASSERT_LE(std::fabs(fast[i] - slow[i]), std::nextafter(std::fabs(slow[i]), INFINITY) - std::fabs(slow[i]))
+                << "isa " << isa << " hd " << hd << " group " << group << " n_kv " << n_kv << " at " << i;
+        }
       }
     }
+  }
+}
+
+TEST(Attention, StoreF16EqualsScalarConversion) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(1000);
+  for (auto& v : x) v = normal(rng) * 1000.0f;
+  // Ties, overflow, subnormals, signed zeros, infinities and a NaN (which takes the scalar path).
+  const float specials[] = {1.0f + 1.0f / 2048, 65504.0f, 65520.0f, 1e6f, 1e-6f, 6e-8f, -0.0f,
+                            INFINITY, -INFINITY, 2.5e-5f};
+  for (size_t i = 0; i < std::size(specials); ++i) x[i * 7] = specials[i];
+  x[997] = NAN;
+  for (int64_t n : {0, 1, 7, 8, 9, 999, 1000}) {
+    std::vector<uint16_t> got(size_t(n) + 1, 0xABCD);
+    store_f16(x.data(), got.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[size_t(i)], fp32_to_fp16(x[size_t(i)])) << "n " << n << " at " << i;
+    ASSERT_EQ(got[size_t(n)], 0xABCD);
   }
 }
 

@@ -427,7 +427,9 @@ test("a request that runs past --request-timeout gets 504 and its sequence is ca
 test("a full queue answers 503 with Retry-After; SIGTERM finishes in-flight requests and exits 0", async () => {
   const s = await startServer(MODEL, ["--max-running", "1", "--max-waiting", "1", "--shutdown-grace", "30"]);
   const c = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "x", maxRetries: 0 });
-  const long = { model: MODEL, prompt: "Go on:", max_tokens: 60, ignore_eos: true, temperature: 0 };
+  // Long enough that the first is still running while the others arrive (a few seconds on a
+  // fast machine: the tiny model decodes in about a millisecond per token).
+  const long = { model: MODEL, prompt: "Go on:", max_tokens: 1500, ignore_eos: true, temperature: 0 };
   const first = c.completions.create(long);
   await eventually(async () => (await metrics(s.url)).get("vllm:num_requests_running") === 1, 10_000, "first running");
   const second = c.completions.create(long);
@@ -438,7 +440,7 @@ test("a full queue answers 503 with Retry-After; SIGTERM finishes in-flight requ
   assert.equal(third.json.error.code, "overloaded");
   const status = s.stop();  // SIGTERM while two requests are in flight
   const [a, b] = await Promise.all([first, second]);
-  assert.equal(a.usage.completion_tokens, 60);
-  assert.equal(b.usage.completion_tokens, 60);
+  assert.equal(a.usage.completion_tokens, 1500);
+  assert.equal(b.usage.completion_tokens, 1500);
   assert.deepEqual(await status, { code: 0, signal: null });
 });

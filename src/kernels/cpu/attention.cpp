@@ -70,6 +70,23 @@ __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs
   for (int64_t i = 0; i < G * hd; ++i) a.out[i] = static_cast<float>(s.acc[size_t(i)]);
 }
 
+// x rounded to f16 and back, in place / widened to double: as fp16_to_fp32(fp32_to_fp16(x)),
+// with F16C (nearest even like fp32_to_fp16; NaN stays NaN).
+__attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void round_to_f16(float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) x[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+}
+
+__attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void round_to_f16_as_double(const float* x, double* out,
+                                                                                      int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm512_storeu_pd(out + i, _mm512_cvtps_pd(_mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT))));
+  for (; i < n; ++i) out[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+}
+
 // The same with 8 doubles per vector (AVX-512F): twice the products per instruction.
 __attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void row_to_double_x8(const uint16_t* h, double* out,
                                                                                  int64_t n) {
@@ -83,7 +100,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void attention_avx512(
   s.scores.resize(static_cast<size_t>(G * n));
   s.qd.resize(static_cast<size_t>(G * hd));
   s.acc.assign(static_cast<size_t>(G * hd), 0.0);
-  for (int64_t i = 0; i < G * hd; ++i) s.qd[size_t(i)] = fp16_to_fp32(fp32_to_fp16(a.q[i]));
+  round_to_f16_as_double(a.q, s.qd.data(), G * hd);
   alignas(64) double row[kMaxHeadDim];
 
   for (int64_t j = 0; j < n; ++j) {
@@ -104,7 +121,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void attention_avx512(
   for (int64_t g = 0; g < G; ++g) {
     float* p = s.scores.data() + g * n;
     hearth::ref::softmax(p, n);
-    for (int64_t j = 0; j < n; ++j) p[j] = fp16_to_fp32(fp32_to_fp16(p[j]));
+    round_to_f16(p, n);
   }
   for (int64_t j = 0; j < n; ++j) {
     row_to_double_x8(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);

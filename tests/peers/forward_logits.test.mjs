@@ -20,9 +20,11 @@ const PROMPTS = [
 // What agreement means here. hearth follows llama.cpp's arithmetic: activations converted to the
 // weight's vec_dot type byte-identically, integer block sums, f16 KV cache, f16-rounded attention
 // probabilities with f32 accumulation, and for Q8_0/Q4_0 ggml's lane order of the float sums.
-// Measured (bench/RESULTS.md): Q8_0 models are bit-identical to llama.cpp; F32/F16 differ at the
-// 1e-7 level (llama.cpp's tinyBLAS sums in another order); for Q4_0/Q4_K the remaining ~1e-7
-// differences (llama.cpp repacks those weights and sums them in yet another order) sometimes land
+// Measured (bench/RESULTS.md): Q8_0 models are bit-identical to llama.cpp (hearth's packed
+// AVX-512 kernels keep ggml's 8-lane order for it); F32/F16 differ at the 1e-7 level (llama.cpp's
+// tinyBLAS sums in another order); Q4_0 layers sum as llama.cpp's repacked Q4_0 does, but the
+// models' Q6_K output matrix (summed in ref's order here, in 8 lanes by llama.cpp) and Q4_K
+// (repacked by llama.cpp and summed in its own order) leave ~1e-7 differences that sometimes land
 // on a rounding tie of the next 8-bit activation quantization and move that position by up to a
 // few tenths of a logit. Bars per type, each with margin over what is measured; for scale,
 // llama.cpp's own Q8_0 against F16 of the same random model is ~1e-3.

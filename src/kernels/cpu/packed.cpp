@@ -55,8 +55,12 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
       std::memcpy(scales + i * 32 + 2 * r, src, 2);
       uint8_t* q = quants + i * f.quant_bytes;
       if (f.file_bytes == kQ8_0Bytes) {
-        for (int j = 0; j < 8; ++j)
-          for (int e = 0; e < 4; ++e) q[64 * j + 4 * r + e] = src[2 + 4 * j + e] ^ 0x80;
+        for (int j = 0; j < 8; ++j) {
+          uint32_t v;
+          std::memcpy(&v, src + 2 + 4 * j, 4);
+          v ^= 0x80808080u;  // q + 128, four at a time
+          std::memcpy(q + 64 * j + 4 * r, &v, 4);
+        }
         continue;
       }
       const uint8_t* qs = src + (f.file_bytes == kQ5_0Bytes ? 6 : 2);

@@ -10,9 +10,9 @@
 // the K types that sequence is also ref::vec_dot's, so the bits equal the reference's (and, for
 // Q8_0/Q4_0, llama.cpp's); Q5_0 sums in ggml's 8 lanes where ref goes block by block, and
 // F16/BF16 sum in f32 lanes instead of ref's double: a few ulps from ref. On AVX-512 VNNI the
-// quantized types run on weights packed at load (Matrix, kernels/cpu/packed.h): Q8_0, Q5_0 and
-// the K types keep the sequences above; packed Q4_0 sums each block exactly, then in f32 (as
-// llama.cpp's repacked Q4_0 does).
+// quantized types run on weights packed at load (Matrix, kernels/cpu/packed.h): Q8_0 and the K
+// types keep the sequences above, Q5_0 sums block by block as ref does (ref's bits), and Q4_0
+// sums each block exactly, then in f32, as llama.cpp's repacked Q4_0 does.
 #pragma once
 
 #include <cstdint>

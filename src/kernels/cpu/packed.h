@@ -33,9 +33,10 @@
 //              element 64m+4v+e at bit 2m); 3392 bytes (3360 padded to a cache line).
 //
 // Numerics. Q4_0: each block's integer dot product is exact, then acc = fma(float(dot), wd*ad,
-// acc), block after block (the order of llama.cpp's repacked Q4_0). Q8_0/Q5_0: ggml's 8 f32
-// lanes (lane j = elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's
-// tree), as llama.cpp sums them. K types: exact integer sums per super-block, then ref's f32
+// acc), block after block (the order of llama.cpp's repacked Q4_0). Q5_0: the same without the
+// fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0: ggml's 8 f32 lanes (lane j =
+// elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's tree), as
+// llama.cpp and ref sum it. K types: exact integer sums per super-block, then ref's f32
 // expression. Every (row, token) has one fixed sequence: batch- and thread-invariant.
 #pragma once
 

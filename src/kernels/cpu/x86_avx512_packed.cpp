@@ -50,6 +50,7 @@ constexpr int64_t kAct32Bytes = 72, kAct32BlockCorr = 4, kAct32LaneCorr = 8, kAc
 
 struct Q8_0Packed {
   static constexpr int64_t kQuantBytes = 512, kMaskBytes = 0;
+  static constexpr bool kFusedSum = true;
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
     #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) u[j] = load512(q + 64 * j);
@@ -58,6 +59,7 @@ struct Q8_0Packed {
 
 struct Q4_0Packed {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0;
+  static constexpr bool kFusedSum = true;
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     #pragma GCC unroll 8
@@ -71,6 +73,7 @@ struct Q4_0Packed {
 
 struct Q5_0Packed {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 64;
+  static constexpr bool kFusedSum = false;
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t* masks, __m512i u[8]) {
     Q4_0Packed::unpack(q, nullptr, u);
     const __m512i sixteen = _mm512_set1_epi8(0x10);
@@ -84,8 +87,8 @@ struct Q5_0Packed {
 };
 
 // NT tokens x the 16 rows of one group, over all nb blocks: out[t][r]. Each block's integer
-// dot product is exact, then acc = fma(float(dot), wd * ad, acc): the order of llama.cpp's
-// repacked Q4_0 kernels.
+// dot product is exact, then Q4_0: acc = fma(float(dot), wd * ad, acc), the order of llama.cpp's
+// repacked Q4_0 kernels; Q5_0: acc + (wd * ad) * float(dot), ref::vec_dot's order.
 template <typename W, int NT>
 HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t* const* act,
                                 float out[][kPackRows]) {
@@ -117,14 +120,17 @@ HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t*
       // sum q*a = sum u*a - offset * sum a, exact in i32.
       const __m512i dot = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(load_i32(a + kAct32BlockCorr)));
       const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(a)));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[t]);
+      if constexpr (W::kFusedSum)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[t]);
+      else
+        acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(dot)));
     }
   }
   #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], acc[t]);
 }
 
-// The same product in ggml's x86 order for Q8_0 and Q5_0 (ref::vec_dot's Lanes8): lane j of
+// The same product in ggml's x86 order for Q8_0 (ref::vec_dot's Lanes8): lane j of
 // a (row, token) is the exact sum over elements 4j..4j+3 of each block, one FMA per lane and
 // block, then hsum_float_8's tree. The packed vector j holds exactly lane j of 16 rows, so the
 // lanes stay apart in 8 accumulators per token and the tree runs once at the end: the same bits
@@ -323,7 +329,7 @@ struct Q4_0Kernel {
 };
 struct Q5_0Kernel {
   static constexpr int kMaxTokens = 8;
-  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_block32_lanes<Q5_0Packed, NT>(g, k / 32, a, o); }
+  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_block32<Q5_0Packed, NT>(g, k / 32, a, o); }
 };
 struct Q4_KKernel {
   static constexpr int kMaxTokens = 6;

@@ -78,6 +78,7 @@ Engine::Submitted Engine::submit(RequestSpec spec) {
   const uint64_t id = s->id;
   incoming_.push_back(std::move(s));
   ++queued_;
+  ++unfinished_;
   metrics_.waiting = queued_;
   wake_.notify_all();
   return {id, SubmitError::kNone};
@@ -98,12 +99,12 @@ void Engine::drain(std::chrono::milliseconds grace) {
   stop_admitting();
   const auto deadline = Clock::now() + grace;
   std::unique_lock lock(mutex_);
-  wake_.wait_until(lock, deadline, [&] { return metrics_.running == 0 && queued_ == 0; });
+  // Not the gauges: between a sequence's admission and the end of that step neither counts it.
+  wake_.wait_until(lock, deadline, [&] { return unfinished_ == 0; });
   // Cancel whatever is left (ids are handed out densely, so every one below next_id_ is covered).
   for (uint64_t id = 1; id < next_id_; ++id) cancelled_.insert(id);
   wake_.notify_all();
-  wake_.wait_until(lock, Clock::now() + std::chrono::seconds(5),
-                   [&] { return metrics_.running == 0 && queued_ == 0; });
+  wake_.wait_until(lock, Clock::now() + std::chrono::seconds(5), [&] { return unfinished_ == 0; });
   stop_ = true;
   lock.unlock();
   wake_.notify_all();
@@ -197,6 +198,7 @@ void Engine::finish(Sequence& s, FinishReason reason, std::string error) {
     metrics_.kv_blocks_in_use = blocks_.in_use();
     metrics_.kv_blocks_cached = blocks_.cached();
     metrics_.finished[static_cast<size_t>(reason)]++;
+    --unfinished_;
     metrics_.e2e.observe(std::chrono::duration<double>(Clock::now() - s.arrival).count());
     if (s.admitted_once) metrics_.generation_len.observe(double(s.generated()));
   }

@@ -141,6 +141,7 @@ class Engine {
   bool admitting_ = true;
   bool stop_ = false;
   int64_t queued_ = 0;  // incoming + waiting, for the bound
+  int64_t unfinished_ = 0;  // submitted and not yet finished: what drain() waits for
   EngineMetrics metrics_;
 
   // Engine thread only.

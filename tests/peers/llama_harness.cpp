@@ -319,6 +319,22 @@ double score_row(int n_vocab, const float* logits, int next, uint16_t* packed) {
   return hi + lse - logits[next];
 }
 
+// One sequence on the CPU, as the comparisons run llama.cpp: flash attention off (its CPU kernel
+// accumulates V in f16) and an f16 KV cache.
+llama_context_params cpu_context_params(int n_ctx, int n_batch, int n_ubatch, int threads) {
+  llama_context_params p = llama_context_default_params();
+  p.n_ctx = static_cast<uint32_t>(n_ctx);
+  p.n_batch = static_cast<uint32_t>(n_batch);
+  p.n_ubatch = static_cast<uint32_t>(n_ubatch);
+  p.n_seq_max = 1;
+  p.n_threads = threads;
+  p.n_threads_batch = threads;
+  p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  p.type_k = GGML_TYPE_F16;
+  p.type_v = GGML_TYPE_F16;
+  return p;
+}
+
 int cmd_perplexity(int argc, char** argv) {
   if (argc < 5) return usage();
   const char* model_path = argv[2];
@@ -350,16 +366,8 @@ int cmd_perplexity(int argc, char** argv) {
     return fail("the vocabulary adds EOS; llama-perplexity refuses such models");
   }
 
-  llama_context_params cparams = llama_context_default_params();
-  cparams.n_ctx = static_cast<uint32_t>(n_ctx);
-  cparams.n_batch = static_cast<uint32_t>(n_ctx);
-  cparams.n_ubatch = static_cast<uint32_t>(std::min(n_ctx, n_ubatch));  // the tool's default: 512
-  cparams.n_seq_max = 1;
-  cparams.n_threads = threads;
-  cparams.n_threads_batch = threads;
-  cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  cparams.type_k = GGML_TYPE_F16;
-  cparams.type_v = GGML_TYPE_F16;
+  // n_ubatch: the tool's default is 512.
+  const llama_context_params cparams = cpu_context_params(n_ctx, n_ctx, std::min(n_ctx, n_ubatch), threads);
   llama_context* ctx = llama_init_from_model(model, cparams);
   if (ctx == nullptr) {
     llama_model_free(model);
@@ -478,16 +486,7 @@ int cmd_bench(int argc, char** argv) {
   mparams.n_gpu_layers = 0;
   llama_model* model = llama_model_load_from_file(model_path, mparams);
   if (model == nullptr) return fail("llama_model_load_from_file failed for %s", model_path);
-  llama_context_params cparams = llama_context_default_params();
-  cparams.n_ctx = static_cast<uint32_t>(n_prompt + n_gen + 1);
-  cparams.n_batch = 2048;
-  cparams.n_ubatch = 512;
-  cparams.n_seq_max = 1;
-  cparams.n_threads = threads;
-  cparams.n_threads_batch = threads;
-  cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  cparams.type_k = GGML_TYPE_F16;
-  cparams.type_v = GGML_TYPE_F16;
+  const llama_context_params cparams = cpu_context_params(n_prompt + n_gen + 1, 2048, 512, threads);
   llama_context* ctx = llama_init_from_model(model, cparams);
   if (ctx == nullptr) {
     llama_model_free(model);

@@ -30,12 +30,46 @@ __attribute__((target("avx2,fma,f16c"))) void row_to_double(const uint16_t* h, d
   }
 }
 
+// x rounded to f16 and back, in place / widened to double: as fp16_to_fp32(fp32_to_fp16(x)),
+// with F16C (nearest even like fp32_to_fp16; NaN stays NaN).
+__attribute__((target("avx2,fma,f16c"))) void round_to_f16(float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) x[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+}
+
+__attribute__((target("avx2,fma,f16c"))) void round_to_f16_as_double(const float* x, double* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    _mm256_storeu_pd(out + i, _mm256_cvtps_pd(_mm_cvtph_ps(_mm_cvtps_ph(_mm_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT))));
+  for (; i < n; ++i) out[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+}
+
+// What both builds do around their two loops over the cache: size the scratch and round q to
+// f16 (as doubles); turn each head's scores into f16-rounded probabilities; narrow the sums.
+__attribute__((target("avx2,fma,f16c"))) void begin_attention(const AttentionArgs& a, AttentionScratch& s) {
+  s.scores.resize(static_cast<size_t>(a.group * a.n_kv));
+  s.qd.resize(static_cast<size_t>(a.group * a.head_dim));
+  s.acc.assign(static_cast<size_t>(a.group * a.head_dim), 0.0);
+  round_to_f16_as_double(a.q, s.qd.data(), a.group * a.head_dim);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s) {
+  for (int64_t g = 0; g < a.group; ++g) {
+    float* p = s.scores.data() + g * a.n_kv;
+    hearth::ref::softmax(p, a.n_kv);
+    round_to_f16(p, a.n_kv);
+  }
+}
+
+void end_attention(const AttentionArgs& a, const AttentionScratch& s) {
+  for (int64_t i = 0; i < a.group * a.head_dim; ++i) a.out[i] = static_cast<float>(s.acc[size_t(i)]);
+}
+
 __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs& a, AttentionScratch& s) {
   const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size, G = a.group;
-  s.scores.resize(static_cast<size_t>(G * n));
-  s.qd.resize(static_cast<size_t>(G * hd));
-  s.acc.assign(static_cast<size_t>(G * hd), 0.0);
-  for (int64_t i = 0; i < G * hd; ++i) s.qd[size_t(i)] = fp16_to_fp32(fp32_to_fp16(a.q[i]));
+  begin_attention(a, s);
   alignas(32) double row[kMaxHeadDim];
 
   for (int64_t j = 0; j < n; ++j) {
@@ -53,11 +87,7 @@ __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs
       s.scores[size_t(g * n + j)] = static_cast<float>(dot) * a.scale;
     }
   }
-  for (int64_t g = 0; g < G; ++g) {
-    float* p = s.scores.data() + g * n;
-    hearth::ref::softmax(p, n);
-    for (int64_t j = 0; j < n; ++j) p[j] = fp16_to_fp32(fp32_to_fp16(p[j]));
-  }
+  scores_to_probabilities(a, s);
   for (int64_t j = 0; j < n; ++j) {
     row_to_double(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
     for (int64_t g = 0; g < G; ++g) {
@@ -67,24 +97,7 @@ __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs
         _mm256_storeu_pd(acc + i, _mm256_fmadd_pd(p, _mm256_load_pd(row + i), _mm256_loadu_pd(acc + i)));
     }
   }
-  for (int64_t i = 0; i < G * hd; ++i) a.out[i] = static_cast<float>(s.acc[size_t(i)]);
-}
-
-// x rounded to f16 and back, in place / widened to double: as fp16_to_fp32(fp32_to_fp16(x)),
-// with F16C (nearest even like fp32_to_fp16; NaN stays NaN).
-__attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void round_to_f16(float* x, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
-  for (; i < n; ++i) x[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
-}
-
-__attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void round_to_f16_as_double(const float* x, double* out,
-                                                                                      int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm512_storeu_pd(out + i, _mm512_cvtps_pd(_mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT))));
-  for (; i < n; ++i) out[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+  end_attention(a, s);
 }
 
 // The same with 8 doubles per vector (AVX-512F): twice the products per instruction.
@@ -97,10 +110,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void row_to_double_x8(
 __attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void attention_avx512(const AttentionArgs& a,
                                                                                 AttentionScratch& s) {
   const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size, G = a.group;
-  s.scores.resize(static_cast<size_t>(G * n));
-  s.qd.resize(static_cast<size_t>(G * hd));
-  s.acc.assign(static_cast<size_t>(G * hd), 0.0);
-  round_to_f16_as_double(a.q, s.qd.data(), G * hd);
+  begin_attention(a, s);
   alignas(64) double row[kMaxHeadDim];
 
   for (int64_t j = 0; j < n; ++j) {
@@ -118,11 +128,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void attention_avx512(
       s.scores[size_t(g * n + j)] = static_cast<float>(dot) * a.scale;
     }
   }
-  for (int64_t g = 0; g < G; ++g) {
-    float* p = s.scores.data() + g * n;
-    hearth::ref::softmax(p, n);
-    round_to_f16(p, n);
-  }
+  scores_to_probabilities(a, s);
   for (int64_t j = 0; j < n; ++j) {
     row_to_double_x8(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
     for (int64_t g = 0; g < G; ++g) {
@@ -132,7 +138,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void attention_avx512(
         _mm512_storeu_pd(acc + i, _mm512_fmadd_pd(p, _mm512_load_pd(row + i), _mm512_loadu_pd(acc + i)));
     }
   }
-  for (int64_t i = 0; i < G * hd; ++i) a.out[i] = static_cast<float>(s.acc[size_t(i)]);
+  end_attention(a, s);
 }
 
 bool has_avx512() {

@@ -50,7 +50,7 @@ constexpr int64_t kAct32Bytes = 72, kAct32BlockCorr = 4, kAct32LaneCorr = 8, kAc
 
 struct Q8_0Packed {
   static constexpr int64_t kQuantBytes = 512, kMaskBytes = 0;
-  static constexpr bool kFusedSum = true;
+  static constexpr bool kLanes = true;      // ggml's 8-lane order (tile_block32_lanes)
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
     #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) u[j] = load512(q + 64 * j);
@@ -59,7 +59,8 @@ struct Q8_0Packed {
 
 struct Q4_0Packed {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0;
-  static constexpr bool kFusedSum = true;
+  static constexpr bool kLanes = false;
+  static constexpr bool kFusedSum = true;   // fma per block (llama.cpp's repacked Q4_0)
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     #pragma GCC unroll 8
@@ -73,7 +74,8 @@ struct Q4_0Packed {
 
 struct Q5_0Packed {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 64;
-  static constexpr bool kFusedSum = false;
+  static constexpr bool kLanes = false;
+  static constexpr bool kFusedSum = false;  // multiply, then add (ref)
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t* masks, __m512i u[8]) {
     Q4_0Packed::unpack(q, nullptr, u);
     const __m512i sixteen = _mm512_set1_epi8(0x10);
@@ -86,25 +88,30 @@ struct Q5_0Packed {
   }
 };
 
+// Block i of a group (packed.h's layout): its 8 vectors of unsigned quants, prefetching ahead,
+// and the 16 rows' scales widened.
+template <typename W>
+HEARTH_INLINE __m512 load_block32(const uint8_t* group, int64_t nb, int64_t i, __m512i u[8]) {
+  const uint8_t* quants = group + nb * 32;
+  const uint8_t* q = quants + i * W::kQuantBytes;
+  for (int64_t off = 0; off < W::kQuantBytes; off += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
+  W::unpack(q, quants + nb * W::kQuantBytes + i * W::kMaskBytes, u);
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32 * i)));
+}
+
 // NT tokens x the 16 rows of one group, over all nb blocks: out[t][r]. Each block's integer
 // dot product is exact, then Q4_0: acc = fma(float(dot), wd * ad, acc), the order of llama.cpp's
 // repacked Q4_0 kernels; Q5_0: acc + (wd * ad) * float(dot), ref::vec_dot's order.
 template <typename W, int NT>
 HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t* const* act,
                                 float out[][kPackRows]) {
-  const uint8_t* scales = group;
-  const uint8_t* quants = group + nb * 32;
-  const uint8_t* masks = quants + nb * W::kQuantBytes;
   __m512 acc[NT];
   #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* q = quants + i * W::kQuantBytes;
-    for (int64_t off = 0; off < W::kQuantBytes; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
     __m512i u[8];
-    W::unpack(q, masks + i * W::kMaskBytes, u);
-    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 32 * i)));
+    const __m512 wd = load_block32<W>(group, nb, i, u);
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const uint8_t* a = act[t] + i * kAct32Bytes;
@@ -138,21 +145,14 @@ HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t*
 template <typename W, int NT>
 HEARTH_INLINE void tile_block32_lanes(const uint8_t* group, int64_t nb, const uint8_t* const* act,
                                       float out[][kPackRows]) {
-  const uint8_t* scales = group;
-  const uint8_t* quants = group + nb * 32;
-  const uint8_t* masks = quants + nb * W::kQuantBytes;
   __m512 acc[NT][8];
   #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t)
     #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) acc[t][j] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* q = quants + i * W::kQuantBytes;
-    for (int64_t off = 0; off < W::kQuantBytes; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
     __m512i u[8];
-    W::unpack(q, masks + i * W::kMaskBytes, u);
-    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 32 * i)));
+    const __m512 wd = load_block32<W>(group, nb, i, u);
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const uint8_t* a = act[t] + i * kAct32Bytes;
@@ -319,29 +319,32 @@ HEARTH_INLINE void tile_q6_k(const uint8_t* group, int64_t nb, const uint8_t* co
 
 // ---- the group x token loop ------------------------------------------------------------------
 
-struct Q8_0Kernel {
+// What gemm_packed needs of a type: the widest token tile that fits the registers, and the tile.
+template <typename W>
+struct Block32Kernel {
   static constexpr int kMaxTokens = 8;
-  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_block32_lanes<Q8_0Packed, NT>(g, k / 32, a, o); }
+  template <int NT>
+  HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
+    if constexpr (W::kLanes)
+      tile_block32_lanes<W, NT>(g, k / 32, a, o);
+    else
+      tile_block32<W, NT>(g, k / 32, a, o);
+  }
 };
-struct Q4_0Kernel {
-  static constexpr int kMaxTokens = 8;
-  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_block32<Q4_0Packed, NT>(g, k / 32, a, o); }
-};
-struct Q5_0Kernel {
-  static constexpr int kMaxTokens = 8;
-  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_block32<Q5_0Packed, NT>(g, k / 32, a, o); }
-};
-struct Q4_KKernel {
+template <bool kFive>
+struct Q45KKernel {
   static constexpr int kMaxTokens = 6;
-  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_q45_k<false, NT>(g, k / 256, a, o); }
+  template <int NT>
+  HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
+    tile_q45_k<kFive, NT>(g, k / 256, a, o);
+  }
 };
-struct Q5_KKernel {
-  static constexpr int kMaxTokens = 6;
-  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_q45_k<true, NT>(g, k / 256, a, o); }
-};
-struct Q6_KKernel {
+struct Q6KKernel {
   static constexpr int kMaxTokens = 8;
-  template <int NT> HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) { tile_q6_k<NT>(g, k / 256, a, o); }
+  template <int NT>
+  HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
+    tile_q6_k<NT>(g, k / 256, a, o);
+  }
 };
 
 template <typename K>
@@ -384,12 +387,12 @@ void gemm_packed(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
 
 PackedGemmFn avx512_packed_gemm(DType weight_type) {
   switch (weight_type) {
-    case DType::Q8_0: return gemm_packed<Q8_0Kernel>;
-    case DType::Q4_0: return gemm_packed<Q4_0Kernel>;
-    case DType::Q5_0: return gemm_packed<Q5_0Kernel>;
-    case DType::Q4_K: return gemm_packed<Q4_KKernel>;
-    case DType::Q5_K: return gemm_packed<Q5_KKernel>;
-    case DType::Q6_K: return gemm_packed<Q6_KKernel>;
+    case DType::Q8_0: return gemm_packed<Block32Kernel<Q8_0Packed>>;
+    case DType::Q4_0: return gemm_packed<Block32Kernel<Q4_0Packed>>;
+    case DType::Q5_0: return gemm_packed<Block32Kernel<Q5_0Packed>>;
+    case DType::Q4_K: return gemm_packed<Q45KKernel<false>>;
+    case DType::Q5_K: return gemm_packed<Q45KKernel<true>>;
+    case DType::Q6_K: return gemm_packed<Q6KKernel>;
     default: return nullptr;
   }
 }

@@ -12,7 +12,8 @@
 // F16/BF16 sum in f32 lanes instead of ref's double: a few ulps from ref. On AVX-512 VNNI the
 // quantized types run on weights packed at load (Matrix, kernels/cpu/packed.h): Q8_0 and the K
 // types keep the sequences above, Q5_0 sums block by block as ref does (ref's bits), and Q4_0
-// sums each block exactly, then in f32, as llama.cpp's repacked Q4_0 does.
+// sums each block exactly, then in f32, as llama.cpp's repacked Q4_0 does; F16/BF16 are packed
+// too and sum in one f32 FMA chain per (row, token).
 #pragma once
 
 #include <cstdint>

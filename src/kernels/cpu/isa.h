@@ -30,12 +30,16 @@ using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
 
 // Packed weights (kernels/cpu/packed.h): groups of kPackRows interleaved rows, group_bytes each.
 constexpr int64_t kPackRows = 16;
+// Tokens per activation tile of the packed F16/BF16 kernel.
+constexpr int kHalfTileTokens = 12;
 struct PackedGemmArgs {
   const uint8_t* w;         // [n_groups][group_bytes], 64-byte aligned
   uint64_t group_bytes;
   int64_t rows;             // real rows (the last group may be padded)
   int64_t k;
-  const uint8_t* act;       // [n_tokens][act_row_bytes], the packed kernel's activation layout
+  // [n_tokens][act_row_bytes], the packed kernel's activation layout; for F16/BF16, tiles of
+  // kHalfTileTokens tokens, [n_tiles][k][kHalfTileTokens] f32, act_row_bytes apart.
+  const uint8_t* act;
   uint64_t act_row_bytes;
   int64_t n_tokens;
   float* y;                 // [n_tokens, ldy] f32

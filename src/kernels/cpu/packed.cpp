@@ -214,15 +214,66 @@ void convert_activation_block32(QuantizeFn quantize_q8_0, int offset, const floa
 }
 
 bool is_k_type(DType type) { return k_packed_bytes(type) != 0; }
+bool is_half_type(DType type) { return type == DType::F16 || type == DType::BF16; }
 
-// The dispatched ref-identical conversion to Q8_0 (32-element types) or Q8_K (K types).
+// Rows [16g, 16g + 16) of an F16/BF16 matrix as [k][16] 16-bit values (padding rows zero).
+void pack_group_half(const TensorView& w, int64_t g, uint8_t* out) {
+  const int64_t k = w.ne[0];
+  auto* dst = reinterpret_cast<uint16_t*>(out);
+  std::memset(out, 0, static_cast<size_t>(2 * k * kPackRows));
+  for (int64_t r = 0; r < kPackRows && g * kPackRows + r < w.ne[1]; ++r) {
+    const uint8_t* src = static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(g * kPackRows + r) * 2 * k;
+    for (int64_t j = 0; j < k; ++j) std::memcpy(dst + j * kPackRows + r, src + 2 * j, 2);
+  }
+}
+
+// The dispatched ref-identical conversion to Q8_0 (32-element types), Q8_K (K types), or the
+// f16/bf16-rounded f32 values (F16/BF16).
 QuantizeFn act_quantizer(CpuLevel level, DType weight_type) {
 #if defined(__x86_64__)
-  if (level == CpuLevel::kAvx512) return avx512_quantize(is_k_type(weight_type) ? DType::Q8_K : DType::Q8_0);
+  if (level == CpuLevel::kAvx512)
+    return avx512_quantize(is_half_type(weight_type) ? weight_type
+                           : is_k_type(weight_type)  ? DType::Q8_K
+                                                     : DType::Q8_0);
 #endif
   (void)level;
   (void)weight_type;
   return nullptr;
+}
+
+// F16/BF16: the rounded activations transposed into tiles of kHalfTileTokens tokens,
+// [tile][k][kHalfTileTokens] f32 (a short last tile zero-padded), so the kernel broadcasts each
+// token's value at k from one pointer.
+void matmul_packed_half(const PackedMatrix& w, PackedGemmFn gemm, QuantizeFn quantize, const float* x,
+                        int64_t n_tokens, float* y, ThreadPool& pool, std::vector<uint8_t>& scratch) {
+  const int64_t k = w.k;
+  const int64_t n_tiles = (n_tokens + kHalfTileTokens - 1) / kHalfTileTokens;
+  const uint64_t tile_bytes = static_cast<uint64_t>(k) * kHalfTileTokens * 4;
+  const uint64_t row_bytes = static_cast<uint64_t>(k) * 4;
+  scratch.resize(tile_bytes * static_cast<uint64_t>(n_tiles) + row_bytes * static_cast<uint64_t>(pool.size()) + 64);
+  // 64-byte aligned tiles.
+  const auto base = reinterpret_cast<uintptr_t>(scratch.data());
+  uint8_t* act = scratch.data() + ((64 - base % 64) % 64);
+  auto* staging = reinterpret_cast<float*>(act + tile_bytes * static_cast<uint64_t>(n_tiles));
+  pool.parallel_for(n_tiles, [&](int64_t begin, int64_t end, int thread) {
+    float* row = staging + static_cast<uint64_t>(thread) * static_cast<uint64_t>(k);
+    for (int64_t tile = begin; tile < end; ++tile) {
+      auto* dst = reinterpret_cast<float*>(act + static_cast<uint64_t>(tile) * tile_bytes);
+      const int64_t t0 = tile * kHalfTileTokens;
+      const int64_t nt = std::min<int64_t>(kHalfTileTokens, n_tokens - t0);
+      if (nt < kHalfTileTokens) std::memset(dst, 0, tile_bytes);
+      for (int64_t t = 0; t < nt; ++t) {
+        quantize(x + (t0 + t) * k, row, k);
+        for (int64_t j = 0; j < k; ++j) dst[j * kHalfTileTokens + t] = row[j];
+      }
+    }
+  });
+  const PackedGemmArgs args{w.data.get(), w.group_bytes, w.rows, k, act, tile_bytes, n_tokens, y, w.rows};
+  // Pairs of groups per thread: the kernel runs two groups at a time.
+  const int64_t n_pairs = (w.n_groups() + 1) / 2;
+  pool.parallel_for(n_pairs, [&](int64_t begin, int64_t end, int) {
+    gemm(args, 2 * begin, std::min<int64_t>(2 * end, w.n_groups()));
+  });
 }
 
 }  // namespace
@@ -231,6 +282,7 @@ bool can_pack(CpuLevel level, const TensorView& w) {
   if (packed_gemm_at(level, w.type) == nullptr || act_quantizer(level, w.type) == nullptr) return false;
   if (w.n_dims > 2 || w.ne[1] <= 0 || w.ne[0] <= 0) return false;
   if (is_k_type(w.type)) return w.ne[0] % 256 == 0;
+  if (is_half_type(w.type)) return true;
   return block32_format(w.type).has_value() && w.ne[0] % 32 == 0;
 }
 
@@ -243,6 +295,8 @@ std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, Threa
   p->rows = w.ne[1];
   if (is_k_type(w.type)) {
     p->group_bytes = static_cast<uint64_t>(w.ne[0] / 256 * k_packed_bytes(w.type));
+  } else if (is_half_type(w.type)) {
+    p->group_bytes = static_cast<uint64_t>(w.ne[0]) * 2 * kPackRows;
   } else {
     const Block32Format f = *block32_format(w.type);
     p->group_bytes = static_cast<uint64_t>(w.ne[0] / 32 * (32 + f.quant_bytes + f.mask_bytes));
@@ -256,6 +310,8 @@ std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, Threa
       uint8_t* out = p->data.get() + static_cast<uint64_t>(g) * p->group_bytes;
       if (is_k_type(w.type))
         pack_group_k(w, g, out);
+      else if (is_half_type(w.type))
+        pack_group_half(w, g, out);
       else
         pack_group_block32(w, *block32_format(w.type), g, out);
     }
@@ -269,6 +325,7 @@ void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, floa
   const QuantizeFn quantize = act_quantizer(w.level, w.type);
   HEARTH_CHECK(gemm != nullptr && quantize != nullptr, "no packed kernel for this matrix");
   const int64_t k = w.k;
+  if (is_half_type(w.type)) return matmul_packed_half(w, gemm, quantize, x, n_tokens, y, pool, scratch);
   const bool k_type = is_k_type(w.type);
   // K types read ref's Q8_K rows as they are; the 32-element types a rearranged Q8_0 row, staged
   // per thread.

@@ -31,13 +31,18 @@
 //   Q6_K       d [16] f16 @0, scale pairs [8][16][2] i8 @32, low nibbles [32][64] @288 (vector v:
 //              elements 4v+e low, 128+4v+e high), high bits [16][64] @2336 (vector v: 2 bits of
 //              element 64m+4v+e at bit 2m); 3392 bytes (3360 padded to a cache line).
+//   F16/BF16   [k][16] 16-bit values (element j of row r at [j][r]), 32 bytes per row-element
+//              group, the file's bytes rearranged. Activations: the f16/bf16-rounded values as
+//              f32, transposed into tiles of kHalfTileTokens tokens ([k][kHalfTileTokens]).
 //
 // Numerics. Q4_0: each block's integer dot product is exact, then acc = fma(float(dot), wd*ad,
 // acc), block after block (the order of llama.cpp's repacked Q4_0). Q5_0: the same without the
 // fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0: ggml's 8 f32 lanes (lane j =
 // elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's tree), as
 // llama.cpp and ref sum it. K types: exact integer sums per super-block, then ref's f32
-// expression. Every (row, token) has one fixed sequence: batch- and thread-invariant.
+// expression. F16/BF16: one f32 FMA chain over k from 0, which a scalar loop reproduces bit for
+// bit (llama.cpp's tinyBLAS keeps 16 lanes instead: the results differ by f32 rounding). Every
+// (row, token) has one fixed sequence: batch- and thread-invariant.
 #pragma once
 
 #include <cstdint>

@@ -15,6 +15,7 @@ namespace hearth::cpu {
 namespace {
 
 #define HEARTH_INLINE inline __attribute__((always_inline))
+#define HEARTH_INLINE_LAMBDA __attribute__((always_inline))
 // Every loop over tokens, lanes, chunks and sub-blocks below is unrolled (#pragma GCC unroll):
 // left as loops, GCC kept the weight vectors and integer sums in memory (a load and a store
 // around each vpdpbusd; the Q4_K kernel ran ~40% slower).
@@ -381,7 +382,107 @@ void gemm_packed(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
   }
 }
 
+// ---- F16 / BF16: the 16 rows' values at each k, widened; one f32 FMA chain per (row, token) ----
+//
+// Why not the unpacked tile (x86_kernels.inc's TileHalf, lanes along k): it widens every weight
+// vector once per 4 tokens, and on this core the widening takes the FMA ports (vcvtph2ps zmm is
+// two p0/p5 uops), so a third of the port time went to conversion (perf annotate). Here the lanes
+// are rows and the activations are broadcast from memory by the FMA itself, so one widened
+// vector serves kHalfTileTokens tokens.
+
+struct F16Half {
+  HEARTH_INLINE static __m512 widen(const uint8_t* p) {
+    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+};
+struct BF16Half {
+  HEARTH_INLINE static __m512 widen(const uint8_t* p) {
+    const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+};
+
+// R groups (16R rows) x NT tokens over all k: y[t][row] for the real rows. `a` is the token
+// tile's activations, [k][kHalfTileTokens] f32. Per (row, token): s = fma(w_j, a_j, s) for
+// j = 0, 1, ..., k-1 from s = 0.
+template <typename W, int R, int NT>
+void tile_half(const uint8_t* w, uint64_t group_bytes, int64_t k, const float* a, float* y,
+               int64_t ldy, int64_t real_rows) {
+  __m512 acc[R][NT];
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm512_setzero_ps();
+  const auto step = [&](int64_t j) HEARTH_INLINE_LAMBDA {
+    __m512 wv[R];
+    #pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) wv[r] = W::widen(w + r * group_bytes + 32 * j);
+    #pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) {
+      const __m512 b = _mm512_set1_ps(a[j * kHalfTileTokens + t]);
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], b, acc[r][t]);
+    }
+  };
+  int64_t j = 0;
+  for (; j + 2 <= k; j += 2) {  // two steps per 64-byte line of each group
+    #pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+      _mm_prefetch(reinterpret_cast<const char*>(w + r * group_bytes + 32 * j) + kPrefetchBytes, _MM_HINT_T0);
+    step(j);
+    step(j + 1);
+  }
+  if (j < k) step(j);
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    const int64_t left = real_rows - r * kPackRows;
+    if (left <= 0) break;
+    const __mmask16 mask = left >= kPackRows ? static_cast<__mmask16>(0xFFFF)
+                                             : static_cast<__mmask16>((1u << left) - 1u);
+    #pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(y + t * ldy + r * kPackRows, mask, acc[r][t]);
+  }
+}
+
+// tile_half with the token count as a template argument.
+template <typename W, int R, int NT = 1>
+void run_half(int nt, const uint8_t* w, uint64_t group_bytes, int64_t k, const float* a, float* y,
+              int64_t ldy, int64_t real_rows) {
+  if constexpr (NT < kHalfTileTokens) {
+    if (nt > NT) return run_half<W, R, NT + 1>(nt, w, group_bytes, k, a, y, ldy, real_rows);
+  }
+  tile_half<W, R, NT>(w, group_bytes, k, a, y, ldy, real_rows);
+}
+
+// Token tiles per pass over a thread's rows (their activations stay in L2 while the rows stream).
+constexpr int64_t kHalfChunkTiles = 5;
+
+template <typename W>
+void gemm_half(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
+  constexpr int kGroups = 2;  // 32 rows x 12 tokens: 24 accumulators, 2 widened vectors
+  const int64_t n_tiles = (g.n_tokens + kHalfTileTokens - 1) / kHalfTileTokens;
+  for (int64_t c0 = 0; c0 < n_tiles; c0 += kHalfChunkTiles) {
+    const int64_t c1 = c0 + kHalfChunkTiles < n_tiles ? c0 + kHalfChunkTiles : n_tiles;
+    for (int64_t grp = g0; grp < g1; grp += kGroups) {
+      const uint8_t* w = g.w + static_cast<uint64_t>(grp) * g.group_bytes;
+      const int64_t row0 = grp * kPackRows;
+      const int64_t real_rows = g.rows - row0;
+      for (int64_t tile = c0; tile < c1; ++tile) {
+        const int64_t t0 = tile * kHalfTileTokens;
+        const int nt = static_cast<int>(g.n_tokens - t0 < kHalfTileTokens ? g.n_tokens - t0 : kHalfTileTokens);
+        const float* a = reinterpret_cast<const float*>(g.act + static_cast<uint64_t>(tile) * g.act_row_bytes);
+        float* y = g.y + t0 * g.ldy + row0;
+        if (g1 - grp >= kGroups)
+          run_half<W, kGroups>(nt, w, g.group_bytes, g.k, a, y, g.ldy, real_rows);
+        else
+          run_half<W, 1>(nt, w, g.group_bytes, g.k, a, y, g.ldy, real_rows);
+      }
+    }
+  }
+}
+
 #undef HEARTH_INLINE
+#undef HEARTH_INLINE_LAMBDA
 
 }  // namespace
 
@@ -393,6 +494,8 @@ PackedGemmFn avx512_packed_gemm(DType weight_type) {
     case DType::Q4_K: return gemm_packed<Q45KKernel<false>>;
     case DType::Q5_K: return gemm_packed<Q45KKernel<true>>;
     case DType::Q6_K: return gemm_packed<Q6KKernel>;
+    case DType::F16: return gemm_half<F16Half>;
+    case DType::BF16: return gemm_half<BF16Half>;
     default: return nullptr;
   }
 }

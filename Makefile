@@ -2,6 +2,7 @@
 BUILD ?= build
 SAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+NEON_BUILD ?= build-neon
 JOBS ?= $(shell nproc)
 HOST ?= 127.0.0.1
 PORT ?= 8080
@@ -9,7 +10,7 @@ FUZZ_SECONDS ?= 30
 DEMO_MODEL ?= models/demo-qwen2.5-tiny-q8_0.gguf
 WERROR := $(if $(CI),ON,OFF)
 
-.PHONY: all deps build test unit-test san-test fuzz-test peer-test run demo-model clean
+.PHONY: all deps build test unit-test san-test fuzz-test neon-test peer-test run demo-model clean
 
 all: build
 
@@ -38,11 +39,15 @@ fuzz-test: deps
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+# The AArch64 NEON kernels, cross-built and tested under qemu-user against the reference.
+neon-test: deps
+	./tests/neon/run.sh $(NEON_BUILD)
+
 # Checks against third-party implementations (llama.cpp via node-llama-cpp, @huggingface/gguf).
 peer-test: build
 	HEARTH_BIN=$(abspath $(BUILD))/src/hearth node --test tests/peers/
 
-test: unit-test san-test fuzz-test peer-test
+test: unit-test san-test fuzz-test neon-test peer-test
 
 demo-model: build
 	@mkdir -p models
@@ -52,4 +57,4 @@ run: build demo-model
 	$(BUILD)/src/hearth serve -m $(or $(MODEL),$(DEMO_MODEL)) --host $(HOST) --port $(PORT)
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) $(NEON_BUILD)

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   python3-numpy
   libpcre2-dev libicu-dev
   libboost-dev
+  g++-aarch64-linux-gnu qemu-user  # the AArch64 NEON kernels, cross-built and tested under emulation
 )
 
 missing=()

@@ -218,7 +218,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", a->output, "md or jsonl")
       ->check(CLI::IsMember({"md", "jsonl"}))
       ->capture_default_str();
-  cmd->add_option("--cpu", a->cpu, "Kernel level: ref, avx2 or avx512 (default: the best this CPU runs)");
+  cmd->add_option("--cpu", a->cpu, "Kernel level: ref, avx2, avx512 or neon (default: the best this CPU runs)");
   cmd->callback([a, &exit_code] {
     if (a->reps < 1 || a->n_prompt < 0 || a->n_gen < 0 || a->n_threads < 1) {
       fmt::print(stderr, "hearth bench: -r and -t must be >= 1, -p and -n >= 0\n");

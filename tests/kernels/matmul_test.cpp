@@ -47,7 +47,7 @@ const Case kCases[] = {
     {DType::BF16, {8, 40, 100}},    {DType::Q4_1, {32, 64}},  // Q4_1: no SIMD kernel, ref fallback
 };
 
-const CpuLevel kLevels[] = {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512};
+const CpuLevel kLevels[] = {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon};
 
 // Bits must match, except F16/BF16 at a SIMD level, which sum in f32 lanes, and Q5_0, which sums
 // in ggml's 8 lanes where ref sums block by block: within 1e-5 of the sum of |products|.
@@ -136,8 +136,13 @@ TEST_P(MatmulLevel, EachResultIndependentOfBatchAndThreads) {
 
 TEST_P(MatmulLevel, ActivationConversionIsByteIdenticalToRef) {
   cpu::QuantizeFn (*quantize_for)(DType) = nullptr;
+#if defined(__x86_64__)
   if (GetParam() == CpuLevel::kAvx2) quantize_for = cpu::avx2_quantize;
   if (GetParam() == CpuLevel::kAvx512) quantize_for = cpu::avx512_quantize;
+#endif
+#if defined(__aarch64__)
+  if (GetParam() == CpuLevel::kNeon) quantize_for = cpu::neon_quantize;
+#endif
   if (quantize_for == nullptr) GTEST_SKIP() << "no SIMD conversion at this level";
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> halves(-254, 254);

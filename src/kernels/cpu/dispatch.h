@@ -1,7 +1,7 @@
 // Runtime CPU dispatch for the SIMD kernels: one binary carries an AVX2 and an AVX-512 build of
 // every kernel (each compiled in its own file with its own -m flags, see src/CMakeLists.txt) and
-// picks the best the CPU supports once, at the first product. Other architectures get the
-// reference kernels (a NEON build would slot in beside the x86 ones).
+// picks the best the CPU supports once, at the first product. AArch64 has a NEON + dot-product
+// build (arm_neon.cpp); other architectures get the reference kernels.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,7 @@ enum class CpuLevel {
   kRef,     // scalar reference kernels (kernels/ref)
   kAvx2,    // AVX2 + FMA + F16C
   kAvx512,  // AVX-512 F/BW/VL + VNNI (Ice Lake, Zen 4 and later)
+  kNeon,    // AArch64 NEON + dot product (ARMv8.2-A sdot: Apple M1+, Graviton 2+, Ampere, Cortex-A76+)
 };
 
 const char* cpu_level_name(CpuLevel level);
@@ -31,7 +32,7 @@ CpuLevel active_cpu_level();
 // Makes kernels::matmul use `level` from now on (CHECKs cpu_supports(level)); for benchmarks
 // (hearth bench --cpu) that compare the builds. Not thread-safe against running products.
 void use_cpu_level(CpuLevel level);
-// "ref", "avx2" or "avx512"; nullopt otherwise.
+// "ref", "avx2", "avx512" or "neon"; nullopt otherwise.
 std::optional<CpuLevel> cpu_level_from_name(std::string_view name);
 
 // True when this CPU can run `level`.

@@ -1,5 +1,5 @@
 // Private to kernels/cpu: what each instruction-set build (x86_avx2.cpp, x86_avx512.cpp)
-// exports to the dispatcher. Only matmul.cpp calls these, and only after checking that the CPU
+// exports to the dispatcher (each defined only where its architecture compiles it: x86_* on x86-64, arm_neon.cpp on AArch64). Only matmul.cpp calls these, and only after checking that the CPU
 // supports the build's level.
 #pragma once
 
@@ -54,5 +54,7 @@ QuantizeFn avx2_quantize(DType act_type);
 GemmFn avx512_gemm(DType weight_type);
 QuantizeFn avx512_quantize(DType act_type);
 PackedGemmFn avx512_packed_gemm(DType weight_type);
+GemmFn neon_gemm(DType weight_type);
+QuantizeFn neon_quantize(DType act_type);
 
 }  // namespace hearth::cpu

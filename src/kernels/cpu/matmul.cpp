@@ -7,6 +7,11 @@
 #include <atomic>
 #include <string>
 
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include "base/result.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/dispatch.h"
@@ -28,6 +33,9 @@ LevelKernels kernels_at(CpuLevel level) {
   if (level == CpuLevel::kAvx2) return {avx2_gemm, avx2_quantize};
   if (level == CpuLevel::kAvx512) return {avx512_gemm, avx512_quantize};
 #endif
+#if defined(__aarch64__)
+  if (level == CpuLevel::kNeon) return {neon_gemm, neon_quantize};
+#endif
   (void)level;
   return {nullptr, nullptr};
 }
@@ -46,6 +54,7 @@ const char* cpu_level_name(CpuLevel level) {
     case CpuLevel::kRef: return "ref";
     case CpuLevel::kAvx2: return "avx2";
     case CpuLevel::kAvx512: return "avx512";
+    case CpuLevel::kNeon: return "neon";
   }
   return "?";
 }
@@ -61,6 +70,9 @@ bool cpu_supports(CpuLevel level) {
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vnni");
 #endif
+#if defined(__aarch64__)
+    case CpuLevel::kNeon: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
     default: return false;
   }
 }
@@ -69,6 +81,7 @@ CpuLevel detected_cpu_level() {
   static const CpuLevel level = [] {
     if (cpu_supports(CpuLevel::kAvx512)) return CpuLevel::kAvx512;
     if (cpu_supports(CpuLevel::kAvx2)) return CpuLevel::kAvx2;
+    if (cpu_supports(CpuLevel::kNeon)) return CpuLevel::kNeon;
     return CpuLevel::kRef;
   }();
   return level;
@@ -89,7 +102,7 @@ void use_cpu_level(CpuLevel level) {
 }
 
 std::optional<CpuLevel> cpu_level_from_name(std::string_view name) {
-  for (CpuLevel level : {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512})
+  for (CpuLevel level : {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon})
     if (name == cpu_level_name(level)) return level;
   return std::nullopt;
 }

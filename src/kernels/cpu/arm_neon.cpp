@@ -1,0 +1,399 @@
+// The AArch64 build of the SIMD kernels: NEON with the dot-product extension (ARMv8.2-A
+// `sdot`, compiled with -march=armv8.2-a+dotprod, see src/CMakeLists.txt; entered only after
+// cpu_supports(kNeon) read HWCAP_ASIMDDP). Same contract as the x86 builds (kernels/matmul.h):
+// every (row, token) result is one fixed sequence, and for the quantized types it is
+// ref::vec_dot's, so the bits equal the reference's:
+//   - Q8_0/Q4_0: ggml's 8 f32 lanes. One `sdot` of 16 weights by 16 activations yields the
+//     exact integer sums of lanes 0-3 (elements 4l..4l+3), the next one lanes 4-7; one fused
+//     multiply-add per lane and block, hsum_float_8's tree at the end.
+//   - Q5_0 and the K types: exact integer sums per block or super-block, then ref's f32
+//     expression.
+//   - F16/BF16: 16 f32 lanes (lane i sums the elements i mod 16), a fixed tree, then the tail
+//     in order: within f32 rounding of ref's double sum.
+// Activations are converted by the reference itself (ref::quantize_activation): O(k) per token
+// against the product's O(k * rows), and byte-identical by construction.
+//
+// Tiles: NR weight rows x NT tokens; each row's blocks are decoded once per NT tokens.
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/isa.h"
+#include "kernels/ref/vec_dot.h"
+#include "tensor/quant.h"
+#include "tensor/quant_blocks.h"
+
+namespace hearth::cpu {
+namespace {
+
+#define HEARTH_INLINE inline __attribute__((always_inline))
+
+constexpr int64_t kQ8_0Bytes = 34, kQ4_0Bytes = 18, kQ5_0Bytes = 22;
+constexpr int64_t kQ4_KBytes = 144, kQ5_KBytes = 176, kQ6_KBytes = 210, kQ8_KBytes = 292;
+
+HEARTH_INLINE float load_f16(const uint8_t* p) {
+  __fp16 h;
+  std::memcpy(&h, p, 2);
+  return static_cast<float>(h);  // exact, as fp16_to_fp32
+}
+
+HEARTH_INLINE float load_f32(const uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, 4);
+  return f;
+}
+
+HEARTH_INLINE int8x16_t load_s8(const uint8_t* p) { return vld1q_s8(reinterpret_cast<const int8_t*>(p)); }
+
+// ---- 32-element types against Q8_0 activations -------------------------------------------------
+
+// A block's 32 signed quants as two vectors (elements 0-15, 16-31) and its f16 scale.
+struct Q8_0Block {
+  static constexpr int64_t kBytes = kQ8_0Bytes;
+  HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) {
+    q[0] = load_s8(b + 2);
+    q[1] = load_s8(b + 18);
+  }
+};
+// Element j < 16 is the low nibble of qs[j], element j + 16 the high nibble; minus 8.
+struct Q4_0Block {
+  static constexpr int64_t kBytes = kQ4_0Bytes;
+  HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) {
+    const uint8x16_t qs = vld1q_u8(b + 2);
+    const int8x16_t eight = vdupq_n_s8(8);
+    q[0] = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(qs, vdupq_n_u8(0xF))), eight);
+    q[1] = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(qs, 4)), eight);
+  }
+};
+// Q4_0's nibbles with bit j of qh as the fifth bit of element j; minus 16.
+struct Q5_0Block {
+  static constexpr int64_t kBytes = kQ5_0Bytes;
+  // Bit j of 16 bits -> 0x10 in byte j.
+  HEARTH_INLINE static uint8x16_t fifth_bits(uint32_t bits16) {
+    static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t bytes = vcombine_u8(vdup_n_u8(static_cast<uint8_t>(bits16)),
+                                         vdup_n_u8(static_cast<uint8_t>(bits16 >> 8)));
+    return vandq_u8(vtstq_u8(bytes, vld1q_u8(kBit)), vdupq_n_u8(0x10));
+  }
+  HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) {
+    uint32_t qh;
+    std::memcpy(&qh, b + 2, 4);
+    const uint8x16_t qs = vld1q_u8(b + 6);
+    const int8x16_t sixteen = vdupq_n_s8(16);
+    q[0] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(qs, vdupq_n_u8(0xF)), fifth_bits(qh & 0xFFFF))),
+                    sixteen);
+    q[1] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(qs, 4), fifth_bits(qh >> 16))), sixteen);
+  }
+};
+
+// ggml's lane order (ref's Lanes8): lo holds lanes 0-3, hi lanes 4-7.
+template <typename B, int NR, int NT>
+struct TileLanes8 {
+  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    float32x4_t lo[NR][NT], hi[NR][NT];
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < k / 32; ++i) {
+      int8x16_t q[NR][2];
+      float wd[NR];
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* b = w[r] + i * B::kBytes;
+        B::load(b, q[r]);
+        wd[r] = load_f16(b);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* y = a[t] + i * kQ8_0Bytes;
+        const int8x16_t y0 = load_s8(y + 2), y1 = load_s8(y + 18);
+        const float ad = load_f16(y);
+        for (int r = 0; r < NR; ++r) {
+          const float32x4_t d = vdupq_n_f32(wd[r] * ad);
+          const int32x4_t s0 = vdotq_s32(vdupq_n_s32(0), q[r][0], y0);
+          const int32x4_t s1 = vdotq_s32(vdupq_n_s32(0), q[r][1], y1);
+          lo[r][t] = vfmaq_f32(lo[r][t], d, vcvtq_f32_s32(s0));  // fma(d, isum, lane)
+          hi[r][t] = vfmaq_f32(hi[r][t], d, vcvtq_f32_s32(s1));
+        }
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) {
+        float s[4];
+        vst1q_f32(s, vaddq_f32(hi[r][t], lo[r][t]));  // lane l + 4 onto lane l
+        out[r * NT + t] = (s[0] + s[2]) + (s[1] + s[3]);
+      }
+  }
+};
+
+// Q5_0 as ref: block after block, sum + (wd * ad) * float(exact block sum).
+template <int NR, int NT>
+struct TileQ5_0 {
+  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    float sum[NR][NT] = {};
+    for (int64_t i = 0; i < k / 32; ++i) {
+      int8x16_t q[NR][2];
+      float wd[NR];
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* b = w[r] + i * kQ5_0Bytes;
+        Q5_0Block::load(b, q[r]);
+        wd[r] = load_f16(b);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* y = a[t] + i * kQ8_0Bytes;
+        const int8x16_t y0 = load_s8(y + 2), y1 = load_s8(y + 18);
+        const float ad = load_f16(y);
+        for (int r = 0; r < NR; ++r) {
+          const int32_t isum = vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), q[r][0], y0), q[r][1], y1));
+          sum[r][t] += wd[r] * ad * static_cast<float>(isum);
+        }
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) out[r * NT + t] = sum[r][t];
+  }
+};
+
+// ---- K types against Q8_K activations (d f32, 256 i8 quants, 16 i16 sums of 16) ----------------
+
+// One weight super-block decoded: 256 signed quants in element order, one integer scale per 16
+// elements, and for Q4_K/Q5_K the 8 mins.
+struct DecodedK {
+  int8_t q[256];
+  int32_t scale[16];
+  int32_t min[8];
+  float d, dmin;
+};
+
+// Q4_K/Q5_K: element 64p + l (l < 32) is the low nibble of qs[32p + l], element 64p + 32 + l
+// the high nibble; for Q5_K bit s of qh[l] adds 16 to element 32s + l.
+template <bool kFive>
+HEARTH_INLINE void decode_q45_k(const uint8_t* b, DecodedK& out) {
+  out.d = load_f16(b);
+  out.dmin = load_f16(b + 2);
+  const uint8_t* qs = b + (kFive ? 48 : 16);
+  uint8x16_t qh[2];
+  if constexpr (kFive) {
+    qh[0] = vld1q_u8(b + 16);
+    qh[1] = vld1q_u8(b + 32);
+  }
+  for (int s = 0; s < 8; ++s) {
+    uint8_t sc, m;
+    quant::unpack_scale_min_k4(s, b + 4, &sc, &m);
+    out.scale[2 * s] = out.scale[2 * s + 1] = sc;
+    out.min[s] = m;
+    for (int h = 0; h < 2; ++h) {
+      const uint8x16_t bytes = vld1q_u8(qs + 32 * (s / 2) + 16 * h);
+      uint8x16_t v = s % 2 == 0 ? vandq_u8(bytes, vdupq_n_u8(0xF)) : vshrq_n_u8(bytes, 4);
+      if constexpr (kFive)
+        v = vorrq_u8(v, vandq_u8(vtstq_u8(qh[h], vdupq_n_u8(static_cast<uint8_t>(1u << s))), vdupq_n_u8(0x10)));
+      vst1q_s8(out.q + 32 * s + 16 * h, vreinterpretq_s8_u8(v));
+    }
+  }
+}
+
+// Q6_K: element 128h + 32k + l takes its low 4 bits from ql[64h + 32(k%2) + l] (low nibble for
+// k < 2, high for k >= 2) and its high 2 bits from bits 2k of qh[32h + l]; minus 32.
+HEARTH_INLINE void decode_q6_k(const uint8_t* b, DecodedK& out) {
+  out.d = load_f16(b + 208);
+  for (int g = 0; g < 16; ++g) out.scale[g] = static_cast<int8_t>(b[192 + g]);
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 4; ++k)
+      for (int half = 0; half < 2; ++half) {
+        const uint8x16_t ql = vld1q_u8(b + 64 * h + 32 * (k % 2) + 16 * half);
+        const uint8x16_t qh = vld1q_u8(b + 128 + 32 * h + 16 * half);
+        const uint8x16_t low = k < 2 ? vandq_u8(ql, vdupq_n_u8(0xF)) : vshrq_n_u8(ql, 4);
+        const uint8x16_t high = vandq_u8(vshlq_u8(qh, vdupq_n_s8(static_cast<int8_t>(-2 * k))), vdupq_n_u8(3));
+        const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(low, vshlq_n_u8(high, 4))), vdupq_n_s8(32));
+        vst1q_s8(out.q + 128 * h + 32 * k + 16 * half, q);
+      }
+}
+
+// sum over 16-element groups g of scale[g] * (exact group sum): exact in i32.
+HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y) {
+  int32x4_t acc = vdupq_n_s32(0);
+  for (int g = 0; g < 16; ++g)
+    acc = vmlaq_n_s32(acc, vdotq_s32(vdupq_n_s32(0), vld1q_s8(w.q + 16 * g), vld1q_s8(y + 16 * g)), w.scale[g]);
+  return vaddvq_s32(acc);
+}
+
+template <int kKind, int NR, int NT>  // kKind: 4 (Q4_K), 5 (Q5_K), 6 (Q6_K)
+struct TileK {
+  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    constexpr int64_t kBytes = kKind == 4 ? kQ4_KBytes : kKind == 5 ? kQ5_KBytes : kQ6_KBytes;
+    float sum[NR][NT] = {};
+    DecodedK dec[NR];
+    for (int64_t i = 0; i < k / 256; ++i) {
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* b = w[r] + i * kBytes;
+        if constexpr (kKind == 6)
+          decode_q6_k(b, dec[r]);
+        else
+          decode_q45_k<kKind == 5>(b, dec[r]);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* y = a[t] + i * kQ8_KBytes;
+        const float yd = load_f32(y);
+        const auto* yq = reinterpret_cast<const int8_t*>(y + 4);
+        int32_t pair_sums[8] = {};
+        if constexpr (kKind != 6) {
+          int16_t bsums[16];
+          std::memcpy(bsums, y + 260, sizeof(bsums));
+          for (int s = 0; s < 8; ++s) pair_sums[s] = bsums[2 * s] + bsums[2 * s + 1];
+        }
+        for (int r = 0; r < NR; ++r) {
+          const DecodedK& x = dec[r];
+          const int32_t isum = scaled_isum(x, yq);
+          if constexpr (kKind == 6) {
+            sum[r][t] += x.d * yd * static_cast<float>(isum);
+          } else {
+            int32_t min_sum = 0;
+            for (int s = 0; s < 8; ++s) min_sum += x.min[s] * pair_sums[s];
+            const float d = x.d * yd, dmin = x.dmin * yd;
+            sum[r][t] += d * static_cast<float>(isum) - dmin * static_cast<float>(min_sum);
+          }
+        }
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) out[r * NT + t] = sum[r][t];
+  }
+};
+
+// ---- F16/BF16 against their rounded activations, stored as f32 ---------------------------------
+
+struct F16Widen {
+  static constexpr bool kBf16 = false;
+  HEARTH_INLINE static float32x4_t widen(const uint8_t* p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const uint16_t*>(p))));
+  }
+  HEARTH_INLINE static float widen1(const uint8_t* p) { return load_f16(p); }
+};
+struct BF16Widen {
+  static constexpr bool kBf16 = true;
+  HEARTH_INLINE static float32x4_t widen(const uint8_t* p) {
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(reinterpret_cast<const uint16_t*>(p)), 16));
+  }
+  HEARTH_INLINE static float widen1(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return bf16_to_fp32(h);
+  }
+};
+
+template <typename W, int NR, int NT>
+struct TileHalf {
+  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    for (int r = 0; r < NR; ++r) {  // one row at a time: 4 x NT accumulators, 4 widened vectors
+      float32x4_t acc[NT][4];
+      for (int t = 0; t < NT; ++t)
+        for (int l = 0; l < 4; ++l) acc[t][l] = vdupq_n_f32(0.0f);
+      const int64_t k16 = k - k % 16;
+      for (int64_t j = 0; j < k16; j += 16) {
+        float32x4_t wv[4];
+        for (int l = 0; l < 4; ++l) wv[l] = W::widen(w[r] + 2 * (j + 4 * l));
+        for (int t = 0; t < NT; ++t) {
+          const float* y = reinterpret_cast<const float*>(a[t]) + j;
+          for (int l = 0; l < 4; ++l) acc[t][l] = vfmaq_f32(acc[t][l], wv[l], vld1q_f32(y + 4 * l));
+        }
+      }
+      for (int t = 0; t < NT; ++t) {
+        float s = vaddvq_f32(vaddq_f32(vaddq_f32(acc[t][0], acc[t][1]), vaddq_f32(acc[t][2], acc[t][3])));
+        const float* y = reinterpret_cast<const float*>(a[t]);
+        for (int64_t j = k16; j < k; ++j) s += W::widen1(w[r] + 2 * j) * y[j];
+        out[r * NT + t] = s;
+      }
+    }
+  }
+};
+
+// ---- the row x token loop (as x86_kernels.inc's) -------------------------------------------
+
+constexpr int kRows = 2;  // divides the 4-row groups matmul.cpp hands each thread
+constexpr int kTokens = 4;
+constexpr int64_t kTokenChunk = 64;
+
+template <template <int, int> class Tile, int NR>
+void run_tile(int nt, const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+  switch (nt) {
+    case 1: return Tile<NR, 1>::run(w, a, k, out);
+    case 2: return Tile<NR, 2>::run(w, a, k, out);
+    case 3: return Tile<NR, 3>::run(w, a, k, out);
+    default: return Tile<NR, 4>::run(w, a, k, out);
+  }
+}
+
+template <template <int, int> class Tile>
+void gemm(const GemmArgs& g, int64_t r0, int64_t r1) {
+  float out[kRows * kTokens];
+  for (int64_t c0 = 0; c0 < g.n_tokens; c0 += kTokenChunk) {
+    const int64_t c1 = c0 + kTokenChunk < g.n_tokens ? c0 + kTokenChunk : g.n_tokens;
+    for (int64_t r = r0; r < r1; r += kRows) {
+      const int nr = r1 - r < kRows ? static_cast<int>(r1 - r) : kRows;
+      const uint8_t* w[kRows];
+      for (int i = 0; i < nr; ++i) w[i] = g.w + static_cast<uint64_t>(r + i) * g.w_row_bytes;
+      for (int64_t t = c0; t < c1; t += kTokens) {
+        const int nt = c1 - t < kTokens ? static_cast<int>(c1 - t) : kTokens;
+        const uint8_t* a[kTokens];
+        for (int j = 0; j < nt; ++j) a[j] = g.act + static_cast<uint64_t>(t + j) * g.act_row_bytes;
+        if (nr == kRows)
+          run_tile<Tile, kRows>(nt, w, a, g.k, out);
+        else
+          run_tile<Tile, 1>(nt, w, a, g.k, out);
+        for (int i = 0; i < nr; ++i)
+          for (int j = 0; j < nt; ++j) g.y[(t + j) * g.ldy + r + i] = out[i * nt + j];
+      }
+    }
+  }
+}
+
+template <int NR, int NT> using TileQ8_0 = TileLanes8<Q8_0Block, NR, NT>;
+template <int NR, int NT> using TileQ4_0 = TileLanes8<Q4_0Block, NR, NT>;
+template <int NR, int NT> using TileQ4_K = TileK<4, NR, NT>;
+template <int NR, int NT> using TileQ5_K = TileK<5, NR, NT>;
+template <int NR, int NT> using TileQ6_K = TileK<6, NR, NT>;
+template <int NR, int NT> using TileF16 = TileHalf<F16Widen, NR, NT>;
+template <int NR, int NT> using TileBF16 = TileHalf<BF16Widen, NR, NT>;
+
+// ---- activation conversion: the reference's, rounded values widened for F16/BF16 -----------
+
+void quantize_q8_0(const float* x, void* out, int64_t n) { ref::quantize_activation(DType::Q8_0, x, out, n); }
+void quantize_q8_k(const float* x, void* out, int64_t n) { ref::quantize_activation(DType::Q8_K, x, out, n); }
+void quantize_f16_as_f32(const float* x, void* out, int64_t n) {
+  auto* dst = static_cast<float*>(out);
+  for (int64_t j = 0; j < n; ++j) dst[j] = fp16_to_fp32(fp32_to_fp16(x[j]));
+}
+void quantize_bf16_as_f32(const float* x, void* out, int64_t n) {
+  auto* dst = static_cast<float*>(out);
+  for (int64_t j = 0; j < n; ++j) dst[j] = bf16_to_fp32(fp32_to_bf16(x[j]));
+}
+
+#undef HEARTH_INLINE
+
+}  // namespace
+
+GemmFn neon_gemm(DType weight_type) {
+  switch (weight_type) {
+    case DType::Q8_0: return gemm<TileQ8_0>;
+    case DType::Q4_0: return gemm<TileQ4_0>;
+    case DType::Q5_0: return gemm<TileQ5_0>;
+    case DType::Q4_K: return gemm<TileQ4_K>;
+    case DType::Q5_K: return gemm<TileQ5_K>;
+    case DType::Q6_K: return gemm<TileQ6_K>;
+    case DType::F16: return gemm<TileF16>;
+    case DType::BF16: return gemm<TileBF16>;
+    default: return nullptr;
+  }
+}
+
+QuantizeFn neon_quantize(DType act_type) {
+  switch (act_type) {
+    case DType::Q8_0: return quantize_q8_0;
+    case DType::Q8_K: return quantize_q8_k;
+    case DType::F16: return quantize_f16_as_f32;
+    case DType::BF16: return quantize_bf16_as_f32;
+    default: return nullptr;
+  }
+}
+
+}  // namespace hearth::cpu
+#endif

@@ -88,6 +88,28 @@ struct Q5_0Block {
   }
 };
 
+// Walks blocks i = 0, 1, ... of NR weight rows against NT Q8_0 activation rows, decoding each
+// weight block once per NT tokens: f(r, t, d, q, y) with d = wd * ad, q the row's two quant
+// vectors, y the token's.
+template <typename B, int NR, int NT, typename F>
+HEARTH_INLINE void for_each_block32(const uint8_t* const* w, const uint8_t* const* a, int64_t k, F&& f) {
+  for (int64_t i = 0; i < k / 32; ++i) {
+    int8x16_t q[NR][2];
+    float wd[NR];
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* b = w[r] + i * B::kBytes;
+      B::load(b, q[r]);
+      wd[r] = load_f16(b);
+    }
+    for (int t = 0; t < NT; ++t) {
+      const uint8_t* y = a[t] + i * kQ8_0Bytes;
+      const int8x16_t yq[2] = {load_s8(y + 2), load_s8(y + 18)};
+      const float ad = load_f16(y);
+      for (int r = 0; r < NR; ++r) f(r, t, wd[r] * ad, q[r], yq);
+    }
+  }
+}
+
 // ggml's lane order (ref's Lanes8): lo holds lanes 0-3, hi lanes 4-7.
 template <typename B, int NR, int NT>
 struct TileLanes8 {
@@ -95,27 +117,13 @@ struct TileLanes8 {
     float32x4_t lo[NR][NT], hi[NR][NT];
     for (int r = 0; r < NR; ++r)
       for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
-    for (int64_t i = 0; i < k / 32; ++i) {
-      int8x16_t q[NR][2];
-      float wd[NR];
-      for (int r = 0; r < NR; ++r) {
-        const uint8_t* b = w[r] + i * B::kBytes;
-        B::load(b, q[r]);
-        wd[r] = load_f16(b);
-      }
-      for (int t = 0; t < NT; ++t) {
-        const uint8_t* y = a[t] + i * kQ8_0Bytes;
-        const int8x16_t y0 = load_s8(y + 2), y1 = load_s8(y + 18);
-        const float ad = load_f16(y);
-        for (int r = 0; r < NR; ++r) {
-          const float32x4_t d = vdupq_n_f32(wd[r] * ad);
-          const int32x4_t s0 = vdotq_s32(vdupq_n_s32(0), q[r][0], y0);
-          const int32x4_t s1 = vdotq_s32(vdupq_n_s32(0), q[r][1], y1);
-          lo[r][t] = vfmaq_f32(lo[r][t], d, vcvtq_f32_s32(s0));  // fma(d, isum, lane)
-          hi[r][t] = vfmaq_f32(hi[r][t], d, vcvtq_f32_s32(s1));
-        }
-      }
-    }
+    for_each_block32<B, NR, NT>(w, a, k, [&](int r, int t, float d, const int8x16_t* q, const int8x16_t* y) {
+      const float32x4_t dv = vdupq_n_f32(d);
+      const int32x4_t s0 = vdotq_s32(vdupq_n_s32(0), q[0], y[0]);
+      const int32x4_t s1 = vdotq_s32(vdupq_n_s32(0), q[1], y[1]);
+      lo[r][t] = vfmaq_f32(lo[r][t], dv, vcvtq_f32_s32(s0));  // fma(d, isum, lane)
+      hi[r][t] = vfmaq_f32(hi[r][t], dv, vcvtq_f32_s32(s1));
+    });
     for (int r = 0; r < NR; ++r)
       for (int t = 0; t < NT; ++t) {
         float s[4];
@@ -130,24 +138,10 @@ template <int NR, int NT>
 struct TileQ5_0 {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
     float sum[NR][NT] = {};
-    for (int64_t i = 0; i < k / 32; ++i) {
-      int8x16_t q[NR][2];
-      float wd[NR];
-      for (int r = 0; r < NR; ++r) {
-        const uint8_t* b = w[r] + i * kQ5_0Bytes;
-        Q5_0Block::load(b, q[r]);
-        wd[r] = load_f16(b);
-      }
-      for (int t = 0; t < NT; ++t) {
-        const uint8_t* y = a[t] + i * kQ8_0Bytes;
-        const int8x16_t y0 = load_s8(y + 2), y1 = load_s8(y + 18);
-        const float ad = load_f16(y);
-        for (int r = 0; r < NR; ++r) {
-          const int32_t isum = vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), q[r][0], y0), q[r][1], y1));
-          sum[r][t] += wd[r] * ad * static_cast<float>(isum);
-        }
-      }
-    }
+    for_each_block32<Q5_0Block, NR, NT>(w, a, k, [&](int r, int t, float d, const int8x16_t* q, const int8x16_t* y) {
+      const int32_t isum = vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), q[0], y[0]), q[1], y[1]));
+      sum[r][t] += d * static_cast<float>(isum);
+    });
     for (int r = 0; r < NR; ++r)
       for (int t = 0; t < NT; ++t) out[r * NT + t] = sum[r][t];
   }

@@ -1,6 +1,8 @@
 // hearth logits: runs token ids through the model and writes the logits of every position, for
 // comparing the forward pass with another implementation (tests/peers holds it against
-// llama.cpp). Output: f32 [n_tokens, n_vocab], little-endian, row per position.
+// llama.cpp). Output: f32 [n_tokens, n_vocab], little-endian, row per position. --dump DIR also
+// writes the intermediate activations under llama.cpp's tensor names, to set beside
+// `llama-harness logits --dump` and find the first op where the two differ.
 #include <fmt/format.h>
 
 #include <fstream>
@@ -13,7 +15,7 @@ namespace hearth::cli {
 
 void add_logits_command(CLI::App& app, int& exit_code) {
   struct Args {
-    std::string model, tokens, output;
+    std::string model, tokens, output, dump;
     int n_threads = default_thread_count();
     int64_t n_batch = 512;
   };
@@ -25,6 +27,9 @@ void add_logits_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", args->output, "Output file: f32 [n_tokens, n_vocab]")->required();
   cmd->add_option("-t,--threads", args->n_threads, "Threads")->capture_default_str();
   cmd->add_option("-b,--batch-size", args->n_batch, "Tokens per forward chunk")->capture_default_str();
+  cmd->add_option("--dump", args->dump,
+                  "Also write each intermediate activation to DIR/NAME.f32 (llama.cpp's tensor names; "
+                  "a later chunk overwrites an earlier one's)");
   cmd->callback([args, &exit_code] {
     exit_code = 1;
     std::vector<int32_t> ids;
@@ -53,6 +58,13 @@ void add_logits_command(CLI::App& app, int& exit_code) {
     opt.n_ctx = static_cast<int64_t>(ids.size());
     opt.n_batch = args->n_batch;
     opt.n_threads = args->n_threads;
+    bool dump_failed = false;
+    if (!args->dump.empty())
+      opt.on_tensor = [dir = args->dump, &dump_failed](const std::string& name, std::span<const float> values) {
+        std::ofstream f(dir + "/" + name + ".f32", std::ios::binary);
+        f.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size_bytes()));
+        if (!f) dump_failed = true;
+      };
     auto tf = Transformer::create(*model, opt);
     if (!tf.ok()) {
       fmt::print(stderr, "hearth logits: {}\n", tf.error().message);
@@ -62,6 +74,10 @@ void add_logits_command(CLI::App& app, int& exit_code) {
     Status st = (*tf)->forward(ids, true, logits);
     if (!st.ok()) {
       fmt::print(stderr, "hearth logits: {}\n", st.message());
+      return;
+    }
+    if (dump_failed) {
+      fmt::print(stderr, "hearth logits: cannot write into {}\n", args->dump);
       return;
     }
     std::ofstream out(args->output, std::ios::binary);

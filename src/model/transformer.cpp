@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "tensor/quant.h"
 
@@ -94,6 +95,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
       w_(std::move(w)),
       n_ctx_(options.n_ctx > 0 ? options.n_ctx : hp.n_ctx_train),
       n_batch_(options.n_batch),
+      on_tensor_(options.on_tensor),
       pool_(options.n_threads) {
   rope_.n_rot = hp_.n_rot;
   rope_.freq_base = static_cast<float>(hp_.rope_freq_base);
@@ -203,6 +205,7 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
     // Attention block.
     for (int64_t t = 0; t < n; ++t)
       ref::rms_norm(x_.data() + t * n_embd, f32(L.attn_norm), cur_.data() + t * n_embd, n_embd, eps);
+    trace("attn_norm", il, cur_, n * n_embd);
     kernels::matmul(L.wq, cur_.data(), n, q_.data(), pool_, matmul_scratch_);
     kernels::matmul(L.wk, cur_.data(), n, k_.data(), pool_, matmul_scratch_);
     kernels::matmul(L.wv, cur_.data(), n, v_.data(), pool_, matmul_scratch_);
@@ -219,8 +222,8 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
           ref::rms_norm(k + h * hp_.head_dim, f32(L.k_norm), k + h * hp_.head_dim, hp_.head_dim, eps);
       }
       const float* cache = rope_cache_.data() + t * hp_.n_rot;
-      ref::rope_apply(rope_, cache, q, hp_.n_head, hp_.head_dim);
-      ref::rope_apply(rope_, cache, k, hp_.n_head_kv, hp_.head_dim);
+      kernels::rope_apply(rope_, cache, q, hp_.n_head, hp_.head_dim);
+      kernels::rope_apply(rope_, cache, k, hp_.n_head_kv, hp_.head_dim);
       // Append to the f16 cache, at the token's slot of its sequence's block.
       const std::span<const int32_t> table = batch.block_tables[size_t(batch.seq[size_t(begin + t)])];
       const int64_t pos = positions[t];
@@ -231,18 +234,31 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
       kernels::store_f16(k, kc, kv_dim);
       kernels::store_f16(v, vc, kv_dim);
     }
+    trace("Qcur", il, q_, n * q_dim);
+    trace("Kcur", il, k_, n * kv_dim);
+    trace("Vcur", il, v_, n * kv_dim);
     attention(batch, begin, n, il, kv);
+    trace("kqv_out", il, attn_, n * q_dim);
     kernels::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);
+    trace("attn_out", il, proj_, n * n_embd);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
 
     // Feed-forward block (SwiGLU).
     for (int64_t t = 0; t < n; ++t)
       ref::rms_norm(x_.data() + t * n_embd, f32(L.ffn_norm), cur_.data() + t * n_embd, n_embd, eps);
+    trace("ffn_inp", il, x_, n * n_embd);
+    trace("ffn_norm", il, cur_, n * n_embd);
     kernels::matmul(L.gate, cur_.data(), n, gate_.data(), pool_, matmul_scratch_);
     kernels::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
-    ref::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff);
+    trace("ffn_gate", il, gate_, n * hp_.n_ff);
+    trace("ffn_up", il, up_, n * hp_.n_ff);
+    for (int64_t t = 0; t < n; ++t)
+      kernels::silu_mul(gate_.data() + t * hp_.n_ff, up_.data() + t * hp_.n_ff, gate_.data() + t * hp_.n_ff, hp_.n_ff);
+    trace("ffn_swiglu", il, gate_, n * hp_.n_ff);
     kernels::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
+    trace("ffn_out", il, proj_, n * n_embd);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
+    trace("l_out", il, x_, n * n_embd);
   }
 
   // Output head, only for the tokens whose logits are wanted.
@@ -254,7 +270,14 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
   for (int64_t r = 0; r < n_out; ++r)
     ref::rms_norm(x_.data() + logit_rows_[size_t(r)] * n_embd, f32(w_.output_norm), cur_.data() + r * n_embd,
                   n_embd, eps);
+  trace("result_norm", -1, cur_, n_out * n_embd);
   kernels::matmul(w_.output, cur_.data(), n_out, logits, pool_, matmul_scratch_);
+}
+
+void Transformer::trace(const char* name, int64_t layer, const std::vector<float>& values, int64_t count) const {
+  if (!on_tensor_) return;
+  on_tensor_(layer < 0 ? std::string(name) : fmt::format("{}-{}", name, layer),
+             std::span<const float>(values.data(), static_cast<size_t>(count)));
 }
 
 // Causal attention of each of the chunk's queries over its own sequence's cached positions

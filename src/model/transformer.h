@@ -13,8 +13,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "base/result.h"
@@ -51,6 +53,11 @@ struct TransformerOptions {
   int64_t n_batch = 512;    // most tokens per forward chunk (sizes the scratch buffers)
   int n_threads = 1;
   bool own_kv_cache = true; // false: only forward_batch with a caller's cache (the server)
+  // Called with each intermediate activation of a forward chunk ([n_tokens, dim] f32), named as
+  // llama.cpp's graph names them ("attn_norm-0", "Qcur-0" after rope, "kqv_out-0", ...), so
+  // `hearth logits --dump` and `llama-harness logits --dump` show where two implementations
+  // part. Empty (the default): nothing is traced.
+  std::function<void(const std::string& name, std::span<const float> values)> on_tensor;
 };
 
 class Transformer {
@@ -86,12 +93,15 @@ class Transformer {
   // Tokens [begin, begin + n) of the batch; logits rows for the wanted ones.
   void forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits);
   void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, const KvCache& kv);
+  // options.on_tensor with the first `count` values of `values`, as "name-layer" (-1: no layer).
+  void trace(const char* name, int64_t layer, const std::vector<float>& values, int64_t count) const;
 
   const ArchSpec& arch_;
   HParams hp_;
   ModelWeights w_;
   int64_t n_ctx_;
   int64_t n_batch_;
+  std::function<void(const std::string&, std::span<const float>)> on_tensor_;
   int64_t n_past_ = 0;
   uint64_t passes_ = 0;
   ref::RopeParams rope_;

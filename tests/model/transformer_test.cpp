@@ -120,7 +120,10 @@ void expect_refused(const std::string& src, const std::string& name,
   ASSERT_TRUE(w.write(out).ok());
   auto m = ModelFile::open(out);
   ASSERT_TRUE(m.ok()) << m.error().message;
-  auto tf = Transformer::create(*m, TransformerOptions{16, 16, 1});
+  TransformerOptions opt;
+  opt.n_ctx = 16;
+  opt.n_batch = 16;
+  auto tf = Transformer::create(*m, opt);
   ASSERT_FALSE(tf.ok()) << name << " was accepted";
   EXPECT_NE(tf.error().message.find(expect), std::string::npos) << name << ": " << tf.error().message;
   std::printf("  %-22s %s\n", name.c_str(), tf.error().message.c_str());

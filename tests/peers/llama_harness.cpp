@@ -15,6 +15,10 @@
 //                                                       unless every logit is finite and they
 //                                                       are not all equal
 //   llama-harness ftypes                                the FTYPE names accepted by quantize
+//   llama-harness logits MODEL --tokens "ID ..." -o OUT.f32 [--ubatch U] [--threads T] [--dump DIR]
+//                                                       every position's logits of one sequence
+//                                                       (raw f32); --dump writes every f32
+//                                                       tensor of the graph, for diagnosis
 //   llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]
 //                                                       llama-bench's pp/tg tokens/s as JSON lines
 //   llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]
@@ -93,6 +97,8 @@ int usage() {
       "       llama-harness ftypes\n"
       "       llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]\n"
       "                                [--ubatch U]\n"
+      "       llama-harness logits MODEL --tokens \"ID ...\" -o OUT.f32 [--ubatch U] [--threads T]\n"
+      "                            [--dump DIR]\n"
       "       llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]\n"
       "       llama-harness tokenize-bench VOCAB TEXT [--repeat N]\n"
       "env: HARNESS_VERBOSE=1 shows llama.cpp's info logs\n",
@@ -467,6 +473,99 @@ int cmd_perplexity(int argc, char** argv) {
   return rc;
 }
 
+// ---- logits -------------------------------------------------------------------------------------
+// Every position's logits for a token list decoded as one sequence from an empty cache (n_ctx =
+// n_batch = the token count, physical batch --ubatch, default all of them), written as raw f32
+// [n_tokens][n_vocab]. With --dump DIR, every f32 tensor the graph computes is also written to
+// DIR/NAME.K.f32 (K counts repeated names), with "ne0 ne1 ne2 ne3" in DIR/NAME.K.shape: for
+// finding where two implementations' arithmetic first parts.
+struct DumpState {
+  std::string dir;
+  std::vector<std::pair<std::string, int>> seen;
+};
+
+bool dump_tensor(ggml_tensor* t, bool ask, void* user) {
+  auto* st = static_cast<DumpState*>(user);
+  if (ask) return t->type == GGML_TYPE_F32;
+  if (t->type != GGML_TYPE_F32 || !ggml_is_contiguous(t)) return true;
+  int k = 0;
+  for (auto& [name, count] : st->seen)
+    if (name == t->name) k = ++count;
+  if (k == 0) st->seen.emplace_back(t->name, 0);
+  const std::string base = st->dir + "/" + t->name + "." + std::to_string(k);
+  std::vector<float> data(static_cast<size_t>(ggml_nelements(t)));
+  ggml_backend_tensor_get(t, data.data(), 0, ggml_nbytes(t));
+  if (FILE* f = std::fopen((base + ".f32").c_str(), "wb")) {
+    std::fwrite(data.data(), sizeof(float), data.size(), f);
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen((base + ".shape").c_str(), "w")) {
+    std::fprintf(f, "%lld %lld %lld %lld\n", (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                 (long long)t->ne[3]);
+    std::fclose(f);
+  }
+  return true;
+}
+
+int cmd_logits(int argc, char** argv) {
+  if (argc < 3) return usage();
+  const char* model_path = argv[2];
+  const std::string list = option(argc, argv, 3, "--tokens", "");
+  const std::string out_path = option(argc, argv, 3, "-o", "");
+  const int threads = std::atoi(option(argc, argv, 3, "--threads", "2").c_str());
+  DumpState dump{option(argc, argv, 3, "--dump", ""), {}};
+  std::vector<llama_token> tokens;
+  for (const char* p = list.c_str(); *p != '\0';) {
+    char* end = nullptr;
+    const long v = std::strtol(p, &end, 10);
+    if (end == p) break;
+    tokens.push_back(static_cast<llama_token>(v));
+    p = end;
+  }
+  const int n = static_cast<int>(tokens.size());
+  if (n == 0 || out_path.empty()) return usage();
+  const int n_ubatch = std::atoi(option(argc, argv, 3, "--ubatch", std::to_string(n)).c_str());
+
+  load_backends();
+  llama_model_params mparams = llama_model_default_params();
+  mparams.n_gpu_layers = 0;
+  llama_model* model = llama_model_load_from_file(model_path, mparams);
+  if (model == nullptr) return fail("llama_model_load_from_file failed for %s", model_path);
+  llama_context_params cparams = cpu_context_params(n, n, std::min(n, n_ubatch), threads);
+  if (!dump.dir.empty()) {
+    cparams.cb_eval = dump_tensor;
+    cparams.cb_eval_user_data = &dump;
+  }
+  llama_context* ctx = llama_init_from_model(model, cparams);
+  if (ctx == nullptr) {
+    llama_model_free(model);
+    return fail("llama_init_from_model failed for %s", model_path);
+  }
+  const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+  llama_batch batch = llama_batch_init(n, 0, 1);
+  batch.n_tokens = n;
+  for (int k = 0; k < n; ++k) {
+    batch.token[k] = tokens[size_t(k)];
+    batch.pos[k] = k;
+    batch.n_seq_id[k] = 1;
+    batch.seq_id[k][0] = 0;
+    batch.logits[k] = 1;
+  }
+  int rc = 0;
+  if (const int32_t status = llama_decode(ctx, batch); status != 0) {
+    rc = fail("llama_decode returned %d", status);
+  } else if (FILE* f = std::fopen(out_path.c_str(), "wb")) {
+    for (int k = 0; k < n; ++k) std::fwrite(llama_get_logits_ith(ctx, k), sizeof(float), size_t(n_vocab), f);
+    if (std::fclose(f) != 0) rc = fail("write to %s failed", out_path.c_str());
+  } else {
+    rc = fail("cannot create %s", out_path.c_str());
+  }
+  llama_batch_free(batch);
+  llama_free(ctx);
+  llama_model_free(model);
+  return rc;
+}
+
 // llama-bench's measurement through the C API, so bench/compare.sh can hold hearth's `hearth
 // bench` against llama.cpp on the same file without the llama-bench binary (not shipped):
 // ppP = one llama_decode of P random tokens (n_batch 2048, n_ubatch 512) from an empty cache,
@@ -600,6 +699,8 @@ int main(int argc, char** argv) {
     rc = cmd_load(argc, argv);
   } else if (cmd == "bench") {
     rc = cmd_bench(argc, argv);
+  } else if (cmd == "logits") {
+    rc = cmd_logits(argc, argv);
   } else if (cmd == "perplexity") {
     rc = cmd_perplexity(argc, argv);
   } else if (cmd == "tokenize-bench") {

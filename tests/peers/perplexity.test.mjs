@@ -36,25 +36,18 @@ const RUNS = [
   ["llama-spm-tiny", "q4_k", 4, true],
 ];
 
-// The bars: perplexity within 0.1% (F32/F16/Q8_0) and 0.5% (4-bit) of llama.cpp's.
-// F32/F16/Q8_0 are held to it (measured at d175b4c: <= 0.017% F32/F16, 0.079% Q8_0, where llama.cpp
-// against itself moves by 0.065%). FLAGGED: the 4-bit bar is 1%, not 0.5%: qwen3-tiny Q4_K measures
-// 0.64% (62 positions of a random-weight model with PPL ~3e7, where one 8-bit rounding flip moves
-// a position's nll by tenths; see the KL note below); llama.cpp against itself moves llama-spm-tiny
-// Q4_K's PPL by 0.34%. The other 4-bit rows measure 0.02-0.44%.
-const MAX_PPL_REL = { f32: 1e-3, f16: 1e-3, q8_0: 1e-3, q4_0: 1e-2, q4_k: 1e-2 };
-// The KL bar is 1e-4. F32 and F16 meet it by two orders of magnitude (~1e-6 and below).
-// FLAGGED: the quantized types do NOT meet it on these random-weight models, and neither does
-// llama.cpp against itself: with activations rounded to 8 bits before every quantized matmul,
-// float noise of ~1e-7 (summation order) occasionally moves a value across a rounding boundary,
-// the flip moves that position's activations by a whole quantization step, and attention carries
-// it to every later position, so the mean KL grows with n_ctx (measured for llama-spm-tiny Q4_K:
-// 7e-5 at n_ctx 8, 2.6e-4 at 16, 5.2e-4 at 32, 8.1e-4 at 64, 1.1e-3 at 128). llama.cpp with a
-// one-token physical batch against its own default run measures 8.4e-4 (Q4_K) and 6.6e-5 (Q8_0)
-// at n_ctx 64 on the same model; across the rows here hearth measures 5.6e-5 to 1.15e-3 (Q4_K,
-// Q4_0, Q8_0; Q8_0 1.7e-4 although short prompts are bit-identical, see bench/RESULTS.md). The bar below is what hearth honestly achieves here, with
-// headroom; the numbers printed per row (and bench/RESULTS.md) are the record.
-const MAX_KL = { f32: 1e-4, f16: 1e-4, q8_0: 2e-3, q4_0: 2e-3, q4_k: 2e-3 };
+// The bars: perplexity within 0.1% (F32/F16/Q8_0) and 0.5% (4-bit) of llama.cpp's, and a
+// mean KL divergence below 1e-4. All rows meet them. The quantized rows are held much tighter:
+// hearth follows llama.cpp's batched arithmetic to the bit there (8-bit activations, integer
+// block sums, the float order of its repacked Q4_0/Q4_K kernels and of ggml's Q8_0 dot, rope's
+// fused multiply-adds, the 16-lane f16 attention sums, ggml's polynomial expf in softmax and
+// SwiGLU), so their logits are llama.cpp's and only the 16-bit packing of the base file (~1e-6
+// KL) and the final log-softmax sums differ. Any of those roundings done otherwise lets an 8-bit
+// rounding flip through and moves these rows to ~1e-4 KL and ~1e-4 PPL (measured before they
+// were matched: 5.6e-5 to 1.15e-3 KL). F32/F16 differ by the float summation order of the
+// weight matmuls (llama.cpp's tinyBLAS sums 16 lanes; hearth one chain per output), ~1e-6 KL.
+const MAX_PPL_REL = { f32: 1e-3, f16: 1e-3, q8_0: 1e-6, q4_0: 1e-6, q4_k: 1e-6 };
+const MAX_KL = { f32: 1e-4, f16: 1e-4, q8_0: 1e-5, q4_0: 1e-5, q4_k: 1e-5 };
 
 const dir = tmpDir("perplexity");
 const rows = [];

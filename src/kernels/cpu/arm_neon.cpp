@@ -17,6 +17,7 @@
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -202,10 +203,10 @@ HEARTH_INLINE void decode_q6_k(const uint8_t* b, DecodedK& out) {
       }
 }
 
-// sum over 16-element groups g of scale[g] * (exact group sum): exact in i32.
-HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y) {
+// sum over 16-element groups g in [g0, g1) of scale[g] * (exact group sum): exact in i32.
+HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0 = 0, int g1 = 16) {
   int32x4_t acc = vdupq_n_s32(0);
-  for (int g = 0; g < 16; ++g)
+  for (int g = g0; g < g1; ++g)
     acc = vmlaq_n_s32(acc, vdotq_s32(vdupq_n_s32(0), vld1q_s8(w.q + 16 * g), vld1q_s8(y + 16 * g)), w.scale[g]);
   return vaddvq_s32(acc);
 }
@@ -214,7 +215,7 @@ template <int kKind, int NR, int NT>  // kKind: 4 (Q4_K), 5 (Q5_K), 6 (Q6_K)
 struct TileK {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
     constexpr int64_t kBytes = kKind == 4 ? kQ4_KBytes : kKind == 5 ? kQ5_KBytes : kQ6_KBytes;
-    float sum[NR][NT] = {};
+    float sum[NR][NT] = {}, min_acc[NR][NT] = {};
     DecodedK dec[NR];
     for (int64_t i = 0; i < k / 256; ++i) {
       for (int r = 0; r < NR; ++r) {
@@ -236,20 +237,21 @@ struct TileK {
         }
         for (int r = 0; r < NR; ++r) {
           const DecodedK& x = dec[r];
-          const int32_t isum = scaled_isum(x, yq);
           if constexpr (kKind == 6) {
-            sum[r][t] += x.d * yd * static_cast<float>(isum);
+            sum[r][t] += x.d * yd * static_cast<float>(scaled_isum(x, yq));
           } else {
-            int32_t min_sum = 0;
-            for (int s = 0; s < 8; ++s) min_sum += x.min[s] * pair_sums[s];
-            const float d = x.d * yd, dmin = x.dmin * yd;
-            sum[r][t] += d * static_cast<float>(isum) - dmin * static_cast<float>(min_sum);
+            for (int p = 0; p < 4; ++p) {  // per pair of sub-blocks, as ref
+              const int32_t isum = scaled_isum(x, yq, 4 * p, 4 * p + 4);
+              const int32_t min_sum = x.min[2 * p] * pair_sums[2 * p] + x.min[2 * p + 1] * pair_sums[2 * p + 1];
+              sum[r][t] = std::fma(static_cast<float>(isum), x.d * yd, sum[r][t]);
+              min_acc[r][t] = std::fma(static_cast<float>(min_sum), x.dmin * yd, min_acc[r][t]);
+            }
           }
         }
       }
     }
     for (int r = 0; r < NR; ++r)
-      for (int t = 0; t < NT; ++t) out[r * NT + t] = sum[r][t];
+      for (int t = 0; t < NT; ++t) out[r * NT + t] = sum[r][t] - min_acc[r][t];
   }
 };
 

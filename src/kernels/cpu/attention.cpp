@@ -1,8 +1,7 @@
-// The attention kernel: AVX-512F or AVX2 (+FMA, F16C) when the CPU has it, else the reference. Each cached K
-// and V row is converted once (f16 -> f32 -> f64) and used by every query head of the group.
-// The products q16*k and p16*v are exact in double, so fused multiply-adds and a different
-// summation order change only the last bits of a double sum: the f32 results equal the
-// reference's except on rare rounding ties (the tests allow one f32 ulp).
+// The attention kernel: AVX-512F or AVX2 (+FMA, F16C) when the CPU has it, else the reference.
+// Each cached K and V row is converted once (f16 -> f32) and used by every query head of the
+// group. The arithmetic is the reference's to the bit (kernels/attention.h): the same lanes,
+// fused multiply-adds and reduction tree, only vectorised.
 #include "kernels/attention.h"
 
 // GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
@@ -13,6 +12,8 @@
 #endif
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/poly_exp.h"
+#include "kernels/ref/ggml_lanes.h"
 #include "kernels/ref/ops.h"
 #include "tensor/quant.h"
 
@@ -22,120 +23,177 @@ namespace {
 constexpr int64_t kMaxHeadDim = 512;
 
 #if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2,fma,f16c"))) void row_to_double(const uint16_t* h, double* out, int64_t n) {
-  for (int64_t i = 0; i < n; i += 8) {
-    const __m256 f = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
-    _mm256_storeu_pd(out + i, _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
-    _mm256_storeu_pd(out + i + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
-  }
+__attribute__((target("avx2,fma,f16c"))) void row_to_float(const uint16_t* h, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; i += 8)
+    _mm256_store_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
 }
 
-// x rounded to f16 and back, in place / widened to double: as fp16_to_fp32(fp32_to_fp16(x)),
-// with F16C (nearest even like fp32_to_fp16; NaN stays NaN).
-__attribute__((target("avx2,fma,f16c"))) void round_to_f16(float* x, int64_t n) {
+// x rounded to f16 and back (as fp16_to_fp32(fp32_to_fp16(x)); F16C rounds to nearest even too).
+__attribute__((target("avx2,fma,f16c"))) void round_to_f16(const float* x, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
-  for (; i < n; ++i) x[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
-}
-
-__attribute__((target("avx2,fma,f16c"))) void round_to_f16_as_double(const float* x, double* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    _mm256_storeu_pd(out + i, _mm256_cvtps_pd(_mm_cvtph_ps(_mm_cvtps_ph(_mm_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT))));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
   for (; i < n; ++i) out[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
 }
 
-// What both builds do around their two loops over the cache: size the scratch and round q to
-// f16 (as doubles); turn each head's scores into f16-rounded probabilities; narrow the sums.
-__attribute__((target("avx2,fma,f16c"))) void begin_attention(const AttentionArgs& a, AttentionScratch& s) {
-  s.scores.resize(static_cast<size_t>(a.group * a.n_kv));
-  s.qd.resize(static_cast<size_t>(a.group * a.head_dim));
-  s.acc.assign(static_cast<size_t>(a.group * a.head_dim), 0.0);
-  round_to_f16_as_double(a.q, s.qd.data(), a.group * a.head_dim);
+// The sum of 8 lanes, halving: (l + l+4), then (+ l+2), then (+ l+1).
+__attribute__((target("avx2,fma,f16c"))) float reduce8(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 }
 
+// ref::softmax with 8-lane poly_expf: each group of 16 is two vectors whose lanewise sum is the
+// tree's first step.
+__attribute__((target("avx2,fma,f16c"))) void softmax_avx2(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  const __m256 vmax = _mm256_set1_ps(max);
+  double sum = 0.0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 lo = poly_expf8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+    const __m256 hi = poly_expf8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vmax));
+    _mm256_storeu_ps(x + i, lo);
+    _mm256_storeu_ps(x + i + 8, hi);
+    sum += reduce8(_mm256_add_ps(lo, hi));
+  }
+  if (i < n) {
+    float lane[16] = {};
+    for (int64_t l = 0; i + l < n; ++l) lane[l] = x[i + l] = ref::poly_expf(x[i + l] - max);
+    sum += ref::reduce_lanes16(lane);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < n; ++j) x[j] *= inv;
+}
+
+// What both builds do around their loops over the cache: size the scratch, round q to f16.
+void begin_attention(const AttentionArgs& a, AttentionScratch& s) {
+  s.scores.resize(static_cast<size_t>(a.group * a.n_kv));
+  s.qd.resize(static_cast<size_t>(a.group * a.head_dim));
+  s.acc.assign(static_cast<size_t>(a.group * 16 * a.head_dim), 0.0f);
+  round_to_f16(a.q, s.qd.data(), a.group * a.head_dim);
+}
+
+// Probabilities, rounded to f16 as llama.cpp converts them for the product with V.
 __attribute__((target("avx2,fma,f16c"))) void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s) {
   for (int64_t g = 0; g < a.group; ++g) {
     float* p = s.scores.data() + g * a.n_kv;
-    hearth::ref::softmax(p, a.n_kv);
-    round_to_f16(p, a.n_kv);
+    softmax_avx2(p, a.n_kv);
+    round_to_f16(p, p, a.n_kv);
   }
 }
 
-void end_attention(const AttentionArgs& a, const AttentionScratch& s) {
-  for (int64_t i = 0; i < a.group * a.head_dim; ++i) a.out[i] = static_cast<float>(s.acc[size_t(i)]);
+// Output i of head g: the halving tree over its 16 lane sums acc[g][l][i], 8 outputs at a time.
+__attribute__((target("avx2,fma,f16c"))) void end_attention(const AttentionArgs& a, const AttentionScratch& s) {
+  const int64_t hd = a.head_dim;
+  for (int64_t g = 0; g < a.group; ++g) {
+    const float* acc = s.acc.data() + g * 16 * hd;
+    for (int64_t i = 0; i < hd; i += 8) {
+      __m256 s8[8];
+      for (int l = 0; l < 8; ++l)
+        s8[l] = _mm256_add_ps(_mm256_loadu_ps(acc + l * hd + i), _mm256_loadu_ps(acc + (l + 8) * hd + i));
+      for (int l = 0; l < 4; ++l) s8[l] = _mm256_add_ps(s8[l], s8[l + 4]);
+      const __m256 r = _mm256_add_ps(_mm256_add_ps(s8[0], s8[2]), _mm256_add_ps(s8[1], s8[3]));
+      _mm256_storeu_ps(a.out + g * hd + i, r);
+    }
+  }
+}
+
+// Adds p * v (one position j, every head of the group) to lane j % 16 of the outputs.
+__attribute__((target("avx2,fma,f16c"))) void accumulate_v_avx2(const AttentionArgs& a, AttentionScratch& s,
+                                                                 const float* row, int64_t j) {
+  const int64_t hd = a.head_dim;
+  for (int64_t g = 0; g < a.group; ++g) {
+    const __m256 p = _mm256_set1_ps(s.scores[size_t(g * a.n_kv + j)]);
+    float* acc = s.acc.data() + (g * 16 + j % 16) * hd;
+    for (int64_t i = 0; i < hd; i += 8)
+      _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(p, _mm256_load_ps(row + i), _mm256_loadu_ps(acc + i)));
+  }
 }
 
 __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs& a, AttentionScratch& s) {
   const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size, G = a.group;
   begin_attention(a, s);
-  alignas(32) double row[kMaxHeadDim];
+  alignas(32) float row[kMaxHeadDim];
 
   for (int64_t j = 0; j < n; ++j) {
-    row_to_double(a.k_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    row_to_float(a.k_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
     for (int64_t g = 0; g < G; ++g) {
-      const double* q = s.qd.data() + g * hd;
-      __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
-      for (int64_t i = 0; i < hd; i += 8) {
-        acc0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), _mm256_load_pd(row + i), acc0);
-        acc1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 4), _mm256_load_pd(row + i + 4), acc1);
+      // Lanes 0-7 and 8-15 of the 16-lane sum; a last half chunk only reaches lanes 0-7.
+      const float* q = s.qd.data() + g * hd;
+      __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+      int64_t i = 0;
+      for (; i + 16 <= hd; i += 16) {
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_load_ps(row + i), lo);
+        hi = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_load_ps(row + i + 8), hi);
       }
-      const __m256d sum = _mm256_add_pd(acc0, acc1);
-      const __m128d half = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
-      const double dot = _mm_cvtsd_f64(_mm_add_sd(half, _mm_unpackhi_pd(half, half)));
-      s.scores[size_t(g * n + j)] = static_cast<float>(dot) * a.scale;
+      if (i < hd) lo = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_load_ps(row + i), lo);
+      s.scores[size_t(g * n + j)] = reduce8(_mm256_add_ps(lo, hi)) * a.scale;
     }
   }
   scores_to_probabilities(a, s);
   for (int64_t j = 0; j < n; ++j) {
-    row_to_double(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
-    for (int64_t g = 0; g < G; ++g) {
-      const __m256d p = _mm256_set1_pd(s.scores[size_t(g * n + j)]);
-      double* acc = s.acc.data() + g * hd;
-      for (int64_t i = 0; i < hd; i += 4)
-        _mm256_storeu_pd(acc + i, _mm256_fmadd_pd(p, _mm256_load_pd(row + i), _mm256_loadu_pd(acc + i)));
-    }
+    row_to_float(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    accumulate_v_avx2(a, s, row, j);
   }
   end_attention(a, s);
 }
 
-// The same with 8 doubles per vector (AVX-512F): twice the products per instruction.
-__attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void row_to_double_x8(const uint16_t* h, double* out,
-                                                                                 int64_t n) {
-  for (int64_t i = 0; i < n; i += 8)
-    _mm512_storeu_pd(out + i, _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)))));
+// The same with 16 floats per vector (AVX-512F): a K row's 16-lane sum is one register.
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void softmax_avx512(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  const __m512 vmax = _mm512_set1_ps(max);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+    // Lanes past the end are 0 in the sum, as ggml's masked (-inf) padding is.
+    const __m512 e = _mm512_maskz_mov_ps(m, poly_expf16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax)));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    sum += _mm512_reduce_add_ps(e);
+  }
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+  }
 }
 
-__attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void attention_avx512(const AttentionArgs& a,
-                                                                                AttentionScratch& s) {
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attention_avx512(const AttentionArgs& a,
+                                                                                         AttentionScratch& s) {
   const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size, G = a.group;
   begin_attention(a, s);
-  alignas(64) double row[kMaxHeadDim];
+  alignas(64) float row[kMaxHeadDim];
 
   for (int64_t j = 0; j < n; ++j) {
-    row_to_double_x8(a.k_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    row_to_float(a.k_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
     for (int64_t g = 0; g < G; ++g) {
-      const double* q = s.qd.data() + g * hd;
-      __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+      const float* q = s.qd.data() + g * hd;
+      __m512 acc = _mm512_setzero_ps();
       int64_t i = 0;
-      for (; i + 16 <= hd; i += 16) {
-        acc0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), _mm512_load_pd(row + i), acc0);
-        acc1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 8), _mm512_load_pd(row + i + 8), acc1);
-      }
-      if (i < hd) acc0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), _mm512_load_pd(row + i), acc0);
-      const double dot = _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
-      s.scores[size_t(g * n + j)] = static_cast<float>(dot) * a.scale;
+      for (; i + 16 <= hd; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_load_ps(row + i), acc);
+      if (i < hd)  // a half chunk: lanes 0-7 (the upper lanes add 0 * 0)
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(0xFF, q + i), _mm512_maskz_loadu_ps(0xFF, row + i), acc);
+      s.scores[size_t(g * n + j)] = _mm512_reduce_add_ps(acc) * a.scale;
     }
   }
-  scores_to_probabilities(a, s);
+  for (int64_t g = 0; g < G; ++g) {
+    float* p = s.scores.data() + g * n;
+    softmax_avx512(p, n);
+    round_to_f16(p, p, n);
+  }
   for (int64_t j = 0; j < n; ++j) {
-    row_to_double_x8(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    row_to_float(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    if (hd % 16 != 0) {
+      accumulate_v_avx2(a, s, row, j);
+      continue;
+    }
     for (int64_t g = 0; g < G; ++g) {
-      const __m512d p = _mm512_set1_pd(s.scores[size_t(g * n + j)]);
-      double* acc = s.acc.data() + g * hd;
-      for (int64_t i = 0; i < hd; i += 8)
-        _mm512_storeu_pd(acc + i, _mm512_fmadd_pd(p, _mm512_load_pd(row + i), _mm512_loadu_pd(acc + i)));
+      const __m512 p = _mm512_set1_ps(s.scores[size_t(g * n + j)]);
+      float* acc = s.acc.data() + (g * 16 + j % 16) * hd;
+      for (int64_t i = 0; i < hd; i += 16)
+        _mm512_storeu_ps(acc + i, _mm512_fmadd_ps(p, _mm512_load_ps(row + i), _mm512_loadu_ps(acc + i)));
     }
   }
   end_attention(a, s);
@@ -143,6 +201,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma,f16c"))) void attention_avx512(
 
 bool has_avx512() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512dq") &&
                          __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu::has_f16c();
   return ok;
 }

@@ -182,22 +182,27 @@ constexpr int64_t kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KBsums = 260;
 
 // Q4_K (Q5_K when kFive): per sub-block s, the exact sum of scale * dot over 16 rows; the mins
 // against the activation's sums of 32 (vpdpwssd of (min, min) with two sums of 16); then ref's
-// f32 expression sum += (wd*ad) * isum - (wdmin*ad) * msum, lane by lane: ref's bits.
+// f32 accumulation acc = fma(isum, wd*ad, acc), min_acc = fma(msum, wdmin*ad, min_acc) per pair
+// of sub-blocks, lane by lane, subtracted at the end: ref's bits.
 template <bool kFive, int NT>
 HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* const* act,
                               float out[][kPackRows]) {
   constexpr int64_t kBytes = kFive ? 2880 : 2368;
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  __m512 acc[NT];
+  __m512 acc[NT], min_acc[NT];
   #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int t = 0; t < NT; ++t) acc[t] = min_acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* b = group + i * kBytes;
-    __m512i isum[NT];
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+    const __m512 wdmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32)));
+    __m512i isum[NT], msum[NT];
     #pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {
+      if (s % 2 == 0) {
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
+      }
       const uint8_t* q = b + 320 + 512 * (s / 2);
       for (int64_t off = 0; off < 512; off += 128)
         _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
@@ -213,9 +218,12 @@ HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* c
         }
       }
       const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64 + 16 * s)));
+      __m512i mn = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192 + 16 * s)));
+      mn = _mm512_or_si512(mn, _mm512_slli_epi32(mn, 16));  // (min, min) as two i16
       #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
-        const uint8_t* aq = act[t] + i * kQ8_KBytes + kQ8_KQuants + 32 * s;
+        const uint8_t* ablock = act[t] + i * kQ8_KBytes;
+        const uint8_t* aq = ablock + kQ8_KQuants + 32 * s;
         __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
         __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
         #pragma GCC unroll 8
@@ -224,32 +232,20 @@ HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* c
           s1 = _mm512_dpbusd_epi32(s1, u[j + 1], _mm512_set1_epi32(load_i32(aq + 4 * j + 4)));
         }
         isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+        msum[t] = _mm512_dpwssd_epi32(msum[t], mn, _mm512_set1_epi32(load_i32(ablock + kQ8_KBsums + 4 * s)));
       }
-    }
-    __m512i msum[NT];
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) msum[t] = _mm512_setzero_si512();
-    #pragma GCC unroll 8
-    for (int s = 0; s < 8; ++s) {
-      __m512i m = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192 + 16 * s)));
-      m = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));  // (min, min) as two i16
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t)
-        msum[t] = _mm512_dpwssd_epi32(msum[t], m,
-                                      _mm512_set1_epi32(load_i32(act[t] + i * kQ8_KBytes + kQ8_KBsums + 4 * s)));
-    }
-    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
-    const __m512 wdmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32)));
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) {
-      const __m512 ad = _mm512_set1_ps(load_f32(act[t] + i * kQ8_KBytes));
-      const __m512 d = _mm512_mul_ps(wd, ad), dmin = _mm512_mul_ps(wdmin, ad);
-      acc[t] = _mm512_add_ps(acc[t], _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])),
-                                                   _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum[t]))));
+      if (s % 2 == 1) {  // a pair of sub-blocks done: into the float accumulators
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+          const __m512 ad = _mm512_set1_ps(load_f32(act[t] + i * kQ8_KBytes));
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(wd, ad), acc[t]);
+          min_acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(wdmin, ad), min_acc[t]);
+        }
+      }
     }
   }
   #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], acc[t]);
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], _mm512_sub_ps(acc[t], min_acc[t]));
 }
 
 // Q6_K: per group g of 16, the exact sum of scale * dot of the unsigned 6-bit quants; the 32

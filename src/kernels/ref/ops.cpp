@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/ref/ggml_lanes.h"
+
 namespace hearth::ref {
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
@@ -17,8 +19,13 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    float g = gate[i];
+  const int64_t vectorised = n - n % 16;
+  for (int64_t i = 0; i < vectorised; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + poly_expf(0.0f - g)) * up[i];
+  }
+  for (int64_t i = vectorised; i < n; ++i) {
+    const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
 }
@@ -27,10 +34,10 @@ void softmax(float* x, int64_t n) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    float e = std::exp(x[i] - max);
-    x[i] = e;
-    sum += e;
+  for (int64_t i0 = 0; i0 < n; i0 += 16) {
+    float lane[16] = {};
+    for (int64_t l = 0; l < 16 && i0 + l < n; ++l) lane[l] = x[i0 + l] = poly_expf(x[i0 + l] - max);
+    sum += reduce_lanes16(lane);
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
@@ -76,8 +83,9 @@ void rope_cache(const RopeParams& p, float pos, float* cache) {
     float mscale = p.attn_factor;
     if (p.ext_factor != 0.0f) {
       float mix = yarn_ramp(corr_low, corr_high, i0) * p.ext_factor;
-      angle = theta_interp * (1 - mix) + theta_extrap * mix;
-      mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+      // ggml's compiler fuses these into multiply-adds (as in the rotation below).
+      angle = std::fma(theta_interp, 1 - mix, theta_extrap * mix);
+      mscale *= std::fma(0.1f, std::log(1.0f / p.freq_scale), 1.0f);
     }
     cache[i0] = std::cos(angle) * mscale;
     cache[i0 + 1] = std::sin(angle) * mscale;
@@ -95,8 +103,10 @@ void rope_apply(const RopeParams& p, const float* cache, float* x, int64_t n_hea
       const int64_t a = p.neox ? i0 / 2 : i0;
       const int64_t b = p.neox ? i0 / 2 + p.n_rot / 2 : i0 + 1;
       const float x0 = v[a], x1 = v[b];
-      v[a] = x0 * c - x1 * s;
-      v[b] = x0 * s + x1 * c;
+      // x0 c - x1 s and x0 s + x1 c with the x0 product fused, as GCC compiles ggml's rope
+      // (checked against llama.cpp's rotated Q for both layouts).
+      v[a] = std::fma(x0, c, -(x1 * s));
+      v[b] = std::fma(x0, s, x1 * c);
     }
   }
 }

@@ -1,6 +1,8 @@
 // Reference (scalar, obviously correct) element-wise and normalisation ops of the transformer,
 // written to follow ggml's CPU arithmetic where it matters for matching llama.cpp's logits
-// (double accumulators in norms and softmax sums, float rope angle recurrence).
+// (double accumulators in norms and softmax sums, float rope angle recurrence, the fused
+// multiply-adds its compiler makes of rope's rotation, and the polynomial expf and 16-lane sums
+// of its AVX-512 build in softmax and SwiGLU; kernels/ref/ggml_lanes.h).
 #pragma once
 
 #include <cstdint>
@@ -11,10 +13,13 @@ namespace hearth::ref {
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]   (weight may be null)   x, out: [n] f32
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 
-// out[i] = silu(gate[i]) * up[i]   (SwiGLU)   [n] f32
+// out[i] = silu(gate[i]) * up[i]   (SwiGLU) over one row [n] f32: silu through poly_expf for the
+// first n - n % 16 elements and std::exp for the rest, as ggml_vec_swiglu_f32 (AVX-512) does.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
-// In place: x = softmax(x)   [n] f32
+// In place: x = softmax(x)   [n] f32, as ggml's soft_max over a row padded to a multiple of 16
+// with masked (-inf) entries: poly_expf(x - max), each aligned group of 16 summed in f32 by the
+// halving tree and the group sums in double, then x * float(1 / sum).
 void softmax(float* x, int64_t n);
 
 // out[i] += x[i]

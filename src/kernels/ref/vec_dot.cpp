@@ -313,31 +313,39 @@ float dot_q3_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
 
 // Element 64p + l (l < 32) is the low nibble of qs[32p + l], element 64p + 32 + l the high
 // nibble; for Q5_K, bit 2p (resp. 2p+1) of qh[l] adds 16.
+// The float part is that of llama.cpp's repacked Q4_K GEMM (q4_K_8x8, used for every batch of
+// two or more tokens): per pair of sub-blocks (64 elements), the exact scaled sum and the exact
+// min correction each enter their own accumulator by one fused multiply-add; the two are
+// subtracted at the end. Q5_K follows the same rule (llama.cpp on x86 does not repack Q5_K and
+// sums it otherwise; one rule keeps every hearth kernel simple).
 template <typename Block>
 float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
   constexpr bool kFiveBit = std::is_same_v<Block, quant::BlockQ5_K>;
-  float sum = 0.0f;
+  float sum = 0.0f, min_acc = 0.0f;
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<Block>(w, i);
     const auto y = load_block<quant::BlockQ8_K>(a, i);
-    int isum = 0, min_sum = 0;
-    for (int s = 0; s < 8; ++s) {
-      uint8_t scale, min;
-      quant::unpack_scale_min_k4(s, x.scales, &scale, &min);
-      min_sum += min * (y.bsums[2 * s] + y.bsums[2 * s + 1]);
-      const int p = s / 2, shift = 4 * (s % 2);
-      int sub = 0;
-      for (int l = 0; l < 32; ++l) {
-        int q = (x.qs[32 * p + l] >> shift) & 0xF;
-        if constexpr (kFiveBit) q |= ((x.qh[l] >> s) & 1) << 4;
-        sub += q * y.qs[32 * s + l];
-      }
-      isum += scale * sub;
-    }
     const float d = h2f(x.d) * y.d, dmin = h2f(x.dmin) * y.d;
-    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(min_sum);
+    for (int p = 0; p < 4; ++p) {
+      int isum = 0, min_sum = 0;
+      for (int s = 2 * p; s < 2 * p + 2; ++s) {
+        uint8_t scale, min;
+        quant::unpack_scale_min_k4(s, x.scales, &scale, &min);
+        min_sum += min * (y.bsums[2 * s] + y.bsums[2 * s + 1]);
+        const int shift = 4 * (s % 2);
+        int sub = 0;
+        for (int l = 0; l < 32; ++l) {
+          int q = (x.qs[32 * p + l] >> shift) & 0xF;
+          if constexpr (kFiveBit) q |= ((x.qh[l] >> s) & 1) << 4;
+          sub += q * y.qs[32 * s + l];
+        }
+        isum += scale * sub;
+      }
+      sum = std::fma(static_cast<float>(isum), d, sum);
+      min_acc = std::fma(static_cast<float>(min_sum), dmin, min_acc);
+    }
   }
-  return sum;
+  return sum - min_acc;
 }
 
 // Q6_K: in half h, element 128h + 32k + l takes its low 4 bits from ql[64h + 32(k%2) + l]

@@ -1,0 +1,87 @@
+// SwiGLU with ggml's polynomial expf over 16 (AVX-512) or 8 (AVX2) lanes, and the rope rotation
+// compiled for FMA; the reference (kernels/ref/ops.cpp) where the CPU has neither.
+#include "kernels/elementwise.h"
+
+// GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <cmath>
+
+#include "kernels/cpu/poly_exp.h"
+
+namespace hearth::kernels {
+namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// silu(g) * u = g / (1 + exp(0 - g)) * u, with ref's operations in ref's order.
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) void silu_mul_avx512(const float* gate, const float* up,
+                                                                          float* out, int64_t vectorised) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < vectorised; i += 16) {
+    const __m512 g = _mm512_loadu_ps(gate + i);
+    const __m512 e = poly_expf16(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_loadu_ps(up + i)));
+  }
+}
+
+__attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* gate, const float* up, float* out,
+                                                       int64_t vectorised) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (int64_t i = 0; i < vectorised; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e = poly_expf8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+  }
+}
+
+// ref::rope_apply's loop; with FMA enabled std::fma becomes one instruction.
+__attribute__((target("avx2,fma"))) void rope_apply_fma(const ref::RopeParams& p, const float* cache, float* x,
+                                                        int64_t n_heads, int64_t head_dim) {
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i0 = 0; i0 < p.n_rot; i0 += 2) {
+      const float c = cache[i0], s = cache[i0 + 1];
+      const int64_t a = p.neox ? i0 / 2 : i0;
+      const int64_t b = p.neox ? i0 / 2 + p.n_rot / 2 : i0 + 1;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = std::fma(x0, c, -(x1 * s));
+      v[b] = std::fma(x0, s, x1 * c);
+    }
+  }
+}
+
+bool has_avx512() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  return ok;
+}
+bool has_avx2() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+#endif
+
+}  // namespace
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+  const int64_t vectorised = n - n % 16;  // ref's split: poly_expf below, std::exp in the tail
+  if (has_avx512() || has_avx2()) {
+    if (has_avx512())
+      silu_mul_avx512(gate, up, out, vectorised);
+    else
+      silu_mul_avx2(gate, up, out, vectorised);
+    ref::silu_mul(gate + vectorised, up + vectorised, out + vectorised, n - vectorised);  // < 16: libm's exp
+    return;
+  }
+#endif
+  ref::silu_mul(gate, up, out, n);
+}
+
+void rope_apply(const ref::RopeParams& p, const float* cache, float* x, int64_t n_heads, int64_t head_dim) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (has_avx2()) return rope_apply_fma(p, cache, x, n_heads, head_dim);
+#endif
+  ref::rope_apply(p, cache, x, n_heads, head_dim);
+}
+
+}  // namespace hearth::kernels

@@ -1,0 +1,19 @@
+// The transformer's element-wise ops that cost enough to vectorise: SwiGLU and the rope rotation.
+// Each is bit-identical to its reference in kernels/ref/ops.h (same operations per element, only
+// several elements per instruction), so which build runs never changes a result.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/ref/ops.h"
+
+namespace hearth::kernels {
+
+// ref::silu_mul over one row of n: AVX-512 or AVX2 when the CPU has it.
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+
+// ref::rope_apply with the CPU's fused multiply-add instruction where it has one (the reference
+// calls libm's fmaf per element otherwise).
+void rope_apply(const ref::RopeParams& p, const float* cache, float* x, int64_t n_heads, int64_t head_dim);
+
+}  // namespace hearth::kernels

@@ -1,9 +1,12 @@
 // Attention of one token's query heads that share a KV head (a GQA group) over positions
-// 0 .. n_kv-1 of its sequence in the paged f16 KV cache, with llama.cpp's roundings: q and the
-// probabilities enter the f16 products rounded to f16; scores and outputs are summed exactly
-// enough that the order does not matter (f16 x f16 products are exact in double, summed in double).
-// The SIMD kernel (kernels/cpu) loads each cached K and V row once for the whole group; the
-// reference (kernels/ref) is the obvious loop.
+// 0 .. n_kv-1 of its sequence in the paged f16 KV cache, with llama.cpp's batched arithmetic
+// (flash attention off) to the bit: q and the probabilities enter the f16 products rounded to
+// f16; each score q.k and each output sum_j p_j v_j is summed in 16 f32 lanes by fused
+// multiply-adds (lane l takes terms l, l+16, ...) and reduced by halving, as tinyBLAS does on
+// AVX-512 (kernels/ref/ggml_lanes.h); softmax is ref::softmax (ggml's polynomial expf). The order
+// depends only on the position, never on the batch, so results stay batch-invariant.
+// The SIMD kernels (kernels/cpu) load each cached K and V row once for the whole group; the
+// reference (kernels/ref) is the obvious loop; all give the same bits.
 #pragma once
 
 #include <cstdint>

@@ -13,7 +13,9 @@
 // quantized types run on weights packed at load (Matrix, kernels/cpu/packed.h): Q8_0 and the K
 // types keep the sequences above, Q5_0 sums block by block as ref does (ref's bits), and Q4_0
 // sums each block exactly, then in f32, as llama.cpp's repacked Q4_0 does; F16/BF16 are packed
-// too and sum in one f32 FMA chain per (row, token).
+// too and sum in one f32 FMA chain per (row, token). Q4_K's reference sequence (kernels/ref/
+// vec_dot.cpp) is that of llama.cpp's repacked Q4_K GEMM, so Q4_K too gives llama.cpp's bits for
+// batches of two or more tokens.
 #pragma once
 
 #include <cstdint>

@@ -225,3 +225,42 @@ TEST_F(Cli, TokenizeAndTemplateReadHuggingFaceTokenizerFiles) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// `logits --dump` writes each layer's activations under llama.cpp's names, [n_tokens, dim] f32,
+// and dumping changes no logit.
+TEST_F(Cli, LogitsDumpWritesEachActivationWithoutChangingTheLogits) {
+  const std::string m = model("qwen3-tiny", "q8_0");
+  const std::string dir = kTmp + "/dump";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  CmdResult plain = run("logits -m " + m + " --tokens \"1 2 3 4 5\" -t 1 -o " + kTmp + "/plain.f32");
+  ASSERT_EQ(plain.exit_code, 0) << plain.out;
+  CmdResult dumped = run("logits -m " + m + " --tokens \"1 2 3 4 5\" -t 1 -o " + kTmp + "/dumped.f32 --dump " + dir);
+  ASSERT_EQ(dumped.exit_code, 0) << dumped.out;
+  EXPECT_EQ(read_file(kTmp + "/plain.f32"), read_file(kTmp + "/dumped.f32"));
+
+  auto file = ModelFile::open(m);
+  ASSERT_TRUE(file.ok());
+  const int64_t n_embd = *file->get_int("qwen3.embedding_length");
+  const int64_t n_layer = *file->get_int("qwen3.block_count");
+  for (int64_t il = 0; il < n_layer; ++il)
+    for (const char* name : {"attn_norm", "Qcur", "Kcur", "Vcur", "kqv_out", "attn_out", "ffn_inp", "ffn_norm",
+                             "ffn_gate", "ffn_up", "ffn_swiglu", "ffn_out", "l_out"})
+      EXPECT_TRUE(std::filesystem::exists(dir + "/" + name + "-" + std::to_string(il) + ".f32")) << name << il;
+  EXPECT_EQ(std::filesystem::file_size(dir + "/l_out-0.f32"), uint64_t(5 * n_embd * 4));
+  EXPECT_EQ(std::filesystem::file_size(dir + "/result_norm.f32"), uint64_t(5 * n_embd * 4));
+  CmdResult bad = run("logits -m " + m + " --tokens \"1 2\" -o " + kTmp + "/x.f32 --dump " + kTmp + "/no/such/dir");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("cannot write into"), std::string::npos) << bad.out;
+}
+
+}  // namespace
+}  // namespace hearth

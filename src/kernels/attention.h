@@ -30,7 +30,7 @@ struct AttentionArgs {
 // Per-thread buffers, grown when needed (no allocation once warm).
 struct AttentionScratch {
   std::vector<float> scores;   // [group, n_kv]
-  std::vector<float> qd;       // [group, head_dim] q rounded to f16
+  std::vector<float> q16;      // [group, head_dim] q rounded to f16
   std::vector<float> acc;      // [group, 16, head_dim] lane sums of the outputs
 };
 

@@ -5,6 +5,7 @@
 #include "kernels/attention.h"
 
 // GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -70,16 +71,17 @@ __attribute__((target("avx2,fma,f16c"))) void softmax_avx2(float* x, int64_t n) 
 // What both builds do around their loops over the cache: size the scratch, round q to f16.
 void begin_attention(const AttentionArgs& a, AttentionScratch& s) {
   s.scores.resize(static_cast<size_t>(a.group * a.n_kv));
-  s.qd.resize(static_cast<size_t>(a.group * a.head_dim));
+  s.q16.resize(static_cast<size_t>(a.group * a.head_dim));
   s.acc.assign(static_cast<size_t>(a.group * 16 * a.head_dim), 0.0f);
-  round_to_f16(a.q, s.qd.data(), a.group * a.head_dim);
+  round_to_f16(a.q, s.q16.data(), a.group * a.head_dim);
 }
 
-// Probabilities, rounded to f16 as llama.cpp converts them for the product with V.
-__attribute__((target("avx2,fma,f16c"))) void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s) {
+// Each head's scores become probabilities, rounded to f16 as llama.cpp converts them for the
+// product with V. Softmax: this build's ref::softmax.
+void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s, void (*softmax)(float*, int64_t)) {
   for (int64_t g = 0; g < a.group; ++g) {
     float* p = s.scores.data() + g * a.n_kv;
-    softmax_avx2(p, a.n_kv);
+    softmax(p, a.n_kv);
     round_to_f16(p, p, a.n_kv);
   }
 }
@@ -121,7 +123,7 @@ __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs
     row_to_float(a.k_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
     for (int64_t g = 0; g < G; ++g) {
       // Lanes 0-7 and 8-15 of the 16-lane sum; a last half chunk only reaches lanes 0-7.
-      const float* q = s.qd.data() + g * hd;
+      const float* q = s.q16.data() + g * hd;
       __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
       int64_t i = 0;
       for (; i + 16 <= hd; i += 16) {
@@ -132,7 +134,7 @@ __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs
       s.scores[size_t(g * n + j)] = reduce8(_mm256_add_ps(lo, hi)) * a.scale;
     }
   }
-  scores_to_probabilities(a, s);
+  scores_to_probabilities(a, s, softmax_avx2);
   for (int64_t j = 0; j < n; ++j) {
     row_to_float(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
     accumulate_v_avx2(a, s, row, j);
@@ -169,7 +171,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attentio
   for (int64_t j = 0; j < n; ++j) {
     row_to_float(a.k_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
     for (int64_t g = 0; g < G; ++g) {
-      const float* q = s.qd.data() + g * hd;
+      const float* q = s.q16.data() + g * hd;
       __m512 acc = _mm512_setzero_ps();
       int64_t i = 0;
       for (; i + 16 <= hd; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_load_ps(row + i), acc);
@@ -178,11 +180,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attentio
       s.scores[size_t(g * n + j)] = _mm512_reduce_add_ps(acc) * a.scale;
     }
   }
-  for (int64_t g = 0; g < G; ++g) {
-    float* p = s.scores.data() + g * n;
-    softmax_avx512(p, n);
-    round_to_f16(p, p, n);
-  }
+  scores_to_probabilities(a, s, softmax_avx512);
   for (int64_t j = 0; j < n; ++j) {
     row_to_float(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
     if (hd % 16 != 0) {

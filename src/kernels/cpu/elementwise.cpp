@@ -3,6 +3,7 @@
 #include "kernels/elementwise.h"
 
 // GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include <cmath>

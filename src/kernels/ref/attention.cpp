@@ -16,14 +16,14 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
   const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size;
   s.scores.resize(static_cast<size_t>(n));
   s.acc.resize(static_cast<size_t>(16 * hd));
-  s.qd.resize(static_cast<size_t>(hd));
+  s.q16.resize(static_cast<size_t>(hd));
   for (int64_t g = 0; g < a.group; ++g) {
     const float* q = a.q + g * hd;
-    for (int64_t i = 0; i < hd; ++i) s.qd[size_t(i)] = fp16_to_fp32(fp32_to_fp16(q[i]));
+    for (int64_t i = 0; i < hd; ++i) s.q16[size_t(i)] = fp16_to_fp32(fp32_to_fp16(q[i]));
     for (int64_t j = 0; j < n; ++j) {
       const uint16_t* k = a.k_blocks[j / bs] + (j % bs) * a.row_stride;
       float lane[16] = {};
-      for (int64_t i = 0; i < hd; ++i) lane[i % 16] = std::fma(s.qd[size_t(i)], fp16_to_fp32(k[i]), lane[i % 16]);
+      for (int64_t i = 0; i < hd; ++i) lane[i % 16] = std::fma(s.q16[size_t(i)], fp16_to_fp32(k[i]), lane[i % 16]);
       s.scores[size_t(j)] = reduce_lanes16(lane) * a.scale;
     }
     softmax(s.scores.data(), n);

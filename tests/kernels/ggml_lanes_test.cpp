@@ -3,8 +3,10 @@
 // scalar one (including the far tails and NaN), softmax and SwiGLU against double precision.
 // Whether these are llama.cpp's exact roundings is held by tests/peers (perplexity, forward).
 // GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <gtest/gtest.h>
 

@@ -5,8 +5,10 @@
 #include "kernels/attention.h"
 
 // GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -3,8 +3,10 @@
 #include "kernels/elementwise.h"
 
 // GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <cmath>
 
@@ -35,20 +37,10 @@ __attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* gate, const 
   }
 }
 
-// ref::rope_apply's loop; with FMA enabled std::fma becomes one instruction.
+// ref::rope_apply compiled with FMA enabled: std::fma becomes one instruction.
 __attribute__((target("avx2,fma"))) void rope_apply_fma(const ref::RopeParams& p, const float* cache, float* x,
                                                         int64_t n_heads, int64_t head_dim) {
-  for (int64_t h = 0; h < n_heads; ++h) {
-    float* v = x + h * head_dim;
-    for (int64_t i0 = 0; i0 < p.n_rot; i0 += 2) {
-      const float c = cache[i0], s = cache[i0 + 1];
-      const int64_t a = p.neox ? i0 / 2 : i0;
-      const int64_t b = p.neox ? i0 / 2 + p.n_rot / 2 : i0 + 1;
-      const float x0 = v[a], x1 = v[b];
-      v[a] = std::fma(x0, c, -(x1 * s));
-      v[b] = std::fma(x0, s, x1 * c);
-    }
-  }
+  for (int64_t h = 0; h < n_heads; ++h) ref::rope_rotate_head(p, cache, x + h * head_dim);
 }
 
 bool has_avx512() {

@@ -95,20 +95,7 @@ void rope_cache(const RopeParams& p, float pos, float* cache) {
 
 void rope_apply(const RopeParams& p, const float* cache, float* x, int64_t n_heads,
                 int64_t head_dim) {
-  for (int64_t h = 0; h < n_heads; ++h) {
-    float* v = x + h * head_dim;
-    for (int64_t i0 = 0; i0 < p.n_rot; i0 += 2) {
-      const float c = cache[i0], s = cache[i0 + 1];
-      // Normal: pairs (i0, i0+1). NeoX: pairs (i, i + n_rot/2) with i = i0/2.
-      const int64_t a = p.neox ? i0 / 2 : i0;
-      const int64_t b = p.neox ? i0 / 2 + p.n_rot / 2 : i0 + 1;
-      const float x0 = v[a], x1 = v[b];
-      // x0 c - x1 s and x0 s + x1 c with the x0 product fused, as GCC compiles ggml's rope
-      // (checked against llama.cpp's rotated Q for both layouts).
-      v[a] = std::fma(x0, c, -(x1 * s));
-      v[b] = std::fma(x0, s, x1 * c);
-    }
-  }
+  for (int64_t h = 0; h < n_heads; ++h) rope_rotate_head(p, cache, x + h * head_dim);
 }
 
 }  // namespace hearth::ref

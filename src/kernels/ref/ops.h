@@ -5,6 +5,7 @@
 // of its AVX-512 build in softmax and SwiGLU; kernels/ref/ggml_lanes.h).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 
@@ -45,5 +46,21 @@ void rope_cache(const RopeParams& p, float pos, float* cache);
 // Rotates each of `n_heads` heads of `x` ([n_heads, head_dim] f32) in place with `cache`.
 void rope_apply(const RopeParams& p, const float* cache, float* x, int64_t n_heads,
                 int64_t head_dim);
+
+// One head of rope_apply. Inline so kernels/cpu can compile it with FMA enabled, where std::fma
+// is one instruction instead of a call.
+__attribute__((always_inline)) inline void rope_rotate_head(const RopeParams& p, const float* cache, float* v) {
+  for (int64_t i0 = 0; i0 < p.n_rot; i0 += 2) {
+    const float c = cache[i0], s = cache[i0 + 1];
+    // Normal: pairs (i0, i0+1). NeoX: pairs (i, i + n_rot/2) with i = i0/2.
+    const int64_t a = p.neox ? i0 / 2 : i0;
+    const int64_t b = p.neox ? i0 / 2 + p.n_rot / 2 : i0 + 1;
+    const float x0 = v[a], x1 = v[b];
+    // x0 c - x1 s and x0 s + x1 c with the x0 product fused, as GCC compiles ggml's rope
+    // (checked against llama.cpp's rotated Q for both layouts).
+    v[a] = std::fma(x0, c, -(x1 * s));
+    v[b] = std::fma(x0, s, x1 * c);
+  }
+}
 
 }  // namespace hearth::ref

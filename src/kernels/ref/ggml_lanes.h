@@ -2,12 +2,12 @@
 // code so every hearth build (reference, AVX2, AVX-512, NEON) rounds exactly alike:
 //  - poly_expf: the expf that ggml's vectorised softmax and SiLU use instead of libm's. It is the
 //    polynomial of Arm's optimized-routines (range reduction by ln2 in two parts, a degree-5
-//    polynomial, scaling by 2^n), max error about 1.5 ulp. hearth uses it in the same places, for
-//    speed too: it vectorises, std::exp does not.
-//  - Lanes16: a float sum in 16 interleaved lanes (lane l takes terms l, l+16, l+32, ... by fused
-//    multiply-add, starting from 0) reduced by halving (l + l+8, then + l+4, + l+2, + l+1), which
-//    is how llama.cpp's tinyBLAS sums each f16 dot product of attention on AVX-512 and how
-//    _mm512_reduce_add_ps adds a vector.
+//    polynomial, scaling by 2^n), within about 2 ulp of exp (tests/kernels/ggml_lanes_test.cpp).
+//    hearth uses it in the same places, for speed too: it vectorises, std::exp does not.
+//  - reduce_lanes16: the end of a float sum in 16 interleaved lanes (lane l takes terms l, l+16,
+//    l+32, ... by fused multiply-add, starting from 0), reduced by halving (l + l+8, then + l+4,
+//    + l+2, + l+1). That is how llama.cpp's tinyBLAS sums each f16 dot product of attention on
+//    AVX-512, and how _mm512_reduce_add_ps adds a vector.
 #pragma once
 
 #include <cmath>

@@ -45,14 +45,23 @@ void add_mkmodel_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--tokenizer-dir", args->tokenizer_dir,
                   "With --format hf: folder whose tokenizer.json/tokenizer_config.json are copied");
   cmd->add_option("-t,--threads", args->opt.n_threads, "Threads")->capture_default_str();
+  cmd->add_option("--layers", args->opt.n_layer,
+                  "Keep only the first N layers (a full-width model that fits this machine)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--list", args->list, "List the presets and exit");
 
   cmd->callback([args, &exit_code] {
     if (args->list) {
       for (const Preset& p : presets())
-        fmt::print("{:<16} {:<6} n_embd={} n_layer={} n_head={} n_head_kv={} head_dim={} n_ff={}\n",
+      {
+        fmt::print("{:<20} {:<8} n_embd={} n_layer={} n_head={} n_head_kv={} head_dim={} n_ff={}",
                    p.name, p.arch, p.hp.n_embd, p.hp.n_layer, p.hp.n_head, p.hp.n_head_kv,
                    p.hp.head_dim, p.hp.n_ff);
+        if (p.hp.n_expert > 0)
+          fmt::print(" experts={} used={} n_ff_exp={}", p.hp.n_expert, p.hp.n_expert_used,
+                     p.hp.n_ff_exp);
+        fmt::print("\n");
+      }
       exit_code = 0;
       return;
     }

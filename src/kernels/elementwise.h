@@ -16,4 +16,10 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 // calls libm's fmaf per element otherwise).
 void rope_apply(const ref::RopeParams& p, const float* cache, float* x, int64_t n_heads, int64_t head_dim);
 
+// y [n_tokens, rows] = x [n_tokens, k] · wᵀ for an f32 matrix w [rows, k], every sum exactly
+// ref::dot_f32_lanes16's (kernels/ref/moe.h): one 16-lane FMA accumulator per (row, token) on
+// AVX-512, two 8-lane halves on AVX2. For MoE routers, whose f32 weights llama.cpp multiplies in
+// that order.
+void matmul_f32_lanes16(const float* w, int64_t rows, int64_t k, const float* x, int64_t n_tokens, float* y);
+
 }  // namespace hearth::kernels

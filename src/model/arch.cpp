@@ -23,9 +23,15 @@ std::vector<TensorSpec> llama_layer() {
       {"blk.{i}.attn_v.weight", Dim::kEmbd, Dim::kKV, true},
       {"blk.{i}.attn_output.weight", Dim::kQ, Dim::kEmbd, true},
       {"blk.{i}.ffn_norm.weight", Dim::kEmbd, Dim::kOne, true},
-      {"blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true},
-      {"blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true},
-      {"blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true},
+      {"blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true, Dim::kOne, Layers::kDense},
+      {"blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true, Dim::kOne, Layers::kDense},
+      {"blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true, Dim::kOne, Layers::kDense},
+      // Mixture of Experts layers (Mixtral under "llama", qwen3moe): a router and each expert's
+      // SwiGLU matrices stacked along a third dimension.
+      {"blk.{i}.ffn_gate_inp.weight", Dim::kEmbd, Dim::kExpert, true, Dim::kOne, Layers::kMoe},
+      {"blk.{i}.ffn_gate_exps.weight", Dim::kEmbd, Dim::kFFExp, true, Dim::kExpert, Layers::kMoe},
+      {"blk.{i}.ffn_down_exps.weight", Dim::kFFExp, Dim::kEmbd, true, Dim::kExpert, Layers::kMoe},
+      {"blk.{i}.ffn_up_exps.weight", Dim::kEmbd, Dim::kFFExp, true, Dim::kExpert, Layers::kMoe},
   };
 }
 
@@ -46,6 +52,10 @@ const std::vector<ArchSpec>& arch_table() {
        with(llama_layer(), {{"blk.{i}.attn_q_norm.weight", Dim::kHeadDim, Dim::kOne, true},
                             {"blk.{i}.attn_k_norm.weight", Dim::kHeadDim, Dim::kOne, true}}),
        RopeStyle::kNeox, false, true},
+      {"qwen3moe", llama_globals(),
+       with(llama_layer(), {{"blk.{i}.attn_q_norm.weight", Dim::kHeadDim, Dim::kOne, true},
+                            {"blk.{i}.attn_k_norm.weight", Dim::kHeadDim, Dim::kOne, true}}),
+       RopeStyle::kNeox, false, true, /*requires_experts=*/true},
   };
   return table;
 }
@@ -74,8 +84,19 @@ int64_t dim_value(Dim dim, const HParams& hp) {
     case Dim::kFF: return hp.n_ff;
     case Dim::kHeadDim: return hp.head_dim;
     case Dim::kRotHalf: return hp.n_rot / 2;
+    case Dim::kExpert: return hp.n_expert;
+    case Dim::kFFExp: return hp.n_ff_exp;
   }
   return 0;
+}
+
+bool TensorSpec::in_layer(const HParams& hp, int64_t layer) const {
+  switch (layers) {
+    case Layers::kAll: return true;
+    case Layers::kDense: return !hp.layer_is_moe(layer);
+    case Layers::kMoe: return hp.layer_is_moe(layer);
+  }
+  return true;
 }
 
 std::string layer_tensor_name(std::string_view pattern, int64_t layer) {
@@ -131,6 +152,29 @@ Result<HParams> read_hparams(const ModelFile& model) {
   if (!(hp.rope_freq_base > 0) || !(hp.rms_eps > 0) || !(hp.rms_eps < 1))
     return make_error("{}: rope.freq_base / layer_norm_rms_epsilon out of range", model.path());
 
+  // Experts: a count of 0 is refused by get() like every other zero; a MoE family must have one.
+  const bool has_experts = model.find(model.arch_key("expert_count")) != nullptr;
+  const ArchSpec* arch_spec = find_arch(arch);
+  if (!has_experts && arch_spec && arch_spec->requires_experts)
+    return make_error("{}: {} is missing ({} is a Mixture-of-Experts architecture)", model.path(),
+                      model.arch_key("expert_count"), arch);
+  if (has_experts) {
+    HEARTH_TRY(hp.n_expert, get("expert_count", true, 0, kMaxExperts));
+    HEARTH_TRY(hp.n_expert_used, get("expert_used_count", true, 0, kMaxExperts));
+    if (hp.n_expert_used > hp.n_expert)
+      return make_error("{}: expert_used_count {} exceeds expert_count {}", model.path(),
+                        hp.n_expert_used, hp.n_expert);
+    HEARTH_TRY(hp.n_ff_exp, get("expert_feed_forward_length", false, hp.n_ff, int64_t{1} << 20));
+    const gguf::Value* lead = model.find(model.arch_key("leading_dense_block_count"));
+    if (lead != nullptr) {
+      std::optional<int64_t> n = lead->as_int();
+      if (!n || *n < 0 || *n > hp.n_layer)
+        return make_error("{}: leading_dense_block_count must be an integer in 0..{} (block_count)",
+                          model.path(), hp.n_layer);
+      hp.n_layer_dense_lead = *n;
+    }
+  }
+
   if (const ModelTensor* embd = model.find_tensor("token_embd.weight")) {
     hp.n_vocab = embd->view.ne[1];
   } else if (const gguf::Value* tokens = model.find("tokenizer.ggml.tokens");
@@ -156,18 +200,23 @@ Status validate_tensors(const ModelFile& model, const ArchSpec& arch, const HPar
       if (spec.required) return make_error("{}: tensor '{}' is missing", model.path(), name);
       return {};
     }
-    int64_t ne0 = dim_value(spec.ne0, hp);
-    int64_t ne1 = dim_value(spec.ne1, hp);
-    bool ok = t->view.ne[0] == ne0 && t->view.ne[1] == ne1 && t->view.ne[2] == 1 &&
-              t->view.ne[3] == 1;
-    if (!ok)
-      return make_error("{}: tensor '{}' has shape {}, expected [{}, {}] for these hyperparameters",
-                        model.path(), name, shape_string(t->view), ne0, ne1);
+    const int64_t ne0 = dim_value(spec.ne0, hp);
+    const int64_t ne1 = dim_value(spec.ne1, hp);
+    const int64_t ne2 = dim_value(spec.ne2, hp);
+    const bool ok = t->view.ne[0] == ne0 && t->view.ne[1] == ne1 && t->view.ne[2] == ne2 &&
+                    t->view.ne[3] == 1;
+    if (!ok) {
+      const std::string expected = spec.ne2 == Dim::kOne ? fmt::format("[{}, {}]", ne0, ne1)
+                                                         : fmt::format("[{}, {}, {}]", ne0, ne1, ne2);
+      return make_error("{}: tensor '{}' has shape {}, expected {} for these hyperparameters",
+                        model.path(), name, shape_string(t->view), expected);
+    }
     return {};
   };
   for (const TensorSpec& spec : arch.globals) HEARTH_RETURN_IF_ERROR(check(spec, -1));
   for (int64_t i = 0; i < hp.n_layer; ++i)
-    for (const TensorSpec& spec : arch.per_layer) HEARTH_RETURN_IF_ERROR(check(spec, i));
+    for (const TensorSpec& spec : arch.per_layer)
+      if (spec.in_layer(hp, i)) HEARTH_RETURN_IF_ERROR(check(spec, i));
   return {};
 }
 

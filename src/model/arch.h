@@ -27,19 +27,37 @@ struct HParams {
   int64_t n_rot = 0;         // {arch}.rope.dimension_count (defaults to head_dim)
   double rope_freq_base = 10000.0;
   double rms_eps = 1e-5;
+  // Mixture of Experts (0 experts: every layer has a dense FFN).
+  int64_t n_expert = 0;            // {arch}.expert_count
+  int64_t n_expert_used = 0;       // {arch}.expert_used_count: experts each token runs
+  int64_t n_ff_exp = 0;            // {arch}.expert_feed_forward_length (defaults to n_ff)
+  int64_t n_layer_dense_lead = 0;  // {arch}.leading_dense_block_count: dense layers before the MoE ones
 
   int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
   int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v
+  bool layer_is_moe(int64_t layer) const { return n_expert > 0 && layer >= n_layer_dense_lead; }
 };
 
+// The most experts a file may declare: above every released model (DeepSeek V3 256, Qwen3-Next
+// 512), low enough that per-expert bookkeeping stays small for a hostile file.
+constexpr int64_t kMaxExperts = 512;
+
 // A tensor dimension as a function of the hyperparameters.
-enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf };
+enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert, kFFExp };
+
+// Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts.
+enum class Layers { kAll, kDense, kMoe };
 
 struct TensorSpec {
   std::string_view name;  // GGUF name; "{i}" is the layer index for per-layer tensors
   Dim ne0;                // row length (innermost)
   Dim ne1;                // rows (kOne for 1-D tensors)
   bool required;
+  Dim ne2 = Dim::kOne;    // experts, for 3-D expert tensors [ne0, ne1, n_expert]
+  Layers layers = Layers::kAll;
+
+  int n_dims() const { return ne2 != Dim::kOne ? 3 : ne1 != Dim::kOne ? 2 : 1; }
+  bool in_layer(const HParams& hp, int64_t layer) const;
 };
 
 enum class RopeStyle { kNormal, kNeox };  // adjacent pairs (llama) vs halves (qwen, HF rotate_half)
@@ -51,6 +69,7 @@ struct ArchSpec {
   RopeStyle rope_style;
   bool qkv_bias;                      // qwen2
   bool qk_norm;                       // qwen3: RMSNorm on each head of Q and K
+  bool requires_experts = false;      // qwen3moe: expert_count must be present
 };
 
 const ArchSpec* find_arch(std::string_view name);

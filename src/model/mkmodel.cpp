@@ -82,6 +82,14 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp,
   w.set_f32(a + ".attention.layer_norm_rms_epsilon", static_cast<float>(hp.rms_eps));
   w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hp.n_rot));
   w.set_u32(a + ".vocab_size", static_cast<uint32_t>(hp.n_vocab));
+  if (hp.n_expert > 0) {
+    w.set_u32(a + ".expert_count", static_cast<uint32_t>(hp.n_expert));
+    w.set_u32(a + ".expert_used_count", static_cast<uint32_t>(hp.n_expert_used));
+    if (hp.n_ff_exp != hp.n_ff)
+      w.set_u32(a + ".expert_feed_forward_length", static_cast<uint32_t>(hp.n_ff_exp));
+    if (hp.n_layer_dense_lead > 0)
+      w.set_u32(a + ".leading_dense_block_count", static_cast<uint32_t>(hp.n_layer_dense_lead));
+  }
   for (const gguf::KeyValue& kv : vocab.metadata())
     if (kv.key.starts_with("tokenizer.")) w.set(kv.key, kv.value);
   if (p.eos_token_id) w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(*p.eos_token_id));
@@ -110,6 +118,12 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     return make_error("{}: no tokenizer.ggml.tokens array", vocab_path);
   HParams hp = preset->hp;
   hp.n_vocab = static_cast<int64_t>(tokens->as_array()->items.size());
+  if (options.n_layer > 0) {  // fewer layers of a full-width model, for benchmarks on small machines
+    if (options.n_layer > hp.n_layer)
+      return make_error("--layers {} exceeds the preset's {} layers", options.n_layer, hp.n_layer);
+    hp.n_layer = options.n_layer;
+    hp.n_layer_dense_lead = std::min(hp.n_layer_dense_lead, hp.n_layer);
+  }
 
   std::string tmpl;
   if (!preset->chat_template.empty() && !options.chat_template_dir.empty()) {
@@ -126,10 +140,11 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
   auto add = [&](const TensorSpec& spec, int64_t layer) {
     if (spec.name == "output.weight" && preset->tied_output) return;
     if (spec.name == "rope_freqs.weight" && !preset->llama3_rope) return;
+    if (layer >= 0 && !spec.in_layer(hp, layer)) return;
     TensorView v;
     v.type = DType::F32;
-    v.ne = {dim_value(spec.ne0, hp), dim_value(spec.ne1, hp), 1, 1};
-    v.n_dims = spec.ne1 == Dim::kOne ? 1 : 2;
+    v.ne = {dim_value(spec.ne0, hp), dim_value(spec.ne1, hp), dim_value(spec.ne2, hp), 1};
+    v.n_dims = spec.n_dims();
     shapes.emplace_back(layer_tensor_name(spec.name, layer), v);
   };
   for (const TensorSpec& spec : arch->globals)

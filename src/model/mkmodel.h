@@ -20,6 +20,7 @@ struct MkModelOptions {
   std::string vocab_dir;          // folder holding the preset's vocab GGUF
   std::string chat_template_dir;  // folder of .jinja templates ("" = keep the vocab's template)
   int n_threads = 2;
+  int64_t n_layer = 0;            // > 0: keep only the first n_layer layers of the preset
 };
 
 // Summary of what was written, for the CLI.

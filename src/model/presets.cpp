@@ -20,6 +20,14 @@ HParams shape(int64_t n_embd, int64_t n_layer, int64_t n_head, int64_t n_head_kv
   return hp;
 }
 
+// A Mixture-of-Experts shape: `hp` with n_expert experts of width n_ff_exp, n_used per token.
+HParams moe(HParams hp, int64_t n_expert, int64_t n_used, int64_t n_ff_exp) {
+  hp.n_expert = n_expert;
+  hp.n_expert_used = n_used;
+  hp.n_ff_exp = n_ff_exp;
+  return hp;
+}
+
 }  // namespace
 
 // Shapes from each model's published config.json.
@@ -44,6 +52,23 @@ const std::vector<Preset>& presets() {
       // Untied output and Llama-2-style SentencePiece vocabulary: covers the other loader paths.
       {"llama-spm-tiny", "llama", "ggml-vocab-llama-spm.gguf", "", shape(256, 2, 4, 4, 512, 2048,
        10000, 1e-5), false, std::nullopt, std::nullopt, std::nullopt},
+      // Mixture of Experts. Qwen3-30B-A3B: 128 experts of 768, 8 per token; its dense n_ff (6144)
+      // is written but unused, as in the released file. Mixtral 8x7B: llama with 8 experts of
+      // n_ff, 2 per token. The tiny variants keep the routing shapes: 16 experts / 4 used (the
+      // router softmax in whole 16-lane groups) and 8 / 2 (its scalar tail), and an expert width
+      // that is a multiple of 256 so K-quants apply to ffn_down_exps.
+      {"qwen3-30b-a3b", "qwen3moe", "ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja",
+       moe(shape(2048, 48, 32, 4, 6144, 40960, 1e6, 1e-6, 128), 128, 8, 768), true, std::nullopt,
+       151645, false},
+      {"qwen3-30b-a3b-tiny", "qwen3moe", "ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja",
+       moe(shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-6, 128), 16, 4, 256), true, std::nullopt, 151645,
+       false},
+      {"mixtral-8x7b", "llama", "ggml-vocab-llama-spm.gguf", "",
+       moe(shape(4096, 32, 32, 8, 14336, 32768, 1e6, 1e-5), 8, 2, 14336), false, std::nullopt,
+       std::nullopt, std::nullopt},
+      {"mixtral-8x7b-tiny", "llama", "ggml-vocab-llama-spm.gguf", "",
+       moe(shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-5), 8, 2, 512), false, std::nullopt, std::nullopt,
+       std::nullopt},
   };
   return table;
 }

@@ -63,6 +63,7 @@ Result<std::vector<DType>> plan_tensor_types(const RecipeChoice& recipe, const s
     input.n_layer = static_cast<int>(hp.n_layer);
     input.n_head = static_cast<int>(hp.n_head);
     input.n_head_kv = static_cast<int>(hp.n_head_kv);
+    input.n_expert = static_cast<int>(hp.n_expert);
     return plan_quantization(*recipe.recipe, input, tensors);
   }
   std::vector<DType> types;

@@ -5,6 +5,7 @@
 
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
+#include "kernels/ref/moe.h"
 #include "tensor/quant.h"
 
 namespace hearth {
@@ -21,6 +22,35 @@ Status require_f32(const ModelFile& m, const TensorView& v, const std::string& n
     return make_error("{}: tensor '{}' is {}, expected f32 for a 1-D tensor", m.path(), name,
                       dtype_name(v.type));
   return {};
+}
+
+// Expert e of a stacked [ne0, ne1, n_expert] tensor, as a 2-D view of the same bytes (the shape
+// was validated against the hyperparameters, so the slices lie inside the tensor).
+std::vector<kernels::Matrix> expert_slices(const TensorView& stacked) {
+  std::vector<kernels::Matrix> experts;
+  const uint64_t bytes = *row_bytes(stacked.type, static_cast<uint64_t>(stacked.ne[0])) *
+                         static_cast<uint64_t>(stacked.ne[1]);
+  for (int64_t e = 0; e < stacked.ne[2]; ++e) {
+    TensorView v = stacked;
+    v.n_dims = 2;
+    v.ne = {stacked.ne[0], stacked.ne[1], 1, 1};
+    v.data = static_cast<const uint8_t*>(stacked.data) + static_cast<uint64_t>(e) * bytes;
+    v.n_bytes = bytes;
+    experts.emplace_back(v);
+  }
+  return experts;
+}
+
+// Every weight matrix of a layer, dense or expert: what packing and type checks walk.
+std::vector<kernels::Matrix*> layer_matrices(LayerWeights& l) {
+  std::vector<kernels::Matrix*> all = {&l.wq, &l.wk, &l.wv, &l.wo};
+  if (l.gate_exps.empty()) {
+    all.insert(all.end(), {&l.gate, &l.up, &l.down});
+  } else {
+    for (auto* experts : {&l.gate_exps, &l.up_exps, &l.down_exps})
+      for (kernels::Matrix& m : *experts) all.push_back(&m);
+  }
+  return all;
 }
 
 Result<ModelWeights> bind_weights(const ModelFile& m, const HParams& hp) {
@@ -46,15 +76,25 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const HParams& hp) {
     l.q_norm = t("blk.{i}.attn_q_norm.weight");
     l.k_norm = t("blk.{i}.attn_k_norm.weight");
     l.ffn_norm = t("blk.{i}.ffn_norm.weight");
-    l.gate = kernels::Matrix(t("blk.{i}.ffn_gate.weight"));
-    l.up = kernels::Matrix(t("blk.{i}.ffn_up.weight"));
-    l.down = kernels::Matrix(t("blk.{i}.ffn_down.weight"));
+    if (hp.layer_is_moe(i)) {
+      l.router = t("blk.{i}.ffn_gate_inp.weight");
+      if (!dtype_info(l.router.type).can_dequantize)
+        return make_error("{}: layer {} has a {} router, which hearth cannot compute with", m.path(), i,
+                          dtype_name(l.router.type));
+      l.gate_exps = expert_slices(t("blk.{i}.ffn_gate_exps.weight"));
+      l.up_exps = expert_slices(t("blk.{i}.ffn_up_exps.weight"));
+      l.down_exps = expert_slices(t("blk.{i}.ffn_down_exps.weight"));
+    } else {
+      l.gate = kernels::Matrix(t("blk.{i}.ffn_gate.weight"));
+      l.up = kernels::Matrix(t("blk.{i}.ffn_up.weight"));
+      l.down = kernels::Matrix(t("blk.{i}.ffn_down.weight"));
+    }
     for (const auto& [view, name] :
          {std::pair{&l.attn_norm, "attn_norm"}, {&l.bq, "attn_q.bias"}, {&l.bk, "attn_k.bias"},
           {&l.bv, "attn_v.bias"}, {&l.q_norm, "attn_q_norm"}, {&l.k_norm, "attn_k_norm"},
           {&l.ffn_norm, "ffn_norm"}})
       HEARTH_RETURN_IF_ERROR(require_f32(m, *view, fmt::format("blk.{}.{}", i, name)));
-    for (const kernels::Matrix* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+    for (const kernels::Matrix* v : layer_matrices(l))
       if (!dtype_info(v->view().type).can_dequantize)
         return make_error("{}: layer {} has a {} matrix, which hearth cannot compute with yet",
                           m.path(), i, dtype_name(v->view().type));
@@ -124,16 +164,25 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   v_.resize(nb * hp_.kv_dim());
   attn_.resize(nb * hp_.q_dim());
   proj_.resize(nb * hp_.n_embd);
-  gate_.resize(nb * hp_.n_ff);
-  up_.resize(nb * hp_.n_ff);
+  const int64_t n_ff_max = std::max(hp_.n_ff, hp_.n_expert > 0 ? hp_.n_ff_exp : 0);
+  gate_.resize(nb * n_ff_max);
+  up_.resize(nb * n_ff_max);
+  if (hp_.n_expert > 0) {
+    router_.resize(nb * hp_.n_expert);
+    expert_ids_.resize(nb * hp_.n_expert_used);
+    expert_weights_.resize(nb * hp_.n_expert_used);
+    expert_rows_.resize(static_cast<size_t>(hp_.n_expert));
+    expert_in_.resize(nb * hp_.n_embd);
+    expert_down_.resize(nb * hp_.n_embd);
+    expert_out_.resize(nb * hp_.n_expert_used * hp_.n_embd);
+  }
   rope_cache_.resize(nb * hp_.n_rot);
   logit_rows_.reserve(nb);
   attn_scratch_.resize(static_cast<size_t>(pool_.size()));
 
   // Rearrange the matrices for this CPU's kernels where that pays (kernels/cpu/packed.h).
   for (LayerWeights& l : w_.layers)
-    for (kernels::Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
-      *m = kernels::Matrix::prepare(m->view(), pool_);
+    for (kernels::Matrix* m : layer_matrices(l)) *m = kernels::Matrix::prepare(m->view(), pool_);
   w_.output = kernels::Matrix::prepare(w_.output.view(), pool_);
 }
 
@@ -243,11 +292,18 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
     trace("attn_out", il, proj_, n * n_embd);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
 
-    // Feed-forward block (SwiGLU).
+    // Feed-forward block (SwiGLU, or a mixture of SwiGLU experts).
     for (int64_t t = 0; t < n; ++t)
       ref::rms_norm(x_.data() + t * n_embd, f32(L.ffn_norm), cur_.data() + t * n_embd, n_embd, eps);
     trace("ffn_inp", il, x_, n * n_embd);
     trace("ffn_norm", il, cur_, n * n_embd);
+    if (!L.gate_exps.empty()) {
+      moe_ffn(L, n, il);
+      trace("ffn_moe_out", il, proj_, n * n_embd);
+      for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
+      trace("l_out", il, x_, n * n_embd);
+      continue;
+    }
     kernels::matmul(L.gate, cur_.data(), n, gate_.data(), pool_, matmul_scratch_);
     kernels::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
     trace("ffn_gate", il, gate_, n * hp_.n_ff);
@@ -272,6 +328,59 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
                   n_embd, eps);
   trace("result_norm", -1, cur_, n_out * n_embd);
   kernels::matmul(w_.output, cur_.data(), n_out, logits, pool_, matmul_scratch_);
+}
+
+void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
+  const int64_t n_embd = hp_.n_embd, n_expert = hp_.n_expert, k = hp_.n_expert_used, n_ff = hp_.n_ff_exp;
+  // Route: router logits, softmax over all experts, the top k renormalised (qwen3moe, Mixtral).
+  if (L.router.type == DType::F32) {
+    pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      kernels::matmul_f32_lanes16(f32(L.router), n_expert, n_embd, cur_.data() + t0 * n_embd, t1 - t0,
+                                  router_.data() + t0 * n_expert);
+    });
+  } else {
+    kernels::matmul(L.router, cur_.data(), n, router_.data(), pool_, matmul_scratch_);
+  }
+  trace("ffn_moe_logits", il, router_, n * n_expert);
+  for (auto& rows : expert_rows_) rows.clear();
+  for (int64_t t = 0; t < n; ++t) {
+    float* probs = router_.data() + t * n_expert;
+    ref::soft_max_row(probs, n_expert);
+    int32_t* ids = expert_ids_.data() + t * k;
+    ref::select_experts(probs, n_expert, k, /*normalize=*/true, ids, expert_weights_.data() + t * k);
+    for (int64_t s = 0; s < k; ++s) expert_rows_[size_t(ids[s])].push_back(static_cast<int32_t>(t * k + s));
+  }
+  trace("ffn_moe_probs", il, router_, n * n_expert);
+
+  // Each expert once, over the tokens routed to it: gather, SwiGLU, scatter weighted outputs.
+  for (int64_t e = 0; e < n_expert; ++e) {
+    const std::vector<int32_t>& rows = expert_rows_[size_t(e)];
+    const int64_t m = static_cast<int64_t>(rows.size());
+    if (m == 0) continue;
+    for (int64_t r = 0; r < m; ++r) {
+      const float* src = cur_.data() + (rows[size_t(r)] / k) * n_embd;
+      std::copy(src, src + n_embd, expert_in_.data() + r * n_embd);
+    }
+    kernels::matmul(L.gate_exps[size_t(e)], expert_in_.data(), m, gate_.data(), pool_, matmul_scratch_);
+    kernels::matmul(L.up_exps[size_t(e)], expert_in_.data(), m, up_.data(), pool_, matmul_scratch_);
+    for (int64_t r = 0; r < m; ++r)
+      kernels::silu_mul(gate_.data() + r * n_ff, up_.data() + r * n_ff, gate_.data() + r * n_ff, n_ff);
+    kernels::matmul(L.down_exps[size_t(e)], gate_.data(), m, expert_down_.data(), pool_, matmul_scratch_);
+    for (int64_t r = 0; r < m; ++r) {
+      const int32_t slot = rows[size_t(r)];
+      const float w = expert_weights_[size_t(slot)];
+      const float* d = expert_down_.data() + r * n_embd;
+      float* out = expert_out_.data() + int64_t{slot} * n_embd;
+      for (int64_t i = 0; i < n_embd; ++i) out[i] = d[i] * w;
+    }
+  }
+  // Sum each token's k weighted outputs in slot order (descending probability), as ggml adds them.
+  for (int64_t t = 0; t < n; ++t) {
+    float* out = proj_.data() + t * n_embd;
+    const float* first = expert_out_.data() + t * k * n_embd;
+    std::copy(first, first + n_embd, out);
+    for (int64_t s = 1; s < k; ++s) ref::add_inplace(out, first + s * n_embd, n_embd);
+  }
 }
 
 void Transformer::trace(const char* name, int64_t layer, const std::vector<float>& values, int64_t count) const {

@@ -10,6 +10,9 @@
 //
 // Per layer (pre-norm):  h = x + Wo · attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
 //                        x' = h + Wdown · (silu(Wgate·norm(h)) * Wup·norm(h))
+// or, in a Mixture-of-Experts layer, x' = h + Σ_{e in top-k(softmax(Wrouter·norm(h)))} w_e · FFN_e(norm(h)),
+// where each token's k experts and weights are chosen as llama.cpp chooses them (kernels/ref/moe.h)
+// and every expert runs once per pass over the tokens routed to it.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +40,10 @@ struct LayerWeights {
   TensorView bq, bk, bv;              // qkv biases (qwen2), data null when absent
   TensorView q_norm, k_norm;          // [head_dim] per-head RMSNorm (qwen3), null when absent
   TensorView ffn_norm;                // [n_embd]
-  kernels::Matrix gate, up, down;     // [n_embd -> n_ff] x2, [n_ff -> n_embd]
+  kernels::Matrix gate, up, down;     // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers)
+  // Mixture-of-Experts layers: the router and, per expert, its slice of the stacked 3-D tensors.
+  TensorView router;                  // ffn_gate_inp [n_embd -> n_expert]
+  std::vector<kernels::Matrix> gate_exps, up_exps, down_exps;  // [n_expert] of n_ff_exp-wide SwiGLUs
 };
 
 struct ModelWeights {
@@ -93,6 +99,8 @@ class Transformer {
   // Tokens [begin, begin + n) of the batch; logits rows for the wanted ones.
   void forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits);
   void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, const KvCache& kv);
+  // proj_ [n, n_embd] = the layer's expert mixture for the normed activations in cur_.
+  void moe_ffn(const LayerWeights& L, int64_t n, int64_t layer);
   // options.on_tensor with the first `count` values of `values`, as "name-layer" (-1: no layer).
   void trace(const char* name, int64_t layer, const std::vector<float>& values, int64_t count) const;
 
@@ -124,6 +132,14 @@ class Transformer {
   std::vector<float> gate_;   // [n_batch, n_ff]
   std::vector<float> up_;     // [n_batch, n_ff]
   std::vector<float> rope_cache_;  // [n_batch, n_rot]
+  // Mixture of Experts, for one chunk.
+  std::vector<float> router_;           // [n_batch, n_expert] logits, then probabilities
+  std::vector<int32_t> expert_ids_;     // [n_batch, n_expert_used]
+  std::vector<float> expert_weights_;   // [n_batch, n_expert_used]
+  std::vector<std::vector<int32_t>> expert_rows_;  // per expert: the (token * n_used + slot) routed to it
+  std::vector<float> expert_in_;        // [n_batch, n_embd] the rows routed to one expert
+  std::vector<float> expert_down_;      // [n_batch, n_embd] that expert's outputs
+  std::vector<float> expert_out_;       // [n_batch, n_expert_used, n_embd] weighted expert outputs
   std::vector<int64_t> logit_rows_;  // batch-relative indices of the chunk's wanted tokens
   struct AttentionScratch {
     kernels::AttentionScratch kernel;

@@ -84,6 +84,23 @@ TEST(Transformer, BatchedAndTokenByTokenAgreeForAnyThreadCount) {
   EXPECT_EQ(std::memcmp(batched.data(), chunks.data(), batched.size() * 4), 0);
 }
 
+// Grouping tokens per expert must not change any token's result: every expert's product is the
+// same per-(row, token) sequence whatever else was routed to it.
+TEST(Transformer, MixtureOfExpertsIsBatchInvariant) {
+    const std::vector<int32_t> spm_tokens = {1, 15043, 3186, 29892, 445, 338, 263, 1243, 310, 278, 6375, 1209};
+  for (auto [preset, type] : {std::pair{"qwen3-30b-a3b-tiny", "q4_k"}, {"mixtral-8x7b-tiny", "q8_0"}}) {
+    auto m = ModelFile::open(make_model(preset, type));
+    ASSERT_TRUE(m.ok());
+    const std::vector<int32_t>& tokens = std::string(preset).starts_with("mixtral") ? spm_tokens : kTokens;
+    std::vector<float> batched = logits_of(*m, tokens, 16, 2);
+    std::vector<float> single = logits_of(*m, tokens, 1, 1);
+    std::vector<float> chunks = logits_of(*m, tokens, 3, 2);
+    ASSERT_EQ(batched.size(), single.size());
+    EXPECT_EQ(std::memcmp(batched.data(), single.data(), batched.size() * 4), 0) << preset;
+    EXPECT_EQ(std::memcmp(batched.data(), chunks.data(), batched.size() * 4), 0) << preset;
+  }
+}
+
 TEST(Transformer, RefusesTokensOutsideTheVocabularyAndAFullContext) {
   auto m = ModelFile::open(make_model("llama-3.2-tiny", "q8_0"));
   ASSERT_TRUE(m.ok());
@@ -113,7 +130,7 @@ void expect_refused(const std::string& src, const std::string& name,
   for (const gguf::TensorInfo& t : file->tensors()) {
     if (t.name == drop_tensor) continue;
     TensorView v = t.view;
-    if (t.name == swap_shape_of) std::swap(v.ne[0], v.ne[1]);
+    if (t.name == swap_shape_of) std::swap(v.ne[v.n_dims == 3 ? 1 : 0], v.ne[v.n_dims == 3 ? 2 : 1]);
     ASSERT_TRUE(w.add_tensor(t.name, v).ok());
   }
   std::string out = kTmp + "/lying-" + name + ".gguf";
@@ -147,6 +164,37 @@ TEST(Transformer, ModelsThatLieAreRefusedAtLoad) {
                  "", "must be an integer");
   expect_refused(src, "unknown-arch", {{"general.architecture", gguf::Value{std::string("mamba9")}}}, "", "",
                  "architecture 'mamba9' is not supported");
+}
+
+TEST(Transformer, MixtureOfExpertsModelsThatLieAreRefusedAtLoad) {
+  const std::string src = make_model("qwen3-30b-a3b-tiny", "f32");  // 16 experts, 4 used
+  auto u32 = [](uint32_t x) { return gguf::Value{x}; };
+  expect_refused(src, "experts-zero", {{"qwen3moe.expert_count", u32(0)}}, "", "",
+                 "expert_count = 0 is out of range");
+  expect_refused(src, "experts-absurd", {{"qwen3moe.expert_count", u32(1u << 20)}}, "", "",
+                 "expert_count = 1048576 is out of range 1..512");
+  expect_refused(src, "used-above-count", {{"qwen3moe.expert_used_count", u32(17)}}, "", "",
+                 "expert_used_count 17 exceeds expert_count 16");
+  expect_refused(src, "used-zero", {{"qwen3moe.expert_used_count", u32(0)}}, "", "",
+                 "expert_used_count = 0 is out of range");
+  expect_refused(src, "count-disagrees", {{"qwen3moe.expert_count", u32(8)}}, "", "",
+                 "'blk.0.ffn_gate_inp.weight' has shape [256, 16], expected [256, 8]");
+  expect_refused(src, "experts-third-dim", {}, "", "blk.1.ffn_up_exps.weight",
+                 "'blk.1.ffn_up_exps.weight' has shape [256, 16, 256], expected [256, 256, 16]");
+  expect_refused(src, "missing-router", {}, "blk.1.ffn_gate_inp.weight", "",
+                 "'blk.1.ffn_gate_inp.weight' is missing");
+  expect_refused(src, "dense-lead-too-many", {{"qwen3moe.leading_dense_block_count", u32(3)}}, "", "",
+                 "leading_dense_block_count must be an integer in 0..2");
+  // A dense layer where the file has experts: its dense FFN is missing.
+  expect_refused(src, "dense-lead-lies", {{"qwen3moe.leading_dense_block_count", u32(1)}}, "", "",
+                 "'blk.0.ffn_gate.weight' is missing");
+  // A Mixture-of-Experts architecture without an expert count.
+  expect_refused(make_model("qwen3-tiny", "f32"), "moe-arch-no-experts",
+                 {{"general.architecture", gguf::Value{std::string("qwen3moe")}},
+                  {"qwen3moe.context_length", u32(2048)}, {"qwen3moe.embedding_length", u32(256)},
+                  {"qwen3moe.block_count", u32(2)}, {"qwen3moe.feed_forward_length", u32(512)},
+                  {"qwen3moe.attention.head_count", u32(4)}},
+                 "", "", "qwen3moe.expert_count is missing");
 }
 
 }  // namespace

@@ -30,6 +30,23 @@ const PROMPTS = [
 // llama.cpp runs with flash attention off: its CPU flash-attention kernel accumulates V in f16,
 // which moves quantized models by KL ~1e-3 against any f32-accumulating implementation.
 const MAX_MEAN_KL = { f32: 1e-6, f16: 1e-5, q8_0: 1e-10, q4_0: 1e-10, q4_k: 1e-10 };
+// Mixture-of-Experts families (Qwen3-MoE; Mixtral, which is llama with experts) in the types the
+// issue names, Q4_K_M being the recipe (Q6_K/Q5_K/Q4_K mix) people download. Router logits (f32,
+// tinyBLAS's 16-lane order), ggml's soft_max (polynomial exp in 16-lane groups, libm's expf in
+// the tail), argsort top-k and the renormalisation are llama.cpp's to the bit, so Q8_0 and F16 sit
+// at the dense bars. Q4_K is not yet exact: llama.cpp's MUL_MAT_ID over repacked Q4_K experts
+// always uses its GEMV, which adds each super-block's integer sums in one FMA, where hearth adds
+// each pair of sub-blocks (its GEMM's order, right for the dense matrices); an ulp there can move
+// a token to another expert, so it shows more than in a dense model. Q4_K_M adds the Q6_K/Q5_K
+// vec_dot lane layouts hearth does not follow yet (bench/RESULTS.md). Measured (mean KL):
+// qwen3moe q4_k 1.2e-5, Q4_K_M 3.4e-5; mixtral q4_k 3.0e-5, Q4_K_M 1.7e-3. The bounds sit above
+// those and far below what a routing or expert-order bug gives (~1).
+const MOE_PRESETS = ["qwen3-30b-a3b-tiny", "mixtral-8x7b-tiny"];
+const MOE_TYPES = ["f16", "q8_0", "q4_k", "Q4_K_M"];
+const MOE_MAX_MEAN_KL = {
+  "qwen3-30b-a3b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 5e-5, Q4_K_M: 1e-4 },
+  "mixtral-8x7b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-4, Q4_K_M: 5e-3 },
+};
 const CLEAR_GAP = 0.5;
 
 const dir = tmpDir("forward");
@@ -77,8 +94,13 @@ async function llamaLogits(file, tokenLists) {
   }
 }
 
-for (const preset of PRESETS) {
-  for (const type of TYPES) {
+const CASES = [
+  ...PRESETS.flatMap((preset) => TYPES.map((type) => [preset, type, MAX_MEAN_KL[type]])),
+  ...MOE_PRESETS.flatMap((preset) => MOE_TYPES.map((type) => [preset, type, MOE_MAX_MEAN_KL[preset][type]])),
+];
+
+for (const [preset, type, maxMeanKl] of CASES) {
+  {
     test(`forward pass matches llama.cpp: ${preset} ${type}`, async () => {
       const file = path.join(dir, `${preset}-${type}.gguf`);
       hearth("mkmodel", "--preset", preset, "--type", type, "-o", file, "--seed", "3");
@@ -122,7 +144,7 @@ for (const preset of PRESETS) {
                   `KL median ${medianKl.toExponential(3)} mean ${meanKl.toExponential(3)} max ${maxKl.toExponential(3)}, ` +
                   `top-1 ${agree}/${clear} where llama.cpp's gap > ${CLEAR_GAP}`);
       assert.equal(agree, clear, "top-1 differs where llama.cpp's top-2 gap is clear");
-      assert.ok(meanKl < MAX_MEAN_KL[type], `mean KL ${meanKl} >= ${MAX_MEAN_KL[type]}`);
+      assert.ok(meanKl < maxMeanKl, `mean KL ${meanKl} >= ${maxMeanKl}`);
     });
   }
 }

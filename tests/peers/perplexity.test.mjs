@@ -26,7 +26,7 @@ import { after, test } from "node:test";
 import { harness, hearth, run, harnessBin, SHARED_DIR, tmpDir } from "./lib.mjs";
 
 const N_CTX = 64;
-// [preset, type, chunks, measure llama.cpp against itself]
+// [preset, type, chunks, measure llama.cpp against itself, {ppl, kl} bounds when not the type's]
 const RUNS = [
   ["qwen2.5-tiny", "f32", 2, false], ["qwen2.5-tiny", "q4_k", 2, false],
   ["llama-3.2-tiny", "f32", 2, false], ["llama-3.2-tiny", "q4_k", 2, false],
@@ -34,6 +34,15 @@ const RUNS = [
   ["llama-spm-tiny", "f32", 4, false], ["llama-spm-tiny", "f16", 4, false],
   ["llama-spm-tiny", "q8_0", 4, true], ["llama-spm-tiny", "q4_0", 4, true],
   ["llama-spm-tiny", "q4_k", 4, true],
+  // Mixture of Experts: Mixtral (llama with 8 experts, 2 used; the 32000-token head keeps it cheap)
+  // and Qwen3-MoE (16 experts, 4 used).
+  ["mixtral-8x7b-tiny", "f16", 4, false], ["mixtral-8x7b-tiny", "q8_0", 4, false],
+  // Q4_K experts are not yet summed in llama.cpp's MUL_MAT_ID order (forward_logits.test.mjs says
+  // why), and a rounding there can move a token to another expert: measured KL 6.7e-4 (qwen3moe
+  // q4_k) and 7.8e-5 (mixtral Q4_K_M), PPL within 0.07%. Bounds above those, below a routing bug.
+  ["mixtral-8x7b-tiny", "Q4_K_M", 4, false, { ppl: 1e-3, kl: 3e-4 }],
+  ["qwen3-30b-a3b-tiny", "q8_0", 2, false],
+  ["qwen3-30b-a3b-tiny", "q4_k", 2, false, { ppl: 1e-3, kl: 2e-3 }],
 ];
 
 // The issue's bars: perplexity within 0.1% (F32/F16/Q8_0) and 0.5% (4-bit) of llama.cpp's, and a
@@ -126,7 +135,8 @@ function klBetweenBases(fileA, fileB) {
   return { mean: sum / a.nRows, same: same / a.nRows };
 }
 
-for (const [preset, type, CHUNKS, selfCheck] of RUNS) {
+for (const [preset, type, CHUNKS, selfCheck, bounds] of RUNS) {
+  const maxPplRel = bounds?.ppl ?? MAX_PPL_REL[type], maxKl = bounds?.kl ?? MAX_KL[type];
   test(`perplexity and KL match llama.cpp: ${preset} ${type}`, () => {
     const text = textFile();
     const model = path.join(dir, `${preset}-${type}.gguf`);
@@ -165,9 +175,9 @@ for (const [preset, type, CHUNKS, selfCheck] of RUNS) {
     // terms, as llama-perplexity does, hence the tolerance).
     assert.ok(Math.abs(pplHearthOnLlamaTokens / pplHearth - 1) < 1e-6,
               `hearth PPL on its own tokens ${pplHearth} vs on llama.cpp's ${pplHearthOnLlamaTokens}`);
-    assert.ok(Math.abs(ratio - 1) < MAX_PPL_REL[type],
-              `PPL hearth ${pplHearth} / llama.cpp ${pplLlama} = ${ratio}, bar ${MAX_PPL_REL[type]}`);
-    assert.ok(meanKl < MAX_KL[type], `mean KLD ${meanKl} >= ${MAX_KL[type]}`);
+    assert.ok(Math.abs(ratio - 1) < maxPplRel,
+              `PPL hearth ${pplHearth} / llama.cpp ${pplLlama} = ${ratio}, bar ${maxPplRel}`);
+    assert.ok(meanKl < maxKl, `mean KLD ${meanKl} >= ${maxKl}`);
   });
 }
 

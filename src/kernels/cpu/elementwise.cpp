@@ -11,6 +11,8 @@
 #include <cmath>
 
 #include "kernels/cpu/poly_exp.h"
+#include "kernels/ref/ggml_lanes.h"
+#include "kernels/ref/moe.h"
 
 namespace hearth::kernels {
 namespace {
@@ -41,6 +43,27 @@ __attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* gate, const 
 __attribute__((target("avx2,fma"))) void rope_apply_fma(const ref::RopeParams& p, const float* cache, float* x,
                                                         int64_t n_heads, int64_t head_dim) {
   for (int64_t h = 0; h < n_heads; ++h) ref::rope_rotate_head(p, cache, x + h * head_dim);
+}
+
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) float dot_lanes16_avx512(const float* w, const float* x,
+                                                                              int64_t k) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < k; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), acc);
+  alignas(64) float lane[16];
+  _mm512_store_ps(lane, acc);
+  return ref::reduce_lanes16(lane);
+}
+
+__attribute__((target("avx2,fma"))) float dot_lanes16_avx2(const float* w, const float* x, int64_t k) {
+  __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();  // lanes 0-7 and 8-15
+  for (int64_t i = 0; i < k; i += 16) {
+    lo = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), lo);
+    hi = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), hi);
+  }
+  alignas(32) float lane[16];
+  _mm256_store_ps(lane, lo);
+  _mm256_store_ps(lane + 8, hi);
+  return ref::reduce_lanes16(lane);
 }
 
 bool has_avx512() {
@@ -75,6 +98,20 @@ void rope_apply(const ref::RopeParams& p, const float* cache, float* x, int64_t 
   if (has_avx2()) return rope_apply_fma(p, cache, x, n_heads, head_dim);
 #endif
   ref::rope_apply(p, cache, x, n_heads, head_dim);
+}
+
+void matmul_f32_lanes16(const float* w, int64_t rows, int64_t k, const float* x, int64_t n_tokens, float* y) {
+  float (*dot)(const float*, const float*, int64_t) = ref::dot_f32_lanes16;
+#if defined(__x86_64__) || defined(__i386__)
+  if (k % 16 == 0) {  // whole vectors; other widths (no released router has them) take ref's path
+    if (has_avx512())
+      dot = dot_lanes16_avx512;
+    else if (has_avx2())
+      dot = dot_lanes16_avx2;
+  }
+#endif
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t r = 0; r < rows; ++r) y[t * rows + r] = dot(w + r * k, x + t * k, k);
 }
 
 }  // namespace hearth::kernels

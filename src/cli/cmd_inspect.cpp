@@ -56,13 +56,21 @@ std::string human_bytes(uint64_t n) {
 struct Totals {
   uint64_t n_params = 0;
   uint64_t n_bytes = 0;
+  // What one token reads: every tensor but the stacked expert tensors, which count n_used of
+  // their n_expert slices (the token-embedding table counts whole, as in the usual figure).
+  double active_params = 0;
+  double active_bytes = 0;
 };
 
-Totals totals(const ModelFile& model) {
+Totals totals(const ModelFile& model, int64_t n_expert, int64_t n_used) {
   Totals t;
   for (const ModelTensor& tensor : model.tensors()) {
     t.n_params += static_cast<uint64_t>(tensor.view.n_elements());
     t.n_bytes += tensor.view.n_bytes;
+    const bool stacked_experts = n_expert > 0 && tensor.view.n_dims == 3 && tensor.view.ne[2] == n_expert;
+    const double share = stacked_experts ? static_cast<double>(n_used) / static_cast<double>(n_expert) : 1.0;
+    t.active_params += share * static_cast<double>(tensor.view.n_elements());
+    t.active_bytes += share * static_cast<double>(tensor.view.n_bytes);
   }
   return t;
 }
@@ -105,12 +113,19 @@ json hparams_json(const ModelFile& model, std::string* error) {
     *error = hp.error().message;
     return nullptr;
   }
-  return json{{"n_vocab", hp->n_vocab},         {"n_ctx_train", hp->n_ctx_train},
-              {"n_embd", hp->n_embd},           {"n_layer", hp->n_layer},
-              {"n_head", hp->n_head},           {"n_head_kv", hp->n_head_kv},
-              {"head_dim", hp->head_dim},       {"n_ff", hp->n_ff},
-              {"n_rot", hp->n_rot},             {"rope_freq_base", hp->rope_freq_base},
-              {"rms_eps", hp->rms_eps}};
+  json out{{"n_vocab", hp->n_vocab},         {"n_ctx_train", hp->n_ctx_train},
+            {"n_embd", hp->n_embd},           {"n_layer", hp->n_layer},
+            {"n_head", hp->n_head},           {"n_head_kv", hp->n_head_kv},
+            {"head_dim", hp->head_dim},       {"n_ff", hp->n_ff},
+            {"n_rot", hp->n_rot},             {"rope_freq_base", hp->rope_freq_base},
+            {"rms_eps", hp->rms_eps}};
+  if (hp->n_expert > 0) {
+    out["n_expert"] = hp->n_expert;
+    out["n_expert_used"] = hp->n_expert_used;
+    out["n_ff_exp"] = hp->n_ff_exp;
+    out["n_layer_dense_lead"] = hp->n_layer_dense_lead;
+  }
+  return out;
 }
 
 int inspect(const std::string& path, bool as_json, bool full) {
@@ -119,9 +134,11 @@ int inspect(const std::string& path, bool as_json, bool full) {
     fmt::print(stderr, "hearth inspect: {}\n", model.error().message);
     return 1;
   }
-  const Totals tot = totals(*model);
   std::string hp_error;
   json hp = hparams_json(*model, &hp_error);
+  const int64_t n_expert = hp.is_object() && hp.contains("n_expert") ? hp["n_expert"].get<int64_t>() : 0;
+  const int64_t n_used = n_expert > 0 ? hp["n_expert_used"].get<int64_t>() : 0;
+  const Totals tot = totals(*model, n_expert, n_used);
 
   if (as_json) {
     json out;
@@ -151,6 +168,10 @@ int inspect(const std::string& path, bool as_json, bool full) {
     out["tensors"] = std::move(tensors);
     out["n_params"] = tot.n_params;
     out["n_bytes"] = tot.n_bytes;
+    if (n_expert > 0) {
+      out["active_params"] = static_cast<uint64_t>(tot.active_params);
+      out["active_bytes"] = static_cast<uint64_t>(tot.active_bytes);
+    }
     fmt::print("{}\n", out.dump(1, ' ', false, json::error_handler_t::replace));
     return 0;
   }
@@ -185,6 +206,9 @@ int inspect(const std::string& path, bool as_json, bool full) {
              human_bytes(tot.n_bytes),
              tot.n_params ? 8.0 * static_cast<double>(tot.n_bytes) / static_cast<double>(tot.n_params)
                           : 0.0);
+  if (n_expert > 0)
+    fmt::print("experts: {} per MoE layer, {} used per token: {:.3f} M active parameters per token ({})\n",
+               n_expert, n_used, tot.active_params / 1e6, human_bytes(static_cast<uint64_t>(tot.active_bytes)));
   return 0;
 }
 

@@ -115,3 +115,34 @@ export function post(port, path, body, headers = {}) {
     req.end(data);
   });
 }
+
+// llama.cpp's greedy continuation and the log-probability of each chosen token.
+export async function llamaGreedyOf(llamaModel, prompt, n) {
+  const context = await llamaModel.createContext({ contextSize: 512, threads: 2, flashAttention: false });
+  try {
+    const seq = context.getSequence();
+    const out = [];
+    const logprobs = [];
+    let res = await seq.controlledEvaluate(
+      prompt.map((t, i) => (i === prompt.length - 1 ? [t, { generateNext: { logits: true } }] : t)),
+    );
+    for (let i = 0; i < n; i++) {
+      const logits = res[res.length - 1].next.logits;
+      let best = -1;
+      let bestV = -Infinity;
+      let max = -Infinity;
+      for (const [id, v] of logits) {
+        if (v > bestV || (v === bestV && id < best)) [best, bestV] = [id, v];
+        max = Math.max(max, v);
+      }
+      let sum = 0;
+      for (const v of logits.values()) sum += Math.exp(v - max);
+      out.push(best);
+      logprobs.push(bestV - max - Math.log(sum));
+      res = await seq.controlledEvaluate([[best, { generateNext: { logits: true } }]]);
+    }
+    return { tokens: out, logprobs };
+  } finally {
+    await context.dispose();
+  }
+}

@@ -23,6 +23,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/ref/matmul.h"
+#include "kernels/ref/vec_dot.h"
 #include "tensor/tensor_view.h"
 
 namespace hearth::cpu {
@@ -39,15 +40,19 @@ using MatmulScratch = ref::MatmulScratch;
 class Matrix {
  public:
   Matrix() = default;
-  explicit Matrix(const TensorView& view) : view_(view) {}
+  explicit Matrix(const TensorView& view, ref::KSums sums = ref::KSums::kPairs) : view_(view), sums_(sums) {}
   // `view`, packed for the active CPU level where it has a packed kernel for the type.
-  static Matrix prepare(const TensorView& view, ThreadPool& pool);
+  static Matrix prepare(const TensorView& view, ThreadPool& pool, ref::KSums sums = ref::KSums::kPairs);
 
   const TensorView& view() const { return view_; }
   const cpu::PackedMatrix* packed() const { return packed_.get(); }
+  // Q4_K's accumulation order (kernels/ref/vec_dot.h): kSuperBlocks for MoE expert matrices,
+  // whose products llama.cpp computes with its GEMV order at every batch size.
+  ref::KSums sums() const { return sums_; }
 
  private:
   TensorView view_;
+  ref::KSums sums_ = ref::KSums::kPairs;
   std::shared_ptr<const cpu::PackedMatrix> packed_;
 };
 

@@ -36,7 +36,7 @@ std::vector<kernels::Matrix> expert_slices(const TensorView& stacked) {
     v.ne = {stacked.ne[0], stacked.ne[1], 1, 1};
     v.data = static_cast<const uint8_t*>(stacked.data) + static_cast<uint64_t>(e) * bytes;
     v.n_bytes = bytes;
-    experts.emplace_back(v);
+    experts.emplace_back(v, ref::KSums::kSuperBlocks);  // llama.cpp's MUL_MAT_ID order (vec_dot.h)
   }
   return experts;
 }
@@ -182,7 +182,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
 
   // Rearrange the matrices for this CPU's kernels where that pays (kernels/cpu/packed.h).
   for (LayerWeights& l : w_.layers)
-    for (kernels::Matrix* m : layer_matrices(l)) *m = kernels::Matrix::prepare(m->view(), pool_);
+    for (kernels::Matrix* m : layer_matrices(l)) *m = kernels::Matrix::prepare(m->view(), pool_, m->sums());
   w_.output = kernels::Matrix::prepare(w_.output.view(), pool_);
 }
 

@@ -45,7 +45,8 @@ inline std::vector<float> random_activations(std::mt19937& rng, int64_t k, int64
 }
 
 // ref::vec_dot of each weight row with each ref-converted activation row: [n_tokens, rows].
-inline std::vector<float> reference(const TensorView& w, const std::vector<float>& x, int64_t n_tokens) {
+inline std::vector<float> reference(const TensorView& w, const std::vector<float>& x, int64_t n_tokens,
+                                    ref::KSums sums = ref::KSums::kPairs) {
   const int64_t k = w.ne[0], rows = w.ne[1];
   const DType act_type = ref::vec_dot_type(w.type);
   const uint64_t a_bytes = *row_bytes(act_type, static_cast<uint64_t>(k));
@@ -56,7 +57,7 @@ inline std::vector<float> reference(const TensorView& w, const std::vector<float
     ref::quantize_activation(act_type, x.data() + t * k, act.data(), k);
     for (int64_t r = 0; r < rows; ++r)
       y[t * rows + r] = ref::vec_dot(w.type, static_cast<const uint8_t*>(w.data) + r * w_bytes,
-                                     act.data(), k);
+                                     act.data(), k, sums);
   }
   return y;
 }

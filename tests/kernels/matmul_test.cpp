@@ -57,11 +57,11 @@ bool exact_type(CpuLevel level, DType type) {
 }
 
 std::vector<float> run(CpuLevel level, const TensorView& w, const std::vector<float>& x,
-                       int64_t n_tokens, int n_threads) {
+                       int64_t n_tokens, int n_threads, ref::KSums sums = ref::KSums::kPairs) {
   ThreadPool pool(n_threads);
   kernels::MatmulScratch scratch;
   std::vector<float> y(static_cast<size_t>(w.ne[1] * n_tokens), -1.0f);
-  cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch);
+  cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch, sums);
   return y;
 }
 
@@ -103,6 +103,29 @@ TEST_P(MatmulLevel, MatchesReferenceOnAwkwardShapes) {
       }
     }
   }
+}
+
+// Q4_K in llama.cpp's MUL_MAT_ID order (one FMA per super-block, what MoE experts use): every
+// level gives ref's bits, and that order is not the default one (the flag reaches the kernel).
+TEST_P(MatmulLevel, Q4KSuperBlockOrderMatchesReference) {
+  const CpuLevel level = GetParam();
+  std::mt19937 rng(777);
+  int differs_from_pairs = 0;
+  for (int64_t k : {256, 768, 2048}) {
+    const int64_t rows = 19;
+    const Weights w = random_weights(rng, DType::Q4_K, k, rows);
+    for (int64_t n_tokens : {1, 5}) {
+      const std::vector<float> x = random_activations(rng, k, n_tokens);
+      const std::vector<float> want = reference(w.view, x, n_tokens, ref::KSums::kSuperBlocks);
+      const std::vector<float> pairs = reference(w.view, x, n_tokens, ref::KSums::kPairs);
+      const std::vector<float> got = run(level, w.view, x, n_tokens, 2, ref::KSums::kSuperBlocks);
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_TRUE(same_bits(got[i], want[i])) << "k=" << k << " i=" << i << ": " << got[i] << " vs " << want[i];
+        differs_from_pairs += !same_bits(want[i], pairs[i]);
+      }
+    }
+  }
+  EXPECT_GT(differs_from_pairs, 0) << "the two Q4_K orders never differed: the flag is not reaching the sums";
 }
 
 TEST_P(MatmulLevel, EachResultIndependentOfBatchAndThreads) {

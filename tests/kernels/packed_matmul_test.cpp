@@ -132,6 +132,30 @@ TEST(PackedMatmul, MatchesReferenceOnAwkwardShapes) {
   if (checked == 0) GTEST_SKIP() << "no packed kernels on this CPU";
 }
 
+// Q4_K packed with llama.cpp's MUL_MAT_ID order (MoE experts) gives ref's bits in that order.
+TEST(PackedMatmul, Q4KSuperBlockOrderMatchesReference) {
+  bool any = false;
+  for (CpuLevel level : packing_levels()) {
+    std::mt19937 rng(555);
+    for (int64_t rows : {16, 40}) {
+      const Weights w = random_weights(rng, DType::Q4_K, 768, rows);
+      ThreadPool pool(2);
+      const auto packed = cpu::pack_at(level, w.view, pool, ref::KSums::kSuperBlocks);
+      if (packed == nullptr) continue;
+      any = true;
+      for (int64_t n_tokens : {1, 7, 13}) {
+        const std::vector<float> x = random_activations(rng, 768, n_tokens);
+        const std::vector<float> want = test::reference(w.view, x, n_tokens, ref::KSums::kSuperBlocks);
+        const std::vector<float> got = run_packed(*packed, x, n_tokens, 2);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_TRUE(test::same_bits(got[i], want[i])) << cpu::cpu_level_name(level) << " rows=" << rows
+                                                        << " i=" << i << ": " << got[i] << " vs " << want[i];
+      }
+    }
+  }
+  if (!any) GTEST_SKIP() << "no packed kernels on this CPU";
+}
+
 TEST(PackedMatmul, EachResultIndependentOfBatchAndThreads) {
   bool any = false;
   for (CpuLevel level : packing_levels()) {

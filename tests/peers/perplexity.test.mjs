@@ -37,12 +37,11 @@ const RUNS = [
   // Mixture of Experts: Mixtral (llama with 8 experts, 2 used; the 32000-token head keeps it cheap)
   // and Qwen3-MoE (16 experts, 4 used).
   ["mixtral-8x7b-tiny", "f16", 4, false], ["mixtral-8x7b-tiny", "q8_0", 4, false],
-  // Q4_K experts are not yet summed in llama.cpp's MUL_MAT_ID order (forward_logits.test.mjs says
-  // why), and a rounding there can move a token to another expert: measured KL 6.7e-4 (qwen3moe
-  // q4_k) and 7.8e-5 (mixtral Q4_K_M), PPL within 0.07%. Bounds above those, below a routing bug.
-  ["mixtral-8x7b-tiny", "Q4_K_M", 4, false, { ppl: 1e-3, kl: 3e-4 }],
-  ["qwen3-30b-a3b-tiny", "q8_0", 2, false],
-  ["qwen3-30b-a3b-tiny", "q4_k", 2, false, { ppl: 1e-3, kl: 2e-3 }],
+  // Mixtral's Q4_K_M has Q5_K attn_output, summed in ggml's vec_dot lanes that hearth does not
+  // follow yet (forward_logits.test.mjs says why it shows): PPL 0.03% off, KL 2.6e-6; its own PPL bound.
+  ["mixtral-8x7b-tiny", "Q4_K_M", 4, false, { ppl: 1e-3 }],
+  ["qwen3-30b-a3b-tiny", "q8_0", 2, false], ["qwen3-30b-a3b-tiny", "q4_k", 2, false],
+  ["qwen3-30b-a3b-tiny", "Q4_K_M", 2, false],
 ];
 
 // The bars: perplexity within 0.1% (F32/F16/Q8_0) and 0.5% (4-bit) of llama.cpp's, and a
@@ -55,8 +54,8 @@ const RUNS = [
 // rounding flip through and moves these rows to ~1e-4 KL and ~1e-4 PPL (measured before they
 // were matched: 5.6e-5 to 1.15e-3 KL). F32/F16 differ by the float summation order of the
 // weight matmuls (llama.cpp's tinyBLAS sums 16 lanes; hearth one chain per output), ~1e-6 KL.
-const MAX_PPL_REL = { f32: 1e-3, f16: 1e-3, q8_0: 1e-6, q4_0: 1e-6, q4_k: 1e-6 };
-const MAX_KL = { f32: 1e-4, f16: 1e-4, q8_0: 1e-5, q4_0: 1e-5, q4_k: 1e-5 };
+const MAX_PPL_REL = { f32: 1e-3, f16: 1e-3, q8_0: 1e-6, q4_0: 1e-6, q4_k: 1e-6, Q4_K_M: 1e-6 };
+const MAX_KL = { f32: 1e-4, f16: 1e-4, q8_0: 1e-5, q4_0: 1e-5, q4_k: 1e-5, Q4_K_M: 1e-5 };
 
 const dir = tmpDir("perplexity");
 const rows = [];

@@ -211,7 +211,9 @@ HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0 = 0
   return vaddvq_s32(acc);
 }
 
-template <int kKind, int NR, int NT>  // kKind: 4 (Q4_K), 5 (Q5_K), 6 (Q6_K)
+// kKind: 4 (Q4_K), 5 (Q5_K), 6 (Q6_K); kSuper: Q4_K/Q5_K's pairs enter the f32 accumulators once
+// per super-block (ref::KSums::kSuperBlocks).
+template <int kKind, int NR, int NT, bool kSuper = false>
 struct TileK {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
     constexpr int64_t kBytes = kKind == 4 ? kQ4_KBytes : kKind == 5 ? kQ5_KBytes : kQ6_KBytes;
@@ -240,9 +242,12 @@ struct TileK {
           if constexpr (kKind == 6) {
             sum[r][t] += x.d * yd * static_cast<float>(scaled_isum(x, yq));
           } else {
-            for (int p = 0; p < 4; ++p) {  // per pair of sub-blocks, as ref
-              const int32_t isum = scaled_isum(x, yq, 4 * p, 4 * p + 4);
-              const int32_t min_sum = x.min[2 * p] * pair_sums[2 * p] + x.min[2 * p + 1] * pair_sums[2 * p + 1];
+            int32_t isum = 0, min_sum = 0;
+            for (int p = 0; p < 4; ++p) {  // per pair of sub-blocks (or super-block), as ref
+              if (!kSuper) isum = min_sum = 0;
+              isum += scaled_isum(x, yq, 4 * p, 4 * p + 4);
+              min_sum += x.min[2 * p] * pair_sums[2 * p] + x.min[2 * p + 1] * pair_sums[2 * p + 1];
+              if (kSuper && p < 3) continue;
               sum[r][t] = std::fma(static_cast<float>(isum), x.d * yd, sum[r][t]);
               min_acc[r][t] = std::fma(static_cast<float>(min_sum), x.dmin * yd, min_acc[r][t]);
             }
@@ -345,6 +350,7 @@ void gemm(const GemmArgs& g, int64_t r0, int64_t r1) {
 template <int NR, int NT> using TileQ8_0 = TileLanes8<Q8_0Block, NR, NT>;
 template <int NR, int NT> using TileQ4_0 = TileLanes8<Q4_0Block, NR, NT>;
 template <int NR, int NT> using TileQ4_K = TileK<4, NR, NT>;
+template <int NR, int NT> using TileQ4_KSuper = TileK<4, NR, NT, true>;
 template <int NR, int NT> using TileQ5_K = TileK<5, NR, NT>;
 template <int NR, int NT> using TileQ6_K = TileK<6, NR, NT>;
 template <int NR, int NT> using TileF16 = TileHalf<F16Widen, NR, NT>;
@@ -367,12 +373,12 @@ void quantize_bf16_as_f32(const float* x, void* out, int64_t n) {
 
 }  // namespace
 
-GemmFn neon_gemm(DType weight_type) {
+GemmFn neon_gemm(DType weight_type, ref::KSums sums) {
   switch (weight_type) {
     case DType::Q8_0: return gemm<TileQ8_0>;
     case DType::Q4_0: return gemm<TileQ4_0>;
     case DType::Q5_0: return gemm<TileQ5_0>;
-    case DType::Q4_K: return gemm<TileQ4_K>;
+    case DType::Q4_K: return sums == ref::KSums::kPairs ? gemm<TileQ4_K> : gemm<TileQ4_KSuper>;
     case DType::Q5_K: return gemm<TileQ5_K>;
     case DType::Q6_K: return gemm<TileQ6_K>;
     case DType::F16: return gemm<TileF16>;

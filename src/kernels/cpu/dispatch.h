@@ -44,6 +44,6 @@ bool has_kernel(CpuLevel level, DType weight_type);
 // kernels::matmul at a given level (CHECKs cpu_supports(level)); types without a kernel at that
 // level use the reference product.
 void matmul_at(CpuLevel level, const TensorView& w, const float* x, int64_t n_tokens, float* y,
-               ThreadPool& pool, ref::MatmulScratch& scratch);
+               ThreadPool& pool, ref::MatmulScratch& scratch, ref::KSums sums = ref::KSums::kPairs);
 
 }  // namespace hearth::cpu

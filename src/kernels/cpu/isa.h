@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/ref/vec_dot.h"
 #include "tensor/dtype.h"
 
 namespace hearth::cpu {
@@ -49,12 +50,13 @@ struct PackedGemmArgs {
 using PackedGemmFn = void (*)(const PackedGemmArgs& args, int64_t g0, int64_t g1);
 
 // nullptr where the build has no kernel for the type.
-GemmFn avx2_gemm(DType weight_type);
+// `sums` picks Q4_K's accumulation order (kernels/ref/vec_dot.h).
+GemmFn avx2_gemm(DType weight_type, ref::KSums sums);
 QuantizeFn avx2_quantize(DType act_type);
-GemmFn avx512_gemm(DType weight_type);
+GemmFn avx512_gemm(DType weight_type, ref::KSums sums);
 QuantizeFn avx512_quantize(DType act_type);
-PackedGemmFn avx512_packed_gemm(DType weight_type);
-GemmFn neon_gemm(DType weight_type);
+PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums);
+GemmFn neon_gemm(DType weight_type, ref::KSums sums);
 QuantizeFn neon_quantize(DType act_type);
 
 }  // namespace hearth::cpu

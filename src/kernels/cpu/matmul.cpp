@@ -24,7 +24,7 @@ namespace hearth::cpu {
 namespace {
 
 struct LevelKernels {
-  GemmFn (*gemm)(DType);
+  GemmFn (*gemm)(DType, ref::KSums);
   QuantizeFn (*quantize)(DType);
 };
 
@@ -110,15 +110,15 @@ std::optional<CpuLevel> cpu_level_from_name(std::string_view name) {
 bool has_kernel(CpuLevel level, DType weight_type) {
   if (level == CpuLevel::kRef) return ref::has_vec_dot(weight_type);
   const LevelKernels k = kernels_at(level);
-  return k.gemm != nullptr && k.gemm(weight_type) != nullptr;
+  return k.gemm != nullptr && k.gemm(weight_type, ref::KSums::kPairs) != nullptr;
 }
 
 void matmul_at(CpuLevel level, const TensorView& w, const float* x, int64_t n_tokens, float* y,
-               ThreadPool& pool, ref::MatmulScratch& scratch) {
+               ThreadPool& pool, ref::MatmulScratch& scratch, ref::KSums sums) {
   HEARTH_CHECK(cpu_supports(level), std::string("CPU lacks ") + cpu_level_name(level));
   const LevelKernels k = kernels_at(level);
-  const GemmFn gemm = k.gemm != nullptr ? k.gemm(w.type) : nullptr;
-  if (gemm == nullptr) return ref::matmul(w, x, n_tokens, y, pool, scratch);
+  const GemmFn gemm = k.gemm != nullptr ? k.gemm(w.type, sums) : nullptr;
+  if (gemm == nullptr) return ref::matmul(w, x, n_tokens, y, pool, scratch, sums);
   const QuantizeFn quantize = k.quantize(ref::vec_dot_type(w.type));
   HEARTH_CHECK(quantize != nullptr, "no activation conversion");
 
@@ -154,9 +154,9 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
   cpu::matmul_at(cpu::active_cpu_level(), w, x, n_tokens, y, pool, scratch);
 }
 
-Matrix Matrix::prepare(const TensorView& view, ThreadPool& pool) {
-  Matrix m(view);
-  m.packed_ = cpu::pack_at(cpu::active_cpu_level(), view, pool);
+Matrix Matrix::prepare(const TensorView& view, ThreadPool& pool, ref::KSums sums) {
+  Matrix m(view, sums);
+  m.packed_ = cpu::pack_at(cpu::active_cpu_level(), view, pool, sums);
   return m;
 }
 
@@ -165,7 +165,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
   const cpu::CpuLevel level = cpu::active_cpu_level();
   if (w.packed() != nullptr && w.packed()->level == level)
     return cpu::matmul_packed(*w.packed(), x, n_tokens, y, pool, scratch.converted);
-  cpu::matmul_at(level, w.view(), x, n_tokens, y, pool, scratch);
+  cpu::matmul_at(level, w.view(), x, n_tokens, y, pool, scratch, w.sums());
 }
 
 }  // namespace hearth::kernels

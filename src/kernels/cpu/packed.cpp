@@ -176,10 +176,11 @@ void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
   }
 }
 
-PackedGemmFn packed_gemm_at(CpuLevel level, DType type) {
+PackedGemmFn packed_gemm_at(CpuLevel level, DType type, ref::KSums sums = ref::KSums::kPairs) {
 #if defined(__x86_64__)
-  if (level == CpuLevel::kAvx512) return avx512_packed_gemm(type);
+  if (level == CpuLevel::kAvx512) return avx512_packed_gemm(type, sums);
 #endif
+  (void)sums;
   (void)level;
   (void)type;
   return nullptr;
@@ -286,11 +287,13 @@ bool can_pack(CpuLevel level, const TensorView& w) {
   return block32_format(w.type).has_value() && w.ne[0] % 32 == 0;
 }
 
-std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, ThreadPool& pool) {
+std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, ThreadPool& pool,
+                                      ref::KSums sums) {
   if (!can_pack(level, w)) return nullptr;
   auto p = std::make_unique<PackedMatrix>();
   p->level = level;
   p->type = w.type;
+  p->sums = sums;
   p->k = w.ne[0];
   p->rows = w.ne[1];
   if (is_k_type(w.type)) {
@@ -321,7 +324,7 @@ std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, Threa
 
 void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y,
                    ThreadPool& pool, std::vector<uint8_t>& scratch) {
-  const PackedGemmFn gemm = packed_gemm_at(w.level, w.type);
+  const PackedGemmFn gemm = packed_gemm_at(w.level, w.type, w.sums);
   const QuantizeFn quantize = act_quantizer(w.level, w.type);
   HEARTH_CHECK(gemm != nullptr && quantize != nullptr, "no packed kernel for this matrix");
   const int64_t k = w.k;

@@ -53,6 +53,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/ref/vec_dot.h"
 #include "tensor/tensor_view.h"
 
 namespace hearth::cpu {
@@ -64,6 +65,7 @@ struct FreeDeleter {
 struct PackedMatrix {
   CpuLevel level = CpuLevel::kRef;  // the build whose kernel reads this layout
   DType type = DType::F32;          // the file's type
+  ref::KSums sums = ref::KSums::kPairs;  // Q4_K's accumulation order (kernels/ref/vec_dot.h)
   int64_t k = 0;                    // elements per row
   int64_t rows = 0;                 // real rows (the last group may hold padding)
   uint64_t group_bytes = 0;         // bytes per group of kPackRows rows
@@ -76,7 +78,8 @@ struct PackedMatrix {
 bool can_pack(CpuLevel level, const TensorView& w);
 
 // The packed copy of `w` for `level`'s kernel, or nullptr when can_pack is false.
-std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, ThreadPool& pool);
+std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, ThreadPool& pool,
+                                      ref::KSums sums = ref::KSums::kPairs);
 
 // y [n_tokens, w.rows] = x [n_tokens, w.k] · wᵀ with the packed kernel of w.level.
 void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y,

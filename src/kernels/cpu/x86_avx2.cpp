@@ -4,7 +4,7 @@
 #include "kernels/cpu/x86_kernels.inc"
 
 namespace hearth::cpu {
-GemmFn avx2_gemm(DType weight_type) { return gemm_for(weight_type); }
+GemmFn avx2_gemm(DType weight_type, ref::KSums sums) { return gemm_for(weight_type, sums); }
 QuantizeFn avx2_quantize(DType act_type) { return quantize_for(act_type); }
 }  // namespace hearth::cpu
 #endif

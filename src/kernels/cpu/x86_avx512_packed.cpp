@@ -184,7 +184,9 @@ constexpr int64_t kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KBsums = 260;
 // against the activation's sums of 32 (vpdpwssd of (min, min) with two sums of 16); then ref's
 // f32 accumulation acc = fma(isum, wd*ad, acc), min_acc = fma(msum, wdmin*ad, min_acc) per pair
 // of sub-blocks, lane by lane, subtracted at the end: ref's bits.
-template <bool kFive, int NT>
+// kSuper: the pairs' sums enter the float accumulators once per super-block instead
+// (ref::KSums::kSuperBlocks, llama.cpp's Q4_K GEMV order).
+template <bool kFive, int NT, bool kSuper = false>
 HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* const* act,
                               float out[][kPackRows]) {
   constexpr int64_t kBytes = kFive ? 2880 : 2368;
@@ -199,7 +201,7 @@ HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* c
     __m512i isum[NT], msum[NT];
     #pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {
-      if (s % 2 == 0) {
+      if (s == 0 || (!kSuper && s % 2 == 0)) {
         #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
       }
@@ -234,7 +236,7 @@ HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* c
         isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
         msum[t] = _mm512_dpwssd_epi32(msum[t], mn, _mm512_set1_epi32(load_i32(ablock + kQ8_KBsums + 4 * s)));
       }
-      if (s % 2 == 1) {  // a pair of sub-blocks done: into the float accumulators
+      if (kSuper ? s == 7 : s % 2 == 1) {  // a pair (super-block) done: into the float accumulators
         #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
           const __m512 ad = _mm512_set1_ps(load_f32(act[t] + i * kQ8_KBytes));
@@ -328,12 +330,12 @@ struct Block32Kernel {
       tile_block32<W, NT>(g, k / 32, a, o);
   }
 };
-template <bool kFive>
+template <bool kFive, bool kSuper = false>
 struct Q45KKernel {
   static constexpr int kMaxTokens = 6;
   template <int NT>
   HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
-    tile_q45_k<kFive, NT>(g, k / 256, a, o);
+    tile_q45_k<kFive, NT, kSuper>(g, k / 256, a, o);
   }
 };
 struct Q6KKernel {
@@ -482,12 +484,13 @@ void gemm_half(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
 
 }  // namespace
 
-PackedGemmFn avx512_packed_gemm(DType weight_type) {
+PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums) {
   switch (weight_type) {
     case DType::Q8_0: return gemm_packed<Block32Kernel<Q8_0Packed>>;
     case DType::Q4_0: return gemm_packed<Block32Kernel<Q4_0Packed>>;
     case DType::Q5_0: return gemm_packed<Block32Kernel<Q5_0Packed>>;
-    case DType::Q4_K: return gemm_packed<Q45KKernel<false>>;
+    case DType::Q4_K:
+      return sums == ref::KSums::kPairs ? gemm_packed<Q45KKernel<false>> : gemm_packed<Q45KKernel<false, true>>;
     case DType::Q5_K: return gemm_packed<Q45KKernel<true>>;
     case DType::Q6_K: return gemm_packed<Q6KKernel>;
     case DType::F16: return gemm_half<F16Half>;

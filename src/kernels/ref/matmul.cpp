@@ -7,7 +7,7 @@
 namespace hearth::ref {
 
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-            MatmulScratch& scratch) {
+            MatmulScratch& scratch, KSums sums) {
   const int64_t ne0 = w.ne[0];
   const int64_t n_out = w.ne[1];
   const DType act_type = vec_dot_type(w.type);
@@ -24,7 +24,7 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
     for (int64_t r = begin; r < end; ++r) {
       const uint8_t* wrow = wbytes + static_cast<uint64_t>(r) * w_row_bytes;
       for (int64_t t = 0; t < n_tokens; ++t)
-        y[t * n_out + r] = vec_dot(w.type, wrow, converted + t * act_row_bytes, ne0);
+        y[t * n_out + r] = vec_dot(w.type, wrow, converted + t * act_row_bytes, ne0, sums);
     }
   });
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/ref/vec_dot.h"
 #include "tensor/tensor_view.h"
 
 namespace hearth::ref {
@@ -18,8 +19,9 @@ struct MatmulScratch {
 };
 
 // y [n_tokens, w.ne[1]] f32 = x [n_tokens, w.ne[0]] f32 · wᵀ, where w is [ne1 rows of ne0].
+// `sums`: Q4_K's accumulation order (vec_dot.h).
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-            MatmulScratch& scratch);
+            MatmulScratch& scratch, KSums sums = KSums::kPairs);
 
 // out [w.ne[0]] f32 = row `row` of w (embedding lookup).
 void get_row(const TensorView& w, int64_t row, float* out);

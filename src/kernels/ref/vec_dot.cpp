@@ -318,16 +318,19 @@ float dot_q3_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
 // min correction each enter their own accumulator by one fused multiply-add; the two are
 // subtracted at the end. Q5_K follows the same rule (llama.cpp on x86 does not repack Q5_K and
 // sums it otherwise; one rule keeps every hearth kernel simple).
+// With KSums::kSuperBlocks the four pairs' integer sums are added first and enter the
+// accumulators once per super-block.
 template <typename Block>
-float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks, KSums sums = KSums::kPairs) {
   constexpr bool kFiveBit = std::is_same_v<Block, quant::BlockQ5_K>;
   float sum = 0.0f, min_acc = 0.0f;
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<Block>(w, i);
     const auto y = load_block<quant::BlockQ8_K>(a, i);
     const float d = h2f(x.d) * y.d, dmin = h2f(x.dmin) * y.d;
+    int isum = 0, min_sum = 0;
     for (int p = 0; p < 4; ++p) {
-      int isum = 0, min_sum = 0;
+      if (sums == KSums::kPairs) isum = min_sum = 0;
       for (int s = 2 * p; s < 2 * p + 2; ++s) {
         uint8_t scale, min;
         quant::unpack_scale_min_k4(s, x.scales, &scale, &min);
@@ -341,8 +344,10 @@ float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
         }
         isum += scale * sub;
       }
-      sum = std::fma(static_cast<float>(isum), d, sum);
-      min_acc = std::fma(static_cast<float>(min_sum), dmin, min_acc);
+      if (sums == KSums::kPairs || p == 3) {
+        sum = std::fma(static_cast<float>(isum), d, sum);
+        min_acc = std::fma(static_cast<float>(min_sum), dmin, min_acc);
+      }
     }
   }
   return sum - min_acc;
@@ -498,7 +503,7 @@ void quantize_activation(DType act_type, const float* x, void* out, int64_t n) {
   }
 }
 
-float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t n) {
+float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t n, KSums sums) {
   const DTypeInfo& info = dtype_info(weight_type);
   const DTypeInfo& act_info = dtype_info(vec_dot_type(weight_type));
   HEARTH_CHECK(n >= 0 && n % info.block_elems == 0 && n % act_info.block_elems == 0,
@@ -528,7 +533,7 @@ float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t
     case DType::Q3_K:
       return dot_q3_k(w, a, nb);
     case DType::Q4_K:
-      return dot_q45_k<quant::BlockQ4_K>(w, a, nb);
+      return dot_q45_k<quant::BlockQ4_K>(w, a, nb, sums);
     case DType::Q5_K:
       return dot_q45_k<quant::BlockQ5_K>(w, a, nb);
     case DType::Q6_K:

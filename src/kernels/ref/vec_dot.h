@@ -41,10 +41,18 @@ DType vec_dot_type(DType weight_type);
 // [n] f32 -> [n] act_type
 void quantize_activation(DType act_type, const float* x, void* out, int64_t n);
 
+// How a Q4_K product's exact integer sums enter its two f32 accumulators (other types ignore it):
+//  - kPairs: one fused multiply-add per pair of sub-blocks (64 elements), the order of llama.cpp's
+//    repacked Q4_K GEMM, which it runs for a matmul of two or more tokens;
+//  - kSuperBlocks: one per super-block (256 elements), the order of its repacked Q4_K GEMV, which
+//    its MUL_MAT_ID runs for expert matrices at every batch size.
+enum class KSums : uint8_t { kPairs, kSuperBlocks };
+
 // Dot product of `n` elements: a weight row of `weight_type` with an activation row already
 // converted to vec_dot_type(weight_type). Both may be unaligned. n must be a whole number of
 // blocks of both types (CHECKed).
 // w_row: [n] weight_type, act_row: [n] vec_dot_type(weight_type)
-float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t n);
+float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t n,
+              KSums sums = KSums::kPairs);
 
 }  // namespace hearth::ref

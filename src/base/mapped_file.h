@@ -27,6 +27,11 @@ class MappedFile {
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
 
+  // Drops this process's pages of [p, p + n) ∩ the map (whole pages only) from its resident set:
+  // for bytes already copied elsewhere (packed weights). They stay readable; a later read faults
+  // them back in from the file. No-op for ranges outside the map.
+  void release(const void* p, size_t n) const;
+
  private:
   void reset();
 

@@ -102,6 +102,8 @@ class File {
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
+  // The map the tensor views borrow (null when parsing caller-owned bytes).
+  const std::shared_ptr<const MappedFile>& mapping() const { return mapping_; }
 
  private:
   std::shared_ptr<const MappedFile> mapping_;  // null when parsing caller-owned bytes

@@ -365,8 +365,10 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   parts.path = dir;
   parts.metadata = md.take();
   if (is_regular_file(join(dir, "tokenizer.json"))) parts.hf_tokenizer_dir = dir;
-  for (const safetensors::File& shard : folder.shards())
+  for (const safetensors::File& shard : folder.shards()) {
     parts.keep_alive.push_back(shard.mapping());
+    parts.mappings.push_back(shard.mapping());
+  }
 
   if (llama3_rope) {
     Fields p(*rope.params, config_path + " rope_scaling");

@@ -11,6 +11,7 @@ ModelFile::ModelFile(Parts parts)
       metadata_(std::move(parts.metadata)),
       tensors_(std::move(parts.tensors)),
       keep_alive_(std::move(parts.keep_alive)),
+      mappings_(std::move(parts.mappings)),
       hf_tokenizer_dir_(std::move(parts.hf_tokenizer_dir)) {}
 
 static Result<ModelFile> open_gguf(const std::string& path) {
@@ -25,6 +26,7 @@ static Result<ModelFile> open_gguf(const std::string& path) {
   for (const gguf::TensorInfo& t : shared->tensors())
     parts.tensors.push_back(ModelTensor{t.name, t.name, t.view, t.offset});
   parts.keep_alive.push_back(shared);  // the views borrow its mapping
+  if (shared->mapping()) parts.mappings.push_back(shared->mapping());
   return ModelFile(std::move(parts));
 }
 
@@ -34,6 +36,10 @@ Result<ModelFile> ModelFile::open(const std::string& path) {
   if (ec || !std::filesystem::exists(status)) return make_error("{}: no such file or directory", path);
   if (std::filesystem::is_directory(status)) return open_hf_folder(path);
   return open_gguf(path);
+}
+
+void ModelFile::release_pages(const TensorView& view) const {
+  for (const auto& m : mappings_) m->release(view.data, view.n_bytes);
 }
 
 std::string ModelFile::architecture() const {

@@ -50,6 +50,10 @@ class ModelFile {
   // For HF folders: the folder holding tokenizer.json / tokenizer_config.json ("" for GGUF).
   const std::string& hf_tokenizer_dir() const { return hf_tokenizer_dir_; }
 
+  // Drops the resident pages of a tensor that lives in a file map (see MappedFile::release), once
+  // its bytes have been copied (packed); tensors in owned buffers are left alone.
+  void release_pages(const TensorView& view) const;
+
   // Construction pieces used by the loaders (model_file.cpp, hf_loader.cpp).
   struct Parts {
     SourceFormat format = SourceFormat::kGguf;
@@ -58,6 +62,7 @@ class ModelFile {
     std::vector<gguf::KeyValue> metadata;
     std::vector<ModelTensor> tensors;
     std::vector<std::shared_ptr<const void>> keep_alive;  // mappings and owned buffers
+    std::vector<std::shared_ptr<const MappedFile>> mappings;  // the file maps among them
     std::string hf_tokenizer_dir;
   };
   explicit ModelFile(Parts parts);
@@ -70,6 +75,7 @@ class ModelFile {
   std::vector<gguf::KeyValue> metadata_;
   std::vector<ModelTensor> tensors_;
   std::vector<std::shared_ptr<const void>> keep_alive_;
+  std::vector<std::shared_ptr<const MappedFile>> mappings_;
   std::string hf_tokenizer_dir_;
 };
 

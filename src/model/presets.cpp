@@ -52,13 +52,13 @@ const std::vector<Preset>& presets() {
       // Untied output and Llama-2-style SentencePiece vocabulary: covers the other loader paths.
       {"llama-spm-tiny", "llama", "ggml-vocab-llama-spm.gguf", "", shape(256, 2, 4, 4, 512, 2048,
        10000, 1e-5), false, std::nullopt, std::nullopt, std::nullopt},
-      // Mixture of Experts. Qwen3-30B-A3B: 128 experts of 768, 8 per token; its dense n_ff (6144)
-      // is written but unused, as in the released file. Mixtral 8x7B: llama with 8 experts of
+      // Mixture of Experts. Qwen3-30B-A3B: 128 experts of 768, 8 per token, untied output; its
+      // dense n_ff (6144) is written but unused, as in the released file. Mixtral 8x7B: llama with 8 experts of
       // n_ff, 2 per token. The tiny variants keep the routing shapes: 16 experts / 4 used (the
       // router softmax in whole 16-lane groups) and 8 / 2 (its scalar tail), and an expert width
       // that is a multiple of 256 so K-quants apply to ffn_down_exps.
       {"qwen3-30b-a3b", "qwen3moe", "ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja",
-       moe(shape(2048, 48, 32, 4, 6144, 40960, 1e6, 1e-6, 128), 128, 8, 768), true, std::nullopt,
+       moe(shape(2048, 48, 32, 4, 6144, 40960, 1e6, 1e-6, 128), 128, 8, 768), false, std::nullopt,
        151645, false},
       {"qwen3-30b-a3b-tiny", "qwen3moe", "ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja",
        moe(shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-6, 128), 16, 4, 256), true, std::nullopt, 151645,

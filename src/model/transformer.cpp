@@ -181,9 +181,17 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   attn_scratch_.resize(static_cast<size_t>(pool_.size()));
 
   // Rearrange the matrices for this CPU's kernels where that pays (kernels/cpu/packed.h).
+  // The file's pages of a packed matrix are then dropped from memory, so the weights are resident
+  // once (packed), not twice; they stay mapped, for a tied embedding's row lookups.
+  auto prepare = [&](kernels::Matrix& m) {
+    m = kernels::Matrix::prepare(m.view(), pool_, m.sums());
+    if (m.packed() != nullptr) model.release_pages(m.view());
+  };
+  // The output matrix first: it is the largest, and its file pages and packed copy then meet
+  // while nothing else is packed yet (peak RSS ~ the weights + that matrix).
+  prepare(w_.output);
   for (LayerWeights& l : w_.layers)
-    for (kernels::Matrix* m : layer_matrices(l)) *m = kernels::Matrix::prepare(m->view(), pool_, m->sums());
-  w_.output = kernels::Matrix::prepare(w_.output.view(), pool_);
+    for (kernels::Matrix* m : layer_matrices(l)) prepare(*m);
 }
 
 Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,

@@ -5,10 +5,13 @@
 // a synthesized rope_freqs.weight. Every other tensor is a zero-copy view into the mmap.
 #include <sys/stat.h>
 
+#include <cstring>
+#include <map>
 #include <memory>
 #include <vector>
 
 #include "base/checked_math.h"
+#include "model/arch.h"
 #include "model/hf_names.h"
 #include "model/model_file.h"
 #include "safetensors/json_strict.h"
@@ -350,6 +353,32 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.dimension_count"), rope_dim, config_path));
   }
 
+  // Mixture of Experts (Qwen3MoeModel / Mixtral's converters): experts on every layer, softmax
+  // router renormalised over the top k, which is all hearth's MoE path computes.
+  uint64_t n_expert = 0;
+  if (arch->moe()) {
+    const std::string count_key(arch->expert_count_key);
+    HEARTH_TRY(n_expert, cfg.req_uint(count_key.c_str()));
+    HEARTH_TRY(uint64_t n_used, cfg.req_uint("num_experts_per_tok"));
+    if (n_expert == 0 || n_expert > static_cast<uint64_t>(kMaxExperts) || n_used == 0 || n_used > n_expert)
+      return make_error("{}: {} = {} and num_experts_per_tok = {} must satisfy 1 <= used <= count <= {}",
+                        config_path, count_key, n_expert, n_used, kMaxExperts);
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_count"), n_expert, config_path));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_used_count"), n_used, config_path));
+    HEARTH_TRY(std::optional<uint64_t> n_ff_exp, cfg.opt_uint("moe_intermediate_size"));
+    if (n_ff_exp)
+      HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_feed_forward_length"), *n_ff_exp, config_path));
+    HEARTH_TRY(std::optional<bool> norm_topk, cfg.opt_bool("norm_topk_prob"));
+    if (norm_topk && !*norm_topk)
+      return make_error("{}: norm_topk_prob false (unnormalised expert weights) is not supported",
+                        config_path);
+    HEARTH_TRY(std::optional<uint64_t> sparse_step, cfg.opt_uint("decoder_sparse_step"));
+    const Json* mlp_only = cfg.get("mlp_only_layers");
+    if ((sparse_step && *sparse_step != 1) || (mlp_only && !(mlp_only->is_array() && mlp_only->empty())))
+      return make_error("{}: dense layers between MoE layers (decoder_sparse_step, mlp_only_layers) "
+                        "are not supported", config_path);
+  }
+
   HEARTH_TRY(std::optional<uint64_t> bos, cfg.opt_token_id("bos_token_id"));
   HEARTH_TRY(std::optional<uint64_t> eos, cfg.opt_token_id("eos_token_id"));
   if (bos) HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.bos_token_id", *bos, config_path));
@@ -396,10 +425,30 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   }
 
   const bool tie = tied.value_or(false);
+  // Expert slices by stacked GGUF name, collected and stacked after the loop.
+  struct Slice {
+    const safetensors::TensorInfo* info = nullptr;
+    const std::string* shard = nullptr;
+  };
+  std::map<std::string, std::vector<Slice>> stacks;
   for (const auto& entry : folder.entries()) {
     const safetensors::TensorInfo& info = folder.info(entry);
     const std::string& shard_name = folder.shards()[entry.shard].name();
     if (hf_name_is_ignored(info.name)) continue;
+    if (std::optional<HfExpertName> ex = hf_expert_name(info.name)) {
+      if (!arch->moe())
+        return make_error("{}: tensor '{}' is an expert of a Mixture-of-Experts model, but {} is dense",
+                          shard_name, info.name, hf_class);
+      if (ex->expert < 0 || static_cast<uint64_t>(ex->expert) >= n_expert)
+        return make_error("{}: tensor '{}' names expert {} of {}", shard_name, info.name, ex->expert, n_expert);
+      std::vector<Slice>& slices = stacks[ex->gguf];
+      slices.resize(n_expert);
+      Slice& slot = slices[static_cast<size_t>(ex->expert)];
+      if (slot.info != nullptr)
+        return make_error("{}: tensor '{}' appears twice", shard_name, info.name);
+      slot = Slice{&info, &shard_name};
+      continue;
+    }
     std::optional<std::string> gguf_name = hf_to_gguf_name(info.name);
     if (!gguf_name)
       return make_error("{}: tensor '{}' has no GGUF name for architecture {}", shard_name,
@@ -423,6 +472,38 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       parts.keep_alive.push_back(std::move(buffer));
     }
     parts.tensors.push_back(ModelTensor{*gguf_name, info.name, view});
+  }
+
+  // Stack each expert matrix's slices into one [cols, rows, n_expert] tensor: a view of the file
+  // when the slices lie back to back in expert order (as converters write them), else a copy.
+  for (const auto& [gguf_name, slices] : stacks) {
+    TensorView first;
+    for (size_t e = 0; e < slices.size(); ++e) {
+      if (slices[e].info == nullptr)
+        return make_error("{}: expert {} of '{}' is missing", dir, e, gguf_name);
+      HEARTH_TRY(TensorView v, safetensors::to_view(*slices[e].info, *slices[e].shard));
+      if (e == 0) first = v;
+      if (v.n_dims != 2 || v.type != first.type || v.ne != first.ne)
+        return make_error("{}: tensor '{}' differs in type or shape from expert 0 of '{}'", *slices[e].shard,
+                          slices[e].info->name, gguf_name);
+    }
+    const uint64_t slice_bytes = first.n_bytes;
+    const auto* base = static_cast<const uint8_t*>(first.data);
+    bool contiguous = true;
+    for (size_t e = 0; e < slices.size(); ++e)
+      contiguous = contiguous && slices[e].info->data == base + e * slice_bytes;
+    TensorView view = first;
+    view.n_dims = 3;
+    view.ne[2] = static_cast<int64_t>(slices.size());
+    view.n_bytes = slice_bytes * slices.size();
+    if (!contiguous) {
+      auto buffer = std::make_shared<std::vector<uint8_t>>(view.n_bytes);
+      for (size_t e = 0; e < slices.size(); ++e)
+        std::memcpy(buffer->data() + e * slice_bytes, slices[e].info->data, slice_bytes);
+      view.data = buffer->data();
+      parts.keep_alive.push_back(std::move(buffer));
+    }
+    parts.tensors.push_back(ModelTensor{gguf_name, slices[0].info->name + " (+ the other experts)", view});
   }
   return ModelFile(std::move(parts));
 }

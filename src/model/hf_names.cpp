@@ -15,6 +15,8 @@ constexpr std::array kArchs = {
     HfArch{"MistralForCausalLM", "mistral", "llama", true, true},
     HfArch{"Qwen2ForCausalLM", "qwen2", "qwen2", false, false},
     HfArch{"Qwen3ForCausalLM", "qwen3", "qwen3", false, false},
+    HfArch{"Qwen3MoeForCausalLM", "qwen3_moe", "qwen3moe", false, false, "num_experts"},
+    HfArch{"MixtralForCausalLM", "mixtral", "llama", true, true, "num_local_experts"},
 };
 
 constexpr std::array kTable = {
@@ -36,6 +38,17 @@ constexpr std::array kTable = {
     HfNamePair{"model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight"},
     HfNamePair{"model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight"},
     HfNamePair{"model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight"},
+    HfNamePair{"model.layers.{i}.mlp.gate.weight", "blk.{i}.ffn_gate_inp.weight", "qwen3_moe"},
+    HfNamePair{"model.layers.{i}.block_sparse_moe.gate.weight", "blk.{i}.ffn_gate_inp.weight", "mixtral"},
+};
+
+constexpr std::array kExperts = {
+    HfExpertPair{"model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "blk.{i}.ffn_gate_exps.weight", "qwen3_moe"},
+    HfExpertPair{"model.layers.{i}.mlp.experts.{e}.up_proj.weight", "blk.{i}.ffn_up_exps.weight", "qwen3_moe"},
+    HfExpertPair{"model.layers.{i}.mlp.experts.{e}.down_proj.weight", "blk.{i}.ffn_down_exps.weight", "qwen3_moe"},
+    HfExpertPair{"model.layers.{i}.block_sparse_moe.experts.{e}.w1.weight", "blk.{i}.ffn_gate_exps.weight", "mixtral"},
+    HfExpertPair{"model.layers.{i}.block_sparse_moe.experts.{e}.w3.weight", "blk.{i}.ffn_up_exps.weight", "mixtral"},
+    HfExpertPair{"model.layers.{i}.block_sparse_moe.experts.{e}.w2.weight", "blk.{i}.ffn_down_exps.weight", "mixtral"},
 };
 
 constexpr std::string_view kLayer = "{i}";
@@ -80,9 +93,9 @@ const HfArch* find_hf_arch(std::string_view hf_class, std::string_view model_typ
   return nullptr;
 }
 
-const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch) {
+const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch, bool moe) {
   for (const HfArch& a : kArchs)
-    if (a.gguf_arch == gguf_arch) return &a;
+    if (a.gguf_arch == gguf_arch && a.moe() == moe) return &a;
   return nullptr;
 }
 
@@ -94,9 +107,46 @@ std::optional<std::string> hf_to_gguf_name(std::string_view hf_name) {
   return std::nullopt;
 }
 
-std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name) {
-  for (const HfNamePair& pair : kTable)
+std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name, std::string_view model_type) {
+  for (const HfNamePair& pair : kTable) {
+    if (!pair.model_type.empty() && pair.model_type != model_type) continue;
     if (auto digits = match(pair.gguf, gguf_name)) return fill(pair.hf, *digits);
+  }
+  return std::nullopt;
+}
+
+std::span<const HfExpertPair> hf_expert_table() { return kExperts; }
+
+std::optional<HfExpertName> hf_expert_name(std::string_view hf_name) {
+  constexpr std::string_view kExpert = "{e}";
+  for (const HfExpertPair& pair : kExperts) {
+    // pattern = head "{e}" tail, where head holds the layer hole: match the tail, then the
+    // expert digits, then the head against what precedes them.
+    const size_t hole = pair.hf.find(kExpert);
+    const std::string_view head = pair.hf.substr(0, hole), tail = pair.hf.substr(hole + kExpert.size());
+    if (hf_name.size() <= tail.size() || !hf_name.ends_with(tail)) continue;
+    const std::string_view rest = hf_name.substr(0, hf_name.size() - tail.size());
+    size_t digits_at = rest.size();
+    while (digits_at > 0 && rest[digits_at - 1] >= '0' && rest[digits_at - 1] <= '9') --digits_at;
+    const std::string_view digits = rest.substr(digits_at);
+    if (digits.empty() || digits.size() > kMaxLayerDigits || (digits.size() > 1 && digits[0] == '0')) continue;
+    auto layer = match(head, rest.substr(0, digits_at));
+    if (!layer) continue;
+    return HfExpertName{fill(pair.gguf, *layer), std::stoll(std::string(digits))};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> gguf_expert_to_hf_name(std::string_view gguf_name, int64_t expert,
+                                                  std::string_view model_type) {
+  for (const HfExpertPair& pair : kExperts) {
+    if (pair.model_type != model_type) continue;
+    auto layer = match(pair.gguf, gguf_name);
+    if (!layer) continue;
+    std::string name = fill(pair.hf, *layer);
+    name.replace(name.find("{e}"), 3, std::to_string(expert));
+    return name;
+  }
   return std::nullopt;
 }
 

@@ -24,17 +24,23 @@ struct HfArch {
   // LlamaModel.set_gguf_parameters also writes {arch}.vocab_size and {arch}.rope.dimension_count
   // and bakes llama3 rope scaling into a rope_freqs tensor; Qwen2Model does neither.
   bool llama_extras;
+  // Mixture of Experts: config.json's expert-count field ("num_experts", "num_local_experts"),
+  // empty for dense models.
+  std::string_view expert_count_key = "";
+  bool moe() const { return !expert_count_key.empty(); }
 };
 
 std::span<const HfArch> hf_arch_table();
 // By architectures[0] first, then by model_type; nullptr if neither is known.
 const HfArch* find_hf_arch(std::string_view hf_class, std::string_view model_type);
-// The HF class written for a GGUF architecture (the first table row with that gguf_arch).
-const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch);
+// The HF class written for a GGUF architecture: the first table row with that gguf_arch and
+// that kind (dense or Mixture of Experts: "llama" with experts is Mixtral).
+const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch, bool moe = false);
 
 struct HfNamePair {
   std::string_view hf;    // "model.layers.{i}.self_attn.q_proj.weight"
   std::string_view gguf;  // "blk.{i}.attn_q.weight"
+  std::string_view model_type = "";  // non-empty: the HF name of this model_type only
 };
 
 std::span<const HfNamePair> hf_name_table();
@@ -42,7 +48,26 @@ std::span<const HfNamePair> hf_name_table();
 // "model.layers.3.mlp.down_proj.weight" -> "blk.3.ffn_down.weight"; nullopt if not in the table.
 std::optional<std::string> hf_to_gguf_name(std::string_view hf_name);
 // "blk.3.ffn_down.weight" -> "model.layers.3.mlp.down_proj.weight"; nullopt if not in the table.
-std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name);
+// Rows limited to another model_type are skipped.
+std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name, std::string_view model_type = "");
+
+// Mixture of Experts: HF stores each expert's matrix as its own tensor, GGUF stacks them along a
+// third dimension. "{e}" stands for the expert index.
+struct HfExpertPair {
+  std::string_view hf;          // "model.layers.{i}.mlp.experts.{e}.gate_proj.weight"
+  std::string_view gguf;        // "blk.{i}.ffn_gate_exps.weight"
+  std::string_view model_type;  // "qwen3_moe"
+};
+std::span<const HfExpertPair> hf_expert_table();
+struct HfExpertName {
+  std::string gguf;  // the stacked tensor: "blk.3.ffn_gate_exps.weight"
+  int64_t expert;    // its slice
+};
+// "model.layers.3.mlp.experts.17.gate_proj.weight" -> {"blk.3.ffn_gate_exps.weight", 17}.
+std::optional<HfExpertName> hf_expert_name(std::string_view hf_name);
+// The HF name of slice `expert` of a stacked GGUF tensor for `model_type`; nullopt if none.
+std::optional<std::string> gguf_expert_to_hf_name(std::string_view gguf_name, int64_t expert,
+                                                  std::string_view model_type);
 
 // HF tensors that carry no weights and that llama.cpp's converter drops (rotary inv_freq buffers).
 bool hf_name_is_ignored(std::string_view hf_name);

@@ -132,6 +132,19 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   config["tie_word_embeddings"] = model.find_tensor("output.weight") == nullptr;
   if (arch.model_type == "llama" || arch.model_type == "mistral")
     config["attention_bias"] = model.find_tensor("blk.0.attn_q.bias") != nullptr;
+  if (arch.moe()) {
+    HEARTH_TRY(int64_t n_expert, req("expert_count"));
+    HEARTH_TRY(int64_t n_used, req("expert_used_count"));
+    config[std::string(arch.expert_count_key)] = n_expert;
+    config["num_experts_per_tok"] = n_used;
+    if (auto n_ff_exp = model.get_int(model.arch_key("expert_feed_forward_length")))
+      config["moe_intermediate_size"] = *n_ff_exp;
+    if (arch.model_type == "qwen3_moe") {
+      config["norm_topk_prob"] = true;
+      config["decoder_sparse_step"] = 1;
+      config["mlp_only_layers"] = Json::array();
+    }
+  }
 
   std::optional<std::string> scaling_type = model.get_string(model.arch_key("rope.scaling.type"));
   const ModelTensor* rope_freqs = model.find_tensor("rope_freqs.weight");
@@ -194,7 +207,8 @@ constexpr const char* kTokenizerFiles[] = {
 
 Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
                        const std::string& tokenizer_src_dir) {
-  const HfArch* arch = find_hf_arch_for_gguf(model.architecture());
+  const bool moe = model.find(model.arch_key("expert_count")) != nullptr;
+  const HfArch* arch = find_hf_arch_for_gguf(model.architecture(), moe);
   if (arch == nullptr)
     return make_error("{}: architecture '{}' cannot be written as a Hugging Face folder",
                       model.path(), model.architecture());
@@ -206,7 +220,30 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   std::vector<safetensors::TensorToWrite> tensors;
   for (const ModelTensor& t : model.tensors()) {
     if (t.name == "rope_freqs.weight") continue;  // carried by rope_scaling in config.json
-    std::optional<std::string> hf_name = gguf_to_hf_name(t.name);
+    if (t.view.n_dims == 3 && t.name.ends_with("_exps.weight")) {  // one HF tensor per expert
+      std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(t.view.type);
+      if (!dtype)
+        return make_error("{}: tensor '{}' is {}; only F32, F16 and BF16 tensors can be written to "
+                          "safetensors (dequantize the model first)", model.path(), t.name, dtype_name(t.view.type));
+      const uint64_t slice_bytes = t.view.n_bytes / static_cast<uint64_t>(t.view.ne[2]);
+      for (int64_t e = 0; e < t.view.ne[2]; ++e) {
+        std::optional<std::string> hf_name = gguf_expert_to_hf_name(t.name, e, arch->model_type);
+        if (!hf_name)
+          return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}", model.path(),
+                            t.name, model.architecture());
+        safetensors::TensorToWrite out;
+        out.name = *hf_name;
+        out.dtype = *dtype;
+        out.shape = {static_cast<uint64_t>(t.view.ne[1]), static_cast<uint64_t>(t.view.ne[0])};
+        const uint8_t* slice = static_cast<const uint8_t*>(t.view.data) + static_cast<uint64_t>(e) * slice_bytes;
+        out.write = [slice, slice_bytes](const safetensors::Emit& emit) -> Status {
+          return emit({slice, static_cast<size_t>(slice_bytes)});
+        };
+        tensors.push_back(std::move(out));
+      }
+      continue;
+    }
+    std::optional<std::string> hf_name = gguf_to_hf_name(t.name, arch->model_type);
     if (!hf_name)
       return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}",
                         model.path(), t.name, model.architecture());

@@ -2,6 +2,9 @@
 // and back (write_hf_folder), on tiny models built here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -324,6 +327,115 @@ TEST(SafetensorsHfLoader, BadConfigsAndTensors) {
   ASSERT_FALSE(odd_rows.ok());
   EXPECT_NE(odd_rows.error().message.find("'model.layers.1.self_attn.k_proj.weight'"),
             std::string::npos);
+}
+
+// Mixtral checkpoint: the tiny llama's attention, 4 experts of n_ff 24 per layer, 2 used.
+std::vector<HfTensor> tiny_mixtral_tensors() {
+  std::vector<HfTensor> ts;
+  for (HfTensor& t : tiny_tensors(2, false, false, true))
+    if (t.name.find(".mlp.") == std::string::npos) ts.push_back(std::move(t));
+  for (int i = 0; i < 2; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".block_sparse_moe.";
+    ts.push_back(f32_tensor(p + "gate.weight", {4, 16}, 50.0f + i));
+    for (int e = 0; e < 4; ++e) {
+      const std::string x = p + "experts." + std::to_string(e) + ".";
+      const float s = 100.0f * static_cast<float>(i + 1) + 10.0f * static_cast<float>(e);
+      ts.push_back(f32_tensor(x + "w1.weight", {24, 16}, s + 1));
+      ts.push_back(f32_tensor(x + "w2.weight", {16, 24}, s + 2));
+      ts.push_back(f32_tensor(x + "w3.weight", {24, 16}, s + 3));
+    }
+  }
+  return ts;
+}
+
+std::string mixtral_config(const std::string& extra = "") {
+  std::string c = kLlamaConfig;
+  const std::string from = "\"LlamaForCausalLM\"], \"model_type\": \"llama\"";
+  c.replace(c.find(from), from.size(),
+            "\"MixtralForCausalLM\"], \"model_type\": \"mixtral\", \"num_local_experts\": 4, "
+            "\"num_experts_per_tok\": 2" + extra);
+  return c;
+}
+
+TEST(SafetensorsHfLoader, MixtralExpertsAreStackedInExpertOrder) {
+  fs::path dir = tmp_dir("mixtral");
+  write_string(dir / "config.json", mixtral_config());
+  const std::vector<HfTensor> ts = tiny_mixtral_tensors();
+  write_safetensors(dir / "model.safetensors", ts);
+  auto model = open_hf_folder(dir.string());
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  EXPECT_EQ(model->get_int("llama.expert_count"), 4);
+  EXPECT_EQ(model->get_int("llama.expert_used_count"), 2);
+  EXPECT_EQ(tensor(*model, "blk.1.ffn_gate_inp.weight").view.ne[1], 4);
+  const ModelTensor& down = tensor(*model, "blk.1.ffn_down_exps.weight");
+  EXPECT_EQ(down.view.n_dims, 3);
+  EXPECT_EQ(down.view.ne[0], 24);
+  EXPECT_EQ(down.view.ne[1], 16);
+  EXPECT_EQ(down.view.ne[2], 4);
+  std::vector<uint8_t> want;
+  for (int e = 0; e < 4; ++e)
+    for (const HfTensor& t : ts)
+      if (t.name == "model.layers.1.block_sparse_moe.experts." + std::to_string(e) + ".w2.weight")
+        want.insert(want.end(), t.bytes.begin(), t.bytes.end());
+  EXPECT_EQ(bytes_of(down), want);
+
+  // Experts written out of order still stack in expert order (through a copy).
+  std::vector<HfTensor> shuffled = ts;
+  std::reverse(shuffled.begin(), shuffled.end());
+  write_safetensors(dir / "model.safetensors", shuffled);
+  auto reordered = open_hf_folder(dir.string());
+  ASSERT_TRUE(reordered.ok()) << reordered.error().message;
+  EXPECT_EQ(bytes_of(tensor(*reordered, "blk.1.ffn_down_exps.weight")), want);
+}
+
+TEST(SafetensorsHfLoader, MixtureOfExpertsFilesThatLieAreRefused) {
+  struct Case {
+    std::string label, config;
+    std::function<void(std::vector<HfTensor>&)> edit;
+    std::string expect;
+  };
+  auto drop = [](const std::string& name) {
+    return [name](std::vector<HfTensor>& ts) {
+      ts.erase(std::remove_if(ts.begin(), ts.end(), [&](const HfTensor& t) { return t.name == name; }), ts.end());
+    };
+  };
+  auto none = [](std::vector<HfTensor>&) {};
+  const std::vector<Case> cases = {
+      {"expert missing", mixtral_config(), drop("model.layers.0.block_sparse_moe.experts.3.w1.weight"),
+       "expert 3 of 'blk.0.ffn_gate_exps.weight' is missing"},
+      {"expert beyond count", mixtral_config(),
+       [](std::vector<HfTensor>& ts) {
+         ts.push_back(f32_tensor("model.layers.0.block_sparse_moe.experts.4.w1.weight", {24, 16}, 1));
+       },
+       "names expert 4 of 4"},
+      {"expert of another shape", mixtral_config(),
+       [](std::vector<HfTensor>& ts) {
+         for (HfTensor& t : ts)
+           if (t.name == "model.layers.0.block_sparse_moe.experts.2.w3.weight") t = f32_tensor(t.name, {16, 16}, 1);
+       },
+       "differs in type or shape from expert 0"},
+      {"used above count", mixtral_config().replace(mixtral_config().find("\"num_experts_per_tok\": 2"), 24,
+                                                    "\"num_experts_per_tok\": 5"),
+       none, "must satisfy 1 <= used <= count"},
+      {"unnormalised weights", mixtral_config(", \"norm_topk_prob\": false"), none, "norm_topk_prob false"},
+      {"sparse step", mixtral_config(", \"decoder_sparse_step\": 2"), none, "decoder_sparse_step"},
+      {"experts in a dense model", kLlamaConfig,
+       [](std::vector<HfTensor>& ts) {
+         ts.push_back(f32_tensor("model.layers.0.mlp.experts.0.gate_proj.weight", {24, 16}, 1));
+       },
+       "is an expert of a Mixture-of-Experts model"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.label);
+    fs::path dir = tmp_dir("bad_moe");
+    write_string(dir / "config.json", c.config);
+    std::vector<HfTensor> ts = c.config == kLlamaConfig ? tiny_tensors(2, false, false, true) : tiny_mixtral_tensors();
+    c.edit(ts);
+    write_safetensors(dir / "model.safetensors", ts);
+    auto model = open_hf_folder(dir.string());
+    ASSERT_FALSE(model.ok());
+    EXPECT_NE(model.error().message.find(c.expect), std::string::npos) << model.error().message;
+  }
 }
 
 void expect_same_tensors(const ModelFile& a, const ModelFile& b) {

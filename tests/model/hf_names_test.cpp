@@ -17,9 +17,32 @@ TEST(SafetensorsHfNames, EveryTableRowMapsBothWays) {
       if (auto at = hf.find("{i}"); at != std::string::npos) hf.replace(at, 3, layer);
       if (auto at = gguf.find("{i}"); at != std::string::npos) gguf.replace(at, 3, layer);
       EXPECT_EQ(hf_to_gguf_name(hf).value_or("?"), gguf) << hf;
-      EXPECT_EQ(gguf_to_hf_name(gguf).value_or("?"), hf) << gguf;
+      EXPECT_EQ(gguf_to_hf_name(gguf, pair.model_type).value_or("?"), hf) << gguf;
     }
   }
+}
+
+TEST(SafetensorsHfNames, ExpertTensorsMapToTheirStackedTensorAndBack) {
+  for (const HfExpertPair& pair : hf_expert_table()) {
+    std::string hf(pair.hf);
+    hf.replace(hf.find("{i}"), 3, "12");
+    hf.replace(hf.find("{e}"), 3, "127");
+    std::string gguf(pair.gguf);
+    gguf.replace(gguf.find("{i}"), 3, "12");
+    auto name = hf_expert_name(hf);
+    ASSERT_TRUE(name.has_value()) << hf;
+    EXPECT_EQ(name->gguf, gguf);
+    EXPECT_EQ(name->expert, 127);
+    EXPECT_EQ(gguf_expert_to_hf_name(gguf, 127, pair.model_type).value_or("?"), hf);
+  }
+  EXPECT_EQ(hf_to_gguf_name("model.layers.2.mlp.gate.weight"), "blk.2.ffn_gate_inp.weight");
+  EXPECT_EQ(gguf_to_hf_name("blk.2.ffn_gate_inp.weight", "mixtral"), "model.layers.2.block_sparse_moe.gate.weight");
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.07.gate_proj.weight"));  // one spelling per index
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.x.gate_proj.weight"));
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts..gate_proj.weight"));
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.12345678.gate_proj.weight"));
+  EXPECT_EQ(find_hf_arch_for_gguf("llama", true)->hf_class, "MixtralForCausalLM");
+  EXPECT_EQ(find_hf_arch_for_gguf("llama")->hf_class, "LlamaForCausalLM");
 }
 
 TEST(SafetensorsHfNames, KnownPairs) {

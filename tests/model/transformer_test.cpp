@@ -57,7 +57,9 @@ std::vector<float> logits_of(const ModelFile& m, const std::vector<int32_t>& tok
 const std::vector<int32_t> kTokens = {791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13};
 
 TEST(Transformer, HuggingFaceFolderGivesTheSameLogitsAsGguf) {
-  for (const char* preset : {"llama-3.2-tiny", "qwen2.5-tiny", "qwen3-tiny"}) {
+  const std::vector<int32_t> spm_tokens = {1, 15043, 3186, 29892, 445, 338, 263, 1243, 310, 278};
+  for (const char* preset : {"llama-3.2-tiny", "qwen2.5-tiny", "qwen3-tiny", "qwen3-30b-a3b-tiny", "mixtral-8x7b-tiny"}) {
+    const std::vector<int32_t>& tokens = std::string(preset).starts_with("mixtral") ? spm_tokens : kTokens;
     auto gguf_model = ModelFile::open(make_model(preset, "f32"));
     ASSERT_TRUE(gguf_model.ok());
     std::string dir = kTmp + "/hf-" + preset;
@@ -66,8 +68,8 @@ TEST(Transformer, HuggingFaceFolderGivesTheSameLogitsAsGguf) {
     ASSERT_TRUE(st.ok()) << st.message();
     auto hf_model = ModelFile::open(dir);
     ASSERT_TRUE(hf_model.ok()) << hf_model.error().message;
-    std::vector<float> a = logits_of(*gguf_model, kTokens, 16);
-    std::vector<float> b = logits_of(*hf_model, kTokens, 16);
+    std::vector<float> a = logits_of(*gguf_model, tokens, 16);
+    std::vector<float> b = logits_of(*hf_model, tokens, 16);
     ASSERT_EQ(a.size(), b.size());
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << preset;
   }

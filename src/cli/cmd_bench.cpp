@@ -90,13 +90,18 @@ double measure_read_bandwidth(ThreadPool& pool) {
 }
 
 // Bytes one decode step reads at cache position `pos`: the weight matrices (all tensors but the
-// token embedding, which is read one row at a time, unless it doubles as the output matrix)
-// plus the f16 K and V cache up to pos.
+// token embedding, which is read one row at a time, unless it doubles as the output matrix; of
+// a stacked expert tensor, the n_expert_used slices a token runs) plus the f16 K and V cache up
+// to pos.
 double decode_bytes(const ModelFile& model, const HParams& hp, double pos) {
   const bool tied = model.find_tensor("output.weight") == nullptr;
   double bytes = 0;
-  for (const ModelTensor& t : model.tensors())
-    if (t.name != "token_embd.weight" || tied) bytes += static_cast<double>(t.view.n_bytes);
+  for (const ModelTensor& t : model.tensors()) {
+    if (t.name == "token_embd.weight" && !tied) continue;
+    const bool experts = hp.n_expert > 0 && t.view.n_dims == 3 && t.view.ne[2] == hp.n_expert;
+    bytes += static_cast<double>(t.view.n_bytes) *
+             (experts ? static_cast<double>(hp.n_expert_used) / static_cast<double>(hp.n_expert) : 1.0);
+  }
   return bytes + pos * 2.0 * 2.0 * static_cast<double>(hp.n_layer * hp.kv_dim());
 }
 

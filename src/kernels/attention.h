@@ -23,6 +23,13 @@ struct AttentionArgs {
   int64_t block_size = 0;
   int64_t row_stride = 0;                  // elements between positions in a block (kv_dim)
   int64_t n_kv = 0;
+  // Sliding windows: the first n_masked of the n_kv positions score -inf (llama.cpp's mask), so
+  // they add exact zeros. A caller skipping older positions passes a range starting at a multiple
+  // of 16, which keeps every position in its lane and the results bit-identical to the full range.
+  int64_t n_masked = 0;
+  // Attention sinks (gpt-oss): per head of the group a learned logit that joins the softmax's
+  // max and denominator but weighs no value; null when the model has none.
+  const float* sinks = nullptr;
   float scale = 1.0f;
   float* out = nullptr;                    // [group, head_dim] f32
 };

@@ -8,30 +8,31 @@ namespace {
 // Tensors every llama-like decoder has; families below add their extras.
 std::vector<TensorSpec> llama_globals() {
   return {
-      {"token_embd.weight", Dim::kEmbd, Dim::kVocab, true},
-      {"output_norm.weight", Dim::kEmbd, Dim::kOne, true},
-      {"output.weight", Dim::kEmbd, Dim::kVocab, false},   // absent when tied to token_embd
-      {"rope_freqs.weight", Dim::kRotHalf, Dim::kOne, false},  // llama-3 rope scaling factors
+      {Slot::kTokenEmbd, "token_embd.weight", Dim::kEmbd, Dim::kVocab, true},
+      {Slot::kOutputNorm, "output_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kOutput, "output.weight", Dim::kEmbd, Dim::kVocab, false},  // absent when tied to token_embd
+      {Slot::kRopeFreqs, "rope_freqs.weight", Dim::kRotHalf, Dim::kOne, false},  // llama-3 rope scaling factors
   };
 }
 
-std::vector<TensorSpec> llama_layer() {
+std::vector<TensorSpec> attention_layer() {
   return {
-      {"blk.{i}.attn_norm.weight", Dim::kEmbd, Dim::kOne, true},
-      {"blk.{i}.attn_q.weight", Dim::kEmbd, Dim::kQ, true},
-      {"blk.{i}.attn_k.weight", Dim::kEmbd, Dim::kKV, true},
-      {"blk.{i}.attn_v.weight", Dim::kEmbd, Dim::kKV, true},
-      {"blk.{i}.attn_output.weight", Dim::kQ, Dim::kEmbd, true},
-      {"blk.{i}.ffn_norm.weight", Dim::kEmbd, Dim::kOne, true},
-      {"blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true, Dim::kOne, Layers::kDense},
-      {"blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true, Dim::kOne, Layers::kDense},
-      {"blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true, Dim::kOne, Layers::kDense},
-      // Mixture of Experts layers (Mixtral under "llama", qwen3moe): a router and each expert's
-      // SwiGLU matrices stacked along a third dimension.
-      {"blk.{i}.ffn_gate_inp.weight", Dim::kEmbd, Dim::kExpert, true, Dim::kOne, Layers::kMoe},
-      {"blk.{i}.ffn_gate_exps.weight", Dim::kEmbd, Dim::kFFExp, true, Dim::kExpert, Layers::kMoe},
-      {"blk.{i}.ffn_down_exps.weight", Dim::kFFExp, Dim::kEmbd, true, Dim::kExpert, Layers::kMoe},
-      {"blk.{i}.ffn_up_exps.weight", Dim::kEmbd, Dim::kFFExp, true, Dim::kExpert, Layers::kMoe},
+      {Slot::kAttnNorm, "blk.{i}.attn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kWq, "blk.{i}.attn_q.weight", Dim::kEmbd, Dim::kQ, true},
+      {Slot::kWk, "blk.{i}.attn_k.weight", Dim::kEmbd, Dim::kKV, true},
+      {Slot::kWv, "blk.{i}.attn_v.weight", Dim::kEmbd, Dim::kKV, true},
+      {Slot::kWo, "blk.{i}.attn_output.weight", Dim::kQ, Dim::kEmbd, true},
+  };
+}
+
+// Mixture of Experts layers: a router and each expert's SwiGLU matrices stacked along a third
+// dimension.
+std::vector<TensorSpec> expert_ffn() {
+  return {
+      {Slot::kRouter, "blk.{i}.ffn_gate_inp.weight", Dim::kEmbd, Dim::kExpert, true, Dim::kOne, Layers::kMoe},
+      {Slot::kGateExps, "blk.{i}.ffn_gate_exps.weight", Dim::kEmbd, Dim::kFFExp, true, Dim::kExpert, Layers::kMoe},
+      {Slot::kDownExps, "blk.{i}.ffn_down_exps.weight", Dim::kFFExp, Dim::kEmbd, true, Dim::kExpert, Layers::kMoe},
+      {Slot::kUpExps, "blk.{i}.ffn_up_exps.weight", Dim::kEmbd, Dim::kFFExp, true, Dim::kExpert, Layers::kMoe},
   };
 }
 
@@ -40,22 +41,61 @@ std::vector<TensorSpec> with(std::vector<TensorSpec> base, std::vector<TensorSpe
   return base;
 }
 
+// llama and its descendants: the FFN is dense, or experts (Mixtral under "llama", qwen3moe).
+std::vector<TensorSpec> llama_layer() {
+  return with(with(attention_layer(),
+                   {
+                       {Slot::kFfnNorm, "blk.{i}.ffn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+                       {Slot::kGate, "blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true, Dim::kOne, Layers::kDense},
+                       {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true, Dim::kOne, Layers::kDense},
+                       {Slot::kUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true, Dim::kOne, Layers::kDense},
+                   }),
+              expert_ffn());
+}
+
+std::vector<TensorSpec> qkv_bias() {
+  return {{Slot::kBq, "blk.{i}.attn_q.bias", Dim::kQ, Dim::kOne, true},
+          {Slot::kBk, "blk.{i}.attn_k.bias", Dim::kKV, Dim::kOne, true},
+          {Slot::kBv, "blk.{i}.attn_v.bias", Dim::kKV, Dim::kOne, true}};
+}
+
+std::vector<TensorSpec> qk_norm() {
+  return {{Slot::kQNorm, "blk.{i}.attn_q_norm.weight", Dim::kHeadDim, Dim::kOne, true},
+          {Slot::kKNorm, "blk.{i}.attn_k_norm.weight", Dim::kHeadDim, Dim::kOne, true}};
+}
+
+// gpt-oss: every layer is MoE; biases on every projection, router and expert; a learned sink
+// logit per head; the FFN's input norm is named post_attention_norm.
+std::vector<TensorSpec> gpt_oss_layer() {
+  return with(with(attention_layer(), qkv_bias()),
+              with(expert_ffn(),
+                   {
+                       {Slot::kBo, "blk.{i}.attn_output.bias", Dim::kEmbd, Dim::kOne, true},
+                       {Slot::kSinks, "blk.{i}.attn_sinks.weight", Dim::kHead, Dim::kOne, true},
+                       {Slot::kFfnNorm, "blk.{i}.post_attention_norm.weight", Dim::kEmbd, Dim::kOne, true},
+                       {Slot::kRouterBias, "blk.{i}.ffn_gate_inp.bias", Dim::kExpert, Dim::kOne, true, Dim::kOne, Layers::kMoe},
+                       {Slot::kGateExpsBias, "blk.{i}.ffn_gate_exps.bias", Dim::kFFExp, Dim::kExpert, true, Dim::kOne, Layers::kMoe},
+                       {Slot::kDownExpsBias, "blk.{i}.ffn_down_exps.bias", Dim::kEmbd, Dim::kExpert, true, Dim::kOne, Layers::kMoe},
+                       {Slot::kUpExpsBias, "blk.{i}.ffn_up_exps.bias", Dim::kFFExp, Dim::kExpert, true, Dim::kOne, Layers::kMoe},
+                   }));
+}
+
+std::vector<TensorSpec> gpt_oss_globals() {
+  std::vector<TensorSpec> g = llama_globals();
+  g.pop_back();  // no rope_freqs: YaRN is computed
+  return g;
+}
+
 const std::vector<ArchSpec>& arch_table() {
   static const std::vector<ArchSpec> table = {
       {"llama", llama_globals(), llama_layer(), RopeStyle::kNormal, false, false},
-      {"qwen2", llama_globals(),
-       with(llama_layer(), {{"blk.{i}.attn_q.bias", Dim::kQ, Dim::kOne, true},
-                            {"blk.{i}.attn_k.bias", Dim::kKV, Dim::kOne, true},
-                            {"blk.{i}.attn_v.bias", Dim::kKV, Dim::kOne, true}}),
-       RopeStyle::kNeox, true, false},
-      {"qwen3", llama_globals(),
-       with(llama_layer(), {{"blk.{i}.attn_q_norm.weight", Dim::kHeadDim, Dim::kOne, true},
-                            {"blk.{i}.attn_k_norm.weight", Dim::kHeadDim, Dim::kOne, true}}),
-       RopeStyle::kNeox, false, true},
-      {"qwen3moe", llama_globals(),
-       with(llama_layer(), {{"blk.{i}.attn_q_norm.weight", Dim::kHeadDim, Dim::kOne, true},
-                            {"blk.{i}.attn_k_norm.weight", Dim::kHeadDim, Dim::kOne, true}}),
-       RopeStyle::kNeox, false, true, /*requires_experts=*/true},
+      {"qwen2", llama_globals(), with(llama_layer(), qkv_bias()), RopeStyle::kNeox, true, false},
+      {"qwen3", llama_globals(), with(llama_layer(), qk_norm()), RopeStyle::kNeox, false, true},
+      {"qwen3moe", llama_globals(), with(llama_layer(), qk_norm()), RopeStyle::kNeox, false, true,
+       /*requires_experts=*/true},
+      {"gpt-oss", gpt_oss_globals(), gpt_oss_layer(), RopeStyle::kNeox, true, false,
+       /*requires_experts=*/true, ExpertGating::kSoftmaxWeight, GluKind::kSwiGLUOai, /*swa_pattern=*/2,
+       /*alias=*/"gptoss"},
   };
   return table;
 }
@@ -64,7 +104,7 @@ const std::vector<ArchSpec>& arch_table() {
 
 const ArchSpec* find_arch(std::string_view name) {
   for (const ArchSpec& a : arch_table())
-    if (a.name == name) return &a;
+    if (a.name == name || (!a.alias.empty() && a.alias == name)) return &a;
   return nullptr;
 }
 
@@ -86,8 +126,26 @@ int64_t dim_value(Dim dim, const HParams& hp) {
     case Dim::kRotHalf: return hp.n_rot / 2;
     case Dim::kExpert: return hp.n_expert;
     case Dim::kFFExp: return hp.n_ff_exp;
+    case Dim::kHead: return hp.n_head;
   }
   return 0;
+}
+
+std::vector<uint8_t> swa_layers_from_pattern(int64_t n_layer, int64_t pattern) {
+  std::vector<uint8_t> flags(static_cast<size_t>(n_layer));
+  for (int64_t il = 0; il < n_layer; ++il)
+    flags[size_t(il)] = pattern == 0 || il % pattern < pattern - 1 ? 1 : 0;
+  return flags;
+}
+
+LayerConfig layer_config(const HParams& hp, int64_t layer) {
+  LayerConfig c;
+  if (hp.layer_is_swa(layer)) {
+    c.attention = AttentionKind::kSlidingWindow;
+    c.window = hp.n_swa;
+  }
+  c.ffn = hp.layer_is_moe(layer) ? FfnKind::kMoe : FfnKind::kDense;
+  return c;
 }
 
 bool TensorSpec::in_layer(const HParams& hp, int64_t layer) const {
@@ -172,6 +230,34 @@ Result<HParams> read_hparams(const ModelFile& model) {
         return make_error("{}: leading_dense_block_count must be an integer in 0..{} (block_count)",
                           model.path(), hp.n_layer);
       hp.n_layer_dense_lead = *n;
+    }
+  }
+
+  // Sliding windows: a window of 0 would hide a token from itself, so it is refused like a zero.
+  const bool has_swa = model.find(model.arch_key("attention.sliding_window")) != nullptr;
+  if (!has_swa && arch_spec && arch_spec->swa_pattern > 0)
+    return make_error("{}: {} is missing ({} has sliding-window layers)", model.path(),
+                      model.arch_key("attention.sliding_window"), arch);
+  if (has_swa) {
+    HEARTH_TRY(hp.n_swa, get("attention.sliding_window", true, 0, int64_t{1} << 24));
+    const gguf::Value* pattern = model.find(model.arch_key("attention.sliding_window_pattern"));
+    if (pattern == nullptr) {
+      hp.swa_layers = swa_layers_from_pattern(hp.n_layer, arch_spec ? arch_spec->swa_pattern : 0);
+    } else if (const gguf::Array* flags = pattern->as_array()) {
+      if (static_cast<int64_t>(flags->items.size()) != hp.n_layer)
+        return make_error("{}: attention.sliding_window_pattern has {} flags for {} layers", model.path(),
+                          flags->items.size(), hp.n_layer);
+      for (const gguf::Value& f : flags->items) {
+        std::optional<bool> b = f.as_bool();
+        if (!b) return make_error("{}: attention.sliding_window_pattern must hold booleans", model.path());
+        hp.swa_layers.push_back(*b ? 1 : 0);
+      }
+    } else {
+      std::optional<int64_t> n = pattern->as_int();
+      if (!n || *n < 0 || *n > hp.n_layer)
+        return make_error("{}: attention.sliding_window_pattern must be an integer in 0..{} or one flag "
+                          "per layer", model.path(), hp.n_layer);
+      hp.swa_layers = swa_layers_from_pattern(hp.n_layer, *n);
     }
   }
 

@@ -32,23 +32,56 @@ struct HParams {
   int64_t n_expert_used = 0;       // {arch}.expert_used_count: experts each token runs
   int64_t n_ff_exp = 0;            // {arch}.expert_feed_forward_length (defaults to n_ff)
   int64_t n_layer_dense_lead = 0;  // {arch}.leading_dense_block_count: dense layers before the MoE ones
+  // Sliding-window attention (0: every layer attends to the whole sequence). A windowed layer's
+  // token at position p sees positions p - n_swa + 1 .. p. Which layers are windowed:
+  // {arch}.attention.sliding_window_pattern, an integer n (in each group of n layers all but the
+  // last are windowed, as llama.cpp reads it) or one flag per layer; the family's default else.
+  int64_t n_swa = 0;                // {arch}.attention.sliding_window
+  std::vector<uint8_t> swa_layers;  // [n_layer] 1: windowed (empty when n_swa is 0)
 
   int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
   int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v
   bool layer_is_moe(int64_t layer) const { return n_expert > 0 && layer >= n_layer_dense_lead; }
+  bool layer_is_swa(int64_t layer) const {
+    return n_swa > 0 && static_cast<size_t>(layer) < swa_layers.size() && swa_layers[size_t(layer)] != 0;
+  }
 };
+
+// The per-layer shape the forward pass loops over, built from the hyperparameters.
+enum class AttentionKind { kFull, kSlidingWindow };
+enum class FfnKind { kDense, kMoe };
+struct LayerConfig {
+  AttentionKind attention = AttentionKind::kFull;
+  int64_t window = 0;  // positions a sliding-window layer sees, its own included
+  FfnKind ffn = FfnKind::kDense;
+};
+LayerConfig layer_config(const HParams& hp, int64_t layer);
+
+// The flags llama.cpp derives from a pattern n: in each group of n layers all but the last are
+// windowed (n = 0: all of them).
+std::vector<uint8_t> swa_layers_from_pattern(int64_t n_layer, int64_t pattern);
 
 // The most experts a file may declare: above every released model (DeepSeek V3 256, Qwen3-Next
 // 512), low enough that per-expert bookkeeping stays small for a hostile file.
 constexpr int64_t kMaxExperts = 512;
 
 // A tensor dimension as a function of the hyperparameters.
-enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert, kFFExp };
+enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert, kFFExp, kHead };
+
+// What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
+// differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
+enum class Slot {
+  kTokenEmbd, kOutputNorm, kOutput, kRopeFreqs,
+  kAttnNorm, kWq, kWk, kWv, kWo, kBq, kBk, kBv, kBo, kQNorm, kKNorm, kSinks,
+  kFfnNorm, kGate, kUp, kDown,
+  kRouter, kRouterBias, kGateExps, kUpExps, kDownExps, kGateExpsBias, kUpExpsBias, kDownExpsBias,
+};
 
 // Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts.
 enum class Layers { kAll, kDense, kMoe };
 
 struct TensorSpec {
+  Slot slot;
   std::string_view name;  // GGUF name; "{i}" is the layer index for per-layer tensors
   Dim ne0;                // row length (innermost)
   Dim ne1;                // rows (kOne for 1-D tensors)
@@ -62,6 +95,18 @@ struct TensorSpec {
 
 enum class RopeStyle { kNormal, kNeox };  // adjacent pairs (llama) vs halves (qwen, HF rotate_half)
 
+// How a MoE layer turns router logits into its k experts and their weights.
+enum class ExpertGating {
+  kSoftmax,        // softmax over all experts, top k, renormalised to sum 1 (qwen3moe, Mixtral)
+  kSoftmaxWeight,  // top k of the (biased) logits, softmax over those k (gpt-oss)
+};
+
+// The gated activation of an FFN: act(gate) * up.
+enum class GluKind {
+  kSwiGLU,     // silu(g) * u
+  kSwiGLUOai,  // gpt-oss: g' = min(g, 7), u' = clamp(u, -7, 7), g' * sigmoid(1.702 g') * (u' + 1)
+};
+
 struct ArchSpec {
   std::string_view name;              // general.architecture
   std::vector<TensorSpec> globals;    // token_embd, output_norm, output, rope_freqs
@@ -70,6 +115,12 @@ struct ArchSpec {
   bool qkv_bias;                      // qwen2
   bool qk_norm;                       // qwen3: RMSNorm on each head of Q and K
   bool requires_experts = false;      // qwen3moe: expert_count must be present
+  ExpertGating gating = ExpertGating::kSoftmax;
+  GluKind glu = GluKind::kSwiGLU;
+  // Sliding windows: 0, none; else the family's window layer pattern when the file gives none,
+  // and attention.sliding_window must be present.
+  int64_t swa_pattern = 0;
+  std::string_view alias = {};        // another spelling of `name` (Ollama's "gptoss")
 };
 
 const ArchSpec* find_arch(std::string_view name);

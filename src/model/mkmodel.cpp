@@ -62,6 +62,37 @@ WeightInit init_for(const std::string& name, const TensorView& shape, const HPar
   return {WeightInit::Kind::kNormal, static_cast<float>(1.0 / std::sqrt(shape.ne[0]))};
 }
 
+// The vocabulary's token and token-type arrays with the preset's extra control tokens appended
+// (none: nothing to rewrite), and the eos id when the preset names its eos by text.
+std::vector<std::pair<std::string, gguf::Value>> with_extra_tokens(const Preset& p, const gguf::File& vocab) {
+  std::vector<std::pair<std::string, gguf::Value>> out;
+  if (p.extra_control_tokens.empty()) return out;
+  const gguf::Value* tokens = vocab.find("tokenizer.ggml.tokens");
+  const gguf::Value* types = vocab.find("tokenizer.ggml.token_type");
+  gguf::Array t = *tokens->as_array();
+  gguf::Array ty = types && types->as_array() ? *types->as_array() : gguf::Array{gguf::ValueType::INT32, {}};
+  ty.items.resize(t.items.size(), gguf::Value{int32_t{1}});  // 1: normal
+  std::optional<int64_t> eos;
+  for (std::string_view tok : p.extra_control_tokens) {
+    bool present = false;
+    for (size_t i = 0; i < t.items.size() && !present; ++i) {
+      const std::string* s = t.items[i].as_string();
+      if (s && *s == tok) {
+        present = true;
+        if (p.eos_token && *p.eos_token == tok) eos = static_cast<int64_t>(i);
+      }
+    }
+    if (present) continue;
+    if (p.eos_token && *p.eos_token == tok) eos = static_cast<int64_t>(t.items.size());
+    t.items.push_back(gguf::Value{std::string(tok)});
+    ty.items.push_back(gguf::Value{int32_t{3}});  // 3: control
+  }
+  out.emplace_back("tokenizer.ggml.tokens", gguf::Value{std::move(t)});
+  out.emplace_back("tokenizer.ggml.token_type", gguf::Value{std::move(ty)});
+  if (eos) out.emplace_back("tokenizer.ggml.eos_token_id", gguf::Value{static_cast<uint32_t>(*eos)});
+  return out;
+}
+
 std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp,
                                             const gguf::File& vocab, const std::string& tmpl) {
   gguf::Writer w;  // used only as an ordered key/value map
@@ -85,13 +116,21 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp,
   if (hp.n_expert > 0) {
     w.set_u32(a + ".expert_count", static_cast<uint32_t>(hp.n_expert));
     w.set_u32(a + ".expert_used_count", static_cast<uint32_t>(hp.n_expert_used));
-    if (hp.n_ff_exp != hp.n_ff)
+    // Written by llama.cpp's converter for every MoE family but Mixtral (llama).
+    if (hp.n_ff_exp != hp.n_ff || p.arch != "llama")
       w.set_u32(a + ".expert_feed_forward_length", static_cast<uint32_t>(hp.n_ff_exp));
     if (hp.n_layer_dense_lead > 0)
       w.set_u32(a + ".leading_dense_block_count", static_cast<uint32_t>(hp.n_layer_dense_lead));
   }
+  if (hp.n_swa > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(hp.n_swa));
+  if (p.yarn) {
+    w.set_string(a + ".rope.scaling.type", "yarn");
+    w.set_f32(a + ".rope.scaling.factor", static_cast<float>(p.yarn->factor));
+    w.set_u32(a + ".rope.scaling.original_context_length", static_cast<uint32_t>(p.yarn->original_context));
+  }
   for (const gguf::KeyValue& kv : vocab.metadata())
     if (kv.key.starts_with("tokenizer.")) w.set(kv.key, kv.value);
+  for (const auto& [key, value] : with_extra_tokens(p, vocab)) w.set(key, value);
   if (p.eos_token_id) w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(*p.eos_token_id));
   if (p.add_bos_token) w.set_bool("tokenizer.ggml.add_bos_token", *p.add_bos_token);
   if (!tmpl.empty()) w.set_string("tokenizer.chat_template", tmpl);
@@ -118,6 +157,8 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     return make_error("{}: no tokenizer.ggml.tokens array", vocab_path);
   HParams hp = preset->hp;
   hp.n_vocab = static_cast<int64_t>(tokens->as_array()->items.size());
+  for (const auto& [key, value] : with_extra_tokens(*preset, vocab))
+    if (key == "tokenizer.ggml.tokens") hp.n_vocab = static_cast<int64_t>(value.as_array()->items.size());
   if (options.n_layer > 0) {  // fewer layers of a full-width model, for benchmarks on small machines
     if (options.n_layer > hp.n_layer)
       return make_error("--layers {} exceeds the preset's {} layers", options.n_layer, hp.n_layer);

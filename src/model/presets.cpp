@@ -28,6 +28,18 @@ HParams moe(HParams hp, int64_t n_expert, int64_t n_used, int64_t n_ff_exp) {
   return hp;
 }
 
+// gpt-oss: 64-wide heads (q_dim != n_embd), a sliding window on every other layer.
+HParams gpt_oss(HParams hp, int64_t n_expert, int64_t n_used, int64_t n_swa) {
+  hp = moe(hp, n_expert, n_used, hp.n_ff);
+  hp.n_swa = n_swa;
+  return hp;
+}
+
+// The harmony format's markers (o200k_harmony's special tokens).
+const std::vector<std::string_view> kHarmonyTokens = {
+    "<|startoftext|>", "<|return|>", "<|constrain|>", "<|channel|>", "<|start|>", "<|end|>",
+    "<|message|>", "<|call|>"};
+
 }  // namespace
 
 // Shapes from each model's published config.json.
@@ -69,6 +81,15 @@ const std::vector<Preset>& presets() {
       {"mixtral-8x7b-tiny", "llama", "ggml-vocab-llama-spm.gguf", "",
        moe(shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-5), 8, 2, 512), false, std::nullopt, std::nullopt,
        std::nullopt},
+      // gpt-oss-20b: 24 layers alternating a 128-token window with full attention, 32 experts of
+      // 2880, 4 per token, YaRN x32 over 4096. The tiny variant keeps every feature at a window of
+      // 16 (so the test prompts cross it) and 16 experts / 4 used.
+      {"gpt-oss-20b", "gpt-oss", "ggml-vocab-qwen2.gguf", "openai-gpt-oss-120b.jinja",
+       gpt_oss(shape(2880, 24, 64, 8, 2880, 131072, 150000, 1e-5, 64), 32, 4, 128), false,
+       std::nullopt, std::nullopt, false, YarnScaling{}, kHarmonyTokens, "<|return|>"},
+      {"gpt-oss-20b-tiny", "gpt-oss", "ggml-vocab-qwen2.gguf", "openai-gpt-oss-120b.jinja",
+       gpt_oss(shape(256, 2, 8, 2, 256, 8192, 150000, 1e-5, 64), 16, 4, 16), false, std::nullopt,
+       std::nullopt, false, YarnScaling{}, kHarmonyTokens, "<|return|>"},
   };
   return table;
 }

@@ -20,6 +20,12 @@ struct Llama3RopeScaling {
   int64_t original_context = 8192;
 };
 
+// YaRN context extension (gpt-oss): rope.scaling.{type = yarn, factor, original_context_length}.
+struct YarnScaling {
+  double factor = 32.0;
+  int64_t original_context = 4096;
+};
+
 struct Preset {
   std::string_view name;          // "qwen2.5-0.5b"
   std::string_view arch;          // general.architecture
@@ -30,6 +36,11 @@ struct Preset {
   std::optional<Llama3RopeScaling> llama3_rope;
   std::optional<int64_t> eos_token_id;   // instruct models stop on end-of-turn
   std::optional<bool> add_bos_token;
+  std::optional<YarnScaling> yarn = std::nullopt;
+  // Control tokens appended to the vocabulary, for chat formats whose markers it lacks
+  // (gpt-oss's harmony format over the qwen2 vocabulary: the o200k one is not in testdata).
+  std::vector<std::string_view> extra_control_tokens = {};
+  std::optional<std::string_view> eos_token = std::nullopt;  // by text, among the extra tokens
 };
 
 const std::vector<Preset>& presets();

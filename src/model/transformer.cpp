@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
@@ -53,52 +54,86 @@ std::vector<kernels::Matrix*> layer_matrices(LayerWeights& l) {
   return all;
 }
 
-Result<ModelWeights> bind_weights(const ModelFile& m, const HParams& hp) {
+// The f32 view a non-matrix slot binds to (norms, biases, sinks, rope factors), or null for a
+// matrix slot.
+TensorView* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
+  switch (slot) {
+    case Slot::kTokenEmbd: return &w.token_embd;
+    case Slot::kOutputNorm: return &w.output_norm;
+    case Slot::kRopeFreqs: return &w.rope_freqs;
+    default: break;
+  }
+  if (l == nullptr) return nullptr;
+  switch (slot) {
+    case Slot::kAttnNorm: return &l->attn_norm;
+    case Slot::kBq: return &l->bq;
+    case Slot::kBk: return &l->bk;
+    case Slot::kBv: return &l->bv;
+    case Slot::kBo: return &l->bo;
+    case Slot::kQNorm: return &l->q_norm;
+    case Slot::kKNorm: return &l->k_norm;
+    case Slot::kSinks: return &l->sinks;
+    case Slot::kFfnNorm: return &l->ffn_norm;
+    case Slot::kRouter: return &l->router;
+    case Slot::kRouterBias: return &l->router_bias;
+    case Slot::kGateExpsBias: return &l->gate_exps_bias;
+    case Slot::kUpExpsBias: return &l->up_exps_bias;
+    case Slot::kDownExpsBias: return &l->down_exps_bias;
+    default: return nullptr;
+  }
+}
+
+void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v) {
+  switch (slot) {
+    case Slot::kWq: l.wq = kernels::Matrix(v); break;
+    case Slot::kWk: l.wk = kernels::Matrix(v); break;
+    case Slot::kWv: l.wv = kernels::Matrix(v); break;
+    case Slot::kWo: l.wo = kernels::Matrix(v); break;
+    case Slot::kGate: l.gate = kernels::Matrix(v); break;
+    case Slot::kUp: l.up = kernels::Matrix(v); break;
+    case Slot::kDown: l.down = kernels::Matrix(v); break;
+    case Slot::kGateExps: l.gate_exps = expert_slices(v); break;
+    case Slot::kUpExps: l.up_exps = expert_slices(v); break;
+    case Slot::kDownExps: l.down_exps = expert_slices(v); break;
+    default: break;
+  }
+}
+
+// Binds every tensor of the family's table to its slot (the table was validated against the
+// hyperparameters, so each present tensor has its slot's shape).
+Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, const HParams& hp) {
   ModelWeights w;
-  w.token_embd = optional_tensor(m, "token_embd.weight");
-  w.output_norm = optional_tensor(m, "output_norm.weight");
-  const TensorView output = optional_tensor(m, "output.weight");
-  w.output = kernels::Matrix(output.data != nullptr ? output : w.token_embd);  // tied embeddings
-  w.rope_freqs = optional_tensor(m, "rope_freqs.weight");
+  for (const TensorSpec& spec : arch.globals) {
+    const std::string name(spec.name);
+    if (TensorView* v = view_slot(w, nullptr, spec.slot)) *v = optional_tensor(m, name);
+    if (spec.slot == Slot::kOutput) w.output = kernels::Matrix(optional_tensor(m, name));
+  }
+  if (w.output.view().data == nullptr) w.output = kernels::Matrix(w.token_embd);  // tied embeddings
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.output_norm, "output_norm.weight"));
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_freqs, "rope_freqs.weight"));
   for (int64_t i = 0; i < hp.n_layer; ++i) {
-    auto t = [&](const char* pattern) { return optional_tensor(m, layer_tensor_name(pattern, i)); };
     LayerWeights l;
-    l.attn_norm = t("blk.{i}.attn_norm.weight");
-    l.wq = kernels::Matrix(t("blk.{i}.attn_q.weight"));
-    l.wk = kernels::Matrix(t("blk.{i}.attn_k.weight"));
-    l.wv = kernels::Matrix(t("blk.{i}.attn_v.weight"));
-    l.wo = kernels::Matrix(t("blk.{i}.attn_output.weight"));
-    l.bq = t("blk.{i}.attn_q.bias");
-    l.bk = t("blk.{i}.attn_k.bias");
-    l.bv = t("blk.{i}.attn_v.bias");
-    l.q_norm = t("blk.{i}.attn_q_norm.weight");
-    l.k_norm = t("blk.{i}.attn_k_norm.weight");
-    l.ffn_norm = t("blk.{i}.ffn_norm.weight");
-    if (hp.layer_is_moe(i)) {
-      l.router = t("blk.{i}.ffn_gate_inp.weight");
-      if (!dtype_info(l.router.type).can_dequantize)
-        return make_error("{}: layer {} has a {} router, which hearth cannot compute with", m.path(), i,
-                          dtype_name(l.router.type));
-      l.gate_exps = expert_slices(t("blk.{i}.ffn_gate_exps.weight"));
-      l.up_exps = expert_slices(t("blk.{i}.ffn_up_exps.weight"));
-      l.down_exps = expert_slices(t("blk.{i}.ffn_down_exps.weight"));
-    } else {
-      l.gate = kernels::Matrix(t("blk.{i}.ffn_gate.weight"));
-      l.up = kernels::Matrix(t("blk.{i}.ffn_up.weight"));
-      l.down = kernels::Matrix(t("blk.{i}.ffn_down.weight"));
+    l.config = layer_config(hp, i);
+    for (const TensorSpec& spec : arch.per_layer) {
+      if (!spec.in_layer(hp, i)) continue;
+      const std::string name = layer_tensor_name(spec.name, i);
+      const TensorView v = optional_tensor(m, name);
+      if (TensorView* view = view_slot(w, &l, spec.slot)) {
+        *view = v;
+        // Only the router is a matrix among the views; everything else is used as f32 arrays.
+        if (spec.slot != Slot::kRouter) HEARTH_RETURN_IF_ERROR(require_f32(m, v, name));
+      } else {
+        bind_matrix(l, spec.slot, v);
+      }
     }
-    for (const auto& [view, name] :
-         {std::pair{&l.attn_norm, "attn_norm"}, {&l.bq, "attn_q.bias"}, {&l.bk, "attn_k.bias"},
-          {&l.bv, "attn_v.bias"}, {&l.q_norm, "attn_q_norm"}, {&l.k_norm, "attn_k_norm"},
-          {&l.ffn_norm, "ffn_norm"}})
-      HEARTH_RETURN_IF_ERROR(require_f32(m, *view, fmt::format("blk.{}.{}", i, name)));
+    if (l.config.ffn == FfnKind::kMoe && !dtype_info(l.router.type).can_dequantize)
+      return make_error("{}: layer {} has a {} router, which hearth cannot compute with", m.path(), i,
+                        dtype_name(l.router.type));
     for (const kernels::Matrix* v : layer_matrices(l))
       if (!dtype_info(v->view().type).can_dequantize)
         return make_error("{}: layer {} has a {} matrix, which hearth cannot compute with yet",
                           m.path(), i, dtype_name(v->view().type));
-    w.layers.push_back(l);
+    w.layers.push_back(std::move(l));
   }
   return w;
 }
@@ -110,6 +145,13 @@ void add_bias(float* y, const TensorView& bias, int64_t n_tokens, int64_t dim) {
   for (int64_t t = 0; t < n_tokens; ++t) ref::add_inplace(y + t * dim, f32(bias), dim);
 }
 
+// Expert e's row of a [dim, n_expert] bias (ggml_add_id), added to each of `rows` outputs.
+void add_expert_bias(float* y, const TensorView& bias, int64_t e, int64_t rows) {
+  if (bias.data == nullptr) return;
+  const int64_t dim = bias.ne[0];
+  for (int64_t r = 0; r < rows; ++r) ref::add_inplace(y + r * dim, f32(bias) + e * dim, dim);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Transformer>> Transformer::create(const ModelFile& model,
@@ -119,7 +161,7 @@ Result<std::unique_ptr<Transformer>> Transformer::create(const ModelFile& model,
     return make_error("{}: architecture '{}' is not supported", model.path(), model.architecture());
   HEARTH_TRY(HParams hp, read_hparams(model));
   HEARTH_RETURN_IF_ERROR(validate_tensors(model, *arch, hp));
-  HEARTH_TRY(ModelWeights w, bind_weights(model, hp));
+  HEARTH_TRY(ModelWeights w, bind_weights(model, *arch, hp));
   if (options.n_ctx < 0 || options.n_batch <= 0)
     return make_error("n_ctx and n_batch must be positive");
   std::optional<std::string> scaling = model.get_string(model.arch_key("rope.scaling.type"));
@@ -146,6 +188,12 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   if ((scaling == "linear" || scaling == "yarn") && factor > 0) rope_.freq_scale = 1.0f / float(factor);
   if (scaling == "yarn") {
     rope_.ext_factor = 1.0f;
+    // llama.cpp's context cancels YaRN's magnitude correction for the attention factor:
+    // (1 + 0.1 ln s) / (1 + 0.1 ln s), which rounds to 1 or a neighbour of it.
+    if (factor > 1) {
+      const float ln = std::log(static_cast<float>(factor));
+      rope_.attn_factor = std::fma(0.1f, ln, 1.0f) * (1.0f / std::fma(0.1f, ln, 1.0f));
+    }
     rope_.n_ctx_orig =
         model.get_int(model.arch_key("rope.scaling.original_context_length")).value_or(hp_.n_ctx_train);
   }
@@ -297,6 +345,7 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
     attention(batch, begin, n, il, kv);
     trace("kqv_out", il, attn_, n * q_dim);
     kernels::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);
+    add_bias(proj_.data(), L.bo, n, n_embd);
     trace("attn_out", il, proj_, n * n_embd);
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
 
@@ -316,8 +365,7 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
     kernels::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
     trace("ffn_gate", il, gate_, n * hp_.n_ff);
     trace("ffn_up", il, up_, n * hp_.n_ff);
-    for (int64_t t = 0; t < n; ++t)
-      kernels::silu_mul(gate_.data() + t * hp_.n_ff, up_.data() + t * hp_.n_ff, gate_.data() + t * hp_.n_ff, hp_.n_ff);
+    glu(gate_.data(), up_.data(), n, hp_.n_ff);
     trace("ffn_swiglu", il, gate_, n * hp_.n_ff);
     kernels::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
     trace("ffn_out", il, proj_, n * n_embd);
@@ -350,12 +398,19 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
     kernels::matmul(L.router, cur_.data(), n, router_.data(), pool_, matmul_scratch_);
   }
   trace("ffn_moe_logits", il, router_, n * n_expert);
+  add_bias(router_.data(), L.router_bias, n, n_expert);
   for (auto& rows : expert_rows_) rows.clear();
   for (int64_t t = 0; t < n; ++t) {
     float* probs = router_.data() + t * n_expert;
-    ref::soft_max_row(probs, n_expert);
     int32_t* ids = expert_ids_.data() + t * k;
-    ref::select_experts(probs, n_expert, k, /*normalize=*/true, ids, expert_weights_.data() + t * k);
+    float* weights = expert_weights_.data() + t * k;
+    if (arch_.gating == ExpertGating::kSoftmax) {
+      ref::soft_max_row(probs, n_expert);
+      ref::select_experts(probs, n_expert, k, /*normalize=*/true, ids, weights);
+    } else {  // kSoftmaxWeight: the top k logits, then a softmax over those k
+      ref::select_experts(probs, n_expert, k, /*normalize=*/false, ids, weights);
+      ref::soft_max_row(weights, k);
+    }
     for (int64_t s = 0; s < k; ++s) expert_rows_[size_t(ids[s])].push_back(static_cast<int32_t>(t * k + s));
   }
   trace("ffn_moe_probs", il, router_, n * n_expert);
@@ -371,9 +426,11 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
     }
     kernels::matmul(L.gate_exps[size_t(e)], expert_in_.data(), m, gate_.data(), pool_, matmul_scratch_);
     kernels::matmul(L.up_exps[size_t(e)], expert_in_.data(), m, up_.data(), pool_, matmul_scratch_);
-    for (int64_t r = 0; r < m; ++r)
-      kernels::silu_mul(gate_.data() + r * n_ff, up_.data() + r * n_ff, gate_.data() + r * n_ff, n_ff);
+    add_expert_bias(gate_.data(), L.gate_exps_bias, e, m);
+    add_expert_bias(up_.data(), L.up_exps_bias, e, m);
+    glu(gate_.data(), up_.data(), m, n_ff);
     kernels::matmul(L.down_exps[size_t(e)], gate_.data(), m, expert_down_.data(), pool_, matmul_scratch_);
+    add_expert_bias(expert_down_.data(), L.down_exps_bias, e, m);
     for (int64_t r = 0; r < m; ++r) {
       const int32_t slot = rows[size_t(r)];
       const float w = expert_weights_[size_t(slot)];
@@ -391,6 +448,17 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
   }
 }
 
+void Transformer::glu(float* gate, const float* up, int64_t rows, int64_t n_ff) const {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* g = gate + r * n_ff;
+    if (arch_.glu == GluKind::kSwiGLUOai) {
+      ref::swiglu_oai(g, up + r * n_ff, g, n_ff);
+    } else {
+      kernels::silu_mul(g, up + r * n_ff, g, n_ff);
+    }
+  }
+}
+
 void Transformer::trace(const char* name, int64_t layer, const std::vector<float>& values, int64_t count) const {
   if (!on_tensor_) return;
   on_tensor_(layer < 0 ? std::string(name) : fmt::format("{}-{}", name, layer),
@@ -404,18 +472,27 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
   const int64_t bs = kv.block_size();
   const int64_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const LayerWeights& L = w_.layers[size_t(il)];
+  // A sliding window starts its range at a position that is both a block's first and a multiple
+  // of 16 (kernels/attention.h: the masked rest of that range adds exact zeros).
+  const int64_t window = L.config.attention == AttentionKind::kSlidingWindow ? L.config.window : 0;
+  const int64_t align = std::lcm(bs, int64_t{16});
   pool_.parallel_for(n * hp_.n_head_kv, [&](int64_t job_begin, int64_t job_end, int thread) {
     AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
     for (int64_t job = job_begin; job < job_end; ++job) {
       const int64_t t = job / hp_.n_head_kv, kvh = job % hp_.n_head_kv;
       const std::span<const int32_t> table = batch.block_tables[size_t(batch.seq[size_t(begin + t)])];
-      const int64_t n_kv = batch.positions[size_t(begin + t)] + 1;
+      const int64_t pos = batch.positions[size_t(begin + t)];
+      const int64_t visible = window > 0 ? std::max<int64_t>(0, pos + 1 - window) : 0;
+      const int64_t first = visible - visible % align;
+      const int64_t n_kv = pos + 1 - first;
       const int64_t n_blocks = (n_kv + bs - 1) / bs;
       s.k_blocks.resize(static_cast<size_t>(n_blocks));
       s.v_blocks.resize(static_cast<size_t>(n_blocks));
       for (int64_t b = 0; b < n_blocks; ++b) {
-        s.k_blocks[size_t(b)] = kv.k(il, table[size_t(b)]) + kvh * hd;
-        s.v_blocks[size_t(b)] = kv.v(il, table[size_t(b)]) + kvh * hd;
+        const int32_t block = table[size_t(first / bs + b)];
+        s.k_blocks[size_t(b)] = kv.k(il, block) + kvh * hd;
+        s.v_blocks[size_t(b)] = kv.v(il, block) + kvh * hd;
       }
       kernels::AttentionArgs a;
       a.q = q_.data() + t * q_dim + kvh * group * hd;
@@ -426,6 +503,8 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
       a.block_size = bs;
       a.row_stride = hp_.kv_dim();
       a.n_kv = n_kv;
+      a.n_masked = visible - first;
+      a.sinks = L.sinks.data ? f32(L.sinks) + kvh * group : nullptr;
       a.scale = scale;
       a.out = attn_.data() + t * q_dim + kvh * group * hd;
       kernels::attention(a, s.kernel);

@@ -12,7 +12,9 @@
 //                        x' = h + Wdown · (silu(Wgate·norm(h)) * Wup·norm(h))
 // or, in a Mixture-of-Experts layer, x' = h + Σ_{e in top-k(softmax(Wrouter·norm(h)))} w_e · FFN_e(norm(h)),
 // where each token's k experts and weights are chosen as llama.cpp chooses them (kernels/ref/moe.h)
-// and every expert runs once per pass over the tokens routed to it.
+// and every expert runs once per pass over the tokens routed to it. Per-layer variations come
+// from the family's table and the layer's config: biases, attention sinks and sliding windows,
+// the router's gating and the GLU (gpt-oss).
 #pragma once
 
 #include <cstdint>
@@ -34,16 +36,21 @@
 
 namespace hearth {
 
+// One layer's weights, bound by slot (model/arch.h). Views whose data is null are absent.
 struct LayerWeights {
+  LayerConfig config;                 // attention window, dense or MoE FFN
   TensorView attn_norm;               // [n_embd] f32
   kernels::Matrix wq, wk, wv, wo;     // [n_embd -> q_dim], [n_embd -> kv_dim] x2, [q_dim -> n_embd]
-  TensorView bq, bk, bv;              // qkv biases (qwen2), data null when absent
-  TensorView q_norm, k_norm;          // [head_dim] per-head RMSNorm (qwen3), null when absent
+  TensorView bq, bk, bv, bo;          // projection biases (qwen2: q, k, v; gpt-oss: all four)
+  TensorView q_norm, k_norm;          // [head_dim] per-head RMSNorm (qwen3)
+  TensorView sinks;                   // [n_head] attention sink logits (gpt-oss)
   TensorView ffn_norm;                // [n_embd]
   kernels::Matrix gate, up, down;     // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers)
   // Mixture-of-Experts layers: the router and, per expert, its slice of the stacked 3-D tensors.
   TensorView router;                  // ffn_gate_inp [n_embd -> n_expert]
-  std::vector<kernels::Matrix> gate_exps, up_exps, down_exps;  // [n_expert] of n_ff_exp-wide SwiGLUs
+  TensorView router_bias;             // [n_expert] (gpt-oss)
+  std::vector<kernels::Matrix> gate_exps, up_exps, down_exps;  // [n_expert] of n_ff_exp-wide GLUs
+  TensorView gate_exps_bias, up_exps_bias, down_exps_bias;     // [n_ff_exp | n_embd, n_expert] (gpt-oss)
 };
 
 struct ModelWeights {
@@ -99,6 +106,8 @@ class Transformer {
   // Tokens [begin, begin + n) of the batch; logits rows for the wanted ones.
   void forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits);
   void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, const KvCache& kv);
+  // out[r] = the arch's GLU of gate[r] and up[r], for rows of n_ff.
+  void glu(float* gate, const float* up, int64_t rows, int64_t n_ff) const;
   // proj_ [n, n_embd] = the layer's expert mixture for the normed activations in cur_.
   void moe_ffn(const LayerWeights& L, int64_t n, int64_t layer);
   // options.on_tensor with the first `count` values of `values`, as "name-layer" (-1: no layer).

@@ -41,11 +41,16 @@ const MAX_MEAN_KL = { f32: 1e-6, f16: 1e-5, q8_0: 1e-10, q4_0: 1e-10, q4_k: 1e-1
 // sums in ggml's vec_dot lanes and hearth does not follow yet (bench/RESULTS.md: the Q5_K/Q6_K
 // item): mean KL 1.7e-3, median 2e-13. An ulp there can move a token to another expert, so it
 // shows more than in a dense model.
-const MOE_PRESETS = ["qwen3-30b-a3b-tiny", "mixtral-8x7b-tiny"];
-const MOE_TYPES = ["f16", "q8_0", "q4_k", "Q4_K_M"];
+const MOE_PRESETS = ["qwen3-30b-a3b-tiny", "mixtral-8x7b-tiny", "gpt-oss-20b-tiny"];
+const MOE_TYPES = {
+  "qwen3-30b-a3b-tiny": ["f16", "q8_0", "q4_k", "Q4_K_M"],
+  "mixtral-8x7b-tiny": ["f16", "q8_0", "q4_k", "Q4_K_M"],
+  "gpt-oss-20b-tiny": ["f16", "q8_0", "Q4_K_M", "MXFP4_MOE"],
+};
 const MOE_MAX_MEAN_KL = {
   "qwen3-30b-a3b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-10 },
   "mixtral-8x7b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 5e-3 },
+  "gpt-oss-20b-tiny": { f16: 1e-5, q8_0: 1e-5, Q4_K_M: 1e-5, MXFP4_MOE: 1e-5 },
 };
 const CLEAR_GAP = 0.5;
 
@@ -96,7 +101,7 @@ async function llamaLogits(file, tokenLists) {
 
 const CASES = [
   ...PRESETS.flatMap((preset) => TYPES.map((type) => [preset, type, MAX_MEAN_KL[type]])),
-  ...MOE_PRESETS.flatMap((preset) => MOE_TYPES.map((type) => [preset, type, MOE_MAX_MEAN_KL[preset][type]])),
+  ...MOE_PRESETS.flatMap((preset) => MOE_TYPES[preset].map((type) => [preset, type, MOE_MAX_MEAN_KL[preset][type]])),
 ];
 
 for (const [preset, type, maxMeanKl] of CASES) {

@@ -48,9 +48,10 @@ __attribute__((target("avx2,fma,f16c"))) float reduce8(__m256 v) {
 
 // ref::softmax with 8-lane poly_expf: each group of 16 is two vectors whose lanewise sum is the
 // tree's first step.
-__attribute__((target("avx2,fma,f16c"))) void softmax_avx2(float* x, int64_t n) {
+__attribute__((target("avx2,fma,f16c"))) void softmax_avx2(float* x, int64_t n, float sink) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  max = std::max(max, sink);
   const __m256 vmax = _mm256_set1_ps(max);
   double sum = 0.0;
   int64_t i = 0;
@@ -66,6 +67,7 @@ __attribute__((target("avx2,fma,f16c"))) void softmax_avx2(float* x, int64_t n) 
     for (int64_t l = 0; i + l < n; ++l) lane[l] = x[i + l] = ref::poly_expf(x[i + l] - max);
     sum += ref::reduce_lanes16(lane);
   }
+  sum += static_cast<double>(std::exp(sink - max));
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t j = 0; j < n; ++j) x[j] *= inv;
 }
@@ -79,11 +81,13 @@ void begin_attention(const AttentionArgs& a, AttentionScratch& s) {
 }
 
 // Each head's scores become probabilities, rounded to f16 as llama.cpp converts them for the
-// product with V. Softmax: this build's ref::softmax.
-void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s, void (*softmax)(float*, int64_t)) {
+// product with V. Softmax: this build's ref::softmax, after the window's mask.
+void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s,
+                             void (*softmax)(float*, int64_t, float)) {
   for (int64_t g = 0; g < a.group; ++g) {
     float* p = s.scores.data() + g * a.n_kv;
-    softmax(p, a.n_kv);
+    std::fill(p, p + a.n_masked, -INFINITY);
+    softmax(p, a.n_kv, a.sinks ? a.sinks[g] : -INFINITY);
     round_to_f16(p, p, a.n_kv);
   }
 }
@@ -145,9 +149,10 @@ __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs
 }
 
 // The same with 16 floats per vector (AVX-512F): a K row's 16-lane sum is one register.
-__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void softmax_avx512(float* x, int64_t n) {
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void softmax_avx512(float* x, int64_t n, float sink) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  max = std::max(max, sink);
   const __m512 vmax = _mm512_set1_ps(max);
   double sum = 0.0;
   for (int64_t i = 0; i < n; i += 16) {
@@ -157,6 +162,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void softmax_
     _mm512_mask_storeu_ps(x + i, m, e);
     sum += _mm512_reduce_add_ps(e);
   }
+  sum += static_cast<double>(std::exp(sink - max));
   const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);

@@ -30,17 +30,29 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
-void softmax(float* x, int64_t n) {
+void softmax(float* x, int64_t n, float sink) {
   float max = -INFINITY;
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  max = std::max(max, sink);
   double sum = 0.0;
   for (int64_t i0 = 0; i0 < n; i0 += 16) {
     float lane[16] = {};
     for (int64_t l = 0; l < 16 && i0 + l < n; ++l) lane[l] = x[i0 + l] = poly_expf(x[i0 + l] - max);
     sum += reduce_lanes16(lane);
   }
+  sum += static_cast<double>(std::exp(sink - max));
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n) {
+  constexpr float kAlpha = 1.702f, kLimit = 7.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = std::min(gate[i], kLimit);
+    const float u = std::clamp(up[i], -kLimit, kLimit);
+    const float glu = g / (1.0f + std::exp(kAlpha * (-g)));
+    out[i] = glu * (u + 1.0f);
+  }
 }
 
 void add_inplace(float* out, const float* x, int64_t n) {

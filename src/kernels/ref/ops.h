@@ -20,8 +20,14 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
 // In place: x = softmax(x)   [n] f32, as ggml's soft_max over a row padded to a multiple of 16
 // with masked (-inf) entries: poly_expf(x - max), each aligned group of 16 summed in f32 by the
-// halving tree and the group sums in double, then x * float(1 / sum).
-void softmax(float* x, int64_t n);
+// halving tree and the group sums in double, then x * float(1 / sum). A sink logit (gpt-oss)
+// joins the max and adds libm's expf(sink - max) to the double sum, as ggml's soft_max with sinks
+// does; -INFINITY, the default, is no sink (it adds an exact 0).
+void softmax(float* x, int64_t n, float sink = -INFINITY);
+
+// gpt-oss's clamped SwiGLU, as ggml's swiglu_oai computes it element by element (libm expf):
+// g = min(gate, 7), u = clamp(up, -7, 7), out = g / (1 + expf(1.702 * -g)) * (u + 1).
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n);
 
 // out[i] += x[i]
 void add_inplace(float* out, const float* x, int64_t n);

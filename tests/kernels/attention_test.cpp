@@ -4,6 +4,8 @@
 // mid-block and mid-lane-group, blocks scattered in the cache. And the F16C KV-cache append against fp32_to_fp16.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <cmath>
 #include <random>
 
@@ -24,6 +26,8 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
   for (int64_t hd : {8, 64, 72, 80, 128}) {
     for (int64_t group : {1, 2, 7}) {
       for (int64_t n_kv : {1, 2, 15, 16, 17, 100, 301}) {
+       // Plain, then gpt-oss's: attention sinks and a sliding window's masked older positions.
+       for (bool windowed : {false, true}) {
         const int64_t bs = 16, n_kv_heads = 2, stride = n_kv_heads * hd;
         const int64_t n_blocks = (n_kv + bs - 1) / bs + 3;
         std::vector<uint16_t> k(size_t(n_blocks * bs * stride)), v(k.size());
@@ -50,6 +54,12 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
         a.row_stride = stride;
         a.n_kv = n_kv;
         a.scale = 1.0f / std::sqrt(float(hd));
+        std::vector<float> sinks(static_cast<size_t>(group));
+        for (auto& x : sinks) x = normal(rng) * 3.0f;
+        if (windowed) {
+          a.n_masked = n_kv / 3;
+          a.sinks = sinks.data();
+        }
         AttentionScratch s1, s2;
         a.out = slow.data();
         ref::attention(a, s2);
@@ -60,7 +70,69 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
           GTEST_SKIP() << "this CPU lacks attention build " << isa;
         for (size_t i = 0; i < q.size(); ++i)
           ASSERT_EQ(fast[i], slow[i]) << "isa " << isa << " hd " << hd << " group " << group << " n_kv " << n_kv
-                                      << " at " << i;
+                                      << " windowed " << windowed << " at " << i;
+       }
+      }
+    }
+  }
+}
+
+// A sliding window may skip the positions before the multiple of 16 at or below its start: every
+// remaining position keeps its lane, and the skipped ones only ever added exact zeros. So the
+// range from that aligned start equals the whole masked range to the bit, and masked positions
+// count for nothing (the result equals a softmax over the window alone, up to rounding).
+TEST(Attention, AlignedWindowEqualsTheFullMaskedRange) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t hd = 64, bs = 16, n_kv = 90, group = 2;
+  std::vector<uint16_t> k(size_t(n_kv + bs) * hd), v(k.size());
+  for (auto& x : k) x = fp32_to_fp16(normal(rng) * 2.0f);
+  for (auto& x : v) x = fp32_to_fp16(normal(rng));
+  std::vector<float> q(size_t(group * hd)), sinks = {0.5f, -1.0f};
+  for (auto& x : q) x = normal(rng);
+  for (int64_t visible : {0, 5, 16, 37, 89}) {
+    auto run = [&](int64_t first) {
+      std::vector<const uint16_t*> kb, vb;
+      for (int64_t b = first / bs; b * bs < n_kv; ++b) {
+        kb.push_back(k.data() + b * bs * hd);
+        vb.push_back(v.data() + b * bs * hd);
+      }
+      std::vector<float> out(q.size());
+      AttentionArgs a;
+      a.q = q.data();
+      a.group = group;
+      a.head_dim = hd;
+      a.k_blocks = kb.data();
+      a.v_blocks = vb.data();
+      a.block_size = bs;
+      a.row_stride = hd;
+      a.n_kv = n_kv - first;
+      a.n_masked = visible - first;
+      a.sinks = sinks.data();
+      a.scale = 0.125f;
+      a.out = out.data();
+      AttentionScratch s;
+      attention(a, s);
+      return out;
+    };
+    const std::vector<float> full = run(0), aligned = run(visible - visible % 16);
+    EXPECT_EQ(std::memcmp(full.data(), aligned.data(), full.size() * 4), 0) << "window from " << visible;
+    // Against a plain double-precision softmax over the window and the sink.
+    for (int64_t g = 0; g < group; ++g) {
+      std::vector<double> w;
+      double max = sinks[size_t(g)], sum = 0;
+      for (int64_t j = visible; j < n_kv; ++j) {
+        double dot = 0;
+        for (int64_t i = 0; i < hd; ++i) dot += double(q[size_t(g * hd + i)]) * fp16_to_fp32(k[size_t(j * hd + i)]);
+        w.push_back(dot * 0.125);
+        max = std::max(max, w.back());
+      }
+      for (double& x : w) sum += (x = std::exp(x - max));
+      sum += std::exp(sinks[size_t(g)] - max);
+      for (int64_t i = 0; i < hd; ++i) {
+        double o = 0;
+        for (int64_t j = visible; j < n_kv; ++j) o += w[size_t(j - visible)] / sum * fp16_to_fp32(v[size_t(j * hd + i)]);
+        EXPECT_NEAR(full[size_t(g * hd + i)], o, 2e-3) << "window from " << visible << " head " << g << " dim " << i;
       }
     }
   }

@@ -90,10 +90,16 @@ TEST(Transformer, BatchedAndTokenByTokenAgreeForAnyThreadCount) {
 // same per-(row, token) sequence whatever else was routed to it.
 TEST(Transformer, MixtureOfExpertsIsBatchInvariant) {
     const std::vector<int32_t> spm_tokens = {1, 15043, 3186, 29892, 445, 338, 263, 1243, 310, 278, 6375, 1209};
-  for (auto [preset, type] : {std::pair{"qwen3-30b-a3b-tiny", "q4_k"}, {"mixtral-8x7b-tiny", "q8_0"}}) {
+  // gpt-oss: 40 tokens, so its 16-token windows slide within and across chunks.
+  std::vector<int32_t> long_tokens;
+  for (int r = 0; r < 4; ++r) long_tokens.insert(long_tokens.end(), kTokens.begin(), kTokens.end());
+  for (auto [preset, type] : {std::pair{"qwen3-30b-a3b-tiny", "q4_k"}, {"mixtral-8x7b-tiny", "q8_0"},
+                              {"gpt-oss-20b-tiny", "MXFP4_MOE"}}) {
     auto m = ModelFile::open(make_model(preset, type));
     ASSERT_TRUE(m.ok());
-    const std::vector<int32_t>& tokens = std::string(preset).starts_with("mixtral") ? spm_tokens : kTokens;
+    const std::vector<int32_t>& tokens = std::string(preset).starts_with("mixtral") ? spm_tokens
+                                         : std::string(preset).starts_with("gpt-oss") ? long_tokens
+                                                                                      : kTokens;
     std::vector<float> batched = logits_of(*m, tokens, 16, 2);
     std::vector<float> single = logits_of(*m, tokens, 1, 1);
     std::vector<float> chunks = logits_of(*m, tokens, 3, 2);
@@ -132,7 +138,12 @@ void expect_refused(const std::string& src, const std::string& name,
   for (const gguf::TensorInfo& t : file->tensors()) {
     if (t.name == drop_tensor) continue;
     TensorView v = t.view;
-    if (t.name == swap_shape_of) std::swap(v.ne[v.n_dims == 3 ? 1 : 0], v.ne[v.n_dims == 3 ? 2 : 1]);
+    if (t.name == swap_shape_of && v.n_dims == 1) {  // [n] becomes [1, n]: same bytes, wrong shape
+      v.n_dims = 2;
+      std::swap(v.ne[0], v.ne[1]);
+    } else if (t.name == swap_shape_of) {
+      std::swap(v.ne[v.n_dims == 3 ? 1 : 0], v.ne[v.n_dims == 3 ? 2 : 1]);
+    }
     ASSERT_TRUE(w.add_tensor(t.name, v).ok());
   }
   std::string out = kTmp + "/lying-" + name + ".gguf";
@@ -197,6 +208,47 @@ TEST(Transformer, MixtureOfExpertsModelsThatLieAreRefusedAtLoad) {
                   {"qwen3moe.block_count", u32(2)}, {"qwen3moe.feed_forward_length", u32(512)},
                   {"qwen3moe.attention.head_count", u32(4)}},
                  "", "", "qwen3moe.expert_count is missing");
+}
+
+TEST(Transformer, GptOssModelsThatLieAreRefusedAtLoad) {
+  const std::string src = make_model("gpt-oss-20b-tiny", "f32");
+  auto u32 = [](uint32_t x) { return gguf::Value{x}; };
+  expect_refused(src, "window-zero", {{"gpt-oss.attention.sliding_window", u32(0)}}, "", "",
+                 "gpt-oss.attention.sliding_window = 0 is out of range");
+  expect_refused(src, "window-pattern-short",
+                 {{"gpt-oss.attention.sliding_window_pattern",
+                   gguf::Value{gguf::Array{gguf::ValueType::BOOL, {gguf::Value{true}}}}}},
+                 "", "", "sliding_window_pattern has 1 flags for 2 layers");
+  expect_refused(src, "sinks-missing", {}, "blk.1.attn_sinks.weight", "", "'blk.1.attn_sinks.weight' is missing");
+  expect_refused(src, "sinks-wrong-length", {}, "", "blk.0.attn_sinks.weight",
+                 "'blk.0.attn_sinks.weight' has shape [1, 8], expected [8, 1]");
+  expect_refused(src, "expert-bias-count", {}, "", "blk.0.ffn_up_exps.bias",
+                 "'blk.0.ffn_up_exps.bias' has shape [16, 256], expected [256, 16]");
+  expect_refused(src, "router-bias-missing", {}, "blk.0.ffn_gate_inp.bias", "",
+                 "'blk.0.ffn_gate_inp.bias' is missing");
+  expect_refused(src, "used-above-count", {{"gpt-oss.expert_used_count", u32(17)}}, "", "",
+                 "expert_used_count 17 exceeds expert_count 16");
+}
+
+// Written without its window, a gpt-oss file is refused (every other layer needs it).
+TEST(Transformer, GptOssWithoutASlidingWindowIsRefused) {
+  const std::string src = make_model("gpt-oss-20b-tiny", "f32");
+  auto file = gguf::File::open(src);
+  ASSERT_TRUE(file.ok());
+  gguf::Writer w;
+  for (const gguf::KeyValue& kv : file->metadata())
+    if (kv.key != "gpt-oss.attention.sliding_window") w.set(kv.key, kv.value);
+  for (const gguf::TensorInfo& t : file->tensors()) ASSERT_TRUE(w.add_tensor(t.name, t.view).ok());
+  const std::string out = kTmp + "/lying-no-window.gguf";
+  ASSERT_TRUE(w.write(out).ok());
+  auto m = ModelFile::open(out);
+  ASSERT_TRUE(m.ok());
+  TransformerOptions opt;
+  opt.n_ctx = 16;
+  auto tf = Transformer::create(*m, opt);
+  ASSERT_FALSE(tf.ok());
+  EXPECT_NE(tf.error().message.find("gpt-oss.attention.sliding_window is missing"), std::string::npos)
+      << tf.error().message;
 }
 
 }  // namespace

@@ -42,6 +42,9 @@ const RUNS = [
   ["mixtral-8x7b-tiny", "Q4_K_M", 4, false, { ppl: 1e-3 }],
   ["qwen3-30b-a3b-tiny", "q8_0", 2, false], ["qwen3-30b-a3b-tiny", "q4_k", 2, false],
   ["qwen3-30b-a3b-tiny", "Q4_K_M", 2, false],
+  // gpt-oss (sinks, 16-token windows on layer 0 that 64-token chunks cross, YaRN, biases, clamped
+  // SwiGLU, top-k-then-softmax routing) with MXFP4 experts as llama.cpp's quantizer writes them.
+  ["gpt-oss-20b-tiny", "q8_0", 2, false], ["gpt-oss-20b-tiny", "MXFP4_MOE", 2, false],
 ];
 
 // The bars: perplexity within 0.1% (F32/F16/Q8_0) and 0.5% (4-bit) of llama.cpp's, and a
@@ -54,8 +57,8 @@ const RUNS = [
 // rounding flip through and moves these rows to ~1e-4 KL and ~1e-4 PPL (measured before they
 // were matched: 5.6e-5 to 1.15e-3 KL). F32/F16 differ by the float summation order of the
 // weight matmuls (llama.cpp's tinyBLAS sums 16 lanes; hearth one chain per output), ~1e-6 KL.
-const MAX_PPL_REL = { f32: 1e-3, f16: 1e-3, q8_0: 1e-6, q4_0: 1e-6, q4_k: 1e-6, Q4_K_M: 1e-6 };
-const MAX_KL = { f32: 1e-4, f16: 1e-4, q8_0: 1e-5, q4_0: 1e-5, q4_k: 1e-5, Q4_K_M: 1e-5 };
+const MAX_PPL_REL = { f32: 1e-3, f16: 1e-3, q8_0: 1e-6, q4_0: 1e-6, q4_k: 1e-6, Q4_K_M: 1e-6, MXFP4_MOE: 1e-6 };
+const MAX_KL = { f32: 1e-4, f16: 1e-4, q8_0: 1e-5, q4_0: 1e-5, q4_k: 1e-5, Q4_K_M: 1e-5, MXFP4_MOE: 1e-5 };
 
 const dir = tmpDir("perplexity");
 const rows = [];

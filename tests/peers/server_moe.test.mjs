@@ -1,69 +1,75 @@
-// hearth serve on a Mixture-of-Experts model (Qwen3-MoE shape, Q8_0, whose logits equal llama.cpp's
-// to the bit in forward_logits.test.mjs): greedy tokens equal llama.cpp's, a request gives the
-// same tokens alone and among 16 concurrent ones (tokens regrouped per expert every step), and a
-// prefix-cached request gives the tokens it gave cold.
+// hearth serve on Mixture-of-Experts models whose logits equal llama.cpp's to the bit in
+// forward_logits.test.mjs (Qwen3-MoE in Q8_0; gpt-oss with MXFP4 experts, sinks and 16-token
+// sliding windows): greedy tokens equal llama.cpp's, a request gives the same tokens alone and
+// among 16 concurrent ones (tokens regrouped per expert every step), and a prefix-cached request
+// gives the tokens it gave cold (for gpt-oss: windows that slide over the cached prefix).
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { getLlama } from "node-llama-cpp";
 import OpenAI from "openai";
 import { hearth, tmpDir } from "./lib.mjs";
 import { llamaGreedyOf, metrics, startServer } from "./server_lib.mjs";
 
 const dir = tmpDir("server-moe");
-const MODEL = path.join(dir, "qwen3-30b-a3b-tiny-q8_0.gguf");
-let server, client, llama, llamaModel;
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-before(async () => {
-  hearth("mkmodel", "--preset", "qwen3-30b-a3b-tiny", "--type", "q8_0", "--seed", "5", "-o", MODEL);
-  server = await startServer(MODEL, ["--served-model-name", "moe"]);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
-  llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
-  llamaModel = await llama.loadModel({ modelPath: MODEL, gpuLayers: 0 });
-});
-after(async () => {
-  await server?.stop();
-  await llamaModel?.dispose();
-  await llama?.dispose();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny", "MXFP4_MOE"]]) {
+  describe(`${preset} ${type}`, () => {
+    const MODEL = path.join(dir, `${preset}-${type}.gguf`);
+    let server, client, llama, llamaModel;
 
-async function greedy(prompt, n) {
-  const r = await client.completions.create({
-    model: "moe", prompt, max_tokens: n, temperature: 0, logprobs: 1, ignore_eos: true,
-    return_tokens_as_token_ids: true,
+    before(async () => {
+      hearth("mkmodel", "--preset", preset, "--type", type, "--seed", "5", "-o", MODEL);
+      server = await startServer(MODEL, ["--served-model-name", "moe"]);
+      client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+      llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
+      llamaModel = await llama.loadModel({ modelPath: MODEL, gpuLayers: 0 });
+    });
+    after(async () => {
+      await server?.stop();
+      await llamaModel?.dispose();
+      await llama?.dispose();
+    });
+
+    async function greedy(prompt, n) {
+      const r = await client.completions.create({
+        model: "moe", prompt, max_tokens: n, temperature: 0, logprobs: 1, ignore_eos: true,
+        return_tokens_as_token_ids: true,
+      });
+      return { ids: r.choices[0].logprobs.tokens.map((t) => Number(/^token_id:(\d+)$/.exec(t)[1])), usage: r.usage };
+    }
+
+    test("greedy tokens on a MoE model equal llama.cpp's", async () => {
+      for (const text of ["The capital of France is", "def fibonacci(n):"]) {
+        const prompt = Array.from(llamaModel.tokenize(text));
+        const ref = await llamaGreedyOf(llamaModel, prompt, 16);
+        const ours = await greedy(prompt, 16);
+        assert.deepEqual(ours.ids, ref.tokens, text);
+      }
+    });
+
+    test("16 concurrent requests give each the greedy tokens it gets alone", async () => {
+      const prompts = Array.from({ length: 16 }, (_, i) =>
+        Array.from(llamaModel.tokenize(`Request ${i}: ${"expert ".repeat(i)}routing`)));
+      const alone = [];
+      for (const p of prompts) alone.push((await greedy(p, 12)).ids);
+      const s0 = (await metrics(server.url)).get("hearth_engine_steps_total");
+      const together = await Promise.all(prompts.map((p) => greedy(p, 12)));
+      const s1 = (await metrics(server.url)).get("hearth_engine_steps_total");
+      for (let i = 0; i < prompts.length; i++) assert.deepEqual(together[i].ids, alone[i], `request ${i}`);
+      assert.ok(s1 - s0 < 16 * 12 / 2, `16 concurrent requests took ${s1 - s0} steps: not batched`);
+    });
+
+    test("a prefix-cached request gives the tokens it gave cold", async () => {
+      const prefix = Array.from({ length: 200 }, (_, i) => 1000 + ((i * 7919) % 50000));
+      const cold = await greedy([...prefix, 21, 22], 8);
+      assert.equal(cold.usage.prompt_tokens_details.cached_tokens, 0);
+      await greedy([...prefix, 31, 32, 33], 4);
+      const warm = await greedy([...prefix, 21, 22], 8);
+      assert.ok(warm.usage.prompt_tokens_details.cached_tokens >= 192, `cached ${warm.usage.prompt_tokens_details.cached_tokens}`);
+      assert.deepEqual(warm.ids, cold.ids);
+    });
   });
-  return { ids: r.choices[0].logprobs.tokens.map((t) => Number(/^token_id:(\d+)$/.exec(t)[1])), usage: r.usage };
 }
-
-test("greedy tokens on a MoE model equal llama.cpp's", async () => {
-  for (const text of ["The capital of France is", "def fibonacci(n):"]) {
-    const prompt = Array.from(llamaModel.tokenize(text));
-    const ref = await llamaGreedyOf(llamaModel, prompt, 16);
-    const ours = await greedy(prompt, 16);
-    assert.deepEqual(ours.ids, ref.tokens, text);
-  }
-});
-
-test("16 concurrent requests give each the greedy tokens it gets alone", async () => {
-  const prompts = Array.from({ length: 16 }, (_, i) =>
-    Array.from(llamaModel.tokenize(`Request ${i}: ${"expert ".repeat(i)}routing`)));
-  const alone = [];
-  for (const p of prompts) alone.push((await greedy(p, 12)).ids);
-  const s0 = (await metrics(server.url)).get("hearth_engine_steps_total");
-  const together = await Promise.all(prompts.map((p) => greedy(p, 12)));
-  const s1 = (await metrics(server.url)).get("hearth_engine_steps_total");
-  for (let i = 0; i < prompts.length; i++) assert.deepEqual(together[i].ids, alone[i], `request ${i}`);
-  assert.ok(s1 - s0 < 16 * 12 / 2, `16 concurrent requests took ${s1 - s0} steps: not batched`);
-});
-
-test("a prefix-cached request gives the tokens it gave cold", async () => {
-  const prefix = Array.from({ length: 200 }, (_, i) => 1000 + ((i * 7919) % 50000));
-  const cold = await greedy([...prefix, 21, 22], 8);
-  assert.equal(cold.usage.prompt_tokens_details.cached_tokens, 0);
-  await greedy([...prefix, 31, 32, 33], 4);
-  const warm = await greedy([...prefix, 21, 22], 8);
-  assert.ok(warm.usage.prompt_tokens_details.cached_tokens >= 192, `cached ${warm.usage.prompt_tokens_details.cached_tokens}`);
-  assert.deepEqual(warm.ids, cold.ids);
-});

@@ -67,7 +67,11 @@ Totals totals(const ModelFile& model, int64_t n_expert, int64_t n_used) {
   for (const ModelTensor& tensor : model.tensors()) {
     t.n_params += static_cast<uint64_t>(tensor.view.n_elements());
     t.n_bytes += tensor.view.n_bytes;
-    const bool stacked_experts = n_expert > 0 && tensor.view.n_dims == 3 && tensor.view.ne[2] == n_expert;
+    // Expert stacks [.., .., n_expert] and per-expert biases [.., n_expert] (gpt-oss).
+    const bool stacked_experts =
+        n_expert > 0 && ((tensor.view.n_dims == 3 && tensor.view.ne[2] == n_expert) ||
+                         (tensor.view.n_dims == 2 && tensor.view.ne[1] == n_expert &&
+                          tensor.name.ends_with("_exps.bias")));
     const double share = stacked_experts ? static_cast<double>(n_used) / static_cast<double>(n_expert) : 1.0;
     t.active_params += share * static_cast<double>(tensor.view.n_elements());
     t.active_bytes += share * static_cast<double>(tensor.view.n_bytes);
@@ -124,6 +128,12 @@ json hparams_json(const ModelFile& model, std::string* error) {
     out["n_expert_used"] = hp->n_expert_used;
     out["n_ff_exp"] = hp->n_ff_exp;
     out["n_layer_dense_lead"] = hp->n_layer_dense_lead;
+  }
+  if (hp->n_swa > 0) {
+    int64_t windowed = 0;
+    for (int64_t il = 0; il < hp->n_layer; ++il) windowed += hp->layer_is_swa(il) ? 1 : 0;
+    out["n_swa"] = hp->n_swa;
+    out["n_layer_swa"] = windowed;
   }
   return out;
 }

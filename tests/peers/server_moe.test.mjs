@@ -71,5 +71,23 @@ for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny
       assert.ok(warm.usage.prompt_tokens_details.cached_tokens >= 192, `cached ${warm.usage.prompt_tokens_details.cached_tokens}`);
       assert.deepEqual(warm.ids, cold.ids);
     });
+
+    if (preset.startsWith("gpt-oss")) {
+      // The harmony format (the file's template, rendered by hearth's Jinja engine): a turn ends
+      // at <|return|> (final answer) or <|call|> (tool call); <|end|> closes a message inside the
+      // turn and must not stop it (llama.cpp's rule for o200k_harmony vocabularies).
+      test("harmony: <|return|> and <|call|> end a chat turn, <|end|> does not", async () => {
+        for (const [marker, stops] of [["<|return|>", true], ["<|call|>", true], ["<|end|>", false]]) {
+          const ids = Array.from(llamaModel.tokenize(marker, true));
+          assert.equal(ids.length, 1, `${marker} is one token`);
+          const r = await client.chat.completions.create({
+            model: "moe", messages: [{ role: "user", content: "Hi" }], max_tokens: 4,
+            logit_bias: { [ids[0]]: 100 },
+          });
+          assert.equal(r.choices[0].finish_reason, stops ? "stop" : "length", marker);
+          assert.equal(r.usage.completion_tokens, stops ? 1 : 4, marker);
+        }
+      });
+    }
   });
 }

@@ -131,6 +131,13 @@ inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22,
 inline constexpr int8_t kMXFP4Values[16] = {0, 1,  2,  3,  4,  6,  8,  12,
                                             0, -1, -2, -3, -4, -6, -8, -12};
 
+// The MXFP4 block scale: E8M0 exponent e means 2^(e-127); ggml stores half of it because
+// kMXFP4Values are doubled, so 2^(e-128). e = 0 and 1 give binary32 subnormals, built directly.
+inline float e8m0_to_fp32_half(uint8_t e) {
+  const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
+  return std::bit_cast<float>(bits);
+}
+
 template <typename Block>
 Block load_block(const uint8_t* src, int64_t index) {
   static_assert(std::is_trivially_copyable_v<Block>);

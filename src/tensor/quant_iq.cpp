@@ -18,13 +18,6 @@ namespace {
 constexpr float kGroupMaxEps = 1e-15f;
 constexpr int kIQ4ScaleTries = 7;  // candidate scales tried on each side of the first guess
 
-// ggml stores half the E8M0 scale because kMXFP4Values are E2M1 values doubled: 2^(e - 128).
-// e = 0 and 1 give binary32 subnormals, built directly.
-float e8m0_to_fp32_half(uint8_t e) {
-  const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
-  return std::bit_cast<float>(bits);
-}
-
 // Index of the grid level nearest to x in the ascending `values[16]`; ties go to the upper level.
 int nearest_level(const int8_t* values, float x) {
   if (x <= values[0]) return 0;

@@ -6,8 +6,8 @@
 //   - Q8_0/Q4_0: ggml's 8 f32 lanes. One `sdot` of 16 weights by 16 activations yields the
 //     exact integer sums of lanes 0-3 (elements 4l..4l+3), the next one lanes 4-7; one fused
 //     multiply-add per lane and block, hsum_float_8's tree at the end.
-//   - Q5_0 and the K types: exact integer sums per block or super-block, then ref's f32
-//     expression.
+//   - Q5_0, IQ4_NL, MXFP4 and the K types: exact integer sums per block or super-block, then
+//     ref's f32 expression.
 //   - F16/BF16: 16 f32 lanes (lane i sums the elements i mod 16), a fixed tree, then the tail
 //     in order: within f32 rounding of ref's double sum.
 // Activations are converted by the reference itself (ref::quantize_activation): O(k) per token
@@ -53,6 +53,7 @@ HEARTH_INLINE int8x16_t load_s8(const uint8_t* p) { return vld1q_s8(reinterpret_
 // A block's 32 signed quants as two vectors (elements 0-15, 16-31) and its f16 scale.
 struct Q8_0Block {
   static constexpr int64_t kBytes = kQ8_0Bytes;
+  HEARTH_INLINE static float scale(const uint8_t* b) { return load_f16(b); }
   HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) {
     q[0] = load_s8(b + 2);
     q[1] = load_s8(b + 18);
@@ -61,6 +62,7 @@ struct Q8_0Block {
 // Element j < 16 is the low nibble of qs[j], element j + 16 the high nibble; minus 8.
 struct Q4_0Block {
   static constexpr int64_t kBytes = kQ4_0Bytes;
+  HEARTH_INLINE static float scale(const uint8_t* b) { return load_f16(b); }
   HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) {
     const uint8x16_t qs = vld1q_u8(b + 2);
     const int8x16_t eight = vdupq_n_s8(8);
@@ -71,6 +73,7 @@ struct Q4_0Block {
 // Q4_0's nibbles with bit j of qh as the fifth bit of element j; minus 16.
 struct Q5_0Block {
   static constexpr int64_t kBytes = kQ5_0Bytes;
+  HEARTH_INLINE static float scale(const uint8_t* b) { return load_f16(b); }
   // Bit j of 16 bits -> 0x10 in byte j.
   HEARTH_INLINE static uint8x16_t fifth_bits(uint32_t bits16) {
     static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
@@ -89,6 +92,25 @@ struct Q5_0Block {
   }
 };
 
+// IQ4_NL and MXFP4: element j < 16 is the low nibble of qs[j], j + 16 the high one, each an
+// index into a table of 16 signed levels; the scale is an f16, or MXFP4's E8M0 exponent.
+HEARTH_INLINE void load_levels(const uint8_t* qs, const int8_t* levels, int8x16_t q[2]) {
+  const uint8x16_t n = vld1q_u8(qs);
+  const int8x16_t table = vld1q_s8(levels);
+  q[0] = vqtbl1q_s8(table, vandq_u8(n, vdupq_n_u8(0xF)));
+  q[1] = vqtbl1q_s8(table, vshrq_n_u8(n, 4));
+}
+struct IQ4_NLBlock {
+  static constexpr int64_t kBytes = 18;
+  HEARTH_INLINE static float scale(const uint8_t* b) { return load_f16(b); }
+  HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) { load_levels(b + 2, quant::kIQ4NLValues, q); }
+};
+struct MXFP4Block {
+  static constexpr int64_t kBytes = 17;
+  HEARTH_INLINE static float scale(const uint8_t* b) { return quant::e8m0_to_fp32_half(b[0]); }
+  HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) { load_levels(b + 1, quant::kMXFP4Values, q); }
+};
+
 // Walks blocks i = 0, 1, ... of NR weight rows against NT Q8_0 activation rows, decoding each
 // weight block once per NT tokens: f(r, t, d, q, y) with d = wd * ad, q the row's two quant
 // vectors, y the token's.
@@ -100,7 +122,7 @@ HEARTH_INLINE void for_each_block32(const uint8_t* const* w, const uint8_t* cons
     for (int r = 0; r < NR; ++r) {
       const uint8_t* b = w[r] + i * B::kBytes;
       B::load(b, q[r]);
-      wd[r] = load_f16(b);
+      wd[r] = B::scale(b);
     }
     for (int t = 0; t < NT; ++t) {
       const uint8_t* y = a[t] + i * kQ8_0Bytes;
@@ -134,12 +156,12 @@ struct TileLanes8 {
   }
 };
 
-// Q5_0 as ref: block after block, sum + (wd * ad) * float(exact block sum).
-template <int NR, int NT>
-struct TileQ5_0 {
+// Q5_0, IQ4_NL, MXFP4 as ref: block after block, sum + (wd * ad) * float(exact block sum).
+template <typename B, int NR, int NT>
+struct TileChain {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
     float sum[NR][NT] = {};
-    for_each_block32<Q5_0Block, NR, NT>(w, a, k, [&](int r, int t, float d, const int8x16_t* q, const int8x16_t* y) {
+    for_each_block32<B, NR, NT>(w, a, k, [&](int r, int t, float d, const int8x16_t* q, const int8x16_t* y) {
       const int32_t isum = vaddvq_s32(vdotq_s32(vdotq_s32(vdupq_n_s32(0), q[0], y[0]), q[1], y[1]));
       sum[r][t] += d * static_cast<float>(isum);
     });
@@ -349,6 +371,9 @@ void gemm(const GemmArgs& g, int64_t r0, int64_t r1) {
 
 template <int NR, int NT> using TileQ8_0 = TileLanes8<Q8_0Block, NR, NT>;
 template <int NR, int NT> using TileQ4_0 = TileLanes8<Q4_0Block, NR, NT>;
+template <int NR, int NT> using TileQ5_0 = TileChain<Q5_0Block, NR, NT>;
+template <int NR, int NT> using TileIQ4_NL = TileChain<IQ4_NLBlock, NR, NT>;
+template <int NR, int NT> using TileMXFP4 = TileChain<MXFP4Block, NR, NT>;
 template <int NR, int NT> using TileQ4_K = TileK<4, NR, NT>;
 template <int NR, int NT> using TileQ4_KSuper = TileK<4, NR, NT, true>;
 template <int NR, int NT> using TileQ5_K = TileK<5, NR, NT>;
@@ -381,6 +406,8 @@ GemmFn neon_gemm(DType weight_type, ref::KSums sums) {
     case DType::Q4_K: return sums == ref::KSums::kPairs ? gemm<TileQ4_K> : gemm<TileQ4_KSuper>;
     case DType::Q5_K: return gemm<TileQ5_K>;
     case DType::Q6_K: return gemm<TileQ6_K>;
+    case DType::IQ4_NL: return gemm<TileIQ4_NL>;
+    case DType::MXFP4: return gemm<TileMXFP4>;
     case DType::F16: return gemm<TileF16>;
     case DType::BF16: return gemm<TileBF16>;
     default: return nullptr;

@@ -237,22 +237,13 @@ float dot_iq4_nl(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
   return sum;
 }
 
-// The E8M0 exponent e scales by 2^(e-127); kMXFP4Values are doubled, so the block uses half that,
-// 2^(e-128). e = 0 and 1 give f32 subnormals, built from their bits.
-float e8m0_half(uint8_t e) {
-  const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
 float dot_mxfp4(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockMXFP4>(w, i);
     const auto y = load_block<quant::BlockQ8_0>(a, i);
     const int isum = dot_nibble_levels(x.qs, quant::kMXFP4Values, y.qs);
-    sum += e8m0_half(x.e) * h2f(y.d) * static_cast<float>(isum);
+    sum += quant::e8m0_to_fp32_half(x.e) * h2f(y.d) * static_cast<float>(isum);
   }
   return sum;
 }

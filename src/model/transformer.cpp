@@ -160,6 +160,11 @@ Result<std::unique_ptr<Transformer>> Transformer::create(const ModelFile& model,
   if (arch == nullptr)
     return make_error("{}: architecture '{}' is not supported", model.path(), model.architecture());
   HEARTH_TRY(HParams hp, read_hparams(model));
+  // Ollama's own gpt-oss converter ("gptoss") writes another tensor layout: gate and up experts
+  // merged with interleaved rows, attn_out, ffn_norm. Say so rather than report a missing tensor.
+  if (model.find_tensor("blk.0.ffn_gate_up_exps.weight") != nullptr)
+    return make_error("{}: merged ffn_gate_up_exps experts (Ollama's gptoss layout) are not supported "
+                      "yet; use a GGUF converted by llama.cpp", model.path());
   HEARTH_RETURN_IF_ERROR(validate_tensors(model, *arch, hp));
   HEARTH_TRY(ModelWeights w, bind_weights(model, *arch, hp));
   if (options.n_ctx < 0 || options.n_batch <= 0)

@@ -230,25 +230,36 @@ TEST(Transformer, GptOssModelsThatLieAreRefusedAtLoad) {
                  "expert_used_count 17 exceeds expert_count 16");
 }
 
-// Written without its window, a gpt-oss file is refused (every other layer needs it).
-TEST(Transformer, GptOssWithoutASlidingWindowIsRefused) {
-  const std::string src = make_model("gpt-oss-20b-tiny", "f32");
-  auto file = gguf::File::open(src);
+// A copy of the tiny gpt-oss file without one key and with one tensor renamed must be refused
+// with `expect`.
+void expect_gpt_oss_copy_refused(const std::string& name, const std::string& drop_key,
+                                 const std::string& rename_from, const std::string& rename_to,
+                                 const std::string& expect) {
+  auto file = gguf::File::open(make_model("gpt-oss-20b-tiny", "f32"));
   ASSERT_TRUE(file.ok());
   gguf::Writer w;
   for (const gguf::KeyValue& kv : file->metadata())
-    if (kv.key != "gpt-oss.attention.sliding_window") w.set(kv.key, kv.value);
-  for (const gguf::TensorInfo& t : file->tensors()) ASSERT_TRUE(w.add_tensor(t.name, t.view).ok());
-  const std::string out = kTmp + "/lying-no-window.gguf";
+    if (kv.key != drop_key) w.set(kv.key, kv.value);
+  for (const gguf::TensorInfo& t : file->tensors())
+    ASSERT_TRUE(w.add_tensor(t.name == rename_from ? rename_to : t.name, t.view).ok());
+  const std::string out = kTmp + "/lying-" + name + ".gguf";
   ASSERT_TRUE(w.write(out).ok());
   auto m = ModelFile::open(out);
   ASSERT_TRUE(m.ok());
   TransformerOptions opt;
   opt.n_ctx = 16;
   auto tf = Transformer::create(*m, opt);
-  ASSERT_FALSE(tf.ok());
-  EXPECT_NE(tf.error().message.find("gpt-oss.attention.sliding_window is missing"), std::string::npos)
-      << tf.error().message;
+  ASSERT_FALSE(tf.ok()) << name << " was accepted";
+  EXPECT_NE(tf.error().message.find(expect), std::string::npos) << tf.error().message;
+}
+
+// Without its window a gpt-oss file is refused (every other layer needs it); Ollama's merged
+// gate/up experts are named as unsupported, not reported as a missing tensor.
+TEST(Transformer, GptOssWithoutAWindowOrInOllamasLayoutIsRefused) {
+  expect_gpt_oss_copy_refused("no-window", "gpt-oss.attention.sliding_window", "", "",
+                              "gpt-oss.attention.sliding_window is missing");
+  expect_gpt_oss_copy_refused("merged-gate-up", "", "blk.0.ffn_gate_exps.weight", "blk.0.ffn_gate_up_exps.weight",
+                              "Ollama's gptoss layout");
 }
 
 }  // namespace

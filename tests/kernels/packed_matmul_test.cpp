@@ -45,6 +45,7 @@ const PackedCase kPackedCases[] = {
     {DType::Q5_0, {32, 96, 544}, Check::kRefBits},  {DType::Q4_K, {256, 768}, Check::kRefBits},
     {DType::Q5_K, {256, 768}, Check::kRefBits},     {DType::Q6_K, {256, 768}, Check::kRefBits},
     {DType::F16, {1, 7, 96, 545}, Check::kSerialFma}, {DType::BF16, {1, 7, 96, 545}, Check::kSerialFma},
+    {DType::MXFP4, {32, 96, 2880}, Check::kRefBits}, {DType::IQ4_NL, {32, 96, 544}, Check::kRefBits},
 };
 
 // The packed F16/BF16 order written out: the activation rounded to the weight type as ref

@@ -23,6 +23,8 @@ struct Block32Format {
   int64_t quant_bytes;  // packed quant bytes per block per group
   int64_t mask_bytes;   // packed fifth-bit bytes per block per group
   int offset;           // u = q + offset
+  int64_t scale_bytes = 2;  // per row and block: f16, or MXFP4's E8M0 exponent (1)
+  uint8_t pad_quant = 0x88; // a padding row's nibble bytes
 };
 
 std::optional<Block32Format> block32_format(DType type) {
@@ -30,6 +32,8 @@ std::optional<Block32Format> block32_format(DType type) {
     case DType::Q8_0: return Block32Format{kQ8_0Bytes, 512, 0, 128};
     case DType::Q4_0: return Block32Format{kQ4_0Bytes, 256, 0, 8};
     case DType::Q5_0: return Block32Format{kQ5_0Bytes, 256, 64, 16};
+    case DType::IQ4_NL: return Block32Format{18, 256, 0, 127};
+    case DType::MXFP4: return Block32Format{17, 256, 0, 12, 1, 0x00};
     default: return std::nullopt;
   }
 }
@@ -38,10 +42,11 @@ std::optional<Block32Format> block32_format(DType type) {
 void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, uint8_t* out) {
   const int64_t nb = w.ne[0] / 32;
   const uint64_t row_bytes = static_cast<uint64_t>(nb * f.file_bytes);
+  const int64_t scale_row = kPackRows * f.scale_bytes;  // scale bytes per block
   uint8_t* scales = out;
-  uint8_t* quants = out + nb * 32;
+  uint8_t* quants = out + nb * scale_row;
   uint8_t* masks = quants + nb * f.quant_bytes;
-  std::memset(out, 0, static_cast<size_t>(nb * (32 + f.quant_bytes + f.mask_bytes)));
+  std::memset(out, 0, static_cast<size_t>(nb * (scale_row + f.quant_bytes + f.mask_bytes)));
   for (int64_t r = 0; r < kPackRows; ++r) {
     const int64_t row = g * kPackRows + r;
     if (row >= w.ne[1]) {
@@ -49,12 +54,12 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
       for (int64_t i = 0; i < nb; ++i)
         for (int64_t j = 0; j < f.quant_bytes / 64; ++j)
           std::memset(quants + i * f.quant_bytes + 64 * j + 4 * r,
-                      f.file_bytes == kQ8_0Bytes ? 0x80 : 0x88, 4);
+                      f.file_bytes == kQ8_0Bytes ? 0x80 : f.pad_quant, 4);
       continue;
     }
     const uint8_t* src = static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(row) * row_bytes;
     for (int64_t i = 0; i < nb; ++i, src += f.file_bytes) {
-      std::memcpy(scales + i * 32 + 2 * r, src, 2);
+      std::memcpy(scales + i * scale_row + f.scale_bytes * r, src, static_cast<size_t>(f.scale_bytes));
       uint8_t* q = quants + i * f.quant_bytes;
       if (f.file_bytes == kQ8_0Bytes) {
         for (int j = 0; j < 8; ++j) {
@@ -65,7 +70,7 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
         }
         continue;
       }
-      const uint8_t* qs = src + (f.file_bytes == kQ5_0Bytes ? 6 : 2);
+      const uint8_t* qs = src + (f.file_bytes == kQ5_0Bytes ? 6 : f.scale_bytes);
       for (int j = 0; j < 4; ++j) std::memcpy(q + 64 * j + 4 * r, qs + 4 * j, 4);
       if (f.file_bytes == kQ5_0Bytes) {
         uint32_t qh;
@@ -303,7 +308,8 @@ std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, Threa
     p->group_bytes = static_cast<uint64_t>(w.ne[0]) * 2 * kPackRows;
   } else {
     const Block32Format f = *block32_format(w.type);
-    p->group_bytes = static_cast<uint64_t>(w.ne[0] / 32 * (32 + f.quant_bytes + f.mask_bytes));
+    p->group_bytes =
+        static_cast<uint64_t>(w.ne[0] / 32 * (kPackRows * f.scale_bytes + f.quant_bytes + f.mask_bytes));
   }
   const uint64_t total = p->group_bytes * static_cast<uint64_t>(p->n_groups());
   // Large matrices on 2 MiB boundaries with transparent huge pages asked for their whole 2 MiB

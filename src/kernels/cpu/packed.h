@@ -7,12 +7,14 @@
 // weights of each of 16 rows by 4 broadcast activations and its 16 lanes are 16 rows' partial
 // sums; a block's 8 such products sum in place and one float multiply-add covers 16 rows.
 //
-// Layout of a 32-element type (Q8_0, Q4_0, Q5_0), per group of 16 rows (the last group padded
-// with zero-scale rows), nb = k / 32 blocks, the same bytes as the 16 rows in the file:
-//   scales  [nb][16] f16          row r's block scale at [i][r]
+// Layout of a 32-element type (Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4), per group of 16 rows (the last
+// group padded with zero-scale rows), nb = k / 32 blocks, the same bytes as the 16 rows in the file:
+//   scales  [nb][16] f16          row r's block scale at [i][r] (MXFP4: its u8 E8M0 exponent)
 //   quants  Q8_0: [nb][8][64]      byte 4r+e of vector j = q(r, 4j+e) + 128 (u8)
-//           Q4_0/Q5_0: [nb][4][64] byte 4r+e of vector j = file byte 4j+e of row r, i.e. low
-//                                  nibble = element 4j+e, high nibble = element 16+4j+e
+//           Q4_0/Q5_0/IQ4_NL/MXFP4: [nb][4][64] byte 4r+e of vector j = file byte 4j+e of row
+//                                  r, i.e. low nibble = element 4j+e, high nibble = element
+//                                  16+4j+e (IQ4_NL/MXFP4: an index into their levels, which
+//                                  the kernel looks up as level + offset, 127 and 12)
 //   Q5_0 fifth bits [nb][8] u64   bit 4r+e of word j = bit 4 of element (r, 4j+e)
 // The unsigned quants u = q + offset (128, 8, 16) are what vpdpbusd multiplies; the activation
 // side carries -offset * (sum of its quants) to add.
@@ -36,8 +38,8 @@
 //              f32, transposed into tiles of kHalfTileTokens tokens ([k][kHalfTileTokens]).
 //
 // Numerics. Q4_0: each block's integer dot product is exact, then acc = fma(float(dot), wd*ad,
-// acc), block after block (the order of llama.cpp's repacked Q4_0). Q5_0: the same without the
-// fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0: ggml's 8 f32 lanes (lane j =
+// acc), block after block (the order of llama.cpp's repacked Q4_0). Q5_0, IQ4_NL, MXFP4: the same
+// without the fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0: ggml's 8 f32 lanes (lane j =
 // elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's tree), as
 // llama.cpp and ref sum it. K types: exact integer sums per super-block, then ref's f32
 // expression. F16/BF16: one f32 FMA chain over k from 0, which a scalar loop reproduces bit for

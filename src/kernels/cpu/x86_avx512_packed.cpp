@@ -49,8 +49,14 @@ constexpr int64_t kPrefetchBytes = 2048;
 // quants), 8 x i32 -offset * (sum of each lane's 4 quants), 32 i8 quants.
 constexpr int64_t kAct32Bytes = 72, kAct32BlockCorr = 4, kAct32LaneCorr = 8, kAct32Quants = 40;
 
+// The 16 rows' f16 block scales, widened.
+HEARTH_INLINE __m512 f16_scales(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 struct Q8_0Packed {
-  static constexpr int64_t kQuantBytes = 512, kMaskBytes = 0;
+  static constexpr int64_t kQuantBytes = 512, kMaskBytes = 0, kScaleBytes = 2;
+  HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
   static constexpr bool kLanes = true;      // ggml's 8-lane order (tile_block32_lanes)
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
     #pragma GCC unroll 8
@@ -59,7 +65,8 @@ struct Q8_0Packed {
 };
 
 struct Q4_0Packed {
-  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0;
+  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0, kScaleBytes = 2;
+  HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
   static constexpr bool kLanes = false;
   static constexpr bool kFusedSum = true;   // fma per block (llama.cpp's repacked Q4_0)
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
@@ -74,7 +81,8 @@ struct Q4_0Packed {
 };
 
 struct Q5_0Packed {
-  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 64;
+  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 64, kScaleBytes = 2;
+  HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
   static constexpr bool kLanes = false;
   static constexpr bool kFusedSum = false;  // multiply, then add (ref)
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t* masks, __m512i u[8]) {
@@ -89,16 +97,55 @@ struct Q5_0Packed {
   }
 };
 
+// IQ4_NL and MXFP4: Q4_0's nibble layout, each nibble an index into 16 signed levels, stored
+// here plus the offset (u8, packed.cpp's Block32Format offsets 127 and 12). The per-block sum
+// then enters as ref's chain: acc + (wd * ad) * float(dot).
+alignas(16) constexpr uint8_t kIQ4NLUnsigned[16] = {0,   23,  44,  62,  78,  92,  105, 117,
+                                                    128, 140, 152, 165, 180, 196, 216, 240};
+alignas(16) constexpr uint8_t kMXFP4Unsigned[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
+
+template <const uint8_t* kLevels>
+HEARTH_INLINE void unpack_levels(const uint8_t* q, __m512i u[8]) {
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kLevels)));
+  Q4_0Packed::unpack(q, nullptr, u);
+  #pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) u[j] = _mm512_shuffle_epi8(lut, u[j]);
+}
+
+struct IQ4_NLPacked {
+  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0, kScaleBytes = 2;
+  static constexpr bool kLanes = false;
+  static constexpr bool kFusedSum = false;
+  HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
+  HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) { unpack_levels<kIQ4NLUnsigned>(q, u); }
+};
+
+struct MXFP4Packed {
+  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0, kScaleBytes = 1;
+  static constexpr bool kLanes = false;
+  static constexpr bool kFusedSum = false;
+  // 16 E8M0 exponents e -> 2^(e - 128) as f32: bits (e - 1) << 23, and for e < 2 the
+  // subnormals 0x00200000 << e (quant::e8m0_to_fp32_half).
+  HEARTH_INLINE static __m512 scales(const uint8_t* p) {
+    const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i tiny = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, tiny));
+  }
+  HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) { unpack_levels<kMXFP4Unsigned>(q, u); }
+};
+
 // Block i of a group (packed.h's layout): its 8 vectors of unsigned quants, prefetching ahead,
 // and the 16 rows' scales widened.
 template <typename W>
 HEARTH_INLINE __m512 load_block32(const uint8_t* group, int64_t nb, int64_t i, __m512i u[8]) {
-  const uint8_t* quants = group + nb * 32;
+  const uint8_t* quants = group + nb * kPackRows * W::kScaleBytes;
   const uint8_t* q = quants + i * W::kQuantBytes;
   for (int64_t off = 0; off < W::kQuantBytes; off += 64)
     _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
   W::unpack(q, quants + nb * W::kQuantBytes + i * W::kMaskBytes, u);
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32 * i)));
+  return W::scales(group + kPackRows * W::kScaleBytes * i);
 }
 
 // NT tokens x the 16 rows of one group, over all nb blocks: out[t][r]. Each block's integer
@@ -489,6 +536,8 @@ PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums) {
     case DType::Q8_0: return gemm_packed<Block32Kernel<Q8_0Packed>>;
     case DType::Q4_0: return gemm_packed<Block32Kernel<Q4_0Packed>>;
     case DType::Q5_0: return gemm_packed<Block32Kernel<Q5_0Packed>>;
+    case DType::IQ4_NL: return gemm_packed<Block32Kernel<IQ4_NLPacked>>;
+    case DType::MXFP4: return gemm_packed<Block32Kernel<MXFP4Packed>>;
     case DType::Q4_K:
       return sums == ref::KSums::kPairs ? gemm_packed<Q45KKernel<false>> : gemm_packed<Q45KKernel<false, true>>;
     case DType::Q5_K: return gemm_packed<Q45KKernel<true>>;

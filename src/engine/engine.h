@@ -1,15 +1,12 @@
 // The serving engine: continuous batching over a paged KV cache.
 //
-// One thread runs steps. A step gathers one token from every sequence that is decoding plus
-// chunks of the prompts being prefilled (up to a token budget, so a long prompt does not stall
-// everyone's decode), runs them through one forward pass (each weight matrix read once for the
-// whole batch), samples a token for every sequence that reached the end of its known tokens, and
-// hands it to the request's callback. Requests join and leave between steps.
-//
-// KV blocks: a request is admitted when blocks for its whole prompt are available (after reusing
-// cached prefix blocks); decoding takes one block per block_size tokens. When none is left, the
-// newest running sequence is preempted: its blocks are released (full ones stay in the prefix
-// cache) and it is requeued at the front, to be recomputed from its tokens later.
+// One thread runs steps. A step is schedule() -> plan -> execute -> commit: the scheduler
+// (engine/scheduler.h, plain data, tested without a model) picks one token from every sequence
+// that is decoding plus chunks of the prompts being prefilled (up to a token budget, so a long
+// prompt does not stall everyone's decode), admitting and preempting as KV blocks allow; the
+// engine runs the plan's tokens through one forward pass (each weight matrix read once for the
+// whole batch), commits them, samples a token for every sequence that reached the end of its
+// known tokens, and hands it to the request's callback. Requests join and leave between steps.
 #pragma once
 
 #include <atomic>
@@ -22,12 +19,13 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "base/result.h"
-#include "engine/block_manager.h"
 #include "engine/metrics.h"
+#include "engine/scheduler.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
@@ -105,24 +103,23 @@ class Engine {
 
   EngineMetrics metrics() const;  // a snapshot
   int64_t max_context() const { return max_context_; }
-  int64_t capacity_tokens() const { return blocks_.n_blocks() * blocks_.block_size(); }
+  int64_t capacity_tokens() const { return options_.n_blocks * options_.block_size; }
   uint64_t kv_bytes() const { return kv_.bytes(); }
   const EngineOptions& options() const { return options_; }
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Sequence;
+  struct Request;
 
   void run();
   bool step();  // false when there was nothing to do
   void take_submissions();
-  void finish(Sequence& s, FinishReason reason, std::string error = {});
-  bool admit(Sequence& s);
-  bool grow_for_next_token(Sequence& s);
-  void preempt(Sequence& s);
-  void release_blocks(Sequence& s);
-  void register_full_blocks(Sequence& s);
-  void sample(Sequence& s, const float* logits);
+  void account(const StepPlan& plan);
+  void publish_gauges();
+  // Finishes request `id`, wherever it is (callback last); it is gone afterwards.
+  void finish(uint64_t id, FinishReason reason, std::string error = {});
+  // Samples the next token of request `id` from its logits row; may finish it.
+  void sample(uint64_t id, const float* logits);
 
   Transformer& model_;
   std::unordered_set<int32_t> eog_;
@@ -130,12 +127,11 @@ class Engine {
   int64_t max_context_;
   int32_t n_vocab_;
   KvCache kv_;
-  BlockManager blocks_;  // engine thread only
 
   // Shared with submitters.
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::unique_ptr<Sequence>> incoming_;
+  std::deque<std::unique_ptr<Request>> incoming_;
   std::unordered_set<uint64_t> cancelled_;
   uint64_t next_id_ = 1;
   bool admitting_ = true;
@@ -145,10 +141,9 @@ class Engine {
   EngineMetrics metrics_;
 
   // Engine thread only.
-  std::deque<std::unique_ptr<Sequence>> waiting_;
-  std::vector<std::unique_ptr<Sequence>> running_;
+  Scheduler scheduler_;
+  std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;  // waiting and running
   Batch batch_;
-  std::vector<Sequence*> in_batch_;
   std::vector<float> logits_;
   std::vector<float> scratch_;
   std::vector<int32_t> order_;

@@ -1,0 +1,165 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+namespace hearth::engine {
+
+int64_t StepPlan::n_tokens() const {
+  int64_t n = 0;
+  for (const Run& r : runs) n += r.count;
+  return n;
+}
+
+Scheduler::Scheduler(const SchedulerOptions& options)
+    : options_(options), blocks_(options.n_blocks, options.block_size) {
+  options_.max_step_tokens = std::max(options_.max_step_tokens, options_.max_running);
+}
+
+void Scheduler::add(uint64_t id, std::vector<int32_t> prompt) {
+  auto s = std::make_unique<ScheduledSeq>();
+  s->id = id;
+  s->n_prompt = static_cast<int64_t>(prompt.size());
+  s->tokens = std::move(prompt);
+  seqs_[id] = std::move(s);
+  waiting_.push_back(id);
+}
+
+const ScheduledSeq* Scheduler::find(uint64_t id) const {
+  auto it = seqs_.find(id);
+  return it == seqs_.end() ? nullptr : it->second.get();
+}
+
+bool Scheduler::is_waiting(uint64_t id) const {
+  return std::find(waiting_.begin(), waiting_.end(), id) != waiting_.end();
+}
+
+void Scheduler::register_full_blocks(ScheduledSeq& s) {
+  if (!options_.prefix_caching) return;
+  const int64_t bs = options_.block_size;
+  while (static_cast<int64_t>(s.hashes.size() + 1) * bs <= s.n_computed) {
+    const size_t i = s.hashes.size();
+    const std::span<const int32_t> block_tokens(s.tokens.data() + i * size_t(bs), size_t(bs));
+    const uint64_t h = BlockManager::chain_hash(i == 0 ? 0 : s.hashes.back(), block_tokens);
+    blocks_.register_full(s.table[i], h, block_tokens);
+    s.hashes.push_back(h);
+  }
+}
+
+void Scheduler::release_blocks(ScheduledSeq& s) {
+  register_full_blocks(s);
+  for (int32_t b : s.table) blocks_.release(b);
+  s.table.clear();
+  s.hashes.clear();
+  s.n_computed = 0;
+}
+
+bool Scheduler::admit(ScheduledSeq& s, int64_t& matched) {
+  const int64_t bs = options_.block_size;
+  const auto n = static_cast<int64_t>(s.tokens.size());
+  const int64_t needed = (n + bs - 1) / bs;
+  matched = 0;
+  // At least the last token is computed again: its logits are what the next token comes from.
+  if (options_.prefix_caching) matched = blocks_.take_prefix(s.tokens, (n - 1) / bs, s.table, s.hashes);
+  if (blocks_.available() < needed - matched) {
+    for (int32_t b : s.table) blocks_.release(b);
+    s.table.clear();
+    s.hashes.clear();
+    return false;
+  }
+  for (int64_t i = matched; i < needed; ++i) s.table.push_back(*blocks_.allocate());
+  s.n_computed = matched * bs;
+  matched *= bs;
+  return true;
+}
+
+bool Scheduler::grow_for_next_token(ScheduledSeq& s) {
+  const int64_t bs = options_.block_size;
+  if (s.n_computed / bs < static_cast<int64_t>(s.table.size())) return true;
+  std::optional<int32_t> b = blocks_.allocate();
+  if (!b) return false;
+  s.table.push_back(*b);
+  return true;
+}
+
+void Scheduler::preempt(uint64_t id) {
+  release_blocks(*seqs_.at(id));
+  running_.erase(std::find(running_.begin(), running_.end(), id));
+  waiting_.push_front(id);  // first in line: it was admitted before everyone waiting
+}
+
+StepPlan Scheduler::schedule() {
+  StepPlan plan;
+  int64_t budget = options_.max_step_tokens;
+  auto add_run = [&](ScheduledSeq& s, int64_t count) {
+    plan.runs.push_back({s.id, s.n_computed, count, s.n_computed + count == static_cast<int64_t>(s.tokens.size())});
+    budget -= count;
+  };
+
+  // Decode. A victim is always the newest running sequence, the back of running_, so the index
+  // of the sequence being served stays valid.
+  for (size_t i = 0; i < running_.size(); ++i) {
+    ScheduledSeq& s = *seqs_.at(running_[i]);
+    if (s.pending() != 1) continue;
+    bool preempted_self = false;
+    while (!preempted_self && !grow_for_next_token(s)) {
+      const uint64_t victim = running_.back();
+      auto run = std::find_if(plan.runs.begin(), plan.runs.end(), [&](const StepPlan::Run& r) { return r.id == victim; });
+      if (run != plan.runs.end()) {
+        budget += run->count;
+        plan.runs.erase(run);
+      }
+      preempt(victim);
+      plan.preempted.push_back(victim);
+      preempted_self = victim == s.id;
+    }
+    if (!preempted_self) add_run(s, 1);
+  }
+
+  // Prefill chunks of the running sequences' prompts.
+  for (uint64_t id : running_) {
+    if (budget <= 0) break;
+    ScheduledSeq& s = *seqs_.at(id);
+    if (s.pending() > 1) add_run(s, std::min(budget, s.pending()));
+  }
+
+  // Admission, in order.
+  while (budget > 0 && !waiting_.empty() && n_running() < options_.max_running) {
+    ScheduledSeq& s = *seqs_.at(waiting_.front());
+    int64_t matched = 0;
+    if (!admit(s, matched)) break;
+    plan.admitted.push_back({s.id, matched, !s.admitted_once});
+    if (!s.admitted_once) {
+      s.admitted_once = true;
+      s.cached_tokens = matched;
+    }
+    running_.push_back(s.id);
+    waiting_.pop_front();
+    add_run(s, std::min(budget, s.pending()));
+  }
+  return plan;
+}
+
+void Scheduler::commit(const StepPlan& plan) {
+  for (const StepPlan::Run& r : plan.runs) {
+    auto it = seqs_.find(r.id);
+    if (it == seqs_.end()) continue;
+    it->second->n_computed += r.count;
+    register_full_blocks(*it->second);
+  }
+}
+
+void Scheduler::append(uint64_t id, int32_t token) {
+  auto it = seqs_.find(id);
+  if (it != seqs_.end()) it->second->tokens.push_back(token);
+}
+
+void Scheduler::finish(uint64_t id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return;
+  release_blocks(*it->second);
+  if (auto r = std::find(running_.begin(), running_.end(), id); r != running_.end()) running_.erase(r);
+  if (auto w = std::find(waiting_.begin(), waiting_.end(), id); w != waiting_.end()) waiting_.erase(w);
+  seqs_.erase(it);
+}
+
+}  // namespace hearth::engine

@@ -1,0 +1,119 @@
+// Which tokens run in the next forward pass: continuous batching as plain data, with no model.
+//
+// The engine's step is schedule() -> a StepPlan -> the forward pass over the plan's tokens ->
+// commit(plan) -> sampling, which appends tokens or finishes sequences. The scheduler owns what
+// deciding needs: each sequence's tokens, how many are computed, its block table and the prefix
+// hashes of its full blocks, the waiting queue and the running set, and the block manager.
+// Requests' callbacks, samplers and timings stay with the engine.
+//
+// Policy (vLLM's, in its simplest form):
+//   1. Decode first: one token for every running sequence whose known tokens are all computed
+//      but the last. A sequence that needs a fresh block and finds none preempts the newest
+//      running sequence (possibly itself): its blocks are released, full ones kept in the prefix
+//      cache, and it goes back to the front of the queue to be recomputed later.
+//   2. Then prefill chunks of running sequences' prompts, within the step's token budget.
+//   3. Then admission, in arrival order, while the budget and max_running allow: a sequence is
+//      admitted when blocks for all its known tokens are available after reusing cached prefix
+//      blocks (at least its last token is always computed again: its logits are needed).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/block_manager.h"
+
+namespace hearth::engine {
+
+struct SchedulerOptions {
+  int64_t block_size = 16;
+  int64_t n_blocks = 0;
+  int64_t max_running = 64;      // sequences in the running set
+  int64_t max_step_tokens = 256; // tokens per step (at least max_running: every decode fits)
+  bool prefix_caching = true;
+};
+
+// A sequence as the scheduler sees it.
+struct ScheduledSeq {
+  uint64_t id = 0;
+  std::vector<int32_t> tokens;   // prompt, then generated
+  int64_t n_prompt = 0;
+  int64_t n_computed = 0;        // tokens whose keys and values are in the cache
+  std::vector<int32_t> table;    // block table
+  std::vector<uint64_t> hashes;  // chain hashes of the leading full blocks
+  int64_t cached_tokens = 0;     // prompt tokens taken from the prefix cache at first admission
+  bool admitted_once = false;
+
+  int64_t pending() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
+  int64_t generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
+};
+
+// One step's decisions.
+struct StepPlan {
+  // Tokens [first, first + count) of sequence `id`, in batch order (all of a sequence's tokens
+  // are contiguous); `logits`: its last token's logits are wanted (it reaches the end of the
+  // sequence's known tokens).
+  struct Run {
+    uint64_t id = 0;
+    int64_t first = 0;
+    int64_t count = 0;
+    bool logits = false;
+  };
+  struct Admission {
+    uint64_t id = 0;
+    int64_t matched_tokens = 0;  // reused from the prefix cache
+    bool first_time = false;     // not a readmission after preemption
+  };
+  std::vector<Run> runs;
+  std::vector<uint64_t> preempted;   // moved back to the waiting queue this step
+  std::vector<Admission> admitted;   // moved from the queue to the running set this step
+
+  int64_t n_tokens() const;
+  bool empty() const { return runs.empty(); }
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(const SchedulerOptions& options);
+
+  // Queues a new sequence at the back.
+  void add(uint64_t id, std::vector<int32_t> prompt);
+  StepPlan schedule();
+  // After the forward pass ran every token of `plan`: they are computed, and full blocks are
+  // registered in the prefix cache.
+  void commit(const StepPlan& plan);
+  // A sampled token for a running sequence.
+  void append(uint64_t id, int32_t token);
+  // Removes a sequence, running or waiting, releasing its blocks. No-op for unknown ids.
+  void finish(uint64_t id);
+
+  const ScheduledSeq* find(uint64_t id) const;
+  bool is_waiting(uint64_t id) const;
+  // The sequence admission tries next, if any.
+  std::optional<uint64_t> next_waiting() const {
+    return waiting_.empty() ? std::nullopt : std::optional<uint64_t>(waiting_.front());
+  }
+  int64_t n_running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t n_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+  const BlockManager& blocks() const { return blocks_; }
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  bool admit(ScheduledSeq& s, int64_t& matched);
+  bool grow_for_next_token(ScheduledSeq& s);
+  void release_blocks(ScheduledSeq& s);
+  void register_full_blocks(ScheduledSeq& s);
+  void preempt(uint64_t id);
+
+  SchedulerOptions options_;
+  BlockManager blocks_;
+  std::unordered_map<uint64_t, std::unique_ptr<ScheduledSeq>> seqs_;
+  std::deque<uint64_t> waiting_;   // front: next to admit
+  std::vector<uint64_t> running_;  // in admission order: the back is the newest
+};
+
+}  // namespace hearth::engine

@@ -1,0 +1,171 @@
+// The scheduler on its own, with no model: which tokens each step runs, admission against KV
+// blocks and the prefix cache, the token budget, and preemption of the newest sequence.
+#include "engine/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <vector>
+
+namespace hearth::engine {
+namespace {
+
+std::vector<int32_t> iota(int n, int32_t first = 1) {
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  std::iota(v.begin(), v.end(), first);
+  return v;
+}
+
+// Runs a step as the engine would: commit the plan, then append a token for every run that
+// reached the end of its sequence's known tokens.
+StepPlan step(Scheduler& s, int32_t sampled = 7) {
+  StepPlan plan = s.schedule();
+  s.commit(plan);
+  for (const StepPlan::Run& r : plan.runs)
+    if (r.logits) s.append(r.id, sampled);
+  return plan;
+}
+
+SchedulerOptions options(int64_t block_size, int64_t n_blocks, int64_t max_running, int64_t max_step_tokens) {
+  SchedulerOptions o;
+  o.block_size = block_size;
+  o.n_blocks = n_blocks;
+  o.max_running = max_running;
+  o.max_step_tokens = max_step_tokens;
+  return o;
+}
+
+TEST(Scheduler, ChunksLongPromptsAndPutsDecodeFirst) {
+  Scheduler s(options(4, 32, 4, 8));
+  s.add(1, iota(10));
+  StepPlan p = step(s);
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.admitted.size(), 1u);
+  EXPECT_TRUE(p.admitted[0].first_time);
+  EXPECT_EQ(p.runs[0].first, 0);
+  EXPECT_EQ(p.runs[0].count, 8);  // the budget
+  EXPECT_FALSE(p.runs[0].logits);
+  p = step(s);
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].first, 8);
+  EXPECT_EQ(p.runs[0].count, 2);
+  EXPECT_TRUE(p.runs[0].logits);  // the prompt's last token: sample from it
+  EXPECT_EQ(s.find(1)->tokens.size(), 11u);
+
+  s.add(2, iota(9, 100));
+  p = step(s);
+  ASSERT_EQ(p.runs.size(), 2u);
+  EXPECT_EQ(p.runs[0].id, 1u);  // decode first
+  EXPECT_EQ(p.runs[0].first, 10);
+  EXPECT_EQ(p.runs[0].count, 1);
+  EXPECT_EQ(p.runs[1].id, 2u);  // then the new prompt, within what is left of the budget
+  EXPECT_EQ(p.runs[1].count, 7);
+  EXPECT_EQ(p.n_tokens(), 8);
+}
+
+TEST(Scheduler, ReusesCachedPrefixBlocksButRecomputesTheLastToken) {
+  Scheduler s(options(4, 16, 4, 64));
+  s.add(1, iota(9));
+  step(s);
+  s.finish(1);  // its two full blocks stay cached
+  EXPECT_EQ(s.blocks().in_use(), 0);
+  EXPECT_EQ(s.blocks().cached(), 2);
+
+  std::vector<int32_t> longer = iota(8);
+  longer.insert(longer.end(), {50, 51, 52});
+  s.add(2, longer);
+  StepPlan p = step(s);
+  ASSERT_EQ(p.admitted.size(), 1u);
+  EXPECT_EQ(p.admitted[0].matched_tokens, 8);
+  EXPECT_EQ(s.find(2)->cached_tokens, 8);
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].first, 8);
+  EXPECT_EQ(p.runs[0].count, 3);
+
+  // Exactly the cached 8 tokens: only the first block is reused, the last token is computed.
+  s.add(3, iota(8));
+  p = step(s);
+  ASSERT_EQ(p.admitted.size(), 1u);
+  EXPECT_EQ(p.admitted[0].matched_tokens, 4);
+  EXPECT_EQ(p.runs.back().first, 4);
+  EXPECT_EQ(p.runs.back().count, 4);
+}
+
+TEST(Scheduler, OutOfBlocksTheNewestSequenceIsPreemptedAndRequeuedFirst) {
+  Scheduler s(options(2, 4, 4, 64));
+  s.add(1, iota(3));
+  s.add(2, iota(3, 10));
+  StepPlan p = step(s);  // both admitted: 2 blocks each, all 4 taken
+  EXPECT_EQ(p.admitted.size(), 2u);
+  s.add(3, iota(1, 20));  // waits: no block left
+  p = step(s);            // decode position 3 of both: their second blocks have room
+  EXPECT_EQ(p.runs.size(), 2u);
+  EXPECT_TRUE(p.preempted.empty());
+  p = step(s);  // position 4 of sequence 1 needs a third block: 2 (the newest) makes room
+  ASSERT_EQ(p.preempted.size(), 1u);
+  EXPECT_EQ(p.preempted[0], 2u);
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].id, 1u);
+  EXPECT_EQ(p.runs[0].first, 4);
+  EXPECT_EQ(s.find(2)->n_computed, 0);       // recomputed from its tokens later
+  EXPECT_EQ(s.find(2)->tokens.size(), 5u);   // prompt and the two tokens it generated
+  EXPECT_TRUE(s.is_waiting(2));
+  EXPECT_EQ(s.n_running(), 1);
+
+  s.finish(1);
+  p = step(s);  // 2 comes back before 3, which was queued earlier but never admitted
+  ASSERT_GE(p.admitted.size(), 1u);
+  EXPECT_EQ(p.admitted[0].id, 2u);
+  EXPECT_FALSE(p.admitted[0].first_time);
+  EXPECT_EQ(p.runs[0].id, 2u);
+  EXPECT_EQ(p.runs[0].count, 5);
+  EXPECT_TRUE(p.runs[0].logits);
+}
+
+TEST(Scheduler, ASequenceAloneOutOfBlocksPreemptsItselfAndWaits) {
+  Scheduler s(options(2, 2, 4, 64));
+  s.add(1, iota(3));
+  step(s);
+  step(s);  // position 3: still in its second block
+  StepPlan p = step(s);  // position 4 needs a third block: none exists
+  EXPECT_EQ(p.preempted, std::vector<uint64_t>{1});
+  EXPECT_TRUE(p.runs.empty());
+  p = s.schedule();  // 5 tokens need 3 blocks: it cannot come back
+  EXPECT_TRUE(p.empty());
+  EXPECT_TRUE(s.is_waiting(1));
+  EXPECT_EQ(s.blocks().in_use(), 0);
+}
+
+TEST(Scheduler, AdmissionStopsAtMaxRunningAndTheBudget) {
+  Scheduler s(options(4, 64, 2, 6));
+  for (uint64_t id = 1; id <= 4; ++id) s.add(id, iota(3, int32_t(10 * id)));
+  StepPlan p = step(s);
+  EXPECT_EQ(p.admitted.size(), 2u);  // max_running
+  EXPECT_EQ(p.n_tokens(), 6);
+  EXPECT_EQ(s.n_waiting(), 2);
+  s.finish(1);
+  p = step(s);  // 2 decodes (1 token), 3 is admitted with the rest of the budget
+  ASSERT_EQ(p.runs.size(), 2u);
+  EXPECT_EQ(p.runs[0].id, 2u);
+  EXPECT_EQ(p.runs[1].id, 3u);
+  EXPECT_EQ(p.runs[1].count, 3);
+}
+
+TEST(Scheduler, FinishingAWaitingOrRunningSequenceFreesItsBlocks) {
+  Scheduler s(options(4, 8, 1, 64));
+  s.add(1, iota(6));
+  s.add(2, iota(6, 40));
+  step(s);
+  EXPECT_EQ(s.blocks().in_use(), 2);
+  EXPECT_TRUE(s.is_waiting(2));
+  s.finish(2);  // cancelled while waiting
+  EXPECT_EQ(s.find(2), nullptr);
+  s.finish(1);
+  EXPECT_EQ(s.blocks().in_use(), 0);
+  EXPECT_EQ(s.n_running() + s.n_waiting(), 0);
+  s.finish(99);  // unknown: nothing happens
+  EXPECT_TRUE(s.schedule().empty());
+}
+
+}  // namespace
+}  // namespace hearth::engine

@@ -65,4 +65,9 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch);
 
+// ya = a · x and yb = b · x (an FFN's gate and up): when both are packed alike, the activations
+// are converted once and both run in one parallel pass; else two matmuls. Same bits either way.
+void matmul_pair(const Matrix& a, const Matrix& b, const float* x, int64_t n_tokens, float* ya, float* yb,
+                 ThreadPool& pool, MatmulScratch& scratch);
+
 }  // namespace hearth::kernels

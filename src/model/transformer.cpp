@@ -366,8 +366,7 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
       trace("l_out", il, x_, n * n_embd);
       continue;
     }
-    kernels::matmul(L.gate, cur_.data(), n, gate_.data(), pool_, matmul_scratch_);
-    kernels::matmul(L.up, cur_.data(), n, up_.data(), pool_, matmul_scratch_);
+    kernels::matmul_pair(L.gate, L.up, cur_.data(), n, gate_.data(), up_.data(), pool_, matmul_scratch_);
     trace("ffn_gate", il, gate_, n * hp_.n_ff);
     trace("ffn_up", il, up_, n * hp_.n_ff);
     glu(gate_.data(), up_.data(), n, hp_.n_ff);
@@ -429,8 +428,8 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
       const float* src = cur_.data() + (rows[size_t(r)] / k) * n_embd;
       std::copy(src, src + n_embd, expert_in_.data() + r * n_embd);
     }
-    kernels::matmul(L.gate_exps[size_t(e)], expert_in_.data(), m, gate_.data(), pool_, matmul_scratch_);
-    kernels::matmul(L.up_exps[size_t(e)], expert_in_.data(), m, up_.data(), pool_, matmul_scratch_);
+    kernels::matmul_pair(L.gate_exps[size_t(e)], L.up_exps[size_t(e)], expert_in_.data(), m, gate_.data(),
+                         up_.data(), pool_, matmul_scratch_);
     add_expert_bias(gate_.data(), L.gate_exps_bias, e, m);
     add_expert_bias(up_.data(), L.up_exps_bias, e, m);
     glu(gate_.data(), up_.data(), m, n_ff);

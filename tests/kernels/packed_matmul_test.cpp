@@ -199,6 +199,31 @@ TEST(PackedMatmul, PreparedMatrixUsesThePackedKernel) {
   for (size_t i = 0; i < via_matrix.size(); ++i) ASSERT_TRUE(test::same_bits(via_matrix[i], via_packed[i]));
 }
 
+// A gate/up pair over the same activations (one conversion, one parallel pass) gives each
+// matrix's own product to the bit, for row counts that split the groups unevenly.
+TEST(PackedMatmul, PairEqualsTwoSingleProducts) {
+  std::mt19937 rng(8);
+  ThreadPool pool(2);
+  bool any = false;
+  for (DType type : {DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::MXFP4}) {
+    const int64_t k = 512;
+    const Weights wa = random_weights(rng, type, k, 40), wb = random_weights(rng, type, k, 23);
+    const kernels::Matrix a = kernels::Matrix::prepare(wa.view, pool), b = kernels::Matrix::prepare(wb.view, pool);
+    for (int64_t n : {1, 5, 70}) {
+      const std::vector<float> x = random_activations(rng, k, n);
+      std::vector<float> ya(size_t(40 * n)), yb(size_t(23 * n)), sa(ya.size()), sb(yb.size());
+      kernels::MatmulScratch scratch;
+      kernels::matmul_pair(a, b, x.data(), n, ya.data(), yb.data(), pool, scratch);
+      kernels::matmul(a, x.data(), n, sa.data(), pool, scratch);
+      kernels::matmul(b, x.data(), n, sb.data(), pool, scratch);
+      for (size_t i = 0; i < ya.size(); ++i) ASSERT_TRUE(test::same_bits(ya[i], sa[i])) << dtype_name(type) << " n " << n;
+      for (size_t i = 0; i < yb.size(); ++i) ASSERT_TRUE(test::same_bits(yb[i], sb[i])) << dtype_name(type) << " n " << n;
+    }
+    any = any || (a.packed() != nullptr && b.packed() != nullptr && cpu::can_pair(*a.packed(), *b.packed()));
+  }
+  if (!any) GTEST_SKIP() << "no packed kernels on this CPU: the pair fell back to two products";
+}
+
 TEST(PackedMatmul, UnsupportedShapesAndTypesStayUnpacked) {
   std::mt19937 rng(6);
   ThreadPool pool(1);

@@ -168,4 +168,14 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
   cpu::matmul_at(level, w.view(), x, n_tokens, y, pool, scratch, w.sums());
 }
 
+void matmul_pair(const Matrix& a, const Matrix& b, const float* x, int64_t n_tokens, float* ya, float* yb,
+                 ThreadPool& pool, MatmulScratch& scratch) {
+  const cpu::CpuLevel level = cpu::active_cpu_level();
+  if (a.packed() != nullptr && b.packed() != nullptr && a.packed()->level == level &&
+      cpu::can_pair(*a.packed(), *b.packed()))
+    return cpu::matmul_packed_pair(*a.packed(), *b.packed(), x, n_tokens, ya, yb, pool, scratch.converted);
+  matmul(a, x, n_tokens, ya, pool, scratch);
+  matmul(b, x, n_tokens, yb, pool, scratch);
+}
+
 }  // namespace hearth::kernels

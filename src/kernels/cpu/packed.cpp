@@ -335,13 +335,13 @@ std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, Threa
   return p;
 }
 
-void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y,
-                   ThreadPool& pool, std::vector<uint8_t>& scratch) {
-  const PackedGemmFn gemm = packed_gemm_at(w.level, w.type, w.sums);
-  const QuantizeFn quantize = act_quantizer(w.level, w.type);
-  HEARTH_CHECK(gemm != nullptr && quantize != nullptr, "no packed kernel for this matrix");
+namespace {
+
+// The activations of `x` as w's packed kernel reads them (K types: ref's Q8_K rows; 32-element
+// types: the rearranged Q8_0 rows), in `scratch`; returns their row size.
+uint64_t convert_packed_activations(const PackedMatrix& w, QuantizeFn quantize, const float* x,
+                                    int64_t n_tokens, ThreadPool& pool, std::vector<uint8_t>& scratch) {
   const int64_t k = w.k;
-  if (is_half_type(w.type)) return matmul_packed_half(w, gemm, quantize, x, n_tokens, y, pool, scratch);
   const bool k_type = is_k_type(w.type);
   // K types read ref's Q8_K rows as they are; the 32-element types a rearranged Q8_0 row, staged
   // per thread.
@@ -361,8 +361,40 @@ void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, floa
                                    staging + static_cast<uint64_t>(thread) * q8_row);
     }
   });
-  const PackedGemmArgs args{w.data.get(), w.group_bytes, w.rows, k, act, act_row, n_tokens, y, w.rows};
+  return act_row;
+}
+
+}  // namespace
+
+void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y,
+                   ThreadPool& pool, std::vector<uint8_t>& scratch) {
+  const PackedGemmFn gemm = packed_gemm_at(w.level, w.type, w.sums);
+  const QuantizeFn quantize = act_quantizer(w.level, w.type);
+  HEARTH_CHECK(gemm != nullptr && quantize != nullptr, "no packed kernel for this matrix");
+  if (is_half_type(w.type)) return matmul_packed_half(w, gemm, quantize, x, n_tokens, y, pool, scratch);
+  const uint64_t act_row = convert_packed_activations(w, quantize, x, n_tokens, pool, scratch);
+  const PackedGemmArgs args{w.data.get(), w.group_bytes, w.rows, w.k, scratch.data(), act_row, n_tokens, y, w.rows};
   pool.parallel_for(w.n_groups(), [&](int64_t begin, int64_t end, int) { gemm(args, begin, end); });
+}
+
+bool can_pair(const PackedMatrix& a, const PackedMatrix& b) {
+  return a.level == b.level && a.type == b.type && a.k == b.k && a.sums == b.sums && !is_half_type(a.type);
+}
+
+void matmul_packed_pair(const PackedMatrix& a, const PackedMatrix& b, const float* x, int64_t n_tokens,
+                        float* ya, float* yb, ThreadPool& pool, std::vector<uint8_t>& scratch) {
+  HEARTH_CHECK(can_pair(a, b), "matmul_packed_pair: the matrices differ in kind");
+  const PackedGemmFn gemm = packed_gemm_at(a.level, a.type, a.sums);
+  const QuantizeFn quantize = act_quantizer(a.level, a.type);
+  HEARTH_CHECK(gemm != nullptr && quantize != nullptr, "no packed kernel for this matrix");
+  const uint64_t act_row = convert_packed_activations(a, quantize, x, n_tokens, pool, scratch);
+  const PackedGemmArgs pa{a.data.get(), a.group_bytes, a.rows, a.k, scratch.data(), act_row, n_tokens, ya, a.rows};
+  const PackedGemmArgs pb{b.data.get(), b.group_bytes, b.rows, b.k, scratch.data(), act_row, n_tokens, yb, b.rows};
+  const int64_t na = a.n_groups();
+  pool.parallel_for(na + b.n_groups(), [&](int64_t begin, int64_t end, int) {
+    if (begin < na) gemm(pa, begin, std::min(end, na));
+    if (end > na) gemm(pb, std::max(begin, na) - na, end - na);
+  });
 }
 
 }  // namespace hearth::cpu

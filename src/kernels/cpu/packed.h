@@ -87,4 +87,11 @@ std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, Threa
 void matmul_packed(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y,
                    ThreadPool& pool, std::vector<uint8_t>& scratch);
 
+// Two matrices of one kind (level, type, k, sums; not F16/BF16) over the same activations: the
+// activations are converted once and both products run in one parallel pass. The results are
+// matmul_packed's, bit for bit.
+bool can_pair(const PackedMatrix& a, const PackedMatrix& b);
+void matmul_packed_pair(const PackedMatrix& a, const PackedMatrix& b, const float* x, int64_t n_tokens,
+                        float* ya, float* yb, ThreadPool& pool, std::vector<uint8_t>& scratch);
+
 }  // namespace hearth::cpu

@@ -195,8 +195,9 @@ TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
                     DType::F16, DType::BF16})
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
-  if (level == CpuLevel::kAvx2 || level == CpuLevel::kAvx512)
+  if (level == CpuLevel::kAvx2 || level == CpuLevel::kAvx512) {
     for (DType t : {DType::MXFP4, DType::IQ4_NL}) EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
+  }
   EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::IQ4_XS));
 }
 

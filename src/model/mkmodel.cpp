@@ -93,8 +93,10 @@ std::vector<std::pair<std::string, gguf::Value>> with_extra_tokens(const Preset&
   return out;
 }
 
-std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp,
-                                            const gguf::File& vocab, const std::string& tmpl) {
+using ExtraTokens = std::vector<std::pair<std::string, gguf::Value>>;
+
+std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, const gguf::File& vocab,
+                                            const ExtraTokens& extra_tokens, const std::string& tmpl) {
   gguf::Writer w;  // used only as an ordered key/value map
   std::string a(p.arch);
   w.set_string("general.architecture", a);
@@ -130,7 +132,7 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp,
   }
   for (const gguf::KeyValue& kv : vocab.metadata())
     if (kv.key.starts_with("tokenizer.")) w.set(kv.key, kv.value);
-  for (const auto& [key, value] : with_extra_tokens(p, vocab)) w.set(key, value);
+  for (const auto& [key, value] : extra_tokens) w.set(key, value);
   if (p.eos_token_id) w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(*p.eos_token_id));
   if (p.add_bos_token) w.set_bool("tokenizer.ggml.add_bos_token", *p.add_bos_token);
   if (!tmpl.empty()) w.set_string("tokenizer.chat_template", tmpl);
@@ -157,7 +159,8 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     return make_error("{}: no tokenizer.ggml.tokens array", vocab_path);
   HParams hp = preset->hp;
   hp.n_vocab = static_cast<int64_t>(tokens->as_array()->items.size());
-  for (const auto& [key, value] : with_extra_tokens(*preset, vocab))
+  const ExtraTokens extra_tokens = with_extra_tokens(*preset, vocab);
+  for (const auto& [key, value] : extra_tokens)
     if (key == "tokenizer.ggml.tokens") hp.n_vocab = static_cast<int64_t>(value.as_array()->items.size());
   if (options.n_layer > 0) {  // fewer layers of a full-width model, for benchmarks on small machines
     if (options.n_layer > hp.n_layer)
@@ -173,7 +176,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
   }
 
   gguf::Writer writer;
-  for (gguf::KeyValue& kv : preset_metadata(*preset, hp, vocab, tmpl))
+  for (gguf::KeyValue& kv : preset_metadata(*preset, hp, vocab, extra_tokens, tmpl))
     writer.set(std::move(kv.key), std::move(kv.value));
 
   // The tensor list in llama.cpp's converter order: embeddings, each block, then the head.

@@ -9,30 +9,22 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { gguf } from "@huggingface/gguf";
 import { Template } from "@huggingface/jinja";
-import { getLlama } from "node-llama-cpp";
 import OpenAI from "openai";
 import { hearth, tmpDir } from "./lib.mjs";
-import { eventually, llamaGreedyOf, metrics, post, rawRequest, startServer } from "./server_lib.mjs";
+import { eventually, llamaGreedyOf, metrics, post, rawRequest, serveWithLlama, startServer } from "./server_lib.mjs";
 
 const dir = tmpDir("server");
 const MODEL = path.join(dir, "qwen2.5-tiny-q8_0.gguf");
 const CONTEXT = 2048;  // qwen2.5-tiny's training context
-let server;
-let client;
-let llama;
-let llamaModel;
+let served, server, client, llamaModel;
 
 before(async () => {
   hearth("mkmodel", "--preset", "qwen2.5-tiny", "--type", "q8_0", "--seed", "3", "-o", MODEL);
-  server = await startServer(MODEL, ["--served-model-name", "tiny"]);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
-  llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
-  llamaModel = await llama.loadModel({ modelPath: MODEL, gpuLayers: 0 });
+  served = await serveWithLlama(MODEL, "tiny");
+  ({ server, client, llamaModel } = served);
 });
 after(async () => {
-  await server?.stop();
-  await llamaModel?.dispose();
-  await llama?.dispose();
+  await served?.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -3,7 +3,26 @@
 import { spawn } from "node:child_process";
 import http from "node:http";
 import net from "node:net";
+import { getLlama } from "node-llama-cpp";
+import OpenAI from "openai";
 import { hearthBin } from "./lib.mjs";
+
+// `model` served as `name` with an OpenAI client on it, and the same file loaded in llama.cpp
+// (CPU) to compare with; close() stops both.
+export async function serveWithLlama(model, name) {
+  const server = await startServer(model, ["--served-model-name", name]);
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
+  const llamaModel = await llama.loadModel({ modelPath: model, gpuLayers: 0 });
+  return {
+    server, client, llama, llamaModel,
+    async close() {
+      await server.stop();
+      await llamaModel.dispose();
+      await llama.dispose();
+    },
+  };
+}
 
 // Starts a server on a free port; resolves once /health says the model is loaded.
 export async function startServer(model, extraArgs = [], env = {}) {

@@ -7,10 +7,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { getLlama } from "node-llama-cpp";
-import OpenAI from "openai";
 import { hearth, tmpDir } from "./lib.mjs";
-import { llamaGreedyOf, metrics, startServer } from "./server_lib.mjs";
+import { llamaGreedyOf, metrics, serveWithLlama } from "./server_lib.mjs";
 
 const dir = tmpDir("server-moe");
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -18,20 +16,14 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny", "MXFP4_MOE"]]) {
   describe(`${preset} ${type}`, () => {
     const MODEL = path.join(dir, `${preset}-${type}.gguf`);
-    let server, client, llama, llamaModel;
+    let served, server, client, llamaModel;
 
     before(async () => {
       hearth("mkmodel", "--preset", preset, "--type", type, "--seed", "5", "-o", MODEL);
-      server = await startServer(MODEL, ["--served-model-name", "moe"]);
-      client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
-      llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
-      llamaModel = await llama.loadModel({ modelPath: MODEL, gpuLayers: 0 });
+      served = await serveWithLlama(MODEL, "moe");
+      ({ server, client, llamaModel } = served);
     });
-    after(async () => {
-      await server?.stop();
-      await llamaModel?.dispose();
-      await llama?.dispose();
-    });
+    after(async () => served?.close());
 
     async function greedy(prompt, n) {
       const r = await client.completions.create({

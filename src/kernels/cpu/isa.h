@@ -29,6 +29,15 @@ using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);
 // [n] f32 -> [n] act_type, byte-identical to ref::quantize_activation.
 using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
 
+// IQ4_NL's and MXFP4's levels (quant::kIQ4NLValues, quant::kMXFP4Values) plus an offset that
+// makes them unsigned (127, 12), as vpdpbusd multiplies them; the activation side subtracts
+// offset * (sum of its quants). Data only, so the SIMD builds may share it (no inline code).
+alignas(16) inline constexpr uint8_t kIQ4NLUnsigned[16] = {0,   23,  44,  62,  78,  92,  105, 117,
+                                                           128, 140, 152, 165, 180, 196, 216, 240};
+alignas(16) inline constexpr uint8_t kMXFP4Unsigned[16] = {12, 13, 14, 15, 16, 18, 20, 24,
+                                                           12, 11, 10, 9,  8,  6,  4,  0};
+constexpr int kIQ4NLOffset = 127, kMXFP4Offset = 12;
+
 // Packed weights (kernels/cpu/packed.h): groups of kPackRows interleaved rows, group_bytes each.
 constexpr int64_t kPackRows = 16;
 // Tokens per activation tile of the packed F16/BF16 kernel.

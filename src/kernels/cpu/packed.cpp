@@ -24,16 +24,16 @@ struct Block32Format {
   int64_t mask_bytes;   // packed fifth-bit bytes per block per group
   int offset;           // u = q + offset
   int64_t scale_bytes = 2;  // per row and block: f16, or MXFP4's E8M0 exponent (1)
-  uint8_t pad_quant = 0x88; // a padding row's nibble bytes
+  uint8_t pad_quant = 0x88; // a padding row's quant bytes (values that decode to small sums)
 };
 
 std::optional<Block32Format> block32_format(DType type) {
   switch (type) {
-    case DType::Q8_0: return Block32Format{kQ8_0Bytes, 512, 0, 128};
+    case DType::Q8_0: return Block32Format{kQ8_0Bytes, 512, 0, 128, 2, 0x80};
     case DType::Q4_0: return Block32Format{kQ4_0Bytes, 256, 0, 8};
     case DType::Q5_0: return Block32Format{kQ5_0Bytes, 256, 64, 16};
-    case DType::IQ4_NL: return Block32Format{18, 256, 0, 127};
-    case DType::MXFP4: return Block32Format{17, 256, 0, 12, 1, 0x00};
+    case DType::IQ4_NL: return Block32Format{18, 256, 0, kIQ4NLOffset};
+    case DType::MXFP4: return Block32Format{17, 256, 0, kMXFP4Offset, 1, 0x00};
     default: return std::nullopt;
   }
 }
@@ -54,7 +54,7 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
       for (int64_t i = 0; i < nb; ++i)
         for (int64_t j = 0; j < f.quant_bytes / 64; ++j)
           std::memset(quants + i * f.quant_bytes + 64 * j + 4 * r,
-                      f.file_bytes == kQ8_0Bytes ? 0x80 : f.pad_quant, 4);
+                      f.pad_quant, 4);
       continue;
     }
     const uint8_t* src = static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(row) * row_bytes;

@@ -97,13 +97,10 @@ struct Q5_0Packed {
   }
 };
 
-// IQ4_NL and MXFP4: Q4_0's nibble layout, each nibble an index into 16 signed levels, stored
-// here plus the offset (u8, packed.cpp's Block32Format offsets 127 and 12). The per-block sum
-// then enters as ref's chain: acc + (wd * ad) * float(dot).
-alignas(16) constexpr uint8_t kIQ4NLUnsigned[16] = {0,   23,  44,  62,  78,  92,  105, 117,
-                                                    128, 140, 152, 165, 180, 196, 216, 240};
-alignas(16) constexpr uint8_t kMXFP4Unsigned[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
-
+// IQ4_NL and MXFP4: Q4_0's nibble layout, each nibble an index into 16 signed levels, looked up
+// plus their offset (isa.h's unsigned tables; packed.cpp's Block32Format carries the same
+// offsets for the activation side). The per-block sum then enters as ref's chain:
+// acc + (wd * ad) * float(dot).
 template <const uint8_t* kLevels>
 HEARTH_INLINE void unpack_levels(const uint8_t* q, __m512i u[8]) {
   const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kLevels)));

@@ -19,16 +19,23 @@ using namespace hearth;
 
 namespace {
 
-double seconds_per_call(const TensorView& w, const std::vector<float>& x, int64_t n_tokens,
-                        std::vector<float>& y, ThreadPool& pool, cpu::CpuLevel level) {
+// `packed`: w as the model runs it (kernels::Matrix, packed at load where the active level has
+// a packed kernel), else the unpacked kernel of `level`.
+double seconds_per_call(const TensorView& w, const kernels::Matrix* packed, const std::vector<float>& x,
+                        int64_t n_tokens, std::vector<float>& y, ThreadPool& pool, cpu::CpuLevel level) {
   ref::MatmulScratch scratch;
-  cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch);  // warm-up
+  const auto call = [&] {
+    if (packed)
+      kernels::matmul(*packed, x.data(), n_tokens, y.data(), pool, scratch);
+    else
+      cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch);
+  };
+  call();  // warm-up
   double best = 1e30;
   for (int rep = 0; rep < 5; ++rep) {
     const int calls = n_tokens == 1 ? 20 : 2;
     const auto t0 = std::chrono::steady_clock::now();
-    for (int c = 0; c < calls; ++c)
-      cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch);
+    for (int c = 0; c < calls; ++c) call();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::min(best, s / calls);
   }
@@ -68,7 +75,7 @@ int main(int argc, char** argv) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print("parallel_for with {} threads: {:.2f} us per call\n", threads, s / calls * 1e6);
   }
-  const int64_t shapes[][2] = {{2048, 8192}, {8192, 2048}, {2048, 32768}};  // {k, rows}
+  const int64_t shapes[][2] = {{2048, 256}, {2048, 8192}, {8192, 2048}, {2048, 32768}};  // {k, rows}
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   fmt::print("{:6} {:>6} {:>7} {:>7} | {:>10} {:>9} | {:>10} {:>9}\n", "type", "level", "k", "rows",
@@ -92,11 +99,16 @@ int main(int argc, char** argv) {
       std::vector<float> x(static_cast<size_t>(k * n_batch));
       for (auto& v : x) v = normal(rng);
       std::vector<float> y(static_cast<size_t>(rows * n_batch));
-      for (cpu::CpuLevel level : levels) {
-        const double s1 = seconds_per_call(w, x, 1, y, pool, level);
-        const double sn = rows > 10000 ? 0 : seconds_per_call(w, x, n_batch, y, pool, level);
+      const kernels::Matrix prepared = kernels::Matrix::prepare(w, pool);
+      for (size_t li = 0; li <= levels.size(); ++li) {
+        const bool run_packed = li == levels.size();
+        if (run_packed && !prepared.packed()) break;
+        const cpu::CpuLevel level = run_packed ? cpu::active_cpu_level() : levels[li];
+        const kernels::Matrix* packed = run_packed ? &prepared : nullptr;
+        const double s1 = seconds_per_call(w, packed, x, 1, y, pool, level);
+        const double sn = rows > 10000 ? 0 : seconds_per_call(w, packed, x, n_batch, y, pool, level);
         fmt::print("{:6} {:>6} {:>7} {:>7} | {:10.3f} {:9.1f} | {:10.2f} {:9.1f}\n",
-                   dtype_name(type), cpu::cpu_level_name(level), k, rows, s1 * 1e3,
+                   dtype_name(type), run_packed ? "packed" : cpu::cpu_level_name(level), k, rows, s1 * 1e3,
                    static_cast<double>(bytes.size()) / s1 / 1e9, sn * 1e3,
                    sn > 0 ? static_cast<double>(k * rows * n_batch) / sn / 1e9 : 0.0);
       }

@@ -138,11 +138,14 @@ int q6_k_high(const uint8_t* b, int e) {
   return (b[128 + 32 * h + l] >> (2 * k)) & 3;
 }
 
+// Where low-nibble vector v (0..31) and high-bit vector v (0..15) sit: in the quarter q that
+// reads them (packed.h), low 4q..4q+3, low 4q+16..4q+19, high 4q..4q+3.
+int64_t q6_k_low_offset(int v) { return 288 + 768 * ((v % 16) / 4) + 256 * (v / 16) + 64 * (v % 4); }
+int64_t q6_k_high_offset(int v) { return 288 + 768 * (v / 4) + 512 + 64 * (v % 4); }
+
 void pack_q6_k(const uint8_t* const* src, uint8_t* out) {
   uint8_t* d = out;
   uint8_t* scales = out + 32;
-  uint8_t* low = out + 288;
-  uint8_t* high = out + 2336;
   for (int r = 0; r < kPackRows; ++r) {
     const uint8_t* b = src[r];
     if (b == nullptr) continue;
@@ -150,13 +153,13 @@ void pack_q6_k(const uint8_t* const* src, uint8_t* out) {
     for (int g = 0; g < 16; ++g) scales[32 * (g / 2) + 2 * r + g % 2] = b[192 + g];
     for (int v = 0; v < 32; ++v)
       for (int e = 0; e < 4; ++e)
-        low[64 * v + 4 * r + e] =
+        out[q6_k_low_offset(v) + 4 * r + e] =
             static_cast<uint8_t>(q6_k_low(b, 4 * v + e) | (q6_k_low(b, 128 + 4 * v + e) << 4));
     for (int v = 0; v < 16; ++v)
       for (int e = 0; e < 4; ++e) {
         int bits = 0;
         for (int m = 0; m < 4; ++m) bits |= q6_k_high(b, 64 * m + 4 * v + e) << (2 * m);
-        high[64 * v + 4 * r + e] = static_cast<uint8_t>(bits);
+        out[q6_k_high_offset(v) + 4 * r + e] = static_cast<uint8_t>(bits);
       }
   }
 }

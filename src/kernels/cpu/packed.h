@@ -30,9 +30,11 @@
 //              of row r: low nibble sub-block 2p, high nibble 2p+1), Q5_K fifth bits
 //              [8][8] u64 @2368 (bit 4r+e of word (s, j) = bit 4 of element 32s + 4j + e);
 //              2368 (Q4_K) or 2880 (Q5_K) bytes, 148 or 180 per row against the file's 144/176.
-//   Q6_K       d [16] f16 @0, scale pairs [8][16][2] i8 @32, low nibbles [32][64] @288 (vector v:
-//              elements 4v+e low, 128+4v+e high), high bits [16][64] @2336 (vector v: 2 bits of
-//              element 64m+4v+e at bit 2m); 3392 bytes (3360 padded to a cache line).
+//   Q6_K       d [16] f16 @0, scale pairs [8][16][2] i8 @32, then four quarters of 768 bytes
+//              @288 + 768q, in the order the kernel reads them: low-nibble vectors 4q..4q+3 and
+//              4q+16..4q+19, high-bit vectors 4q..4q+3 (low vector v: elements 4v+e low,
+//              128+4v+e high; high vector v: 2 bits of element 64m+4v+e at bit 2m); 3392 bytes
+//              (3360 padded to a cache line).
 //   F16/BF16   [k][16] 16-bit values (element j of row r at [j][r]), 32 bytes per row-element
 //              group, the file's bytes rearranged. Activations: the f16/bf16-rounded values as
 //              f32, transposed into tiles of kHalfTileTokens tokens ([k][kHalfTileTokens]).

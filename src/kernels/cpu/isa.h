@@ -40,6 +40,23 @@ constexpr int kIQ4NLOffset = 127, kMXFP4Offset = 12;
 
 // Packed weights (kernels/cpu/packed.h): groups of kPackRows interleaved rows, group_bytes each.
 constexpr int64_t kPackRows = 16;
+// Where block i of a packed 32-element group lies (packed.h): blocks go in chunks of as many
+// as one 64-byte line of scales covers, each chunk its scales, then its quants, then its fifth
+// bits, so a group is read front to back. `static`: each instruction-set build compiles its own
+// copy (no inline function shared between builds).
+struct Block32Place {
+  int64_t scales, quants, masks;  // byte offsets from the group's start
+};
+static constexpr Block32Place block32_place(int64_t nb, int64_t i, int64_t scale_bytes, int64_t quant_bytes,
+                                            int64_t mask_bytes) {
+  const int64_t per_chunk = 64 / (kPackRows * scale_bytes);
+  const int64_t chunk = i / per_chunk, j = i % per_chunk;
+  const int64_t n = nb - chunk * per_chunk < per_chunk ? nb - chunk * per_chunk : per_chunk;
+  const int64_t scale_row = kPackRows * scale_bytes;
+  const int64_t base = chunk * per_chunk * (scale_row + quant_bytes + mask_bytes);
+  return {base + j * scale_row, base + n * scale_row + j * quant_bytes,
+          base + n * (scale_row + quant_bytes) + j * mask_bytes};
+}
 // Tokens per activation tile of the packed F16/BF16 kernel.
 constexpr int kHalfTileTokens = 12;
 struct PackedGemmArgs {

@@ -42,25 +42,22 @@ std::optional<Block32Format> block32_format(DType type) {
 void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, uint8_t* out) {
   const int64_t nb = w.ne[0] / 32;
   const uint64_t row_bytes = static_cast<uint64_t>(nb * f.file_bytes);
-  const int64_t scale_row = kPackRows * f.scale_bytes;  // scale bytes per block
-  uint8_t* scales = out;
-  uint8_t* quants = out + nb * scale_row;
-  uint8_t* masks = quants + nb * f.quant_bytes;
-  std::memset(out, 0, static_cast<size_t>(nb * (scale_row + f.quant_bytes + f.mask_bytes)));
+  const auto place = [&](int64_t i) { return block32_place(nb, i, f.scale_bytes, f.quant_bytes, f.mask_bytes); };
+  std::memset(out, 0, static_cast<size_t>(nb * (kPackRows * f.scale_bytes + f.quant_bytes + f.mask_bytes)));
   for (int64_t r = 0; r < kPackRows; ++r) {
     const int64_t row = g * kPackRows + r;
     if (row >= w.ne[1]) {
       // Padding: zero scales; quants that decode to 0 keep the sums small.
       for (int64_t i = 0; i < nb; ++i)
         for (int64_t j = 0; j < f.quant_bytes / 64; ++j)
-          std::memset(quants + i * f.quant_bytes + 64 * j + 4 * r,
-                      f.pad_quant, 4);
+          std::memset(out + place(i).quants + 64 * j + 4 * r, f.pad_quant, 4);
       continue;
     }
     const uint8_t* src = static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(row) * row_bytes;
     for (int64_t i = 0; i < nb; ++i, src += f.file_bytes) {
-      std::memcpy(scales + i * scale_row + f.scale_bytes * r, src, static_cast<size_t>(f.scale_bytes));
-      uint8_t* q = quants + i * f.quant_bytes;
+      const Block32Place at = place(i);
+      std::memcpy(out + at.scales + f.scale_bytes * r, src, static_cast<size_t>(f.scale_bytes));
+      uint8_t* q = out + at.quants;
       if (f.file_bytes == kQ8_0Bytes) {
         for (int j = 0; j < 8; ++j) {
           uint32_t v;
@@ -75,7 +72,7 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
       if (f.file_bytes == kQ5_0Bytes) {
         uint32_t qh;
         std::memcpy(&qh, src + 2, 4);
-        uint8_t* m = masks + i * f.mask_bytes;
+        uint8_t* m = out + at.masks;
         // Bits 4j..4j+3 of qh are bits 4r..4r+3 of word j: one nibble of its byte r/2 (a nibble
         // at a time; bit by bit this loop was half of load time).
         for (int j = 0; j < 8; ++j)

@@ -8,14 +8,18 @@
 // sums; a block's 8 such products sum in place and one float multiply-add covers 16 rows.
 //
 // Layout of a 32-element type (Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4), per group of 16 rows (the last
-// group padded with zero-scale rows), nb = k / 32 blocks, the same bytes as the 16 rows in the file:
-//   scales  [nb][16] f16          row r's block scale at [i][r] (MXFP4: its u8 E8M0 exponent)
-//   quants  Q8_0: [nb][8][64]      byte 4r+e of vector j = q(r, 4j+e) + 128 (u8)
-//           Q4_0/Q5_0/IQ4_NL/MXFP4: [nb][4][64] byte 4r+e of vector j = file byte 4j+e of row
+// group padded with zero-scale rows), nb = k / 32 blocks, the same bytes as the 16 rows in the
+// file, in chunks of as many blocks as one 64-byte line of scales covers (2; MXFP4 4; the last
+// chunk may hold fewer), each chunk [its scales][its quants][its fifth bits] so that a group is
+// one stream read front to back (isa.h's block32_place; with all scales first, then all quants,
+// one-token products of out-of-cache matrices ran 5-25% slower per core):
+//   scales  [16] f16 per block     row r's block scale at [r] (MXFP4: its u8 E8M0 exponent)
+//   quants  Q8_0: [8][64] per block  byte 4r+e of vector j = q(r, 4j+e) + 128 (u8)
+//           Q4_0/Q5_0/IQ4_NL/MXFP4: [4][64] per block: byte 4r+e of vector j = file byte 4j+e of row
 //                                  r, i.e. low nibble = element 4j+e, high nibble = element
 //                                  16+4j+e (IQ4_NL/MXFP4: an index into their levels, which
 //                                  the kernel looks up as level + offset, 127 and 12)
-//   Q5_0 fifth bits [nb][8] u64   bit 4r+e of word j = bit 4 of element (r, 4j+e)
+//   Q5_0 fifth bits [8] u64 per block: bit 4r+e of word j = bit 4 of element (r, 4j+e)
 // The unsigned quants u = q + offset (128, 8, 16) are what vpdpbusd multiplies; the activation
 // side carries -offset * (sum of its quants) to add.
 //

@@ -137,12 +137,12 @@ struct MXFP4Packed {
 // and the 16 rows' scales widened.
 template <typename W>
 HEARTH_INLINE __m512 load_block32(const uint8_t* group, int64_t nb, int64_t i, __m512i u[8]) {
-  const uint8_t* quants = group + nb * kPackRows * W::kScaleBytes;
-  const uint8_t* q = quants + i * W::kQuantBytes;
+  const Block32Place at = block32_place(nb, i, W::kScaleBytes, W::kQuantBytes, W::kMaskBytes);
+  const uint8_t* q = group + at.quants;
   for (int64_t off = 0; off < W::kQuantBytes; off += 64)
     _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
-  W::unpack(q, quants + nb * W::kQuantBytes + i * W::kMaskBytes, u);
-  return W::scales(group + kPackRows * W::kScaleBytes * i);
+  W::unpack(q, group + at.masks, u);
+  return W::scales(group + at.scales);
 }
 
 // NT tokens x the 16 rows of one group, over all nb blocks: out[t][r]. Each block's integer

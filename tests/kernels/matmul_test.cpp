@@ -129,6 +129,39 @@ TEST_P(MatmulLevel, Q4KSuperBlockOrderMatchesReference) {
   EXPECT_GT(differs_from_pairs, 0) << "the two Q4_K orders never differed: the flag is not reaching the sums";
 }
 
+// MXFP4 blocks whose E8M0 exponents reach the ends of the range (0 and 1 give f32 subnormal
+// scales, 254 large ones): every level, and the packed copy where this CPU has one, gives ref's
+// bits. Random rows have exponents near 127 only, so the SIMD scale conversions' edge cases
+// would go untested.
+TEST_P(MatmulLevel, MXFP4ExtremeExponentsMatchReference) {
+  const CpuLevel level = GetParam();
+  std::mt19937 rng(2880);
+  const int64_t k = 96, rows = 21;
+  Weights w = random_weights(rng, DType::MXFP4, k, rows);
+  const uint8_t exponents[] = {0, 1, 2, 3, 100, 126, 127, 128, 129, 160, 200, 254};
+  // One exponent per row, so a row of subnormal scales is not lost beside larger blocks.
+  const int64_t nb = k / 32;
+  for (int64_t b = 0; b < rows * nb; ++b)
+    w.bytes[size_t(17 * b)] = exponents[size_t(b / nb) % std::size(exponents)];
+  for (int64_t n_tokens : {1, 4}) {
+    const std::vector<float> x = random_activations(rng, k, n_tokens);
+    const std::vector<float> want = reference(w.view, x, n_tokens);
+    const std::vector<float> got = run(level, w.view, x, n_tokens, 2);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_TRUE(same_bits(got[i], want[i])) << "n_tokens=" << n_tokens << " i=" << i << ": " << got[i]
+                                              << " vs ref " << want[i];
+    if (level != cpu::active_cpu_level()) continue;
+    ThreadPool pool(2);
+    const kernels::Matrix packed = kernels::Matrix::prepare(w.view, pool);
+    kernels::MatmulScratch scratch;
+    std::vector<float> y(want.size(), -1.0f);
+    kernels::matmul(packed, x.data(), n_tokens, y.data(), pool, scratch);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_TRUE(same_bits(y[i], want[i])) << "packed, n_tokens=" << n_tokens << " i=" << i << ": " << y[i]
+                                            << " vs ref " << want[i];
+  }
+}
+
 TEST_P(MatmulLevel, EachResultIndependentOfBatchAndThreads) {
   const CpuLevel level = GetParam();
   std::mt19937 rng(99);

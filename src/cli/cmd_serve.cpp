@@ -96,9 +96,9 @@ int serve(ServeArgs a) {
 
   engine::EngineOptions eopt;
   eopt.block_size = a.block_size;
-  eopt.n_blocks = engine::blocks_for_budget(hp, a.block_size, uint64_t(a.kv_cache_mb) << 20);
   eopt.max_running = a.max_running;
   eopt.max_step_tokens = a.max_step_tokens;
+  eopt.n_blocks = engine::blocks_for_budget(hp, eopt, uint64_t(a.kv_cache_mb) << 20);
   eopt.max_waiting = a.max_waiting;
   eopt.max_context = a.ctx_size > 0 ? a.ctx_size : hp.n_ctx_train;
   eopt.prefix_caching = !a.no_prefix_cache;
@@ -116,9 +116,10 @@ int serve(ServeArgs a) {
   ctx.n_vocab = static_cast<int32_t>(hp.n_vocab);
   ctx.max_n = a.max_n;
   fmt::print(stderr,
-             "serve: {} ({}) as '{}': context {} tokens, KV cache {} blocks of {} ({:.0f} MiB, {} tokens), "
+             "serve: {} ({}) as '{}': context {} tokens, KV cache {} blocks of {}{} ({:.0f} MiB, {} tokens), "
              "{} sequences per step, {} threads\n",
              a.model, model->architecture(), ctx.name, ctx.max_context, eopt.n_blocks, eopt.block_size,
+             eng.window_blocks() > 0 ? fmt::format(" + {} for the sliding-window layers", eng.window_blocks()) : "",
              double(eng.kv_bytes()) / (1 << 20), eng.capacity_tokens(), eopt.max_running, a.n_threads);
   srv.set_model(std::move(ctx), &eng);
   fmt::print(stderr, "serve: ready on http://{}:{}\n", a.server.host, srv.port());

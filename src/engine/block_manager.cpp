@@ -50,6 +50,22 @@ int64_t BlockManager::take_prefix(std::span<const int32_t> tokens, int64_t max_b
   return taken;
 }
 
+bool BlockManager::has_cached(uint64_t hash, std::span<const int32_t> tokens) const {
+  auto it = by_hash_.find(hash);
+  if (it == by_hash_.end()) return false;
+  const Info& info = info_[size_t(it->second)];
+  return std::equal(info.tokens.begin(), info.tokens.end(), tokens.begin(), tokens.end());
+}
+
+std::optional<int32_t> BlockManager::take_cached(uint64_t hash, std::span<const int32_t> tokens) {
+  if (!has_cached(hash, tokens)) return std::nullopt;
+  const int32_t block = by_hash_.at(hash);
+  Info& info = info_[size_t(block)];
+  if (info.refs == 0) lru_.erase(info.lru_pos);
+  info.refs++;
+  return block;
+}
+
 std::optional<int32_t> BlockManager::allocate() {
   int32_t block;
   if (!free_.empty()) {

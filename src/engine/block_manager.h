@@ -39,6 +39,12 @@ class BlockManager {
   int64_t take_prefix(std::span<const int32_t> tokens, int64_t max_blocks, std::vector<int32_t>& table,
                       std::vector<uint64_t>& hashes);
 
+  // Takes (a reference on) the cached block registered under `hash` whose tokens are `tokens`;
+  // nullopt when there is none. The sliding-window layers' pool uses it: their blocks before a
+  // sequence's window are gone, so a prefix is found block by block, not as a run from the start.
+  std::optional<int32_t> take_cached(uint64_t hash, std::span<const int32_t> tokens);
+  bool has_cached(uint64_t hash, std::span<const int32_t> tokens) const;
+
   // A fresh block with one reference, evicting the least recently used cached block when no
   // block is free; nullopt when every block is in use.
   std::optional<int32_t> allocate();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace hearth::engine {
 
@@ -15,9 +16,34 @@ const char* finish_reason_name(FinishReason r) {
   return "error";
 }
 
-int64_t blocks_for_budget(const HParams& hp, int64_t block_size, uint64_t bytes) {
-  const uint64_t per_block = KvCache::bytes_per_block(hp.n_layer, hp.kv_dim(), block_size);
-  return per_block == 0 ? 0 : static_cast<int64_t>(bytes / per_block);
+namespace {
+
+SchedulerOptions scheduler_options(const HParams& hp, const EngineOptions& o) {
+  SchedulerOptions so{o.block_size, o.n_blocks, o.max_running, o.max_step_tokens, o.prefix_caching};
+  so.window = kv_window(hp);
+  so.n_window_blocks = window_blocks_needed(so);
+  return so;
+}
+
+int64_t count_layers(const std::vector<KvGroup>& groups, KvGroup g) {
+  return static_cast<int64_t>(std::count(groups.begin(), groups.end(), g));
+}
+
+}  // namespace
+
+int64_t blocks_for_budget(const HParams& hp, const EngineOptions& options, uint64_t bytes) {
+  const std::vector<KvGroup> groups = kv_layer_groups(hp);
+  const uint64_t full = KvCache::bytes_per_block(count_layers(groups, KvGroup::kFull), hp.kv_dim(), options.block_size);
+  const uint64_t window =
+      KvCache::bytes_per_block(count_layers(groups, KvGroup::kWindow), hp.kv_dim(), options.block_size);
+  if (full + window == 0) return 0;
+  // n full blocks cost n * full + min(n, cap) * window (window_blocks_needed).
+  EngineOptions unbounded = options;
+  unbounded.n_blocks = std::numeric_limits<int32_t>::max();
+  const auto cap = static_cast<uint64_t>(window_blocks_needed(scheduler_options(hp, unbounded)));
+  if (window == 0 || full == 0 || cap * (full + window) >= bytes)
+    return static_cast<int64_t>(bytes / (full + window));
+  return static_cast<int64_t>(cap + (bytes - cap * (full + window)) / full);
 }
 
 // What the engine keeps of a request beside the scheduler's view of its tokens.
@@ -35,9 +61,9 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
       eog_(std::move(eog)),
       options_(options),
       n_vocab_(static_cast<int32_t>(model.hparams().n_vocab)),
-      kv_(model.hparams().n_layer, model.hparams().kv_dim(), options.block_size, options.n_blocks),
-      scheduler_(SchedulerOptions{options.block_size, options.n_blocks, options.max_running,
-                                  options.max_step_tokens, options.prefix_caching}) {
+      kv_(kv_layer_groups(model.hparams()), model.hparams().kv_dim(), options.block_size, options.n_blocks,
+          scheduler_options(model.hparams(), options).n_window_blocks),
+      scheduler_(scheduler_options(model.hparams(), options)) {
   const int64_t capacity = options.n_blocks * options.block_size;
   const int64_t model_ctx = options.max_context > 0 ? options.max_context : model.hparams().n_ctx_train;
   max_context_ = std::min(model_ctx, capacity);
@@ -279,6 +305,7 @@ bool Engine::step() {
       const StepPlan::Run& run = plan.runs[index];
       const ScheduledSeq& s = *scheduler_.find(run.id);
       batch_.block_tables.push_back(s.table);
+      if (kv_.has_window_group()) batch_.window_tables.push_back(s.window_table);
       for (int64_t i = 0; i < run.count; ++i) {
         const int64_t pos = run.first + i;
         batch_.add(s.tokens[size_t(pos)], static_cast<int32_t>(pos), static_cast<int32_t>(index),

@@ -42,8 +42,9 @@ struct EngineOptions {
   bool prefix_caching = true;
 };
 
-// Blocks that fit in `bytes` of KV memory for this model.
-int64_t blocks_for_budget(const HParams& hp, int64_t block_size, uint64_t bytes);
+// Full-group blocks that fit in `bytes` of KV memory for this model with these options (block
+// size, max_running, max_step_tokens), beside the window group they imply (model/kv_cache.h).
+int64_t blocks_for_budget(const HParams& hp, const EngineOptions& options, uint64_t bytes);
 
 struct TokenLogprob {
   int32_t token;
@@ -105,6 +106,8 @@ class Engine {
   int64_t max_context() const { return max_context_; }
   int64_t capacity_tokens() const { return options_.n_blocks * options_.block_size; }
   uint64_t kv_bytes() const { return kv_.bytes(); }
+  // Blocks of the sliding-window layers' pool (model/kv_cache.h; 0 without such layers).
+  int64_t window_blocks() const { return kv_.n_blocks(KvGroup::kWindow); }
   const EngineOptions& options() const { return options_; }
 
  private:

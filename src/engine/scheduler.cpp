@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/result.h"
+
 namespace hearth::engine {
 
 int64_t StepPlan::n_tokens() const {
@@ -10,9 +12,24 @@ int64_t StepPlan::n_tokens() const {
   return n;
 }
 
+int64_t window_blocks_needed(const SchedulerOptions& o) {
+  if (o.window <= 0) return 0;
+  const int64_t bs = o.block_size;
+  // A sequence holds blocks from window_first_position(n_computed) (at most window + 15
+  // positions back, rounded down to a block) through the last block of its run this step.
+  const int64_t per_seq = (o.window + 16 + bs - 1) / bs + 2;
+  const int64_t step = std::max(o.max_step_tokens, o.max_running);
+  return std::min(o.n_blocks, o.max_running * per_seq + (step + bs - 1) / bs);
+}
+
 Scheduler::Scheduler(const SchedulerOptions& options)
-    : options_(options), blocks_(options.n_blocks, options.block_size) {
+    : options_(options), blocks_(options.n_blocks, options.block_size),
+      window_blocks_(options.window > 0 ? options.n_window_blocks : 0, options.block_size) {
   options_.max_step_tokens = std::max(options_.max_step_tokens, options_.max_running);
+}
+
+int64_t Scheduler::first_window_block(int64_t pos) const {
+  return window_first_position(pos, options_.window, options_.block_size) / options_.block_size;
 }
 
 void Scheduler::add(uint64_t id, std::vector<int32_t> prompt) {
@@ -41,6 +58,8 @@ void Scheduler::register_full_blocks(ScheduledSeq& s) {
     const std::span<const int32_t> block_tokens(s.tokens.data() + i * size_t(bs), size_t(bs));
     const uint64_t h = BlockManager::chain_hash(i == 0 ? 0 : s.hashes.back(), block_tokens);
     blocks_.register_full(s.table[i], h, block_tokens);
+    if (i < s.window_table.size() && s.window_table[i] >= 0)
+      window_blocks_.register_full(s.window_table[i], h, block_tokens);
     s.hashes.push_back(h);
   }
 }
@@ -48,9 +67,48 @@ void Scheduler::register_full_blocks(ScheduledSeq& s) {
 void Scheduler::release_blocks(ScheduledSeq& s) {
   register_full_blocks(s);
   for (int32_t b : s.table) blocks_.release(b);
+  for (int32_t b : s.window_table)
+    if (b >= 0) window_blocks_.release(b);
   s.table.clear();
+  s.window_table.clear();
   s.hashes.clear();
   s.n_computed = 0;
+}
+
+int64_t Scheduler::window_prefix(const ScheduledSeq& s, int64_t matched) const {
+  const int64_t bs = options_.block_size;
+  for (; matched > 0; --matched) {
+    bool cached = true;
+    for (int64_t i = first_window_block(matched * bs); cached && i < matched; ++i)
+      cached = window_blocks_.has_cached(s.hashes[size_t(i)],
+                                         std::span<const int32_t>(s.tokens.data() + i * bs, size_t(bs)));
+    if (cached) break;
+  }
+  return matched;
+}
+
+void Scheduler::grow_window(ScheduledSeq& s, int64_t end) {
+  if (options_.window <= 0 || end <= s.n_computed) return;
+  const int64_t bs = options_.block_size;
+  const auto last = static_cast<size_t>((end - 1) / bs);
+  if (s.window_table.size() <= last) s.window_table.resize(last + 1, -1);
+  for (auto i = static_cast<size_t>(first_window_block(s.n_computed)); i <= last; ++i)
+    if (s.window_table[i] < 0) {
+      // window_blocks_needed sizes the pool so that this cannot fail.
+      const std::optional<int32_t> b = window_blocks_.allocate();
+      HEARTH_CHECK(b.has_value(), "the sliding-window KV pool ran out (a scheduler bug)");
+      s.window_table[i] = *b;
+    }
+}
+
+void Scheduler::drop_passed_window(ScheduledSeq& s) {
+  if (options_.window <= 0) return;
+  const auto first = static_cast<size_t>(first_window_block(s.n_computed));
+  for (size_t i = 0; i < first && i < s.window_table.size(); ++i)
+    if (s.window_table[i] >= 0) {
+      window_blocks_.release(s.window_table[i]);
+      s.window_table[i] = -1;
+    }
 }
 
 bool Scheduler::admit(ScheduledSeq& s, int64_t& matched) {
@@ -60,9 +118,23 @@ bool Scheduler::admit(ScheduledSeq& s, int64_t& matched) {
   matched = 0;
   // At least the last token is computed again: its logits are what the next token comes from.
   if (options_.prefix_caching) matched = blocks_.take_prefix(s.tokens, (n - 1) / bs, s.table, s.hashes);
+  if (options_.window > 0 && matched > 0) {
+    const int64_t usable = window_prefix(s, matched);
+    for (int64_t i = usable; i < matched; ++i) blocks_.release(s.table[size_t(i)]);
+    s.table.resize(size_t(usable));
+    s.hashes.resize(size_t(usable));
+    matched = usable;
+    s.window_table.assign(size_t(matched), -1);
+    for (int64_t i = first_window_block(matched * bs); i < matched; ++i)
+      s.window_table[size_t(i)] = *window_blocks_.take_cached(
+          s.hashes[size_t(i)], std::span<const int32_t>(s.tokens.data() + i * bs, size_t(bs)));
+  }
   if (blocks_.available() < needed - matched) {
     for (int32_t b : s.table) blocks_.release(b);
+    for (int32_t b : s.window_table)
+      if (b >= 0) window_blocks_.release(b);
     s.table.clear();
+    s.window_table.clear();
     s.hashes.clear();
     return false;
   }
@@ -93,6 +165,7 @@ StepPlan Scheduler::schedule() {
   auto add_run = [&](ScheduledSeq& s, int64_t count) {
     plan.runs.push_back({s.id, s.n_computed, count, s.n_computed + count == static_cast<int64_t>(s.tokens.size())});
     budget -= count;
+    grow_window(s, s.n_computed + count);
   };
 
   // Decode. A victim is always the newest running sequence, the back of running_, so the index
@@ -145,6 +218,7 @@ void Scheduler::commit(const StepPlan& plan) {
     if (it == seqs_.end()) continue;
     it->second->n_computed += r.count;
     register_full_blocks(*it->second);
+    drop_passed_window(*it->second);
   }
 }
 

@@ -15,6 +15,13 @@
 //   3. Then admission, in arrival order, while the budget and max_running allow: a sequence is
 //      admitted when blocks for all its known tokens are available after reusing cached prefix
 //      blocks (at least its last token is always computed again: its logits are needed).
+//
+// Models with sliding-window layers have a second pool for those layers (model/kv_cache.h). A
+// sequence's window table gets a block when a run first needs it and gives it back once its
+// window has passed (registered in the window pool's prefix cache under the same chain hash as
+// the full block of the same tokens); a cached prefix counts only as far as the window blocks
+// its first recomputed token reads are cached too. The pool is sized so that it cannot run out
+// (window_blocks_needed), so only the full group ever preempts.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +33,7 @@
 #include <vector>
 
 #include "engine/block_manager.h"
+#include "model/kv_cache.h"
 
 namespace hearth::engine {
 
@@ -35,7 +43,16 @@ struct SchedulerOptions {
   int64_t max_running = 64;      // sequences in the running set
   int64_t max_step_tokens = 256; // tokens per step (at least max_running: every decode fits)
   bool prefix_caching = true;
+  // The model's sliding-window layers keep only their window (model/kv_cache.h): the widest
+  // window (0: no such layers) and their pool's size (window_blocks_needed says how many).
+  int64_t window = 0;
+  int64_t n_window_blocks = 0;
 };
+
+// Window-group blocks that can never run out: per running sequence its window and alignment,
+// plus the step's tokens, capped by the full group's size (a sequence never holds more window
+// blocks than full ones).
+int64_t window_blocks_needed(const SchedulerOptions& options);
 
 // A sequence as the scheduler sees it.
 struct ScheduledSeq {
@@ -44,6 +61,7 @@ struct ScheduledSeq {
   int64_t n_prompt = 0;
   int64_t n_computed = 0;        // tokens whose keys and values are in the cache
   std::vector<int32_t> table;    // block table
+  std::vector<int32_t> window_table;  // the window group's, -1 where the window has passed
   std::vector<uint64_t> hashes;  // chain hashes of the leading full blocks
   int64_t cached_tokens = 0;     // prompt tokens taken from the prefix cache at first admission
   bool admitted_once = false;
@@ -100,17 +118,27 @@ class Scheduler {
   int64_t n_running() const { return static_cast<int64_t>(running_.size()); }
   int64_t n_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   const BlockManager& blocks() const { return blocks_; }
+  const BlockManager& window_blocks() const { return window_blocks_; }
   const SchedulerOptions& options() const { return options_; }
 
  private:
   bool admit(ScheduledSeq& s, int64_t& matched);
+  // The prefix of `matched` cached full blocks whose window blocks are cached too: a sequence
+  // restarting after it needs the blocks its first token's window reads.
+  int64_t window_prefix(const ScheduledSeq& s, int64_t matched) const;
+  int64_t first_window_block(int64_t pos) const;
   bool grow_for_next_token(ScheduledSeq& s);
+  // Window blocks for a run of the sequence's tokens up to (not including) `end`.
+  void grow_window(ScheduledSeq& s, int64_t end);
+  // Releases the window blocks that no token from n_computed on reads.
+  void drop_passed_window(ScheduledSeq& s);
   void release_blocks(ScheduledSeq& s);
   void register_full_blocks(ScheduledSeq& s);
   void preempt(uint64_t id);
 
   SchedulerOptions options_;
   BlockManager blocks_;
+  BlockManager window_blocks_;
   std::unordered_map<uint64_t, std::unique_ptr<ScheduledSeq>> seqs_;
   std::deque<uint64_t> waiting_;   // front: next to admit
   std::vector<uint64_t> running_;  // in admission order: the back is the newest

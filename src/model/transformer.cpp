@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
@@ -152,7 +151,29 @@ void add_expert_bias(float* y, const TensorView& bias, int64_t e, int64_t rows) 
   for (int64_t r = 0; r < rows; ++r) ref::add_inplace(y + r * dim, f32(bias) + e * dim, dim);
 }
 
+// Sequence `seq`'s block table for layer `il`: its window table when the layer keeps a window.
+std::span<const int32_t> layer_table(const Batch& batch, const KvCache& kv, int64_t il, int32_t seq) {
+  return kv.group(il) == KvGroup::kWindow ? batch.window_tables[size_t(seq)] : batch.block_tables[size_t(seq)];
+}
+
 }  // namespace
+
+std::vector<KvGroup> kv_layer_groups(const HParams& hp) {
+  std::vector<KvGroup> groups;
+  for (int64_t il = 0; il < hp.n_layer; ++il)
+    groups.push_back(layer_config(hp, il).attention == AttentionKind::kSlidingWindow ? KvGroup::kWindow
+                                                                                    : KvGroup::kFull);
+  return groups;
+}
+
+int64_t kv_window(const HParams& hp) {
+  int64_t window = 0;
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    const LayerConfig c = layer_config(hp, il);
+    if (c.attention == AttentionKind::kSlidingWindow) window = std::max(window, c.window);
+  }
+  return window;
+}
 
 Result<std::unique_ptr<Transformer>> Transformer::create(const ModelFile& model,
                                                          const TransformerOptions& options) {
@@ -206,8 +227,16 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   if (options.own_kv_cache) {
     const int64_t block = 16;
     const int64_t n_blocks = (n_ctx_ + block - 1) / block;
-    own_kv_ = KvCache(hp_.n_layer, hp_.kv_dim(), block, n_blocks);
-    for (int64_t b = 0; b < n_blocks; ++b) own_table_.push_back(static_cast<int32_t>(b));
+    // A chunk of n_batch tokens from position p reads window blocks from
+    // window_first_position(p) / block through (p + n_batch - 1) / block: fewer than the ring, so
+    // no block the chunk still reads is reused for a later one.
+    const int64_t window = kv_window(hp_);
+    const int64_t ring = window > 0 ? std::min(n_blocks, (window + 16 + n_batch_) / block + 3) : 0;
+    own_kv_ = KvCache(kv_layer_groups(hp_), hp_.kv_dim(), block, n_blocks, ring);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      own_table_.push_back(static_cast<int32_t>(b));
+      if (ring > 0) own_window_table_.push_back(static_cast<int32_t>(b % ring));
+    }
   }
   const auto nb = static_cast<size_t>(n_batch_);
   x_.resize(nb * hp_.n_embd);
@@ -256,6 +285,7 @@ Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,
     return make_error("context full: {} cached + {} new tokens exceed n_ctx {}", n_past_, n, n_ctx_);
   own_batch_.clear();
   own_batch_.block_tables.push_back(own_table_);
+  if (own_kv_.has_window_group()) own_batch_.window_tables.push_back(own_window_table_);
   for (int64_t i = 0; i < n; ++i)
     own_batch_.add(tokens[size_t(i)], static_cast<int32_t>(n_past_ + i), 0, all_logits || i == n - 1);
   logits.resize(static_cast<size_t>((all_logits ? n : 1) * hp_.n_vocab));
@@ -270,6 +300,13 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
     return make_error("forward: batch arrays differ in length");
   if (kv.n_layer() != hp_.n_layer || kv.kv_dim() != hp_.kv_dim())
     return make_error("forward: the KV cache has another shape than the model");
+  const int64_t window = kv_window(hp_);
+  for (int64_t il = 0; il < hp_.n_layer; ++il)
+    if (kv.group(il) == KvGroup::kWindow &&
+        layer_config(hp_, il).attention != AttentionKind::kSlidingWindow)
+      return make_error("forward: layer {} attends to every position but its cache keeps a window", il);
+  if (kv.has_window_group() && b.window_tables.size() != b.block_tables.size())
+    return make_error("forward: {} window tables for {} sequences", b.window_tables.size(), b.block_tables.size());
   for (size_t i = 0; i < b.size(); ++i) {
     const int32_t id = b.tokens[i], pos = b.positions[i], s = b.seq[i];
     if (id < 0 || id >= hp_.n_vocab)
@@ -282,6 +319,16 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
     for (int64_t blk = 0; blk <= pos / kv.block_size(); ++blk)
       if (table[size_t(blk)] < 0 || table[size_t(blk)] >= kv.n_blocks())
         return make_error("forward: block {} is outside the cache ({} blocks)", table[size_t(blk)], kv.n_blocks());
+    if (!kv.has_window_group()) continue;
+    // The window group: the blocks this position's window reads.
+    const std::span<const int32_t> wtable = b.window_tables[size_t(s)];
+    if (static_cast<size_t>(pos / kv.block_size()) >= wtable.size())
+      return make_error("forward: position {} is beyond its sequence's {} window blocks", pos, wtable.size());
+    for (int64_t blk = window_first_position(pos, window, kv.block_size()) / kv.block_size();
+         blk <= pos / kv.block_size(); ++blk)
+      if (wtable[size_t(blk)] < 0 || wtable[size_t(blk)] >= kv.n_blocks(KvGroup::kWindow))
+        return make_error("forward: window block {} is outside the cache ({} blocks)", wtable[size_t(blk)],
+                          kv.n_blocks(KvGroup::kWindow));
   }
   return {};
 }
@@ -335,7 +382,7 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
       kernels::rope_apply(rope_, cache, q, hp_.n_head, hp_.head_dim);
       kernels::rope_apply(rope_, cache, k, hp_.n_head_kv, hp_.head_dim);
       // Append to the f16 cache, at the token's slot of its sequence's block.
-      const std::span<const int32_t> table = batch.block_tables[size_t(batch.seq[size_t(begin + t)])];
+      const std::span<const int32_t> table = layer_table(batch, kv, il, batch.seq[size_t(begin + t)]);
       const int64_t pos = positions[t];
       const int64_t slot = (pos % bs) * kv_dim;
       uint16_t* kc = kv.k(il, table[size_t(pos / bs)]) + slot;
@@ -477,18 +524,17 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
   const int64_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const LayerWeights& L = w_.layers[size_t(il)];
-  // A sliding window starts its range at a position that is both a block's first and a multiple
-  // of 16 (kernels/attention.h: the masked rest of that range adds exact zeros).
+  // A sliding window starts its range at window_first_position: a block's first slot and a
+  // multiple of 16 (kernels/attention.h: the masked rest of that range adds exact zeros).
   const int64_t window = L.config.attention == AttentionKind::kSlidingWindow ? L.config.window : 0;
-  const int64_t align = std::lcm(bs, int64_t{16});
   pool_.parallel_for(n * hp_.n_head_kv, [&](int64_t job_begin, int64_t job_end, int thread) {
     AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
     for (int64_t job = job_begin; job < job_end; ++job) {
       const int64_t t = job / hp_.n_head_kv, kvh = job % hp_.n_head_kv;
-      const std::span<const int32_t> table = batch.block_tables[size_t(batch.seq[size_t(begin + t)])];
+      const std::span<const int32_t> table = layer_table(batch, kv, il, batch.seq[size_t(begin + t)]);
       const int64_t pos = batch.positions[size_t(begin + t)];
       const int64_t visible = window > 0 ? std::max<int64_t>(0, pos + 1 - window) : 0;
-      const int64_t first = visible - visible % align;
+      const int64_t first = window > 0 ? window_first_position(pos, window, bs) : 0;
       const int64_t n_kv = pos + 1 - first;
       const int64_t n_blocks = (n_kv + bs - 1) / bs;
       s.k_blocks.resize(static_cast<size_t>(n_blocks));

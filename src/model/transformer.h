@@ -73,6 +73,11 @@ struct TransformerOptions {
   std::function<void(const std::string& name, std::span<const float> values)> on_tensor;
 };
 
+// The KV cache group of each layer (kv_cache.h): sliding-window layers in the window group.
+std::vector<KvGroup> kv_layer_groups(const HParams& hp);
+// The widest window of the model's sliding-window layers (0: none): what the window group keeps.
+int64_t kv_window(const HParams& hp);
+
 class Transformer {
  public:
   static Result<std::unique_ptr<Transformer>> create(const ModelFile& model,
@@ -125,9 +130,11 @@ class Transformer {
   ThreadPool pool_;
   ref::MatmulScratch matmul_scratch_;
 
-  // The one-sequence cache of forward(): n_ctx positions in blocks, table 0, 1, 2, ...
+  // The one-sequence cache of forward(): n_ctx positions in blocks, table 0, 1, 2, ...; the
+  // window group (if any) a ring of blocks, enough for a window and a chunk: table b % ring.
   KvCache own_kv_;
   std::vector<int32_t> own_table_;
+  std::vector<int32_t> own_window_table_;
   Batch own_batch_;
 
   // Activations for one chunk of up to n_batch tokens, allocated once.

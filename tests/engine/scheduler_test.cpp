@@ -167,5 +167,81 @@ TEST(Scheduler, FinishingAWaitingOrRunningSequenceFreesItsBlocks) {
   EXPECT_TRUE(s.schedule().empty());
 }
 
+SchedulerOptions window_options(int64_t window, int64_t max_running, int64_t max_step_tokens) {
+  SchedulerOptions o = options(16, 64, max_running, max_step_tokens);
+  o.window = window;
+  o.n_window_blocks = window_blocks_needed(o);
+  return o;
+}
+
+// Sliding-window layers' blocks (model/kv_cache.h): a run gets the blocks it writes, and once
+// the window has passed a block it goes back to the pool, so a long sequence holds its window
+// only, while the full group holds every block.
+TEST(Scheduler, WindowBlocksFollowTheWindow) {
+  Scheduler s(window_options(32, 2, 64));
+  EXPECT_EQ(s.window_blocks().n_blocks(), 2 * ((32 + 16 + 15) / 16 + 2) + 4);
+  s.add(1, iota(100));
+  StepPlan p = step(s);
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].count, 64);
+  // Computed 0..63: the next token (64) reads from position 32 on (65 - 32 = 33, down to a block).
+  const ScheduledSeq* q = s.find(1);
+  ASSERT_EQ(q->window_table.size(), 4u);
+  EXPECT_EQ(q->window_table[0], -1);
+  EXPECT_EQ(q->window_table[1], -1);
+  EXPECT_GE(q->window_table[2], 0);
+  EXPECT_GE(q->window_table[3], 0);
+  EXPECT_EQ(s.window_blocks().in_use(), 2);
+  EXPECT_EQ(s.blocks().in_use(), 7);  // the whole prompt's blocks, at admission
+  step(s);  // 64..99, then decode
+  for (int i = 0; i < 40; ++i) step(s);
+  q = s.find(1);
+  EXPECT_EQ(q->n_computed, 140);
+  // Position 140 reads from 109 -> 96: blocks 6..8.
+  EXPECT_EQ(s.window_blocks().in_use(), 3);
+  for (size_t i = 0; i < q->window_table.size(); ++i) EXPECT_EQ(q->window_table[i] >= 0, i >= 6) << i;
+  EXPECT_EQ(s.blocks().in_use(), 9);
+  s.finish(1);
+  EXPECT_EQ(s.window_blocks().in_use(), 0);
+}
+
+// A cached prefix is reused when the window blocks its first recomputed token reads are cached
+// too (they were registered under the same hashes before the window passed them), and only as
+// far as they are.
+TEST(Scheduler, PrefixReuseNeedsTheWindowsBlocks) {
+  Scheduler s(window_options(32, 1, 64));
+  std::vector<int32_t> prompt = iota(70);
+  s.add(1, prompt);
+  step(s);
+  step(s);
+  s.finish(1);
+  EXPECT_EQ(s.blocks().cached(), 4);
+  EXPECT_EQ(s.window_blocks().cached(), 4);
+
+  std::vector<int32_t> same_start(prompt.begin(), prompt.begin() + 64);
+  same_start.insert(same_start.end(), {500, 501, 502});
+  s.add(2, same_start);
+  StepPlan p = step(s);
+  ASSERT_EQ(p.admitted.size(), 1u);
+  EXPECT_EQ(p.admitted[0].matched_tokens, 64);
+  // Its window table starts with the cached blocks 2 and 3 the 65th token reads.
+  const ScheduledSeq* q = s.find(2);
+  EXPECT_EQ(q->window_table[0], -1);
+  EXPECT_GE(q->window_table[2], 0);
+  s.finish(2);
+
+  // Another sequence cycles the small window pool: the first prompt's window blocks are evicted
+  // while its full blocks stay cached. Its prefix is then recomputed, not reused without them.
+  s.add(3, iota(200, 1000));
+  for (int i = 0; i < 6; ++i) step(s);
+  s.finish(3);
+  EXPECT_GE(s.blocks().cached(), 4);
+  s.add(4, same_start);
+  p = step(s);
+  ASSERT_EQ(p.admitted.size(), 1u);
+  EXPECT_EQ(p.admitted[0].matched_tokens, 0);
+  EXPECT_EQ(p.runs[0].first, 0);
+}
+
 }  // namespace
 }  // namespace hearth::engine

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,45 @@ TEST(Transformer, MixtureOfExpertsIsBatchInvariant) {
     ASSERT_EQ(batched.size(), single.size());
     EXPECT_EQ(std::memcmp(batched.data(), single.data(), batched.size() * 4), 0) << preset;
     EXPECT_EQ(std::memcmp(batched.data(), chunks.data(), batched.size() * 4), 0) << preset;
+  }
+}
+
+// The sliding-window layers of the one-sequence cache keep a ring of blocks (a window and a
+// chunk), reused as the sequence grows: 150 tokens over a 16-token window wrap the ring several
+// times, and every logit equals that of a cache that keeps every position of every layer.
+TEST(Transformer, WindowRingGivesTheLogitsOfAFullCache) {
+  auto m = ModelFile::open(make_model("gpt-oss-20b-tiny", "q8_0"));
+  ASSERT_TRUE(m.ok());
+  std::vector<int32_t> tokens;
+  while (tokens.size() < 150) tokens.insert(tokens.end(), kTokens.begin(), kTokens.end());
+  tokens.resize(150);
+  for (int64_t n_batch : {1, 7}) {
+    TransformerOptions ring_opt;
+    ring_opt.n_ctx = 160;
+    ring_opt.n_batch = n_batch;
+    ring_opt.n_threads = 2;
+    auto ring = Transformer::create(*m, ring_opt);
+    ASSERT_TRUE(ring.ok()) << ring.error().message;
+    TransformerOptions full_opt = ring_opt;
+    full_opt.own_kv_cache = false;
+    auto full = Transformer::create(*m, full_opt);
+    ASSERT_TRUE(full.ok()) << full.error().message;
+    const HParams& hp = (*full)->hparams();
+    KvCache everything(hp.n_layer, hp.kv_dim(), 16, 10);  // every layer in the full group
+    EXPECT_LT((*ring)->kv_cache_bytes(), everything.bytes()) << "the window layers keep all positions";
+    std::vector<int32_t> table(10);
+    std::iota(table.begin(), table.end(), 0);
+    std::vector<float> want(hp.n_vocab), got;
+    for (size_t i = 0; i < tokens.size(); i += size_t(n_batch)) {
+      const size_t n = std::min(tokens.size() - i, size_t(n_batch));
+      ASSERT_TRUE((*ring)->forward(std::span(tokens).subspan(i, n), false, got).ok());
+      Batch b;
+      b.block_tables.push_back(table);
+      for (size_t j = 0; j < n; ++j) b.add(tokens[i + j], static_cast<int32_t>(i + j), 0, j + 1 == n);
+      ASSERT_TRUE((*full)->forward_batch(b, everything, want.data()).ok());
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0)
+          << "n_batch " << n_batch << ", tokens up to " << i + n;
+    }
   }
 }
 

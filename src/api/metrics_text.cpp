@@ -86,6 +86,14 @@ std::string render_metrics(const engine::EngineMetrics& m, const std::string& mo
   w.gauge("hearth_kv_blocks_in_use", "KV blocks held by running requests.", double(m.kv_blocks_in_use));
   w.gauge("hearth_kv_blocks_cached", "KV blocks kept for prefix reuse.", double(m.kv_blocks_cached));
   w.gauge("hearth_kv_blocks_total", "KV blocks in the cache.", double(m.kv_blocks_total));
+  if (m.kv_window_blocks_total > 0) {
+    w.gauge("hearth_kv_window_blocks_in_use", "Sliding-window layers' KV blocks held by running requests.",
+            double(m.kv_window_blocks_in_use));
+    w.gauge("hearth_kv_window_blocks_cached", "Sliding-window layers' KV blocks kept for prefix reuse.",
+            double(m.kv_window_blocks_cached));
+    w.gauge("hearth_kv_window_blocks_total", "Blocks of the sliding-window layers' KV pool.",
+            double(m.kv_window_blocks_total));
+  }
   return w.out;
 }
 

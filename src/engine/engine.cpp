@@ -69,6 +69,7 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
   max_context_ = std::min(model_ctx, capacity);
   options_.max_step_tokens = scheduler_.options().max_step_tokens;
   metrics_.kv_blocks_total = options.n_blocks;
+  metrics_.kv_window_blocks_total = kv_.n_blocks(KvGroup::kWindow);
   metrics_.block_size = options.block_size;
   thread_ = std::thread([this] { run(); });
 }
@@ -277,6 +278,8 @@ void Engine::publish_gauges() {
   metrics_.waiting = queued_;
   metrics_.kv_blocks_in_use = scheduler_.blocks().in_use();
   metrics_.kv_blocks_cached = scheduler_.blocks().cached();
+  metrics_.kv_window_blocks_in_use = scheduler_.window_blocks().in_use();
+  metrics_.kv_window_blocks_cached = scheduler_.window_blocks().cached();
 }
 
 bool Engine::step() {

@@ -42,6 +42,10 @@ struct EngineMetrics {
   int64_t kv_blocks_total = 0;
   int64_t kv_blocks_in_use = 0;
   int64_t kv_blocks_cached = 0;
+  // The sliding-window layers' pool (model/kv_cache.h; all 0 without such layers).
+  int64_t kv_window_blocks_total = 0;
+  int64_t kv_window_blocks_in_use = 0;
+  int64_t kv_window_blocks_cached = 0;
   int64_t block_size = 0;
   // Counters.
   uint64_t prompt_tokens = 0;        // prompt tokens of requests that were admitted

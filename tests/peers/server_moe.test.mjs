@@ -62,6 +62,17 @@ for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny
       const warm = await greedy([...prefix, 21, 22], 8);
       assert.ok(warm.usage.prompt_tokens_details.cached_tokens >= 192, `cached ${warm.usage.prompt_tokens_details.cached_tokens}`);
       assert.deepEqual(warm.ids, cold.ids);
+      // gpt-oss's windowed layers have their own, smaller pool (KV groups), whose blocks of the
+      // 200-token prefix stay cached after the requests; Qwen3-MoE has no such layers.
+      const m = await metrics(server.url);
+      if (preset.startsWith("gpt-oss")) {
+        const total = m.get("hearth_kv_window_blocks_total");
+        assert.ok(total > 0 && total < m.get("hearth_kv_blocks_total"), `window pool ${total}`);
+        assert.equal(m.get("hearth_kv_window_blocks_in_use"), 0);
+        assert.ok(m.get("hearth_kv_window_blocks_cached") >= 1, "no window block kept for reuse");
+      } else {
+        assert.equal(m.get("hearth_kv_window_blocks_total"), undefined);
+      }
     });
 
     if (preset.startsWith("gpt-oss")) {

@@ -1,6 +1,7 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "base/result.h"
 
@@ -15,9 +16,10 @@ int64_t StepPlan::n_tokens() const {
 int64_t window_blocks_needed(const SchedulerOptions& o) {
   if (o.window <= 0) return 0;
   const int64_t bs = o.block_size;
-  // A sequence holds blocks from window_first_position(n_computed) (at most window + 15
+  // A sequence holds blocks from window_first_position(n_computed) (at most window + align - 1
   // positions back, rounded down to a block) through the last block of its run this step.
-  const int64_t per_seq = (o.window + 16 + bs - 1) / bs + 2;
+  const int64_t align = std::lcm(bs, int64_t{16});
+  const int64_t per_seq = (o.window + align + bs - 1) / bs + 2;
   const int64_t step = std::max(o.max_step_tokens, o.max_running);
   return std::min(o.n_blocks, o.max_running * per_seq + (step + bs - 1) / bs);
 }

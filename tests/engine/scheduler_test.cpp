@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <random>
+#include <unordered_map>
 #include <vector>
 
 namespace hearth::engine {
@@ -241,6 +243,55 @@ TEST(Scheduler, PrefixReuseNeedsTheWindowsBlocks) {
   ASSERT_EQ(p.admitted.size(), 1u);
   EXPECT_EQ(p.admitted[0].matched_tokens, 0);
   EXPECT_EQ(p.runs[0].first, 0);
+}
+
+// Many sequences of random lengths arriving, decoding and finishing, with block sizes that are
+// and are not divisors of 16: the window pool never runs out (the scheduler aborts if it does),
+// every running sequence holds exactly the window blocks its next token reads and its run
+// writes, and everything is returned at the end.
+TEST(Scheduler, WindowPoolNeverRunsOut) {
+  std::mt19937 rng(5);
+  for (int64_t bs : {16, 12, 5}) {
+    for (int64_t window : {1, 20, 100}) {
+      SchedulerOptions o = options(bs, 400, 4, 40);
+      o.window = window;
+      o.n_window_blocks = window_blocks_needed(o);
+      Scheduler s(o);
+      std::uniform_int_distribution<int> len(1, 120), gen(1, 60);
+      std::unordered_map<uint64_t, int> budget;
+      uint64_t next = 1;
+      for (int t = 0; t < 400; ++t) {
+        if (s.n_waiting() < 3) {
+          budget[next] = gen(rng);
+          s.add(next, iota(len(rng), int32_t(next * 1000)));
+          ++next;
+        }
+        step(s);
+        for (auto it = budget.begin(); it != budget.end();) {
+          const ScheduledSeq* q = s.find(it->first);
+          if (q != nullptr && q->generated() >= it->second) {
+            s.finish(it->first);
+            it = budget.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        ASSERT_LE(s.window_blocks().in_use(), s.window_blocks().n_blocks());
+        for (const auto& [id, unused] : budget) {
+          const ScheduledSeq* q = s.find(id);
+          if (q == nullptr || s.is_waiting(id)) continue;
+          const int64_t first = window_first_position(q->n_computed, window, bs) / bs;
+          for (int64_t i = 0; i < static_cast<int64_t>(q->window_table.size()); ++i)
+            if (i < first) {
+              ASSERT_EQ(q->window_table[size_t(i)], -1) << "bs " << bs << " window " << window;
+            }
+        }
+      }
+      for (const auto& [id, unused] : budget) s.finish(id);
+      EXPECT_EQ(s.window_blocks().in_use(), 0);
+      EXPECT_EQ(s.blocks().in_use(), 0);
+    }
+  }
 }
 
 }  // namespace

@@ -270,6 +270,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
                       config_path, hf_class, model_type.value_or(""), known);
   }
   const std::string gguf_arch(arch->gguf_arch);
+  const ArchSpec* spec = find_arch(gguf_arch);
+  HEARTH_CHECK(spec != nullptr, "the HF table names an architecture the slot tables lack");
 
   // Hyperparameters, under the keys llama.cpp's TextModel/LlamaModel.set_gguf_parameters write.
   HEARTH_TRY(uint64_t n_layer, cfg.req_uint("num_hidden_layers"));
@@ -435,10 +437,12 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     const safetensors::TensorInfo& info = folder.info(entry);
     const std::string& shard_name = folder.shards()[entry.shard].name();
     if (hf_name_is_ignored(info.name)) continue;
-    if (std::optional<HfExpertName> ex = hf_expert_name(info.name)) {
-      if (!arch->moe())
-        return make_error("{}: tensor '{}' is an expert of a Mixture-of-Experts model, but {} is dense",
-                          shard_name, info.name, hf_class);
+    if (!arch->moe())
+      for (const HfArch& a : hf_arch_table())
+        if (a.moe() && hf_expert_name(info.name, *find_arch(a.gguf_arch), a.model_type))
+          return make_error("{}: tensor '{}' is an expert of a Mixture-of-Experts model, but {} is dense",
+                            shard_name, info.name, hf_class);
+    if (std::optional<HfExpertName> ex = hf_expert_name(info.name, *spec, arch->model_type)) {
       if (ex->expert < 0 || static_cast<uint64_t>(ex->expert) >= n_expert)
         return make_error("{}: tensor '{}' names expert {} of {}", shard_name, info.name, ex->expert, n_expert);
       std::vector<Slice>& slices = stacks[ex->gguf];
@@ -449,7 +453,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       slot = Slice{&info, &shard_name};
       continue;
     }
-    std::optional<std::string> gguf_name = hf_to_gguf_name(info.name);
+    std::optional<std::string> gguf_name = hf_to_gguf_name(info.name, *spec, arch->model_type);
     if (!gguf_name)
       return make_error("{}: tensor '{}' has no GGUF name for architecture {}", shard_name,
                         info.name, gguf_arch);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "base/result.h"
 
@@ -20,35 +21,34 @@ constexpr std::array kArchs = {
 };
 
 constexpr std::array kTable = {
-    HfNamePair{"model.embed_tokens.weight", "token_embd.weight"},
-    HfNamePair{"model.norm.weight", "output_norm.weight"},
-    HfNamePair{"lm_head.weight", "output.weight"},
-    HfNamePair{"model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight"},
-    HfNamePair{"model.layers.{i}.self_attn.q_proj.weight", "blk.{i}.attn_q.weight"},
-    HfNamePair{"model.layers.{i}.self_attn.k_proj.weight", "blk.{i}.attn_k.weight"},
-    HfNamePair{"model.layers.{i}.self_attn.v_proj.weight", "blk.{i}.attn_v.weight"},
-    HfNamePair{"model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight"},
-    HfNamePair{"model.layers.{i}.self_attn.q_proj.bias", "blk.{i}.attn_q.bias"},
-    HfNamePair{"model.layers.{i}.self_attn.k_proj.bias", "blk.{i}.attn_k.bias"},
-    HfNamePair{"model.layers.{i}.self_attn.v_proj.bias", "blk.{i}.attn_v.bias"},
-    HfNamePair{"model.layers.{i}.self_attn.o_proj.bias", "blk.{i}.attn_output.bias"},
-    HfNamePair{"model.layers.{i}.self_attn.q_norm.weight", "blk.{i}.attn_q_norm.weight"},
-    HfNamePair{"model.layers.{i}.self_attn.k_norm.weight", "blk.{i}.attn_k_norm.weight"},
-    HfNamePair{"model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight"},
-    HfNamePair{"model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight"},
-    HfNamePair{"model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight"},
-    HfNamePair{"model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight"},
-    HfNamePair{"model.layers.{i}.mlp.gate.weight", "blk.{i}.ffn_gate_inp.weight", "qwen3_moe"},
-    HfNamePair{"model.layers.{i}.block_sparse_moe.gate.weight", "blk.{i}.ffn_gate_inp.weight", "mixtral"},
+    HfNamePair{Slot::kTokenEmbd, "model.embed_tokens.weight"},
+    HfNamePair{Slot::kOutputNorm, "model.norm.weight"},
+    HfNamePair{Slot::kOutput, "lm_head.weight"},
+    HfNamePair{Slot::kAttnNorm, "model.layers.{i}.input_layernorm.weight"},
+    HfNamePair{Slot::kWq, "model.layers.{i}.self_attn.q_proj.weight"},
+    HfNamePair{Slot::kWk, "model.layers.{i}.self_attn.k_proj.weight"},
+    HfNamePair{Slot::kWv, "model.layers.{i}.self_attn.v_proj.weight"},
+    HfNamePair{Slot::kWo, "model.layers.{i}.self_attn.o_proj.weight"},
+    HfNamePair{Slot::kBq, "model.layers.{i}.self_attn.q_proj.bias"},
+    HfNamePair{Slot::kBk, "model.layers.{i}.self_attn.k_proj.bias"},
+    HfNamePair{Slot::kBv, "model.layers.{i}.self_attn.v_proj.bias"},
+    HfNamePair{Slot::kQNorm, "model.layers.{i}.self_attn.q_norm.weight"},
+    HfNamePair{Slot::kKNorm, "model.layers.{i}.self_attn.k_norm.weight"},
+    HfNamePair{Slot::kFfnNorm, "model.layers.{i}.post_attention_layernorm.weight"},
+    HfNamePair{Slot::kGate, "model.layers.{i}.mlp.gate_proj.weight"},
+    HfNamePair{Slot::kUp, "model.layers.{i}.mlp.up_proj.weight"},
+    HfNamePair{Slot::kDown, "model.layers.{i}.mlp.down_proj.weight"},
+    HfNamePair{Slot::kRouter, "model.layers.{i}.mlp.gate.weight", "qwen3_moe"},
+    HfNamePair{Slot::kRouter, "model.layers.{i}.block_sparse_moe.gate.weight", "mixtral"},
 };
 
 constexpr std::array kExperts = {
-    HfExpertPair{"model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "blk.{i}.ffn_gate_exps.weight", "qwen3_moe"},
-    HfExpertPair{"model.layers.{i}.mlp.experts.{e}.up_proj.weight", "blk.{i}.ffn_up_exps.weight", "qwen3_moe"},
-    HfExpertPair{"model.layers.{i}.mlp.experts.{e}.down_proj.weight", "blk.{i}.ffn_down_exps.weight", "qwen3_moe"},
-    HfExpertPair{"model.layers.{i}.block_sparse_moe.experts.{e}.w1.weight", "blk.{i}.ffn_gate_exps.weight", "mixtral"},
-    HfExpertPair{"model.layers.{i}.block_sparse_moe.experts.{e}.w3.weight", "blk.{i}.ffn_up_exps.weight", "mixtral"},
-    HfExpertPair{"model.layers.{i}.block_sparse_moe.experts.{e}.w2.weight", "blk.{i}.ffn_down_exps.weight", "mixtral"},
+    HfExpertPair{Slot::kGateExps, "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "qwen3_moe"},
+    HfExpertPair{Slot::kUpExps, "model.layers.{i}.mlp.experts.{e}.up_proj.weight", "qwen3_moe"},
+    HfExpertPair{Slot::kDownExps, "model.layers.{i}.mlp.experts.{e}.down_proj.weight", "qwen3_moe"},
+    HfExpertPair{Slot::kGateExps, "model.layers.{i}.block_sparse_moe.experts.{e}.w1.weight", "mixtral"},
+    HfExpertPair{Slot::kUpExps, "model.layers.{i}.block_sparse_moe.experts.{e}.w3.weight", "mixtral"},
+    HfExpertPair{Slot::kDownExps, "model.layers.{i}.block_sparse_moe.experts.{e}.w2.weight", "mixtral"},
 };
 
 constexpr std::string_view kLayer = "{i}";
@@ -81,6 +81,29 @@ std::string fill(std::string_view pattern, std::string_view digits) {
   return out;
 }
 
+bool applies(std::string_view row_type, std::string_view model_type) {
+  return row_type.empty() || row_type == model_type;
+}
+
+bool has_layer_hole(std::string_view pattern) { return pattern.find(kLayer) != std::string_view::npos; }
+
+// The GGUF name pattern of `slot` in `arch`, if the architecture has the slot and it is global or
+// per-layer as `hf` is.
+std::optional<std::string_view> gguf_pattern(const ArchSpec& arch, Slot slot, std::string_view hf) {
+  for (const std::vector<TensorSpec>* specs : {&arch.globals, &arch.per_layer})
+    for (const TensorSpec& t : *specs)
+      if (t.slot == slot && has_layer_hole(t.name) == has_layer_hole(hf)) return t.name;
+  return std::nullopt;
+}
+
+// The slot of a GGUF tensor name in `arch`, and its layer digits.
+std::optional<std::pair<Slot, std::string_view>> gguf_slot(const ArchSpec& arch, std::string_view gguf_name) {
+  for (const std::vector<TensorSpec>* specs : {&arch.globals, &arch.per_layer})
+    for (const TensorSpec& t : *specs)
+      if (auto digits = match(t.name, gguf_name)) return std::pair{t.slot, *digits};
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::span<const HfArch> hf_arch_table() { return kArchs; }
@@ -101,25 +124,35 @@ const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch, bool moe) {
 
 std::span<const HfNamePair> hf_name_table() { return kTable; }
 
-std::optional<std::string> hf_to_gguf_name(std::string_view hf_name) {
-  for (const HfNamePair& pair : kTable)
-    if (auto digits = match(pair.hf, hf_name)) return fill(pair.gguf, *digits);
+std::optional<std::string> hf_to_gguf_name(std::string_view hf_name, const ArchSpec& arch,
+                                           std::string_view model_type) {
+  for (const HfNamePair& pair : kTable) {
+    if (!applies(pair.model_type, model_type)) continue;
+    auto digits = match(pair.hf, hf_name);
+    if (!digits) continue;
+    if (auto gguf = gguf_pattern(arch, pair.slot, pair.hf)) return fill(*gguf, *digits);
+  }
   return std::nullopt;
 }
 
-std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name, std::string_view model_type) {
-  for (const HfNamePair& pair : kTable) {
-    if (!pair.model_type.empty() && pair.model_type != model_type) continue;
-    if (auto digits = match(pair.gguf, gguf_name)) return fill(pair.hf, *digits);
-  }
+std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name, const ArchSpec& arch,
+                                           std::string_view model_type) {
+  auto slot = gguf_slot(arch, gguf_name);
+  if (!slot) return std::nullopt;
+  for (const HfNamePair& pair : kTable)
+    if (pair.slot == slot->first && applies(pair.model_type, model_type) &&
+        has_layer_hole(pair.hf) == !slot->second.empty())
+      return fill(pair.hf, slot->second);
   return std::nullopt;
 }
 
 std::span<const HfExpertPair> hf_expert_table() { return kExperts; }
 
-std::optional<HfExpertName> hf_expert_name(std::string_view hf_name) {
+std::optional<HfExpertName> hf_expert_name(std::string_view hf_name, const ArchSpec& arch,
+                                           std::string_view model_type) {
   constexpr std::string_view kExpert = "{e}";
   for (const HfExpertPair& pair : kExperts) {
+    if (!applies(pair.model_type, model_type)) continue;
     // pattern = head "{e}" tail, where head holds the layer hole: match the tail, then the
     // expert digits, then the head against what precedes them.
     const size_t hole = pair.hf.find(kExpert);
@@ -132,18 +165,20 @@ std::optional<HfExpertName> hf_expert_name(std::string_view hf_name) {
     if (digits.empty() || digits.size() > kMaxLayerDigits || (digits.size() > 1 && digits[0] == '0')) continue;
     auto layer = match(head, rest.substr(0, digits_at));
     if (!layer) continue;
-    return HfExpertName{fill(pair.gguf, *layer), std::stoll(std::string(digits))};
+    auto gguf = gguf_pattern(arch, pair.slot, pair.hf);
+    if (!gguf) continue;
+    return HfExpertName{fill(*gguf, *layer), std::stoll(std::string(digits))};
   }
   return std::nullopt;
 }
 
 std::optional<std::string> gguf_expert_to_hf_name(std::string_view gguf_name, int64_t expert,
-                                                  std::string_view model_type) {
+                                                  const ArchSpec& arch, std::string_view model_type) {
+  auto slot = gguf_slot(arch, gguf_name);
+  if (!slot) return std::nullopt;
   for (const HfExpertPair& pair : kExperts) {
-    if (pair.model_type != model_type) continue;
-    auto layer = match(pair.gguf, gguf_name);
-    if (!layer) continue;
-    std::string name = fill(pair.hf, *layer);
+    if (pair.slot != slot->first || pair.model_type != model_type) continue;
+    std::string name = fill(pair.hf, slot->second);
     name.replace(name.find("{e}"), 3, std::to_string(expert));
     return name;
   }

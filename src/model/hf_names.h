@@ -1,6 +1,6 @@
 // Hugging Face <-> GGUF as data: the architecture table (HF class / model_type <-> GGUF
-// general.architecture), the one tensor-name table for the llama family (llama/mistral, qwen2,
-// qwen3), both directions, and the Q/K row permutation llama.cpp's converter applies for llama.
+// general.architecture), the HF name of each tensor slot for the llama family (llama/mistral,
+// qwen2, qwen3, their MoE kin; the GGUF names are arch.cpp's slot tables'), both directions, and the Q/K row permutation llama.cpp's converter applies for llama.
 // Checked against llama.cpp's gguf-py/gguf/tensor_mapping.py and convert_hf_to_gguf.py; "{i}"
 // stands for the layer index.
 #pragma once
@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "model/arch.h"
 
 namespace hearth {
 
@@ -37,25 +39,29 @@ const HfArch* find_hf_arch(std::string_view hf_class, std::string_view model_typ
 // that kind (dense or Mixture of Experts: "llama" with experts is Mixtral).
 const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch, bool moe = false);
 
+// One HF tensor name per slot (arch.h): the GGUF name is the architecture's slot table's, so no
+// GGUF tensor name is written here. Rows whose slot an architecture lacks do not apply to it.
 struct HfNamePair {
+  Slot slot;
   std::string_view hf;    // "model.layers.{i}.self_attn.q_proj.weight"
-  std::string_view gguf;  // "blk.{i}.attn_q.weight"
   std::string_view model_type = "";  // non-empty: the HF name of this model_type only
 };
 
 std::span<const HfNamePair> hf_name_table();
 
-// "model.layers.3.mlp.down_proj.weight" -> "blk.3.ffn_down.weight"; nullopt if not in the table.
-std::optional<std::string> hf_to_gguf_name(std::string_view hf_name);
-// "blk.3.ffn_down.weight" -> "model.layers.3.mlp.down_proj.weight"; nullopt if not in the table.
-// Rows limited to another model_type are skipped.
-std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name, std::string_view model_type = "");
+// "model.layers.3.mlp.down_proj.weight" -> "blk.3.ffn_down.weight" for `arch` and an HF folder of
+// `model_type`; nullopt if no row applies.
+std::optional<std::string> hf_to_gguf_name(std::string_view hf_name, const ArchSpec& arch,
+                                           std::string_view model_type);
+// "blk.3.ffn_down.weight" -> "model.layers.3.mlp.down_proj.weight"; nullopt if no row applies.
+std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name, const ArchSpec& arch,
+                                           std::string_view model_type);
 
 // Mixture of Experts: HF stores each expert's matrix as its own tensor, GGUF stacks them along a
 // third dimension. "{e}" stands for the expert index.
 struct HfExpertPair {
+  Slot slot;                    // the stacked tensor's slot: Slot::kGateExps
   std::string_view hf;          // "model.layers.{i}.mlp.experts.{e}.gate_proj.weight"
-  std::string_view gguf;        // "blk.{i}.ffn_gate_exps.weight"
   std::string_view model_type;  // "qwen3_moe"
 };
 std::span<const HfExpertPair> hf_expert_table();
@@ -64,10 +70,11 @@ struct HfExpertName {
   int64_t expert;    // its slice
 };
 // "model.layers.3.mlp.experts.17.gate_proj.weight" -> {"blk.3.ffn_gate_exps.weight", 17}.
-std::optional<HfExpertName> hf_expert_name(std::string_view hf_name);
+std::optional<HfExpertName> hf_expert_name(std::string_view hf_name, const ArchSpec& arch,
+                                           std::string_view model_type);
 // The HF name of slice `expert` of a stacked GGUF tensor for `model_type`; nullopt if none.
 std::optional<std::string> gguf_expert_to_hf_name(std::string_view gguf_name, int64_t expert,
-                                                  std::string_view model_type);
+                                                  const ArchSpec& arch, std::string_view model_type);
 
 // HF tensors that carry no weights and that llama.cpp's converter drops (rotary inv_freq buffers).
 bool hf_name_is_ignored(std::string_view hf_name);

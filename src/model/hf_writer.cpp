@@ -209,7 +209,8 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
                        const std::string& tokenizer_src_dir) {
   const bool moe = model.find(model.arch_key("expert_count")) != nullptr;
   const HfArch* arch = find_hf_arch_for_gguf(model.architecture(), moe);
-  if (arch == nullptr)
+  const ArchSpec* spec = find_arch(model.architecture());
+  if (arch == nullptr || spec == nullptr)
     return make_error("{}: architecture '{}' cannot be written as a Hugging Face folder",
                       model.path(), model.architecture());
   HEARTH_TRY(Json config, build_config(model, *arch));
@@ -227,7 +228,7 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
                           "safetensors (dequantize the model first)", model.path(), t.name, dtype_name(t.view.type));
       const uint64_t slice_bytes = t.view.n_bytes / static_cast<uint64_t>(t.view.ne[2]);
       for (int64_t e = 0; e < t.view.ne[2]; ++e) {
-        std::optional<std::string> hf_name = gguf_expert_to_hf_name(t.name, e, arch->model_type);
+        std::optional<std::string> hf_name = gguf_expert_to_hf_name(t.name, e, *spec, arch->model_type);
         if (!hf_name)
           return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}", model.path(),
                             t.name, model.architecture());
@@ -243,7 +244,7 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
       }
       continue;
     }
-    std::optional<std::string> hf_name = gguf_to_hf_name(t.name, arch->model_type);
+    std::optional<std::string> hf_name = gguf_to_hf_name(t.name, *spec, arch->model_type);
     if (!hf_name)
       return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}",
                         model.path(), t.name, model.architecture());

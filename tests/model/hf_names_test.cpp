@@ -10,63 +10,92 @@
 namespace hearth {
 namespace {
 
+const ArchSpec& spec(std::string_view gguf_arch) {
+  const ArchSpec* a = find_arch(gguf_arch);
+  EXPECT_NE(a, nullptr) << gguf_arch;
+  return *a;
+}
+
+// Every row applies to some supported architecture, and every name it gives maps back.
 TEST(SafetensorsHfNames, EveryTableRowMapsBothWays) {
   for (const HfNamePair& pair : hf_name_table()) {
-    for (const char* layer : {"0", "7", "123"}) {
-      std::string hf(pair.hf), gguf(pair.gguf);
-      if (auto at = hf.find("{i}"); at != std::string::npos) hf.replace(at, 3, layer);
-      if (auto at = gguf.find("{i}"); at != std::string::npos) gguf.replace(at, 3, layer);
-      EXPECT_EQ(hf_to_gguf_name(hf).value_or("?"), gguf) << hf;
-      EXPECT_EQ(gguf_to_hf_name(gguf, pair.model_type).value_or("?"), hf) << gguf;
+    int used = 0;
+    for (const HfArch& a : hf_arch_table()) {
+      for (const char* layer : {"0", "7", "123"}) {
+        std::string hf(pair.hf);
+        if (auto at = hf.find("{i}"); at != std::string::npos) hf.replace(at, 3, layer);
+        const std::optional<std::string> gguf = hf_to_gguf_name(hf, spec(a.gguf_arch), a.model_type);
+        if (!gguf) continue;
+        ++used;
+        EXPECT_EQ(gguf_to_hf_name(*gguf, spec(a.gguf_arch), a.model_type).value_or("?"), hf) << *gguf;
+      }
     }
+    EXPECT_GT(used, 0) << pair.hf << " applies to no architecture";
   }
 }
 
 TEST(SafetensorsHfNames, ExpertTensorsMapToTheirStackedTensorAndBack) {
   for (const HfExpertPair& pair : hf_expert_table()) {
+    const HfArch* a = find_hf_arch("", pair.model_type);
+    ASSERT_NE(a, nullptr) << pair.model_type;
     std::string hf(pair.hf);
     hf.replace(hf.find("{i}"), 3, "12");
     hf.replace(hf.find("{e}"), 3, "127");
-    std::string gguf(pair.gguf);
-    gguf.replace(gguf.find("{i}"), 3, "12");
-    auto name = hf_expert_name(hf);
+    auto name = hf_expert_name(hf, spec(a->gguf_arch), a->model_type);
     ASSERT_TRUE(name.has_value()) << hf;
-    EXPECT_EQ(name->gguf, gguf);
     EXPECT_EQ(name->expert, 127);
-    EXPECT_EQ(gguf_expert_to_hf_name(gguf, 127, pair.model_type).value_or("?"), hf);
+    EXPECT_EQ(gguf_expert_to_hf_name(name->gguf, 127, spec(a->gguf_arch), a->model_type).value_or("?"), hf);
   }
-  EXPECT_EQ(hf_to_gguf_name("model.layers.2.mlp.gate.weight"), "blk.2.ffn_gate_inp.weight");
-  EXPECT_EQ(gguf_to_hf_name("blk.2.ffn_gate_inp.weight", "mixtral"), "model.layers.2.block_sparse_moe.gate.weight");
-  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.07.gate_proj.weight"));  // one spelling per index
-  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.x.gate_proj.weight"));
-  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts..gate_proj.weight"));
-  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.12345678.gate_proj.weight"));
+  const ArchSpec& qwen3moe = spec("qwen3moe");
+  const ArchSpec& llama = spec("llama");
+  EXPECT_EQ(hf_expert_name("model.layers.4.mlp.experts.9.down_proj.weight", qwen3moe, "qwen3_moe")->gguf,
+            "blk.4.ffn_down_exps.weight");
+  EXPECT_EQ(hf_expert_name("model.layers.4.block_sparse_moe.experts.9.w3.weight", llama, "mixtral")->gguf,
+            "blk.4.ffn_up_exps.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.2.mlp.gate.weight", qwen3moe, "qwen3_moe"), "blk.2.ffn_gate_inp.weight");
+  EXPECT_EQ(gguf_to_hf_name("blk.2.ffn_gate_inp.weight", llama, "mixtral"),
+            "model.layers.2.block_sparse_moe.gate.weight");
+  // A dialect's names are its own: Qwen3-MoE's router name is not Mixtral's.
+  EXPECT_FALSE(hf_to_gguf_name("model.layers.2.mlp.gate.weight", llama, "mixtral"));
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.7.gate_proj.weight", llama, "mixtral"));
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.07.gate_proj.weight", qwen3moe, "qwen3_moe"));  // one spelling per index
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.x.gate_proj.weight", qwen3moe, "qwen3_moe"));
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts..gate_proj.weight", qwen3moe, "qwen3_moe"));
+  EXPECT_FALSE(hf_expert_name("model.layers.2.mlp.experts.12345678.gate_proj.weight", qwen3moe, "qwen3_moe"));
   EXPECT_EQ(find_hf_arch_for_gguf("llama", true)->hf_class, "MixtralForCausalLM");
   EXPECT_EQ(find_hf_arch_for_gguf("llama")->hf_class, "LlamaForCausalLM");
 }
 
+// The names llama.cpp's converter writes (gguf-py tensor_mapping.py).
 TEST(SafetensorsHfNames, KnownPairs) {
-  EXPECT_EQ(hf_to_gguf_name("model.embed_tokens.weight"), "token_embd.weight");
-  EXPECT_EQ(hf_to_gguf_name("lm_head.weight"), "output.weight");
-  EXPECT_EQ(hf_to_gguf_name("model.norm.weight"), "output_norm.weight");
-  EXPECT_EQ(hf_to_gguf_name("model.layers.3.self_attn.o_proj.weight"), "blk.3.attn_output.weight");
-  EXPECT_EQ(hf_to_gguf_name("model.layers.11.post_attention_layernorm.weight"),
+  const ArchSpec& llama = spec("llama");
+  const ArchSpec& qwen2 = spec("qwen2");
+  const ArchSpec& qwen3 = spec("qwen3");
+  EXPECT_EQ(hf_to_gguf_name("model.embed_tokens.weight", llama, "llama"), "token_embd.weight");
+  EXPECT_EQ(hf_to_gguf_name("lm_head.weight", llama, "llama"), "output.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.norm.weight", qwen2, "qwen2"), "output_norm.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.3.self_attn.o_proj.weight", llama, "mistral"), "blk.3.attn_output.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.11.post_attention_layernorm.weight", qwen3, "qwen3"),
             "blk.11.ffn_norm.weight");
-  EXPECT_EQ(hf_to_gguf_name("model.layers.0.self_attn.k_norm.weight"), "blk.0.attn_k_norm.weight");
-  EXPECT_EQ(hf_to_gguf_name("model.layers.2.self_attn.v_proj.bias"), "blk.2.attn_v.bias");
-  EXPECT_EQ(gguf_to_hf_name("blk.5.ffn_gate.weight"), "model.layers.5.mlp.gate_proj.weight");
-  EXPECT_EQ(gguf_to_hf_name("blk.5.attn_norm.weight"), "model.layers.5.input_layernorm.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.0.self_attn.k_norm.weight", qwen3, "qwen3"), "blk.0.attn_k_norm.weight");
+  EXPECT_EQ(hf_to_gguf_name("model.layers.2.self_attn.v_proj.bias", qwen2, "qwen2"), "blk.2.attn_v.bias");
+  EXPECT_EQ(gguf_to_hf_name("blk.5.ffn_gate.weight", llama, "llama"), "model.layers.5.mlp.gate_proj.weight");
+  EXPECT_EQ(gguf_to_hf_name("blk.5.attn_norm.weight", qwen2, "qwen2"), "model.layers.5.input_layernorm.weight");
+  // Tensors an architecture has no slot for have no name in it.
+  EXPECT_FALSE(hf_to_gguf_name("model.layers.2.self_attn.v_proj.bias", llama, "llama"));
+  EXPECT_FALSE(hf_to_gguf_name("model.layers.0.self_attn.k_norm.weight", qwen2, "qwen2"));
 }
 
 TEST(SafetensorsHfNames, RejectsNearMisses) {
+  const ArchSpec& llama = spec("llama");
   for (const char* name :
        {"model.layers.x.mlp.up_proj.weight", "model.layers.01.mlp.up_proj.weight",
         "model.layers..mlp.up_proj.weight", "model.layers.-1.mlp.up_proj.weight",
         "model.layers.1234567.mlp.up_proj.weight", "model.layers.1.mlp.up_proj",
         "model.embed_tokens.weight.extra", "rope_freqs.weight", ""})
-    EXPECT_FALSE(hf_to_gguf_name(name).has_value()) << name;
-  EXPECT_FALSE(gguf_to_hf_name("blk.1.ffn_up").has_value());
-  EXPECT_FALSE(gguf_to_hf_name("rope_freqs.weight").has_value());
+    EXPECT_FALSE(hf_to_gguf_name(name, llama, "llama").has_value()) << name;
+  EXPECT_FALSE(gguf_to_hf_name("blk.1.ffn_up", llama, "llama").has_value());
+  EXPECT_FALSE(gguf_to_hf_name("rope_freqs.weight", llama, "llama").has_value());
   EXPECT_TRUE(hf_name_is_ignored("model.layers.0.self_attn.rotary_emb.inv_freq"));
   EXPECT_FALSE(hf_name_is_ignored("model.layers.0.self_attn.q_proj.weight"));
 }

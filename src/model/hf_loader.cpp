@@ -274,15 +274,11 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   HEARTH_CHECK(spec != nullptr, "the HF table names an architecture the slot tables lack");
 
   // Hyperparameters, under the keys llama.cpp's TextModel/LlamaModel.set_gguf_parameters write.
-  HEARTH_TRY(uint64_t n_layer, cfg.req_uint("num_hidden_layers"));
-  HEARTH_TRY(uint64_t n_embd, cfg.req_uint("hidden_size"));
-  HEARTH_TRY(uint64_t n_ff, cfg.req_uint("intermediate_size"));
-  HEARTH_TRY(uint64_t n_head, cfg.req_uint("num_attention_heads"));
-  HEARTH_TRY(std::optional<uint64_t> n_head_kv_opt, cfg.opt_uint("num_key_value_heads"));
-  HEARTH_TRY(std::optional<uint64_t> n_ctx, cfg.opt_uint("max_position_embeddings"));
-  HEARTH_TRY(std::optional<uint64_t> head_dim, cfg.opt_uint("head_dim"));
+  HEARTH_TRY(uint64_t n_embd, cfg.req_uint(hf_key("embedding_length")));
+  HEARTH_TRY(uint64_t n_head, cfg.req_uint(hf_key("attention.head_count")));
+  HEARTH_TRY(std::optional<uint64_t> n_head_kv_opt, cfg.opt_uint(hf_key("attention.head_count_kv")));
+  HEARTH_TRY(std::optional<uint64_t> head_dim, cfg.opt_uint(hf_key("attention.key_length")));
   HEARTH_TRY(std::optional<uint64_t> n_vocab, cfg.opt_uint("vocab_size"));
-  HEARTH_TRY(std::optional<double> rms_eps, cfg.opt_float("rms_norm_eps"));
   HEARTH_TRY(std::optional<bool> tied, cfg.opt_bool("tie_word_embeddings"));
   if (n_head == 0) return make_error("{}: num_attention_heads is 0", config_path);
   const uint64_t n_head_kv = n_head_kv_opt.value_or(n_head);  // HF's default
@@ -300,13 +296,20 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   MetadataBuilder md(gguf_arch);
   md.string("general.architecture", gguf_arch);
   md.string("general.name", base_name(dir));
-  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("block_count"), n_layer, config_path));
-  if (n_ctx) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("context_length"), *n_ctx, config_path));
-  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("embedding_length"), n_embd, config_path));
-  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("feed_forward_length"), n_ff, config_path));
-  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.head_count"), n_head, config_path));
-  if (n_head_kv_opt)
-    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.head_count_kv"), n_head_kv, config_path));
+  // The one-to-one keys (hf_names.h), each as config.json has it.
+  for (const HfKey& k : hf_key_table()) {
+    if (k.moe_only && !arch->moe()) continue;
+    if (k.is_float) {
+      HEARTH_TRY(std::optional<double> v, cfg.opt_float(std::string(k.hf).c_str()));
+      if (v) md.f32(md.arch_key(k.gguf), *v);
+    } else if (k.required) {
+      HEARTH_TRY(uint64_t v, cfg.req_uint(std::string(k.hf).c_str()));
+      HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(k.gguf), v, config_path));
+    } else {
+      HEARTH_TRY(std::optional<uint64_t> v, cfg.opt_uint(std::string(k.hf).c_str()));
+      if (v) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(k.gguf), *v, config_path));
+    }
+  }
 
   bool llama3_rope = false;
   if (!rope.type.empty()) {
@@ -321,20 +324,12 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       HEARTH_TRY(uint64_t orig, p.req_uint("original_max_position_embeddings"));
       HEARTH_RETURN_IF_ERROR(
           md.u32(md.arch_key("rope.scaling.original_context_length"), orig, p.where()));
-      const std::pair<const char*, const char*> yarn_keys[] = {
-          {"extrapolation_factor", "rope.scaling.yarn_ext_factor"},
-          {"attention_factor", "rope.scaling.yarn_attn_factor"},
-          {"attn_factor", "rope.scaling.yarn_attn_factor"},
-          {"beta_fast", "rope.scaling.yarn_beta_fast"},
-          {"beta_slow", "rope.scaling.yarn_beta_slow"},
-      };
-      bool have_attn_factor = false;
-      for (const auto& [hf_key, gguf_key] : yarn_keys) {
-        HEARTH_TRY(std::optional<double> v, p.opt_float(hf_key));
-        bool is_attn = std::string_view(gguf_key) == "rope.scaling.yarn_attn_factor";
-        if (!v || (is_attn && have_attn_factor)) continue;  // attention_factor wins
-        have_attn_factor = have_attn_factor || is_attn;
-        md.f32(md.arch_key(gguf_key), *v);
+      for (const HfKey& k : hf_yarn_key_table()) {
+        HEARTH_TRY(std::optional<double> v, p.opt_float(std::string(k.hf).c_str()));
+        if (!v && k.hf == "attention_factor") {  // an older spelling; attention_factor wins
+          HEARTH_TRY(v, p.opt_float("attn_factor"));
+        }
+        if (v) md.f32(md.arch_key(k.gguf), *v);
       }
     } else if (rope.type == "llama3" || rope.type == "Llama3" || rope.type == "LLAMA3") {
       llama3_rope = arch->llama_extras;  // only LlamaModel bakes rope_freqs
@@ -344,11 +339,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     }
   }
   if (rope.theta) md.f32(md.arch_key("rope.freq_base"), *rope.theta);
-  if (rms_eps) md.f32(md.arch_key("attention.layer_norm_rms_epsilon"), *rms_eps);
-  if (head_dim) {
-    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.key_length"), *head_dim, config_path));
+  if (head_dim)  // key_length is in the table; HF has one head_dim for both
     HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.value_length"), *head_dim, config_path));
-  }
   if (arch->llama_extras) {
     if (!n_vocab) return make_error("{}: missing required field 'vocab_size'", config_path);
     HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("vocab_size"), *n_vocab, config_path));
@@ -361,15 +353,11 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   if (arch->moe()) {
     const std::string count_key(arch->expert_count_key);
     HEARTH_TRY(n_expert, cfg.req_uint(count_key.c_str()));
-    HEARTH_TRY(uint64_t n_used, cfg.req_uint("num_experts_per_tok"));
+    HEARTH_TRY(uint64_t n_used, cfg.req_uint(hf_key("expert_used_count")));
     if (n_expert == 0 || n_expert > static_cast<uint64_t>(kMaxExperts) || n_used == 0 || n_used > n_expert)
       return make_error("{}: {} = {} and num_experts_per_tok = {} must satisfy 1 <= used <= count <= {}",
                         config_path, count_key, n_expert, n_used, kMaxExperts);
     HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_count"), n_expert, config_path));
-    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_used_count"), n_used, config_path));
-    HEARTH_TRY(std::optional<uint64_t> n_ff_exp, cfg.opt_uint("moe_intermediate_size"));
-    if (n_ff_exp)
-      HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_feed_forward_length"), *n_ff_exp, config_path));
     HEARTH_TRY(std::optional<bool> norm_topk, cfg.opt_bool("norm_topk_prob"));
     if (norm_topk && !*norm_topk)
       return make_error("{}: norm_topk_prob false (unnormalised expert weights) is not supported",

@@ -51,6 +51,26 @@ constexpr std::array kExperts = {
     HfExpertPair{Slot::kDownExps, "model.layers.{i}.block_sparse_moe.experts.{e}.w2.weight", "mixtral"},
 };
 
+constexpr std::array kKeys = {
+    HfKey{"block_count", "num_hidden_layers", false, false, true},
+    HfKey{"context_length", "max_position_embeddings"},
+    HfKey{"embedding_length", "hidden_size", false, false, true},
+    HfKey{"feed_forward_length", "intermediate_size", false, false, true},
+    HfKey{"attention.head_count", "num_attention_heads", false, false, true},
+    HfKey{"attention.head_count_kv", "num_key_value_heads"},
+    HfKey{"attention.key_length", "head_dim"},
+    HfKey{"attention.layer_norm_rms_epsilon", "rms_norm_eps", true},
+    HfKey{"expert_used_count", "num_experts_per_tok", false, true},
+    HfKey{"expert_feed_forward_length", "moe_intermediate_size", false, true},
+};
+
+constexpr std::array kYarnKeys = {
+    HfKey{"rope.scaling.yarn_ext_factor", "extrapolation_factor", true},
+    HfKey{"rope.scaling.yarn_attn_factor", "attention_factor", true},
+    HfKey{"rope.scaling.yarn_beta_fast", "beta_fast", true},
+    HfKey{"rope.scaling.yarn_beta_slow", "beta_slow", true},
+};
+
 constexpr std::string_view kLayer = "{i}";
 constexpr size_t kMaxLayerDigits = 6;
 
@@ -107,6 +127,16 @@ std::optional<std::pair<Slot, std::string_view>> gguf_slot(const ArchSpec& arch,
 }  // namespace
 
 std::span<const HfArch> hf_arch_table() { return kArchs; }
+
+std::span<const HfKey> hf_key_table() { return kKeys; }
+std::span<const HfKey> hf_yarn_key_table() { return kYarnKeys; }
+
+const char* hf_key(std::string_view gguf) {
+  for (const HfKey& k : kKeys)
+    if (k.gguf == gguf) return k.hf.data();  // the literals are NUL-terminated
+  HEARTH_CHECK(false, "no config.json key for a GGUF key");
+  return "";
+}
 
 const HfArch* find_hf_arch(std::string_view hf_class, std::string_view model_type) {
   for (const HfArch& a : kArchs)

@@ -76,6 +76,23 @@ std::optional<HfExpertName> hf_expert_name(std::string_view hf_name, const ArchS
 std::optional<std::string> gguf_expert_to_hf_name(std::string_view gguf_name, int64_t expert,
                                                   const ArchSpec& arch, std::string_view model_type);
 
+// Hyperparameters carried one to one between config.json and GGUF metadata: the GGUF key
+// (after "{arch}."), its config.json key, and whether it is a float (else an unsigned integer).
+// The loader copies each present one to GGUF and the writer back; keys with more to them (the
+// rope settings, the expert count's per-dialect name, defaults) are handled by each beside it.
+struct HfKey {
+  std::string_view gguf;  // "block_count"
+  std::string_view hf;    // "num_hidden_layers"
+  bool is_float = false;
+  bool moe_only = false;  // copied only for Mixture-of-Experts architectures
+  bool required = false;  // a config.json without it is refused
+};
+std::span<const HfKey> hf_key_table();
+// The config.json key of a GGUF key in the table (a programming error if it is not there).
+const char* hf_key(std::string_view gguf);
+// Inside rope_scaling for YaRN: GGUF key -> config.json key (all floats).
+std::span<const HfKey> hf_yarn_key_table();
+
 // HF tensors that carry no weights and that llama.cpp's converter drops (rotary inv_freq buffers).
 bool hf_name_is_ignored(std::string_view hf_name);
 

@@ -100,9 +100,6 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
     if (!v || *v < 0) return make_error("{}: missing or invalid {}", where, model.arch_key(suffix));
     return *v;
   };
-  HEARTH_TRY(int64_t n_layer, req("block_count"));
-  HEARTH_TRY(int64_t n_embd, req("embedding_length"));
-  HEARTH_TRY(int64_t n_ff, req("feed_forward_length"));
   HEARTH_TRY(int64_t n_head, req("attention.head_count"));
   int64_t n_head_kv = model.get_int(model.arch_key("attention.head_count_kv")).value_or(n_head);
 
@@ -115,17 +112,19 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   config["architectures"] = Json::array({std::string(arch.hf_class)});
   config["model_type"] = std::string(arch.model_type);
   config["hidden_act"] = "silu";
-  config["hidden_size"] = n_embd;
-  config["intermediate_size"] = n_ff;
-  config["num_hidden_layers"] = n_layer;
-  config["num_attention_heads"] = n_head;
-  config["num_key_value_heads"] = n_head_kv;
-  if (auto head_dim = model.get_int(model.arch_key("attention.key_length")))
-    config["head_dim"] = *head_dim;
-  if (auto ctx = model.get_int(model.arch_key("context_length")))
-    config["max_position_embeddings"] = *ctx;
-  if (auto eps = model.get_float(model.arch_key("attention.layer_norm_rms_epsilon")))
-    config["rms_norm_eps"] = tidy_float(*eps);
+  // The one-to-one keys (hf_names.h).
+  for (const HfKey& k : hf_key_table()) {
+    if (k.moe_only && !arch.moe()) continue;
+    if (k.required) {
+      HEARTH_TRY(int64_t v, req(k.gguf));
+      config[std::string(k.hf)] = v;
+    } else if (k.is_float) {
+      if (auto v = model.get_float(model.arch_key(k.gguf))) config[std::string(k.hf)] = tidy_float(*v);
+    } else if (auto v = model.get_int(model.arch_key(k.gguf))) {
+      config[std::string(k.hf)] = *v;
+    }
+  }
+  config[hf_key("attention.head_count_kv")] = n_head_kv;  // written even when GGUF leaves it to default
   std::optional<double> theta = model.get_float(model.arch_key("rope.freq_base"));
   if (theta) config["rope_theta"] = tidy_float(*theta);
   config["vocab_size"] = *n_vocab;
@@ -136,9 +135,7 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
     HEARTH_TRY(int64_t n_expert, req("expert_count"));
     HEARTH_TRY(int64_t n_used, req("expert_used_count"));
     config[std::string(arch.expert_count_key)] = n_expert;
-    config["num_experts_per_tok"] = n_used;
-    if (auto n_ff_exp = model.get_int(model.arch_key("expert_feed_forward_length")))
-      config["moe_intermediate_size"] = *n_ff_exp;
+    config[hf_key("expert_used_count")] = n_used;
     if (arch.model_type == "qwen3_moe") {
       config["norm_topk_prob"] = true;
       config["decoder_sparse_step"] = 1;
@@ -160,14 +157,8 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
     if (*scaling_type == "yarn") {
       if (auto orig = model.get_int(model.arch_key("rope.scaling.original_context_length")))
         scaling["original_max_position_embeddings"] = *orig;
-      const std::pair<const char*, const char*> yarn_keys[] = {
-          {"rope.scaling.yarn_ext_factor", "extrapolation_factor"},
-          {"rope.scaling.yarn_attn_factor", "attention_factor"},
-          {"rope.scaling.yarn_beta_fast", "beta_fast"},
-          {"rope.scaling.yarn_beta_slow", "beta_slow"},
-      };
-      for (const auto& [gguf_key, hf_key] : yarn_keys)
-        if (auto v = model.get_float(model.arch_key(gguf_key))) scaling[hf_key] = tidy_float(*v);
+      for (const HfKey& k : hf_yarn_key_table())
+        if (auto v = model.get_float(model.arch_key(k.gguf))) scaling[std::string(k.hf)] = tidy_float(*v);
     }
     config["rope_scaling"] = std::move(scaling);
   } else if (scaling_type && *scaling_type != "none") {

@@ -223,7 +223,8 @@ TEST(SafetensorsHfLoader, Qwen2KeepsLayoutAndMapsYarn) {
     "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 1,
     "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256,
     "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "vocab_size": 10,
-    "rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64},
+    "rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64,
+                     "beta_fast": 24.0, "beta_slow": 2.0, "attn_factor": 0.5},
     "tie_word_embeddings": true, "head_dim": null})");
   write_safetensors(dir / "model.safetensors", tiny_tensors(1, true, false, false));
   auto model = ModelFile::open(dir.string());
@@ -233,6 +234,13 @@ TEST(SafetensorsHfLoader, Qwen2KeepsLayoutAndMapsYarn) {
   EXPECT_EQ(m.get_string("qwen2.rope.scaling.type"), "yarn");
   EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("qwen2.rope.scaling.factor")), 4.0f);
   EXPECT_EQ(m.get_int("qwen2.rope.scaling.original_context_length"), 64);
+  // YaRN's own keys as llama.cpp's converter writes them; "attn_factor" is an older spelling.
+  EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("qwen2.rope.scaling.yarn_beta_fast")), 24.0f);
+  EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("qwen2.rope.scaling.yarn_beta_slow")), 2.0f);
+  EXPECT_FLOAT_EQ(static_cast<float>(*m.get_float("qwen2.rope.scaling.yarn_attn_factor")), 0.5f);
+  EXPECT_FALSE(m.find("qwen2.rope.scaling.yarn_ext_factor"));
+  EXPECT_EQ(m.get_int("qwen2.attention.head_count_kv"), 2);
+  EXPECT_EQ(m.get_int("qwen2.context_length"), 256);
   EXPECT_FALSE(m.find("qwen2.vocab_size"));  // Qwen2Model does not write it
   EXPECT_EQ(m.find_tensor("rope_freqs.weight"), nullptr);
   EXPECT_NE(m.find_tensor("blk.0.attn_q.bias"), nullptr);

@@ -300,13 +300,13 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   for (const HfKey& k : hf_key_table()) {
     if (k.moe_only && !arch->moe()) continue;
     if (k.is_float) {
-      HEARTH_TRY(std::optional<double> v, cfg.opt_float(std::string(k.hf).c_str()));
+      HEARTH_TRY(std::optional<double> v, cfg.opt_float(k.hf.data()));
       if (v) md.f32(md.arch_key(k.gguf), *v);
     } else if (k.required) {
-      HEARTH_TRY(uint64_t v, cfg.req_uint(std::string(k.hf).c_str()));
+      HEARTH_TRY(uint64_t v, cfg.req_uint(k.hf.data()));
       HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(k.gguf), v, config_path));
     } else {
-      HEARTH_TRY(std::optional<uint64_t> v, cfg.opt_uint(std::string(k.hf).c_str()));
+      HEARTH_TRY(std::optional<uint64_t> v, cfg.opt_uint(k.hf.data()));
       if (v) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(k.gguf), *v, config_path));
     }
   }
@@ -325,7 +325,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       HEARTH_RETURN_IF_ERROR(
           md.u32(md.arch_key("rope.scaling.original_context_length"), orig, p.where()));
       for (const HfKey& k : hf_yarn_key_table()) {
-        HEARTH_TRY(std::optional<double> v, p.opt_float(std::string(k.hf).c_str()));
+        HEARTH_TRY(std::optional<double> v, p.opt_float(k.hf.data()));
         if (!v && k.hf == "attention_factor") {  // an older spelling; attention_factor wins
           HEARTH_TRY(v, p.opt_float("attn_factor"));
         }

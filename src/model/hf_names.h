@@ -82,7 +82,7 @@ std::optional<std::string> gguf_expert_to_hf_name(std::string_view gguf_name, in
 // rope settings, the expert count's per-dialect name, defaults) are handled by each beside it.
 struct HfKey {
   std::string_view gguf;  // "block_count"
-  std::string_view hf;    // "num_hidden_layers"
+  std::string_view hf;    // "num_hidden_layers" (a literal: hf.data() is NUL-terminated)
   bool is_float = false;
   bool moe_only = false;  // copied only for Mixture-of-Experts architectures
   bool required = false;  // a config.json without it is refused

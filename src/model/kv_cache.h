@@ -60,7 +60,6 @@ class KvCache {
   int64_t kv_dim() const { return kv_dim_; }
   int64_t block_size() const { return block_size_; }
   int64_t n_blocks(KvGroup g = KvGroup::kFull) const { return n_blocks_[size_t(g)]; }
-  int64_t n_layers(KvGroup g) const { return n_layers_[size_t(g)]; }
   KvGroup group(int64_t layer) const { return groups_[size_t(layer)]; }
   bool has_window_group() const { return n_layers_[1] > 0; }
   uint64_t bytes() const { return 2u * sizeof(uint16_t) * (elements(0) + elements(1)); }

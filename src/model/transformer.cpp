@@ -203,6 +203,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
       w_(std::move(w)),
       n_ctx_(options.n_ctx > 0 ? options.n_ctx : hp.n_ctx_train),
       n_batch_(options.n_batch),
+      kv_window_(kv_window(hp)),
       on_tensor_(options.on_tensor),
       pool_(options.n_threads) {
   rope_.n_rot = hp_.n_rot;
@@ -230,8 +231,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     // A chunk of n_batch tokens from position p reads window blocks from
     // window_first_position(p) / block through (p + n_batch - 1) / block: fewer than the ring, so
     // no block the chunk still reads is reused for a later one.
-    const int64_t window = kv_window(hp_);
-    const int64_t ring = window > 0 ? std::min(n_blocks, (window + 16 + n_batch_) / block + 3) : 0;
+    const int64_t ring = kv_window_ > 0 ? std::min(n_blocks, (kv_window_ + 16 + n_batch_) / block + 3) : 0;
     own_kv_ = KvCache(kv_layer_groups(hp_), hp_.kv_dim(), block, n_blocks, ring);
     for (int64_t b = 0; b < n_blocks; ++b) {
       own_table_.push_back(static_cast<int32_t>(b));
@@ -300,10 +300,10 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
     return make_error("forward: batch arrays differ in length");
   if (kv.n_layer() != hp_.n_layer || kv.kv_dim() != hp_.kv_dim())
     return make_error("forward: the KV cache has another shape than the model");
-  const int64_t window = kv_window(hp_);
+  const int64_t window = kv_window_;
   for (int64_t il = 0; il < hp_.n_layer; ++il)
     if (kv.group(il) == KvGroup::kWindow &&
-        layer_config(hp_, il).attention != AttentionKind::kSlidingWindow)
+        w_.layers[size_t(il)].config.attention != AttentionKind::kSlidingWindow)
       return make_error("forward: layer {} attends to every position but its cache keeps a window", il);
   if (kv.has_window_group() && b.window_tables.size() != b.block_tables.size())
     return make_error("forward: {} window tables for {} sequences", b.window_tables.size(), b.block_tables.size());

@@ -123,6 +123,7 @@ class Transformer {
   ModelWeights w_;
   int64_t n_ctx_;
   int64_t n_batch_;
+  int64_t kv_window_;  // kv_window(hp_): what the window group keeps
   std::function<void(const std::string&, std::span<const float>)> on_tensor_;
   int64_t n_past_ = 0;
   uint64_t passes_ = 0;

@@ -201,7 +201,8 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
       return bad_request("message 'content' must be a string or an array of content parts", "messages");
     if (c != msg.end() && c->is_array())
       for (const auto& part : *c)
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string())
           return bad_request("only text content parts are supported", "messages");
   }
   if (auto it = body.find("tools"); it != body.end() && !it->is_null() && !it->is_array())

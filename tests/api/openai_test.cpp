@@ -57,6 +57,8 @@ TEST(ApiMalformed, WrongFieldsNameTheParam) {
   const std::pair<std::string, std::string> cases[] = {
       {R"({"messages":"x"})", "messages"},
       {R"({"messages":[]})", "messages"},
+      // A content part whose type is not a string (found by fuzz_openai: it threw).
+      {R"({"messages":[{"role":"user","content":[{"type":{"5":100},"text":"b"}]}]})", "messages"},
       {"{" + m + R"(,"temperature":3})", "temperature"},
       {"{" + m + R"(,"top_p":0})", "top_p"},
       {"{" + m + R"(,"max_tokens":0})", "max_tokens"},

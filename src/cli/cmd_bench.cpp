@@ -17,6 +17,7 @@
 #include <random>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "cli/commands.h"
 #include "kernels/cpu/dispatch.h"
 #include "model/quantize_recipe.h"

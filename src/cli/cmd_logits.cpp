@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/thread_pool.h"
 #include "cli/commands.h"
 #include "model/transformer.h"
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "base/mapped_file.h"
+#include "base/thread_pool.h"
 #include "cli/commands.h"
 #include "model/perplexity.h"
 #include "tokenizer/tokenizer.h"

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "base/mapped_file.h"
+#include "base/thread_pool.h"
 #include "cli/commands.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"

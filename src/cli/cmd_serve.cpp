@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "base/mapped_file.h"
+#include "base/thread_pool.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
 #include "model/transformer.h"

@@ -25,17 +25,12 @@ SchedulerOptions scheduler_options(const HParams& hp, const EngineOptions& o) {
   return so;
 }
 
-int64_t count_layers(const std::vector<KvGroup>& groups, KvGroup g) {
-  return static_cast<int64_t>(std::count(groups.begin(), groups.end(), g));
-}
-
 }  // namespace
 
 int64_t blocks_for_budget(const HParams& hp, const EngineOptions& options, uint64_t bytes) {
-  const std::vector<KvGroup> groups = kv_layer_groups(hp);
-  const uint64_t full = KvCache::bytes_per_block(count_layers(groups, KvGroup::kFull), hp.kv_dim(), options.block_size);
-  const uint64_t window =
-      KvCache::bytes_per_block(count_layers(groups, KvGroup::kWindow), hp.kv_dim(), options.block_size);
+  const std::vector<KvLayerShape> layers = kv_layer_shapes(hp);
+  const uint64_t full = KvCache::bytes_per_block(layers, KvGroup::kFull, options.block_size);
+  const uint64_t window = KvCache::bytes_per_block(layers, KvGroup::kWindow, options.block_size);
   if (full + window == 0) return 0;
   // n full blocks cost n * full + min(n, cap) * window (window_blocks_needed).
   EngineOptions unbounded = options;
@@ -61,8 +56,8 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
       eog_(std::move(eog)),
       options_(options),
       n_vocab_(static_cast<int32_t>(model.hparams().n_vocab)),
-      kv_(kv_layer_groups(model.hparams()), model.hparams().kv_dim(), options.block_size, options.n_blocks,
-          scheduler_options(model.hparams(), options).n_window_blocks),
+      kv_(kv_layer_shapes(model.hparams()), options.block_size, options.n_blocks,
+          scheduler_options(model.hparams(), options).n_window_blocks, model.backend()),
       scheduler_(scheduler_options(model.hparams(), options)) {
   const int64_t capacity = options.n_blocks * options.block_size;
   const int64_t model_ctx = options.max_context > 0 ? options.max_context : model.hparams().n_ctx_train;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/backend.h"
 #include "base/result.h"
 #include "model/model_file.h"
 
@@ -95,17 +96,7 @@ struct TensorSpec {
 
 enum class RopeStyle { kNormal, kNeox };  // adjacent pairs (llama) vs halves (qwen, HF rotate_half)
 
-// How a MoE layer turns router logits into its k experts and their weights.
-enum class ExpertGating {
-  kSoftmax,        // softmax over all experts, top k, renormalised to sum 1 (qwen3moe, Mixtral)
-  kSoftmaxWeight,  // top k of the (biased) logits, softmax over those k (gpt-oss)
-};
-
-// The gated activation of an FFN: act(gate) * up.
-enum class GluKind {
-  kSwiGLU,     // silu(g) * u
-  kSwiGLUOai,  // gpt-oss: g' = min(g, 7), u' = clamp(u, -7, 7), g' * sigmoid(1.702 g') * (u' + 1)
-};
+// ExpertGating and GluKind: backend/backend.h (the backend computes them).
 
 struct ArchSpec {
   std::string_view name;              // general.architecture

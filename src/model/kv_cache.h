@@ -5,11 +5,14 @@
 // through the block tables it is given.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <numeric>
 #include <span>
 #include <vector>
+
+#include "backend/backend.h"
 
 namespace hearth {
 
@@ -32,59 +35,76 @@ inline int64_t window_first_position(int64_t pos, int64_t window, int64_t block_
 // llama.cpp and vLLM. One group when a model has no windowed layers.
 enum class KvGroup : uint8_t { kFull = 0, kWindow = 1 };
 
+// One layer's place in the cache: its group and the widths of its K and V rows (n_head_kv *
+// head_dim for both in multi-head attention; an MLA latent cache would keep a wider K and no V).
+struct KvLayerShape {
+  KvGroup group = KvGroup::kFull;
+  int64_t k_width = 0, v_width = 0;
+  bool operator==(const KvLayerShape&) const = default;
+};
+
+// The storage is the backend's (backend/backend.h): one KvPool for each distinct layer shape,
+// [layers, blocks, block_size, width] for K and for V; the layers of a group share its blocks
+// (one block id means the same positions in every pool of the group). The cache maps each layer
+// to its pool and its index there.
 class KvCache {
  public:
   KvCache() = default;
-  // Every layer in the full group.
-  KvCache(int64_t n_layer, int64_t kv_dim, int64_t block_size, int64_t n_blocks)
-      : KvCache(std::vector<KvGroup>(static_cast<size_t>(n_layer), KvGroup::kFull), kv_dim, block_size,
-                n_blocks, 0) {}
-  // layer_groups[il]: layer il's group; n_blocks and n_window_blocks: each pool's size.
-  KvCache(std::vector<KvGroup> layer_groups, int64_t kv_dim, int64_t block_size, int64_t n_blocks,
-          int64_t n_window_blocks)
-      : groups_(std::move(layer_groups)), kv_dim_(kv_dim), block_size_(block_size),
-        n_blocks_{n_blocks, n_window_blocks} {
-    for (KvGroup g : groups_) index_.push_back(n_layers_[size_t(g)]++);
-    for (size_t g = 0; g < 2; ++g) {
-      // Not zero-filled: pages are committed only when a block is first written.
-      k_[g] = std::make_unique_for_overwrite<uint16_t[]>(elements(g));
-      v_[g] = std::make_unique_for_overwrite<uint16_t[]>(elements(g));
+  // layers[il]: layer il's shape; n_blocks and n_window_blocks: each group's blocks.
+  KvCache(std::vector<KvLayerShape> layers, int64_t block_size, int64_t n_blocks, int64_t n_window_blocks,
+          Backend& backend)
+      : layers_(std::move(layers)), block_size_(block_size), n_blocks_{n_blocks, n_window_blocks} {
+    std::vector<KvLayerShape> shapes;  // of each pool
+    std::vector<int64_t> n_layers;
+    for (const KvLayerShape& l : layers_) {
+      const auto it = std::find(shapes.begin(), shapes.end(), l);
+      const auto p = static_cast<size_t>(it - shapes.begin());
+      if (it == shapes.end()) {
+        shapes.push_back(l);
+        n_layers.push_back(0);
+      }
+      pool_of_.push_back(p);
+      index_.push_back(n_layers[p]++);
     }
+    for (size_t p = 0; p < shapes.size(); ++p)
+      pools_.push_back(backend.kv_pool(n_layers[p], n_blocks_[size_t(shapes[p].group)], block_size,
+                                       shapes[p].k_width, shapes[p].v_width));
   }
 
-  static uint64_t bytes_per_block(int64_t n_layer, int64_t kv_dim, int64_t block_size) {
-    return 2u * sizeof(uint16_t) * static_cast<uint64_t>(n_layer * kv_dim * block_size);
+  // Bytes of one block of group g: every layer of the group's K and V rows for block_size positions.
+  static uint64_t bytes_per_block(std::span<const KvLayerShape> layers, KvGroup g, int64_t block_size) {
+    uint64_t bytes = 0;
+    for (const KvLayerShape& l : layers)
+      if (l.group == g) bytes += sizeof(uint16_t) * static_cast<uint64_t>((l.k_width + l.v_width) * block_size);
+    return bytes;
   }
 
-  int64_t n_layer() const { return static_cast<int64_t>(groups_.size()); }
-  int64_t kv_dim() const { return kv_dim_; }
+  int64_t n_layer() const { return static_cast<int64_t>(layers_.size()); }
+  const KvLayerShape& layer(int64_t il) const { return layers_[size_t(il)]; }
   int64_t block_size() const { return block_size_; }
   int64_t n_blocks(KvGroup g = KvGroup::kFull) const { return n_blocks_[size_t(g)]; }
-  KvGroup group(int64_t layer) const { return groups_[size_t(layer)]; }
-  bool has_window_group() const { return n_layers_[1] > 0; }
-  uint64_t bytes() const { return 2u * sizeof(uint16_t) * (elements(0) + elements(1)); }
+  KvGroup group(int64_t layer) const { return layers_[size_t(layer)].group; }
+  bool has_window_group() const {
+    return std::any_of(layers_.begin(), layers_.end(), [](const KvLayerShape& l) { return l.group == KvGroup::kWindow; });
+  }
+  uint64_t bytes() const {
+    uint64_t total = 0;
+    for (const auto& p : pools_) total += p->bytes();
+    return total;
+  }
 
-  // [block_size, kv_dim] of one layer of one block of the layer's group.
-  uint16_t* k(int64_t layer, int64_t block) { return k_[pool(layer)].get() + offset(layer, block); }
-  uint16_t* v(int64_t layer, int64_t block) { return v_[pool(layer)].get() + offset(layer, block); }
-  const uint16_t* k(int64_t layer, int64_t block) const { return k_[pool(layer)].get() + offset(layer, block); }
-  const uint16_t* v(int64_t layer, int64_t block) const { return v_[pool(layer)].get() + offset(layer, block); }
+  // The pool that holds layer `layer`, and the layer's index in it.
+  KvPool& pool(int64_t layer) { return *pools_[pool_of_[size_t(layer)]]; }
+  const KvPool& pool(int64_t layer) const { return *pools_[pool_of_[size_t(layer)]]; }
+  int64_t index(int64_t layer) const { return index_[size_t(layer)]; }
 
  private:
-  size_t pool(int64_t layer) const { return size_t(groups_[size_t(layer)]); }
-  uint64_t elements(size_t g) const {
-    return static_cast<uint64_t>(n_layers_[g] * n_blocks_[g] * block_size_ * kv_dim_);
-  }
-  uint64_t offset(int64_t layer, int64_t block) const {
-    return static_cast<uint64_t>((index_[size_t(layer)] * n_blocks_[pool(layer)] + block) * block_size_ * kv_dim_);
-  }
-
-  std::vector<KvGroup> groups_;
-  std::vector<int64_t> index_;  // each layer's index within its group
-  int64_t n_layers_[2] = {0, 0};
-  int64_t kv_dim_ = 0, block_size_ = 0;
+  std::vector<KvLayerShape> layers_;
+  std::vector<size_t> pool_of_;   // each layer's pool
+  std::vector<int64_t> index_;    // each layer's index within its pool
+  int64_t block_size_ = 0;
   int64_t n_blocks_[2] = {0, 0};
-  std::unique_ptr<uint16_t[]> k_[2], v_[2];
+  std::vector<std::unique_ptr<KvPool>> pools_;
 };
 
 // The tokens of one forward pass, from any number of sequences. Each sequence's tokens appear in

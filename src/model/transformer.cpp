@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/elementwise.h"
-#include "kernels/matmul.h"
-#include "kernels/ref/moe.h"
+#include "backend/cpu_backend.h"
 #include "tensor/quant.h"
 
 namespace hearth {
@@ -17,17 +15,17 @@ TensorView optional_tensor(const ModelFile& m, const std::string& name) {
 }
 
 // Norms, biases and rope factors are used as f32 arrays directly.
-Status require_f32(const ModelFile& m, const TensorView& v, const std::string& name) {
-  if (v.data != nullptr && v.type != DType::F32)
+Status require_f32(const ModelFile& m, const Weight& v, const std::string& name) {
+  if (v.present() && v.type() != DType::F32)
     return make_error("{}: tensor '{}' is {}, expected f32 for a 1-D tensor", m.path(), name,
-                      dtype_name(v.type));
+                      dtype_name(v.type()));
   return {};
 }
 
 // Expert e of a stacked [ne0, ne1, n_expert] tensor, as a 2-D view of the same bytes (the shape
 // was validated against the hyperparameters, so the slices lie inside the tensor).
-std::vector<kernels::Matrix> expert_slices(const TensorView& stacked) {
-  std::vector<kernels::Matrix> experts;
+std::vector<Weight> expert_slices(const TensorView& stacked) {
+  std::vector<Weight> experts;
   const uint64_t bytes = *row_bytes(stacked.type, static_cast<uint64_t>(stacked.ne[0])) *
                          static_cast<uint64_t>(stacked.ne[1]);
   for (int64_t e = 0; e < stacked.ne[2]; ++e) {
@@ -36,26 +34,26 @@ std::vector<kernels::Matrix> expert_slices(const TensorView& stacked) {
     v.ne = {stacked.ne[0], stacked.ne[1], 1, 1};
     v.data = static_cast<const uint8_t*>(stacked.data) + static_cast<uint64_t>(e) * bytes;
     v.n_bytes = bytes;
-    experts.emplace_back(v, ref::KSums::kSuperBlocks);  // llama.cpp's MUL_MAT_ID order (vec_dot.h)
+    experts.emplace_back(v, WeightUse::kExpert);
   }
   return experts;
 }
 
 // Every weight matrix of a layer, dense or expert: what packing and type checks walk.
-std::vector<kernels::Matrix*> layer_matrices(LayerWeights& l) {
-  std::vector<kernels::Matrix*> all = {&l.wq, &l.wk, &l.wv, &l.wo};
+std::vector<Weight*> layer_matrices(LayerWeights& l) {
+  std::vector<Weight*> all = {&l.wq, &l.wk, &l.wv, &l.wo};
   if (l.gate_exps.empty()) {
     all.insert(all.end(), {&l.gate, &l.up, &l.down});
   } else {
     for (auto* experts : {&l.gate_exps, &l.up_exps, &l.down_exps})
-      for (kernels::Matrix& m : *experts) all.push_back(&m);
+      for (Weight& m : *experts) all.push_back(&m);
   }
   return all;
 }
 
-// The f32 view a non-matrix slot binds to (norms, biases, sinks, rope factors), or null for a
-// matrix slot.
-TensorView* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
+// The weight a non-matrix slot binds to (norms, biases, sinks, rope factors, the embeddings and
+// the router), or null for a matrix slot.
+Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
   switch (slot) {
     case Slot::kTokenEmbd: return &w.token_embd;
     case Slot::kOutputNorm: return &w.output_norm;
@@ -82,15 +80,24 @@ TensorView* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
   }
 }
 
+// How the backend keeps a non-matrix slot's weight.
+WeightUse slot_use(Slot slot) {
+  switch (slot) {
+    case Slot::kTokenEmbd: return WeightUse::kRows;
+    case Slot::kRouter: return WeightUse::kRouter;
+    default: return WeightUse::kVector;
+  }
+}
+
 void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v) {
   switch (slot) {
-    case Slot::kWq: l.wq = kernels::Matrix(v); break;
-    case Slot::kWk: l.wk = kernels::Matrix(v); break;
-    case Slot::kWv: l.wv = kernels::Matrix(v); break;
-    case Slot::kWo: l.wo = kernels::Matrix(v); break;
-    case Slot::kGate: l.gate = kernels::Matrix(v); break;
-    case Slot::kUp: l.up = kernels::Matrix(v); break;
-    case Slot::kDown: l.down = kernels::Matrix(v); break;
+    case Slot::kWq: l.wq = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kWk: l.wk = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kWv: l.wv = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kWo: l.wo = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kGate: l.gate = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kUp: l.up = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kDown: l.down = Weight(v, WeightUse::kMatrix); break;
     case Slot::kGateExps: l.gate_exps = expert_slices(v); break;
     case Slot::kUpExps: l.up_exps = expert_slices(v); break;
     case Slot::kDownExps: l.down_exps = expert_slices(v); break;
@@ -104,10 +111,10 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
   ModelWeights w;
   for (const TensorSpec& spec : arch.globals) {
     const std::string name(spec.name);
-    if (TensorView* v = view_slot(w, nullptr, spec.slot)) *v = optional_tensor(m, name);
-    if (spec.slot == Slot::kOutput) w.output = kernels::Matrix(optional_tensor(m, name));
+    if (Weight* v = view_slot(w, nullptr, spec.slot)) *v = Weight(optional_tensor(m, name), slot_use(spec.slot));
+    if (spec.slot == Slot::kOutput) w.output = Weight(optional_tensor(m, name), WeightUse::kMatrix);
   }
-  if (w.output.view().data == nullptr) w.output = kernels::Matrix(w.token_embd);  // tied embeddings
+  if (!w.output.present()) w.output = Weight(w.token_embd.source(), WeightUse::kMatrix);  // tied embeddings
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.output_norm, "output_norm.weight"));
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_freqs, "rope_freqs.weight"));
   for (int64_t i = 0; i < hp.n_layer; ++i) {
@@ -117,38 +124,24 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
       if (!spec.in_layer(hp, i)) continue;
       const std::string name = layer_tensor_name(spec.name, i);
       const TensorView v = optional_tensor(m, name);
-      if (TensorView* view = view_slot(w, &l, spec.slot)) {
-        *view = v;
+      if (Weight* view = view_slot(w, &l, spec.slot)) {
+        *view = Weight(v, slot_use(spec.slot));
         // Only the router is a matrix among the views; everything else is used as f32 arrays.
-        if (spec.slot != Slot::kRouter) HEARTH_RETURN_IF_ERROR(require_f32(m, v, name));
+        if (spec.slot != Slot::kRouter) HEARTH_RETURN_IF_ERROR(require_f32(m, *view, name));
       } else {
         bind_matrix(l, spec.slot, v);
       }
     }
-    if (l.config.ffn == FfnKind::kMoe && !dtype_info(l.router.type).can_dequantize)
+    if (l.config.ffn == FfnKind::kMoe && !dtype_info(l.router.type()).can_dequantize)
       return make_error("{}: layer {} has a {} router, which hearth cannot compute with", m.path(), i,
-                        dtype_name(l.router.type));
-    for (const kernels::Matrix* v : layer_matrices(l))
-      if (!dtype_info(v->view().type).can_dequantize)
+                        dtype_name(l.router.type()));
+    for (const Weight* v : layer_matrices(l))
+      if (!dtype_info(v->type()).can_dequantize)
         return make_error("{}: layer {} has a {} matrix, which hearth cannot compute with yet",
-                          m.path(), i, dtype_name(v->view().type));
+                          m.path(), i, dtype_name(v->type()));
     w.layers.push_back(std::move(l));
   }
   return w;
-}
-
-const float* f32(const TensorView& v) { return static_cast<const float*>(v.data); }
-
-void add_bias(float* y, const TensorView& bias, int64_t n_tokens, int64_t dim) {
-  if (bias.data == nullptr) return;
-  for (int64_t t = 0; t < n_tokens; ++t) ref::add_inplace(y + t * dim, f32(bias), dim);
-}
-
-// Expert e's row of a [dim, n_expert] bias (ggml_add_id), added to each of `rows` outputs.
-void add_expert_bias(float* y, const TensorView& bias, int64_t e, int64_t rows) {
-  if (bias.data == nullptr) return;
-  const int64_t dim = bias.ne[0];
-  for (int64_t r = 0; r < rows; ++r) ref::add_inplace(y + r * dim, f32(bias) + e * dim, dim);
 }
 
 // Sequence `seq`'s block table for layer `il`: its window table when the layer keeps a window.
@@ -158,12 +151,13 @@ std::span<const int32_t> layer_table(const Batch& batch, const KvCache& kv, int6
 
 }  // namespace
 
-std::vector<KvGroup> kv_layer_groups(const HParams& hp) {
-  std::vector<KvGroup> groups;
-  for (int64_t il = 0; il < hp.n_layer; ++il)
-    groups.push_back(layer_config(hp, il).attention == AttentionKind::kSlidingWindow ? KvGroup::kWindow
-                                                                                    : KvGroup::kFull);
-  return groups;
+std::vector<KvLayerShape> kv_layer_shapes(const HParams& hp) {
+  std::vector<KvLayerShape> layers;
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    const bool window = layer_config(hp, il).attention == AttentionKind::kSlidingWindow;
+    layers.push_back({window ? KvGroup::kWindow : KvGroup::kFull, hp.kv_dim(), hp.kv_dim()});
+  }
+  return layers;
 }
 
 int64_t kv_window(const HParams& hp) {
@@ -200,16 +194,15 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
                          const TransformerOptions& options)
     : arch_(arch),
       hp_(hp),
+      backend_(make_cpu_backend(options.n_threads)),
       w_(std::move(w)),
       n_ctx_(options.n_ctx > 0 ? options.n_ctx : hp.n_ctx_train),
       n_batch_(options.n_batch),
       kv_window_(kv_window(hp)),
-      on_tensor_(options.on_tensor),
-      pool_(options.n_threads) {
+      on_tensor_(options.on_tensor) {
   rope_.n_rot = hp_.n_rot;
   rope_.freq_base = static_cast<float>(hp_.rope_freq_base);
   rope_.neox = arch_.rope_style == RopeStyle::kNeox;
-  rope_.freq_factors = w_.rope_freqs.data ? f32(w_.rope_freqs) : nullptr;
   const std::string scaling = model.get_string(model.arch_key("rope.scaling.type")).value_or("none");
   const double factor = model.get_float(model.arch_key("rope.scaling.factor")).value_or(0.0);
   if ((scaling == "linear" || scaling == "yarn") && factor > 0) rope_.freq_scale = 1.0f / float(factor);
@@ -232,48 +225,38 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     // window_first_position(p) / block through (p + n_batch - 1) / block: fewer than the ring, so
     // no block the chunk still reads is reused for a later one.
     const int64_t ring = kv_window_ > 0 ? std::min(n_blocks, (kv_window_ + 16 + n_batch_) / block + 3) : 0;
-    own_kv_ = KvCache(kv_layer_groups(hp_), hp_.kv_dim(), block, n_blocks, ring);
+    own_kv_ = KvCache(kv_layer_shapes(hp_), block, n_blocks, ring, *backend_);
     for (int64_t b = 0; b < n_blocks; ++b) {
       own_table_.push_back(static_cast<int32_t>(b));
       if (ring > 0) own_window_table_.push_back(static_cast<int32_t>(b % ring));
     }
   }
-  const auto nb = static_cast<size_t>(n_batch_);
-  x_.resize(nb * hp_.n_embd);
-  cur_.resize(nb * hp_.n_embd);
-  q_.resize(nb * hp_.q_dim());
-  k_.resize(nb * hp_.kv_dim());
-  v_.resize(nb * hp_.kv_dim());
-  attn_.resize(nb * hp_.q_dim());
-  proj_.resize(nb * hp_.n_embd);
-  const int64_t n_ff_max = std::max(hp_.n_ff, hp_.n_expert > 0 ? hp_.n_ff_exp : 0);
-  gate_.resize(nb * n_ff_max);
-  up_.resize(nb * n_ff_max);
-  if (hp_.n_expert > 0) {
-    router_.resize(nb * hp_.n_expert);
-    expert_ids_.resize(nb * hp_.n_expert_used);
-    expert_weights_.resize(nb * hp_.n_expert_used);
-    expert_rows_.resize(static_cast<size_t>(hp_.n_expert));
-    expert_in_.resize(nb * hp_.n_embd);
-    expert_down_.resize(nb * hp_.n_embd);
-    expert_out_.resize(nb * hp_.n_expert_used * hp_.n_embd);
-  }
-  rope_cache_.resize(nb * hp_.n_rot);
-  logit_rows_.reserve(nb);
-  attn_scratch_.resize(static_cast<size_t>(pool_.size()));
+  Backend& be = *backend_;
+  const int64_t nb = n_batch_;
+  x_ = be.buffer(nb, hp_.n_embd);
+  cur_ = be.buffer(nb, hp_.n_embd);
+  q_ = be.buffer(nb, hp_.q_dim());
+  k_ = be.buffer(nb, hp_.kv_dim());
+  v_ = be.buffer(nb, hp_.kv_dim());
+  attn_ = be.buffer(nb, hp_.q_dim());
+  proj_ = be.buffer(nb, hp_.n_embd);
+  gate_ = be.buffer(nb, hp_.n_ff);
+  up_ = be.buffer(nb, hp_.n_ff);
+  rope_table_ = be.buffer(nb, hp_.n_rot);
+  if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
+  logit_rows_.reserve(size_t(nb));
+  kv_cells_.reserve(size_t(nb));
+  ranges_.reserve(size_t(nb));
 
-  // Rearrange the matrices for this CPU's kernels where that pays (kernels/cpu/packed.h).
-  // The file's pages of a packed matrix are then dropped from memory, so the weights are resident
-  // once (packed), not twice; they stay mapped, for a tied embedding's row lookups.
-  auto prepare = [&](kernels::Matrix& m) {
-    m = kernels::Matrix::prepare(m.view(), pool_, m.sums());
-    if (m.packed() != nullptr) model.release_pages(m.view());
-  };
+  // The backend makes each matrix resident (the CPU packs it for its kernels where that pays,
+  // kernels/cpu/packed.h, and the file's pages of a packed matrix are then dropped, so the
+  // weights are resident once, not twice; they stay mapped, for a tied embedding's row lookups).
+  const auto release = [&model](const TensorView& v) { model.release_pages(v); };
   // The output matrix first: it is the largest, and its file pages and packed copy then meet
   // while nothing else is packed yet (peak RSS ~ the weights + that matrix).
-  prepare(w_.output);
+  be.load(w_.output, release);
   for (LayerWeights& l : w_.layers)
-    for (kernels::Matrix* m : layer_matrices(l)) prepare(*m);
+    for (Weight* m : layer_matrices(l)) be.load(*m, release);
 }
 
 Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,
@@ -298,13 +281,16 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
   if (b.size() == 0) return make_error("forward: no tokens");
   if (b.positions.size() != b.size() || b.seq.size() != b.size() || b.want_logits.size() != b.size())
     return make_error("forward: batch arrays differ in length");
-  if (kv.n_layer() != hp_.n_layer || kv.kv_dim() != hp_.kv_dim())
-    return make_error("forward: the KV cache has another shape than the model");
+  if (kv.n_layer() != hp_.n_layer)
+    return make_error("forward: the KV cache has {} layers, the model {}", kv.n_layer(), hp_.n_layer);
   const int64_t window = kv_window_;
-  for (int64_t il = 0; il < hp_.n_layer; ++il)
+  for (int64_t il = 0; il < hp_.n_layer; ++il) {
+    if (kv.layer(il).k_width != hp_.kv_dim() || kv.layer(il).v_width != hp_.kv_dim())
+      return make_error("forward: the KV cache's layer {} has another width than the model's", il);
     if (kv.group(il) == KvGroup::kWindow &&
         w_.layers[size_t(il)].config.attention != AttentionKind::kSlidingWindow)
       return make_error("forward: layer {} attends to every position but its cache keeps a window", il);
+  }
   if (kv.has_window_group() && b.window_tables.size() != b.block_tables.size())
     return make_error("forward: {} window tables for {} sequences", b.window_tables.size(), b.block_tables.size());
   for (size_t i = 0; i < b.size(); ++i) {
@@ -346,82 +332,60 @@ Status Transformer::forward_batch(const Batch& batch, KvCache& kv, float* logits
 }
 
 void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits) {
-  const int64_t n_embd = hp_.n_embd, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim();
-  const int64_t bs = kv.block_size();
+  Backend& be = *backend_;
   const float eps = static_cast<float>(hp_.rms_eps);
-  const int32_t* tokens = batch.tokens.data() + begin;
-  const int32_t* positions = batch.positions.data() + begin;
+  const std::span<const int32_t> tokens(batch.tokens.data() + begin, size_t(n));
+  const std::span<const int32_t> positions(batch.positions.data() + begin, size_t(n));
   ++passes_;
 
-  for (int64_t t = 0; t < n; ++t) ref::get_row(w_.token_embd, tokens[t], x_.data() + t * n_embd);
-  for (int64_t t = 0; t < n; ++t)
-    ref::rope_cache(rope_, static_cast<float>(positions[t]), rope_cache_.data() + t * hp_.n_rot);
+  be.embed(w_.token_embd, tokens, *x_);
+  be.rope_table(rope_, w_.rope_freqs, positions, *rope_table_);
 
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
     // Attention block.
-    for (int64_t t = 0; t < n; ++t)
-      ref::rms_norm(x_.data() + t * n_embd, f32(L.attn_norm), cur_.data() + t * n_embd, n_embd, eps);
-    trace("attn_norm", il, cur_, n * n_embd);
-    kernels::matmul(L.wq, cur_.data(), n, q_.data(), pool_, matmul_scratch_);
-    kernels::matmul(L.wk, cur_.data(), n, k_.data(), pool_, matmul_scratch_);
-    kernels::matmul(L.wv, cur_.data(), n, v_.data(), pool_, matmul_scratch_);
-    add_bias(q_.data(), L.bq, n, q_dim);
-    add_bias(k_.data(), L.bk, n, kv_dim);
-    add_bias(v_.data(), L.bv, n, kv_dim);
-    for (int64_t t = 0; t < n; ++t) {
-      float* q = q_.data() + t * q_dim;
-      float* k = k_.data() + t * kv_dim;
-      if (L.q_norm.data) {  // qwen3: RMSNorm over each head before rotating
-        for (int64_t h = 0; h < hp_.n_head; ++h)
-          ref::rms_norm(q + h * hp_.head_dim, f32(L.q_norm), q + h * hp_.head_dim, hp_.head_dim, eps);
-        for (int64_t h = 0; h < hp_.n_head_kv; ++h)
-          ref::rms_norm(k + h * hp_.head_dim, f32(L.k_norm), k + h * hp_.head_dim, hp_.head_dim, eps);
-      }
-      const float* cache = rope_cache_.data() + t * hp_.n_rot;
-      kernels::rope_apply(rope_, cache, q, hp_.n_head, hp_.head_dim);
-      kernels::rope_apply(rope_, cache, k, hp_.n_head_kv, hp_.head_dim);
-      // Append to the f16 cache, at the token's slot of its sequence's block.
-      const std::span<const int32_t> table = layer_table(batch, kv, il, batch.seq[size_t(begin + t)]);
-      const int64_t pos = positions[t];
-      const int64_t slot = (pos % bs) * kv_dim;
-      uint16_t* kc = kv.k(il, table[size_t(pos / bs)]) + slot;
-      uint16_t* vc = kv.v(il, table[size_t(pos / bs)]) + slot;
-      const float* v = v_.data() + t * kv_dim;
-      kernels::store_f16(k, kc, kv_dim);
-      kernels::store_f16(v, vc, kv_dim);
+    be.rms_norm(*x_, n, L.attn_norm, eps, *cur_);
+    trace("attn_norm", il, *cur_, n);
+    be.matmul(L.wq, *cur_, n, *q_);
+    be.matmul(L.wk, *cur_, n, *k_);
+    be.matmul(L.wv, *cur_, n, *v_);
+    be.add_bias(*q_, n, L.bq);
+    be.add_bias(*k_, n, L.bk);
+    be.add_bias(*v_, n, L.bv);
+    if (L.q_norm.present()) {  // qwen3: RMSNorm over each head before rotating
+      be.head_rms_norm(*q_, n, hp_.head_dim, L.q_norm, eps);
+      be.head_rms_norm(*k_, n, hp_.head_dim, L.k_norm, eps);
     }
-    trace("Qcur", il, q_, n * q_dim);
-    trace("Kcur", il, k_, n * kv_dim);
-    trace("Vcur", il, v_, n * kv_dim);
+    be.rope(rope_, w_.rope_freqs, *rope_table_, *q_, n, hp_.n_head, hp_.head_dim);
+    be.rope(rope_, w_.rope_freqs, *rope_table_, *k_, n, hp_.n_head_kv, hp_.head_dim);
+    trace("Qcur", il, *q_, n);
+    trace("Kcur", il, *k_, n);
+    trace("Vcur", il, *v_, n);
     attention(batch, begin, n, il, kv);
-    trace("kqv_out", il, attn_, n * q_dim);
-    kernels::matmul(L.wo, attn_.data(), n, proj_.data(), pool_, matmul_scratch_);
-    add_bias(proj_.data(), L.bo, n, n_embd);
-    trace("attn_out", il, proj_, n * n_embd);
-    for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
+    trace("kqv_out", il, *attn_, n);
+    be.matmul(L.wo, *attn_, n, *proj_);
+    be.add_bias(*proj_, n, L.bo);
+    trace("attn_out", il, *proj_, n);
+    be.add(*x_, *proj_, n);
 
-    // Feed-forward block (SwiGLU, or a mixture of SwiGLU experts).
-    for (int64_t t = 0; t < n; ++t)
-      ref::rms_norm(x_.data() + t * n_embd, f32(L.ffn_norm), cur_.data() + t * n_embd, n_embd, eps);
-    trace("ffn_inp", il, x_, n * n_embd);
-    trace("ffn_norm", il, cur_, n * n_embd);
+    // Feed-forward block (a GLU, or a mixture of GLU experts).
+    be.rms_norm(*x_, n, L.ffn_norm, eps, *cur_);
+    trace("ffn_inp", il, *x_, n);
+    trace("ffn_norm", il, *cur_, n);
     if (!L.gate_exps.empty()) {
       moe_ffn(L, n, il);
-      trace("ffn_moe_out", il, proj_, n * n_embd);
-      for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
-      trace("l_out", il, x_, n * n_embd);
-      continue;
+      trace("ffn_moe_out", il, *proj_, n);
+    } else {
+      be.matmul_pair(L.gate, L.up, *cur_, n, *gate_, *up_);
+      trace("ffn_gate", il, *gate_, n);
+      trace("ffn_up", il, *up_, n);
+      be.glu(arch_.glu, *gate_, *up_, n);
+      trace("ffn_swiglu", il, *gate_, n);
+      be.matmul(L.down, *gate_, n, *proj_);
+      trace("ffn_out", il, *proj_, n);
     }
-    kernels::matmul_pair(L.gate, L.up, cur_.data(), n, gate_.data(), up_.data(), pool_, matmul_scratch_);
-    trace("ffn_gate", il, gate_, n * hp_.n_ff);
-    trace("ffn_up", il, up_, n * hp_.n_ff);
-    glu(gate_.data(), up_.data(), n, hp_.n_ff);
-    trace("ffn_swiglu", il, gate_, n * hp_.n_ff);
-    kernels::matmul(L.down, gate_.data(), n, proj_.data(), pool_, matmul_scratch_);
-    trace("ffn_out", il, proj_, n * n_embd);
-    for (int64_t t = 0; t < n; ++t) ref::add_inplace(x_.data() + t * n_embd, proj_.data() + t * n_embd, n_embd);
-    trace("l_out", il, x_, n * n_embd);
+    be.add(*x_, *proj_, n);
+    trace("l_out", il, *x_, n);
   }
 
   // Output head, only for the tokens whose logits are wanted.
@@ -430,136 +394,64 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
     if (batch.want_logits[size_t(begin + t)]) logit_rows_.push_back(t);
   const int64_t n_out = static_cast<int64_t>(logit_rows_.size());
   if (n_out == 0) return;
-  for (int64_t r = 0; r < n_out; ++r)
-    ref::rms_norm(x_.data() + logit_rows_[size_t(r)] * n_embd, f32(w_.output_norm), cur_.data() + r * n_embd,
-                  n_embd, eps);
-  trace("result_norm", -1, cur_, n_out * n_embd);
-  kernels::matmul(w_.output, cur_.data(), n_out, logits, pool_, matmul_scratch_);
+  be.gather(*x_, logit_rows_, *proj_);
+  be.rms_norm(*proj_, n_out, w_.output_norm, eps, *cur_);
+  trace("result_norm", -1, *cur_, n_out);
+  be.matmul_to_host(w_.output, *cur_, n_out, logits);
 }
 
 void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
-  const int64_t n_embd = hp_.n_embd, n_expert = hp_.n_expert, k = hp_.n_expert_used, n_ff = hp_.n_ff_exp;
-  // Route: router logits, softmax over all experts, the top k renormalised (qwen3moe, Mixtral).
-  if (L.router.type == DType::F32) {
-    pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
-      kernels::matmul_f32_lanes16(f32(L.router), n_expert, n_embd, cur_.data() + t0 * n_embd, t1 - t0,
-                                  router_.data() + t0 * n_expert);
-    });
-  } else {
-    kernels::matmul(L.router, cur_.data(), n, router_.data(), pool_, matmul_scratch_);
-  }
-  trace("ffn_moe_logits", il, router_, n * n_expert);
-  add_bias(router_.data(), L.router_bias, n, n_expert);
-  for (auto& rows : expert_rows_) rows.clear();
-  for (int64_t t = 0; t < n; ++t) {
-    float* probs = router_.data() + t * n_expert;
-    int32_t* ids = expert_ids_.data() + t * k;
-    float* weights = expert_weights_.data() + t * k;
-    if (arch_.gating == ExpertGating::kSoftmax) {
-      ref::soft_max_row(probs, n_expert);
-      ref::select_experts(probs, n_expert, k, /*normalize=*/true, ids, weights);
-    } else {  // kSoftmaxWeight: the top k logits, then a softmax over those k
-      ref::select_experts(probs, n_expert, k, /*normalize=*/false, ids, weights);
-      ref::soft_max_row(weights, k);
-    }
-    for (int64_t s = 0; s < k; ++s) expert_rows_[size_t(ids[s])].push_back(static_cast<int32_t>(t * k + s));
-  }
-  trace("ffn_moe_probs", il, router_, n * n_expert);
-
-  // Each expert once, over the tokens routed to it: gather, SwiGLU, scatter weighted outputs.
-  for (int64_t e = 0; e < n_expert; ++e) {
-    const std::vector<int32_t>& rows = expert_rows_[size_t(e)];
-    const int64_t m = static_cast<int64_t>(rows.size());
-    if (m == 0) continue;
-    for (int64_t r = 0; r < m; ++r) {
-      const float* src = cur_.data() + (rows[size_t(r)] / k) * n_embd;
-      std::copy(src, src + n_embd, expert_in_.data() + r * n_embd);
-    }
-    kernels::matmul_pair(L.gate_exps[size_t(e)], L.up_exps[size_t(e)], expert_in_.data(), m, gate_.data(),
-                         up_.data(), pool_, matmul_scratch_);
-    add_expert_bias(gate_.data(), L.gate_exps_bias, e, m);
-    add_expert_bias(up_.data(), L.up_exps_bias, e, m);
-    glu(gate_.data(), up_.data(), m, n_ff);
-    kernels::matmul(L.down_exps[size_t(e)], gate_.data(), m, expert_down_.data(), pool_, matmul_scratch_);
-    add_expert_bias(expert_down_.data(), L.down_exps_bias, e, m);
-    for (int64_t r = 0; r < m; ++r) {
-      const int32_t slot = rows[size_t(r)];
-      const float w = expert_weights_[size_t(slot)];
-      const float* d = expert_down_.data() + r * n_embd;
-      float* out = expert_out_.data() + int64_t{slot} * n_embd;
-      for (int64_t i = 0; i < n_embd; ++i) out[i] = d[i] * w;
-    }
-  }
-  // Sum each token's k weighted outputs in slot order (descending probability), as ggml adds them.
-  for (int64_t t = 0; t < n; ++t) {
-    float* out = proj_.data() + t * n_embd;
-    const float* first = expert_out_.data() + t * k * n_embd;
-    std::copy(first, first + n_embd, out);
-    for (int64_t s = 1; s < k; ++s) ref::add_inplace(out, first + s * n_embd, n_embd);
-  }
+  Backend& be = *backend_;
+  // Route: router logits, then the gating of the family (softmax over all experts and the top k
+  // renormalised: qwen3moe, Mixtral; the top k of the biased logits, softmax over those: gpt-oss).
+  be.matmul(L.router, *cur_, n, *router_);
+  trace("ffn_moe_logits", il, *router_, n);
+  be.add_bias(*router_, n, L.router_bias);
+  be.select_experts(*router_, n, arch_.gating, hp_.n_expert_used, experts_);
+  trace("ffn_moe_probs", il, *router_, n);
+  ExpertWeights ew;
+  ew.gate = L.gate_exps;
+  ew.up = L.up_exps;
+  ew.down = L.down_exps;
+  ew.gate_bias = &L.gate_exps_bias;
+  ew.up_bias = &L.up_exps_bias;
+  ew.down_bias = &L.down_exps_bias;
+  ew.glu = arch_.glu;
+  be.experts(ew, *cur_, n, experts_, *proj_);
 }
 
-void Transformer::glu(float* gate, const float* up, int64_t rows, int64_t n_ff) const {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* g = gate + r * n_ff;
-    if (arch_.glu == GluKind::kSwiGLUOai) {
-      ref::swiglu_oai(g, up + r * n_ff, g, n_ff);
-    } else {
-      kernels::silu_mul(g, up + r * n_ff, g, n_ff);
-    }
-  }
-}
-
-void Transformer::trace(const char* name, int64_t layer, const std::vector<float>& values, int64_t count) const {
+void Transformer::trace(const char* name, int64_t layer, const Buffer& values, int64_t rows) {
   if (!on_tensor_) return;
-  on_tensor_(layer < 0 ? std::string(name) : fmt::format("{}-{}", name, layer),
-             std::span<const float>(values.data(), static_cast<size_t>(count)));
+  trace_.resize(static_cast<size_t>(rows * values.cols()));
+  backend_->read(values, rows, trace_.data());
+  on_tensor_(layer < 0 ? std::string(name) : fmt::format("{}-{}", name, layer), std::span<const float>(trace_));
 }
 
-// Causal attention of each of the chunk's queries over its own sequence's cached positions
-// 0 .. pos, one job per (token, KV head) so a GQA group shares its K/V loads (kernels/attention.h).
-void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_t il, const KvCache& kv) {
-  const int64_t hd = hp_.head_dim, q_dim = hp_.q_dim();
+// Appends the chunk's keys and values to the cache at each token's cell of its sequence's table,
+// then runs causal attention of each query over its own sequence's cached positions 0 .. pos
+// (a sliding window's range starts at window_first_position: a block's first slot and a multiple
+// of 16, so the masked rest of that range adds exact zeros; kernels/attention.h).
+void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_t il, KvCache& kv) {
   const int64_t bs = kv.block_size();
-  const int64_t group = hp_.n_head / hp_.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const LayerWeights& L = w_.layers[size_t(il)];
-  // A sliding window starts its range at window_first_position: a block's first slot and a
-  // multiple of 16 (kernels/attention.h: the masked rest of that range adds exact zeros).
   const int64_t window = L.config.attention == AttentionKind::kSlidingWindow ? L.config.window : 0;
-  pool_.parallel_for(n * hp_.n_head_kv, [&](int64_t job_begin, int64_t job_end, int thread) {
-    AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
-    for (int64_t job = job_begin; job < job_end; ++job) {
-      const int64_t t = job / hp_.n_head_kv, kvh = job % hp_.n_head_kv;
-      const std::span<const int32_t> table = layer_table(batch, kv, il, batch.seq[size_t(begin + t)]);
-      const int64_t pos = batch.positions[size_t(begin + t)];
-      const int64_t visible = window > 0 ? std::max<int64_t>(0, pos + 1 - window) : 0;
-      const int64_t first = window > 0 ? window_first_position(pos, window, bs) : 0;
-      const int64_t n_kv = pos + 1 - first;
-      const int64_t n_blocks = (n_kv + bs - 1) / bs;
-      s.k_blocks.resize(static_cast<size_t>(n_blocks));
-      s.v_blocks.resize(static_cast<size_t>(n_blocks));
-      for (int64_t b = 0; b < n_blocks; ++b) {
-        const int32_t block = table[size_t(first / bs + b)];
-        s.k_blocks[size_t(b)] = kv.k(il, block) + kvh * hd;
-        s.v_blocks[size_t(b)] = kv.v(il, block) + kvh * hd;
-      }
-      kernels::AttentionArgs a;
-      a.q = q_.data() + t * q_dim + kvh * group * hd;
-      a.group = group;
-      a.head_dim = hd;
-      a.k_blocks = s.k_blocks.data();
-      a.v_blocks = s.v_blocks.data();
-      a.block_size = bs;
-      a.row_stride = hp_.kv_dim();
-      a.n_kv = n_kv;
-      a.n_masked = visible - first;
-      a.sinks = L.sinks.data ? f32(L.sinks) + kvh * group : nullptr;
-      a.scale = scale;
-      a.out = attn_.data() + t * q_dim + kvh * group * hd;
-      kernels::attention(a, s.kernel);
-    }
-  });
+  kv_cells_.clear();
+  ranges_.clear();
+  for (int64_t t = 0; t < n; ++t) {
+    const std::span<const int32_t> table = layer_table(batch, kv, il, batch.seq[size_t(begin + t)]);
+    const int64_t pos = batch.positions[size_t(begin + t)];
+    kv_cells_.push_back(int64_t{table[size_t(pos / bs)]} * bs + pos % bs);
+    const int64_t visible = window > 0 ? std::max<int64_t>(0, pos + 1 - window) : 0;
+    const int64_t first = window > 0 ? window_first_position(pos, window, bs) : 0;
+    ranges_.push_back(AttentionRange{table, first, pos + 1 - first, visible - first});
+  }
+  backend_->kv_store(*k_, *v_, kv.pool(il), kv.index(il), kv_cells_);
+  AttentionShape shape;
+  shape.n_head = hp_.n_head;
+  shape.n_head_kv = hp_.n_head_kv;
+  shape.head_dim = hp_.head_dim;
+  shape.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+  backend_->attention(*q_, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *attn_);
 }
 
 }  // namespace hearth

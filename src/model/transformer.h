@@ -25,10 +25,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "base/thread_pool.h"
-#include "kernels/attention.h"
-#include "kernels/matmul.h"
-#include "kernels/ref/matmul.h"
+#include "backend/backend.h"
 #include "kernels/ref/ops.h"
 #include "model/arch.h"
 #include "model/kv_cache.h"
@@ -36,28 +33,29 @@
 
 namespace hearth {
 
-// One layer's weights, bound by slot (model/arch.h). Views whose data is null are absent.
+// One layer's weights, bound by slot (model/arch.h) and made resident by the backend. Absent
+// weights are not present().
 struct LayerWeights {
-  LayerConfig config;                 // attention window, dense or MoE FFN
-  TensorView attn_norm;               // [n_embd] f32
-  kernels::Matrix wq, wk, wv, wo;     // [n_embd -> q_dim], [n_embd -> kv_dim] x2, [q_dim -> n_embd]
-  TensorView bq, bk, bv, bo;          // projection biases (qwen2: q, k, v; gpt-oss: all four)
-  TensorView q_norm, k_norm;          // [head_dim] per-head RMSNorm (qwen3)
-  TensorView sinks;                   // [n_head] attention sink logits (gpt-oss)
-  TensorView ffn_norm;                // [n_embd]
-  kernels::Matrix gate, up, down;     // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers)
+  LayerConfig config;             // attention window, dense or MoE FFN
+  Weight attn_norm;               // [n_embd] f32
+  Weight wq, wk, wv, wo;          // [n_embd -> q_dim], [n_embd -> kv_dim] x2, [q_dim -> n_embd]
+  Weight bq, bk, bv, bo;          // projection biases (qwen2: q, k, v; gpt-oss: all four)
+  Weight q_norm, k_norm;          // [head_dim] per-head RMSNorm (qwen3)
+  Weight sinks;                   // [n_head] attention sink logits (gpt-oss)
+  Weight ffn_norm;                // [n_embd]
+  Weight gate, up, down;          // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers)
   // Mixture-of-Experts layers: the router and, per expert, its slice of the stacked 3-D tensors.
-  TensorView router;                  // ffn_gate_inp [n_embd -> n_expert]
-  TensorView router_bias;             // [n_expert] (gpt-oss)
-  std::vector<kernels::Matrix> gate_exps, up_exps, down_exps;  // [n_expert] of n_ff_exp-wide GLUs
-  TensorView gate_exps_bias, up_exps_bias, down_exps_bias;     // [n_ff_exp | n_embd, n_expert] (gpt-oss)
+  Weight router;                  // ffn_gate_inp [n_embd -> n_expert]
+  Weight router_bias;             // [n_expert] (gpt-oss)
+  std::vector<Weight> gate_exps, up_exps, down_exps;  // [n_expert] of n_ff_exp-wide GLUs
+  Weight gate_exps_bias, up_exps_bias, down_exps_bias;  // [n_ff_exp | n_embd, n_expert] (gpt-oss)
 };
 
 struct ModelWeights {
-  TensorView token_embd;   // [n_embd, n_vocab]
-  TensorView output_norm;  // [n_embd]
-  kernels::Matrix output;  // [n_embd, n_vocab] (token_embd when tied)
-  TensorView rope_freqs;   // [n_rot/2] or null
+  Weight token_embd;   // [n_embd, n_vocab]
+  Weight output_norm;  // [n_embd]
+  Weight output;       // [n_embd, n_vocab] (token_embd's bytes when tied)
+  Weight rope_freqs;   // [n_rot/2] or absent
   std::vector<LayerWeights> layers;
 };
 
@@ -73,8 +71,9 @@ struct TransformerOptions {
   std::function<void(const std::string& name, std::span<const float> values)> on_tensor;
 };
 
-// The KV cache group of each layer (kv_cache.h): sliding-window layers in the window group.
-std::vector<KvGroup> kv_layer_groups(const HParams& hp);
+// Each layer's place in the KV cache (kv_cache.h): sliding-window layers in the window group,
+// K and V rows of n_head_kv heads.
+std::vector<KvLayerShape> kv_layer_shapes(const HParams& hp);
 // The widest window of the model's sliding-window layers (0: none): what the window group keeps.
 int64_t kv_window(const HParams& hp);
 
@@ -104,22 +103,24 @@ class Transformer {
   // Weight passes run so far (one per forward chunk): what batching saves is counted in these.
   uint64_t passes() const { return passes_; }
 
+  // The backend the weights live on; a KV cache for forward_batch is allocated on it.
+  Backend& backend() { return *backend_; }
+
  private:
   Transformer(const ModelFile& model, const ArchSpec& arch, HParams hp, ModelWeights w,
               const TransformerOptions& options);
   Status check_batch(const Batch& batch, const KvCache& kv) const;
   // Tokens [begin, begin + n) of the batch; logits rows for the wanted ones.
   void forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits);
-  void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, const KvCache& kv);
-  // out[r] = the arch's GLU of gate[r] and up[r], for rows of n_ff.
-  void glu(float* gate, const float* up, int64_t rows, int64_t n_ff) const;
+  void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv);
   // proj_ [n, n_embd] = the layer's expert mixture for the normed activations in cur_.
   void moe_ffn(const LayerWeights& L, int64_t n, int64_t layer);
-  // options.on_tensor with the first `count` values of `values`, as "name-layer" (-1: no layer).
-  void trace(const char* name, int64_t layer, const std::vector<float>& values, int64_t count) const;
+  // options.on_tensor with the first `rows` rows of `values`, as "name-layer" (-1: no layer).
+  void trace(const char* name, int64_t layer, const Buffer& values, int64_t rows);
 
   const ArchSpec& arch_;
   HParams hp_;
+  std::unique_ptr<Backend> backend_;
   ModelWeights w_;
   int64_t n_ctx_;
   int64_t n_batch_;
@@ -128,8 +129,6 @@ class Transformer {
   int64_t n_past_ = 0;
   uint64_t passes_ = 0;
   ref::RopeParams rope_;
-  ThreadPool pool_;
-  ref::MatmulScratch matmul_scratch_;
 
   // The one-sequence cache of forward(): n_ctx positions in blocks, table 0, 1, 2, ...; the
   // window group (if any) a ring of blocks, enough for a window and a chunk: table b % ring.
@@ -138,31 +137,24 @@ class Transformer {
   std::vector<int32_t> own_window_table_;
   Batch own_batch_;
 
-  // Activations for one chunk of up to n_batch tokens, allocated once.
-  std::vector<float> x_;      // [n_batch, n_embd] residual stream
-  std::vector<float> cur_;    // [n_batch, n_embd] normed input
-  std::vector<float> q_;      // [n_batch, q_dim]
-  std::vector<float> k_;      // [n_batch, kv_dim]
-  std::vector<float> v_;      // [n_batch, kv_dim]
-  std::vector<float> attn_;   // [n_batch, q_dim]
-  std::vector<float> proj_;   // [n_batch, n_embd]
-  std::vector<float> gate_;   // [n_batch, n_ff]
-  std::vector<float> up_;     // [n_batch, n_ff]
-  std::vector<float> rope_cache_;  // [n_batch, n_rot]
-  // Mixture of Experts, for one chunk.
-  std::vector<float> router_;           // [n_batch, n_expert] logits, then probabilities
-  std::vector<int32_t> expert_ids_;     // [n_batch, n_expert_used]
-  std::vector<float> expert_weights_;   // [n_batch, n_expert_used]
-  std::vector<std::vector<int32_t>> expert_rows_;  // per expert: the (token * n_used + slot) routed to it
-  std::vector<float> expert_in_;        // [n_batch, n_embd] the rows routed to one expert
-  std::vector<float> expert_down_;      // [n_batch, n_embd] that expert's outputs
-  std::vector<float> expert_out_;       // [n_batch, n_expert_used, n_embd] weighted expert outputs
+  // Activations for one chunk of up to n_batch tokens, on the backend, allocated once.
+  std::unique_ptr<Buffer> x_;      // [n_batch, n_embd] residual stream
+  std::unique_ptr<Buffer> cur_;    // [n_batch, n_embd] normed input
+  std::unique_ptr<Buffer> q_;      // [n_batch, q_dim]
+  std::unique_ptr<Buffer> k_;      // [n_batch, kv_dim]
+  std::unique_ptr<Buffer> v_;      // [n_batch, kv_dim]
+  std::unique_ptr<Buffer> attn_;   // [n_batch, q_dim]
+  std::unique_ptr<Buffer> proj_;   // [n_batch, n_embd]
+  std::unique_ptr<Buffer> gate_;   // [n_batch, n_ff]
+  std::unique_ptr<Buffer> up_;     // [n_batch, n_ff]
+  std::unique_ptr<Buffer> rope_table_;  // [n_batch, n_rot]
+  std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
+  // Plain data of one chunk, on the host: what the backend is told.
+  ExpertChoice experts_;
   std::vector<int64_t> logit_rows_;  // batch-relative indices of the chunk's wanted tokens
-  struct AttentionScratch {
-    kernels::AttentionScratch kernel;
-    std::vector<const uint16_t*> k_blocks, v_blocks;  // the sequence's blocks, offset to the KV head
-  };
-  std::vector<AttentionScratch> attn_scratch_;  // one per thread
+  std::vector<int64_t> kv_cells_;    // per token, its cache cell (block * block_size + slot)
+  std::vector<AttentionRange> ranges_;  // per token, the positions its attention reads
+  std::vector<float> trace_;         // a traced activation, read back to the host
 };
 
 }  // namespace hearth

@@ -131,7 +131,8 @@ TEST(Transformer, WindowRingGivesTheLogitsOfAFullCache) {
     auto full = Transformer::create(*m, full_opt);
     ASSERT_TRUE(full.ok()) << full.error().message;
     const HParams& hp = (*full)->hparams();
-    KvCache everything(hp.n_layer, hp.kv_dim(), 16, 10);  // every layer in the full group
+    std::vector<KvLayerShape> all_full(size_t(hp.n_layer), KvLayerShape{KvGroup::kFull, hp.kv_dim(), hp.kv_dim()});
+    KvCache everything(all_full, 16, 10, 0, (*full)->backend());  // every layer in the full group
     EXPECT_LT((*ring)->kv_cache_bytes(), everything.bytes()) << "the window layers keep all positions";
     std::vector<int32_t> table(10);
     std::iota(table.begin(), table.end(), 0);

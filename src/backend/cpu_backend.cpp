@@ -1,0 +1,310 @@
+#include "backend/cpu_backend.h"
+
+#include <algorithm>
+
+#include "base/result.h"
+#include "base/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/matmul.h"
+#include "kernels/ref/matmul.h"
+#include "kernels/ref/moe.h"
+#include "kernels/ref/ops.h"
+
+namespace hearth {
+namespace {
+
+class CpuBuffer final : public Buffer {
+ public:
+  CpuBuffer(int64_t rows, int64_t cols) : Buffer(rows, cols), data(static_cast<size_t>(rows * cols)) {}
+  std::vector<float> data;
+};
+
+float* host(Buffer& b) { return static_cast<CpuBuffer&>(b).data.data(); }
+const float* host(const Buffer& b) { return static_cast<const CpuBuffer&>(b).data.data(); }
+
+class CpuKvPool final : public KvPool {
+ public:
+  CpuKvPool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int64_t k_width, int64_t v_width)
+      : KvPool(n_layers, n_blocks, block_size, k_width, v_width),
+        // Not zero-filled: pages are committed only when a block is first written.
+        k_(std::make_unique_for_overwrite<uint16_t[]>(cells() * uint64_t(k_width))),
+        v_(std::make_unique_for_overwrite<uint16_t[]>(cells() * uint64_t(v_width))) {}
+
+  // [block_size, k_width] and [block_size, v_width] of one layer of one block.
+  uint16_t* k(int64_t layer, int64_t block) const { return k_.get() + first_cell(layer, block) * k_width(); }
+  uint16_t* v(int64_t layer, int64_t block) const { return v_.get() + first_cell(layer, block) * v_width(); }
+
+ private:
+  uint64_t cells() const { return uint64_t(n_layers() * n_blocks() * block_size()); }
+  uint64_t first_cell(int64_t layer, int64_t block) const { return uint64_t((layer * n_blocks() + block) * block_size()); }
+  std::unique_ptr<uint16_t[]> k_, v_;
+};
+
+const float* f32(const Weight& w) { return static_cast<const float*>(w.source().data); }
+
+const kernels::Matrix& matrix(const Weight& w) { return *static_cast<const kernels::Matrix*>(w.resident().get()); }
+
+// Expert e's row of a [dim, n_expert] bias (ggml_add_id), added to each of `rows` outputs.
+void add_expert_bias(float* y, const Weight* bias, int64_t e, int64_t rows) {
+  if (bias == nullptr || !bias->present()) return;
+  const int64_t dim = bias->ne(0);
+  for (int64_t r = 0; r < rows; ++r) ref::add_inplace(y + r * dim, f32(*bias) + e * dim, dim);
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int n_threads) : pool_(n_threads), attn_scratch_(static_cast<size_t>(pool_.size())) {}
+
+  void load(Weight& w, const std::function<void(const TensorView&)>& release) override {
+    if (!w.present() || (w.use() != WeightUse::kMatrix && w.use() != WeightUse::kExpert)) return;
+    // llama.cpp's MUL_MAT_ID sums Q4_K in its GEMV order at every batch size (ref/vec_dot.h).
+    const ref::KSums sums = w.use() == WeightUse::kExpert ? ref::KSums::kSuperBlocks : ref::KSums::kPairs;
+    auto m = std::make_shared<kernels::Matrix>(kernels::Matrix::prepare(w.source(), pool_, sums));
+    if (m->packed() != nullptr && release) release(w.source());
+    w.set_resident(std::move(m));
+  }
+
+  std::unique_ptr<Buffer> buffer(int64_t rows, int64_t cols) override {
+    return std::make_unique<CpuBuffer>(rows, cols);
+  }
+
+  std::unique_ptr<KvPool> kv_pool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int64_t k_width,
+                                  int64_t v_width) override {
+    return std::make_unique<CpuKvPool>(n_layers, n_blocks, block_size, k_width, v_width);
+  }
+
+  void read(const Buffer& b, int64_t rows, float* out) override {
+    std::copy(host(b), host(b) + rows * b.cols(), out);
+  }
+
+  void write(Buffer& b, const float* in, int64_t rows) override {
+    std::copy(in, in + rows * b.cols(), host(b));
+  }
+
+  void embed(const Weight& table, std::span<const int32_t> ids, Buffer& out) override {
+    for (size_t t = 0; t < ids.size(); ++t) ref::get_row(table.source(), ids[t], host(out) + int64_t(t) * out.cols());
+  }
+
+  void gather(const Buffer& x, std::span<const int64_t> rows, Buffer& out) override {
+    const int64_t d = x.cols();
+    for (size_t r = 0; r < rows.size(); ++r)
+      std::copy(host(x) + rows[r] * d, host(x) + (rows[r] + 1) * d, host(out) + int64_t(r) * d);
+  }
+
+  void rms_norm(const Buffer& x, int64_t n, const Weight& w, float eps, Buffer& out) override {
+    const int64_t d = x.cols();
+    for (int64_t t = 0; t < n; ++t) ref::rms_norm(host(x) + t * d, f32(w), host(out) + t * d, d, eps);
+  }
+
+  void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps) override {
+    const int64_t heads = x.cols() / head_dim;
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t h = 0; h < heads; ++h) {
+        float* head = host(x) + t * x.cols() + h * head_dim;
+        ref::rms_norm(head, f32(w), head, head_dim, eps);
+      }
+  }
+
+  void matmul(const Weight& w, const Buffer& x, int64_t n, Buffer& y) override {
+    matmul_into(w, host(x), n, host(y));
+  }
+
+  void matmul_pair(const Weight& a, const Weight& b, const Buffer& x, int64_t n, Buffer& ya, Buffer& yb) override {
+    kernels::matmul_pair(matrix(a), matrix(b), host(x), n, host(ya), host(yb), pool_, matmul_scratch_);
+  }
+
+  void matmul_to_host(const Weight& w, const Buffer& x, int64_t n, float* out) override {
+    matmul_into(w, host(x), n, out);
+  }
+
+  void add_bias(Buffer& y, int64_t n, const Weight& bias) override {
+    if (!bias.present()) return;
+    for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(y) + t * y.cols(), f32(bias), y.cols());
+  }
+
+  void add(Buffer& x, const Buffer& y, int64_t n) override {
+    for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(x) + t * x.cols(), host(y) + t * x.cols(), x.cols());
+  }
+
+  void glu(GluKind kind, Buffer& gate, const Buffer& up, int64_t n) override {
+    glu_rows(kind, host(gate), host(up), n, gate.cols());
+  }
+
+  void rope_table(const ref::RopeParams& p, const Weight& freq_factors, std::span<const int32_t> positions,
+                  Buffer& table) override {
+    ref::RopeParams params = p;
+    params.freq_factors = freq_factors.present() ? f32(freq_factors) : nullptr;
+    for (size_t t = 0; t < positions.size(); ++t)
+      ref::rope_cache(params, static_cast<float>(positions[t]), host(table) + int64_t(t) * table.cols());
+  }
+
+  void rope(const ref::RopeParams& p, const Weight& freq_factors, const Buffer& table, Buffer& x, int64_t n,
+            int64_t n_heads, int64_t head_dim) override {
+    ref::RopeParams params = p;
+    params.freq_factors = freq_factors.present() ? f32(freq_factors) : nullptr;
+    for (int64_t t = 0; t < n; ++t)
+      kernels::rope_apply(params, host(table) + t * table.cols(), host(x) + t * x.cols(), n_heads, head_dim);
+  }
+
+  void kv_store(const Buffer& k, const Buffer& v, KvPool& pool, int64_t layer, std::span<const int64_t> cells) override {
+    auto& kv = static_cast<CpuKvPool&>(pool);
+    const int64_t bs = kv.block_size();
+    for (size_t t = 0; t < cells.size(); ++t) {
+      const int64_t block = cells[t] / bs, slot = cells[t] % bs;
+      kernels::store_f16(host(k) + int64_t(t) * k.cols(), kv.k(layer, block) + slot * kv.k_width(), kv.k_width());
+      kernels::store_f16(host(v) + int64_t(t) * v.cols(), kv.v(layer, block) + slot * kv.v_width(), kv.v_width());
+    }
+  }
+
+  // One job per (token, KV head), so a GQA group shares its K/V loads (kernels/attention.h).
+  void attention(const Buffer& q, const KvPool& pool, int64_t layer, std::span<const AttentionRange> ranges,
+                 const AttentionShape& shape, const Weight& sinks, Buffer& out) override {
+    const auto& kv = static_cast<const CpuKvPool&>(pool);
+    HEARTH_CHECK(kv.k_width() == kv.v_width(), "attention: K and V rows of different widths need their own kernel");
+    const int64_t hd = shape.head_dim, n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
+    const int64_t bs = kv.block_size();
+    const int64_t n = static_cast<int64_t>(ranges.size());
+    pool_.parallel_for(n * n_kv_head, [&](int64_t job_begin, int64_t job_end, int thread) {
+      AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
+      for (int64_t job = job_begin; job < job_end; ++job) {
+        const int64_t t = job / n_kv_head, kvh = job % n_kv_head;
+        const AttentionRange& r = ranges[size_t(t)];
+        const int64_t n_blocks = (r.n_kv + bs - 1) / bs;
+        s.k_blocks.resize(static_cast<size_t>(n_blocks));
+        s.v_blocks.resize(static_cast<size_t>(n_blocks));
+        for (int64_t b = 0; b < n_blocks; ++b) {
+          const int32_t block = r.table[size_t(r.first / bs + b)];
+          s.k_blocks[size_t(b)] = kv.k(layer, block) + kvh * hd;
+          s.v_blocks[size_t(b)] = kv.v(layer, block) + kvh * hd;
+        }
+        kernels::AttentionArgs a;
+        a.q = host(q) + t * q.cols() + kvh * group * hd;
+        a.group = group;
+        a.head_dim = hd;
+        a.k_blocks = s.k_blocks.data();
+        a.v_blocks = s.v_blocks.data();
+        a.block_size = bs;
+        a.row_stride = kv.k_width();  // = v_width: the kernel reads both with one stride
+        a.n_kv = r.n_kv;
+        a.n_masked = r.n_masked;
+        a.sinks = sinks.present() ? f32(sinks) + kvh * group : nullptr;
+        a.scale = shape.scale;
+        a.out = host(out) + t * out.cols() + kvh * group * hd;
+        kernels::attention(a, s.kernel);
+      }
+    });
+  }
+
+  void select_experts(Buffer& logits, int64_t n, ExpertGating gating, int64_t k, ExpertChoice& c) override {
+    const int64_t n_expert = logits.cols();
+    c.k = k;
+    c.ids.resize(size_t(n * k));
+    c.weights.resize(size_t(n * k));
+    c.per_expert.resize(size_t(n_expert));
+    for (auto& rows : c.per_expert) rows.clear();
+    for (int64_t t = 0; t < n; ++t) {
+      float* probs = host(logits) + t * n_expert;
+      int32_t* ids = c.ids.data() + t * k;
+      float* weights = c.weights.data() + t * k;
+      if (gating == ExpertGating::kSoftmax) {
+        ref::soft_max_row(probs, n_expert);
+        ref::select_experts(probs, n_expert, k, /*normalize=*/true, ids, weights);
+      } else {  // kSoftmaxWeight: the top k logits, then a softmax over those k
+        ref::select_experts(probs, n_expert, k, /*normalize=*/false, ids, weights);
+        ref::soft_max_row(weights, k);
+      }
+      for (int64_t s = 0; s < k; ++s) c.per_expert[size_t(ids[s])].push_back(static_cast<int32_t>(t * k + s));
+    }
+  }
+
+  // Each expert once, over the tokens routed to it: gather, GLU, scatter weighted outputs; then
+  // each token's k outputs summed in slot order (descending probability), as ggml adds them.
+  void experts(const ExpertWeights& w, const Buffer& x, int64_t n, const ExpertChoice& c, Buffer& out) override {
+    const int64_t d = x.cols(), k = c.k;
+    const int64_t n_ff = w.gate.empty() ? 0 : w.gate[0].ne(1);
+    grow(expert_in_, n * d);
+    grow(expert_gate_, n * n_ff);
+    grow(expert_up_, n * n_ff);
+    grow(expert_down_, n * d);
+    grow(expert_out_, n * k * d);
+    for (size_t e = 0; e < c.per_expert.size(); ++e) {
+      const std::vector<int32_t>& rows = c.per_expert[e];
+      const int64_t m = static_cast<int64_t>(rows.size());
+      if (m == 0) continue;
+      for (int64_t r = 0; r < m; ++r) {
+        const float* src = host(x) + (rows[size_t(r)] / k) * d;
+        std::copy(src, src + d, expert_in_.data() + r * d);
+      }
+      kernels::matmul_pair(matrix(w.gate[e]), matrix(w.up[e]), expert_in_.data(), m, expert_gate_.data(),
+                           expert_up_.data(), pool_, matmul_scratch_);
+      add_expert_bias(expert_gate_.data(), w.gate_bias, int64_t(e), m);
+      add_expert_bias(expert_up_.data(), w.up_bias, int64_t(e), m);
+      glu_rows(w.glu, expert_gate_.data(), expert_up_.data(), m, n_ff);
+      kernels::matmul(matrix(w.down[e]), expert_gate_.data(), m, expert_down_.data(), pool_, matmul_scratch_);
+      add_expert_bias(expert_down_.data(), w.down_bias, int64_t(e), m);
+      for (int64_t r = 0; r < m; ++r) {
+        const int32_t slot = rows[size_t(r)];
+        const float weight = c.weights[size_t(slot)];
+        const float* down = expert_down_.data() + r * d;
+        float* o = expert_out_.data() + int64_t{slot} * d;
+        for (int64_t i = 0; i < d; ++i) o[i] = down[i] * weight;
+      }
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      float* o = host(out) + t * d;
+      const float* first = expert_out_.data() + t * k * d;
+      std::copy(first, first + d, o);
+      for (int64_t s = 1; s < k; ++s) ref::add_inplace(o, first + s * d, d);
+    }
+  }
+
+ private:
+  struct AttentionScratch {
+    kernels::AttentionScratch kernel;
+    std::vector<const uint16_t*> k_blocks, v_blocks;  // the sequence's blocks, offset to the KV head
+  };
+
+  static void grow(std::vector<float>& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  }
+
+  void matmul_into(const Weight& w, const float* x, int64_t n, float* y) {
+    if (w.use() == WeightUse::kRouter) {
+      if (w.type() == DType::F32) {  // llama.cpp's f32 GEMM order (kernels/elementwise.h)
+        const int64_t rows = w.ne(1), k = w.ne(0);
+        pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+          kernels::matmul_f32_lanes16(f32(w), rows, k, x + t0 * k, t1 - t0, y + t0 * rows);
+        });
+      } else {
+        kernels::matmul(w.source(), x, n, y, pool_, matmul_scratch_);
+      }
+      return;
+    }
+    kernels::matmul(matrix(w), x, n, y, pool_, matmul_scratch_);
+  }
+
+  static void glu_rows(GluKind kind, float* gate, const float* up, int64_t rows, int64_t n_ff) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float* g = gate + r * n_ff;
+      if (kind == GluKind::kSwiGLUOai) {
+        ref::swiglu_oai(g, up + r * n_ff, g, n_ff);
+      } else {
+        kernels::silu_mul(g, up + r * n_ff, g, n_ff);
+      }
+    }
+  }
+
+  ThreadPool pool_;
+  ref::MatmulScratch matmul_scratch_;
+  std::vector<AttentionScratch> attn_scratch_;  // one per thread
+  // Mixture of Experts, for one chunk: the rows routed to one expert, its gate/up/down outputs,
+  // and every (token, slot)'s weighted output.
+  std::vector<float> expert_in_, expert_gate_, expert_up_, expert_down_, expert_out_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<CpuBackend>(n_threads); }
+
+}  // namespace hearth

@@ -27,11 +27,12 @@ GGML_LIB_DIR := $(abspath tests/peers/node_modules/@node-llama-cpp/linux-x64/bin
 unit-test: build
 	cd $(BUILD) && HEARTH_GGML_LIB_DIR=$(GGML_LIB_DIR) ctest --output-on-failure -j $(JOBS)
 
-# Parsers (model files, API requests) and their malformed-input corpora under ASan+UBSan.
+# Parsers (model files, API requests) and their malformed-input corpora, and the CPU backend op by
+# op (kernels through the interface), under ASan+UBSan.
 san-test: deps
 	cmake -S . -B $(SAN_BUILD) -G Ninja -DHEARTH_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHEARTH_WERROR=$(WERROR)
-	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors test_api
-	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed|Api)'
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors test_api test_backend
+	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed|Api|CpuBackendOps)'
 
 # libFuzzer targets for the GGUF, safetensors, tokenizer.json and OpenAI request parsers, a bounded time each.
 fuzz-test: deps

@@ -233,12 +233,60 @@ HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0 = 0
   return vaddvq_s32(acc);
 }
 
-// kKind: 4 (Q4_K), 5 (Q5_K), 6 (Q6_K); kSuper: Q4_K/Q5_K's pairs enter the f32 accumulators once
-// per super-block (ref::KSums::kSuperBlocks).
+// Q5_K in ggml's x86 order (ref: dot_q5_k): 8 f32 lanes per (row, token), lane l the exact sum
+// over the super-block of scale_s * (products of elements 32s + 4l .. 32s + 4l + 3), which is what
+// vdotq_s32 gives lane by lane for the two 16-byte halves of each sub-block (lanes 0-3, 4-7);
+// one FMA per lane and super-block with d = yd * x.d; the mins' sum by one FMA with -yd * x.dmin;
+// at the end hsum_float_8's tree (lane l + lane l+4, then pairs) plus that.
+template <int NR, int NT>
+struct TileQ5_K {
+  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    float32x4_t lo[NR][NT], hi[NR][NT];
+    float min_acc[NR][NT] = {};
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
+    DecodedK dec[NR];
+    for (int64_t i = 0; i < k / 256; ++i) {
+      for (int r = 0; r < NR; ++r) decode_q45_k<true>(w[r] + i * kQ5_KBytes, dec[r]);
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* y = a[t] + i * kQ8_KBytes;
+        const float yd = load_f32(y);
+        const auto* yq = reinterpret_cast<const int8_t*>(y + 4);
+        int16_t bsums[16];
+        std::memcpy(bsums, y + 260, sizeof(bsums));
+        for (int r = 0; r < NR; ++r) {
+          const DecodedK& x = dec[r];
+          int32x4_t ilo = vdupq_n_s32(0), ihi = vdupq_n_s32(0);
+          int32_t min_sum = 0;
+          for (int s = 0; s < 8; ++s) {
+            const int32x4_t plo = vdotq_s32(vdupq_n_s32(0), vld1q_s8(x.q + 32 * s), vld1q_s8(yq + 32 * s));
+            const int32x4_t phi = vdotq_s32(vdupq_n_s32(0), vld1q_s8(x.q + 32 * s + 16), vld1q_s8(yq + 32 * s + 16));
+            ilo = vmlaq_n_s32(ilo, plo, x.scale[2 * s]);
+            ihi = vmlaq_n_s32(ihi, phi, x.scale[2 * s]);
+            min_sum += x.min[s] * (bsums[2 * s] + bsums[2 * s + 1]);
+          }
+          const float d = yd * x.d;
+          lo[r][t] = vfmaq_n_f32(lo[r][t], vcvtq_f32_s32(ilo), d);
+          hi[r][t] = vfmaq_n_f32(hi[r][t], vcvtq_f32_s32(ihi), d);
+          min_acc[r][t] = std::fma(-yd * x.dmin, static_cast<float>(min_sum), min_acc[r][t]);
+        }
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) {
+        const float32x4_t h = vaddq_f32(hi[r][t], lo[r][t]);  // lane l: lane l+4 + lane l
+        out[r * NT + t] = (vgetq_lane_f32(h, 0) + vgetq_lane_f32(h, 2)) + (vgetq_lane_f32(h, 1) + vgetq_lane_f32(h, 3)) +
+                          min_acc[r][t];
+      }
+  }
+};
+
+// kKind: 4 (Q4_K), 6 (Q6_K); kSuper: Q4_K's pairs enter the f32 accumulators once per
+// super-block (ref::KSums::kSuperBlocks).
 template <int kKind, int NR, int NT, bool kSuper = false>
 struct TileK {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
-    constexpr int64_t kBytes = kKind == 4 ? kQ4_KBytes : kKind == 5 ? kQ5_KBytes : kQ6_KBytes;
+    constexpr int64_t kBytes = kKind == 4 ? kQ4_KBytes : kQ6_KBytes;
     float sum[NR][NT] = {}, min_acc[NR][NT] = {};
     DecodedK dec[NR];
     for (int64_t i = 0; i < k / 256; ++i) {
@@ -247,7 +295,7 @@ struct TileK {
         if constexpr (kKind == 6)
           decode_q6_k(b, dec[r]);
         else
-          decode_q45_k<kKind == 5>(b, dec[r]);
+          decode_q45_k<false>(b, dec[r]);
       }
       for (int t = 0; t < NT; ++t) {
         const uint8_t* y = a[t] + i * kQ8_KBytes;
@@ -376,7 +424,6 @@ template <int NR, int NT> using TileIQ4_NL = TileChain<IQ4_NLBlock, NR, NT>;
 template <int NR, int NT> using TileMXFP4 = TileChain<MXFP4Block, NR, NT>;
 template <int NR, int NT> using TileQ4_K = TileK<4, NR, NT>;
 template <int NR, int NT> using TileQ4_KSuper = TileK<4, NR, NT, true>;
-template <int NR, int NT> using TileQ5_K = TileK<5, NR, NT>;
 template <int NR, int NT> using TileQ6_K = TileK<6, NR, NT>;
 template <int NR, int NT> using TileF16 = TileHalf<F16Widen, NR, NT>;
 template <int NR, int NT> using TileBF16 = TileHalf<BF16Widen, NR, NT>;

@@ -90,7 +90,6 @@ constexpr int64_t kQ4_KBytes = 144, kQ5_KBytes = 176, kQ6_KBytes = 210;
 int64_t k_packed_bytes(DType type) {
   switch (type) {
     case DType::Q4_K: return 2368;
-    case DType::Q5_K: return 2880;
     case DType::Q6_K: return 3392;
     default: return 0;
   }

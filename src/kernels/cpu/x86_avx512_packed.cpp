@@ -557,7 +557,6 @@ PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums) {
     case DType::MXFP4: return gemm_packed<Block32Kernel<MXFP4Packed>>;
     case DType::Q4_K:
       return sums == ref::KSums::kPairs ? gemm_packed<Q45KKernel<false>> : gemm_packed<Q45KKernel<false, true>>;
-    case DType::Q5_K: return gemm_packed<Q45KKernel<true>>;
     case DType::Q6_K: return gemm_packed<Q6KKernel>;
     case DType::F16: return gemm_half<F16Half>;
     case DType::BF16: return gemm_half<BF16Half>;

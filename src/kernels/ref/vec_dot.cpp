@@ -307,16 +307,13 @@ float dot_q3_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
 // The float part is that of llama.cpp's repacked Q4_K GEMM (q4_K_8x8, used for every batch of
 // two or more tokens): per pair of sub-blocks (64 elements), the exact scaled sum and the exact
 // min correction each enter their own accumulator by one fused multiply-add; the two are
-// subtracted at the end. Q5_K follows the same rule (llama.cpp on x86 does not repack Q5_K and
-// sums it otherwise; one rule keeps every hearth kernel simple).
+// subtracted at the end. (Q5_K has its own order: dot_q5_k.)
 // With KSums::kSuperBlocks the four pairs' integer sums are added first and enter the
 // accumulators once per super-block.
-template <typename Block>
-float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks, KSums sums = KSums::kPairs) {
-  constexpr bool kFiveBit = std::is_same_v<Block, quant::BlockQ5_K>;
+float dot_q4_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks, KSums sums) {
   float sum = 0.0f, min_acc = 0.0f;
   for (int64_t i = 0; i < n_blocks; ++i) {
-    const auto x = load_block<Block>(w, i);
+    const auto x = load_block<quant::BlockQ4_K>(w, i);
     const auto y = load_block<quant::BlockQ8_K>(a, i);
     const float d = h2f(x.d) * y.d, dmin = h2f(x.dmin) * y.d;
     int isum = 0, min_sum = 0;
@@ -330,7 +327,6 @@ float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks, KSums sums
         int sub = 0;
         for (int l = 0; l < 32; ++l) {
           int q = (x.qs[32 * p + l] >> shift) & 0xF;
-          if constexpr (kFiveBit) q |= ((x.qh[l] >> s) & 1) << 4;
           sub += q * y.qs[32 * s + l];
         }
         isum += scale * sub;
@@ -342,6 +338,35 @@ float dot_q45_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks, KSums sums
     }
   }
   return sum - min_acc;
+}
+
+// Q5_K in the order of ggml's x86 vec_dot, which llama.cpp runs for every Q5_K product on x86,
+// dense or expert, at every batch size (it neither repacks Q5_K nor gives it to tinyBLAS): per
+// super-block, lane l of 8 holds the exact integer sum over the 8 sub-blocks s of scale_s times
+// the products of elements 32s + 4l .. 32s + 4l + 3, and enters its f32 lane by one FMA with
+// d = y.d * x.d; the mins' exact sum enters one f32 by one FMA with -y.d * x.dmin; the result is
+// hsum_float_8 of the lanes (Lanes8::sum) plus that. (Elements as dot_q4_k lays them out.)
+float dot_q5_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  Lanes8 acc;
+  float min_acc = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ5_K>(w, i);
+    const auto y = load_block<quant::BlockQ8_K>(a, i);
+    const float d = y.d * h2f(x.d), dmin = -y.d * h2f(x.dmin);
+    int lane[8] = {}, min_sum = 0;
+    for (int s = 0; s < 8; ++s) {
+      uint8_t scale, min;
+      quant::unpack_scale_min_k4(s, x.scales, &scale, &min);
+      min_sum += min * (y.bsums[2 * s] + y.bsums[2 * s + 1]);
+      for (int l = 0; l < 32; ++l) {
+        const int q = ((x.qs[32 * (s / 2) + l] >> (4 * (s % 2))) & 0xF) | (((x.qh[l] >> s) & 1) << 4);
+        lane[l / 4] += scale * q * y.qs[32 * s + l];
+      }
+    }
+    min_acc = std::fma(dmin, static_cast<float>(min_sum), min_acc);
+    for (int l = 0; l < 8; ++l) acc.lane[l] = std::fma(d, static_cast<float>(lane[l]), acc.lane[l]);
+  }
+  return acc.sum() + min_acc;
 }
 
 // Q6_K: in half h, element 128h + 32k + l takes its low 4 bits from ql[64h + 32(k%2) + l]
@@ -524,9 +549,9 @@ float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t
     case DType::Q3_K:
       return dot_q3_k(w, a, nb);
     case DType::Q4_K:
-      return dot_q45_k<quant::BlockQ4_K>(w, a, nb, sums);
+      return dot_q4_k(w, a, nb, sums);
     case DType::Q5_K:
-      return dot_q45_k<quant::BlockQ5_K>(w, a, nb);
+      return dot_q5_k(w, a, nb);
     case DType::Q6_K:
       return dot_q6_k(w, a, nb);
     case DType::IQ4_NL:

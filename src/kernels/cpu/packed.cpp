@@ -84,7 +84,7 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
 
 // ---- K types, per super-block of a group (layouts in packed.h) ------------------------------
 
-constexpr int64_t kQ4_KBytes = 144, kQ5_KBytes = 176, kQ6_KBytes = 210;
+constexpr int64_t kQ4_KBytes = 144, kQ6_KBytes = 210;
 
 // Bytes per super-block of a group, packed.
 int64_t k_packed_bytes(DType type) {
@@ -95,32 +95,22 @@ int64_t k_packed_bytes(DType type) {
   }
 }
 
-// Q4_K/Q5_K: src[r] is row r's super-block (nullptr: padding, left zero = contributes 0).
-void pack_q45_k(const uint8_t* const* src, bool five, uint8_t* out) {
+// Q4_K: src[r] is row r's super-block (nullptr: padding, left zero = contributes 0).
+void pack_q4_k(const uint8_t* const* src, uint8_t* out) {
   uint8_t* d = out;
   uint8_t* dmin = out + 32;
   uint8_t* scales = out + 64;
   uint8_t* mins = out + 192;
   uint8_t* quants = out + 320;
-  uint8_t* masks = out + 2368;
   for (int r = 0; r < kPackRows; ++r) {
     const uint8_t* b = src[r];
     if (b == nullptr) continue;
     std::memcpy(d + 2 * r, b, 2);
     std::memcpy(dmin + 2 * r, b + 2, 2);
     for (int s = 0; s < 8; ++s) quant::unpack_scale_min_k4(s, b + 4, &scales[16 * s + r], &mins[16 * s + r]);
-    const uint8_t* qs = b + (five ? 48 : 16);
+    const uint8_t* qs = b + 16;
     for (int p = 0; p < 4; ++p)
       for (int j = 0; j < 8; ++j) std::memcpy(quants + 512 * p + 64 * j + 4 * r, qs + 32 * p + 4 * j, 4);
-    if (!five) continue;
-    const uint8_t* qh = b + 16;
-    for (int s = 0; s < 8; ++s)
-      for (int j = 0; j < 8; ++j)
-        for (int e = 0; e < 4; ++e)
-          if ((qh[4 * j + e] >> s) & 1) {
-            const int bit = 4 * r + e;
-            masks[64 * s + 8 * j + bit / 8] |= static_cast<uint8_t>(1u << (bit % 8));
-          }
   }
 }
 
@@ -162,7 +152,7 @@ void pack_q6_k(const uint8_t* const* src, uint8_t* out) {
 
 void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
   const int64_t nb = w.ne[0] / 256;
-  const int64_t file_bytes = w.type == DType::Q6_K ? kQ6_KBytes : w.type == DType::Q5_K ? kQ5_KBytes : kQ4_KBytes;
+  const int64_t file_bytes = w.type == DType::Q6_K ? kQ6_KBytes : kQ4_KBytes;
   const int64_t packed = k_packed_bytes(w.type);
   const uint64_t row_bytes = static_cast<uint64_t>(nb * file_bytes);
   std::memset(out, 0, static_cast<size_t>(nb * packed));
@@ -177,7 +167,7 @@ void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
     if (w.type == DType::Q6_K)
       pack_q6_k(src, out + i * packed);
     else
-      pack_q45_k(src, w.type == DType::Q5_K, out + i * packed);
+      pack_q4_k(src, out + i * packed);
   }
 }
 

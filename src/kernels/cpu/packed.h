@@ -29,11 +29,14 @@
 // The K types read ref's Q8_K rows as they are.
 //
 // Layout of the K types, per group of 16 rows and super-block (offsets in bytes):
-//   Q4_K/Q5_K  d [16] f16 @0, dmin [16] f16 @32, scales [8][16] u8 @64, mins [8][16] u8 @192,
+//   Q4_K       d [16] f16 @0, dmin [16] f16 @32, scales [8][16] u8 @64, mins [8][16] u8 @192,
 //              quants [4][8][64] @320 (byte 4r+e of vector (p, j) = file byte qs[32p + 4j + e]
-//              of row r: low nibble sub-block 2p, high nibble 2p+1), Q5_K fifth bits
-//              [8][8] u64 @2368 (bit 4r+e of word (s, j) = bit 4 of element 32s + 4j + e);
-//              2368 (Q4_K) or 2880 (Q5_K) bytes, 148 or 180 per row against the file's 144/176.
+//              of row r: low nibble sub-block 2p, high nibble 2p+1); 2368 bytes, 148 per row
+//              against the file's 144.
+//   Q5_K is not packed: llama.cpp sums it in 8 f32 lanes per (row, token) (ref's dot_q5_k),
+//              and a packed kernel in that order (an integer accumulator per lane and token,
+//              vpmaddubsw + vpdpwssd) ran at half the unpacked tile's speed on Zen 4: prefill
+//              74-82 against 119 GMAC/s, decode 10 against 20-25 GB/s (hearth_kernels_bench).
 //   Q6_K       d [16] f16 @0, scale pairs [8][16][2] i8 @32, then four quarters of 768 bytes
 //              @288 + 768q, in the order the kernel reads them: low-nibble vectors 4q..4q+3 and
 //              4q+16..4q+19, high-bit vectors 4q..4q+3 (low vector v: elements 4v+e low,

@@ -224,16 +224,16 @@ HEARTH_INLINE void tile_block32_lanes(const uint8_t* group, int64_t nb, const ui
 
 constexpr int64_t kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KBsums = 260;
 
-// Q4_K (Q5_K when kFive): per sub-block s, the exact sum of scale * dot over 16 rows; the mins
+// Q4_K: per sub-block s, the exact sum of scale * dot over 16 rows; the mins
 // against the activation's sums of 32 (vpdpwssd of (min, min) with two sums of 16); then ref's
 // f32 accumulation acc = fma(isum, wd*ad, acc), min_acc = fma(msum, wdmin*ad, min_acc) per pair
 // of sub-blocks, lane by lane, subtracted at the end: ref's bits.
 // kSuper: the pairs' sums enter the float accumulators once per super-block instead
 // (ref::KSums::kSuperBlocks, llama.cpp's Q4_K GEMV order).
-template <bool kFive, int NT, bool kSuper = false>
-HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* const* act,
+template <int NT, bool kSuper = false>
+HEARTH_INLINE void tile_q4_k(const uint8_t* group, int64_t nb, const uint8_t* const* act,
                               float out[][kPackRows]) {
-  constexpr int64_t kBytes = kFive ? 2880 : 2368;
+  constexpr int64_t kBytes = 2368;
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   __m512 acc[NT], min_acc[NT];
   #pragma GCC unroll 8
@@ -257,11 +257,6 @@ HEARTH_INLINE void tile_q45_k(const uint8_t* group, int64_t nb, const uint8_t* c
       for (int j = 0; j < 8; ++j) {
         const __m512i raw = load512(q + 64 * j);
         u[j] = _mm512_and_si512(s % 2 ? _mm512_srli_epi16(raw, 4) : raw, low4);
-        if constexpr (kFive) {
-          uint64_t m;
-          std::memcpy(&m, b + 2368 + 64 * s + 8 * j, 8);
-          u[j] = _mm512_mask_add_epi8(u[j], _cvtu64_mask64(m), u[j], _mm512_set1_epi8(0x10));
-        }
       }
       const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64 + 16 * s)));
       __m512i mn = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192 + 16 * s)));
@@ -394,12 +389,12 @@ struct Block32Kernel {
       tile_block32<W, NT>(g, k / 32, a, o);
   }
 };
-template <bool kFive, bool kSuper = false>
-struct Q45KKernel {
+template <bool kSuper = false>
+struct Q4KKernel {
   static constexpr int kMaxTokens = 6;
   template <int NT>
   HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
-    tile_q45_k<kFive, NT, kSuper>(g, k / 256, a, o);
+    tile_q4_k<NT, kSuper>(g, k / 256, a, o);
   }
 };
 struct Q6KKernel {
@@ -556,7 +551,7 @@ PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums) {
     case DType::IQ4_NL: return gemm_packed<Block32Kernel<IQ4_NLPacked>>;
     case DType::MXFP4: return gemm_packed<Block32Kernel<MXFP4Packed>>;
     case DType::Q4_K:
-      return sums == ref::KSums::kPairs ? gemm_packed<Q45KKernel<false>> : gemm_packed<Q45KKernel<false, true>>;
+      return sums == ref::KSums::kPairs ? gemm_packed<Q4KKernel<>> : gemm_packed<Q4KKernel<true>>;
     case DType::Q6_K: return gemm_packed<Q6KKernel>;
     case DType::F16: return gemm_half<F16Half>;
     case DType::BF16: return gemm_half<BF16Half>;

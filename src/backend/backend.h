@@ -34,6 +34,7 @@ namespace hearth {
 enum class GluKind {
   kSwiGLU,     // silu(g) * u
   kSwiGLUOai,  // gpt-oss: g' = min(g, 7), u' = clamp(u, -7, 7), g' * sigmoid(1.702 g') * (u' + 1)
+  kGeGLU,      // Gemma: gelu(g) * u, GELU's tanh form (ggml's f16 table: ref::geglu)
 };
 
 // How a Mixture-of-Experts router turns its logits into the chosen experts' weights.
@@ -167,6 +168,8 @@ class Backend {
                            Buffer& yb) = 0;
   // The output head: logits for n rows, straight into host memory [n, w.ne(1)].
   virtual void matmul_to_host(const Weight& w, const Buffer& x, int64_t n, float* host) = 0;
+  // x[t] *= s (Gemma's embedding and query scales).
+  virtual void scale(Buffer& x, int64_t n, float s) = 0;
   // y[t] += bias (absent: nothing); x[t] += y[t].
   virtual void add_bias(Buffer& y, int64_t n, const Weight& bias) = 0;
   virtual void add(Buffer& x, const Buffer& y, int64_t n) = 0;

@@ -123,6 +123,8 @@ class CpuBackend final : public Backend {
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(y) + t * y.cols(), f32(bias), y.cols());
   }
 
+  void scale(Buffer& x, int64_t n, float s) override { ref::scale(host(x), n * x.cols(), s); }
+
   void add(Buffer& x, const Buffer& y, int64_t n) override {
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(x) + t * x.cols(), host(y) + t * x.cols(), x.cols());
   }
@@ -289,6 +291,8 @@ class CpuBackend final : public Backend {
       float* g = gate + r * n_ff;
       if (kind == GluKind::kSwiGLUOai) {
         ref::swiglu_oai(g, up + r * n_ff, g, n_ff);
+      } else if (kind == GluKind::kGeGLU) {
+        ref::geglu(g, up + r * n_ff, g, n_ff);
       } else {
         kernels::silu_mul(g, up + r * n_ff, g, n_ff);
       }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace hearth {
 namespace {
 
@@ -80,6 +82,19 @@ std::vector<TensorSpec> gpt_oss_layer() {
                    }));
 }
 
+// Gemma 3: QK-norm, a dense GeGLU FFN, and RMSNorms on the attention and FFN outputs.
+std::vector<TensorSpec> gemma3_layer() {
+  return with(with(attention_layer(), qk_norm()),
+              {
+                  {Slot::kAttnPostNorm, "blk.{i}.post_attention_norm.weight", Dim::kEmbd, Dim::kOne, true},
+                  {Slot::kFfnNorm, "blk.{i}.ffn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+                  {Slot::kGate, "blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true},
+                  {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true},
+                  {Slot::kUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true},
+                  {Slot::kFfnPostNorm, "blk.{i}.post_ffw_norm.weight", Dim::kEmbd, Dim::kOne, true},
+              });
+}
+
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();
   g.pop_back();  // no rope_freqs: YaRN is computed
@@ -96,6 +111,11 @@ const std::vector<ArchSpec>& arch_table() {
       {"gpt-oss", gpt_oss_globals(), gpt_oss_layer(), RopeStyle::kNeox, true, false,
        /*requires_experts=*/true, ExpertGating::kSoftmaxWeight, GluKind::kSwiGLUOai, /*swa_pattern=*/2,
        /*alias=*/"gptoss"},
+      // Gemma 3: five windowed layers to one global (when the file sets a window), the windowed
+      // ones with their own rope base.
+      {.name = "gemma3", .globals = llama_globals(), .per_layer = gemma3_layer(), .rope_style = RopeStyle::kNeox,
+       .qkv_bias = false, .qk_norm = true, .glu = GluKind::kGeGLU, .swa_pattern = 6, .embd_scale = true,
+       .scale_q = true, .swa_own_rope = true, .swa_optional = true},
   };
   return table;
 }
@@ -209,6 +229,11 @@ Result<HParams> read_hparams(const ModelFile& model) {
   hp.rms_eps = model.get_float(model.arch_key("attention.layer_norm_rms_epsilon")).value_or(1e-5);
   if (!(hp.rope_freq_base > 0) || !(hp.rms_eps > 0) || !(hp.rms_eps < 1))
     return make_error("{}: rope.freq_base / layer_norm_rms_epsilon out of range", model.path());
+  hp.rope_freq_base_swa = model.get_float(model.arch_key("rope.freq_base_swa")).value_or(10000.0);
+  hp.final_logit_softcap = model.get_float(model.arch_key("final_logit_softcapping")).value_or(0.0);
+  if (!(hp.rope_freq_base_swa > 0) || !(hp.final_logit_softcap >= 0) || !std::isfinite(hp.final_logit_softcap))
+    return make_error("{}: rope.freq_base_swa must be positive and final_logit_softcapping finite and not "
+                      "negative", model.path());
 
   // Experts: a count of 0 is refused by get() like every other zero; a MoE family must have one.
   const bool has_experts = model.find(model.arch_key("expert_count")) != nullptr;
@@ -235,7 +260,7 @@ Result<HParams> read_hparams(const ModelFile& model) {
 
   // Sliding windows: a window of 0 would hide a token from itself, so it is refused like a zero.
   const bool has_swa = model.find(model.arch_key("attention.sliding_window")) != nullptr;
-  if (!has_swa && arch_spec && arch_spec->swa_pattern > 0)
+  if (!has_swa && arch_spec && arch_spec->swa_pattern > 0 && !arch_spec->swa_optional)
     return make_error("{}: {} is missing ({} has sliding-window layers)", model.path(),
                       model.arch_key("attention.sliding_window"), arch);
   if (has_swa) {

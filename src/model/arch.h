@@ -27,7 +27,9 @@ struct HParams {
   int64_t n_ff = 0;          // {arch}.feed_forward_length
   int64_t n_rot = 0;         // {arch}.rope.dimension_count (defaults to head_dim)
   double rope_freq_base = 10000.0;
+  double rope_freq_base_swa = 10000.0;  // {arch}.rope.freq_base_swa (families whose windowed layers rope apart)
   double rms_eps = 1e-5;
+  double final_logit_softcap = 0.0;     // {arch}.final_logit_softcapping: logits = c tanh(logits / c) (0: none)
   // Mixture of Experts (0 experts: every layer has a dense FFN).
   int64_t n_expert = 0;            // {arch}.expert_count
   int64_t n_expert_used = 0;       // {arch}.expert_used_count: experts each token runs
@@ -75,6 +77,7 @@ enum class Slot {
   kTokenEmbd, kOutputNorm, kOutput, kRopeFreqs,
   kAttnNorm, kWq, kWk, kWv, kWo, kBq, kBk, kBv, kBo, kQNorm, kKNorm, kSinks,
   kFfnNorm, kGate, kUp, kDown,
+  kAttnPostNorm, kFfnPostNorm,  // Gemma: RMSNorm of the attention and FFN outputs before the residual add
   kRouter, kRouterBias, kGateExps, kUpExps, kDownExps, kGateExpsBias, kUpExpsBias, kDownExpsBias,
 };
 
@@ -112,6 +115,13 @@ struct ArchSpec {
   // and attention.sliding_window must be present.
   int64_t swa_pattern = 0;
   std::string_view alias = {};        // another spelling of `name` (Ollama's "gptoss")
+  // Gemma: embeddings times sqrt(n_embd); queries times the attention scale before the product
+  // (which then scales by 1); windowed layers rope with rope.freq_base_swa and no scaling; a
+  // file without attention.sliding_window has no windowed layers.
+  bool embd_scale = false;
+  bool scale_q = false;
+  bool swa_own_rope = false;
+  bool swa_optional = false;
 };
 
 const ArchSpec* find_arch(std::string_view name);

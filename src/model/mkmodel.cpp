@@ -72,6 +72,10 @@ std::vector<std::pair<std::string, gguf::Value>> with_extra_tokens(const Preset&
   gguf::Array t = *tokens->as_array();
   gguf::Array ty = types && types->as_array() ? *types->as_array() : gguf::Array{gguf::ValueType::INT32, {}};
   ty.items.resize(t.items.size(), gguf::Value{int32_t{1}});  // 1: normal
+  // SentencePiece vocabularies carry a score per token too (llama.cpp refuses a short array).
+  const gguf::Value* scores = vocab.find("tokenizer.ggml.scores");
+  std::optional<gguf::Array> sc;
+  if (scores && scores->as_array()) sc = *scores->as_array();
   std::optional<int64_t> eos;
   for (std::string_view tok : p.extra_control_tokens) {
     bool present = false;
@@ -86,9 +90,11 @@ std::vector<std::pair<std::string, gguf::Value>> with_extra_tokens(const Preset&
     if (p.eos_token && *p.eos_token == tok) eos = static_cast<int64_t>(t.items.size());
     t.items.push_back(gguf::Value{std::string(tok)});
     ty.items.push_back(gguf::Value{int32_t{3}});  // 3: control
+    if (sc) sc->items.push_back(gguf::Value{0.0f});
   }
   out.emplace_back("tokenizer.ggml.tokens", gguf::Value{std::move(t)});
   out.emplace_back("tokenizer.ggml.token_type", gguf::Value{std::move(ty)});
+  if (sc) out.emplace_back("tokenizer.ggml.scores", gguf::Value{std::move(*sc)});
   if (eos) out.emplace_back("tokenizer.ggml.eos_token_id", gguf::Value{static_cast<uint32_t>(*eos)});
   return out;
 }
@@ -125,6 +131,8 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
       w.set_u32(a + ".leading_dense_block_count", static_cast<uint32_t>(hp.n_layer_dense_lead));
   }
   if (hp.n_swa > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(hp.n_swa));
+  if (const ArchSpec* arch = find_arch(p.arch); hp.n_swa > 0 && arch && arch->swa_own_rope)
+    w.set_f32(a + ".rope.freq_base_swa", static_cast<float>(hp.rope_freq_base_swa));
   if (p.yarn) {
     w.set_string(a + ".rope.scaling.type", "yarn");
     w.set_f32(a + ".rope.scaling.factor", static_cast<float>(p.yarn->factor));

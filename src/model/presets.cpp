@@ -35,6 +35,17 @@ HParams gpt_oss(HParams hp, int64_t n_expert, int64_t n_used, int64_t n_swa) {
   return hp;
 }
 
+// Gemma 3: a window on five layers of six, the windowed ones roped at base 10000.
+HParams gemma3(HParams hp, int64_t n_swa) {
+  hp.n_swa = n_swa;
+  hp.rope_freq_base_swa = 10000.0;
+  return hp;
+}
+
+// Gemma's turn markers, for its chat template over a vocabulary that lacks them (its own 262k
+// SentencePiece vocabulary is not in testdata).
+const std::vector<std::string_view> kGemmaTurnTokens = {"<start_of_turn>", "<end_of_turn>"};
+
 // The harmony format's markers (o200k_harmony's special tokens).
 const std::vector<std::string_view> kHarmonyTokens = {
     "<|startoftext|>", "<|return|>", "<|constrain|>", "<|channel|>", "<|start|>", "<|end|>",
@@ -90,6 +101,15 @@ const std::vector<Preset>& presets() {
       {"gpt-oss-20b-tiny", "gpt-oss", "ggml-vocab-qwen2.gguf", "openai-gpt-oss-120b.jinja",
        gpt_oss(shape(256, 2, 8, 2, 256, 8192, 150000, 1e-5, 64), 16, 4, 16), false, std::nullopt,
        std::nullopt, false, YarnScaling{}, kHarmonyTokens, "<|return|>"},
+      // Gemma 3 1B: 4 query heads of 256 over one KV head, GeGLU of 6912, a 512-token window on
+      // five layers of six (rope base 10k there, 1M on the global ones), tied embeddings. The tiny
+      // variant keeps six layers (one global) and a window of 16, so the test prompts cross it.
+      {"gemma-3-1b", "gemma3", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",
+       gemma3(shape(1152, 26, 4, 1, 6912, 32768, 1e6, 1e-6, 256), 512), true, std::nullopt, std::nullopt,
+       true, std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
+      {"gemma-3-1b-tiny", "gemma3", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",
+       gemma3(shape(256, 6, 4, 1, 512, 2048, 1e6, 1e-6, 128), 16), true, std::nullopt, std::nullopt, true,
+       std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
   };
   return table;
 }

@@ -71,6 +71,8 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kKNorm: return &l->k_norm;
     case Slot::kSinks: return &l->sinks;
     case Slot::kFfnNorm: return &l->ffn_norm;
+    case Slot::kAttnPostNorm: return &l->attn_post_norm;
+    case Slot::kFfnPostNorm: return &l->ffn_post_norm;
     case Slot::kRouter: return &l->router;
     case Slot::kRouterBias: return &l->router_bias;
     case Slot::kGateExpsBias: return &l->gate_exps_bias;
@@ -218,6 +220,16 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
         model.get_int(model.arch_key("rope.scaling.original_context_length")).value_or(hp_.n_ctx_train);
   }
 
+  rope_swa_ = rope_;
+  if (arch_.swa_own_rope) {  // llama.cpp: rope.freq_base_swa, and the windowed layers are not scaled
+    rope_swa_.freq_base = static_cast<float>(hp_.rope_freq_base_swa);
+    rope_swa_.freq_scale = 1.0f;
+  }
+  // Gemma scales the queries by 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for its 27B shapes
+  // (62 layers: gemma_pytorch's query_pre_attn_scalar, as llama.cpp keys it on the layer count).
+  q_scale_ = 1.0f / std::sqrt(static_cast<float>(arch_.scale_q && hp_.n_layer == 62 ? hp_.n_embd / hp_.n_head
+                                                                                     : hp_.head_dim));
+
   if (options.own_kv_cache) {
     const int64_t block = 16;
     const int64_t n_blocks = (n_ctx_ + block - 1) / block;
@@ -243,6 +255,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   gate_ = be.buffer(nb, hp_.n_ff);
   up_ = be.buffer(nb, hp_.n_ff);
   rope_table_ = be.buffer(nb, hp_.n_rot);
+  if (arch_.swa_own_rope && kv_window_ > 0) rope_table_swa_ = be.buffer(nb, hp_.n_rot);
   if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
   logit_rows_.reserve(size_t(nb));
   kv_cells_.reserve(size_t(nb));
@@ -339,7 +352,12 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
   ++passes_;
 
   be.embed(w_.token_embd, tokens, *x_);
+  if (arch_.embd_scale) {
+    be.scale(*x_, n, std::sqrt(static_cast<float>(hp_.n_embd)));
+    trace("inp_scaled", -1, *x_, n);
+  }
   be.rope_table(rope_, w_.rope_freqs, positions, *rope_table_);
+  if (rope_table_swa_) be.rope_table(rope_swa_, w_.rope_freqs, positions, *rope_table_swa_);
 
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
@@ -356,16 +374,24 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
       be.head_rms_norm(*q_, n, hp_.head_dim, L.q_norm, eps);
       be.head_rms_norm(*k_, n, hp_.head_dim, L.k_norm, eps);
     }
-    be.rope(rope_, w_.rope_freqs, *rope_table_, *q_, n, hp_.n_head, hp_.head_dim);
-    be.rope(rope_, w_.rope_freqs, *rope_table_, *k_, n, hp_.n_head_kv, hp_.head_dim);
+    const bool own_rope = rope_table_swa_ && L.config.attention == AttentionKind::kSlidingWindow;
+    const ref::RopeParams& rope = own_rope ? rope_swa_ : rope_;
+    const Buffer& rope_table = own_rope ? *rope_table_swa_ : *rope_table_;
+    be.rope(rope, w_.rope_freqs, rope_table, *q_, n, hp_.n_head, hp_.head_dim);
+    be.rope(rope, w_.rope_freqs, rope_table, *k_, n, hp_.n_head_kv, hp_.head_dim);
     trace("Qcur", il, *q_, n);
     trace("Kcur", il, *k_, n);
     trace("Vcur", il, *v_, n);
+    if (arch_.scale_q) be.scale(*q_, n, q_scale_);
     attention(batch, begin, n, il, kv);
     trace("kqv_out", il, *attn_, n);
     be.matmul(L.wo, *attn_, n, *proj_);
     be.add_bias(*proj_, n, L.bo);
     trace("attn_out", il, *proj_, n);
+    if (L.attn_post_norm.present()) {
+      be.rms_norm(*proj_, n, L.attn_post_norm, eps, *proj_);
+      trace("attn_post_norm", il, *proj_, n);
+    }
     be.add(*x_, *proj_, n);
 
     // Feed-forward block (a GLU, or a mixture of GLU experts).
@@ -384,6 +410,10 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
       be.matmul(L.down, *gate_, n, *proj_);
       trace("ffn_out", il, *proj_, n);
     }
+    if (L.ffn_post_norm.present()) {
+      be.rms_norm(*proj_, n, L.ffn_post_norm, eps, *proj_);
+      trace("ffn_post_norm", il, *proj_, n);
+    }
     be.add(*x_, *proj_, n);
     trace("l_out", il, *x_, n);
   }
@@ -398,6 +428,10 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
   be.rms_norm(*proj_, n_out, w_.output_norm, eps, *cur_);
   trace("result_norm", -1, *cur_, n_out);
   be.matmul_to_host(w_.output, *cur_, n_out, logits);
+  if (hp_.final_logit_softcap > 0) {  // as llama.cpp: scale by 1/c, tanh, scale by c
+    const float c = static_cast<float>(hp_.final_logit_softcap), inv = 1.0f / c;
+    for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = std::tanh(logits[i] * inv) * c;
+  }
 }
 
 void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
@@ -450,7 +484,7 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
   shape.n_head = hp_.n_head;
   shape.n_head_kv = hp_.n_head_kv;
   shape.head_dim = hp_.head_dim;
-  shape.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+  shape.scale = arch_.scale_q ? 1.0f : q_scale_;
   backend_->attention(*q_, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *attn_);
 }
 

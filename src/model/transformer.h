@@ -43,6 +43,7 @@ struct LayerWeights {
   Weight q_norm, k_norm;          // [head_dim] per-head RMSNorm (qwen3)
   Weight sinks;                   // [n_head] attention sink logits (gpt-oss)
   Weight ffn_norm;                // [n_embd]
+  Weight attn_post_norm, ffn_post_norm;  // [n_embd] (Gemma)
   Weight gate, up, down;          // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers)
   // Mixture-of-Experts layers: the router and, per expert, its slice of the stacked 3-D tensors.
   Weight router;                  // ffn_gate_inp [n_embd -> n_expert]
@@ -129,6 +130,8 @@ class Transformer {
   int64_t n_past_ = 0;
   uint64_t passes_ = 0;
   ref::RopeParams rope_;
+  ref::RopeParams rope_swa_;  // windowed layers' (arch.swa_own_rope: Gemma)
+  float q_scale_ = 1.0f;      // the attention scale: on the queries (arch.scale_q) or in the product
 
   // The one-sequence cache of forward(): n_ctx positions in blocks, table 0, 1, 2, ...; the
   // window group (if any) a ring of blocks, enough for a window and a chunk: table b % ring.
@@ -148,6 +151,7 @@ class Transformer {
   std::unique_ptr<Buffer> gate_;   // [n_batch, n_ff]
   std::unique_ptr<Buffer> up_;     // [n_batch, n_ff]
   std::unique_ptr<Buffer> rope_table_;  // [n_batch, n_rot]
+  std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot] windowed layers' (arch.swa_own_rope)
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
   // Plain data of one chunk, on the host: what the backend is told.
   ExpertChoice experts_;

@@ -144,15 +144,21 @@ TEST_F(CpuBackendOps, ElementwiseOpsGiveTheReferenceBits) {
   for (size_t i = 0; i < x.size(); ++i) want[i] = x[i] + u[i];
   expect_bits(download(*xb, kRows), want, "add");
 
-  for (GluKind kind : {GluKind::kSwiGLU, GluKind::kSwiGLUOai}) {
+  for (GluKind kind : {GluKind::kSwiGLU, GluKind::kSwiGLUOai, GluKind::kGeGLU}) {
     xb = upload(x, kRows, d);
     be->glu(kind, *xb, *ub, kRows);
     for (int64_t t = 0; t < kRows; ++t) {  // row by row: ref's 16-wide groups restart at each row
       if (kind == GluKind::kSwiGLU) ref::silu_mul(&x[t * d], &u[t * d], &want[t * d], d);
-      else ref::swiglu_oai(&x[t * d], &u[t * d], &want[t * d], d);
+      else if (kind == GluKind::kSwiGLUOai) ref::swiglu_oai(&x[t * d], &u[t * d], &want[t * d], d);
+      else ref::geglu(&x[t * d], &u[t * d], &want[t * d], d);
     }
     expect_bits(download(*xb, kRows), want, "glu");
   }
+
+  xb = upload(x, kRows, d);
+  be->scale(*xb, kRows, 0.37f);
+  for (size_t i = 0; i < x.size(); ++i) want[i] = x[i] * 0.37f;
+  expect_bits(download(*xb, kRows), want, "scale");
 
   const std::vector<int64_t> rows = {3, 0, 3};
   be->gather(*ub, rows, *out);

@@ -64,5 +64,34 @@ TEST(Elementwise, RopeApplyEqualsReference) {
   }
 }
 
+// ref::geglu is ggml's GELU table: the tanh formula evaluated at the input rounded to f16, the
+// result rounded to f16 (so within an f16 ulp or two of the formula at the exact input), 0 at or
+// below -10 and the input itself at or above 10, times up.
+TEST(Geglu, FollowsTheTanhFormulaThroughF16) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> range(-12.0f, 12.0f);
+  std::vector<float> g(4096), u(g.size(), 1.0f), out(g.size());
+  for (float& x : g) x = range(rng);
+  g[0] = -10.0f, g[1] = 10.0f, g[2] = 0.0f, g[3] = -9.999f;
+  ref::geglu(g.data(), u.data(), out.data(), static_cast<int64_t>(g.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double x = g[i];
+    const double gelu = 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * x * (1.0 + 0.044715 * x * x)));
+    if (x <= -10.0) {
+      EXPECT_EQ(out[i], 0.0f) << x;
+    } else if (x >= 10.0) {
+      EXPECT_EQ(out[i], g[i]) << x;
+    } else {
+      // f16 input rounding moves x by up to 2^-11 |x| (gelu' <= 1.13), the result rounding by 2^-11 |gelu|.
+      EXPECT_NEAR(out[i], gelu, 1.2 * std::ldexp(std::fabs(x), -11) + std::ldexp(std::fabs(gelu), -11) + 1e-7) << x;
+    }
+  }
+  std::vector<float> up = {2.0f, -3.0f}, gate = {1.5f, 11.0f}, twice(2), once(2);
+  ref::geglu(gate.data(), up.data(), twice.data(), 2);
+  ref::geglu(gate.data(), std::vector<float>(2, 1.0f).data(), once.data(), 2);
+  EXPECT_EQ(twice[0], once[0] * 2.0f);
+  EXPECT_EQ(twice[1], 11.0f * -3.0f);
+}
+
 }  // namespace
 }  // namespace hearth::kernels

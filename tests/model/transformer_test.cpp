@@ -95,11 +95,15 @@ TEST(Transformer, MixtureOfExpertsIsBatchInvariant) {
   std::vector<int32_t> long_tokens;
   for (int r = 0; r < 4; ++r) long_tokens.insert(long_tokens.end(), kTokens.begin(), kTokens.end());
   for (auto [preset, type] : {std::pair{"qwen3-30b-a3b-tiny", "q4_k"}, {"mixtral-8x7b-tiny", "q8_0"},
-                              {"gpt-oss-20b-tiny", "MXFP4_MOE"}}) {
+                              {"gpt-oss-20b-tiny", "MXFP4_MOE"}, {"gemma-3-1b-tiny", "Q4_K_M"}}) {
     auto m = ModelFile::open(make_model(preset, type));
     ASSERT_TRUE(m.ok());
+    // gemma-3 (SentencePiece vocabulary, 16-token windows on five layers of six): long and SPM ids.
+    std::vector<int32_t> spm_long;
+    for (int r = 0; r < 4; ++r) spm_long.insert(spm_long.end(), spm_tokens.begin(), spm_tokens.end());
     const std::vector<int32_t>& tokens = std::string(preset).starts_with("mixtral") ? spm_tokens
                                          : std::string(preset).starts_with("gpt-oss") ? long_tokens
+                                         : std::string(preset).starts_with("gemma")   ? spm_long
                                                                                       : kTokens;
     std::vector<float> batched = logits_of(*m, tokens, 16, 2);
     std::vector<float> single = logits_of(*m, tokens, 1, 1);
@@ -113,12 +117,15 @@ TEST(Transformer, MixtureOfExpertsIsBatchInvariant) {
 // The sliding-window layers of the one-sequence cache keep a ring of blocks (a window and a
 // chunk), reused as the sequence grows: 150 tokens over a 16-token window wrap the ring several
 // times, and every logit equals that of a cache that keeps every position of every layer.
+// gemma-3's windowed layers also rope apart from its global one.
 TEST(Transformer, WindowRingGivesTheLogitsOfAFullCache) {
-  auto m = ModelFile::open(make_model("gpt-oss-20b-tiny", "q8_0"));
+ for (const char* preset : {"gpt-oss-20b-tiny", "gemma-3-1b-tiny"}) {
+  auto m = ModelFile::open(make_model(preset, "q8_0"));
   ASSERT_TRUE(m.ok());
   std::vector<int32_t> tokens;
   while (tokens.size() < 150) tokens.insert(tokens.end(), kTokens.begin(), kTokens.end());
   tokens.resize(150);
+  for (int32_t& t : tokens) t %= 32000;  // inside both vocabularies
   for (int64_t n_batch : {1, 7}) {
     TransformerOptions ring_opt;
     ring_opt.n_ctx = 160;
@@ -145,9 +152,10 @@ TEST(Transformer, WindowRingGivesTheLogitsOfAFullCache) {
       for (size_t j = 0; j < n; ++j) b.add(tokens[i + j], static_cast<int32_t>(i + j), 0, j + 1 == n);
       ASSERT_TRUE((*full)->forward_batch(b, everything, want.data()).ok());
       ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0)
-          << "n_batch " << n_batch << ", tokens up to " << i + n;
+          << preset << " n_batch " << n_batch << ", tokens up to " << i + n;
     }
   }
+ }
 }
 
 TEST(Transformer, RefusesTokensOutsideTheVocabularyAndAFullContext) {
@@ -269,6 +277,18 @@ TEST(Transformer, GptOssModelsThatLieAreRefusedAtLoad) {
                  "'blk.0.ffn_gate_inp.bias' is missing");
   expect_refused(src, "used-above-count", {{"gpt-oss.expert_used_count", u32(17)}}, "", "",
                  "expert_used_count 17 exceeds expert_count 16");
+}
+
+TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
+  const std::string src = make_model("gemma-3-1b-tiny", "f32");
+  auto f32 = [](float x) { return gguf::Value{x}; };
+  expect_refused(src, "gemma-swa-base", {{"gemma3.rope.freq_base_swa", f32(-1.0f)}}, "", "",
+                 "rope.freq_base_swa must be positive");
+  expect_refused(src, "gemma-softcap", {{"gemma3.final_logit_softcapping", f32(-30.0f)}}, "", "",
+                 "final_logit_softcapping finite and not negative");
+  expect_refused(src, "gemma-post-norm", {}, "blk.5.post_ffw_norm.weight", "", "'blk.5.post_ffw_norm.weight' is missing");
+  expect_refused(src, "gemma-window-zero", {{"gemma3.attention.sliding_window", gguf::Value{uint32_t{0}}}}, "", "",
+                 "gemma3.attention.sliding_window = 0 is out of range");
 }
 
 // A copy of the tiny gpt-oss file without one key and with one tensor renamed must be refused

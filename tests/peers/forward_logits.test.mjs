@@ -52,6 +52,14 @@ const MOE_MAX_MEAN_KL = {
   "mixtral-8x7b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-10 },
   "gpt-oss-20b-tiny": { f16: 1e-5, q8_0: 1e-5, Q4_K_M: 1e-5, MXFP4_MOE: 1e-5 },
 };
+// Gemma 3: embeddings scaled by sqrt(n_embd), queries scaled before the product, GeGLU through
+// ggml's f16 GELU table, RMSNorms after attention and FFN, five windowed layers (rope base 10k)
+// to one global (1M). Q8_0 is bit-identical; Q4_K_M's Q6_K tensors (attn_v and ffn_down of half
+// the layers, the tied Q6_K embedding as output) sum per block where llama.cpp sums in 8 lanes
+// (the Q6_K item of bench/RESULTS.md): mean KL ~8e-10.
+const FAMILY_MAX_MEAN_KL = {
+  "gemma-3-1b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-8 },
+};
 const CLEAR_GAP = 0.5;
 
 const dir = tmpDir("forward");
@@ -102,6 +110,8 @@ async function llamaLogits(file, tokenLists) {
 const CASES = [
   ...PRESETS.flatMap((preset) => TYPES.map((type) => [preset, type, MAX_MEAN_KL[type]])),
   ...MOE_PRESETS.flatMap((preset) => MOE_TYPES[preset].map((type) => [preset, type, MOE_MAX_MEAN_KL[preset][type]])),
+  ...Object.entries(FAMILY_MAX_MEAN_KL).flatMap(([preset, bounds]) =>
+    Object.entries(bounds).map(([type, bound]) => [preset, type, bound])),
 ];
 
 for (const [preset, type, maxMeanKl] of CASES) {

@@ -1,9 +1,11 @@
 #include "kernels/ref/ops.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "kernels/ref/ggml_lanes.h"
+#include "tensor/quant.h"
 
 namespace hearth::ref {
 
@@ -53,6 +55,43 @@ void swiglu_oai(const float* gate, const float* up, float* out, int64_t n) {
     const float glu = g / (1.0f + std::exp(kAlpha * (-g)));
     out[i] = glu * (u + 1.0f);
   }
+}
+
+namespace {
+
+// ggml_table_gelu_f16: the f16 result for every f16 input, built once.
+const std::array<uint16_t, 65536>& gelu_f16_table() {
+  static const std::array<uint16_t, 65536> table = [] {
+    std::array<uint16_t, 65536> t{};
+    constexpr float kCoefA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    for (uint32_t i = 0; i < t.size(); ++i) {
+      const float x = fp16_to_fp32(static_cast<uint16_t>(i));
+      const float inner = std::fma(kCoefA * x, x, 1.0f);
+      t[i] = fp32_to_fp16(0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * inner)));
+    }
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+  const std::array<uint16_t, 65536>& table = gelu_f16_table();
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    if (g <= -10.0f) {
+      out[i] = 0.0f;
+    } else if (g >= 10.0f) {
+      out[i] = g * up[i];
+    } else {
+      out[i] = fp16_to_fp32(table[fp32_to_fp16(g)]) * up[i];
+    }
+  }
+}
+
+void scale(float* x, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
 void add_inplace(float* out, const float* x, int64_t n) {

@@ -29,6 +29,16 @@ void softmax(float* x, int64_t n, float sink = -INFINITY);
 // g = min(gate, 7), u = clamp(up, -7, 7), out = g / (1 + expf(1.702 * -g)) * (u + 1).
 void swiglu_oai(const float* gate, const float* up, float* out, int64_t n);
 
+// Gemma's GeGLU as ggml computes it on the CPU (GGML_GELU_FP16): out = gelu(g) * u, where gelu(g)
+// is looked up in a table of f16 results indexed by g rounded to f16 (0 for g <= -10, g itself
+// for g >= 10). The table holds 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))) in f32 with
+// libm's tanhf, the inner 1 + (0.044715 g) g fused into one FMA as GCC compiles ggml (of the 37376
+// f16 inputs in range, one rounds differently unfused), rounded to f16.
+void geglu(const float* gate, const float* up, float* out, int64_t n);
+
+// x *= s   [n] f32 (ggml_scale)
+void scale(float* x, int64_t n, float s);
+
 // out[i] += x[i]
 void add_inplace(float* out, const float* x, int64_t n);
 

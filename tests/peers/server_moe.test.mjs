@@ -2,7 +2,8 @@
 // forward_logits.test.mjs (Qwen3-MoE in Q8_0; gpt-oss with MXFP4 experts, sinks and 16-token
 // sliding windows): greedy tokens equal llama.cpp's, a request gives the same tokens alone and
 // among 16 concurrent ones (tokens regrouped per expert every step), and a prefix-cached request
-// gives the tokens it gave cold (for gpt-oss: windows that slide over the cached prefix).
+// gives the tokens it gave cold (for gpt-oss: windows that slide over the cached prefix). Gemma 3
+// (dense, 16-token windows on five layers of six, which rope apart) runs the same checks.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -13,7 +14,11 @@ import { llamaGreedyOf, metrics, serveWithLlama } from "./server_lib.mjs";
 const dir = tmpDir("server-moe");
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny", "MXFP4_MOE"]]) {
+// Presets with sliding-window layers: their windowed layers have a pool of their own.
+const WINDOWED = new Set(["gpt-oss-20b-tiny", "gemma-3-1b-tiny"]);
+
+for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny", "MXFP4_MOE"],
+                              ["gemma-3-1b-tiny", "q8_0"]]) {
   describe(`${preset} ${type}`, () => {
     const MODEL = path.join(dir, `${preset}-${type}.gguf`);
     let served, server, client, llamaModel;
@@ -55,17 +60,17 @@ for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny
     });
 
     test("a prefix-cached request gives the tokens it gave cold", async () => {
-      const prefix = Array.from({ length: 200 }, (_, i) => 1000 + ((i * 7919) % 50000));
+      const prefix = Array.from({ length: 200 }, (_, i) => 1000 + ((i * 7919) % 30000));  // in every vocabulary
       const cold = await greedy([...prefix, 21, 22], 8);
       assert.equal(cold.usage.prompt_tokens_details.cached_tokens, 0);
       await greedy([...prefix, 31, 32, 33], 4);
       const warm = await greedy([...prefix, 21, 22], 8);
       assert.ok(warm.usage.prompt_tokens_details.cached_tokens >= 192, `cached ${warm.usage.prompt_tokens_details.cached_tokens}`);
       assert.deepEqual(warm.ids, cold.ids);
-      // gpt-oss's windowed layers have their own, smaller pool (KV groups), whose blocks of the
-      // 200-token prefix stay cached after the requests; Qwen3-MoE has no such layers.
+      // Windowed layers have their own, smaller pool (KV groups), whose blocks of the 200-token
+      // prefix stay cached after the requests; Qwen3-MoE has no such layers.
       const m = await metrics(server.url);
-      if (preset.startsWith("gpt-oss")) {
+      if (WINDOWED.has(preset)) {
         const total = m.get("hearth_kv_window_blocks_total");
         assert.ok(total > 0 && total < m.get("hearth_kv_blocks_total"), `window pool ${total}`);
         assert.equal(m.get("hearth_kv_window_blocks_in_use"), 0);

@@ -53,12 +53,14 @@ Stats stats_of(const std::vector<double>& v) {
 }
 
 // Read bandwidth in bytes/s: the best of a few passes of `pool` threads summing disjoint slices
-// of a 1 GiB buffer (touched first so the pages exist). Each thread walks its slice as 4
+// of a 256 MiB buffer (touched first so the pages exist; 8x this machine's L3). It runs before
+// the model is loaded and its buffer is gone by then, so the peak RSS a benchmark reports is the
+// model's (with a 1 GiB probe after the load, small models showed the probe's gigabyte). Each thread walks its slice as 4
 // streams at once, as a matrix-vector product walks its rows: one sequential stream per core is
 // latency-bound on server parts (22 against 26 GB/s on the 2-core Xeon, where decode already
 // read 23).
 double measure_read_bandwidth(ThreadPool& pool) {
-  constexpr size_t kBytes = size_t{1} << 30;
+  constexpr size_t kBytes = size_t{256} << 20;
   // 16-byte vectors (GCC's vector extension: SSE2 / NEON, every build has them) in 8
   // accumulators: with scalar 64-bit sums the loop, not memory, was the limit (9 GB/s on one
   // core that streams 25 GB/s), and the roofline column read over 130%.
@@ -127,6 +129,11 @@ struct Result1 {
 
 int run_bench(const BenchArgs& a) {
   using clock = std::chrono::steady_clock;
+  double bandwidth = 0;
+  {
+    ThreadPool bw_pool(a.n_threads);
+    bandwidth = measure_read_bandwidth(bw_pool);
+  }
   auto model = ModelFile::open(a.model);
   if (!model.ok()) {
     fmt::print(stderr, "hearth bench: {}\n", model.error().message);
@@ -183,8 +190,6 @@ int run_bench(const BenchArgs& a) {
     for (int r = 0; r < a.reps; ++r) v.push_back(time_tg(a.n_gen));
     results.push_back({fmt::format("tg{}", a.n_gen), a.n_gen, stats_of(v)});
   }
-  ThreadPool bw_pool(a.n_threads);
-  const double bandwidth = measure_read_bandwidth(bw_pool);
   const double step_bytes = decode_bytes(*model, hp, static_cast<double>(a.n_gen) / 2.0);
 
   const std::string type = type_label(*model);

@@ -119,6 +119,7 @@ struct AttentionRange {
 struct AttentionShape {
   int64_t n_head = 0, n_head_kv = 0, head_dim = 0;
   float scale = 1.0f;
+  float softcap = 0.0f;  // Gemma 2: score = c tanh(score / c) before the softmax (0: none)
 };
 
 // The experts each token of a chunk goes to, as a router chose them: k (id, weight) pairs per

@@ -192,6 +192,7 @@ class CpuBackend final : public Backend {
         a.n_masked = r.n_masked;
         a.sinks = sinks.present() ? f32(sinks) + kvh * group : nullptr;
         a.scale = shape.scale;
+        a.softcap = shape.softcap;
         a.out = host(out) + t * out.cols() + kvh * group * hd;
         kernels::attention(a, s.kernel);
       }

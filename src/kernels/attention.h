@@ -31,6 +31,9 @@ struct AttentionArgs {
   // max and denominator but weighs no value; null when the model has none.
   const float* sinks = nullptr;
   float scale = 1.0f;
+  // Gemma 2's logit soft-capping: each score becomes c * tanhf(score * (1 / c)) before the mask
+  // and the softmax, as llama.cpp's scale, tanh, scale ops compute it (0: none).
+  float softcap = 0.0f;
   float* out = nullptr;                    // [group, head_dim] f32
 };
 
@@ -50,6 +53,9 @@ bool attention_isa(AttentionIsa isa, const AttentionArgs& a, AttentionScratch& s
 
 // out[i] = fp32_to_fp16(x[i]) (the KV cache append), with F16C where the CPU has it.
 void store_f16(const float* x, uint16_t* out, int64_t n);
+
+// In place: x[i] = c * tanhf(x[i] * (1 / c)) for c > 0 (AttentionArgs::softcap); nothing for 0.
+void softcap_scores(float* x, int64_t n, float c);
 
 }  // namespace hearth::kernels
 

@@ -82,7 +82,20 @@ std::vector<TensorSpec> gpt_oss_layer() {
                    }));
 }
 
-// Gemma 3: QK-norm, a dense GeGLU FFN, and RMSNorms on the attention and FFN outputs.
+// Gemma 2: a dense GeGLU FFN, and RMSNorms on the attention and FFN outputs.
+std::vector<TensorSpec> gemma2_layer() {
+  return with(attention_layer(),
+              {
+                  {Slot::kAttnPostNorm, "blk.{i}.post_attention_norm.weight", Dim::kEmbd, Dim::kOne, true},
+                  {Slot::kFfnNorm, "blk.{i}.ffn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+                  {Slot::kGate, "blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true},
+                  {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true},
+                  {Slot::kUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true},
+                  {Slot::kFfnPostNorm, "blk.{i}.post_ffw_norm.weight", Dim::kEmbd, Dim::kOne, true},
+              });
+}
+
+// Gemma 3: Gemma 2's layer with QK-norm.
 std::vector<TensorSpec> gemma3_layer() {
   return with(with(attention_layer(), qk_norm()),
               {
@@ -115,7 +128,13 @@ const std::vector<ArchSpec>& arch_table() {
       // ones with their own rope base.
       {.name = "gemma3", .globals = llama_globals(), .per_layer = gemma3_layer(), .rope_style = RopeStyle::kNeox,
        .qkv_bias = false, .qk_norm = true, .glu = GluKind::kGeGLU, .swa_pattern = 6, .embd_scale = true,
-       .scale_q = true, .swa_own_rope = true, .swa_optional = true},
+       .scale_q = true, .swa_own_rope = true, .swa_optional = true, .q_scale_embd_layers = 62},
+      // Gemma 2: a 4096-token window on every other layer, soft-capped attention scores (50) and
+      // logits (30), the same rope on every layer.
+      {.name = "gemma2", .globals = llama_globals(), .per_layer = gemma2_layer(), .rope_style = RopeStyle::kNeox,
+       .qkv_bias = false, .qk_norm = false, .glu = GluKind::kGeGLU, .swa_pattern = 2, .embd_scale = true,
+       .scale_q = true, .swa_default = 4096, .attn_softcap_default = 50.0, .final_softcap_default = 30.0,
+       .q_scale_embd_layers = 46},
   };
   return table;
 }
@@ -230,14 +249,18 @@ Result<HParams> read_hparams(const ModelFile& model) {
   if (!(hp.rope_freq_base > 0) || !(hp.rms_eps > 0) || !(hp.rms_eps < 1))
     return make_error("{}: rope.freq_base / layer_norm_rms_epsilon out of range", model.path());
   hp.rope_freq_base_swa = model.get_float(model.arch_key("rope.freq_base_swa")).value_or(10000.0);
-  hp.final_logit_softcap = model.get_float(model.arch_key("final_logit_softcapping")).value_or(0.0);
-  if (!(hp.rope_freq_base_swa > 0) || !(hp.final_logit_softcap >= 0) || !std::isfinite(hp.final_logit_softcap))
-    return make_error("{}: rope.freq_base_swa must be positive and final_logit_softcapping finite and not "
-                      "negative", model.path());
+  const ArchSpec* arch_spec = find_arch(arch);
+  hp.final_logit_softcap = model.get_float(model.arch_key("final_logit_softcapping"))
+                               .value_or(arch_spec ? arch_spec->final_softcap_default : 0.0);
+  hp.attn_logit_softcap = model.get_float(model.arch_key("attn_logit_softcapping"))
+                              .value_or(arch_spec ? arch_spec->attn_softcap_default : 0.0);
+  if (!(hp.rope_freq_base_swa > 0) || !(hp.final_logit_softcap >= 0) || !std::isfinite(hp.final_logit_softcap) ||
+      !(hp.attn_logit_softcap >= 0) || !std::isfinite(hp.attn_logit_softcap))
+    return make_error("{}: rope.freq_base_swa must be positive and final_logit_softcapping and "
+                      "attn_logit_softcapping finite and not negative", model.path());
 
   // Experts: a count of 0 is refused by get() like every other zero; a MoE family must have one.
   const bool has_experts = model.find(model.arch_key("expert_count")) != nullptr;
-  const ArchSpec* arch_spec = find_arch(arch);
   if (!has_experts && arch_spec && arch_spec->requires_experts)
     return make_error("{}: {} is missing ({} is a Mixture-of-Experts architecture)", model.path(),
                       model.arch_key("expert_count"), arch);
@@ -260,7 +283,10 @@ Result<HParams> read_hparams(const ModelFile& model) {
 
   // Sliding windows: a window of 0 would hide a token from itself, so it is refused like a zero.
   const bool has_swa = model.find(model.arch_key("attention.sliding_window")) != nullptr;
-  if (!has_swa && arch_spec && arch_spec->swa_pattern > 0 && !arch_spec->swa_optional)
+  if (!has_swa && arch_spec && arch_spec->swa_default > 0) {
+    hp.n_swa = arch_spec->swa_default;
+    hp.swa_layers = swa_layers_from_pattern(hp.n_layer, arch_spec->swa_pattern);
+  } else if (!has_swa && arch_spec && arch_spec->swa_pattern > 0 && !arch_spec->swa_optional)
     return make_error("{}: {} is missing ({} has sliding-window layers)", model.path(),
                       model.arch_key("attention.sliding_window"), arch);
   if (has_swa) {

@@ -30,6 +30,7 @@ struct HParams {
   double rope_freq_base_swa = 10000.0;  // {arch}.rope.freq_base_swa (families whose windowed layers rope apart)
   double rms_eps = 1e-5;
   double final_logit_softcap = 0.0;     // {arch}.final_logit_softcapping: logits = c tanh(logits / c) (0: none)
+  double attn_logit_softcap = 0.0;      // {arch}.attn_logit_softcapping: attention scores likewise (0: none)
   // Mixture of Experts (0 experts: every layer has a dense FFN).
   int64_t n_expert = 0;            // {arch}.expert_count
   int64_t n_expert_used = 0;       // {arch}.expert_used_count: experts each token runs
@@ -122,6 +123,13 @@ struct ArchSpec {
   bool scale_q = false;
   bool swa_own_rope = false;
   bool swa_optional = false;
+  // Gemma 2: a window of swa_default when the file gives none; soft-capping of attention scores
+  // and logits by default; the query scale 1/sqrt(n_embd / n_head) instead of 1/sqrt(head_dim)
+  // at q_scale_embd_layers layers (the 27B shapes; 0: never).
+  int64_t swa_default = 0;
+  double attn_softcap_default = 0.0;
+  double final_softcap_default = 0.0;
+  int64_t q_scale_embd_layers = 0;
 };
 
 const ArchSpec* find_arch(std::string_view name);

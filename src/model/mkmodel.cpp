@@ -133,6 +133,10 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
   if (hp.n_swa > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(hp.n_swa));
   if (const ArchSpec* arch = find_arch(p.arch); hp.n_swa > 0 && arch && arch->swa_own_rope)
     w.set_f32(a + ".rope.freq_base_swa", static_cast<float>(hp.rope_freq_base_swa));
+  if (hp.attn_logit_softcap > 0)
+    w.set_f32(a + ".attn_logit_softcapping", static_cast<float>(hp.attn_logit_softcap));
+  if (hp.final_logit_softcap > 0)
+    w.set_f32(a + ".final_logit_softcapping", static_cast<float>(hp.final_logit_softcap));
   if (p.yarn) {
     w.set_string(a + ".rope.scaling.type", "yarn");
     w.set_f32(a + ".rope.scaling.factor", static_cast<float>(p.yarn->factor));

@@ -42,6 +42,14 @@ HParams gemma3(HParams hp, int64_t n_swa) {
   return hp;
 }
 
+// Gemma 2: a window on every other layer, attention scores soft-capped at 50 and logits at 30.
+HParams gemma2(HParams hp, int64_t n_swa) {
+  hp.n_swa = n_swa;
+  hp.attn_logit_softcap = 50.0;
+  hp.final_logit_softcap = 30.0;
+  return hp;
+}
+
 // Gemma's turn markers, for its chat template over a vocabulary that lacks them (its own 262k
 // SentencePiece vocabulary is not in testdata).
 const std::vector<std::string_view> kGemmaTurnTokens = {"<start_of_turn>", "<end_of_turn>"};
@@ -109,6 +117,14 @@ const std::vector<Preset>& presets() {
        true, std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
       {"gemma-3-1b-tiny", "gemma3", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",
        gemma3(shape(256, 6, 4, 1, 512, 2048, 1e6, 1e-6, 128), 16), true, std::nullopt, std::nullopt, true,
+       std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
+      // Gemma 2 2B: 8 query heads of 256 over 4 KV heads, GeGLU of 9216, a 4096-token window on
+      // every other layer, soft-capping; the tiny variant a window of 16 over four layers.
+      {"gemma-2-2b", "gemma2", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",
+       gemma2(shape(2304, 26, 8, 4, 9216, 8192, 10000, 1e-6, 256), 4096), true, std::nullopt, std::nullopt,
+       true, std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
+      {"gemma-2-2b-tiny", "gemma2", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",
+       gemma2(shape(256, 4, 4, 2, 512, 2048, 10000, 1e-6, 128), 16), true, std::nullopt, std::nullopt, true,
        std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
   };
   return table;

@@ -226,9 +226,9 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     rope_swa_.freq_scale = 1.0f;
   }
   // Gemma scales the queries by 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for its 27B shapes
-  // (62 layers: gemma_pytorch's query_pre_attn_scalar, as llama.cpp keys it on the layer count).
-  q_scale_ = 1.0f / std::sqrt(static_cast<float>(arch_.scale_q && hp_.n_layer == 62 ? hp_.n_embd / hp_.n_head
-                                                                                     : hp_.head_dim));
+  // (gemma_pytorch's query_pre_attn_scalar, as llama.cpp keys it on the layer count).
+  const bool embd_scale = arch_.q_scale_embd_layers > 0 && hp_.n_layer == arch_.q_scale_embd_layers;
+  q_scale_ = 1.0f / std::sqrt(static_cast<float>(embd_scale ? hp_.n_embd / hp_.n_head : hp_.head_dim));
 
   if (options.own_kv_cache) {
     const int64_t block = 16;
@@ -485,6 +485,7 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
   shape.n_head_kv = hp_.n_head_kv;
   shape.head_dim = hp_.head_dim;
   shape.scale = arch_.scale_q ? 1.0f : q_scale_;
+  shape.softcap = static_cast<float>(hp_.attn_logit_softcap);
   backend_->attention(*q_, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *attn_);
 }
 

@@ -59,6 +59,7 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
         if (windowed) {
           a.n_masked = n_kv / 3;
           a.sinks = sinks.data();
+          a.softcap = 8.0f;  // Gemma 2's soft-capping too (peaked scores reach the tanh's flat part)
         }
         AttentionScratch s1, s2;
         a.out = slow.data();
@@ -74,6 +75,46 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
        }
       }
     }
+  }
+}
+
+// Soft-capping (Gemma 2) bounds every score by c before the softmax: with a tiny c all scores are
+// ~0, so each head's output is the plain mean of the V rows; with a huge c nothing changes.
+TEST(Attention, SoftcapBoundsTheScores) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t hd = 64, bs = 16, n_kv = 40;
+  std::vector<uint16_t> k(size_t(n_kv) * hd), v(k.size());
+  for (auto& x : k) x = fp32_to_fp16(normal(rng) * 2.0f);
+  for (auto& x : v) x = fp32_to_fp16(normal(rng));
+  std::vector<float> q(static_cast<size_t>(hd));
+  for (auto& x : q) x = normal(rng) * 4.0f;
+  std::vector<const uint16_t*> kb, vb;
+  for (int64_t b = 0; b * bs < n_kv; ++b) kb.push_back(k.data() + b * bs * hd), vb.push_back(v.data() + b * bs * hd);
+  auto run = [&](float softcap) {
+    std::vector<float> out(static_cast<size_t>(hd));
+    AttentionArgs a;
+    a.q = q.data();
+    a.head_dim = hd;
+    a.k_blocks = kb.data();
+    a.v_blocks = vb.data();
+    a.block_size = bs;
+    a.row_stride = hd;
+    a.n_kv = n_kv;
+    a.scale = 0.125f;
+    a.softcap = softcap;
+    a.out = out.data();
+    AttentionScratch s;
+    attention(a, s);
+    return out;
+  };
+  const std::vector<float> tiny = run(1e-6f), huge = run(1e30f), none = run(0.0f);
+  for (int64_t i = 0; i < hd; ++i) {
+    double mean = 0;
+    for (int64_t j = 0; j < n_kv; ++j) mean += fp16_to_fp32(v[size_t(j * hd + i)]);
+    EXPECT_NEAR(tiny[size_t(i)], mean / n_kv, 2e-3) << i;
+    EXPECT_NEAR(huge[size_t(i)], none[size_t(i)], 1e-5) << i;
+    EXPECT_GT(std::fabs(none[size_t(i)] - mean / n_kv) + std::fabs(tiny[size_t(i)] - none[size_t(i)]), 0.0) << i;
   }
 }
 

@@ -285,7 +285,14 @@ TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
   expect_refused(src, "gemma-swa-base", {{"gemma3.rope.freq_base_swa", f32(-1.0f)}}, "", "",
                  "rope.freq_base_swa must be positive");
   expect_refused(src, "gemma-softcap", {{"gemma3.final_logit_softcapping", f32(-30.0f)}}, "", "",
-                 "final_logit_softcapping finite and not negative");
+                 "final_logit_softcapping and attn_logit_softcapping finite and not negative");
+  const std::string src2 = make_model("gemma-2-2b-tiny", "f32");
+  expect_refused(src2, "gemma2-attn-softcap", {{"gemma2.attn_logit_softcapping", f32(-50.0f)}}, "", "",
+                 "attn_logit_softcapping finite and not negative");
+  expect_refused(src2, "gemma2-attn-softcap-nan", {{"gemma2.attn_logit_softcapping", f32(NAN)}}, "", "",
+                 "attn_logit_softcapping finite and not negative");
+  expect_refused(src2, "gemma2-post-norm", {}, "blk.2.post_attention_norm.weight", "",
+                 "'blk.2.post_attention_norm.weight' is missing");
   expect_refused(src, "gemma-post-norm", {}, "blk.5.post_ffw_norm.weight", "", "'blk.5.post_ffw_norm.weight' is missing");
   expect_refused(src, "gemma-window-zero", {{"gemma3.attention.sliding_window", gguf::Value{uint32_t{0}}}}, "", "",
                  "gemma3.attention.sliding_window = 0 is out of range");

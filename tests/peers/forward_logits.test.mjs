@@ -59,6 +59,9 @@ const MOE_MAX_MEAN_KL = {
 // (the Q6_K item of bench/RESULTS.md): mean KL ~8e-10.
 const FAMILY_MAX_MEAN_KL = {
   "gemma-3-1b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-8 },
+  // Gemma 2: no QK-norm, the same rope on every layer, windows on every other one, attention
+  // scores and logits soft-capped (c tanh(x / c), c = 50 and 30).
+  "gemma-2-2b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-8 },
 };
 const CLEAR_GAP = 0.5;
 

@@ -4,6 +4,8 @@
 // fused multiply-adds and reduction tree, only vectorised.
 #include "kernels/attention.h"
 
+#include <cmath>
+
 // GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -86,6 +88,7 @@ void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s,
                              void (*softmax)(float*, int64_t, float)) {
   for (int64_t g = 0; g < a.group; ++g) {
     float* p = s.scores.data() + g * a.n_kv;
+    softcap_scores(p, a.n_kv, a.softcap);
     std::fill(p, p + a.n_masked, -INFINITY);
     softmax(p, a.n_kv, a.sinks ? a.sinks[g] : -INFINITY);
     round_to_f16(p, p, a.n_kv);
@@ -251,6 +254,12 @@ bool attention_isa(AttentionIsa isa, const AttentionArgs& a, AttentionScratch& s
 void attention(const AttentionArgs& a, AttentionScratch& s) {
   if (attention_isa(AttentionIsa::kAvx512, a, s) || attention_isa(AttentionIsa::kAvx2, a, s)) return;
   hearth::ref::attention(a, s);
+}
+
+void softcap_scores(float* x, int64_t n, float c) {
+  if (!(c > 0.0f)) return;
+  const float inv = 1.0f / c;
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * c;
 }
 
 void store_f16(const float* x, uint16_t* out, int64_t n) {

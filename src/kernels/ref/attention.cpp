@@ -26,6 +26,7 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
       for (int64_t i = 0; i < hd; ++i) lane[i % 16] = std::fma(s.q16[size_t(i)], fp16_to_fp32(k[i]), lane[i % 16]);
       s.scores[size_t(j)] = reduce_lanes16(lane) * a.scale;
     }
+    kernels::softcap_scores(s.scores.data(), n, a.softcap);
     std::fill(s.scores.begin(), s.scores.begin() + a.n_masked, -INFINITY);
     softmax(s.scores.data(), n, a.sinks ? a.sinks[g] : -INFINITY);
     // acc[l][i]: lane l of output i, summing the positions j with j % 16 == l.

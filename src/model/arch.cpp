@@ -82,6 +82,25 @@ std::vector<TensorSpec> gpt_oss_layer() {
                    }));
 }
 
+// Phi-3: Q, K and V in one matrix, gate and up in one (ffn_up, gate rows first).
+std::vector<TensorSpec> phi3_layer() {
+  return {
+      {Slot::kAttnNorm, "blk.{i}.attn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kWqkv, "blk.{i}.attn_qkv.weight", Dim::kEmbd, Dim::kQKV, true},
+      {Slot::kWo, "blk.{i}.attn_output.weight", Dim::kQ, Dim::kEmbd, true},
+      {Slot::kFfnNorm, "blk.{i}.ffn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kGateUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF2, true},
+      {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true},
+  };
+}
+
+std::vector<TensorSpec> phi3_globals() {
+  return with(llama_globals(), {
+                                   {Slot::kRopeLong, "rope_factors_long.weight", Dim::kRotHalf, Dim::kOne, false},
+                                   {Slot::kRopeShort, "rope_factors_short.weight", Dim::kRotHalf, Dim::kOne, false},
+                               });
+}
+
 // Gemma 2: a dense GeGLU FFN, and RMSNorms on the attention and FFN outputs.
 std::vector<TensorSpec> gemma2_layer() {
   return with(attention_layer(),
@@ -135,6 +154,10 @@ const std::vector<ArchSpec>& arch_table() {
        .qkv_bias = false, .qk_norm = false, .glu = GluKind::kGeGLU, .swa_pattern = 2, .embd_scale = true,
        .scale_q = true, .swa_default = 4096, .attn_softcap_default = 50.0, .final_softcap_default = 30.0,
        .q_scale_embd_layers = 46},
+      // Phi-3 / Phi-3.5 / Phi-4 (mini and medium): fused QKV and gate/up, queries scaled before
+      // the product, LongRoPE factors where the file has them.
+      {.name = "phi3", .globals = phi3_globals(), .per_layer = phi3_layer(), .rope_style = RopeStyle::kNeox,
+       .qkv_bias = false, .qk_norm = false, .scale_q = true, .swa_ignored = true},
   };
   return table;
 }
@@ -166,6 +189,8 @@ int64_t dim_value(Dim dim, const HParams& hp) {
     case Dim::kExpert: return hp.n_expert;
     case Dim::kFFExp: return hp.n_ff_exp;
     case Dim::kHead: return hp.n_head;
+    case Dim::kQKV: return hp.q_dim() + 2 * hp.kv_dim();
+    case Dim::kFF2: return 2 * hp.n_ff;
   }
   return 0;
 }
@@ -282,7 +307,8 @@ Result<HParams> read_hparams(const ModelFile& model) {
   }
 
   // Sliding windows: a window of 0 would hide a token from itself, so it is refused like a zero.
-  const bool has_swa = model.find(model.arch_key("attention.sliding_window")) != nullptr;
+  const bool has_swa = model.find(model.arch_key("attention.sliding_window")) != nullptr &&
+                       !(arch_spec && arch_spec->swa_ignored);
   if (!has_swa && arch_spec && arch_spec->swa_default > 0) {
     hp.n_swa = arch_spec->swa_default;
     hp.swa_layers = swa_layers_from_pattern(hp.n_layer, arch_spec->swa_pattern);

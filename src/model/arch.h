@@ -70,12 +70,16 @@ std::vector<uint8_t> swa_layers_from_pattern(int64_t n_layer, int64_t pattern);
 constexpr int64_t kMaxExperts = 512;
 
 // A tensor dimension as a function of the hyperparameters.
-enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert, kFFExp, kHead };
+enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert, kFFExp, kHead,
+                 kQKV,   // q_dim + 2 kv_dim: fused Q, K and V rows (Phi-3)
+                 kFF2 }; // 2 n_ff: fused gate and up rows (Phi-3)
 
 // What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
 // differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
 enum class Slot {
   kTokenEmbd, kOutputNorm, kOutput, kRopeFreqs,
+  kRopeLong, kRopeShort,  // Phi-3's LongRoPE factors: long above the original context, else short
+  kWqkv, kGateUp,         // Phi-3's fused matrices, split at load into Wq/Wk/Wv and gate/up (views)
   kAttnNorm, kWq, kWk, kWv, kWo, kBq, kBk, kBv, kBo, kQNorm, kKNorm, kSinks,
   kFfnNorm, kGate, kUp, kDown,
   kAttnPostNorm, kFfnPostNorm,  // Gemma: RMSNorm of the attention and FFN outputs before the residual add
@@ -130,6 +134,9 @@ struct ArchSpec {
   double attn_softcap_default = 0.0;
   double final_softcap_default = 0.0;
   int64_t q_scale_embd_layers = 0;
+  // Phi-3: attention.sliding_window is ignored, as llama.cpp ignores it (its converters write
+  // windows the models were not run with).
+  bool swa_ignored = false;
 };
 
 const ArchSpec* find_arch(std::string_view name);

@@ -118,6 +118,12 @@ const std::vector<Preset>& presets() {
       {"gemma-3-1b-tiny", "gemma3", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",
        gemma3(shape(256, 6, 4, 1, 512, 2048, 1e6, 1e-6, 128), 16), true, std::nullopt, std::nullopt, true,
        std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
+      // Phi-3 mini (4k): 32 heads of 96 (MHA), fused QKV and gate/up of 8192, the 32k SentencePiece
+      // vocabulary of Phi-3; the tiny variant 4 heads of 64 over two layers.
+      {"phi-3-mini", "phi3", "ggml-vocab-phi-3.gguf", "microsoft-Phi-3.5-mini-instruct.jinja",
+       shape(3072, 32, 32, 32, 8192, 4096, 10000, 1e-5), false, std::nullopt, std::nullopt, std::nullopt},
+      {"phi-3-mini-tiny", "phi3", "ggml-vocab-phi-3.gguf", "microsoft-Phi-3.5-mini-instruct.jinja",
+       shape(256, 2, 4, 4, 512, 4096, 10000, 1e-5), false, std::nullopt, std::nullopt, std::nullopt},
       // Gemma 2 2B: 8 query heads of 256 over 4 KV heads, GeGLU of 9216, a 4096-token window on
       // every other layer, soft-capping; the tiny variant a window of 16 over four layers.
       {"gemma-2-2b", "gemma2", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",

@@ -58,6 +58,8 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kTokenEmbd: return &w.token_embd;
     case Slot::kOutputNorm: return &w.output_norm;
     case Slot::kRopeFreqs: return &w.rope_freqs;
+    case Slot::kRopeLong: return &w.rope_long;
+    case Slot::kRopeShort: return &w.rope_short;
     default: break;
   }
   if (l == nullptr) return nullptr;
@@ -91,8 +93,29 @@ WeightUse slot_use(Slot slot) {
   }
 }
 
-void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v) {
+// Rows [first, first + n) of a 2-D tensor: a view of the same bytes.
+TensorView row_slice(const TensorView& v, int64_t first, int64_t n) {
+  const uint64_t bytes = *row_bytes(v.type, static_cast<uint64_t>(v.ne[0]));
+  TensorView r = v;
+  r.ne[1] = n;
+  r.data = static_cast<const uint8_t*>(v.data) + static_cast<uint64_t>(first) * bytes;
+  r.n_bytes = bytes * static_cast<uint64_t>(n);
+  return r;
+}
+
+void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v, const HParams& hp) {
   switch (slot) {
+    // Fused matrices become views of their row ranges: each output is the same dot product of one
+    // weight row either way, so the results equal the fused product's.
+    case Slot::kWqkv:
+      l.wq = Weight(row_slice(v, 0, hp.q_dim()), WeightUse::kMatrix);
+      l.wk = Weight(row_slice(v, hp.q_dim(), hp.kv_dim()), WeightUse::kMatrix);
+      l.wv = Weight(row_slice(v, hp.q_dim() + hp.kv_dim(), hp.kv_dim()), WeightUse::kMatrix);
+      break;
+    case Slot::kGateUp:  // gate rows first (ggml_swiglu's first half)
+      l.gate = Weight(row_slice(v, 0, hp.n_ff), WeightUse::kMatrix);
+      l.up = Weight(row_slice(v, hp.n_ff, hp.n_ff), WeightUse::kMatrix);
+      break;
     case Slot::kWq: l.wq = Weight(v, WeightUse::kMatrix); break;
     case Slot::kWk: l.wk = Weight(v, WeightUse::kMatrix); break;
     case Slot::kWv: l.wv = Weight(v, WeightUse::kMatrix); break;
@@ -119,6 +142,8 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
   if (!w.output.present()) w.output = Weight(w.token_embd.source(), WeightUse::kMatrix);  // tied embeddings
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.output_norm, "output_norm.weight"));
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_freqs, "rope_freqs.weight"));
+  HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_long, "rope_factors_long.weight"));
+  HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_short, "rope_factors_short.weight"));
   for (int64_t i = 0; i < hp.n_layer; ++i) {
     LayerWeights l;
     l.config = layer_config(hp, i);
@@ -131,7 +156,7 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
         // Only the router is a matrix among the views; everything else is used as f32 arrays.
         if (spec.slot != Slot::kRouter) HEARTH_RETURN_IF_ERROR(require_f32(m, *view, name));
       } else {
-        bind_matrix(l, spec.slot, v);
+        bind_matrix(l, spec.slot, v, hp);
       }
     }
     if (l.config.ffn == FfnKind::kMoe && !dtype_info(l.router.type()).can_dequantize)
@@ -187,7 +212,8 @@ Result<std::unique_ptr<Transformer>> Transformer::create(const ModelFile& model,
   if (options.n_ctx < 0 || options.n_batch <= 0)
     return make_error("n_ctx and n_batch must be positive");
   std::optional<std::string> scaling = model.get_string(model.arch_key("rope.scaling.type"));
-  if (scaling && *scaling != "none" && *scaling != "linear" && *scaling != "yarn")
+  // "longrope" (Phi-3): the frequencies are scaled by the file's factor tensors, nothing else.
+  if (scaling && *scaling != "none" && *scaling != "linear" && *scaling != "yarn" && *scaling != "longrope")
     return make_error("{}: rope scaling '{}' is not supported", model.path(), *scaling);
   return std::unique_ptr<Transformer>(new Transformer(model, *arch, hp, std::move(w), options));
 }
@@ -218,6 +244,17 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     }
     rope_.n_ctx_orig =
         model.get_int(model.arch_key("rope.scaling.original_context_length")).value_or(hp_.n_ctx_train);
+  }
+  // rope.scaling.attn_factor (Phi-3.5's LongRoPE magnitude) multiplies the cos/sin table, as
+  // llama.cpp multiplies its attention factor by it.
+  if (const std::optional<double> f = model.get_float(model.arch_key("rope.scaling.attn_factor")); f && *f > 0)
+    rope_.attn_factor *= static_cast<float>(*f);
+  // LongRoPE: the long factors when this context exceeds the original one, else the short ones
+  // (llama.cpp's rule, by the context size asked for).
+  if (!w_.rope_freqs.present() && (w_.rope_long.present() || w_.rope_short.present())) {
+    const int64_t orig =
+        model.get_int(model.arch_key("rope.scaling.original_context_length")).value_or(hp_.n_ctx_train);
+    w_.rope_freqs = n_ctx_ > orig ? w_.rope_long : w_.rope_short;
   }
 
   rope_swa_ = rope_;

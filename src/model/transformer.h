@@ -56,7 +56,8 @@ struct ModelWeights {
   Weight token_embd;   // [n_embd, n_vocab]
   Weight output_norm;  // [n_embd]
   Weight output;       // [n_embd, n_vocab] (token_embd's bytes when tied)
-  Weight rope_freqs;   // [n_rot/2] or absent
+  Weight rope_freqs;   // [n_rot/2] or absent (llama-3's, or Phi-3's long or short factors)
+  Weight rope_long, rope_short;  // Phi-3's LongRoPE factors [n_rot/2], as the file has them
   std::vector<LayerWeights> layers;
 };
 

@@ -293,6 +293,11 @@ TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
                  "attn_logit_softcapping finite and not negative");
   expect_refused(src2, "gemma2-post-norm", {}, "blk.2.post_attention_norm.weight", "",
                  "'blk.2.post_attention_norm.weight' is missing");
+  // Phi-3's fused matrices must have the rows the split expects.
+  const std::string src3 = make_model("phi-3-mini-tiny", "f32");
+  expect_refused(src3, "phi3-qkv-shape", {}, "", "blk.1.attn_qkv.weight",
+                 "'blk.1.attn_qkv.weight' has shape [768, 256], expected [256, 768]");
+  expect_refused(src3, "phi3-gate-up-missing", {}, "blk.0.ffn_up.weight", "", "'blk.0.ffn_up.weight' is missing");
   expect_refused(src, "gemma-post-norm", {}, "blk.5.post_ffw_norm.weight", "", "'blk.5.post_ffw_norm.weight' is missing");
   expect_refused(src, "gemma-window-zero", {{"gemma3.attention.sliding_window", gguf::Value{uint32_t{0}}}}, "", "",
                  "gemma3.attention.sliding_window = 0 is out of range");

@@ -54,6 +54,8 @@ const RUNS = [
   ["gemma-3-1b-tiny", "q4_k", 2, false], ["gemma-3-1b-tiny", "Q4_K_M", 2, false, { ppl: 1e-2 }],
   // Gemma 2 (soft-capped attention and logits, windows on every other layer).
   ["gemma-2-2b-tiny", "f16", 2, false], ["gemma-2-2b-tiny", "q8_0", 2, false],
+  // Phi-3 (fused QKV and gate/up).
+  ["phi-3-mini-tiny", "f16", 2, false], ["phi-3-mini-tiny", "q8_0", 2, false],
 ];
 
 // The bars: perplexity within 0.1% (F32/F16/Q8_0) and 0.5% (4-bit) of llama.cpp's, and a

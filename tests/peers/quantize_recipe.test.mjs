@@ -20,7 +20,7 @@ const FTYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q6_K", "Q4_K_S", "Q4_K_
 // Compared when `hearth quantize --help` lists them.
 const OPTIONAL_FTYPES = ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "IQ4_NL", "IQ4_XS", "BF16", "MXFP4_MOE"];
 
-const PRESETS = ["qwen2.5-tiny", "llama-3.2-tiny", "qwen3-tiny", "llama-spm-tiny", "gemma-3-1b-tiny", "gemma-2-2b-tiny"];
+const PRESETS = ["qwen2.5-tiny", "llama-3.2-tiny", "qwen3-tiny", "llama-spm-tiny", "gemma-3-1b-tiny", "gemma-2-2b-tiny", "phi-3-mini-tiny"];
 const SYNTHETIC = {
   "qwen2.5-0.5b-shaped": { arch: "qwen2", n_layer: 24, n_embd: 112, n_head: 14, n_head_kv: 2, n_ff: 512, n_vocab: 64, tied: true },
   "llama-16-gqa4": { arch: "llama", n_layer: 16, n_embd: 256, n_head: 8, n_head_kv: 2, n_ff: 512, n_vocab: 64 },

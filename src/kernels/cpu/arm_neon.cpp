@@ -209,7 +209,8 @@ HEARTH_INLINE void decode_q45_k(const uint8_t* b, DecodedK& out) {
 }
 
 // Q6_K: element 128h + 32k + l takes its low 4 bits from ql[64h + 32(k%2) + l] (low nibble for
-// k < 2, high for k >= 2) and its high 2 bits from bits 2k of qh[32h + l]; minus 32.
+// k < 2, high for k >= 2) and its high 2 bits from bits 2k of qh[32h + l]; kept unsigned (0..63),
+// the 32 comes off through the activation sums as ggml takes it (TileQ6_K).
 HEARTH_INLINE void decode_q6_k(const uint8_t* b, DecodedK& out) {
   out.d = load_f16(b + 208);
   for (int g = 0; g < 16; ++g) out.scale[g] = static_cast<int8_t>(b[192 + g]);
@@ -220,7 +221,7 @@ HEARTH_INLINE void decode_q6_k(const uint8_t* b, DecodedK& out) {
         const uint8x16_t qh = vld1q_u8(b + 128 + 32 * h + 16 * half);
         const uint8x16_t low = k < 2 ? vandq_u8(ql, vdupq_n_u8(0xF)) : vshrq_n_u8(ql, 4);
         const uint8x16_t high = vandq_u8(vshlq_u8(qh, vdupq_n_s8(static_cast<int8_t>(-2 * k))), vdupq_n_u8(3));
-        const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(low, vshlq_n_u8(high, 4))), vdupq_n_s8(32));
+        const int8x16_t q = vreinterpretq_s8_u8(vorrq_u8(low, vshlq_n_u8(high, 4)));
         vst1q_s8(out.q + 128 * h + 32 * k + 16 * half, q);
       }
 }
@@ -233,21 +234,28 @@ HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0 = 0
   return vaddvq_s32(acc);
 }
 
-// Q5_K in ggml's x86 order (ref: dot_q5_k): 8 f32 lanes per (row, token), lane l the exact sum
-// over the super-block of scale_s * (products of elements 32s + 4l .. 32s + 4l + 3), which is what
-// vdotq_s32 gives lane by lane for the two 16-byte halves of each sub-block (lanes 0-3, 4-7);
-// one FMA per lane and super-block with d = yd * x.d; the mins' sum by one FMA with -yd * x.dmin;
-// at the end hsum_float_8's tree (lane l + lane l+4, then pairs) plus that.
-template <int NR, int NT>
-struct TileQ5_K {
+// Q5_K and Q6_K in ggml's x86 order (ref: dot_q5_k, dot_q6_k): per (row, token) 8 lanes, lane l
+// the exact sum over the eight 32-element chunks of scale * q * y for the chunk's elements
+// 4l .. 4l+3 (vdotq_s32's lanes over its two 16-byte halves: lanes 0-3, then 4-7); Q6_K's lanes
+// (q unsigned) then lose 32 * their two groups' scaled activation sums. One FMA per lane and
+// super-block with d = yd * x.d; at the end hsum_float_8's tree (lane l + lane l+4, then pairs),
+// plus, for Q5_K, the mins' sum, entered per super-block by one FMA with -yd * x.dmin.
+template <bool kSix, int NR, int NT>
+struct TileLanesK {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    constexpr int64_t kBytes = kSix ? kQ6_KBytes : kQ5_KBytes;
     float32x4_t lo[NR][NT], hi[NR][NT];
     float min_acc[NR][NT] = {};
     for (int r = 0; r < NR; ++r)
       for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
     DecodedK dec[NR];
     for (int64_t i = 0; i < k / 256; ++i) {
-      for (int r = 0; r < NR; ++r) decode_q45_k<true>(w[r] + i * kQ5_KBytes, dec[r]);
+      for (int r = 0; r < NR; ++r) {
+        if constexpr (kSix)
+          decode_q6_k(w[r] + i * kBytes, dec[r]);
+        else
+          decode_q45_k<true>(w[r] + i * kBytes, dec[r]);
+      }
       for (int t = 0; t < NT; ++t) {
         const uint8_t* y = a[t] + i * kQ8_KBytes;
         const float yd = load_f32(y);
@@ -257,70 +265,67 @@ struct TileQ5_K {
         for (int r = 0; r < NR; ++r) {
           const DecodedK& x = dec[r];
           int32x4_t ilo = vdupq_n_s32(0), ihi = vdupq_n_s32(0);
-          int32_t min_sum = 0;
-          for (int s = 0; s < 8; ++s) {
-            const int32x4_t plo = vdotq_s32(vdupq_n_s32(0), vld1q_s8(x.q + 32 * s), vld1q_s8(yq + 32 * s));
-            const int32x4_t phi = vdotq_s32(vdupq_n_s32(0), vld1q_s8(x.q + 32 * s + 16), vld1q_s8(yq + 32 * s + 16));
-            ilo = vmlaq_n_s32(ilo, plo, x.scale[2 * s]);
-            ihi = vmlaq_n_s32(ihi, phi, x.scale[2 * s]);
-            min_sum += x.min[s] * (bsums[2 * s] + bsums[2 * s + 1]);
+          for (int c = 0; c < 8; ++c) {  // chunk c: scale groups 2c (lanes 0-3) and 2c+1 (lanes 4-7)
+            ilo = vmlaq_n_s32(ilo, vdotq_s32(vdupq_n_s32(0), vld1q_s8(x.q + 32 * c), vld1q_s8(yq + 32 * c)),
+                              x.scale[2 * c]);
+            ihi = vmlaq_n_s32(ihi, vdotq_s32(vdupq_n_s32(0), vld1q_s8(x.q + 32 * c + 16), vld1q_s8(yq + 32 * c + 16)),
+                              x.scale[2 * c + 1]);
+          }
+          if constexpr (kSix) {
+            int32_t offset[8];
+            for (int l = 0; l < 8; ++l)
+              offset[l] = 32 * (x.scale[2 * l] * bsums[2 * l] + x.scale[2 * l + 1] * bsums[2 * l + 1]);
+            ilo = vsubq_s32(ilo, vld1q_s32(offset));
+            ihi = vsubq_s32(ihi, vld1q_s32(offset + 4));
+          } else {
+            int32_t min_sum = 0;
+            for (int s = 0; s < 8; ++s) min_sum += x.min[s] * (bsums[2 * s] + bsums[2 * s + 1]);
+            min_acc[r][t] = std::fma(-yd * x.dmin, static_cast<float>(min_sum), min_acc[r][t]);
           }
           const float d = yd * x.d;
           lo[r][t] = vfmaq_n_f32(lo[r][t], vcvtq_f32_s32(ilo), d);
           hi[r][t] = vfmaq_n_f32(hi[r][t], vcvtq_f32_s32(ihi), d);
-          min_acc[r][t] = std::fma(-yd * x.dmin, static_cast<float>(min_sum), min_acc[r][t]);
         }
       }
     }
     for (int r = 0; r < NR; ++r)
       for (int t = 0; t < NT; ++t) {
         const float32x4_t h = vaddq_f32(hi[r][t], lo[r][t]);  // lane l: lane l+4 + lane l
-        out[r * NT + t] = (vgetq_lane_f32(h, 0) + vgetq_lane_f32(h, 2)) + (vgetq_lane_f32(h, 1) + vgetq_lane_f32(h, 3)) +
-                          min_acc[r][t];
+        const float sum = (vgetq_lane_f32(h, 0) + vgetq_lane_f32(h, 2)) + (vgetq_lane_f32(h, 1) + vgetq_lane_f32(h, 3));
+        out[r * NT + t] = kSix ? sum : sum + min_acc[r][t];  // (+0.0f would turn a -0 into +0)
       }
   }
 };
+template <int NR, int NT> using TileQ5_K = TileLanesK<false, NR, NT>;
+template <int NR, int NT> using TileQ6_K = TileLanesK<true, NR, NT>;
 
-// kKind: 4 (Q4_K), 6 (Q6_K); kSuper: Q4_K's pairs enter the f32 accumulators once per
-// super-block (ref::KSums::kSuperBlocks).
-template <int kKind, int NR, int NT, bool kSuper = false>
-struct TileK {
+// Q4_K; kSuper: its pairs enter the f32 accumulators once per super-block
+// (ref::KSums::kSuperBlocks).
+template <int NR, int NT, bool kSuper = false>
+struct TileQ4K {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
-    constexpr int64_t kBytes = kKind == 4 ? kQ4_KBytes : kQ6_KBytes;
     float sum[NR][NT] = {}, min_acc[NR][NT] = {};
     DecodedK dec[NR];
     for (int64_t i = 0; i < k / 256; ++i) {
-      for (int r = 0; r < NR; ++r) {
-        const uint8_t* b = w[r] + i * kBytes;
-        if constexpr (kKind == 6)
-          decode_q6_k(b, dec[r]);
-        else
-          decode_q45_k<false>(b, dec[r]);
-      }
+      for (int r = 0; r < NR; ++r) decode_q45_k<false>(w[r] + i * kQ4_KBytes, dec[r]);
       for (int t = 0; t < NT; ++t) {
         const uint8_t* y = a[t] + i * kQ8_KBytes;
         const float yd = load_f32(y);
         const auto* yq = reinterpret_cast<const int8_t*>(y + 4);
         int32_t pair_sums[8] = {};
-        if constexpr (kKind != 6) {
-          int16_t bsums[16];
-          std::memcpy(bsums, y + 260, sizeof(bsums));
-          for (int s = 0; s < 8; ++s) pair_sums[s] = bsums[2 * s] + bsums[2 * s + 1];
-        }
+        int16_t bsums[16];
+        std::memcpy(bsums, y + 260, sizeof(bsums));
+        for (int s = 0; s < 8; ++s) pair_sums[s] = bsums[2 * s] + bsums[2 * s + 1];
         for (int r = 0; r < NR; ++r) {
           const DecodedK& x = dec[r];
-          if constexpr (kKind == 6) {
-            sum[r][t] += x.d * yd * static_cast<float>(scaled_isum(x, yq));
-          } else {
-            int32_t isum = 0, min_sum = 0;
-            for (int p = 0; p < 4; ++p) {  // per pair of sub-blocks (or super-block), as ref
-              if (!kSuper) isum = min_sum = 0;
-              isum += scaled_isum(x, yq, 4 * p, 4 * p + 4);
-              min_sum += x.min[2 * p] * pair_sums[2 * p] + x.min[2 * p + 1] * pair_sums[2 * p + 1];
-              if (kSuper && p < 3) continue;
-              sum[r][t] = std::fma(static_cast<float>(isum), x.d * yd, sum[r][t]);
-              min_acc[r][t] = std::fma(static_cast<float>(min_sum), x.dmin * yd, min_acc[r][t]);
-            }
+          int32_t isum = 0, min_sum = 0;
+          for (int p = 0; p < 4; ++p) {  // per pair of sub-blocks (or super-block), as ref
+            if (!kSuper) isum = min_sum = 0;
+            isum += scaled_isum(x, yq, 4 * p, 4 * p + 4);
+            min_sum += x.min[2 * p] * pair_sums[2 * p] + x.min[2 * p + 1] * pair_sums[2 * p + 1];
+            if (kSuper && p < 3) continue;
+            sum[r][t] = std::fma(static_cast<float>(isum), x.d * yd, sum[r][t]);
+            min_acc[r][t] = std::fma(static_cast<float>(min_sum), x.dmin * yd, min_acc[r][t]);
           }
         }
       }
@@ -422,9 +427,8 @@ template <int NR, int NT> using TileQ4_0 = TileLanes8<Q4_0Block, NR, NT>;
 template <int NR, int NT> using TileQ5_0 = TileChain<Q5_0Block, NR, NT>;
 template <int NR, int NT> using TileIQ4_NL = TileChain<IQ4_NLBlock, NR, NT>;
 template <int NR, int NT> using TileMXFP4 = TileChain<MXFP4Block, NR, NT>;
-template <int NR, int NT> using TileQ4_K = TileK<4, NR, NT>;
-template <int NR, int NT> using TileQ4_KSuper = TileK<4, NR, NT, true>;
-template <int NR, int NT> using TileQ6_K = TileK<6, NR, NT>;
+template <int NR, int NT> using TileQ4_K = TileQ4K<NR, NT>;
+template <int NR, int NT> using TileQ4_KSuper = TileQ4K<NR, NT, true>;
 template <int NR, int NT> using TileF16 = TileHalf<F16Widen, NR, NT>;
 template <int NR, int NT> using TileBF16 = TileHalf<BF16Widen, NR, NT>;
 

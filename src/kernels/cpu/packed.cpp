@@ -84,13 +84,12 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
 
 // ---- K types, per super-block of a group (layouts in packed.h) ------------------------------
 
-constexpr int64_t kQ4_KBytes = 144, kQ6_KBytes = 210;
+constexpr int64_t kQ4_KBytes = 144;
 
 // Bytes per super-block of a group, packed.
 int64_t k_packed_bytes(DType type) {
   switch (type) {
     case DType::Q4_K: return 2368;
-    case DType::Q6_K: return 3392;
     default: return 0;
   }
 }
@@ -114,45 +113,9 @@ void pack_q4_k(const uint8_t* const* src, uint8_t* out) {
   }
 }
 
-// Q6_K: element e's low 4 bits and high 2 bits as ref's dot_q6_k reads them.
-int q6_k_low(const uint8_t* b, int e) {
-  const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-  return (b[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
-}
-int q6_k_high(const uint8_t* b, int e) {
-  const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-  return (b[128 + 32 * h + l] >> (2 * k)) & 3;
-}
-
-// Where low-nibble vector v (0..31) and high-bit vector v (0..15) sit: in the quarter q that
-// reads them (packed.h), low 4q..4q+3, low 4q+16..4q+19, high 4q..4q+3.
-int64_t q6_k_low_offset(int v) { return 288 + 768 * ((v % 16) / 4) + 256 * (v / 16) + 64 * (v % 4); }
-int64_t q6_k_high_offset(int v) { return 288 + 768 * (v / 4) + 512 + 64 * (v % 4); }
-
-void pack_q6_k(const uint8_t* const* src, uint8_t* out) {
-  uint8_t* d = out;
-  uint8_t* scales = out + 32;
-  for (int r = 0; r < kPackRows; ++r) {
-    const uint8_t* b = src[r];
-    if (b == nullptr) continue;
-    std::memcpy(d + 2 * r, b + 208, 2);
-    for (int g = 0; g < 16; ++g) scales[32 * (g / 2) + 2 * r + g % 2] = b[192 + g];
-    for (int v = 0; v < 32; ++v)
-      for (int e = 0; e < 4; ++e)
-        out[q6_k_low_offset(v) + 4 * r + e] =
-            static_cast<uint8_t>(q6_k_low(b, 4 * v + e) | (q6_k_low(b, 128 + 4 * v + e) << 4));
-    for (int v = 0; v < 16; ++v)
-      for (int e = 0; e < 4; ++e) {
-        int bits = 0;
-        for (int m = 0; m < 4; ++m) bits |= q6_k_high(b, 64 * m + 4 * v + e) << (2 * m);
-        out[q6_k_high_offset(v) + 4 * r + e] = static_cast<uint8_t>(bits);
-      }
-  }
-}
-
 void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
   const int64_t nb = w.ne[0] / 256;
-  const int64_t file_bytes = w.type == DType::Q6_K ? kQ6_KBytes : kQ4_KBytes;
+  const int64_t file_bytes = kQ4_KBytes;
   const int64_t packed = k_packed_bytes(w.type);
   const uint64_t row_bytes = static_cast<uint64_t>(nb * file_bytes);
   std::memset(out, 0, static_cast<size_t>(nb * packed));
@@ -164,10 +127,7 @@ void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
                                    i * file_bytes
                              : nullptr;
     }
-    if (w.type == DType::Q6_K)
-      pack_q6_k(src, out + i * packed);
-    else
-      pack_q4_k(src, out + i * packed);
+    pack_q4_k(src, out + i * packed);
   }
 }
 

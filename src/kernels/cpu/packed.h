@@ -28,7 +28,7 @@
 // (sum of lane j's 4 quants), 32 i8 quants: ref::quantize_activation's Q8_0 quants and scales.
 // The K types read ref's Q8_K rows as they are.
 //
-// Layout of the K types, per group of 16 rows and super-block (offsets in bytes):
+// Layout of the K type packed (Q4_K), per group of 16 rows and super-block (offsets in bytes):
 //   Q4_K       d [16] f16 @0, dmin [16] f16 @32, scales [8][16] u8 @64, mins [8][16] u8 @192,
 //              quants [4][8][64] @320 (byte 4r+e of vector (p, j) = file byte qs[32p + 4j + e]
 //              of row r: low nibble sub-block 2p, high nibble 2p+1); 2368 bytes, 148 per row
@@ -37,11 +37,10 @@
 //              and a packed kernel in that order (an integer accumulator per lane and token,
 //              vpmaddubsw + vpdpwssd) ran at half the unpacked tile's speed on Zen 4: prefill
 //              74-82 against 119 GMAC/s, decode 10 against 20-25 GB/s (hearth_kernels_bench).
-//   Q6_K       d [16] f16 @0, scale pairs [8][16][2] i8 @32, then four quarters of 768 bytes
-//              @288 + 768q, in the order the kernel reads them: low-nibble vectors 4q..4q+3 and
-//              4q+16..4q+19, high-bit vectors 4q..4q+3 (low vector v: elements 4v+e low,
-//              128+4v+e high; high vector v: 2 bits of element 64m+4v+e at bit 2m); 3392 bytes
-//              (3360 padded to a cache line).
+//   Q6_K is not packed either, for the same reason: llama.cpp sums it in 8 lanes (ref's
+//              dot_q6_k), and the packed kernel summed each block in one integer. Its unpacked
+//              tile in that order streams 32-39 GB/s one-token (the packed one 37) but prefills
+//              at 133 GMAC/s against the packed one's 244-262.
 //   F16/BF16   [k][16] 16-bit values (element j of row r at [j][r]), 32 bytes per row-element
 //              group, the file's bytes rearranged. Activations: the f16/bf16-rounded values as
 //              f32, transposed into tiles of kHalfTileTokens tokens ([k][kHalfTileTokens]).
@@ -50,7 +49,7 @@
 // acc), block after block (the order of llama.cpp's repacked Q4_0). Q5_0, IQ4_NL, MXFP4: the same
 // without the fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0: ggml's 8 f32 lanes (lane j =
 // elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's tree), as
-// llama.cpp and ref sum it. K types: exact integer sums per super-block, then ref's f32
+// llama.cpp and ref sum it. Q4_K: exact integer sums per super-block, then ref's f32
 // expression. F16/BF16: one f32 FMA chain over k from 0, which a scalar loop reproduces bit for
 // bit (llama.cpp's tinyBLAS keeps 16 lanes instead: the results differ by f32 rounding). Every
 // (row, token) has one fixed sequence: batch- and thread-invariant.

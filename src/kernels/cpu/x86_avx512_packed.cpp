@@ -289,92 +289,6 @@ HEARTH_INLINE void tile_q4_k(const uint8_t* group, int64_t nb, const uint8_t* co
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], _mm512_sub_ps(acc[t], min_acc[t]));
 }
 
-// Q6_K: per group g of 16, the exact sum of scale * dot of the unsigned 6-bit quants; the 32
-// offset comes off through the activation's sums of 16 (vpdpwssd of -32 * scale pairs), then
-// ref's f32 expression sum += (wd*ad) * isum: ref's bits (the integer sum is exact, so the
-// order of the groups within a super-block does not change it).
-//
-// Why the groups run in quarters q = 0..3 (groups q, q+4, q+8, q+12) and not 0..15: those four
-// groups are exactly the ones that read low-nibble vectors 4q..4q+3 and 4q+16..4q+19 and
-// high-bit vectors 4q..4q+3, which the packing stores together in that order, so the kernel
-// reads each super-block once, front to back. Group by group, it read three places of each
-// super-block at once and some vectors up to four times, and one-token products of
-// larger-than-cache matrices ran at ~9.5 GB/s per core against ~25 for Q4_K
-// (hearth_kernels_bench Q6_K -n 1 -t 1).
-template <int NT>
-HEARTH_INLINE void tile_q6_k(const uint8_t* group, int64_t nb, const uint8_t* const* act,
-                             float out[][kPackRows]) {
-  constexpr int64_t kBytes = 3392;
-  const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
-  __m512 acc[NT];
-  #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* b = group + i * kBytes;
-    // Scale pair p (groups 2p, 2p+1) as two i16 per row.
-    const auto pair = [&](int p) HEARTH_INLINE_LAMBDA {
-      return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 + 32 * p)));
-    };
-    __m512i isum[NT];
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
-    #pragma GCC unroll 8
-    for (int p = 0; p < 8; ++p) {  // -32 * scale * (sum of the group's 16 activations)
-      const __m512i minus32 = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(pair(p), 5));
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t)
-        isum[t] = _mm512_dpwssd_epi32(isum[t], minus32,
-                                      _mm512_set1_epi32(load_i32(act[t] + i * kQ8_KBytes + kQ8_KBsums + 4 * p)));
-    }
-    #pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {
-      const uint8_t* quarter = b + 288 + 768 * q;
-      for (int64_t off = 0; off < 768; off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(quarter) + kPrefetchBytes + off, _MM_HINT_T0);
-      __m512i lo[2][4], hi[4];
-      #pragma GCC unroll 4
-      for (int m = 0; m < 4; ++m) {
-        lo[0][m] = load512(quarter + 64 * m);
-        lo[1][m] = load512(quarter + 256 + 64 * m);
-        hi[m] = load512(quarter + 512 + 64 * m);
-      }
-      #pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) {
-        const int g = q + 4 * r;  // chunks c = 4g + m: low vector c % 32, high vector c % 16
-        const __m512i pr = pair(g / 2);
-        const __m512i sc = g % 2 ? _mm512_srai_epi32(pr, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16);
-        __m512i u[4];
-        #pragma GCC unroll 4
-        for (int m = 0; m < 4; ++m) {
-          const __m512i l = lo[r % 2][m];
-          const __m512i nib = _mm512_and_si512(g < 8 ? l : _mm512_srli_epi16(l, 4), low4);
-          const int shift = 2 * r;  // the 2 bits sit at `shift`, belong at 4
-          const __m512i hs = shift < 4 ? _mm512_slli_epi16(hi[m], 4 - shift)
-                                       : shift > 4 ? _mm512_srli_epi16(hi[m], shift - 4) : hi[m];
-          u[m] = _mm512_ternarylogic_epi32(nib, hs, top2, 0xF8);  // nib | (hs & 0x30)
-        }
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          const uint8_t* aq = act[t] + i * kQ8_KBytes + kQ8_KQuants + 16 * g;
-          __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
-          __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
-          s0 = _mm512_dpbusd_epi32(s0, u[2], _mm512_set1_epi32(load_i32(aq + 8)));
-          s1 = _mm512_dpbusd_epi32(s1, u[3], _mm512_set1_epi32(load_i32(aq + 12)));
-          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
-        }
-      }
-    }
-    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) {
-      const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(act[t] + i * kQ8_KBytes)));
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
-    }
-  }
-  #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], acc[t]);
-}
-
 // ---- the group x token loop ------------------------------------------------------------------
 
 // What gemm_packed needs of a type: the widest token tile that fits the registers, and the tile.
@@ -395,13 +309,6 @@ struct Q4KKernel {
   template <int NT>
   HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
     tile_q4_k<NT, kSuper>(g, k / 256, a, o);
-  }
-};
-struct Q6KKernel {
-  static constexpr int kMaxTokens = 8;
-  template <int NT>
-  HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
-    tile_q6_k<NT>(g, k / 256, a, o);
   }
 };
 
@@ -552,7 +459,6 @@ PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums) {
     case DType::MXFP4: return gemm_packed<Block32Kernel<MXFP4Packed>>;
     case DType::Q4_K:
       return sums == ref::KSums::kPairs ? gemm_packed<Q4KKernel<>> : gemm_packed<Q4KKernel<true>>;
-    case DType::Q6_K: return gemm_packed<Q6KKernel>;
     case DType::F16: return gemm_half<F16Half>;
     case DType::BF16: return gemm_half<BF16Half>;
     default: return nullptr;

@@ -372,25 +372,31 @@ float dot_q5_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
 // Q6_K: in half h, element 128h + 32k + l takes its low 4 bits from ql[64h + 32(k%2) + l]
 // (low nibble for k < 2, high for k >= 2) and its high 2 bits from bits 2k of qh[32h + l];
 // value (q - 32) * scale[group of 16].
+// The order is ggml's x86 vec_dot, which llama.cpp runs for every Q6_K product on x86 (it does
+// not repack Q6_K): per super-block, lane l of 8 holds the exact integer sum over the eight
+// 32-element chunks of scale * q * y for the chunk's elements 4l .. 4l + 3 (q unsigned, 0..63),
+// minus 32 * (scale_2l * bsum_2l + scale_2l+1 * bsum_2l+1) (the offset, through the activation's
+// sums of 16); each lane enters its f32 lane by one FMA with d = y.d * x.d, and the lanes are
+// added by hsum_float_8's tree (Lanes8::sum).
 float dot_q6_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  float sum = 0.0f;
+  Lanes8 acc;
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ6_K>(w, i);
     const auto y = load_block<quant::BlockQ8_K>(a, i);
-    int isum = 0;
-    for (int e = 0; e < kQK_K; e += 16) {
-      const int h = e / 128, k = (e % 128) / 32, l0 = e % 32;
-      int group = 0;
-      for (int l = l0; l < l0 + 16; ++l) {
-        const int low = (x.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
-        const int high = (x.qh[32 * h + l] >> (2 * k)) & 3;
-        group += ((low | (high << 4)) - 32) * y.qs[e + l - l0];
-      }
-      isum += x.scales[e / 16] * group;
+    int lane[8] = {};
+    for (int e = 0; e < kQK_K; ++e) {
+      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+      const int low = (x.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
+      const int high = (x.qh[32 * h + l] >> (2 * k)) & 3;
+      lane[l / 4] += x.scales[e / 16] * ((low | (high << 4)) * y.qs[e]);
     }
-    sum += h2f(x.d) * y.d * static_cast<float>(isum);
+    const float d = y.d * h2f(x.d);
+    for (int l = 0; l < 8; ++l) {
+      lane[l] -= 32 * (x.scales[2 * l] * y.bsums[2 * l] + x.scales[2 * l + 1] * y.bsums[2 * l + 1]);
+      acc.lane[l] = std::fma(d, static_cast<float>(lane[l]), acc.lane[l]);
+    }
   }
-  return sum;
+  return acc.sum();
 }
 
 // IQ4_XS: 8 sub-blocks of 32 IQ4_NL-style nibbles, each with a 6-bit scale (offset 32): low 4

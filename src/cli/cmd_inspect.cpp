@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "model/arch.h"
 #include "model/model_file.h"
+#include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::cli {
@@ -135,7 +136,34 @@ json hparams_json(const ModelFile& model, std::string* error) {
     out["n_swa"] = hp->n_swa;
     out["n_layer_swa"] = windowed;
   }
+  // The f16 KV cache (model/kv_cache.h): bytes per position of the full-attention layers, and of
+  // the sliding-window layers, which keep only their window (kv_window) however long the context.
+  const std::vector<KvLayerShape> layers = kv_layer_shapes(*hp);
+  const uint64_t full = KvCache::bytes_per_block(layers, KvGroup::kFull, 1);
+  const uint64_t window = KvCache::bytes_per_block(layers, KvGroup::kWindow, 1);
+  out["kv_bytes_per_token"] = full;
+  if (window > 0) {
+    out["kv_bytes_per_window_token"] = window;
+    out["kv_window"] = kv_window(*hp);
+  }
   return out;
+}
+
+// "kv cache: ..." for the text view: per token, and at the training context and at 32k.
+std::string kv_summary(const json& hp) {
+  const auto full = hp["kv_bytes_per_token"].get<uint64_t>();
+  const uint64_t window = hp.contains("kv_bytes_per_window_token") ? hp["kv_bytes_per_window_token"].get<uint64_t>() : 0;
+  const int64_t w = hp.contains("kv_window") ? hp["kv_window"].get<int64_t>() : 0;
+  auto at = [&](int64_t n_ctx) {
+    const double bytes = double(full) * double(n_ctx) + double(window) * double(std::min(n_ctx, w));
+    return fmt::format("{:.1f} MiB at {} tokens", bytes / (1 << 20), n_ctx);
+  };
+  std::string s = fmt::format("kv cache (f16): {} bytes per token", full);
+  if (window > 0) s += fmt::format(" + windowed layers {} bytes per token of their {}-token window", window, w);
+  const int64_t n_train = hp["n_ctx_train"].get<int64_t>();
+  s += "; " + at(n_train);
+  if (n_train != 32768) s += ", " + at(32768);
+  return s;
 }
 
 int inspect(const std::string& path, bool as_json, bool full) {
@@ -192,8 +220,9 @@ int inspect(const std::string& path, bool as_json, bool full) {
              model->get_string("general.name").value_or("-"));
   if (!hp.is_null()) {
     fmt::print("hyperparameters:");
-    for (auto& [k, v] : hp.items()) fmt::print(" {}={}", k, v.dump());
-    fmt::print("\n");
+    for (auto& [k, v] : hp.items())
+      if (!std::string_view(k).starts_with("kv_")) fmt::print(" {}={}", k, v.dump());
+    fmt::print("\n{}\n", kv_summary(hp));
   } else {
     fmt::print("hyperparameters: {}\n", hp_error);
   }

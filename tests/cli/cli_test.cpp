@@ -167,6 +167,27 @@ TEST_F(Cli, InspectJsonDescribesTheFile) {
   EXPECT_NE(text.out.find("blk.1.ffn_down.weight"), std::string::npos);
 }
 
+// The KV cache a model needs: f16 K and V of every full-attention layer per token, and of the
+// windowed layers (gemma-3: five of six, 16-token window) only their window's.
+TEST_F(Cli, InspectReportsTheKvCacheOfFullAndWindowedLayers) {
+  CmdResult r = run("inspect --json " + model("gemma-3-1b-tiny", "q8_0"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto hp = nlohmann::json::parse(r.out)["hparams"];
+  const int64_t kv_dim = 1 * 128;  // one KV head of 128
+  EXPECT_EQ(hp["kv_bytes_per_token"], 2 * 2 * kv_dim * 1);         // layer 5
+  EXPECT_EQ(hp["kv_bytes_per_window_token"], 2 * 2 * kv_dim * 5);  // layers 0-4
+  EXPECT_EQ(hp["kv_window"], 16);
+  CmdResult text = run("inspect " + model("gemma-3-1b-tiny", "q8_0"));
+  EXPECT_NE(text.out.find("kv cache (f16): 512 bytes per token + windowed layers 2560 bytes per token of their "
+                          "16-token window; 1.0 MiB at 2048 tokens, 16.0 MiB at 32768 tokens"),
+            std::string::npos)
+      << text.out;
+  r = run("inspect --json " + model("qwen2.5-tiny", "q8_0"));
+  hp = nlohmann::json::parse(r.out)["hparams"];
+  EXPECT_EQ(hp["kv_bytes_per_token"], 2 * 2 * 2 * 64 * 2);  // 2 layers, 2 KV heads of 64
+  EXPECT_FALSE(hp.contains("kv_window"));
+}
+
 TEST_F(Cli, QuantizeRoundTripStaysCloseToTheSource) {
   std::string src = model("qwen2.5-tiny", "f32");
   std::string out = kTmp + "/quantized-q6k.gguf";

@@ -115,17 +115,7 @@ std::vector<TensorSpec> gemma2_layer() {
 }
 
 // Gemma 3: Gemma 2's layer with QK-norm.
-std::vector<TensorSpec> gemma3_layer() {
-  return with(with(attention_layer(), qk_norm()),
-              {
-                  {Slot::kAttnPostNorm, "blk.{i}.post_attention_norm.weight", Dim::kEmbd, Dim::kOne, true},
-                  {Slot::kFfnNorm, "blk.{i}.ffn_norm.weight", Dim::kEmbd, Dim::kOne, true},
-                  {Slot::kGate, "blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true},
-                  {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true},
-                  {Slot::kUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true},
-                  {Slot::kFfnPostNorm, "blk.{i}.post_ffw_norm.weight", Dim::kEmbd, Dim::kOne, true},
-              });
-}
+std::vector<TensorSpec> gemma3_layer() { return with(gemma2_layer(), qk_norm()); }
 
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();

@@ -227,7 +227,7 @@ HEARTH_INLINE void decode_q6_k(const uint8_t* b, DecodedK& out) {
 }
 
 // sum over 16-element groups g in [g0, g1) of scale[g] * (exact group sum): exact in i32.
-HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0 = 0, int g1 = 16) {
+HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0, int g1) {
   int32x4_t acc = vdupq_n_s32(0);
   for (int g = g0; g < g1; ++g)
     acc = vmlaq_n_s32(acc, vdotq_s32(vdupq_n_s32(0), vld1q_s8(w.q + 16 * g), vld1q_s8(y + 16 * g)), w.scale[g]);

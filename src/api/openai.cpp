@@ -131,14 +131,6 @@ std::optional<ApiError> parse_common(const ojson& body, const ModelContext& m, G
   return std::nullopt;
 }
 
-std::vector<int32_t> encode_prompt(const tokenizer::Tokenizer& tok, const std::string& text) {
-  std::vector<int32_t> ids = tok.encode(text, /*add_special=*/false, /*parse_special=*/true);
-  // BOS as the model asks, unless the text (e.g. a chat template) already starts with it.
-  if (tok.add_bos() && tok.bos() >= 0 && (ids.empty() || ids.front() != tok.bos())) ids.insert(ids.begin(), tok.bos());
-  if (tok.add_eos() && tok.eos() >= 0) ids.push_back(tok.eos());
-  return ids;
-}
-
 constexpr size_t kMaxJsonDepth = 256;
 
 // nlohmann's parser recurses per nesting level: bound the depth before parsing, so a body of a
@@ -163,6 +155,15 @@ bool json_depth_ok(const std::string& text) {
 }
 
 }  // namespace
+
+std::vector<int32_t> encode_prompt(const tokenizer::Tokenizer& tok, const std::string& text) {
+  std::vector<int32_t> ids = tok.encode(text, /*add_special=*/false, /*parse_special=*/true);
+  // BOS as the model asks, unless the text (e.g. a chat template) already starts with it.
+  if (tok.add_bos() && tok.bos() >= 0 && (ids.empty() || ids.front() != tok.bos())) ids.insert(ids.begin(), tok.bos());
+  if (tok.add_eos() && tok.eos() >= 0) ids.push_back(tok.eos());
+  return ids;
+}
+
 
 ApiResult<ojson> parse_json_body(const std::string& text) {
   if (!json_depth_ok(text)) return bad_request("the JSON body is nested too deeply");

@@ -14,6 +14,7 @@
 
 #include "chat/chat_request.h"
 #include "chat/template.h"
+#include "model/arch.h"
 #include "sampling/sampler.h"
 #include "api/api_error.h"
 #include "tokenizer/tokenizer.h"
@@ -33,6 +34,8 @@ struct ModelContext {
   int64_t max_context = 0;         // prompt + completion tokens per sequence
   int32_t n_vocab = 0;
   int64_t max_n = 16;              // most choices per request
+  Pooling pooling = Pooling::kNone;// how the model pools embeddings (kNone: it serves none)
+  int64_t n_embd = 0;              // width of its embeddings
 };
 
 struct PromptPlan {
@@ -62,6 +65,9 @@ using ApiResult = std::variant<T, ApiError>;
 // A request body: JSON (valid UTF-8, nesting at most 256 deep, so parsing cannot exhaust the
 // stack) holding an object.
 ApiResult<ojson> parse_json_body(const std::string& text);
+
+// A prompt's tokens: BOS and EOS as the model asks (BOS not twice), special tokens parsed.
+std::vector<int32_t> encode_prompt(const tokenizer::Tokenizer& tok, const std::string& text);
 
 ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelContext& m);
 ApiResult<GenerationPlan> parse_completion_request(const ojson& body, const ModelContext& m);

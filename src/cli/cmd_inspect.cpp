@@ -136,6 +136,7 @@ json hparams_json(const ModelFile& model, std::string* error) {
     out["n_swa"] = hp->n_swa;
     out["n_layer_swa"] = windowed;
   }
+  if (hp->pooling != Pooling::kNone) out["pooling"] = pooling_name(hp->pooling);
   // The f16 KV cache (model/kv_cache.h): bytes per position of the full-attention layers, and of
   // the sliding-window layers, which keep only their window (kv_window) however long the context.
   const std::vector<KvLayerShape> layers = kv_layer_shapes(*hp);

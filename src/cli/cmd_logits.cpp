@@ -14,6 +14,20 @@
 
 namespace hearth::cli {
 
+std::optional<std::vector<int32_t>> parse_token_list(const std::string& list) {
+  std::string text = list;
+  for (char& c : text) if (c == ',') c = ' ';
+  std::istringstream in(text);
+  std::vector<int32_t> ids;
+  long long id;
+  while (in >> id) {
+    if (id < INT32_MIN || id > INT32_MAX) return std::nullopt;
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  if (!in.eof()) return std::nullopt;
+  return ids;
+}
+
 void add_logits_command(CLI::App& app, int& exit_code) {
   struct Args {
     std::string model, tokens, output, dump;
@@ -33,23 +47,13 @@ void add_logits_command(CLI::App& app, int& exit_code) {
                   "a later chunk overwrites an earlier one's)");
   cmd->callback([args, &exit_code] {
     exit_code = 1;
-    std::vector<int32_t> ids;
-    std::string text = args->tokens;
-    for (char& c : text) if (c == ',') c = ' ';
-    std::istringstream in(text);
-    long long id;
-    while (in >> id) {
-      if (id < INT32_MIN || id > INT32_MAX) {
-        fmt::print(stderr, "hearth logits: token id {} out of range\n", id);
-        return;
-      }
-      ids.push_back(static_cast<int32_t>(id));
-    }
-    if (!in.eof() || ids.empty()) {
+    const std::optional<std::vector<int32_t>> parsed = parse_token_list(args->tokens);
+    if (!parsed || parsed->empty()) {
       fmt::print(stderr, "hearth logits: --tokens must be a list of integers\n");
       exit_code = 2;
       return;
     }
+    const std::vector<int32_t>& ids = *parsed;
     auto model = ModelFile::open(args->model);
     if (!model.ok()) {
       fmt::print(stderr, "hearth logits: {}\n", model.error().message);

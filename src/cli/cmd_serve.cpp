@@ -116,6 +116,11 @@ int serve(ServeArgs a) {
   ctx.max_context = eng.max_context();
   ctx.n_vocab = static_cast<int32_t>(hp.n_vocab);
   ctx.max_n = a.max_n;
+  ctx.pooling = hp.pooling;
+  ctx.n_embd = hp.n_embd;
+  if (hp.pooling != Pooling::kNone)
+    fmt::print(stderr, "serve: an embedding model ({} pooling): /v1/embeddings serves {}-wide vectors\n",
+               pooling_name(hp.pooling), hp.n_embd);
   fmt::print(stderr,
              "serve: {} ({}) as '{}': context {} tokens, KV cache {} blocks of {}{} ({:.0f} MiB, {} tokens), "
              "{} sequences per step, {} threads\n",

@@ -21,6 +21,7 @@ int run_main(int argc, char** argv) {
   add_run_command(app, exit_code);
   add_template_command(app, exit_code);
   add_bench_command(app, exit_code);
+  add_embed_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

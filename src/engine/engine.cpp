@@ -47,6 +47,7 @@ struct Engine::Request {
   RequestSpec spec;               // spec.prompt moved to the scheduler
   int64_t n_prompt = 0;
   std::unique_ptr<Sampler> sampler;  // made at the first sample
+  std::unique_ptr<Pooler> pooler;    // embedding requests
   Clock::time_point arrival, last_token;
   bool has_token = false;
 };
@@ -161,7 +162,10 @@ void Engine::take_submissions() {
     cancelled.swap(cancelled_);
   }
   for (auto& r : incoming) {
-    scheduler_.add(r->id, std::move(r->spec.prompt));
+    const Pooling pooling = r->spec.pooling;
+    if (pooling != Pooling::kNone) r->pooler = std::make_unique<Pooler>(pooling, model_.hparams().n_embd);
+    // Mean and first-token pooling read hidden states a cached prefix would skip.
+    scheduler_.add(r->id, std::move(r->spec.prompt), pooling == Pooling::kNone || pooling == Pooling::kLast);
     const uint64_t id = r->id;
     requests_[id] = std::move(r);
   }
@@ -175,7 +179,7 @@ void Engine::take_submissions() {
   }
 }
 
-void Engine::finish(uint64_t id, FinishReason reason, std::string error) {
+void Engine::finish(uint64_t id, FinishReason reason, std::string error, std::vector<float> embedding) {
   auto node = requests_.extract(id);
   if (node.empty()) return;
   Request& r = *node.mapped();
@@ -189,6 +193,7 @@ void Engine::finish(uint64_t id, FinishReason reason, std::string error) {
     admitted = s->admitted_once;
   }
   ev.error = std::move(error);
+  ev.embedding = std::move(embedding);
   scheduler_.finish(id);
   {
     std::lock_guard lock(mutex_);
@@ -198,7 +203,7 @@ void Engine::finish(uint64_t id, FinishReason reason, std::string error) {
     metrics_.finished[static_cast<size_t>(reason)]++;
     --unfinished_;
     metrics_.e2e.observe(std::chrono::duration<double>(Clock::now() - r.arrival).count());
-    if (admitted) metrics_.generation_len.observe(double(ev.completion_tokens));
+    if (admitted && !r.pooler) metrics_.generation_len.observe(double(ev.completion_tokens));
   }
   if (r.spec.on_finish) r.spec.on_finish(ev);
 }
@@ -297,21 +302,29 @@ bool Engine::step() {
   }
 
   if (!plan.empty()) {
-    // Execute: the plan's tokens as one batch, each sequence's tokens contiguous.
+    // Execute: the plan's tokens as one batch, each sequence's tokens contiguous. A generation
+    // request wants its last token's logits once it reaches the end of its known tokens; an
+    // embedding request the hidden states its pooling reads.
     batch_.clear();
     for (size_t index = 0; index < plan.runs.size(); ++index) {
       const StepPlan::Run& run = plan.runs[index];
       const ScheduledSeq& s = *scheduler_.find(run.id);
+      Pooler* pooler = requests_.at(run.id)->pooler.get();
+      if (pooler && run.first == 0) pooler->reset();  // recomputed from the start after a preemption
       batch_.block_tables.push_back(s.table);
       if (kv_.has_window_group()) batch_.window_tables.push_back(s.window_table);
       for (int64_t i = 0; i < run.count; ++i) {
         const int64_t pos = run.first + i;
-        batch_.add(s.tokens[size_t(pos)], static_cast<int32_t>(pos), static_cast<int32_t>(index),
-                   run.logits && i == run.count - 1);
+        const TokenOutput out = pooler ? (pooler->reads(pos, s.n_prompt) ? TokenOutput::kHidden : TokenOutput::kNone)
+                                : run.logits && i == run.count - 1 ? TokenOutput::kLogits
+                                                                   : TokenOutput::kNone;
+        batch_.add(s.tokens[size_t(pos)], static_cast<int32_t>(pos), static_cast<int32_t>(index), out);
       }
     }
+    const int64_t n_embd = model_.hparams().n_embd;
     logits_.resize(static_cast<size_t>(batch_.n_logits() * n_vocab_));
-    Status st = model_.forward_batch(batch_, kv_, logits_.data());
+    hidden_.resize(static_cast<size_t>(batch_.n_outputs(TokenOutput::kHidden) * n_embd));
+    Status st = model_.forward_batch(batch_, kv_, logits_.data(), hidden_.data());
     {
       std::lock_guard lock(mutex_);
       metrics_.steps++;
@@ -320,11 +333,24 @@ bool Engine::step() {
     if (!st.ok()) {
       for (const StepPlan::Run& run : plan.runs) finish(run.id, FinishReason::kError, st.message());
     } else {
-      // Commit, then sample every sequence that reached the end of its known tokens.
+      // Commit, then sample every sequence that reached the end of its known tokens, and finish
+      // every embedding request whose prompt is all computed.
       scheduler_.commit(plan);
       const float* row = logits_.data();
+      const float* hidden = hidden_.data();
+      size_t t = 0;
       for (const StepPlan::Run& run : plan.runs) {
+        Pooler* pooler = requests_.at(run.id)->pooler.get();
+        for (int64_t i = 0; i < run.count; ++i, ++t) {
+          if (batch_.outputs[t] != TokenOutput::kHidden) continue;
+          pooler->add(std::span<const float>(hidden, size_t(n_embd)));
+          hidden += n_embd;
+        }
         if (!run.logits) continue;
+        if (pooler) {
+          finish(run.id, FinishReason::kStop, {}, pooler->result());
+          continue;
+        }
         sample(run.id, row);
         row += n_vocab_;
       }

@@ -27,6 +27,7 @@
 #include "engine/metrics.h"
 #include "engine/scheduler.h"
 #include "model/kv_cache.h"
+#include "model/pooling.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
 
@@ -63,6 +64,7 @@ struct FinishEvent {
   int64_t completion_tokens = 0;
   int64_t cached_tokens = 0;        // prompt tokens whose KV came from the prefix cache
   std::string error;
+  std::vector<float> embedding;     // an embedding request's pooled vector (not normalised)
 };
 
 struct RequestSpec {
@@ -71,6 +73,9 @@ struct RequestSpec {
   int64_t max_tokens = 16;
   bool ignore_eos = false;
   int top_logprobs = -1;            // -1: no logprobs; 0..20: the chosen token's and this many more
+  // Not kNone: an embedding request. The prompt is computed (batched with everyone else's tokens)
+  // and pooled this way (model/pooling.h); it finishes with the embedding, generating nothing.
+  Pooling pooling = Pooling::kNone;
   // Both run on the engine thread and must be quick. on_token returns false to finish the
   // request (a stop string matched); on_finish is called exactly once, last.
   std::function<bool(const TokenEvent&)> on_token;
@@ -120,7 +125,7 @@ class Engine {
   void account(const StepPlan& plan);
   void publish_gauges();
   // Finishes request `id`, wherever it is (callback last); it is gone afterwards.
-  void finish(uint64_t id, FinishReason reason, std::string error = {});
+  void finish(uint64_t id, FinishReason reason, std::string error = {}, std::vector<float> embedding = {});
   // Samples the next token of request `id` from its logits row; may finish it.
   void sample(uint64_t id, const float* logits);
 
@@ -148,6 +153,7 @@ class Engine {
   std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;  // waiting and running
   Batch batch_;
   std::vector<float> logits_;
+  std::vector<float> hidden_;  // the batch's kHidden rows, for embedding requests
   std::vector<float> scratch_;
   std::vector<int32_t> order_;
   std::thread thread_;

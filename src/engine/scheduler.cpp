@@ -34,9 +34,10 @@ int64_t Scheduler::first_window_block(int64_t pos) const {
   return window_first_position(pos, options_.window, options_.block_size) / options_.block_size;
 }
 
-void Scheduler::add(uint64_t id, std::vector<int32_t> prompt) {
+void Scheduler::add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix) {
   auto s = std::make_unique<ScheduledSeq>();
   s->id = id;
+  s->reuse_prefix = reuse_prefix;
   s->n_prompt = static_cast<int64_t>(prompt.size());
   s->tokens = std::move(prompt);
   seqs_[id] = std::move(s);
@@ -119,7 +120,7 @@ bool Scheduler::admit(ScheduledSeq& s, int64_t& matched) {
   const int64_t needed = (n + bs - 1) / bs;
   matched = 0;
   // At least the last token is computed again: its logits are what the next token comes from.
-  if (options_.prefix_caching) matched = blocks_.take_prefix(s.tokens, (n - 1) / bs, s.table, s.hashes);
+  if (options_.prefix_caching && s.reuse_prefix) matched = blocks_.take_prefix(s.tokens, (n - 1) / bs, s.table, s.hashes);
   if (options_.window > 0 && matched > 0) {
     const int64_t usable = window_prefix(s, matched);
     for (int64_t i = usable; i < matched; ++i) blocks_.release(s.table[size_t(i)]);

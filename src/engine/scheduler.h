@@ -65,6 +65,7 @@ struct ScheduledSeq {
   std::vector<uint64_t> hashes;  // chain hashes of the leading full blocks
   int64_t cached_tokens = 0;     // prompt tokens taken from the prefix cache at first admission
   bool admitted_once = false;
+  bool reuse_prefix = true;      // may start from cached prefix blocks
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
@@ -98,8 +99,10 @@ class Scheduler {
  public:
   explicit Scheduler(const SchedulerOptions& options);
 
-  // Queues a new sequence at the back.
-  void add(uint64_t id, std::vector<int32_t> prompt);
+  // Queues a new sequence at the back. reuse_prefix false: every prompt token is computed, none
+  // taken from the prefix cache (an embedding that pools over every token, or the first, needs
+  // their hidden states); its full blocks still go to the cache for others.
+  void add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix = true);
   StepPlan schedule();
   // After the forward pass ran every token of `plan`: they are computed, and full blocks are
   // registered in the prefix cache.

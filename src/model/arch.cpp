@@ -185,6 +185,17 @@ int64_t dim_value(Dim dim, const HParams& hp) {
   return 0;
 }
 
+const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::kNone: return "none";
+    case Pooling::kMean: return "mean";
+    case Pooling::kCls: return "cls";
+    case Pooling::kLast: return "last";
+    case Pooling::kRank: return "rank";
+  }
+  return "none";
+}
+
 std::vector<uint8_t> swa_layers_from_pattern(int64_t n_layer, int64_t pattern) {
   std::vector<uint8_t> flags(static_cast<size_t>(n_layer));
   for (int64_t il = 0; il < n_layer; ++il)
@@ -326,6 +337,26 @@ Result<HParams> read_hparams(const ModelFile& model) {
                           "per layer", model.path(), hp.n_layer);
       hp.swa_layers = swa_layers_from_pattern(hp.n_layer, *n);
     }
+  }
+
+  // Embedding models. Encoders (attention.causal = false: BERT) and rerankers' classification
+  // heads are not implemented: refused by name rather than run as something else.
+  if (const gguf::Value* causal = model.find(model.arch_key("attention.causal"))) {
+    std::optional<bool> b = causal->as_bool();
+    if (!b) return make_error("{}: {} must be a boolean", model.path(), model.arch_key("attention.causal"));
+    if (!*b)
+      return make_error("{}: {} = false (a bidirectional encoder) is not supported yet", model.path(),
+                        model.arch_key("attention.causal"));
+  }
+  if (const gguf::Value* pooling = model.find(model.arch_key("pooling_type"))) {
+    std::optional<int64_t> p = pooling->as_int();
+    if (!p || *p < -1 || *p > 4)
+      return make_error("{}: {} must be an integer in -1..4 (llama.cpp's pooling types)", model.path(),
+                        model.arch_key("pooling_type"));
+    if (*p == 4)
+      return make_error("{}: {} = 4 (rank: a reranker's classification head) is not supported yet",
+                        model.path(), model.arch_key("pooling_type"));
+    hp.pooling = *p < 0 ? Pooling::kNone : static_cast<Pooling>(*p);  // -1: unspecified (none)
   }
 
   if (const ModelTensor* embd = model.find_tensor("token_embd.weight")) {

@@ -15,6 +15,12 @@
 
 namespace hearth {
 
+// How an embedding model turns a sequence's final hidden states (after the output norm) into
+// one vector, numbered as llama.cpp numbers {arch}.pooling_type. kNone: a generator (no
+// embeddings are served). kRank (a reranker's classification head) is refused at load.
+enum class Pooling : uint8_t { kNone = 0, kMean = 1, kCls = 2, kLast = 3, kRank = 4 };
+const char* pooling_name(Pooling p);
+
 // Hyperparameters, read from "{arch}.*" GGUF keys (or mapped from config.json).
 struct HParams {
   int64_t n_vocab = 0;       // rows of token_embd
@@ -42,6 +48,7 @@ struct HParams {
   // last are windowed, as llama.cpp reads it) or one flag per layer; the family's default else.
   int64_t n_swa = 0;                // {arch}.attention.sliding_window
   std::vector<uint8_t> swa_layers;  // [n_layer] 1: windowed (empty when n_swa is 0)
+  Pooling pooling = Pooling::kNone; // {arch}.pooling_type: embedding models (Qwen3-Embedding: last)
 
   int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
   int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v

@@ -107,39 +107,45 @@ class KvCache {
   std::vector<std::unique_ptr<KvPool>> pools_;
 };
 
+// What a forward pass returns for a token: nothing (its keys and values only), its logits, or
+// its final hidden state after the output norm (what embedding models pool).
+enum class TokenOutput : uint8_t { kNone = 0, kLogits = 1, kHidden = 2 };
+
 // The tokens of one forward pass, from any number of sequences. Each sequence's tokens appear in
 // position order, and every position before a token's own is either already in the cache or
 // earlier in this batch (its keys and values are written before attention reads them).
 struct Batch {
   std::vector<int32_t> tokens;
   std::vector<int32_t> positions;
-  std::vector<int32_t> seq;         // index into block_tables
-  std::vector<uint8_t> want_logits; // 1: this token's logits are returned (in batch order)
+  std::vector<int32_t> seq;          // index into block_tables
+  std::vector<TokenOutput> outputs;  // what is returned for each token (rows in batch order)
   std::vector<std::span<const int32_t>> block_tables;   // the full group's, per sequence
   std::vector<std::span<const int32_t>> window_tables;  // the window group's (when the cache has one)
 
   size_t size() const { return tokens.size(); }
-  int64_t n_logits() const;
+  int64_t n_outputs(TokenOutput kind) const {
+    int64_t n = 0;
+    for (TokenOutput o : outputs) n += o == kind ? 1 : 0;
+    return n;
+  }
+  int64_t n_logits() const { return n_outputs(TokenOutput::kLogits); }
   void clear() {
     tokens.clear();
     positions.clear();
     seq.clear();
-    want_logits.clear();
+    outputs.clear();
     block_tables.clear();
     window_tables.clear();
   }
-  void add(int32_t token, int32_t position, int32_t seq_index, bool logits) {
+  void add(int32_t token, int32_t position, int32_t seq_index, TokenOutput output) {
     tokens.push_back(token);
     positions.push_back(position);
     seq.push_back(seq_index);
-    want_logits.push_back(logits ? 1 : 0);
+    outputs.push_back(output);
+  }
+  void add(int32_t token, int32_t position, int32_t seq_index, bool logits) {
+    add(token, position, seq_index, logits ? TokenOutput::kLogits : TokenOutput::kNone);
   }
 };
-
-inline int64_t Batch::n_logits() const {
-  int64_t n = 0;
-  for (uint8_t w : want_logits) n += w;
-  return n;
-}
 
 }  // namespace hearth

@@ -137,6 +137,8 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     w.set_f32(a + ".attn_logit_softcapping", static_cast<float>(hp.attn_logit_softcap));
   if (hp.final_logit_softcap > 0)
     w.set_f32(a + ".final_logit_softcapping", static_cast<float>(hp.final_logit_softcap));
+  if (hp.pooling != Pooling::kNone)
+    w.set_u32(a + ".pooling_type", static_cast<uint32_t>(hp.pooling));
   if (p.yarn) {
     w.set_string(a + ".rope.scaling.type", "yarn");
     w.set_f32(a + ".rope.scaling.factor", static_cast<float>(p.yarn->factor));
@@ -147,6 +149,7 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
   for (const auto& [key, value] : extra_tokens) w.set(key, value);
   if (p.eos_token_id) w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(*p.eos_token_id));
   if (p.add_bos_token) w.set_bool("tokenizer.ggml.add_bos_token", *p.add_bos_token);
+  if (p.add_eos_token) w.set_bool("tokenizer.ggml.add_eos_token", *p.add_eos_token);
   if (!tmpl.empty()) w.set_string("tokenizer.chat_template", tmpl);
   return w.metadata();
 }

@@ -50,6 +50,12 @@ HParams gemma2(HParams hp, int64_t n_swa) {
   return hp;
 }
 
+// An embedding model: hidden states pooled as llama.cpp's pooling type says.
+HParams embedding(HParams hp, Pooling pooling) {
+  hp.pooling = pooling;
+  return hp;
+}
+
 // Gemma's turn markers, for its chat template over a vocabulary that lacks them (its own 262k
 // SentencePiece vocabulary is not in testdata).
 const std::vector<std::string_view> kGemmaTurnTokens = {"<start_of_turn>", "<end_of_turn>"};
@@ -132,6 +138,15 @@ const std::vector<Preset>& presets() {
       {"gemma-2-2b-tiny", "gemma2", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",
        gemma2(shape(256, 4, 4, 2, 512, 2048, 10000, 1e-6, 128), 16), true, std::nullopt, std::nullopt, true,
        std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
+      // Qwen3-Embedding-0.6B: Qwen3-0.6B's shape at a 32k context, the last token's final hidden
+      // state as the embedding, with <|endoftext|> appended to every input (add_eos_token) as its
+      // GGUF files and sentence-transformers do. The tiny variant: qwen3-tiny's shape.
+      {"qwen3-embedding-0.6b", "qwen3", "ggml-vocab-qwen2.gguf", "",
+       embedding(shape(1024, 28, 16, 8, 3072, 32768, 1e6, 1e-6, 128), Pooling::kLast), true, std::nullopt,
+       std::nullopt, false, std::nullopt, {}, std::nullopt, true},
+      {"qwen3-embedding-tiny", "qwen3", "ggml-vocab-qwen2.gguf", "",
+       embedding(shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-6, 128), Pooling::kLast), true, std::nullopt,
+       std::nullopt, false, std::nullopt, {}, std::nullopt, true},
   };
   return table;
 }

@@ -41,6 +41,7 @@ struct Preset {
   // (gpt-oss's harmony format over the qwen2 vocabulary: the o200k one is not in testdata).
   std::vector<std::string_view> extra_control_tokens = {};
   std::optional<std::string_view> eos_token = std::nullopt;  // by text, among the extra tokens
+  std::optional<bool> add_eos_token = std::nullopt;  // embedding models that pool the appended EOS
 };
 
 const std::vector<Preset>& presets();

@@ -294,7 +294,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   rope_table_ = be.buffer(nb, hp_.n_rot);
   if (arch_.swa_own_rope && kv_window_ > 0) rope_table_swa_ = be.buffer(nb, hp_.n_rot);
   if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
-  logit_rows_.reserve(size_t(nb));
+  output_rows_.reserve(size_t(nb));
   kv_cells_.reserve(size_t(nb));
   ranges_.reserve(size_t(nb));
 
@@ -311,6 +311,15 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
 
 Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,
                             std::vector<float>& logits) {
+  return forward_own(tokens, TokenOutput::kLogits, all_logits, logits);
+}
+
+Status Transformer::forward_hidden(std::span<const int32_t> tokens, bool all, std::vector<float>& hidden) {
+  return forward_own(tokens, TokenOutput::kHidden, all, hidden);
+}
+
+Status Transformer::forward_own(std::span<const int32_t> tokens, TokenOutput output, bool all,
+                                std::vector<float>& out) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (own_kv_.n_blocks() == 0) return make_error("forward: this transformer has no cache of its own");
   if (n == 0) return make_error("forward: no tokens");
@@ -320,16 +329,20 @@ Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,
   own_batch_.block_tables.push_back(own_table_);
   if (own_kv_.has_window_group()) own_batch_.window_tables.push_back(own_window_table_);
   for (int64_t i = 0; i < n; ++i)
-    own_batch_.add(tokens[size_t(i)], static_cast<int32_t>(n_past_ + i), 0, all_logits || i == n - 1);
-  logits.resize(static_cast<size_t>((all_logits ? n : 1) * hp_.n_vocab));
-  HEARTH_RETURN_IF_ERROR(forward_batch(own_batch_, own_kv_, logits.data()));
+    own_batch_.add(tokens[size_t(i)], static_cast<int32_t>(n_past_ + i), 0,
+                   all || i == n - 1 ? output : TokenOutput::kNone);
+  const int64_t width = output == TokenOutput::kLogits ? hp_.n_vocab : hp_.n_embd;
+  out.resize(static_cast<size_t>((all ? n : 1) * width));
+  const bool logits = output == TokenOutput::kLogits;
+  HEARTH_RETURN_IF_ERROR(forward_batch(own_batch_, own_kv_, logits ? out.data() : nullptr,
+                                       logits ? nullptr : out.data()));
   n_past_ += n;
   return {};
 }
 
 Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
   if (b.size() == 0) return make_error("forward: no tokens");
-  if (b.positions.size() != b.size() || b.seq.size() != b.size() || b.want_logits.size() != b.size())
+  if (b.positions.size() != b.size() || b.seq.size() != b.size() || b.outputs.size() != b.size())
     return make_error("forward: batch arrays differ in length");
   if (kv.n_layer() != hp_.n_layer)
     return make_error("forward: the KV cache has {} layers, the model {}", kv.n_layer(), hp_.n_layer);
@@ -369,19 +382,22 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
   return {};
 }
 
-Status Transformer::forward_batch(const Batch& batch, KvCache& kv, float* logits) {
+Status Transformer::forward_batch(const Batch& batch, KvCache& kv, float* logits, float* hidden) {
   HEARTH_RETURN_IF_ERROR(check_batch(batch, kv));
+  if ((logits == nullptr && batch.n_logits() > 0) || (hidden == nullptr && batch.n_outputs(TokenOutput::kHidden) > 0))
+    return make_error("forward: the batch wants outputs that have nowhere to go");
   const int64_t n = static_cast<int64_t>(batch.size());
   for (int64_t begin = 0; begin < n; begin += n_batch_) {
     const int64_t len = std::min(n_batch_, n - begin);
-    forward_chunk(batch, begin, len, kv, logits);
-    for (int64_t i = begin; i < begin + len; ++i)
-      if (batch.want_logits[size_t(i)]) logits += hp_.n_vocab;
+    const auto [n_logits, n_hidden] = forward_chunk(batch, begin, len, kv, logits, hidden);
+    if (n_logits > 0) logits += n_logits * hp_.n_vocab;
+    if (n_hidden > 0) hidden += n_hidden * hp_.n_embd;
   }
   return {};
 }
 
-void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits) {
+std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv,
+                                                       float* logits, float* hidden) {
   Backend& be = *backend_;
   const float eps = static_cast<float>(hp_.rms_eps);
   const std::span<const int32_t> tokens(batch.tokens.data() + begin, size_t(n));
@@ -455,20 +471,30 @@ void Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, Kv
     trace("l_out", il, *x_, n);
   }
 
-  // Output head, only for the tokens whose logits are wanted.
-  logit_rows_.clear();
-  for (int64_t t = 0; t < n; ++t)
-    if (batch.want_logits[size_t(begin + t)]) logit_rows_.push_back(t);
-  const int64_t n_out = static_cast<int64_t>(logit_rows_.size());
-  if (n_out == 0) return;
-  be.gather(*x_, logit_rows_, *proj_);
-  be.rms_norm(*proj_, n_out, w_.output_norm, eps, *cur_);
-  trace("result_norm", -1, *cur_, n_out);
-  be.matmul_to_host(w_.output, *cur_, n_out, logits);
-  if (hp_.final_logit_softcap > 0) {  // as llama.cpp: scale by 1/c, tanh, scale by c
-    const float c = static_cast<float>(hp_.final_logit_softcap), inv = 1.0f / c;
-    for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = std::tanh(logits[i] * inv) * c;
+  // The final norm, and the output head, only for the tokens whose outputs are wanted.
+  const int64_t n_hidden = final_norm_rows(batch, begin, n, TokenOutput::kHidden);
+  if (n_hidden > 0) be.read(*cur_, n_hidden, hidden);
+  const int64_t n_out = final_norm_rows(batch, begin, n, TokenOutput::kLogits);
+  if (n_out > 0) {
+    be.matmul_to_host(w_.output, *cur_, n_out, logits);
+    if (hp_.final_logit_softcap > 0) {  // as llama.cpp: scale by 1/c, tanh, scale by c
+      const float c = static_cast<float>(hp_.final_logit_softcap), inv = 1.0f / c;
+      for (int64_t i = 0; i < n_out * hp_.n_vocab; ++i) logits[i] = std::tanh(logits[i] * inv) * c;
+    }
   }
+  return {n_out, n_hidden};
+}
+
+int64_t Transformer::final_norm_rows(const Batch& batch, int64_t begin, int64_t n, TokenOutput kind) {
+  output_rows_.clear();
+  for (int64_t t = 0; t < n; ++t)
+    if (batch.outputs[size_t(begin + t)] == kind) output_rows_.push_back(t);
+  const int64_t rows = static_cast<int64_t>(output_rows_.size());
+  if (rows == 0) return 0;
+  backend_->gather(*x_, output_rows_, *proj_);
+  backend_->rms_norm(*proj_, rows, w_.output_norm, static_cast<float>(hp_.rms_eps), *cur_);
+  trace("result_norm", -1, *cur_, rows);
+  return rows;
 }
 
 void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {

@@ -94,13 +94,17 @@ class Transformer {
   // and appends them. Writes logits [n, n_vocab] for every token when all_logits, else
   // [1, n_vocab] for the last one.
   Status forward(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+  // The same, returning final hidden states (after the output norm: what embedding models pool)
+  // [n or 1, n_embd] instead of logits.
+  Status forward_hidden(std::span<const int32_t> tokens, bool all, std::vector<float>& hidden);
 
   // Forgets the cached sequence (positions restart at 0).
   void reset() { n_past_ = 0; }
 
   // Any sequences in a caller's paged cache. Writes [batch.n_logits(), n_vocab] to `logits`, one
-  // row per token with want_logits, in batch order. Checks ids, positions and block tables.
-  Status forward_batch(const Batch& batch, KvCache& kv, float* logits);
+  // row per token whose output is kLogits, and [n_outputs(kHidden), n_embd] to `hidden`, one row
+  // per token whose output is kHidden, each in batch order. Checks ids, positions and block tables.
+  Status forward_batch(const Batch& batch, KvCache& kv, float* logits, float* hidden = nullptr);
 
   // Weight passes run so far (one per forward chunk): what batching saves is counted in these.
   uint64_t passes() const { return passes_; }
@@ -112,8 +116,13 @@ class Transformer {
   Transformer(const ModelFile& model, const ArchSpec& arch, HParams hp, ModelWeights w,
               const TransformerOptions& options);
   Status check_batch(const Batch& batch, const KvCache& kv) const;
-  // Tokens [begin, begin + n) of the batch; logits rows for the wanted ones.
-  void forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv, float* logits);
+  Status forward_own(std::span<const int32_t> tokens, TokenOutput output, bool all, std::vector<float>& out);
+  // Tokens [begin, begin + n) of the batch; logits and hidden rows for the tokens that want them.
+  // Returns how many of each it wrote.
+  std::pair<int64_t, int64_t> forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv,
+                                            float* logits, float* hidden);
+  // The rows of the chunk whose output is `kind`, gathered into proj_ and normed into cur_.
+  int64_t final_norm_rows(const Batch& batch, int64_t begin, int64_t n, TokenOutput kind);
   void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv);
   // proj_ [n, n_embd] = the layer's expert mixture for the normed activations in cur_.
   void moe_ffn(const LayerWeights& L, int64_t n, int64_t layer);
@@ -156,7 +165,7 @@ class Transformer {
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
   // Plain data of one chunk, on the host: what the backend is told.
   ExpertChoice experts_;
-  std::vector<int64_t> logit_rows_;  // batch-relative indices of the chunk's wanted tokens
+  std::vector<int64_t> output_rows_;  // batch-relative indices of the chunk's tokens of one output kind
   std::vector<int64_t> kv_cells_;    // per token, its cache cell (block * block_size + slot)
   std::vector<AttentionRange> ranges_;  // per token, the positions its attention reads
   std::vector<float> trace_;         // a traced activation, read back to the host

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "sampling/stop_filter.h"
+#include "api/embeddings.h"
 #include "api/metrics_text.h"
 
 namespace hearth::server {
@@ -114,6 +115,33 @@ struct Job : std::enable_shared_from_this<Job> {
     out.finish = fin;
     if (c.filter->stopped() && fin.reason == engine::FinishReason::kLength) out.finish.reason = engine::FinishReason::kStop;
     push(std::move(out));
+  }
+};
+
+// One embeddings request: the engine thread fills in each input's finish; the connection waits.
+struct EmbedJob : std::enable_shared_from_this<EmbedJob> {
+  EmbedJob(asio::any_io_executor ex, size_t n) : signal(ex), finishes(n) {}
+
+  asio::steady_timer signal;
+  std::mutex mutex;
+  std::vector<engine::FinishEvent> finishes;  // by input
+  size_t finished = 0;
+  std::vector<uint64_t> engine_ids;
+  bool client_gone = false;
+  std::array<char, 512> read_buffer{};
+
+  // Engine thread.
+  void on_finish(size_t input, const engine::FinishEvent& fin) {
+    {
+      std::lock_guard lock(mutex);
+      finishes[input] = fin;
+      ++finished;
+    }
+    asio::post(signal.get_executor(), [self = shared_from_this()] { self->signal.cancel(); });
+  }
+  bool all_finished() {
+    std::lock_guard lock(mutex);
+    return finished == finishes.size();
   }
 };
 
@@ -445,7 +473,7 @@ struct Server::Impl {
       co_return co_await send(stream, models(req, path), keep);
     }
     const bool known_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" ||
-                            path == "/detokenize";
+                            path == "/detokenize" || path == "/v1/embeddings";
     if (!known_post) co_return co_await send(stream, not_found(req, path), keep);
     if (method != http::verb::post) co_return co_await send(stream, method_not_allowed(req), keep);
 
@@ -455,6 +483,7 @@ struct Server::Impl {
 
     if (path == "/tokenize") co_return co_await send(stream, tokenize(req, body), keep);
     if (path == "/detokenize") co_return co_await send(stream, detokenize(req, body), keep);
+    if (path == "/v1/embeddings") co_return co_await embeddings(stream, req, body);
     co_return co_await generate(stream, req, body, path == "/v1/chat/completions");
   }
 
@@ -582,6 +611,88 @@ struct Server::Impl {
       co_return false;
     }
     co_return co_await send(stream, make_response(req, http::status::ok, out.body()), false);
+  }
+
+  // --- embeddings ---------------------------------------------------------------------------
+
+  // Each input is a prefill-only engine request, batched with whatever else is running; the
+  // response is written once every input is pooled.
+  awaitable<bool> embeddings(beast::tcp_stream& stream, Request& req, const ojson& body) {
+    auto parsed = parse_embeddings_request(body, model);
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+    const EmbeddingPlan plan = std::move(std::get<EmbeddingPlan>(parsed));
+    auto job = std::make_shared<EmbedJob>(stream.get_executor(), plan.inputs.size());
+    for (size_t i = 0; i < plan.inputs.size(); ++i) {
+      engine::RequestSpec spec;
+      spec.prompt = plan.inputs[i];
+      spec.pooling = model.pooling;
+      spec.max_tokens = 0;
+      spec.on_finish = [job, i](const engine::FinishEvent& fin) { job->on_finish(i, fin); };
+      const engine::Engine::Submitted sub = engine->submit(std::move(spec));
+      if (sub.error == engine::SubmitError::kNone) {
+        job->engine_ids.push_back(sub.id);
+        continue;
+      }
+      for (uint64_t id : job->engine_ids) engine->cancel(id);
+      ApiError e = sub.error == engine::SubmitError::kTooLong
+                       ? bad_request(fmt::format("input {} does not fit the context", i), "input")
+                       : api_error(503, sub.error == engine::SubmitError::kQueueFull
+                                            ? "the server is at capacity: too many requests are waiting"
+                                            : "the server is shutting down",
+                                   "server_error", "overloaded");
+      if (e.status == 503) e.retry_after = 1;
+      co_return co_await send(stream, error_response(req, e), false);
+    }
+    ++active_generations;
+    struct Guard {
+      std::atomic<int>& n;
+      ~Guard() { --n; }
+    } guard{active_generations};
+    stream.socket().async_read_some(asio::buffer(job->read_buffer), [job, this](beast::error_code ec, size_t) {
+      if (!ec || ec == asio::error::operation_aborted) return;
+      job->client_gone = true;
+      for (uint64_t id : job->engine_ids) engine->cancel(id);
+      job->signal.cancel();
+    });
+    const auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(options.request_timeout_s * 1000));
+    bool timed_out = false;
+    while (!job->all_finished() && !job->client_gone) {
+      if (Clock::now() >= deadline && !timed_out) {
+        timed_out = true;
+        for (uint64_t id : job->engine_ids) engine->cancel(id);
+      }
+      job->signal.expires_at(timed_out ? Clock::now() + std::chrono::seconds(5) : deadline);
+      beast::error_code wait_ec;
+      co_await job->signal.async_wait(asio::redirect_error(use_awaitable, wait_ec));
+      if (!wait_ec && timed_out) break;  // the engine did not answer the cancel in time
+    }
+    if (job->client_gone) co_return false;
+    if (timed_out)
+      co_return co_await send(stream, error_response(req, api_error(504, fmt::format("the request did not finish within {} s",
+                                                                                       options.request_timeout_s),
+                                                                    "timeout_error", "timeout")),
+                              false);
+    std::vector<engine::FinishEvent> finishes;
+    {
+      std::lock_guard lock(job->mutex);
+      finishes.swap(job->finishes);
+    }
+    std::vector<std::vector<float>> pooled;
+    for (engine::FinishEvent& fin : finishes) {
+      if (fin.reason == engine::FinishReason::kStop && !fin.embedding.empty()) {
+        pooled.push_back(std::move(fin.embedding));
+        continue;
+      }
+      // Not the client's fault: the server could not run it now (KV cache full, shutting down).
+      ApiError e = api_error(503, fin.error.empty() ? std::string("the request was aborted") : fin.error,
+                             "server_error", "overloaded");
+      e.retry_after = 1;
+      co_return co_await send(stream, error_response(req, e), false);
+    }
+    // The connection closes, as after a generation: the read that watches for the client going
+    // away may have taken bytes of a next request.
+    co_return co_await send(stream, make_response(req, http::status::ok, embeddings_response(plan, std::move(pooled), model.name)),
+                            false);
   }
 
   // Queues one engine request per choice; on failure cancels those already queued.

@@ -262,5 +262,100 @@ TEST(Engine, CancelFreesBlocksAndQueueIsBounded) {
   EXPECT_EQ(engine.metrics().waiting, 0);
 }
 
+// The one-sequence reference for an embedding: every final hidden state of the prompt, pooled
+// by its position rule (summed in double in position order, as the Pooler sums).
+std::vector<float> pooled_alone(const std::vector<int32_t>& prompt, Pooling pooling) {
+  TransformerOptions o;
+  o.n_ctx = 512;
+  o.n_threads = 2;
+  auto tf = Transformer::create(tiny_model(), o);
+  EXPECT_TRUE(tf.ok());
+  std::vector<float> hidden;
+  EXPECT_TRUE((*tf)->forward_hidden(prompt, true, hidden).ok());
+  const int64_t n_embd = (*tf)->hparams().n_embd, n = static_cast<int64_t>(prompt.size());
+  std::vector<double> sum(size_t(n_embd), 0.0);
+  int64_t rows = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const bool read = pooling == Pooling::kMean || (pooling == Pooling::kCls && t == 0) ||
+                      (pooling == Pooling::kLast && t == n - 1);
+    if (!read) continue;
+    for (int64_t i = 0; i < n_embd; ++i) sum[size_t(i)] += hidden[size_t(t * n_embd + i)];
+    ++rows;
+  }
+  std::vector<float> out(static_cast<size_t>(n_embd));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(sum[i] / double(rows));
+  return out;
+}
+
+// Embedding requests beside generation requests, in prompt chunks, with blocks scarce enough that
+// someone is preempted: each pooled vector equals the one-sequence path's to the bit, each
+// generation is unchanged, and a repeated request (its prefix now cached) gives the same vector.
+TEST(Engine, EmbeddingRequestsPoolAsAloneWhateverTheBatch) {
+  auto tf = batch_transformer();
+  EngineOptions eo;
+  eo.n_blocks = 12;  // the generations grow into blocks the embeddings hold: someone is preempted
+  eo.max_step_tokens = 16;
+  eo.max_running = 5;
+  Engine engine(*tf, {}, eo);
+  const int32_t n_vocab = static_cast<int32_t>(tf->hparams().n_vocab);
+  const Pooling poolings[] = {Pooling::kMean, Pooling::kCls, Pooling::kLast};
+  struct Job {
+    std::vector<int32_t> prompt;
+    Pooling pooling;  // kNone: a generation
+  };
+  std::vector<Job> jobs;
+  for (uint32_t i = 0; i < 3; ++i) jobs.push_back({random_prompt(600 + i, 35, n_vocab), Pooling::kNone});
+  for (uint32_t i = 0; i < 9; ++i) jobs.push_back({random_prompt(500 + i, 20 + 5 * i, n_vocab), poolings[i % 3]});
+
+  auto run = [&] {
+    std::vector<FinishEvent> fins(jobs.size());
+    std::vector<std::vector<int32_t>> tokens(jobs.size());
+    std::mutex m;
+    std::condition_variable cv;
+    size_t done = 0;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      RequestSpec spec;
+      spec.prompt = jobs[i].prompt;
+      spec.pooling = jobs[i].pooling;
+      spec.sampling.temperature = 0;
+      spec.max_tokens = jobs[i].pooling == Pooling::kNone ? 20 : 0;
+      spec.ignore_eos = true;
+      spec.on_token = [&, i](const TokenEvent& ev) {
+        tokens[i].push_back(ev.token);
+        return true;
+      };
+      spec.on_finish = [&, i](const FinishEvent& f) {
+        std::lock_guard lock(m);
+        fins[i] = f;
+        ++done;
+        cv.notify_all();
+      };
+      EXPECT_EQ(engine.submit(std::move(spec)).error, SubmitError::kNone);
+    }
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return done == jobs.size(); });
+    return std::make_pair(fins, tokens);
+  };
+  const auto [fins, tokens] = run();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    ASSERT_TRUE(fins[i].error.empty()) << fins[i].error;
+    if (jobs[i].pooling == Pooling::kNone) {
+      EXPECT_EQ(tokens[i], greedy_alone(jobs[i].prompt, 20)) << "generation " << i;
+      EXPECT_TRUE(fins[i].embedding.empty());
+      continue;
+    }
+    EXPECT_EQ(fins[i].reason, FinishReason::kStop);
+    EXPECT_TRUE(tokens[i].empty());
+    EXPECT_EQ(fins[i].completion_tokens, 0);
+    EXPECT_EQ(fins[i].prompt_tokens, static_cast<int64_t>(jobs[i].prompt.size()));
+    EXPECT_EQ(fins[i].embedding, pooled_alone(jobs[i].prompt, jobs[i].pooling))
+        << "embedding " << i << " (" << pooling_name(jobs[i].pooling) << ")";
+  }
+  EXPECT_GT(engine.metrics().preemptions, 0u);
+  const auto [again, again_tokens] = run();
+  for (size_t i = 0; i < jobs.size(); ++i) EXPECT_EQ(again[i].embedding, fins[i].embedding) << i;
+  EXPECT_EQ(engine.metrics().kv_blocks_in_use, 0);
+}
+
 }  // namespace
 }  // namespace hearth::engine

@@ -1,10 +1,12 @@
-// libFuzzer target for the OpenAI request path: body bytes -> JSON (depth-bounded) -> chat or
-// completion plan (field validation, chat template rendering, tokenization) -> context check.
+// libFuzzer target for the OpenAI request path: body bytes -> JSON (depth-bounded) -> chat,
+// completion or embeddings plan (field validation, chat template rendering, tokenization) ->
+// context check, and for embeddings the response (truncation, normalisation, base64).
 // Every input must end in a plan or an ApiError, never a crash, hang or unbounded allocation.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
+#include "api/embeddings.h"
 #include "api/openai.h"
 #include "model/model_file.h"
 
@@ -31,6 +33,8 @@ Fixture* fixture() {
     fx->ctx.chat_template = &fx->chatml;
     fx->ctx.max_context = 4096;
     fx->ctx.n_vocab = fx->tokenizer.n_vocab();
+    fx->ctx.pooling = hearth::Pooling::kLast;
+    fx->ctx.n_embd = 16;
     return fx;
   }();
   return f;
@@ -42,11 +46,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace hearth::api;
   Fixture* f = fixture();
   if (size == 0) return 0;
-  // The first byte picks the route, the rest is the body.
-  const bool chat = data[0] & 1;
+  // The first byte picks the route (0 completions, 1 chat, 2 embeddings, mod 3), the rest is the body.
+  const int route = data[0] % 3;
+  const bool chat = route == 1;
   const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
   ApiResult<ojson> body = parse_json_body(text);
   if (std::holds_alternative<ApiError>(body)) return 0;
+  if (route == 2) {
+    ApiResult<EmbeddingPlan> e = parse_embeddings_request(std::get<ojson>(body), f->ctx);
+    if (auto* p = std::get_if<EmbeddingPlan>(&e)) {
+      std::vector<std::vector<float>> pooled(p->inputs.size(), std::vector<float>(16, 0.5f));
+      (void)embeddings_response(*p, std::move(pooled), "m");
+    }
+    return 0;
+  }
   ApiResult<GenerationPlan> plan = chat ? parse_chat_request(std::get<ojson>(body), f->ctx)
                                         : parse_completion_request(std::get<ojson>(body), f->ctx);
   if (auto* p = std::get_if<GenerationPlan>(&plan)) (void)resolve_lengths(*p, f->ctx);

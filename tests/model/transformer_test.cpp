@@ -303,6 +303,25 @@ TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
                  "gemma3.attention.sliding_window = 0 is out of range");
 }
 
+// Embedding models: a pooling type outside llama.cpp's, a reranker's (whose head is not
+// implemented) and a bidirectional encoder are refused by name, not run as a generator.
+TEST(Transformer, EmbeddingModelsThatLieOrNeedWhatIsMissingAreRefused) {
+  const std::string src = make_model("qwen3-embedding-tiny", "f32");
+  expect_refused(src, "pooling-9", {{"qwen3.pooling_type", gguf::Value{uint32_t{9}}}}, "", "",
+                 "qwen3.pooling_type must be an integer in -1..4");
+  expect_refused(src, "pooling-string", {{"qwen3.pooling_type", gguf::Value{std::string("last")}}}, "", "",
+                 "qwen3.pooling_type must be an integer");
+  expect_refused(src, "pooling-rank", {{"qwen3.pooling_type", gguf::Value{uint32_t{4}}}}, "", "",
+                 "pooling_type = 4 (rank");
+  expect_refused(src, "encoder", {{"qwen3.attention.causal", gguf::Value{false}}}, "", "",
+                 "qwen3.attention.causal = false (a bidirectional encoder) is not supported");
+  auto m = ModelFile::open(src);
+  ASSERT_TRUE(m.ok());
+  auto hp = read_hparams(*m);
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->pooling, Pooling::kLast);
+}
+
 // A copy of the tiny gpt-oss file without one key and with one tensor renamed must be refused
 // with `expect`.
 void expect_gpt_oss_copy_refused(const std::string& name, const std::string& drop_key,

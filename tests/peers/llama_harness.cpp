@@ -19,6 +19,12 @@
 //                                                       every position's logits of one sequence
 //                                                       (raw f32); --dump writes every f32
 //                                                       tensor of the graph, for diagnosis
+//   llama-harness embed MODEL (--tokens "ID ..." | --text TEXT) -o OUT.f32 [--threads T]
+//                                                       the sequence's pooled embedding as the
+//                                                       file's pooling type pools it (raw f32
+//                                                       [n_embd], not normalised); --text is
+//                                                       tokenized as llama-embedding does (special
+//                                                       tokens added and parsed)
 //   llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]
 //                                                       llama-bench's pp/tg tokens/s as JSON lines
 //   llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]
@@ -99,6 +105,7 @@ int usage() {
       "                                [--ubatch U]\n"
       "       llama-harness logits MODEL --tokens \"ID ...\" -o OUT.f32 [--ubatch U] [--threads T]\n"
       "                            [--dump DIR]\n"
+      "       llama-harness embed MODEL (--tokens \"ID ...\" | --text TEXT) -o OUT.f32 [--threads T]\n"
       "       llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]\n"
       "       llama-harness tokenize-bench VOCAB TEXT [--repeat N]\n"
       "env: HARNESS_VERBOSE=1 shows llama.cpp's info logs\n",
@@ -566,6 +573,81 @@ int cmd_logits(int argc, char** argv) {
   return rc;
 }
 
+int cmd_embed(int argc, char** argv) {
+  if (argc < 3) return usage();
+  const char* model_path = argv[2];
+  const std::string list = option(argc, argv, 3, "--tokens", "");
+  const std::string text = option(argc, argv, 3, "--text", "");
+  const std::string out_path = option(argc, argv, 3, "-o", "");
+  const int threads = std::atoi(option(argc, argv, 3, "--threads", "2").c_str());
+  if (out_path.empty() || (list.empty() == text.empty())) return usage();
+
+  load_backends();
+  llama_model_params mparams = llama_model_default_params();
+  mparams.n_gpu_layers = 0;
+  llama_model* model = llama_model_load_from_file(model_path, mparams);
+  if (model == nullptr) return fail("llama_model_load_from_file failed for %s", model_path);
+  std::vector<llama_token> tokens;
+  if (!list.empty()) {
+    for (const char* p = list.c_str(); *p != '\0';) {
+      char* end = nullptr;
+      const long v = std::strtol(p, &end, 10);
+      if (end == p) break;
+      tokens.push_back(static_cast<llama_token>(v));
+      p = end;
+    }
+  } else {
+    const llama_vocab* vocab = llama_model_get_vocab(model);
+    tokens.resize(text.size() + 8);
+    const int32_t n = llama_tokenize(vocab, text.data(), int32_t(text.size()), tokens.data(), int32_t(tokens.size()),
+                                     /*add_special=*/true, /*parse_special=*/true);
+    if (n < 0) {
+      llama_model_free(model);
+      return fail("llama_tokenize failed");
+    }
+    tokens.resize(size_t(n));
+  }
+  const int n = static_cast<int>(tokens.size());
+  if (n == 0) {
+    llama_model_free(model);
+    return fail("no tokens");
+  }
+  llama_context_params cparams = cpu_context_params(n, n, n, threads);
+  cparams.embeddings = true;  // pooling: the file's (LLAMA_POOLING_TYPE_UNSPECIFIED)
+  llama_context* ctx = llama_init_from_model(model, cparams);
+  if (ctx == nullptr) {
+    llama_model_free(model);
+    return fail("llama_init_from_model failed for %s", model_path);
+  }
+  const int n_embd = llama_model_n_embd(model);
+  llama_batch batch = llama_batch_init(n, 0, 1);
+  batch.n_tokens = n;
+  for (int k = 0; k < n; ++k) {
+    batch.token[k] = tokens[size_t(k)];
+    batch.pos[k] = k;
+    batch.n_seq_id[k] = 1;
+    batch.seq_id[k][0] = 0;
+    batch.logits[k] = 1;  // as llama-embedding asks: every token's output, for the pooling
+  }
+  int rc = 0;
+  const float* embd = nullptr;
+  if (const int32_t status = llama_decode(ctx, batch); status != 0) {
+    rc = fail("llama_decode returned %d", status);
+  } else if ((embd = llama_get_embeddings_seq(ctx, 0)) == nullptr) {
+    rc = fail("no pooled embedding (the file sets no pooling type?)");
+  } else if (FILE* f = std::fopen(out_path.c_str(), "wb")) {
+    std::fwrite(embd, sizeof(float), size_t(n_embd), f);
+    if (std::fclose(f) != 0) rc = fail("write to %s failed", out_path.c_str());
+    std::printf("%d tokens\n", n);
+  } else {
+    rc = fail("cannot create %s", out_path.c_str());
+  }
+  llama_batch_free(batch);
+  llama_free(ctx);
+  llama_model_free(model);
+  return rc;
+}
+
 // llama-bench's measurement through the C API, so bench/compare.sh can hold hearth's `hearth
 // bench` against llama.cpp on the same file without the llama-bench binary (not shipped):
 // ppP = one llama_decode of P random tokens (n_batch 2048, n_ubatch 512) from an empty cache,
@@ -701,6 +783,8 @@ int main(int argc, char** argv) {
     rc = cmd_bench(argc, argv);
   } else if (cmd == "logits") {
     rc = cmd_logits(argc, argv);
+  } else if (cmd == "embed") {
+    rc = cmd_embed(argc, argv);
   } else if (cmd == "perplexity") {
     rc = cmd_perplexity(argc, argv);
   } else if (cmd == "tokenize-bench") {

@@ -256,7 +256,7 @@ test("hostile requests get the right errors and the server stays up", async () =
   bodyCase("/detokenize", JSON.stringify({ tokens: "x" }), 400);
   bodyCase("/detokenize", JSON.stringify({ tokens: [-5] }), 400);
   bodyCase("/detokenize", JSON.stringify({ tokens: [1e12] }), 400);
-  bodyCase("/v1/embeddings", "{}", 404);
+  bodyCase("/v1/embeddings", JSON.stringify({ input: "a" }), 400);  // a generator: no pooling, no embeddings
   bodyCase("/v1/chat", "{}", 404);
   bodyCase("/nothing", "{}", 404);
   // Raw protocol abuse.

@@ -1,0 +1,135 @@
+// /v1/embeddings' request layer on its own: every malformed input is a 400 naming its field, and
+// base64 is RFC 4648's. (Run under ASan+UBSan by `make san-test`; the embeddings peer test drives
+// the same paths over HTTP with the official client, against llama.cpp's vectors.)
+#include <gtest/gtest.h>
+
+#include "api/embeddings.h"
+#include "model/model_file.h"
+
+namespace hearth::api {
+namespace {
+
+struct Fixture {
+  tokenizer::Tokenizer tok;
+  ModelContext ctx;
+};
+
+Fixture& fx() {
+  static Fixture* f = [] {
+    auto model = ModelFile::open(std::string(HEARTH_SHARED_DIR) + "/testdata/vocab/ggml-vocab-qwen2.gguf");
+    EXPECT_TRUE(model.ok());
+    auto tok = tokenizer::Tokenizer::from_model(*model);
+    auto* out = new Fixture{std::move(*tok), {}};
+    out->ctx.name = "m";
+    out->ctx.tokenizer = &out->tok;
+    out->ctx.max_context = 64;
+    out->ctx.n_vocab = out->tok.n_vocab();
+    out->ctx.pooling = Pooling::kLast;
+    out->ctx.n_embd = 8;
+    return out;
+  }();
+  return *f;
+}
+
+ApiResult<EmbeddingPlan> parse(const std::string& body, const ModelContext& ctx = fx().ctx) {
+  ApiResult<ojson> j = parse_json_body(body);
+  if (auto* e = std::get_if<ApiError>(&j)) return *e;
+  return parse_embeddings_request(std::get<ojson>(j), ctx);
+}
+
+TEST(ApiEmbeddings, MalformedRequestsAre400sNamingTheField) {
+  const std::string many = "[" + [] {
+    std::string s;
+    for (int i = 0; i < 2049; ++i) s += (i ? ",\"a\"" : "\"a\"");
+    return s;
+  }() + "]";
+  const std::string long_ids = "[" + [] {
+    std::string s;
+    for (int i = 0; i < 64; ++i) s += (i ? ",1" : "1");
+    return s;
+  }() + "]";
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({})", "input"},
+      {R"({"input":null})", "input"},
+      {R"({"input":""})", "input"},
+      {R"({"input":[]})", "input"},
+      {R"({"input":[""]})", "input"},
+      {R"({"input":[[]]})", "input"},
+      {R"({"input":[1,"a"]})", "input"},
+      {R"({"input":["a",1]})", "input"},
+      {R"({"input":[-1]})", "input"},
+      {R"({"input":[1.5]})", "input"},
+      {R"({"input":[[999999999]]})", "input"},
+      {R"({"input":{"a":1}})", "input"},
+      {R"({"input":true})", "input"},
+      {"{\"input\":" + many + "}", "input"},
+      {"{\"input\":" + long_ids + "}", "input"},  // 64 tokens: the context (64) has no room
+      {R"({"input":"a","encoding_format":"int8"})", "encoding_format"},
+      {R"({"input":"a","encoding_format":1})", "encoding_format"},
+      {R"({"input":"a","dimensions":0})", "dimensions"},
+      {R"({"input":"a","dimensions":9})", "dimensions"},
+      {R"({"input":"a","dimensions":"8"})", "dimensions"},
+      {R"({"input":"a","embd_normalize":-2})", "embd_normalize"},
+      {R"({"input":"a","model":7})", "model"},
+      {R"({"input":"a","priority":1})", "priority"},
+  };
+  for (const auto& [body, param] : cases) {
+    auto r = parse(body);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(r)) << body.substr(0, 60);
+    const ApiError& e = std::get<ApiError>(r);
+    EXPECT_EQ(e.status, 400) << body.substr(0, 60);
+    EXPECT_EQ(e.param.value_or(""), param) << body.substr(0, 60) << ": " << e.message;
+  }
+  auto wrong_model = parse(R"({"input":"a","model":"other"})");
+  ASSERT_TRUE(std::holds_alternative<ApiError>(wrong_model));
+  EXPECT_EQ(std::get<ApiError>(wrong_model).status, 404);
+}
+
+TEST(ApiEmbeddings, AModelWithoutPoolingServesNone) {
+  ModelContext generator = fx().ctx;
+  generator.pooling = Pooling::kNone;
+  auto r = parse(R"({"input":"a"})", generator);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(r));
+  EXPECT_NE(std::get<ApiError>(r).message.find("does not produce embeddings"), std::string::npos);
+}
+
+TEST(ApiEmbeddings, InputShapesBecomeTokenSequences) {
+  auto one = parse(R"({"input":"hello world","encoding_format":"base64","dimensions":4,"user":"u"})");
+  ASSERT_TRUE(std::holds_alternative<EmbeddingPlan>(one));
+  const EmbeddingPlan& p = std::get<EmbeddingPlan>(one);
+  ASSERT_EQ(p.inputs.size(), 1u);
+  EXPECT_EQ(p.inputs[0], encode_prompt(fx().tok, "hello world"));
+  EXPECT_TRUE(p.base64);
+  EXPECT_EQ(p.dimensions, 4);
+  auto ids = parse(R"({"input":[[1,2,3],[4]]})");
+  ASSERT_TRUE(std::holds_alternative<EmbeddingPlan>(ids));
+  EXPECT_EQ(std::get<EmbeddingPlan>(ids).inputs, (std::vector<std::vector<int32_t>>{{1, 2, 3}, {4}}));
+  auto flat = parse(R"({"input":[5,6]})");
+  ASSERT_TRUE(std::holds_alternative<EmbeddingPlan>(flat));
+  EXPECT_EQ(std::get<EmbeddingPlan>(flat).inputs, (std::vector<std::vector<int32_t>>{{5, 6}}));
+}
+
+TEST(ApiEmbeddings, Base64IsRfc4648) {
+  // RFC 4648 section 10's test vectors.
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (const auto& [in, out] : vectors) EXPECT_EQ(base64_encode(in.data(), in.size()), out) << in;
+}
+
+TEST(ApiEmbeddings, ResponseIsNormalisedTruncatedAndCounted) {
+  EmbeddingPlan plan;
+  plan.inputs = {{1, 2, 3}, {4}};
+  plan.dimensions = 2;
+  const std::string body = embeddings_response(plan, {{3, 4, 100}, {0, 0, 0}}, "m");
+  const json j = json::parse(body);
+  EXPECT_EQ(j["object"], "list");
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 4);
+  EXPECT_EQ(j["usage"]["total_tokens"], 4);
+  EXPECT_EQ(j["data"][0]["embedding"], json({0.6f, 0.8f}));
+  EXPECT_EQ(j["data"][1]["embedding"], json({0.0f, 0.0f}));  // a zero vector stays zero
+  EXPECT_EQ(j["data"][1]["index"], 1);
+}
+
+}  // namespace
+}  // namespace hearth::api

@@ -1,0 +1,190 @@
+// Embeddings against llama.cpp: a decoder embedding model (Qwen3-Embedding's shape: qwen3 with
+// the last token's final hidden state as the embedding and <|endoftext|> appended to every input)
+// pooled by `hearth embed` and by `/v1/embeddings` through the official openai client, held
+// against llama.cpp's own tokenizer, forward pass and pooling (`llama-harness embed`: a context
+// with embeddings on and the file's pooling type, as llama-embedding runs it). The bar is cosine
+// >= 0.9999 per embedding; Q8_0 matches to the bit. Also: OpenAI's request shapes (strings, lists,
+// token ids, base64, Matryoshka `dimensions`), batching (an input's embedding does not depend on
+// what it is batched with, generation included) and the errors a client must get.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import OpenAI from "openai";
+import { harness, hearth, tmpDir } from "./lib.mjs";
+import { startServer } from "./server_lib.mjs";
+
+const dir = tmpDir("embeddings");
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const TEXTS = [
+  "The quick brown fox jumps over the lazy dog",
+  "hello",
+  "Embeddings map text to vectors; similar texts land close together.",
+  "def add(a, b):\n    return a + b\n",
+  "Ünïcödé, 日本語のテキスト, and emoji 🙂 in one input",
+  "<|endoftext|> spelled out in the text",
+];
+
+const readF32 = (file) => {
+  const b = fs.readFileSync(file);
+  return Array.from(new Float32Array(b.buffer, b.byteOffset, b.length / 4));
+};
+const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
+const norm = (a) => Math.sqrt(dot(a, a));
+const cosine = (a, b) => dot(a, b) / (norm(a) * norm(b));
+const maxAbs = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+const unit = (a) => { const n = norm(a); return a.map((x) => x / n); };
+
+// llama.cpp's pooled embedding of `text`, tokenized by llama.cpp (special tokens added).
+function llamaEmbedding(model, text) {
+  const out = path.join(dir, "ref.f32");
+  harness("embed", model, "--text", text, "-o", out);
+  return readF32(out);
+}
+
+describe("hearth embed against llama.cpp", () => {
+  for (const [type, exact] of [["f16", false], ["q8_0", true], ["Q4_K_M", false]]) {
+    test(`qwen3-embedding-tiny ${type}: cosine >= 0.9999 per input${exact ? ", bit-identical" : ""}`, () => {
+      const model = path.join(dir, `qwen3-embedding-tiny-${type}.gguf`);
+      hearth("mkmodel", "--preset", "qwen3-embedding-tiny", "--type", type, "--seed", "3", "-o", model);
+      const out = path.join(dir, "ours.f32");
+      hearth("embed", "-m", model, ...TEXTS.flatMap((t) => ["-p", t]), "--normalize", "-1", "-o", out);
+      const ours = readF32(out);
+      const n = ours.length / TEXTS.length;
+      assert.equal(n, 256);
+      let worst = 1, worstAbs = 0;
+      TEXTS.forEach((text, i) => {
+        const ref = llamaEmbedding(model, text);
+        const mine = ours.slice(i * n, (i + 1) * n);
+        const c = cosine(mine, ref);
+        worst = Math.min(worst, c);
+        worstAbs = Math.max(worstAbs, maxAbs(mine, ref));
+        assert.ok(c >= 0.9999, `${type} "${text}": cosine ${c}`);
+        if (exact) assert.deepEqual(mine, ref, `${type} "${text}": not bit-identical`);
+      });
+      console.log(`qwen3-embedding-tiny ${type}: worst cosine ${worst}, max |diff| ${worstAbs.toExponential(2)}`);
+    });
+  }
+});
+
+describe("/v1/embeddings (openai client)", () => {
+  const MODEL = path.join(dir, "serve-q8_0.gguf");
+  let server, client;
+
+  before(async () => {
+    hearth("mkmodel", "--preset", "qwen3-embedding-tiny", "--type", "q8_0", "--seed", "4", "-o", MODEL);
+    server = await startServer(MODEL, ["--served-model-name", "emb"]);
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+  });
+  after(async () => server?.stop());
+
+  test("embeddings.create equals llama.cpp's pooled vectors, normalised, with usage", async () => {
+    // The client asks for base64 by default and decodes it.
+    const r = await client.embeddings.create({ model: "emb", input: TEXTS });
+    assert.equal(r.object, "list");
+    assert.equal(r.model, "emb");
+    assert.equal(r.data.length, TEXTS.length);
+    let tokens = 0;
+    for (let i = 0; i < TEXTS.length; i++) {
+      assert.equal(r.data[i].index, i);
+      assert.equal(r.data[i].object, "embedding");
+      const ref = unit(llamaEmbedding(MODEL, TEXTS[i]));
+      const mine = r.data[i].embedding;
+      assert.ok(Math.abs(norm(mine) - 1) < 1e-5, `norm ${norm(mine)}`);
+      assert.ok(maxAbs(mine, ref) < 1e-6, `"${TEXTS[i]}": max |diff| ${maxAbs(mine, ref)} from llama.cpp's`);
+      tokens += (await (await fetch(`${server.url}/tokenize`, {
+        method: "POST", body: JSON.stringify({ prompt: TEXTS[i] }),
+      })).json()).count;
+    }
+    assert.equal(r.usage.prompt_tokens, tokens);
+    assert.equal(r.usage.total_tokens, tokens);
+  });
+
+  test("float and base64 encodings, a string and token ids give the same vector", async () => {
+    const text = TEXTS[0];
+    const f = await client.embeddings.create({ model: "emb", input: text, encoding_format: "float" });
+    // Asked for explicitly, base64 comes back as sent: little-endian float32 of the same numbers.
+    const b = await client.embeddings.create({ model: "emb", input: [text], encoding_format: "base64" });
+    const buf = Buffer.from(b.data[0].embedding, "base64");
+    assert.deepEqual(Array.from(new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4)), f.data[0].embedding);
+    const ids = (await (await fetch(`${server.url}/tokenize`, {
+      method: "POST", body: JSON.stringify({ prompt: text }),
+    })).json()).tokens;
+    const t = await client.embeddings.create({ model: "emb", input: ids, encoding_format: "float" });
+    const tt = await client.embeddings.create({ model: "emb", input: [ids, ids], encoding_format: "float" });
+    assert.deepEqual(t.data[0].embedding, f.data[0].embedding);
+    assert.deepEqual(tt.data[1].embedding, f.data[0].embedding);
+  });
+
+  test("dimensions truncates to the leading components and normalises again", async () => {
+    const full = (await client.embeddings.create({ model: "emb", input: TEXTS[2], encoding_format: "float" })).data[0].embedding;
+    const cut = (await client.embeddings.create({ model: "emb", input: TEXTS[2], dimensions: 64, encoding_format: "float" })).data[0].embedding;
+    assert.equal(cut.length, 64);
+    assert.ok(Math.abs(norm(cut) - 1) < 1e-5);
+    assert.ok(maxAbs(cut, unit(full.slice(0, 64))) < 1e-6);
+  });
+
+  test("32 inputs at once, and beside generation, give what each gives alone", async () => {
+    const inputs = Array.from({ length: 32 }, (_, i) => `input ${i}: ${"word ".repeat(i % 7)}${TEXTS[i % TEXTS.length]}`);
+    const alone = [];
+    for (const input of inputs.slice(0, 8))
+      alone.push((await client.embeddings.create({ model: "emb", input, encoding_format: "float" })).data[0].embedding);
+    const [batched, gen] = await Promise.all([
+      client.embeddings.create({ model: "emb", input: inputs, encoding_format: "float" }),
+      client.completions.create({ model: "emb", prompt: "Once upon a time", max_tokens: 24, temperature: 0 }),
+      ...inputs.slice(0, 8).map((input) => client.embeddings.create({ model: "emb", input, encoding_format: "float" })),
+    ]);
+    assert.equal(batched.data.length, 32);
+    for (let i = 0; i < 8; i++) assert.deepEqual(batched.data[i].embedding, alone[i], `input ${i}`);
+    assert.ok(gen.choices[0].text.length > 0);
+    // A repeated input (its prefix blocks now cached) gives the same vector.
+    const again = await client.embeddings.create({ model: "emb", input: inputs[3], encoding_format: "float" });
+    assert.deepEqual(again.data[0].embedding, alone[3]);
+  });
+
+  test("bad requests get OpenAI-shaped 400s and the server stays up", async () => {
+    const bad = async (body, param, re) => {
+      const res = await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify(body) });
+      const j = await res.json();
+      assert.equal(res.status, 400, JSON.stringify(body).slice(0, 80));
+      assert.equal(j.error.type, "invalid_request_error");
+      assert.equal(j.error.param, param);
+      if (re) assert.match(j.error.message, re);
+    };
+    await bad({}, "input", /required/);
+    await bad({ input: "" }, "input", /empty/);
+    await bad({ input: [] }, "input", /empty/);
+    await bad({ input: ["a", ""] }, "input", /empty/);
+    await bad({ input: [[]] }, "input");
+    await bad({ input: Array(2049).fill("a") }, "input", /2048/);
+    await bad({ input: Array(2048).fill(9707) }, "input", /context/);  // the tiny model's context is 2048
+    await bad({ input: [1, -1] }, "input");
+    await bad({ input: [[151936]] }, "input");
+    await bad({ input: { text: "a" } }, "input");
+    await bad({ input: "a", encoding_format: "binary" }, "encoding_format");
+    await bad({ input: "a", dimensions: 0 }, "dimensions");
+    await bad({ input: "a", dimensions: 257 }, "dimensions");
+    await bad({ input: "a", truncate: true }, "truncate", /not supported/);
+    await assert.rejects(client.embeddings.create({ model: "emb", input: "" }), (e) => e.status === 400);
+    const wrong = await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify({ model: "other", input: "a" }) });
+    assert.equal(wrong.status, 404);
+    const ok = await client.embeddings.create({ model: "emb", input: "still up", encoding_format: "float" });
+    assert.equal(ok.data[0].embedding.length, 256);
+  });
+});
+
+test("/v1/embeddings on a model without pooling is a 400 that says so", async () => {
+  const model = path.join(dir, "generator.gguf");
+  hearth("mkmodel", "--preset", "qwen3-tiny", "--type", "q8_0", "-o", model);
+  const server = await startServer(model);
+  try {
+    const res = await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: "a" }) });
+    const j = await res.json();
+    assert.equal(res.status, 400);
+    assert.equal(j.error.param, "model");
+    assert.match(j.error.message, /does not produce embeddings/);
+  } finally {
+    await server.stop();
+  }
+});

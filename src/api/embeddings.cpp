@@ -37,6 +37,9 @@ ApiResult<EmbeddingPlan> parse_embeddings_request(const ojson& body, const Model
         key != "embd_normalize")
       return bad_request(fmt::format("'{}' is not supported by /v1/embeddings", key), key);
   if (auto e = check_model(body, m)) return *e;
+  if (m.pooling == Pooling::kRank)
+    return bad_request(fmt::format("the model '{}' is a reranker: send its queries and documents to /v1/rerank", m.name),
+                       "model");
   if (m.pooling == Pooling::kNone)
     return bad_request(fmt::format("the model '{}' does not produce embeddings: its file sets no pooling type "
                                    "({{arch}}.pooling_type); serve an embedding model", m.name),

@@ -1,6 +1,7 @@
 // hearth embed: embeddings of texts (or token ids) from an embedding model, pooled as the file's
 // {arch}.pooling_type says and normalised as llama.cpp's llama-embedding does (--normalize 2,
-// unit vectors, by default). Prints a JSON array of vectors, or writes raw f32 [inputs, n_embd].
+// unit vectors, by default); for a reranker, each input's class probabilities (the first is the
+// relevance score). Prints a JSON array of vectors, or writes raw f32 [inputs, width].
 #include <fmt/format.h>
 
 #include <fstream>
@@ -81,8 +82,9 @@ void add_embed_command(CLI::App& app, int& exit_code) {
     auto tf = Transformer::create(*model, opt);
     if (!tf.ok()) return fail(tf.error().message);
 
-    const int64_t n_embd = hp->n_embd;
-    Pooler pooler(hp->pooling, n_embd);
+    // A reranker gives its class probabilities ("yes", "no") instead of a vector.
+    const int64_t n_embd = hp->pooling == Pooling::kRank ? hp->n_cls_out : hp->n_embd;
+    Pooler pooler(hp->pooling, hp->n_embd);
     std::vector<float> out, hidden;
     for (const std::vector<int32_t>& ids : inputs) {
       (*tf)->reset();
@@ -91,9 +93,17 @@ void add_embed_command(CLI::App& app, int& exit_code) {
       if (!st.ok()) return fail(st.message());
       const auto n = static_cast<int64_t>(ids.size());
       for (int64_t t = 0; t < n; ++t)
-        if (pooler.reads(t, n)) pooler.add(std::span<const float>(hidden.data() + t * n_embd, size_t(n_embd)));
+        if (pooler.reads(t, n))
+          pooler.add(std::span<const float>(hidden.data() + t * hp->n_embd, size_t(hp->n_embd)));
       std::vector<float> v = pooler.result();
-      normalize_embedding(v, args->normalize);
+      if (hp->pooling == Pooling::kRank) {  // a reranker: its class probabilities, as llama-embedding prints
+        std::vector<float> probs;
+        st = (*tf)->classify(v, probs);
+        if (!st.ok()) return fail(st.message());
+        v = std::move(probs);
+      } else {
+        normalize_embedding(v, args->normalize);
+      }
       out.insert(out.end(), v.begin(), v.end());
     }
     if (!args->output.empty()) {

@@ -118,7 +118,11 @@ int serve(ServeArgs a) {
   ctx.max_n = a.max_n;
   ctx.pooling = hp.pooling;
   ctx.n_embd = hp.n_embd;
-  if (hp.pooling != Pooling::kNone)
+  ctx.rerank_template = model->get_string("tokenizer.chat_template.rerank").value_or("");
+  if (hp.pooling == Pooling::kRank)
+    fmt::print(stderr, "serve: a reranker ({} classes): /v1/rerank scores documents{}\n", hp.n_cls_out,
+               ctx.rerank_template.empty() ? "" : " through its rerank template");
+  else if (hp.pooling != Pooling::kNone)
     fmt::print(stderr, "serve: an embedding model ({} pooling): /v1/embeddings serves {}-wide vectors\n",
                pooling_name(hp.pooling), hp.n_embd);
   fmt::print(stderr,

@@ -348,7 +348,17 @@ bool Engine::step() {
         }
         if (!run.logits) continue;
         if (pooler) {
-          finish(run.id, FinishReason::kStop, {}, pooler->result());
+          std::vector<float> pooled = pooler->result();
+          if (requests_.at(run.id)->spec.pooling == Pooling::kRank) {
+            std::vector<float> probs;
+            const Status cs = model_.classify(pooled, probs);
+            if (!cs.ok()) {
+              finish(run.id, FinishReason::kError, cs.message());
+              continue;
+            }
+            pooled = std::move(probs);
+          }
+          finish(run.id, FinishReason::kStop, {}, std::move(pooled));
           continue;
         }
         sample(run.id, row);

@@ -64,7 +64,8 @@ struct FinishEvent {
   int64_t completion_tokens = 0;
   int64_t cached_tokens = 0;        // prompt tokens whose KV came from the prefix cache
   std::string error;
-  std::vector<float> embedding;     // an embedding request's pooled vector (not normalised)
+  std::vector<float> embedding;     // an embedding request's pooled vector (not normalised), or a
+                                    // reranker's class probabilities (Transformer::classify)
 };
 
 struct RequestSpec {

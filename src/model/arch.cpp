@@ -17,6 +17,12 @@ std::vector<TensorSpec> llama_globals() {
   };
 }
 
+// A reranker's classification head over the pooled state (present only in reranker files; the
+// qwen3 rerankers' has no bias, and llama.cpp loads none for them).
+std::vector<TensorSpec> classifier_head() {
+  return {{Slot::kClsOut, "cls.output.weight", Dim::kEmbd, Dim::kClsOut, false}};
+}
+
 std::vector<TensorSpec> attention_layer() {
   return {
       {Slot::kAttnNorm, "blk.{i}.attn_norm.weight", Dim::kEmbd, Dim::kOne, true},
@@ -127,7 +133,9 @@ const std::vector<ArchSpec>& arch_table() {
   static const std::vector<ArchSpec> table = {
       {"llama", llama_globals(), llama_layer(), RopeStyle::kNormal, false, false},
       {"qwen2", llama_globals(), with(llama_layer(), qkv_bias()), RopeStyle::kNeox, true, false},
-      {"qwen3", llama_globals(), with(llama_layer(), qk_norm()), RopeStyle::kNeox, false, true},
+      // qwen3 files may be embedding models (pooling last) or rerankers (rank, with a head).
+      {"qwen3", with(llama_globals(), classifier_head()), with(llama_layer(), qk_norm()), RopeStyle::kNeox, false,
+       true},
       {"qwen3moe", llama_globals(), with(llama_layer(), qk_norm()), RopeStyle::kNeox, false, true,
        /*requires_experts=*/true},
       {"gpt-oss", gpt_oss_globals(), gpt_oss_layer(), RopeStyle::kNeox, true, false,
@@ -181,6 +189,7 @@ int64_t dim_value(Dim dim, const HParams& hp) {
     case Dim::kHead: return hp.n_head;
     case Dim::kQKV: return hp.q_dim() + 2 * hp.kv_dim();
     case Dim::kFF2: return 2 * hp.n_ff;
+    case Dim::kClsOut: return hp.n_cls_out;
   }
   return 0;
 }
@@ -353,10 +362,25 @@ Result<HParams> read_hparams(const ModelFile& model) {
     if (!p || *p < -1 || *p > 4)
       return make_error("{}: {} must be an integer in -1..4 (llama.cpp's pooling types)", model.path(),
                         model.arch_key("pooling_type"));
-    if (*p == 4)
-      return make_error("{}: {} = 4 (rank: a reranker's classification head) is not supported yet",
-                        model.path(), model.arch_key("pooling_type"));
     hp.pooling = *p < 0 ? Pooling::kNone : static_cast<Pooling>(*p);  // -1: unspecified (none)
+  }
+  if (const gguf::Value* labels = model.find(model.arch_key("classifier.output_labels"))) {
+    const gguf::Array* a = labels->as_array();
+    if (a == nullptr || a->items.empty() || a->items.size() > 1024)
+      return make_error("{}: {} must be an array of 1..1024 labels", model.path(),
+                        model.arch_key("classifier.output_labels"));
+    hp.n_cls_out = static_cast<int64_t>(a->items.size());
+  }
+  if (hp.pooling == Pooling::kRank) {
+    bool has_head = false;
+    for (const TensorSpec& t : arch_spec ? arch_spec->globals : std::vector<TensorSpec>{})
+      has_head |= t.slot == Slot::kClsOut;
+    if (!has_head)
+      return make_error("{}: {} = 4 (rank: a reranker) is supported for qwen3 rerankers only, not {}",
+                        model.path(), model.arch_key("pooling_type"), arch);
+    if (model.find_tensor("cls.output.weight") == nullptr)
+      return make_error("{}: {} = 4 (rank) but the classification head cls.output.weight is missing",
+                        model.path(), model.arch_key("pooling_type"));
   }
 
   if (const ModelTensor* embd = model.find_tensor("token_embd.weight")) {

@@ -17,7 +17,9 @@ namespace hearth {
 
 // How an embedding model turns a sequence's final hidden states (after the output norm) into
 // one vector, numbered as llama.cpp numbers {arch}.pooling_type. kNone: a generator (no
-// embeddings are served). kRank (a reranker's classification head) is refused at load.
+// embeddings are served). kRank: a reranker; the last token's state (llama.cpp's rule for the
+// qwen3 rerankers, the only family with a classification head here) goes through the head
+// cls.output and a softmax, and the first class's probability is the relevance score.
 enum class Pooling : uint8_t { kNone = 0, kMean = 1, kCls = 2, kLast = 3, kRank = 4 };
 const char* pooling_name(Pooling p);
 
@@ -49,6 +51,7 @@ struct HParams {
   int64_t n_swa = 0;                // {arch}.attention.sliding_window
   std::vector<uint8_t> swa_layers;  // [n_layer] 1: windowed (empty when n_swa is 0)
   Pooling pooling = Pooling::kNone; // {arch}.pooling_type: embedding models (Qwen3-Embedding: last)
+  int64_t n_cls_out = 1;            // classes of a reranker's head: {arch}.classifier.output_labels
 
   int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
   int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v
@@ -79,7 +82,8 @@ constexpr int64_t kMaxExperts = 512;
 // A tensor dimension as a function of the hyperparameters.
 enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert, kFFExp, kHead,
                  kQKV,   // q_dim + 2 kv_dim: fused Q, K and V rows (Phi-3)
-                 kFF2 }; // 2 n_ff: fused gate and up rows (Phi-3)
+                 kFF2,   // 2 n_ff: fused gate and up rows (Phi-3)
+                 kClsOut };  // n_cls_out: a reranker's classes
 
 // What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
 // differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
@@ -91,6 +95,7 @@ enum class Slot {
   kFfnNorm, kGate, kUp, kDown,
   kAttnPostNorm, kFfnPostNorm,  // Gemma: RMSNorm of the attention and FFN outputs before the residual add
   kRouter, kRouterBias, kGateExps, kUpExps, kDownExps, kGateExpsBias, kUpExpsBias, kDownExpsBias,
+  kClsOut, kClsOutBias,   // a reranker's classification head (Qwen3-Reranker: the "yes" and "no" rows)
 };
 
 // Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts.

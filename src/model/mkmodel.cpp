@@ -57,7 +57,7 @@ WeightInit init_for(const std::string& name, const TensorView& shape, const HPar
     if (name.ends_with(".bias")) return {WeightInit::Kind::kNormal, 0.05f};
     return {WeightInit::Kind::kOnesPlusNoise, 0.1f};  // norm weights
   }
-  if (name == "token_embd.weight" || name == "output.weight")
+  if (name == "token_embd.weight" || name == "output.weight" || name == "cls.output.weight")
     return {WeightInit::Kind::kNormal, static_cast<float>(3.0 / std::sqrt(hp.n_embd))};
   return {WeightInit::Kind::kNormal, static_cast<float>(1.0 / std::sqrt(shape.ne[0]))};
 }
@@ -139,6 +139,12 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     w.set_f32(a + ".final_logit_softcapping", static_cast<float>(hp.final_logit_softcap));
   if (hp.pooling != Pooling::kNone)
     w.set_u32(a + ".pooling_type", static_cast<uint32_t>(hp.pooling));
+  if (hp.pooling == Pooling::kRank) {  // as llama.cpp's converter labels a Qwen3-Reranker's head
+    gguf::Array labels;
+    labels.elem_type = gguf::ValueType::STRING;
+    labels.items = {gguf::Value{std::string("yes")}, gguf::Value{std::string("no")}};
+    w.set(a + ".classifier.output_labels", gguf::Value{std::move(labels)});
+  }
   if (p.yarn) {
     w.set_string(a + ".rope.scaling.type", "yarn");
     w.set_f32(a + ".rope.scaling.factor", static_cast<float>(p.yarn->factor));
@@ -151,6 +157,7 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
   if (p.add_bos_token) w.set_bool("tokenizer.ggml.add_bos_token", *p.add_bos_token);
   if (p.add_eos_token) w.set_bool("tokenizer.ggml.add_eos_token", *p.add_eos_token);
   if (!tmpl.empty()) w.set_string("tokenizer.chat_template", tmpl);
+  if (!p.rerank_template.empty()) w.set_string("tokenizer.chat_template.rerank", std::string(p.rerank_template));
   return w.metadata();
 }
 
@@ -199,6 +206,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
   auto add = [&](const TensorSpec& spec, int64_t layer) {
     if (spec.name == "output.weight" && preset->tied_output) return;
     if (spec.name == "rope_freqs.weight" && !preset->llama3_rope) return;
+    if (spec.slot == Slot::kClsOut && hp.pooling != Pooling::kRank) return;
     if (layer >= 0 && !spec.in_layer(hp, layer)) return;
     TensorView v;
     v.type = DType::F32;
@@ -211,7 +219,8 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
   for (int64_t i = 0; i < hp.n_layer; ++i)
     for (const TensorSpec& spec : arch->per_layer) add(spec, i);
   for (const TensorSpec& spec : arch->globals)
-    if (spec.name == "output_norm.weight" || spec.name == "output.weight") add(spec, -1);
+    if (spec.name == "output_norm.weight" || spec.name == "output.weight" || spec.slot == Slot::kClsOut)
+      add(spec, -1);
 
   std::vector<float> rope_factors;
   if (preset->llama3_rope)

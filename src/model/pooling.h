@@ -19,12 +19,13 @@ class Pooler {
   Pooler(Pooling pooling, int64_t n_embd) : pooling_(pooling), sum_(static_cast<size_t>(n_embd), 0.0) {}
 
   // Whether the pooling reads position `pos` of a sequence of n_tokens: every one (mean), the
-  // first (cls) or the last (last).
+  // first (cls) or the last (last, and rank: the qwen3 rerankers').
   bool reads(int64_t pos, int64_t n_tokens) const {
     switch (pooling_) {
       case Pooling::kMean: return true;
       case Pooling::kCls: return pos == 0;
-      case Pooling::kLast: return pos == n_tokens - 1;
+      case Pooling::kLast:
+      case Pooling::kRank: return pos == n_tokens - 1;
       default: return false;
     }
   }

@@ -56,6 +56,21 @@ HParams embedding(HParams hp, Pooling pooling) {
   return hp;
 }
 
+// A reranker: the last token's state through a head of n_cls classes ("yes", "no").
+HParams reranker(HParams hp) {
+  hp.pooling = Pooling::kRank;
+  hp.n_cls_out = 2;
+  return hp;
+}
+
+// The prompt llama.cpp's converter writes into Qwen3-Reranker files (tokenizer.chat_template.rerank):
+// the model card's instruction format, the answer left to a "yes"/"no" after an empty think block.
+constexpr std::string_view kQwen3RerankTemplate =
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct "
+    "provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n<Instruct>: Given "
+    "a web search query, retrieve relevant passages that answer the query\n<Query>: {query}\n<Document>: "
+    "{document}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
+
 // Gemma's turn markers, for its chat template over a vocabulary that lacks them (its own 262k
 // SentencePiece vocabulary is not in testdata).
 const std::vector<std::string_view> kGemmaTurnTokens = {"<start_of_turn>", "<end_of_turn>"};
@@ -147,6 +162,14 @@ const std::vector<Preset>& presets() {
       {"qwen3-embedding-tiny", "qwen3", "ggml-vocab-qwen2.gguf", "",
        embedding(shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-6, 128), Pooling::kLast), true, std::nullopt,
        std::nullopt, false, std::nullopt, {}, std::nullopt, true},
+      // Qwen3-Reranker-0.6B: Qwen3-0.6B's shape with a two-row head (the lm_head's "yes" and "no"
+      // rows in the released files) and its rerank prompt. The tiny variant: qwen3-tiny's shape.
+      {"qwen3-reranker-0.6b", "qwen3", "ggml-vocab-qwen2.gguf", "",
+       reranker(shape(1024, 28, 16, 8, 3072, 40960, 1e6, 1e-6, 128)), true, std::nullopt, std::nullopt, false,
+       std::nullopt, {}, std::nullopt, std::nullopt, kQwen3RerankTemplate},
+      {"qwen3-reranker-tiny", "qwen3", "ggml-vocab-qwen2.gguf", "",
+       reranker(shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-6, 128)), true, std::nullopt, std::nullopt, false,
+       std::nullopt, {}, std::nullopt, std::nullopt, kQwen3RerankTemplate},
   };
   return table;
 }

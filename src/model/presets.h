@@ -42,6 +42,8 @@ struct Preset {
   std::vector<std::string_view> extra_control_tokens = {};
   std::optional<std::string_view> eos_token = std::nullopt;  // by text, among the extra tokens
   std::optional<bool> add_eos_token = std::nullopt;  // embedding models that pool the appended EOS
+  // Rerankers (pooling rank): tokenizer.chat_template.rerank, with {query} and {document}.
+  std::string_view rerank_template = {};
 };
 
 const std::vector<Preset>& presets();

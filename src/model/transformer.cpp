@@ -60,6 +60,7 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kRopeFreqs: return &w.rope_freqs;
     case Slot::kRopeLong: return &w.rope_long;
     case Slot::kRopeShort: return &w.rope_short;
+    case Slot::kClsOutBias: return &w.cls_out_bias;
     default: break;
   }
   if (l == nullptr) return nullptr;
@@ -138,7 +139,12 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
     const std::string name(spec.name);
     if (Weight* v = view_slot(w, nullptr, spec.slot)) *v = Weight(optional_tensor(m, name), slot_use(spec.slot));
     if (spec.slot == Slot::kOutput) w.output = Weight(optional_tensor(m, name), WeightUse::kMatrix);
+    if (spec.slot == Slot::kClsOut) w.cls_out = Weight(optional_tensor(m, name), WeightUse::kMatrix);
   }
+  HEARTH_RETURN_IF_ERROR(require_f32(m, w.cls_out_bias, "cls.output.bias"));
+  if (w.cls_out.present() && !dtype_info(w.cls_out.type()).can_dequantize)
+    return make_error("{}: cls.output.weight is {}, which hearth cannot compute with", m.path(),
+                      dtype_name(w.cls_out.type()));
   if (!w.output.present()) w.output = Weight(w.token_embd.source(), WeightUse::kMatrix);  // tied embeddings
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.output_norm, "output_norm.weight"));
   HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_freqs, "rope_freqs.weight"));
@@ -294,6 +300,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   rope_table_ = be.buffer(nb, hp_.n_rot);
   if (arch_.swa_own_rope && kv_window_ > 0) rope_table_swa_ = be.buffer(nb, hp_.n_rot);
   if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
+  if (w_.cls_out.present()) cls_ = be.buffer(1, hp_.n_cls_out);
   output_rows_.reserve(size_t(nb));
   kv_cells_.reserve(size_t(nb));
   ranges_.reserve(size_t(nb));
@@ -305,6 +312,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   // The output matrix first: it is the largest, and its file pages and packed copy then meet
   // while nothing else is packed yet (peak RSS ~ the weights + that matrix).
   be.load(w_.output, release);
+  if (w_.cls_out.present()) be.load(w_.cls_out, release);
   for (LayerWeights& l : w_.layers)
     for (Weight* m : layer_matrices(l)) be.load(*m, release);
 }
@@ -495,6 +503,30 @@ int64_t Transformer::final_norm_rows(const Batch& batch, int64_t begin, int64_t 
   backend_->rms_norm(*proj_, rows, w_.output_norm, static_cast<float>(hp_.rms_eps), *cur_);
   trace("result_norm", -1, *cur_, rows);
   return rows;
+}
+
+Status Transformer::classify(std::span<const float> pooled, std::vector<float>& probs) {
+  if (!cls_) return make_error("this model has no classification head (cls.output.weight)");
+  if (static_cast<int64_t>(pooled.size()) != hp_.n_embd)
+    return make_error("classify: {} values for a {}-wide state", pooled.size(), hp_.n_embd);
+  Backend& be = *backend_;
+  be.write(*cur_, pooled.data(), 1);
+  be.matmul(w_.cls_out, *cur_, 1, *cls_);
+  be.add_bias(*cls_, 1, w_.cls_out_bias);
+  probs.resize(static_cast<size_t>(hp_.n_cls_out));
+  be.read(*cls_, 1, probs.data());
+  // ggml_soft_max on one row: exp of the differences from the maximum, summed in double, each
+  // scaled by 1/sum rounded to float.
+  float max = probs[0];
+  for (float p : probs) max = std::max(max, p);
+  double sum = 0;
+  for (float& p : probs) {
+    p = std::exp(p - max);
+    sum += p;
+  }
+  const float scale = static_cast<float>(1.0 / sum);
+  for (float& p : probs) p *= scale;
+  return {};
 }
 
 void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {

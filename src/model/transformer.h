@@ -58,6 +58,7 @@ struct ModelWeights {
   Weight output;       // [n_embd, n_vocab] (token_embd's bytes when tied)
   Weight rope_freqs;   // [n_rot/2] or absent (llama-3's, or Phi-3's long or short factors)
   Weight rope_long, rope_short;  // Phi-3's LongRoPE factors [n_rot/2], as the file has them
+  Weight cls_out, cls_out_bias;  // a reranker's head [n_embd -> n_cls_out] and its bias
   std::vector<LayerWeights> layers;
 };
 
@@ -105,6 +106,10 @@ class Transformer {
   // row per token whose output is kLogits, and [n_outputs(kHidden), n_embd] to `hidden`, one row
   // per token whose output is kHidden, each in batch order. Checks ids, positions and block tables.
   Status forward_batch(const Batch& batch, KvCache& kv, float* logits, float* hidden = nullptr);
+
+  // A reranker's class probabilities for a pooled state [n_embd]: its head, its bias, then a
+  // softmax in ggml's arithmetic (llama.cpp's qwen3 reranker); probs[0] is the relevance score.
+  Status classify(std::span<const float> pooled, std::vector<float>& probs);
 
   // Weight passes run so far (one per forward chunk): what batching saves is counted in these.
   uint64_t passes() const { return passes_; }
@@ -163,6 +168,7 @@ class Transformer {
   std::unique_ptr<Buffer> rope_table_;  // [n_batch, n_rot]
   std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot] windowed layers' (arch.swa_own_rope)
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
+  std::unique_ptr<Buffer> cls_;         // [1, n_cls_out] a reranker's head output
   // Plain data of one chunk, on the host: what the backend is told.
   ExpertChoice experts_;
   std::vector<int64_t> output_rows_;  // batch-relative indices of the chunk's tokens of one output kind

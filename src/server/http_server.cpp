@@ -15,6 +15,7 @@
 
 #include "sampling/stop_filter.h"
 #include "api/embeddings.h"
+#include "api/rerank.h"
 #include "api/metrics_text.h"
 
 namespace hearth::server {
@@ -446,7 +447,8 @@ struct Server::Impl {
       co_return co_await send(stream, make_response(req, http::status::ok, text, "text/plain; version=0.0.4; charset=utf-8"),
                               keep);
     }
-    const bool api = path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize";
+    const bool rerank_path = path == "/v1/rerank" || path == "/rerank" || path == "/v1/reranking" || path == "/reranking";
+    const bool api = path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize" || rerank_path;
     if (!api) co_return co_await send(stream, not_found(req, path), keep);
     if (!options.api_keys.empty()) {
       const std::string auth(req[http::field::authorization]);
@@ -473,7 +475,7 @@ struct Server::Impl {
       co_return co_await send(stream, models(req, path), keep);
     }
     const bool known_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" ||
-                            path == "/detokenize" || path == "/v1/embeddings";
+                            path == "/detokenize" || path == "/v1/embeddings" || rerank_path;
     if (!known_post) co_return co_await send(stream, not_found(req, path), keep);
     if (method != http::verb::post) co_return co_await send(stream, method_not_allowed(req), keep);
 
@@ -484,6 +486,7 @@ struct Server::Impl {
     if (path == "/tokenize") co_return co_await send(stream, tokenize(req, body), keep);
     if (path == "/detokenize") co_return co_await send(stream, detokenize(req, body), keep);
     if (path == "/v1/embeddings") co_return co_await embeddings(stream, req, body);
+    if (rerank_path) co_return co_await rerank(stream, req, body);
     co_return co_await generate(stream, req, body, path == "/v1/chat/completions");
   }
 
@@ -613,18 +616,25 @@ struct Server::Impl {
     co_return co_await send(stream, make_response(req, http::status::ok, out.body()), false);
   }
 
-  // --- embeddings ---------------------------------------------------------------------------
+  // --- embeddings and reranking ---------------------------------------------------------------
 
-  // Each input is a prefill-only engine request, batched with whatever else is running; the
-  // response is written once every input is pooled.
-  awaitable<bool> embeddings(beast::tcp_stream& stream, Request& req, const ojson& body) {
-    auto parsed = parse_embeddings_request(body, model);
-    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
-    const EmbeddingPlan plan = std::move(std::get<EmbeddingPlan>(parsed));
-    auto job = std::make_shared<EmbedJob>(stream.get_executor(), plan.inputs.size());
-    for (size_t i = 0; i < plan.inputs.size(); ++i) {
+  // What run_pooled() gives back: the vectors, or (answered false) that it already answered
+  // with an error and whether the connection stays open.
+  struct Pooled {
+    bool answered = false;
+    bool keep = false;
+    std::vector<std::vector<float>> vectors;
+  };
+
+  // Each input is a prefill-only engine request pooled the model's way, batched with whatever
+  // else is running; resolves once every input is pooled (or answers the error itself).
+  awaitable<Pooled> run_pooled(beast::tcp_stream& stream, Request& req, const std::vector<std::vector<int32_t>>& inputs,
+                               const char* param) {
+    Pooled out;
+    auto job = std::make_shared<EmbedJob>(stream.get_executor(), inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
       engine::RequestSpec spec;
-      spec.prompt = plan.inputs[i];
+      spec.prompt = inputs[i];
       spec.pooling = model.pooling;
       spec.max_tokens = 0;
       spec.on_finish = [job, i](const engine::FinishEvent& fin) { job->on_finish(i, fin); };
@@ -635,13 +645,15 @@ struct Server::Impl {
       }
       for (uint64_t id : job->engine_ids) engine->cancel(id);
       ApiError e = sub.error == engine::SubmitError::kTooLong
-                       ? bad_request(fmt::format("input {} does not fit the context", i), "input")
+                       ? bad_request(fmt::format("input {} does not fit the context", i), param)
                        : api_error(503, sub.error == engine::SubmitError::kQueueFull
                                             ? "the server is at capacity: too many requests are waiting"
                                             : "the server is shutting down",
                                    "server_error", "overloaded");
       if (e.status == 503) e.retry_after = 1;
-      co_return co_await send(stream, error_response(req, e), false);
+      out.answered = true;
+      out.keep = co_await send(stream, error_response(req, e), false);
+      co_return out;
     }
     ++active_generations;
     struct Guard {
@@ -666,33 +678,57 @@ struct Server::Impl {
       co_await job->signal.async_wait(asio::redirect_error(use_awaitable, wait_ec));
       if (!wait_ec && timed_out) break;  // the engine did not answer the cancel in time
     }
-    if (job->client_gone) co_return false;
-    if (timed_out)
-      co_return co_await send(stream, error_response(req, api_error(504, fmt::format("the request did not finish within {} s",
-                                                                                       options.request_timeout_s),
-                                                                    "timeout_error", "timeout")),
-                              false);
+    out.answered = true;
+    if (job->client_gone) co_return out;
+    if (timed_out) {
+      out.keep = co_await send(stream, error_response(req, api_error(504, fmt::format("the request did not finish within {} s",
+                                                                                        options.request_timeout_s),
+                                                                     "timeout_error", "timeout")),
+                               false);
+      co_return out;
+    }
     std::vector<engine::FinishEvent> finishes;
     {
       std::lock_guard lock(job->mutex);
       finishes.swap(job->finishes);
     }
-    std::vector<std::vector<float>> pooled;
     for (engine::FinishEvent& fin : finishes) {
       if (fin.reason == engine::FinishReason::kStop && !fin.embedding.empty()) {
-        pooled.push_back(std::move(fin.embedding));
+        out.vectors.push_back(std::move(fin.embedding));
         continue;
       }
       // Not the client's fault: the server could not run it now (KV cache full, shutting down).
       ApiError e = api_error(503, fin.error.empty() ? std::string("the request was aborted") : fin.error,
                              "server_error", "overloaded");
       e.retry_after = 1;
-      co_return co_await send(stream, error_response(req, e), false);
+      out.keep = co_await send(stream, error_response(req, e), false);
+      co_return out;
     }
-    // The connection closes, as after a generation: the read that watches for the client going
-    // away may have taken bytes of a next request.
-    co_return co_await send(stream, make_response(req, http::status::ok, embeddings_response(plan, std::move(pooled), model.name)),
-                            false);
+    out.answered = false;
+    co_return out;
+  }
+
+  // The connection closes after these, as after a generation: the read that watches for the
+  // client going away may have taken bytes of a next request.
+  awaitable<bool> embeddings(beast::tcp_stream& stream, Request& req, const ojson& body) {
+    auto parsed = parse_embeddings_request(body, model);
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+    const EmbeddingPlan plan = std::move(std::get<EmbeddingPlan>(parsed));
+    Pooled pooled = co_await run_pooled(stream, req, plan.inputs, "input");
+    if (pooled.answered) co_return pooled.keep;
+    co_return co_await send(
+        stream, make_response(req, http::status::ok, embeddings_response(plan, std::move(pooled.vectors), model.name)), false);
+  }
+
+  awaitable<bool> rerank(beast::tcp_stream& stream, Request& req, const ojson& body) {
+    auto parsed = parse_rerank_request(body, model);
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+    const RerankPlan plan = std::move(std::get<RerankPlan>(parsed));
+    Pooled pooled = co_await run_pooled(stream, req, plan.inputs, "documents");
+    if (pooled.answered) co_return pooled.keep;
+    std::vector<float> scores;
+    for (const std::vector<float>& probs : pooled.vectors) scores.push_back(probs[0]);  // the first class's ("yes")
+    co_return co_await send(stream, make_response(req, http::status::ok, rerank_response(plan, scores, model.name)), false);
   }
 
   // Queues one engine request per choice; on failure cancels those already queued.

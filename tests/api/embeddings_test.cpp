@@ -1,9 +1,11 @@
-// /v1/embeddings' request layer on its own: every malformed input is a 400 naming its field, and
-// base64 is RFC 4648's. (Run under ASan+UBSan by `make san-test`; the embeddings peer test drives
+// /v1/embeddings' and /v1/rerank's request layers on their own: every malformed input is a 400
+// naming its field, base64 is RFC 4648's, rerank prompts are formatted as llama-server formats
+// them and results come best first. (Run under ASan+UBSan by `make san-test`; the embeddings peer test drives
 // the same paths over HTTP with the official client, against llama.cpp's vectors.)
 #include <gtest/gtest.h>
 
 #include "api/embeddings.h"
+#include "api/rerank.h"
 #include "model/model_file.h"
 
 namespace hearth::api {
@@ -129,6 +131,69 @@ TEST(ApiEmbeddings, ResponseIsNormalisedTruncatedAndCounted) {
   EXPECT_EQ(j["data"][0]["embedding"], json({0.6f, 0.8f}));
   EXPECT_EQ(j["data"][1]["embedding"], json({0.0f, 0.0f}));  // a zero vector stays zero
   EXPECT_EQ(j["data"][1]["index"], 1);
+}
+
+ModelContext reranker_context() {
+  ModelContext ctx = fx().ctx;
+  ctx.pooling = Pooling::kRank;
+  ctx.max_context = 256;
+  ctx.rerank_template = "<Q>{query}</Q><D>{document}</D><|im_end|>";
+  return ctx;
+}
+
+TEST(ApiRerank, PromptsFollowTheTemplateAndErrorsNameTheField) {
+  const ModelContext ctx = reranker_context();
+  // Every {query}, then every {document}, with special tokens parsed.
+  EXPECT_EQ(rerank_prompt(fx().tok, "{query}|{document}|{query}", "a", "b"),
+            fx().tok.encode("a|b|a", false, true));
+  EXPECT_EQ(rerank_prompt(fx().tok, ctx.rerank_template, "q", "d").back(), fx().tok.encode("<|im_end|>", false, true).back());
+  auto parse_rr = [&](const std::string& body, const ModelContext& c) {
+    ApiResult<ojson> j = parse_json_body(body);
+    EXPECT_TRUE(std::holds_alternative<ojson>(j));
+    return parse_rerank_request(std::get<ojson>(j), c);
+  };
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"documents":["a"]})", "query"},
+      {R"({"query":"","documents":["a"]})", "query"},
+      {R"({"query":["q"],"documents":["a"]})", "query"},
+      {R"({"query":"q"})", "documents"},
+      {R"({"query":"q","documents":[]})", "documents"},
+      {R"({"query":"q","documents":"a"})", "documents"},
+      {R"({"query":"q","documents":["a",{"text":"b"}]})", "documents"},
+      {R"({"query":"q","documents":["a"],"top_n":0})", "top_n"},
+      {R"({"query":"q","documents":["a"],"top_n":"1"})", "top_n"},
+      {R"({"query":"q","documents":["a"],"return_documents":1})", "return_documents"},
+      {R"({"query":"q","documents":["a"],"rank_fields":["x"]})", "rank_fields"},
+      {"{\"query\":\"q\",\"documents\":[\"" + std::string(2000, 'x') + " " + std::string(2000, 'y') + "\"]}", "documents"},
+  };
+  for (const auto& [body, param] : cases) {
+    auto r = parse_rr(body, ctx);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(r)) << body.substr(0, 60);
+    EXPECT_EQ(std::get<ApiError>(r).param.value_or(""), param) << body.substr(0, 60) << ": " << std::get<ApiError>(r).message;
+  }
+  auto not_reranker = parse_rr(R"({"query":"q","documents":["a"]})", fx().ctx);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(not_reranker));
+  EXPECT_NE(std::get<ApiError>(not_reranker).message.find("not a reranker"), std::string::npos);
+  auto ok = parse_rr(R"({"query":"q","documents":["a","b","c"],"top_n":9,"return_documents":true})", ctx);
+  ASSERT_TRUE(std::holds_alternative<RerankPlan>(ok));
+  EXPECT_EQ(std::get<RerankPlan>(ok).top_n, 3);
+  EXPECT_EQ(std::get<RerankPlan>(ok).inputs[1], rerank_prompt(fx().tok, ctx.rerank_template, "q", "b"));
+}
+
+TEST(ApiRerank, ResultsComeBestFirstCutToTopN) {
+  RerankPlan plan;
+  plan.documents = {"a", "b", "c", "d"};
+  plan.inputs = {{1}, {2, 3}, {4}, {5}};
+  plan.top_n = 3;
+  plan.return_documents = true;
+  const json j = json::parse(rerank_response(plan, {0.25f, 0.75f, 0.5f, 0.75f}, "m"));
+  ASSERT_EQ(j["results"].size(), 3u);
+  EXPECT_EQ(j["results"][0]["index"], 1);  // ties keep the documents' order
+  EXPECT_EQ(j["results"][1]["index"], 3);
+  EXPECT_EQ(j["results"][2]["index"], 2);
+  EXPECT_EQ(j["results"][2]["relevance_score"], 0.5);
+  EXPECT_EQ(j["results"][0]["document"]["text"], "b");
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 5);
 }
 
 }  // namespace

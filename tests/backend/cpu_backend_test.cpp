@@ -3,6 +3,7 @@
 // op on random data, with an odd row count, then each row again alone (batch invariance). A later
 // backend runs the same cases against the same references.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstring>
@@ -99,6 +100,27 @@ TEST_F(CpuBackendOps, MatmulGivesTheReferenceBitsAtAnyBatch) {
       }
     }
   }
+}
+
+// Matrices of fewer rows than a kernel tile (a reranker's two-class head): the same bits.
+TEST_F(CpuBackendOps, MatmulOfAFewRowsGivesTheReferenceBits) {
+  for (DType type : {DType::Q8_0, DType::Q4_K, DType::Q6_K})
+    for (int64_t rows : {1, 2, 5}) {
+      const int64_t k = 256;
+      test::Weights w = test::random_weights(rng, type, k, rows);
+      const std::vector<float> x = test::random_activations(rng, k, kRows);
+      auto xb = upload(x, kRows, k);
+      const Weight a = load(w.view, WeightUse::kMatrix);
+      auto y = be->buffer(kRows, rows);
+      const std::string what = fmt::format("{} x {} rows", dtype_name(type), rows);
+      be->matmul(a, *xb, kRows, *y);
+      expect_bits(download(*y, kRows), test::reference(w.view, x, kRows, ref::KSums::kPairs), what.c_str());
+      auto one = upload(std::vector<float>(x.begin(), x.begin() + k), 1, k);
+      be->matmul(a, *one, 1, *y);
+      const std::vector<float> want = test::reference(w.view, std::vector<float>(x.begin(), x.begin() + k), 1,
+                                                      ref::KSums::kPairs);
+      expect_bits(download(*y, 1), want, (what + ", one token").c_str());
+    }
 }
 
 TEST_F(CpuBackendOps, F32RouterSumsInSixteenLanes) {

@@ -1,12 +1,14 @@
 // libFuzzer target for the OpenAI request path: body bytes -> JSON (depth-bounded) -> chat,
-// completion or embeddings plan (field validation, chat template rendering, tokenization) ->
-// context check, and for embeddings the response (truncation, normalisation, base64).
+// completion, embeddings or rerank plan (field validation, chat template rendering, tokenization)
+// -> context check, and for embeddings and reranking the response (truncation, normalisation,
+// base64, ordering).
 // Every input must end in a plan or an ApiError, never a crash, hang or unbounded allocation.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
 #include "api/embeddings.h"
+#include "api/rerank.h"
 #include "api/openai.h"
 #include "model/model_file.h"
 
@@ -46,12 +48,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace hearth::api;
   Fixture* f = fixture();
   if (size == 0) return 0;
-  // The first byte picks the route (0 completions, 1 chat, 2 embeddings, mod 3), the rest is the body.
-  const int route = data[0] % 3;
+  // The first byte picks the route (0 completions, 1 chat, 2 embeddings, 3 rerank, mod 4), the
+  // rest is the body.
+  const int route = data[0] % 4;
   const bool chat = route == 1;
   const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
   ApiResult<ojson> body = parse_json_body(text);
   if (std::holds_alternative<ApiError>(body)) return 0;
+  if (route == 3) {
+    ModelContext rerank = f->ctx;
+    rerank.pooling = hearth::Pooling::kRank;
+    rerank.rerank_template = "<|im_start|>{query}\n{document}<|im_end|>";
+    ApiResult<RerankPlan> r = parse_rerank_request(std::get<ojson>(body), rerank);
+    if (auto* p = std::get_if<RerankPlan>(&r)) {
+      std::vector<float> scores;
+      for (size_t i = 0; i < p->inputs.size(); ++i) scores.push_back(float(i % 3) * 0.25f);
+      (void)rerank_response(*p, scores, "m");
+    }
+    return 0;
+  }
   if (route == 2) {
     ApiResult<EmbeddingPlan> e = parse_embeddings_request(std::get<ojson>(body), f->ctx);
     if (auto* p = std::get_if<EmbeddingPlan>(&e)) {

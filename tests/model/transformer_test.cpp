@@ -303,8 +303,9 @@ TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
                  "gemma3.attention.sliding_window = 0 is out of range");
 }
 
-// Embedding models: a pooling type outside llama.cpp's, a reranker's (whose head is not
-// implemented) and a bidirectional encoder are refused by name, not run as a generator.
+// Embedding models and rerankers: a pooling type outside llama.cpp's, rank pooling without a
+// head (or in a family without one), a head of the wrong shape and a bidirectional encoder are
+// refused by name, not run as a generator.
 TEST(Transformer, EmbeddingModelsThatLieOrNeedWhatIsMissingAreRefused) {
   const std::string src = make_model("qwen3-embedding-tiny", "f32");
   expect_refused(src, "pooling-9", {{"qwen3.pooling_type", gguf::Value{uint32_t{9}}}}, "", "",
@@ -313,6 +314,14 @@ TEST(Transformer, EmbeddingModelsThatLieOrNeedWhatIsMissingAreRefused) {
                  "qwen3.pooling_type must be an integer");
   expect_refused(src, "pooling-rank", {{"qwen3.pooling_type", gguf::Value{uint32_t{4}}}}, "", "",
                  "pooling_type = 4 (rank");
+  const std::string llama = make_model("llama-3.2-tiny", "f32");
+  expect_refused(llama, "rank-llama", {{"llama.pooling_type", gguf::Value{uint32_t{4}}}}, "", "",
+                 "supported for qwen3 rerankers only");
+  const std::string reranker = make_model("qwen3-reranker-tiny", "f32");
+  expect_refused(reranker, "rank-no-head", {}, "cls.output.weight", "", "cls.output.weight is missing");
+  expect_refused(reranker, "rank-head-shape", {}, "", "cls.output.weight", "'cls.output.weight' has shape");
+  expect_refused(reranker, "rank-labels", {{"qwen3.classifier.output_labels", gguf::Value{uint32_t{2}}}}, "", "",
+                 "classifier.output_labels must be an array");
   expect_refused(src, "encoder", {{"qwen3.attention.causal", gguf::Value{false}}}, "", "",
                  "qwen3.attention.causal = false (a bidirectional encoder) is not supported");
   auto m = ModelFile::open(src);

@@ -1,11 +1,13 @@
-// Embeddings against llama.cpp: a decoder embedding model (Qwen3-Embedding's shape: qwen3 with
+// Embeddings and reranking against llama.cpp: a decoder embedding model (Qwen3-Embedding's shape: qwen3 with
 // the last token's final hidden state as the embedding and <|endoftext|> appended to every input)
 // pooled by `hearth embed` and by `/v1/embeddings` through the official openai client, held
 // against llama.cpp's own tokenizer, forward pass and pooling (`llama-harness embed`: a context
 // with embeddings on and the file's pooling type, as llama-embedding runs it). The bar is cosine
 // >= 0.9999 per embedding; Q8_0 matches to the bit. Also: OpenAI's request shapes (strings, lists,
 // token ids, base64, Matryoshka `dimensions`), batching (an input's embedding does not depend on
-// what it is batched with, generation included) and the errors a client must get.
+// what it is batched with, generation included) and the errors a client must get. A reranker
+// (Qwen3-Reranker's shape: the last token's state through a "yes"/"no" head and a softmax, its
+// prompt from the file's rerank template) scores documents through /v1/rerank as llama.cpp does.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -184,6 +186,122 @@ test("/v1/embeddings on a model without pooling is a 400 that says so", async ()
     assert.equal(res.status, 400);
     assert.equal(j.error.param, "model");
     assert.match(j.error.message, /does not produce embeddings/);
+  } finally {
+    await server.stop();
+  }
+});
+
+// llama.cpp's relevance score of (query, document): its rerank prompt, pooling and head; the
+// whole prompt in one ubatch (as llama-server runs it) unless `ubatch` says otherwise.
+function llamaRerankScore(model, query, document, ubatch = 0) {
+  const out = path.join(dir, "rank.f32");
+  harness("embed", model, "--query", query, "--document", document, "-o", out,
+          ...(ubatch ? ["--ubatch", String(ubatch)] : []));
+  const probs = readF32(out);
+  assert.equal(probs.length, 2);
+  return probs[0];
+}
+
+const QUERY = "What is the capital of France?";
+const DOCS = [
+  "Paris is the capital and largest city of France.",
+  "The Great Wall of China is visible from many places.",
+  "Berlin is the capital of Germany.",
+  "France's capital hosts the Louvre, the most visited museum in the world.",
+  "短い文書",
+];
+
+describe("/v1/rerank (a Qwen3-Reranker-shaped model)", () => {
+  // Q8_0: to the bit. F16: within 1e-3 (llama.cpp's f16 products sum in another order). Q4_K_M:
+  // to 1e-6, or, where llama.cpp's own score moves with its batch shape (its repacked Q4_K
+  // products differ between a prompt's 4-row groups and the rows left over, and the last token
+  // is the one scored), within the spread of its scores at a whole-prompt ubatch and a 1-token one.
+  for (const type of ["f16", "q8_0", "Q4_K_M"]) {
+    test(`scores equal llama.cpp's (${type})`, async () => {
+      const model = path.join(dir, `qwen3-reranker-tiny-${type}.gguf`);
+      hearth("mkmodel", "--preset", "qwen3-reranker-tiny", "--type", type, "--seed", "6", "-o", model);
+      const server = await startServer(model, ["--served-model-name", "rr"]);
+      try {
+        const res = await fetch(`${server.url}/v1/rerank`, {
+          method: "POST", body: JSON.stringify({ model: "rr", query: QUERY, documents: DOCS }),
+        });
+        assert.equal(res.status, 200);
+        const j = await res.json();
+        assert.equal(j.object, "list");
+        assert.equal(j.model, "rr");
+        assert.equal(j.results.length, DOCS.length);
+        let worst = 0, exactCount = 0;
+        for (const r of j.results) {
+          const ref = llamaRerankScore(model, QUERY, DOCS[r.index]);
+          const diff = Math.abs(r.relevance_score - ref);
+          worst = Math.max(worst, diff);
+          if (type === "q8_0") assert.equal(r.relevance_score, ref, `document ${r.index}`);
+          if (type === "f16") assert.ok(diff < 1e-3, `document ${r.index}: ${r.relevance_score} vs ${ref}`);
+          if (type === "Q4_K_M" && diff > 1e-6) {
+            const alt = llamaRerankScore(model, QUERY, DOCS[r.index], 1);
+            const lo = Math.min(ref, alt) - 1e-6, hi = Math.max(ref, alt) + 1e-6;
+            assert.ok(r.relevance_score >= lo && r.relevance_score <= hi,
+                      `document ${r.index}: ${r.relevance_score}, llama.cpp ${ref} (ubatch 1: ${alt})`);
+          }
+          if (diff <= 1e-6) exactCount++;
+        }
+        if (type === "Q4_K_M") assert.ok(exactCount >= 3, `only ${exactCount} of ${DOCS.length} scores within 1e-6`);
+        for (let k = 1; k < j.results.length; k++)
+          assert.ok(j.results[k - 1].relevance_score >= j.results[k].relevance_score, "best first");
+        assert.deepEqual(j.results.map((r) => r.index).sort(), DOCS.map((_, i) => i));
+        assert.ok(j.usage.prompt_tokens > DOCS.length * 40, `usage ${j.usage.prompt_tokens}`);
+        console.log(`qwen3-reranker-tiny ${type}: max |score - llama.cpp's| ${worst.toExponential(2)}, ` +
+                    `${exactCount} of ${DOCS.length} within 1e-6`);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+
+  test("top_n, return_documents, the other paths, and errors", async () => {
+    const model = path.join(dir, "reranker-q8_0.gguf");
+    hearth("mkmodel", "--preset", "qwen3-reranker-tiny", "--type", "q8_0", "--seed", "6", "-o", model);
+    const server = await startServer(model, ["--served-model-name", "rr"]);
+    try {
+      const post = (route, body) => fetch(`${server.url}${route}`, { method: "POST", body: JSON.stringify(body) });
+      const all = await (await post("/v1/rerank", { query: QUERY, documents: DOCS })).json();
+      const top = await (await post("/rerank", { query: QUERY, documents: DOCS, top_n: 2, return_documents: true })).json();
+      assert.equal(top.results.length, 2);
+      assert.deepEqual(top.results.map((r) => r.index), all.results.slice(0, 2).map((r) => r.index));
+      assert.equal(top.results[0].document.text, DOCS[top.results[0].index]);
+      const again = await (await post("/v1/reranking", { query: QUERY, documents: DOCS })).json();
+      assert.deepEqual(again.results, all.results);
+      const bad = async (body, param) => {
+        const res = await post("/v1/rerank", body);
+        assert.equal(res.status, 400, JSON.stringify(body).slice(0, 80));
+        assert.equal((await res.json()).error.param, param);
+      };
+      await bad({ documents: DOCS }, "query");
+      await bad({ query: 5, documents: DOCS }, "query");
+      await bad({ query: QUERY }, "documents");
+      await bad({ query: QUERY, documents: [] }, "documents");
+      await bad({ query: QUERY, documents: ["a", 3] }, "documents");
+      await bad({ query: QUERY, documents: DOCS, top_n: 0 }, "top_n");
+      await bad({ query: QUERY, documents: DOCS, texts: DOCS }, "texts");
+      await bad({ query: QUERY, documents: ["x ".repeat(3000)] }, "documents");  // over the 2048-token context
+      // A reranker serves no embeddings.
+      const emb = await post("/v1/embeddings", { input: "a" });
+      assert.equal(emb.status, 400);
+      assert.match((await emb.json()).error.message, /reranker/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+test("/v1/rerank on a model that is not a reranker is a 400 that says so", async () => {
+  const model = path.join(dir, "not-a-reranker.gguf");
+  hearth("mkmodel", "--preset", "qwen3-embedding-tiny", "--type", "q8_0", "-o", model);
+  const server = await startServer(model);
+  try {
+    const res = await fetch(`${server.url}/v1/rerank`, { method: "POST", body: JSON.stringify({ query: "q", documents: ["d"] }) });
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error.message, /not a reranker/);
   } finally {
     await server.stop();
   }

@@ -19,12 +19,16 @@
 //                                                       every position's logits of one sequence
 //                                                       (raw f32); --dump writes every f32
 //                                                       tensor of the graph, for diagnosis
-//   llama-harness embed MODEL (--tokens "ID ..." | --text TEXT) -o OUT.f32 [--threads T]
-//                                                       the sequence's pooled embedding as the
+//   llama-harness embed MODEL (--tokens "ID ..." | --text TEXT | --query Q --document D)
+//                    -o OUT.f32 [--threads T]           the sequence's pooled embedding as the
 //                                                       file's pooling type pools it (raw f32
-//                                                       [n_embd], not normalised); --text is
-//                                                       tokenized as llama-embedding does (special
-//                                                       tokens added and parsed)
+//                                                       [n_embd], not normalised; a reranker's
+//                                                       [n_cls_out] scores); --text is tokenized
+//                                                       as llama-embedding does (special tokens
+//                                                       added and parsed); --query/--document
+//                                                       make llama-server's rerank prompt (the
+//                                                       file's "rerank" template); --ubatch U
+//                                                       (default: the whole sequence at once)
 //   llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]
 //                                                       llama-bench's pp/tg tokens/s as JSON lines
 //   llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]
@@ -105,7 +109,8 @@ int usage() {
       "                                [--ubatch U]\n"
       "       llama-harness logits MODEL --tokens \"ID ...\" -o OUT.f32 [--ubatch U] [--threads T]\n"
       "                            [--dump DIR]\n"
-      "       llama-harness embed MODEL (--tokens \"ID ...\" | --text TEXT) -o OUT.f32 [--threads T]\n"
+      "       llama-harness embed MODEL (--tokens \"ID ...\" | --text TEXT | --query Q --document D) -o OUT.f32\n"
+      "                           [--ubatch U] [--threads T]\n"
       "       llama-harness bench MODEL [-p 512] [-n 128] [-t 2] [-r 5]\n"
       "       llama-harness tokenize-bench VOCAB TEXT [--repeat N]\n"
       "env: HARNESS_VERBOSE=1 shows llama.cpp's info logs\n",
@@ -577,10 +582,13 @@ int cmd_embed(int argc, char** argv) {
   if (argc < 3) return usage();
   const char* model_path = argv[2];
   const std::string list = option(argc, argv, 3, "--tokens", "");
-  const std::string text = option(argc, argv, 3, "--text", "");
+  std::string text = option(argc, argv, 3, "--text", "");
+  const std::string query = option(argc, argv, 3, "--query", "");
+  const std::string document = option(argc, argv, 3, "--document", "");
   const std::string out_path = option(argc, argv, 3, "-o", "");
   const int threads = std::atoi(option(argc, argv, 3, "--threads", "2").c_str());
-  if (out_path.empty() || (list.empty() == text.empty())) return usage();
+  const bool rerank = !query.empty();
+  if (out_path.empty() || (int(!list.empty()) + int(!text.empty()) + int(rerank)) != 1) return usage();
 
   load_backends();
   llama_model_params mparams = llama_model_default_params();
@@ -597,10 +605,21 @@ int cmd_embed(int argc, char** argv) {
       p = end;
     }
   } else {
+    if (rerank) {  // format_prompt_rerank in llama-server
+      const char* tmpl = llama_model_chat_template(model, "rerank");
+      if (tmpl == nullptr) {
+        llama_model_free(model);
+        return fail("the model has no rerank template");
+      }
+      text = tmpl;
+      for (const auto& [from, to] : {std::pair<std::string, std::string>{"{query}", query}, {"{document}", document}})
+        for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+          text.replace(at, from.size(), to);
+    }
     const llama_vocab* vocab = llama_model_get_vocab(model);
     tokens.resize(text.size() + 8);
     const int32_t n = llama_tokenize(vocab, text.data(), int32_t(text.size()), tokens.data(), int32_t(tokens.size()),
-                                     /*add_special=*/true, /*parse_special=*/true);
+                                     /*add_special=*/!rerank, /*parse_special=*/true);
     if (n < 0) {
       llama_model_free(model);
       return fail("llama_tokenize failed");
@@ -612,14 +631,16 @@ int cmd_embed(int argc, char** argv) {
     llama_model_free(model);
     return fail("no tokens");
   }
-  llama_context_params cparams = cpu_context_params(n, n, n, threads);
+  const int n_ubatch = std::atoi(option(argc, argv, 3, "--ubatch", std::to_string(n)).c_str());
+  llama_context_params cparams = cpu_context_params(n, n, std::max(1, std::min(n, n_ubatch)), threads);
   cparams.embeddings = true;  // pooling: the file's (LLAMA_POOLING_TYPE_UNSPECIFIED)
   llama_context* ctx = llama_init_from_model(model, cparams);
   if (ctx == nullptr) {
     llama_model_free(model);
     return fail("llama_init_from_model failed for %s", model_path);
   }
-  const int n_embd = llama_model_n_embd(model);
+  const int n_embd = llama_pooling_type(ctx) == LLAMA_POOLING_TYPE_RANK ? int(llama_model_n_cls_out(model))
+                                                                       : llama_model_n_embd(model);
   llama_batch batch = llama_batch_init(n, 0, 1);
   batch.n_tokens = n;
   for (int k = 0; k < n; ++k) {

@@ -181,6 +181,43 @@ Result<RopeConfig> read_rope(const Json& config, const Fields& fields) {
   return rope;
 }
 
+// {arch}.pooling_type from a sentence-transformers folder, as llama.cpp's converter reads it
+// (_try_set_pooling_type): modules.json names a *Pooling module, whose config.json sets mean, cls
+// or last-token pooling. No modules.json: a generator, nothing to set.
+Status read_pooling(const std::string& dir, MetadataBuilder* md) {
+  const std::string modules_path = join(dir, "modules.json");
+  if (!is_regular_file(modules_path)) return {};
+  HEARTH_TRY(std::string text, read_text_file(modules_path, kMaxConfigBytes));
+  HEARTH_TRY(Json modules, safetensors::parse_json_strict(text, modules_path, 0, 64));
+  if (!modules.is_array()) return make_error("{}: must be a JSON list of modules", modules_path);
+  std::optional<std::string> pooling_dir;
+  for (const Json& m : modules) {
+    if (!m.is_object() || !m.contains("type") || !m["type"].is_string() || !m.contains("path") || !m["path"].is_string())
+      return make_error("{}: each module needs string fields 'type' and 'path'", modules_path);
+    if (m["type"].get<std::string>().ends_with("Pooling")) {
+      pooling_dir = m["path"].get<std::string>();
+      break;
+    }
+  }
+  if (!pooling_dir) return {};
+  // A path inside the folder: no absolute paths and no way up.
+  if (pooling_dir->empty() || pooling_dir->front() == '/' || pooling_dir->find("..") != std::string::npos)
+    return make_error("{}: the pooling module's path '{}' must be a folder inside the model folder", modules_path,
+                      *pooling_dir);
+  const std::string config_path = join(join(dir, *pooling_dir), "config.json");
+  HEARTH_TRY(Json config, read_json(config_path, kMaxConfigBytes));
+  auto flag = [&](const char* key) { return config.contains(key) && config[key].is_boolean() && config[key].get<bool>(); };
+  const std::string mode = config.contains("pooling_mode") && config["pooling_mode"].is_string()
+                               ? config["pooling_mode"].get<std::string>()
+                               : std::string();
+  Pooling pooling;
+  if (flag("pooling_mode_mean_tokens") || mode == "mean") pooling = Pooling::kMean;
+  else if (flag("pooling_mode_cls_token") || mode == "cls") pooling = Pooling::kCls;
+  else if (flag("pooling_mode_lasttoken") || mode == "lasttoken") pooling = Pooling::kLast;
+  else return make_error("{}: only mean, cls and last-token pooling are supported", config_path);
+  return md->u32(md->arch_key("pooling_type"), static_cast<uint32_t>(pooling), config_path);
+}
+
 // tokenizer.chat_template from tokenizer_config.json (a string, or a list of named templates of
 // which "default" is the main one), falling back to chat_template.jinja / chat_template.json as
 // llama.cpp's gguf-py does.
@@ -374,6 +411,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   if (bos) HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.bos_token_id", *bos, config_path));
   if (eos) HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.eos_token_id", *eos, config_path));
   HEARTH_RETURN_IF_ERROR(read_chat_template(dir, &md));
+  HEARTH_RETURN_IF_ERROR(read_pooling(dir, &md));
 
   // Tensors.
   HEARTH_TRY(safetensors::Folder folder, safetensors::Folder::open(dir));

@@ -289,6 +289,22 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   HEARTH_RETURN_IF_ERROR(
       safetensors::write_file((dir / "model.safetensors").string(), tensors, {{"format", "pt"}}));
 
+  // An embedding model: the sentence-transformers modules that say how it pools (hf_loader.cpp
+  // reads them back as llama.cpp's converter does).
+  if (const std::optional<int64_t> pooling = model.get_int(model.arch_key("pooling_type"));
+      pooling && *pooling >= 1 && *pooling <= 3) {
+    const Json modules = Json::array({Json{{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}},
+                                      Json{{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}}});
+    HEARTH_RETURN_IF_ERROR(write_text((dir / "modules.json").string(), modules.dump(2) + "\n"));
+    std::filesystem::create_directories(dir / "1_Pooling", ec);
+    if (ec) return make_error("{}: cannot create 1_Pooling: {}", out_dir, ec.message());
+    const Json pool_config = {{"word_embedding_dimension", model.get_int(model.arch_key("embedding_length")).value_or(0)},
+                              {"pooling_mode_cls_token", *pooling == 2},
+                              {"pooling_mode_mean_tokens", *pooling == 1},
+                              {"pooling_mode_lasttoken", *pooling == 3}};
+    HEARTH_RETURN_IF_ERROR(write_text((dir / "1_Pooling" / "config.json").string(), pool_config.dump(2) + "\n"));
+  }
+
   bool copied_tokenizer_config = false;
   if (!tokenizer_src_dir.empty()) {
     for (const char* file : kTokenizerFiles) {

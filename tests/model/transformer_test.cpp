@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -74,6 +75,41 @@ TEST(Transformer, HuggingFaceFolderGivesTheSameLogitsAsGguf) {
     ASSERT_EQ(a.size(), b.size());
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << preset;
   }
+}
+
+// A sentence-transformers folder says how it pools (modules.json -> 1_Pooling/config.json), as
+// llama.cpp's converter reads it; the folder and the GGUF give the same hidden states.
+TEST(Transformer, EmbeddingModelFolderKeepsItsPoolingAndHiddenStates) {
+  auto gguf_model = ModelFile::open(make_model("qwen3-embedding-tiny", "f32"));
+  ASSERT_TRUE(gguf_model.ok());
+  const std::string dir = kTmp + "/hf-qwen3-embedding-tiny";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(write_hf_folder(*gguf_model, dir, "").ok());
+  ASSERT_TRUE(std::filesystem::exists(dir + "/1_Pooling/config.json"));
+  auto hf_model = ModelFile::open(dir);
+  ASSERT_TRUE(hf_model.ok()) << hf_model.error().message;
+  auto hp = read_hparams(*hf_model);
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->pooling, Pooling::kLast);
+  std::vector<float> a, b;
+  for (auto [m, out] : {std::pair{&*gguf_model, &a}, {&*hf_model, &b}}) {
+    TransformerOptions opt;
+    opt.n_ctx = 16;
+    auto tf = Transformer::create(*m, opt);
+    ASSERT_TRUE(tf.ok()) << tf.error().message;
+    ASSERT_TRUE((*tf)->forward_hidden(kTokens, true, *out).ok());
+  }
+  EXPECT_EQ(a, b);
+  // A pooling module that points outside the folder, or a mode hearth does not know, is refused.
+  std::ofstream(dir + "/modules.json") << R"([{"idx":1,"name":"1","path":"../x","type":"sentence_transformers.models.Pooling"}])";
+  auto outside = ModelFile::open(dir);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.error().message.find("inside the model folder"), std::string::npos) << outside.error().message;
+  std::ofstream(dir + "/modules.json") << R"([{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}])";
+  std::ofstream(dir + "/1_Pooling/config.json") << R"({"pooling_mode_max_tokens": true})";
+  auto max_pooling = ModelFile::open(dir);
+  ASSERT_FALSE(max_pooling.ok());
+  EXPECT_NE(max_pooling.error().message.find("only mean, cls and last-token pooling"), std::string::npos);
 }
 
 TEST(Transformer, BatchedAndTokenByTokenAgreeForAnyThreadCount) {

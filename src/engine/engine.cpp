@@ -164,8 +164,10 @@ void Engine::take_submissions() {
   for (auto& r : incoming) {
     const Pooling pooling = r->spec.pooling;
     if (pooling != Pooling::kNone) r->pooler = std::make_unique<Pooler>(pooling, model_.hparams().n_embd);
-    // Mean and first-token pooling read hidden states a cached prefix would skip.
-    scheduler_.add(r->id, std::move(r->spec.prompt), pooling == Pooling::kNone || pooling == Pooling::kLast);
+    // Mean and first-token pooling read hidden states a cached prefix would skip; last-token
+    // pooling (embeddings, rerankers, whose prompts share the instruction and query) reuses it.
+    scheduler_.add(r->id, std::move(r->spec.prompt),
+                   pooling == Pooling::kNone || pooling == Pooling::kLast || pooling == Pooling::kRank);
     const uint64_t id = r->id;
     requests_[id] = std::move(r);
   }

@@ -82,6 +82,15 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   if (hf_ != nullptr) return encode_hf(text, add_special, parse_special);
   std::vector<int32_t> out;
   const std::vector<Fragment> fragments = split_special(text, parse_special);
+  if (type_ == VocabType::kWpm) {  // [CLS] text [SEP] whenever special tokens are added, as llama.cpp
+    if (add_special && bos_ != kNoToken) out.push_back(bos_);
+    for (const Fragment& f : fragments) {
+      if (f.token != kNoToken) out.push_back(f.token);
+      else encode_wpm(text.substr(f.offset, f.length), out);
+    }
+    if (add_special && sep_ != kNoToken) out.push_back(sep_);
+    return out;
+  }
   if (add_special && add_bos_) out.push_back(bos_);
   bool prev_special = true;  // SPM: the first fragment gets the leading space
   for (const Fragment& f : fragments) {

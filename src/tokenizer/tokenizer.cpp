@@ -106,6 +106,8 @@ Result<Tokenizer> Tokenizer::from_model(const ModelFile& model) {
   HEARTH_TRY(spec.add_bos, get_flag(model, "add_bos_token"));
   HEARTH_TRY(spec.add_eos, get_flag(model, "add_eos_token"));
   HEARTH_TRY(spec.add_space_prefix, get_flag(model, "add_space_prefix"));
+  HEARTH_TRY(spec.normalizer_lowercase, get_flag(model, "normalizer.lowercase"));
+  HEARTH_TRY(spec.normalizer_strip_accents, get_flag(model, "normalizer.strip_accents"));
 
   Result<Tokenizer> tok = from_spec(std::move(spec));
   if (!tok.ok()) return make_error("{}: {}", model.path(), tok.error().message);
@@ -123,8 +125,10 @@ Status Tokenizer::init(VocabSpec spec) {
     type_ = VocabType::kSpm;
   } else if (spec.model == "gpt2") {
     type_ = VocabType::kBpe;
+  } else if (spec.model == "bert") {
+    type_ = VocabType::kWpm;
   } else {
-    return make_error("unsupported tokenizer.ggml.model '{}' (supported: llama, gpt2)", spec.model);
+    return make_error("unsupported tokenizer.ggml.model '{}' (supported: llama, gpt2, bert)", spec.model);
   }
   if (spec.tokens.empty()) return make_error("tokenizer.ggml.tokens is empty");
   if (spec.tokens.size() > static_cast<size_t>(INT32_MAX)) return make_error("too many tokens");
@@ -158,8 +162,15 @@ Status Tokenizer::init(VocabSpec spec) {
   }
 
   // Type defaults, then the pre-tokenizer's, then explicit metadata.
-  int64_t bos = kNoToken, eos = kNoToken, unk = kNoToken;
-  if (type_ == VocabType::kSpm) {
+  int64_t bos = kNoToken, eos = kNoToken, unk = kNoToken, sep = kNoToken;
+  if (type_ == VocabType::kWpm) {  // BERT's [CLS] 101, [SEP] 102, [UNK] 100; no EOS
+    bos = 101, unk = 100, sep = 102;
+    add_bos_ = true;
+    clean_spaces_ = true;
+    wpm_lowercase_ = spec.normalizer_lowercase != 0;
+    wpm_strip_accents_ = spec.normalizer_strip_accents >= 0 ? spec.normalizer_strip_accents == 1 : wpm_lowercase_;
+    for (const TokenData& t : tokens_) max_token_len_ = std::max(max_token_len_, t.text.size());
+  } else if (type_ == VocabType::kSpm) {
     bos = 1, eos = 2, unk = 0;
     add_bos_ = true;
     add_space_prefix_ = true;
@@ -211,7 +222,7 @@ Status Tokenizer::init(VocabSpec spec) {
   HEARTH_RETURN_IF_ERROR(pick(spec.eot_id, kNoToken, "eot", eot_));
   HEARTH_RETURN_IF_ERROR(pick(spec.eom_id, kNoToken, "eom", eom_));
   HEARTH_RETURN_IF_ERROR(pick(spec.unk_id, unk, "unknown", unk_));
-  HEARTH_RETURN_IF_ERROR(pick(spec.sep_id, kNoToken, "seperator", sep_));
+  HEARTH_RETURN_IF_ERROR(pick(spec.sep_id, sep, "seperator", sep_));
   // Padding ids past the end are common in converted files and unused here: ignored.
   pad_ = in_range(spec.pad_id) ? static_cast<int32_t>(spec.pad_id) : kNoToken;
 

@@ -4,7 +4,9 @@
 //   - "llama": SentencePiece-style score-driven merges with <0xNN> byte fallback, spaces as U+2581
 //     and the leading-space rule (tokenizer.ggml.add_space_prefix);
 //   - "gpt2": byte-level BPE, rank-driven merges, the pre-tokenizer regexes selected by
-//     tokenizer.ggml.pre (pre_tokenizer.h).
+//     tokenizer.ggml.pre (pre_tokenizer.h);
+//   - "bert": WordPiece (wordpiece.cpp): BertNormalizer-style words, longest match per position,
+//     [CLS] ... [SEP] around the text when special tokens are added.
 // Special tokens (CONTROL) are found in text only when the caller asks (parse_special);
 // USER_DEFINED tokens are always split out first, as llama.cpp and HF tokenizers do.
 //
@@ -37,7 +39,7 @@ namespace hearth::tokenizer {
 
 inline constexpr int32_t kNoToken = -1;
 
-enum class VocabType { kSpm, kBpe };
+enum class VocabType { kSpm, kBpe, kWpm };
 
 // tokenizer.ggml.token_type values (gguf-py's TokenType).
 enum class TokenType : int32_t {
@@ -76,7 +78,14 @@ struct VocabSpec {
   int64_t bos_id = kNoToken, eos_id = kNoToken, eot_id = kNoToken, eom_id = kNoToken;
   int64_t unk_id = kNoToken, sep_id = kNoToken, pad_id = kNoToken;
   int add_bos = -1, add_eos = -1, add_space_prefix = -1;  // -1 = not given
+  // WordPiece's BertNormalizer (tokenizer.ggml.normalizer.*): -1 = not given (lowercase; strip
+  // accents when lowercasing).
+  int normalizer_lowercase = -1, normalizer_strip_accents = -1;
 };
+
+// WordPiece's words: the text split at whitespace, punctuation, ASCII symbols and CJK characters
+// (each of those a word of its own), controls dropped, lowercased and accents stripped as asked.
+std::vector<std::string> wordpiece_words(std::string_view text, bool lowercase, bool strip_accents);
 
 class Tokenizer {
  public:
@@ -161,6 +170,7 @@ class Tokenizer {
   std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
+  void encode_wpm(std::string_view text, std::vector<int32_t>& out) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
   // Words already merged earlier in the same encode call. Large texts repeat their words and
   // merging dominates the time (a 4.6 MB mixed text: 1.9x to 3x faster with it); local to one
@@ -187,6 +197,8 @@ class Tokenizer {
   int32_t unk_ = kNoToken, sep_ = kNoToken, pad_ = kNoToken;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
   bool ignore_merges_ = false, clean_spaces_ = false;
+  bool wpm_lowercase_ = true, wpm_strip_accents_ = true;
+  size_t max_token_len_ = 0;  // bytes of the longest token text (WordPiece's match window)
   std::unordered_set<int32_t> eog_;
   std::shared_ptr<const HfState> hf_;  // set for Hugging Face tokenizers; immutable
   std::string chat_template_;

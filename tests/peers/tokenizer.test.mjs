@@ -9,10 +9,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { getLlama } from "node-llama-cpp";
-import { SHARED_DIR, hearthBin, tmpDir } from "./lib.mjs";
+import { SHARED_DIR, harnessBin, hearthBin, tmpDir } from "./lib.mjs";
 
 const VOCAB_DIR = path.join(SHARED_DIR, "testdata", "vocab");
-const VOCABS = fs.readdirSync(VOCAB_DIR).filter((f) => f.endsWith(".gguf")).sort();
+// Vocabularies shared/testdata lacks, from llama.cpp's own test set in its source bundle (cloned
+// beside the harness, at the commit of the prebuilt libraries): BERT's WordPiece.
+const BUNDLE_DIR = path.join(path.dirname(harnessBin()), "llama.cpp", "models");
+const BUNDLE_VOCABS = ["ggml-vocab-bert-bge.gguf"];
+const VOCABS = [...fs.readdirSync(VOCAB_DIR).filter((f) => f.endsWith(".gguf")).sort(), ...BUNDLE_VOCABS];
+const vocabPath = (name) => path.join(BUNDLE_VOCABS.includes(name) ? BUNDLE_DIR : VOCAB_DIR, name);
 
 function corpus() {
   const fixed = [
@@ -57,7 +62,7 @@ function corpus() {
     return seed % n;
   };
   const generated = [];
-  for (let i = 0; i < 160; i++) {
+  for (let i = 0; i < 170; i++) {
     let s = "";
     const n = 2 + rand(10);
     for (let k = 0; k < n; k++) s += pieces[rand(pieces.length)];
@@ -80,19 +85,34 @@ after(async () => {
 });
 
 // All texts in one hearth run: one JSON string per input line, one line of ids per output line.
-function hearthIdsAll(vocab) {
+function hearthIdsAll(vocab, texts = TEXTS) {
   const file = path.join(dir, "texts.jsonl");
-  fs.writeFileSync(file, TEXTS.map((t) => JSON.stringify(t)).join("\n") + "\n");
+  fs.writeFileSync(file, texts.map((t) => JSON.stringify(t)).join("\n") + "\n");
   const res = spawnSync(hearthBin(), ["tokenize", "-m", vocab, "--no-special", "--jsonl", "-f", file],
                         { encoding: "utf8", maxBuffer: 1 << 28 });
   if (res.status !== 0) throw new Error(`hearth tokenize --jsonl exited ${res.status}: ${res.stderr}`);
   const lines = res.stdout.split("\n");
-  return TEXTS.map((_, i) => (lines[i].trim() === "" ? [] : lines[i].trim().split(/\s+/).map(Number)));
+  return texts.map((_, i) => (lines[i].trim() === "" ? [] : lines[i].trim().split(/\s+/).map(Number)));
+}
+
+// llama.cpp's test vectors for the bundle's vocabularies (X.gguf.inp / X.gguf.out, as its
+// test-tokenizer-0 reads them: inputs separated by "\n__ggml_vocab_test__\n", one line of ids each).
+for (const name of BUNDLE_VOCABS) {
+  test(`tokenize matches llama.cpp's test vectors: ${name}`, () => {
+    const vocab = vocabPath(name);
+    const texts = fs.readFileSync(`${vocab}.inp`, "utf8").split("\n__ggml_vocab_test__\n");
+    const want = fs.readFileSync(`${vocab}.out`, "utf8").split("\n").slice(0, texts.length)
+      .map((l) => (l.trim() === "" ? [] : l.trim().split(/\s+/).map(Number)));
+    assert.ok(texts.length >= 30, `${texts.length} vectors`);
+    const got = hearthIdsAll(vocab, texts);
+    const bad = texts.map((t, i) => [t, i]).filter(([, i]) => JSON.stringify(got[i]) !== JSON.stringify(want[i]));
+    assert.equal(bad.length, 0, bad.slice(0, 5).map(([t, i]) => `${JSON.stringify(t)}: ${want[i]} vs ${got[i]}`).join("\n"));
+  });
 }
 
 for (const name of VOCABS) {
   test(`tokenize matches llama.cpp: ${name} (${TEXTS.length} strings)`, async () => {
-    const vocab = path.join(VOCAB_DIR, name);
+    const vocab = vocabPath(name);
     const model = await llama.loadModel({ modelPath: vocab, vocabOnly: true });
     try {
       const got = hearthIdsAll(vocab);

@@ -157,6 +157,8 @@ bool json_depth_ok(const std::string& text) {
 }  // namespace
 
 std::vector<int32_t> encode_prompt(const tokenizer::Tokenizer& tok, const std::string& text) {
+  // WordPiece's [CLS] ... [SEP] come from the tokenizer, as llama.cpp adds them.
+  if (tok.type() == tokenizer::VocabType::kWpm) return tok.encode(text, /*add_special=*/true, /*parse_special=*/true);
   std::vector<int32_t> ids = tok.encode(text, /*add_special=*/false, /*parse_special=*/true);
   // BOS as the model asks, unless the text (e.g. a chat template) already starts with it.
   if (tok.add_bos() && tok.bos() >= 0 && (ids.empty() || ids.front() != tok.bos())) ids.insert(ids.begin(), tok.bos());

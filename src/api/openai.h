@@ -67,7 +67,8 @@ using ApiResult = std::variant<T, ApiError>;
 // stack) holding an object.
 ApiResult<ojson> parse_json_body(const std::string& text);
 
-// A prompt's tokens: BOS and EOS as the model asks (BOS not twice), special tokens parsed.
+// A prompt's tokens: BOS and EOS as the model asks (BOS not twice; WordPiece: [CLS] and [SEP]),
+// special tokens parsed.
 std::vector<int32_t> encode_prompt(const tokenizer::Tokenizer& tok, const std::string& text);
 
 ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelContext& m);

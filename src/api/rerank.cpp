@@ -22,6 +22,12 @@ std::vector<int32_t> rerank_prompt(const tokenizer::Tokenizer& tok, const std::s
     replace_all(prompt, "{document}", document);
     return tok.encode(prompt, /*add_special=*/false, /*parse_special=*/true);
   }
+  if (tok.type() == tokenizer::VocabType::kWpm) {  // [CLS] query [SEP] document, as llama-server
+    std::vector<int32_t> ids = tok.encode(query, /*add_special=*/true, /*parse_special=*/false);
+    const std::vector<int32_t> d = tok.encode(document, false, false);
+    ids.insert(ids.end(), d.begin(), d.end());
+    return ids;
+  }
   std::vector<int32_t> ids;
   if (tok.add_bos() && tok.bos() >= 0) ids.push_back(tok.bos());
   const std::vector<int32_t> q = tok.encode(query, false, false), d = tok.encode(document, false, false);
@@ -66,6 +72,15 @@ ApiResult<RerankPlan> parse_rerank_request(const ojson& body, const ModelContext
     if (!it->is_boolean()) return bad_request("'return_documents' must be a boolean", "return_documents");
     plan.return_documents = it->get<bool>();
   }
+  // Every prompt's size before any is built (bounded: 1024 documents of a body-limited size).
+  const size_t template_bytes = m.rerank_template.empty() ? 16 : m.rerank_template.size();
+  size_t total = 0;
+  for (const std::string& d : plan.documents) total += template_bytes + query->get_ref<const std::string&>().size() + d.size();
+  if (total > kMaxRerankPromptBytes)
+    return bad_request(fmt::format("the query repeated in each of {} documents' prompts makes {} bytes to tokenize; "
+                                   "at most {} are allowed (send fewer documents or a shorter query)",
+                                   plan.documents.size(), total, kMaxRerankPromptBytes),
+                       "documents");
   for (size_t i = 0; i < plan.documents.size(); ++i) {
     plan.inputs.push_back(rerank_prompt(*m.tokenizer, m.rerank_template, query->get<std::string>(), plan.documents[i]));
     const auto n = static_cast<int64_t>(plan.inputs.back().size());

@@ -13,6 +13,10 @@
 namespace hearth::api {
 
 constexpr size_t kMaxRerankDocuments = 1024;
+// The query is repeated in every document's prompt, and all of them are tokenized before the
+// request runs: their total text is bounded, so a long query times many documents is a 400, not
+// seconds of tokenizing on the server's I/O thread.
+constexpr size_t kMaxRerankPromptBytes = size_t{8} << 20;
 
 struct RerankPlan {
   std::vector<std::string> documents;
@@ -24,7 +28,7 @@ struct RerankPlan {
 // The prompt of one (query, document) pair: `tmpl` (the file's tokenizer.chat_template.rerank)
 // with every "{query}" and then every "{document}" replaced, tokenized with special tokens
 // parsed; without a template, BOS (if the model adds one), the query, EOS (if it adds one), the
-// document, EOS (if it adds one).
+// document, EOS (if it adds one); WordPiece: [CLS] query [SEP] document (llama-server's order).
 std::vector<int32_t> rerank_prompt(const tokenizer::Tokenizer& tok, const std::string& tmpl, const std::string& query,
                                    const std::string& document);
 

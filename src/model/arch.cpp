@@ -348,8 +348,8 @@ Result<HParams> read_hparams(const ModelFile& model) {
     }
   }
 
-  // Embedding models. Encoders (attention.causal = false: BERT) and rerankers' classification
-  // heads are not implemented: refused by name rather than run as something else.
+  // Embedding models and rerankers. Encoders (attention.causal = false: BERT) are not
+  // implemented: refused by name rather than run as something else.
   if (const gguf::Value* causal = model.find(model.arch_key("attention.causal"))) {
     std::optional<bool> b = causal->as_bool();
     if (!b) return make_error("{}: {} must be a boolean", model.path(), model.arch_key("attention.causal"));

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <vector>
@@ -205,6 +206,15 @@ Status read_pooling(const std::string& dir, MetadataBuilder* md) {
     return make_error("{}: the pooling module's path '{}' must be a folder inside the model folder", modules_path,
                       *pooling_dir);
   const std::string config_path = join(join(dir, *pooling_dir), "config.json");
+  {  // no symlink out of the folder either
+    std::error_code ec;
+    const std::filesystem::path root = std::filesystem::weakly_canonical(dir, ec);
+    const std::filesystem::path target = std::filesystem::weakly_canonical(config_path, ec);
+    const std::string r = root.string() + "/";
+    if (ec || target.string().compare(0, r.size(), r) != 0)
+      return make_error("{}: the pooling module's path '{}' must be a folder inside the model folder", modules_path,
+                        *pooling_dir);
+  }
   HEARTH_TRY(Json config, read_json(config_path, kMaxConfigBytes));
   auto flag = [&](const char* key) { return config.contains(key) && config[key].is_boolean() && config[key].get<bool>(); };
   const std::string mode = config.contains("pooling_mode") && config["pooling_mode"].is_string()

@@ -144,6 +144,10 @@ struct EmbedJob : std::enable_shared_from_this<EmbedJob> {
     std::lock_guard lock(mutex);
     return finished == finishes.size();
   }
+  size_t finished_count() {
+    std::lock_guard lock(mutex);
+    return finished;
+  }
 };
 
 const char* finish_reason_text(engine::FinishReason r) {
@@ -632,29 +636,6 @@ struct Server::Impl {
                                const char* param) {
     Pooled out;
     auto job = std::make_shared<EmbedJob>(stream.get_executor(), inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      engine::RequestSpec spec;
-      spec.prompt = inputs[i];
-      spec.pooling = model.pooling;
-      spec.max_tokens = 0;
-      spec.on_finish = [job, i](const engine::FinishEvent& fin) { job->on_finish(i, fin); };
-      const engine::Engine::Submitted sub = engine->submit(std::move(spec));
-      if (sub.error == engine::SubmitError::kNone) {
-        job->engine_ids.push_back(sub.id);
-        continue;
-      }
-      for (uint64_t id : job->engine_ids) engine->cancel(id);
-      ApiError e = sub.error == engine::SubmitError::kTooLong
-                       ? bad_request(fmt::format("input {} does not fit the context", i), param)
-                       : api_error(503, sub.error == engine::SubmitError::kQueueFull
-                                            ? "the server is at capacity: too many requests are waiting"
-                                            : "the server is shutting down",
-                                   "server_error", "overloaded");
-      if (e.status == 503) e.retry_after = 1;
-      out.answered = true;
-      out.keep = co_await send(stream, error_response(req, e), false);
-      co_return out;
-    }
     ++active_generations;
     struct Guard {
       std::atomic<int>& n;
@@ -666,12 +647,47 @@ struct Server::Impl {
       for (uint64_t id : job->engine_ids) engine->cancel(id);
       job->signal.cancel();
     });
+    // The inputs go to the engine a window at a time, so that a request of 2048 inputs neither
+    // overflows the wait queue (--max-waiting) nor takes all of it from other clients.
+    const size_t window = std::max<size_t>(1, static_cast<size_t>(engine->options().max_waiting) / 2);
+    size_t next = 0;
     const auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(options.request_timeout_s * 1000));
     bool timed_out = false;
     while (!job->all_finished() && !job->client_gone) {
       if (Clock::now() >= deadline && !timed_out) {
         timed_out = true;
         for (uint64_t id : job->engine_ids) engine->cancel(id);
+        if (next < inputs.size()) break;  // the rest was never submitted: nothing more will finish
+      }
+      std::optional<ApiError> refused;
+      while (!timed_out && next < inputs.size() && next - job->finished_count() < window) {
+        engine::RequestSpec spec;
+        spec.prompt = inputs[next];
+        spec.pooling = model.pooling;
+        spec.max_tokens = 0;
+        spec.on_finish = [job, i = next](const engine::FinishEvent& fin) { job->on_finish(i, fin); };
+        const engine::Engine::Submitted sub = engine->submit(std::move(spec));
+        if (sub.error == engine::SubmitError::kNone) {
+          job->engine_ids.push_back(sub.id);
+          ++next;
+          continue;
+        }
+        // A full queue while some of ours are in it: wait for them to finish, then go on.
+        if (sub.error == engine::SubmitError::kQueueFull && next > job->finished_count()) break;
+        refused = sub.error == engine::SubmitError::kTooLong
+                      ? bad_request(fmt::format("input {} does not fit the context", next), param)
+                      : api_error(503, sub.error == engine::SubmitError::kQueueFull
+                                           ? "the server is at capacity: too many requests are waiting"
+                                           : "the server is shutting down",
+                                  "server_error", "overloaded");
+        if (refused->status == 503) refused->retry_after = 1;
+        break;
+      }
+      if (refused) {
+        for (uint64_t id : job->engine_ids) engine->cancel(id);
+        out.answered = true;
+        out.keep = co_await send(stream, error_response(req, *refused), false);
+        co_return out;
       }
       job->signal.expires_at(timed_out ? Clock::now() + std::chrono::seconds(5) : deadline);
       beast::error_code wait_ec;

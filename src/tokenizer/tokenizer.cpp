@@ -169,7 +169,10 @@ Status Tokenizer::init(VocabSpec spec) {
     clean_spaces_ = true;
     wpm_lowercase_ = spec.normalizer_lowercase != 0;
     wpm_strip_accents_ = spec.normalizer_strip_accents >= 0 ? spec.normalizer_strip_accents == 1 : wpm_lowercase_;
+    // The match window: the longest token, capped so that a hostile vocabulary's one huge entry
+    // cannot make every position probe megabytes (real WordPiece entries are under 40 bytes).
     for (const TokenData& t : tokens_) max_token_len_ = std::max(max_token_len_, t.text.size());
+    max_token_len_ = std::min<size_t>(max_token_len_, 256);
   } else if (type_ == VocabType::kSpm) {
     bos = 1, eos = 2, unk = 0;
     add_bos_ = true;

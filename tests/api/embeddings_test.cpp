@@ -171,6 +171,16 @@ TEST(ApiRerank, PromptsFollowTheTemplateAndErrorsNameTheField) {
     ASSERT_TRUE(std::holds_alternative<ApiError>(r)) << body.substr(0, 60);
     EXPECT_EQ(std::get<ApiError>(r).param.value_or(""), param) << body.substr(0, 60) << ": " << std::get<ApiError>(r).message;
   }
+  // A long query repeated in 1024 documents' prompts: refused before anything is tokenized.
+  const std::string long_query = "{\"query\":\"" + std::string(9000, 'q') + "\",\"documents\":[" + [] {
+    std::string d;
+    for (int i = 0; i < 1024; ++i) d += i ? ",\"d\"" : "\"d\"";
+    return d;
+  }() + "]}";
+  auto amplified = parse_rr(long_query, ctx);
+  ASSERT_TRUE(std::holds_alternative<ApiError>(amplified));
+  EXPECT_EQ(std::get<ApiError>(amplified).param.value_or(""), "documents");
+  EXPECT_NE(std::get<ApiError>(amplified).message.find("bytes to tokenize"), std::string::npos);
   auto not_reranker = parse_rr(R"({"query":"q","documents":["a"]})", fx().ctx);
   ASSERT_TRUE(std::holds_alternative<ApiError>(not_reranker));
   EXPECT_NE(std::get<ApiError>(not_reranker).message.find("not a reranker"), std::string::npos);
@@ -194,6 +204,22 @@ TEST(ApiRerank, ResultsComeBestFirstCutToTopN) {
   EXPECT_EQ(j["results"][2]["relevance_score"], 0.5);
   EXPECT_EQ(j["results"][0]["document"]["text"], "b");
   EXPECT_EQ(j["usage"]["prompt_tokens"], 5);
+}
+
+// WordPiece models get [CLS] ... [SEP] around an input, as llama.cpp's tokenizer adds them (its
+// vocabulary has no EOS for the generic path to append).
+TEST(ApiEmbeddings, WordPieceInputsGetClsAndSep) {
+  tokenizer::VocabSpec spec;
+  spec.model = "bert";
+  spec.tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xE2\x96\x81hello"};
+  spec.token_types = {3, 2, 3, 3, 1};
+  spec.bos_id = 2;
+  spec.sep_id = 3;
+  spec.unk_id = 1;
+  auto tok = tokenizer::Tokenizer::from_spec(spec);
+  ASSERT_TRUE(tok.ok()) << tok.error().message;
+  EXPECT_EQ(encode_prompt(*tok, "Hello"), (std::vector<int32_t>{2, 4, 3}));
+  EXPECT_EQ(rerank_prompt(*tok, "", "hello", "hello"), (std::vector<int32_t>{2, 4, 3, 4}));
 }
 
 }  // namespace

@@ -105,6 +105,15 @@ TEST(Transformer, EmbeddingModelFolderKeepsItsPoolingAndHiddenStates) {
   auto outside = ModelFile::open(dir);
   ASSERT_FALSE(outside.ok());
   EXPECT_NE(outside.error().message.find("inside the model folder"), std::string::npos) << outside.error().message;
+  // Nor through a symlink.
+  std::filesystem::create_directories(kTmp + "/outside-pooling");
+  std::ofstream(kTmp + "/outside-pooling/config.json") << R"({"pooling_mode_lasttoken": true})";
+  std::filesystem::remove_all(dir + "/link");
+  std::filesystem::create_directory_symlink(kTmp + "/outside-pooling", dir + "/link");
+  std::ofstream(dir + "/modules.json") << R"([{"idx":1,"name":"1","path":"link","type":"sentence_transformers.models.Pooling"}])";
+  auto linked = ModelFile::open(dir);
+  ASSERT_FALSE(linked.ok());
+  EXPECT_NE(linked.error().message.find("inside the model folder"), std::string::npos) << linked.error().message;
   std::ofstream(dir + "/modules.json") << R"([{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}])";
   std::ofstream(dir + "/1_Pooling/config.json") << R"({"pooling_mode_max_tokens": true})";
   auto max_pooling = ModelFile::open(dir);

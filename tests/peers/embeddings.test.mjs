@@ -176,6 +176,23 @@ describe("/v1/embeddings (openai client)", () => {
   });
 });
 
+test("a request with more inputs than the wait queue holds is fed to the engine a window at a time", async () => {
+  const model = path.join(dir, "queue-q8_0.gguf");
+  hearth("mkmodel", "--preset", "qwen3-embedding-tiny", "--type", "q8_0", "--seed", "4", "-o", model);
+  const server = await startServer(model, ["--max-waiting", "4"]);
+  try {
+    const inputs = Array.from({ length: 40 }, (_, i) => `queue ${i}`);
+    const res = await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: inputs }) });
+    assert.equal(res.status, 200, await res.clone().text());
+    const j = await res.json();
+    assert.equal(j.data.length, 40);
+    const one = await (await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: inputs[37] }) })).json();
+    assert.deepEqual(j.data[37].embedding, one.data[0].embedding);
+  } finally {
+    await server.stop();
+  }
+});
+
 test("/v1/embeddings on a model without pooling is a 400 that says so", async () => {
   const model = path.join(dir, "generator.gguf");
   hearth("mkmodel", "--preset", "qwen3-tiny", "--type", "q8_0", "-o", model);

@@ -48,5 +48,18 @@ TEST(WordPiece, AVocabularyWithoutUnknownDropsUnmatchedWords) {
   EXPECT_EQ(tok.encode(std::string(100000, 'q'), false, false), (std::vector<int32_t>{}));
 }
 
+// One huge entry in a hostile vocabulary does not make every position probe its length.
+TEST(WordPiece, AHugeVocabularyEntryDoesNotWidenTheSearch) {
+  VocabSpec spec;
+  spec.model = "bert";
+  spec.tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xE2\x96\x81" "a", "a", std::string(1 << 20, 'z')};
+  auto tok = Tokenizer::from_spec(spec);
+  ASSERT_TRUE(tok.ok()) << tok.error().message;
+  const std::vector<int32_t> ids = tok->encode(std::string(20000, 'a'), false, false);
+  ASSERT_EQ(ids.size(), 20000u);
+  EXPECT_EQ(ids.front(), 4);
+  EXPECT_EQ(ids.back(), 5);
+}
+
 }  // namespace
 }  // namespace hearth::tokenizer

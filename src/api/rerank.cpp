@@ -5,14 +5,9 @@
 #include <algorithm>
 #include <numeric>
 
+#include "base/strings.h"
+
 namespace hearth::api {
-namespace {
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-}
-
-}  // namespace
 
 std::vector<int32_t> rerank_prompt(const tokenizer::Tokenizer& tok, const std::string& tmpl, const std::string& query,
                                    const std::string& document) {

@@ -1,28 +1,14 @@
-// Ids -> bytes: each token's piece (U+2581 -> space and <0xNN> bytes for SPM; GPT-2's byte
-// alphabet reversed for BPE), llama_detokenize's leading-space and space-cleaning rules, and
-// the streaming decoder that only ever emits whole UTF-8 characters.
+// Ids -> bytes: each token's piece (U+2581 -> space and <0xNN> bytes for SPM, U+2581 -> space
+// for WordPiece; GPT-2's byte alphabet reversed for BPE), llama_detokenize's leading-space and
+// space-cleaning rules, and the streaming decoder that only ever emits whole UTF-8 characters.
 #include <optional>
 
+#include "base/strings.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace hearth::tokenizer {
 namespace {
-
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  std::string out;
-  out.reserve(s.size());
-  size_t pos = 0;
-  while (true) {
-    const size_t hit = s.find(from, pos);
-    if (hit == std::string::npos) break;
-    out.append(s, pos, hit - pos);
-    out += to;
-    pos = hit + from.size();
-  }
-  out.append(s, pos, std::string::npos);
-  s = std::move(out);
-}
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "base/strings.h"
 #include "tokenizer/utf8.h"
 
 namespace hearth::tokenizer {
@@ -23,19 +24,6 @@ constexpr std::string_view kGpt2Pattern =
 
 // Each match bounded so a hostile pattern cannot backtrack for ever.
 constexpr uint32_t kMatchLimit = 10'000'000;
-
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  if (from.empty() || s.find(from) == std::string::npos) return;
-  std::string out;
-  out.reserve(s.size());
-  size_t pos = 0;
-  for (size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
-    out.append(s, pos, hit - pos);
-    out += to;
-  }
-  out.append(s, pos, std::string::npos);
-  s = std::move(out);
-}
 
 void find_literal(std::string_view subject, std::string_view needle,
                   std::vector<std::pair<size_t, size_t>>& out) {

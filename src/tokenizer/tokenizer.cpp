@@ -347,7 +347,7 @@ const std::string& Tokenizer::token_text(int32_t id) const {
 uint32_t Tokenizer::token_attr(int32_t id) const { return id >= 0 && id < n_vocab() ? tokens_[id].attr : 0; }
 
 int32_t Tokenizer::find_token(std::string_view text) const {
-  auto it = token_ids_.find(std::string(text));
+  auto it = token_ids_.find(text);
   return it == token_ids_.end() ? kNoToken : it->second;
 }
 

@@ -187,7 +187,12 @@ class Tokenizer {
 
   VocabType type_ = VocabType::kSpm;
   std::vector<TokenData> tokens_;
-  std::unordered_map<std::string, int32_t> token_ids_;
+  // Looked up by string_view without building a string (WordPiece probes every prefix).
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int32_t, TextHash, std::equal_to<>> token_ids_;
   std::unordered_map<std::string, int> merge_ranks_;  // key: left + '\0' + right
   std::vector<int32_t> special_tokens_;  // CONTROL/USER_DEFINED/UNKNOWN, longest text first
   const PreTokenizerSpec* pre_spec_ = nullptr;

@@ -542,6 +542,36 @@ struct Server::Impl {
     return make_response(req, http::status::ok, dump({{"prompt", model.tokenizer->decode(ids)}}));
   }
 
+  // A request the shutdown path waits for (it lets in-flight responses be written) while it lives.
+  struct InFlight {
+    std::atomic<int>& n;
+    explicit InFlight(std::atomic<int>& count) : n(count) { ++n; }
+    ~InFlight() { --n; }
+  };
+
+  // Notices a client that goes away while its request waits: a read on the socket completes
+  // with an error, and the job's engine requests are cancelled. (Job and EmbedJob alike.)
+  template <class J>
+  void watch_client(beast::tcp_stream& stream, const std::shared_ptr<J>& job) {
+    stream.socket().async_read_some(asio::buffer(job->read_buffer), [job, this](beast::error_code ec, size_t) {
+      if (!ec || ec == asio::error::operation_aborted) return;
+      job->client_gone = true;
+      for (uint64_t id : job->engine_ids) engine->cancel(id);
+      job->signal.cancel();
+    });
+  }
+
+  // Why the engine refused a submission, as the client is told: a full queue or shutdown is a 503
+  // to retry; a prompt that cannot fit is a 400 naming `param`.
+  static ApiError refusal(engine::SubmitError error, std::string too_long, const char* param) {
+    ApiError e = error == engine::SubmitError::kQueueFull
+                     ? api_error(503, "the server is at capacity: too many requests are waiting", "server_error", "overloaded")
+                 : error == engine::SubmitError::kStopped ? api_error(503, "the server is shutting down", "server_error")
+                                                          : bad_request(std::move(too_long), param);
+    if (e.status == 503) e.retry_after = 1;
+    return e;
+  }
+
   // --- generation ---------------------------------------------------------------------------
 
   awaitable<bool> generate(beast::tcp_stream& stream, Request& req, const ojson& body, bool chat) {
@@ -555,19 +585,8 @@ struct Server::Impl {
     const GenerationPlan& plan = out.plan;
     if (std::optional<ApiError> e = submit_all(*job, plan, std::get<std::vector<int64_t>>(lengths)))
       co_return co_await send(stream, error_response(req, *e), false);
-    ++active_generations;
-    struct Guard {
-      std::atomic<int>& n;
-      ~Guard() { --n; }
-    } guard{active_generations};
-
-    // Notice a client that goes away while we wait: a read on the socket completes with an error.
-    stream.socket().async_read_some(asio::buffer(job->read_buffer), [job, this](beast::error_code ec, size_t) {
-      if (!ec || ec == asio::error::operation_aborted) return;
-      job->client_gone = true;
-      for (uint64_t id : job->engine_ids) engine->cancel(id);
-      job->signal.cancel();
-    });
+    const InFlight in_flight(active_generations);
+    watch_client(stream, job);
 
     const auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(options.request_timeout_s * 1000));
     bool timed_out = false;
@@ -636,17 +655,8 @@ struct Server::Impl {
                                const char* param) {
     Pooled out;
     auto job = std::make_shared<EmbedJob>(stream.get_executor(), inputs.size());
-    ++active_generations;
-    struct Guard {
-      std::atomic<int>& n;
-      ~Guard() { --n; }
-    } guard{active_generations};
-    stream.socket().async_read_some(asio::buffer(job->read_buffer), [job, this](beast::error_code ec, size_t) {
-      if (!ec || ec == asio::error::operation_aborted) return;
-      job->client_gone = true;
-      for (uint64_t id : job->engine_ids) engine->cancel(id);
-      job->signal.cancel();
-    });
+    const InFlight in_flight(active_generations);
+    watch_client(stream, job);
     // The inputs go to the engine a window at a time, so that a request of 2048 inputs neither
     // overflows the wait queue (--max-waiting) nor takes all of it from other clients.
     const size_t window = std::max<size_t>(1, static_cast<size_t>(engine->options().max_waiting) / 2);
@@ -674,13 +684,7 @@ struct Server::Impl {
         }
         // A full queue while some of ours are in it: wait for them to finish, then go on.
         if (sub.error == engine::SubmitError::kQueueFull && next > job->finished_count()) break;
-        refused = sub.error == engine::SubmitError::kTooLong
-                      ? bad_request(fmt::format("input {} does not fit the context", next), param)
-                      : api_error(503, sub.error == engine::SubmitError::kQueueFull
-                                           ? "the server is at capacity: too many requests are waiting"
-                                           : "the server is shutting down",
-                                  "server_error", "overloaded");
-        if (refused->status == 503) refused->retry_after = 1;
+        refused = refusal(sub.error, fmt::format("input {} does not fit the context", next), param);
         break;
       }
       if (refused) {
@@ -775,13 +779,7 @@ struct Server::Impl {
         continue;
       }
       for (uint64_t id : job.engine_ids) engine->cancel(id);
-      ApiError e = sub.error == engine::SubmitError::kQueueFull
-                       ? api_error(503, "the server is at capacity: too many requests are waiting", "server_error", "overloaded")
-                   : sub.error == engine::SubmitError::kStopped
-                       ? api_error(503, "the server is shutting down", "server_error")
-                       : bad_request("the prompt does not fit the context", plan.chat ? "messages" : "prompt");
-      if (e.status == 503) e.retry_after = 1;
-      return e;
+      return refusal(sub.error, "the prompt does not fit the context", plan.chat ? "messages" : "prompt");
     }
     return std::nullopt;
   }

@@ -4,36 +4,25 @@
 // the same paths over HTTP with the official client, against llama.cpp's vectors.)
 #include <gtest/gtest.h>
 
+#include "api/api_fixture.h"
 #include "api/embeddings.h"
 #include "api/rerank.h"
-#include "model/model_file.h"
 
 namespace hearth::api {
 namespace {
 
-struct Fixture {
-  tokenizer::Tokenizer tok;
-  ModelContext ctx;
-};
-
-Fixture& fx() {
-  static Fixture* f = [] {
-    auto model = ModelFile::open(std::string(HEARTH_SHARED_DIR) + "/testdata/vocab/ggml-vocab-qwen2.gguf");
-    EXPECT_TRUE(model.ok());
-    auto tok = tokenizer::Tokenizer::from_model(*model);
-    auto* out = new Fixture{std::move(*tok), {}};
-    out->ctx.name = "m";
-    out->ctx.tokenizer = &out->tok;
-    out->ctx.max_context = 64;
-    out->ctx.n_vocab = out->tok.n_vocab();
-    out->ctx.pooling = Pooling::kLast;
-    out->ctx.n_embd = 8;
-    return out;
+// The shared fixture's context, for a last-token embedding model 8 wide.
+const ModelContext& embedding_ctx() {
+  static const ModelContext ctx = [] {
+    ModelContext c = fx().ctx;
+    c.pooling = Pooling::kLast;
+    c.n_embd = 8;
+    return c;
   }();
-  return *f;
+  return ctx;
 }
 
-ApiResult<EmbeddingPlan> parse(const std::string& body, const ModelContext& ctx = fx().ctx) {
+ApiResult<EmbeddingPlan> parse(const std::string& body, const ModelContext& ctx = embedding_ctx()) {
   ApiResult<ojson> j = parse_json_body(body);
   if (auto* e = std::get_if<ApiError>(&j)) return *e;
   return parse_embeddings_request(std::get<ojson>(j), ctx);
@@ -88,7 +77,7 @@ TEST(ApiEmbeddings, MalformedRequestsAre400sNamingTheField) {
 }
 
 TEST(ApiEmbeddings, AModelWithoutPoolingServesNone) {
-  ModelContext generator = fx().ctx;
+  ModelContext generator = embedding_ctx();
   generator.pooling = Pooling::kNone;
   auto r = parse(R"({"input":"a"})", generator);
   ASSERT_TRUE(std::holds_alternative<ApiError>(r));
@@ -134,7 +123,7 @@ TEST(ApiEmbeddings, ResponseIsNormalisedTruncatedAndCounted) {
 }
 
 ModelContext reranker_context() {
-  ModelContext ctx = fx().ctx;
+  ModelContext ctx = embedding_ctx();
   ctx.pooling = Pooling::kRank;
   ctx.max_context = 256;
   ctx.rerank_template = "<Q>{query}</Q><D>{document}</D><|im_end|>";

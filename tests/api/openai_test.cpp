@@ -3,34 +3,11 @@
 // the server peer test drives the same paths over HTTP with the official client.)
 #include <gtest/gtest.h>
 
+#include "api/api_fixture.h"
 #include "api/openai.h"
-#include "model/model_file.h"
 
 namespace hearth::api {
 namespace {
-
-struct Fixture {
-  tokenizer::Tokenizer tok;
-  chat::Template chatml;
-  ModelContext ctx;
-};
-
-Fixture& fx() {
-  static Fixture* f = [] {
-    auto model = ModelFile::open(std::string(HEARTH_SHARED_DIR) + "/testdata/vocab/ggml-vocab-qwen2.gguf");
-    EXPECT_TRUE(model.ok());
-    auto tok = tokenizer::Tokenizer::from_model(*model);
-    auto tmpl = chat::Template::parse(chat::kChatMlTemplate);
-    auto* out = new Fixture{std::move(*tok), std::move(*tmpl), {}};
-    out->ctx.name = "m";
-    out->ctx.tokenizer = &out->tok;
-    out->ctx.chat_template = &out->chatml;
-    out->ctx.max_context = 64;
-    out->ctx.n_vocab = out->tok.n_vocab();
-    return out;
-  }();
-  return *f;
-}
 
 ApiError error_of(const std::string& body, bool chat) {
   ApiResult<ojson> j = parse_json_body(body);

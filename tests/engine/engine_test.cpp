@@ -48,21 +48,27 @@ std::vector<int32_t> random_prompt(uint32_t seed, size_t n, int32_t n_vocab) {
   return p;
 }
 
-// The reference: one sequence, the transformer's own cache, argmax each step.
-std::vector<int32_t> greedy_alone(const std::vector<int32_t>& prompt, int64_t n) {
+// The references run one sequence through the transformer's own cache.
+std::unique_ptr<Transformer> alone_transformer() {
   TransformerOptions o;
   o.n_ctx = 512;
   o.n_threads = 2;
   auto tf = Transformer::create(tiny_model(), o);
   EXPECT_TRUE(tf.ok());
+  return std::move(*tf);
+}
+
+// The reference: argmax each step.
+std::vector<int32_t> greedy_alone(const std::vector<int32_t>& prompt, int64_t n) {
+  auto tf = alone_transformer();
   std::vector<float> logits;
   std::vector<int32_t> out;
-  EXPECT_TRUE((*tf)->forward(prompt, false, logits).ok());
+  EXPECT_TRUE(tf->forward(prompt, false, logits).ok());
   for (int64_t i = 0; i < n; ++i) {
     const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(next);
     const int32_t one[1] = {next};
-    EXPECT_TRUE((*tf)->forward(one, false, logits).ok());
+    EXPECT_TRUE(tf->forward(one, false, logits).ok());
   }
   return out;
 }
@@ -265,14 +271,10 @@ TEST(Engine, CancelFreesBlocksAndQueueIsBounded) {
 // The one-sequence reference for an embedding: every final hidden state of the prompt, pooled
 // by its position rule (summed in double in position order, as the Pooler sums).
 std::vector<float> pooled_alone(const std::vector<int32_t>& prompt, Pooling pooling) {
-  TransformerOptions o;
-  o.n_ctx = 512;
-  o.n_threads = 2;
-  auto tf = Transformer::create(tiny_model(), o);
-  EXPECT_TRUE(tf.ok());
+  auto tf = alone_transformer();
   std::vector<float> hidden;
-  EXPECT_TRUE((*tf)->forward_hidden(prompt, true, hidden).ok());
-  const int64_t n_embd = (*tf)->hparams().n_embd, n = static_cast<int64_t>(prompt.size());
+  EXPECT_TRUE(tf->forward_hidden(prompt, true, hidden).ok());
+  const int64_t n_embd = tf->hparams().n_embd, n = static_cast<int64_t>(prompt.size());
   std::vector<double> sum(size_t(n_embd), 0.0);
   int64_t rows = 0;
   for (int64_t t = 0; t < n; ++t) {

@@ -28,6 +28,16 @@ const TEXTS = [
   "<|endoftext|> spelled out in the text",
 ];
 
+// `hearth serve` on `model` for the length of fn(server), stopped whatever fn does.
+async function withServer(model, args, fn) {
+  const server = await startServer(model, args);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
 const readF32 = (file) => {
   const b = fs.readFileSync(file);
   return Array.from(new Float32Array(b.buffer, b.byteOffset, b.length / 4));
@@ -179,8 +189,7 @@ describe("/v1/embeddings (openai client)", () => {
 test("a request with more inputs than the wait queue holds is fed to the engine a window at a time", async () => {
   const model = path.join(dir, "queue-q8_0.gguf");
   hearth("mkmodel", "--preset", "qwen3-embedding-tiny", "--type", "q8_0", "--seed", "4", "-o", model);
-  const server = await startServer(model, ["--max-waiting", "4"]);
-  try {
+  await withServer(model, ["--max-waiting", "4"], async (server) => {
     const inputs = Array.from({ length: 40 }, (_, i) => `queue ${i}`);
     const res = await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: inputs }) });
     assert.equal(res.status, 200, await res.clone().text());
@@ -188,24 +197,19 @@ test("a request with more inputs than the wait queue holds is fed to the engine 
     assert.equal(j.data.length, 40);
     const one = await (await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: inputs[37] }) })).json();
     assert.deepEqual(j.data[37].embedding, one.data[0].embedding);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 test("/v1/embeddings on a model without pooling is a 400 that says so", async () => {
   const model = path.join(dir, "generator.gguf");
   hearth("mkmodel", "--preset", "qwen3-tiny", "--type", "q8_0", "-o", model);
-  const server = await startServer(model);
-  try {
+  await withServer(model, [], async (server) => {
     const res = await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: "a" }) });
     const j = await res.json();
     assert.equal(res.status, 400);
     assert.equal(j.error.param, "model");
     assert.match(j.error.message, /does not produce embeddings/);
-  } finally {
-    await server.stop();
-  }
+  });
 });
 
 // llama.cpp's relevance score of (query, document): its rerank prompt, pooling and head; the
@@ -237,8 +241,7 @@ describe("/v1/rerank (a Qwen3-Reranker-shaped model)", () => {
     test(`scores equal llama.cpp's (${type})`, async () => {
       const model = path.join(dir, `qwen3-reranker-tiny-${type}.gguf`);
       hearth("mkmodel", "--preset", "qwen3-reranker-tiny", "--type", type, "--seed", "6", "-o", model);
-      const server = await startServer(model, ["--served-model-name", "rr"]);
-      try {
+      await withServer(model, ["--served-model-name", "rr"], async (server) => {
         const res = await fetch(`${server.url}/v1/rerank`, {
           method: "POST", body: JSON.stringify({ model: "rr", query: QUERY, documents: DOCS }),
         });
@@ -269,17 +272,14 @@ describe("/v1/rerank (a Qwen3-Reranker-shaped model)", () => {
         assert.ok(j.usage.prompt_tokens > DOCS.length * 40, `usage ${j.usage.prompt_tokens}`);
         console.log(`qwen3-reranker-tiny ${type}: max |score - llama.cpp's| ${worst.toExponential(2)}, ` +
                     `${exactCount} of ${DOCS.length} within 1e-6`);
-      } finally {
-        await server.stop();
-      }
+      });
     });
   }
 
   test("top_n, return_documents, the other paths, and errors", async () => {
     const model = path.join(dir, "reranker-q8_0.gguf");
     hearth("mkmodel", "--preset", "qwen3-reranker-tiny", "--type", "q8_0", "--seed", "6", "-o", model);
-    const server = await startServer(model, ["--served-model-name", "rr"]);
-    try {
+    await withServer(model, ["--served-model-name", "rr"], async (server) => {
       const post = (route, body) => fetch(`${server.url}${route}`, { method: "POST", body: JSON.stringify(body) });
       const all = await (await post("/v1/rerank", { query: QUERY, documents: DOCS })).json();
       const top = await (await post("/rerank", { query: QUERY, documents: DOCS, top_n: 2, return_documents: true })).json();
@@ -305,21 +305,16 @@ describe("/v1/rerank (a Qwen3-Reranker-shaped model)", () => {
       const emb = await post("/v1/embeddings", { input: "a" });
       assert.equal(emb.status, 400);
       assert.match((await emb.json()).error.message, /reranker/);
-    } finally {
-      await server.stop();
-    }
+    });
   });
 });
 
 test("/v1/rerank on a model that is not a reranker is a 400 that says so", async () => {
   const model = path.join(dir, "not-a-reranker.gguf");
   hearth("mkmodel", "--preset", "qwen3-embedding-tiny", "--type", "q8_0", "-o", model);
-  const server = await startServer(model);
-  try {
+  await withServer(model, [], async (server) => {
     const res = await fetch(`${server.url}/v1/rerank`, { method: "POST", body: JSON.stringify({ query: "q", documents: ["d"] }) });
     assert.equal(res.status, 400);
     assert.match((await res.json()).error.message, /not a reranker/);
-  } finally {
-    await server.stop();
-  }
+  });
 });

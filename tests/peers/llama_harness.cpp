@@ -519,13 +519,8 @@ bool dump_tensor(ggml_tensor* t, bool ask, void* user) {
   return true;
 }
 
-int cmd_logits(int argc, char** argv) {
-  if (argc < 3) return usage();
-  const char* model_path = argv[2];
-  const std::string list = option(argc, argv, 3, "--tokens", "");
-  const std::string out_path = option(argc, argv, 3, "-o", "");
-  const int threads = std::atoi(option(argc, argv, 3, "--threads", "2").c_str());
-  DumpState dump{option(argc, argv, 3, "--dump", ""), {}};
+// "ID ID ..." (any separators) -> token ids; parsing stops at the first non-number.
+std::vector<llama_token> parse_tokens(const std::string& list) {
   std::vector<llama_token> tokens;
   for (const char* p = list.c_str(); *p != '\0';) {
     char* end = nullptr;
@@ -534,6 +529,32 @@ int cmd_logits(int argc, char** argv) {
     tokens.push_back(static_cast<llama_token>(v));
     p = end;
   }
+  return tokens;
+}
+
+// Positions 0..n-1 of sequence 0, every token's output asked for (free with llama_batch_free).
+llama_batch one_sequence_batch(const std::vector<llama_token>& tokens) {
+  const int n = static_cast<int>(tokens.size());
+  llama_batch batch = llama_batch_init(n, 0, 1);
+  batch.n_tokens = n;
+  for (int k = 0; k < n; ++k) {
+    batch.token[k] = tokens[size_t(k)];
+    batch.pos[k] = k;
+    batch.n_seq_id[k] = 1;
+    batch.seq_id[k][0] = 0;
+    batch.logits[k] = 1;
+  }
+  return batch;
+}
+
+int cmd_logits(int argc, char** argv) {
+  if (argc < 3) return usage();
+  const char* model_path = argv[2];
+  const std::string list = option(argc, argv, 3, "--tokens", "");
+  const std::string out_path = option(argc, argv, 3, "-o", "");
+  const int threads = std::atoi(option(argc, argv, 3, "--threads", "2").c_str());
+  DumpState dump{option(argc, argv, 3, "--dump", ""), {}};
+  const std::vector<llama_token> tokens = parse_tokens(list);
   const int n = static_cast<int>(tokens.size());
   if (n == 0 || out_path.empty()) return usage();
   const int n_ubatch = std::atoi(option(argc, argv, 3, "--ubatch", std::to_string(n)).c_str());
@@ -554,15 +575,7 @@ int cmd_logits(int argc, char** argv) {
     return fail("llama_init_from_model failed for %s", model_path);
   }
   const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
-  llama_batch batch = llama_batch_init(n, 0, 1);
-  batch.n_tokens = n;
-  for (int k = 0; k < n; ++k) {
-    batch.token[k] = tokens[size_t(k)];
-    batch.pos[k] = k;
-    batch.n_seq_id[k] = 1;
-    batch.seq_id[k][0] = 0;
-    batch.logits[k] = 1;
-  }
+  llama_batch batch = one_sequence_batch(tokens);
   int rc = 0;
   if (const int32_t status = llama_decode(ctx, batch); status != 0) {
     rc = fail("llama_decode returned %d", status);
@@ -597,13 +610,7 @@ int cmd_embed(int argc, char** argv) {
   if (model == nullptr) return fail("llama_model_load_from_file failed for %s", model_path);
   std::vector<llama_token> tokens;
   if (!list.empty()) {
-    for (const char* p = list.c_str(); *p != '\0';) {
-      char* end = nullptr;
-      const long v = std::strtol(p, &end, 10);
-      if (end == p) break;
-      tokens.push_back(static_cast<llama_token>(v));
-      p = end;
-    }
+    tokens = parse_tokens(list);
   } else {
     if (rerank) {  // format_prompt_rerank in llama-server
       const char* tmpl = llama_model_chat_template(model, "rerank");
@@ -641,15 +648,7 @@ int cmd_embed(int argc, char** argv) {
   }
   const int n_embd = llama_pooling_type(ctx) == LLAMA_POOLING_TYPE_RANK ? int(llama_model_n_cls_out(model))
                                                                        : llama_model_n_embd(model);
-  llama_batch batch = llama_batch_init(n, 0, 1);
-  batch.n_tokens = n;
-  for (int k = 0; k < n; ++k) {
-    batch.token[k] = tokens[size_t(k)];
-    batch.pos[k] = k;
-    batch.n_seq_id[k] = 1;
-    batch.seq_id[k][0] = 0;
-    batch.logits[k] = 1;  // as llama-embedding asks: every token's output, for the pooling
-  }
+  llama_batch batch = one_sequence_batch(tokens);  // every token's output, as llama-embedding asks
   int rc = 0;
   const float* embd = nullptr;
   if (const int32_t status = llama_decode(ctx, batch); status != 0) {

@@ -80,9 +80,9 @@ ApiResult<EmbeddingPlan> parse_embeddings_request(const ojson& body, const Model
   for (size_t i = 0; i < plan.inputs.size(); ++i) {
     const auto n = static_cast<int64_t>(plan.inputs[i].size());
     if (n == 0) return bad_request("'input' must not be empty", "input");
-    if (n >= m.max_context)
+    if (n > m.max_context)
       return bad_request(fmt::format("input {} has {} tokens; this model's maximum context length is {} tokens", i, n,
-                                     m.max_context - 1),
+                                     m.max_context),
                          "input");
   }
 

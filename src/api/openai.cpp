@@ -189,10 +189,19 @@ std::optional<ApiError> check_model(const ojson& body, const ModelContext& m) {
   return e;
 }
 
+// An encoder computes embeddings and generates no text.
+std::optional<ApiError> check_generates(const ModelContext& m) {
+  if (m.generates) return std::nullopt;
+  return bad_request(fmt::format("the model '{}' is an encoder: it serves {}, not text generation", m.name,
+                                 m.pooling == Pooling::kRank ? "/v1/rerank" : "/v1/embeddings"),
+                     "model");
+}
+
 ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelContext& m) {
   GenerationPlan plan;
   plan.chat = true;
   if (!body.is_object()) return bad_request("the request body must be a JSON object");
+  if (auto e = check_generates(m)) return *e;
   auto msgs = body.find("messages");
   if (msgs == body.end() || !msgs->is_array() || msgs->empty())
     return bad_request("'messages' must be a non-empty array", "messages");
@@ -242,6 +251,7 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
 ApiResult<GenerationPlan> parse_completion_request(const ojson& body, const ModelContext& m) {
   GenerationPlan plan;
   if (!body.is_object()) return bad_request("the request body must be a JSON object");
+  if (auto e = check_generates(m)) return *e;
   auto prompt = body.find("prompt");
   if (prompt == body.end() || prompt->is_null()) return bad_request("'prompt' is required", "prompt");
   auto token_array = [&](const ojson& arr) -> std::optional<PromptPlan> {

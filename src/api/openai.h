@@ -35,6 +35,7 @@ struct ModelContext {
   int32_t n_vocab = 0;
   int64_t max_n = 16;              // most choices per request
   Pooling pooling = Pooling::kNone;// how the model pools embeddings (kNone: it serves none)
+  bool generates = true;           // false: an encoder (BERT), which serves embeddings only
   int64_t n_embd = 0;              // width of its embeddings
   std::string rerank_template;     // a reranker's prompt (tokenizer.chat_template.rerank), if it has one
 };

@@ -79,9 +79,9 @@ ApiResult<RerankPlan> parse_rerank_request(const ojson& body, const ModelContext
   for (size_t i = 0; i < plan.documents.size(); ++i) {
     plan.inputs.push_back(rerank_prompt(*m.tokenizer, m.rerank_template, query->get<std::string>(), plan.documents[i]));
     const auto n = static_cast<int64_t>(plan.inputs.back().size());
-    if (n >= m.max_context)
+    if (n > m.max_context)
       return bad_request(fmt::format("document {} makes a prompt of {} tokens; this model's maximum context length is {} "
-                                     "tokens", i, n, m.max_context - 1),
+                                     "tokens", i, n, m.max_context),
                          "documents");
   }
   return plan;

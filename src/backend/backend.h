@@ -116,6 +116,12 @@ struct AttentionRange {
   int64_t n_masked = 0;
 };
 
+// An encoder token's attention span: rows [first, first + n) of the chunk's own K and V.
+struct RowSpan {
+  int64_t first = 0;
+  int64_t n = 0;
+};
+
 struct AttentionShape {
   int64_t n_head = 0, n_head_kv = 0, head_dim = 0;
   float scale = 1.0f;
@@ -161,6 +167,8 @@ class Backend {
   virtual void gather(const Buffer& x, std::span<const int64_t> rows, Buffer& out) = 0;
   // out[t] = rms_norm(x[t]) * w, for t < n (out may be x).
   virtual void rms_norm(const Buffer& x, int64_t n, const Weight& w, float eps, Buffer& out) = 0;
+  // out[t] = (x[t] - mean) / sqrt(var + eps) * w + b, for t < n (out may be x; b may be absent).
+  virtual void layer_norm(const Buffer& x, int64_t n, const Weight& w, const Weight& b, float eps, Buffer& out) = 0;
   // The same over each head_dim-wide head of x[t], in place (qwen3's q/k norms).
   virtual void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps) = 0;
   // y[t] = w · x[t]; matmul_pair: two matrices over the same x (an FFN's gate and up).
@@ -174,6 +182,8 @@ class Backend {
   // y[t] += bias (absent: nothing); x[t] += y[t].
   virtual void add_bias(Buffer& y, int64_t n, const Weight& bias) = 0;
   virtual void add(Buffer& x, const Buffer& y, int64_t n) = 0;
+  // x[t] = gelu(x[t]), GELU's tanh form as ggml computes it (ref::gelu): BERT's FFN.
+  virtual void gelu(Buffer& x, int64_t n) = 0;
   // gate[t] = glu(gate[t], up[t]).
   virtual void glu(GluKind kind, Buffer& gate, const Buffer& up, int64_t n) = 0;
   // The rotation table of each position, then x[t]'s n_heads heads rotated with row t of it.
@@ -190,6 +200,10 @@ class Backend {
   // n_head_kv heads of head_dim (the pool's widths).
   virtual void attention(const Buffer& q, const KvPool& pool, int64_t layer, std::span<const AttentionRange> ranges,
                          const AttentionShape& shape, const Weight& sinks, Buffer& out) = 0;
+  // An encoder's attention, with no cache: out[t] = attention of q[t] over rows spans[t] of the
+  // chunk's f32 k and v, nothing rounded to f16 (llama.cpp's cacheless attention; kernels/attention.h).
+  virtual void self_attention(const Buffer& q, const Buffer& k, const Buffer& v, std::span<const RowSpan> spans,
+                              const AttentionShape& shape, Buffer& out) = 0;
   // Router: `logits` [n, n_expert] become probabilities as `gating` says, and the choice is made.
   virtual void select_experts(Buffer& logits, int64_t n, ExpertGating gating, int64_t k, ExpertChoice& choice) = 0;
   // out[t] = sum over slot s of weight(t, s) · expert_{id(t, s)}(x[t]), each expert once over its tokens.

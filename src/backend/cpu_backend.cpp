@@ -97,6 +97,12 @@ class CpuBackend final : public Backend {
     for (int64_t t = 0; t < n; ++t) ref::rms_norm(host(x) + t * d, f32(w), host(out) + t * d, d, eps);
   }
 
+  void layer_norm(const Buffer& x, int64_t n, const Weight& w, const Weight& b, float eps, Buffer& out) override {
+    const int64_t d = x.cols();
+    const float* bias = b.present() ? f32(b) : nullptr;
+    for (int64_t t = 0; t < n; ++t) ref::layer_norm(host(x) + t * d, f32(w), bias, host(out) + t * d, d, eps);
+  }
+
   void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps) override {
     const int64_t heads = x.cols() / head_dim;
     for (int64_t t = 0; t < n; ++t)
@@ -128,6 +134,8 @@ class CpuBackend final : public Backend {
   void add(Buffer& x, const Buffer& y, int64_t n) override {
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(x) + t * x.cols(), host(y) + t * x.cols(), x.cols());
   }
+
+  void gelu(Buffer& x, int64_t n) override { ref::gelu(host(x), host(x), n * x.cols()); }
 
   void glu(GluKind kind, Buffer& gate, const Buffer& up, int64_t n) override {
     glu_rows(kind, host(gate), host(up), n, gate.cols());
@@ -191,6 +199,30 @@ class CpuBackend final : public Backend {
         a.n_kv = r.n_kv;
         a.n_masked = r.n_masked;
         a.sinks = sinks.present() ? f32(sinks) + kvh * group : nullptr;
+        a.scale = shape.scale;
+        a.softcap = shape.softcap;
+        a.out = host(out) + t * out.cols() + kvh * group * hd;
+        kernels::attention(a, s.kernel);
+      }
+    });
+  }
+
+  void self_attention(const Buffer& q, const Buffer& k, const Buffer& v, std::span<const RowSpan> spans,
+                      const AttentionShape& shape, Buffer& out) override {
+    const int64_t hd = shape.head_dim, n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
+    const int64_t n = static_cast<int64_t>(spans.size());
+    pool_.parallel_for(n * n_kv_head, [&](int64_t job_begin, int64_t job_end, int thread) {
+      AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
+      for (int64_t job = job_begin; job < job_end; ++job) {
+        const int64_t t = job / n_kv_head, kvh = job % n_kv_head;
+        kernels::AttentionArgs a;
+        a.q = host(q) + t * q.cols() + kvh * group * hd;
+        a.group = group;
+        a.head_dim = hd;
+        a.k_f32 = host(k) + spans[size_t(t)].first * k.cols() + kvh * hd;
+        a.v_f32 = host(v) + spans[size_t(t)].first * v.cols() + kvh * hd;
+        a.row_stride = k.cols();
+        a.n_kv = spans[size_t(t)].n;
         a.scale = shape.scale;
         a.softcap = shape.softcap;
         a.out = host(out) + t * out.cols() + kvh * group * hd;

@@ -77,14 +77,15 @@ void add_embed_command(CLI::App& app, int& exit_code) {
 
     TransformerOptions opt;
     opt.n_ctx = longest;
-    opt.n_batch = args->n_batch;
+    opt.n_batch = hp->causal ? args->n_batch : std::max<int64_t>(args->n_batch, longest);  // an encoder: whole inputs
     opt.n_threads = args->n_threads;
     auto tf = Transformer::create(*model, opt);
     if (!tf.ok()) return fail(tf.error().message);
 
-    // A reranker gives its class probabilities ("yes", "no") instead of a vector.
+    // A reranker gives its class scores instead of a vector: a qwen3 reranker's probabilities of
+    // "yes" and "no", a cross-encoder's logit.
     const int64_t n_embd = hp->pooling == Pooling::kRank ? hp->n_cls_out : hp->n_embd;
-    Pooler pooler(hp->pooling, hp->n_embd);
+    Pooler pooler(hp->pooling, hp->n_embd, hp->rank_first);
     std::vector<float> out, hidden;
     for (const std::vector<int32_t>& ids : inputs) {
       (*tf)->reset();
@@ -96,7 +97,7 @@ void add_embed_command(CLI::App& app, int& exit_code) {
         if (pooler.reads(t, n))
           pooler.add(std::span<const float>(hidden.data() + t * hp->n_embd, size_t(hp->n_embd)));
       std::vector<float> v = pooler.result();
-      if (hp->pooling == Pooling::kRank) {  // a reranker: its class probabilities, as llama-embedding prints
+      if (hp->pooling == Pooling::kRank) {  // a reranker: its class scores, as llama-embedding prints
         std::vector<float> probs;
         st = (*tf)->classify(v, probs);
         if (!st.ok()) return fail(st.message());

@@ -137,6 +137,12 @@ json hparams_json(const ModelFile& model, std::string* error) {
     out["n_layer_swa"] = windowed;
   }
   if (hp->pooling != Pooling::kNone) out["pooling"] = pooling_name(hp->pooling);
+  if (!hp->causal) {  // an encoder: LayerNorms, no rope, no KV cache
+    out["causal"] = false;
+    out["norm_eps"] = hp->norm_eps;
+    for (const char* key : {"rms_eps", "rope_freq_base", "n_rot"}) out.erase(key);
+    return out;
+  }
   // The f16 KV cache (model/kv_cache.h): bytes per position of the full-attention layers, and of
   // the sliding-window layers, which keep only their window (kv_window) however long the context.
   const std::vector<KvLayerShape> layers = kv_layer_shapes(*hp);
@@ -152,6 +158,7 @@ json hparams_json(const ModelFile& model, std::string* error) {
 
 // "kv cache: ..." for the text view: per token, and at the training context and at 32k.
 std::string kv_summary(const json& hp) {
+  if (!hp.contains("kv_bytes_per_token")) return "kv cache: none (an encoder attends within each input's pass)";
   const auto full = hp["kv_bytes_per_token"].get<uint64_t>();
   const uint64_t window = hp.contains("kv_bytes_per_window_token") ? hp["kv_bytes_per_window_token"].get<uint64_t>() : 0;
   const int64_t w = hp.contains("kv_window") ? hp["kv_window"].get<int64_t>() : 0;

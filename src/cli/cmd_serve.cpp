@@ -87,6 +87,14 @@ int serve(ServeArgs a) {
   auto tmpl = chat::Template::parse(template_source);
   if (!tmpl.ok()) return fail("chat template: " + tmpl.error().message);
 
+  // An encoder computes each input whole in one step: the step holds the longest input it takes
+  // (its context, or --ctx-size), as llama-server's batch must.
+  auto file_hp = read_hparams(*model);
+  if (!file_hp.ok()) return fail(file_hp.error().message);
+  if (!file_hp->causal) {
+    const int64_t longest = a.ctx_size > 0 ? std::min(a.ctx_size, file_hp->n_ctx_train) : file_hp->n_ctx_train;
+    a.max_step_tokens = std::max(a.max_step_tokens, std::min<int64_t>(longest, 65536));
+  }
   TransformerOptions topt;
   topt.n_threads = a.n_threads;
   topt.n_batch = std::max(a.max_step_tokens, a.max_running);
@@ -100,6 +108,10 @@ int serve(ServeArgs a) {
   eopt.max_running = a.max_running;
   eopt.max_step_tokens = a.max_step_tokens;
   eopt.n_blocks = engine::blocks_for_budget(hp, eopt, uint64_t(a.kv_cache_mb) << 20);
+  // An encoder writes no keys (each input attends within its own pass): its blocks are only the
+  // scheduler's bookkeeping, never touched memory, and a step's worth is all it uses.
+  if (!hp.causal)
+    eopt.n_blocks = std::min(eopt.n_blocks, (a.max_step_tokens + a.block_size - 1) / a.block_size + a.max_running);
   eopt.max_waiting = a.max_waiting;
   eopt.max_context = a.ctx_size > 0 ? a.ctx_size : hp.n_ctx_train;
   eopt.prefix_caching = !a.no_prefix_cache;
@@ -117,6 +129,7 @@ int serve(ServeArgs a) {
   ctx.n_vocab = static_cast<int32_t>(hp.n_vocab);
   ctx.max_n = a.max_n;
   ctx.pooling = hp.pooling;
+  ctx.generates = hp.causal;
   ctx.n_embd = hp.n_embd;
   ctx.rerank_template = model->get_string("tokenizer.chat_template.rerank").value_or("");
   if (hp.pooling == Pooling::kRank)
@@ -125,12 +138,15 @@ int serve(ServeArgs a) {
   else if (hp.pooling != Pooling::kNone)
     fmt::print(stderr, "serve: an embedding model ({} pooling): /v1/embeddings serves {}-wide vectors\n",
                pooling_name(hp.pooling), hp.n_embd);
-  fmt::print(stderr,
-             "serve: {} ({}) as '{}': context {} tokens, KV cache {} blocks of {}{} ({:.0f} MiB, {} tokens), "
-             "{} sequences per step, {} threads\n",
-             a.model, model->architecture(), ctx.name, ctx.max_context, eopt.n_blocks, eopt.block_size,
-             eng.window_blocks() > 0 ? fmt::format(" + {} for the sliding-window layers", eng.window_blocks()) : "",
-             double(eng.kv_bytes()) / (1 << 20), eng.capacity_tokens(), eopt.max_running, a.n_threads);
+  const std::string kv_line =
+      !hp.causal ? std::string("no KV cache (an encoder)")
+                 : fmt::format("KV cache {} blocks of {}{} ({:.0f} MiB, {} tokens)", eopt.n_blocks, eopt.block_size,
+                               eng.window_blocks() > 0
+                                   ? fmt::format(" + {} for the sliding-window layers", eng.window_blocks())
+                                   : "",
+                               double(eng.kv_bytes()) / (1 << 20), eng.capacity_tokens());
+  fmt::print(stderr, "serve: {} ({}) as '{}': context {} tokens, {}, {} sequences per step, {} threads\n", a.model,
+             model->architecture(), ctx.name, ctx.max_context, kv_line, eopt.max_running, a.n_threads);
   srv.set_model(std::move(ctx), &eng);
   fmt::print(stderr, "serve: ready on http://{}:{}\n", a.server.host, srv.port());
   const int code = srv.wait();

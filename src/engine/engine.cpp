@@ -64,6 +64,8 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
   const int64_t model_ctx = options.max_context > 0 ? options.max_context : model.hparams().n_ctx_train;
   max_context_ = std::min(model_ctx, capacity);
   options_.max_step_tokens = scheduler_.options().max_step_tokens;
+  // An encoder computes each prompt whole, in one step.
+  if (!model.hparams().causal) max_context_ = std::min(max_context_, options_.max_step_tokens);
   metrics_.kv_blocks_total = options.n_blocks;
   metrics_.kv_window_blocks_total = kv_.n_blocks(KvGroup::kWindow);
   metrics_.block_size = options.block_size;
@@ -84,7 +86,9 @@ Engine::Submitted Engine::submit(RequestSpec spec) {
   r->n_prompt = static_cast<int64_t>(spec.prompt.size());
   r->spec = std::move(spec);
   r->arrival = Clock::now();
-  if (r->n_prompt == 0 || r->n_prompt >= max_context_) return {0, SubmitError::kTooLong};
+  // A generation needs room for one token more than its prompt.
+  const bool pooled = r->spec.pooling != Pooling::kNone;
+  if (r->n_prompt == 0 || r->n_prompt > (pooled ? max_context_ : max_context_ - 1)) return {0, SubmitError::kTooLong};
   std::lock_guard lock(mutex_);
   if (!admitting_ || stop_) return {0, SubmitError::kStopped};
   if (queued_ >= options_.max_waiting) return {0, SubmitError::kQueueFull};
@@ -163,11 +167,16 @@ void Engine::take_submissions() {
   }
   for (auto& r : incoming) {
     const Pooling pooling = r->spec.pooling;
-    if (pooling != Pooling::kNone) r->pooler = std::make_unique<Pooler>(pooling, model_.hparams().n_embd);
-    // Mean and first-token pooling read hidden states a cached prefix would skip; last-token
-    // pooling (embeddings, rerankers, whose prompts share the instruction and query) reuses it.
-    scheduler_.add(r->id, std::move(r->spec.prompt),
-                   pooling == Pooling::kNone || pooling == Pooling::kLast || pooling == Pooling::kRank);
+    const HParams& hp = model_.hparams();
+    if (pooling != Pooling::kNone) r->pooler = std::make_unique<Pooler>(pooling, hp.n_embd, hp.rank_first);
+    // An encoder's prompt is computed whole. Mean and first-token pooling read hidden states a
+    // cached prefix would skip; last-token pooling (embeddings, rerankers, whose prompts share
+    // the instruction and query) reuses it.
+    const bool reads_last = pooling == Pooling::kLast || (pooling == Pooling::kRank && !hp.rank_first);
+    const PromptUse use = !hp.causal                                 ? PromptUse::kWhole
+                          : pooling == Pooling::kNone || reads_last ? PromptUse::kCached
+                                                                    : PromptUse::kComputeAll;
+    scheduler_.add(r->id, std::move(r->spec.prompt), use);
     const uint64_t id = r->id;
     requests_[id] = std::move(r);
   }

@@ -34,10 +34,10 @@ int64_t Scheduler::first_window_block(int64_t pos) const {
   return window_first_position(pos, options_.window, options_.block_size) / options_.block_size;
 }
 
-void Scheduler::add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix) {
+void Scheduler::add(uint64_t id, std::vector<int32_t> prompt, PromptUse use) {
   auto s = std::make_unique<ScheduledSeq>();
   s->id = id;
-  s->reuse_prefix = reuse_prefix;
+  s->use = use;
   s->n_prompt = static_cast<int64_t>(prompt.size());
   s->tokens = std::move(prompt);
   seqs_[id] = std::move(s);
@@ -54,7 +54,7 @@ bool Scheduler::is_waiting(uint64_t id) const {
 }
 
 void Scheduler::register_full_blocks(ScheduledSeq& s) {
-  if (!options_.prefix_caching) return;
+  if (!options_.prefix_caching || s.use == PromptUse::kWhole) return;
   const int64_t bs = options_.block_size;
   while (static_cast<int64_t>(s.hashes.size() + 1) * bs <= s.n_computed) {
     const size_t i = s.hashes.size();
@@ -120,7 +120,7 @@ bool Scheduler::admit(ScheduledSeq& s, int64_t& matched) {
   const int64_t needed = (n + bs - 1) / bs;
   matched = 0;
   // At least the last token is computed again: its logits are what the next token comes from.
-  if (options_.prefix_caching && s.reuse_prefix) matched = blocks_.take_prefix(s.tokens, (n - 1) / bs, s.table, s.hashes);
+  if (options_.prefix_caching && s.use == PromptUse::kCached) matched = blocks_.take_prefix(s.tokens, (n - 1) / bs, s.table, s.hashes);
   if (options_.window > 0 && matched > 0) {
     const int64_t usable = window_prefix(s, matched);
     for (int64_t i = usable; i < matched; ++i) blocks_.release(s.table[size_t(i)]);
@@ -195,12 +195,14 @@ StepPlan Scheduler::schedule() {
   for (uint64_t id : running_) {
     if (budget <= 0) break;
     ScheduledSeq& s = *seqs_.at(id);
+    if (s.use == PromptUse::kWhole && s.pending() > budget) continue;
     if (s.pending() > 1) add_run(s, std::min(budget, s.pending()));
   }
 
   // Admission, in order.
   while (budget > 0 && !waiting_.empty() && n_running() < options_.max_running) {
     ScheduledSeq& s = *seqs_.at(waiting_.front());
+    if (s.use == PromptUse::kWhole && s.pending() > budget) break;  // next step, with a fresh budget
     int64_t matched = 0;
     if (!admit(s, matched)) break;
     plan.admitted.push_back({s.id, matched, !s.admitted_once});

@@ -54,6 +54,15 @@ struct SchedulerOptions {
 // blocks than full ones).
 int64_t window_blocks_needed(const SchedulerOptions& options);
 
+// How a sequence's prompt meets the prefix cache and the step budget.
+enum class PromptUse : uint8_t {
+  kCached,      // may start from cached prefix blocks; computed in chunks
+  kComputeAll,  // every token computed, none taken from the cache (an embedding pooled over every
+                // token, or the first, needs their hidden states); its full blocks still go to the cache
+  kWhole,       // a bidirectional encoder's: computed in one run of one step, and never cached
+                // (each key depends on the whole prompt)
+};
+
 // A sequence as the scheduler sees it.
 struct ScheduledSeq {
   uint64_t id = 0;
@@ -65,7 +74,7 @@ struct ScheduledSeq {
   std::vector<uint64_t> hashes;  // chain hashes of the leading full blocks
   int64_t cached_tokens = 0;     // prompt tokens taken from the prefix cache at first admission
   bool admitted_once = false;
-  bool reuse_prefix = true;      // may start from cached prefix blocks
+  PromptUse use = PromptUse::kCached;
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
@@ -99,10 +108,8 @@ class Scheduler {
  public:
   explicit Scheduler(const SchedulerOptions& options);
 
-  // Queues a new sequence at the back. reuse_prefix false: every prompt token is computed, none
-  // taken from the prefix cache (an embedding that pools over every token, or the first, needs
-  // their hidden states); its full blocks still go to the cache for others.
-  void add(uint64_t id, std::vector<int32_t> prompt, bool reuse_prefix = true);
+  // Queues a new sequence at the back. A kWhole prompt must fit in max_step_tokens.
+  void add(uint64_t id, std::vector<int32_t> prompt, PromptUse use = PromptUse::kCached);
   StepPlan schedule();
   // After the forward pass ran every token of `plan`: they are computed, and full blocks are
   // registered in the prefix cache.

@@ -20,6 +20,12 @@ struct AttentionArgs {
   int64_t head_dim = 0;
   const uint16_t* const* k_blocks = nullptr;  // per block: its first row, offset to this KV head
   const uint16_t* const* v_blocks = nullptr;
+  // Or f32 keys and values, position j's row at k_f32 + j * row_stride (offset to this KV head):
+  // an encoder's own chunk, attended without a cache, as llama.cpp's cacheless F32 attention
+  // computes it: the same lanes and tree, but nothing rounded to f16 (not q, K, V, nor the
+  // probabilities).
+  const float* k_f32 = nullptr;
+  const float* v_f32 = nullptr;
   int64_t block_size = 0;
   int64_t row_stride = 0;                  // elements between positions in a block (kv_dim)
   int64_t n_kv = 0;

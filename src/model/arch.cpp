@@ -123,6 +123,45 @@ std::vector<TensorSpec> gemma2_layer() {
 // Gemma 3: Gemma 2's layer with QK-norm.
 std::vector<TensorSpec> gemma3_layer() { return with(gemma2_layer(), qk_norm()); }
 
+// BERT: token, position and token-type embeddings, LayerNormed; a cross-encoder's head (cls:
+// a dense layer and tanh, then cls.output) where the file is a reranker.
+std::vector<TensorSpec> bert_globals() {
+  return {
+      {Slot::kTokenEmbd, "token_embd.weight", Dim::kEmbd, Dim::kVocab, true},
+      {Slot::kTokenTypes, "token_types.weight", Dim::kEmbd, Dim::kTokenTypes, false},
+      {Slot::kPosEmbd, "position_embd.weight", Dim::kEmbd, Dim::kCtxTrain, true},
+      {Slot::kTokenEmbdNorm, "token_embd_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kTokenEmbdNormBias, "token_embd_norm.bias", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kCls, "cls.weight", Dim::kEmbd, Dim::kEmbd, false},
+      {Slot::kClsBias, "cls.bias", Dim::kEmbd, Dim::kOne, false},
+      {Slot::kClsOut, "cls.output.weight", Dim::kEmbd, Dim::kClsOut, false},
+      {Slot::kClsOutBias, "cls.output.bias", Dim::kClsOut, Dim::kOne, false},
+  };
+}
+
+// A BERT layer (post-norm): x = LayerNorm(x + attention(x)), then x = LayerNorm(x + FFN(x)) with
+// a GELU FFN, biases everywhere.
+std::vector<TensorSpec> bert_layer() {
+  return {
+      {Slot::kWq, "blk.{i}.attn_q.weight", Dim::kEmbd, Dim::kQ, true},
+      {Slot::kBq, "blk.{i}.attn_q.bias", Dim::kQ, Dim::kOne, false},
+      {Slot::kWk, "blk.{i}.attn_k.weight", Dim::kEmbd, Dim::kKV, true},
+      {Slot::kBk, "blk.{i}.attn_k.bias", Dim::kKV, Dim::kOne, false},
+      {Slot::kWv, "blk.{i}.attn_v.weight", Dim::kEmbd, Dim::kKV, true},
+      {Slot::kBv, "blk.{i}.attn_v.bias", Dim::kKV, Dim::kOne, false},
+      {Slot::kWo, "blk.{i}.attn_output.weight", Dim::kQ, Dim::kEmbd, true},
+      {Slot::kBo, "blk.{i}.attn_output.bias", Dim::kEmbd, Dim::kOne, false},
+      {Slot::kAttnNorm, "blk.{i}.attn_output_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kAttnNormBias, "blk.{i}.attn_output_norm.bias", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true},
+      {Slot::kUpBias, "blk.{i}.ffn_up.bias", Dim::kFF, Dim::kOne, false},
+      {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true},
+      {Slot::kDownBias, "blk.{i}.ffn_down.bias", Dim::kEmbd, Dim::kOne, false},
+      {Slot::kFfnNorm, "blk.{i}.layer_output_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kFfnNormBias, "blk.{i}.layer_output_norm.bias", Dim::kEmbd, Dim::kOne, true},
+  };
+}
+
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();
   g.pop_back();  // no rope_freqs: YaRN is computed
@@ -156,6 +195,10 @@ const std::vector<ArchSpec>& arch_table() {
       // the product, LongRoPE factors where the file has them.
       {.name = "phi3", .globals = phi3_globals(), .per_layer = phi3_layer(), .rope_style = RopeStyle::kNeox,
        .qkv_bias = false, .qk_norm = false, .scale_q = true, .swa_ignored = true},
+      // BERT encoders (bge, MiniLM, e5, cross-encoder rerankers): embeddings, not text.
+      {.name = "bert", .globals = bert_globals(), .per_layer = bert_layer(), .rope_style = RopeStyle::kNormal,
+       .qkv_bias = false, .qk_norm = false, .norm = NormKind::kLayer, .post_norm = true,
+       .absolute_positions = true, .rank_first = true},
   };
   return table;
 }
@@ -190,6 +233,8 @@ int64_t dim_value(Dim dim, const HParams& hp) {
     case Dim::kQKV: return hp.q_dim() + 2 * hp.kv_dim();
     case Dim::kFF2: return 2 * hp.n_ff;
     case Dim::kClsOut: return hp.n_cls_out;
+    case Dim::kCtxTrain: return hp.n_ctx_train;
+    case Dim::kTokenTypes: return hp.n_token_types;
   }
   return 0;
 }
@@ -348,14 +393,31 @@ Result<HParams> read_hparams(const ModelFile& model) {
     }
   }
 
-  // Embedding models and rerankers. Encoders (attention.causal = false: BERT) are not
-  // implemented: refused by name rather than run as something else.
+  // Embedding models and rerankers. attention.causal = false: a bidirectional encoder, which
+  // only a family built as one (BERT) runs; absent, attention is causal, as llama.cpp reads it.
   if (const gguf::Value* causal = model.find(model.arch_key("attention.causal"))) {
     std::optional<bool> b = causal->as_bool();
     if (!b) return make_error("{}: {} must be a boolean", model.path(), model.arch_key("attention.causal"));
-    if (!*b)
-      return make_error("{}: {} = false (a bidirectional encoder) is not supported yet", model.path(),
-                        model.arch_key("attention.causal"));
+    hp.causal = *b;
+    if (!hp.causal && !(arch_spec && arch_spec->post_norm))
+      return make_error("{}: {} = false (a bidirectional encoder) is supported for BERT-family encoders only, "
+                        "not {}", model.path(), model.arch_key("attention.causal"), arch);
+  }
+  hp.rank_first = arch_spec && arch_spec->rank_first;
+  if (arch_spec && arch_spec->norm == NormKind::kLayer) {
+    const std::optional<double> eps = model.get_float(model.arch_key("attention.layer_norm_epsilon"));
+    if (!eps || !(*eps > 0) || !(*eps < 1))
+      return make_error("{}: {} must be present and in (0, 1)", model.path(),
+                        model.arch_key("attention.layer_norm_epsilon"));
+    hp.norm_eps = *eps;
+  }
+  if (arch_spec && arch_spec->absolute_positions) {
+    // Only a table of token types has rows to count; llama.cpp refuses a BERT file without it.
+    const std::optional<int64_t> types = model.get_int("tokenizer.ggml.token_type_count");
+    if (!types || *types < 1 || *types > 1024)
+      return make_error("{}: tokenizer.ggml.token_type_count must be present and in 1..1024 ({} needs it)",
+                        model.path(), arch);
+    hp.n_token_types = *types;
   }
   if (const gguf::Value* pooling = model.find(model.arch_key("pooling_type"))) {
     std::optional<int64_t> p = pooling->as_int();
@@ -376,7 +438,7 @@ Result<HParams> read_hparams(const ModelFile& model) {
     for (const TensorSpec& t : arch_spec ? arch_spec->globals : std::vector<TensorSpec>{})
       has_head |= t.slot == Slot::kClsOut;
     if (!has_head)
-      return make_error("{}: {} = 4 (rank: a reranker) is supported for qwen3 rerankers only, not {}",
+      return make_error("{}: {} = 4 (rank: a reranker) is supported for qwen3 and BERT rerankers only, not {}",
                         model.path(), model.arch_key("pooling_type"), arch);
     if (model.find_tensor("cls.output.weight") == nullptr)
       return make_error("{}: {} = 4 (rank) but the classification head cls.output.weight is missing",

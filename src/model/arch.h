@@ -37,6 +37,7 @@ struct HParams {
   double rope_freq_base = 10000.0;
   double rope_freq_base_swa = 10000.0;  // {arch}.rope.freq_base_swa (families whose windowed layers rope apart)
   double rms_eps = 1e-5;
+  double norm_eps = 1e-12;   // {arch}.attention.layer_norm_epsilon: LayerNorm families (BERT)
   double final_logit_softcap = 0.0;     // {arch}.final_logit_softcapping: logits = c tanh(logits / c) (0: none)
   double attn_logit_softcap = 0.0;      // {arch}.attn_logit_softcapping: attention scores likewise (0: none)
   // Mixture of Experts (0 experts: every layer has a dense FFN).
@@ -51,6 +52,13 @@ struct HParams {
   int64_t n_swa = 0;                // {arch}.attention.sliding_window
   std::vector<uint8_t> swa_layers;  // [n_layer] 1: windowed (empty when n_swa is 0)
   Pooling pooling = Pooling::kNone; // {arch}.pooling_type: embedding models (Qwen3-Embedding: last)
+  // {arch}.attention.causal = false: an encoder (BERT), whose tokens attend to their whole
+  // sequence, computed in one pass; it pools embeddings and generates nothing.
+  bool causal = true;
+  int64_t n_token_types = 0;        // tokenizer.ggml.token_type_count: rows of BERT's token_types
+  // Rank pooling reads the first token ([CLS]) and the head's logits are the scores (BERT
+  // cross-encoders, ArchSpec::rank_first); else the last token and a softmax over the classes.
+  bool rank_first = false;
   int64_t n_cls_out = 1;            // classes of a reranker's head: {arch}.classifier.output_labels
 
   int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
@@ -83,7 +91,9 @@ constexpr int64_t kMaxExperts = 512;
 enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert, kFFExp, kHead,
                  kQKV,   // q_dim + 2 kv_dim: fused Q, K and V rows (Phi-3)
                  kFF2,   // 2 n_ff: fused gate and up rows (Phi-3)
-                 kClsOut };  // n_cls_out: a reranker's classes
+                 kClsOut,    // n_cls_out: a reranker's classes
+                 kCtxTrain,  // n_ctx_train: rows of learned position embeddings (BERT)
+                 kTokenTypes };  // n_token_types
 
 // What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
 // differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
@@ -96,6 +106,11 @@ enum class Slot {
   kAttnPostNorm, kFfnPostNorm,  // Gemma: RMSNorm of the attention and FFN outputs before the residual add
   kRouter, kRouterBias, kGateExps, kUpExps, kDownExps, kGateExpsBias, kUpExpsBias, kDownExpsBias,
   kClsOut, kClsOutBias,   // a reranker's classification head (Qwen3-Reranker: the "yes" and "no" rows)
+  // BERT-family encoders: learned positions and token types added to the token embeddings, a
+  // LayerNorm (weight and bias) over their sum, biases of the norms and of a plain (ungated)
+  // FFN, and a cross-encoder's dense layer (cls) before its head.
+  kPosEmbd, kTokenTypes, kTokenEmbdNorm, kTokenEmbdNormBias, kAttnNormBias, kFfnNormBias, kUpBias, kDownBias,
+  kCls, kClsBias,
 };
 
 // Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts.
@@ -115,6 +130,7 @@ struct TensorSpec {
 };
 
 enum class RopeStyle { kNormal, kNeox };  // adjacent pairs (llama) vs halves (qwen, HF rotate_half)
+enum class NormKind { kRms, kLayer };      // RMSNorm (decoders) or LayerNorm with a bias (BERT)
 
 // ExpertGating and GluKind: backend/backend.h (the backend computes them).
 
@@ -149,6 +165,14 @@ struct ArchSpec {
   // Phi-3: attention.sliding_window is ignored, as llama.cpp ignores it (its converters write
   // windows the models were not run with).
   bool swa_ignored = false;
+  // BERT-family encoders: LayerNorms; each layer norms after its residual adds (attn_norm follows
+  // the attention's, ffn_norm the FFN's: post-norm) and the token embeddings are normed before
+  // the first; learned absolute positions instead of rope (absolute_positions); no output head.
+  // Whether attention is bidirectional is the file's {arch}.attention.causal (HParams::causal).
+  NormKind norm = NormKind::kRms;
+  bool post_norm = false;
+  bool absolute_positions = false;
+  bool rank_first = false;  // HParams::rank_first
 };
 
 const ArchSpec* find_arch(std::string_view name);

@@ -117,9 +117,15 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hp.head_dim));
     w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hp.head_dim));
   }
-  w.set_f32(a + ".rope.freq_base", static_cast<float>(hp.rope_freq_base));
-  w.set_f32(a + ".attention.layer_norm_rms_epsilon", static_cast<float>(hp.rms_eps));
-  w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hp.n_rot));
+  const ArchSpec* arch = find_arch(p.arch);
+  if (arch && arch->absolute_positions) {  // BERT: learned positions, LayerNorms, both directions
+    w.set_f32(a + ".attention.layer_norm_epsilon", static_cast<float>(hp.norm_eps));
+    w.set_bool(a + ".attention.causal", hp.causal);
+  } else {
+    w.set_f32(a + ".rope.freq_base", static_cast<float>(hp.rope_freq_base));
+    w.set_f32(a + ".attention.layer_norm_rms_epsilon", static_cast<float>(hp.rms_eps));
+    w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hp.n_rot));
+  }
   w.set_u32(a + ".vocab_size", static_cast<uint32_t>(hp.n_vocab));
   if (hp.n_expert > 0) {
     w.set_u32(a + ".expert_count", static_cast<uint32_t>(hp.n_expert));
@@ -131,7 +137,7 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
       w.set_u32(a + ".leading_dense_block_count", static_cast<uint32_t>(hp.n_layer_dense_lead));
   }
   if (hp.n_swa > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(hp.n_swa));
-  if (const ArchSpec* arch = find_arch(p.arch); hp.n_swa > 0 && arch && arch->swa_own_rope)
+  if (hp.n_swa > 0 && arch && arch->swa_own_rope)
     w.set_f32(a + ".rope.freq_base_swa", static_cast<float>(hp.rope_freq_base_swa));
   if (hp.attn_logit_softcap > 0)
     w.set_f32(a + ".attn_logit_softcapping", static_cast<float>(hp.attn_logit_softcap));
@@ -139,10 +145,12 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     w.set_f32(a + ".final_logit_softcapping", static_cast<float>(hp.final_logit_softcap));
   if (hp.pooling != Pooling::kNone)
     w.set_u32(a + ".pooling_type", static_cast<uint32_t>(hp.pooling));
-  if (hp.pooling == Pooling::kRank) {  // as llama.cpp's converter labels a Qwen3-Reranker's head
-    gguf::Array labels;
+  if (hp.pooling == Pooling::kRank) {  // as llama.cpp's converter labels a Qwen3-Reranker's head (a
+    gguf::Array labels;                // cross-encoder's one logit: transformers' default label)
     labels.elem_type = gguf::ValueType::STRING;
-    labels.items = {gguf::Value{std::string("yes")}, gguf::Value{std::string("no")}};
+    if (hp.n_cls_out == 2) labels.items = {gguf::Value{std::string("yes")}, gguf::Value{std::string("no")}};
+    for (int64_t i = int64_t(labels.items.size()); i < hp.n_cls_out; ++i)
+      labels.items.push_back(gguf::Value{fmt::format("LABEL_{}", i)});
     w.set(a + ".classifier.output_labels", gguf::Value{std::move(labels)});
   }
   if (p.yarn) {
@@ -153,6 +161,7 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
   for (const gguf::KeyValue& kv : vocab.metadata())
     if (kv.key.starts_with("tokenizer.")) w.set(kv.key, kv.value);
   for (const auto& [key, value] : extra_tokens) w.set(key, value);
+  if (hp.n_token_types > 0) w.set_u32("tokenizer.ggml.token_type_count", static_cast<uint32_t>(hp.n_token_types));
   if (p.eos_token_id) w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(*p.eos_token_id));
   if (p.add_bos_token) w.set_bool("tokenizer.ggml.add_bos_token", *p.add_bos_token);
   if (p.add_eos_token) w.set_bool("tokenizer.ggml.add_eos_token", *p.add_eos_token);
@@ -203,10 +212,17 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
 
   // The tensor list in llama.cpp's converter order: embeddings, each block, then the head.
   std::vector<std::pair<std::string, TensorView>> shapes;
+  const auto is_head = [](Slot s) {
+    return s == Slot::kOutputNorm || s == Slot::kOutput || s == Slot::kCls || s == Slot::kClsBias ||
+           s == Slot::kClsOut || s == Slot::kClsOutBias;
+  };
   auto add = [&](const TensorSpec& spec, int64_t layer) {
     if (spec.name == "output.weight" && preset->tied_output) return;
     if (spec.name == "rope_freqs.weight" && !preset->llama3_rope) return;
-    if (spec.slot == Slot::kClsOut && hp.pooling != Pooling::kRank) return;
+    if (spec.slot == Slot::kRopeLong || spec.slot == Slot::kRopeShort) return;  // presets use no LongRoPE
+    const bool classifier = spec.slot == Slot::kCls || spec.slot == Slot::kClsBias || spec.slot == Slot::kClsOut ||
+                            spec.slot == Slot::kClsOutBias;
+    if (classifier && hp.pooling != Pooling::kRank) return;
     if (layer >= 0 && !spec.in_layer(hp, layer)) return;
     TensorView v;
     v.type = DType::F32;
@@ -215,12 +231,11 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     shapes.emplace_back(layer_tensor_name(spec.name, layer), v);
   };
   for (const TensorSpec& spec : arch->globals)
-    if (spec.name == "token_embd.weight" || spec.name == "rope_freqs.weight") add(spec, -1);
+    if (!is_head(spec.slot)) add(spec, -1);
   for (int64_t i = 0; i < hp.n_layer; ++i)
     for (const TensorSpec& spec : arch->per_layer) add(spec, i);
   for (const TensorSpec& spec : arch->globals)
-    if (spec.name == "output_norm.weight" || spec.name == "output.weight" || spec.slot == Slot::kClsOut)
-      add(spec, -1);
+    if (is_head(spec.slot)) add(spec, -1);
 
   std::vector<float> rope_factors;
   if (preset->llama3_rope)

@@ -16,16 +16,18 @@ namespace hearth {
 // several forward passes); reset() starts over (a preempted sequence is recomputed).
 class Pooler {
  public:
-  Pooler(Pooling pooling, int64_t n_embd) : pooling_(pooling), sum_(static_cast<size_t>(n_embd), 0.0) {}
+  // rank_first: rank pooling reads the first token (BERT cross-encoders; HParams::rank_first).
+  Pooler(Pooling pooling, int64_t n_embd, bool rank_first = false)
+      : pooling_(pooling), rank_first_(rank_first), sum_(static_cast<size_t>(n_embd), 0.0) {}
 
   // Whether the pooling reads position `pos` of a sequence of n_tokens: every one (mean), the
-  // first (cls) or the last (last, and rank: the qwen3 rerankers').
+  // first (cls, and rank for cross-encoders) or the last (last, and rank: the qwen3 rerankers').
   bool reads(int64_t pos, int64_t n_tokens) const {
     switch (pooling_) {
       case Pooling::kMean: return true;
       case Pooling::kCls: return pos == 0;
-      case Pooling::kLast:
-      case Pooling::kRank: return pos == n_tokens - 1;
+      case Pooling::kLast: return pos == n_tokens - 1;
+      case Pooling::kRank: return pos == (rank_first_ ? 0 : n_tokens - 1);
       default: return false;
     }
   }
@@ -48,6 +50,7 @@ class Pooler {
 
  private:
   Pooling pooling_;
+  bool rank_first_;
   std::vector<double> sum_;
   int64_t rows_ = 0;
 };

@@ -63,6 +63,23 @@ HParams reranker(HParams hp) {
   return hp;
 }
 
+// A BERT encoder (bge, MiniLM): LayerNorm eps 1e-12, two token types, attention both ways.
+HParams bert(HParams hp, Pooling pooling) {
+  hp.pooling = pooling;
+  hp.norm_eps = 1e-12;
+  hp.causal = false;
+  hp.n_token_types = 2;
+  return hp;
+}
+
+// A BERT cross-encoder (BertForSequenceClassification): the [CLS] state through its pooler (cls:
+// dense and tanh) and a one-logit head (cls.output), the logit being the relevance score.
+HParams cross_encoder(HParams hp) {
+  hp = bert(hp, Pooling::kRank);
+  hp.n_cls_out = 1;
+  return hp;
+}
+
 // The prompt llama.cpp's converter writes into Qwen3-Reranker files (tokenizer.chat_template.rerank):
 // the model card's instruction format, the answer left to a "yes"/"no" after an empty think block.
 constexpr std::string_view kQwen3RerankTemplate =
@@ -170,6 +187,20 @@ const std::vector<Preset>& presets() {
       {"qwen3-reranker-tiny", "qwen3", "ggml-vocab-qwen2.gguf", "",
        reranker(shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-6, 128)), true, std::nullopt, std::nullopt, false,
        std::nullopt, {}, std::nullopt, std::nullopt, kQwen3RerankTemplate},
+      // BAAI/bge-small-en-v1.5: a 12-layer BERT of 384 with the [CLS] state as the embedding, over
+      // BERT's uncased WordPiece vocabulary (llama.cpp's bert-bge test vocabulary, from the
+      // llama.cpp sources node-llama-cpp ships: mkmodel --vocab-dir there). The tiny variant: two
+      // layers of 256 with 4 heads of 64.
+      {.name = "bge-small", .arch = "bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",
+       .hp = bert(shape(384, 12, 12, 12, 1536, 512, 10000, 1e-12), Pooling::kCls), .tied_output = false},
+      {.name = "bge-small-tiny", .arch = "bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",
+       .hp = bert(shape(256, 2, 4, 4, 512, 512, 10000, 1e-12), Pooling::kCls), .tied_output = false},
+      // cross-encoder/ms-marco-MiniLM-L-6-v2: a 6-layer BERT of 384 scoring (query, document)
+      // pairs, [CLS] query [SEP] document; the tiny variant: bge-small-tiny's shape.
+      {.name = "ms-marco-minilm-l6", .arch = "bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",
+       .hp = cross_encoder(shape(384, 6, 12, 12, 1536, 512, 10000, 1e-12)), .tied_output = false},
+      {.name = "bert-reranker-tiny", .arch = "bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",
+       .hp = cross_encoder(shape(256, 2, 4, 4, 512, 512, 10000, 1e-12)), .tied_output = false},
   };
   return table;
 }

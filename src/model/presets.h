@@ -32,10 +32,10 @@ struct Preset {
   std::string_view vocab_file;    // in shared/testdata/vocab
   std::string_view chat_template; // in shared/testdata/chat_templates ("" = keep the vocab's)
   HParams hp;                     // n_vocab is taken from the vocabulary
-  bool tied_output;
-  std::optional<Llama3RopeScaling> llama3_rope;
-  std::optional<int64_t> eos_token_id;   // instruct models stop on end-of-turn
-  std::optional<bool> add_bos_token;
+  bool tied_output = false;
+  std::optional<Llama3RopeScaling> llama3_rope = std::nullopt;
+  std::optional<int64_t> eos_token_id = std::nullopt;// instruct models stop on end-of-turn
+  std::optional<bool> add_bos_token = std::nullopt;
   std::optional<YarnScaling> yarn = std::nullopt;
   // Control tokens appended to the vocabulary, for chat formats whose markers it lacks
   // (gpt-oss's harmony format over the qwen2 vocabulary: the o200k one is not in testdata).

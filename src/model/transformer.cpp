@@ -61,11 +61,20 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kRopeLong: return &w.rope_long;
     case Slot::kRopeShort: return &w.rope_short;
     case Slot::kClsOutBias: return &w.cls_out_bias;
+    case Slot::kClsBias: return &w.cls_bias;
+    case Slot::kPosEmbd: return &w.pos_embd;
+    case Slot::kTokenTypes: return &w.token_types;
+    case Slot::kTokenEmbdNorm: return &w.tok_norm;
+    case Slot::kTokenEmbdNormBias: return &w.tok_norm_b;
     default: break;
   }
   if (l == nullptr) return nullptr;
   switch (slot) {
     case Slot::kAttnNorm: return &l->attn_norm;
+    case Slot::kAttnNormBias: return &l->attn_norm_b;
+    case Slot::kFfnNormBias: return &l->ffn_norm_b;
+    case Slot::kUpBias: return &l->up_b;
+    case Slot::kDownBias: return &l->down_b;
     case Slot::kBq: return &l->bq;
     case Slot::kBk: return &l->bk;
     case Slot::kBv: return &l->bv;
@@ -88,7 +97,9 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
 // How the backend keeps a non-matrix slot's weight.
 WeightUse slot_use(Slot slot) {
   switch (slot) {
-    case Slot::kTokenEmbd: return WeightUse::kRows;
+    case Slot::kTokenEmbd:
+    case Slot::kPosEmbd:
+    case Slot::kTokenTypes: return WeightUse::kRows;
     case Slot::kRouter: return WeightUse::kRouter;
     default: return WeightUse::kVector;
   }
@@ -140,16 +151,18 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
     if (Weight* v = view_slot(w, nullptr, spec.slot)) *v = Weight(optional_tensor(m, name), slot_use(spec.slot));
     if (spec.slot == Slot::kOutput) w.output = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     if (spec.slot == Slot::kClsOut) w.cls_out = Weight(optional_tensor(m, name), WeightUse::kMatrix);
+    if (spec.slot == Slot::kCls) w.cls = Weight(optional_tensor(m, name), WeightUse::kMatrix);
+    // Row tables may be quantized; the other views are used as f32 arrays.
+    if (Weight* v = view_slot(w, nullptr, spec.slot); v && slot_use(spec.slot) == WeightUse::kVector)
+      HEARTH_RETURN_IF_ERROR(require_f32(m, *v, name));
   }
-  HEARTH_RETURN_IF_ERROR(require_f32(m, w.cls_out_bias, "cls.output.bias"));
-  if (w.cls_out.present() && !dtype_info(w.cls_out.type()).can_dequantize)
-    return make_error("{}: cls.output.weight is {}, which hearth cannot compute with", m.path(),
-                      dtype_name(w.cls_out.type()));
-  if (!w.output.present()) w.output = Weight(w.token_embd.source(), WeightUse::kMatrix);  // tied embeddings
-  HEARTH_RETURN_IF_ERROR(require_f32(m, w.output_norm, "output_norm.weight"));
-  HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_freqs, "rope_freqs.weight"));
-  HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_long, "rope_factors_long.weight"));
-  HEARTH_RETURN_IF_ERROR(require_f32(m, w.rope_short, "rope_factors_short.weight"));
+  for (const auto& [head, name] : {std::pair{&w.cls_out, "cls.output.weight"}, std::pair{&w.cls, "cls.weight"}})
+    if (head->present() && !dtype_info(head->type()).can_dequantize)
+      return make_error("{}: {} is {}, which hearth cannot compute with", m.path(), name, dtype_name(head->type()));
+  // Tied embeddings: the output head is token_embd's bytes. An encoder has no head at all.
+  const bool has_head = std::any_of(arch.globals.begin(), arch.globals.end(),
+                                    [](const TensorSpec& t) { return t.slot == Slot::kOutput; });
+  if (!w.output.present() && has_head) w.output = Weight(w.token_embd.source(), WeightUse::kMatrix);
   for (int64_t i = 0; i < hp.n_layer; ++i) {
     LayerWeights l;
     l.config = layer_config(hp, i);
@@ -312,7 +325,8 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   // The output matrix first: it is the largest, and its file pages and packed copy then meet
   // while nothing else is packed yet (peak RSS ~ the weights + that matrix).
   be.load(w_.output, release);
-  if (w_.cls_out.present()) be.load(w_.cls_out, release);
+  for (Weight* head : {&w_.cls_out, &w_.cls})
+    if (head->present()) be.load(*head, release);
   for (LayerWeights& l : w_.layers)
     for (Weight* m : layer_matrices(l)) be.load(*m, release);
 }
@@ -364,6 +378,7 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
   }
   if (kv.has_window_group() && b.window_tables.size() != b.block_tables.size())
     return make_error("forward: {} window tables for {} sequences", b.window_tables.size(), b.block_tables.size());
+  HEARTH_RETURN_IF_ERROR(check_encoder_batch(b));
   for (size_t i = 0; i < b.size(); ++i) {
     const int32_t id = b.tokens[i], pos = b.positions[i], s = b.seq[i];
     if (id < 0 || id >= hp_.n_vocab)
@@ -390,13 +405,48 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
   return {};
 }
 
+// A bidirectional encoder's sequence is computed whole in one pass: its tokens are contiguous in
+// the batch at positions 0, 1, 2, ..., at most n_batch of them, and within the learned positions.
+Status Transformer::check_encoder_batch(const Batch& b) const {
+  if (hp_.causal && !arch_.absolute_positions) return {};
+  if (arch_.absolute_positions)
+    for (int32_t pos : b.positions)
+      if (pos >= hp_.n_ctx_train)
+        return make_error("forward: position {} is beyond the model's {} learned positions", pos, hp_.n_ctx_train);
+  if (hp_.causal) return {};
+  std::vector<uint8_t> seen(b.block_tables.size(), 0);
+  int64_t run = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    const int32_t s = b.seq[i];
+    if (s < 0 || static_cast<size_t>(s) >= seen.size()) continue;  // reported by check_batch
+    const bool first = i == 0 || b.seq[i - 1] != s;
+    if (first && seen[size_t(s)])
+      return make_error("forward: an encoder's sequence {} is not contiguous in the batch", s);
+    seen[size_t(s)] = 1;
+    run = first ? 1 : run + 1;
+    if (b.positions[i] != run - 1)
+      return make_error("forward: an encoder's sequence is computed whole from position 0 (token {} is at {})", i,
+                        b.positions[i]);
+    if (run > n_batch_)
+      return make_error("forward: an encoder's sequence of over {} tokens does not fit in one pass (n_batch)",
+                        n_batch_);
+  }
+  return {};
+}
+
 Status Transformer::forward_batch(const Batch& batch, KvCache& kv, float* logits, float* hidden) {
   HEARTH_RETURN_IF_ERROR(check_batch(batch, kv));
   if ((logits == nullptr && batch.n_logits() > 0) || (hidden == nullptr && batch.n_outputs(TokenOutput::kHidden) > 0))
     return make_error("forward: the batch wants outputs that have nowhere to go");
+  if (!w_.output.present() && batch.n_logits() > 0)
+    return make_error("this model is an encoder: it computes embeddings, not logits");
   const int64_t n = static_cast<int64_t>(batch.size());
-  for (int64_t begin = 0; begin < n; begin += n_batch_) {
-    const int64_t len = std::min(n_batch_, n - begin);
+  for (int64_t begin = 0, len = 0; begin < n; begin += len) {
+    len = std::min(n_batch_, n - begin);
+    // An encoder's sequences are never split between chunks: the chunk ends where the last
+    // sequence that fits whole ends (each fits: check_batch).
+    if (!hp_.causal)
+      while (begin + len < n && batch.seq[size_t(begin + len)] == batch.seq[size_t(begin + len - 1)]) --len;
     const auto [n_logits, n_hidden] = forward_chunk(batch, begin, len, kv, logits, hidden);
     if (n_logits > 0) logits += n_logits * hp_.n_vocab;
     if (n_hidden > 0) hidden += n_hidden * hp_.n_embd;
@@ -407,7 +457,6 @@ Status Transformer::forward_batch(const Batch& batch, KvCache& kv, float* logits
 std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64_t begin, int64_t n, KvCache& kv,
                                                        float* logits, float* hidden) {
   Backend& be = *backend_;
-  const float eps = static_cast<float>(hp_.rms_eps);
   const std::span<const int32_t> tokens(batch.tokens.data() + begin, size_t(n));
   const std::span<const int32_t> positions(batch.positions.data() + begin, size_t(n));
   ++passes_;
@@ -417,62 +466,53 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
     be.scale(*x_, n, std::sqrt(static_cast<float>(hp_.n_embd)));
     trace("inp_scaled", -1, *x_, n);
   }
-  be.rope_table(rope_, w_.rope_freqs, positions, *rope_table_);
-  if (rope_table_swa_) be.rope_table(rope_swa_, w_.rope_freqs, positions, *rope_table_swa_);
+  if (w_.token_types.present()) {  // every token is of type 0 ("sentence A"), as llama.cpp has it
+    zeros_.assign(size_t(n), 0);
+    be.embed(w_.token_types, zeros_, *proj_);
+    be.add(*x_, *proj_, n);
+  }
+  if (arch_.absolute_positions) {
+    be.embed(w_.pos_embd, positions, *proj_);
+    be.add(*x_, *proj_, n);
+    trace("inp_embd", -1, *x_, n);
+  } else {
+    be.rope_table(rope_, w_.rope_freqs, positions, *rope_table_);
+    if (rope_table_swa_) be.rope_table(rope_swa_, w_.rope_freqs, positions, *rope_table_swa_);
+  }
+  if (w_.tok_norm.present()) {
+    norm(*x_, n, w_.tok_norm, w_.tok_norm_b, *x_);
+    trace("inp_norm", -1, *x_, n);
+  }
 
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
-    // Attention block.
-    be.rms_norm(*x_, n, L.attn_norm, eps, *cur_);
-    trace("attn_norm", il, *cur_, n);
-    be.matmul(L.wq, *cur_, n, *q_);
-    be.matmul(L.wk, *cur_, n, *k_);
-    be.matmul(L.wv, *cur_, n, *v_);
-    be.add_bias(*q_, n, L.bq);
-    be.add_bias(*k_, n, L.bk);
-    be.add_bias(*v_, n, L.bv);
-    if (L.q_norm.present()) {  // qwen3: RMSNorm over each head before rotating
-      be.head_rms_norm(*q_, n, hp_.head_dim, L.q_norm, eps);
-      be.head_rms_norm(*k_, n, hp_.head_dim, L.k_norm, eps);
+    if (arch_.post_norm) {
+      // x = norm(x + attention(x)); x = norm(x + FFN(x))   (BERT)
+      attention_block(batch, begin, n, il, kv, *x_);
+      be.add(*x_, *proj_, n);
+      norm(*x_, n, L.attn_norm, L.attn_norm_b, *cur_);
+      trace("ffn_inp", il, *cur_, n);
+      ffn_block(L, n, il);
+      be.add(*cur_, *proj_, n);
+      norm(*cur_, n, L.ffn_norm, L.ffn_norm_b, *x_);
+      trace("l_out", il, *x_, n);
+      continue;
     }
-    const bool own_rope = rope_table_swa_ && L.config.attention == AttentionKind::kSlidingWindow;
-    const ref::RopeParams& rope = own_rope ? rope_swa_ : rope_;
-    const Buffer& rope_table = own_rope ? *rope_table_swa_ : *rope_table_;
-    be.rope(rope, w_.rope_freqs, rope_table, *q_, n, hp_.n_head, hp_.head_dim);
-    be.rope(rope, w_.rope_freqs, rope_table, *k_, n, hp_.n_head_kv, hp_.head_dim);
-    trace("Qcur", il, *q_, n);
-    trace("Kcur", il, *k_, n);
-    trace("Vcur", il, *v_, n);
-    if (arch_.scale_q) be.scale(*q_, n, q_scale_);
-    attention(batch, begin, n, il, kv);
-    trace("kqv_out", il, *attn_, n);
-    be.matmul(L.wo, *attn_, n, *proj_);
-    be.add_bias(*proj_, n, L.bo);
-    trace("attn_out", il, *proj_, n);
+    // x = x + [post-norm] attention(norm(x)); x = x + [post-norm] FFN(norm(x))
+    norm(*x_, n, L.attn_norm, L.attn_norm_b, *cur_);
+    trace("attn_norm", il, *cur_, n);
+    attention_block(batch, begin, n, il, kv, *cur_);
     if (L.attn_post_norm.present()) {
-      be.rms_norm(*proj_, n, L.attn_post_norm, eps, *proj_);
+      norm(*proj_, n, L.attn_post_norm, {}, *proj_);
       trace("attn_post_norm", il, *proj_, n);
     }
     be.add(*x_, *proj_, n);
-
-    // Feed-forward block (a GLU, or a mixture of GLU experts).
-    be.rms_norm(*x_, n, L.ffn_norm, eps, *cur_);
+    norm(*x_, n, L.ffn_norm, L.ffn_norm_b, *cur_);
     trace("ffn_inp", il, *x_, n);
     trace("ffn_norm", il, *cur_, n);
-    if (!L.gate_exps.empty()) {
-      moe_ffn(L, n, il);
-      trace("ffn_moe_out", il, *proj_, n);
-    } else {
-      be.matmul_pair(L.gate, L.up, *cur_, n, *gate_, *up_);
-      trace("ffn_gate", il, *gate_, n);
-      trace("ffn_up", il, *up_, n);
-      be.glu(arch_.glu, *gate_, *up_, n);
-      trace("ffn_swiglu", il, *gate_, n);
-      be.matmul(L.down, *gate_, n, *proj_);
-      trace("ffn_out", il, *proj_, n);
-    }
+    ffn_block(L, n, il);
     if (L.ffn_post_norm.present()) {
-      be.rms_norm(*proj_, n, L.ffn_post_norm, eps, *proj_);
+      norm(*proj_, n, L.ffn_post_norm, {}, *proj_);
       trace("ffn_post_norm", il, *proj_, n);
     }
     be.add(*x_, *proj_, n);
@@ -493,14 +533,83 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
   return {n_out, n_hidden};
 }
 
+void Transformer::norm(const Buffer& x, int64_t n, const Weight& w, const Weight& bias, Buffer& out) {
+  if (arch_.norm == NormKind::kLayer)
+    backend_->layer_norm(x, n, w, bias, static_cast<float>(hp_.norm_eps), out);
+  else
+    backend_->rms_norm(x, n, w, static_cast<float>(hp_.rms_eps), out);
+}
+
+void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, int64_t il, KvCache& kv,
+                                  const Buffer& in) {
+  Backend& be = *backend_;
+  const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
+  be.matmul(L.wq, in, n, *q_);
+  be.matmul(L.wk, in, n, *k_);
+  be.matmul(L.wv, in, n, *v_);
+  be.add_bias(*q_, n, L.bq);
+  be.add_bias(*k_, n, L.bk);
+  be.add_bias(*v_, n, L.bv);
+  if (L.q_norm.present()) {  // qwen3: RMSNorm over each head before rotating
+    const float eps = static_cast<float>(hp_.rms_eps);
+    be.head_rms_norm(*q_, n, hp_.head_dim, L.q_norm, eps);
+    be.head_rms_norm(*k_, n, hp_.head_dim, L.k_norm, eps);
+  }
+  if (!arch_.absolute_positions) {
+    const bool own_rope = rope_table_swa_ && L.config.attention == AttentionKind::kSlidingWindow;
+    const ref::RopeParams& rope = own_rope ? rope_swa_ : rope_;
+    const Buffer& rope_table = own_rope ? *rope_table_swa_ : *rope_table_;
+    be.rope(rope, w_.rope_freqs, rope_table, *q_, n, hp_.n_head, hp_.head_dim);
+    be.rope(rope, w_.rope_freqs, rope_table, *k_, n, hp_.n_head_kv, hp_.head_dim);
+  }
+  trace("Qcur", il, *q_, n);
+  trace("Kcur", il, *k_, n);
+  trace("Vcur", il, *v_, n);
+  if (arch_.scale_q) be.scale(*q_, n, q_scale_);
+  attention(batch, begin, n, il, kv);
+  trace("kqv_out", il, *attn_, n);
+  be.matmul(L.wo, *attn_, n, *proj_);
+  be.add_bias(*proj_, n, L.bo);
+  trace("attn_out", il, *proj_, n);
+}
+
+void Transformer::ffn_block(const LayerWeights& L, int64_t n, int64_t il) {
+  Backend& be = *backend_;
+  if (!L.gate_exps.empty()) {
+    moe_ffn(L, n, il);
+    trace("ffn_moe_out", il, *proj_, n);
+    return;
+  }
+  if (L.gate.present()) {  // a GLU
+    be.matmul_pair(L.gate, L.up, *cur_, n, *gate_, *up_);
+    trace("ffn_gate", il, *gate_, n);
+    trace("ffn_up", il, *up_, n);
+    be.glu(arch_.glu, *gate_, *up_, n);
+    trace("ffn_swiglu", il, *gate_, n);
+    be.matmul(L.down, *gate_, n, *proj_);
+  } else {  // BERT: down(GELU(up x + b) + b)
+    be.matmul(L.up, *cur_, n, *up_);
+    be.add_bias(*up_, n, L.up_b);
+    trace("ffn_up", il, *up_, n);
+    be.gelu(*up_, n);
+    be.matmul(L.down, *up_, n, *proj_);
+    be.add_bias(*proj_, n, L.down_b);
+  }
+  trace("ffn_out", il, *proj_, n);
+}
+
 int64_t Transformer::final_norm_rows(const Batch& batch, int64_t begin, int64_t n, TokenOutput kind) {
   output_rows_.clear();
   for (int64_t t = 0; t < n; ++t)
     if (batch.outputs[size_t(begin + t)] == kind) output_rows_.push_back(t);
   const int64_t rows = static_cast<int64_t>(output_rows_.size());
   if (rows == 0) return 0;
+  if (!w_.output_norm.present()) {  // a post-norm encoder: the last layer's output is the result
+    backend_->gather(*x_, output_rows_, *cur_);
+    return rows;
+  }
   backend_->gather(*x_, output_rows_, *proj_);
-  backend_->rms_norm(*proj_, rows, w_.output_norm, static_cast<float>(hp_.rms_eps), *cur_);
+  norm(*proj_, rows, w_.output_norm, {}, *cur_);
   trace("result_norm", -1, *cur_, rows);
   return rows;
 }
@@ -511,10 +620,19 @@ Status Transformer::classify(std::span<const float> pooled, std::vector<float>& 
     return make_error("classify: {} values for a {}-wide state", pooled.size(), hp_.n_embd);
   Backend& be = *backend_;
   be.write(*cur_, pooled.data(), 1);
+  if (w_.cls.present()) {  // a cross-encoder's pooler: tanh(cls x + b)
+    be.matmul(w_.cls, *cur_, 1, *proj_);
+    be.add_bias(*proj_, 1, w_.cls_bias);
+    std::vector<float> dense(static_cast<size_t>(hp_.n_embd));
+    be.read(*proj_, 1, dense.data());
+    for (float& v : dense) v = std::tanh(v);
+    be.write(*cur_, dense.data(), 1);
+  }
   be.matmul(w_.cls_out, *cur_, 1, *cls_);
   be.add_bias(*cls_, 1, w_.cls_out_bias);
   probs.resize(static_cast<size_t>(hp_.n_cls_out));
   be.read(*cls_, 1, probs.data());
+  if (hp_.rank_first) return {};  // a cross-encoder's scores are its head's logits, as llama.cpp gives them
   // ggml_soft_max on one row: exp of the differences from the maximum, summed in double, each
   // scaled by 1/sum rounded to float.
   float max = probs[0];
@@ -564,10 +682,31 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
   const int64_t bs = kv.block_size();
   const LayerWeights& L = w_.layers[size_t(il)];
   const int64_t window = L.config.attention == AttentionKind::kSlidingWindow ? L.config.window : 0;
+  AttentionShape shape;
+  shape.n_head = hp_.n_head;
+  shape.n_head_kv = hp_.n_head_kv;
+  shape.head_dim = hp_.head_dim;
+  shape.scale = arch_.scale_q ? 1.0f : q_scale_;
+  shape.softcap = static_cast<float>(hp_.attn_logit_softcap);
+  // A bidirectional encoder's token reads its whole sequence, all of which is in this chunk at
+  // positions 0, 1, ... (check_encoder_batch, forward_batch): no cache is written or read.
+  if (!hp_.causal) {
+    seq_end_.assign(batch.block_tables.size(), 0);
+    for (int64_t t = 0; t < n; ++t) {
+      int32_t& end = seq_end_[size_t(batch.seq[size_t(begin + t)])];
+      end = std::max(end, batch.positions[size_t(begin + t)] + 1);
+    }
+    spans_.clear();
+    for (int64_t t = 0; t < n; ++t)
+      spans_.push_back(RowSpan{t - batch.positions[size_t(begin + t)], seq_end_[size_t(batch.seq[size_t(begin + t)])]});
+    backend_->self_attention(*q_, *k_, *v_, spans_, shape, *attn_);
+    return;
+  }
   kv_cells_.clear();
   ranges_.clear();
   for (int64_t t = 0; t < n; ++t) {
-    const std::span<const int32_t> table = layer_table(batch, kv, il, batch.seq[size_t(begin + t)]);
+    const int32_t seq = batch.seq[size_t(begin + t)];
+    const std::span<const int32_t> table = layer_table(batch, kv, il, seq);
     const int64_t pos = batch.positions[size_t(begin + t)];
     kv_cells_.push_back(int64_t{table[size_t(pos / bs)]} * bs + pos % bs);
     const int64_t visible = window > 0 ? std::max<int64_t>(0, pos + 1 - window) : 0;
@@ -575,12 +714,6 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
     ranges_.push_back(AttentionRange{table, first, pos + 1 - first, visible - first});
   }
   backend_->kv_store(*k_, *v_, kv.pool(il), kv.index(il), kv_cells_);
-  AttentionShape shape;
-  shape.n_head = hp_.n_head;
-  shape.n_head_kv = hp_.n_head_kv;
-  shape.head_dim = hp_.head_dim;
-  shape.scale = arch_.scale_q ? 1.0f : q_scale_;
-  shape.softcap = static_cast<float>(hp_.attn_logit_softcap);
   backend_->attention(*q_, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *attn_);
 }
 

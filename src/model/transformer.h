@@ -1,4 +1,4 @@
-// The generic decoder forward pass for every llama-like family (llama, qwen2, qwen3), driven by
+// The generic forward pass for every family (llama, qwen2/3, MoE, gpt-oss, Gemma, Phi-3, BERT), driven by
 // the architecture's switches (model/arch.h), over weights used in place from the model file.
 // One pass runs a batch of tokens from any number of sequences over a paged KV cache
 // (model/kv_cache.h): every weight matrix is read once per pass, whatever the batch holds. For
@@ -15,6 +15,11 @@
 // and every expert runs once per pass over the tokens routed to it. Per-layer variations come
 // from the family's table and the layer's config: biases, attention sinks and sliding windows,
 // the router's gating and the GLU (gpt-oss).
+//
+// BERT-family encoders (post-norm, ArchSpec::post_norm) run the same blocks in another order:
+// x = LayerNorm(tok + type + pos embeddings); per layer x = LN(x + attn(x)), x = LN(x + FFN(x))
+// with a GELU FFN. Their attention is bidirectional within each sequence, which a pass computes
+// whole from the chunk's own f32 keys and values (no cache, as llama.cpp's encoder pass).
 #pragma once
 
 #include <cstdint>
@@ -37,14 +42,15 @@ namespace hearth {
 // weights are not present().
 struct LayerWeights {
   LayerConfig config;             // attention window, dense or MoE FFN
-  Weight attn_norm;               // [n_embd] f32
+  Weight attn_norm, attn_norm_b;  // [n_embd] f32 (the bias: LayerNorm families)
   Weight wq, wk, wv, wo;          // [n_embd -> q_dim], [n_embd -> kv_dim] x2, [q_dim -> n_embd]
   Weight bq, bk, bv, bo;          // projection biases (qwen2: q, k, v; gpt-oss: all four)
   Weight q_norm, k_norm;          // [head_dim] per-head RMSNorm (qwen3)
   Weight sinks;                   // [n_head] attention sink logits (gpt-oss)
-  Weight ffn_norm;                // [n_embd]
+  Weight ffn_norm, ffn_norm_b;    // [n_embd]
   Weight attn_post_norm, ffn_post_norm;  // [n_embd] (Gemma)
-  Weight gate, up, down;          // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers)
+  Weight gate, up, down;          // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers; no gate: GELU(up))
+  Weight up_b, down_b;            // [n_ff], [n_embd] (BERT)
   // Mixture-of-Experts layers: the router and, per expert, its slice of the stacked 3-D tensors.
   Weight router;                  // ffn_gate_inp [n_embd -> n_expert]
   Weight router_bias;             // [n_expert] (gpt-oss)
@@ -59,6 +65,9 @@ struct ModelWeights {
   Weight rope_freqs;   // [n_rot/2] or absent (llama-3's, or Phi-3's long or short factors)
   Weight rope_long, rope_short;  // Phi-3's LongRoPE factors [n_rot/2], as the file has them
   Weight cls_out, cls_out_bias;  // a reranker's head [n_embd -> n_cls_out] and its bias
+  Weight cls, cls_bias;          // a cross-encoder's dense layer before its head [n_embd -> n_embd] (BERT)
+  Weight pos_embd, token_types;  // [n_embd, n_ctx_train], [n_embd, n_token_types] (BERT)
+  Weight tok_norm, tok_norm_b;   // LayerNorm of the summed embeddings [n_embd] (BERT)
   std::vector<LayerWeights> layers;
 };
 
@@ -121,6 +130,7 @@ class Transformer {
   Transformer(const ModelFile& model, const ArchSpec& arch, HParams hp, ModelWeights w,
               const TransformerOptions& options);
   Status check_batch(const Batch& batch, const KvCache& kv) const;
+  Status check_encoder_batch(const Batch& batch) const;
   Status forward_own(std::span<const int32_t> tokens, TokenOutput output, bool all, std::vector<float>& out);
   // Tokens [begin, begin + n) of the batch; logits and hidden rows for the tokens that want them.
   // Returns how many of each it wrote.
@@ -128,6 +138,12 @@ class Transformer {
                                             float* logits, float* hidden);
   // The rows of the chunk whose output is `kind`, gathered into proj_ and normed into cur_.
   int64_t final_norm_rows(const Batch& batch, int64_t begin, int64_t n, TokenOutput kind);
+  // The family's norm (RMSNorm, or LayerNorm with `bias`) of n rows of x into out (may be x).
+  void norm(const Buffer& x, int64_t n, const Weight& w, const Weight& bias, Buffer& out);
+  // proj_ = Wo · attention of the chunk's tokens, their Q, K and V projected from `in`.
+  void attention_block(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv, const Buffer& in);
+  // proj_ = the layer's FFN (a GLU, a GELU MLP, or experts) of cur_.
+  void ffn_block(const LayerWeights& L, int64_t n, int64_t layer);
   void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv);
   // proj_ [n, n_embd] = the layer's expert mixture for the normed activations in cur_.
   void moe_ffn(const LayerWeights& L, int64_t n, int64_t layer);
@@ -174,6 +190,9 @@ class Transformer {
   std::vector<int64_t> output_rows_;  // batch-relative indices of the chunk's tokens of one output kind
   std::vector<int64_t> kv_cells_;    // per token, its cache cell (block * block_size + slot)
   std::vector<AttentionRange> ranges_;  // per token, the positions its attention reads
+  std::vector<int32_t> seq_end_;     // an encoder's sequences' lengths in the chunk
+  std::vector<RowSpan> spans_;       // per token of an encoder's chunk, the rows its attention reads
+  std::vector<int32_t> zeros_;       // token type 0 for each token of the chunk (BERT)
   std::vector<float> trace_;         // a traced activation, read back to the host
 };
 

@@ -36,7 +36,7 @@ TEST(ApiEmbeddings, MalformedRequestsAre400sNamingTheField) {
   }() + "]";
   const std::string long_ids = "[" + [] {
     std::string s;
-    for (int i = 0; i < 64; ++i) s += (i ? ",1" : "1");
+    for (int i = 0; i < 65; ++i) s += (i ? ",1" : "1");
     return s;
   }() + "]";
   const std::pair<std::string, std::string> cases[] = {
@@ -54,7 +54,7 @@ TEST(ApiEmbeddings, MalformedRequestsAre400sNamingTheField) {
       {R"({"input":{"a":1}})", "input"},
       {R"({"input":true})", "input"},
       {"{\"input\":" + many + "}", "input"},
-      {"{\"input\":" + long_ids + "}", "input"},  // 64 tokens: the context (64) has no room
+      {"{\"input\":" + long_ids + "}", "input"},  // 65 tokens: over the context (64)
       {R"({"input":"a","encoding_format":"int8"})", "encoding_format"},
       {R"({"input":"a","encoding_format":1})", "encoding_format"},
       {R"({"input":"a","dimensions":0})", "dimensions"},

@@ -65,6 +65,30 @@ TEST(Scheduler, ChunksLongPromptsAndPutsDecodeFirst) {
   EXPECT_EQ(p.n_tokens(), 8);
 }
 
+// An encoder's prompt (kWhole) is never split between steps: with too little of the budget left
+// it waits for the next step; it takes nothing from the prefix cache and gives nothing to it.
+TEST(Scheduler, AWholePromptRunsInOneStepAndIsNeverCached) {
+  Scheduler s(options(4, 32, 4, 8));
+  s.add(1, iota(6));
+  s.add(2, iota(5, 20), PromptUse::kWhole);
+  StepPlan p = step(s);
+  ASSERT_EQ(p.runs.size(), 1u);  // 2 of the budget left: sequence 2 waits rather than split
+  EXPECT_EQ(p.runs[0].id, 1u);
+  EXPECT_TRUE(s.is_waiting(2));
+  p = step(s);
+  ASSERT_EQ(p.runs.size(), 2u);
+  EXPECT_EQ(p.runs[1].id, 2u);
+  EXPECT_EQ(p.runs[1].count, 5);
+  EXPECT_TRUE(p.runs[1].logits);
+  const int64_t cached = s.blocks().cached();
+  s.finish(2);
+  EXPECT_EQ(s.blocks().cached(), cached);  // its full block was not registered
+  s.add(3, iota(5, 20), PromptUse::kWhole);
+  p = step(s);
+  ASSERT_EQ(p.admitted.size(), 1u);
+  EXPECT_EQ(p.admitted[0].matched_tokens, 0);
+}
+
 TEST(Scheduler, ReusesCachedPrefixBlocksButRecomputesTheLastToken) {
   Scheduler s(options(4, 16, 4, 64));
   s.add(1, iota(9));

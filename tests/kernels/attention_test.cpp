@@ -1,7 +1,8 @@
 // The attention kernel (each instruction-set build this CPU runs, and the dispatched one)
 // against its reference, bit for bit (same lanes, fused multiply-adds and reduction tree), over
 // odd shapes: head sizes (a half 16-lane chunk at 8 and 72), group sizes, lengths that end
-// mid-block and mid-lane-group, blocks scattered in the cache. And the F16C KV-cache append against fp32_to_fp16.
+// mid-block and mid-lane-group, blocks scattered in the cache; and over f32 rows (an encoder's
+// cacheless attention). And the F16C KV-cache append against fp32_to_fp16.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -61,17 +62,29 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
           a.sinks = sinks.data();
           a.softcap = 8.0f;  // Gemma 2's soft-capping too (peaked scores reach the tanh's flat part)
         }
-        AttentionScratch s1, s2;
-        a.out = slow.data();
-        ref::attention(a, s2);
-        a.out = fast.data();
-        if (isa < 0)
-          attention(a, s1);
-        else if (!attention_isa(static_cast<AttentionIsa>(isa), a, s1))  // every hd here fits
-          GTEST_SKIP() << "this CPU lacks attention build " << isa;
-        for (size_t i = 0; i < q.size(); ++i)
-          ASSERT_EQ(fast[i], slow[i]) << "isa " << isa << " hd " << hd << " group " << group << " n_kv " << n_kv
-                                      << " windowed " << windowed << " at " << i;
+        // The same keys and values as f32 rows (second KV head), widened from f16 so that both
+        // modes see the same numbers, then perturbed below f16's precision.
+        std::vector<float> kf(size_t(n_kv * stride)), vf(kf.size());
+        for (int64_t j = 0; j < n_kv; ++j)
+          for (int64_t i = 0; i < stride; ++i) {
+            kf[size_t(j * stride + i)] = fp16_to_fp32(kb[size_t(j / bs)][(j % bs) * stride + i - hd]) * 1.0001f;
+            vf[size_t(j * stride + i)] = fp16_to_fp32(vb[size_t(j / bs)][(j % bs) * stride + i - hd]) * 0.9999f;
+          }
+        for (bool f32 : {false, true}) {
+          a.k_f32 = f32 ? kf.data() + hd : nullptr;
+          a.v_f32 = f32 ? vf.data() + hd : nullptr;
+          AttentionScratch s1, s2;
+          a.out = slow.data();
+          ref::attention(a, s2);
+          a.out = fast.data();
+          if (isa < 0)
+            attention(a, s1);
+          else if (!attention_isa(static_cast<AttentionIsa>(isa), a, s1))  // every hd here fits
+            GTEST_SKIP() << "this CPU lacks attention build " << isa;
+          for (size_t i = 0; i < q.size(); ++i)
+            ASSERT_EQ(fast[i], slow[i]) << "isa " << isa << " hd " << hd << " group " << group << " n_kv " << n_kv
+                                        << " windowed " << windowed << " f32 " << f32 << " at " << i;
+        }
        }
       }
     }

@@ -361,19 +361,157 @@ TEST(Transformer, EmbeddingModelsThatLieOrNeedWhatIsMissingAreRefused) {
                  "pooling_type = 4 (rank");
   const std::string llama = make_model("llama-3.2-tiny", "f32");
   expect_refused(llama, "rank-llama", {{"llama.pooling_type", gguf::Value{uint32_t{4}}}}, "", "",
-                 "supported for qwen3 rerankers only");
+                 "supported for qwen3 and BERT rerankers only");
   const std::string reranker = make_model("qwen3-reranker-tiny", "f32");
   expect_refused(reranker, "rank-no-head", {}, "cls.output.weight", "", "cls.output.weight is missing");
   expect_refused(reranker, "rank-head-shape", {}, "", "cls.output.weight", "'cls.output.weight' has shape");
   expect_refused(reranker, "rank-labels", {{"qwen3.classifier.output_labels", gguf::Value{uint32_t{2}}}}, "", "",
                  "classifier.output_labels must be an array");
   expect_refused(src, "encoder", {{"qwen3.attention.causal", gguf::Value{false}}}, "", "",
-                 "qwen3.attention.causal = false (a bidirectional encoder) is not supported");
+                 "qwen3.attention.causal = false (a bidirectional encoder) is supported for BERT-family encoders only");
   auto m = ModelFile::open(src);
   ASSERT_TRUE(m.ok());
   auto hp = read_hparams(*m);
   ASSERT_TRUE(hp.ok());
   EXPECT_EQ(hp->pooling, Pooling::kLast);
+}
+
+// A tiny BERT (bge-small-tiny's shape) over a stand-in WordPiece vocabulary: the forward pass
+// does not care which strings its ids spell, and BERT's own vocabulary is in llama.cpp's sources,
+// not in shared/ (the peer tests use it).
+std::string make_bert(const std::string& type) {
+  const std::string vocab_dir = kTmp + "/bert-vocab";
+  std::filesystem::create_directories(vocab_dir);
+  const std::string vocab = vocab_dir + "/ggml-vocab-bert-bge.gguf";
+  if (!std::filesystem::exists(vocab)) {
+    gguf::Writer w;
+    w.set_string("general.architecture", "bert");
+    w.set_string("tokenizer.ggml.model", "bert");
+    gguf::Array tokens, types;
+    tokens.elem_type = gguf::ValueType::STRING;
+    types.elem_type = gguf::ValueType::INT32;
+    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]"}) {
+      tokens.items.push_back(gguf::Value{std::string(t)});
+      types.items.push_back(gguf::Value{int32_t{3}});
+    }
+    for (int i = 4; i < 1000; ++i) {
+      tokens.items.push_back(gguf::Value{"w" + std::to_string(i)});
+      types.items.push_back(gguf::Value{int32_t{1}});
+    }
+    w.set("tokenizer.ggml.tokens", gguf::Value{std::move(tokens)});
+    w.set("tokenizer.ggml.token_type", gguf::Value{std::move(types)});
+    w.set_u32("tokenizer.ggml.unknown_token_id", 1);
+    w.set_u32("tokenizer.ggml.cls_token_id", 2);
+    w.set_u32("tokenizer.ggml.seperator_token_id", 3);
+    EXPECT_TRUE(w.write(vocab).ok());
+  }
+  const std::string path = kTmp + "/bge-small-tiny-" + type + ".gguf";
+  if (!std::filesystem::exists(path)) {
+    MkModelOptions o;
+    o.preset = "bge-small-tiny";
+    o.type = type;
+    o.output = path;
+    o.seed = 5;
+    o.vocab_dir = vocab_dir;
+    o.chat_template_dir = "";
+    auto r = make_random_model(o);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+  }
+  return path;
+}
+
+// The final hidden states of every token of `seqs`, run as one batch of sequences in a fresh
+// cache (n_batch 64).
+std::vector<float> encoder_states(Transformer& tf, const std::vector<std::vector<int32_t>>& seqs, Status* status = nullptr) {
+  KvCache kv(kv_layer_shapes(tf.hparams()), 16, 64, 0, tf.backend());
+  std::vector<std::vector<int32_t>> tables(seqs.size());
+  Batch b;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    for (int32_t blk = 0; blk < 8; ++blk) tables[s].push_back(int32_t(s) * 8 + blk);
+    b.block_tables.push_back(tables[s]);
+    for (size_t i = 0; i < seqs[s].size(); ++i) b.add(seqs[s][i], int32_t(i), int32_t(s), TokenOutput::kHidden);
+  }
+  std::vector<float> hidden(b.size() * size_t(tf.hparams().n_embd));
+  Status st = tf.forward_batch(b, kv, nullptr, hidden.data());
+  if (status) *status = st;
+  else EXPECT_TRUE(st.ok()) << st.message();
+  return hidden;
+}
+
+// An encoder's tokens see their whole sequence (a later token changes an earlier one's state) and
+// nothing else (a sequence's states are the same bits alone and beside others, in any order).
+TEST(Transformer, AnEncoderAttendsBothWaysWithinEachSequenceOnly) {
+  auto m = ModelFile::open(make_bert("q8_0"));
+  ASSERT_TRUE(m.ok());
+  TransformerOptions opt;
+  opt.n_batch = 64;
+  opt.n_threads = 2;
+  auto tf = Transformer::create(*m, opt);
+  ASSERT_TRUE(tf.ok()) << tf.error().message;
+  EXPECT_FALSE((*tf)->hparams().causal);
+  const int64_t d = (*tf)->hparams().n_embd;
+  const std::vector<int32_t> a = {2, 17, 400, 33, 3}, a2 = {2, 17, 400, 34, 3}, b = {2, 900, 3};
+  const std::vector<float> alone = encoder_states(**tf, {a});
+  const std::vector<float> changed = encoder_states(**tf, {a2});
+  EXPECT_NE(std::memcmp(alone.data(), changed.data(), size_t(d) * 4), 0) << "token 0 did not see token 3";
+  const std::vector<float> pair = encoder_states(**tf, {b, a});
+  EXPECT_EQ(std::memcmp(pair.data() + 3 * d, alone.data(), alone.size() * 4), 0);
+  // The one-sequence path (hearth embed) gives the same states.
+  std::vector<float> own;
+  (*tf)->reset();
+  ASSERT_TRUE((*tf)->forward_hidden(a, true, own).ok());
+  EXPECT_EQ(std::memcmp(own.data(), alone.data(), alone.size() * 4), 0);
+  // An encoder has no logits to give.
+  std::vector<float> logits;
+  (*tf)->reset();
+  EXPECT_NE((*tf)->forward(a, false, logits).message().find("encoder"), std::string::npos);
+}
+
+// An encoder's sequence is computed whole: split across a batch, starting past position 0 or
+// longer than a pass, it is refused, never attended in part.
+TEST(Transformer, AnEncoderRefusesSequencesItCannotComputeWhole) {
+  auto m = ModelFile::open(make_bert("f32"));
+  ASSERT_TRUE(m.ok());
+  TransformerOptions opt;
+  opt.n_batch = 8;
+  opt.own_kv_cache = false;
+  auto tf = Transformer::create(*m, opt);
+  ASSERT_TRUE(tf.ok()) << tf.error().message;
+  KvCache kv(kv_layer_shapes((*tf)->hparams()), 16, 8, 0, (*tf)->backend());
+  std::vector<int32_t> t0 = {0, 1}, t1 = {2, 3};
+  std::vector<float> hidden(64 * 256);
+  auto run = [&](const std::vector<std::tuple<int32_t, int32_t>>& tokens) {  // (position, sequence)
+    Batch b;
+    b.block_tables = {t0, t1};
+    for (auto [pos, seq] : tokens) b.add(5, pos, seq, TokenOutput::kHidden);
+    return (*tf)->forward_batch(b, kv, nullptr, hidden.data()).message();
+  };
+  EXPECT_EQ(run({{0, 0}, {1, 0}, {0, 1}, {1, 1}}), "");
+  EXPECT_NE(run({{0, 0}, {0, 1}, {1, 0}}).find("not contiguous"), std::string::npos);
+  EXPECT_NE(run({{1, 0}, {2, 0}}).find("computed whole from position 0"), std::string::npos);
+  EXPECT_NE(run({{0, 0}, {2, 0}}).find("computed whole from position 0"), std::string::npos);
+  std::vector<std::tuple<int32_t, int32_t>> nine;
+  for (int32_t i = 0; i < 9; ++i) nine.emplace_back(i, 0);
+  EXPECT_NE(run(nine).find("does not fit in one pass"), std::string::npos);
+  // Two sequences of 5 in a pass of 8: each is computed in a pass of its own, whole.
+  std::vector<std::tuple<int32_t, int32_t>> two;
+  for (int32_t s = 0; s < 2; ++s)
+    for (int32_t i = 0; i < 5; ++i) two.emplace_back(i, s);
+  EXPECT_EQ(run(two), "");
+  const std::vector<float> first(hidden.begin(), hidden.begin() + 5 * 256);
+  EXPECT_EQ(std::memcmp(first.data(), hidden.data() + 5 * 256, first.size() * 4), 0) << "the same tokens differ";
+}
+
+TEST(Transformer, BertModelsThatLieAreRefusedAtLoad) {
+  const std::string src = make_bert("f32");
+  expect_refused(src, "bert-no-types", {{"tokenizer.ggml.token_type_count", gguf::Value{uint32_t{0}}}}, "", "",
+                 "tokenizer.ggml.token_type_count must be present");
+  expect_refused(src, "bert-eps", {{"bert.attention.layer_norm_epsilon", gguf::Value{std::string("x")}}}, "", "",
+                 "bert.attention.layer_norm_epsilon must be present");
+  expect_refused(src, "bert-no-positions", {}, "position_embd.weight", "", "'position_embd.weight' is missing");
+  expect_refused(src, "bert-norm-bias", {}, "", "blk.1.layer_output_norm.bias", "layer_output_norm.bias' has shape");
+  expect_refused(src, "bert-rank-no-head", {{"bert.pooling_type", gguf::Value{uint32_t{4}}}}, "", "",
+                 "cls.output.weight is missing");
 }
 
 // A copy of the tiny gpt-oss file without one key and with one tensor renamed must be refused

@@ -8,12 +8,16 @@
 // what it is batched with, generation included) and the errors a client must get. A reranker
 // (Qwen3-Reranker's shape: the last token's state through a "yes"/"no" head and a softmax, its
 // prompt from the file's rerank template) scores documents through /v1/rerank as llama.cpp does.
+// A BERT encoder (bge-small's shape: bidirectional attention, learned positions, LayerNorms, the
+// [CLS] state as the embedding, over BERT's WordPiece vocabulary) is held to llama.cpp the same
+// way; its keys are f16 in hearth's cache and f32 in llama.cpp's cacheless encoder pass, so it
+// matches to cosine >= 0.9999, not to the bit.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import { harness, hearth, tmpDir } from "./lib.mjs";
+import { bundleVocabDir, harness, hearth, tmpDir } from "./lib.mjs";
 import { startServer } from "./server_lib.mjs";
 
 const dir = tmpDir("embeddings");
@@ -78,6 +82,73 @@ describe("hearth embed against llama.cpp", () => {
       console.log(`qwen3-embedding-tiny ${type}: worst cosine ${worst}, max |diff| ${worstAbs.toExponential(2)}`);
     });
   }
+});
+
+// A tiny bge-small-shaped BERT in `type`, over the BERT vocabulary of llama.cpp's sources.
+function bertModel(type, seed = 3, preset = "bge-small-tiny") {
+  const model = path.join(dir, `${preset}-${type}-${seed}.gguf`);
+  if (!fs.existsSync(model))
+    hearth("mkmodel", "--preset", preset, "--vocab-dir", bundleVocabDir(), "--type", type, "--seed",
+           String(seed), "-o", model);
+  return model;
+}
+
+// Every text above plus one of 497 WordPiece tokens (the context is 512).
+const BERT_TEXTS = [...TEXTS, "lorem ipsum dolor sit amet ".repeat(55).trim()];
+
+describe("a BERT encoder (bge-small-tiny) against llama.cpp", () => {
+  for (const type of ["f16", "q8_0", "Q4_K_M"]) {
+    test(`hearth embed ${type}: cosine >= 0.9999 per input`, () => {
+      const model = bertModel(type);
+      const out = path.join(dir, "bert.f32");
+      hearth("embed", "-m", model, ...BERT_TEXTS.flatMap((t) => ["-p", t]), "--normalize", "-1", "-o", out);
+      const ours = readF32(out);
+      const n = ours.length / BERT_TEXTS.length;
+      assert.equal(n, 256);
+      let worst = 1;
+      BERT_TEXTS.forEach((text, i) => {
+        const c = cosine(ours.slice(i * n, (i + 1) * n), llamaEmbedding(model, text));
+        worst = Math.min(worst, c);
+        assert.ok(c >= 0.9999, `${type} "${text.slice(0, 40)}": cosine ${c}`);
+      });
+      console.log(`bge-small-tiny ${type}: worst cosine ${worst}`);
+    });
+  }
+
+  test("/v1/embeddings: llama.cpp's vectors, batched as alone, the 512-token context, and no generation", async () => {
+    const model = bertModel("q8_0");
+    await withServer(model, ["--served-model-name", "bge"], async (server) => {
+      const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+      const r = await client.embeddings.create({ model: "bge", input: BERT_TEXTS });
+      assert.equal(r.data.length, BERT_TEXTS.length);
+      BERT_TEXTS.forEach((text, i) => {
+        const mine = r.data[i].embedding;
+        assert.ok(Math.abs(norm(mine) - 1) < 1e-5);
+        const c = cosine(mine, llamaEmbedding(model, text));
+        assert.ok(c >= 0.9999, `"${text.slice(0, 40)}": cosine ${c}`);
+      });
+      // Each input's vector is the same bits alone as among 32 others (encoder sequences share a
+      // pass but attend only to themselves).
+      const inputs = Array.from({ length: 32 }, (_, i) => `${"more ".repeat(i % 9)}${BERT_TEXTS[i % BERT_TEXTS.length]}`);
+      const batched = await client.embeddings.create({ model: "bge", input: inputs, encoding_format: "float" });
+      for (const i of [0, 5, 6, 13, 31]) {
+        const alone = await client.embeddings.create({ model: "bge", input: inputs[i], encoding_format: "float" });
+        assert.deepEqual(batched.data[i].embedding, alone.data[0].embedding, `input ${i}`);
+      }
+      // Token ids: exactly the context fits, one more is a 400.
+      const full = await client.embeddings.create({ model: "bge", input: Array(512).fill(7592), encoding_format: "float" });
+      assert.equal(full.data[0].embedding.length, 256);
+      await assert.rejects(client.embeddings.create({ model: "bge", input: Array(513).fill(7592) }),
+                           (e) => e.status === 400 && /context/.test(e.message));
+      // An encoder generates nothing: chat and completions are 400s that say why.
+      await assert.rejects(client.chat.completions.create({ model: "bge", messages: [{ role: "user", content: "hi" }] }),
+                           (e) => e.status === 400 && /encoder/.test(e.message));
+      await assert.rejects(client.completions.create({ model: "bge", prompt: "hi" }),
+                           (e) => e.status === 400 && /encoder/.test(e.message));
+      const ok = await client.embeddings.create({ model: "bge", input: "still up", encoding_format: "float" });
+      assert.equal(ok.data[0].embedding.length, 256);
+    });
+  });
 });
 
 describe("/v1/embeddings (openai client)", () => {
@@ -170,7 +241,7 @@ describe("/v1/embeddings (openai client)", () => {
     await bad({ input: ["a", ""] }, "input", /empty/);
     await bad({ input: [[]] }, "input");
     await bad({ input: Array(2049).fill("a") }, "input", /2048/);
-    await bad({ input: Array(2048).fill(9707) }, "input", /context/);  // the tiny model's context is 2048
+    await bad({ input: [Array(2049).fill(9707)] }, "input", /context/);  // the tiny model's context is 2048
     await bad({ input: [1, -1] }, "input");
     await bad({ input: [[151936]] }, "input");
     await bad({ input: { text: "a" } }, "input");
@@ -214,12 +285,13 @@ test("/v1/embeddings on a model without pooling is a 400 that says so", async ()
 
 // llama.cpp's relevance score of (query, document): its rerank prompt, pooling and head; the
 // whole prompt in one ubatch (as llama-server runs it) unless `ubatch` says otherwise.
-function llamaRerankScore(model, query, document, ubatch = 0) {
+// A qwen3 reranker's head has two classes ("yes", "no"), a cross-encoder's one.
+function llamaRerankScore(model, query, document, ubatch = 0, classes = 2) {
   const out = path.join(dir, "rank.f32");
   harness("embed", model, "--query", query, "--document", document, "-o", out,
           ...(ubatch ? ["--ubatch", String(ubatch)] : []));
   const probs = readF32(out);
-  assert.equal(probs.length, 2);
+  assert.equal(probs.length, classes);
   return probs[0];
 }
 
@@ -307,6 +379,42 @@ describe("/v1/rerank (a Qwen3-Reranker-shaped model)", () => {
       assert.match((await emb.json()).error.message, /reranker/);
     });
   });
+});
+
+// A BERT cross-encoder (ms-marco-MiniLM's kind, at bge-small-tiny's shape): [CLS] query [SEP]
+// document, the [CLS] state through its pooler and one-logit head; the logit is the score.
+describe("/v1/rerank (a BERT cross-encoder)", () => {
+  for (const [type, tolerance] of [["f16", 5e-3], ["q8_0", 1e-5]]) {
+    test(`scores equal llama.cpp's (${type}, within ${tolerance})`, async () => {
+      const model = bertModel(type, 7, "bert-reranker-tiny");
+      await withServer(model, ["--served-model-name", "ce"], async (server) => {
+        const res = await fetch(`${server.url}/v1/rerank`, {
+          method: "POST", body: JSON.stringify({ model: "ce", query: QUERY, documents: DOCS }),
+        });
+        assert.equal(res.status, 200);
+        const j = await res.json();
+        assert.equal(j.results.length, DOCS.length);
+        let worst = 0;
+        for (const r of j.results) {
+          const ref = llamaRerankScore(model, QUERY, DOCS[r.index], 0, 1);
+          const diff = Math.abs(r.relevance_score - ref);
+          worst = Math.max(worst, diff);
+          assert.ok(diff <= tolerance * Math.max(1, Math.abs(ref)), `document ${r.index}: ${r.relevance_score} vs ${ref}`);
+        }
+        for (let k = 1; k < j.results.length; k++)
+          assert.ok(j.results[k - 1].relevance_score >= j.results[k].relevance_score, "best first");
+        // A cross-encoder serves no embeddings and generates nothing.
+        const emb = await fetch(`${server.url}/v1/embeddings`, { method: "POST", body: JSON.stringify({ input: "a" }) });
+        assert.equal(emb.status, 400);
+        const chat = await fetch(`${server.url}/v1/chat/completions`, {
+          method: "POST", body: JSON.stringify({ messages: [{ role: "user", content: "a" }] }),
+        });
+        assert.equal(chat.status, 400);
+        assert.match((await chat.json()).error.message, /encoder: it serves \/v1\/rerank/);
+        console.log(`bert-reranker-tiny ${type}: max |score - llama.cpp's| ${worst.toExponential(2)}`);
+      });
+    });
+  }
 });
 
 test("/v1/rerank on a model that is not a reranker is a 400 that says so", async () => {

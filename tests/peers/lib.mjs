@@ -45,6 +45,10 @@ export function harnessBin() {
   return harnessPath;
 }
 
+// Vocabularies shared/testdata lacks, from llama.cpp's own test set in its source bundle (beside
+// the harness build).
+export const bundleVocabDir = () => path.join(path.dirname(harnessBin()), "llama.cpp", "models");
+
 export function harness(...args) {
   return run(harnessBin(), args);
 }

@@ -612,26 +612,35 @@ int cmd_embed(int argc, char** argv) {
   if (!list.empty()) {
     tokens = parse_tokens(list);
   } else {
-    if (rerank) {  // format_prompt_rerank in llama-server
-      const char* tmpl = llama_model_chat_template(model, "rerank");
-      if (tmpl == nullptr) {
-        llama_model_free(model);
-        return fail("the model has no rerank template");
-      }
+    const llama_vocab* vocab = llama_model_get_vocab(model);
+    // llama.cpp's tokenization, special tokens parsed, added or not.
+    auto tokenize = [&](const std::string& s, bool add_special) {
+      std::vector<llama_token> ids(s.size() + 8);
+      const int32_t k = llama_tokenize(vocab, s.data(), int32_t(s.size()), ids.data(), int32_t(ids.size()),
+                                       add_special, /*parse_special=*/true);
+      ids.resize(size_t(std::max(k, 0)));
+      return ids;
+    };
+    const char* tmpl = rerank ? llama_model_chat_template(model, "rerank") : nullptr;
+    if (rerank && tmpl == nullptr) {  // format_prompt_rerank in llama-server, for a cross-encoder
+      llama_token eos = llama_vocab_eos(vocab);
+      if (eos == LLAMA_TOKEN_NULL) eos = llama_vocab_sep(vocab);
+      if (llama_vocab_get_add_bos(vocab)) tokens.push_back(llama_vocab_bos(vocab));
+      const std::vector<llama_token> q = tokenize(query, false), d = tokenize(document, false);
+      tokens.insert(tokens.end(), q.begin(), q.end());
+      if (llama_vocab_get_add_eos(vocab)) tokens.push_back(eos);
+      if (llama_vocab_get_add_sep(vocab)) tokens.push_back(llama_vocab_sep(vocab));
+      tokens.insert(tokens.end(), d.begin(), d.end());
+      if (llama_vocab_get_add_eos(vocab)) tokens.push_back(eos);
+    } else if (rerank) {  // format_prompt_rerank in llama-server, through the model's rerank template
       text = tmpl;
       for (const auto& [from, to] : {std::pair<std::string, std::string>{"{query}", query}, {"{document}", document}})
         for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
           text.replace(at, from.size(), to);
+      tokens = tokenize(text, false);
+    } else {
+      tokens = tokenize(text, true);
     }
-    const llama_vocab* vocab = llama_model_get_vocab(model);
-    tokens.resize(text.size() + 8);
-    const int32_t n = llama_tokenize(vocab, text.data(), int32_t(text.size()), tokens.data(), int32_t(tokens.size()),
-                                     /*add_special=*/!rerank, /*parse_special=*/true);
-    if (n < 0) {
-      llama_model_free(model);
-      return fail("llama_tokenize failed");
-    }
-    tokens.resize(size_t(n));
   }
   const int n = static_cast<int>(tokens.size());
   if (n == 0) {

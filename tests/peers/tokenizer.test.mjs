@@ -9,12 +9,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { getLlama } from "node-llama-cpp";
-import { SHARED_DIR, harnessBin, hearthBin, tmpDir } from "./lib.mjs";
+import { SHARED_DIR, bundleVocabDir, hearthBin, tmpDir } from "./lib.mjs";
 
 const VOCAB_DIR = path.join(SHARED_DIR, "testdata", "vocab");
 // Vocabularies shared/testdata lacks, from llama.cpp's own test set in its source bundle (cloned
 // beside the harness, at the commit of the prebuilt libraries): BERT's WordPiece.
-const BUNDLE_DIR = path.join(path.dirname(harnessBin()), "llama.cpp", "models");
+const BUNDLE_DIR = bundleVocabDir();
 const BUNDLE_VOCABS = ["ggml-vocab-bert-bge.gguf"];
 const VOCABS = [...fs.readdirSync(VOCAB_DIR).filter((f) => f.endsWith(".gguf")).sort(), ...BUNDLE_VOCABS];
 const vocabPath = (name) => path.join(BUNDLE_VOCABS.includes(name) ? BUNDLE_DIR : VOCAB_DIR, name);

@@ -74,12 +74,30 @@ __attribute__((target("avx2,fma,f16c"))) void softmax_avx2(float* x, int64_t n, 
   for (int64_t j = 0; j < n; ++j) x[j] *= inv;
 }
 
-// What both builds do around their loops over the cache: size the scratch, round q to f16.
+// What both builds do around their loops over the cache: size the scratch, round q to f16 (f32
+// keys and values: q as it is).
 void begin_attention(const AttentionArgs& a, AttentionScratch& s) {
   s.scores.resize(static_cast<size_t>(a.group * a.n_kv));
   s.q16.resize(static_cast<size_t>(a.group * a.head_dim));
   s.acc.assign(static_cast<size_t>(a.group * 16 * a.head_dim), 0.0f);
-  round_to_f16(a.q, s.q16.data(), a.group * a.head_dim);
+  if (a.k_f32 != nullptr)
+    std::copy(a.q, a.q + a.group * a.head_dim, s.q16.begin());
+  else
+    round_to_f16(a.q, s.q16.data(), a.group * a.head_dim);
+}
+
+// Position j's key (or value) row as f32, into `row` (aligned for the kernels' loads).
+__attribute__((target("avx2,fma,f16c"))) void key_row(const AttentionArgs& a, int64_t j, float* row) {
+  if (a.k_f32 != nullptr)
+    std::copy(a.k_f32 + j * a.row_stride, a.k_f32 + j * a.row_stride + a.head_dim, row);
+  else
+    row_to_float(a.k_blocks[j / a.block_size] + (j % a.block_size) * a.row_stride, row, a.head_dim);
+}
+__attribute__((target("avx2,fma,f16c"))) void value_row(const AttentionArgs& a, int64_t j, float* row) {
+  if (a.v_f32 != nullptr)
+    std::copy(a.v_f32 + j * a.row_stride, a.v_f32 + j * a.row_stride + a.head_dim, row);
+  else
+    row_to_float(a.v_blocks[j / a.block_size] + (j % a.block_size) * a.row_stride, row, a.head_dim);
 }
 
 // Each head's scores become probabilities, rounded to f16 as llama.cpp converts them for the
@@ -91,7 +109,7 @@ void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s,
     softcap_scores(p, a.n_kv, a.softcap);
     std::fill(p, p + a.n_masked, -INFINITY);
     softmax(p, a.n_kv, a.sinks ? a.sinks[g] : -INFINITY);
-    round_to_f16(p, p, a.n_kv);
+    if (a.k_f32 == nullptr) round_to_f16(p, p, a.n_kv);
   }
 }
 
@@ -124,12 +142,12 @@ __attribute__((target("avx2,fma,f16c"))) void accumulate_v_avx2(const AttentionA
 }
 
 __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs& a, AttentionScratch& s) {
-  const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size, G = a.group;
+  const int64_t hd = a.head_dim, n = a.n_kv, G = a.group;
   begin_attention(a, s);
   alignas(32) float row[kMaxHeadDim];
 
   for (int64_t j = 0; j < n; ++j) {
-    row_to_float(a.k_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    key_row(a, j, row);
     for (int64_t g = 0; g < G; ++g) {
       // Lanes 0-7 and 8-15 of the 16-lane sum; a last half chunk only reaches lanes 0-7.
       const float* q = s.q16.data() + g * hd;
@@ -145,7 +163,7 @@ __attribute__((target("avx2,fma,f16c"))) void attention_avx2(const AttentionArgs
   }
   scores_to_probabilities(a, s, softmax_avx2);
   for (int64_t j = 0; j < n; ++j) {
-    row_to_float(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    value_row(a, j, row);
     accumulate_v_avx2(a, s, row, j);
   }
   end_attention(a, s);
@@ -175,12 +193,12 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void softmax_
 
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attention_avx512(const AttentionArgs& a,
                                                                                          AttentionScratch& s) {
-  const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size, G = a.group;
+  const int64_t hd = a.head_dim, n = a.n_kv, G = a.group;
   begin_attention(a, s);
   alignas(64) float row[kMaxHeadDim];
 
   for (int64_t j = 0; j < n; ++j) {
-    row_to_float(a.k_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    key_row(a, j, row);
     for (int64_t g = 0; g < G; ++g) {
       const float* q = s.q16.data() + g * hd;
       __m512 acc = _mm512_setzero_ps();
@@ -193,7 +211,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attentio
   }
   scores_to_probabilities(a, s, softmax_avx512);
   for (int64_t j = 0; j < n; ++j) {
-    row_to_float(a.v_blocks[j / bs] + (j % bs) * a.row_stride, row, hd);
+    value_row(a, j, row);
     if (hd % 16 != 0) {
       accumulate_v_avx2(a, s, row, j);
       continue;

@@ -17,13 +17,21 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
   s.scores.resize(static_cast<size_t>(n));
   s.acc.resize(static_cast<size_t>(16 * hd));
   s.q16.resize(static_cast<size_t>(hd));
+  const bool f32 = a.k_f32 != nullptr;
+  const auto round = [f32](float x) { return f32 ? x : fp16_to_fp32(fp32_to_fp16(x)); };
+  // Element i of position j's key or value row.
+  const auto k_at = [&](int64_t j, int64_t i) {
+    return f32 ? a.k_f32[j * a.row_stride + i] : fp16_to_fp32(a.k_blocks[j / bs][(j % bs) * a.row_stride + i]);
+  };
+  const auto v_at = [&](int64_t j, int64_t i) {
+    return f32 ? a.v_f32[j * a.row_stride + i] : fp16_to_fp32(a.v_blocks[j / bs][(j % bs) * a.row_stride + i]);
+  };
   for (int64_t g = 0; g < a.group; ++g) {
     const float* q = a.q + g * hd;
-    for (int64_t i = 0; i < hd; ++i) s.q16[size_t(i)] = fp16_to_fp32(fp32_to_fp16(q[i]));
+    for (int64_t i = 0; i < hd; ++i) s.q16[size_t(i)] = round(q[i]);
     for (int64_t j = 0; j < n; ++j) {
-      const uint16_t* k = a.k_blocks[j / bs] + (j % bs) * a.row_stride;
       float lane[16] = {};
-      for (int64_t i = 0; i < hd; ++i) lane[i % 16] = std::fma(s.q16[size_t(i)], fp16_to_fp32(k[i]), lane[i % 16]);
+      for (int64_t i = 0; i < hd; ++i) lane[i % 16] = std::fma(s.q16[size_t(i)], k_at(j, i), lane[i % 16]);
       s.scores[size_t(j)] = reduce_lanes16(lane) * a.scale;
     }
     kernels::softcap_scores(s.scores.data(), n, a.softcap);
@@ -32,10 +40,9 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
     // acc[l][i]: lane l of output i, summing the positions j with j % 16 == l.
     std::fill(s.acc.begin(), s.acc.end(), 0.0f);
     for (int64_t j = 0; j < n; ++j) {
-      const float p = fp16_to_fp32(fp32_to_fp16(s.scores[size_t(j)]));
-      const uint16_t* v = a.v_blocks[j / bs] + (j % bs) * a.row_stride;
+      const float p = round(s.scores[size_t(j)]);
       float* acc = s.acc.data() + (j % 16) * hd;
-      for (int64_t i = 0; i < hd; ++i) acc[i] = std::fma(p, fp16_to_fp32(v[i]), acc[i]);
+      for (int64_t i = 0; i < hd; ++i) acc[i] = std::fma(p, v_at(j, i), acc[i]);
     }
     for (int64_t i = 0; i < hd; ++i) {
       float lane[16];

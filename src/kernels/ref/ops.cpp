@@ -20,6 +20,26 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
   }
 }
 
+void layer_norm(const float* x, const float* weight, const float* bias, float* out, int64_t n, float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+  const float mean = static_cast<float>(sum) / static_cast<float>(n);
+  double squares = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - mean;
+    out[i] = d;
+    squares += static_cast<double>(d * d);
+  }
+  const float variance = static_cast<float>(squares / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(variance + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    float y = out[i] * scale;
+    if (weight) y = y * weight[i];
+    if (bias) y = y + bias[i];
+    out[i] = y;
+  }
+}
+
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   const int64_t vectorised = n - n % 16;
   for (int64_t i = 0; i < vectorised; ++i) {
@@ -75,6 +95,14 @@ const std::array<uint16_t, 65536>& gelu_f16_table() {
 }
 
 }  // namespace
+
+void gelu(const float* x, float* out, int64_t n) {
+  const std::array<uint16_t, 65536>& table = gelu_f16_table();
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = x[i];
+    out[i] = g <= -10.0f ? 0.0f : g >= 10.0f ? g : fp16_to_fp32(table[fp32_to_fp16(g)]);
+  }
+}
 
 void geglu(const float* gate, const float* up, float* out, int64_t n) {
   const std::array<uint16_t, 65536>& table = gelu_f16_table();

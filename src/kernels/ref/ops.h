@@ -14,6 +14,15 @@ namespace hearth::ref {
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]   (weight may be null)   x, out: [n] f32
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 
+// out[i] = (x[i] - mean) / sqrt(var + eps) * weight[i] + bias[i]   (either may be null), as
+// ggml_norm then ggml_mul and ggml_add compute it: the mean's sum and the variance's sum of
+// squares in double, the scale 1/sqrtf(var + eps) in float.
+void layer_norm(const float* x, const float* weight, const float* bias, float* out, int64_t n, float eps);
+
+// out[i] = gelu(x[i]) as ggml_gelu on the CPU: the f16 table of geglu below (0 at or below -10,
+// x itself at or above 10). out may be x.
+void gelu(const float* x, float* out, int64_t n);
+
 // out[i] = silu(gate[i]) * up[i]   (SwiGLU) over one row [n] f32: silu through poly_expf for the
 // first n - n % 16 elements and std::exp for the rest, as ggml_vec_swiglu_f32 (AVX-512) does.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);

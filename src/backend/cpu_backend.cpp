@@ -135,7 +135,7 @@ class CpuBackend final : public Backend {
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(x) + t * x.cols(), host(y) + t * x.cols(), x.cols());
   }
 
-  void gelu(Buffer& x, int64_t n) override { ref::gelu(host(x), host(x), n * x.cols()); }
+  void gelu(Buffer& x, int64_t n) override { kernels::gelu(host(x), host(x), n * x.cols()); }
 
   void glu(GluKind kind, Buffer& gate, const Buffer& up, int64_t n) override {
     glu_rows(kind, host(gate), host(up), n, gate.cols());
@@ -207,26 +207,35 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // One job per (sequence, KV head): the sequence's queries share its keys, transposed once
+  // (kernels::attention_queries_f32). A sequence is a run of tokens with the same span.
   void self_attention(const Buffer& q, const Buffer& k, const Buffer& v, std::span<const RowSpan> spans,
                       const AttentionShape& shape, Buffer& out) override {
     const int64_t hd = shape.head_dim, n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
-    const int64_t n = static_cast<int64_t>(spans.size());
-    pool_.parallel_for(n * n_kv_head, [&](int64_t job_begin, int64_t job_end, int thread) {
+    seq_starts_.clear();
+    for (size_t t = 0; t < spans.size(); ++t)
+      if (t == 0 || spans[t].first != spans[t - 1].first || spans[t].n != spans[t - 1].n)
+        seq_starts_.push_back(int64_t(t));
+    seq_starts_.push_back(int64_t(spans.size()));
+    const int64_t n_seqs = int64_t(seq_starts_.size()) - 1;
+    pool_.parallel_for(n_seqs * n_kv_head, [&](int64_t job_begin, int64_t job_end, int thread) {
       AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
       for (int64_t job = job_begin; job < job_end; ++job) {
-        const int64_t t = job / n_kv_head, kvh = job % n_kv_head;
+        const int64_t seq = job / n_kv_head, kvh = job % n_kv_head;
+        const int64_t t0 = seq_starts_[size_t(seq)], n_queries = seq_starts_[size_t(seq + 1)] - t0;
+        const RowSpan& span = spans[size_t(t0)];
         kernels::AttentionArgs a;
-        a.q = host(q) + t * q.cols() + kvh * group * hd;
+        a.q = host(q) + t0 * q.cols() + kvh * group * hd;
         a.group = group;
         a.head_dim = hd;
-        a.k_f32 = host(k) + spans[size_t(t)].first * k.cols() + kvh * hd;
-        a.v_f32 = host(v) + spans[size_t(t)].first * v.cols() + kvh * hd;
+        a.k_f32 = host(k) + span.first * k.cols() + kvh * hd;
+        a.v_f32 = host(v) + span.first * v.cols() + kvh * hd;
         a.row_stride = k.cols();
-        a.n_kv = spans[size_t(t)].n;
+        a.n_kv = span.n;
         a.scale = shape.scale;
         a.softcap = shape.softcap;
-        a.out = host(out) + t * out.cols() + kvh * group * hd;
-        kernels::attention(a, s.kernel);
+        a.out = host(out) + t0 * out.cols() + kvh * group * hd;
+        kernels::attention_queries_f32(a, n_queries, q.cols(), out.cols(), s.kernel);
       }
     });
   }
@@ -325,7 +334,7 @@ class CpuBackend final : public Backend {
       if (kind == GluKind::kSwiGLUOai) {
         ref::swiglu_oai(g, up + r * n_ff, g, n_ff);
       } else if (kind == GluKind::kGeGLU) {
-        ref::geglu(g, up + r * n_ff, g, n_ff);
+        kernels::geglu(g, up + r * n_ff, g, n_ff);
       } else {
         kernels::silu_mul(g, up + r * n_ff, g, n_ff);
       }
@@ -335,6 +344,7 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   ref::MatmulScratch matmul_scratch_;
   std::vector<AttentionScratch> attn_scratch_;  // one per thread
+  std::vector<int64_t> seq_starts_;  // an encoder chunk's sequences: the first token of each, then the end
   // Mixture of Experts, for one chunk: the rows routed to one expert, its gate/up/down outputs,
   // and every (token, slot)'s weighted output.
   std::vector<float> expert_in_, expert_gate_, expert_up_, expert_down_, expert_out_;

@@ -48,9 +48,18 @@ struct AttentionScratch {
   std::vector<float> scores;   // [group, n_kv]
   std::vector<float> q16;      // [group, head_dim] q rounded to f16
   std::vector<float> acc;      // [group, 16, head_dim] lane sums of the outputs
+  std::vector<float> kt;       // [head_dim, n_kv rounded up to 16] f32 keys transposed (attention_queries_f32)
 };
 
 void attention(const AttentionArgs& a, AttentionScratch& s);
+
+// An encoder's attention: n_queries queries over the same f32 keys and values (a.k_f32, a.v_f32),
+// query t's heads at a.q + t * q_stride and its output at a.out + t * out_stride. With AVX-512
+// the keys are transposed once for all the queries and scored 16 positions at a time, each lane
+// sum and halving tree computed vertically in the order attention() computes it horizontally;
+// elsewhere it is attention() per query. Either way, attention()'s bits.
+void attention_queries_f32(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
+                           AttentionScratch& s);
 
 // One instruction-set build of the kernel (for tests): false, doing nothing, when the CPU lacks
 // it or the head size does not fit it.

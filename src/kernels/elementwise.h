@@ -12,6 +12,11 @@ namespace hearth::kernels {
 // ref::silu_mul over one row of n: AVX-512 or AVX2 when the CPU has it.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
+// ref::gelu and ref::geglu with F16C's conversions to and from f16 around the table lookups
+// (the scalar conversions are what those cost); the reference where the CPU lacks AVX2/F16C.
+void gelu(const float* x, float* out, int64_t n);
+void geglu(const float* gate, const float* up, float* out, int64_t n);
+
 // ref::rope_apply with the CPU's fused multiply-add instruction where it has one (the reference
 // calls libm's fmaf per element otherwise).
 void rope_apply(const ref::RopeParams& p, const float* cache, float* x, int64_t n_heads, int64_t head_dim);

@@ -1,4 +1,4 @@
-// The dispatched SwiGLU and rope rotation (kernels/elementwise.h) against their references in
+// The dispatched SwiGLU, GELU, GeGLU and rope rotation (kernels/elementwise.h) against their references in
 // kernels/ref/ops.h, bit for bit, over row lengths with and without a tail past the last group
 // of 16, values reaching exp's far tails, and both rope layouts.
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/elementwise.h"
+#include "tensor/quant.h"
 
 namespace hearth::kernels {
 namespace {
@@ -39,6 +40,40 @@ TEST(Elementwise, SiluMulEqualsReference) {
       fast[i] = slow[i] = 0;
     }
     expect_same_bits(fast, slow, "silu_mul");
+  }
+}
+
+// Every f16 input's table entry through the vector path: all 65536 bit patterns widened to f32,
+// then values between them, the +-10 cut-offs, signed zeros, infinities and a NaN, times ups of
+// both signs (GeGLU's 0 below -10 is +0 whatever the up).
+TEST(Elementwise, GeluAndGegluEqualReference) {
+  std::vector<float> g;
+  for (uint32_t h = 0; h < 65536; ++h) g.push_back(fp16_to_fp32(uint16_t(h)));
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 6.0f);
+  for (int i = 0; i < 4000; ++i) g.push_back(normal(rng));
+  for (float x : {-10.0f, 10.0f, std::nextafter(-10.0f, 0.0f), std::nextafter(10.0f, 0.0f), 0.0f, -0.0f, INFINITY,
+                  -INFINITY, -1e30f, 1e30f})
+    g.push_back(x);
+  g.push_back(NAN);
+  g.push_back(1.0f);  // a tail past the last 8
+  const size_t n = g.size();
+  std::vector<float> u(n), fast(n), slow(n);
+  for (size_t i = 0; i < n; ++i) u[i] = i % 3 == 0 ? -1.5f : normal(rng);
+  for (int glu = 0; glu < 2; ++glu) {
+    if (glu) {
+      kernels::geglu(g.data(), u.data(), fast.data(), int64_t(n));
+      ref::geglu(g.data(), u.data(), slow.data(), int64_t(n));
+    } else {
+      kernels::gelu(g.data(), fast.data(), int64_t(n));
+      ref::gelu(g.data(), slow.data(), int64_t(n));
+    }
+    for (size_t i = 0; i < n; ++i) {  // NaN stays NaN, without comparing payloads
+      if (!std::isnan(slow[i])) continue;
+      ASSERT_TRUE(std::isnan(fast[i])) << i;
+      fast[i] = slow[i] = 0;
+    }
+    expect_same_bits(fast, slow, glu ? "geglu" : "gelu");
   }
 }
 

@@ -226,6 +226,58 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attentio
   end_attention(a, s);
 }
 
+// Scores of one query head against 16 positions at a time from the transposed keys kt
+// ([head_dim, np]): lane l of position j's sum takes terms i = l, l+16, ... by fused multiply-add
+// from 0, then the halving tree (l + l+8, + l+4, + l+2, + l+1), as attention_avx512 sums one
+// position horizontally (ref::reduce_lanes16).
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void score_block16(
+    const float* q, const float* kt, int64_t hd, int64_t np, int64_t jb, float scale, float* out, int64_t n_out) {
+  __m512 lane[16];
+  for (int l = 0; l < 16; ++l) lane[l] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < hd; ++i)
+    lane[i % 16] = _mm512_fmadd_ps(_mm512_set1_ps(q[i]), _mm512_loadu_ps(kt + i * np + jb), lane[i % 16]);
+  for (int l = 0; l < 8; ++l) lane[l] = _mm512_add_ps(lane[l], lane[l + 8]);
+  for (int l = 0; l < 4; ++l) lane[l] = _mm512_add_ps(lane[l], lane[l + 4]);
+  const __m512 r = _mm512_add_ps(_mm512_add_ps(lane[0], lane[2]), _mm512_add_ps(lane[1], lane[3]));
+  const __mmask16 m = n_out >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n_out) - 1);
+  _mm512_mask_storeu_ps(out, m, _mm512_mul_ps(r, _mm512_set1_ps(scale)));
+}
+
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attention_queries_f32_avx512(
+    const AttentionArgs& a0, int64_t n_queries, int64_t q_stride, int64_t out_stride, AttentionScratch& s) {
+  const int64_t hd = a0.head_dim, n = a0.n_kv, G = a0.group, np = (n + 15) / 16 * 16;
+  s.kt.assign(static_cast<size_t>(hd * np), 0.0f);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < hd; ++i) s.kt[size_t(i * np + j)] = a0.k_f32[j * a0.row_stride + i];
+  for (int64_t t = 0; t < n_queries; ++t) {
+    AttentionArgs a = a0;
+    a.q = a0.q + t * q_stride;
+    a.out = a0.out + t * out_stride;
+    s.scores.resize(static_cast<size_t>(G * n));
+    s.acc.assign(static_cast<size_t>(G * 16 * hd), 0.0f);
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t jb = 0; jb < n; jb += 16)
+        score_block16(a.q + g * hd, s.kt.data(), hd, np, jb, a.scale, s.scores.data() + g * n + jb, n - jb);
+    scores_to_probabilities(a, s, softmax_avx512);
+    for (int64_t j = 0; j < n; ++j) {
+      const float* row = a.v_f32 + j * a.row_stride;
+      for (int64_t g = 0; g < G; ++g) {
+        const __m512 p = _mm512_set1_ps(s.scores[size_t(g * n + j)]);
+        float* acc = s.acc.data() + (g * 16 + j % 16) * hd;
+        int64_t i = 0;
+        for (; i + 16 <= hd; i += 16)
+          _mm512_storeu_ps(acc + i, _mm512_fmadd_ps(p, _mm512_loadu_ps(row + i), _mm512_loadu_ps(acc + i)));
+        if (i < hd) {  // a half chunk of 8
+          const __mmask16 m = 0xFF;
+          _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m, row + i),
+                                                            _mm512_maskz_loadu_ps(m, acc + i)));
+        }
+      }
+    }
+    end_attention(a, s);
+  }
+}
+
 bool has_avx512() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                          __builtin_cpu_supports("avx512dq") &&
@@ -272,6 +324,22 @@ bool attention_isa(AttentionIsa isa, const AttentionArgs& a, AttentionScratch& s
 void attention(const AttentionArgs& a, AttentionScratch& s) {
   if (attention_isa(AttentionIsa::kAvx512, a, s) || attention_isa(AttentionIsa::kAvx2, a, s)) return;
   hearth::ref::attention(a, s);
+}
+
+void attention_queries_f32(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
+                           AttentionScratch& s) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (a.k_f32 != nullptr && a.head_dim % 8 == 0 && a.head_dim <= kMaxHeadDim && has_avx512()) {
+    attention_queries_f32_avx512(a, n_queries, q_stride, out_stride, s);
+    return;
+  }
+#endif
+  for (int64_t t = 0; t < n_queries; ++t) {
+    AttentionArgs one = a;
+    one.q = a.q + t * q_stride;
+    one.out = a.out + t * out_stride;
+    attention(one, s);
+  }
 }
 
 void softcap_scores(float* x, int64_t n, float c) {

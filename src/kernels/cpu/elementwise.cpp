@@ -8,8 +8,10 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include <array>
 #include <cmath>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/poly_exp.h"
 #include "kernels/ref/ggml_lanes.h"
 #include "kernels/ref/moe.h"
@@ -37,6 +39,29 @@ __attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* gate, const 
     const __m256 e = poly_expf8(_mm256_sub_ps(_mm256_setzero_ps(), g));
     _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
   }
+}
+
+// gelu(g) (* u) for 8 elements at a time: g rounded to f16 by F16C (nearest even, as
+// fp32_to_fp16), the table looked up per element, widened back by F16C; 0 at or below -10 and
+// g itself at or above 10, as ref::gelu. A vector holding a NaN is left to the reference (whose
+// conversion keeps its payload). Returns how many elements were done.
+__attribute__((target("avx2,fma,f16c"))) int64_t gelu_f16c(const float* g, const float* up, float* out, int64_t n) {
+  const std::array<uint16_t, 65536>& table = ref::gelu_f16_table();
+  const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)) != 0) break;
+    alignas(16) uint16_t h[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(h), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+    for (uint16_t& v : h) v = table[v];
+    __m256 y = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+    y = _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, hi, _CMP_GE_OQ));
+    if (up != nullptr) y = _mm256_mul_ps(y, _mm256_loadu_ps(up + i));
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LE_OQ));  // +0, not 0 * up
+    _mm256_storeu_ps(out + i, y);
+  }
+  return i;
 }
 
 // ref::rope_apply compiled with FMA enabled: std::fma becomes one instruction.
@@ -91,6 +116,22 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   }
 #endif
   ref::silu_mul(gate, up, out, n);
+}
+
+void gelu(const float* x, float* out, int64_t n) {
+  int64_t i = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  if (has_avx2() && cpu::has_f16c()) i = gelu_f16c(x, nullptr, out, n);
+#endif
+  ref::gelu(x + i, out + i, n - i);
+}
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+  int64_t i = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  if (has_avx2() && cpu::has_f16c()) i = gelu_f16c(gate, up, out, n);
+#endif
+  ref::geglu(gate + i, up + i, out + i, n - i);
 }
 
 void rope_apply(const ref::RopeParams& p, const float* cache, float* x, int64_t n_heads, int64_t head_dim) {

@@ -77,9 +77,6 @@ void swiglu_oai(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
-namespace {
-
-// ggml_table_gelu_f16: the f16 result for every f16 input, built once.
 const std::array<uint16_t, 65536>& gelu_f16_table() {
   static const std::array<uint16_t, 65536> table = [] {
     std::array<uint16_t, 65536> t{};
@@ -94,7 +91,6 @@ const std::array<uint16_t, 65536>& gelu_f16_table() {
   return table;
 }
 
-}  // namespace
 
 void gelu(const float* x, float* out, int64_t n) {
   const std::array<uint16_t, 65536>& table = gelu_f16_table();

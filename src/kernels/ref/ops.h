@@ -5,6 +5,7 @@
 // of its AVX-512 build in softmax and SwiGLU; kernels/ref/ggml_lanes.h).
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -18,6 +19,9 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
 // ggml_norm then ggml_mul and ggml_add compute it: the mean's sum and the variance's sum of
 // squares in double, the scale 1/sqrtf(var + eps) in float.
 void layer_norm(const float* x, const float* weight, const float* bias, float* out, int64_t n, float eps);
+
+// ggml_table_gelu_f16: GELU's f16 result for every f16 input (see geglu), built once.
+const std::array<uint16_t, 65536>& gelu_f16_table();
 
 // out[i] = gelu(x[i]) as ggml_gelu on the CPU: the f16 table of geglu below (0 at or below -10,
 // x itself at or above 10). out may be x.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace hearth {
@@ -162,6 +163,32 @@ std::vector<TensorSpec> bert_layer() {
   };
 }
 
+// nomic-bert (nomic-embed-text): BERT without learned positions (rope instead), Q, K and V fused,
+// a SwiGLU FFN without biases.
+std::vector<TensorSpec> nomic_bert_globals() {
+  return {
+      {Slot::kTokenEmbd, "token_embd.weight", Dim::kEmbd, Dim::kVocab, true},
+      {Slot::kTokenTypes, "token_types.weight", Dim::kEmbd, Dim::kTokenTypes, false},
+      {Slot::kTokenEmbdNorm, "token_embd_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kTokenEmbdNormBias, "token_embd_norm.bias", Dim::kEmbd, Dim::kOne, true},
+  };
+}
+
+std::vector<TensorSpec> nomic_bert_layer() {
+  return {
+      {Slot::kWqkv, "blk.{i}.attn_qkv.weight", Dim::kEmbd, Dim::kQKV, true},
+      {Slot::kWo, "blk.{i}.attn_output.weight", Dim::kQ, Dim::kEmbd, true},
+      {Slot::kBo, "blk.{i}.attn_output.bias", Dim::kEmbd, Dim::kOne, false},
+      {Slot::kAttnNorm, "blk.{i}.attn_output_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kAttnNormBias, "blk.{i}.attn_output_norm.bias", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true},
+      {Slot::kGate, "blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true},
+      {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true},
+      {Slot::kFfnNorm, "blk.{i}.layer_output_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kFfnNormBias, "blk.{i}.layer_output_norm.bias", Dim::kEmbd, Dim::kOne, true},
+  };
+}
+
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();
   g.pop_back();  // no rope_freqs: YaRN is computed
@@ -199,6 +226,10 @@ const std::vector<ArchSpec>& arch_table() {
       {.name = "bert", .globals = bert_globals(), .per_layer = bert_layer(), .rope_style = RopeStyle::kNormal,
        .qkv_bias = false, .qk_norm = false, .norm = NormKind::kLayer, .post_norm = true,
        .absolute_positions = true, .rank_first = true},
+      // nomic-embed-text v1 / v1.5: a BERT encoder with rope (NeoX) and SwiGLU.
+      {.name = "nomic-bert", .globals = nomic_bert_globals(), .per_layer = nomic_bert_layer(),
+       .rope_style = RopeStyle::kNeox, .qkv_bias = false, .qk_norm = false, .norm = NormKind::kLayer,
+       .post_norm = true, .rank_first = true},
   };
   return table;
 }
@@ -411,7 +442,10 @@ Result<HParams> read_hparams(const ModelFile& model) {
                         model.arch_key("attention.layer_norm_epsilon"));
     hp.norm_eps = *eps;
   }
-  if (arch_spec && arch_spec->absolute_positions) {
+  const bool has_token_types =
+      arch_spec && std::any_of(arch_spec->globals.begin(), arch_spec->globals.end(),
+                               [](const TensorSpec& t) { return t.slot == Slot::kTokenTypes; });
+  if (has_token_types) {
     // Only a table of token types has rows to count; llama.cpp refuses a BERT file without it.
     const std::optional<int64_t> types = model.get_int("tokenizer.ggml.token_type_count");
     if (!types || *types < 1 || *types > 1024)

@@ -118,14 +118,15 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hp.head_dim));
   }
   const ArchSpec* arch = find_arch(p.arch);
-  if (arch && arch->absolute_positions) {  // BERT: learned positions, LayerNorms, both directions
-    w.set_f32(a + ".attention.layer_norm_epsilon", static_cast<float>(hp.norm_eps));
-    w.set_bool(a + ".attention.causal", hp.causal);
-  } else {
+  if (!(arch && arch->absolute_positions)) {  // BERT's positions are learned, not roped
     w.set_f32(a + ".rope.freq_base", static_cast<float>(hp.rope_freq_base));
-    w.set_f32(a + ".attention.layer_norm_rms_epsilon", static_cast<float>(hp.rms_eps));
     w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hp.n_rot));
   }
+  if (arch && arch->norm == NormKind::kLayer)
+    w.set_f32(a + ".attention.layer_norm_epsilon", static_cast<float>(hp.norm_eps));
+  else
+    w.set_f32(a + ".attention.layer_norm_rms_epsilon", static_cast<float>(hp.rms_eps));
+  if (!hp.causal) w.set_bool(a + ".attention.causal", false);
   w.set_u32(a + ".vocab_size", static_cast<uint32_t>(hp.n_vocab));
   if (hp.n_expert > 0) {
     w.set_u32(a + ".expert_count", static_cast<uint32_t>(hp.n_expert));

@@ -195,6 +195,14 @@ const std::vector<Preset>& presets() {
        .hp = bert(shape(384, 12, 12, 12, 1536, 512, 10000, 1e-12), Pooling::kCls), .tied_output = false},
       {.name = "bge-small-tiny", .arch = "bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",
        .hp = bert(shape(256, 2, 4, 4, 512, 512, 10000, 1e-12), Pooling::kCls), .tied_output = false},
+      // nomic-ai/nomic-embed-text-v1.5: a 12-layer BERT of 768 with rope (base 1000) and SwiGLU,
+      // the mean of its states as the embedding, over BERT's uncased vocabulary. The tiny
+      // variant: two layers of 256, 4 heads of 64.
+      {.name = "nomic-embed-text-v1.5", .arch = "nomic-bert", .vocab_file = "ggml-vocab-bert-bge.gguf",
+       .chat_template = "", .hp = bert(shape(768, 12, 12, 12, 3072, 2048, 1000, 1e-12), Pooling::kMean),
+       .tied_output = false},
+      {.name = "nomic-bert-tiny", .arch = "nomic-bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",
+       .hp = bert(shape(256, 2, 4, 4, 512, 2048, 1000, 1e-12), Pooling::kMean), .tied_output = false},
       // cross-encoder/ms-marco-MiniLM-L-6-v2: a 6-layer BERT of 384 scoring (query, document)
       // pairs, [CLS] query [SEP] document; the tiny variant: bge-small-tiny's shape.
       {.name = "ms-marco-minilm-l6", .arch = "bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",

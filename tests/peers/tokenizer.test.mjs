@@ -8,6 +8,8 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { gguf } from "@huggingface/gguf";
+import { TokenizerLoader } from "@lenml/tokenizers";
 import { getLlama } from "node-llama-cpp";
 import { SHARED_DIR, bundleVocabDir, hearthBin, tmpDir } from "./lib.mjs";
 
@@ -129,3 +131,53 @@ for (const name of VOCABS) {
     }
   });
 }
+
+// BERT's WordPiece against transformers.js too: the tokenizer.json of bge / bert-base-uncased
+// (BertNormalizer lowercasing and stripping accents, BertPreTokenizer, WordPiece with "##"),
+// rebuilt from the GGUF's vocabulary (llama.cpp's converter writes a word-initial piece as
+// "\u2581piece" and a continuation "##piece" as "piece"). Where transformers.js and llama.cpp
+// disagree (NFD decomposing Hangul syllables into jamo, Indic vowel signs stripped as accents,
+// final sigma, keycap emoji: hearth reads GGUF files as llama.cpp does), hearth must give
+// llama.cpp's ids; everywhere else both.
+test("WordPiece (bert-bge) matches transformers.js, or llama.cpp where the two differ", async () => {
+  const vocab = vocabPath("ggml-vocab-bert-bge.gguf");
+  const { metadata } = await gguf(vocab, { allowLocalFile: true });
+  const ids = {};
+  metadata["tokenizer.ggml.tokens"].forEach((t, i) => {
+    const piece = t.startsWith("[") && t.endsWith("]") ? t : t.startsWith("\u2581") ? t.slice(1) : `##${t}`;
+    if (!(piece in ids)) ids[piece] = i;
+  });
+  const special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map((content) => ({
+    id: ids[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+  }));
+  const reference = TokenizerLoader.fromPreTrained({
+    tokenizerJSON: {
+      version: "1.0", added_tokens: special, post_processor: null,
+      normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+      pre_tokenizer: { type: "BertPreTokenizer" }, decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+      model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab: ids },
+    },
+    tokenizerConfig: { do_lower_case: true, model_max_length: 512 },
+  });
+  const texts = TEXTS.map((t) => t.toWellFormed());
+  const got = hearthIdsAll(vocab, texts);
+  const model = await llama.loadModel({ modelPath: vocab, vocabOnly: true });
+  try {
+    let agreeing = 0;
+    const disagreements = [], wrong = [];
+    texts.forEach((text, i) => {
+      const hf = JSON.stringify(reference.encode(text, { add_special_tokens: false }));
+      if (hf === JSON.stringify(got[i])) return void agreeing++;
+      const cpp = JSON.stringify(Array.from(model.tokenize(text)));
+      if (cpp === JSON.stringify(got[i]) && cpp !== hf) disagreements.push(JSON.stringify(text));
+      else wrong.push(`${JSON.stringify(text)}\n  transformers.js: ${hf}\n  hearth: ${JSON.stringify(got[i])}`);
+    });
+    assert.equal(wrong.length, 0, wrong.slice(0, 10).join("\n"));
+    assert.ok(agreeing >= 300, `${agreeing} strings agree with transformers.js`);
+    assert.ok(disagreements.length <= 20, `${disagreements.length} llama.cpp/transformers.js disagreements`);
+    console.log(`WordPiece: ${agreeing} of ${texts.length} strings equal transformers.js; ${disagreements.length} follow ` +
+                `llama.cpp where it differs from transformers.js: ${disagreements.join(", ")}`);
+  } finally {
+    await model.dispose();
+  }
+});

@@ -91,6 +91,15 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
     if (add_special && sep_ != kNoToken) out.push_back(sep_);
     return out;
   }
+  if (type_ == VocabType::kUgm) {  // each text fragment normalised (and space-prefixed) on its own, as llama.cpp
+    if (add_special && add_bos_) out.push_back(bos_);
+    for (const Fragment& f : fragments) {
+      if (f.token != kNoToken) out.push_back(f.token);
+      else encode_ugm(text.substr(f.offset, f.length), out);
+    }
+    if (add_special && add_eos_) out.push_back(eos_);
+    return out;
+  }
   if (add_special && add_bos_) out.push_back(bos_);
   bool prev_special = true;  // SPM: the first fragment gets the leading space
   for (const Fragment& f : fragments) {

@@ -108,6 +108,14 @@ Result<Tokenizer> Tokenizer::from_model(const ModelFile& model) {
   HEARTH_TRY(spec.add_space_prefix, get_flag(model, "add_space_prefix"));
   HEARTH_TRY(spec.normalizer_lowercase, get_flag(model, "normalizer.lowercase"));
   HEARTH_TRY(spec.normalizer_strip_accents, get_flag(model, "normalizer.strip_accents"));
+  HEARTH_TRY(spec.remove_extra_whitespaces, get_flag(model, "remove_extra_whitespaces"));
+  HEARTH_TRY(const gguf::Array* charsmap, get_array(model, "precompiled_charsmap", false));
+  if (charsmap != nullptr) {
+    HEARTH_RETURN_IF_ERROR(
+        check_elem_type(model, "precompiled_charsmap", *charsmap, {gguf::ValueType::UINT8, gguf::ValueType::INT8}));
+    spec.precompiled_charsmap.reserve(charsmap->items.size());
+    for (const gguf::Value& v : charsmap->items) spec.precompiled_charsmap.push_back(static_cast<uint8_t>(*v.as_int()));
+  }
 
   Result<Tokenizer> tok = from_spec(std::move(spec));
   if (!tok.ok()) return make_error("{}: {}", model.path(), tok.error().message);
@@ -127,8 +135,10 @@ Status Tokenizer::init(VocabSpec spec) {
     type_ = VocabType::kBpe;
   } else if (spec.model == "bert") {
     type_ = VocabType::kWpm;
+  } else if (spec.model == "t5") {
+    type_ = VocabType::kUgm;
   } else {
-    return make_error("unsupported tokenizer.ggml.model '{}' (supported: llama, gpt2, bert)", spec.model);
+    return make_error("unsupported tokenizer.ggml.model '{}' (supported: llama, gpt2, bert, t5)", spec.model);
   }
   if (spec.tokens.empty()) return make_error("tokenizer.ggml.tokens is empty");
   if (spec.tokens.size() > static_cast<size_t>(INT32_MAX)) return make_error("too many tokens");
@@ -173,6 +183,9 @@ Status Tokenizer::init(VocabSpec spec) {
     // cannot make every position probe megabytes (real WordPiece entries are under 40 bytes).
     for (const TokenData& t : tokens_) max_token_len_ = std::max(max_token_len_, t.text.size());
     max_token_len_ = std::min<size_t>(max_token_len_, 256);
+  } else if (type_ == VocabType::kUgm) {  // T5's </s> 1, <unk> 2; EOS added, no BOS
+    eos = 1, unk = 2;
+    add_eos_ = true;
   } else if (type_ == VocabType::kSpm) {
     bos = 1, eos = 2, unk = 0;
     add_bos_ = true;
@@ -235,6 +248,7 @@ Status Tokenizer::init(VocabSpec spec) {
   if (eos_ == kNoToken) add_eos_ = false;
 
   detect_special_tokens();
+  if (type_ == VocabType::kUgm) HEARTH_RETURN_IF_ERROR(init_ugm(spec));
 
   // Special tokens are matched in text longest first (same sort as llama.cpp, so ties between
   // equal-length tokens resolve the same way).

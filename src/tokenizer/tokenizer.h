@@ -6,7 +6,9 @@
 //   - "gpt2": byte-level BPE, rank-driven merges, the pre-tokenizer regexes selected by
 //     tokenizer.ggml.pre (pre_tokenizer.h);
 //   - "bert": WordPiece (wordpiece.cpp): BertNormalizer-style words, longest match per position,
-//     [CLS] ... [SEP] around the text when special tokens are added.
+//     [CLS] ... [SEP] around the text when special tokens are added;
+//   - "t5": Unigram (unigram.cpp): SentencePiece's precompiled normalization, then the
+//     highest-scoring segmentation (Viterbi), as T5 and XLM-RoBERTa tokenize.
 // Special tokens (CONTROL) are found in text only when the caller asks (parse_special);
 // USER_DEFINED tokens are always split out first, as llama.cpp and HF tokenizers do.
 //
@@ -39,7 +41,7 @@ namespace hearth::tokenizer {
 
 inline constexpr int32_t kNoToken = -1;
 
-enum class VocabType { kSpm, kBpe, kWpm };
+enum class VocabType { kSpm, kBpe, kWpm, kUgm };
 
 // tokenizer.ggml.token_type values (gguf-py's TokenType).
 enum class TokenType : int32_t {
@@ -81,6 +83,9 @@ struct VocabSpec {
   // WordPiece's BertNormalizer (tokenizer.ggml.normalizer.*): -1 = not given (lowercase; strip
   // accents when lowercasing).
   int normalizer_lowercase = -1, normalizer_strip_accents = -1;
+  // Unigram: SentencePiece's precompiled_charsmap (may be empty) and whether runs of spaces merge.
+  std::vector<uint8_t> precompiled_charsmap;
+  int remove_extra_whitespaces = -1;
 };
 
 // WordPiece's words: the text split at whitespace, punctuation, ASCII symbols and CJK characters
@@ -171,6 +176,14 @@ class Tokenizer {
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
   void encode_wpm(std::string_view text, std::vector<int32_t>& out) const;
+  // Unigram (unigram.cpp).
+  struct UgmState;
+  Status init_ugm(const VocabSpec& spec);
+  void encode_ugm(std::string_view text, std::vector<int32_t>& out) const;
+  std::string ugm_normalize(std::string_view text) const;
+  std::pair<size_t, std::string_view> ugm_charsmap_rewrite(std::string_view text) const;
+  template <typename Each>
+  void ugm_prefixes(const std::vector<int32_t>& sorted, std::string_view text, Each&& each) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
   // Words already merged earlier in the same encode call. Large texts repeat their words and
   // merging dominates the time (a 4.6 MB mixed text: 1.9x to 3x faster with it); local to one
@@ -206,6 +219,7 @@ class Tokenizer {
   size_t max_token_len_ = 0;  // bytes of the longest token text (WordPiece's match window)
   std::unordered_set<int32_t> eog_;
   std::shared_ptr<const HfState> hf_;  // set for Hugging Face tokenizers; immutable
+  std::shared_ptr<const UgmState> ugm_;  // set for Unigram vocabularies; immutable
   std::string chat_template_;
 };
 

@@ -45,3 +45,10 @@ if [ -x "$build/tests/fuzz/fuzz_hf_tokenizer" ]; then
   printf '%s' '{"model":{"vocab":{"\u2581a":0,"a":1,"\u2581":2},"merges":["\u2581 a"]},"pre_tokenizer":{"type":"Metaspace","replacement":"\u2581","prepend_scheme":"first","split":true},"decoder":{"type":"Metaspace","replacement":"\u2581"},"normalizer":{"type":"Lowercase"}}' > "$tok_seeds/metaspace.json"
   run fuzz_hf_tokenizer "$tok_seeds"
 fi
+if [ -x "$build/tests/fuzz/fuzz_unigram" ]; then
+  # Seed: no charsmap at all; the fuzzer grows double arrays and replacements from there.
+  ugm_seeds="$work/unigram-seeds"
+  mkdir -p "$ugm_seeds"
+  printf 'plain text, no charsmap' > "$ugm_seeds/empty"
+  run fuzz_unigram "$ugm_seeds"
+fi

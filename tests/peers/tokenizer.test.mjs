@@ -11,13 +11,15 @@ import { after, before, test } from "node:test";
 import { gguf } from "@huggingface/gguf";
 import { TokenizerLoader } from "@lenml/tokenizers";
 import { getLlama } from "node-llama-cpp";
+import { corpus as largeCorpus } from "./corpus/text_corpus.mjs";
 import { SHARED_DIR, bundleVocabDir, hearthBin, tmpDir } from "./lib.mjs";
 
 const VOCAB_DIR = path.join(SHARED_DIR, "testdata", "vocab");
 // Vocabularies shared/testdata lacks, from llama.cpp's own test set in its source bundle (cloned
-// beside the harness, at the commit of the prebuilt libraries): BERT's WordPiece.
+// beside the harness, at the commit of the prebuilt libraries): BERT's WordPiece, and XLM-RoBERTa's
+// Unigram (nomic-embed v2's file, which has no test vectors of its own).
 const BUNDLE_DIR = bundleVocabDir();
-const BUNDLE_VOCABS = ["ggml-vocab-bert-bge.gguf"];
+const BUNDLE_VOCABS = ["ggml-vocab-bert-bge.gguf", "ggml-vocab-nomic-bert-moe.gguf"];
 const VOCABS = [...fs.readdirSync(VOCAB_DIR).filter((f) => f.endsWith(".gguf")).sort(), ...BUNDLE_VOCABS];
 const vocabPath = (name) => path.join(BUNDLE_VOCABS.includes(name) ? BUNDLE_DIR : VOCAB_DIR, name);
 
@@ -99,7 +101,7 @@ function hearthIdsAll(vocab, texts = TEXTS) {
 
 // llama.cpp's test vectors for the bundle's vocabularies (X.gguf.inp / X.gguf.out, as its
 // test-tokenizer-0 reads them: inputs separated by "\n__ggml_vocab_test__\n", one line of ids each).
-for (const name of BUNDLE_VOCABS) {
+for (const name of BUNDLE_VOCABS.filter((v) => fs.existsSync(`${vocabPath(v)}.inp`))) {
   test(`tokenize matches llama.cpp's test vectors: ${name}`, () => {
     const vocab = vocabPath(name);
     const texts = fs.readFileSync(`${vocab}.inp`, "utf8").split("\n__ggml_vocab_test__\n");
@@ -180,4 +182,47 @@ test("WordPiece (bert-bge) matches transformers.js, or llama.cpp where the two d
   } finally {
     await model.dispose();
   }
+});
+
+// XLM-RoBERTa's Unigram against transformers.js: the tokenizer.json of xlm-roberta-base rebuilt
+// from the GGUF (pieces and scores, the precompiled charsmap, Metaspace with a prefix space) plus
+// a Strip normalizer, for SentencePiece's remove_extra_whitespaces (which the fast tokenizer's
+// Replace alone does not do: it leaves a trailing "\u2581"). Strings holding special-token text
+// are left out: transformers.js always splits those, hearth and llama.cpp only when asked to.
+test("Unigram (nomic-bert-moe, XLM-R) matches transformers.js on the text corpus", async () => {
+  const vocab = vocabPath("ggml-vocab-nomic-bert-moe.gguf");
+  const { metadata } = await gguf(vocab, { allowLocalFile: true });
+  const pieces = metadata["tokenizer.ggml.tokens"], scores = metadata["tokenizer.ggml.scores"];
+  const types = metadata["tokenizer.ggml.token_type"];
+  const special = [];
+  pieces.forEach((content, id) => {
+    if (types[id] === 2 || types[id] === 3 || types[id] === 4)
+      special.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: types[id] !== 4 });
+  });
+  const charsmap = Buffer.from(metadata["tokenizer.ggml.precompiled_charsmap"].map(Number)).toString("base64");
+  const metaspace = { type: "Metaspace", replacement: "\u2581", add_prefix_space: true, prepend_scheme: "always", split: true };
+  const reference = TokenizerLoader.fromPreTrained({
+    tokenizerJSON: {
+      version: "1.0", added_tokens: special, post_processor: null, pre_tokenizer: metaspace, decoder: metaspace,
+      normalizer: { type: "Sequence", normalizers: [
+        { type: "Precompiled", precompiled_charsmap: charsmap },
+        { type: "Replace", pattern: { Regex: " {2,}" }, content: " " },
+        { type: "Strip", strip_left: true, strip_right: true },
+      ] },
+      model: { type: "Unigram", unk_id: Number(metadata["tokenizer.ggml.unknown_token_id"]), byte_fallback: false,
+               vocab: pieces.map((p, i) => [p, scores[i]]) },
+    },
+    tokenizerConfig: { model_max_length: 512, tokenizer_class: "XLMRobertaTokenizer" },
+  });
+  const texts = largeCorpus().map((t) => t.toWellFormed()).filter((t) => !special.some((sp) => t.includes(sp.content)));
+  assert.ok(texts.length >= 300, `${texts.length} strings`);
+  const got = hearthIdsAll(vocab, texts);
+  const wrong = [];
+  texts.forEach((text, i) => {
+    const want = reference.encode(text, { add_special_tokens: false });
+    if (JSON.stringify(want) !== JSON.stringify(got[i]))
+      wrong.push(`${JSON.stringify(text)}\n  transformers.js: ${want.join(" ")}\n  hearth: ${got[i].join(" ")}`);
+  });
+  assert.equal(wrong.length, 0, `${wrong.length} of ${texts.length} differ:\n${wrong.slice(0, 10).join("\n")}`);
+  console.log(`Unigram: ${texts.length} strings equal transformers.js`);
 });

@@ -72,6 +72,13 @@ HParams bert(HParams hp, Pooling pooling) {
   return hp;
 }
 
+// XLM-RoBERTa as llama.cpp converts it to bert: one token type, LayerNorm eps 1e-5.
+HParams xlm_roberta(HParams hp) {
+  hp.n_token_types = 1;
+  hp.norm_eps = 1e-5;
+  return hp;
+}
+
 // A BERT cross-encoder (BertForSequenceClassification): the [CLS] state through its pooler (cls:
 // dense and tanh) and a one-logit head (cls.output), the logit being the relevance score.
 HParams cross_encoder(HParams hp) {
@@ -203,6 +210,13 @@ const std::vector<Preset>& presets() {
        .tied_output = false},
       {.name = "nomic-bert-tiny", .arch = "nomic-bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",
        .hp = bert(shape(256, 2, 4, 4, 512, 2048, 1000, 1e-12), Pooling::kMean), .tied_output = false},
+      // BAAI/bge-m3: XLM-RoBERTa-large as a BERT (24 layers of 1024, 8192 positions, one token type)
+      // with [CLS] pooling, over XLM-R's 250k Unigram vocabulary (llama.cpp's nomic-bert-moe test
+      // vocabulary is that one). The tiny variant: two layers of 256, 4 heads of 64.
+      {.name = "bge-m3", .arch = "bert", .vocab_file = "ggml-vocab-nomic-bert-moe.gguf", .chat_template = "",
+       .hp = xlm_roberta(bert(shape(1024, 24, 16, 16, 4096, 8192, 10000, 1e-5), Pooling::kCls)), .tied_output = false},
+      {.name = "bge-m3-tiny", .arch = "bert", .vocab_file = "ggml-vocab-nomic-bert-moe.gguf", .chat_template = "",
+       .hp = xlm_roberta(bert(shape(256, 2, 4, 4, 512, 8192, 10000, 1e-5), Pooling::kCls)), .tied_output = false},
       // cross-encoder/ms-marco-MiniLM-L-6-v2: a 6-layer BERT of 384 scoring (query, document)
       // pairs, [CLS] query [SEP] document; the tiny variant: bge-small-tiny's shape.
       {.name = "ms-marco-minilm-l6", .arch = "bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",

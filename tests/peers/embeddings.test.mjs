@@ -95,11 +95,13 @@ function bertModel(type, seed = 3, preset = "bge-small-tiny") {
 // Every text above plus one of 497 WordPiece tokens (the context is 512).
 const BERT_TEXTS = [...TEXTS, "lorem ipsum dolor sit amet ".repeat(55).trim()];
 
-describe("BERT encoders (bge-small-tiny, nomic-bert-tiny) against llama.cpp", () => {
+describe("BERT encoders (bge-small-tiny, nomic-bert-tiny, bge-m3-tiny) against llama.cpp", () => {
   // bge: learned positions, a GELU FFN, [CLS] pooling; nomic-bert: rope, fused QKV, SwiGLU, mean
-  // pooling.
-  for (const preset of ["bge-small-tiny", "nomic-bert-tiny"]) {
-    for (const type of ["f16", "q8_0", "Q4_K_M"]) {
+  // pooling; bge-m3: XLM-RoBERTa's Unigram vocabulary (<s> text </s>) under a BERT.
+  const cases = [["bge-small-tiny", ["f16", "q8_0", "Q4_K_M"]], ["nomic-bert-tiny", ["f16", "q8_0", "Q4_K_M"]],
+                 ["bge-m3-tiny", ["q8_0"]]];
+  for (const [preset, types] of cases) {
+    for (const type of types) {
       test(`${preset}: hearth embed ${type}: cosine >= 0.9999 per input`, () => {
         const model = bertModel(type, 3, preset);
         const out = path.join(dir, "bert.f32");

@@ -13,14 +13,18 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
-import { harness, hearth, tmpDir, writeSyntheticModel } from "./lib.mjs";
+import { bundleVocabDir, harness, hearth, tmpDir, writeSyntheticModel } from "./lib.mjs";
 
 // Always compared: if hearth lacks one, the test fails.
 const FTYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q6_K", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "F16"];
 // Compared when `hearth quantize --help` lists them.
 const OPTIONAL_FTYPES = ["Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "IQ4_NL", "IQ4_XS", "BF16", "MXFP4_MOE"];
 
-const PRESETS = ["qwen2.5-tiny", "llama-3.2-tiny", "qwen3-tiny", "llama-spm-tiny", "gemma-3-1b-tiny", "gemma-2-2b-tiny", "phi-3-mini-tiny"];
+// bge-small-tiny: BERT's position and token-type tables stay unquantized; its vocabulary is in
+// llama.cpp's sources (bundleVocabDir), not shared/.
+const PRESETS = ["qwen2.5-tiny", "llama-3.2-tiny", "qwen3-tiny", "llama-spm-tiny", "gemma-3-1b-tiny", "gemma-2-2b-tiny",
+                 "phi-3-mini-tiny", "bge-small-tiny"];
+const BUNDLE_VOCAB_PRESETS = new Set(["bge-small-tiny"]);
 const SYNTHETIC = {
   "qwen2.5-0.5b-shaped": { arch: "qwen2", n_layer: 24, n_embd: 112, n_head: 14, n_head_kv: 2, n_ff: 512, n_vocab: 64, tied: true },
   "llama-16-gqa4": { arch: "llama", n_layer: 16, n_embd: 256, n_head: 8, n_head_kv: 2, n_ff: 512, n_vocab: 64 },
@@ -70,7 +74,8 @@ function compare(label, src, ftype) {
 
 function presetModel(preset, type = "f32") {
   const out = path.join(dir, `${preset}-${type}.gguf`);
-  if (!fs.existsSync(out)) hearth("mkmodel", "--preset", preset, "--type", type, "-o", out, "--seed", "1");
+  const vocab = BUNDLE_VOCAB_PRESETS.has(preset) ? ["--vocab-dir", bundleVocabDir()] : [];
+  if (!fs.existsSync(out)) hearth("mkmodel", "--preset", preset, ...vocab, "--type", type, "-o", out, "--seed", "1");
   return out;
 }
 

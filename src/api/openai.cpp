@@ -1,5 +1,8 @@
 #include "api/openai.h"
 
+#include <algorithm>
+#include <span>
+
 #include <fmt/format.h>
 
 #include <random>
@@ -53,6 +56,58 @@ std::optional<ApiError> read_bool(const ojson& body, const char* key, bool& out)
   do {                                          \
     if (auto api_error_ = (expr)) return *api_error_; \
   } while (0)
+
+// Every field a generation request may carry (those chat and completions share, then each
+// one's own). Anything else is a 400 that names it: a field hearth does not honour is never
+// silently ignored. `user` is accepted as the opaque caller tag it is (nothing to honour).
+constexpr std::string_view kCommonFields[] = {
+    "model", "stream", "stream_options", "n", "best_of", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+    "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "logit_bias", "stop",
+    "ignore_eos", "return_tokens_as_token_ids", "user", "logprobs"};
+constexpr std::string_view kChatFields[] = {"messages", "top_logprobs", "chat_template_kwargs", "tools", "tool_choice",
+                                            "parallel_tool_calls", "response_format"};
+constexpr std::string_view kCompletionFields[] = {"prompt", "echo", "suffix"};
+
+std::optional<ApiError> check_fields(const ojson& body, std::span<const std::string_view> own) {
+  for (const auto& [key, value] : body.items()) {
+    const auto known = [&](std::span<const std::string_view> names) {
+      return std::find(names.begin(), names.end(), key) != names.end();
+    };
+    if (!known(kCommonFields) && !known(own))
+      return bad_request(fmt::format("'{}' is not supported by this server", key), key);
+  }
+  return std::nullopt;
+}
+
+// Tool calling and structured outputs are not implemented yet: a request that asks for them is
+// refused by name rather than answered with unparsed text. Their neutral values (no tools,
+// tool_choice "none", response_format text) are accepted.
+std::optional<ApiError> check_unimplemented_chat(const ojson& body) {
+  const auto given = [&](const char* key) {
+    auto it = body.find(key);
+    return it != body.end() && !it->is_null() ? &*it : static_cast<const ojson*>(nullptr);
+  };
+  if (const ojson* tools = given("tools")) {
+    if (!tools->is_array()) return bad_request("'tools' must be an array", "tools");
+    if (!tools->empty())
+      return bad_request("'tools' is not supported yet: this server does not parse tool calls from the model's output",
+                         "tools");
+  }
+  if (const ojson* choice = given("tool_choice"); choice && !(choice->is_string() && (*choice == "none" || *choice == "auto")))
+    return bad_request("'tool_choice' other than \"none\" or \"auto\" (without tools) is not supported yet", "tool_choice");
+  if (const ojson* parallel = given("parallel_tool_calls"); parallel && !parallel->is_boolean())
+    return bad_request("'parallel_tool_calls' must be a boolean", "parallel_tool_calls");
+  if (const ojson* format = given("response_format")) {
+    if (!format->is_object() || !format->contains("type") || !(*format)["type"].is_string())
+      return bad_request("'response_format' must be an object with a string 'type'", "response_format");
+    const std::string type = (*format)["type"].get<std::string>();
+    if (type != "text")
+      return bad_request(fmt::format("'response_format' type '{}' is not supported yet (structured outputs are not "
+                                     "implemented): only 'text' is", type),
+                         "response_format");
+  }
+  return std::nullopt;
+}
 
 // The fields chat and completions share.
 std::optional<ApiError> parse_common(const ojson& body, const ModelContext& m, GenerationPlan& plan) {
@@ -205,9 +260,14 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
   auto msgs = body.find("messages");
   if (msgs == body.end() || !msgs->is_array() || msgs->empty())
     return bad_request("'messages' must be a non-empty array", "messages");
+  if (auto e = check_fields(body, kChatFields)) return *e;
   for (const auto& msg : *msgs) {
     if (!msg.is_object() || !msg.contains("role") || !msg["role"].is_string())
       return bad_request("each message must be an object with a string 'role'", "messages");
+    const std::string role = msg["role"].get<std::string>();
+    if (role != "system" && role != "developer" && role != "user" && role != "assistant" && role != "tool")
+      return bad_request(fmt::format("unknown message role '{}' (system, developer, user, assistant or tool)", role),
+                         "messages");
     auto c = msg.find("content");
     if (c != msg.end() && !c->is_null() && !c->is_string() && !c->is_array())
       return bad_request("message 'content' must be a string or an array of content parts", "messages");
@@ -217,8 +277,7 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
             !part["text"].is_string())
           return bad_request("only text content parts are supported", "messages");
   }
-  if (auto it = body.find("tools"); it != body.end() && !it->is_null() && !it->is_array())
-    return bad_request("'tools' must be an array", "tools");
+  if (auto e = check_unimplemented_chat(body)) return *e;
   if (auto it = body.find("chat_template_kwargs"); it != body.end() && !it->is_null() && !it->is_object())
     return bad_request("'chat_template_kwargs' must be an object", "chat_template_kwargs");
   if (auto e = parse_common(body, m, plan)) return *e;
@@ -229,9 +288,11 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
   if (top && !logprobs) return bad_request("'top_logprobs' requires 'logprobs': true", "top_logprobs");
   plan.top_logprobs = logprobs ? static_cast<int>(top.value_or(0)) : -1;
 
-  // Content parts become plain text for the template, as most templates expect a string.
+  // Content parts become plain text for the template, as most templates expect a string; the
+  // developer role (OpenAI's newer name for system) is system to the templates, which know only that.
   ojson request = body;
   for (auto& msg : request["messages"]) {
+    if (msg["role"] == "developer") msg["role"] = "system";
     auto c = msg.find("content");
     if (c != msg.end() && c->is_array()) {
       std::string text;
@@ -252,6 +313,7 @@ ApiResult<GenerationPlan> parse_completion_request(const ojson& body, const Mode
   GenerationPlan plan;
   if (!body.is_object()) return bad_request("the request body must be a JSON object");
   if (auto e = check_generates(m)) return *e;
+  if (auto e = check_fields(body, kCompletionFields)) return *e;
   auto prompt = body.find("prompt");
   if (prompt == body.end() || prompt->is_null()) return bad_request("'prompt' is required", "prompt");
   auto token_array = [&](const ojson& arr) -> std::optional<PromptPlan> {

@@ -63,6 +63,42 @@ TEST(ApiMalformed, WrongFieldsNameTheParam) {
     EXPECT_EQ(error_of(p, false).status, 400) << p;
 }
 
+// A field hearth does not honour is a 400 naming it, never silently ignored: unknown fields,
+// tool calling and structured outputs (not implemented yet), unknown roles. Their neutral values
+// (no tools, tool_choice none/auto, response_format text), `user` and the developer role are fine.
+TEST(ApiMalformed, FieldsNotHonouredAre400s) {
+  const std::string m = R"("messages":[{"role":"user","content":"hi"}])";
+  const std::string tool = R"([{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}])";
+  const std::pair<std::string, std::string> refused[] = {
+      {"{" + m + R"(,"frobnicate":1})", "frobnicate"},
+      {"{" + m + R"(,"tools":)" + tool + "}", "tools"},
+      {"{" + m + R"(,"tools":"x"})", "tools"},
+      {"{" + m + R"(,"tool_choice":"required"})", "tool_choice"},
+      {"{" + m + R"(,"tool_choice":{"type":"function","function":{"name":"f"}}})", "tool_choice"},
+      {"{" + m + R"(,"response_format":{"type":"json_object"}})", "response_format"},
+      {"{" + m + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}})", "response_format"},
+      {"{" + m + R"(,"response_format":"json"})", "response_format"},
+      {"{" + m + R"(,"structured_outputs":{"choice":["a"]}})", "structured_outputs"},
+      {R"({"messages":[{"role":"wizard","content":"hi"}]})", "messages"},
+  };
+  for (const auto& [body, param] : refused) {
+    ApiError e = error_of(body, true);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param.value_or(""), param) << body;
+  }
+  EXPECT_NE(error_of("{" + m + R"(,"tools":)" + tool + "}", true).message.find("not supported yet"), std::string::npos);
+  EXPECT_EQ(error_of(R"({"prompt":"x","messages":[]})", false).param.value_or(""), "messages");
+  for (const std::string& fine :
+       {"{" + m + R"(,"tools":[],"tool_choice":"none","parallel_tool_calls":false,"user":"u"})",
+        "{" + m + R"(,"response_format":{"type":"text"},"tool_choice":"auto"})",
+        std::string(R"({"messages":[{"role":"developer","content":"be brief"},{"role":"user","content":"hi"}]})")}) {
+    auto body = parse_json_body(fine);
+    ASSERT_TRUE(std::holds_alternative<ojson>(body)) << fine;
+    auto plan = parse_chat_request(std::get<ojson>(body), fx().ctx);
+    EXPECT_TRUE(std::holds_alternative<GenerationPlan>(plan)) << fine;
+  }
+}
+
 TEST(ApiPlan, DefaultsAreOpenAIs) {
   auto j = parse_json_body(R"({"prompt":["a b", [1, 2, 3]], "n": 2, "stop": "x", "seed": -5})");
   auto plan = parse_completion_request(std::get<ojson>(j), fx().ctx);

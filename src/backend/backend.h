@@ -126,6 +126,9 @@ struct AttentionShape {
   int64_t n_head = 0, n_head_kv = 0, head_dim = 0;
   float scale = 1.0f;
   float softcap = 0.0f;  // Gemma 2: score = c tanh(score / c) before the softmax (0: none)
+  // self_attention only: an encoder's sliding window, centred: a token at p sees positions q
+  // with |p - q| <= symmetric_window (0: its whole sequence).
+  int64_t symmetric_window = 0;
 };
 
 // The experts each token of a chunk goes to, as a router chose them: k (id, weight) pairs per

@@ -234,6 +234,7 @@ class CpuBackend final : public Backend {
         a.n_kv = span.n;
         a.scale = shape.scale;
         a.softcap = shape.softcap;
+        a.symmetric_window = shape.symmetric_window;
         a.out = host(out) + t0 * out.cols() + kvh * group * hd;
         kernels::attention_queries_f32(a, n_queries, q.cols(), out.cols(), s.kernel);
       }

@@ -103,6 +103,7 @@ void add_embed_command(CLI::App& app, int& exit_code) {
         if (!st.ok()) return fail(st.message());
         v = std::move(probs);
       } else {
+        (*tf)->project_pooled(v);
         normalize_embedding(v, args->normalize);
       }
       out.insert(out.end(), v.begin(), v.end());

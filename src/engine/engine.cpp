@@ -368,6 +368,8 @@ bool Engine::step() {
               continue;
             }
             pooled = std::move(probs);
+          } else {
+            model_.project_pooled(pooled);  // Dense modules (EmbeddingGemma), if the model has them
           }
           finish(run.id, FinishReason::kStop, {}, std::move(pooled));
           continue;

@@ -189,6 +189,13 @@ std::vector<TensorSpec> nomic_bert_layer() {
   };
 }
 
+// Sentence-transformers Dense modules (EmbeddingGemma's, converted with
+// --sentence-transformers-dense-modules): n_embd -> n_dense -> n_embd, after the pooling.
+std::vector<TensorSpec> dense_modules() {
+  return {{Slot::kDense2, "dense_2.weight", Dim::kEmbd, Dim::kDense, false},
+          {Slot::kDense3, "dense_3.weight", Dim::kDense, Dim::kEmbd, false}};
+}
+
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();
   g.pop_back();  // no rope_freqs: YaRN is computed
@@ -226,6 +233,11 @@ const std::vector<ArchSpec>& arch_table() {
       {.name = "bert", .globals = bert_globals(), .per_layer = bert_layer(), .rope_style = RopeStyle::kNormal,
        .qkv_bias = false, .qk_norm = false, .norm = NormKind::kLayer, .post_norm = true,
        .absolute_positions = true, .rank_first = true},
+      // EmbeddingGemma: Gemma 3's layers attending both ways (symmetric windows on the windowed
+      // layers), the mean of the final states, then its Dense modules where the file has them.
+      {.name = "gemma-embedding", .globals = with(llama_globals(), dense_modules()), .per_layer = gemma3_layer(),
+       .rope_style = RopeStyle::kNeox, .qkv_bias = false, .qk_norm = true, .glu = GluKind::kGeGLU, .swa_pattern = 6,
+       .embd_scale = true, .scale_q = true, .swa_own_rope = true, .swa_optional = true, .bidirectional = true},
       // nomic-embed-text v1 / v1.5: a BERT encoder with rope (NeoX) and SwiGLU.
       {.name = "nomic-bert", .globals = nomic_bert_globals(), .per_layer = nomic_bert_layer(),
        .rope_style = RopeStyle::kNeox, .qkv_bias = false, .qk_norm = false, .norm = NormKind::kLayer,
@@ -266,6 +278,7 @@ int64_t dim_value(Dim dim, const HParams& hp) {
     case Dim::kClsOut: return hp.n_cls_out;
     case Dim::kCtxTrain: return hp.n_ctx_train;
     case Dim::kTokenTypes: return hp.n_token_types;
+    case Dim::kDense: return hp.n_dense;
   }
   return 0;
 }
@@ -430,11 +443,22 @@ Result<HParams> read_hparams(const ModelFile& model) {
     std::optional<bool> b = causal->as_bool();
     if (!b) return make_error("{}: {} must be a boolean", model.path(), model.arch_key("attention.causal"));
     hp.causal = *b;
-    if (!hp.causal && !(arch_spec && arch_spec->post_norm))
+    if (!hp.causal && !(arch_spec && (arch_spec->post_norm || arch_spec->bidirectional)))
       return make_error("{}: {} = false (a bidirectional encoder) is supported for BERT-family encoders only, "
                         "not {}", model.path(), model.arch_key("attention.causal"), arch);
   }
   hp.rank_first = arch_spec && arch_spec->rank_first;
+  if (arch_spec && arch_spec->bidirectional) hp.causal = false;
+  // Dense modules: n_embd -> dense_2_feat_out = dense_3_feat_in -> n_embd (llama.cpp asserts the same).
+  if (model.find(model.arch_key("dense_2_feat_out")) != nullptr) {
+    HEARTH_TRY(hp.n_dense, get("dense_2_feat_out", true, 0, int64_t{1} << 17));
+    HEARTH_TRY(const int64_t in2, get("dense_2_feat_in", false, hp.n_embd, int64_t{1} << 17));
+    HEARTH_TRY(const int64_t in3, get("dense_3_feat_in", false, hp.n_dense, int64_t{1} << 17));
+    HEARTH_TRY(const int64_t out3, get("dense_3_feat_out", false, hp.n_embd, int64_t{1} << 17));
+    if (in2 != hp.n_embd || in3 != hp.n_dense || out3 != hp.n_embd)
+      return make_error("{}: the Dense modules must map embedding_length {} to dense_2_feat_out and back "
+                        "(dense_2 {} -> {}, dense_3 {} -> {})", model.path(), hp.n_embd, in2, hp.n_dense, in3, out3);
+  }
   if (arch_spec && arch_spec->norm == NormKind::kLayer) {
     const std::optional<double> eps = model.get_float(model.arch_key("attention.layer_norm_epsilon"));
     if (!eps || !(*eps > 0) || !(*eps < 1))

@@ -60,6 +60,9 @@ struct HParams {
   // cross-encoders, ArchSpec::rank_first); else the last token and a softmax over the classes.
   bool rank_first = false;
   int64_t n_cls_out = 1;            // classes of a reranker's head: {arch}.classifier.output_labels
+  // Sentence-transformers Dense modules after the pooling (EmbeddingGemma): n_embd -> n_dense ->
+  // n_embd ({arch}.dense_2_feat_out; 0: none).
+  int64_t n_dense = 0;
 
   int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
   int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v
@@ -93,7 +96,8 @@ enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert,
                  kFF2,   // 2 n_ff: fused gate and up rows (Phi-3)
                  kClsOut,    // n_cls_out: a reranker's classes
                  kCtxTrain,  // n_ctx_train: rows of learned position embeddings (BERT)
-                 kTokenTypes };  // n_token_types
+                 kTokenTypes,  // n_token_types
+                 kDense };     // n_dense
 
 // What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
 // differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
@@ -111,6 +115,7 @@ enum class Slot {
   // FFN, and a cross-encoder's dense layer (cls) before its head.
   kPosEmbd, kTokenTypes, kTokenEmbdNorm, kTokenEmbdNormBias, kAttnNormBias, kFfnNormBias, kUpBias, kDownBias,
   kCls, kClsBias,
+  kDense2, kDense3,  // EmbeddingGemma's Dense modules applied to the pooled vector
 };
 
 // Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts.
@@ -173,6 +178,9 @@ struct ArchSpec {
   bool post_norm = false;
   bool absolute_positions = false;
   bool rank_first = false;  // HParams::rank_first
+  // EmbeddingGemma: attention is bidirectional whatever attention.causal says (llama.cpp's rule
+  // for the family), and its sliding windows are then symmetric: |p - q| <= window / 2.
+  bool bidirectional = false;
 };
 
 const ArchSpec* find_arch(std::string_view name);

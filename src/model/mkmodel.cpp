@@ -146,6 +146,12 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     w.set_f32(a + ".final_logit_softcapping", static_cast<float>(hp.final_logit_softcap));
   if (hp.pooling != Pooling::kNone)
     w.set_u32(a + ".pooling_type", static_cast<uint32_t>(hp.pooling));
+  if (hp.n_dense > 0) {  // as llama.cpp's converter writes sentence-transformers Dense modules
+    w.set_u32(a + ".dense_2_feat_in", static_cast<uint32_t>(hp.n_embd));
+    w.set_u32(a + ".dense_2_feat_out", static_cast<uint32_t>(hp.n_dense));
+    w.set_u32(a + ".dense_3_feat_in", static_cast<uint32_t>(hp.n_dense));
+    w.set_u32(a + ".dense_3_feat_out", static_cast<uint32_t>(hp.n_embd));
+  }
   if (hp.pooling == Pooling::kRank) {  // as llama.cpp's converter labels a Qwen3-Reranker's head (a
     gguf::Array labels;                // cross-encoder's one logit: transformers' default label)
     labels.elem_type = gguf::ValueType::STRING;
@@ -215,7 +221,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
   std::vector<std::pair<std::string, TensorView>> shapes;
   const auto is_head = [](Slot s) {
     return s == Slot::kOutputNorm || s == Slot::kOutput || s == Slot::kCls || s == Slot::kClsBias ||
-           s == Slot::kClsOut || s == Slot::kClsOutBias;
+           s == Slot::kClsOut || s == Slot::kClsOutBias || s == Slot::kDense2 || s == Slot::kDense3;
   };
   auto add = [&](const TensorSpec& spec, int64_t layer) {
     if (spec.name == "output.weight" && preset->tied_output) return;
@@ -224,6 +230,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     const bool classifier = spec.slot == Slot::kCls || spec.slot == Slot::kClsBias || spec.slot == Slot::kClsOut ||
                             spec.slot == Slot::kClsOutBias;
     if (classifier && hp.pooling != Pooling::kRank) return;
+    if ((spec.slot == Slot::kDense2 || spec.slot == Slot::kDense3) && hp.n_dense == 0) return;
     if (layer >= 0 && !spec.in_layer(hp, layer)) return;
     TensorView v;
     v.type = DType::F32;

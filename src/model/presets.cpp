@@ -63,6 +63,16 @@ HParams reranker(HParams hp) {
   return hp;
 }
 
+// EmbeddingGemma: Gemma 3's shape with windows of n_swa (local layers roped at base 10000),
+// bidirectional, mean pooling and Dense modules of width n_dense.
+HParams embedding_gemma(HParams hp, int64_t n_swa, int64_t n_dense) {
+  hp = gemma3(hp, n_swa);
+  hp.pooling = Pooling::kMean;
+  hp.causal = false;
+  hp.n_dense = n_dense;
+  return hp;
+}
+
 // A BERT encoder (bge, MiniLM): LayerNorm eps 1e-12, two token types, attention both ways.
 HParams bert(HParams hp, Pooling pooling) {
   hp.pooling = pooling;
@@ -202,6 +212,17 @@ const std::vector<Preset>& presets() {
        .hp = bert(shape(384, 12, 12, 12, 1536, 512, 10000, 1e-12), Pooling::kCls), .tied_output = false},
       {.name = "bge-small-tiny", .arch = "bert", .vocab_file = "ggml-vocab-bert-bge.gguf", .chat_template = "",
        .hp = bert(shape(256, 2, 4, 4, 512, 512, 10000, 1e-12), Pooling::kCls), .tied_output = false},
+      // google/embeddinggemma-300m: Gemma 3's layers (24 of 768, 3 heads of 256 over 1 KV head, a
+      // 512-token window on five layers of six) attending both ways, mean pooling, Dense modules
+      // 768 -> 3072 -> 768, over the SentencePiece test vocabulary (Gemma's 262k one is not in
+      // testdata). The tiny variant: six layers of 256 (five windowed, one full, as the pattern
+      // is) with a 16-token window, so inputs longer than the window exercise it.
+      {.name = "embeddinggemma-300m", .arch = "gemma-embedding", .vocab_file = "ggml-vocab-llama-spm.gguf",
+       .chat_template = "", .hp = embedding_gemma(shape(768, 24, 3, 1, 1152, 2048, 1e6, 1e-6, 256), 512, 3072),
+       .tied_output = true},
+      {.name = "embeddinggemma-tiny", .arch = "gemma-embedding", .vocab_file = "ggml-vocab-llama-spm.gguf",
+       .chat_template = "", .hp = embedding_gemma(shape(256, 6, 4, 1, 512, 2048, 1e6, 1e-6, 64), 16, 512),
+       .tied_output = true},
       // nomic-ai/nomic-embed-text-v1.5: a 12-layer BERT of 768 with rope (base 1000) and SwiGLU,
       // the mean of its states as the embedding, over BERT's uncased vocabulary. The tiny
       // variant: two layers of 256, 4 heads of 64.

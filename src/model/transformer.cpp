@@ -152,11 +152,14 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
     if (spec.slot == Slot::kOutput) w.output = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     if (spec.slot == Slot::kClsOut) w.cls_out = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     if (spec.slot == Slot::kCls) w.cls = Weight(optional_tensor(m, name), WeightUse::kMatrix);
+    if (spec.slot == Slot::kDense2) w.dense2 = Weight(optional_tensor(m, name), WeightUse::kMatrix);
+    if (spec.slot == Slot::kDense3) w.dense3 = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     // Row tables may be quantized; the other views are used as f32 arrays.
     if (Weight* v = view_slot(w, nullptr, spec.slot); v && slot_use(spec.slot) == WeightUse::kVector)
       HEARTH_RETURN_IF_ERROR(require_f32(m, *v, name));
   }
-  for (const auto& [head, name] : {std::pair{&w.cls_out, "cls.output.weight"}, std::pair{&w.cls, "cls.weight"}})
+  for (const auto& [head, name] : {std::pair{&w.cls_out, "cls.output.weight"}, std::pair{&w.cls, "cls.weight"},
+                                   std::pair{&w.dense2, "dense_2.weight"}, std::pair{&w.dense3, "dense_3.weight"}})
     if (head->present() && !dtype_info(head->type()).can_dequantize)
       return make_error("{}: {} is {}, which hearth cannot compute with", m.path(), name, dtype_name(head->type()));
   // Tied embeddings: the output head is token_embd's bytes. An encoder has no head at all.
@@ -200,7 +203,8 @@ std::span<const int32_t> layer_table(const Batch& batch, const KvCache& kv, int6
 std::vector<KvLayerShape> kv_layer_shapes(const HParams& hp) {
   std::vector<KvLayerShape> layers;
   for (int64_t il = 0; il < hp.n_layer; ++il) {
-    const bool window = layer_config(hp, il).attention == AttentionKind::kSlidingWindow;
+    // An encoder writes no keys (it attends within each pass): no window group to keep.
+    const bool window = hp.causal && layer_config(hp, il).attention == AttentionKind::kSlidingWindow;
     layers.push_back({window ? KvGroup::kWindow : KvGroup::kFull, hp.kv_dim(), hp.kv_dim()});
   }
   return layers;
@@ -208,6 +212,7 @@ std::vector<KvLayerShape> kv_layer_shapes(const HParams& hp) {
 
 int64_t kv_window(const HParams& hp) {
   int64_t window = 0;
+  if (!hp.causal) return 0;  // an encoder keeps no keys
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     const LayerConfig c = layer_config(hp, il);
     if (c.attention == AttentionKind::kSlidingWindow) window = std::max(window, c.window);
@@ -311,7 +316,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   gate_ = be.buffer(nb, hp_.n_ff);
   up_ = be.buffer(nb, hp_.n_ff);
   rope_table_ = be.buffer(nb, hp_.n_rot);
-  if (arch_.swa_own_rope && kv_window_ > 0) rope_table_swa_ = be.buffer(nb, hp_.n_rot);
+  if (arch_.swa_own_rope && hp_.n_swa > 0) rope_table_swa_ = be.buffer(nb, hp_.n_rot);
   if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
   if (w_.cls_out.present()) cls_ = be.buffer(1, hp_.n_cls_out);
   output_rows_.reserve(size_t(nb));
@@ -325,8 +330,9 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   // The output matrix first: it is the largest, and its file pages and packed copy then meet
   // while nothing else is packed yet (peak RSS ~ the weights + that matrix).
   be.load(w_.output, release);
-  for (Weight* head : {&w_.cls_out, &w_.cls})
+  for (Weight* head : {&w_.cls_out, &w_.cls, &w_.dense2, &w_.dense3})
     if (head->present()) be.load(*head, release);
+  if (w_.dense2.present()) dense_ = be.buffer(1, hp_.n_dense);
   for (LayerWeights& l : w_.layers)
     for (Weight* m : layer_matrices(l)) be.load(*m, release);
 }
@@ -614,6 +620,20 @@ int64_t Transformer::final_norm_rows(const Batch& batch, int64_t begin, int64_t 
   return rows;
 }
 
+void Transformer::project_pooled(std::vector<float>& pooled) {
+  if (!w_.dense2.present() || static_cast<int64_t>(pooled.size()) != hp_.n_embd) return;
+  Backend& be = *backend_;
+  be.write(*cur_, pooled.data(), 1);
+  be.matmul(w_.dense2, *cur_, 1, *dense_);
+  if (w_.dense3.present()) {
+    be.matmul(w_.dense3, *dense_, 1, *proj_);
+    be.read(*proj_, 1, pooled.data());
+  } else {
+    pooled.resize(static_cast<size_t>(hp_.n_dense));
+    be.read(*dense_, 1, pooled.data());
+  }
+}
+
 Status Transformer::classify(std::span<const float> pooled, std::vector<float>& probs) {
   if (!cls_) return make_error("this model has no classification head (cls.output.weight)");
   if (static_cast<int64_t>(pooled.size()) != hp_.n_embd)
@@ -699,6 +719,7 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
     spans_.clear();
     for (int64_t t = 0; t < n; ++t)
       spans_.push_back(RowSpan{t - batch.positions[size_t(begin + t)], seq_end_[size_t(batch.seq[size_t(begin + t)])]});
+    shape.symmetric_window = window / 2;  // an encoder's window is centred on the token (llama.cpp's rule)
     backend_->self_attention(*q_, *k_, *v_, spans_, shape, *attn_);
     return;
   }

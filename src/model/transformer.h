@@ -66,6 +66,7 @@ struct ModelWeights {
   Weight rope_long, rope_short;  // Phi-3's LongRoPE factors [n_rot/2], as the file has them
   Weight cls_out, cls_out_bias;  // a reranker's head [n_embd -> n_cls_out] and its bias
   Weight cls, cls_bias;          // a cross-encoder's dense layer before its head [n_embd -> n_embd] (BERT)
+  Weight dense2, dense3;         // Dense modules after the pooling [n_embd -> n_dense -> n_embd] (EmbeddingGemma)
   Weight pos_embd, token_types;  // [n_embd, n_ctx_train], [n_embd, n_token_types] (BERT)
   Weight tok_norm, tok_norm_b;   // LayerNorm of the summed embeddings [n_embd] (BERT)
   std::vector<LayerWeights> layers;
@@ -119,6 +120,9 @@ class Transformer {
   // A reranker's class probabilities for a pooled state [n_embd]: its head, its bias, then a
   // softmax in ggml's arithmetic (llama.cpp's qwen3 reranker); probs[0] is the relevance score.
   Status classify(std::span<const float> pooled, std::vector<float>& probs);
+  // The model's Dense modules applied to a pooled vector [n_embd], in place (EmbeddingGemma's,
+  // as llama.cpp applies them after the pooling); nothing for a model without them.
+  void project_pooled(std::vector<float>& pooled);
 
   // Weight passes run so far (one per forward chunk): what batching saves is counted in these.
   uint64_t passes() const { return passes_; }
@@ -185,6 +189,7 @@ class Transformer {
   std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot] windowed layers' (arch.swa_own_rope)
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
   std::unique_ptr<Buffer> cls_;         // [1, n_cls_out] a reranker's head output
+  std::unique_ptr<Buffer> dense_;       // [1, n_dense] the first Dense module's output
   // Plain data of one chunk, on the host: what the backend is told.
   ExpertChoice experts_;
   std::vector<int64_t> output_rows_;  // batch-relative indices of the chunk's tokens of one output kind

@@ -5,6 +5,7 @@
 // cacheless attention). And the F16C KV-cache append against fp32_to_fp16.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <cmath>
@@ -59,6 +60,7 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
         for (auto& x : sinks) x = normal(rng) * 3.0f;
         if (windowed) {
           a.n_masked = n_kv / 3;
+          a.n_tail_masked = n_kv / 4;  // an encoder's window also masks positions ahead
           a.sinks = sinks.data();
           a.softcap = 8.0f;  // Gemma 2's soft-capping too (peaked scores reach the tanh's flat part)
         }
@@ -86,6 +88,60 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
                                         << " windowed " << windowed << " f32 " << f32 << " at " << i;
         }
        }
+      }
+    }
+  }
+}
+
+// An encoder's attention over a sequence's f32 rows (transposed keys, 16 positions scored at a
+// time under AVX-512) equals attention() per query to the bit, with and without EmbeddingGemma's
+// symmetric window: query t sees positions t - w .. t + w, the rest masked at both ends.
+TEST(Attention, EncoderQueriesEqualTheReferencePerQuery) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t hd : {64, 72}) {
+    for (int64_t n : {1, 5, 16, 17, 40}) {
+      for (int64_t w : {0, 1, 8}) {
+        const int64_t group = 2, n_kv_heads = 1, q_stride = group * hd, stride = n_kv_heads * hd;
+        std::vector<float> q(size_t(n * q_stride)), k(size_t(n * stride)), v(k.size());
+        for (auto& x : q) x = normal(rng) * 3.0f;
+        for (auto& x : k) x = normal(rng);
+        for (auto& x : v) x = normal(rng);
+        std::vector<float> fast(q.size()), slow(q.size());
+        AttentionArgs a;
+        a.q = q.data();
+        a.group = group;
+        a.head_dim = hd;
+        a.k_f32 = k.data();
+        a.v_f32 = v.data();
+        a.row_stride = stride;
+        a.n_kv = n;
+        a.scale = 0.125f;
+        a.symmetric_window = w;
+        a.out = fast.data();
+        AttentionScratch s;
+        attention_queries_f32(a, n, q_stride, q_stride, s);
+        for (int64_t t = 0; t < n; ++t) {
+          AttentionArgs one = a;
+          one.symmetric_window = 0;
+          one.q = q.data() + t * q_stride;
+          one.out = slow.data() + t * q_stride;
+          if (w > 0) {
+            one.n_masked = std::max<int64_t>(0, t - w);
+            one.n_tail_masked = std::max<int64_t>(0, n - (t + w + 1));
+          }
+          ref::attention(one, s);
+        }
+        for (size_t i = 0; i < q.size(); ++i)
+          ASSERT_EQ(fast[i], slow[i]) << "hd " << hd << " n " << n << " window " << w << " at " << i;
+        // The window changes the result once a query has positions beyond it.
+        if (w == 1 && n >= 5) {
+          std::vector<float> whole(q.size());
+          a.symmetric_window = 0;
+          a.out = whole.data();
+          attention_queries_f32(a, n, q_stride, q_stride, s);
+          EXPECT_NE(whole, fast);
+        }
       }
     }
   }

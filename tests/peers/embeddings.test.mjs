@@ -11,6 +11,8 @@
 // BERT encoders (bge-small's shape: bidirectional attention, learned positions, LayerNorms, the
 // [CLS] state as the embedding, over BERT's WordPiece vocabulary; nomic-bert's: rope and SwiGLU,
 // mean pooling) are held to llama.cpp the same way, and a BERT cross-encoder's rerank scores.
+// EmbeddingGemma (Gemma 3's layers attending both ways, windows centred on each token, then the
+// Dense modules after mean pooling) too, with inputs longer than its window.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -95,11 +97,12 @@ function bertModel(type, seed = 3, preset = "bge-small-tiny") {
 // Every text above plus one of 497 WordPiece tokens (the context is 512).
 const BERT_TEXTS = [...TEXTS, "lorem ipsum dolor sit amet ".repeat(55).trim()];
 
-describe("BERT encoders (bge-small-tiny, nomic-bert-tiny, bge-m3-tiny) against llama.cpp", () => {
+describe("Encoders (bge-small-tiny, nomic-bert-tiny, bge-m3-tiny, embeddinggemma-tiny) against llama.cpp", () => {
   // bge: learned positions, a GELU FFN, [CLS] pooling; nomic-bert: rope, fused QKV, SwiGLU, mean
-  // pooling; bge-m3: XLM-RoBERTa's Unigram vocabulary (<s> text </s>) under a BERT.
+  // pooling; bge-m3: XLM-RoBERTa's Unigram vocabulary (<s> text </s>) under a BERT;
+  // embeddinggemma: a 16-token symmetric window on five layers of six, two rope bases, Dense modules.
   const cases = [["bge-small-tiny", ["f16", "q8_0", "Q4_K_M"]], ["nomic-bert-tiny", ["f16", "q8_0", "Q4_K_M"]],
-                 ["bge-m3-tiny", ["q8_0"]]];
+                 ["bge-m3-tiny", ["q8_0"]], ["embeddinggemma-tiny", ["f16", "q8_0"]]];
   for (const [preset, types] of cases) {
     for (const type of types) {
       test(`${preset}: hearth embed ${type}: cosine >= 0.9999 per input`, () => {
@@ -154,6 +157,18 @@ describe("BERT encoders (bge-small-tiny, nomic-bert-tiny, bge-m3-tiny) against l
                            (e) => e.status === 400 && /encoder/.test(e.message));
       const ok = await client.embeddings.create({ model: "bge", input: "still up", encoding_format: "float" });
       assert.equal(ok.data[0].embedding.length, 256);
+    });
+  });
+
+  test("/v1/embeddings on EmbeddingGemma: the Dense modules applied after pooling, as llama.cpp", async () => {
+    const model = bertModel("q8_0", 5, "embeddinggemma-tiny");
+    await withServer(model, ["--served-model-name", "eg"], async (server) => {
+      const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+      const r = await client.embeddings.create({ model: "eg", input: BERT_TEXTS, encoding_format: "float" });
+      BERT_TEXTS.forEach((text, i) => {
+        const c = cosine(r.data[i].embedding, llamaEmbedding(model, text));
+        assert.ok(c >= 0.9999, `"${text.slice(0, 40)}": cosine ${c}`);
+      });
     });
   });
 });

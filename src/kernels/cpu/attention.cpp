@@ -4,6 +4,7 @@
 // fused multiply-adds and reduction tree, only vectorised.
 #include "kernels/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 // GCC 12 warns about the undefined-vector idiom inside its own avx512fintrin.h.
@@ -26,6 +27,13 @@ namespace hearth::kernels {
 namespace {
 
 constexpr int64_t kMaxHeadDim = 512;
+
+// Query t's masked lead and tail under a symmetric window (positions farther than the window).
+void window_mask(AttentionArgs& a, int64_t t) {
+  if (a.symmetric_window <= 0) return;
+  a.n_masked = std::max<int64_t>(0, t - a.symmetric_window);
+  a.n_tail_masked = a.n_kv - std::min(a.n_kv, t + a.symmetric_window + 1);
+}
 
 #if defined(__x86_64__) || defined(__i386__)
 __attribute__((target("avx2,fma,f16c"))) void row_to_float(const uint16_t* h, float* out, int64_t n) {
@@ -108,6 +116,7 @@ void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s,
     float* p = s.scores.data() + g * a.n_kv;
     softcap_scores(p, a.n_kv, a.softcap);
     std::fill(p, p + a.n_masked, -INFINITY);
+    std::fill(p + a.n_kv - a.n_tail_masked, p + a.n_kv, -INFINITY);
     softmax(p, a.n_kv, a.sinks ? a.sinks[g] : -INFINITY);
     if (a.k_f32 == nullptr) round_to_f16(p, p, a.n_kv);
   }
@@ -253,6 +262,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attentio
     AttentionArgs a = a0;
     a.q = a0.q + t * q_stride;
     a.out = a0.out + t * out_stride;
+    window_mask(a, t);
     s.scores.resize(static_cast<size_t>(G * n));
     s.acc.assign(static_cast<size_t>(G * 16 * hd), 0.0f);
     for (int64_t g = 0; g < G; ++g)
@@ -338,6 +348,7 @@ void attention_queries_f32(const AttentionArgs& a, int64_t n_queries, int64_t q_
     AttentionArgs one = a;
     one.q = a.q + t * q_stride;
     one.out = a.out + t * out_stride;
+    window_mask(one, t);
     attention(one, s);
   }
 }

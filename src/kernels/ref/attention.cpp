@@ -36,6 +36,7 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
     }
     kernels::softcap_scores(s.scores.data(), n, a.softcap);
     std::fill(s.scores.begin(), s.scores.begin() + a.n_masked, -INFINITY);
+    std::fill(s.scores.begin() + (n - a.n_tail_masked), s.scores.begin() + n, -INFINITY);
     softmax(s.scores.data(), n, a.sinks ? a.sinks[g] : -INFINITY);
     // acc[l][i]: lane l of output i, summing the positions j with j % 16 == l.
     std::fill(s.acc.begin(), s.acc.end(), 0.0f);

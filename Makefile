@@ -10,16 +10,25 @@ FUZZ_SECONDS ?= 30
 DEMO_MODEL ?= models/demo-qwen2.5-tiny-q8_0.gguf
 WERROR := $(if $(CI),ON,OFF)
 
-.PHONY: all deps build test unit-test san-test fuzz-test neon-test peer-test run demo-model clean
+.PHONY: all deps serve-deps build serve-build test unit-test san-test fuzz-test neon-test peer-test run demo-model clean
 
 all: build
 
 deps:
 	./scripts/install-deps.sh
 
+# What `make run` needs: the compiler and the libraries hearth links, no test toolchains.
+serve-deps:
+	./scripts/install-deps.sh --serve
+
 build: deps
-	cmake -S . -B $(BUILD) -G Ninja -DHEARTH_WERROR=$(WERROR)
+	cmake -S . -B $(BUILD) -G Ninja -DHEARTH_WERROR=$(WERROR) -DHEARTH_TESTS=ON
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The hearth binary alone (no tests, so no GoogleTest needed to configure).
+serve-build: serve-deps
+	cmake -S . -B $(BUILD) -G Ninja -DHEARTH_WERROR=$(WERROR) -DHEARTH_TESTS=OFF
+	cmake --build $(BUILD) -j $(JOBS) --target hearth
 
 # The prebuilt llama.cpp/ggml libraries (installed with the npm peers) that kernel tests compare with.
 GGML_LIB_DIR := $(abspath tests/peers/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64)
@@ -50,11 +59,11 @@ peer-test: build
 
 test: unit-test san-test fuzz-test neon-test peer-test
 
-demo-model: build
+demo-model: serve-build
 	@mkdir -p models
 	@[ -f $(DEMO_MODEL) ] || $(BUILD)/src/hearth mkmodel --preset qwen2.5-tiny --type q8_0 -o $(DEMO_MODEL)
 
-run: build demo-model
+run: serve-build demo-model
 	$(BUILD)/src/hearth serve -m $(or $(MODEL),$(DEMO_MODEL)) --host $(HOST) --port $(PORT)
 
 clean:

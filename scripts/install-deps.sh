@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# Installs everything hearth needs to build and test on Debian 12. Idempotent: installs only
-# what is missing, so repeated `make` calls cost a few dpkg queries.
+# Installs what hearth needs on Debian 12. Idempotent: installs only what is missing, so repeated
+# `make` calls cost a few dpkg queries.
+#   install-deps.sh          everything: building, serving and every test (`make test`)
+#   install-deps.sh --serve  building and serving only (`make run`): no test toolchains, no npm
 set -euo pipefail
 
-APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+SERVE_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
   libfmt-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
-  python3-numpy
   libpcre2-dev libicu-dev
   libboost-dev
+)
+TEST_PACKAGES=(
+  git
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev         # the libFuzzer targets
+  python3-numpy
   g++-aarch64-linux-gnu qemu-user  # the AArch64 NEON kernels, cross-built and tested under emulation
 )
+serve_only=0
+[ "${1:-}" = "--serve" ] && serve_only=1
+APT_PACKAGES=("${SERVE_PACKAGES[@]}")
+[ "$serve_only" = 1 ] || APT_PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -20,8 +29,10 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 # Node.js may come from NodeSource (which bundles npm and conflicts with Debian's npm package):
 # ask for Debian's packages only when the commands are missing.
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
+if [ "$serve_only" = 0 ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   SUDO=""
@@ -33,6 +44,6 @@ fi
 
 # Reference implementations for the tests (llama.cpp via node-llama-cpp, HF gguf parser...).
 # Exact versions live in tests/peers/package.json; `npm ci` cannot be used (see shared/PEERS.md).
-if [ "${HEARTH_SKIP_NPM:-0}" != "1" ]; then
+if [ "$serve_only" = 0 ] && [ "${HEARTH_SKIP_NPM:-0}" != "1" ]; then
   "$(dirname "$0")/install-peers.sh"
 fi

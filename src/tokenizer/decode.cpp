@@ -53,7 +53,7 @@ std::string Tokenizer::piece(int32_t id, bool special, bool strip_leading_space)
     out = token.text;
   } else if (token.attr & kAttrNormal) {
     out = token.text;
-    if (type_ != VocabType::kBpe) replace_all(out, "\xE2\x96\x81", " ");
+    if (type_ != VocabType::kBpe || spm_style_) replace_all(out, "\xE2\x96\x81", " ");
     else out = decode_gpt2_text(out);
   } else if (token.attr & kAttrByte) {
     if (std::optional<uint8_t> byte = parse_byte_token(token.text)) out.push_back(static_cast<char>(*byte));

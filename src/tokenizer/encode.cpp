@@ -207,6 +207,7 @@ int Tokenizer::bpe_rank(std::string_view left, std::string_view right) const {
 }
 
 void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {
+  if (spm_style_) return encode_spm_style_bpe(text, out);
   const std::vector<uint32_t> cps = utf8_to_codepoints(text);
   const std::vector<size_t> pieces = pre_.split(cps);
   size_t start = 0;
@@ -218,6 +219,34 @@ void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) con
     start += length;
     word.clear();
     for (char c : raw) word += gpt2_byte_to_utf8(static_cast<uint8_t>(c));
+    bpe_word_cached(word, out, cache);
+  }
+}
+
+// Gemma 4's BPE: spaces escaped to U+2581, the text split into lines and runs of newlines, each
+// merged on its raw UTF-8 (a newline run that is itself a token is taken whole, as llama.cpp).
+void Tokenizer::encode_spm_style_bpe(std::string_view text, std::vector<int32_t>& out) const {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (char c : text) {
+    if (c == ' ') escaped += "\xE2\x96\x81";
+    else escaped += c;
+  }
+  const std::vector<uint32_t> cps = utf8_to_codepoints(escaped);
+  const std::vector<size_t> pieces = pre_.split(cps);
+  size_t start = 0;
+  std::string word;
+  WordCache cache;
+  for (size_t length : pieces) {
+    word.clear();
+    for (size_t i = start; i < start + length; ++i) utf8_append(word, cps[i]);
+    start += length;
+    if (word.find_first_not_of('\n') == std::string::npos) {
+      if (int32_t id = find_token(word); id != kNoToken) {
+        out.push_back(id);
+        continue;
+      }
+    }
     bpe_word_cached(word, out, cache);
   }
 }
@@ -309,7 +338,12 @@ void Tokenizer::bpe_word(const std::string& word, std::vector<int32_t>& out) con
       continue;
     }
     // No token for the merged text: fall back to single-byte entries (llama.cpp looks up each
-    // byte of the encoded text; bytes without an entry are dropped).
+    // byte of the encoded text, or its <0xNN> token for Gemma 4; bytes without one are dropped).
+    if (spm_style_) {
+      for (char c : piece)
+        if (int32_t id = find_token(fmt::format("<0x{:02X}>", static_cast<uint8_t>(c))); id != kNoToken) out.push_back(id);
+      continue;
+    }
     for (char c : piece) {
       if (int32_t id = find_token(std::string_view(&c, 1)); id != kNoToken) out.push_back(id);
     }

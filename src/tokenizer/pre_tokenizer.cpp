@@ -66,6 +66,8 @@ const std::vector<PreTokenizerSpec>& spec_table() {
       {{"seed-coder"},
        {HEARTH_CONTRACTIONS R"(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+)"},
        false, false},
+      // Gemma 4: no word splitting beyond lines and runs of newlines (see spm_style).
+      {{"gemma4", "granite-embed-multi-311m"}, {R"([^\n]+|[\n]+)"}, false, true, -1, false, /*spm_style=*/true},
       {{"bailingmoe", "bailingmoe2", "llada-moe"},
        {R"('(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+)"},
        false, false},

@@ -27,6 +27,10 @@ struct PreTokenizerSpec {
   bool clean_spaces = true;    // detokenize drops spaces before punctuation (" ," -> ",")
   int add_bos = -1;            // -1: type default; 0/1: this pre-tokenizer's default
   bool no_bos = false;         // the BOS id is cleared (chatglm)
+  // SentencePiece-style BPE (Gemma 4): spaces become U+2581 before splitting, merges run on raw
+  // UTF-8 (no GPT-2 byte alphabet), unknown bytes fall back to <0xNN> tokens, a run of newlines
+  // that is a token is taken whole, and BOS is always added (llama.cpp's Gemma 4 workaround).
+  bool spm_style = false;
 };
 
 // Looks up `pre` ("" selects the default row). Unknown names are an error, as in llama.cpp.

@@ -137,8 +137,11 @@ Status Tokenizer::init(VocabSpec spec) {
     type_ = VocabType::kWpm;
   } else if (spec.model == "t5") {
     type_ = VocabType::kUgm;
+  } else if (spec.model == "gemma4") {  // BPE over SentencePiece-style pieces, its ids from the file
+    type_ = VocabType::kBpe;
+    spec.pre = "gemma4";
   } else {
-    return make_error("unsupported tokenizer.ggml.model '{}' (supported: llama, gpt2, bert, t5)", spec.model);
+    return make_error("unsupported tokenizer.ggml.model '{}' (supported: llama, gpt2, bert, t5, gemma4)", spec.model);
   }
   if (spec.tokens.empty()) return make_error("tokenizer.ggml.tokens is empty");
   if (spec.tokens.size() > static_cast<size_t>(INT32_MAX)) return make_error("too many tokens");
@@ -192,11 +195,12 @@ Status Tokenizer::init(VocabSpec spec) {
     add_space_prefix_ = true;
     clean_spaces_ = false;
   } else {
-    bos = 11, eos = 11;
+    if (spec.model == "gpt2") bos = 11, eos = 11;
     if (spec.merges.empty()) return make_error("tokenizer.ggml.merges is missing or empty (required for gpt2)");
     HEARTH_TRY(pre_spec_, find_pre_tokenizer(spec.pre));
     HEARTH_TRY(pre_, PreTokenizer::compile(*pre_spec_));
     ignore_merges_ = pre_spec_->ignore_merges;
+    spm_style_ = pre_spec_->spm_style;
     clean_spaces_ = pre_spec_->clean_spaces;
     if (pre_spec_->add_bos >= 0) add_bos_ = pre_spec_->add_bos == 1;
     if (pre_spec_->no_bos) bos = kNoToken;
@@ -243,6 +247,7 @@ Status Tokenizer::init(VocabSpec spec) {
   pad_ = in_range(spec.pad_id) ? static_cast<int32_t>(spec.pad_id) : kNoToken;
 
   if (spec.add_bos >= 0) add_bos_ = spec.add_bos == 1;
+  if (spm_style_) add_bos_ = true;  // llama.cpp overrides a Gemma 4 file's add_bos_token = false
   if (spec.add_eos >= 0) add_eos_ = spec.add_eos == 1;
   if (bos_ == kNoToken) add_bos_ = false;  // llama.cpp would assert; we add nothing
   if (eos_ == kNoToken) add_eos_ = false;

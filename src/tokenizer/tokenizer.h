@@ -8,7 +8,9 @@
 //   - "bert": WordPiece (wordpiece.cpp): BertNormalizer-style words, longest match per position,
 //     [CLS] ... [SEP] around the text when special tokens are added;
 //   - "t5": Unigram (unigram.cpp): SentencePiece's precompiled normalization, then the
-//     highest-scoring segmentation (Viterbi), as T5 and XLM-RoBERTa tokenize.
+//     highest-scoring segmentation (Viterbi), as T5 and XLM-RoBERTa tokenize;
+//   - "gemma4": rank-driven BPE over SentencePiece-style text (spaces as U+2581, raw UTF-8,
+//     <0xNN> byte fallback), split only at newlines (PreTokenizerSpec::spm_style).
 // Special tokens (CONTROL) are found in text only when the caller asks (parse_special);
 // USER_DEFINED tokens are always split out first, as llama.cpp and HF tokenizers do.
 //
@@ -185,6 +187,7 @@ class Tokenizer {
   template <typename Each>
   void ugm_prefixes(const std::vector<int32_t>& sorted, std::string_view text, Each&& each) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
+  void encode_spm_style_bpe(std::string_view text, std::vector<int32_t>& out) const;
   // Words already merged earlier in the same encode call. Large texts repeat their words and
   // merging dominates the time (a 4.6 MB mixed text: 1.9x to 3x faster with it); local to one
   // call, so encode stays const and thread-safe.
@@ -215,6 +218,7 @@ class Tokenizer {
   int32_t unk_ = kNoToken, sep_ = kNoToken, pad_ = kNoToken;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
   bool ignore_merges_ = false, clean_spaces_ = false;
+  bool spm_style_ = false;  // PreTokenizerSpec::spm_style (Gemma 4)
   bool wpm_lowercase_ = true, wpm_strip_accents_ = true;
   size_t max_token_len_ = 0;  // bytes of the longest token text (WordPiece's match window)
   std::unordered_set<int32_t> eog_;

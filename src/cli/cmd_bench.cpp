@@ -112,7 +112,9 @@ double decode_bytes(const ModelFile& model, const HParams& hp, double pos) {
     bytes += static_cast<double>(t.view.n_bytes) *
              (experts ? static_cast<double>(hp.n_expert_used) / static_cast<double>(hp.n_expert) : 1.0);
   }
-  return bytes + pos * 2.0 * 2.0 * static_cast<double>(hp.n_layer * hp.kv_dim());
+  double kv_width = 0;  // f16 keys and values of every layer (windows taken as whole: an upper bound)
+  for (int64_t il = 0; il < hp.n_layer; ++il) kv_width += static_cast<double>(hp.layer_kv_dim(il));
+  return bytes + pos * 2.0 * 2.0 * kv_width;
 }
 
 std::string type_label(const ModelFile& model) {

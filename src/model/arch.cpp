@@ -124,6 +124,16 @@ std::vector<TensorSpec> gemma2_layer() {
 // Gemma 3: Gemma 2's layer with QK-norm.
 std::vector<TensorSpec> gemma3_layer() { return with(gemma2_layer(), qk_norm()); }
 
+// Gemma 4: Gemma 3's layer, attn_v optional (full layers of the 31B use their keys as values),
+// and a scale on the layer's output.
+std::vector<TensorSpec> gemma4_layer() {
+  std::vector<TensorSpec> layer = gemma3_layer();
+  for (TensorSpec& s : layer)
+    if (s.slot == Slot::kWv) s.required = false;
+  layer.push_back({Slot::kLayerOutScale, "blk.{i}.layer_output_scale.weight", Dim::kOne, Dim::kOne, false});
+  return layer;
+}
+
 // BERT: token, position and token-type embeddings, LayerNormed; a cross-encoder's head (cls:
 // a dense layer and tanh, then cls.output) where the file is a reranker.
 std::vector<TensorSpec> bert_globals() {
@@ -219,6 +229,11 @@ const std::vector<ArchSpec>& arch_table() {
       {.name = "gemma3", .globals = llama_globals(), .per_layer = gemma3_layer(), .rope_style = RopeStyle::kNeox,
        .qkv_bias = false, .qk_norm = true, .glu = GluKind::kGeGLU, .swa_pattern = 6, .embd_scale = true,
        .scale_q = true, .swa_own_rope = true, .swa_optional = true, .q_scale_embd_layers = 62},
+      // Gemma 4 (dense): Gemma 3's shape with per-layer head sizes and KV head counts, the
+      // window pattern as one flag per layer, unscaled scores over normed Q, K and V.
+      {.name = "gemma4", .globals = llama_globals(), .per_layer = gemma4_layer(), .rope_style = RopeStyle::kNeox,
+       .qkv_bias = false, .qk_norm = true, .glu = GluKind::kGeGLU, .swa_pattern = 6, .embd_scale = true,
+       .swa_own_rope = true, .unit_attention_scale = true, .v_norm = true, .rope_freqs_full_only = true},
       // Gemma 2: a 4096-token window on every other layer, soft-capped attention scores (50) and
       // logits (30), the same rope on every layer.
       {.name = "gemma2", .globals = llama_globals(), .per_layer = gemma2_layer(), .rope_style = RopeStyle::kNeox,
@@ -260,20 +275,21 @@ std::vector<std::string_view> known_archs() {
   return names;
 }
 
-int64_t dim_value(Dim dim, const HParams& hp) {
+int64_t dim_value(Dim dim, const HParams& hp, int64_t layer) {
+  const bool in_layer = layer >= 0;
   switch (dim) {
     case Dim::kOne: return 1;
     case Dim::kEmbd: return hp.n_embd;
     case Dim::kVocab: return hp.n_vocab;
-    case Dim::kQ: return hp.q_dim();
-    case Dim::kKV: return hp.kv_dim();
+    case Dim::kQ: return in_layer ? hp.layer_q_dim(layer) : hp.q_dim();
+    case Dim::kKV: return in_layer ? hp.layer_kv_dim(layer) : hp.kv_dim();
     case Dim::kFF: return hp.n_ff;
-    case Dim::kHeadDim: return hp.head_dim;
+    case Dim::kHeadDim: return in_layer ? hp.layer_head_dim(layer) : hp.head_dim;
     case Dim::kRotHalf: return hp.n_rot / 2;
     case Dim::kExpert: return hp.n_expert;
     case Dim::kFFExp: return hp.n_ff_exp;
     case Dim::kHead: return hp.n_head;
-    case Dim::kQKV: return hp.q_dim() + 2 * hp.kv_dim();
+    case Dim::kQKV: return in_layer ? hp.layer_q_dim(layer) + 2 * hp.layer_kv_dim(layer) : hp.q_dim() + 2 * hp.kv_dim();
     case Dim::kFF2: return 2 * hp.n_ff;
     case Dim::kClsOut: return hp.n_cls_out;
     case Dim::kCtxTrain: return hp.n_ctx_train;
@@ -352,10 +368,26 @@ Result<HParams> read_hparams(const ModelFile& model) {
   HEARTH_TRY(hp.n_layer, get("block_count", true, 0, 4096));
   HEARTH_TRY(hp.n_ff, get("feed_forward_length", true, 0, int64_t{1} << 20));
   HEARTH_TRY(hp.n_head, get("attention.head_count", true, 0, 4096));
-  HEARTH_TRY(hp.n_head_kv, get("attention.head_count_kv", false, hp.n_head, 4096));
-  if (hp.n_head % hp.n_head_kv != 0)
-    return make_error("{}: attention.head_count {} is not a multiple of head_count_kv {}",
-                      model.path(), hp.n_head, hp.n_head_kv);
+  // head_count_kv: one count, or one per layer (Gemma 4: fewer KV heads on its full layers).
+  const gguf::Value* kv_heads = model.find(model.arch_key("attention.head_count_kv"));
+  if (const gguf::Array* counts = kv_heads ? kv_heads->as_array() : nullptr) {
+    if (static_cast<int64_t>(counts->items.size()) != hp.n_layer)
+      return make_error("{}: attention.head_count_kv has {} entries for {} layers", model.path(),
+                        counts->items.size(), hp.n_layer);
+    for (const gguf::Value& c : counts->items) {
+      const std::optional<int64_t> x = c.as_int();
+      if (!x || *x <= 0 || *x > 4096)
+        return make_error("{}: attention.head_count_kv entries must be integers in 1..4096", model.path());
+      hp.n_head_kv_arr.push_back(*x);
+    }
+    hp.n_head_kv = *std::max_element(hp.n_head_kv_arr.begin(), hp.n_head_kv_arr.end());
+  } else {
+    HEARTH_TRY(hp.n_head_kv, get("attention.head_count_kv", false, hp.n_head, 4096));
+  }
+  for (int64_t il = 0; il < hp.n_layer; ++il)
+    if (hp.n_head % hp.layer_n_head_kv(il) != 0)
+      return make_error("{}: attention.head_count {} is not a multiple of head_count_kv {}",
+                        model.path(), hp.n_head, hp.layer_n_head_kv(il));
   const bool has_key_length = model.find(model.arch_key("attention.key_length")) != nullptr;
   if (!has_key_length && hp.n_embd % hp.n_head != 0)
     return make_error("{}: embedding_length {} is not divisible by attention.head_count {}",
@@ -368,6 +400,22 @@ Result<HParams> read_hparams(const ModelFile& model) {
   HEARTH_TRY(hp.n_rot, get("rope.dimension_count", false, hp.head_dim, hp.head_dim));
   if (hp.n_rot % 2 != 0)
     return make_error("{}: rope.dimension_count {} is odd", model.path(), hp.n_rot);
+  // Windowed layers with their own head size (Gemma 4); keys and values the same size, as there.
+  if (model.find(model.arch_key("attention.key_length_swa")) != nullptr) {
+    HEARTH_TRY(hp.head_dim_swa, get("attention.key_length_swa", true, 0, 1 << 14));
+    HEARTH_TRY(const int64_t v_swa, get("attention.value_length_swa", false, hp.head_dim_swa, 1 << 14));
+    if (v_swa != hp.head_dim_swa)
+      return make_error("{}: attention.value_length_swa {} differs from key_length_swa {} (unsupported)",
+                        model.path(), v_swa, hp.head_dim_swa);
+    HEARTH_TRY(hp.n_rot_swa, get("rope.dimension_count_swa", false, hp.head_dim_swa, hp.head_dim_swa));
+    if (hp.n_rot_swa % 2 != 0)
+      return make_error("{}: rope.dimension_count_swa {} is odd", model.path(), hp.n_rot_swa);
+  }
+  // Gemma 4's E2B/E4B (per-layer embeddings, layers reading another layer's keys) are not built yet.
+  for (const char* key : {"embedding_length_per_layer_input", "attention.shared_kv_layers"})
+    if (model.get_int(model.arch_key(key)).value_or(0) != 0)
+      return make_error("{}: {} is set: per-layer embeddings and shared-KV layers (Gemma 4 E2B/E4B, "
+                        "Gemma 3n) are not supported yet", model.path(), model.arch_key(key));
   hp.rope_freq_base = model.get_float(model.arch_key("rope.freq_base")).value_or(10000.0);
   hp.rms_eps = model.get_float(model.arch_key("attention.layer_norm_rms_epsilon")).value_or(1e-5);
   if (!(hp.rope_freq_base > 0) || !(hp.rms_eps > 0) || !(hp.rms_eps < 1))
@@ -388,6 +436,8 @@ Result<HParams> read_hparams(const ModelFile& model) {
   if (!has_experts && arch_spec && arch_spec->requires_experts)
     return make_error("{}: {} is missing ({} is a Mixture-of-Experts architecture)", model.path(),
                       model.arch_key("expert_count"), arch);
+  if (has_experts && arch == "gemma4")  // its MoE layers add a dense FFN beside a separately normed router
+    return make_error("{}: Gemma 4's Mixture-of-Experts variant (26B-A4B) is not supported yet", model.path());
   if (has_experts) {
     HEARTH_TRY(hp.n_expert, get("expert_count", true, 0, kMaxExperts));
     HEARTH_TRY(hp.n_expert_used, get("expert_used_count", true, 0, kMaxExperts));
@@ -528,9 +578,9 @@ Status validate_tensors(const ModelFile& model, const ArchSpec& arch, const HPar
       if (spec.required) return make_error("{}: tensor '{}' is missing", model.path(), name);
       return {};
     }
-    const int64_t ne0 = dim_value(spec.ne0, hp);
-    const int64_t ne1 = dim_value(spec.ne1, hp);
-    const int64_t ne2 = dim_value(spec.ne2, hp);
+    const int64_t ne0 = dim_value(spec.ne0, hp, layer);
+    const int64_t ne1 = dim_value(spec.ne1, hp, layer);
+    const int64_t ne2 = dim_value(spec.ne2, hp, layer);
     const bool ok = t->view.ne[0] == ne0 && t->view.ne[1] == ne1 && t->view.ne[2] == ne2 &&
                     t->view.ne[3] == 1;
     if (!ok) {

@@ -63,6 +63,11 @@ struct HParams {
   // Sentence-transformers Dense modules after the pooling (EmbeddingGemma): n_embd -> n_dense ->
   // n_embd ({arch}.dense_2_feat_out; 0: none).
   int64_t n_dense = 0;
+  // Gemma 4: windowed layers with their own head size and rotated dimensions, and a KV head
+  // count per layer. 0 / empty: as head_dim, n_rot and n_head_kv.
+  int64_t head_dim_swa = 0;            // {arch}.attention.key_length_swa
+  int64_t n_rot_swa = 0;               // {arch}.rope.dimension_count_swa
+  std::vector<int64_t> n_head_kv_arr;  // {arch}.attention.head_count_kv as an array [n_layer]
 
   int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
   int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v
@@ -70,6 +75,16 @@ struct HParams {
   bool layer_is_swa(int64_t layer) const {
     return n_swa > 0 && static_cast<size_t>(layer) < swa_layers.size() && swa_layers[size_t(layer)] != 0;
   }
+  // Layer `layer`'s attention shape (every layer the same but in Gemma 4).
+  int64_t layer_head_dim(int64_t layer) const {
+    return head_dim_swa > 0 && layer_is_swa(layer) ? head_dim_swa : head_dim;
+  }
+  int64_t layer_n_rot(int64_t layer) const { return n_rot_swa > 0 && layer_is_swa(layer) ? n_rot_swa : n_rot; }
+  int64_t layer_n_head_kv(int64_t layer) const {
+    return static_cast<size_t>(layer) < n_head_kv_arr.size() ? n_head_kv_arr[size_t(layer)] : n_head_kv;
+  }
+  int64_t layer_q_dim(int64_t layer) const { return n_head * layer_head_dim(layer); }
+  int64_t layer_kv_dim(int64_t layer) const { return layer_n_head_kv(layer) * layer_head_dim(layer); }
 };
 
 // The per-layer shape the forward pass loops over, built from the hyperparameters.
@@ -116,6 +131,7 @@ enum class Slot {
   kPosEmbd, kTokenTypes, kTokenEmbdNorm, kTokenEmbdNormBias, kAttnNormBias, kFfnNormBias, kUpBias, kDownBias,
   kCls, kClsBias,
   kDense2, kDense3,  // EmbeddingGemma's Dense modules applied to the pooled vector
+  kLayerOutScale,    // Gemma 4: one number each layer's output is multiplied by
 };
 
 // Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts.
@@ -181,12 +197,19 @@ struct ArchSpec {
   // EmbeddingGemma: attention is bidirectional whatever attention.causal says (llama.cpp's rule
   // for the family), and its sliding windows are then symmetric: |p - q| <= window / 2.
   bool bidirectional = false;
+  // Gemma 4: Q and K are RMS-normed, so scores are not scaled (1, not 1/sqrt(head_dim)); V is
+  // RMS-normed per head without a weight; a layer without attn_v uses its keys as values (taken
+  // before K's norm and rope); rope_freqs (its "proportional" rope) applies to full layers only.
+  bool unit_attention_scale = false;
+  bool v_norm = false;
+  bool rope_freqs_full_only = false;
 };
 
 const ArchSpec* find_arch(std::string_view name);
 std::vector<std::string_view> known_archs();
 
-int64_t dim_value(Dim dim, const HParams& hp);
+// A dimension's value; for a layer's tensor (layer >= 0) with that layer's attention shape.
+int64_t dim_value(Dim dim, const HParams& hp, int64_t layer = -1);
 std::string layer_tensor_name(std::string_view pattern, int64_t layer);
 
 // Reads and validates the hyperparameters of `model` (n_head divides n_embd unless head_dim is

@@ -112,8 +112,14 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
   w.set_u32(a + ".block_count", static_cast<uint32_t>(hp.n_layer));
   w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(hp.n_ff));
   w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(hp.n_head));
-  w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(hp.n_head_kv));
-  if (hp.head_dim != hp.n_embd / hp.n_head) {
+  if (!hp.n_head_kv_arr.empty()) {  // one count per layer (Gemma 4)
+    gguf::Array counts{gguf::ValueType::UINT32, {}};
+    for (int64_t c : hp.n_head_kv_arr) counts.items.push_back(gguf::Value{static_cast<uint32_t>(c)});
+    w.set(a + ".attention.head_count_kv", gguf::Value{std::move(counts)});
+  } else {
+    w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(hp.n_head_kv));
+  }
+  if (hp.head_dim != hp.n_embd / hp.n_head || hp.head_dim_swa > 0) {
     w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hp.head_dim));
     w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hp.head_dim));
   }
@@ -138,6 +144,18 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
       w.set_u32(a + ".leading_dense_block_count", static_cast<uint32_t>(hp.n_layer_dense_lead));
   }
   if (hp.n_swa > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(hp.n_swa));
+  if (hp.n_swa > 0 && !hp.swa_layers.empty()) {  // the preset's own pattern, one flag per layer
+    gguf::Array flags{gguf::ValueType::BOOL, {}};
+    for (uint8_t f : hp.swa_layers) flags.items.push_back(gguf::Value{f != 0});
+    w.set(a + ".attention.sliding_window_pattern", gguf::Value{std::move(flags)});
+  }
+  if (hp.head_dim_swa > 0) {  // Gemma 4, as its converter writes it (the E2B/E4B features: none)
+    w.set_u32(a + ".attention.key_length_swa", static_cast<uint32_t>(hp.head_dim_swa));
+    w.set_u32(a + ".attention.value_length_swa", static_cast<uint32_t>(hp.head_dim_swa));
+    w.set_u32(a + ".rope.dimension_count_swa", static_cast<uint32_t>(hp.n_rot_swa));
+    w.set_u32(a + ".attention.shared_kv_layers", 0);
+    w.set_u32(a + ".embedding_length_per_layer_input", 0);
+  }
   if (hp.n_swa > 0 && arch && arch->swa_own_rope)
     w.set_f32(a + ".rope.freq_base_swa", static_cast<float>(hp.rope_freq_base_swa));
   if (hp.attn_logit_softcap > 0)
@@ -225,7 +243,8 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
   };
   auto add = [&](const TensorSpec& spec, int64_t layer) {
     if (spec.name == "output.weight" && preset->tied_output) return;
-    if (spec.name == "rope_freqs.weight" && !preset->llama3_rope) return;
+    if (spec.name == "rope_freqs.weight" && !preset->llama3_rope && preset->proportional_rope == 0) return;
+    if (spec.slot == Slot::kWv && preset->keys_as_values_full && layer >= 0 && !hp.layer_is_swa(layer)) return;
     if (spec.slot == Slot::kRopeLong || spec.slot == Slot::kRopeShort) return;  // presets use no LongRoPE
     const bool classifier = spec.slot == Slot::kCls || spec.slot == Slot::kClsBias || spec.slot == Slot::kClsOut ||
                             spec.slot == Slot::kClsOutBias;
@@ -234,7 +253,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     if (layer >= 0 && !spec.in_layer(hp, layer)) return;
     TensorView v;
     v.type = DType::F32;
-    v.ne = {dim_value(spec.ne0, hp), dim_value(spec.ne1, hp), dim_value(spec.ne2, hp), 1};
+    v.ne = {dim_value(spec.ne0, hp, layer), dim_value(spec.ne1, hp, layer), dim_value(spec.ne2, hp, layer), 1};
     v.n_dims = spec.n_dims();
     shapes.emplace_back(layer_tensor_name(spec.name, layer), v);
   };
@@ -251,6 +270,11 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     const Llama3RopeScaling& s = *preset->llama3_rope;
     rope_factors = llama3_rope_factors(hp.rope_freq_base, hp.n_rot, s.factor, s.low_freq_factor,
                                        s.high_freq_factor, double(s.original_context));
+  }
+  if (preset->proportional_rope > 0) {
+    const auto rotated = static_cast<size_t>(double(hp.n_rot) * preset->proportional_rope / 2);
+    rope_factors.assign(size_t(hp.n_rot / 2), 1e30f);
+    std::fill(rope_factors.begin(), rope_factors.begin() + long(rotated), 1.0f);
   }
 
   std::vector<RecipeTensor> plan_in;

@@ -73,6 +73,22 @@ HParams embedding_gemma(HParams hp, int64_t n_swa, int64_t n_dense) {
   return hp;
 }
 
+// Gemma 4: Gemma 3's layers, five windowed to one full, the full ones with their own head size
+// (head_dim_full) and KV head count (n_head_kv_full); window layers rope every dimension at base
+// 10000, full ones a quarter of theirs at the model's base (Preset::proportional_rope).
+HParams gemma4(HParams hp, int64_t n_swa, int64_t head_dim_full, int64_t n_head_kv_full) {
+  hp.n_swa = n_swa;
+  hp.rope_freq_base_swa = 10000.0;
+  hp.final_logit_softcap = 30.0;
+  hp.swa_layers = swa_layers_from_pattern(hp.n_layer, 6);
+  hp.head_dim_swa = hp.head_dim;
+  hp.n_rot_swa = hp.head_dim;
+  hp.head_dim = hp.n_rot = head_dim_full;
+  for (int64_t il = 0; il < hp.n_layer; ++il)
+    hp.n_head_kv_arr.push_back(hp.swa_layers[size_t(il)] ? hp.n_head_kv : n_head_kv_full);
+  return hp;
+}
+
 // A BERT encoder (bge, MiniLM): LayerNorm eps 1e-12, two token types, attention both ways.
 HParams bert(HParams hp, Pooling pooling) {
   hp.pooling = pooling;
@@ -173,6 +189,19 @@ const std::vector<Preset>& presets() {
       {"gemma-3-1b-tiny", "gemma3", "ggml-vocab-llama-spm.gguf", "google-gemma-2-2b-it.jinja",
        gemma3(shape(256, 6, 4, 1, 512, 2048, 1e6, 1e-6, 128), 16), true, std::nullopt, std::nullopt, true,
        std::nullopt, kGemmaTurnTokens, "<end_of_turn>"},
+      // google/gemma-4-31B-it's shape: 60 layers of 5376, 32 query heads; windowed layers (1024
+      // positions) 16 KV heads of 256, every sixth layer full: 4 KV heads of 512 with no attn_v,
+      // a quarter of each head roped; Gemma 4's 262k vocabulary and chat template from llama.cpp's
+      // bundled vocabulary (--vocab-dir). The tiny variant: gemma-3-1b-tiny's size over the
+      // SentencePiece test vocabulary, windowed heads of 64 (2 KV), full heads of 128 (1 KV).
+      {.name = "gemma-4-31b", .arch = "gemma4", .vocab_file = "ggml-vocab-gemma-4.gguf", .chat_template = "",
+       .hp = gemma4(shape(5376, 60, 32, 16, 21504, 262144, 1e6, 1e-6, 256), 1024, 512, 4), .tied_output = true,
+       .proportional_rope = 0.25, .keys_as_values_full = true},
+      {.name = "gemma-4-tiny", .arch = "gemma4", .vocab_file = "ggml-vocab-llama-spm.gguf",
+       .chat_template = "google-gemma-2-2b-it.jinja",
+       .hp = gemma4(shape(256, 6, 4, 2, 512, 2048, 1e6, 1e-6, 64), 16, 128, 1), .tied_output = true,
+       .add_bos_token = true, .extra_control_tokens = kGemmaTurnTokens, .eos_token = "<end_of_turn>",
+       .proportional_rope = 0.25, .keys_as_values_full = true},
       // Phi-3 mini (4k): 32 heads of 96 (MHA), fused QKV and gate/up of 8192, the 32k SentencePiece
       // vocabulary of Phi-3; the tiny variant 4 heads of 64 over two layers.
       {"phi-3-mini", "phi3", "ggml-vocab-phi-3.gguf", "microsoft-Phi-3.5-mini-instruct.jinja",

@@ -44,6 +44,11 @@ struct Preset {
   std::optional<bool> add_eos_token = std::nullopt;  // embedding models that pool the appended EOS
   // Rerankers (pooling rank): tokenizer.chat_template.rerank, with {query} and {document}.
   std::string_view rerank_template = {};
+  // Gemma 4: its full layers rotate this fraction of each head ("proportional" rope, written as
+  // rope_freqs: 1 for the rotated pairs, 1e30 for the rest, as llama.cpp's converter does), and
+  // have no attn_v (their keys are their values). 0 / false: neither.
+  double proportional_rope = 0.0;
+  bool keys_as_values_full = false;
 };
 
 const std::vector<Preset>& presets();

@@ -85,6 +85,7 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kFfnNorm: return &l->ffn_norm;
     case Slot::kAttnPostNorm: return &l->attn_post_norm;
     case Slot::kFfnPostNorm: return &l->ffn_post_norm;
+    case Slot::kLayerOutScale: return &l->out_scale;
     case Slot::kRouter: return &l->router;
     case Slot::kRouterBias: return &l->router_bias;
     case Slot::kGateExpsBias: return &l->gate_exps_bias;
@@ -181,6 +182,11 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
         bind_matrix(l, spec.slot, v, hp);
       }
     }
+    if (l.out_scale.present()) {
+      l.out_scale_value = *static_cast<const float*>(l.out_scale.source().data);
+      if (!std::isfinite(l.out_scale_value))
+        return make_error("{}: layer {}'s layer_output_scale is not a finite number", m.path(), i);
+    }
     if (l.config.ffn == FfnKind::kMoe && !dtype_info(l.router.type()).can_dequantize)
       return make_error("{}: layer {} has a {} router, which hearth cannot compute with", m.path(), i,
                         dtype_name(l.router.type()));
@@ -205,7 +211,7 @@ std::vector<KvLayerShape> kv_layer_shapes(const HParams& hp) {
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     // An encoder writes no keys (it attends within each pass): no window group to keep.
     const bool window = hp.causal && layer_config(hp, il).attention == AttentionKind::kSlidingWindow;
-    layers.push_back({window ? KvGroup::kWindow : KvGroup::kFull, hp.kv_dim(), hp.kv_dim()});
+    layers.push_back({window ? KvGroup::kWindow : KvGroup::kFull, hp.layer_kv_dim(il), hp.layer_kv_dim(il)});
   }
   return layers;
 }
@@ -285,11 +291,13 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   if (arch_.swa_own_rope) {  // llama.cpp: rope.freq_base_swa, and the windowed layers are not scaled
     rope_swa_.freq_base = static_cast<float>(hp_.rope_freq_base_swa);
     rope_swa_.freq_scale = 1.0f;
+    if (hp_.n_rot_swa > 0) rope_swa_.n_rot = hp_.n_rot_swa;  // Gemma 4
   }
   // Gemma scales the queries by 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for its 27B shapes
   // (gemma_pytorch's query_pre_attn_scalar, as llama.cpp keys it on the layer count).
   const bool embd_scale = arch_.q_scale_embd_layers > 0 && hp_.n_layer == arch_.q_scale_embd_layers;
   q_scale_ = 1.0f / std::sqrt(static_cast<float>(embd_scale ? hp_.n_embd / hp_.n_head : hp_.head_dim));
+  if (arch_.unit_attention_scale) q_scale_ = 1.0f;
 
   if (options.own_kv_cache) {
     const int64_t block = 16;
@@ -308,15 +316,23 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   const int64_t nb = n_batch_;
   x_ = be.buffer(nb, hp_.n_embd);
   cur_ = be.buffer(nb, hp_.n_embd);
-  q_ = be.buffer(nb, hp_.q_dim());
-  k_ = be.buffer(nb, hp_.kv_dim());
-  v_ = be.buffer(nb, hp_.kv_dim());
-  attn_ = be.buffer(nb, hp_.q_dim());
+  std::vector<std::pair<int64_t, int64_t>> shapes;  // (q_dim, kv_dim) of each set
+  for (int64_t il = 0; il < hp_.n_layer; ++il) {
+    const std::pair<int64_t, int64_t> shape{hp_.layer_q_dim(il), hp_.layer_kv_dim(il)};
+    auto it = std::find(shapes.begin(), shapes.end(), shape);
+    if (it == shapes.end()) {
+      shapes.push_back(shape);
+      attn_sets_.push_back({be.buffer(nb, shape.first), be.buffer(nb, shape.second), be.buffer(nb, shape.second),
+                            be.buffer(nb, shape.first)});
+      it = shapes.end() - 1;
+    }
+    attn_set_of_.push_back(static_cast<size_t>(it - shapes.begin()));
+  }
   proj_ = be.buffer(nb, hp_.n_embd);
   gate_ = be.buffer(nb, hp_.n_ff);
   up_ = be.buffer(nb, hp_.n_ff);
   rope_table_ = be.buffer(nb, hp_.n_rot);
-  if (arch_.swa_own_rope && hp_.n_swa > 0) rope_table_swa_ = be.buffer(nb, hp_.n_rot);
+  if (arch_.swa_own_rope && hp_.n_swa > 0) rope_table_swa_ = be.buffer(nb, rope_swa_.n_rot);
   if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
   if (w_.cls_out.present()) cls_ = be.buffer(1, hp_.n_cls_out);
   output_rows_.reserve(size_t(nb));
@@ -376,7 +392,7 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
     return make_error("forward: the KV cache has {} layers, the model {}", kv.n_layer(), hp_.n_layer);
   const int64_t window = kv_window_;
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
-    if (kv.layer(il).k_width != hp_.kv_dim() || kv.layer(il).v_width != hp_.kv_dim())
+    if (kv.layer(il).k_width != hp_.layer_kv_dim(il) || kv.layer(il).v_width != hp_.layer_kv_dim(il))
       return make_error("forward: the KV cache's layer {} has another width than the model's", il);
     if (kv.group(il) == KvGroup::kWindow &&
         w_.layers[size_t(il)].config.attention != AttentionKind::kSlidingWindow)
@@ -483,7 +499,7 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
     trace("inp_embd", -1, *x_, n);
   } else {
     be.rope_table(rope_, w_.rope_freqs, positions, *rope_table_);
-    if (rope_table_swa_) be.rope_table(rope_swa_, w_.rope_freqs, positions, *rope_table_swa_);
+    if (rope_table_swa_) be.rope_table(rope_swa_, swa_rope_freqs(), positions, *rope_table_swa_);
   }
   if (w_.tok_norm.present()) {
     norm(*x_, n, w_.tok_norm, w_.tok_norm_b, *x_);
@@ -522,6 +538,10 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
       trace("ffn_post_norm", il, *proj_, n);
     }
     be.add(*x_, *proj_, n);
+    if (L.out_scale.present()) {
+      be.scale(*x_, n, L.out_scale_value);
+      trace("out_scaled", il, *x_, n);
+    }
     trace("l_out", il, *x_, n);
   }
 
@@ -550,31 +570,37 @@ void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, 
                                   const Buffer& in) {
   Backend& be = *backend_;
   const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
-  be.matmul(L.wq, in, n, *q_);
-  be.matmul(L.wk, in, n, *k_);
-  be.matmul(L.wv, in, n, *v_);
-  be.add_bias(*q_, n, L.bq);
-  be.add_bias(*k_, n, L.bk);
-  be.add_bias(*v_, n, L.bv);
+  AttentionBuffers& b = attn_sets_[attn_set_of_[size_t(il)]];
+  const int64_t hd = hp_.layer_head_dim(il);
+  be.matmul(L.wq, in, n, *b.q);
+  be.matmul(L.wk, in, n, *b.k);
+  // Without attn_v the values are the keys as projected (Gemma 4's full layers): the same
+  // product again rather than a copy, so the backend needs no copy operation.
+  be.matmul(L.wv.present() ? L.wv : L.wk, in, n, *b.v);
+  be.add_bias(*b.q, n, L.bq);
+  be.add_bias(*b.k, n, L.bk);
+  be.add_bias(*b.v, n, L.bv);
+  const float eps = static_cast<float>(hp_.rms_eps);
   if (L.q_norm.present()) {  // qwen3: RMSNorm over each head before rotating
-    const float eps = static_cast<float>(hp_.rms_eps);
-    be.head_rms_norm(*q_, n, hp_.head_dim, L.q_norm, eps);
-    be.head_rms_norm(*k_, n, hp_.head_dim, L.k_norm, eps);
+    be.head_rms_norm(*b.q, n, hd, L.q_norm, eps);
+    be.head_rms_norm(*b.k, n, hd, L.k_norm, eps);
   }
+  if (arch_.v_norm) be.head_rms_norm(*b.v, n, hd, Weight(), eps);  // Gemma 4: no weight
   if (!arch_.absolute_positions) {
     const bool own_rope = rope_table_swa_ && L.config.attention == AttentionKind::kSlidingWindow;
     const ref::RopeParams& rope = own_rope ? rope_swa_ : rope_;
     const Buffer& rope_table = own_rope ? *rope_table_swa_ : *rope_table_;
-    be.rope(rope, w_.rope_freqs, rope_table, *q_, n, hp_.n_head, hp_.head_dim);
-    be.rope(rope, w_.rope_freqs, rope_table, *k_, n, hp_.n_head_kv, hp_.head_dim);
+    const Weight& freqs = own_rope ? swa_rope_freqs() : w_.rope_freqs;
+    be.rope(rope, freqs, rope_table, *b.q, n, hp_.n_head, hd);
+    be.rope(rope, freqs, rope_table, *b.k, n, hp_.layer_n_head_kv(il), hd);
   }
-  trace("Qcur", il, *q_, n);
-  trace("Kcur", il, *k_, n);
-  trace("Vcur", il, *v_, n);
-  if (arch_.scale_q) be.scale(*q_, n, q_scale_);
+  trace("Qcur", il, *b.q, n);
+  trace("Kcur", il, *b.k, n);
+  trace("Vcur", il, *b.v, n);
+  if (arch_.scale_q) be.scale(*b.q, n, q_scale_);
   attention(batch, begin, n, il, kv);
-  trace("kqv_out", il, *attn_, n);
-  be.matmul(L.wo, *attn_, n, *proj_);
+  trace("kqv_out", il, *b.out, n);
+  be.matmul(L.wo, *b.out, n, *proj_);
   be.add_bias(*proj_, n, L.bo);
   trace("attn_out", il, *proj_, n);
 }
@@ -701,11 +727,12 @@ void Transformer::trace(const char* name, int64_t layer, const Buffer& values, i
 void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_t il, KvCache& kv) {
   const int64_t bs = kv.block_size();
   const LayerWeights& L = w_.layers[size_t(il)];
+  AttentionBuffers& b = attn_sets_[attn_set_of_[size_t(il)]];
   const int64_t window = L.config.attention == AttentionKind::kSlidingWindow ? L.config.window : 0;
   AttentionShape shape;
   shape.n_head = hp_.n_head;
-  shape.n_head_kv = hp_.n_head_kv;
-  shape.head_dim = hp_.head_dim;
+  shape.n_head_kv = hp_.layer_n_head_kv(il);
+  shape.head_dim = hp_.layer_head_dim(il);
   shape.scale = arch_.scale_q ? 1.0f : q_scale_;
   shape.softcap = static_cast<float>(hp_.attn_logit_softcap);
   // A bidirectional encoder's token reads its whole sequence, all of which is in this chunk at
@@ -720,7 +747,7 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
     for (int64_t t = 0; t < n; ++t)
       spans_.push_back(RowSpan{t - batch.positions[size_t(begin + t)], seq_end_[size_t(batch.seq[size_t(begin + t)])]});
     shape.symmetric_window = window / 2;  // an encoder's window is centred on the token (llama.cpp's rule)
-    backend_->self_attention(*q_, *k_, *v_, spans_, shape, *attn_);
+    backend_->self_attention(*b.q, *b.k, *b.v, spans_, shape, *b.out);
     return;
   }
   kv_cells_.clear();
@@ -734,8 +761,8 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
     const int64_t first = window > 0 ? window_first_position(pos, window, bs) : 0;
     ranges_.push_back(AttentionRange{table, first, pos + 1 - first, visible - first});
   }
-  backend_->kv_store(*k_, *v_, kv.pool(il), kv.index(il), kv_cells_);
-  backend_->attention(*q_, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *attn_);
+  backend_->kv_store(*b.k, *b.v, kv.pool(il), kv.index(il), kv_cells_);
+  backend_->attention(*b.q, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *b.out);
 }
 
 }  // namespace hearth

@@ -49,6 +49,8 @@ struct LayerWeights {
   Weight sinks;                   // [n_head] attention sink logits (gpt-oss)
   Weight ffn_norm, ffn_norm_b;    // [n_embd]
   Weight attn_post_norm, ffn_post_norm;  // [n_embd] (Gemma)
+  Weight out_scale;               // [1] the layer's output times this (Gemma 4)
+  float out_scale_value = 1.0f;   // its value, read at load
   Weight gate, up, down;          // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers; no gate: GELU(up))
   Weight up_b, down_b;            // [n_ff], [n_embd] (BERT)
   // Mixture-of-Experts layers: the router and, per expert, its slice of the stacked 3-D tensors.
@@ -144,6 +146,8 @@ class Transformer {
   int64_t final_norm_rows(const Batch& batch, int64_t begin, int64_t n, TokenOutput kind);
   // The family's norm (RMSNorm, or LayerNorm with `bias`) of n rows of x into out (may be x).
   void norm(const Buffer& x, int64_t n, const Weight& w, const Weight& bias, Buffer& out);
+  // The rope factors of windowed layers: none where the family keeps them for full layers.
+  const Weight& swa_rope_freqs() const { return arch_.rope_freqs_full_only ? no_weight_ : w_.rope_freqs; }
   // proj_ = Wo · attention of the chunk's tokens, their Q, K and V projected from `in`.
   void attention_block(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv, const Buffer& in);
   // proj_ = the layer's FFN (a GLU, a GELU MLP, or experts) of cur_.
@@ -158,6 +162,7 @@ class Transformer {
   HParams hp_;
   std::unique_ptr<Backend> backend_;
   ModelWeights w_;
+  Weight no_weight_;  // absent: what swa_rope_freqs() returns when the factors are not theirs
   int64_t n_ctx_;
   int64_t n_batch_;
   int64_t kv_window_;  // kv_window(hp_): what the window group keeps
@@ -178,15 +183,21 @@ class Transformer {
   // Activations for one chunk of up to n_batch tokens, on the backend, allocated once.
   std::unique_ptr<Buffer> x_;      // [n_batch, n_embd] residual stream
   std::unique_ptr<Buffer> cur_;    // [n_batch, n_embd] normed input
-  std::unique_ptr<Buffer> q_;      // [n_batch, q_dim]
-  std::unique_ptr<Buffer> k_;      // [n_batch, kv_dim]
-  std::unique_ptr<Buffer> v_;      // [n_batch, kv_dim]
-  std::unique_ptr<Buffer> attn_;   // [n_batch, q_dim]
+  // Queries, keys, values and attention output, one set per distinct layer shape (Gemma 4's
+  // windowed and full layers differ); layer il uses attn_sets_[attn_set_of_[il]].
+  struct AttentionBuffers {
+    std::unique_ptr<Buffer> q;     // [n_batch, q_dim]
+    std::unique_ptr<Buffer> k;     // [n_batch, kv_dim]
+    std::unique_ptr<Buffer> v;     // [n_batch, kv_dim]
+    std::unique_ptr<Buffer> out;   // [n_batch, q_dim]
+  };
+  std::vector<AttentionBuffers> attn_sets_;
+  std::vector<size_t> attn_set_of_;
   std::unique_ptr<Buffer> proj_;   // [n_batch, n_embd]
   std::unique_ptr<Buffer> gate_;   // [n_batch, n_ff]
   std::unique_ptr<Buffer> up_;     // [n_batch, n_ff]
   std::unique_ptr<Buffer> rope_table_;  // [n_batch, n_rot]
-  std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot] windowed layers' (arch.swa_own_rope)
+  std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot_swa] windowed layers' (arch.swa_own_rope)
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
   std::unique_ptr<Buffer> cls_;         // [1, n_cls_out] a reranker's head output
   std::unique_ptr<Buffer> dense_;       // [1, n_dense] the first Dense module's output

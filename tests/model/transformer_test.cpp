@@ -348,6 +348,43 @@ TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
                  "gemma3.attention.sliding_window = 0 is out of range");
 }
 
+// Gemma 4: per-layer KV head counts of the wrong length or value, a head size its tensors do not
+// have, and the variants not built yet (per-layer embeddings, shared-KV layers, experts) are
+// refused by name.
+TEST(Transformer, Gemma4ModelsThatLieOrNeedWhatIsMissingAreRefused) {
+  const std::string src = make_model("gemma-4-tiny", "f32");
+  auto u32s = [](std::vector<uint32_t> xs) {
+    gguf::Array a{gguf::ValueType::UINT32, {}};
+    for (uint32_t x : xs) a.items.push_back(gguf::Value{x});
+    return gguf::Value{std::move(a)};
+  };
+  expect_refused(src, "g4-kv-short", {{"gemma4.attention.head_count_kv", u32s({2, 2, 2})}}, "", "",
+                 "head_count_kv has 3 entries for 6 layers");
+  expect_refused(src, "g4-kv-zero", {{"gemma4.attention.head_count_kv", u32s({2, 2, 2, 2, 2, 0})}}, "", "",
+                 "head_count_kv entries must be integers in 1..4096");
+  expect_refused(src, "g4-kv-3", {{"gemma4.attention.head_count_kv", u32s({2, 2, 2, 2, 2, 3})}}, "", "",
+                 "attention.head_count 4 is not a multiple of head_count_kv 3");
+  expect_refused(src, "g4-kv-wrong", {{"gemma4.attention.head_count_kv", u32s({2, 2, 2, 2, 2, 2})}}, "", "",
+                 "'blk.5.attn_k.weight' has shape [256, 128], expected [256, 256]");
+  expect_refused(src, "g4-head-swa",
+                 {{"gemma4.attention.key_length_swa", gguf::Value{uint32_t{32}}},
+                  {"gemma4.attention.value_length_swa", gguf::Value{uint32_t{32}}},
+                  {"gemma4.rope.dimension_count_swa", gguf::Value{uint32_t{32}}}},
+                 "", "", "'blk.0.attn_q.weight' has shape [256, 256], expected [256, 128]");
+  expect_refused(src, "g4-rot-swa", {{"gemma4.rope.dimension_count_swa", gguf::Value{uint32_t{128}}}}, "", "",
+                 "rope.dimension_count_swa = 128 is out of range 1..64");
+  expect_refused(src, "g4-value-swa", {{"gemma4.attention.value_length_swa", gguf::Value{uint32_t{32}}}}, "", "",
+                 "value_length_swa 32 differs from key_length_swa 64");
+  expect_refused(src, "g4-ple", {{"gemma4.embedding_length_per_layer_input", gguf::Value{uint32_t{256}}}}, "", "",
+                 "per-layer embeddings and shared-KV layers");
+  expect_refused(src, "g4-shared-kv", {{"gemma4.attention.shared_kv_layers", gguf::Value{uint32_t{2}}}}, "", "",
+                 "per-layer embeddings and shared-KV layers");
+  expect_refused(src, "g4-moe", {{"gemma4.expert_count", gguf::Value{uint32_t{8}}}}, "", "",
+                 "Gemma 4's Mixture-of-Experts variant (26B-A4B) is not supported yet");
+  expect_refused(src, "g4-no-pattern", {{"gemma4.attention.sliding_window", gguf::Value{uint32_t{0}}}}, "", "",
+                 "gemma4.attention.sliding_window = 0 is out of range");
+}
+
 // Embedding models and rerankers: a pooling type outside llama.cpp's, rank pooling without a
 // head (or in a family without one), a head of the wrong shape and a bidirectional encoder are
 // refused by name, not run as a generator.

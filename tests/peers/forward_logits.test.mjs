@@ -68,6 +68,11 @@ const FAMILY_MAX_MEAN_KL = {
   // Phi-3: fused QKV and gate/up (split into row views at load), queries scaled before the product.
   // Q4_K_M: the GEMV tail above, its largest effect here (mean KL 1.4e-5).
   "phi-3-mini-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-4 },
+  // Gemma 4 (dense): windowed layers of 2 KV heads of 64, full layers of 1 KV head of 128 whose
+  // keys are their values (no attn_v), a quarter of each full head roped (rope_freqs 1e30 for the
+  // rest), V RMS-normed, unscaled scores, a per-layer output scale, logits soft-capped at 30.
+  // Q8_0 bit-identical; Q4_K_M: the GEMV tail above (mean KL 1.1e-7).
+  "gemma-4-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-6 },
 };
 const CLEAR_GAP = 0.5;
 

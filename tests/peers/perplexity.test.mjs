@@ -49,6 +49,8 @@ const RUNS = [
   ["gemma-3-1b-tiny", "q4_k", 2, false], ["gemma-3-1b-tiny", "Q4_K_M", 2, false],
   // Gemma 2 (soft-capped attention and logits, windows on every other layer).
   ["gemma-2-2b-tiny", "f16", 2, false], ["gemma-2-2b-tiny", "q8_0", 2, false],
+  // Gemma 4 (per-layer head sizes and KV heads, keys as values on full layers, proportional rope).
+  ["gemma-4-tiny", "f16", 2, false], ["gemma-4-tiny", "q8_0", 2, false], ["gemma-4-tiny", "Q4_K_M", 2, false],
   // Phi-3 (fused QKV and gate/up).
   ["phi-3-mini-tiny", "f16", 2, false], ["phi-3-mini-tiny", "q8_0", 2, false],
   ["phi-3-mini-tiny", "Q4_K_M", 2, false],

@@ -147,6 +147,7 @@ struct ExpertWeights {
   const Weight* gate_bias = nullptr;
   const Weight* up_bias = nullptr;
   const Weight* down_bias = nullptr;
+  const Weight* down_scale = nullptr;  // [n_expert]: expert e's down output times [e] (Gemma 4)
   GluKind glu = GluKind::kSwiGLU;
 };
 
@@ -182,6 +183,8 @@ class Backend {
   virtual void matmul_to_host(const Weight& w, const Buffer& x, int64_t n, float* host) = 0;
   // x[t] *= s (Gemma's embedding and query scales).
   virtual void scale(Buffer& x, int64_t n, float s) = 0;
+  // x[t][i] *= w[i], elementwise by an f32 vector (Gemma 4's router input scale).
+  virtual void mul(Buffer& x, int64_t n, const Weight& w) = 0;
   // y[t] += bias (absent: nothing); x[t] += y[t].
   virtual void add_bias(Buffer& y, int64_t n, const Weight& bias) = 0;
   virtual void add(Buffer& x, const Buffer& y, int64_t n) = 0;

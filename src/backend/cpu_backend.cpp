@@ -131,6 +131,14 @@ class CpuBackend final : public Backend {
 
   void scale(Buffer& x, int64_t n, float s) override { ref::scale(host(x), n * x.cols(), s); }
 
+  void mul(Buffer& x, int64_t n, const Weight& w) override {
+    const float* v = f32(w);
+    for (int64_t t = 0; t < n; ++t) {
+      float* row = host(x) + t * x.cols();
+      for (int64_t i = 0; i < x.cols(); ++i) row[i] *= v[i];
+    }
+  }
+
   void add(Buffer& x, const Buffer& y, int64_t n) override {
     for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(x) + t * x.cols(), host(y) + t * x.cols(), x.cols());
   }
@@ -287,6 +295,10 @@ class CpuBackend final : public Backend {
       add_expert_bias(expert_up_.data(), w.up_bias, int64_t(e), m);
       glu_rows(w.glu, expert_gate_.data(), expert_up_.data(), m, n_ff);
       kernels::matmul(matrix(w.down[e]), expert_gate_.data(), m, expert_down_.data(), pool_, matmul_scratch_);
+      if (w.down_scale != nullptr && w.down_scale->present()) {  // ggml_mul by the expert's scale, before its weight
+        const float s = f32(*w.down_scale)[e];
+        for (int64_t i = 0; i < m * d; ++i) expert_down_[size_t(i)] *= s;
+      }
       add_expert_bias(expert_down_.data(), w.down_bias, int64_t(e), m);
       for (int64_t r = 0; r < m; ++r) {
         const int32_t slot = rows[size_t(r)];

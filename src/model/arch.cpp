@@ -125,12 +125,26 @@ std::vector<TensorSpec> gemma2_layer() {
 std::vector<TensorSpec> gemma3_layer() { return with(gemma2_layer(), qk_norm()); }
 
 // Gemma 4: Gemma 3's layer, attn_v optional (full layers of the 31B use their keys as values),
-// and a scale on the layer's output.
+// and a scale on the layer's output. Its MoE layers (26B-A4B) keep the dense FFN and add experts
+// beside it: gate and up fused or apart (one of the two is checked at binding).
 std::vector<TensorSpec> gemma4_layer() {
   std::vector<TensorSpec> layer = gemma3_layer();
   for (TensorSpec& s : layer)
     if (s.slot == Slot::kWv) s.required = false;
   layer.push_back({Slot::kLayerOutScale, "blk.{i}.layer_output_scale.weight", Dim::kOne, Dim::kOne, false});
+  const Layers moe = Layers::kMoe;
+  for (TensorSpec s : std::vector<TensorSpec>{
+           {Slot::kRouter, "blk.{i}.ffn_gate_inp.weight", Dim::kEmbd, Dim::kExpert, true, Dim::kOne, moe},
+           {Slot::kRouterScale, "blk.{i}.ffn_gate_inp.scale", Dim::kEmbd, Dim::kOne, true, Dim::kOne, moe},
+           {Slot::kFfnPreNorm2, "blk.{i}.pre_ffw_norm_2.weight", Dim::kEmbd, Dim::kOne, true, Dim::kOne, moe},
+           {Slot::kFfnPostNorm1, "blk.{i}.post_ffw_norm_1.weight", Dim::kEmbd, Dim::kOne, true, Dim::kOne, moe},
+           {Slot::kFfnPostNorm2, "blk.{i}.post_ffw_norm_2.weight", Dim::kEmbd, Dim::kOne, true, Dim::kOne, moe},
+           {Slot::kGateUpExps, "blk.{i}.ffn_gate_up_exps.weight", Dim::kEmbd, Dim::kFFExp2, false, Dim::kExpert, moe},
+           {Slot::kGateExps, "blk.{i}.ffn_gate_exps.weight", Dim::kEmbd, Dim::kFFExp, false, Dim::kExpert, moe},
+           {Slot::kUpExps, "blk.{i}.ffn_up_exps.weight", Dim::kEmbd, Dim::kFFExp, false, Dim::kExpert, moe},
+           {Slot::kDownExps, "blk.{i}.ffn_down_exps.weight", Dim::kFFExp, Dim::kEmbd, true, Dim::kExpert, moe},
+           {Slot::kDownExpsScale, "blk.{i}.ffn_down_exps.scale", Dim::kExpert, Dim::kOne, false, Dim::kOne, moe}})
+    layer.push_back(s);
   return layer;
 }
 
@@ -233,7 +247,8 @@ const std::vector<ArchSpec>& arch_table() {
       // window pattern as one flag per layer, unscaled scores over normed Q, K and V.
       {.name = "gemma4", .globals = llama_globals(), .per_layer = gemma4_layer(), .rope_style = RopeStyle::kNeox,
        .qkv_bias = false, .qk_norm = true, .glu = GluKind::kGeGLU, .swa_pattern = 6, .embd_scale = true,
-       .swa_own_rope = true, .unit_attention_scale = true, .v_norm = true, .rope_freqs_full_only = true},
+       .swa_own_rope = true, .unit_attention_scale = true, .v_norm = true, .rope_freqs_full_only = true,
+       .moe_beside_dense = true},
       // Gemma 2: a 4096-token window on every other layer, soft-capped attention scores (50) and
       // logits (30), the same rope on every layer.
       {.name = "gemma2", .globals = llama_globals(), .per_layer = gemma2_layer(), .rope_style = RopeStyle::kNeox,
@@ -295,6 +310,7 @@ int64_t dim_value(Dim dim, const HParams& hp, int64_t layer) {
     case Dim::kCtxTrain: return hp.n_ctx_train;
     case Dim::kTokenTypes: return hp.n_token_types;
     case Dim::kDense: return hp.n_dense;
+    case Dim::kFFExp2: return 2 * hp.n_ff_exp;
   }
   return 0;
 }
@@ -436,8 +452,6 @@ Result<HParams> read_hparams(const ModelFile& model) {
   if (!has_experts && arch_spec && arch_spec->requires_experts)
     return make_error("{}: {} is missing ({} is a Mixture-of-Experts architecture)", model.path(),
                       model.arch_key("expert_count"), arch);
-  if (has_experts && arch == "gemma4")  // its MoE layers add a dense FFN beside a separately normed router
-    return make_error("{}: Gemma 4's Mixture-of-Experts variant (26B-A4B) is not supported yet", model.path());
   if (has_experts) {
     HEARTH_TRY(hp.n_expert, get("expert_count", true, 0, kMaxExperts));
     HEARTH_TRY(hp.n_expert_used, get("expert_used_count", true, 0, kMaxExperts));

@@ -112,7 +112,8 @@ enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert,
                  kClsOut,    // n_cls_out: a reranker's classes
                  kCtxTrain,  // n_ctx_train: rows of learned position embeddings (BERT)
                  kTokenTypes,  // n_token_types
-                 kDense };     // n_dense
+                 kDense,       // n_dense
+                 kFFExp2 };    // 2 n_ff_exp: fused expert gate and up rows (Gemma 4)
 
 // What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
 // differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
@@ -132,6 +133,10 @@ enum class Slot {
   kCls, kClsBias,
   kDense2, kDense3,  // EmbeddingGemma's Dense modules applied to the pooled vector
   kLayerOutScale,    // Gemma 4: one number each layer's output is multiplied by
+  // Gemma 4's MoE layers: a dense FFN beside the experts, each with its own norms; the router
+  // reads the RMS-normed input times a learned scale; experts' gate and up rows in one tensor
+  // (gate rows first); a scale per expert on its down projection.
+  kRouterScale, kFfnPreNorm2, kFfnPostNorm1, kFfnPostNorm2, kGateUpExps, kDownExpsScale,
 };
 
 // Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts.
@@ -203,6 +208,10 @@ struct ArchSpec {
   bool unit_attention_scale = false;
   bool v_norm = false;
   bool rope_freqs_full_only = false;
+  // Gemma 4's MoE layers: the dense FFN and the experts both run on the attention's output, each
+  // normed before and after, and their sum is the FFN's output; the router reads that output
+  // RMS-normed, scaled by 1/sqrt(n_embd) and by ffn_gate_inp.scale.
+  bool moe_beside_dense = false;
 };
 
 const ArchSpec* find_arch(std::string_view name);

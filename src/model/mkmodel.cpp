@@ -245,6 +245,8 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     if (spec.name == "output.weight" && preset->tied_output) return;
     if (spec.name == "rope_freqs.weight" && !preset->llama3_rope && preset->proportional_rope == 0) return;
     if (spec.slot == Slot::kWv && preset->keys_as_values_full && layer >= 0 && !hp.layer_is_swa(layer)) return;
+    if (spec.slot == Slot::kGateUpExps && !preset->fused_expert_gate_up) return;
+    if ((spec.slot == Slot::kGateExps || spec.slot == Slot::kUpExps) && preset->fused_expert_gate_up) return;
     if (spec.slot == Slot::kRopeLong || spec.slot == Slot::kRopeShort) return;  // presets use no LongRoPE
     const bool classifier = spec.slot == Slot::kCls || spec.slot == Slot::kClsBias || spec.slot == Slot::kClsOut ||
                             spec.slot == Slot::kClsOutBias;

@@ -197,6 +197,19 @@ const std::vector<Preset>& presets() {
       {.name = "gemma-4-31b", .arch = "gemma4", .vocab_file = "ggml-vocab-gemma-4.gguf", .chat_template = "",
        .hp = gemma4(shape(5376, 60, 32, 16, 21504, 262144, 1e6, 1e-6, 256), 1024, 512, 4), .tied_output = true,
        .proportional_rope = 0.25, .keys_as_values_full = true},
+      // google/gemma-4-26B-A4B's shape, as the bundled vocabulary's metadata gives it: 30 layers of
+      // 2816, 16 query heads; windowed layers (1024) 8 KV heads of 256, full ones 2 of 512; in
+      // every layer a dense GeGLU FFN of 2112 beside 128 experts of 704 (8 per token), the
+      // experts' gate and up fused as llama.cpp's converter writes them. The tiny variant:
+      // gemma-4-tiny's layers with 16 experts of 128, 4 per token.
+      {.name = "gemma-4-26b-a4b", .arch = "gemma4", .vocab_file = "ggml-vocab-gemma-4.gguf", .chat_template = "",
+       .hp = moe(gemma4(shape(2816, 30, 16, 8, 2112, 262144, 1e6, 1e-6, 256), 1024, 512, 2), 128, 8, 704),
+       .tied_output = true, .proportional_rope = 0.25, .keys_as_values_full = true, .fused_expert_gate_up = true},
+      {.name = "gemma-4-a4b-tiny", .arch = "gemma4", .vocab_file = "ggml-vocab-llama-spm.gguf",
+       .chat_template = "google-gemma-2-2b-it.jinja",
+       .hp = moe(gemma4(shape(256, 6, 4, 2, 512, 2048, 1e6, 1e-6, 64), 16, 128, 1), 16, 4, 128), .tied_output = true,
+       .add_bos_token = true, .extra_control_tokens = kGemmaTurnTokens, .eos_token = "<end_of_turn>",
+       .proportional_rope = 0.25, .keys_as_values_full = true, .fused_expert_gate_up = true},
       {.name = "gemma-4-tiny", .arch = "gemma4", .vocab_file = "ggml-vocab-llama-spm.gguf",
        .chat_template = "google-gemma-2-2b-it.jinja",
        .hp = gemma4(shape(256, 6, 4, 2, 512, 2048, 1e6, 1e-6, 64), 16, 128, 1), .tied_output = true,

@@ -49,6 +49,7 @@ struct Preset {
   // have no attn_v (their keys are their values). 0 / false: neither.
   double proportional_rope = 0.0;
   bool keys_as_values_full = false;
+  bool fused_expert_gate_up = false;  // ffn_gate_up_exps instead of ffn_gate_exps + ffn_up_exps (Gemma 4)
 };
 
 const std::vector<Preset>& presets();

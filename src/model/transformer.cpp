@@ -42,12 +42,9 @@ std::vector<Weight> expert_slices(const TensorView& stacked) {
 // Every weight matrix of a layer, dense or expert: what packing and type checks walk.
 std::vector<Weight*> layer_matrices(LayerWeights& l) {
   std::vector<Weight*> all = {&l.wq, &l.wk, &l.wv, &l.wo};
-  if (l.gate_exps.empty()) {
-    all.insert(all.end(), {&l.gate, &l.up, &l.down});
-  } else {
-    for (auto* experts : {&l.gate_exps, &l.up_exps, &l.down_exps})
-      for (Weight& m : *experts) all.push_back(&m);
-  }
+  if (l.gate_exps.empty() || l.down.present()) all.insert(all.end(), {&l.gate, &l.up, &l.down});  // Gemma 4: both
+  for (auto* experts : {&l.gate_exps, &l.up_exps, &l.down_exps})
+    for (Weight& m : *experts) all.push_back(&m);
   return all;
 }
 
@@ -86,6 +83,11 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kAttnPostNorm: return &l->attn_post_norm;
     case Slot::kFfnPostNorm: return &l->ffn_post_norm;
     case Slot::kLayerOutScale: return &l->out_scale;
+    case Slot::kRouterScale: return &l->router_scale;
+    case Slot::kFfnPreNorm2: return &l->ffn_pre_norm2;
+    case Slot::kFfnPostNorm1: return &l->ffn_post_norm1;
+    case Slot::kFfnPostNorm2: return &l->ffn_post_norm2;
+    case Slot::kDownExpsScale: return &l->down_exps_scale;
     case Slot::kRouter: return &l->router;
     case Slot::kRouterBias: return &l->router_bias;
     case Slot::kGateExpsBias: return &l->gate_exps_bias;
@@ -136,8 +138,21 @@ void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v, const HParams&
     case Slot::kGate: l.gate = Weight(v, WeightUse::kMatrix); break;
     case Slot::kUp: l.up = Weight(v, WeightUse::kMatrix); break;
     case Slot::kDown: l.down = Weight(v, WeightUse::kMatrix); break;
-    case Slot::kGateExps: l.gate_exps = expert_slices(v); break;
-    case Slot::kUpExps: l.up_exps = expert_slices(v); break;
+    case Slot::kGateExps:
+      if (v.data != nullptr) l.gate_exps = expert_slices(v);  // absent: Gemma 4's fused tensor, if any
+      break;
+    case Slot::kGateUpExps:  // each expert's gate rows, then its up rows: views of the same bytes
+      if (v.data == nullptr) break;
+      l.gate_exps.clear();
+      l.up_exps.clear();
+      for (const Weight& e : expert_slices(v)) {
+        l.gate_exps.emplace_back(row_slice(e.source(), 0, hp.n_ff_exp), WeightUse::kExpert);
+        l.up_exps.emplace_back(row_slice(e.source(), hp.n_ff_exp, hp.n_ff_exp), WeightUse::kExpert);
+      }
+      break;
+    case Slot::kUpExps:
+      if (v.data != nullptr) l.up_exps = expert_slices(v);
+      break;
     case Slot::kDownExps: l.down_exps = expert_slices(v); break;
     default: break;
   }
@@ -187,6 +202,10 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
       if (!std::isfinite(l.out_scale_value))
         return make_error("{}: layer {}'s layer_output_scale is not a finite number", m.path(), i);
     }
+    if (l.config.ffn == FfnKind::kMoe &&
+        (l.gate_exps.size() != size_t(hp.n_expert) || l.up_exps.size() != size_t(hp.n_expert)))
+      return make_error("{}: layer {} needs ffn_gate_up_exps.weight, or ffn_gate_exps.weight and ffn_up_exps.weight",
+                        m.path(), i);
     if (l.config.ffn == FfnKind::kMoe && !dtype_info(l.router.type()).can_dequantize)
       return make_error("{}: layer {} has a {} router, which hearth cannot compute with", m.path(), i,
                         dtype_name(l.router.type()));
@@ -234,7 +253,9 @@ Result<std::unique_ptr<Transformer>> Transformer::create(const ModelFile& model,
   HEARTH_TRY(HParams hp, read_hparams(model));
   // Ollama's own gpt-oss converter ("gptoss") writes another tensor layout: gate and up experts
   // merged with interleaved rows, attn_out, ffn_norm. Say so rather than report a missing tensor.
-  if (model.find_tensor("blk.0.ffn_gate_up_exps.weight") != nullptr)
+  const bool fused_experts = std::any_of(arch->per_layer.begin(), arch->per_layer.end(),
+                                         [](const TensorSpec& t) { return t.slot == Slot::kGateUpExps; });
+  if (!fused_experts && model.find_tensor("blk.0.ffn_gate_up_exps.weight") != nullptr)
     return make_error("{}: merged ffn_gate_up_exps experts (Ollama's gptoss layout) are not supported "
                       "yet; use a GGUF converted by llama.cpp", model.path());
   HEARTH_RETURN_IF_ERROR(validate_tensors(model, *arch, hp));
@@ -334,6 +355,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   rope_table_ = be.buffer(nb, hp_.n_rot);
   if (arch_.swa_own_rope && hp_.n_swa > 0) rope_table_swa_ = be.buffer(nb, rope_swa_.n_rot);
   if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
+  if (hp_.n_expert > 0 && arch_.moe_beside_dense) moe_buf_ = be.buffer(nb, hp_.n_embd);
   if (w_.cls_out.present()) cls_ = be.buffer(1, hp_.n_cls_out);
   output_rows_.reserve(size_t(nb));
   kv_cells_.reserve(size_t(nb));
@@ -606,12 +628,18 @@ void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, 
 }
 
 void Transformer::ffn_block(const LayerWeights& L, int64_t n, int64_t il) {
-  Backend& be = *backend_;
+  if (!L.gate_exps.empty() && arch_.moe_beside_dense) return moe_beside_dense_ffn(L, n, il);
   if (!L.gate_exps.empty()) {
     moe_ffn(L, n, il);
     trace("ffn_moe_out", il, *proj_, n);
     return;
   }
+  dense_ffn(L, n, il);
+}
+
+// The dense FFN of cur_ into proj_.
+void Transformer::dense_ffn(const LayerWeights& L, int64_t n, int64_t il) {
+  Backend& be = *backend_;
   if (L.gate.present()) {  // a GLU
     be.matmul_pair(L.gate, L.up, *cur_, n, *gate_, *up_);
     trace("ffn_gate", il, *gate_, n);
@@ -709,8 +737,38 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
   ew.gate_bias = &L.gate_exps_bias;
   ew.up_bias = &L.up_exps_bias;
   ew.down_bias = &L.down_exps_bias;
+  ew.down_scale = &L.down_exps_scale;
   ew.glu = arch_.glu;
   be.experts(ew, *cur_, n, experts_, *proj_);
+}
+
+// Gemma 4's MoE layer on x = the attention's output (cur = ffn_norm(x)): the dense FFN, normed
+// after (post_ffw_norm_1), plus the experts on pre_ffw_norm_2(x), normed after (post_ffw_norm_2),
+// routed by rms_norm(x) / sqrt(n_embd) * ffn_gate_inp.scale, in llama.cpp's order of operations.
+void Transformer::moe_beside_dense_ffn(const LayerWeights& L, int64_t n, int64_t il) {
+  Backend& be = *backend_;
+  dense_ffn(L, n, il);
+  norm(*proj_, n, L.ffn_post_norm1, {}, *proj_);
+  trace("ffn_mlp", il, *proj_, n);
+  norm(*x_, n, L.ffn_pre_norm2, {}, *cur_);
+  trace("ffn_norm_2", il, *cur_, n);
+  be.rms_norm(*x_, n, Weight(), static_cast<float>(hp_.rms_eps), *moe_buf_);
+  be.scale(*moe_buf_, n, 1.0f / std::sqrt(static_cast<float>(hp_.n_embd)));
+  be.mul(*moe_buf_, n, L.router_scale);
+  be.matmul(L.router, *moe_buf_, n, *router_);
+  trace("ffn_moe_logits", il, *router_, n);
+  be.select_experts(*router_, n, arch_.gating, hp_.n_expert_used, experts_);
+  ExpertWeights ew;
+  ew.gate = L.gate_exps;
+  ew.up = L.up_exps;
+  ew.down = L.down_exps;
+  ew.down_scale = &L.down_exps_scale;
+  ew.glu = arch_.glu;
+  be.experts(ew, *cur_, n, experts_, *moe_buf_);
+  norm(*moe_buf_, n, L.ffn_post_norm2, {}, *moe_buf_);
+  trace("ffn_moe", il, *moe_buf_, n);
+  be.add(*proj_, *moe_buf_, n);
+  trace("ffn_moe_combined", il, *proj_, n);
 }
 
 void Transformer::trace(const char* name, int64_t layer, const Buffer& values, int64_t rows) {

@@ -50,6 +50,9 @@ struct LayerWeights {
   Weight ffn_norm, ffn_norm_b;    // [n_embd]
   Weight attn_post_norm, ffn_post_norm;  // [n_embd] (Gemma)
   Weight out_scale;               // [1] the layer's output times this (Gemma 4)
+  Weight router_scale;            // [n_embd] the router input's scale (Gemma 4)
+  Weight ffn_pre_norm2, ffn_post_norm1, ffn_post_norm2;  // [n_embd] Gemma 4's MoE layers
+  Weight down_exps_scale;         // [n_expert] each expert's down output times this (Gemma 4)
   float out_scale_value = 1.0f;   // its value, read at load
   Weight gate, up, down;          // [n_embd -> n_ff] x2, [n_ff -> n_embd]  (dense layers; no gate: GELU(up))
   Weight up_b, down_b;            // [n_ff], [n_embd] (BERT)
@@ -155,6 +158,8 @@ class Transformer {
   void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv);
   // proj_ [n, n_embd] = the layer's expert mixture for the normed activations in cur_.
   void moe_ffn(const LayerWeights& L, int64_t n, int64_t layer);
+  void moe_beside_dense_ffn(const LayerWeights& L, int64_t n, int64_t layer);
+  void dense_ffn(const LayerWeights& L, int64_t n, int64_t layer);
   // options.on_tensor with the first `rows` rows of `values`, as "name-layer" (-1: no layer).
   void trace(const char* name, int64_t layer, const Buffer& values, int64_t rows);
 
@@ -199,6 +204,7 @@ class Transformer {
   std::unique_ptr<Buffer> rope_table_;  // [n_batch, n_rot]
   std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot_swa] windowed layers' (arch.swa_own_rope)
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
+  std::unique_ptr<Buffer> moe_buf_;     // [n_batch, n_embd] router input, then expert outputs (Gemma 4)
   std::unique_ptr<Buffer> cls_;         // [1, n_cls_out] a reranker's head output
   std::unique_ptr<Buffer> dense_;       // [1, n_dense] the first Dense module's output
   // Plain data of one chunk, on the host: what the backend is told.

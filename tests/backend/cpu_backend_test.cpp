@@ -182,6 +182,15 @@ TEST_F(CpuBackendOps, ElementwiseOpsGiveTheReferenceBits) {
   for (size_t i = 0; i < x.size(); ++i) want[i] = x[i] * 0.37f;
   expect_bits(download(*xb, kRows), want, "scale");
 
+  xb = upload(x, kRows, d);
+  be->mul(*xb, kRows, load(norm.view, WeightUse::kVector));
+  for (size_t i = 0; i < x.size(); ++i) want[i] = x[i] * norm.data[i % size_t(d)];
+  expect_bits(download(*xb, kRows), want, "mul");
+
+  be->rms_norm(*ub, kRows, Weight(), eps, *out);  // absent weight: the normed values alone
+  for (int64_t t = 0; t < kRows; ++t) ref::rms_norm(&u[t * d], nullptr, &want[t * d], d, eps);
+  expect_bits(download(*out, kRows), want, "rms_norm without a weight");
+
   const std::vector<int64_t> rows = {3, 0, 3};
   be->gather(*ub, rows, *out);
   for (size_t r = 0; r < rows.size(); ++r) std::copy(&u[rows[r] * d], &u[(rows[r] + 1) * d], &want[r * d]);
@@ -303,6 +312,8 @@ TEST_F(CpuBackendOps, ExpertsGiveTheReferenceBits) {
   }
   Host down_bias = f32_vector(rng, {d, n_expert});
   const Weight down_bias_w = load(down_bias.view, WeightUse::kVector);
+  Host down_scale = f32_vector(rng, {n_expert});  // Gemma 4's per-expert scale, before the bias
+  const Weight down_scale_w = load(down_scale.view, WeightUse::kVector);
   const std::vector<float> x = test::random_activations(rng, d, kRows);
   const std::vector<float> logits = test::random_activations(rng, n_expert, kRows);
   for (ExpertGating gating : {ExpertGating::kSoftmax, ExpertGating::kSoftmaxWeight}) {
@@ -330,6 +341,8 @@ TEST_F(CpuBackendOps, ExpertsGiveTheReferenceBits) {
     ew.up = uw;
     ew.down = dw;
     ew.down_bias = &down_bias_w;
+    const bool scaled = gating == ExpertGating::kSoftmax;
+    if (scaled) ew.down_scale = &down_scale_w;
     ew.glu = gating == ExpertGating::kSoftmax ? GluKind::kSwiGLU : GluKind::kSwiGLUOai;
     auto xb = upload(x, kRows, d), out = be->buffer(kRows, d);
     be->experts(ew, *xb, kRows, choice, *out);
@@ -343,7 +356,8 @@ TEST_F(CpuBackendOps, ExpertsGiveTheReferenceBits) {
         else ref::swiglu_oai(g.data(), u.data(), g.data(), n_ff);
         std::vector<float> y = test::reference(down[e].view, g, 1);
         for (int64_t i = 0; i < d; ++i) {
-          const float o = (y[size_t(i)] + down_bias.data[e * size_t(d) + size_t(i)]) * weights[size_t(t * k + s)];
+          const float yi = scaled ? y[size_t(i)] * down_scale.data[e] : y[size_t(i)];
+          const float o = (yi + down_bias.data[e * size_t(d) + size_t(i)]) * weights[size_t(t * k + s)];
           want[size_t(t * d + i)] = s == 0 ? o : want[size_t(t * d + i)] + o;
         }
       }

@@ -349,8 +349,8 @@ TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
 }
 
 // Gemma 4: per-layer KV head counts of the wrong length or value, a head size its tensors do not
-// have, and the variants not built yet (per-layer embeddings, shared-KV layers, experts) are
-// refused by name.
+// have, the variants not built yet (per-layer embeddings, shared-KV layers) and MoE layers
+// missing their parts are refused by name.
 TEST(Transformer, Gemma4ModelsThatLieOrNeedWhatIsMissingAreRefused) {
   const std::string src = make_model("gemma-4-tiny", "f32");
   auto u32s = [](std::vector<uint32_t> xs) {
@@ -379,8 +379,18 @@ TEST(Transformer, Gemma4ModelsThatLieOrNeedWhatIsMissingAreRefused) {
                  "per-layer embeddings and shared-KV layers");
   expect_refused(src, "g4-shared-kv", {{"gemma4.attention.shared_kv_layers", gguf::Value{uint32_t{2}}}}, "", "",
                  "per-layer embeddings and shared-KV layers");
-  expect_refused(src, "g4-moe", {{"gemma4.expert_count", gguf::Value{uint32_t{8}}}}, "", "",
-                 "Gemma 4's Mixture-of-Experts variant (26B-A4B) is not supported yet");
+  expect_refused(src, "g4-moe", {{"gemma4.expert_count", gguf::Value{uint32_t{8}}},
+                                  {"gemma4.expert_used_count", gguf::Value{uint32_t{2}}}}, "", "",
+                 "tensor 'blk.0.ffn_gate_inp.weight' is missing");
+  // The MoE variant: experts need their gate and up rows one way or the other, and the router
+  // its input scale.
+  const std::string moe = make_model("gemma-4-a4b-tiny", "f32");
+  expect_refused(moe, "g4-moe-no-gate-up", {}, "blk.2.ffn_gate_up_exps.weight", "",
+                 "layer 2 needs ffn_gate_up_exps.weight, or ffn_gate_exps.weight and ffn_up_exps.weight");
+  expect_refused(moe, "g4-moe-router-scale", {}, "blk.0.ffn_gate_inp.scale", "",
+                 "tensor 'blk.0.ffn_gate_inp.scale' is missing");
+  expect_refused(moe, "g4-moe-gate-up-shape", {}, "", "blk.1.ffn_gate_up_exps.weight",
+                 "'blk.1.ffn_gate_up_exps.weight' has shape");
   expect_refused(src, "g4-no-pattern", {{"gemma4.attention.sliding_window", gguf::Value{uint32_t{0}}}}, "", "",
                  "gemma4.attention.sliding_window = 0 is out of range");
 }

@@ -38,7 +38,8 @@ const llamaFile = (name) => {
 
 const nLayer = Number(nLayerArg ?? fs.readdirSync(ours).filter((f) => f.startsWith("l_out-")).length);
 const stages = ["attn_norm", "Qcur", "Kcur", "Vcur", "kqv_out", "attn_out", "ffn_inp", "ffn_norm",
-                "ffn_gate", "ffn_up", "ffn_swiglu", "ffn_out", "l_out"];
+                "ffn_gate", "ffn_up", "ffn_swiglu", "ffn_out", "ffn_mlp", "ffn_norm_2", "ffn_moe_logits", "ffn_moe",
+                "ffn_moe_combined", "l_out"];
 const names = [];
 for (let il = 0; il < nLayer; ++il) for (const s of stages) names.push(`${s}-${il}`);
 names.push("result_norm");

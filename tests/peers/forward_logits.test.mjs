@@ -73,6 +73,14 @@ const FAMILY_MAX_MEAN_KL = {
   // rest), V RMS-normed, unscaled scores, a per-layer output scale, logits soft-capped at 30.
   // Q8_0 bit-identical; Q4_K_M: the GEMV tail above (mean KL 1.1e-7).
   "gemma-4-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-6 },
+  // Gemma 4's MoE layers (26B-A4B): the dense FFN beside 16 experts (4 per token) whose gate and
+  // up are one fused tensor, each part normed before and after, the router on the RMS-normed
+  // input times its scale, a scale per expert on its down projection. Q8_0 bit-identical. In the
+  // K-quant files the experts' down projection (K = 128, as the 26B's 704, not a multiple of 256)
+  // falls back to Q5_0, whose blocks hearth sums in the dense (tinyBLAS) order where llama.cpp's
+  // MUL_MAT_ID sums them in vec_dot's: ulps per expert output (mean KL 9e-9 q4_k, 2e-6 Q4_K_M),
+  // within the issue's 1e-5.
+  "gemma-4-a4b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-5, Q4_K_M: 1e-5 },
 };
 const CLEAR_GAP = 0.5;
 

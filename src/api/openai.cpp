@@ -69,7 +69,8 @@ constexpr std::string_view kChatFields[] = {"messages", "top_logprobs", "chat_te
 constexpr std::string_view kCompletionFields[] = {"prompt", "echo", "suffix"};
 
 std::optional<ApiError> check_fields(const ojson& body, std::span<const std::string_view> own) {
-  for (const auto& [key, value] : body.items()) {
+  for (const auto& item : body.items()) {
+    const std::string& key = item.key();  // not a structured binding: clang 14 cannot capture one
     const auto known = [&](std::span<const std::string_view> names) {
       return std::find(names.begin(), names.end(), key) != names.end();
     };

@@ -223,6 +223,8 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
       return make_error("--layers {} exceeds the preset's {} layers", options.n_layer, hp.n_layer);
     hp.n_layer = options.n_layer;
     hp.n_layer_dense_lead = std::min(hp.n_layer_dense_lead, hp.n_layer);
+    if (!hp.swa_layers.empty()) hp.swa_layers.resize(size_t(hp.n_layer));  // per-layer arrays keep
+    if (!hp.n_head_kv_arr.empty()) hp.n_head_kv_arr.resize(size_t(hp.n_layer));  // their first layers
   }
 
   std::string tmpl;

@@ -348,6 +348,31 @@ TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
                  "gemma3.attention.sliding_window = 0 is out of range");
 }
 
+// --layers keeps a per-layer model's first layers whole: their window flags and KV head counts
+// shrink with the layer count, and the result loads (Gemma 4: four windowed layers here).
+TEST(Transformer, FewerLayersOfAPerLayerModelLoad) {
+  MkModelOptions o;
+  o.preset = "gemma-4-tiny";
+  o.type = "f32";
+  o.output = kTmp + "/gemma-4-tiny-4-layers.gguf";
+  o.n_layer = 4;
+  o.vocab_dir = kShared + "/testdata/vocab";
+  o.chat_template_dir = "";
+  std::filesystem::create_directories(kTmp);
+  auto r = make_random_model(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto m = ModelFile::open(o.output);
+  ASSERT_TRUE(m.ok());
+  auto hp = read_hparams(*m);
+  ASSERT_TRUE(hp.ok()) << hp.error().message;
+  EXPECT_EQ(hp->n_layer, 4);
+  EXPECT_EQ(hp->n_head_kv_arr.size(), 4u);
+  EXPECT_EQ(std::count(hp->swa_layers.begin(), hp->swa_layers.end(), 1), 4);
+  TransformerOptions opt;
+  opt.n_ctx = 16;
+  EXPECT_TRUE(Transformer::create(*m, opt).ok());
+}
+
 // Gemma 4: per-layer KV head counts of the wrong length or value, a head size its tensors do not
 // have, the variants not built yet (per-layer embeddings, shared-KV layers) and MoE layers
 // missing their parts are refused by name.

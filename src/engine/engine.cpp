@@ -211,6 +211,8 @@ void Engine::finish(uint64_t id, FinishReason reason, std::string error, std::ve
     // Before the callback: whoever learns of the finish sees the blocks already free.
     metrics_.kv_blocks_in_use = scheduler_.blocks().in_use();
     metrics_.kv_blocks_cached = scheduler_.blocks().cached();
+    metrics_.kv_window_blocks_in_use = scheduler_.window_blocks().in_use();  // the window pool too
+    metrics_.kv_window_blocks_cached = scheduler_.window_blocks().cached();
     metrics_.finished[static_cast<size_t>(reason)]++;
     --unfinished_;
     metrics_.e2e.observe(std::chrono::duration<double>(Clock::now() - r.arrival).count());

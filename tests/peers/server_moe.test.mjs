@@ -3,7 +3,8 @@
 // sliding windows): greedy tokens equal llama.cpp's, a request gives the same tokens alone and
 // among 16 concurrent ones (tokens regrouped per expert every step), and a prefix-cached request
 // gives the tokens it gave cold (for gpt-oss: windows that slide over the cached prefix). Gemma 3
-// (dense, 16-token windows on five layers of six, which rope apart) runs the same checks.
+// (dense, 16-token windows on five layers of six, which rope apart) runs the same checks, and
+// Gemma 4's MoE variant (per-layer head sizes, a dense FFN beside the experts).
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -15,10 +16,10 @@ const dir = tmpDir("server-moe");
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 // Presets with sliding-window layers: their windowed layers have a pool of their own.
-const WINDOWED = new Set(["gpt-oss-20b-tiny", "gemma-3-1b-tiny"]);
+const WINDOWED = new Set(["gpt-oss-20b-tiny", "gemma-3-1b-tiny", "gemma-4-a4b-tiny"]);
 
 for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny", "MXFP4_MOE"],
-                              ["gemma-3-1b-tiny", "q8_0"]]) {
+                              ["gemma-3-1b-tiny", "q8_0"], ["gemma-4-a4b-tiny", "q8_0"]]) {
   describe(`${preset} ${type}`, () => {
     const MODEL = path.join(dir, `${preset}-${type}.gguf`);
     let served, server, client, llamaModel;

@@ -92,15 +92,20 @@ class CpuBackend final : public Backend {
       std::copy(host(x) + rows[r] * d, host(x) + (rows[r] + 1) * d, host(out) + int64_t(r) * d);
   }
 
+  // Norms row by row, the rows split across the threads (a row's bits do not depend on it).
   void rms_norm(const Buffer& x, int64_t n, const Weight& w, float eps, Buffer& out) override {
     const int64_t d = x.cols();
-    for (int64_t t = 0; t < n; ++t) ref::rms_norm(host(x) + t * d, f32(w), host(out) + t * d, d, eps);
+    pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) ref::rms_norm(host(x) + t * d, f32(w), host(out) + t * d, d, eps);
+    });
   }
 
   void layer_norm(const Buffer& x, int64_t n, const Weight& w, const Weight& b, float eps, Buffer& out) override {
     const int64_t d = x.cols();
     const float* bias = b.present() ? f32(b) : nullptr;
-    for (int64_t t = 0; t < n; ++t) ref::layer_norm(host(x) + t * d, f32(w), bias, host(out) + t * d, d, eps);
+    pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) ref::layer_norm(host(x) + t * d, f32(w), bias, host(out) + t * d, d, eps);
+    });
   }
 
   void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps) override {
@@ -145,8 +150,13 @@ class CpuBackend final : public Backend {
 
   void gelu(Buffer& x, int64_t n) override { kernels::gelu(host(x), host(x), n * x.cols()); }
 
+  // Rows split across the threads (each row's bits do not depend on the split): an encoder's
+  // one long sequence otherwise spends a seventh of its time here on one core.
   void glu(GluKind kind, Buffer& gate, const Buffer& up, int64_t n) override {
-    glu_rows(kind, host(gate), host(up), n, gate.cols());
+    const int64_t d = gate.cols();
+    pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      glu_rows(kind, host(gate) + begin * d, host(up) + begin * d, end - begin, d);
+    });
   }
 
   void rope_table(const ref::RopeParams& p, const Weight& freq_factors, std::span<const int32_t> positions,
@@ -226,11 +236,16 @@ class CpuBackend final : public Backend {
         seq_starts_.push_back(int64_t(t));
     seq_starts_.push_back(int64_t(spans.size()));
     const int64_t n_seqs = int64_t(seq_starts_.size()) - 1;
-    pool_.parallel_for(n_seqs * n_kv_head, [&](int64_t job_begin, int64_t job_end, int thread) {
+    // Fewer (sequence, KV head) jobs than threads (one long input): each job's queries are split
+    // too; a query's result does not depend on which others share its call.
+    const int64_t parts = n_seqs * n_kv_head >= pool_.size() ? 1 : pool_.size();
+    pool_.parallel_for(n_seqs * n_kv_head * parts, [&](int64_t job_begin, int64_t job_end, int thread) {
       AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
       for (int64_t job = job_begin; job < job_end; ++job) {
-        const int64_t seq = job / n_kv_head, kvh = job % n_kv_head;
-        const int64_t t0 = seq_starts_[size_t(seq)], n_queries = seq_starts_[size_t(seq + 1)] - t0;
+        const int64_t part = job % parts, seq = job / parts / n_kv_head, kvh = job / parts % n_kv_head;
+        const int64_t s0 = seq_starts_[size_t(seq)], len = seq_starts_[size_t(seq + 1)] - s0;
+        const int64_t first = len * part / parts, t0 = s0 + first, n_queries = len * (part + 1) / parts - first;
+        if (n_queries == 0) continue;
         const RowSpan& span = spans[size_t(t0)];
         kernels::AttentionArgs a;
         a.q = host(q) + t0 * q.cols() + kvh * group * hd;
@@ -243,6 +258,7 @@ class CpuBackend final : public Backend {
         a.scale = shape.scale;
         a.softcap = shape.softcap;
         a.symmetric_window = shape.symmetric_window;
+        a.first_query = first;
         a.out = host(out) + t0 * out.cols() + kvh * group * hd;
         kernels::attention_queries_f32(a, n_queries, q.cols(), out.cols(), s.kernel);
       }

@@ -35,9 +35,10 @@ struct AttentionArgs {
   int64_t n_masked = 0;
   // And the last n_tail_masked score -inf too (an encoder's symmetric window, ahead of the query).
   int64_t n_tail_masked = 0;
-  // attention_queries_f32 only: query t (at position t of its sequence) sees the positions within
-  // this distance of it (0: all), the rest masked as above.
+  // attention_queries_f32 only: query t (at position first_query + t of its sequence) sees the
+  // positions within this distance of it (0: all), the rest masked as above.
   int64_t symmetric_window = 0;
+  int64_t first_query = 0;
   // Attention sinks (gpt-oss): per head of the group a learned logit that joins the softmax's
   // max and denominator but weighs no value; null when the model has none.
   const float* sinks = nullptr;

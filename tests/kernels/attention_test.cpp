@@ -134,6 +134,18 @@ TEST(Attention, EncoderQueriesEqualTheReferencePerQuery) {
         }
         for (size_t i = 0; i < q.size(); ++i)
           ASSERT_EQ(fast[i], slow[i]) << "hd " << hd << " n " << n << " window " << w << " at " << i;
+        // The queries split in two calls (first_query: the second call's position), as the
+        // backend splits one long sequence across threads: the same bits.
+        std::vector<float> split(q.size());
+        for (const auto& [first, count] : {std::pair<int64_t, int64_t>{0, n / 3}, {n / 3, n - n / 3}}) {
+          if (count == 0) continue;
+          AttentionArgs part = a;
+          part.first_query = first;
+          part.q = q.data() + first * q_stride;
+          part.out = split.data() + first * q_stride;
+          attention_queries_f32(part, count, q_stride, q_stride, s);
+        }
+        ASSERT_EQ(split, fast) << "hd " << hd << " n " << n << " window " << w << ": split queries";
         // The window changes the result once a query has positions beyond it.
         if (w == 1 && n >= 5) {
           std::vector<float> whole(q.size());

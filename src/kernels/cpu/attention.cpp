@@ -31,6 +31,7 @@ constexpr int64_t kMaxHeadDim = 512;
 // Query t's masked lead and tail under a symmetric window (positions farther than the window).
 void window_mask(AttentionArgs& a, int64_t t) {
   if (a.symmetric_window <= 0) return;
+  t += a.first_query;
   a.n_masked = std::max<int64_t>(0, t - a.symmetric_window);
   a.n_tail_masked = a.n_kv - std::min(a.n_kv, t + a.symmetric_window + 1);
 }

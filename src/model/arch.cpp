@@ -408,25 +408,22 @@ Result<HParams> read_hparams(const ModelFile& model) {
   if (!has_key_length && hp.n_embd % hp.n_head != 0)
     return make_error("{}: embedding_length {} is not divisible by attention.head_count {}",
                       model.path(), hp.n_embd, hp.n_head);
-  HEARTH_TRY(hp.head_dim, get("attention.key_length", false, hp.n_embd / hp.n_head, 1 << 14));
-  HEARTH_TRY(int64_t value_length, get("attention.value_length", false, hp.head_dim, 1 << 14));
-  if (value_length != hp.head_dim)
-    return make_error("{}: attention.value_length {} differs from key_length {} (unsupported)",
-                      model.path(), value_length, hp.head_dim);
-  HEARTH_TRY(hp.n_rot, get("rope.dimension_count", false, hp.head_dim, hp.head_dim));
-  if (hp.n_rot % 2 != 0)
-    return make_error("{}: rope.dimension_count {} is odd", model.path(), hp.n_rot);
-  // Windowed layers with their own head size (Gemma 4); keys and values the same size, as there.
-  if (model.find(model.arch_key("attention.key_length_swa")) != nullptr) {
-    HEARTH_TRY(hp.head_dim_swa, get("attention.key_length_swa", true, 0, 1 << 14));
-    HEARTH_TRY(const int64_t v_swa, get("attention.value_length_swa", false, hp.head_dim_swa, 1 << 14));
-    if (v_swa != hp.head_dim_swa)
-      return make_error("{}: attention.value_length_swa {} differs from key_length_swa {} (unsupported)",
-                        model.path(), v_swa, hp.head_dim_swa);
-    HEARTH_TRY(hp.n_rot_swa, get("rope.dimension_count_swa", false, hp.head_dim_swa, hp.head_dim_swa));
-    if (hp.n_rot_swa % 2 != 0)
-      return make_error("{}: rope.dimension_count_swa {} is odd", model.path(), hp.n_rot_swa);
-  }
+  // A head's size (key_length; value_length must equal it) and rotated dimensions, for every
+  // layer (suffix "") or for the windowed ones (suffix "_swa": Gemma 4, whose keys are required).
+  const auto head_shape = [&](std::string_view sfx, bool required, int64_t fallback, int64_t& head,
+                              int64_t& rot) -> Status {
+    HEARTH_TRY(head, get(fmt::format("attention.key_length{}", sfx), required, fallback, 1 << 14));
+    HEARTH_TRY(const int64_t value, get(fmt::format("attention.value_length{}", sfx), false, head, 1 << 14));
+    if (value != head)
+      return make_error("{}: attention.value_length{} {} differs from key_length{} {} (unsupported)",
+                        model.path(), sfx, value, sfx, head);
+    HEARTH_TRY(rot, get(fmt::format("rope.dimension_count{}", sfx), false, head, head));
+    if (rot % 2 != 0) return make_error("{}: rope.dimension_count{} {} is odd", model.path(), sfx, rot);
+    return Status::Ok();
+  };
+  HEARTH_RETURN_IF_ERROR(head_shape("", false, hp.n_embd / hp.n_head, hp.head_dim, hp.n_rot));
+  if (model.find(model.arch_key("attention.key_length_swa")) != nullptr)
+    HEARTH_RETURN_IF_ERROR(head_shape("_swa", true, 0, hp.head_dim_swa, hp.n_rot_swa));
   // Gemma 4's E2B/E4B (per-layer embeddings, layers reading another layer's keys) are not built yet.
   for (const char* key : {"embedding_length_per_layer_input", "attention.shared_kv_layers"})
     if (model.get_int(model.arch_key(key)).value_or(0) != 0)

@@ -730,6 +730,11 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
   be.add_bias(*router_, n, L.router_bias);
   be.select_experts(*router_, n, arch_.gating, hp_.n_expert_used, experts_);
   trace("ffn_moe_probs", il, *router_, n);
+  be.experts(expert_weights(L), *cur_, n, experts_, *proj_);
+}
+
+// A MoE layer's experts as the backend takes them (absent biases and scales: none).
+ExpertWeights Transformer::expert_weights(const LayerWeights& L) const {
   ExpertWeights ew;
   ew.gate = L.gate_exps;
   ew.up = L.up_exps;
@@ -739,7 +744,7 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
   ew.down_bias = &L.down_exps_bias;
   ew.down_scale = &L.down_exps_scale;
   ew.glu = arch_.glu;
-  be.experts(ew, *cur_, n, experts_, *proj_);
+  return ew;
 }
 
 // Gemma 4's MoE layer on x = the attention's output (cur = ffn_norm(x)): the dense FFN, normed
@@ -758,13 +763,7 @@ void Transformer::moe_beside_dense_ffn(const LayerWeights& L, int64_t n, int64_t
   be.matmul(L.router, *moe_buf_, n, *router_);
   trace("ffn_moe_logits", il, *router_, n);
   be.select_experts(*router_, n, arch_.gating, hp_.n_expert_used, experts_);
-  ExpertWeights ew;
-  ew.gate = L.gate_exps;
-  ew.up = L.up_exps;
-  ew.down = L.down_exps;
-  ew.down_scale = &L.down_exps_scale;
-  ew.glu = arch_.glu;
-  be.experts(ew, *cur_, n, experts_, *moe_buf_);
+  be.experts(expert_weights(L), *cur_, n, experts_, *moe_buf_);
   norm(*moe_buf_, n, L.ffn_post_norm2, {}, *moe_buf_);
   trace("ffn_moe", il, *moe_buf_, n);
   be.add(*proj_, *moe_buf_, n);

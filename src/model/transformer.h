@@ -159,6 +159,7 @@ class Transformer {
   // proj_ [n, n_embd] = the layer's expert mixture for the normed activations in cur_.
   void moe_ffn(const LayerWeights& L, int64_t n, int64_t layer);
   void moe_beside_dense_ffn(const LayerWeights& L, int64_t n, int64_t layer);
+  ExpertWeights expert_weights(const LayerWeights& L) const;
   void dense_ffn(const LayerWeights& L, int64_t n, int64_t layer);
   // options.on_tensor with the first `rows` rows of `values`, as "name-layer" (-1: no layer).
   void trace(const char* name, int64_t layer, const Buffer& values, int64_t rows);

@@ -17,6 +17,7 @@ TEST_PACKAGES=(
   clang libclang-rt-14-dev         # the libFuzzer targets
   python3-numpy
   g++-aarch64-linux-gnu qemu-user  # the AArch64 NEON kernels, cross-built and tested under emulation
+  chromium                         # the web chat and dashboard, driven by puppeteer-core
 )
 serve_only=0
 [ "${1:-}" = "--serve" ] && serve_only=1

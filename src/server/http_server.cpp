@@ -1,4 +1,5 @@
 #include "server/http_server.h"
+#include "server/web_assets.h"
 
 #include <fmt/format.h>
 
@@ -306,7 +307,7 @@ struct Server::Impl {
   // io.run() must not return when the last connection closes: only the shutdown path stops it.
   asio::executor_work_guard<asio::io_context::executor_type> keep_running = asio::make_work_guard(io);
   tcp::acceptor acceptor{io};
-  asio::signal_set signals{io, SIGINT, SIGTERM};
+  asio::signal_set signals{io};  // SIGINT and SIGTERM, when options.handle_signals
   std::thread io_thread;
   std::thread drain_thread;
   std::atomic<bool> ready{false};
@@ -452,8 +453,16 @@ struct Server::Impl {
                               keep);
     }
     const bool rerank_path = path == "/v1/rerank" || path == "/rerank" || path == "/v1/reranking" || path == "/reranking";
-    const bool api = path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize" || rerank_path;
-    if (!api) co_return co_await send(stream, not_found(req, path), keep);
+    const bool api = path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize" ||
+                     path == "/apply-template" || rerank_path;
+    if (!api) {
+      // The pages carry no secret (the API key stays in the browser), so they need none.
+      const WebAsset* asset = options.web_ui ? find_web_asset(path == "/index.html" ? "/" : path) : nullptr;
+      if (!asset) co_return co_await send(stream, not_found(req, path), keep);
+      if (method != http::verb::get && method != http::verb::head)
+        co_return co_await send(stream, method_not_allowed(req), keep);
+      co_return co_await send(stream, web_response(req, *asset), keep);
+    }
     if (!options.api_keys.empty()) {
       const std::string auth(req[http::field::authorization]);
       const std::string prefix = "Bearer ";
@@ -479,7 +488,8 @@ struct Server::Impl {
       co_return co_await send(stream, models(req, path), keep);
     }
     const bool known_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" ||
-                            path == "/detokenize" || path == "/v1/embeddings" || rerank_path;
+                            path == "/detokenize" || path == "/apply-template" || path == "/v1/embeddings" ||
+                            rerank_path;
     if (!known_post) co_return co_await send(stream, not_found(req, path), keep);
     if (method != http::verb::post) co_return co_await send(stream, method_not_allowed(req), keep);
 
@@ -489,6 +499,7 @@ struct Server::Impl {
 
     if (path == "/tokenize") co_return co_await send(stream, tokenize(req, body), keep);
     if (path == "/detokenize") co_return co_await send(stream, detokenize(req, body), keep);
+    if (path == "/apply-template") co_return co_await send(stream, apply_template(req, body), keep);
     if (path == "/v1/embeddings") co_return co_await embeddings(stream, req, body);
     if (rerank_path) co_return co_await rerank(stream, req, body);
     co_return co_await generate(stream, req, body, path == "/v1/chat/completions");
@@ -508,6 +519,36 @@ struct Server::Impl {
   }
   http::response<http::string_body> method_not_allowed(const Request& req) {
     return error_response(req, api_error(405, "method not allowed"));
+  }
+
+  // llama-server's /apply-template: the prompt a chat request renders to, without generating.
+  http::response<http::string_body> apply_template(const Request& req, const ojson& body) {
+    if (!model.generates)
+      return error_response(req, bad_request("this model is an encoder: it has no chat template to apply"));
+    if (auto e = check_model(body, model)) return error_response(req, *e);
+    auto plan = parse_chat_request(body, model);
+    if (auto* e = std::get_if<ApiError>(&plan)) return error_response(req, *e);
+    return make_response(req, http::status::ok, dump({{"prompt", std::get<GenerationPlan>(plan).prompts[0].text}}));
+  }
+
+  // An embedded page or asset. The policy allows only the server's own scripts, styles and
+  // connections, so model output that slips into the page as markup still cannot run or load
+  // anything (the page itself renders it as text; see web/markdown.js).
+  http::response<http::string_body> web_response(const Request& req, const WebAsset& asset) {
+    const std::string type = asset.content_type.rfind("text/", 0) == 0 ? std::string(asset.content_type) + "; charset=utf-8"
+                                                                      : std::string(asset.content_type);
+    auto res = make_response(req, http::status::ok, std::string(asset.body), type.c_str());
+    res.set("Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    res.set(http::field::cache_control, "no-cache");
+    if (req.method() == http::verb::head) {
+      res.body().clear();
+      res.content_length(asset.body.size());
+    }
+    return res;
   }
 
   http::response<http::string_body> tokenize(const Request& req, const ojson& body) {
@@ -828,9 +869,13 @@ Status Server::start() {
   if (!ec) s.acceptor.bind(endpoint, ec);
   if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return make_error("cannot listen on {}:{}: {}", s.options.host, s.options.port, ec.message());
-  s.signals.async_wait([&s](beast::error_code e, int) {
-    if (!e) s.on_signal();
-  });
+  if (s.options.handle_signals) {
+    s.signals.add(SIGINT);
+    s.signals.add(SIGTERM);
+    s.signals.async_wait([&s](beast::error_code e, int) {
+      if (!e) s.on_signal();
+    });
+  }
   asio::co_spawn(s.io, s.accept_loop(), asio::detached);
   s.io_thread = std::thread([&s] {
     s.io.run();

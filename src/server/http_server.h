@@ -4,7 +4,7 @@
 // small queue and a timer used as a wake-up signal.
 //
 // Routes: /health, /metrics, /v1/models, /v1/chat/completions, /v1/completions, /tokenize,
-// /detokenize. Requests are bounded (header and body size, nesting depth, timeouts); a client
+// /detokenize, /apply-template, and the embedded web chat (/) and dashboard (/dashboard). Requests are bounded (header and body size, nesting depth, timeouts); a client
 // that goes away has its sequences cancelled at once.
 #pragma once
 
@@ -28,6 +28,8 @@ struct ServerOptions {
   uint64_t max_body_bytes = 16u << 20;
   double request_timeout_s = 600;
   double shutdown_grace_s = 10;
+  bool web_ui = true;          // the chat page at / and the dashboard at /dashboard
+  bool handle_signals = true;  // SIGINT/SIGTERM shut down (off when embedded, as in `hearth chat`)
 };
 
 class Server {

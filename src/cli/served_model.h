@@ -1,0 +1,61 @@
+// A model made ready to serve: its file, tokenizer, chat template, forward pass and engine, sized
+// from the serving options. `hearth serve` puts it behind the HTTP server; `hearth chat` does the
+// same on a private port and talks to it as a client would.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "api/openai.h"
+#include "base/result.h"
+#include "chat/template.h"
+#include "engine/engine.h"
+#include "model/model_file.h"
+#include "model/transformer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hearth::cli {
+
+struct ServingOptions {
+  std::string model;
+  std::string served_name;
+  std::string chat_template_file;
+  int n_threads = 0;  // 0: default_thread_count()
+  int64_t ctx_size = 0;
+  int64_t kv_cache_mb = 1024;
+  int64_t block_size = 16;
+  int64_t max_running = 64;
+  int64_t max_step_tokens = 256;
+  int64_t max_waiting = 256;
+  int64_t max_n = 16;
+  bool no_prefix_cache = false;
+};
+
+// The options that size the model and engine, shared by `serve` and `chat`.
+void add_serving_options(CLI::App* cmd, ServingOptions& o);
+
+class ServedModel {
+ public:
+  // Loads and sizes everything, printing a line per stage with the time it took (prefixed
+  // `log_prefix`) to stderr.
+  static Result<std::unique_ptr<ServedModel>> load(ServingOptions o, const char* log_prefix);
+
+  // What the API layer needs; valid while this object lives.
+  const api::ModelContext& context() const { return context_; }
+  engine::Engine& engine() { return *engine_; }
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+
+ private:
+  ServedModel() = default;
+  std::unique_ptr<ModelFile> file_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<chat::Template> template_;
+  std::unique_ptr<Transformer> transformer_;
+  std::unique_ptr<engine::Engine> engine_;
+  api::ModelContext context_;
+};
+
+}  // namespace hearth::cli

@@ -10,6 +10,7 @@ SERVE_PACKAGES=(
   libfmt-dev nlohmann-json3-dev libcli11-dev
   libpcre2-dev libicu-dev
   libboost-dev
+  libedit-dev                      # line editing in `hearth chat`
 )
 TEST_PACKAGES=(
   git

@@ -22,6 +22,7 @@ int run_main(int argc, char** argv) {
   add_template_command(app, exit_code);
   add_bench_command(app, exit_code);
   add_embed_command(app, exit_code);
+  add_chat_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -18,9 +18,7 @@ const terminals = [];
 
 before(async () => {
   hearth("mkmodel", "--preset", "qwen2.5-tiny", "--type", "q8_0", "--seed", "3", "-o", MODEL);
-  // No prefix cache on either side: a cached prefix is computed in other chunk shapes, and a
-  // random model's near-ties can flip on the last bit.
-  server = await startServer(MODEL, ["--served-model-name", "qwen2.5-tiny-q8_0", "--no-prefix-cache"]);
+  server = await startServer(MODEL, ["--served-model-name", "qwen2.5-tiny-q8_0"]);
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
 });
 after(async () => {
@@ -72,7 +70,7 @@ function terminal(args) {
 
 test("two turns, /prompt and /save, Ctrl-C stops an answer, /clear, Ctrl-C at the prompt leaves", async () => {
   const saved = path.join(dir, "conversation.json");
-  const t = terminal(["chat", "-m", MODEL, "-t", "2", "--no-prefix-cache", "--temperature", "0", "--max-tokens", "12",
+  const t = terminal(["chat", "-m", MODEL, "-t", "2", "--temperature", "0", "--max-tokens", "12",
     "--system", "Be brief."]);
   await t.expect(/hearth chat: qwen2\.5-tiny-q8_0 \(context 2048 tokens\)/);
   await t.expect(/>>> /);

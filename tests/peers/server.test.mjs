@@ -262,7 +262,8 @@ test("hostile requests get the right errors and the server stays up", async () =
   // Raw protocol abuse.
   const raws = [
     ["GARBAGE\r\n\r\n", 400],
-    ["GET / HTTP/1.1\r\nHost: x\r\n\r\n", 404],
+    ["GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404],
+    ["DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", 405],
     ["DELETE /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 405],
     ["GET /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n", 405],
     ["POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405],

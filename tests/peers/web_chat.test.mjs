@@ -85,6 +85,16 @@ describe("web chat", () => {
     for (const m of html.matchAll(/(?:src|href)="([^"]+)"/g)) assert.ok(m[1].startsWith("/"), m[1]);
   });
 
+  test("--no-webui serves the API alone", async () => {
+    const bare = await startServer(MODEL, ["--no-webui"]);
+    try {
+      for (const p of ["/", "/dashboard", "/assets/chat.js"]) assert.equal((await fetch(`${bare.url}${p}`)).status, 404, p);
+      assert.equal((await fetch(`${bare.url}/v1/models`)).status, 200);
+    } finally {
+      await bare.stop();
+    }
+  });
+
   test("a message streams in, and the answer equals the openai client's for the same request", async () => {
     const page = await openChat(server.url);
     await page.waitForSelector("#model option");

@@ -1,6 +1,7 @@
 #include "cli/served_model.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -97,6 +98,16 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   topt.n_threads = a.n_threads;
   topt.n_batch = std::max(a.max_step_tokens, a.max_running);
   topt.own_kv_cache = false;
+  // On a terminal, a bar while the weights are packed (the longest stage for a large model);
+  // otherwise the stage's log line says it.
+  if (::isatty(STDERR_FILENO))
+    topt.on_load_progress = [log_prefix](int64_t done, int64_t total) {
+      constexpr int kWidth = 30;
+      const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
+      fmt::print(stderr, "\r{}: packing weights [{}{}] {}/{}", log_prefix, std::string(size_t(filled), '#'),
+                 std::string(size_t(kWidth - filled), ' '), done, total);
+      if (done == total) fmt::print(stderr, "\r\x1b[K");
+    };
   auto tf = Transformer::create(file, topt);
   if (!tf.ok()) return tf.error();
   s->transformer_ = std::move(*tf);

@@ -367,12 +367,19 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   const auto release = [&model](const TensorView& v) { model.release_pages(v); };
   // The output matrix first: it is the largest, and its file pages and packed copy then meet
   // while nothing else is packed yet (peak RSS ~ the weights + that matrix).
+  const int64_t steps = static_cast<int64_t>(w_.layers.size()) + 1;
+  const auto progress = [&](int64_t done) {
+    if (options.on_load_progress) options.on_load_progress(done, steps);
+  };
   be.load(w_.output, release);
   for (Weight* head : {&w_.cls_out, &w_.cls, &w_.dense2, &w_.dense3})
     if (head->present()) be.load(*head, release);
   if (w_.dense2.present()) dense_ = be.buffer(1, hp_.n_dense);
-  for (LayerWeights& l : w_.layers)
-    for (Weight* m : layer_matrices(l)) be.load(*m, release);
+  progress(1);
+  for (size_t i = 0; i < w_.layers.size(); ++i) {
+    for (Weight* m : layer_matrices(w_.layers[i])) be.load(*m, release);
+    progress(static_cast<int64_t>(i) + 2);
+  }
 }
 
 Status Transformer::forward(std::span<const int32_t> tokens, bool all_logits,

@@ -87,6 +87,9 @@ struct TransformerOptions {
   // `hearth logits --dump` and `llama-harness logits --dump` show where two implementations
   // part. Empty (the default): nothing is traced.
   std::function<void(const std::string& name, std::span<const float> values)> on_tensor;
+  // Called as the weights are made resident (packed for the CPU's kernels): `done` of `total`
+  // steps (the output and head matrices, then each layer), for a progress bar.
+  std::function<void(int64_t done, int64_t total)> on_load_progress;
 };
 
 // Each layer's place in the KV cache (kv_cache.h): sliding-window layers in the window group,

@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 #include <sys/socket.h>
 
+#include <optional>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "api/sse_reader.h"
 
 namespace hearth::cli {
 namespace asio = boost::asio;
@@ -145,10 +149,39 @@ Result<StreamedChat> ApiClient::stream_chat(json body,
   }
   if (ec) return make_error("reading the answer: {}", ec.message());
   const unsigned status = parser.get().result_int();
-  std::string pending;  // server-sent events not yet complete
   std::string error_body;
+  api::SseReader events;
+  std::optional<std::string> failure;  // a malformed or error event ends the answer
+  const auto on_event = [&](std::string_view data) {
+    if (failure || data == "[DONE]") return;
+    auto j = json::parse(data, nullptr, false);
+    if (!j.is_object()) {
+      failure = "the server sent an event that is not a JSON object";
+      return;
+    }
+    if (j.contains("error")) {
+      failure = error_text(500, std::string(data));
+      return;
+    }
+    if (j.contains("usage") && j["usage"].is_object()) out.usage = j["usage"];
+    if (!j.contains("choices") || !j["choices"].is_array()) return;
+    for (const json& choice : j["choices"]) {
+      if (!choice.is_object()) continue;
+      if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
+        out.finish_reason = choice["finish_reason"].get<std::string>();
+      if (!choice.contains("delta") || !choice["delta"].is_object()) continue;
+      const json& d = choice["delta"];
+      const auto text = [&d](const char* key) {
+        return d.contains(key) && d[key].is_string() ? d[key].get<std::string>() : std::string();
+      };
+      const std::string content = text("content"), reasoning = text("reasoning_content");
+      out.content += content;
+      out.reasoning += reasoning;
+      if (!content.empty() || !reasoning.empty()) on_delta(content, reasoning);
+    }
+  };
   char chunk[8192];
-  while (!parser.is_done()) {
+  while (!parser.is_done() && !failure) {
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof(chunk);
     http::read_some(*sock, buf, parser, ec);
@@ -157,42 +190,8 @@ Result<StreamedChat> ApiClient::stream_chat(json body,
     if (status != 200) {
       error_body.append(chunk, got);
       if (error_body.size() > (1u << 20)) break;
-    } else {
-      pending.append(chunk, got);
-      for (size_t cut; (cut = pending.find("\n\n")) != std::string::npos;) {
-        const std::string event = pending.substr(0, cut);
-        pending.erase(0, cut + 2);
-        size_t pos = 0;
-        while (pos < event.size()) {
-          size_t end = event.find('\n', pos);
-          if (end == std::string::npos) end = event.size();
-          std::string_view line(event.data() + pos, end - pos);
-          pos = end + 1;
-          if (line.rfind("data:", 0) != 0) continue;
-          line.remove_prefix(5);
-          while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-          if (line == "[DONE]") continue;
-          auto j = json::parse(line, nullptr, false);
-          if (!j.is_object()) return make_error("the server sent an event that is not JSON");
-          if (j.contains("error")) return make_error("{}", error_text(500, std::string(line)));
-          if (j.contains("usage") && j["usage"].is_object()) out.usage = j["usage"];
-          if (!j.contains("choices") || !j["choices"].is_array()) continue;
-          for (const json& choice : j["choices"]) {
-            if (!choice.is_object()) continue;
-            if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
-              out.finish_reason = choice["finish_reason"].get<std::string>();
-            if (!choice.contains("delta") || !choice["delta"].is_object()) continue;
-            const json& d = choice["delta"];
-            std::string content = d.contains("content") && d["content"].is_string() ? d["content"].get<std::string>() : "";
-            std::string reasoning = d.contains("reasoning_content") && d["reasoning_content"].is_string()
-                                        ? d["reasoning_content"].get<std::string>()
-                                        : "";
-            out.content += content;
-            out.reasoning += reasoning;
-            if (!content.empty() || !reasoning.empty()) on_delta(content, reasoning);
-          }
-        }
-      }
+    } else if (Status st = events.feed(std::string_view(chunk, got), on_event); !st.ok()) {
+      failure = st.message();
     }
     if (ec) break;
   }
@@ -201,6 +200,7 @@ Result<StreamedChat> ApiClient::stream_chat(json body,
     return out;
   }
   if (status != 200) return make_error("{}", error_text(status, error_body));
+  if (failure) return make_error("{}", *failure);
   if (ec && ec != http::error::end_of_stream && ec != asio::error::eof)
     return make_error("reading the answer: {}", ec.message());
   return out;

@@ -59,3 +59,8 @@ if [ -x "$build/tests/fuzz/fuzz_vocab_text" ]; then
   printf 'ab a\n\n\nb <tool> \xc3 A<bos>' > "$text_seeds/prompt"
   run fuzz_vocab_text "$text_seeds"
 fi
+# Seed: a chat completion stream as hearth serves it, with CRLF and CR line ends and a comment.
+sse_seeds="$work/sse-seeds"
+mkdir -p "$sse_seeds"
+printf '\x05: ping\r\n\r\ndata: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\nevent: x\rdata: a\rdata: b\r\rdata: [DONE]\n\n' > "$sse_seeds/stream"
+run fuzz_sse "$sse_seeds"

@@ -269,6 +269,33 @@ describe("web chat", () => {
     await page.close();
   });
 
+  test("a text file attaches into the message; the theme toggles and is kept", async () => {
+    const page = await openChat(server.url, { theme: "light" });
+    const file = path.join(dir, "notes.txt");
+    fs.writeFileSync(file, "line one\nline two <b>x</b>\n");
+    await page.click("#new-chat");
+    await page.type("#input", "Summarise:");
+    const input = await page.$("#attach-file");
+    await input.uploadFile(file);
+    await page.waitForFunction(() => document.querySelector("#input").value.includes("line two"));
+    assert.equal(await page.$eval("#input", (el) => el.value), "Summarise:\n\nnotes.txt:\n```\nline one\nline two <b>x</b>\n\n```\n");
+    assert.match(await page.$eval("#status", (el) => el.textContent), /Attached notes\.txt/);
+
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "light");
+    await page.click("#theme");
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.reload({ waitUntil: "load" });
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), bg);
+    assert.notEqual(bg, "rgb(255, 255, 255)");
+    // Leave the page as the tests after this one expect it: the system's theme, and the last
+    // conversation with an answer shown.
+    await page.evaluate(() => localStorage.removeItem("hearth.theme"));
+    await page.click('#conversations li[aria-current="true"] button[aria-label^="Delete"]');
+    await page.close();
+  });
+
   test("a key-protected server: the page asks for the key once and keeps it", async () => {
     const keyed = await startServer(MODEL, ["--served-model-name", "tiny-keyed", "--api-key", "sesame"]);
     try {

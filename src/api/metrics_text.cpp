@@ -3,33 +3,48 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <utility>
+#include <vector>
 
 namespace hearth::api {
 namespace {
 
+// Series are gathered by family, so several models' series of one metric sit under one HELP and
+// TYPE header (the text format allows each family once), in the order families first appear.
 struct Writer {
-  std::string out;
+  struct Family {
+    std::string head;
+    std::string lines;
+  };
+  std::vector<std::pair<std::string, Family>> families;
   std::string labels;  // {model_name="..."}
 
-  void header(const std::string& name, const char* type, const char* help) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  std::string& lines(const std::string& name, const char* type, const char* help) {
+    for (auto& [n, f] : families)
+      if (n == name) return f.lines;
+    families.push_back({name, {fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type), {}}});
+    return families.back().second.lines;
   }
   void gauge(const std::string& name, const char* help, double v) {
-    header(name, "gauge", help);
-    out += fmt::format("{}{} {}\n", name, labels, v);
+    lines(name, "gauge", help) += fmt::format("{}{} {}\n", name, labels, v);
   }
   void counter(const std::string& name, const char* help, double v) {
-    header(name, "counter", help);
-    out += fmt::format("{}{} {}\n", name, labels, v);
+    lines(name, "counter", help) += fmt::format("{}{} {}\n", name, labels, v);
   }
   void histogram(const std::string& name, const char* help, const engine::Histogram& h) {
-    header(name, "histogram", help);
+    std::string& out = lines(name, "histogram", help);
     const std::string inner = labels.substr(1, labels.size() - 2);
     for (size_t i = 0; i < h.bounds().size(); ++i)
       out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, inner, h.bounds()[i], h.cumulative_counts()[i]);
     out += fmt::format("{}_bucket{{{},le=\"+Inf\"}} {}\n", name, inner, h.count());
     out += fmt::format("{}_sum{} {}\n", name, labels, h.sum());
     out += fmt::format("{}_count{} {}\n", name, labels, h.count());
+  }
+  std::string text() const {
+    std::string out;
+    out.reserve(16 << 10);
+    for (const auto& [name, f] : families) out += f.head + f.lines;
+    return out;
   }
 };
 
@@ -48,53 +63,59 @@ std::string escape_label(const std::string& s) {
 
 }  // namespace
 
-std::string render_metrics(const engine::EngineMetrics& m, const std::string& model_name, bool loaded) {
+std::string render_metrics(const std::vector<ModelMetrics>& models, bool loaded) {
   Writer w;
-  w.out.reserve(16 << 10);
-  w.labels = fmt::format("{{model_name=\"{}\"}}", escape_label(model_name));
-  const double usage = m.kv_blocks_total > 0 ? double(m.kv_blocks_in_use) / double(m.kv_blocks_total) : 0.0;
-  w.gauge("vllm:num_requests_running", "Requests in the running batch.", double(m.running));
-  w.gauge("vllm:num_requests_waiting", "Requests waiting to be scheduled.", double(m.waiting));
-  w.gauge("vllm:kv_cache_usage_perc", "KV-cache usage, 0 to 1 (blocks held by running requests).", usage);
-  w.gauge("vllm:gpu_cache_usage_perc", "Older name of vllm:kv_cache_usage_perc.", usage);
-  w.header("vllm:cache_config_info", "gauge", "KV-cache configuration.");
-  w.out += fmt::format("vllm:cache_config_info{{block_size=\"{}\",num_gpu_blocks=\"{}\",num_cpu_blocks=\"0\",cache_dtype=\"f16\",enable_prefix_caching=\"True\"}} 1\n",
-                       m.block_size, m.kv_blocks_total);
-  w.header("vllm:lora_requests_info", "gauge", "LoRA adapters (none are served).");
-  w.out += fmt::format("vllm:lora_requests_info{{max_lora=\"0\",running_lora_adapters=\"\",waiting_lora_adapters=\"\"}} {}\n",
-                       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-  w.counter("vllm:prompt_tokens_total", "Prompt tokens processed.", double(m.prompt_tokens));
-  w.counter("vllm:generation_tokens_total", "Tokens generated.", double(m.generation_tokens));
-  w.counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", double(m.prefix_cache_queries));
-  w.counter("vllm:prefix_cache_hits_total", "Prompt tokens whose KV came from the prefix cache.", double(m.prefix_cache_hits));
-  w.counter("vllm:num_preemptions_total", "Sequences preempted for lack of KV blocks.", double(m.preemptions));
-  w.header("vllm:request_success_total", "counter", "Finished requests by finish reason.");
-  const char* reasons[] = {"stop", "length", "abort", "error"};
-  for (size_t i = 0; i < 4; ++i)
-    w.out += fmt::format("vllm:request_success_total{{model_name=\"{}\",finished_reason=\"{}\"}} {}\n",
-                         escape_label(model_name), reasons[i], m.finished[i]);
-  w.histogram("vllm:time_to_first_token_seconds", "Time to first token.", m.ttft);
-  w.histogram("vllm:inter_token_latency_seconds", "Time between consecutive tokens of a request.", m.itl);
-  w.histogram("vllm:time_per_output_token_seconds", "Older name of vllm:inter_token_latency_seconds.", m.itl);
-  w.histogram("vllm:e2e_request_latency_seconds", "Request latency, arrival to finish.", m.e2e);
-  w.histogram("vllm:request_queue_time_seconds", "Time from arrival to first scheduling.", m.queue_time);
-  w.histogram("vllm:request_prompt_tokens", "Prompt length of requests.", m.prompt_len);
-  w.histogram("vllm:request_generation_tokens", "Generated length of requests.", m.generation_len);
-  w.gauge("hearth_model_loaded", "1 once the model is loaded.", loaded ? 1 : 0);
-  w.counter("hearth_engine_steps_total", "Engine steps; each is one forward pass over a batch.", double(m.steps));
-  w.counter("hearth_batched_tokens_total", "Tokens run through engine steps.", double(m.batched_tokens));
-  w.gauge("hearth_kv_blocks_in_use", "KV blocks held by running requests.", double(m.kv_blocks_in_use));
-  w.gauge("hearth_kv_blocks_cached", "KV blocks kept for prefix reuse.", double(m.kv_blocks_cached));
-  w.gauge("hearth_kv_blocks_total", "KV blocks in the cache.", double(m.kv_blocks_total));
-  if (m.kv_window_blocks_total > 0) {
-    w.gauge("hearth_kv_window_blocks_in_use", "Sliding-window layers' KV blocks held by running requests.",
-            double(m.kv_window_blocks_in_use));
-    w.gauge("hearth_kv_window_blocks_cached", "Sliding-window layers' KV blocks kept for prefix reuse.",
-            double(m.kv_window_blocks_cached));
-    w.gauge("hearth_kv_window_blocks_total", "Blocks of the sliding-window layers' KV pool.",
-            double(m.kv_window_blocks_total));
+  for (const ModelMetrics& mm : models) {
+    const engine::EngineMetrics& m = mm.metrics;
+    const std::string name = escape_label(mm.name);
+    w.labels = fmt::format("{{model_name=\"{}\"}}", name);
+    const double usage = m.kv_blocks_total > 0 ? double(m.kv_blocks_in_use) / double(m.kv_blocks_total) : 0.0;
+    w.gauge("vllm:num_requests_running", "Requests in the running batch.", double(m.running));
+    w.gauge("vllm:num_requests_waiting", "Requests waiting to be scheduled.", double(m.waiting));
+    w.gauge("vllm:kv_cache_usage_perc", "KV-cache usage, 0 to 1 (blocks held by running requests).", usage);
+    w.gauge("vllm:gpu_cache_usage_perc", "Older name of vllm:kv_cache_usage_perc.", usage);
+    // vLLM's info series have no model label; with several models each needs one to be distinct.
+    const std::string model_label = models.size() > 1 ? fmt::format(",model_name=\"{}\"", name) : std::string();
+    w.lines("vllm:cache_config_info", "gauge", "KV-cache configuration.") += fmt::format(
+        "vllm:cache_config_info{{block_size=\"{}\",num_gpu_blocks=\"{}\",num_cpu_blocks=\"0\",cache_dtype=\"f16\",enable_prefix_caching=\"True\"{}}} 1\n",
+        m.block_size, m.kv_blocks_total, model_label);
+    if (&mm == &models.front())
+      w.lines("vllm:lora_requests_info", "gauge", "LoRA adapters (none are served).") += fmt::format(
+          "vllm:lora_requests_info{{max_lora=\"0\",running_lora_adapters=\"\",waiting_lora_adapters=\"\"}} {}\n",
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    w.counter("vllm:prompt_tokens_total", "Prompt tokens processed.", double(m.prompt_tokens));
+    w.counter("vllm:generation_tokens_total", "Tokens generated.", double(m.generation_tokens));
+    w.counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", double(m.prefix_cache_queries));
+    w.counter("vllm:prefix_cache_hits_total", "Prompt tokens whose KV came from the prefix cache.", double(m.prefix_cache_hits));
+    w.counter("vllm:num_preemptions_total", "Sequences preempted for lack of KV blocks.", double(m.preemptions));
+    std::string& success = w.lines("vllm:request_success_total", "counter", "Finished requests by finish reason.");
+    const char* reasons[] = {"stop", "length", "abort", "error"};
+    for (size_t i = 0; i < 4; ++i)
+      success += fmt::format("vllm:request_success_total{{model_name=\"{}\",finished_reason=\"{}\"}} {}\n", name,
+                             reasons[i], m.finished[i]);
+    w.histogram("vllm:time_to_first_token_seconds", "Time to first token.", m.ttft);
+    w.histogram("vllm:inter_token_latency_seconds", "Time between consecutive tokens of a request.", m.itl);
+    w.histogram("vllm:time_per_output_token_seconds", "Older name of vllm:inter_token_latency_seconds.", m.itl);
+    w.histogram("vllm:e2e_request_latency_seconds", "Request latency, arrival to finish.", m.e2e);
+    w.histogram("vllm:request_queue_time_seconds", "Time from arrival to first scheduling.", m.queue_time);
+    w.histogram("vllm:request_prompt_tokens", "Prompt length of requests.", m.prompt_len);
+    w.histogram("vllm:request_generation_tokens", "Generated length of requests.", m.generation_len);
+    w.gauge("hearth_model_loaded", "1 once the model is loaded.", loaded ? 1 : 0);
+    w.counter("hearth_engine_steps_total", "Engine steps; each is one forward pass over a batch.", double(m.steps));
+    w.counter("hearth_batched_tokens_total", "Tokens run through engine steps.", double(m.batched_tokens));
+    w.gauge("hearth_kv_blocks_in_use", "KV blocks held by running requests.", double(m.kv_blocks_in_use));
+    w.gauge("hearth_kv_blocks_cached", "KV blocks kept for prefix reuse.", double(m.kv_blocks_cached));
+    w.gauge("hearth_kv_blocks_total", "KV blocks in the cache.", double(m.kv_blocks_total));
+    if (m.kv_window_blocks_total > 0) {
+      w.gauge("hearth_kv_window_blocks_in_use", "Sliding-window layers' KV blocks held by running requests.",
+              double(m.kv_window_blocks_in_use));
+      w.gauge("hearth_kv_window_blocks_cached", "Sliding-window layers' KV blocks kept for prefix reuse.",
+              double(m.kv_window_blocks_cached));
+      w.gauge("hearth_kv_window_blocks_total", "Blocks of the sliding-window layers' KV pool.",
+              double(m.kv_window_blocks_total));
+    }
   }
-  return w.out;
+  return w.text();
 }
 
 }  // namespace hearth::api

@@ -4,11 +4,18 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "engine/metrics.h"
 
 namespace hearth::api {
 
-std::string render_metrics(const engine::EngineMetrics& m, const std::string& model_name, bool loaded);
+struct ModelMetrics {
+  std::string name;
+  engine::EngineMetrics metrics;
+};
+
+// One family per metric, a series per served model (labelled model_name).
+std::string render_metrics(const std::vector<ModelMetrics>& models, bool loaded);
 
 }  // namespace hearth::api

@@ -6,6 +6,11 @@
 #include <sys/resource.h>
 
 #include <cstdlib>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "cli/served_model.h"
@@ -15,7 +20,9 @@ namespace hearth::cli {
 namespace {
 
 struct ServeArgs {
-  ServingOptions model;
+  ServingOptions model;              // the sizing options; each model's path and name below
+  std::vector<std::string> models;
+  std::vector<std::string> names;
   server::ServerOptions server;
   uint64_t max_body_mb = 16;
 };
@@ -39,13 +46,32 @@ int serve(ServeArgs a) {
     fmt::print(stderr, "hearth serve: {}\n", st.message());
     return 1;
   }
-  fmt::print(stderr, "serve: listening on http://{}:{} (loading {})\n", a.server.host, srv.port(), a.model.model);
-  auto served = ServedModel::load(a.model, "serve");
-  if (!served.ok()) {
-    fmt::print(stderr, "hearth serve: {}\n", served.error().message);
-    return 1;
+  if (a.names.size() > a.models.size()) {
+    fmt::print(stderr, "hearth serve: {} --served-model-name for {} --model\n", a.names.size(), a.models.size());
+    return 2;
   }
-  srv.set_model((*served)->context(), &(*served)->engine());
+  fmt::print(stderr, "serve: listening on http://{}:{} (loading {})\n", a.server.host, srv.port(), fmt::join(a.models, ", "));
+  // Every model is loaded now, each with its own engine and KV cache of --kv-cache-mb.
+  std::vector<std::unique_ptr<ServedModel>> loaded;
+  std::vector<std::pair<api::ModelContext, engine::Engine*>> served;
+  for (size_t i = 0; i < a.models.size(); ++i) {
+    ServingOptions o = a.model;
+    o.model = a.models[i];
+    o.served_name = i < a.names.size() ? a.names[i] : std::string();
+    auto m = ServedModel::load(o, "serve");
+    if (!m.ok()) {
+      fmt::print(stderr, "hearth serve: {}\n", m.error().message);
+      return 1;
+    }
+    for (const auto& [ctx, e] : served)
+      if (ctx.name == (*m)->context().name) {
+        fmt::print(stderr, "hearth serve: two models are named '{}': give each a --served-model-name\n", ctx.name);
+        return 2;
+      }
+    served.emplace_back((*m)->context(), &(*m)->engine());
+    loaded.push_back(std::move(*m));
+  }
+  srv.set_models(std::move(served));
   fmt::print(stderr, "serve: ready on http://{}:{}{}\n", a.server.host, srv.port(),
              a.server.web_ui ? " (chat in the browser at /, dashboard at /dashboard)" : "");
   const int code = srv.wait();
@@ -58,13 +84,16 @@ int serve(ServeArgs a) {
 void add_serve_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
-  cmd->add_option("-m,--model", a->model.model, "GGUF file or Hugging Face folder")->required();
+  cmd->add_option("-m,--model", a->models, "GGUF file or Hugging Face folder (repeatable: several models, picked by "
+                  "the request's \"model\")")->required();
+  cmd->add_option("--served-model-name", a->names,
+                  "The model id clients use (default: the file name; repeatable, one per --model in order)");
   cmd->add_option("--host", a->server.host, "Address to bind")->capture_default_str();
   cmd->add_option("--port", a->server.port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--api-key", a->server.api_keys,
                   "Require 'Authorization: Bearer KEY' on the API (repeatable; also $HEARTH_API_KEY)");
   cmd->add_option("--cors-origin", a->server.cors_origins, "Allow browser requests from this origin ('*': any; repeatable)");
-  add_serving_options(cmd, a->model);
+  add_serving_options(cmd, a->model, /*name_option=*/false);
   cmd->add_option("--max-body-mb", a->max_body_mb, "Largest request body")->capture_default_str();
   cmd->add_option("--request-timeout", a->server.request_timeout_s, "Seconds a request may run")->capture_default_str();
   cmd->add_option("--shutdown-grace", a->server.shutdown_grace_s, "Seconds in-flight requests get on SIGTERM")

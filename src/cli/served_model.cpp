@@ -40,8 +40,9 @@ class StageClock {
 
 }  // namespace
 
-void add_serving_options(CLI::App* cmd, ServingOptions& o) {
-  cmd->add_option("--served-model-name", o.served_name, "The model id clients use (default: the file name)");
+void add_serving_options(CLI::App* cmd, ServingOptions& o, bool name_option) {
+  if (name_option)
+    cmd->add_option("--served-model-name", o.served_name, "The model id clients use (default: the file name)");
   cmd->add_option("--chat-template", o.chat_template_file, "Jinja chat template file overriding the model's");
   cmd->add_option("-t,--threads", o.n_threads, "Threads for the forward pass (default: the cores)");
   cmd->add_option("-c,--ctx-size", o.ctx_size, "Most tokens per sequence, prompt + completion (0: the model's)")

@@ -34,8 +34,9 @@ struct ServingOptions {
   bool no_prefix_cache = false;
 };
 
-// The options that size the model and engine, shared by `serve` and `chat`.
-void add_serving_options(CLI::App* cmd, ServingOptions& o);
+// The options that size the model and engine, shared by `serve` and `chat` (`serve` names its
+// several models itself: name_option false).
+void add_serving_options(CLI::App* cmd, ServingOptions& o, bool name_option = true);
 
 class ServedModel {
  public:

@@ -2,6 +2,7 @@
 #include "server/web_assets.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -301,6 +302,12 @@ class Response {
 
 }  // namespace
 
+// A model the server answers for: what the API layer needs of it, and its engine.
+struct Served {
+  ModelContext model;
+  engine::Engine* engine = nullptr;
+};
+
 struct Server::Impl {
   ServerOptions options;
   asio::io_context io{1};
@@ -313,8 +320,7 @@ struct Server::Impl {
   std::atomic<bool> ready{false};
   std::atomic<bool> shutting_down{false};
   std::atomic<int> active_generations{0};
-  ModelContext model;
-  engine::Engine* engine = nullptr;
+  std::vector<std::unique_ptr<Served>> served;  // set once before ready; the first is the default
   std::mutex done_mutex;
   std::condition_variable done_cv;
   bool done = false;
@@ -447,8 +453,12 @@ struct Server::Impl {
     }
     if (path == "/metrics") {
       if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
-      const std::string text = render_metrics(ready ? engine->metrics() : engine::EngineMetrics{},
-                                              ready ? model.name : std::string(), ready.load());
+      std::vector<ModelMetrics> all;
+      if (ready)
+        for (const auto& sv : served) all.push_back({sv->model.name, sv->engine->metrics()});
+      else
+        all.push_back({});
+      const std::string text = render_metrics(all, ready.load());
       co_return co_await send(stream, make_response(req, http::status::ok, text, "text/plain; version=0.0.4; charset=utf-8"),
                               keep);
     }
@@ -496,21 +506,47 @@ struct Server::Impl {
     ApiResult<ojson> parsed = parse_json_body(req.body());
     if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), keep);
     const ojson& body = std::get<ojson>(parsed);
+    // The request's "model" picks one of the served models (none given: the first).
+    const Served* chosen = served.front().get();
+    if (served.size() > 1) {
+      chosen = nullptr;
+      for (const auto& sv : served)
+        if (!chosen && !check_model(body, sv->model)) chosen = sv.get();
+      if (!chosen) {
+        std::optional<ApiError> e = check_model(body, served.front()->model);
+        if (e->code == "model_not_found") {
+          std::vector<std::string> names;
+          for (const auto& sv : served) names.push_back("'" + sv->model.name + "'");
+          e->message = fmt::format("The model '{}' does not exist. This server serves {}.",
+                                   body["model"].get<std::string>(), fmt::join(names, ", "));
+        }
+        co_return co_await send(stream, error_response(req, *e), keep);
+      }
+    }
+    const Served& s = *chosen;
 
-    if (path == "/tokenize") co_return co_await send(stream, tokenize(req, body), keep);
-    if (path == "/detokenize") co_return co_await send(stream, detokenize(req, body), keep);
-    if (path == "/apply-template") co_return co_await send(stream, apply_template(req, body), keep);
-    if (path == "/v1/embeddings") co_return co_await embeddings(stream, req, body);
-    if (rerank_path) co_return co_await rerank(stream, req, body);
-    co_return co_await generate(stream, req, body, path == "/v1/chat/completions");
+    if (path == "/tokenize") co_return co_await send(stream, tokenize(s, req, body), keep);
+    if (path == "/detokenize") co_return co_await send(stream, detokenize(s, req, body), keep);
+    if (path == "/apply-template") co_return co_await send(stream, apply_template(s, req, body), keep);
+    if (path == "/v1/embeddings") co_return co_await embeddings(s, stream, req, body);
+    if (rerank_path) co_return co_await rerank(s, stream, req, body);
+    co_return co_await generate(s, stream, req, body, path == "/v1/chat/completions");
   }
 
   http::response<http::string_body> models(const Request& req, const std::string& path) {
-    json card = {{"id", model.name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "hearth"},
-                 {"root", model.name}, {"parent", nullptr}, {"max_model_len", model.max_context}};
-    if (path == "/v1/models") return make_response(req, http::status::ok, dump({{"object", "list"}, {"data", json::array({card})}}));
-    if (path.substr(std::string("/v1/models/").size()) != model.name) return not_found(req, path);
-    return make_response(req, http::status::ok, dump(card));
+    const auto card = [](const ModelContext& m) {
+      return json{{"id", m.name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "hearth"},
+                  {"root", m.name}, {"parent", nullptr}, {"max_model_len", m.max_context}};
+    };
+    if (path == "/v1/models") {
+      json data = json::array();
+      for (const auto& sv : served) data.push_back(card(sv->model));
+      return make_response(req, http::status::ok, dump({{"object", "list"}, {"data", data}}));
+    }
+    const std::string id = path.substr(std::string("/v1/models/").size());
+    for (const auto& sv : served)
+      if (sv->model.name == id) return make_response(req, http::status::ok, dump(card(sv->model)));
+    return not_found(req, path);
   }
 
   http::response<http::string_body> not_found(const Request& req, const std::string& path) {
@@ -522,7 +558,8 @@ struct Server::Impl {
   }
 
   // llama-server's /apply-template: the prompt a chat request renders to, without generating.
-  http::response<http::string_body> apply_template(const Request& req, const ojson& body) {
+  http::response<http::string_body> apply_template(const Served& s, const Request& req, const ojson& body) {
+    const ModelContext& model = s.model;
     if (!model.generates)
       return error_response(req, bad_request("this model is an encoder: it has no chat template to apply"));
     if (auto e = check_model(body, model)) return error_response(req, *e);
@@ -551,7 +588,8 @@ struct Server::Impl {
     return res;
   }
 
-  http::response<http::string_body> tokenize(const Request& req, const ojson& body) {
+  http::response<http::string_body> tokenize(const Served& s, const Request& req, const ojson& body) {
+    const ModelContext& model = s.model;
     std::vector<int32_t> ids;
     if (body.contains("messages")) {
       auto plan = parse_chat_request(body, model);
@@ -571,7 +609,8 @@ struct Server::Impl {
     return make_response(req, http::status::ok, dump(out));
   }
 
-  http::response<http::string_body> detokenize(const Request& req, const ojson& body) {
+  http::response<http::string_body> detokenize(const Served& s, const Request& req, const ojson& body) {
+    const ModelContext& model = s.model;
     auto it = body.find("tokens");
     if (it == body.end() || !it->is_array()) return error_response(req, bad_request("'tokens' must be an array of token ids", "tokens"));
     std::vector<int32_t> ids;
@@ -593,8 +632,8 @@ struct Server::Impl {
   // Notices a client that goes away while its request waits: a read on the socket completes
   // with an error, and the job's engine requests are cancelled. (Job and EmbedJob alike.)
   template <class J>
-  void watch_client(beast::tcp_stream& stream, const std::shared_ptr<J>& job) {
-    stream.socket().async_read_some(asio::buffer(job->read_buffer), [job, this](beast::error_code ec, size_t) {
+  void watch_client(beast::tcp_stream& stream, const std::shared_ptr<J>& job, engine::Engine* engine) {
+    stream.socket().async_read_some(asio::buffer(job->read_buffer), [job, engine](beast::error_code ec, size_t) {
       if (!ec || ec == asio::error::operation_aborted) return;
       job->client_gone = true;
       for (uint64_t id : job->engine_ids) engine->cancel(id);
@@ -615,7 +654,10 @@ struct Server::Impl {
 
   // --- generation ---------------------------------------------------------------------------
 
-  awaitable<bool> generate(beast::tcp_stream& stream, Request& req, const ojson& body, bool chat) {
+  // `s` lives as long as the server (coroutines may hold it across suspensions).
+  awaitable<bool> generate(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body, bool chat) {
+    const ModelContext& model = s.model;
+    engine::Engine* engine = s.engine;
     auto parsed = chat ? parse_chat_request(body, model) : parse_completion_request(body, model);
     if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
     auto lengths = resolve_lengths(std::get<GenerationPlan>(parsed), model);
@@ -624,10 +666,10 @@ struct Server::Impl {
     auto job = std::make_shared<Job>(stream.get_executor());
     Response out(std::move(std::get<GenerationPlan>(parsed)), chat, model.name);
     const GenerationPlan& plan = out.plan;
-    if (std::optional<ApiError> e = submit_all(*job, plan, std::get<std::vector<int64_t>>(lengths)))
+    if (std::optional<ApiError> e = submit_all(s, *job, plan, std::get<std::vector<int64_t>>(lengths)))
       co_return co_await send(stream, error_response(req, *e), false);
     const InFlight in_flight(active_generations);
-    watch_client(stream, job);
+    watch_client(stream, job, engine);
 
     const auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(options.request_timeout_s * 1000));
     bool timed_out = false;
@@ -692,12 +734,14 @@ struct Server::Impl {
 
   // Each input is a prefill-only engine request pooled the model's way, batched with whatever
   // else is running; resolves once every input is pooled (or answers the error itself).
-  awaitable<Pooled> run_pooled(beast::tcp_stream& stream, Request& req, const std::vector<std::vector<int32_t>>& inputs,
+  awaitable<Pooled> run_pooled(const Served& s, beast::tcp_stream& stream, Request& req, const std::vector<std::vector<int32_t>>& inputs,
                                const char* param) {
+    const ModelContext& model = s.model;
+    engine::Engine* engine = s.engine;
     Pooled out;
     auto job = std::make_shared<EmbedJob>(stream.get_executor(), inputs.size());
     const InFlight in_flight(active_generations);
-    watch_client(stream, job);
+    watch_client(stream, job, engine);
     // The inputs go to the engine a window at a time, so that a request of 2048 inputs neither
     // overflows the wait queue (--max-waiting) nor takes all of it from other clients.
     const size_t window = std::max<size_t>(1, static_cast<size_t>(engine->options().max_waiting) / 2);
@@ -771,21 +815,23 @@ struct Server::Impl {
 
   // The connection closes after these, as after a generation: the read that watches for the
   // client going away may have taken bytes of a next request.
-  awaitable<bool> embeddings(beast::tcp_stream& stream, Request& req, const ojson& body) {
+  awaitable<bool> embeddings(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body) {
+    const ModelContext& model = s.model;
     auto parsed = parse_embeddings_request(body, model);
     if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
     const EmbeddingPlan plan = std::move(std::get<EmbeddingPlan>(parsed));
-    Pooled pooled = co_await run_pooled(stream, req, plan.inputs, "input");
+    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "input");
     if (pooled.answered) co_return pooled.keep;
     co_return co_await send(
         stream, make_response(req, http::status::ok, embeddings_response(plan, std::move(pooled.vectors), model.name)), false);
   }
 
-  awaitable<bool> rerank(beast::tcp_stream& stream, Request& req, const ojson& body) {
+  awaitable<bool> rerank(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body) {
+    const ModelContext& model = s.model;
     auto parsed = parse_rerank_request(body, model);
     if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
     const RerankPlan plan = std::move(std::get<RerankPlan>(parsed));
-    Pooled pooled = co_await run_pooled(stream, req, plan.inputs, "documents");
+    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "documents");
     if (pooled.answered) co_return pooled.keep;
     std::vector<float> scores;
     for (const std::vector<float>& probs : pooled.vectors) scores.push_back(probs[0]);  // the first class's ("yes")
@@ -793,7 +839,10 @@ struct Server::Impl {
   }
 
   // Queues one engine request per choice; on failure cancels those already queued.
-  std::optional<ApiError> submit_all(Job& job, const GenerationPlan& plan, const std::vector<int64_t>& max_tokens) {
+  std::optional<ApiError> submit_all(const Served& s, Job& job, const GenerationPlan& plan,
+                                     const std::vector<int64_t>& max_tokens) {
+    const ModelContext& model = s.model;
+    engine::Engine* engine = s.engine;
     job.tok = model.tokenizer;
     job.chat = plan.chat;
     job.tokens_as_ids = plan.tokens_as_ids;
@@ -841,7 +890,13 @@ struct Server::Impl {
     beast::error_code ec;
     acceptor.close(ec);
     drain_thread = std::thread([this] {
-      if (engine) engine->drain(std::chrono::milliseconds(int64_t(options.shutdown_grace_s * 1000)));
+      // The engines drain together: each gets the whole grace period.
+      std::vector<std::thread> drains;
+      for (const auto& sv : served)
+        drains.emplace_back([this, e = sv->engine] {
+          e->drain(std::chrono::milliseconds(int64_t(options.shutdown_grace_s * 1000)));
+        });
+      for (std::thread& t : drains) t.join();
       // Let the connections write what the engine finished, then stop.
       for (int i = 0; i < 200 && active_generations > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       io.stop();
@@ -889,10 +944,15 @@ Status Server::start() {
 int Server::port() const { return impl_->acceptor.is_open() ? impl_->acceptor.local_endpoint().port() : -1; }
 
 void Server::set_model(api::ModelContext model, engine::Engine* engine) {
-  asio::post(impl_->io, [this, model = std::move(model), engine]() mutable {
-    impl_->model = std::move(model);
-    impl_->engine = engine;
-    impl_->ready = true;
+  std::vector<std::pair<api::ModelContext, engine::Engine*>> one;
+  one.emplace_back(std::move(model), engine);
+  set_models(std::move(one));
+}
+
+void Server::set_models(std::vector<std::pair<api::ModelContext, engine::Engine*>> models) {
+  asio::post(impl_->io, [this, models = std::move(models)]() mutable {
+    for (auto& [ctx, engine] : models) impl_->served.push_back(std::make_unique<Served>(Served{std::move(ctx), engine}));
+    impl_->ready = !impl_->served.empty();
   });
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -45,6 +46,9 @@ class Server {
 
   // The model is loaded: generation routes open and /health turns 200.
   void set_model(api::ModelContext model, engine::Engine* engine);
+  // Several models: a request's "model" field picks one (none given: the first); /v1/models
+  // lists them all and /metrics has a series per model. Call once.
+  void set_models(std::vector<std::pair<api::ModelContext, engine::Engine*>> models);
 
   // Blocks until SIGINT/SIGTERM has been handled: stop accepting, let in-flight requests finish
   // within the grace period, cancel the rest. Returns the process exit code.

@@ -296,6 +296,47 @@ describe("web chat", () => {
     await page.close();
   });
 
+  test("two models in one server: the picker lists both and each answer comes from the model picked", async () => {
+    const other = path.join(dir, "other.gguf");
+    hearth("mkmodel", "--preset", "qwen2.5-tiny", "--type", "q8_0", "--seed", "5", "-o", other);
+    const both = await startServer(MODEL, ["--served-model-name", "first", "-m", other, "--served-model-name", "second"]);
+    try {
+      const c = new OpenAI({ baseURL: `${both.url}/v1`, apiKey: "x", maxRetries: 0 });
+      assert.deepEqual((await c.models.list()).data.map((m) => m.id), ["first", "second"]);
+      const page = await openChat(both.url);
+      await page.waitForSelector("#model option");
+      assert.deepEqual(await page.$$eval("#model option", (o) => o.map((x) => x.value)), ["first", "second"]);
+      await page.click("#settings-button");
+      const answers = {};
+      for (const model of ["first", "second"]) {
+        await page.click("#new-chat");
+        await setField(page, "temperature", 0);  // settings are the conversation's
+        await setField(page, "max-tokens", 8);
+        await page.select("#model", model);
+        await send(page, "Which model are you?");
+        await waitIdle(page);
+        const conv = (await stored(page)).find((x) => x.model === model);
+        answers[model] = conv.messages[1].content;
+        const ref = await c.chat.completions.create({
+          model, messages: [{ role: "user", content: "Which model are you?" }], temperature: 0, max_tokens: 8,
+        });
+        assert.equal(answers[model], ref.choices[0].message.content, model);
+      }
+      assert.notEqual(answers.first, answers.second);  // two different random models
+      // Each model's tokens are counted under its own name.
+      const m = await metrics(both.url);
+      assert.equal(m.get('vllm:generation_tokens_total{model_name="first"}'), 16);
+      assert.equal(m.get('vllm:generation_tokens_total{model_name="second"}'), 16);
+      const missing = await c.chat.completions.create({ model: "third", messages: [{ role: "user", content: "x" }] })
+        .catch((e) => e);
+      assert.equal(missing.status, 404);
+      assert.match(missing.message, /This server serves 'first', 'second'/);
+      await page.close();
+    } finally {
+      await both.stop();
+    }
+  });
+
   test("a key-protected server: the page asks for the key once and keeps it", async () => {
     const keyed = await startServer(MODEL, ["--served-model-name", "tiny-keyed", "--api-key", "sesame"]);
     try {

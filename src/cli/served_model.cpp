@@ -1,13 +1,13 @@
 #include "cli/served_model.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 
 #include "base/mapped_file.h"
+#include "base/progress.h"
 #include "base/thread_pool.h"
 
 namespace hearth::cli {
@@ -30,6 +30,7 @@ class StageClock {
     fmt::print(stderr, "{}: {} ({:.2f} s)\n", prefix_, what, std::chrono::duration<double>(now - stage_).count());
     stage_ = now;
   }
+  void lap() { stage_ = Clock::now(); }  // the stage reported itself
   double total_s() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
  private:
@@ -99,21 +100,24 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   topt.n_threads = a.n_threads;
   topt.n_batch = std::max(a.max_step_tokens, a.max_running);
   topt.own_kv_cache = false;
-  // On a terminal, a bar while the weights are packed (the longest stage for a large model);
-  // otherwise the stage's log line says it.
-  if (::isatty(STDERR_FILENO))
-    topt.on_load_progress = [log_prefix](int64_t done, int64_t total) {
-      constexpr int kWidth = 30;
-      const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
-      fmt::print(stderr, "\r{}: packing weights [{}{}] {}/{}", log_prefix, std::string(size_t(filled), '#'),
-                 std::string(size_t(kWidth - filled), ' '), done, total);
-      if (done == total) fmt::print(stderr, "\r\x1b[K");
-    };
+  // A bar while the weights are packed (the longest stage for a large model; drawn on a terminal
+  // only), whose closing line is the stage's line.
+  std::unique_ptr<ProgressBar> bar;
+  topt.on_load_progress = [&bar, log_prefix](int64_t done, int64_t total) {
+    if (!bar) bar = std::make_unique<ProgressBar>(fmt::format("{}: weights bound and packed for this CPU", log_prefix),
+                                                  static_cast<uint64_t>(total));
+    bar->update(static_cast<uint64_t>(done));
+  };
   auto tf = Transformer::create(file, topt);
   if (!tf.ok()) return tf.error();
   s->transformer_ = std::move(*tf);
   const HParams& hp = s->transformer_->hparams();
-  clock.done("weights bound and packed for this CPU");
+  if (bar) {
+    bar->finish();
+    clock.lap();
+  } else {
+    clock.done("weights bound and packed for this CPU");
+  }
 
   engine::EngineOptions eopt;
   eopt.block_size = a.block_size;

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,10 @@ struct ApiError {
     return {{"error", e}};
   }
 };
+
+// A value, or the error to answer with.
+template <typename T>
+using ApiResult = std::variant<T, ApiError>;
 
 inline ApiError api_error(int status, std::string message, std::string type = "invalid_request_error",
                           std::optional<std::string> code = std::nullopt) {

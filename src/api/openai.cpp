@@ -63,7 +63,7 @@ std::optional<ApiError> read_bool(const ojson& body, const char* key, bool& out)
 constexpr std::string_view kCommonFields[] = {
     "model", "stream", "stream_options", "n", "best_of", "max_tokens", "max_completion_tokens", "temperature", "top_p",
     "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "logit_bias", "stop",
-    "ignore_eos", "return_tokens_as_token_ids", "user", "logprobs"};
+    "ignore_eos", "return_tokens_as_token_ids", "user", "logprobs", "structured_outputs"};
 constexpr std::string_view kChatFields[] = {"messages", "top_logprobs", "chat_template_kwargs", "tools", "tool_choice",
                                             "parallel_tool_calls", "response_format"};
 constexpr std::string_view kCompletionFields[] = {"prompt", "echo", "suffix"};
@@ -80,9 +80,8 @@ std::optional<ApiError> check_fields(const ojson& body, std::span<const std::str
   return std::nullopt;
 }
 
-// Tool calling and structured outputs are not implemented yet: a request that asks for them is
-// refused by name rather than answered with unparsed text. Their neutral values (no tools,
-// tool_choice "none", response_format text) are accepted.
+// Tool calling is not implemented yet: a request that asks for it is refused by name rather than
+// answered with unparsed text. Its neutral values (no tools, tool_choice "none") are accepted.
 std::optional<ApiError> check_unimplemented_chat(const ojson& body) {
   const auto given = [&](const char* key) {
     auto it = body.find(key);
@@ -98,15 +97,21 @@ std::optional<ApiError> check_unimplemented_chat(const ojson& body) {
     return bad_request("'tool_choice' other than \"none\" or \"auto\" (without tools) is not supported yet", "tool_choice");
   if (const ojson* parallel = given("parallel_tool_calls"); parallel && !parallel->is_boolean())
     return bad_request("'parallel_tool_calls' must be a boolean", "parallel_tool_calls");
-  if (const ojson* format = given("response_format")) {
-    if (!format->is_object() || !format->contains("type") || !(*format)["type"].is_string())
-      return bad_request("'response_format' must be an object with a string 'type'", "response_format");
-    const std::string type = (*format)["type"].get<std::string>();
-    if (type != "text")
-      return bad_request(fmt::format("'response_format' type '{}' is not supported yet (structured outputs are not "
-                                     "implemented): only 'text' is", type),
-                         "response_format");
-  }
+  return std::nullopt;
+}
+
+// response_format / structured_outputs, compiled for the engine.
+std::optional<ApiError> parse_structured(const ojson& body, const ModelContext& m, GenerationPlan& plan) {
+  auto gbnf = structured_output_gbnf(body, plan.chat);
+  if (std::holds_alternative<ApiError>(gbnf)) return std::get<ApiError>(gbnf);
+  const std::optional<std::string>& text = std::get<0>(gbnf);
+  if (!text) return std::nullopt;
+  const char* param = body.contains("structured_outputs") ? "structured_outputs" : "response_format";
+  if (!m.grammars) return bad_request("structured outputs are not available for this model", param);
+  auto compiled = m.grammars->compile(*text);
+  if (!compiled.ok()) return bad_request(compiled.error().message, param);
+  plan.grammar = std::move(*compiled);
+  if (plan.ignore_eos) return bad_request("'ignore_eos' cannot be combined with structured outputs", "ignore_eos");
   return std::nullopt;
 }
 
@@ -282,6 +287,7 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
   if (auto it = body.find("chat_template_kwargs"); it != body.end() && !it->is_null() && !it->is_object())
     return bad_request("'chat_template_kwargs' must be an object", "chat_template_kwargs");
   if (auto e = parse_common(body, m, plan)) return *e;
+  if (auto e = parse_structured(body, m, plan)) return *e;
   bool logprobs = false;
   API_TRY(read_bool(body, "logprobs", logprobs));
   std::optional<int64_t> top;
@@ -358,6 +364,7 @@ ApiResult<GenerationPlan> parse_completion_request(const ojson& body, const Mode
   if (auto it = body.find("suffix"); it != body.end() && !it->is_null())
     return bad_request("'suffix' is not supported", "suffix");
   if (auto e = parse_common(body, m, plan)) return *e;
+  if (auto e = parse_structured(body, m, plan)) return *e;
   if (!body.contains("max_tokens") && !body.contains("max_completion_tokens")) plan.max_tokens = 16;  // OpenAI's default
   std::optional<int64_t> logprobs;
   API_TRY(read_int(body, "logprobs", 0, 20, logprobs));

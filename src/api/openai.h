@@ -17,6 +17,7 @@
 #include "model/arch.h"
 #include "sampling/sampler.h"
 #include "api/api_error.h"
+#include "api/structured.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::api {
@@ -38,6 +39,7 @@ struct ModelContext {
   bool generates = true;           // false: an encoder (BERT), which serves embeddings only
   int64_t n_embd = 0;              // width of its embeddings
   std::string rerank_template;     // a reranker's prompt (tokenizer.chat_template.rerank), if it has one
+  GrammarCache* grammars = nullptr;// structured outputs (none: they are refused)
 };
 
 struct PromptPlan {
@@ -59,10 +61,8 @@ struct GenerationPlan {
   int top_logprobs = -1;            // -1: none
   bool echo = false;
   bool tokens_as_ids = false;       // vLLM's return_tokens_as_token_ids: logprobs name tokens "token_id:N"
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;  // structured outputs, if asked for
 };
-
-template <typename T>
-using ApiResult = std::variant<T, ApiError>;
 
 // A request body: JSON (valid UTF-8, nesting at most 256 deep, so parsing cannot exhaust the
 // stack) holding an object.

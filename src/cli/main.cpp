@@ -23,6 +23,7 @@ int run_main(int argc, char** argv) {
   add_bench_command(app, exit_code);
   add_embed_command(app, exit_code);
   add_chat_command(app, exit_code);
+  add_grammar_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

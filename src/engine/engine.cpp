@@ -48,6 +48,8 @@ struct Engine::Request {
   int64_t n_prompt = 0;
   std::unique_ptr<Sampler> sampler;  // made at the first sample
   std::unique_ptr<Pooler> pooler;    // embedding requests
+  std::unique_ptr<grammar::GrammarMatcher> matcher;  // once the grammar applies
+  std::string before_grammar;        // recent text while waiting for spec.grammar_after
   Clock::time_point arrival, last_token;
   bool has_token = false;
 };
@@ -229,7 +231,22 @@ void Engine::sample(uint64_t id, const float* logits) {
   // Penalties look at the completion, as OpenAI's presence/frequency penalties are defined.
   const std::span<const int32_t> history(s.tokens.data() + s.n_prompt, static_cast<size_t>(s.generated()));
   TokenEvent ev;
-  ev.token = r.sampler->sample(row, history);
+  if (r.spec.grammar && !r.matcher && r.spec.grammar_after.empty())
+    r.matcher = std::make_unique<grammar::GrammarMatcher>(r.spec.grammar);
+  std::span<const uint64_t> allowed;
+  if (r.matcher) {
+    allowed = r.matcher->mask().words;
+    if (r.matcher->failed())
+      return finish(id, FinishReason::kError, "the grammar became too ambiguous to follow (over 4096 live parses)");
+  }
+  ev.token = r.sampler->sample(row, history, allowed);
+  if (ev.token < 0) return finish(id, FinishReason::kError, "the grammar allows no token of this vocabulary here");
+  if (r.matcher) {
+    // The mask allowed it, so the matcher takes it; its state moves on for the next mask.
+    HEARTH_CHECK(r.matcher->accept(ev.token));
+  } else if (r.spec.grammar) {
+    start_grammar_after(r, ev.token);
+  }
   if (r.spec.top_logprobs >= 0) {
     // Log-probabilities of the model's distribution (the raw logits), as vLLM reports them.
     float max = row[0];
@@ -261,8 +278,31 @@ void Engine::sample(uint64_t id, const float* logits) {
 
   if (!r.spec.ignore_eos && eog_.count(ev.token)) return finish(id, FinishReason::kStop);
   if (r.spec.on_token && !r.spec.on_token(ev)) return finish(id, FinishReason::kStop);
+  // A complete grammar allows only end-of-generation: stop now rather than spend a step on it.
+  if (r.matcher && r.matcher->finished()) return finish(id, FinishReason::kStop);
   if (s.generated() >= r.spec.max_tokens || static_cast<int64_t>(s.tokens.size()) >= max_context_)
     return finish(id, FinishReason::kLength);
+}
+
+// Watches the free output for spec.grammar_after; the grammar takes over from the bytes after
+// it. If those bytes already break the grammar, the constraint is dropped (the output goes on
+// free, as it would have without the trigger) rather than failing the request.
+void Engine::start_grammar_after(Request& r, int32_t token) {
+  const grammar::TokenVocab& vocab = r.spec.grammar->vocab();
+  if (token >= vocab.n_vocab()) return;
+  r.before_grammar += vocab.piece(token);
+  const std::string& trigger = r.spec.grammar_after;
+  const size_t at = r.before_grammar.find(trigger);
+  if (at == std::string::npos) {
+    if (r.before_grammar.size() >= trigger.size()) r.before_grammar.erase(0, r.before_grammar.size() - trigger.size() + 1);
+    return;
+  }
+  r.matcher = std::make_unique<grammar::GrammarMatcher>(r.spec.grammar);
+  if (!r.matcher->accept_bytes(std::string_view(r.before_grammar).substr(at + trigger.size()))) {
+    r.matcher.reset();
+    r.spec.grammar.reset();
+  }
+  r.before_grammar.clear();
 }
 
 // The plan's admissions and preemptions in the metrics and the queue count.

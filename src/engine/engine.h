@@ -26,6 +26,7 @@
 #include "base/result.h"
 #include "engine/metrics.h"
 #include "engine/scheduler.h"
+#include "grammar/matcher.h"
 #include "model/kv_cache.h"
 #include "model/pooling.h"
 #include "model/transformer.h"
@@ -77,6 +78,13 @@ struct RequestSpec {
   // Not kNone: an embedding request. The prompt is computed (batched with everyone else's tokens)
   // and pooled this way (model/pooling.h); it finishes with the embedding, generating nothing.
   Pooling pooling = Pooling::kNone;
+  // Constrained decoding: every sampled token keeps the output inside this grammar, and the
+  // request stops as soon as the grammar is complete.
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
+  // The grammar starts once this text has been generated (reasoning ends with "</think>"; a
+  // tool call opens with "<tool_call>"), with whatever followed it in the same token; before, the
+  // output is free. Empty: from the first token.
+  std::string grammar_after;
   // Both run on the engine thread and must be quick. on_token returns false to finish the
   // request (a stop string matched); on_finish is called exactly once, last.
   std::function<bool(const TokenEvent&)> on_token;
@@ -129,6 +137,7 @@ class Engine {
   void finish(uint64_t id, FinishReason reason, std::string error = {}, std::vector<float> embedding = {});
   // Samples the next token of request `id` from its logits row; may finish it.
   void sample(uint64_t id, const float* logits);
+  void start_grammar_after(Request& r, int32_t token);
 
   Transformer& model_;
   std::unordered_set<int32_t> eog_;

@@ -1,6 +1,7 @@
 #include "sampling/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 namespace hearth {
@@ -84,11 +85,27 @@ void Sampler::min_p(float p) {
   candidates_.erase(end, candidates_.end());
 }
 
-int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history,
+                        std::span<const uint64_t> allowed) {
   candidates_.clear();
-  for (int32_t i = 0; i < n_vocab_; ++i) candidates_.push_back({i, logits[size_t(i)], 0.0f});
-  for (const auto& [id, bias] : params_.logit_bias)
-    if (id >= 0 && id < n_vocab_) candidates_[size_t(id)].logit += bias;
+  if (allowed.empty()) {
+    for (int32_t i = 0; i < n_vocab_; ++i) candidates_.push_back({i, logits[size_t(i)], 0.0f});
+    for (const auto& [id, bias] : params_.logit_bias)
+      if (id >= 0 && id < n_vocab_) candidates_[size_t(id)].logit += bias;
+  } else {
+    // Only the allowed tokens become candidates (a grammar allows few: a JSON key, a digit), so
+    // the rest of the chain runs over them alone. Words past the mask's end allow nothing.
+    const size_t n_words = std::min(allowed.size(), (size_t(n_vocab_) + 63) / 64);
+    for (size_t w = 0; w < n_words; ++w)
+      for (uint64_t bits = allowed[w]; bits != 0; bits &= bits - 1) {
+        const int32_t i = static_cast<int32_t>(w * 64 + size_t(std::countr_zero(bits)));
+        if (i < n_vocab_) candidates_.push_back({i, logits[size_t(i)], 0.0f});
+      }
+    if (candidates_.empty()) return -1;
+    if (!params_.logit_bias.empty())
+      for (Candidate& c : candidates_)
+        if (auto it = params_.logit_bias.find(c.id); it != params_.logit_bias.end()) c.logit += it->second;
+  }
   apply_penalties(history);
 
   if (params_.temperature <= 0.0f) {

@@ -29,8 +29,11 @@ class Sampler {
   Sampler(const SamplingParams& params, int32_t n_vocab);
 
   // Picks the next token from `logits` [n_vocab]; `history` is the sequence so far (prompt and
-  // generated), for the penalties. Does not allocate after the first call.
-  int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+  // generated), for the penalties. `allowed`, when not empty, is a bitset over the vocabulary
+  // (bit i of word i/64: token i may be drawn; a grammar's mask): only those tokens are
+  // candidates. Returns -1 when no token is allowed. Does not allocate after the first call.
+  int32_t sample(std::span<const float> logits, std::span<const int32_t> history,
+                 std::span<const uint64_t> allowed = {});
 
   // The distribution after the chain (probabilities of the candidates), for logprobs.
   struct Candidate {

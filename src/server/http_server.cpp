@@ -306,6 +306,7 @@ class Response {
 struct Served {
   ModelContext model;
   engine::Engine* engine = nullptr;
+  std::unique_ptr<api::GrammarCache> grammars;  // structured outputs' compiled grammars
 };
 
 struct Server::Impl {
@@ -859,6 +860,7 @@ struct Server::Impl {
       spec.sampling.seed = base_seed + uint64_t(c);
       spec.max_tokens = max_tokens[size_t(c / plan.n)];
       spec.ignore_eos = plan.ignore_eos;
+      spec.grammar = plan.grammar;
       spec.top_logprobs = plan.top_logprobs;
       const bool want_logprobs = plan.top_logprobs >= 0;
       spec.on_token = [self, c, want_logprobs](const engine::TokenEvent& ev) { return self->on_token(c, ev, want_logprobs); };
@@ -951,7 +953,14 @@ void Server::set_model(api::ModelContext model, engine::Engine* engine) {
 
 void Server::set_models(std::vector<std::pair<api::ModelContext, engine::Engine*>> models) {
   asio::post(impl_->io, [this, models = std::move(models)]() mutable {
-    for (auto& [ctx, engine] : models) impl_->served.push_back(std::make_unique<Served>(Served{std::move(ctx), engine}));
+    for (auto& [ctx, engine] : models) {
+      auto served = std::make_unique<Served>(Served{std::move(ctx), engine, nullptr});
+      if (served->model.generates && served->model.tokenizer) {
+        served->grammars = std::make_unique<api::GrammarCache>(*served->model.tokenizer, served->model.n_vocab);
+        served->model.grammars = served->grammars.get();
+      }
+      impl_->served.push_back(std::move(served));
+    }
     impl_->ready = !impl_->served.empty();
   });
 }

@@ -15,6 +15,7 @@ struct Fixture {
   tokenizer::Tokenizer tok;
   chat::Template chatml;
   ModelContext ctx;
+  std::unique_ptr<GrammarCache> grammars;
 };
 
 inline Fixture& fx() {
@@ -23,12 +24,14 @@ inline Fixture& fx() {
     EXPECT_TRUE(model.ok());
     auto tok = tokenizer::Tokenizer::from_model(*model);
     auto tmpl = chat::Template::parse(chat::kChatMlTemplate);
-    auto* out = new Fixture{std::move(*tok), std::move(*tmpl), {}};
+    auto* out = new Fixture{std::move(*tok), std::move(*tmpl), {}, nullptr};
     out->ctx.name = "m";
     out->ctx.tokenizer = &out->tok;
     out->ctx.chat_template = &out->chatml;
     out->ctx.max_context = 64;
     out->ctx.n_vocab = out->tok.n_vocab();
+    out->grammars = std::make_unique<GrammarCache>(out->tok, out->tok.n_vocab());
+    out->ctx.grammars = out->grammars.get();
     return out;
   }();
   return *f;

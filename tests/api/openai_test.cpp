@@ -64,8 +64,10 @@ TEST(ApiMalformed, WrongFieldsNameTheParam) {
 }
 
 // A field hearth does not honour is a 400 naming it, never silently ignored: unknown fields,
-// tool calling and structured outputs (not implemented yet), unknown roles. Their neutral values
-// (no tools, tool_choice none/auto, response_format text), `user` and the developer role are fine.
+// tool calling (not implemented yet), structured outputs it cannot compile, unknown roles. The
+// neutral values (no tools, tool_choice none/auto, response_format text), `user` and the developer
+// role are fine, and so are the structured outputs it does honour (peers/structured_outputs.test.mjs
+// holds their grammars against ajv and RegExp).
 TEST(ApiMalformed, FieldsNotHonouredAre400s) {
   const std::string m = R"("messages":[{"role":"user","content":"hi"}])";
   const std::string tool = R"([{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}])";
@@ -75,10 +77,13 @@ TEST(ApiMalformed, FieldsNotHonouredAre400s) {
       {"{" + m + R"(,"tools":"x"})", "tools"},
       {"{" + m + R"(,"tool_choice":"required"})", "tool_choice"},
       {"{" + m + R"(,"tool_choice":{"type":"function","function":{"name":"f"}}})", "tool_choice"},
-      {"{" + m + R"(,"response_format":{"type":"json_object"}})", "response_format"},
-      {"{" + m + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}})", "response_format"},
+      {"{" + m + R"(,"response_format":{"type":"yaml"}})", "response_format"},
+      {"{" + m + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"not":{}}}}})", "response_format"},
+      {"{" + m + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x"}}})", "response_format"},
+      {"{" + m + R"(,"response_format":{"type":"json_object","strict":true}})", "response_format"},
       {"{" + m + R"(,"response_format":"json"})", "response_format"},
-      {"{" + m + R"(,"structured_outputs":{"choice":["a"]}})", "structured_outputs"},
+      {"{" + m + R"(,"structured_outputs":{"choice":[]}})", "structured_outputs"},
+      {"{" + m + R"(,"structured_outputs":{"grammar":"root ::= root"}})", "structured_outputs"},
       {R"({"messages":[{"role":"wizard","content":"hi"}]})", "messages"},
   };
   for (const auto& [body, param] : refused) {
@@ -91,6 +96,9 @@ TEST(ApiMalformed, FieldsNotHonouredAre400s) {
   for (const std::string& fine :
        {"{" + m + R"(,"tools":[],"tool_choice":"none","parallel_tool_calls":false,"user":"u"})",
         "{" + m + R"(,"response_format":{"type":"text"},"tool_choice":"auto"})",
+        "{" + m + R"(,"response_format":{"type":"json_object"}})",
+        "{" + m + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"integer"}}}})",
+        "{" + m + R"(,"structured_outputs":{"choice":["a","b"]}})",
         std::string(R"({"messages":[{"role":"developer","content":"be brief"},{"role":"user","content":"hi"}]})")}) {
     auto body = parse_json_body(fine);
     ASSERT_TRUE(std::holds_alternative<ojson>(body)) << fine;

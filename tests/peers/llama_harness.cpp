@@ -15,6 +15,8 @@
 //                                                       unless every logit is finite and they
 //                                                       are not all equal
 //   llama-harness ftypes                                the FTYPE names accepted by quantize
+//   llama-harness grammar-masks MODEL GBNF WALK OUT     llama.cpp's grammar mask at every step of
+//                                                       a token walk: "count hash" lines to OUT
 //   llama-harness logits MODEL --tokens "ID ..." -o OUT.f32 [--ubatch U] [--threads T] [--dump DIR]
 //                                                       every position's logits of one sequence
 //                                                       (raw f32); --dump writes every f32
@@ -104,6 +106,7 @@ int usage() {
       "       llama-harness types FILE\n"
       "       llama-harness dequant FILE TENSOR [OUT.f32]\n"
       "       llama-harness load FILE [--prompt TEXT] [--threads N]\n"
+      "       llama-harness grammar-masks MODEL GRAMMAR.gbnf WALK.txt OUT.txt\n"
       "       llama-harness ftypes\n"
       "       llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]\n"
       "                                [--ubatch U]\n"
@@ -758,6 +761,73 @@ int cmd_bench(int argc, char** argv) {
   return rc;
 }
 
+// llama.cpp's grammar sampler along a walk of token ids (one document per line, as `hearth grammar
+// bench --write-walk` writes): at each step the sampler masks the whole vocabulary
+// (llama_sampler_apply), then accepts the walk's token. Writes "allowed-count hash" per step to
+// OUT (the hash is order-free: the sum of (id + 1) * 0x9E3779B97F4A7C15) and prints the timing as
+// JSON: the same lines hearth writes, so the masks can be compared step by step.
+int cmd_grammar_masks(int argc, char** argv) {
+  if (argc < 6) return usage();
+  llama_model_params mp = llama_model_default_params();
+  mp.vocab_only = true;
+  llama_model* model = llama_model_load_from_file(argv[2], mp);
+  if (model == nullptr) return fail("cannot load the vocabulary of %s", argv[2]);
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  std::ifstream g(argv[3]);
+  const std::string gbnf((std::istreambuf_iterator<char>(g)), std::istreambuf_iterator<char>());
+  std::ifstream w(argv[4]);
+  FILE* out = std::fopen(argv[5], "w");
+  if (out == nullptr) return fail("cannot create %s", argv[5]);
+  const int n_vocab = llama_vocab_n_tokens(vocab);
+  std::vector<llama_token_data> data(static_cast<size_t>(n_vocab));
+  std::vector<double> us;
+  size_t refused = 0;  // walk tokens llama.cpp's mask does not allow
+  for (std::string line; std::getline(w, line);) {
+    std::vector<llama_token> doc;
+    for (const char* p = line.c_str(); *p;) {
+      char* end = nullptr;
+      const long v = std::strtol(p, &end, 10);
+      if (end == p) break;
+      doc.push_back(static_cast<llama_token>(v));
+      p = end;
+    }
+    if (doc.empty()) continue;
+    llama_sampler* s = llama_sampler_init_grammar(vocab, gbnf.c_str(), "root");
+    if (s == nullptr) return fail("llama.cpp refused the grammar %s", argv[3]);
+    for (llama_token t : doc) {
+      for (int i = 0; i < n_vocab; ++i) data[size_t(i)] = {i, 0.0f, 0.0f};
+      llama_token_data_array arr{data.data(), data.size(), -1, false};
+      const auto t0 = std::chrono::steady_clock::now();
+      llama_sampler_apply(s, &arr);
+      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      unsigned long long count = 0, hash = 0;
+      for (size_t i = 0; i < arr.size; ++i)
+        if (arr.data[i].logit != -INFINITY) {
+          ++count;
+          hash += static_cast<unsigned long long>(arr.data[i].id + 1) * 0x9E3779B97F4A7C15ull;
+        }
+      std::fprintf(out, "%llu %llx\n", count, hash);
+      if (t < 0 || t >= n_vocab || arr.data[t].logit == -INFINITY) ++refused;
+      if (llama_vocab_is_eog(vocab, t)) break;
+      llama_sampler_accept(s, t);
+    }
+    llama_sampler_free(s);
+  }
+  std::fclose(out);
+  std::vector<double> sorted = us;
+  std::sort(sorted.begin(), sorted.end());
+  double sum = 0;
+  for (double v : us) sum += v;
+  const auto pct = [&](double q) {
+    return sorted.empty() ? 0.0 : sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * double(sorted.size())))];
+  };
+  std::printf("{\"tokens\": %zu, \"mean_us\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"refused\": %zu}\n",
+              us.size(), us.empty() ? 0.0 : sum / double(us.size()), pct(0.5), pct(0.99),
+              sorted.empty() ? 0.0 : sorted.back(), refused);
+  llama_model_free(model);
+  return 0;
+}
+
 // Tokenizer throughput: the whole file tokenized by llama_tokenize (no BOS, special-token text
 // not parsed) N times; prints the best run as "bytes tokens seconds MB/s".
 int cmd_tokenize_bench(int argc, char** argv) {
@@ -816,6 +886,8 @@ int main(int argc, char** argv) {
     rc = cmd_embed(argc, argv);
   } else if (cmd == "perplexity") {
     rc = cmd_perplexity(argc, argv);
+  } else if (cmd == "grammar-masks") {
+    rc = cmd_grammar_masks(argc, argv);
   } else if (cmd == "tokenize-bench") {
     rc = cmd_tokenize_bench(argc, argv);
   } else if (cmd == "ftypes") {

@@ -1,0 +1,180 @@
+#include "api/structured.h"
+
+#include <fmt/format.h>
+
+#include "grammar/json_schema.h"
+#include "grammar/regex.h"
+
+namespace hearth::api {
+
+using ojson = nlohmann::ordered_json;
+
+std::shared_ptr<const grammar::TokenVocab> make_token_vocab(const tokenizer::Tokenizer& tok, int32_t n_vocab) {
+  std::vector<std::string> pieces(static_cast<size_t>(std::max(n_vocab, 0)));
+  std::vector<int32_t> text_less;
+  for (int32_t id = 0; id < n_vocab; ++id) {
+    if (id >= tok.n_vocab()) continue;  // empty: matches nothing
+    pieces[size_t(id)] = tok.token_to_piece(id, true);
+    if (tok.is_control(id)) text_less.push_back(id);
+  }
+  std::vector<int32_t> eog(tok.eog_ids().begin(), tok.eog_ids().end());
+  return std::make_shared<grammar::TokenVocab>(std::move(pieces), text_less, std::move(eog));
+}
+
+std::shared_ptr<const grammar::TokenVocab> GrammarCache::vocab() {
+  std::lock_guard lock(mutex_);
+  if (!vocab_) vocab_ = make_token_vocab(tok_, n_vocab_);
+  return vocab_;
+}
+
+Result<std::shared_ptr<const grammar::CompiledGrammar>> GrammarCache::compile(const std::string& gbnf) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = index_.find(gbnf); it != index_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return it->second->second;
+    }
+  }
+  auto parsed = grammar::parse_gbnf(gbnf);
+  if (!parsed.ok()) return parsed.error();
+  auto compiled = std::make_shared<const grammar::CompiledGrammar>(std::move(*parsed), vocab());
+  // The start state's masks are computed here, on the request's thread, rather than on the engine
+  // thread at the first step, where a cold position would hold up every running sequence.
+  grammar::GrammarMatcher(compiled).mask();
+  std::lock_guard lock(mutex_);
+  if (auto it = index_.find(gbnf); it != index_.end()) return it->second->second;
+  if (lru_.size() >= kEntries) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+  lru_.emplace_front(gbnf, compiled);
+  index_.emplace(gbnf, lru_.begin());
+  return std::shared_ptr<const grammar::CompiledGrammar>(compiled);
+}
+
+std::string gbnf_literal(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"') out += "\\\"";
+    else if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7F) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  return out + "\"";
+}
+
+namespace {
+
+ApiResult<std::optional<std::string>> from_schema(const ojson& schema, const std::string& param) {
+  if (!schema.is_object() && !schema.is_boolean())
+    return bad_request("the JSON Schema must be an object (or a boolean)", param);
+  auto gbnf = grammar::json_schema_to_gbnf(schema);
+  if (!gbnf.ok()) return bad_request(fmt::format("{}: {}", param, gbnf.error().message), param);
+  return std::optional<std::string>(std::move(*gbnf));
+}
+
+ApiResult<std::optional<std::string>> from_response_format(const ojson& format) {
+  const std::string param = "response_format";
+  if (!format.is_object() || !format.contains("type") || !format["type"].is_string())
+    return bad_request("'response_format' must be an object with a string 'type'", param);
+  const std::string type = format["type"].get<std::string>();
+  for (const auto& item : format.items())
+    if (item.key() != "type" && item.key() != "json_schema")
+      return bad_request(fmt::format("'response_format.{}' is not supported", item.key()), param);
+  if (type == "text") return std::optional<std::string>();
+  if (type == "json_object") return std::optional<std::string>(grammar::json_object_gbnf());
+  if (type != "json_schema")
+    return bad_request(fmt::format("'response_format' type '{}' is not supported: text, json_object or json_schema", type),
+                       param);
+  auto js = format.find("json_schema");
+  if (js == format.end() || !js->is_object())
+    return bad_request("'response_format.json_schema' must be an object with a 'schema'", param);
+  for (const auto& item : js->items()) {
+    const std::string& key = item.key();
+    if (key != "name" && key != "schema" && key != "strict" && key != "description")
+      return bad_request(fmt::format("'response_format.json_schema.{}' is not supported", key), param);
+  }
+  if (auto name = js->find("name"); name != js->end() && !name->is_string())
+    return bad_request("'response_format.json_schema.name' must be a string", param);
+  if (auto strict = js->find("strict"); strict != js->end() && !strict->is_boolean() && !strict->is_null())
+    return bad_request("'response_format.json_schema.strict' must be a boolean", param);
+  auto schema = js->find("schema");
+  if (schema == js->end()) return bad_request("'response_format.json_schema.schema' is required", param);
+  return from_schema(*schema, param);
+}
+
+// vLLM's structured_outputs: exactly one of json, regex, choice, grammar (or json_object).
+ApiResult<std::optional<std::string>> from_structured_outputs(const ojson& so) {
+  const std::string param = "structured_outputs";
+  if (!so.is_object()) return bad_request("'structured_outputs' must be an object", param);
+  std::optional<std::string> out;
+  int given = 0;
+  for (const auto& item : so.items()) {
+    const std::string& key = item.key();
+    const ojson& v = item.value();
+    if (v.is_null()) continue;
+    ++given;
+    if (key == "json") {
+      ojson schema = v;
+      if (v.is_string()) {
+        schema = ojson::parse(v.get<std::string>(), nullptr, false);
+        if (schema.is_discarded()) return bad_request("'structured_outputs.json' is a string that is not JSON", param);
+      }
+      auto r = from_schema(schema, param);
+      if (std::holds_alternative<ApiError>(r)) return r;
+      out = std::move(std::get<0>(r));
+    } else if (key == "json_object") {
+      if (!v.is_boolean()) return bad_request("'structured_outputs.json_object' must be a boolean", param);
+      if (v.get<bool>()) out = grammar::json_object_gbnf();
+      else --given;
+    } else if (key == "regex") {
+      if (!v.is_string()) return bad_request("'structured_outputs.regex' must be a string", param);
+      auto expr = grammar::regex_to_gbnf(v.get<std::string>(), grammar::RegexTarget::kRaw);
+      if (!expr.ok()) return bad_request("structured_outputs.regex: " + expr.error().message, param);
+      out = "root ::= " + *expr + "\n";
+    } else if (key == "choice") {
+      if (!v.is_array() || v.empty()) return bad_request("'structured_outputs.choice' must be a non-empty array of strings", param);
+      if (v.size() > 10000) return bad_request("'structured_outputs.choice' takes at most 10000 strings", param);
+      std::string rule = "root ::= ";
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].is_string() || v[i].get<std::string>().empty())
+          return bad_request("'structured_outputs.choice' must hold non-empty strings", param);
+        rule += (i ? " | " : "") + gbnf_literal(v[i].get<std::string>());
+      }
+      out = rule + "\n";
+    } else if (key == "grammar") {
+      if (!v.is_string()) return bad_request("'structured_outputs.grammar' must be a string of GBNF", param);
+      out = v.get<std::string>();
+    } else {
+      return bad_request(fmt::format("'structured_outputs.{}' is not supported (json, regex, choice, grammar, json_object)", key),
+                         param);
+    }
+  }
+  if (given > 1) return bad_request("'structured_outputs' takes exactly one of json, regex, choice, grammar", param);
+  return out;
+}
+
+}  // namespace
+
+ApiResult<std::optional<std::string>> structured_output_gbnf(const ojson& body, bool chat) {
+  std::optional<std::string> out;
+  if (auto it = body.find("structured_outputs"); it != body.end() && !it->is_null()) {
+    auto r = from_structured_outputs(*it);
+    if (std::holds_alternative<ApiError>(r)) return r;
+    out = std::move(std::get<0>(r));
+  }
+  if (auto it = body.find("response_format"); chat && it != body.end() && !it->is_null()) {
+    auto r = from_response_format(*it);
+    if (std::holds_alternative<ApiError>(r)) return r;
+    if (std::get<0>(r)) {
+      if (out) return bad_request("'response_format' and 'structured_outputs' cannot both constrain the output", "response_format");
+      out = std::move(std::get<0>(r));
+    }
+  }
+  return out;
+}
+
+}  // namespace hearth::api

@@ -80,24 +80,12 @@ std::optional<ApiError> check_fields(const ojson& body, std::span<const std::str
   return std::nullopt;
 }
 
-// Tool calling is not implemented yet: a request that asks for it is refused by name rather than
-// answered with unparsed text. Its neutral values (no tools, tool_choice "none") are accepted.
-std::optional<ApiError> check_unimplemented_chat(const ojson& body) {
-  const auto given = [&](const char* key) {
-    auto it = body.find(key);
-    return it != body.end() && !it->is_null() ? &*it : static_cast<const ojson*>(nullptr);
-  };
-  if (const ojson* tools = given("tools")) {
-    if (!tools->is_array()) return bad_request("'tools' must be an array", "tools");
-    if (!tools->empty())
-      return bad_request("'tools' is not supported yet: this server does not parse tool calls from the model's output",
-                         "tools");
-  }
-  if (const ojson* choice = given("tool_choice"); choice && !(choice->is_string() && (*choice == "none" || *choice == "auto")))
-    return bad_request("'tool_choice' other than \"none\" or \"auto\" (without tools) is not supported yet", "tool_choice");
-  if (const ojson* parallel = given("parallel_tool_calls"); parallel && !parallel->is_boolean())
-    return bad_request("'parallel_tool_calls' must be a boolean", "parallel_tool_calls");
-  return std::nullopt;
+
+// The prompt ends with an empty, closed reasoning block (Qwen3 with enable_thinking false renders
+// "<think>\n\n</think>\n\n"): the answer comes straight away.
+bool prompt_closes_reasoning(std::string_view prompt) {
+  while (!prompt.empty() && (prompt.back() == '\n' || prompt.back() == ' ')) prompt.remove_suffix(1);
+  return prompt.ends_with("</think>");
 }
 
 // response_format / structured_outputs, compiled for the engine.
@@ -108,10 +96,56 @@ std::optional<ApiError> parse_structured(const ojson& body, const ModelContext& 
   if (!text) return std::nullopt;
   const char* param = body.contains("structured_outputs") ? "structured_outputs" : "response_format";
   if (!m.grammars) return bad_request("structured outputs are not available for this model", param);
-  auto compiled = m.grammars->compile(*text);
+  std::string source = *text;
+  // A model that thinks first keeps its thinking: the constraint starts after </think>.
+  if (plan.chat && m.output_formats.reasoning == chat::ReasoningFormat::kThinkTags && !plan.prompts.empty() &&
+      !prompt_closes_reasoning(plan.prompts[0].text))
+    source = allow_reasoning_first(source, chat::prompt_opens_reasoning(plan.prompts[0].text, m.output_formats));
+  auto compiled = m.grammars->compile(source);
   if (!compiled.ok()) return bad_request(compiled.error().message, param);
   plan.grammar = std::move(*compiled);
   if (plan.ignore_eos) return bad_request("'ignore_eos' cannot be combined with structured outputs", "ignore_eos");
+  return std::nullopt;
+}
+
+// How a chat answer is read (reasoning and tool calls split from the text: chat/output_parser.h)
+// and constrained (a tool call's grammar; room for reasoning before a structured answer).
+std::optional<ApiError> plan_chat_output(const ModelContext& m, const std::optional<ToolRequest>& tools,
+                                         GenerationPlan& plan) {
+  chat::OutputFormats formats = m.output_formats;
+  const bool calls = tools && tools->choice != ToolRequest::Choice::kNone;
+  if (calls) {
+    plan.tool_names = tools->names;
+    for (size_t i = 0; i < tools->names.size(); ++i) plan.tool_schemas[tools->names[i]] = tools->parameters[i];
+  } else {
+    formats.tools = chat::ToolCallFormat::kNone;
+  }
+  plan.starts_in_reasoning = chat::prompt_opens_reasoning(plan.prompts[0].text, formats);
+  if (formats.tools != chat::ToolCallFormat::kNone || formats.reasoning != chat::ReasoningFormat::kNone)
+    plan.output = formats;
+  const bool forced = calls && (tools->choice == ToolRequest::Choice::kRequired || tools->choice == ToolRequest::Choice::kNamed);
+  if (calls && (forced || !plan.grammar)) {
+    if (forced && plan.grammar)
+      return bad_request("a required tool call cannot also follow response_format / structured_outputs", "tool_choice");
+    auto g = tool_call_grammar(formats.tools, *tools);
+    if (!g.ok()) {
+      // Under auto a schema the grammar compiler cannot take only loses the guarantee (calls are
+      // still parsed and checked); a forced call must be guaranteed, so it is an error.
+      if (forced) return bad_request(g.error().message, "tool_choice");
+    } else if (*g) {
+      if (!m.grammars) return bad_request("tool_choice needs structured outputs, which this model does not offer", "tool_choice");
+      std::string gbnf = (*g)->gbnf;
+      if (forced && formats.reasoning == chat::ReasoningFormat::kThinkTags && !prompt_closes_reasoning(plan.prompts[0].text))
+        gbnf = allow_reasoning_first(gbnf, plan.starts_in_reasoning);
+      auto compiled = m.grammars->compile(gbnf);
+      if (!compiled.ok()) {
+        if (forced) return bad_request(compiled.error().message, "tool_choice");
+      } else {
+        plan.grammar = std::move(*compiled);
+        plan.grammar_after = (*g)->after;
+      }
+    }
+  }
   return std::nullopt;
 }
 
@@ -283,11 +317,11 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
             !part["text"].is_string())
           return bad_request("only text content parts are supported", "messages");
   }
-  if (auto e = check_unimplemented_chat(body)) return *e;
+  auto tools = parse_tools(body);
+  if (std::holds_alternative<ApiError>(tools)) return std::get<ApiError>(tools);
   if (auto it = body.find("chat_template_kwargs"); it != body.end() && !it->is_null() && !it->is_object())
     return bad_request("'chat_template_kwargs' must be an object", "chat_template_kwargs");
   if (auto e = parse_common(body, m, plan)) return *e;
-  if (auto e = parse_structured(body, m, plan)) return *e;
   bool logprobs = false;
   API_TRY(read_bool(body, "logprobs", logprobs));
   std::optional<int64_t> top;
@@ -313,6 +347,8 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
   p.text = *prompt;
   p.tokens = encode_prompt(*m.tokenizer, p.text);
   plan.prompts.push_back(std::move(p));
+  if (auto e = parse_structured(body, m, plan)) return *e;
+  if (auto e = plan_chat_output(m, std::get<0>(tools), plan)) return *e;
   return plan;
 }
 

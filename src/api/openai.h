@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -18,6 +19,8 @@
 #include "sampling/sampler.h"
 #include "api/api_error.h"
 #include "api/structured.h"
+#include "api/tools.h"
+#include "chat/output_parser.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::api {
@@ -40,6 +43,7 @@ struct ModelContext {
   int64_t n_embd = 0;              // width of its embeddings
   std::string rerank_template;     // a reranker's prompt (tokenizer.chat_template.rerank), if it has one
   GrammarCache* grammars = nullptr;// structured outputs (none: they are refused)
+  chat::OutputFormats output_formats;  // how its answers carry reasoning and tool calls (from the template)
 };
 
 struct PromptPlan {
@@ -61,7 +65,14 @@ struct GenerationPlan {
   int top_logprobs = -1;            // -1: none
   bool echo = false;
   bool tokens_as_ids = false;       // vLLM's return_tokens_as_token_ids: logprobs name tokens "token_id:N"
-  std::shared_ptr<const grammar::CompiledGrammar> grammar;  // structured outputs, if asked for
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;  // structured outputs or a tool call's
+  std::string grammar_after;        // the grammar starts after this text (a tool call's opener under auto)
+  // Chat answers split into content, reasoning and tool calls (chat/output_parser.h), when the
+  // model reasons or the request offers tools.
+  std::optional<chat::OutputFormats> output;
+  std::vector<std::string> tool_names;                  // the tools a call may name
+  std::map<std::string, ojson, std::less<>> tool_schemas;  // their parameters, to type XML arguments
+  bool starts_in_reasoning = false;  // the prompt opened <think>
 };
 
 // A request body: JSON (valid UTF-8, nesting at most 256 deep, so parsing cannot exhaust the

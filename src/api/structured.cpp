@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <set>
+
 #include "grammar/json_schema.h"
 #include "grammar/regex.h"
 
@@ -9,13 +12,15 @@ namespace hearth::api {
 
 using ojson = nlohmann::ordered_json;
 
-std::shared_ptr<const grammar::TokenVocab> make_token_vocab(const tokenizer::Tokenizer& tok, int32_t n_vocab) {
+std::shared_ptr<const grammar::TokenVocab> make_token_vocab(const tokenizer::Tokenizer& tok, int32_t n_vocab,
+                                                            const std::vector<std::string>& markers) {
   std::vector<std::string> pieces(static_cast<size_t>(std::max(n_vocab, 0)));
   std::vector<int32_t> text_less;
   for (int32_t id = 0; id < n_vocab; ++id) {
     if (id >= tok.n_vocab()) continue;  // empty: matches nothing
     pieces[size_t(id)] = tok.token_to_piece(id, true);
-    if (tok.is_control(id)) text_less.push_back(id);
+    if (tok.is_control(id) && std::find(markers.begin(), markers.end(), pieces[size_t(id)]) == markers.end())
+      text_less.push_back(id);
   }
   std::vector<int32_t> eog(tok.eog_ids().begin(), tok.eog_ids().end());
   return std::make_shared<grammar::TokenVocab>(std::move(pieces), text_less, std::move(eog));
@@ -23,7 +28,7 @@ std::shared_ptr<const grammar::TokenVocab> make_token_vocab(const tokenizer::Tok
 
 std::shared_ptr<const grammar::TokenVocab> GrammarCache::vocab() {
   std::lock_guard lock(mutex_);
-  if (!vocab_) vocab_ = make_token_vocab(tok_, n_vocab_);
+  if (!vocab_) vocab_ = make_token_vocab(tok_, n_vocab_, markers_);
   return vocab_;
 }
 
@@ -64,6 +69,82 @@ std::string gbnf_literal(std::string_view text) {
     else out += static_cast<char>(c);
   }
   return out + "\"";
+}
+
+// Renames every rule of a GBNF text (definitions and references) to prefix + name, so that
+// grammars compiled separately (one per tool's parameters) can live in one file. Literals and
+// classes are skipped: only identifiers outside them that name a defined rule are renamed.
+std::string prefix_rules(const std::string& gbnf, const std::string& prefix) {
+  auto is_name = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  };
+  std::set<std::string> defined;
+  for (size_t line = 0; line < gbnf.size();) {
+    size_t end = gbnf.find('\n', line);
+    if (end == std::string::npos) end = gbnf.size();
+    const size_t def = gbnf.find("::=", line);
+    if (def != std::string::npos && def < end) {
+      std::string name = gbnf.substr(line, def - line);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
+      if (!name.empty() && std::all_of(name.begin(), name.end(), is_name)) defined.insert(name);
+    }
+    line = end + 1;
+  }
+  std::string out;
+  for (size_t i = 0; i < gbnf.size();) {
+    const char c = gbnf[i];
+    if (c == '"' || c == '[') {  // copy a literal or class whole, escapes included
+      const char close = c == '"' ? '"' : ']';
+      size_t j = i + 1;
+      while (j < gbnf.size() && gbnf[j] != close) j += gbnf[j] == '\\' ? 2 : 1;
+      out.append(gbnf, i, std::min(j + 1, gbnf.size()) - i);
+      i = j + 1;
+    } else if (c == '#') {
+      const size_t j = gbnf.find('\n', i);
+      i = j == std::string::npos ? gbnf.size() : j;
+    } else if (is_name(c)) {
+      size_t j = i;
+      while (j < gbnf.size() && is_name(gbnf[j])) ++j;
+      const std::string word = gbnf.substr(i, j - i);
+      out += defined.count(word) ? prefix + word : word;
+      i = j;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
+
+std::string allow_reasoning_first(const std::string& gbnf, bool starts_inside) {
+  // "Anything up to and including </think>" as a grammar: the states of a matcher for the
+  // marker (KMP), one rule each; state k has seen the marker's first k characters.
+  const std::string marker = "</think>";
+  std::string out = prefix_rules(gbnf, "answer-");
+  out += starts_inside ? "root ::= think-0 [ \\n]{0,4} answer-root\n"
+                      : "root ::= \"<think>\" think-0 [ \\n]{0,4} answer-root | answer-root\n";
+  auto next = [&](size_t k, char c) {  // the state after c in state k
+    std::string seen = marker.substr(0, k) + c;
+    for (size_t len = std::min(seen.size(), marker.size()); len > 0; --len)
+      if (seen.compare(seen.size() - len, len, marker, 0, len) == 0) return len;
+    return size_t(0);
+  };
+  const std::string chars = "</think>";  // distinct: < / t h i n k >
+  for (size_t k = 0; k < marker.size(); ++k) {
+    out += fmt::format("think-{} ::= ", k);
+    std::string others;
+    for (size_t j = 0; j < chars.size(); ++j) {
+      const char c = chars[j];
+      if (chars.find(c) != j) continue;
+      const size_t to = next(k, c);
+      out += fmt::format("{}{} think-{}", j ? " | " : "", gbnf_literal(std::string(1, c)), to);
+      others += c == '/' ? "/" : std::string(1, c);
+    }
+    out += fmt::format(" | [^{}] think-0\n", others);
+  }
+  out += fmt::format("think-{} ::= \"\"\n", marker.size());
+  return out;
 }
 
 namespace {

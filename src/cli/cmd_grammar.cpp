@@ -76,9 +76,33 @@ int check(const std::string& path) {
   return 0;
 }
 
+// Whether a token's bytes could be a piece of valid UTF-8 (it may start or end mid-character).
+// --write-masks hashes only such tokens, as llama-harness grammar-masks does: llama.cpp's grammar
+// also lets through bytes that can never complete a character (C0, C1, F5-FF, surrogate and
+// overlong starts), which hearth refuses.
+bool utf8_fragment_ok(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && i < 3 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) ++i;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (len == 0) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if (i + k >= s.size()) return true;
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      if (k == 1 && ((c == 0xE0 && cc < 0xA0) || (c == 0xED && cc > 0x9F) || (c == 0xF0 && cc < 0x90) || (c == 0xF4 && cc > 0x8F)))
+        return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 struct BenchArgs {
   std::string model, schema, gbnf, tokens_out, masks_out, gbnf_out;
   int tokens = 2000;
+  int dump_step = -1;
   uint32_t seed = 1;
 };
 
@@ -150,12 +174,24 @@ int bench(const BenchArgs& a) {
         for (uint64_t bits = mask.words[w]; bits; bits &= bits - 1)
           allowed.push_back(static_cast<int32_t>(w * 64 + size_t(__builtin_ctzll(bits))));
       allowed_total += allowed.size();
+      if (pass == 0 && i == a.dump_step)
+        for (int32_t id : allowed) fmt::print(stderr, "allowed {}\n", id);
       if (pass == 0 && masks_out.is_open()) {
-        unsigned long long hash = 0;
-        for (int32_t id : allowed) hash += (unsigned long long)(id + 1) * 0x9E3779B97F4A7C15ull;
-        masks_out << allowed.size() << " " << fmt::format("{:x}", hash) << "\n";
+        unsigned long long hash = 0, count = 0;
+        for (int32_t id : allowed)
+          if (vocab->is_end(id) || utf8_fragment_ok(vocab->piece(id))) {
+            hash += (unsigned long long)(id + 1) * 0x9E3779B97F4A7C15ull;
+            ++count;
+          }
+        masks_out << count << " " << fmt::format("{:x}", hash) << "\n";
       }
-      if (allowed.empty()) break;
+      if (allowed.empty()) {
+        std::string tail;
+        for (size_t k = walk.size() > 40 ? walk.size() - 40 : 0; k < walk.size(); ++k) tail += vocab->piece(walk[k]);
+        fmt::print(stderr, "hearth grammar bench: no token allowed after step {} ({}); the walk ends with: {}\n", i,
+                   matcher->failed() ? "too ambiguous" : "dead end", tail);
+        break;
+      }
       int32_t pick = allowed[std::uniform_int_distribution<size_t>(0, allowed.size() - 1)(rng)];
       if (pass == 0) walk.push_back(pick);
       matcher->accept(pick);
@@ -210,6 +246,7 @@ void add_grammar_command(CLI::App& app, int& exit_code) {
   b->add_option("--write-walk", args->tokens_out, "Write the walk's token ids (one document per line)");
   b->add_option("--write-masks", args->masks_out, "Write each step's allowed count and an order-free hash of the ids");
   b->add_option("--write-gbnf", args->gbnf_out, "Write the grammar (the schema's GBNF)");
+  b->add_option("--dump-step", args->dump_step, "Print the ids the mask allows at this step (0-based) to stderr");
   b->callback([args, &exit_code] {
     if (args->schema.empty() == args->gbnf.empty()) {
       fmt::print(stderr, "hearth grammar bench: give one of --schema or --gbnf\n");

@@ -141,6 +141,7 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   ctx.aliases = {a.model};
   ctx.tokenizer = s->tokenizer_.get();
   ctx.chat_template = s->template_.get();
+  ctx.output_formats = chat::detect_output_formats(template_source);
   if (t.bos() != tokenizer::kNoToken) ctx.chat_defaults.bos_token = t.token_to_piece(t.bos(), true);
   if (t.eos() != tokenizer::kNoToken) ctx.chat_defaults.eos_token = t.token_to_piece(t.eos(), true);
   ctx.max_context = eng.max_context();

@@ -279,7 +279,12 @@ void Engine::sample(uint64_t id, const float* logits) {
   if (!r.spec.ignore_eos && eog_.count(ev.token)) return finish(id, FinishReason::kStop);
   if (r.spec.on_token && !r.spec.on_token(ev)) return finish(id, FinishReason::kStop);
   // A complete grammar allows only end-of-generation: stop now rather than spend a step on it.
-  if (r.matcher && r.matcher->finished()) return finish(id, FinishReason::kStop);
+  // A grammar that started after an opener (a tool call under auto) has matched its call: the
+  // output is free again until the next opener.
+  if (r.matcher && r.matcher->finished()) {
+    if (r.spec.grammar_after.empty()) return finish(id, FinishReason::kStop);
+    r.matcher.reset();
+  }
   if (s.generated() >= r.spec.max_tokens || static_cast<int64_t>(s.tokens.size()) >= max_context_)
     return finish(id, FinishReason::kLength);
 }

@@ -131,8 +131,10 @@ void Automaton::step(const Head& h, uint8_t byte, StackArena& arena, std::vector
     return;
   }
   // Still inside the character: keep it only if some member of the class could complete it.
-  const uint32_t lo = bits << (6 * remaining), hi = lo | ((1u << (6 * remaining)) - 1);
-  if (lo > 0x10FFFF || !cls.intersects(std::max(lo, kMinOfLength[length]), std::min(hi, 0x10FFFFu))) return;
+  // The code points this character can still become: not overlong, not past U+10FFFF.
+  const uint32_t lo = std::max(bits << (6 * remaining), kMinOfLength[length]);
+  const uint32_t hi = std::min((bits << (6 * remaining)) | ((1u << (6 * remaining)) - 1), 0x10FFFFu);
+  if (lo > hi || !cls.intersects(lo, hi)) return;
   out.push_back({h.pos, h.parent, pack(bits, remaining, length)});
 }
 

@@ -43,7 +43,7 @@ void append_utf8(uint32_t cp, std::string& out) {
   }
 }
 
-CodepointClass normalise(std::vector<std::pair<uint32_t, uint32_t>> ranges, bool negate) {
+CodepointClass normalise_with_surrogates(std::vector<std::pair<uint32_t, uint32_t>> ranges, bool negate) {
   std::sort(ranges.begin(), ranges.end());
   CodepointClass merged;
   for (const auto& r : ranges) {
@@ -61,6 +61,19 @@ CodepointClass normalise(std::vector<std::pair<uint32_t, uint32_t>> ranges, bool
   }
   if (next <= kMaxCodepoint) complement.ranges.emplace_back(next, kMaxCodepoint);
   return complement;
+}
+
+// Sorted, merged ranges (complemented when `negate`), without the surrogates U+D800-DFFF: they are
+// not characters, UTF-8 cannot encode them, and leaving them in would let a token that starts one
+// (bytes ED A0-BF) through a mask although nothing could complete it.
+CodepointClass normalise(std::vector<std::pair<uint32_t, uint32_t>> ranges, bool negate) {
+  CodepointClass cls = normalise_with_surrogates(std::move(ranges), negate);
+  CodepointClass out;
+  for (const auto& [lo, hi] : cls.ranges) {
+    if (lo < 0xD800) out.ranges.emplace_back(lo, std::min<uint32_t>(hi, 0xD7FF));
+    if (hi > 0xDFFF) out.ranges.emplace_back(std::max<uint32_t>(lo, 0xE000), hi);
+  }
+  return out;
 }
 
 class Parser {

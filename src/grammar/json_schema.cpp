@@ -579,14 +579,14 @@ constexpr const char* kFormats[] = {"date", "time", "date-time", "uuid", "email"
 class Compiler {
  public:
   Compiler(const Json& root, const JsonSchemaOptions& options)
-      : root_(root), compact_(options.compact) {
+      : root_(root), compact_(options.compact), root_name_(options.root_rule) {
     for (const auto& f : fixed_rules()) taken_.insert(f.name);
   }
 
   Result<std::string> compile() {
-    ref_rules_[""] = "root";
-    size_t root_index = reserve("root");
-    HEARTH_TRY(std::string body, expr(root_, "", std::string("root"), 0));
+    ref_rules_[""] = root_name_;
+    size_t root_index = reserve(root_name_);
+    HEARTH_TRY(std::string body, expr(root_, "", root_name_, 0));
     HEARTH_RETURN_IF_ERROR(define(root_index, std::move(body), ""));
     while (!pending_.empty()) {
       auto [target, ptr, index] = pending_.front();
@@ -600,7 +600,7 @@ class Compiler {
   }
 
   std::string any_object() {
-    size_t root_index = reserve("root");
+    size_t root_index = reserve(root_name_);
     rules_[root_index].body = use("object");
     return render();
   }
@@ -1419,7 +1419,7 @@ class Compiler {
                 props.end());
     std::vector<std::string> kvs;
     for (const Prop& p : props) {
-      std::string hint = name == "root" ? p.key : name + "-" + p.key;
+      std::string hint = name == root_name_ ? p.key : name + "-" + p.key;
       HEARTH_TRY(std::string value, rule(*p.schema, p.ptr, hint, depth + 1));
       std::vector<uint32_t> key;
       if (!decode_utf8(Json(p.key).dump(), key))
@@ -1594,6 +1594,7 @@ class Compiler {
 
   const Json& root_;
   bool compact_;
+  std::string root_name_;
   std::vector<Rule> rules_;
   std::set<std::string, std::less<>> taken_;
   std::set<std::string, std::less<>> used_;

@@ -16,6 +16,10 @@ namespace hearth::grammar {
 struct JsonSchemaOptions {
   // Whitespace allowed between JSON tokens. Bounded so a model cannot spend its budget on blanks.
   bool compact = false;  // true: no whitespace at all
+  // The rule that matches a whole document. Another name lets a caller embed the schema's grammar
+  // in a larger one (a tool call's arguments inside the model's call syntax); the other rules'
+  // names (ws, string, ...) stay as they are.
+  std::string root_rule = "root";
 };
 
 // GBNF text whose rule `root` matches JSON documents that the schema accepts. Outputs matched by

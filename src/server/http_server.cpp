@@ -168,6 +168,15 @@ class Response {
     logprobs_.assign(n, json::array());
     reasons_.resize(n);
     started_.assign(n, false);
+    parsed_.resize(n);
+    calls_sent_.assign(n, 0);
+    if (chat && this->plan.output) {
+      chat::OutputParserOptions options;
+      for (const auto& [name, schema] : this->plan.tool_schemas) options.parameter_schemas.emplace(name, schema);
+      for (size_t c = 0; c < n; ++c)
+        parsers_.push_back(std::make_unique<chat::OutputParser>(*this->plan.output, this->plan.tool_names,
+                                                                this->plan.starts_in_reasoning, options));
+    }
   }
 
   const GenerationPlan plan;
@@ -184,9 +193,28 @@ class Response {
       completion_tokens_ += ev.finish.completion_tokens;
       cached_tokens_ += ev.finish.cached_tokens;
     }
+    // A chat answer read by its model's output parser: content, reasoning and tool calls apart.
+    chat::OutputDelta parsed;
+    if (!parsers_.empty()) {
+      parsed = parsers_[c]->feed(ev.text);
+      if (ev.finished) {
+        chat::OutputDelta rest = parsers_[c]->finish();
+        parsed.content += rest.content;
+        parsed.reasoning += rest.reasoning;
+        for (auto& call : rest.calls) parsed.calls.push_back(std::move(call));
+      }
+      if (ev.finished && reasons_[c] == "stop" && (calls_sent_[c] > 0 || !parsed.calls.empty() ||
+                                                   !parsed_[c].calls.empty()))
+        reasons_[c] = "tool_calls";
+    }
     if (!plan.stream) {
       texts_[c] += ev.text;
       for (auto& e : ev.logprobs) logprobs_[c].push_back(std::move(e));
+      if (!parsers_.empty()) {
+        parsed_[c].content += parsed.content;
+        parsed_[c].reasoning += parsed.reasoning;
+        for (auto& call : parsed.calls) parsed_[c].calls.push_back(std::move(call));
+      }
       return {};
     }
     std::string out;
@@ -200,10 +228,26 @@ class Response {
         emit(chunk({{"index", ev.choice}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr},
                     {"finish_reason", nullptr}}));
       }
-      if (!ev.text.empty() || !ev.logprobs.empty()) {
-        json choice = {{"index", ev.choice}, {"delta", {{"content", ev.text}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+      const std::string& content = parsers_.empty() ? ev.text : parsed.content;
+      if (!parsed.reasoning.empty())
+        emit(chunk({{"index", ev.choice},
+                    {"delta", {{"reasoning_content", parsed.reasoning}, {"reasoning", parsed.reasoning}}},
+                    {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+      if (!content.empty() || !ev.logprobs.empty()) {
+        json choice = {{"index", ev.choice}, {"delta", {{"content", content}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
         if (plan.top_logprobs >= 0) choice["logprobs"] = {{"content", ev.logprobs}};
         emit(chunk(choice));
+      }
+      // OpenAI's tool-call deltas: the call's index, id, type and name first, then its arguments.
+      for (const chat::ToolCall& call : parsed.calls) {
+        const int index = calls_sent_[c]++;
+        emit(chunk({{"index", ev.choice},
+                    {"delta", {{"tool_calls", json::array({{{"index", index}, {"id", call.id}, {"type", "function"},
+                                                            {"function", {{"name", call.name}, {"arguments", ""}}}}})}}},
+                    {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+        emit(chunk({{"index", ev.choice},
+                    {"delta", {{"tool_calls", json::array({{{"index", index}, {"function", {{"arguments", call.arguments}}}}})}}},
+                    {"logprobs", nullptr}, {"finish_reason", nullptr}}));
       }
       if (ev.finished)
         emit(chunk({{"index", ev.choice}, {"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", reasons_[c]}}));
@@ -239,8 +283,23 @@ class Response {
     json choices = json::array();
     for (size_t c = 0; c < texts_.size(); ++c) {
       if (chat_) {
-        json choice = {{"index", c}, {"message", {{"role", "assistant"}, {"content", texts_[c]}}},
-                       {"logprobs", nullptr}, {"finish_reason", reasons_[c]}};
+        json message = {{"role", "assistant"}, {"content", texts_[c]}};
+        if (!parsers_.empty()) {
+          const chat::OutputDelta& p = parsed_[c];
+          message["content"] = p.content.empty() && !p.calls.empty() ? json(nullptr) : json(p.content);
+          if (!p.reasoning.empty()) {
+            message["reasoning_content"] = p.reasoning;
+            message["reasoning"] = p.reasoning;
+          }
+          if (!p.calls.empty()) {
+            json calls = json::array();
+            for (const chat::ToolCall& call : p.calls)
+              calls.push_back({{"id", call.id}, {"type", "function"},
+                               {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+            message["tool_calls"] = calls;
+          }
+        }
+        json choice = {{"index", c}, {"message", message}, {"logprobs", nullptr}, {"finish_reason", reasons_[c]}};
         if (plan.top_logprobs >= 0) choice["logprobs"] = {{"content", logprobs_[c]}};
         choices.push_back(choice);
       } else {
@@ -296,6 +355,9 @@ class Response {
   std::vector<json> logprobs_;
   std::vector<std::string> reasons_;
   std::vector<bool> started_;
+  std::vector<std::unique_ptr<chat::OutputParser>> parsers_;  // [choice], chat answers with an output format
+  std::vector<chat::OutputDelta> parsed_;                      // [choice], the parsed answer (not streaming)
+  std::vector<int> calls_sent_;                                // [choice], tool calls streamed so far
   size_t finished_ = 0;
   int64_t prompt_tokens_ = 0, completion_tokens_ = 0, cached_tokens_ = 0;
 };
@@ -852,7 +914,15 @@ struct Server::Impl {
     const uint64_t base_seed = plan.seeded ? plan.sampling.seed : std::random_device{}();
     auto self = job.shared_from_this();
     for (int c = 0; c < n_choices; ++c) {
-      job.choices[size_t(c)].decoder = std::make_unique<tokenizer::StreamDecoder>(*model.tokenizer);
+      // Formats written in special tokens need their text to be parsed (Mistral's [TOOL_CALLS],
+      // harmony's channels); other answers show no special tokens.
+      const bool render_special =
+          plan.output && (plan.output->tools == chat::ToolCallFormat::kMistral ||
+                          plan.output->tools == chat::ToolCallFormat::kDeepSeekV3 ||
+                          plan.output->tools == chat::ToolCallFormat::kGptOss ||
+                          plan.output->tools == chat::ToolCallFormat::kLlama3Json ||
+                          plan.output->reasoning == chat::ReasoningFormat::kGptOss);
+      job.choices[size_t(c)].decoder = std::make_unique<tokenizer::StreamDecoder>(*model.tokenizer, render_special);
       job.choices[size_t(c)].filter = std::make_unique<StopFilter>(plan.stop);
       engine::RequestSpec spec;
       spec.prompt = plan.prompts[size_t(c / plan.n)].tokens;
@@ -861,6 +931,7 @@ struct Server::Impl {
       spec.max_tokens = max_tokens[size_t(c / plan.n)];
       spec.ignore_eos = plan.ignore_eos;
       spec.grammar = plan.grammar;
+      spec.grammar_after = plan.grammar_after;
       spec.top_logprobs = plan.top_logprobs;
       const bool want_logprobs = plan.top_logprobs >= 0;
       spec.on_token = [self, c, want_logprobs](const engine::TokenEvent& ev) { return self->on_token(c, ev, want_logprobs); };
@@ -956,7 +1027,8 @@ void Server::set_models(std::vector<std::pair<api::ModelContext, engine::Engine*
     for (auto& [ctx, engine] : models) {
       auto served = std::make_unique<Served>(Served{std::move(ctx), engine, nullptr});
       if (served->model.generates && served->model.tokenizer) {
-        served->grammars = std::make_unique<api::GrammarCache>(*served->model.tokenizer, served->model.n_vocab);
+        served->grammars = std::make_unique<api::GrammarCache>(*served->model.tokenizer, served->model.n_vocab,
+                                                                api::tool_call_markers(served->model.output_formats.tools));
         served->model.grammars = served->grammars.get();
       }
       impl_->served.push_back(std::move(served));

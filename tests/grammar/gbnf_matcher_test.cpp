@@ -92,7 +92,8 @@ std::shared_ptr<const TokenVocab> test_vocab() {
   for (char c : alphabet) pieces.emplace_back(1, c);
   for (char c : alphabet)
     for (char d : alphabet) pieces.push_back(std::string{c, d});
-  for (const char* s : {"\"a\"", "\"ab\":", "{\"", "\"}", "aaaa", "abab", "\xC3", "\xA9", "\xC3\xA9", "\"\xC3\xA9\"", "1010", "\":\""})
+  for (const char* s : {"\"a\"", "\"ab\":", "{\"", "\"}", "aaaa", "abab", "\xC3", "\xA9", "\xC3\xA9", "\"\xC3\xA9\"", "1010", "\":\"",
+                        "\xED\xA0", "\xED\x9F", "\xED\x9F\xBF", "\xF4\x90", "\xE0\x80", "\xC1", "\xC0", "\xF5"})
     pieces.emplace_back(s);
   return std::make_shared<TokenVocab>(std::move(pieces), std::vector<int32_t>{}, std::vector<int32_t>{0});
 }
@@ -135,6 +136,24 @@ ws ::= " "?
   for (uint32_t seed = 0; seed < 12; ++seed) check_against_reference(json_like, seed, 40);
   for (uint32_t seed = 0; seed < 4; ++seed) check_against_reference(R"(root ::= ("ab" | "a" "b"+ | [0-9]{2,5} ":")*)", seed, 30);
   for (uint32_t seed = 0; seed < 4; ++seed) check_against_reference("root ::= \"\\u00e9\"+ (\"a\" | \"\\\"\")", seed, 12);
+  // Partial characters: a token that starts a surrogate (ED A0), an out-of-range (F4 90) or an
+  // overlong (E0 80) sequence is never allowed, since nothing could complete it.
+  for (uint32_t seed = 0; seed < 4; ++seed) check_against_reference("root ::= [^a]{1,6}", seed, 8);
+}
+
+TEST(Matcher, NoTokenThatNothingCouldComplete) {
+  auto vocab = test_vocab();
+  GrammarMatcher m(compile("root ::= [^a]+", vocab));
+  const TokenMask& mask = m.mask();
+  for (int32_t t = 0; t < vocab->n_vocab(); ++t) {
+    const std::string_view p = vocab->piece(t);
+    if (p == "\xED\xA0" || p == "\xF4\x90" || p == "\xE0\x80" || p == "\xC0" || p == "\xC1" || p == "\xF5") {
+      EXPECT_FALSE(mask.test(t)) << "token " << t;
+    }
+    if (p == "\xED\x9F" || p == "\xC3") {
+      EXPECT_TRUE(mask.test(t)) << "token " << t;
+    }
+  }
 }
 
 TEST(Matcher, EndOfGenerationOnlyWhenFinished) {

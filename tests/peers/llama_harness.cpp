@@ -761,11 +761,35 @@ int cmd_bench(int argc, char** argv) {
   return rc;
 }
 
+// Whether a token's bytes could be a piece of valid UTF-8 (it may start or end mid-character). The
+// grammar masks are compared on these tokens only: llama.cpp's decoder also lets through
+// invalid lead bytes (C0, C1, F5-FF) and surrogate or overlong starts, which hearth refuses
+// since nothing can complete them (tests/grammar holds that on its own).
+bool utf8_fragment_ok(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && i < 3 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) ++i;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (len == 0) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if (i + k >= s.size()) return true;
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      if (k == 1 && ((c == 0xE0 && cc < 0xA0) || (c == 0xED && cc > 0x9F) || (c == 0xF0 && cc < 0x90) || (c == 0xF4 && cc > 0x8F)))
+        return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 // llama.cpp's grammar sampler along a walk of token ids (one document per line, as `hearth grammar
 // bench --write-walk` writes): at each step the sampler masks the whole vocabulary
 // (llama_sampler_apply), then accepts the walk's token. Writes "allowed-count hash" per step to
-// OUT (the hash is order-free: the sum of (id + 1) * 0x9E3779B97F4A7C15) and prints the timing as
-// JSON: the same lines hearth writes, so the masks can be compared step by step.
+// OUT (the hash is order-free: the sum of (id + 1) * 0x9E3779B97F4A7C15, over the tokens
+// utf8_fragment_ok and not control) and prints the timing as JSON: the same lines `hearth grammar
+// bench --write-masks` writes, so the masks can be compared step by step.
 int cmd_grammar_masks(int argc, char** argv) {
   if (argc < 6) return usage();
   llama_model_params mp = llama_model_default_params();
@@ -780,6 +804,16 @@ int cmd_grammar_masks(int argc, char** argv) {
   if (out == nullptr) return fail("cannot create %s", argv[5]);
   const int n_vocab = llama_vocab_n_tokens(vocab);
   std::vector<llama_token_data> data(static_cast<size_t>(n_vocab));
+  // The tokens both sides give the same meaning to: text tokens whose bytes can be valid UTF-8
+  // (llama.cpp matches control tokens by their text; hearth never lets a grammar produce one).
+  std::vector<char> compared(static_cast<size_t>(n_vocab));
+  for (int i = 0; i < n_vocab; ++i) {
+    char piece[512];
+    const int len = llama_token_to_piece(vocab, i, piece, sizeof piece, 0, true);
+    const bool control = (llama_vocab_get_attr(vocab, i) & LLAMA_TOKEN_ATTR_CONTROL) != 0;
+    compared[size_t(i)] = len > 0 && !control && utf8_fragment_ok(std::string(piece, size_t(len)));
+    if (llama_vocab_is_eog(vocab, i)) compared[size_t(i)] = 1;
+  }
   std::vector<double> us;
   size_t refused = 0;  // walk tokens llama.cpp's mask does not allow
   for (std::string line; std::getline(w, line);) {
@@ -802,7 +836,7 @@ int cmd_grammar_masks(int argc, char** argv) {
       us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
       unsigned long long count = 0, hash = 0;
       for (size_t i = 0; i < arr.size; ++i)
-        if (arr.data[i].logit != -INFINITY) {
+        if (arr.data[i].logit != -INFINITY && compared[size_t(arr.data[i].id)]) {
           ++count;
           hash += static_cast<unsigned long long>(arr.data[i].id + 1) * 0x9E3779B97F4A7C15ull;
         }

@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 import Ajv from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import OpenAI from "openai";
-import { hearth, run, hearthBin, tmpDir } from "./lib.mjs";
+import { SHARED_DIR, harness, hearth, hearthBin, run, tmpDir } from "./lib.mjs";
 import { post, startServer } from "./server_lib.mjs";
 
 const dir = tmpDir("structured");
@@ -151,6 +151,40 @@ test("regex grammars accept exactly what JavaScript's RegExp matches", () => {
     const re = new RegExp(jtable[k][0], "u");
     jtable[k][1].forEach((s, j) => assert.equal(r.accepts[j], re.test(s), `/${jtable[k][0]}/ on ${JSON.stringify(s)}`));
   });
+});
+
+// The masks themselves, step by step, against llama.cpp's grammar sampler (the prebuilt libllama)
+// on real vocabularies: the same GBNF, a seeded random walk through it, and at every step the
+// number of allowed tokens and an order-free hash of which. Compared on text tokens whose bytes can
+// be valid UTF-8 (see llama_harness.cpp: utf8_fragment_ok).
+test("token masks equal llama.cpp's grammar sampler at every step, on the Qwen2 and Llama 3 vocabularies", () => {
+  const runs = [
+    ["ggml-vocab-qwen2.gguf", { schema: SCHEMAS[2] }, 1],
+    ["ggml-vocab-qwen2.gguf", { schema: SCHEMAS[4] }, 2],
+    ["ggml-vocab-llama-bpe.gguf", { schema: SCHEMAS[3] }, 3],
+    ["ggml-vocab-llama-bpe.gguf", { gbnf: String.raw`root ::= ( [a-z]+ ":" ( [0-9]{1,4} | "\"" [^"\n]{0,6} "\"" ) "\n" ){1,5}` }, 4],
+  ];
+  for (const [vocabFile, grammar, seed] of runs) {
+    const vocab = path.join(SHARED_DIR, "testdata", "vocab", vocabFile);
+    const base = path.join(dir, `masks-${seed}`);
+    const args = ["grammar", "bench", "-m", vocab, "--tokens", "150", "--seed", String(seed),
+      "--write-walk", `${base}.walk`, "--write-masks", `${base}.ours`, "--write-gbnf", `${base}.gbnf`];
+    if (grammar.schema) {
+      fs.writeFileSync(`${base}.json`, JSON.stringify(grammar.schema));
+      args.push("--schema", `${base}.json`);
+    } else {
+      fs.writeFileSync(`${base}.in.gbnf`, grammar.gbnf);
+      args.push("--gbnf", `${base}.in.gbnf`);
+    }
+    run(hearthBin(), args);
+    const timing = JSON.parse(harness("grammar-masks", vocab, `${base}.gbnf`, `${base}.walk`, `${base}.theirs`));
+    assert.equal(timing.refused, 0, `${vocabFile} seed ${seed}: llama.cpp refuses a token hearth allowed`);
+    const ours = fs.readFileSync(`${base}.ours`, "utf8").trim().split("\n");
+    const theirs = fs.readFileSync(`${base}.theirs`, "utf8").trim().split("\n");
+    assert.ok(ours.length >= 100, `${vocabFile} seed ${seed}: the walk is ${ours.length} steps`);
+    assert.equal(theirs.length, ours.length);
+    ours.forEach((line, i) => assert.equal(line, theirs[i], `${vocabFile} seed ${seed} step ${i}: count hash`));
+  }
 });
 
 test("response_format json_schema: every output of a random model parses and validates", async () => {

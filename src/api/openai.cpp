@@ -65,7 +65,7 @@ constexpr std::string_view kCommonFields[] = {
     "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "logit_bias", "stop",
     "ignore_eos", "return_tokens_as_token_ids", "user", "logprobs", "structured_outputs"};
 constexpr std::string_view kChatFields[] = {"messages", "top_logprobs", "chat_template_kwargs", "tools", "tool_choice",
-                                            "parallel_tool_calls", "response_format"};
+                                            "parallel_tool_calls", "response_format", "reasoning_budget"};
 constexpr std::string_view kCompletionFields[] = {"prompt", "echo", "suffix"};
 
 std::optional<ApiError> check_fields(const ojson& body, std::span<const std::string_view> own) {
@@ -110,8 +110,8 @@ std::optional<ApiError> parse_structured(const ojson& body, const ModelContext& 
 
 // How a chat answer is read (reasoning and tool calls split from the text: chat/output_parser.h)
 // and constrained (a tool call's grammar; room for reasoning before a structured answer).
-std::optional<ApiError> plan_chat_output(const ModelContext& m, const std::optional<ToolRequest>& tools,
-                                         GenerationPlan& plan) {
+std::optional<ApiError> plan_chat_output(const ojson& body, const ModelContext& m,
+                                         const std::optional<ToolRequest>& tools, GenerationPlan& plan) {
   chat::OutputFormats formats = m.output_formats;
   const bool calls = tools && tools->choice != ToolRequest::Choice::kNone;
   if (calls) {
@@ -121,6 +121,17 @@ std::optional<ApiError> plan_chat_output(const ModelContext& m, const std::optio
     formats.tools = chat::ToolCallFormat::kNone;
   }
   plan.starts_in_reasoning = chat::prompt_opens_reasoning(plan.prompts[0].text, formats);
+  std::optional<int64_t> budget;
+  API_TRY(read_int(body, "reasoning_budget", 0, int64_t{1} << 30, budget));
+  if (budget) {
+    // Thinking in <think> ... </think> (Qwen3, DeepSeek R1, QwQ): the budget ends it by forcing
+    // "</think>" (one token in those vocabularies).
+    if (formats.reasoning != chat::ReasoningFormat::kThinkTags)
+      return bad_request("'reasoning_budget' needs a model that thinks in <think> ... </think>", "reasoning_budget");
+    plan.reasoning_budget = *budget;
+    plan.reasoning_open = m.tokenizer->encode("<think>", false, true);
+    plan.reasoning_close = m.tokenizer->encode("</think>", false, true);
+  }
   if (formats.tools != chat::ToolCallFormat::kNone || formats.reasoning != chat::ReasoningFormat::kNone)
     plan.output = formats;
   const bool forced = calls && (tools->choice == ToolRequest::Choice::kRequired || tools->choice == ToolRequest::Choice::kNamed);
@@ -348,7 +359,7 @@ ApiResult<GenerationPlan> parse_chat_request(const ojson& body, const ModelConte
   p.tokens = encode_prompt(*m.tokenizer, p.text);
   plan.prompts.push_back(std::move(p));
   if (auto e = parse_structured(body, m, plan)) return *e;
-  if (auto e = plan_chat_output(m, std::get<0>(tools), plan)) return *e;
+  if (auto e = plan_chat_output(body, m, std::get<0>(tools), plan)) return *e;
   return plan;
 }
 

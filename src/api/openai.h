@@ -73,6 +73,10 @@ struct GenerationPlan {
   std::vector<std::string> tool_names;                  // the tools a call may name
   std::map<std::string, ojson, std::less<>> tool_schemas;  // their parameters, to type XML arguments
   bool starts_in_reasoning = false;  // the prompt opened <think>
+  // reasoning_budget: tokens of thinking before </think> is forced (-1: none), and the tokens of
+  // <think> and </think>.
+  int64_t reasoning_budget = -1;
+  std::vector<int32_t> reasoning_open, reasoning_close;
 };
 
 // A request body: JSON (valid UTF-8, nesting at most 256 deep, so parsing cannot exhaust the

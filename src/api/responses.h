@@ -80,7 +80,6 @@ class ResponseStream {
  private:
   enum class Kind { kNone, kReasoning, kMessage };
   std::string event(const char* type, ojson data);
-  ojson snapshot(const char* status, const std::string& finish_reason, const Usage* usage) const;
   std::string open(Kind kind);
   std::string close(bool truncated);
 
@@ -88,6 +87,7 @@ class ResponseStream {
   int64_t created_at_ = 0;
   ojson echo_;
   int64_t seq_ = 0;
+  bool started_ = false, finished_ = false;
   ojson items_ = ojson::array();  // finished items, in output order
   Kind open_ = Kind::kNone;
   std::string open_id_, open_text_;

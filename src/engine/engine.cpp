@@ -50,6 +50,9 @@ struct Engine::Request {
   std::unique_ptr<Pooler> pooler;    // embedding requests
   std::unique_ptr<grammar::GrammarMatcher> matcher;  // once the grammar applies
   std::string before_grammar;        // recent text while waiting for spec.grammar_after
+  int64_t reasoning_tokens = -1;     // tokens of reasoning so far; -1 outside reasoning
+  size_t closing = 0;                // close tokens forced so far
+  bool reasoning_done = false;
   Clock::time_point arrival, last_token;
   bool has_token = false;
 };
@@ -241,6 +244,7 @@ void Engine::sample(uint64_t id, const float* logits) {
   }
   ev.token = r.sampler->sample(row, history, allowed);
   if (ev.token < 0) return finish(id, FinishReason::kError, "the grammar allows no token of this vocabulary here");
+  apply_reasoning_budget(r, history, allowed, ev.token);
   if (r.matcher) {
     // The mask allowed it, so the matcher takes it; its state moves on for the next mask.
     HEARTH_CHECK(r.matcher->accept(ev.token));
@@ -287,6 +291,48 @@ void Engine::sample(uint64_t id, const float* logits) {
   }
   if (s.generated() >= r.spec.max_tokens || static_cast<int64_t>(s.tokens.size()) >= max_context_)
     return finish(id, FinishReason::kLength);
+}
+
+// Counts reasoning tokens and, once the budget is spent, closes the reasoning: the close tokens
+// replace the sampled ones, one per step (while the grammar, when there is one, allows them).
+void Engine::apply_reasoning_budget(Request& r, std::span<const int32_t> generated, std::span<const uint64_t> allowed,
+                                    int32_t& token) {
+  const RequestSpec& sp = r.spec;
+  if (sp.reasoning_budget < 0 || sp.reasoning_close.empty()) return;
+  const auto n = static_cast<int64_t>(generated.size());
+  const auto n_open = static_cast<int64_t>(sp.reasoning_open.size());
+  if (r.reasoning_tokens == -1 && !r.reasoning_done) {
+    // Reasoning starts with the output (the prompt opened it) or with the open tokens.
+    if (sp.reasoning_at_start && n == 0) r.reasoning_tokens = 0;
+    if (n_open > 0 && n + 1 == n_open && std::equal(generated.begin(), generated.end(), sp.reasoning_open.begin()) &&
+        token == sp.reasoning_open.back())
+      r.reasoning_tokens = 0;
+  }
+  if (r.reasoning_tokens < 0) return;
+  auto allows = [&](int32_t t) {
+    const auto u = static_cast<size_t>(t);
+    return allowed.empty() || (u / 64 < allowed.size() && ((allowed[u / 64] >> (u % 64)) & 1));
+  };
+  if (r.closing > 0 || r.reasoning_tokens >= sp.reasoning_budget) {
+    const int32_t want = sp.reasoning_close[r.closing];
+    if (allows(want)) {
+      token = want;
+      if (++r.closing == sp.reasoning_close.size()) {
+        r.reasoning_tokens = -1;
+        r.reasoning_done = true;
+      }
+      return;
+    }
+  }
+  // The model closing on its own: the close tokens just came out.
+  const size_t k = sp.reasoning_close.size();
+  if (token == sp.reasoning_close.back() && generated.size() + 1 >= k &&
+      std::equal(sp.reasoning_close.begin(), sp.reasoning_close.end() - 1, generated.end() - (k - 1))) {
+    r.reasoning_tokens = -1;
+    r.reasoning_done = true;
+    return;
+  }
+  ++r.reasoning_tokens;
 }
 
 // Watches the free output for spec.grammar_after; the grammar takes over from the bytes after

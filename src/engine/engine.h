@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -85,6 +86,14 @@ struct RequestSpec {
   // tool call opens with "<tool_call>"), with whatever followed it in the same token; before, the
   // output is free. Empty: from the first token.
   std::string grammar_after;
+  // A reasoning budget: once this many tokens of reasoning are out (the output began with
+  // reasoning_open's tokens, or reasoning_at_start), reasoning_close's tokens are forced in place
+  // of the next sampled ones. -1: no budget. (<think> and </think>: one token each in Qwen3 and
+  // R1 vocabularies, a few elsewhere.)
+  int64_t reasoning_budget = -1;
+  std::vector<int32_t> reasoning_open;
+  std::vector<int32_t> reasoning_close;
+  bool reasoning_at_start = false;
   // Both run on the engine thread and must be quick. on_token returns false to finish the
   // request (a stop string matched); on_finish is called exactly once, last.
   std::function<bool(const TokenEvent&)> on_token;
@@ -138,6 +147,8 @@ class Engine {
   // Samples the next token of request `id` from its logits row; may finish it.
   void sample(uint64_t id, const float* logits);
   void start_grammar_after(Request& r, int32_t token);
+  void apply_reasoning_budget(Request& r, std::span<const int32_t> generated, std::span<const uint64_t> allowed,
+                              int32_t& token);
 
   Transformer& model_;
   std::unordered_set<int32_t> eog_;

@@ -18,7 +18,10 @@ class StopFilter {
     size_t cut = std::string::npos;
     for (const std::string& s : stops_) {
       size_t at = s.empty() ? std::string::npos : pending_.find(s);
-      if (at != std::string::npos) cut = std::min(cut, at);
+      if (at != std::string::npos && at < cut) {
+        cut = at;
+        matched_ = s;
+      }
     }
     if (cut != std::string::npos) {
       stopped_ = true;
@@ -39,11 +42,13 @@ class StopFilter {
   }
   std::string flush() { return std::exchange(pending_, {}); }
   bool stopped() const { return stopped_; }
+  const std::string& matched() const { return matched_; }  // the stop string that stopped it
 
  private:
   std::vector<std::string> stops_;
   std::string pending_;
   bool stopped_ = false;
+  std::string matched_;
 };
 
 }  // namespace hearth

@@ -54,6 +54,7 @@ struct ChoiceEvent {
   json logprobs = json::array();  // chat: entries; completions: [{id, logprob, top}] raw
   bool finished = false;
   engine::FinishEvent finish;
+  std::string stop_sequence;  // the stop string that ended the choice, if one did
 };
 
 // One generation request: its choices' text state (touched on the engine thread only) and the
@@ -116,6 +117,7 @@ struct Job : std::enable_shared_from_this<Job> {
     }
     out.finished = true;
     out.finish = fin;
+    out.stop_sequence = c.filter->matched();
     if (c.filter->stopped() && fin.reason == engine::FinishReason::kLength) out.finish.reason = engine::FinishReason::kStop;
     push(std::move(out));
   }
@@ -502,7 +504,7 @@ struct Server::Impl {
     if (method == http::verb::options && !options.cors_origins.empty()) {
       auto res = make_response(req, http::status::no_content, "");
       res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
-      res.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+      res.set(http::field::access_control_allow_headers, "Authorization, Content-Type, x-api-key, anthropic-version");
       res.set(http::field::access_control_max_age, "600");
       co_return co_await send(stream, std::move(res), keep);
     }
@@ -528,6 +530,8 @@ struct Server::Impl {
     const bool rerank_path = path == "/v1/rerank" || path == "/rerank" || path == "/v1/reranking" || path == "/reranking";
     const bool api = path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize" ||
                      path == "/apply-template" || rerank_path;
+    if (!api && path == "/" && method == http::verb::head && !options.web_ui)
+      co_return co_await send(stream, make_response(req, http::status::ok, ""), keep);  // a client's liveness probe
     if (!api) {
       // The pages carry no secret (the API key stays in the browser), so they need none.
       const WebAsset* asset = options.web_ui ? find_web_asset(path == "/index.html" ? "/" : path) : nullptr;
@@ -537,14 +541,17 @@ struct Server::Impl {
       co_return co_await send(stream, web_response(req, *asset), keep);
     }
     if (!options.api_keys.empty()) {
+      // Bearer (OpenAI's clients) or x-api-key (Anthropic's).
       const std::string auth(req[http::field::authorization]);
       const std::string prefix = "Bearer ";
-      const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
-                      key_matches(auth.substr(prefix.size()), options.api_keys);
+      const std::string x_api_key(req["x-api-key"]);
+      const bool ok = (auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
+                       key_matches(auth.substr(prefix.size()), options.api_keys)) ||
+                      (!x_api_key.empty() && key_matches(x_api_key, options.api_keys));
       if (!ok)
         co_return co_await send(
             stream,
-            error_response(req, api_error(401, "Incorrect or missing API key (send 'Authorization: Bearer KEY').",
+            error_response(req, api_error(401, "Incorrect or missing API key (send 'Authorization: Bearer KEY' or 'x-api-key: KEY').",
                                           "invalid_request_error", "invalid_api_key")),
             keep);
     }
@@ -932,6 +939,10 @@ struct Server::Impl {
       spec.ignore_eos = plan.ignore_eos;
       spec.grammar = plan.grammar;
       spec.grammar_after = plan.grammar_after;
+      spec.reasoning_budget = plan.reasoning_budget;
+      spec.reasoning_open = plan.reasoning_open;
+      spec.reasoning_close = plan.reasoning_close;
+      spec.reasoning_at_start = plan.starts_in_reasoning;
       spec.top_logprobs = plan.top_logprobs;
       const bool want_logprobs = plan.top_logprobs >= 0;
       spec.on_token = [self, c, want_logprobs](const engine::TokenEvent& ev) { return self->on_token(c, ev, want_logprobs); };

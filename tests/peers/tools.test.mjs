@@ -151,6 +151,46 @@ test("hostile tool definitions get a 400 that names the problem", async () => {
   assert.equal((await fetch(`${server.url}/health`)).status, 200);
 });
 
+test("reasoning: reasoning_content apart from the answer, a budget that closes it, constraints only after it", async () => {
+  // A thinking model's shape (Qwen3's layers) under DeepSeek R1's template, whose prompt opens
+  // <think>: a random model never closes it, so all is reasoning unless a budget does.
+  const model = path.join(dir, "qwen3-tiny.gguf");
+  hearth("mkmodel", "--preset", "qwen3-tiny", "--type", "q8_0", "--seed", "5", "-o", model);
+  const server = await startServer(model, ["--served-model-name", "think", "--chat-template",
+    path.join(SHARED_DIR, "testdata", "chat_templates", "llama-cpp-deepseek-r1.jinja")]);
+  try {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "x", maxRetries: 0 });
+    const messages = [{ role: "user", content: "Think, then answer in JSON." }];
+    const free = await client.chat.completions.create({ model: "think", messages, max_tokens: 30, seed: 1 });
+    assert.equal(free.choices[0].message.content, "");
+    assert.ok(free.choices[0].message.reasoning_content.length > 0);
+    const schema = TOOLS[1].function.parameters;
+    for (let seed = 0; seed < 3; ++seed) {
+      const r = await client.chat.completions.create({ model: "think", messages, max_tokens: 300, seed,
+        reasoning_budget: 6, response_format: { type: "json_schema", json_schema: { name: "add", schema } } });
+      const m = r.choices[0].message;
+      assert.ok(m.reasoning_content.length > 0 && m.reasoning === m.reasoning_content, JSON.stringify(m));
+      assert.equal(r.choices[0].finish_reason, "stop", JSON.stringify(m));
+      assert.ok(ajv.validate(schema, JSON.parse(m.content)), m.content);
+    }
+    // Streamed: reasoning deltas, then content deltas.
+    const stream = await client.chat.completions.create({ model: "think", messages, max_tokens: 40, seed: 2,
+      reasoning_budget: 5, stream: true });
+    let reasoning = "", content = "", sawContentBeforeReasoningEnded = false;
+    for await (const chunk of stream) {
+      const d = chunk.choices[0]?.delta ?? {};
+      if (d.reasoning_content) {
+        if (content) sawContentBeforeReasoningEnded = true;
+        reasoning += d.reasoning_content;
+      }
+      content += d.content ?? "";
+    }
+    assert.ok(reasoning.length > 0 && content.length > 0 && !sawContentBeforeReasoningEnded);
+  } finally {
+    await server.stop();
+  }
+});
+
 test("the Vercel AI SDK's generateText and streamText get a call that validates", async () => {
   const { server } = servers.hermes;
   const provider = createOpenAICompatible({ name: "hearth", baseURL: `${server.url}/v1`, apiKey: "x" });

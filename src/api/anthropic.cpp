@@ -1,11 +1,11 @@
 #include "api/anthropic.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <initializer_list>
 #include <random>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace hearth::api::anthropic {
 
@@ -14,9 +14,9 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-#define ANTHROPIC_TRY(expr)                      \
-  do {                                           \
-    if (auto error_ = (expr)) return *error_;    \
+#define ANTHROPIC_TRY(expr)                   \
+  do {                                        \
+    if (auto error_ = (expr)) return *error_; \
   } while (0)
 
 using Maybe = std::optional<ApiError>;
@@ -43,16 +43,19 @@ const ojson* given(const ojson& obj, const char* key) {
 }
 
 // Every key of `obj` must be among `allowed`: hearth never drops a field it does not honour.
-Maybe check_keys(const ojson& obj, std::initializer_list<std::string_view> allowed, std::string_view path) {
+Maybe check_keys(const ojson& obj, std::initializer_list<std::string_view> allowed,
+                 std::string_view path) {
   for (const auto& item : obj.items()) {
     const std::string& key = item.key();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-      return error_at(path.empty() ? key : fmt::format("{}.{}", path, key), "is not supported by this server");
+      return error_at(path.empty() ? key : fmt::format("{}.{}", path, key),
+                      "is not supported by this server");
   }
   return std::nullopt;
 }
 
-Maybe read_string(const ojson& obj, const char* key, std::string_view path, bool required, std::string& out) {
+Maybe read_string(const ojson& obj, const char* key, std::string_view path, bool required,
+                  std::string& out) {
   const ojson* v = given(obj, key);
   const std::string where = fmt::format("{}.{}", path, key);
   if (!v) return required ? Maybe(error_at(where, "is required")) : std::nullopt;
@@ -75,22 +78,25 @@ Maybe read_int(const ojson& v, std::string_view path, int64_t lo, int64_t hi, in
 Maybe read_number(const ojson& v, std::string_view path, double lo, double hi) {
   if (!v.is_number()) return error_at(path, "must be a number, not " + type_of(v));
   const double d = v.get<double>();
-  if (!(d >= lo && d <= hi)) return error_at(path, fmt::format("must be between {} and {}", lo, hi));
+  if (!(d >= lo && d <= hi))
+    return error_at(path, fmt::format("must be between {} and {}", lo, hi));
   return std::nullopt;
 }
 
 Maybe check_cache_control(const ojson& obj, std::string_view path) {
   if (const ojson* c = given(obj, "cache_control"); c && !c->is_object())
-    return error_at(path.empty() ? std::string("cache_control") : fmt::format("{}.cache_control", path),
-                    "must be an object");
+    return error_at(
+        path.empty() ? std::string("cache_control") : fmt::format("{}.cache_control", path),
+        "must be an object");
   return std::nullopt;
 }
 
 // The block kinds that carry something hearth cannot take (images, files, server tools' traffic).
 ApiError unsupported_block(std::string_view path, const std::string& type) {
-  return error_at(path, fmt::format("is a '{}' block, which this server does not support (text, tool_use, "
-                                    "tool_result and thinking blocks only)",
-                                    type));
+  return error_at(
+      path, fmt::format("is a '{}' block, which this server does not support (text, tool_use, "
+                        "tool_result and thinking blocks only)",
+                        type));
 }
 
 // A text block {type: "text", text, cache_control?, citations?}, appended to `out`.
@@ -106,7 +112,8 @@ Maybe read_text_block(const ojson& block, std::string_view path, std::string& ou
 }
 
 Maybe block_type(const ojson& block, std::string_view path, std::string& type) {
-  if (!block.is_object()) return error_at(path, "must be a content block object, not " + type_of(block));
+  if (!block.is_object())
+    return error_at(path, "must be a content block object, not " + type_of(block));
   return read_string(block, "type", path, true, type);
 }
 
@@ -116,7 +123,8 @@ Maybe read_text_content(const ojson& v, std::string_view path, std::string& out)
     out = v.get<std::string>();
     return std::nullopt;
   }
-  if (!v.is_array()) return error_at(path, "must be a string or an array of text blocks, not " + type_of(v));
+  if (!v.is_array())
+    return error_at(path, "must be a string or an array of text blocks, not " + type_of(v));
   for (size_t i = 0; i < v.size(); ++i) {
     const std::string where = fmt::format("{}[{}]", path, i);
     std::string type;
@@ -132,7 +140,8 @@ Maybe read_text_content(const ojson& v, std::string_view path, std::string& out)
 // assistant turns, as Anthropic combines consecutive turns of one role.
 void push_message(ojson& messages, ojson message) {
   const std::string role = message["role"].get<std::string>();
-  if (!messages.empty() && (role == "user" || role == "assistant") && messages.back()["role"] == role) {
+  if (!messages.empty() && (role == "user" || role == "assistant") &&
+      messages.back()["role"] == role) {
     ojson& last = messages.back();
     auto join = [&](const char* key) {
       if (!message.contains(key)) return;
@@ -151,7 +160,8 @@ void push_message(ojson& messages, ojson message) {
 }
 
 Maybe read_tool_result(const ojson& block, std::string_view path, ojson& messages) {
-  ANTHROPIC_TRY(check_keys(block, {"type", "tool_use_id", "content", "is_error", "cache_control"}, path));
+  ANTHROPIC_TRY(
+      check_keys(block, {"type", "tool_use_id", "content", "is_error", "cache_control"}, path));
   ANTHROPIC_TRY(check_cache_control(block, path));
   std::string id, text;
   ANTHROPIC_TRY(read_string(block, "tool_use_id", path, true, id));
@@ -191,7 +201,8 @@ Maybe read_user(const ojson& content, std::string_view path, ojson& messages) {
       flush();
       ANTHROPIC_TRY(read_tool_result(content[i], where, messages));
     } else if (type == "tool_use" || type == "thinking" || type == "redacted_thinking") {
-      return error_at(where, fmt::format("is a '{}' block, which only assistant messages may hold", type));
+      return error_at(where,
+                      fmt::format("is a '{}' block, which only assistant messages may hold", type));
     } else {
       return unsupported_block(where, type);
     }
@@ -220,17 +231,22 @@ Maybe read_assistant(const ojson& content, std::string_view path, ojson& message
       if (!text.empty()) text += "\n";
       ANTHROPIC_TRY(read_text_block(block, where, text));
     } else if (type == "tool_use") {
-      ANTHROPIC_TRY(check_keys(block, {"type", "id", "name", "input", "cache_control", "caller"}, where));
+      ANTHROPIC_TRY(
+          check_keys(block, {"type", "id", "name", "input", "cache_control", "caller"}, where));
       ANTHROPIC_TRY(check_cache_control(block, where));
       std::string id, name;
       ANTHROPIC_TRY(read_string(block, "id", where, true, id));
       ANTHROPIC_TRY(read_string(block, "name", where, true, name));
       if (id.empty() || name.empty()) return error_at(where, "needs a non-empty 'id' and 'name'");
       const ojson* input = given(block, "input");
-      if (!input || !input->is_object()) return error_at(fmt::format("{}.input", where), "must be an object");
-      calls.push_back({{"id", id},
-                       {"type", "function"},
-                       {"function", {{"name", name}, {"arguments", input->dump(-1, ' ', false, ojson::error_handler_t::replace)}}}});
+      if (!input || !input->is_object())
+        return error_at(fmt::format("{}.input", where), "must be an object");
+      calls.push_back(
+          {{"id", id},
+           {"type", "function"},
+           {"function",
+            {{"name", name},
+             {"arguments", input->dump(-1, ' ', false, ojson::error_handler_t::replace)}}}});
     } else if (type == "thinking") {
       ANTHROPIC_TRY(check_keys(block, {"type", "thinking", "signature", "cache_control"}, where));
       std::string thinking, signature;
@@ -256,8 +272,10 @@ Maybe read_assistant(const ojson& content, std::string_view path, ojson& message
 
 Maybe read_messages(const ojson& body, ojson& messages) {
   const ojson* list = given(body, "messages");
-  if (!list || !list->is_array() || list->empty()) return error_at("messages", "must be a non-empty array");
-  if (list->size() > kMaxMessages) return error_at("messages", fmt::format("takes at most {} messages", kMaxMessages));
+  if (!list || !list->is_array() || list->empty())
+    return error_at("messages", "must be a non-empty array");
+  if (list->size() > kMaxMessages)
+    return error_at("messages", fmt::format("takes at most {} messages", kMaxMessages));
   for (size_t i = 0; i < list->size(); ++i) {
     const ojson& m = (*list)[i];
     const std::string path = fmt::format("messages[{}]", i);
@@ -269,20 +287,24 @@ Maybe read_messages(const ojson& body, ojson& messages) {
     const std::string where = path + ".content";
     if (!content) return error_at(where, "is required");
     if (!content->is_string() && !content->is_array())
-      return error_at(where, "must be a string or an array of content blocks, not " + type_of(*content));
+      return error_at(where,
+                      "must be a string or an array of content blocks, not " + type_of(*content));
     if (role == "user") {
       ANTHROPIC_TRY(read_user(*content, where, messages));
     } else if (role == "assistant") {
       if (i + 1 == list->size())
-        return error_at(path, "is an assistant message: continuing a final assistant message (prefill) is not "
-                              "supported by this server; end with a user message");
+        return error_at(
+            path,
+            "is an assistant message: continuing a final assistant message (prefill) is not "
+            "supported by this server; end with a user message");
       ANTHROPIC_TRY(read_assistant(*content, where, messages));
     } else if (role == "system") {
       std::string text;
       ANTHROPIC_TRY(read_text_content(*content, where, text));
       messages.push_back({{"role", "system"}, {"content", text}});
     } else {
-      return error_at(path + ".role", fmt::format("is '{}': it must be 'user' or 'assistant'", role));
+      return error_at(path + ".role",
+                      fmt::format("is '{}': it must be 'user' or 'assistant'", role));
     }
   }
   return std::nullopt;
@@ -299,17 +321,20 @@ Maybe read_tools(const ojson& body, ojson& chat) {
     if (!t.is_object()) return error_at(path, "must be an object");
     if (const ojson* type = given(t, "type"); type && *type != "custom") {
       if (!type->is_string()) return error_at(path + ".type", "must be a string");
-      return error_at(path, fmt::format("has type '{}': server tools are not supported by this server, only "
-                                        "custom tools (name, description, input_schema)",
-                                        type->get<std::string>()));
+      return error_at(
+          path, fmt::format("has type '{}': server tools are not supported by this server, only "
+                            "custom tools (name, description, input_schema)",
+                            type->get<std::string>()));
     }
-    ANTHROPIC_TRY(check_keys(t, {"type", "name", "description", "input_schema", "cache_control", "strict"}, path));
+    ANTHROPIC_TRY(check_keys(
+        t, {"type", "name", "description", "input_schema", "cache_control", "strict"}, path));
     ANTHROPIC_TRY(check_cache_control(t, path));
     std::string name, description;
     ANTHROPIC_TRY(read_string(t, "name", path, true, name));
     ANTHROPIC_TRY(read_string(t, "description", path, false, description));
     const ojson* schema = given(t, "input_schema");
-    if (!schema || !schema->is_object()) return error_at(path + ".input_schema", "must be a JSON Schema object");
+    if (!schema || !schema->is_object())
+      return error_at(path + ".input_schema", "must be a JSON Schema object");
     if (auto type = schema->find("type"); type != schema->end() && *type != "object")
       return error_at(path + ".input_schema.type", "must be 'object'");
     ojson fn = {{"name", name}};
@@ -340,15 +365,18 @@ Maybe read_tool_choice(const ojson& body, ojson& chat) {
     ANTHROPIC_TRY(check_keys(*choice, {"type", "disable_parallel_tool_use"}, "tool_choice"));
     chat["tool_choice"] = type == "auto" ? "auto" : "required";
   } else if (type == "tool") {
-    ANTHROPIC_TRY(check_keys(*choice, {"type", "name", "disable_parallel_tool_use"}, "tool_choice"));
+    ANTHROPIC_TRY(
+        check_keys(*choice, {"type", "name", "disable_parallel_tool_use"}, "tool_choice"));
     std::string name;
     ANTHROPIC_TRY(read_string(*choice, "name", "tool_choice", true, name));
     chat["tool_choice"] = {{"type", "function"}, {"function", {{"name", name}}}};
   } else {
-    return error_at("tool_choice.type", fmt::format("is '{}': it must be auto, any, tool or none", type));
+    return error_at("tool_choice.type",
+                    fmt::format("is '{}': it must be auto, any, tool or none", type));
   }
   if (const ojson* d = given(*choice, "disable_parallel_tool_use")) {
-    if (!d->is_boolean()) return error_at("tool_choice.disable_parallel_tool_use", "must be a boolean");
+    if (!d->is_boolean())
+      return error_at("tool_choice.disable_parallel_tool_use", "must be a boolean");
     if (d->get<bool>()) chat["parallel_tool_calls"] = false;
   }
   return std::nullopt;
@@ -374,10 +402,12 @@ Maybe read_thinking(const ojson& body, ojson& chat, Translated& t) {
     ANTHROPIC_TRY(check_keys(*thinking, {"type"}, "thinking"));
     enable = false;
   } else {
-    return error_at("thinking.type", fmt::format("is '{}': it must be enabled, adaptive or disabled", type));
+    return error_at("thinking.type",
+                    fmt::format("is '{}': it must be enabled, adaptive or disabled", type));
   }
   if (const ojson* display = given(*thinking, "display"); display && *display != "summarized")
-    return error_at("thinking.display", "must be 'summarized' (this server always returns the thinking)");
+    return error_at("thinking.display",
+                    "must be 'summarized' (this server always returns the thinking)");
   chat["chat_template_kwargs"] = {{"enable_thinking", enable}};
   return std::nullopt;
 }
@@ -387,7 +417,8 @@ Maybe read_output_config(const ojson& body, ojson& chat) {
   if (!config) return std::nullopt;
   if (!config->is_object()) return error_at("output_config", "must be an object");
   ANTHROPIC_TRY(check_keys(*config, {"format", "effort"}, "output_config"));
-  if (given(*config, "effort")) return error_at("output_config.effort", "is not supported by this server");
+  if (given(*config, "effort"))
+    return error_at("output_config.effort", "is not supported by this server");
   const ojson* format = given(*config, "format");
   if (!format) return std::nullopt;
   if (!format->is_object()) return error_at("output_config.format", "must be an object");
@@ -396,8 +427,10 @@ Maybe read_output_config(const ojson& body, ojson& chat) {
   ANTHROPIC_TRY(read_string(*format, "type", "output_config.format", true, type));
   if (type != "json_schema") return error_at("output_config.format.type", "must be 'json_schema'");
   const ojson* schema = given(*format, "schema");
-  if (!schema || !schema->is_object()) return error_at("output_config.format.schema", "must be a JSON Schema object");
-  chat["response_format"] = {{"type", "json_schema"}, {"json_schema", {{"name", "output"}, {"schema", *schema}}}};
+  if (!schema || !schema->is_object())
+    return error_at("output_config.format.schema", "must be a JSON Schema object");
+  chat["response_format"] = {{"type", "json_schema"},
+                             {"json_schema", {{"name", "output"}, {"schema", *schema}}}};
   return std::nullopt;
 }
 
@@ -437,9 +470,9 @@ Maybe read_metadata(const ojson& body) {
 }
 
 const std::initializer_list<std::string_view> kFields = {
-    "model",       "messages", "max_tokens",  "system",   "metadata",      "stop_sequences", "stream",
-    "temperature", "top_p",    "top_k",       "tools",    "tool_choice",   "thinking",       "output_config",
-    "cache_control"};
+    "model",          "messages",    "max_tokens",  "system",        "metadata",
+    "stop_sequences", "stream",      "temperature", "top_p",         "top_k",
+    "tools",          "tool_choice", "thinking",    "output_config", "cache_control"};
 
 ApiResult<Translated> translate(const ojson& body, bool for_count) {
   if (!body.is_object()) return bad_request("the request body must be a JSON object");
@@ -496,7 +529,9 @@ ApiResult<Translated> translate_guarded(const ojson& body, bool for_count) {
 
 std::string dump(const ojson& j) { return j.dump(-1, ' ', false, ojson::error_handler_t::replace); }
 
-std::string sse(const char* event, const ojson& data) { return fmt::format("event: {}\ndata: {}\n\n", event, dump(data)); }
+std::string sse(const char* event, const ojson& data) {
+  return fmt::format("event: {}\ndata: {}\n\n", event, dump(data));
+}
 
 // How many bytes at the end of `s` begin a UTF-8 sequence that is not complete yet.
 size_t incomplete_utf8_tail(const std::string& s) {
@@ -526,8 +561,8 @@ ojson tool_use_block(const chat::ToolCall& call, bool with_input) {
   return {{"type", "tool_use"}, {"id", call.id}, {"name", call.name}, {"input", std::move(input)}};
 }
 
-ojson message_json(const std::string& id, const std::string& model, ojson content, const ojson& stop_reason,
-                   const ojson& stop_sequence, const Usage& usage) {
+ojson message_json(const std::string& id, const std::string& model, ojson content,
+                   const ojson& stop_reason, const ojson& stop_sequence, const Usage& usage) {
   return {{"id", id},
           {"type", "message"},
           {"role", "assistant"},
@@ -547,30 +582,47 @@ ojson stop_sequence_json(const std::string& reason, const std::string& stop_sequ
 
 ApiResult<Translated> to_chat_request(const ojson& body) { return translate_guarded(body, false); }
 
-ApiResult<Translated> to_chat_request_for_count(const ojson& body) { return translate_guarded(body, true); }
+ApiResult<Translated> to_chat_request_for_count(const ojson& body) {
+  return translate_guarded(body, true);
+}
 
 json error_body(const ApiError& e) {
   const char* type = "invalid_request_error";
   switch (e.status) {
-    case 401: type = "authentication_error"; break;
-    case 403: type = "permission_error"; break;
-    case 404: type = "not_found_error"; break;
-    case 413: type = "request_too_large"; break;
-    case 429: type = "rate_limit_error"; break;
+    case 401:
+      type = "authentication_error";
+      break;
+    case 403:
+      type = "permission_error";
+      break;
+    case 404:
+      type = "not_found_error";
+      break;
+    case 413:
+      type = "request_too_large";
+      break;
+    case 429:
+      type = "rate_limit_error";
+      break;
     case 503:
-    case 529: type = "overloaded_error"; break;
-    default: type = e.status >= 500 ? "api_error" : "invalid_request_error";
+    case 529:
+      type = "overloaded_error";
+      break;
+    default:
+      type = e.status >= 500 ? "api_error" : "invalid_request_error";
   }
   return {{"type", "error"}, {"error", {{"type", type}, {"message", e.message}}}};
 }
 
 std::string error_event(const ApiError& e) {
-  return fmt::format("event: error\ndata: {}\n\n", error_body(e).dump(-1, ' ', false, json::error_handler_t::replace));
+  return fmt::format("event: error\ndata: {}\n\n",
+                     error_body(e).dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 json count_tokens_body(int64_t input_tokens) { return {{"input_tokens", input_tokens}}; }
 
-std::string stop_reason(const std::string& finish_reason, const std::string& stop_sequence, bool has_tool_calls) {
+std::string stop_reason(const std::string& finish_reason, const std::string& stop_sequence,
+                        bool has_tool_calls) {
   if (finish_reason == "length") return "max_tokens";
   if (finish_reason == "tool_calls") return "tool_use";
   if (finish_reason == "content_filter") return "refusal";
@@ -579,16 +631,20 @@ std::string stop_reason(const std::string& finish_reason, const std::string& sto
   return "end_turn";
 }
 
-json message(const std::string& id, const std::string& model, const std::string& reasoning, const std::string& content,
-             const std::vector<chat::ToolCall>& calls, const std::string& finish_reason,
-             const std::string& stop_sequence, const Usage& usage) {
+json message(const std::string& id, const std::string& model, const std::string& reasoning,
+             const std::string& content, const std::vector<chat::ToolCall>& calls,
+             const std::string& finish_reason, const std::string& stop_sequence,
+             const Usage& usage) {
   ojson blocks = ojson::array();
-  if (!reasoning.empty()) blocks.push_back({{"type", "thinking"}, {"thinking", reasoning}, {"signature", ""}});
-  if (!content.empty() || (reasoning.empty() && calls.empty())) blocks.push_back({{"type", "text"}, {"text", content}});
+  if (!reasoning.empty())
+    blocks.push_back({{"type", "thinking"}, {"thinking", reasoning}, {"signature", ""}});
+  if (!content.empty() || (reasoning.empty() && calls.empty()))
+    blocks.push_back({{"type", "text"}, {"text", content}});
   for (const chat::ToolCall& call : calls) blocks.push_back(tool_use_block(call, true));
   const std::string reason = stop_reason(finish_reason, stop_sequence, !calls.empty());
   // Through the text form: strings that are not UTF-8 become U+FFFD here, not a throw in dump().
-  return json::parse(dump(message_json(id, model, std::move(blocks), reason, stop_sequence_json(reason, stop_sequence), usage)));
+  return json::parse(dump(message_json(id, model, std::move(blocks), reason,
+                                       stop_sequence_json(reason, stop_sequence), usage)));
 }
 
 MessageStream::MessageStream(std::string id, std::string model, int64_t input_tokens)
@@ -599,26 +655,30 @@ std::string MessageStream::start() {
   started_ = true;
   Usage usage;
   usage.input_tokens = input_tokens_;
-  return sse("message_start", {{"type", "message_start"},
-                               {"message", message_json(id_, model_, ojson::array(), nullptr, nullptr, usage)}}) +
+  return sse("message_start",
+             {{"type", "message_start"},
+              {"message", message_json(id_, model_, ojson::array(), nullptr, nullptr, usage)}}) +
          sse("ping", {{"type", "ping"}});
 }
 
 std::string MessageStream::flush_held() {
   if (held_.empty() || open_ == Block::kNone) return "";
   const bool thinking = open_ == Block::kThinking;
-  ojson delta = {{"type", thinking ? "thinking_delta" : "text_delta"}, {thinking ? "thinking" : "text", held_}};
+  ojson delta = {{"type", thinking ? "thinking_delta" : "text_delta"},
+                 {thinking ? "thinking" : "text", held_}};
   held_.clear();
-  return sse("content_block_delta", {{"type", "content_block_delta"}, {"index", index_}, {"delta", std::move(delta)}});
+  return sse("content_block_delta",
+             {{"type", "content_block_delta"}, {"index", index_}, {"delta", std::move(delta)}});
 }
 
 std::string MessageStream::close() {
   if (open_ == Block::kNone) return "";
   std::string out = flush_held();
   if (open_ == Block::kThinking)  // hearth signs nothing; the SDKs expect the delta all the same
-    out += sse("content_block_delta", {{"type", "content_block_delta"},
-                                       {"index", index_},
-                                       {"delta", {{"type", "signature_delta"}, {"signature", ""}}}});
+    out +=
+        sse("content_block_delta", {{"type", "content_block_delta"},
+                                    {"index", index_},
+                                    {"delta", {{"type", "signature_delta"}, {"signature", ""}}}});
   out += sse("content_block_stop", {{"type", "content_block_stop"}, {"index", index_}});
   open_ = Block::kNone;
   return out;
@@ -629,9 +689,12 @@ std::string MessageStream::open(Block kind) {
   std::string out = close();
   open_ = kind;
   ++index_;
-  ojson block = kind == Block::kThinking ? ojson{{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}
-                                         : ojson{{"type", "text"}, {"text", ""}};
-  out += sse("content_block_start", {{"type", "content_block_start"}, {"index", index_}, {"content_block", std::move(block)}});
+  ojson block = kind == Block::kThinking
+                    ? ojson{{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}
+                    : ojson{{"type", "text"}, {"text", ""}};
+  out += sse(
+      "content_block_start",
+      {{"type", "content_block_start"}, {"index", index_}, {"content_block", std::move(block)}});
   return out;
 }
 
@@ -654,18 +717,20 @@ std::string MessageStream::add(const chat::OutputDelta& delta) {
     out += close();
     ++index_;
     any_call_ = true;
-    out += sse("content_block_start",
-               {{"type", "content_block_start"}, {"index", index_}, {"content_block", tool_use_block(call, false)}});
-    out += sse("content_block_delta", {{"type", "content_block_delta"},
+    out += sse("content_block_start", {{"type", "content_block_start"},
                                        {"index", index_},
-                                       {"delta", {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
+                                       {"content_block", tool_use_block(call, false)}});
+    out += sse("content_block_delta",
+               {{"type", "content_block_delta"},
+                {"index", index_},
+                {"delta", {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
     out += sse("content_block_stop", {{"type", "content_block_stop"}, {"index", index_}});
   }
   return out;
 }
 
-std::string MessageStream::finish(const std::string& finish_reason, const std::string& stop_sequence,
-                                  const Usage& usage) {
+std::string MessageStream::finish(const std::string& finish_reason,
+                                  const std::string& stop_sequence, const Usage& usage) {
   std::string out = start();
   if (finished_) return out;
   finished_ = true;
@@ -686,7 +751,8 @@ std::string MessageStream::finish(const std::string& finish_reason, const std::s
 }
 
 std::string random_message_id() {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::uniform_int_distribution<size_t> pick(0, sizeof(kAlphabet) - 2);
   std::string id = "msg_";

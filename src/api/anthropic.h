@@ -13,11 +13,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "api/api_error.h"
 #include "chat/output_parser.h"
@@ -27,7 +26,7 @@ namespace hearth::api::anthropic {
 struct Translated {
   nlohmann::ordered_json chat_body;  // an OpenAI chat-completions body for parse_chat_request
   bool stream = false;
-  std::string model;                            // as requested ("" when absent)
+  std::string model;                              // as requested ("" when absent)
   std::optional<int64_t> thinking_budget_tokens;  // thinking {type: enabled, budget_tokens}
 };
 
@@ -68,15 +67,17 @@ struct Usage {
 // hearth's finish reason ("stop", "length", "tool_calls", "content_filter", "error") -> Anthropic's
 // stop_reason: a matched stop sequence -> stop_sequence, length -> max_tokens, calls -> tool_use,
 // content_filter -> refusal, anything else -> end_turn.
-std::string stop_reason(const std::string& finish_reason, const std::string& stop_sequence, bool has_tool_calls);
+std::string stop_reason(const std::string& finish_reason, const std::string& stop_sequence,
+                        bool has_tool_calls);
 
 // A whole (non-streaming) Message: {id, type: "message", role: "assistant", model, content:
 // [thinking block if any reasoning, text block if any content (an empty one when nothing else),
 // tool_use blocks], stop_reason, stop_sequence (the matched one, else null), stop_details: null,
 // usage {input_tokens, output_tokens, cache_creation_input_tokens: 0, cache_read_input_tokens}}.
-nlohmann::json message(const std::string& id, const std::string& model, const std::string& reasoning,
-                       const std::string& content, const std::vector<chat::ToolCall>& calls,
-                       const std::string& finish_reason, const std::string& stop_sequence, const Usage& usage);
+nlohmann::json message(const std::string& id, const std::string& model,
+                       const std::string& reasoning, const std::string& content,
+                       const std::vector<chat::ToolCall>& calls, const std::string& finish_reason,
+                       const std::string& stop_sequence, const Usage& usage);
 
 // A Message as server-sent events ("event: NAME\ndata: JSON\n\n"): message_start (empty content),
 // ping, then one block per run of one kind of output, indexed 0, 1, 2, ... in order:
@@ -96,13 +97,14 @@ class MessageStream {
 
   std::string start();                              // message_start + ping (once)
   std::string add(const chat::OutputDelta& delta);  // reasoning, then content, then calls
-  std::string finish(const std::string& finish_reason, const std::string& stop_sequence, const Usage& usage);
+  std::string finish(const std::string& finish_reason, const std::string& stop_sequence,
+                     const Usage& usage);
 
  private:
   enum class Block { kNone, kThinking, kText };
   std::string open(Block kind);  // closes the open block unless it is `kind`, then opens one
   std::string close();
-  std::string flush_held();      // the held-back bytes of the open block, as one delta
+  std::string flush_held();  // the held-back bytes of the open block, as one delta
 
   std::string id_, model_;
   int64_t input_tokens_;

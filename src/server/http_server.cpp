@@ -16,7 +16,9 @@
 #include <thread>
 
 #include "sampling/stop_filter.h"
+#include "api/anthropic.h"
 #include "api/embeddings.h"
+#include "api/responses.h"
 #include "api/rerank.h"
 #include "api/metrics_text.h"
 
@@ -160,11 +162,17 @@ const char* finish_reason_text(engine::FinishReason r) {
 
 // The OpenAI response of one generation request, built from the engine's events: stream chunks as
 // they come, or the whole body at the end. (Kept out of the coroutines: plain functions.)
+// The API a generation answers in.
+enum class Shape { kCompletions, kChat, kAnthropic, kResponses };
+
 class Response {
  public:
-  Response(GenerationPlan plan, bool chat, std::string model)
-      : plan(std::move(plan)), chat_(chat), model_(std::move(model)), id_(random_id(chat ? "chatcmpl-" : "cmpl-")),
-        created_(unix_now()) {
+  Response(GenerationPlan plan, Shape shape, std::string model, ojson echo = {})
+      : plan(std::move(plan)), shape_(shape), chat_(shape != Shape::kCompletions), model_(std::move(model)),
+        id_(shape == Shape::kAnthropic ? anthropic::random_message_id()
+            : shape == Shape::kResponses ? random_id("resp_")
+            : random_id(shape == Shape::kChat ? "chatcmpl-" : "cmpl-")),
+        created_(unix_now()), echo_(std::move(echo)) {
     const size_t n = this->plan.prompts.size() * size_t(this->plan.n);
     texts_.resize(n);
     logprobs_.assign(n, json::array());
@@ -172,7 +180,8 @@ class Response {
     started_.assign(n, false);
     parsed_.resize(n);
     calls_sent_.assign(n, 0);
-    if (chat && this->plan.output) {
+    stop_sequences_.resize(n);
+    if (chat_ && this->plan.output) {
       chat::OutputParserOptions options;
       for (const auto& [name, schema] : this->plan.tool_schemas) options.parameter_schemas.emplace(name, schema);
       for (size_t c = 0; c < n; ++c)
@@ -208,6 +217,22 @@ class Response {
       if (ev.finished && reasons_[c] == "stop" && (calls_sent_[c] > 0 || !parsed.calls.empty() ||
                                                    !parsed_[c].calls.empty()))
         reasons_[c] = "tool_calls";
+    }
+    if (ev.finished) stop_sequences_[c] = ev.stop_sequence;
+    if (shape_ == Shape::kAnthropic || shape_ == Shape::kResponses) {
+      parsed_[c].content += parsed.content;
+      parsed_[c].reasoning += parsed.reasoning;
+      for (const auto& call : parsed.calls) parsed_[c].calls.push_back(call);
+      if (!plan.stream) return {};
+      std::string out = stream_head();
+      if (shape_ == Shape::kAnthropic) {
+        out += anthropic_stream_->add(parsed);
+        if (ev.finished) out += anthropic_stream_->finish(reasons_[c], ev.stop_sequence, anthropic_usage());
+      } else {
+        out += responses_stream_->add(parsed);
+        if (ev.finished) out += responses_stream_->finish(reasons_[c], responses_usage());
+      }
+      return out;
     }
     if (!plan.stream) {
       texts_[c] += ev.text;
@@ -268,8 +293,24 @@ class Response {
     return out;
   }
 
+  // What a stream opens with, once (Anthropic's message_start; nothing for OpenAI's chunks).
+  std::string stream_head() {
+    if (head_sent_) return {};
+    head_sent_ = true;
+    if (shape_ == Shape::kAnthropic) {
+      anthropic_stream_ = std::make_unique<anthropic::MessageStream>(id_, model_, prompt_tokens_of_plan());
+      return anthropic_stream_->start();
+    }
+    if (shape_ == Shape::kResponses) {
+      responses_stream_ = std::make_unique<responses::ResponseStream>(id_, created_, model_, echo_);
+      return responses_stream_->start();
+    }
+    return {};
+  }
+
   // After the last event when streaming: the usage chunk when asked, and [DONE].
   std::string stream_tail() const {
+    if (shape_ == Shape::kAnthropic || shape_ == Shape::kResponses) return {};
     std::string out;
     if (plan.include_usage) {
       json c = base();
@@ -282,6 +323,13 @@ class Response {
 
   // The whole response when not streaming.
   std::string body() const {
+    if (shape_ == Shape::kAnthropic)
+      return dump(anthropic::message(id_, model_, parsed_[0].reasoning, parsed_[0].content, parsed_[0].calls,
+                                     reasons_[0], stop_sequences_[0], anthropic_usage()));
+    if (shape_ == Shape::kResponses)
+      return responses::dump(responses::response_object(id_, created_, model_, echo_, parsed_[0].reasoning,
+                                                        parsed_[0].content, parsed_[0].calls, reasons_[0],
+                                                        responses_usage()));
     json choices = json::array();
     for (size_t c = 0; c < texts_.size(); ++c) {
       if (chat_) {
@@ -349,6 +397,20 @@ class Response {
     return lp;
   }
 
+  int64_t prompt_tokens_of_plan() const { return plan.prompts.empty() ? 0 : int64_t(plan.prompts[0].tokens.size()); }
+  anthropic::Usage anthropic_usage() const {
+    return {prompt_tokens_ ? prompt_tokens_ : prompt_tokens_of_plan(), completion_tokens_, cached_tokens_};
+  }
+
+  responses::Usage responses_usage() const {
+    responses::Usage u;
+    u.input_tokens = prompt_tokens_ ? prompt_tokens_ : prompt_tokens_of_plan();
+    u.output_tokens = completion_tokens_;
+    u.cached_tokens = cached_tokens_;
+    return u;
+  }
+
+  Shape shape_;
   bool chat_;
   std::string model_;
   std::string id_;
@@ -360,6 +422,11 @@ class Response {
   std::vector<std::unique_ptr<chat::OutputParser>> parsers_;  // [choice], chat answers with an output format
   std::vector<chat::OutputDelta> parsed_;                      // [choice], the parsed answer (not streaming)
   std::vector<int> calls_sent_;                                // [choice], tool calls streamed so far
+  std::vector<std::string> stop_sequences_;                    // [choice], the stop string that ended it
+  ojson echo_;                                                 // the Responses API's echoed request fields
+  bool head_sent_ = false;
+  std::unique_ptr<anthropic::MessageStream> anthropic_stream_;
+  std::unique_ptr<responses::ResponseStream> responses_stream_;
   size_t finished_ = 0;
   int64_t prompt_tokens_ = 0, completion_tokens_ = 0, cached_tokens_ = 0;
 };
@@ -416,7 +483,10 @@ struct Server::Impl {
   }
 
   http::response<http::string_body> error_response(const Request& req, const ApiError& e) {
-    auto res = make_response(req, static_cast<http::status>(e.status), dump(e.body()));
+    // Anthropic's routes answer in Anthropic's error shape, so its SDK raises its own classes.
+    const bool anthropic_route = req.target().starts_with("/v1/messages");
+    auto res = make_response(req, static_cast<http::status>(e.status),
+                             dump(anthropic_route ? anthropic::error_body(e) : e.body()));
     if (e.retry_after > 0) res.set(http::field::retry_after, std::to_string(e.retry_after));
     return res;
   }
@@ -569,6 +639,7 @@ struct Server::Impl {
     }
     const bool known_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" ||
                             path == "/detokenize" || path == "/apply-template" || path == "/v1/embeddings" ||
+                            path == "/v1/messages" || path == "/v1/messages/count_tokens" || path == "/v1/responses" ||
                             rerank_path;
     if (!known_post) co_return co_await send(stream, not_found(req, path), keep);
     if (method != http::verb::post) co_return co_await send(stream, method_not_allowed(req), keep);
@@ -600,7 +671,22 @@ struct Server::Impl {
     if (path == "/apply-template") co_return co_await send(stream, apply_template(s, req, body), keep);
     if (path == "/v1/embeddings") co_return co_await embeddings(s, stream, req, body);
     if (rerank_path) co_return co_await rerank(s, stream, req, body);
-    co_return co_await generate(s, stream, req, body, path == "/v1/chat/completions");
+    if (path == "/v1/messages/count_tokens") co_return co_await send(stream, count_tokens(s, req, body), keep);
+    const Shape shape = path == "/v1/chat/completions" ? Shape::kChat
+                        : path == "/v1/messages"       ? Shape::kAnthropic
+                        : path == "/v1/responses"      ? Shape::kResponses
+                                                       : Shape::kCompletions;
+    co_return co_await generate(s, stream, req, body, shape);
+  }
+
+  // Anthropic's /v1/messages/count_tokens: the prompt's tokens as the chat template renders it.
+  http::response<http::string_body> count_tokens(const Served& s, const Request& req, const ojson& body) {
+    auto translated = anthropic::to_chat_request_for_count(body);
+    if (auto* e = std::get_if<ApiError>(&translated)) return error_response(req, *e);
+    auto plan = parse_chat_request(std::get<anthropic::Translated>(translated).chat_body, s.model);
+    if (auto* e = std::get_if<ApiError>(&plan)) return error_response(req, *e);
+    const auto n = static_cast<int64_t>(std::get<GenerationPlan>(plan).prompts[0].tokens.size());
+    return make_response(req, http::status::ok, dump(anthropic::count_tokens_body(n)));
   }
 
   http::response<http::string_body> models(const Request& req, const std::string& path) {
@@ -725,16 +811,43 @@ struct Server::Impl {
   // --- generation ---------------------------------------------------------------------------
 
   // `s` lives as long as the server (coroutines may hold it across suspensions).
-  awaitable<bool> generate(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body, bool chat) {
+  awaitable<bool> generate(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body, Shape shape) {
     const ModelContext& model = s.model;
     engine::Engine* engine = s.engine;
-    auto parsed = chat ? parse_chat_request(body, model) : parse_completion_request(body, model);
-    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+    // Anthropic's and the Responses API's requests are translated into a chat request.
+    ojson chat_body;
+    if (shape == Shape::kAnthropic) {
+      auto translated = anthropic::to_chat_request(body);
+      if (auto* e = std::get_if<ApiError>(&translated)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+      anthropic::Translated& t = std::get<anthropic::Translated>(translated);
+      chat_body = std::move(t.chat_body);
+      // thinking.budget_tokens, where the model thinks in <think> tags hearth can close.
+      if (t.thinking_budget_tokens && model.output_formats.reasoning == chat::ReasoningFormat::kThinkTags)
+        chat_body["reasoning_budget"] = *t.thinking_budget_tokens;
+    }
+    ojson echo;
+    if (shape == Shape::kResponses) {
+      auto translated = responses::to_chat_request(body);
+      if (auto* e = std::get_if<ApiError>(&translated)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+      responses::Translated& t = std::get<responses::Translated>(translated);
+      chat_body = std::move(t.chat_body);
+      echo = std::move(t.echo);
+    }
+    // Errors about the translated chat request are told in the caller's API's terms.
+    auto fail = [&](const ApiError& e) { return shape == Shape::kResponses ? responses::to_responses_error(e) : e; };
+    const ojson& request = shape == Shape::kAnthropic || shape == Shape::kResponses ? chat_body : body;
+    auto parsed = shape == Shape::kCompletions ? parse_completion_request(request, model) : parse_chat_request(request, model);
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, fail(*e)), req.keep_alive());
+    if (shape == Shape::kAnthropic || shape == Shape::kResponses) {
+      // These shapes carry content, reasoning and calls apart: always read the answer.
+      GenerationPlan& p = std::get<GenerationPlan>(parsed);
+      if (!p.output) p.output = chat::OutputFormats{chat::ToolCallFormat::kNone, model.output_formats.reasoning};
+    }
     auto lengths = resolve_lengths(std::get<GenerationPlan>(parsed), model);
-    if (auto* e = std::get_if<ApiError>(&lengths)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+    if (auto* e = std::get_if<ApiError>(&lengths)) co_return co_await send(stream, error_response(req, fail(*e)), req.keep_alive());
 
     auto job = std::make_shared<Job>(stream.get_executor());
-    Response out(std::move(std::get<GenerationPlan>(parsed)), chat, model.name);
+    Response out(std::move(std::get<GenerationPlan>(parsed)), shape, model.name, std::move(echo));
     const GenerationPlan& plan = out.plan;
     if (std::optional<ApiError> e = submit_all(s, *job, plan, std::get<std::vector<int64_t>>(lengths)))
       co_return co_await send(stream, error_response(req, *e), false);
@@ -745,7 +858,7 @@ struct Server::Impl {
     bool timed_out = false;
     beast::error_code ec;
     if (plan.stream) {
-      const std::string head = sse_head(req);
+      const std::string head = sse_head(req) + out.stream_head();
       co_await asio::async_write(stream, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
     }
     while (!out.all_finished() && !ec) {
@@ -780,7 +893,10 @@ struct Server::Impl {
       ApiError e = api_error(504, fmt::format("the request did not finish within {} s", options.request_timeout_s),
                              "timeout_error", "timeout");
       if (!plan.stream) co_return co_await send(stream, error_response(req, e), false);
-      const std::string tail = "data: " + dump(e.body()) + "\n\ndata: [DONE]\n\n";
+      const std::string tail = shape == Shape::kAnthropic   ? anthropic::error_event(e)
+                               : shape == Shape::kResponses ? "event: error\ndata: " + dump(json{{"type", "error"},
+                                                                  {"code", "timeout"}, {"message", e.message}}) + "\n\n"
+                                                            : "data: " + dump(e.body()) + "\n\ndata: [DONE]\n\n";
       co_await asio::async_write(stream, asio::buffer(tail), asio::redirect_error(use_awaitable, ec));
       co_return false;
     }

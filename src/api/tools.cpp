@@ -36,6 +36,67 @@ Result<std::string> argument_rules(const ToolRequest& tools, const std::vector<s
   return out;
 }
 
+// Qwen3-Coder's XML call for tool i: its declared parameters in order, each
+// "<parameter=NAME>\nVALUE\n</parameter>\n" (optional ones may be left out). VALUE is raw text for a
+// plain string (no '<' in it, so it cannot close the block; lengths kept), one of the strings for
+// a string enum, and JSON for every other schema (the parser reads those values as JSON).
+Result<std::string> xml_call_rules(const ToolRequest& tools, size_t i, std::string& rules) {
+  const ojson& params = tools.parameters[i];
+  const std::string name = tools.names[i];
+  std::string body = gbnf_literal("<tool_call>\n<function=" + name + ">\n");
+  auto props = params.find("properties");
+  if (props != params.end() && !props->is_object())
+    return make_error("tool '{}' parameters: 'properties' must be an object", name);
+  std::vector<std::string> required;
+  if (auto r = params.find("required"); r != params.end() && r->is_array())
+    for (const auto& v : *r)
+      if (v.is_string()) required.push_back(v.get<std::string>());
+  size_t j = 0;
+  const ojson none = ojson::object();
+  const ojson& declared = props == params.end() ? none : *props;
+  for (auto it = declared.begin(); it != declared.end(); ++it) {
+    const std::string pname = it.key();
+    const ojson& pschema = it.value();
+    std::string value;
+    const bool plain_string = pschema.is_object() && pschema.contains("type") && pschema["type"] == "string" &&
+                              !pschema.contains("enum") && !pschema.contains("const") && !pschema.contains("pattern") &&
+                              !pschema.contains("format");
+    if (plain_string) {
+      // Read without throwing: a wrong type is an error, not an exception.
+      auto length = [&](const char* key, int64_t fallback) -> int64_t {
+        auto v = pschema.find(key);
+        if (v == pschema.end()) return fallback;
+        return v->is_number_integer() ? v->get<int64_t>() : int64_t{-2};
+      };
+      const int64_t lo = length("minLength", 0), hi = length("maxLength", -1);
+      if (hi == -2) return make_error("tool '{}' parameter '{}': maxLength must be an integer", name, pname);
+      if (lo < 0 || lo > 10000 || hi > 10000 || (hi >= 0 && hi < lo))
+        return make_error("tool '{}' parameter '{}': minLength/maxLength out of range", name, pname);
+      value = hi < 0 ? fmt::format("[^<]{{{},}}", lo) : fmt::format("[^<]{{{},{}}}", lo, hi);
+    } else if (pschema.is_object() && pschema.contains("enum") && pschema["enum"].is_array() &&
+               std::all_of(pschema["enum"].begin(), pschema["enum"].end(), [](const ojson& v) { return v.is_string(); })) {
+      for (const auto& v : pschema["enum"]) value += (value.empty() ? "" : " | ") + gbnf_literal(v.get<std::string>());
+      value = "( " + value + " )";
+    } else if (pschema.is_object() && pschema.contains("type") && pschema["type"] == "string") {
+      // Raw text with a pattern or format would need those compiled for raw text, not JSON.
+      return make_error("tool '{}' parameter '{}': a string with a pattern or format cannot be forced in Qwen3-Coder's "
+                        "XML calls yet", name, pname);
+    } else {
+      auto g = grammar::json_schema_to_gbnf(pschema);
+      if (!g.ok()) return make_error("tool '{}' parameter '{}': {}", name, pname, g.error().message);
+      const std::string prefix = fmt::format("t{}-p{}-", i, j);
+      rules += prefix_rules(*g, prefix);
+      value = prefix + "root";
+    }
+    const std::string block = gbnf_literal("<parameter=" + pname + ">\n") + " " + value + " " +
+                              gbnf_literal("\n</parameter>\n");
+    const bool req = std::find(required.begin(), required.end(), pname) != required.end();
+    body += " " + (req ? block : "( " + block + " )?");
+    ++j;
+  }
+  return body + " " + gbnf_literal("</function>\n</tool_call>");
+}
+
 }  // namespace
 
 ApiResult<std::optional<ToolRequest>> parse_tools(const ojson& body) {
@@ -188,6 +249,34 @@ Result<std::optional<ToolGrammar>> tool_call_grammar(chat::ToolCallFormat format
         return gbnf_literal(tools.names[i] + " <|constrain|>json<|message|>") + fmt::format(" t{}-root ", i);
       });
       break;
+    case chat::ToolCallFormat::kQwen3CoderXml: {
+      // Calls in XML; the arguments' grammar is per parameter (xml_call_rules), not one JSON.
+      opener = "<tool_call>";
+      std::string rules, alts;
+      for (size_t i : which) {
+        auto one = xml_call_rules(tools, i, rules);
+        if (!one.ok()) return one.error();
+        alts += (alts.empty() ? "" : " | ") + ("( " + *one + " )");
+      }
+      ToolGrammar g;
+      if (forced) {
+        const std::string call = "( " + alts + " )";
+        g.gbnf = "root ::= " + call +
+                 (tools.parallel ? fmt::format(" ( \"\\n\" {} ){{0,{}}}", call, kMaxParallelCalls - 1) : "") + "\n" + rules;
+      } else {
+        // After "<tool_call>": the rest of one call (the alternatives without their opener).
+        std::string rest;
+        const std::string open_literal = gbnf_literal("<tool_call>\n<function=");
+        g.after = opener;
+        for (size_t i : which) {
+          std::string scratch;
+          auto one = xml_call_rules(tools, i, scratch);
+          rest += (rest.empty() ? "" : " | ") + ("( " + gbnf_literal("\n<function=") + one->substr(open_literal.size()) + " )");
+        }
+        g.gbnf = "root ::= ( " + rest + " )\n" + rules;
+      }
+      return std::optional<ToolGrammar>(std::move(g));
+    }
     default:
       if (forced)
         return make_error("tool_choice '{}' is not supported for this model's tool-call format ({}) yet",

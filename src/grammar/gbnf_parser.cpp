@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/utf8.h"
 #include "grammar/grammar.h"
 
 namespace hearth::grammar {
@@ -24,24 +25,6 @@ bool CodepointClass::intersects(uint32_t lo, uint32_t hi) const {
 namespace {
 
 constexpr uint32_t kMaxCodepoint = 0x10FFFF;
-
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
 
 CodepointClass normalise_with_surrogates(std::vector<std::pair<uint32_t, uint32_t>> ranges, bool negate) {
   std::sort(ranges.begin(), ranges.end());
@@ -229,7 +212,7 @@ class Parser {
         while (!at_end() && peek() != '"') {
           uint32_t cp;
           if (!parse_char(cp)) return false;
-          append_utf8(cp, bytes);
+          utf8_append(bytes, cp);
         }
         if (at_end()) return fail("unterminated string literal");
         ++pos_;

@@ -21,6 +21,8 @@
 // memo; splitting them would mean passing that state across files for no reader's gain.
 #include "grammar/json_schema.h"
 
+#include "base/utf8.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -298,24 +300,6 @@ bool decode_utf8(std::string_view s, std::vector<uint32_t>& out) {
   return true;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
-
 // One code point inside a GBNF literal or character class. Non-ASCII stays UTF-8.
 void append_gbnf_char(std::string& out, uint32_t cp, bool in_class) {
   switch (cp) {
@@ -343,7 +327,7 @@ void append_gbnf_char(std::string& out, uint32_t cp, bool in_class) {
   } else if (cp < 0x20 || cp == 0x7F) {
     out += fmt::format("\\x{:02X}", cp);
   } else {
-    append_utf8(out, cp);
+    utf8_append(out, cp);
   }
 }
 

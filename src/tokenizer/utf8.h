@@ -4,6 +4,8 @@
 // token ids must match it). Also GPT-2's byte <-> printable-codepoint table for byte-level BPE.
 #pragma once
 
+#include "base/utf8.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -25,7 +27,7 @@ uint32_t utf8_decode_one(std::string_view text, size_t& offset);
 std::vector<uint32_t> utf8_to_codepoints(std::string_view text);
 
 // Appends the UTF-8 form of `cp` (surrogates encoded as their 3-byte pattern, as llama.cpp does).
-void utf8_append(std::string& out, uint32_t cp);
+using hearth::utf8_append;  // base/utf8.h
 std::string utf8_encode(uint32_t cp);
 
 // Number of bytes at the end of `bytes` that form the start of a multi-byte sequence still

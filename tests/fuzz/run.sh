@@ -72,3 +72,10 @@ printf '\x01{"type":"object","properties":{"a":{"type":"integer","minimum":-5,"m
 printf '\x02(a|ab)+[^x-z]{2,4}\\d?\x00abab12' > "$grammar_seeds/regex"
 printf '\x03^"[^"]*"$\x00"\\"q\\""' > "$grammar_seeds/regex-json"
 run fuzz_grammar "$grammar_seeds"
+# Seeds: model outputs in three families' call syntax (Hermes, Mistral, harmony) and a think block.
+parser_seeds="$work/output-parser-seeds"
+mkdir -p "$parser_seeds"
+printf '\x86<think>hm</think>Hi <tool_call>\n{"name": "add", "arguments": {"a": 1}}\n</tool_call>' > "$parser_seeds/hermes"
+printf '\x03[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "x"}}]' > "$parser_seeds/mistral"
+printf '\x06<|channel|>analysis<|message|>think<|end|><|start|>assistant<|channel|>commentary to=functions.add <|constrain|>json<|message|>{"a":1}<|call|>' > "$parser_seeds/harmony"
+run fuzz_output_parser "$parser_seeds"

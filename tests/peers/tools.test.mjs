@@ -35,6 +35,7 @@ const TEMPLATES = [
   ["mistral", "mistralai-Mistral-Nemo-Instruct-2407.jinja"],
   ["deepseek", "deepseek-ai-DeepSeek-V3.1.jinja"],
   ["gpt-oss", "openai-gpt-oss-120b.jinja"],
+  ["qwen3-coder", "Qwen3-Coder.jinja"],
 ];
 const servers = {};
 

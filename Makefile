@@ -41,7 +41,7 @@ unit-test: build
 san-test: deps
 	cmake -S . -B $(SAN_BUILD) -G Ninja -DHEARTH_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHEARTH_WERROR=$(WERROR)
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors test_api test_backend test_grammar test_chat
-	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed|Api|CpuBackendOps|Anthropic|Responses|Gbnf|Matcher|Regex|JsonSchemaToGbnf|OutputParser|DetectOutputFormats)'
+	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed|Api|CpuBackendOps|Anthropic|Responses|Gbnf|Matcher|Regex|JsonSchemaToGbnf|OutputParser|DetectOutputFormats|PrefixRules|ToolGrammar|ToolRequests)'
 
 # libFuzzer targets for the GGUF, safetensors, tokenizer.json and OpenAI request parsers, a bounded time each.
 fuzz-test: deps

@@ -45,7 +45,10 @@ Result<std::shared_ptr<const grammar::CompiledGrammar>> GrammarCache::compile(co
   auto compiled = std::make_shared<const grammar::CompiledGrammar>(std::move(*parsed), vocab());
   // The start state's masks are computed here, on the request's thread, rather than on the engine
   // thread at the first step, where a cold position would hold up every running sequence.
-  grammar::GrammarMatcher(compiled).mask();
+  grammar::GrammarMatcher first(compiled);
+  if (first.failed())
+    return make_error("the grammar is too ambiguous: over {} parses are live at its start", grammar::Automaton::kMaxHeads);
+  first.mask();
   std::lock_guard lock(mutex_);
   if (auto it = index_.find(gbnf); it != index_.end()) return it->second->second;
   if (lru_.size() >= kEntries) {
@@ -149,6 +152,64 @@ std::string allow_reasoning_first(const std::string& gbnf, bool starts_inside) {
 
 namespace {
 
+// `root` matching exactly one of the strings, as a trie of rules (one per branching point): the
+// matcher then follows one path per prefix instead of one per string, and nesting stays flat.
+std::string choice_gbnf(std::vector<std::string> strings) {
+  std::sort(strings.begin(), strings.end());
+  strings.erase(std::unique(strings.begin(), strings.end()), strings.end());
+  std::string rules;
+  size_t next_rule = 0;
+  // A frame: the rule `name` for strings[lo, hi) past their first `depth` bytes, which they share.
+  struct Frame {
+    size_t lo, hi, depth;
+    std::string name;
+  };
+  std::vector<Frame> todo{{0, strings.size(), 0, "root"}};
+  while (!todo.empty()) {
+    Frame f = todo.back();
+    todo.pop_back();
+    std::string alts;
+    for (size_t i = f.lo; i < f.hi;) {
+      if (strings[i].size() == f.depth) {  // one string ends here
+        alts += (alts.empty() ? "" : " | ") + std::string("\"\"");
+        ++i;
+        continue;
+      }
+      // The group sharing the next character (whole UTF-8 characters: a GBNF literal cannot hold
+      // part of one), and how many characters they share beyond it.
+      auto char_len = [](const std::string& str, size_t at) {
+        const auto c = static_cast<unsigned char>(str[at]);
+        const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+        return std::min(n, str.size() - at);
+      };
+      const size_t first = char_len(strings[i], f.depth);
+      const std::string_view head = std::string_view(strings[i]).substr(f.depth, first);
+      size_t j = i + 1;
+      while (j < f.hi && std::string_view(strings[j]).substr(f.depth, first) == head) ++j;
+      size_t common = f.depth + first;
+      while (common < strings[i].size()) {
+        const size_t n = char_len(strings[i], common);
+        const std::string_view c = std::string_view(strings[i]).substr(common, n);
+        bool all = true;
+        for (size_t k = i + 1; k < j && all; ++k) all = std::string_view(strings[k]).substr(common, n) == c;
+        if (!all) break;
+        common += n;
+      }
+      const std::string literal = gbnf_literal(strings[i].substr(f.depth, common - f.depth));
+      if (j == i + 1 && common == strings[i].size()) {
+        alts += (alts.empty() ? "" : " | ") + literal;
+      } else {
+        const std::string name = fmt::format("choice-{}", next_rule++);
+        alts += (alts.empty() ? "" : " | ") + literal + " " + name;
+        todo.push_back({i, j, common, name});
+      }
+      i = j;
+    }
+    rules += f.name + " ::= " + alts + "\n";
+  }
+  return rules;
+}
+
 ApiResult<std::optional<std::string>> from_schema(const ojson& schema, const std::string& param) {
   if (!schema.is_object() && !schema.is_boolean())
     return bad_request("the JSON Schema must be an object (or a boolean)", param);
@@ -218,14 +279,14 @@ ApiResult<std::optional<std::string>> from_structured_outputs(const ojson& so) {
       out = "root ::= " + *expr + "\n";
     } else if (key == "choice") {
       if (!v.is_array() || v.empty()) return bad_request("'structured_outputs.choice' must be a non-empty array of strings", param);
-      if (v.size() > 10000) return bad_request("'structured_outputs.choice' takes at most 10000 strings", param);
-      std::string rule = "root ::= ";
-      for (size_t i = 0; i < v.size(); ++i) {
-        if (!v[i].is_string() || v[i].get<std::string>().empty())
-          return bad_request("'structured_outputs.choice' must hold non-empty strings", param);
-        rule += (i ? " | " : "") + gbnf_literal(v[i].get<std::string>());
+      if (v.size() > 100000) return bad_request("'structured_outputs.choice' takes at most 100000 strings", param);
+      std::vector<std::string> strings;
+      for (const auto& item : v) {
+        if (!item.is_string() || item.get<std::string>().empty() || item.get<std::string>().size() > 4096)
+          return bad_request("'structured_outputs.choice' must hold non-empty strings of at most 4096 bytes", param);
+        strings.push_back(item.get<std::string>());
       }
-      out = rule + "\n";
+      out = choice_gbnf(std::move(strings));
     } else if (key == "grammar") {
       if (!v.is_string()) return bad_request("'structured_outputs.grammar' must be a string of GBNF", param);
       out = v.get<std::string>();

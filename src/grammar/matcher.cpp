@@ -113,6 +113,7 @@ size_t GrammarMatcher::StateHash::operator()(const std::vector<Head>& s) const {
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> grammar)
     : g_(std::move(grammar)), automaton_(g_->grammar()) {
   heads_ = automaton_.start(arena_);
+  failed_ = heads_.size() > Automaton::kMaxHeads;  // as ambiguous at its start as advance() allows later
   empty_.reset(g_->vocab().n_vocab());
 }
 

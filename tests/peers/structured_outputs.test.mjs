@@ -281,6 +281,8 @@ test("hostile schemas, grammars and regexes get a 400 that says why, and the ser
     [{ structured_outputs: { regex: "(?=a)b" } }, /look/i],
     [{ structured_outputs: { regex: "a{1,99999}" } }, /repe|large|bound/i],
     [{ structured_outputs: { regex: "a", choice: ["a"] } }, /exactly one/],
+    [{ structured_outputs: { grammar: "root ::= " + Array.from({ length: 5000 }, (_, i) => `"a${i}"`).join(" | ") } },
+      /ambiguous/],
     [{ structured_outputs: { json: "{not json" } }, /not JSON/],
     [{ structured_outputs: { xml: "<a/>" } }, /xml/],
     [{ response_format: { type: "json_object" }, structured_outputs: { regex: "a" } }, /both/],
@@ -306,5 +308,11 @@ test("hostile schemas, grammars and regexes get a 400 that says why, and the ser
     if (r.finish_reason === "stop") assert.ok(bigEnum.includes(JSON.parse(r.message.content)));
   }
   assert.ok(Date.now() - t0 < 60_000);
+  // 20,000 choices (with shared prefixes and multi-byte characters): one of them comes back.
+  const choices = Array.from({ length: 20000 }, (_, i) => `${["é", "e", "ü"][i % 3]}${i}${"x".repeat(i % 5)}`);
+  const picked = await post(server.port, "/v1/chat/completions", { model: "tiny", messages: [{ role: "user", content: "hi" }],
+    max_tokens: 30, seed: 2, structured_outputs: { choice: choices } });
+  assert.equal(picked.status, 200, picked.text.slice(0, 300));
+  assert.ok(choices.includes(picked.json.choices[0].message.content), picked.json.choices[0].message.content);
   assert.equal((await fetch(`${server.url}/health`)).status, 200);
 });

@@ -246,8 +246,11 @@ void Engine::sample(uint64_t id, const float* logits) {
   if (ev.token < 0) return finish(id, FinishReason::kError, "the grammar allows no token of this vocabulary here");
   apply_reasoning_budget(r, history, allowed, ev.token);
   if (r.matcher) {
-    // The mask allowed it, so the matcher takes it; its state moves on for the next mask.
-    HEARTH_CHECK(r.matcher->accept(ev.token));
+    // The mask allowed it, so the matcher takes it (its state moves on for the next mask) unless
+    // the grammar turned too ambiguous to follow with the whole stack in view: end the request,
+    // never the server.
+    if (!r.matcher->accept(ev.token))
+      return finish(id, FinishReason::kError, "the grammar became too ambiguous to follow (over 4096 live parses)");
   } else if (r.spec.grammar) {
     start_grammar_after(r, ev.token);
   }

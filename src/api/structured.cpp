@@ -46,9 +46,10 @@ Result<std::shared_ptr<const grammar::CompiledGrammar>> GrammarCache::compile(co
   // The start state's masks are computed here, on the request's thread, rather than on the engine
   // thread at the first step, where a cold position would hold up every running sequence.
   grammar::GrammarMatcher first(compiled);
+  if (!first.failed()) first.mask();
   if (first.failed())
-    return make_error("the grammar is too ambiguous: over {} parses are live at its start", grammar::Automaton::kMaxHeads);
-  first.mask();
+    return make_error("the grammar is too ambiguous to follow: over {} parses live at its start, or its first token "
+                      "mask over the work bound", grammar::Automaton::kMaxHeads);
   std::lock_guard lock(mutex_);
   if (auto it = index_.find(gbnf); it != index_.end()) return it->second->second;
   if (lru_.size() >= kEntries) {

@@ -40,10 +40,11 @@ Result<std::string> argument_rules(const ToolRequest& tools, const std::vector<s
 // "<parameter=NAME>\nVALUE\n</parameter>\n" (optional ones may be left out). VALUE is raw text for a
 // plain string (no '<' in it, so it cannot close the block; lengths kept), one of the strings for
 // a string enum, and JSON for every other schema (the parser reads those values as JSON).
-Result<std::string> xml_call_rules(const ToolRequest& tools, size_t i, std::string& rules) {
+// Without `with_opener` the call starts after its "<tool_call>" (the rest of it, under auto).
+Result<std::string> xml_call_rules(const ToolRequest& tools, size_t i, std::string& rules, bool with_opener) {
   const ojson& params = tools.parameters[i];
   const std::string name = tools.names[i];
-  std::string body = gbnf_literal("<tool_call>\n<function=" + name + ">\n");
+  std::string body = gbnf_literal(std::string(with_opener ? "<tool_call>" : "") + "\n<function=" + name + ">\n");
   auto props = params.find("properties");
   if (props != params.end() && !props->is_object())
     return make_error("tool '{}' parameters: 'properties' must be an object", name);
@@ -254,26 +255,18 @@ Result<std::optional<ToolGrammar>> tool_call_grammar(chat::ToolCallFormat format
       opener = "<tool_call>";
       std::string rules, alts;
       for (size_t i : which) {
-        auto one = xml_call_rules(tools, i, rules);
+        auto one = xml_call_rules(tools, i, rules, /*with_opener=*/forced);
         if (!one.ok()) return one.error();
         alts += (alts.empty() ? "" : " | ") + ("( " + *one + " )");
       }
       ToolGrammar g;
+      const std::string call = "( " + alts + " )";
       if (forced) {
-        const std::string call = "( " + alts + " )";
         g.gbnf = "root ::= " + call +
                  (tools.parallel ? fmt::format(" ( \"\\n\" {} ){{0,{}}}", call, kMaxParallelCalls - 1) : "") + "\n" + rules;
       } else {
-        // After "<tool_call>": the rest of one call (the alternatives without their opener).
-        std::string rest;
-        const std::string open_literal = gbnf_literal("<tool_call>\n<function=");
-        g.after = opener;
-        for (size_t i : which) {
-          std::string scratch;
-          auto one = xml_call_rules(tools, i, scratch);
-          rest += (rest.empty() ? "" : " | ") + ("( " + gbnf_literal("\n<function=") + one->substr(open_literal.size()) + " )");
-        }
-        g.gbnf = "root ::= ( " + rest + " )\n" + rules;
+        g.after = opener;  // then the rest of one call
+        g.gbnf = "root ::= " + call + "\n" + rules;
       }
       return std::optional<ToolGrammar>(std::move(g));
     }

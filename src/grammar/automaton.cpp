@@ -46,6 +46,9 @@ void Automaton::expand(uint32_t pos, uint32_t parent, StackArena& arena, std::ve
   seen_.clear();
   work_.emplace_back(pos, parent);
   while (!work_.empty()) {
+    // A rule of a million alternatives would otherwise be expanded whole before anyone counts.
+    if (out.size() > kMaxHeads) return;
+    ++steps_;
     auto [p, par] = work_.back();
     work_.pop_back();
     // Most expansions visit a handful of elements: a linear scan beats hashing until they don't.
@@ -60,8 +63,11 @@ void Automaton::expand(uint32_t pos, uint32_t parent, StackArena& arena, std::ve
     const Element& e = g_.elements[p];
     switch (e.kind) {
       case Element::kByte:
-      case Element::kClass:
         out.push_back({p, par, 0});
+        break;
+      case Element::kClass:
+        // An empty class (e.g. only surrogates) can never match: no head, no dead end later.
+        if (!g_.classes[e.value].ranges.empty()) out.push_back({p, par, 0});
         break;
       case Element::kEnd:
         if (par == kBottom) {
@@ -141,6 +147,7 @@ void Automaton::step(const Head& h, uint8_t byte, StackArena& arena, std::vector
 bool Automaton::advance(const std::vector<Head>& in, uint8_t byte, StackArena& arena, std::vector<Head>& out) const {
   out.clear();
   for (const Head& h : in) {
+    ++steps_;
     step(h, byte, arena, out);
     if (out.size() > kMaxHeads) return false;
   }

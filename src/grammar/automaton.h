@@ -65,10 +65,14 @@ class Automaton {
 
   static constexpr size_t kMaxHeads = 4096;
 
+  // Work done so far (heads stepped and elements expanded): callers bound a mask's cost with it.
+  uint64_t steps() const { return steps_; }
+
  private:
   void step(const Head& h, uint8_t byte, StackArena& arena, std::vector<Head>& out) const;
   const Grammar& g_;
   mutable std::vector<std::pair<uint32_t, uint32_t>> work_;
+  mutable uint64_t steps_ = 0;
   mutable std::vector<uint64_t> seen_small_;
   mutable std::unordered_set<uint64_t> seen_;
 };

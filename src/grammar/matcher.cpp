@@ -66,9 +66,17 @@ std::shared_ptr<const CompiledGrammar::PositionMask> CompiledGrammar::compute(co
     const TokenVocab::Node& node = nodes[i];
     const size_t d = node.depth;
     std::vector<Head>& here = state[d];
-    const bool runnable = automaton.advance(state[d - 1], node.byte, arena, here);
-    bool beyond = !runnable;  // too ambiguous to walk: leave the subtree to the exact check
-    if (!runnable) here.clear();
+    if (automaton.steps() > kWalkBudget) {
+      mask->over_budget = true;
+      break;
+    }
+    // A prefix whose parses grow past kMaxHeads is refused with its subtree: accept() would
+    // refuse those tokens the same way.
+    if (!automaton.advance(state[d - 1], node.byte, arena, here)) {
+      i = node.subtree_end;
+      continue;
+    }
+    bool beyond = false;
     std::erase_if(here, [&](const Head& h) {
       if (h.pos != kBeyond) return false;
       beyond = true;
@@ -77,9 +85,9 @@ std::shared_ptr<const CompiledGrammar::PositionMask> CompiledGrammar::compute(co
     const bool live = !here.empty();
     beyond_above[d] = beyond_above[d - 1] || beyond;
     for (int32_t id : tokens_of(i, i + 1)) {
-      if (live || (beyond && runnable))
+      if (live || beyond)
         accepted.push_back(id);
-      else if (beyond_above[d - 1] || !runnable)
+      else if (beyond_above[d - 1])
         mask->context_dependent.push_back(id);
     }
     if (!live) {
@@ -90,6 +98,7 @@ std::shared_ptr<const CompiledGrammar::PositionMask> CompiledGrammar::compute(co
       ++i;
     }
   }
+  mask->steps = automaton.steps();
   const int32_t n_vocab = vocab_->n_vocab();
   if (accepted.size() * 32 < size_t(n_vocab)) {
     mask->accepted_ids = std::move(accepted);
@@ -129,12 +138,12 @@ CompiledGrammar::PositionKey GrammarMatcher::key_of(const Head& h) const {
   return k;
 }
 
-bool GrammarMatcher::run(std::string_view bytes, const std::vector<Head>& from, std::vector<Head>& to) {
+bool GrammarMatcher::run(std::string_view bytes, const std::vector<Head>& from, std::vector<Head>& to, bool sticky) {
   const std::vector<Head>* in = &from;
   for (size_t i = 0; i < bytes.size(); ++i) {
     std::vector<Head>& out = (i % 2 == 0) ? scratch_a_ : scratch_b_;
     if (!automaton_.advance(*in, static_cast<uint8_t>(bytes[i]), arena_, out)) {
-      failed_ = true;
+      if (sticky) failed_ = true;
       return false;
     }
     if (out.empty()) return false;
@@ -153,6 +162,8 @@ const TokenMask& GrammarMatcher::mask() {
   TokenMask m;
   m.reset(g_->vocab().n_vocab());
   bool end_allowed = false;
+  const uint64_t start_steps = automaton_.steps();
+  uint64_t walked = 0;
   std::vector<Head> one(1), out;
   for (const Head& h : heads_) {
     if (h.pos == kAccepted) {
@@ -161,15 +172,28 @@ const TokenMask& GrammarMatcher::mask() {
     }
     const CompiledGrammar::PositionKey key = key_of(h);
     const auto pm = g_->position_mask(key);
+    // Every head's walk counts, cached or not: a state of thousands of expensive heads is as
+    // hopeless the second time.
+    walked += pm->steps;
+    if (pm->over_budget || walked > CompiledGrammar::kMaskBudget) {
+      failed_ = true;
+      return empty_;
+    }
     if (pm->accepted_ids.empty() && !pm->accepted.words.empty()) {
       for (size_t w = 0; w < m.words.size(); ++w) m.words[w] |= pm->accepted.words[w];
     } else {
       for (int32_t id : pm->accepted_ids) m.set(id);
     }
     // Tokens that ran past the cached cut-off: decided against this head's real stack.
+    // (A trial: a token whose parse overflows is just not allowed; the matcher stays usable.)
     one[0] = h;
-    for (int32_t id : pm->context_dependent)
-      if (!m.test(id) && run(g_->vocab().piece(id), one, out)) m.set(id);
+    for (int32_t id : pm->context_dependent) {
+      if (!m.test(id) && run(g_->vocab().piece(id), one, out, /*sticky=*/false)) m.set(id);
+      if (walked + (automaton_.steps() - start_steps) > CompiledGrammar::kMaskBudget) {
+        failed_ = true;
+        return empty_;
+      }
+    }
   }
   if (end_allowed)
     for (int32_t id : g_->vocab().end_of_generation()) m.set(id);

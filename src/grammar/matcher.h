@@ -53,7 +53,14 @@ class CompiledGrammar {
     std::vector<int32_t> accepted_ids;  // when few; else `accepted` holds the bitset
     TokenMask accepted;
     std::vector<int32_t> context_dependent;
+    bool over_budget = false;           // the walk took more than kWalkBudget steps: unusable
+    uint64_t steps = 0;                 // what the walk cost
   };
+  // Automaton steps one position's walk of the vocabulary may take, and one mask all its heads'
+  // walks and checks together (a JSON string position takes a few million on a 150k
+  // vocabulary); past them the grammar is too ambiguous to serve and the request fails.
+  static constexpr uint64_t kWalkBudget = 40'000'000;
+  static constexpr uint64_t kMaskBudget = 60'000'000;
   std::shared_ptr<const PositionMask> position_mask(const PositionKey& key) const;
 
  private:
@@ -72,6 +79,9 @@ class CompiledGrammar {
 class GrammarMatcher {
  public:
   explicit GrammarMatcher(std::shared_ptr<const CompiledGrammar> grammar);
+  // Not copyable: the mask cache holds iterators into its own list.
+  GrammarMatcher(const GrammarMatcher&) = delete;
+  GrammarMatcher& operator=(const GrammarMatcher&) = delete;
 
   // The tokens allowed next (end-of-generation tokens exactly when the grammar has finished).
   const TokenMask& mask();
@@ -84,7 +94,9 @@ class GrammarMatcher {
   bool failed() const { return failed_; }  // the grammar proved too ambiguous to run
 
  private:
-  bool run(std::string_view bytes, const std::vector<Head>& from, std::vector<Head>& to);
+  // Runs bytes from `from`; false when they die out, or (failing the matcher only when `sticky`)
+  // when the parse grows past kMaxHeads.
+  bool run(std::string_view bytes, const std::vector<Head>& from, std::vector<Head>& to, bool sticky = true);
   CompiledGrammar::PositionKey key_of(const Head& h) const;
 
   std::shared_ptr<const CompiledGrammar> g_;

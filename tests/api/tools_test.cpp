@@ -70,6 +70,18 @@ TEST(ToolGrammar, EachFamilysForcedGrammarTakesItsOwnCallSyntax) {
   ASSERT_TRUE(lazy.ok() && *lazy);
   EXPECT_EQ((*lazy)->after, "<tool_call>");
   EXPECT_TRUE(accepts((*lazy)->gbnf, "\n{\"name\": \"add\", \"arguments\": {\"a\":1,\"b\":2}}\n</tool_call>"));
+  auto lazy_xml = tool_call_grammar(chat::ToolCallFormat::kQwen3CoderXml, two_tools(ToolRequest::Choice::kAuto));
+  ASSERT_TRUE(lazy_xml.ok() && *lazy_xml);
+  EXPECT_EQ((*lazy_xml)->after, "<tool_call>");
+  EXPECT_TRUE(accepts((*lazy_xml)->gbnf, "\n<function=add>\n<parameter=a>\n1\n</parameter>\n<parameter=b>\n2\n</parameter>\n"
+                                          "</function>\n</tool_call>"));
+  // Every family's auto grammar (where it has one) compiles.
+  for (auto f : {chat::ToolCallFormat::kHermes, chat::ToolCallFormat::kMistral, chat::ToolCallFormat::kDeepSeekV3,
+                 chat::ToolCallFormat::kGptOss, chat::ToolCallFormat::kQwen3CoderXml}) {
+    auto g = tool_call_grammar(f, two_tools(ToolRequest::Choice::kAuto));
+    ASSERT_TRUE(g.ok() && *g) << chat::to_string(f);
+    EXPECT_TRUE(grammar::parse_gbnf((*g)->gbnf).ok()) << chat::to_string(f) << "\n" << (*g)->gbnf;
+  }
   // No call syntax to force in a format without one.
   EXPECT_FALSE(tool_call_grammar(chat::ToolCallFormat::kNone, tools).ok());
 }

@@ -156,6 +156,28 @@ TEST(Matcher, NoTokenThatNothingCouldComplete) {
   }
 }
 
+TEST(Matcher, AnEmptyClassLeavesNoDeadEnd) {
+  auto vocab = test_vocab();
+  GrammarMatcher m(compile("root ::= \"a\" [\\uD800-\\uDFFF] | \"b\"", vocab));
+  const TokenMask& mask = m.mask();
+  for (int32_t t = 0; t < vocab->n_vocab(); ++t) EXPECT_EQ(mask.test(t), vocab->piece(t) == "b") << vocab->piece(t);
+}
+
+TEST(Matcher, HopelesslyAmbiguousGrammarsFailInsteadOfHanging) {
+  // 4,000 copies of one class under a star: every byte keeps 4,000 parses alive.
+  std::string alts;
+  for (int i = 0; i < 4000; ++i) alts += (i ? " | " : "") + std::string("[^\"]");
+  auto vocab = test_vocab();
+  GrammarMatcher m(compile("root ::= (" + alts + ")*", vocab));
+  m.mask();  // bounded: either a mask or a failure, in reasonable time
+  // A rule of 100,000 alternatives after a prefix expands only up to the head bound.
+  std::string many;
+  for (int i = 0; i < 100000; ++i) many += (i ? " | " : "") + std::string("\"a\"");
+  GrammarMatcher big(compile("root ::= \"{\" x\nx ::= " + many, vocab));
+  big.mask();
+  EXPECT_FALSE(big.accept_bytes("{a") && !big.failed());
+}
+
 TEST(Matcher, EndOfGenerationOnlyWhenFinished) {
   auto vocab = test_vocab();
   GrammarMatcher m(compile(R"(root ::= "ab")", vocab));

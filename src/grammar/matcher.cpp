@@ -26,8 +26,9 @@ size_t CompiledGrammar::KeyHash::operator()(const PositionKey& k) const {
   return size_t(h ^ (h >> 29));
 }
 
-CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocab> vocab)
-    : grammar_(std::move(grammar)), vocab_(std::move(vocab)) {}
+CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocab> vocab, uint64_t walk_budget,
+                                 uint64_t mask_budget)
+    : grammar_(std::move(grammar)), vocab_(std::move(vocab)), walk_budget_(walk_budget), mask_budget_(mask_budget) {}
 
 std::shared_ptr<const CompiledGrammar::PositionMask> CompiledGrammar::position_mask(const PositionKey& key) const {
   {
@@ -66,7 +67,7 @@ std::shared_ptr<const CompiledGrammar::PositionMask> CompiledGrammar::compute(co
     const TokenVocab::Node& node = nodes[i];
     const size_t d = node.depth;
     std::vector<Head>& here = state[d];
-    if (automaton.steps() > kWalkBudget) {
+    if (automaton.steps() > walk_budget_) {
       mask->over_budget = true;
       break;
     }
@@ -175,7 +176,7 @@ const TokenMask& GrammarMatcher::mask() {
     // Every head's walk counts, cached or not: a state of thousands of expensive heads is as
     // hopeless the second time.
     walked += pm->steps;
-    if (pm->over_budget || walked > CompiledGrammar::kMaskBudget) {
+    if (pm->over_budget || walked > g_->mask_budget()) {
       failed_ = true;
       return empty_;
     }
@@ -189,7 +190,7 @@ const TokenMask& GrammarMatcher::mask() {
     one[0] = h;
     for (int32_t id : pm->context_dependent) {
       if (!m.test(id) && run(g_->vocab().piece(id), one, out, /*sticky=*/false)) m.set(id);
-      if (walked + (automaton_.steps() - start_steps) > CompiledGrammar::kMaskBudget) {
+      if (walked + (automaton_.steps() - start_steps) > g_->mask_budget()) {
         failed_ = true;
         return empty_;
       }

@@ -39,7 +39,10 @@ struct TokenMask {
 
 class CompiledGrammar {
  public:
-  CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocab> vocab);
+  // The budgets bound the work of one position's walk and of one mask (below); tests lower them.
+  CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVocab> vocab, uint64_t walk_budget = kWalkBudget,
+                  uint64_t mask_budget = kMaskBudget);
+  uint64_t mask_budget() const { return mask_budget_; }
   const Grammar& grammar() const { return grammar_; }
   const TokenVocab& vocab() const { return *vocab_; }
 
@@ -71,6 +74,7 @@ class CompiledGrammar {
   };
   Grammar grammar_;
   std::shared_ptr<const TokenVocab> vocab_;
+  uint64_t walk_budget_, mask_budget_;
   mutable std::mutex mutex_;
   mutable std::unordered_map<PositionKey, std::shared_ptr<const PositionMask>, KeyHash> cache_;
 };

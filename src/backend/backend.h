@@ -8,7 +8,8 @@
 //  - Weight: one tensor of the model file as the backend keeps it resident (the CPU reads the
 //    mapped file in place or a packed copy; a GPU would upload it). The model sees its shape.
 //  - KvPool: paged f16 key/value storage, [layers, blocks, block_size, k_width] for K and
-//    [layers, blocks, block_size, v_width] for V (MLA's latent cache: V narrower, or none).
+//    [layers, blocks, block_size, v_width] for V (MLA's latent cache: v_width 0, values read
+//    from the keys' leading columns).
 // Plain data crosses the interface on the host: token ids, positions, the cache cells to write,
 // each token's attention range, each token's chosen experts. Logits come back to the host.
 //
@@ -39,8 +40,9 @@ enum class GluKind {
 
 // How a Mixture-of-Experts router turns its logits into the chosen experts' weights.
 enum class ExpertGating {
-  kSoftmax,        // softmax over all experts, top k, renormalised to sum 1 (qwen3moe, Mixtral)
+  kSoftmax,        // softmax over all experts, then the top k (qwen3moe, Mixtral, DeepSeek V2)
   kSoftmaxWeight,  // top k of the (biased) logits, softmax over those k (gpt-oss)
+  kSigmoid,        // a sigmoid of each logit, then the top k (DeepSeek V3)
 };
 
 // What a weight is used for, which decides how a backend keeps it.
@@ -50,6 +52,8 @@ enum class WeightUse : uint8_t {
   kMatrix,  // multiplied: y = x · wᵀ
   kExpert,  // an expert's matrix (one slice of a stacked 3-D tensor): llama.cpp's MUL_MAT_ID order
   kRouter,  // an MoE router: f32 routers sum in llama.cpp's 16 lanes (kernels/elementwise.h)
+  kHeadMatrix,  // one head's slice of a 3-D tensor (MLA's attn_k_b, attn_v_b): llama.cpp multiplies
+                // these unrepacked (tinyBLAS, vec_dot), so the CPU keeps the file's layout
 };
 
 class Weight {
@@ -122,6 +126,12 @@ struct RowSpan {
   int64_t n = 0;
 };
 
+// Columns [h * stride + offset, ...) of a row: head h's slice of a wider per-head layout.
+struct HeadSlice {
+  int64_t stride = 0;
+  int64_t offset = 0;
+};
+
 struct AttentionShape {
   int64_t n_head = 0, n_head_kv = 0, head_dim = 0;
   float scale = 1.0f;
@@ -129,6 +139,23 @@ struct AttentionShape {
   // self_attention only: an encoder's sliding window, centred: a token at p sees positions q
   // with |p - q| <= symmetric_window (0: its whole sequence).
   int64_t symmetric_window = 0;
+  // Values narrower than keys: each value row is the first v_dim elements of its key row (MLA's
+  // latent; the pool has no values), the output v_dim per head. 0: head_dim, from the values.
+  int64_t v_dim = 0;
+};
+
+// How a router's logits become each token's k experts and their weights, as llama.cpp's
+// build_moe_ffn does it: gating; a selection bias added to the probabilities for choosing only
+// (DeepSeek V3's exp_probs_b); group-limited choice (the experts in n_groups equal groups, each
+// group scored by the sum of its two best, only the n_groups_used best groups chosen from); then
+// the chosen probabilities as weights, divided by their sum when `normalize`, times `scale`.
+struct Routing {
+  ExpertGating gating = ExpertGating::kSoftmax;
+  int64_t k = 0;
+  bool normalize = false;
+  float scale = 1.0f;
+  const Weight* selection_bias = nullptr;  // [n_expert] f32, or null
+  int64_t n_groups = 0, n_groups_used = 0;  // 0 or 1 group: no group limit
 };
 
 // The experts each token of a chunk goes to, as a router chose them: k (id, weight) pairs per
@@ -173,8 +200,17 @@ class Backend {
   virtual void rms_norm(const Buffer& x, int64_t n, const Weight& w, float eps, Buffer& out) = 0;
   // out[t] = (x[t] - mean) / sqrt(var + eps) * w + b, for t < n (out may be x; b may be absent).
   virtual void layer_norm(const Buffer& x, int64_t n, const Weight& w, const Weight& b, float eps, Buffer& out) = 0;
-  // The same over each head_dim-wide head of x[t], in place (qwen3's q/k norms).
-  virtual void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps) = 0;
+  // The same over each head_dim-wide head of x[t], in place (qwen3's q/k norms): the first n_heads
+  // heads (0: every whole head of the row; MLA norms the latent ahead of the roped part).
+  virtual void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps,
+                             int64_t n_heads = 0) = 0;
+  // Per head h < w.size(): columns xs of x[t] through w[h] into columns ys of y[t], for t < n
+  // (MLA's per-head products: queries into the latent space, the latent back out to values).
+  virtual void matmul_heads(std::span<const Weight> w, const Buffer& x, HeadSlice xs, int64_t n, Buffer& y,
+                            HeadSlice ys) = 0;
+  // Columns xs of x[t] copied to columns ys of y[t], n_heads heads of `width`, for t < n.
+  virtual void copy_heads(const Buffer& x, HeadSlice xs, int64_t n, int64_t n_heads, int64_t width, Buffer& y,
+                          HeadSlice ys) = 0;
   // y[t] = w · x[t]; matmul_pair: two matrices over the same x (an FFN's gate and up).
   virtual void matmul(const Weight& w, const Buffer& x, int64_t n, Buffer& y) = 0;
   virtual void matmul_pair(const Weight& a, const Weight& b, const Buffer& x, int64_t n, Buffer& ya,
@@ -196,9 +232,11 @@ class Backend {
   // p.freq_factors is taken from `freq_factors` (absent: none).
   virtual void rope_table(const ref::RopeParams& p, const Weight& freq_factors, std::span<const int32_t> positions,
                           Buffer& table) = 0;
+  // Each head is head_dim wide; its p.n_rot dimensions from `offset` rotate (MLA ropes the tail).
   virtual void rope(const ref::RopeParams& p, const Weight& freq_factors, const Buffer& table, Buffer& x, int64_t n,
-                    int64_t n_heads, int64_t head_dim) = 0;
-  // Rows t < cells.size() of k and v into layer `layer` of the pool, at cell block * block_size + slot.
+                    int64_t n_heads, int64_t head_dim, int64_t offset = 0) = 0;
+  // Rows t < cells.size() of k and v into layer `layer` of the pool, at cell block * block_size + slot
+  // (a pool without values, v_width 0, stores k only: v is not read).
   virtual void kv_store(const Buffer& k, const Buffer& v, KvPool& pool, int64_t layer,
                         std::span<const int64_t> cells) = 0;
   // out[t] = causal attention of q[t] over ranges[t] of layer `layer`, heads grouped GQA-wise;
@@ -210,8 +248,8 @@ class Backend {
   // chunk's f32 k and v, nothing rounded to f16 (llama.cpp's cacheless attention; kernels/attention.h).
   virtual void self_attention(const Buffer& q, const Buffer& k, const Buffer& v, std::span<const RowSpan> spans,
                               const AttentionShape& shape, Buffer& out) = 0;
-  // Router: `logits` [n, n_expert] become probabilities as `gating` says, and the choice is made.
-  virtual void select_experts(Buffer& logits, int64_t n, ExpertGating gating, int64_t k, ExpertChoice& choice) = 0;
+  // Router: `logits` [n, n_expert] become probabilities as `routing` says, and the choice is made.
+  virtual void select_experts(Buffer& logits, int64_t n, const Routing& routing, ExpertChoice& choice) = 0;
   // out[t] = sum over slot s of weight(t, s) · expert_{id(t, s)}(x[t]), each expert once over its tokens.
   virtual void experts(const ExpertWeights& w, const Buffer& x, int64_t n, const ExpertChoice& choice,
                        Buffer& out) = 0;

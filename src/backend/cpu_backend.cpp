@@ -57,6 +57,14 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(int n_threads) : pool_(n_threads), attn_scratch_(static_cast<size_t>(pool_.size())) {}
 
   void load(Weight& w, const std::function<void(const TensorView&)>& release) override {
+    // llama.cpp multiplies MLA's per-head slices and dense Q5_0 matrices (the K-quant recipes'
+    // fallback for rows not a multiple of 256) through tinyBLAS, unrepacked: the unpacked
+    // kernels sum them in its order (kernels/matmul.h), the packed Q5_0 kernel block by block.
+    const bool tinyblas = w.use() == WeightUse::kHeadMatrix || (w.use() == WeightUse::kMatrix && w.type() == DType::Q5_0);
+    if (w.present() && tinyblas) {
+      w.set_resident(std::make_shared<kernels::Matrix>(w.source()));
+      return;
+    }
     if (!w.present() || (w.use() != WeightUse::kMatrix && w.use() != WeightUse::kExpert)) return;
     // llama.cpp's MUL_MAT_ID sums Q4_K in its GEMV order at every batch size (ref/vec_dot.h).
     const ref::KSums sums = w.use() == WeightUse::kExpert ? ref::KSums::kSuperBlocks : ref::KSums::kPairs;
@@ -108,8 +116,8 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps) override {
-    const int64_t heads = x.cols() / head_dim;
+  void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps, int64_t n_heads) override {
+    const int64_t heads = n_heads > 0 ? n_heads : x.cols() / head_dim;
     for (int64_t t = 0; t < n; ++t)
       for (int64_t h = 0; h < heads; ++h) {
         float* head = host(x) + t * x.cols() + h * head_dim;
@@ -168,11 +176,39 @@ class CpuBackend final : public Backend {
   }
 
   void rope(const ref::RopeParams& p, const Weight& freq_factors, const Buffer& table, Buffer& x, int64_t n,
-            int64_t n_heads, int64_t head_dim) override {
+            int64_t n_heads, int64_t head_dim, int64_t offset) override {
     ref::RopeParams params = p;
     params.freq_factors = freq_factors.present() ? f32(freq_factors) : nullptr;
     for (int64_t t = 0; t < n; ++t)
-      kernels::rope_apply(params, host(table) + t * table.cols(), host(x) + t * x.cols(), n_heads, head_dim);
+      kernels::rope_apply(params, host(table) + t * table.cols(), host(x) + t * x.cols() + offset, n_heads, head_dim);
+  }
+
+  // Each head's slice gathered into a contiguous block, multiplied, and scattered back: the
+  // products are the plain matmul's (a row's bits do not depend on its neighbours).
+  void matmul_heads(std::span<const Weight> w, const Buffer& x, HeadSlice xs, int64_t n, Buffer& y,
+                    HeadSlice ys) override {
+    for (size_t h = 0; h < w.size(); ++h) {
+      const int64_t in = w[h].ne(0), out = w[h].ne(1);
+      grow(head_in_, n * in);
+      grow(head_out_, n * out);
+      for (int64_t t = 0; t < n; ++t) {
+        const float* src = host(x) + t * x.cols() + int64_t(h) * xs.stride + xs.offset;
+        std::copy(src, src + in, head_in_.data() + t * in);
+      }
+      kernels::matmul(matrix(w[h]), head_in_.data(), n, head_out_.data(), pool_, matmul_scratch_);
+      for (int64_t t = 0; t < n; ++t)
+        std::copy(head_out_.data() + t * out, head_out_.data() + (t + 1) * out,
+                  host(y) + t * y.cols() + int64_t(h) * ys.stride + ys.offset);
+    }
+  }
+
+  void copy_heads(const Buffer& x, HeadSlice xs, int64_t n, int64_t n_heads, int64_t width, Buffer& y,
+                  HeadSlice ys) override {
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t h = 0; h < n_heads; ++h) {
+        const float* src = host(x) + t * x.cols() + h * xs.stride + xs.offset;
+        std::copy(src, src + width, host(y) + t * y.cols() + h * ys.stride + ys.offset);
+      }
   }
 
   void kv_store(const Buffer& k, const Buffer& v, KvPool& pool, int64_t layer, std::span<const int64_t> cells) override {
@@ -181,22 +217,31 @@ class CpuBackend final : public Backend {
     for (size_t t = 0; t < cells.size(); ++t) {
       const int64_t block = cells[t] / bs, slot = cells[t] % bs;
       kernels::store_f16(host(k) + int64_t(t) * k.cols(), kv.k(layer, block) + slot * kv.k_width(), kv.k_width());
-      kernels::store_f16(host(v) + int64_t(t) * v.cols(), kv.v(layer, block) + slot * kv.v_width(), kv.v_width());
+      if (kv.v_width() > 0)
+        kernels::store_f16(host(v) + int64_t(t) * v.cols(), kv.v(layer, block) + slot * kv.v_width(), kv.v_width());
     }
   }
 
-  // One job per (token, KV head), so a GQA group shares its K/V loads (kernels/attention.h).
+  // One job per (token, KV head), so a GQA group shares its K/V loads (kernels/attention.h); a
+  // group is split into parts when there are fewer jobs than threads (one decoding sequence of an
+  // MQA model: MLA's 16 or 128 heads share one latent). A head's bits do not depend on its part.
   void attention(const Buffer& q, const KvPool& pool, int64_t layer, std::span<const AttentionRange> ranges,
                  const AttentionShape& shape, const Weight& sinks, Buffer& out) override {
     const auto& kv = static_cast<const CpuKvPool&>(pool);
-    HEARTH_CHECK(kv.k_width() == kv.v_width(), "attention: K and V rows of different widths need their own kernel");
-    const int64_t hd = shape.head_dim, n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
+    const bool latent = kv.v_width() == 0;  // values are the keys' leading v_dim columns
+    HEARTH_CHECK(latent || kv.k_width() == kv.v_width(),
+                 "attention: K and V rows of different widths need their own kernel");
+    const int64_t hd = shape.head_dim, vd = shape.v_dim > 0 ? shape.v_dim : hd;
+    const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
     const int64_t bs = kv.block_size();
     const int64_t n = static_cast<int64_t>(ranges.size());
-    pool_.parallel_for(n * n_kv_head, [&](int64_t job_begin, int64_t job_end, int thread) {
+    const int64_t parts = std::clamp<int64_t>(pool_.size() / std::max<int64_t>(1, n * n_kv_head), 1, group);
+    pool_.parallel_for(n * n_kv_head * parts, [&](int64_t job_begin, int64_t job_end, int thread) {
       AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
       for (int64_t job = job_begin; job < job_end; ++job) {
-        const int64_t t = job / n_kv_head, kvh = job % n_kv_head;
+        const int64_t part = job % parts, t = job / parts / n_kv_head, kvh = job / parts % n_kv_head;
+        const int64_t g0 = group * part / parts, g1 = group * (part + 1) / parts;
+        if (g1 == g0) continue;
         const AttentionRange& r = ranges[size_t(t)];
         const int64_t n_blocks = (r.n_kv + bs - 1) / bs;
         s.k_blocks.resize(static_cast<size_t>(n_blocks));
@@ -204,22 +249,24 @@ class CpuBackend final : public Backend {
         for (int64_t b = 0; b < n_blocks; ++b) {
           const int32_t block = r.table[size_t(r.first / bs + b)];
           s.k_blocks[size_t(b)] = kv.k(layer, block) + kvh * hd;
-          s.v_blocks[size_t(b)] = kv.v(layer, block) + kvh * hd;
+          s.v_blocks[size_t(b)] = latent ? s.k_blocks[size_t(b)] : kv.v(layer, block) + kvh * hd;
         }
+        const int64_t head0 = kvh * group + g0;
         kernels::AttentionArgs a;
-        a.q = host(q) + t * q.cols() + kvh * group * hd;
-        a.group = group;
+        a.q = host(q) + t * q.cols() + head0 * hd;
+        a.group = g1 - g0;
         a.head_dim = hd;
+        a.v_dim = vd;
         a.k_blocks = s.k_blocks.data();
         a.v_blocks = s.v_blocks.data();
         a.block_size = bs;
-        a.row_stride = kv.k_width();  // = v_width: the kernel reads both with one stride
+        a.row_stride = kv.k_width();  // = v_width, or the keys' rows for a latent cache
         a.n_kv = r.n_kv;
         a.n_masked = r.n_masked;
-        a.sinks = sinks.present() ? f32(sinks) + kvh * group : nullptr;
+        a.sinks = sinks.present() ? f32(sinks) + head0 : nullptr;
         a.scale = shape.scale;
         a.softcap = shape.softcap;
-        a.out = host(out) + t * out.cols() + kvh * group * hd;
+        a.out = host(out) + t * out.cols() + head0 * vd;
         kernels::attention(a, s.kernel);
       }
     });
@@ -265,24 +312,40 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void select_experts(Buffer& logits, int64_t n, ExpertGating gating, int64_t k, ExpertChoice& c) override {
-    const int64_t n_expert = logits.cols();
+  void select_experts(Buffer& logits, int64_t n, const Routing& r, ExpertChoice& c) override {
+    const int64_t n_expert = logits.cols(), k = r.k;
+    const float* bias = r.selection_bias && r.selection_bias->present() ? f32(*r.selection_bias) : nullptr;
     c.k = k;
     c.ids.resize(size_t(n * k));
     c.weights.resize(size_t(n * k));
     c.per_expert.resize(size_t(n_expert));
     for (auto& rows : c.per_expert) rows.clear();
+    selection_.resize(size_t(n_expert));
     for (int64_t t = 0; t < n; ++t) {
       float* probs = host(logits) + t * n_expert;
       int32_t* ids = c.ids.data() + t * k;
       float* weights = c.weights.data() + t * k;
-      if (gating == ExpertGating::kSoftmax) {
-        ref::soft_max_row(probs, n_expert);
-        ref::select_experts(probs, n_expert, k, /*normalize=*/true, ids, weights);
-      } else {  // kSoftmaxWeight: the top k logits, then a softmax over those k
-        ref::select_experts(probs, n_expert, k, /*normalize=*/false, ids, weights);
-        ref::soft_max_row(weights, k);
+      if (r.gating == ExpertGating::kSoftmax) ref::soft_max_row(probs, n_expert);
+      if (r.gating == ExpertGating::kSigmoid) ref::sigmoid_row(probs, n_expert);
+      // The choice is made on the probabilities plus the selection bias, group-limited; the weights
+      // are the unbiased probabilities of the chosen (llama.cpp's build_moe_ffn).
+      const float* selection = probs;
+      if (bias != nullptr || r.n_groups > 1) {
+        for (int64_t e = 0; e < n_expert; ++e) selection_[size_t(e)] = bias ? probs[e] + bias[e] : probs[e];
+        if (r.n_groups > 1) ref::mask_expert_groups(selection_.data(), n_expert, r.n_groups, r.n_groups_used);
+        selection = selection_.data();
       }
+      ref::top_k(selection, n_expert, k, ids);
+      for (int64_t s = 0; s < k; ++s) weights[s] = probs[ids[s]];
+      if (r.gating == ExpertGating::kSoftmaxWeight) ref::soft_max_row(weights, k);
+      if (r.normalize) {  // ggml_sum_rows (in double), clamped below at 2^-14, then ggml_div
+        double sum = 0.0;
+        for (int64_t s = 0; s < k; ++s) sum += weights[s];
+        const float total = std::max(static_cast<float>(sum), 6.103515625e-5f);
+        for (int64_t s = 0; s < k; ++s) weights[s] /= total;
+      }
+      if (r.scale != 1.0f)
+        for (int64_t s = 0; s < k; ++s) weights[s] *= r.scale;
       for (int64_t s = 0; s < k; ++s) c.per_expert[size_t(ids[s])].push_back(static_cast<int32_t>(t * k + s));
     }
   }
@@ -373,7 +436,9 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   ref::MatmulScratch matmul_scratch_;
   std::vector<AttentionScratch> attn_scratch_;  // one per thread
-  std::vector<int64_t> seq_starts_;  // an encoder chunk's sequences: the first token of each, then the end
+  std::vector<int64_t> seq_starts_;
+  std::vector<float> selection_;         // one token's router scores as the choice sees them
+  std::vector<float> head_in_, head_out_;  // one head's slice of a chunk, and its product  // an encoder chunk's sequences: the first token of each, then the end
   // Mixture of Experts, for one chunk: the rows routed to one expert, its gate/up/down outputs,
   // and every (token, slot)'s weighted output.
   std::vector<float> expert_in_, expert_gate_, expert_up_, expert_down_, expert_out_;

@@ -18,6 +18,9 @@ struct AttentionArgs {
   const float* q = nullptr;                // [group, head_dim] f32
   int64_t group = 1;
   int64_t head_dim = 0;
+  // Value (and output) width per head: 0 means head_dim. MLA's values are the first v_dim
+  // elements of each key row (v_blocks = k_blocks), its keys head_dim wide.
+  int64_t v_dim = 0;
   const uint16_t* const* k_blocks = nullptr;  // per block: its first row, offset to this KV head
   const uint16_t* const* v_blocks = nullptr;
   // Or f32 keys and values, position j's row at k_f32 + j * row_stride (offset to this KV head):
@@ -46,14 +49,15 @@ struct AttentionArgs {
   // Gemma 2's logit soft-capping: each score becomes c * tanhf(score * (1 / c)) before the mask
   // and the softmax, as llama.cpp's scale, tanh, scale ops compute it (0: none).
   float softcap = 0.0f;
-  float* out = nullptr;                    // [group, head_dim] f32
+  float* out = nullptr;                    // [group, v_dim] f32
+  int64_t value_dim() const { return v_dim > 0 ? v_dim : head_dim; }
 };
 
 // Per-thread buffers, grown when needed (no allocation once warm).
 struct AttentionScratch {
   std::vector<float> scores;   // [group, n_kv]
   std::vector<float> q16;      // [group, head_dim] q rounded to f16
-  std::vector<float> acc;      // [group, 16, head_dim] lane sums of the outputs
+  std::vector<float> acc;      // [group, 16, v_dim] lane sums of the outputs
   std::vector<float> kt;       // [head_dim, n_kv rounded up to 16] f32 keys transposed (attention_queries_f32)
 };
 

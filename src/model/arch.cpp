@@ -220,6 +220,38 @@ std::vector<TensorSpec> dense_modules() {
           {Slot::kDense3, "dense_3.weight", Dim::kDense, Dim::kEmbd, false}};
 }
 
+// DeepSeek V2/V3: Multi-head Latent Attention (queries through a low-rank path or one matrix;
+// keys and values out of one latent per token through per-head maps), and DeepSeekMoE (dense
+// leading layers, then routed experts beside shared ones, a selection bias in V3 files). Files
+// from older converters with the combined attn_kv_b are refused at binding by name.
+std::vector<TensorSpec> deepseek2_layer() {
+  const Layers moe = Layers::kMoe, dense = Layers::kDense;
+  return with(
+      {
+          {Slot::kAttnNorm, "blk.{i}.attn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+          {Slot::kWq, "blk.{i}.attn_q.weight", Dim::kEmbd, Dim::kQMla, true, Dim::kOne, Layers::kNoQLora},
+          {Slot::kWqA, "blk.{i}.attn_q_a.weight", Dim::kEmbd, Dim::kLoraQ, true, Dim::kOne, Layers::kQLora},
+          {Slot::kQANorm, "blk.{i}.attn_q_a_norm.weight", Dim::kLoraQ, Dim::kOne, true, Dim::kOne, Layers::kQLora},
+          {Slot::kWqB, "blk.{i}.attn_q_b.weight", Dim::kLoraQ, Dim::kQMla, true, Dim::kOne, Layers::kQLora},
+          {Slot::kWkvA, "blk.{i}.attn_kv_a_mqa.weight", Dim::kEmbd, Dim::kKvAMqa, true},
+          {Slot::kKvANorm, "blk.{i}.attn_kv_a_norm.weight", Dim::kLoraKv, Dim::kOne, true},
+          {Slot::kWkB, "blk.{i}.attn_k_b.weight", Dim::kHeadNope, Dim::kLoraKv, true, Dim::kHead},
+          {Slot::kWvB, "blk.{i}.attn_v_b.weight", Dim::kLoraKv, Dim::kHeadVMla, true, Dim::kHead},
+          {Slot::kWo, "blk.{i}.attn_output.weight", Dim::kVMla, Dim::kEmbd, true},
+          {Slot::kFfnNorm, "blk.{i}.ffn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+          {Slot::kGate, "blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true, Dim::kOne, dense},
+          {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true, Dim::kOne, dense},
+          {Slot::kUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true, Dim::kOne, dense},
+      },
+      with(expert_ffn(),
+           {
+               {Slot::kExpProbsB, "blk.{i}.exp_probs_b.bias", Dim::kExpert, Dim::kOne, false, Dim::kOne, moe},
+               {Slot::kGateShexp, "blk.{i}.ffn_gate_shexp.weight", Dim::kEmbd, Dim::kFFShexp, true, Dim::kOne, moe},
+               {Slot::kDownShexp, "blk.{i}.ffn_down_shexp.weight", Dim::kFFShexp, Dim::kEmbd, true, Dim::kOne, moe},
+               {Slot::kUpShexp, "blk.{i}.ffn_up_shexp.weight", Dim::kEmbd, Dim::kFFShexp, true, Dim::kOne, moe},
+           }));
+}
+
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();
   g.pop_back();  // no rope_freqs: YaRN is computed
@@ -268,6 +300,10 @@ const std::vector<ArchSpec>& arch_table() {
       {.name = "gemma-embedding", .globals = with(llama_globals(), dense_modules()), .per_layer = gemma3_layer(),
        .rope_style = RopeStyle::kNeox, .qkv_bias = false, .qk_norm = true, .glu = GluKind::kGeGLU, .swa_pattern = 6,
        .embd_scale = true, .scale_q = true, .swa_own_rope = true, .swa_optional = true, .bidirectional = true},
+      // DeepSeek V2, V2-Lite, V2.5, V3, V3.1, R1 (and Kimi-K2-style files of the same layout).
+      {.name = "deepseek2", .globals = llama_globals(), .per_layer = deepseek2_layer(),
+       .rope_style = RopeStyle::kNormal, .qkv_bias = false, .qk_norm = false, .requires_experts = true,
+       .mla = true},
       // nomic-embed-text v1 / v1.5: a BERT encoder with rope (NeoX) and SwiGLU.
       {.name = "nomic-bert", .globals = nomic_bert_globals(), .per_layer = nomic_bert_layer(),
        .rope_style = RopeStyle::kNeox, .qkv_bias = false, .qk_norm = false, .norm = NormKind::kLayer,
@@ -311,6 +347,14 @@ int64_t dim_value(Dim dim, const HParams& hp, int64_t layer) {
     case Dim::kTokenTypes: return hp.n_token_types;
     case Dim::kDense: return hp.n_dense;
     case Dim::kFFExp2: return 2 * hp.n_ff_exp;
+    case Dim::kLoraQ: return hp.n_lora_q;
+    case Dim::kLoraKv: return hp.n_lora_kv;
+    case Dim::kKvAMqa: return hp.n_lora_kv + hp.n_rot;
+    case Dim::kQMla: return hp.n_head * hp.head_dim_k_mla;
+    case Dim::kHeadNope: return hp.head_dim_nope();
+    case Dim::kHeadVMla: return hp.head_dim_v_mla;
+    case Dim::kVMla: return hp.n_head * hp.head_dim_v_mla;
+    case Dim::kFFShexp: return hp.n_ff_exp * hp.n_expert_shared;
   }
   return 0;
 }
@@ -348,6 +392,8 @@ bool TensorSpec::in_layer(const HParams& hp, int64_t layer) const {
     case Layers::kAll: return true;
     case Layers::kDense: return !hp.layer_is_moe(layer);
     case Layers::kMoe: return hp.layer_is_moe(layer);
+    case Layers::kQLora: return hp.n_lora_q > 0;
+    case Layers::kNoQLora: return hp.n_lora_q == 0;
   }
   return true;
 }
@@ -358,6 +404,93 @@ std::string layer_tensor_name(std::string_view pattern, int64_t layer) {
   if (at != std::string::npos) name.replace(at, 3, std::to_string(layer));
   return name;
 }
+
+namespace {
+
+// A non-negative integer key (0 allowed, unlike the positive counts read_hparams's get() takes).
+Result<int64_t> get_count(const ModelFile& model, std::string_view suffix, int64_t fallback, int64_t max) {
+  const std::string key = model.arch_key(suffix);
+  const gguf::Value* v = model.find(key);
+  if (v == nullptr) return fallback;
+  const std::optional<int64_t> x = v->as_int();
+  if (!x || *x < 0 || *x > max) return make_error("{}: {} must be an integer in 0..{}", model.path(), key, max);
+  return *x;
+}
+
+// Multi-head Latent Attention's shape (deepseek2), as llama.cpp's converter writes it: one KV head
+// of key_length = kv_lora_rank + rope.dimension_count and value_length = kv_lora_rank (the
+// latent cache), and the per-head sizes key_length_mla and value_length_mla.
+Status read_mla_hparams(const ModelFile& model, HParams& hp) {
+  const std::string& path = model.path();
+  if (model.find(model.arch_key("attention.key_length_mla")) == nullptr ||
+      model.find_tensor("blk.0.attn_kv_b.weight") != nullptr)
+    return make_error("{}: {} is missing or the file has the combined attn_kv_b: a DeepSeek file from an older "
+                      "converter; convert it again with a current llama.cpp (attn_k_b and attn_v_b)", path,
+                      model.arch_key("attention.key_length_mla"));
+  HEARTH_TRY(hp.n_lora_kv, get_count(model, "attention.kv_lora_rank", 0, hp.n_embd));
+  if (hp.n_lora_kv == 0)
+    return make_error("{}: {} must be in 1..{} (the embedding width)", path, model.arch_key("attention.kv_lora_rank"),
+                      hp.n_embd);
+  HEARTH_TRY(hp.n_lora_q, get_count(model, "attention.q_lora_rank", 0, hp.n_embd));
+  HEARTH_TRY(hp.head_dim_k_mla, get_count(model, "attention.key_length_mla", 0, 1 << 12));
+  HEARTH_TRY(hp.head_dim_v_mla, get_count(model, "attention.value_length_mla", 0, 1 << 12));
+  HEARTH_TRY(hp.n_rot, get_count(model, "rope.dimension_count", 0, 1 << 12));
+  if (hp.n_rot == 0 || hp.n_rot % 2 != 0 || hp.n_rot >= hp.head_dim_k_mla || hp.head_dim_v_mla == 0)
+    return make_error("{}: rope.dimension_count {} must be even and below attention.key_length_mla {} (the head "
+                      "width), and value_length_mla ({}) positive", path, hp.n_rot, hp.head_dim_k_mla,
+                      hp.head_dim_v_mla);
+  HEARTH_TRY(hp.head_dim, get_count(model, "attention.key_length", hp.n_lora_kv + hp.n_rot, 1 << 14));
+  HEARTH_TRY(const int64_t value_length, get_count(model, "attention.value_length", hp.n_lora_kv, 1 << 14));
+  if (hp.head_dim != hp.n_lora_kv + hp.n_rot || value_length != hp.n_lora_kv || hp.n_head_kv != 1)
+    return make_error("{}: attention.key_length {}, value_length {} and head_count_kv {} must be kv_lora_rank + "
+                      "rope.dimension_count ({}), kv_lora_rank ({}) and 1 (the latent cache)", path, hp.head_dim,
+                      value_length, hp.n_head_kv, hp.n_lora_kv + hp.n_rot, hp.n_lora_kv);
+  // The converter writes 0.1 * mscale_all_dim; llama.cpp divides the 0.1 back out.
+  if (const std::optional<double> m = model.get_float(model.arch_key("rope.scaling.yarn_log_multiplier")))
+    hp.rope_yarn_log_mul = static_cast<double>(static_cast<float>(*m) / 0.1f);
+  if (!std::isfinite(hp.rope_yarn_log_mul))
+    return make_error("{}: rope.scaling.yarn_log_multiplier is not finite", path);
+  HEARTH_TRY(hp.n_layer_nextn, get_count(model, "nextn_predict_layers", 0, hp.n_layer - 1));
+  hp.n_layer -= hp.n_layer_nextn;  // the multi-token-prediction layers follow the trunk: not run
+  return {};
+}
+
+// DeepSeekMoE's router and shared experts, checked so that every token can be routed.
+Status read_deepseek_moe_hparams(const ModelFile& model, HParams& hp) {
+  const std::string& path = model.path();
+  HEARTH_TRY(hp.n_expert_shared, get_count(model, "expert_shared_count", 0, kMaxExperts));
+  HEARTH_TRY(const int64_t gating, get_count(model, "expert_gating_func", 1, 16));
+  if (gating != 1 && gating != 2)  // llama.cpp's numbering: 1 softmax, 2 sigmoid
+    return make_error("{}: {} = {} is not a gating hearth knows for this family (1: softmax, 2: sigmoid)", path,
+                      model.arch_key("expert_gating_func"), gating);
+  hp.gating = gating == 2 ? ExpertGating::kSigmoid : ExpertGating::kSoftmax;
+  hp.expert_weights_norm = false;
+  if (const gguf::Value* norm = model.find(model.arch_key("expert_weights_norm"))) {
+    const std::optional<bool> b = norm->as_bool();
+    if (!b) return make_error("{}: {} must be a boolean", path, model.arch_key("expert_weights_norm"));
+    hp.expert_weights_norm = *b;
+  }
+  hp.expert_weights_scale = model.get_float(model.arch_key("expert_weights_scale")).value_or(1.0);
+  if (!std::isfinite(hp.expert_weights_scale) || !(hp.expert_weights_scale > 0) || hp.expert_weights_scale > 1e6)
+    return make_error("{}: {} must be a positive finite number", path, model.arch_key("expert_weights_scale"));
+  HEARTH_TRY(hp.n_expert_groups, get_count(model, "expert_group_count", 0, kMaxExperts));
+  HEARTH_TRY(hp.n_group_used, get_count(model, "expert_group_used_count", 0, kMaxExperts));
+  if (hp.n_expert_groups > 1) {
+    const int64_t per_group = hp.n_expert / hp.n_expert_groups;
+    if (hp.n_expert % hp.n_expert_groups != 0 || per_group < 2)
+      return make_error("{}: expert_group_count {} must divide expert_count {} into groups of two or more", path,
+                        hp.n_expert_groups, hp.n_expert);
+    if (hp.n_group_used < 1 || hp.n_group_used > hp.n_expert_groups)
+      return make_error("{}: expert_group_used_count {} must be in 1..{} (expert_group_count)", path,
+                        hp.n_group_used, hp.n_expert_groups);
+    if (hp.n_expert_used > hp.n_group_used * per_group)
+      return make_error("{}: expert_used_count {} exceeds the {} experts of the {} groups used", path,
+                        hp.n_expert_used, hp.n_group_used * per_group, hp.n_group_used);
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<HParams> read_hparams(const ModelFile& model) {
   const std::string arch = model.architecture();
@@ -421,7 +554,12 @@ Result<HParams> read_hparams(const ModelFile& model) {
     if (rot % 2 != 0) return make_error("{}: rope.dimension_count{} {} is odd", model.path(), sfx, rot);
     return Status::Ok();
   };
-  HEARTH_RETURN_IF_ERROR(head_shape("", false, hp.n_embd / hp.n_head, hp.head_dim, hp.n_rot));
+  const ArchSpec* arch_spec = find_arch(arch);
+  if (arch_spec && arch_spec->mla) {
+    HEARTH_RETURN_IF_ERROR(read_mla_hparams(model, hp));
+  } else {
+    HEARTH_RETURN_IF_ERROR(head_shape("", false, hp.n_embd / hp.n_head, hp.head_dim, hp.n_rot));
+  }
   if (model.find(model.arch_key("attention.key_length_swa")) != nullptr)
     HEARTH_RETURN_IF_ERROR(head_shape("_swa", true, 0, hp.head_dim_swa, hp.n_rot_swa));
   // Gemma 4's E2B/E4B (per-layer embeddings, layers reading another layer's keys) are not built yet.
@@ -434,7 +572,6 @@ Result<HParams> read_hparams(const ModelFile& model) {
   if (!(hp.rope_freq_base > 0) || !(hp.rms_eps > 0) || !(hp.rms_eps < 1))
     return make_error("{}: rope.freq_base / layer_norm_rms_epsilon out of range", model.path());
   hp.rope_freq_base_swa = model.get_float(model.arch_key("rope.freq_base_swa")).value_or(10000.0);
-  const ArchSpec* arch_spec = find_arch(arch);
   hp.final_logit_softcap = model.get_float(model.arch_key("final_logit_softcapping"))
                                .value_or(arch_spec ? arch_spec->final_softcap_default : 0.0);
   hp.attn_logit_softcap = model.get_float(model.arch_key("attn_logit_softcapping"))
@@ -456,6 +593,9 @@ Result<HParams> read_hparams(const ModelFile& model) {
       return make_error("{}: expert_used_count {} exceeds expert_count {}", model.path(),
                         hp.n_expert_used, hp.n_expert);
     HEARTH_TRY(hp.n_ff_exp, get("expert_feed_forward_length", false, hp.n_ff, int64_t{1} << 20));
+    hp.gating = arch_spec ? arch_spec->gating : ExpertGating::kSoftmax;
+    hp.expert_weights_norm = hp.gating == ExpertGating::kSoftmax;
+    if (arch_spec && arch_spec->mla) HEARTH_RETURN_IF_ERROR(read_deepseek_moe_hparams(model, hp));
     const gguf::Value* lead = model.find(model.arch_key("leading_dense_block_count"));
     if (lead != nullptr) {
       std::optional<int64_t> n = lead->as_int();

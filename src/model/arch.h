@@ -68,6 +68,33 @@ struct HParams {
   int64_t head_dim_swa = 0;            // {arch}.attention.key_length_swa
   int64_t n_rot_swa = 0;               // {arch}.rope.dimension_count_swa
   std::vector<int64_t> n_head_kv_arr;  // {arch}.attention.head_count_kv as an array [n_layer]
+  // Multi-head Latent Attention (deepseek2). Keys and values come from one latent per token:
+  // n_lora_kv wide ({arch}.attention.kv_lora_rank), normed, plus n_rot roped dimensions shared by
+  // every head. Queries go through a rank-n_lora_q path ({arch}.attention.q_lora_rank; 0: one
+  // matrix). Per head, a query or key is head_dim_k_mla wide (key_length_mla: head_dim_k_mla -
+  // n_rot "nope" dimensions, then n_rot roped) and a value head_dim_v_mla (value_length_mla).
+  // The cache holds the latent only: one KV head of head_dim = n_lora_kv + n_rot (key_length),
+  // whose first n_lora_kv columns are also the values (value_length).
+  int64_t n_lora_q = 0, n_lora_kv = 0, head_dim_k_mla = 0, head_dim_v_mla = 0;
+  // DeepSeekMoE: n_expert_shared experts every token runs beside the routed ones; the router's
+  // gating ({arch}.expert_gating_func; else the family's), the chosen weights normalised to sum 1
+  // ({arch}.expert_weights_norm) and scaled ({arch}.expert_weights_scale); group-limited routing
+  // ({arch}.expert_group_count groups, expert_group_used_count of them chosen from).
+  int64_t n_expert_shared = 0;
+  ExpertGating gating = ExpertGating::kSoftmax;
+  bool expert_weights_norm = false;
+  double expert_weights_scale = 1.0;
+  int64_t n_expert_groups = 0, n_group_used = 0;
+  // YaRN's attention scale for DeepSeek ({arch}.rope.scaling.yarn_log_multiplier, which the
+  // converter writes as 0.1 * mscale_all_dim).
+  double rope_yarn_log_mul = 0.0;
+  int64_t n_layer_nextn = 0;  // {arch}.nextn_predict_layers: multi-token-prediction layers after the trunk (skipped)
+
+  bool is_mla() const { return n_lora_kv > 0; }
+  int64_t head_dim_nope() const { return head_dim_k_mla - n_rot; }
+  // The width of the values the KV cache stores: none for MLA (its values are the latent, the
+  // leading columns of its keys' rows).
+  int64_t layer_cache_v_width(int64_t layer) const { return is_mla() ? 0 : layer_kv_dim(layer); }
 
   int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
   int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v
@@ -113,7 +140,11 @@ enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert,
                  kCtxTrain,  // n_ctx_train: rows of learned position embeddings (BERT)
                  kTokenTypes,  // n_token_types
                  kDense,       // n_dense
-                 kFFExp2 };    // 2 n_ff_exp: fused expert gate and up rows (Gemma 4)
+                 kFFExp2,      // 2 n_ff_exp: fused expert gate and up rows (Gemma 4)
+                 // MLA (deepseek2): the query rank, the latent, the latent with its roped part,
+                 // all heads' queries, one head's unroped query part, one head's value, all values.
+                 kLoraQ, kLoraKv, kKvAMqa, kQMla, kHeadNope, kHeadVMla, kVMla,
+                 kFFShexp };   // n_ff_exp * n_expert_shared: the shared experts' width (DeepSeekMoE)
 
 // What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
 // differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
@@ -137,10 +168,16 @@ enum class Slot {
   // reads the RMS-normed input times a learned scale; experts' gate and up rows in one tensor
   // (gate rows first); a scale per expert on its down projection.
   kRouterScale, kFfnPreNorm2, kFfnPostNorm1, kFfnPostNorm2, kGateUpExps, kDownExpsScale,
+  // MLA: the query's low-rank path and its norm, the latent's projection (with the roped part)
+  // and norm, per-head key and value maps out of the latent [3-D: per head].
+  kWqA, kQANorm, kWqB, kWkvA, kKvANorm, kWkB, kWvB,
+  // DeepSeekMoE: the routing bias (choice only) and the shared experts' GLU.
+  kExpProbsB, kGateShexp, kUpShexp, kDownShexp,
 };
 
-// Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts.
-enum class Layers { kAll, kDense, kMoe };
+// Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts; or
+// every layer of a file with (kQLora) or without (kNoQLora) MLA's low-rank query path.
+enum class Layers { kAll, kDense, kMoe, kQLora, kNoQLora };
 
 struct TensorSpec {
   Slot slot;
@@ -212,6 +249,10 @@ struct ArchSpec {
   // normed before and after, and their sum is the FFN's output; the router reads that output
   // RMS-normed, scaled by 1/sqrt(n_embd) and by ffn_gate_inp.scale.
   bool moe_beside_dense = false;
+  // DeepSeek V2/V3 (deepseek2): Multi-head Latent Attention (HParams::is_mla, required), and
+  // DeepSeekMoE: shared experts, and the router's gating, weight norm and scale and expert groups
+  // read from the file (other families: `gating`, weights normalised under softmax gating).
+  bool mla = false;
 };
 
 const ArchSpec* find_arch(std::string_view name);

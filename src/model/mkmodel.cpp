@@ -119,7 +119,14 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
   } else {
     w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(hp.n_head_kv));
   }
-  if (hp.head_dim != hp.n_embd / hp.n_head || hp.head_dim_swa > 0) {
+  if (hp.is_mla()) {  // as llama.cpp's converter writes DeepSeek: the cache's head is the latent
+    w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hp.head_dim));
+    w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hp.n_lora_kv));
+    w.set_u32(a + ".attention.key_length_mla", static_cast<uint32_t>(hp.head_dim_k_mla));
+    w.set_u32(a + ".attention.value_length_mla", static_cast<uint32_t>(hp.head_dim_v_mla));
+    w.set_u32(a + ".attention.q_lora_rank", static_cast<uint32_t>(hp.n_lora_q));
+    w.set_u32(a + ".attention.kv_lora_rank", static_cast<uint32_t>(hp.n_lora_kv));
+  } else if (hp.head_dim != hp.n_embd / hp.n_head || hp.head_dim_swa > 0) {
     w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hp.head_dim));
     w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hp.head_dim));
   }
@@ -142,6 +149,16 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
       w.set_u32(a + ".expert_feed_forward_length", static_cast<uint32_t>(hp.n_ff_exp));
     if (hp.n_layer_dense_lead > 0)
       w.set_u32(a + ".leading_dense_block_count", static_cast<uint32_t>(hp.n_layer_dense_lead));
+    if (arch && arch->mla) {  // DeepSeekMoE's router, as the converter writes V2 and V3
+      w.set_u32(a + ".expert_shared_count", static_cast<uint32_t>(hp.n_expert_shared));
+      w.set_f32(a + ".expert_weights_scale", static_cast<float>(hp.expert_weights_scale));
+      w.set_bool(a + ".expert_weights_norm", hp.expert_weights_norm);
+      w.set_u32(a + ".expert_gating_func", hp.gating == ExpertGating::kSigmoid ? 2 : 1);
+      if (hp.n_expert_groups > 0) {
+        w.set_u32(a + ".expert_group_count", static_cast<uint32_t>(hp.n_expert_groups));
+        w.set_u32(a + ".expert_group_used_count", static_cast<uint32_t>(hp.n_group_used));
+      }
+    }
   }
   if (hp.n_swa > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(hp.n_swa));
   if (hp.n_swa > 0 && !hp.swa_layers.empty()) {  // the preset's own pattern, one flag per layer
@@ -182,6 +199,8 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     w.set_string(a + ".rope.scaling.type", "yarn");
     w.set_f32(a + ".rope.scaling.factor", static_cast<float>(p.yarn->factor));
     w.set_u32(a + ".rope.scaling.original_context_length", static_cast<uint32_t>(p.yarn->original_context));
+    if (hp.rope_yarn_log_mul != 0)  // the converter's 0.1 * mscale_all_dim
+      w.set_f32(a + ".rope.scaling.yarn_log_multiplier", static_cast<float>(0.1 * hp.rope_yarn_log_mul));
   }
   for (const gguf::KeyValue& kv : vocab.metadata())
     if (kv.key.starts_with("tokenizer.")) w.set(kv.key, kv.value);
@@ -250,6 +269,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     if (spec.slot == Slot::kGateUpExps && !preset->fused_expert_gate_up) return;
     if ((spec.slot == Slot::kGateExps || spec.slot == Slot::kUpExps) && preset->fused_expert_gate_up) return;
     if (spec.slot == Slot::kRopeLong || spec.slot == Slot::kRopeShort) return;  // presets use no LongRoPE
+    if (spec.slot == Slot::kExpProbsB && hp.gating != ExpertGating::kSigmoid) return;  // V3's only
     const bool classifier = spec.slot == Slot::kCls || spec.slot == Slot::kClsBias || spec.slot == Slot::kClsOut ||
                             spec.slot == Slot::kClsOutBias;
     if (classifier && hp.pooling != Pooling::kRank) return;

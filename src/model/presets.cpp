@@ -50,6 +50,45 @@ HParams gemma2(HParams hp, int64_t n_swa) {
   return hp;
 }
 
+// DeepSeek's Multi-head Latent Attention: queries through a rank-q_lora path (0: one matrix), keys
+// and values from a kv_lora-wide latent; per head nope + rot query/key dimensions and v_head value
+// ones. The cache is one KV head of the latent and the roped part (head_dim = kv_lora + rot), and
+// YaRN's attention scale takes mscale_all_dim (rope_yarn_log_mul).
+HParams mla(HParams hp, int64_t q_lora, int64_t kv_lora, int64_t nope, int64_t rot, int64_t v_head,
+            double mscale_all_dim) {
+  hp.n_lora_q = q_lora;
+  hp.n_lora_kv = kv_lora;
+  hp.head_dim_k_mla = nope + rot;
+  hp.head_dim_v_mla = v_head;
+  hp.n_rot = rot;
+  hp.head_dim = kv_lora + rot;
+  hp.n_head_kv = 1;
+  hp.rope_yarn_log_mul = mscale_all_dim;
+  return hp;
+}
+
+// DeepSeekMoE: n_dense_lead dense layers first, then n_expert routed experts of n_ff_exp (n_used
+// per token) beside n_shared shared ones; V2's softmax gating, weights neither normalised nor scaled.
+HParams deepseek_moe(HParams hp, int64_t n_dense_lead, int64_t n_expert, int64_t n_used, int64_t n_ff_exp,
+                     int64_t n_shared) {
+  hp = moe(hp, n_expert, n_used, n_ff_exp);
+  hp.n_layer_dense_lead = n_dense_lead;
+  hp.n_expert_shared = n_shared;
+  hp.gating = ExpertGating::kSoftmax;
+  return hp;
+}
+
+// DeepSeek V3's router: sigmoid gating with a selection bias (exp_probs_b), the experts in
+// n_groups groups of which n_groups_used are chosen from, weights normalised and scaled.
+HParams v3_routing(HParams hp, int64_t n_groups, int64_t n_groups_used, double scale) {
+  hp.gating = ExpertGating::kSigmoid;
+  hp.expert_weights_norm = true;
+  hp.expert_weights_scale = scale;
+  hp.n_expert_groups = n_groups;
+  hp.n_group_used = n_groups_used;
+  return hp;
+}
+
 // An embedding model: hidden states pooled as llama.cpp's pooling type says.
 HParams embedding(HParams hp, Pooling pooling) {
   hp.pooling = pooling;
@@ -180,6 +219,39 @@ const std::vector<Preset>& presets() {
       {"gpt-oss-20b-tiny", "gpt-oss", "ggml-vocab-qwen2.gguf", "openai-gpt-oss-120b.jinja",
        gpt_oss(shape(256, 2, 8, 2, 256, 8192, 150000, 1e-5, 64), 16, 4, 16), false, std::nullopt,
        std::nullopt, false, YarnScaling{}, kHarmonyTokens, "<|return|>"},
+      // DeepSeek-V2-Lite: 27 layers of 2048 (the first dense, n_ff 10944), 16 heads with queries of
+      // one matrix (no q_lora), a 512-wide latent, heads of 128 + 64 roped, values of 128; 64 experts
+      // of 1408 (6 per token) beside 2 shared; YaRN x40 over 4096 with mscale_all_dim 0.707; over
+      // DeepSeek-LLM's 102k vocabulary from llama.cpp's bundled vocabularies (--vocab-dir).
+      // DeepSeek-V3 (and R1): 61 layers of 7168 (3 dense, n_ff 18432), 128 heads, q_lora 1536, the
+      // same latent and heads, 256 experts of 2048 (8 per token) in 8 groups (4 chosen) beside one
+      // shared, sigmoid gating with a selection bias, weights normalised and scaled by 2.5; use
+      // --layers for a machine's memory. The tiny variants keep every feature at 256 wide: 3 layers
+      // (1 dense), 4 heads of 64 + 32 over a 128-wide latent, 16 experts of 256 (4 per token; V3's in
+      // 4 groups of 4, 2 chosen), YaRN x4 over 1024, over the DeepSeek-Coder test vocabulary.
+      {.name = "deepseek-v2-lite", .arch = "deepseek2", .vocab_file = "ggml-vocab-deepseek-llm.gguf",
+       .chat_template = "",
+       .hp = deepseek_moe(mla(shape(2048, 27, 16, 16, 10944, 163840, 10000, 1e-6), 0, 512, 128, 64, 128, 0.707),
+                          1, 64, 6, 1408, 2),
+       .tied_output = false, .yarn = YarnScaling{40.0, 4096}},
+      {.name = "deepseek-v2-lite-tiny", .arch = "deepseek2", .vocab_file = "ggml-vocab-deepseek-coder.gguf",
+       .chat_template = "",
+       .hp = deepseek_moe(mla(shape(256, 3, 4, 4, 512, 4096, 10000, 1e-6), 0, 128, 64, 32, 64, 0.707), 1, 16, 4,
+                          256, 2),
+       .tied_output = false, .yarn = YarnScaling{4.0, 1024}},
+      {.name = "deepseek-v3", .arch = "deepseek2", .vocab_file = "ggml-vocab-deepseek-llm.gguf",
+       .chat_template = "deepseek-ai-DeepSeek-V3.1.jinja",
+       .hp = v3_routing(deepseek_moe(mla(shape(7168, 61, 128, 128, 18432, 163840, 10000, 1e-6), 1536, 512, 128, 64,
+                                         128, 1.0),
+                                     3, 256, 8, 2048, 1),
+                        8, 4, 2.5),
+       .tied_output = false, .yarn = YarnScaling{40.0, 4096}},
+      {.name = "deepseek-v3-tiny", .arch = "deepseek2", .vocab_file = "ggml-vocab-deepseek-coder.gguf",
+       .chat_template = "deepseek-ai-DeepSeek-V3.1.jinja",
+       .hp = v3_routing(deepseek_moe(mla(shape(256, 3, 4, 4, 512, 4096, 10000, 1e-6), 128, 128, 64, 32, 64, 1.0), 1,
+                                     16, 4, 256, 1),
+                        4, 2, 2.5),
+       .tied_output = false, .yarn = YarnScaling{4.0, 1024}},
       // Gemma 3 1B: 4 query heads of 256 over one KV head, GeGLU of 6912, a 512-token window on
       // five layers of six (rope base 10k there, 1M on the global ones), tied embeddings. The tiny
       // variant keeps six layers (one global) and a window of 16, so the test prompts cross it.

@@ -22,10 +22,10 @@ Status require_f32(const ModelFile& m, const Weight& v, const std::string& name)
   return {};
 }
 
-// Expert e of a stacked [ne0, ne1, n_expert] tensor, as a 2-D view of the same bytes (the shape
-// was validated against the hyperparameters, so the slices lie inside the tensor).
-std::vector<Weight> expert_slices(const TensorView& stacked) {
-  std::vector<Weight> experts;
+// Slice e of a stacked [ne0, ne1, n] tensor (an expert, or MLA's per-head maps), as a 2-D view of
+// the same bytes (the shape was validated against the hyperparameters, so the slices lie inside).
+std::vector<Weight> stacked_slices(const TensorView& stacked, WeightUse use) {
+  std::vector<Weight> slices;
   const uint64_t bytes = *row_bytes(stacked.type, static_cast<uint64_t>(stacked.ne[0])) *
                          static_cast<uint64_t>(stacked.ne[1]);
   for (int64_t e = 0; e < stacked.ne[2]; ++e) {
@@ -34,16 +34,19 @@ std::vector<Weight> expert_slices(const TensorView& stacked) {
     v.ne = {stacked.ne[0], stacked.ne[1], 1, 1};
     v.data = static_cast<const uint8_t*>(stacked.data) + static_cast<uint64_t>(e) * bytes;
     v.n_bytes = bytes;
-    experts.emplace_back(v, WeightUse::kExpert);
+    slices.emplace_back(v, use);
   }
-  return experts;
+  return slices;
 }
+
+std::vector<Weight> expert_slices(const TensorView& stacked) { return stacked_slices(stacked, WeightUse::kExpert); }
 
 // Every weight matrix of a layer, dense or expert: what packing and type checks walk.
 std::vector<Weight*> layer_matrices(LayerWeights& l) {
-  std::vector<Weight*> all = {&l.wq, &l.wk, &l.wv, &l.wo};
+  std::vector<Weight*> all = {&l.wq, &l.wk, &l.wv, &l.wo, &l.wq_a, &l.wq_b, &l.wkv_a};
   if (l.gate_exps.empty() || l.down.present()) all.insert(all.end(), {&l.gate, &l.up, &l.down});  // Gemma 4: both
-  for (auto* experts : {&l.gate_exps, &l.up_exps, &l.down_exps})
+  if (l.gate_shexp.present()) all.insert(all.end(), {&l.gate_shexp, &l.up_shexp, &l.down_shexp});
+  for (auto* experts : {&l.gate_exps, &l.up_exps, &l.down_exps, &l.wk_b, &l.wv_b})
     for (Weight& m : *experts) all.push_back(&m);
   return all;
 }
@@ -88,6 +91,9 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kFfnPostNorm1: return &l->ffn_post_norm1;
     case Slot::kFfnPostNorm2: return &l->ffn_post_norm2;
     case Slot::kDownExpsScale: return &l->down_exps_scale;
+    case Slot::kQANorm: return &l->q_a_norm;
+    case Slot::kKvANorm: return &l->kv_a_norm;
+    case Slot::kExpProbsB: return &l->exp_probs_b;
     case Slot::kRouter: return &l->router;
     case Slot::kRouterBias: return &l->router_bias;
     case Slot::kGateExpsBias: return &l->gate_exps_bias;
@@ -154,6 +160,14 @@ void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v, const HParams&
       if (v.data != nullptr) l.up_exps = expert_slices(v);
       break;
     case Slot::kDownExps: l.down_exps = expert_slices(v); break;
+    case Slot::kWqA: l.wq_a = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kWqB: l.wq_b = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kWkvA: l.wkv_a = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kWkB: l.wk_b = stacked_slices(v, WeightUse::kHeadMatrix); break;
+    case Slot::kWvB: l.wv_b = stacked_slices(v, WeightUse::kHeadMatrix); break;
+    case Slot::kGateShexp: l.gate_shexp = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kUpShexp: l.up_shexp = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kDownShexp: l.down_shexp = Weight(v, WeightUse::kMatrix); break;
     default: break;
   }
 }
@@ -230,7 +244,7 @@ std::vector<KvLayerShape> kv_layer_shapes(const HParams& hp) {
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     // An encoder writes no keys (it attends within each pass): no window group to keep.
     const bool window = hp.causal && layer_config(hp, il).attention == AttentionKind::kSlidingWindow;
-    layers.push_back({window ? KvGroup::kWindow : KvGroup::kFull, hp.layer_kv_dim(il), hp.layer_kv_dim(il)});
+    layers.push_back({window ? KvGroup::kWindow : KvGroup::kFull, hp.layer_kv_dim(il), hp.layer_cache_v_width(il)});
   }
   return layers;
 }
@@ -319,6 +333,18 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   const bool embd_scale = arch_.q_scale_embd_layers > 0 && hp_.n_layer == arch_.q_scale_embd_layers;
   q_scale_ = 1.0f / std::sqrt(static_cast<float>(embd_scale ? hp_.n_embd / hp_.n_head : hp_.head_dim));
   if (arch_.unit_attention_scale) q_scale_ = 1.0f;
+  if (hp_.is_mla()) {
+    // DeepSeek's YaRN, as llama.cpp computes it: with a yarn_log_multiplier the rope's own factor
+    // is mscale(m) / mscale(m_all) = 1 (m = m_all for this family) over YaRN's correction, and the
+    // scores are pre-scaled by the square of that correction times (1 + 0.1 m_all ln s); per-head
+    // queries and keys are head_dim_k_mla wide (nope + rope), whatever the latent's width.
+    if (scaling == "yarn" && factor > 1 && hp_.rope_yarn_log_mul != 0)
+      rope_.attn_factor = 1.0f / std::fma(0.1f, std::log(static_cast<float>(factor)), 1.0f);
+    const float ln = std::log(1.0f / rope_.freq_scale);
+    const float attn_factor_org = rope_.attn_factor * std::fma(0.1f, ln, 1.0f);
+    const float mscale = attn_factor_org * std::fma(0.1f * static_cast<float>(hp_.rope_yarn_log_mul), ln, 1.0f);
+    q_scale_ = 1.0f * mscale * mscale / std::sqrt(static_cast<float>(hp_.head_dim_k_mla));
+  }
 
   if (options.own_kv_cache) {
     const int64_t block = 16;
@@ -343,11 +369,25 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     auto it = std::find(shapes.begin(), shapes.end(), shape);
     if (it == shapes.end()) {
       shapes.push_back(shape);
-      attn_sets_.push_back({be.buffer(nb, shape.first), be.buffer(nb, shape.second), be.buffer(nb, shape.second),
-                            be.buffer(nb, shape.first)});
+      if (hp_.is_mla())  // only the queries (in the latent space); the latent has its own buffers
+        attn_sets_.push_back({be.buffer(nb, shape.first), nullptr, nullptr, nullptr});
+      else
+        attn_sets_.push_back({be.buffer(nb, shape.first), be.buffer(nb, shape.second), be.buffer(nb, shape.second),
+                              be.buffer(nb, shape.first)});
       it = shapes.end() - 1;
     }
     attn_set_of_.push_back(static_cast<size_t>(it - shapes.begin()));
+  }
+  if (hp_.is_mla()) {
+    if (hp_.n_lora_q > 0) mla_qa_ = be.buffer(nb, hp_.n_lora_q);
+    mla_q_ = be.buffer(nb, hp_.n_head * hp_.head_dim_k_mla);
+    mla_kv_ = be.buffer(nb, hp_.n_lora_kv + hp_.n_rot);
+    mla_latent_out_ = be.buffer(nb, hp_.n_head * hp_.n_lora_kv);
+    mla_out_ = be.buffer(nb, hp_.n_head * hp_.head_dim_v_mla);
+  }
+  if (hp_.n_expert_shared > 0) {
+    shexp_gate_ = be.buffer(nb, hp_.n_ff_exp * hp_.n_expert_shared);
+    shexp_up_ = be.buffer(nb, hp_.n_ff_exp * hp_.n_expert_shared);
   }
   proj_ = be.buffer(nb, hp_.n_embd);
   gate_ = be.buffer(nb, hp_.n_ff);
@@ -355,7 +395,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   rope_table_ = be.buffer(nb, hp_.n_rot);
   if (arch_.swa_own_rope && hp_.n_swa > 0) rope_table_swa_ = be.buffer(nb, rope_swa_.n_rot);
   if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
-  if (hp_.n_expert > 0 && arch_.moe_beside_dense) moe_buf_ = be.buffer(nb, hp_.n_embd);
+  if (hp_.n_expert > 0 && (arch_.moe_beside_dense || hp_.n_expert_shared > 0)) moe_buf_ = be.buffer(nb, hp_.n_embd);
   if (w_.cls_out.present()) cls_ = be.buffer(1, hp_.n_cls_out);
   output_rows_.reserve(size_t(nb));
   kv_cells_.reserve(size_t(nb));
@@ -421,7 +461,7 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
     return make_error("forward: the KV cache has {} layers, the model {}", kv.n_layer(), hp_.n_layer);
   const int64_t window = kv_window_;
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
-    if (kv.layer(il).k_width != hp_.layer_kv_dim(il) || kv.layer(il).v_width != hp_.layer_kv_dim(il))
+    if (kv.layer(il).k_width != hp_.layer_kv_dim(il) || kv.layer(il).v_width != hp_.layer_cache_v_width(il))
       return make_error("forward: the KV cache's layer {} has another width than the model's", il);
     if (kv.group(il) == KvGroup::kWindow &&
         w_.layers[size_t(il)].config.attention != AttentionKind::kSlidingWindow)
@@ -597,6 +637,7 @@ void Transformer::norm(const Buffer& x, int64_t n, const Weight& w, const Weight
 
 void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, int64_t il, KvCache& kv,
                                   const Buffer& in) {
+  if (arch_.mla) return mla_attention_block(batch, begin, n, il, kv, in);
   Backend& be = *backend_;
   const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
   AttentionBuffers& b = attn_sets_[attn_set_of_[size_t(il)]];
@@ -632,6 +673,60 @@ void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, 
   be.matmul(L.wo, *b.out, n, *proj_);
   be.add_bias(*proj_, n, L.bo);
   trace("attn_out", il, *proj_, n);
+}
+
+// In llama.cpp's order: queries (through the low-rank path where the file has one) split per head
+// into an unroped part, mapped into the latent space by attn_k_b, and a roped part; the latent,
+// normed, and its own roped part are the key (cached: nothing else is); the values are the
+// latent itself, mapped out per head by attn_v_b after attention.
+void Transformer::mla_attention_block(const Batch& batch, int64_t begin, int64_t n, int64_t il, KvCache& kv,
+                                      const Buffer& in) {
+  Backend& be = *backend_;
+  const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
+  const float eps = static_cast<float>(hp_.rms_eps);
+  const int64_t nope = hp_.head_dim_nope(), rot = hp_.n_rot, latent = hp_.n_lora_kv, qk = hp_.head_dim_k_mla;
+  const int64_t heads = hp_.n_head, key = latent + rot;
+  Buffer& q = *attn_sets_[0].q;  // [n, heads * key]: each head's query in the latent space, then its roped part
+  if (L.wq_a.present()) {
+    be.matmul(L.wq_a, in, n, *mla_qa_);
+    be.rms_norm(*mla_qa_, n, L.q_a_norm, eps, *mla_qa_);
+    be.matmul(L.wq_b, *mla_qa_, n, *mla_q_);
+  } else {
+    be.matmul(L.wq, in, n, *mla_q_);
+  }
+  be.matmul(L.wkv_a, in, n, *mla_kv_);
+  be.rope(rope_, w_.rope_freqs, *rope_table_, *mla_kv_, n, 1, key, latent);
+  be.head_rms_norm(*mla_kv_, n, latent, L.kv_a_norm, eps, 1);
+  be.rope(rope_, w_.rope_freqs, *rope_table_, *mla_q_, n, heads, qk, nope);
+  be.matmul_heads(L.wk_b, *mla_q_, HeadSlice{qk, 0}, n, q, HeadSlice{key, 0});
+  be.copy_heads(*mla_q_, HeadSlice{qk, nope}, n, heads, rot, q, HeadSlice{key, latent});
+  trace("Qcur", il, q, n);
+  trace("Kcur", il, *mla_kv_, n);
+  attention_ranges(batch, begin, n, il, kv, 0);
+  be.kv_store(*mla_kv_, *mla_kv_, kv.pool(il), kv.index(il), kv_cells_);
+  AttentionShape shape;
+  shape.n_head = heads;
+  shape.n_head_kv = 1;
+  shape.head_dim = key;
+  shape.v_dim = latent;
+  shape.scale = q_scale_;
+  be.attention(q, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *mla_latent_out_);
+  be.matmul_heads(L.wv_b, *mla_latent_out_, HeadSlice{latent, 0}, n, *mla_out_, HeadSlice{hp_.head_dim_v_mla, 0});
+  trace("kqv_out", il, *mla_out_, n);
+  be.matmul(L.wo, *mla_out_, n, *proj_);
+  trace("attn_out", il, *proj_, n);
+}
+
+Routing Transformer::routing(const LayerWeights& L) const {
+  Routing r;
+  r.gating = hp_.gating;
+  r.k = hp_.n_expert_used;
+  r.normalize = hp_.expert_weights_norm;
+  r.scale = static_cast<float>(hp_.expert_weights_scale);
+  r.selection_bias = &L.exp_probs_b;
+  r.n_groups = hp_.n_expert_groups;
+  r.n_groups_used = hp_.n_group_used;
+  return r;
 }
 
 void Transformer::ffn_block(const LayerWeights& L, int64_t n, int64_t il) {
@@ -735,9 +830,16 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
   be.matmul(L.router, *cur_, n, *router_);
   trace("ffn_moe_logits", il, *router_, n);
   be.add_bias(*router_, n, L.router_bias);
-  be.select_experts(*router_, n, arch_.gating, hp_.n_expert_used, experts_);
+  be.select_experts(*router_, n, routing(L), experts_);
   trace("ffn_moe_probs", il, *router_, n);
   be.experts(expert_weights(L), *cur_, n, experts_, *proj_);
+  if (L.gate_shexp.present()) {  // DeepSeekMoE's shared experts: a GLU every token runs, added
+    be.matmul_pair(L.gate_shexp, L.up_shexp, *cur_, n, *shexp_gate_, *shexp_up_);
+    be.glu(GluKind::kSwiGLU, *shexp_gate_, *shexp_up_, n);
+    be.matmul(L.down_shexp, *shexp_gate_, n, *moe_buf_);
+    trace("ffn_shexp", il, *moe_buf_, n);
+    be.add(*proj_, *moe_buf_, n);
+  }
 }
 
 // A MoE layer's experts as the backend takes them (absent biases and scales: none).
@@ -769,7 +871,7 @@ void Transformer::moe_beside_dense_ffn(const LayerWeights& L, int64_t n, int64_t
   be.mul(*moe_buf_, n, L.router_scale);
   be.matmul(L.router, *moe_buf_, n, *router_);
   trace("ffn_moe_logits", il, *router_, n);
-  be.select_experts(*router_, n, arch_.gating, hp_.n_expert_used, experts_);
+  be.select_experts(*router_, n, routing(L), experts_);
   be.experts(expert_weights(L), *cur_, n, experts_, *moe_buf_);
   norm(*moe_buf_, n, L.ffn_post_norm2, {}, *moe_buf_);
   trace("ffn_moe", il, *moe_buf_, n);
@@ -789,7 +891,6 @@ void Transformer::trace(const char* name, int64_t layer, const Buffer& values, i
 // (a sliding window's range starts at window_first_position: a block's first slot and a multiple
 // of 16, so the masked rest of that range adds exact zeros; kernels/attention.h).
 void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_t il, KvCache& kv) {
-  const int64_t bs = kv.block_size();
   const LayerWeights& L = w_.layers[size_t(il)];
   AttentionBuffers& b = attn_sets_[attn_set_of_[size_t(il)]];
   const int64_t window = L.config.attention == AttentionKind::kSlidingWindow ? L.config.window : 0;
@@ -814,6 +915,14 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
     backend_->self_attention(*b.q, *b.k, *b.v, spans_, shape, *b.out);
     return;
   }
+  attention_ranges(batch, begin, n, il, kv, window);
+  backend_->kv_store(*b.k, *b.v, kv.pool(il), kv.index(il), kv_cells_);
+  backend_->attention(*b.q, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *b.out);
+}
+
+void Transformer::attention_ranges(const Batch& batch, int64_t begin, int64_t n, int64_t il, KvCache& kv,
+                                   int64_t window) {
+  const int64_t bs = kv.block_size();
   kv_cells_.clear();
   ranges_.clear();
   for (int64_t t = 0; t < n; ++t) {
@@ -825,8 +934,6 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
     const int64_t first = window > 0 ? window_first_position(pos, window, bs) : 0;
     ranges_.push_back(AttentionRange{table, first, pos + 1 - first, visible - first});
   }
-  backend_->kv_store(*b.k, *b.v, kv.pool(il), kv.index(il), kv_cells_);
-  backend_->attention(*b.q, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *b.out);
 }
 
 }  // namespace hearth

@@ -61,6 +61,14 @@ struct LayerWeights {
   Weight router_bias;             // [n_expert] (gpt-oss)
   std::vector<Weight> gate_exps, up_exps, down_exps;  // [n_expert] of n_ff_exp-wide GLUs
   Weight gate_exps_bias, up_exps_bias, down_exps_bias;  // [n_ff_exp | n_embd, n_expert] (gpt-oss)
+  // Multi-head Latent Attention (deepseek2): queries by wq or the low-rank wq_a, q_a_norm, wq_b;
+  // the latent and its roped part by wkv_a, the latent normed by kv_a_norm; per head, wk_b maps
+  // a query's unroped part into the latent space and wv_b the attended latent out to a value.
+  Weight wq_a, q_a_norm, wq_b, wkv_a, kv_a_norm;
+  std::vector<Weight> wk_b, wv_b;  // [n_head] of [nope -> n_lora_kv], [n_lora_kv -> head_dim_v_mla]
+  // DeepSeekMoE: the routing bias (for the choice only) and the shared experts' GLU.
+  Weight exp_probs_b;               // [n_expert]
+  Weight gate_shexp, up_shexp, down_shexp;
 };
 
 struct ModelWeights {
@@ -159,10 +167,17 @@ class Transformer {
   // proj_ = the layer's FFN (a GLU, a GELU MLP, or experts) of cur_.
   void ffn_block(const LayerWeights& L, int64_t n, int64_t layer);
   void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv);
+  // Multi-head Latent Attention in the absorbed form: queries mapped into the latent space, so
+  // attention is MQA over the cached latent; proj_ = Wo · the attended latent mapped out per head.
+  void mla_attention_block(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv,
+                           const Buffer& in);
+  // The cache cells of the chunk's tokens and the positions each token's attention reads.
+  void attention_ranges(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv, int64_t window);
   // proj_ [n, n_embd] = the layer's expert mixture for the normed activations in cur_.
   void moe_ffn(const LayerWeights& L, int64_t n, int64_t layer);
   void moe_beside_dense_ffn(const LayerWeights& L, int64_t n, int64_t layer);
   ExpertWeights expert_weights(const LayerWeights& L) const;
+  Routing routing(const LayerWeights& L) const;
   void dense_ffn(const LayerWeights& L, int64_t n, int64_t layer);
   // options.on_tensor with the first `rows` rows of `values`, as "name-layer" (-1: no layer).
   void trace(const char* name, int64_t layer, const Buffer& values, int64_t rows);
@@ -209,6 +224,10 @@ class Transformer {
   std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot_swa] windowed layers' (arch.swa_own_rope)
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
   std::unique_ptr<Buffer> moe_buf_;     // [n_batch, n_embd] router input, then expert outputs (Gemma 4)
+  std::unique_ptr<Buffer> shexp_gate_, shexp_up_;  // [n_batch, n_ff_exp * n_expert_shared] (DeepSeekMoE)
+  // MLA: the low-rank query, the queries, the latent with its roped part, the attended latent
+  // [n_batch, n_head * n_lora_kv] and the values out of it [n_batch, n_head * head_dim_v_mla].
+  std::unique_ptr<Buffer> mla_qa_, mla_q_, mla_kv_, mla_latent_out_, mla_out_;
   std::unique_ptr<Buffer> cls_;         // [1, n_cls_out] a reranker's head output
   std::unique_ptr<Buffer> dense_;       // [1, n_dense] the first Dense module's output
   // Plain data of one chunk, on the host: what the backend is told.

@@ -319,7 +319,11 @@ TEST_F(CpuBackendOps, ExpertsGiveTheReferenceBits) {
   for (ExpertGating gating : {ExpertGating::kSoftmax, ExpertGating::kSoftmaxWeight}) {
     auto lb = upload(logits, kRows, n_expert);
     ExpertChoice choice;
-    be->select_experts(*lb, kRows, gating, k, choice);
+    Routing routing;
+    routing.gating = gating;
+    routing.k = k;
+    routing.normalize = gating == ExpertGating::kSoftmax;
+    be->select_experts(*lb, kRows, routing, choice);
     std::vector<int32_t> ids(size_t(kRows * k));
     std::vector<float> weights(ids.size()), probs = logits;
     for (int64_t t = 0; t < kRows; ++t) {

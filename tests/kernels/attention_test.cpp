@@ -93,6 +93,57 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
   }
 }
 
+// MLA's latent cache: one KV head whose key rows (latent + roped part) also hold the values (their
+// leading v_dim columns). Each build equals the reference bit for bit, and the reference equals
+// attention over a separate copy of those columns as values.
+TEST_P(AttentionBuild, LatentValuesAreTheKeysLeadingColumns) {
+  const int isa = GetParam();
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const auto& [hd, vd] : {std::pair<int64_t, int64_t>{160, 128}, {576, 512}}) {
+    for (int64_t n_kv : {1, 17, 70}) {
+      const int64_t bs = 16, group = 16, n_blocks = (n_kv + bs - 1) / bs;
+      std::vector<uint16_t> k(size_t(n_blocks * bs * hd)), v(k.size(), 0);
+      for (auto& x : k) x = fp32_to_fp16(normal(rng));
+      for (int64_t r = 0; r < n_blocks * bs; ++r)  // the values as their own rows: the keys' first vd
+        std::copy(k.begin() + r * hd, k.begin() + r * hd + vd, v.begin() + r * hd);
+      std::vector<float> q(size_t(group * hd));
+      for (auto& x : q) x = normal(rng) * 2.0f;
+      std::vector<const uint16_t*> kb, vb;
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        kb.push_back(k.data() + b * bs * hd);
+        vb.push_back(v.data() + b * bs * hd);
+      }
+      AttentionArgs a;
+      a.q = q.data();
+      a.group = group;
+      a.head_dim = hd;
+      a.v_dim = vd;
+      a.k_blocks = kb.data();
+      a.v_blocks = kb.data();  // the latent: values read from the key rows
+      a.block_size = bs;
+      a.row_stride = hd;
+      a.n_kv = n_kv;
+      a.scale = 1.0f / std::sqrt(192.0f);
+      std::vector<float> fast(size_t(group * vd)), slow(fast.size()), copied(fast.size());
+      AttentionScratch s1, s2, s3;
+      a.out = slow.data();
+      ref::attention(a, s2);
+      AttentionArgs c = a;
+      c.v_blocks = vb.data();
+      c.out = copied.data();
+      ref::attention(c, s3);
+      ASSERT_EQ(slow, copied) << "hd " << hd << " n_kv " << n_kv;
+      a.out = fast.data();
+      if (isa < 0)
+        attention(a, s1);
+      else if (!attention_isa(static_cast<AttentionIsa>(isa), a, s1))
+        GTEST_SKIP() << "this CPU lacks attention build " << isa;
+      ASSERT_EQ(fast, slow) << "isa " << isa << " hd " << hd << " n_kv " << n_kv;
+    }
+  }
+}
+
 // An encoder's attention over a sequence's f32 rows (transposed keys, 16 positions scored at a
 // time under AVX-512) equals attention() per query to the bit, with and without EmbeddingGemma's
 // symmetric window: query t sees positions t - w .. t + w, the rest masked at both ends.

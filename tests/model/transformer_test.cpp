@@ -273,6 +273,34 @@ TEST(Transformer, ModelsThatLieAreRefusedAtLoad) {
                  "architecture 'mamba9' is not supported");
 }
 
+// DeepSeek (deepseek2): the latent's and heads' shapes and the router's groups are checked before
+// anything is sized from them (the list of lies, each a clear error).
+TEST(Transformer, DeepSeekModelsThatLieAreRefusedAtLoad) {
+  const std::string src = make_model("deepseek-v3-tiny", "f32");  // latent 128, heads 64 + 32, 16 experts in 4 groups
+  auto u32 = [](uint32_t x) { return gguf::Value{x}; };
+  expect_refused(src, "kv-lora-zero", {{"deepseek2.attention.kv_lora_rank", u32(0)}}, "", "",
+                 "deepseek2.attention.kv_lora_rank must be in 1..256 (the embedding width)");
+  expect_refused(src, "kv-lora-above-width", {{"deepseek2.attention.kv_lora_rank", u32(257)}}, "", "",
+                 "deepseek2.attention.kv_lora_rank must be an integer in 0..256");
+  expect_refused(src, "rope-above-head", {{"deepseek2.rope.dimension_count", u32(96)}}, "", "",
+                 "rope.dimension_count 96 must be even and below attention.key_length_mla 96");
+  expect_refused(src, "cache-head-lies", {{"deepseek2.attention.key_length", u32(128)}}, "", "",
+                 "must be kv_lora_rank + rope.dimension_count (160)");
+  expect_refused(src, "groups-not-dividing", {{"deepseek2.expert_group_count", u32(3)}}, "", "",
+                 "expert_group_count 3 must divide expert_count 16");
+  expect_refused(src, "groups-used-above", {{"deepseek2.expert_group_used_count", u32(5)}}, "", "",
+                 "expert_group_used_count 5 must be in 1..4");
+  expect_refused(src, "used-above-groups",
+                 {{"deepseek2.expert_group_used_count", u32(1)}, {"deepseek2.expert_used_count", u32(5)}}, "", "",
+                 "expert_used_count 5 exceeds the 4 experts of the 1 groups used");
+  expect_refused(src, "dense-lead-above", {{"deepseek2.leading_dense_block_count", u32(4)}}, "", "",
+                 "leading_dense_block_count must be an integer in 0..3");
+  expect_refused(src, "gating-unknown", {{"deepseek2.expert_gating_func", u32(7)}}, "", "",
+                 "expert_gating_func = 7 is not a gating hearth knows");
+  expect_refused(src, "q-lora-lies", {{"deepseek2.attention.q_lora_rank", u32(0)}}, "", "",
+                 "'blk.0.attn_q.weight' is missing");
+}
+
 TEST(Transformer, MixtureOfExpertsModelsThatLieAreRefusedAtLoad) {
   const std::string src = make_model("qwen3-30b-a3b-tiny", "f32");  // 16 experts, 4 used
   auto u32 = [](uint32_t x) { return gguf::Value{x}; };

@@ -81,6 +81,17 @@ const FAMILY_MAX_MEAN_KL = {
   // MUL_MAT_ID sums them in vec_dot's: ulps per expert output (mean KL 9e-9 q4_k, 2e-6 Q4_K_M),
   // within the issue's 1e-5.
   "gemma-4-a4b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-5, Q4_K_M: 1e-5 },
+  // DeepSeek V2/V3 (deepseek2): Multi-head Latent Attention in the absorbed form (each head's query
+  // mapped into the latent space by attn_k_b, MQA over the cached latent and its roped part, the
+  // attended latent mapped out by attn_v_b), YaRN's scaled scores, and DeepSeekMoE: a dense first
+  // layer, routed experts beside shared ones; V2-Lite's softmax gating with queries of one matrix,
+  // V3's low-rank queries and sigmoid gating with a selection bias over groups of experts.
+  // Q8_0 and V3's Q4_K_M are bit-identical (the per-head maps and the Q5_0 fallback of the 128-wide
+  // q_lora matrices go through llama.cpp's unrepacked tinyBLAS order, WeightUse::kHeadMatrix);
+  // V2-Lite's Q4_K_M differs at one position, the last of a 38-token prompt: the GEMV tail above
+  // (its KL there 2e-3, mean 2.9e-5; the perplexity test's whole chunks have no tail).
+  "deepseek-v2-lite-tiny": { f16: 1e-5, q8_0: 1e-10, Q4_K_M: 1e-4 },
+  "deepseek-v3-tiny": { f16: 1e-5, q8_0: 1e-10, Q4_K_M: 1e-10 },
 };
 const CLEAR_GAP = 0.5;
 
@@ -169,6 +180,7 @@ for (const [preset, type, maxMeanKl] of CASES) {
           let kl = 0;
           for (let j = 0; j < nVocab; ++j) kl += Math.exp(la[j]) * (la[j] - lb[j]);
           sumKl += kl; maxKl = Math.max(maxKl, kl); ++n; kls.push(kl);
+          if (process.env.DEBUG_KL && kl > 1e-9) console.log(`# prompt ${p} pos ${i}/${tokens.length} kl ${kl}`);
           let ourTop = 0;
           for (let j = 1; j < nVocab; ++j) if (b[j] > b[ourTop]) ourTop = j;
           if (a[top] - a[second] > CLEAR_GAP) { ++clear; if (ourTop === top) ++agree; }

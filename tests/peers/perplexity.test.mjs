@@ -58,6 +58,12 @@ const RUNS = [
   // Phi-3 (fused QKV and gate/up).
   ["phi-3-mini-tiny", "f16", 2, false], ["phi-3-mini-tiny", "q8_0", 2, false],
   ["phi-3-mini-tiny", "Q4_K_M", 2, false],
+  // DeepSeek V2-Lite and V3 shapes (MLA over a latent cache, DeepSeekMoE; V3's sigmoid routing with
+  // a selection bias over expert groups), in the issue's three types.
+  ["deepseek-v2-lite-tiny", "f16", 2, false], ["deepseek-v2-lite-tiny", "q8_0", 2, false],
+  ["deepseek-v2-lite-tiny", "Q4_K_M", 2, false],
+  ["deepseek-v3-tiny", "f16", 2, false], ["deepseek-v3-tiny", "q8_0", 2, false],
+  ["deepseek-v3-tiny", "Q4_K_M", 2, false],
 ];
 
 // The issue's bars: perplexity within 0.1% (F32/F16/Q8_0) and 0.5% (4-bit) of llama.cpp's, and a

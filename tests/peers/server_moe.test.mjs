@@ -4,7 +4,8 @@
 // among 16 concurrent ones (tokens regrouped per expert every step), and a prefix-cached request
 // gives the tokens it gave cold (for gpt-oss: windows that slide over the cached prefix). Gemma 3
 // (dense, 16-token windows on five layers of six, which rope apart) runs the same checks, and
-// Gemma 4's MoE variant (per-layer head sizes, a dense FFN beside the experts).
+// Gemma 4's MoE variant (per-layer head sizes, a dense FFN beside the experts), and DeepSeek V3's
+// shape (Multi-head Latent Attention over a latent-only cache; grouped sigmoid routing).
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -19,7 +20,8 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const WINDOWED = new Set(["gpt-oss-20b-tiny", "gemma-3-1b-tiny", "gemma-4-a4b-tiny"]);
 
 for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny", "MXFP4_MOE"],
-                              ["gemma-3-1b-tiny", "q8_0"], ["gemma-4-a4b-tiny", "q8_0"]]) {
+                              ["gemma-3-1b-tiny", "q8_0"], ["gemma-4-a4b-tiny", "q8_0"],
+                              ["deepseek-v3-tiny", "q8_0"]]) {
   describe(`${preset} ${type}`, () => {
     const MODEL = path.join(dir, `${preset}-${type}.gguf`);
     let served, server, client, llamaModel;

@@ -26,7 +26,7 @@
 namespace hearth::kernels {
 namespace {
 
-constexpr int64_t kMaxHeadDim = 512;
+constexpr int64_t kMaxHeadDim = 1024;  // MLA's keys: 576 (DeepSeek V3's 512-wide latent + 64 roped)
 
 // Query t's masked lead and tail under a symmetric window (positions farther than the window).
 void window_mask(AttentionArgs& a, int64_t t) {
@@ -88,7 +88,7 @@ __attribute__((target("avx2,fma,f16c"))) void softmax_avx2(float* x, int64_t n, 
 void begin_attention(const AttentionArgs& a, AttentionScratch& s) {
   s.scores.resize(static_cast<size_t>(a.group * a.n_kv));
   s.q16.resize(static_cast<size_t>(a.group * a.head_dim));
-  s.acc.assign(static_cast<size_t>(a.group * 16 * a.head_dim), 0.0f);
+  s.acc.assign(static_cast<size_t>(a.group * 16 * a.value_dim()), 0.0f);
   if (a.k_f32 != nullptr)
     std::copy(a.q, a.q + a.group * a.head_dim, s.q16.begin());
   else
@@ -104,9 +104,9 @@ __attribute__((target("avx2,fma,f16c"))) void key_row(const AttentionArgs& a, in
 }
 __attribute__((target("avx2,fma,f16c"))) void value_row(const AttentionArgs& a, int64_t j, float* row) {
   if (a.v_f32 != nullptr)
-    std::copy(a.v_f32 + j * a.row_stride, a.v_f32 + j * a.row_stride + a.head_dim, row);
+    std::copy(a.v_f32 + j * a.row_stride, a.v_f32 + j * a.row_stride + a.value_dim(), row);
   else
-    row_to_float(a.v_blocks[j / a.block_size] + (j % a.block_size) * a.row_stride, row, a.head_dim);
+    row_to_float(a.v_blocks[j / a.block_size] + (j % a.block_size) * a.row_stride, row, a.value_dim());
 }
 
 // Each head's scores become probabilities, rounded to f16 as llama.cpp converts them for the
@@ -125,7 +125,7 @@ void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s,
 
 // Output i of head g: the halving tree over its 16 lane sums acc[g][l][i], 8 outputs at a time.
 __attribute__((target("avx2,fma,f16c"))) void end_attention(const AttentionArgs& a, const AttentionScratch& s) {
-  const int64_t hd = a.head_dim;
+  const int64_t hd = a.value_dim();
   for (int64_t g = 0; g < a.group; ++g) {
     const float* acc = s.acc.data() + g * 16 * hd;
     for (int64_t i = 0; i < hd; i += 8) {
@@ -142,7 +142,7 @@ __attribute__((target("avx2,fma,f16c"))) void end_attention(const AttentionArgs&
 // Adds p * v (one position j, every head of the group) to lane j % 16 of the outputs.
 __attribute__((target("avx2,fma,f16c"))) void accumulate_v_avx2(const AttentionArgs& a, AttentionScratch& s,
                                                                  const float* row, int64_t j) {
-  const int64_t hd = a.head_dim;
+  const int64_t hd = a.value_dim();
   for (int64_t g = 0; g < a.group; ++g) {
     const __m256 p = _mm256_set1_ps(s.scores[size_t(g * a.n_kv + j)]);
     float* acc = s.acc.data() + (g * 16 + j % 16) * hd;
@@ -203,7 +203,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void softmax_
 
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attention_avx512(const AttentionArgs& a,
                                                                                          AttentionScratch& s) {
-  const int64_t hd = a.head_dim, n = a.n_kv, G = a.group;
+  const int64_t hd = a.head_dim, vd = a.value_dim(), n = a.n_kv, G = a.group;
   begin_attention(a, s);
   alignas(64) float row[kMaxHeadDim];
 
@@ -222,14 +222,14 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attentio
   scores_to_probabilities(a, s, softmax_avx512);
   for (int64_t j = 0; j < n; ++j) {
     value_row(a, j, row);
-    if (hd % 16 != 0) {
+    if (vd % 16 != 0) {
       accumulate_v_avx2(a, s, row, j);
       continue;
     }
     for (int64_t g = 0; g < G; ++g) {
       const __m512 p = _mm512_set1_ps(s.scores[size_t(g * n + j)]);
-      float* acc = s.acc.data() + (g * 16 + j % 16) * hd;
-      for (int64_t i = 0; i < hd; i += 16)
+      float* acc = s.acc.data() + (g * 16 + j % 16) * vd;
+      for (int64_t i = 0; i < vd; i += 16)
         _mm512_storeu_ps(acc + i, _mm512_fmadd_ps(p, _mm512_load_ps(row + i), _mm512_loadu_ps(acc + i)));
     }
   }
@@ -318,7 +318,8 @@ bool has_avx2() {
 
 bool attention_isa(AttentionIsa isa, const AttentionArgs& a, AttentionScratch& s) {
 #if defined(__x86_64__) || defined(__i386__)
-  if (a.head_dim % 8 != 0 || a.head_dim > kMaxHeadDim) return false;
+  if (a.head_dim % 8 != 0 || a.head_dim > kMaxHeadDim || a.value_dim() % 8 != 0 || a.value_dim() > a.head_dim)
+    return false;
   if (isa == AttentionIsa::kAvx512 && has_avx512()) {
     attention_avx512(a, s);
     return true;

@@ -13,9 +13,9 @@ using kernels::AttentionArgs;
 using kernels::AttentionScratch;
 
 void attention(const AttentionArgs& a, AttentionScratch& s) {
-  const int64_t hd = a.head_dim, n = a.n_kv, bs = a.block_size;
+  const int64_t hd = a.head_dim, vd = a.value_dim(), n = a.n_kv, bs = a.block_size;
   s.scores.resize(static_cast<size_t>(n));
-  s.acc.resize(static_cast<size_t>(16 * hd));
+  s.acc.resize(static_cast<size_t>(16 * vd));
   s.q16.resize(static_cast<size_t>(hd));
   const bool f32 = a.k_f32 != nullptr;
   const auto round = [f32](float x) { return f32 ? x : fp16_to_fp32(fp32_to_fp16(x)); };
@@ -42,13 +42,13 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
     std::fill(s.acc.begin(), s.acc.end(), 0.0f);
     for (int64_t j = 0; j < n; ++j) {
       const float p = round(s.scores[size_t(j)]);
-      float* acc = s.acc.data() + (j % 16) * hd;
-      for (int64_t i = 0; i < hd; ++i) acc[i] = std::fma(p, v_at(j, i), acc[i]);
+      float* acc = s.acc.data() + (j % 16) * vd;
+      for (int64_t i = 0; i < vd; ++i) acc[i] = std::fma(p, v_at(j, i), acc[i]);
     }
-    for (int64_t i = 0; i < hd; ++i) {
+    for (int64_t i = 0; i < vd; ++i) {
       float lane[16];
-      for (int l = 0; l < 16; ++l) lane[l] = s.acc[size_t(l * hd + i)];
-      a.out[g * hd + i] = reduce_lanes16(lane);
+      for (int l = 0; l < 16; ++l) lane[l] = s.acc[size_t(l * vd + i)];
+      a.out[g * vd + i] = reduce_lanes16(lane);
     }
   }
 }

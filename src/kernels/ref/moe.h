@@ -25,4 +25,16 @@ void soft_max_row(float* x, int64_t n);
 void select_experts(const float* probs, int64_t n_expert, int64_t k, bool normalize, int32_t* ids,
                     float* weights);
 
+// In place: ggml's sigmoid, 1 / (1 + expf(-x)), of each of n values (DeepSeek V3's gating).
+void sigmoid_row(float* x, int64_t n);
+
+// The indices of the k largest of `scores` in descending order, as ggml's argsort top-k sorts them
+// (std::sort over the indices, so ties fall as they do there).
+void top_k(const float* scores, int64_t n, int64_t k, int32_t* ids);
+
+// Group-limited choice (DeepSeek V3), in place: the n_expert scores in n_groups equal groups, each
+// group scored by the sum of its two best scores, and every score outside the n_groups_used best
+// groups set to -inf, as llama.cpp's build_moe_ffn masks them.
+void mask_expert_groups(float* scores, int64_t n_expert, int64_t n_groups, int64_t n_groups_used);
+
 }  // namespace hearth::ref

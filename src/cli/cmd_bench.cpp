@@ -1,7 +1,9 @@
-// hearth bench -m MODEL [-p 512] [-n 128] [-t N] [-r 5] [-o md|jsonl]: prompt-processing and
+// hearth bench -m MODEL [-p 512] [-n 128] [-d 0] [-t N] [-r 5] [-o md|jsonl]: prompt-processing and
 // generation speed with llama-bench's semantics, so the two tools' figures compare directly:
 //   ppP: one forward of P random tokens from an empty cache (logits of the last token only);
 //   tgN: N tokens decoded one at a time from an empty cache;
+//   with -d D, both start from a cache already holding D random tokens (untimed), named
+//   "ppP @ dD" and "tgN @ dD" as llama-bench names them;
 // one warm-up run of each, then mean ± sample standard deviation of tokens/s over the reps.
 // Generation also reports its share of the memory roofline: the bytes a decode step must read
 // (every weight matrix, the embedding row aside, plus the KV cache so far) times tokens/s,
@@ -30,6 +32,7 @@ struct BenchArgs {
   std::string model;
   int64_t n_prompt = 512;
   int64_t n_gen = 128;
+  int64_t n_depth = 0;
   int n_threads = default_thread_count();
   int reps = 5;
   std::string output = "md";
@@ -113,8 +116,9 @@ double decode_bytes(const ModelFile& model, const HParams& hp, double pos) {
              (experts ? static_cast<double>(hp.n_expert_used) / static_cast<double>(hp.n_expert) : 1.0);
   }
   double kv_width = 0;  // f16 keys and values of every layer (windows taken as whole: an upper bound)
-  for (int64_t il = 0; il < hp.n_layer; ++il) kv_width += static_cast<double>(hp.layer_kv_dim(il));
-  return bytes + pos * 2.0 * 2.0 * kv_width;
+  for (int64_t il = 0; il < hp.n_layer; ++il)
+    kv_width += static_cast<double>(hp.layer_kv_dim(il) + hp.layer_cache_v_width(il));
+  return bytes + pos * 2.0 * kv_width;
 }
 
 std::string type_label(const ModelFile& model) {
@@ -142,8 +146,8 @@ int run_bench(const BenchArgs& a) {
     return 1;
   }
   TransformerOptions topt;
-  topt.n_ctx = std::max<int64_t>(a.n_prompt, a.n_gen) + 1;
-  topt.n_batch = std::max<int64_t>(1, std::min<int64_t>(a.n_prompt, 512));
+  topt.n_ctx = a.n_depth + std::max<int64_t>(a.n_prompt, a.n_gen) + 1;
+  topt.n_batch = std::max<int64_t>(1, std::min<int64_t>(std::max(a.n_prompt, a.n_depth), 512));
   topt.n_threads = a.n_threads;
   auto tf = Transformer::create(*model, topt);
   if (!tf.ok()) {
@@ -156,10 +160,19 @@ int run_bench(const BenchArgs& a) {
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(hp.n_vocab - 1));
   std::vector<float> logits;
 
+  // An empty cache, then the depth's tokens in it (untimed).
+  auto start = [&]() {
+    t.reset();
+    if (a.n_depth == 0) return;
+    std::vector<int32_t> depth(static_cast<size_t>(a.n_depth));
+    for (auto& tok : depth) tok = pick(rng);
+    Status st = t.forward(depth, false, logits);
+    if (!st.ok()) fmt::print(stderr, "hearth bench: {}\n", st.message());
+  };
   auto time_pp = [&]() -> double {
     std::vector<int32_t> tokens(static_cast<size_t>(a.n_prompt));
     for (auto& tok : tokens) tok = pick(rng);
-    t.reset();
+    start();
     const auto t0 = clock::now();
     Status st = t.forward(tokens, false, logits);
     const double s = std::chrono::duration<double>(clock::now() - t0).count();
@@ -167,7 +180,7 @@ int run_bench(const BenchArgs& a) {
     return static_cast<double>(a.n_prompt) / s;
   };
   auto time_tg = [&](int64_t n) -> double {
-    t.reset();
+    start();
     int32_t tok = pick(rng);
     const auto t0 = clock::now();
     for (int64_t i = 0; i < n; ++i) {
@@ -179,20 +192,22 @@ int run_bench(const BenchArgs& a) {
     return static_cast<double>(n) / std::chrono::duration<double>(clock::now() - t0).count();
   };
 
+  const std::string at = a.n_depth > 0 ? fmt::format(" @ d{}", a.n_depth) : "";
   std::vector<Result1> results;
   if (a.n_prompt > 0) {
     time_pp();  // warm-up
     std::vector<double> v;
     for (int r = 0; r < a.reps; ++r) v.push_back(time_pp());
-    results.push_back({fmt::format("pp{}", a.n_prompt), a.n_prompt, stats_of(v)});
+    results.push_back({fmt::format("pp{}{}", a.n_prompt, at), a.n_prompt, stats_of(v)});
   }
   if (a.n_gen > 0) {
     time_tg(std::min<int64_t>(a.n_gen, 8));  // warm-up
     std::vector<double> v;
     for (int r = 0; r < a.reps; ++r) v.push_back(time_tg(a.n_gen));
-    results.push_back({fmt::format("tg{}", a.n_gen), a.n_gen, stats_of(v)});
+    results.push_back({fmt::format("tg{}{}", a.n_gen, at), a.n_gen, stats_of(v)});
   }
-  const double step_bytes = decode_bytes(*model, hp, static_cast<double>(a.n_gen) / 2.0);
+  const double step_bytes =
+      decode_bytes(*model, hp, static_cast<double>(a.n_depth) + static_cast<double>(a.n_gen) / 2.0);
 
   const std::string type = type_label(*model);
   const std::string name = fmt::format("{} {:.0f}M", model->architecture(),
@@ -233,6 +248,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-m,--model", a->model, "GGUF file or Hugging Face folder")->required();
   cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt tokens (0: skip pp)")->capture_default_str();
   cmd->add_option("-n,--n-gen", a->n_gen, "Generated tokens (0: skip tg)")->capture_default_str();
+  cmd->add_option("-d,--n-depth", a->n_depth, "Tokens already in the cache before each test (llama-bench's -d)")
+      ->capture_default_str();
   cmd->add_option("-t,--threads", a->n_threads, "Threads")->capture_default_str();
   cmd->add_option("-r,--repetitions", a->reps, "Repetitions of each test")->capture_default_str();
   cmd->add_option("-o,--output", a->output, "md or jsonl")
@@ -240,8 +257,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--cpu", a->cpu, "Kernel level: ref, avx2, avx512 or neon (default: the best this CPU runs)");
   cmd->callback([a, &exit_code] {
-    if (a->reps < 1 || a->n_prompt < 0 || a->n_gen < 0 || a->n_threads < 1) {
-      fmt::print(stderr, "hearth bench: -r and -t must be >= 1, -p and -n >= 0\n");
+    if (a->reps < 1 || a->n_prompt < 0 || a->n_gen < 0 || a->n_depth < 0 || a->n_threads < 1) {
+      fmt::print(stderr, "hearth bench: -r and -t must be >= 1, -p, -n and -d >= 0\n");
       exit_code = 2;
       return;
     }

@@ -139,11 +139,18 @@ class MetadataBuilder {
     add(std::move(key), gguf::Value{static_cast<uint32_t>(value)});
     return Status::Ok();
   }
+  void boolean(std::string key, bool value) { add(std::move(key), gguf::Value{value}); }
   std::string arch_key(std::string_view suffix) const { return arch_ + "." + std::string(suffix); }
   std::vector<gguf::KeyValue> take() { return std::move(kvs_); }
 
  private:
+  // A later value for a key replaces the earlier one (a family's own rule over the generic table).
   void add(std::string key, gguf::Value value) {
+    for (gguf::KeyValue& kv : kvs_)
+      if (kv.key == key) {
+        kv.value = std::move(value);
+        return;
+      }
     kvs_.push_back(gguf::KeyValue{std::move(key), std::move(value)});
   }
   std::string arch_;
@@ -295,6 +302,114 @@ uint32_t guess_file_type(const safetensors::Folder& folder) {
 
 }  // namespace
 
+namespace {
+
+// DeepSeek V2/V3, as llama.cpp's DeepseekV2Model converter writes them: Multi-head Latent
+// Attention's ranks and head sizes with the cache's one latent head (key_length = kv_lora_rank +
+// qk_rope_head_dim, value_length = kv_lora_rank, head_count_kv 1), DeepSeekMoE's router (dense
+// leading layers, shared experts, scaling, normalisation, groups, gating) and YaRN's mscale_all_dim.
+struct DeepSeekShape {
+  uint64_t n_layer = 0, n_head = 0, nope = 0, v_head = 0, kv_lora = 0;
+};
+
+Result<DeepSeekShape> read_deepseek_config(const Fields& cfg, const RopeConfig& rope, const std::string& where,
+                                           MetadataBuilder& md) {
+  DeepSeekShape shape;
+  HEARTH_TRY(shape.n_layer, cfg.req_uint("num_hidden_layers"));
+  HEARTH_TRY(shape.n_head, cfg.req_uint("num_attention_heads"));
+  HEARTH_TRY(shape.kv_lora, cfg.req_uint("kv_lora_rank"));
+  HEARTH_TRY(shape.nope, cfg.req_uint("qk_nope_head_dim"));
+  HEARTH_TRY(shape.v_head, cfg.req_uint("v_head_dim"));
+  HEARTH_TRY(const uint64_t rot, cfg.req_uint("qk_rope_head_dim"));
+  HEARTH_TRY(const std::optional<uint64_t> q_lora, cfg.opt_uint("q_lora_rank"));  // null: V2-Lite
+  HEARTH_TRY(const std::optional<uint64_t> dense, cfg.opt_uint("first_k_dense_replace"));
+  HEARTH_TRY(const std::optional<uint64_t> n_shared, cfg.opt_uint("n_shared_experts"));
+  HEARTH_TRY(const std::optional<double> scale, cfg.opt_float("routed_scaling_factor"));
+  HEARTH_TRY(const std::optional<bool> norm, cfg.opt_bool("norm_topk_prob"));
+  HEARTH_TRY(const std::optional<uint64_t> groups, cfg.opt_uint("n_group"));
+  HEARTH_TRY(const std::optional<uint64_t> groups_used, cfg.opt_uint("topk_group"));
+  HEARTH_TRY(const std::optional<std::string> scoring, cfg.opt_string("scoring_func"));
+  HEARTH_TRY(const std::optional<uint64_t> n_vocab, cfg.opt_uint("vocab_size"));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("leading_dense_block_count"), dense.value_or(0), where));
+  if (n_vocab) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("vocab_size"), *n_vocab, where));
+  if (q_lora) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.q_lora_rank"), *q_lora, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.kv_lora_rank"), shape.kv_lora, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.key_length"), shape.kv_lora + rot, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.value_length"), shape.kv_lora, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.key_length_mla"), shape.nope + rot, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.value_length_mla"), shape.v_head, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.head_count_kv"), 1, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.dimension_count"), rot, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_shared_count"), n_shared.value_or(0), where));
+  if (scale) md.f32(md.arch_key("expert_weights_scale"), *scale);
+  if (norm && *norm) md.boolean(md.arch_key("expert_weights_norm"), true);
+  if (groups) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_group_count"), *groups, where));
+  if (groups_used) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_group_used_count"), *groups_used, where));
+  if (scoring && *scoring != "softmax" && *scoring != "sigmoid")
+    return make_error("{}: scoring_func '{}' is not supported (softmax, sigmoid are)", where, *scoring);
+  if (scoring) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_gating_func"), *scoring == "sigmoid" ? 2 : 1, where));
+  if (rope.type == "yarn") {
+    Fields p(*rope.params, where + " rope_scaling");
+    HEARTH_TRY(const std::optional<double> mscale_all_dim, p.opt_float("mscale_all_dim"));
+    if (mscale_all_dim) md.f32(md.arch_key("rope.scaling.yarn_log_multiplier"), 0.1 * *mscale_all_dim);
+  }
+  if (shape.n_head == 0 || shape.kv_lora == 0 || shape.nope == 0 || shape.v_head == 0 || rot == 0)
+    return make_error("{}: num_attention_heads, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim and v_head_dim "
+                      "must be positive", where);
+  return shape;
+}
+
+// The layer of an HF tensor "model.layers.N.*", if it is one.
+std::optional<uint64_t> hf_layer_of(std::string_view name) {
+  constexpr std::string_view kPrefix = "model.layers.";
+  if (!name.starts_with(kPrefix)) return std::nullopt;
+  uint64_t layer = 0;
+  size_t i = kPrefix.size();
+  if (i >= name.size() || name[i] < '0' || name[i] > '9') return std::nullopt;
+  for (; i < name.size() && name[i] >= '0' && name[i] <= '9' && layer < (uint64_t{1} << 32); ++i)
+    layer = layer * 10 + uint64_t(name[i] - '0');
+  return layer;
+}
+
+// kv_b_proj [n_head * (nope + v_head) rows of kv_lora] splits, as llama.cpp's converter splits it,
+// into attn_k_b [n_head][kv_lora][nope] (each head's key rows, transposed) and attn_v_b
+// [n_head][v_head][kv_lora] (each head's value rows), owned copies of the same elements.
+Status split_kv_b(const TensorView& kv_b, const std::string& name, const DeepSeekShape& d, uint64_t layer,
+                  ModelFile::Parts& parts) {
+  const int64_t h = int64_t(d.n_head), nope = int64_t(d.nope), v = int64_t(d.v_head), lora = int64_t(d.kv_lora);
+  if (kv_b.n_dims != 2 || kv_b.ne[0] != lora || kv_b.ne[1] != h * (nope + v))
+    return make_error("{}: shape [{}, {}], expected [{}, {}] (num_attention_heads * (qk_nope_head_dim + "
+                      "v_head_dim), kv_lora_rank)", name, kv_b.ne[1], kv_b.ne[0], h * (nope + v), lora);
+  if (kv_b.type != DType::F32 && kv_b.type != DType::F16 && kv_b.type != DType::BF16)
+    return make_error("{}: {} cannot be split (F32, F16 and BF16 can)", name, dtype_name(kv_b.type));
+  const uint64_t es = kv_b.n_bytes / uint64_t(kv_b.ne[0] * kv_b.ne[1]);
+  const auto* src = static_cast<const uint8_t*>(kv_b.data);
+  auto k_buf = std::make_shared<std::vector<uint8_t>>(uint64_t(h * nope * lora) * es);
+  auto v_buf = std::make_shared<std::vector<uint8_t>>(uint64_t(h * v * lora) * es);
+  for (int64_t head = 0; head < h; ++head) {
+    const uint8_t* rows = src + uint64_t(head * (nope + v) * lora) * es;
+    for (int64_t r = 0; r < lora; ++r)
+      for (int64_t c = 0; c < nope; ++c)
+        std::memcpy(k_buf->data() + uint64_t((head * lora + r) * nope + c) * es, rows + uint64_t(c * lora + r) * es, es);
+    std::memcpy(v_buf->data() + uint64_t(head * v * lora) * es, rows + uint64_t(nope * lora) * es,
+                uint64_t(v * lora) * es);
+  }
+  const auto add = [&](const std::string& gguf, std::shared_ptr<std::vector<uint8_t>> buf, int64_t ne0, int64_t ne1) {
+    TensorView t = kv_b;
+    t.n_dims = 3;
+    t.ne = {ne0, ne1, h, 1};
+    t.data = buf->data();
+    t.n_bytes = buf->size();
+    parts.tensors.push_back(ModelTensor{gguf, name + " (split)", t});
+    parts.keep_alive.push_back(std::move(buf));
+  };
+  add(fmt::format("blk.{}.attn_k_b.weight", layer), std::move(k_buf), nope, lora);
+  add(fmt::format("blk.{}.attn_v_b.weight", layer), std::move(v_buf), lora, v);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<ModelFile> open_hf_folder(const std::string& dir) {
   const std::string config_path = join(dir, "config.json");
   HEARTH_TRY(Json config, read_json(config_path, kMaxConfigBytes));
@@ -394,8 +509,13 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.dimension_count"), rope_dim, config_path));
   }
 
+  const bool deepseek = gguf_arch == "deepseek2";
+  DeepSeekShape deepseek_shape;
+  if (deepseek) {
+    HEARTH_TRY(deepseek_shape, read_deepseek_config(cfg, rope, config_path, md));
+  }
   // Mixture of Experts (Qwen3MoeModel / Mixtral's converters): experts on every layer, softmax
-  // router renormalised over the top k, which is all hearth's MoE path computes.
+  // router renormalised over the top k, which is all hearth's MoE path computes for them.
   uint64_t n_expert = 0;
   if (arch->moe()) {
     const std::string count_key(arch->expert_count_key);
@@ -406,12 +526,12 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
                         config_path, count_key, n_expert, n_used, kMaxExperts);
     HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_count"), n_expert, config_path));
     HEARTH_TRY(std::optional<bool> norm_topk, cfg.opt_bool("norm_topk_prob"));
-    if (norm_topk && !*norm_topk)
+    if (norm_topk && !*norm_topk && !deepseek)
       return make_error("{}: norm_topk_prob false (unnormalised expert weights) is not supported",
                         config_path);
     HEARTH_TRY(std::optional<uint64_t> sparse_step, cfg.opt_uint("decoder_sparse_step"));
     const Json* mlp_only = cfg.get("mlp_only_layers");
-    if ((sparse_step && *sparse_step != 1) || (mlp_only && !(mlp_only->is_array() && mlp_only->empty())))
+    if (!deepseek && ((sparse_step && *sparse_step != 1) || (mlp_only && !(mlp_only->is_array() && mlp_only->empty()))))
       return make_error("{}: dense layers between MoE layers (decoder_sparse_step, mlp_only_layers) "
                         "are not supported", config_path);
   }
@@ -473,6 +593,16 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     const safetensors::TensorInfo& info = folder.info(entry);
     const std::string& shard_name = folder.shards()[entry.shard].name();
     if (hf_name_is_ignored(info.name)) continue;
+    if (deepseek) {
+      // Multi-token-prediction layers follow the trunk's (llama.cpp's converter drops them too).
+      const std::optional<uint64_t> layer = hf_layer_of(info.name);
+      if (layer && *layer >= deepseek_shape.n_layer) continue;
+      if (layer && info.name.ends_with(".self_attn.kv_b_proj.weight")) {
+        HEARTH_TRY(TensorView view, safetensors::to_view(info, shard_name));
+        HEARTH_RETURN_IF_ERROR(split_kv_b(view, shard_name + ": " + info.name, deepseek_shape, *layer, parts));
+        continue;
+      }
+    }
     if (!arch->moe())
       for (const HfArch& a : hf_arch_table())
         if (a.moe() && hf_expert_name(info.name, *find_arch(a.gguf_arch), a.model_type))

@@ -18,6 +18,9 @@ constexpr std::array kArchs = {
     HfArch{"Qwen3ForCausalLM", "qwen3", "qwen3", false, false},
     HfArch{"Qwen3MoeForCausalLM", "qwen3_moe", "qwen3moe", false, false, "num_experts"},
     HfArch{"MixtralForCausalLM", "mixtral", "llama", true, true, "num_local_experts"},
+    // DeepSeek V2/V3 (hf_loader.cpp's deepseek block: MLA's shapes, kv_b_proj split per head).
+    HfArch{"DeepseekV2ForCausalLM", "deepseek_v2", "deepseek2", false, false, "n_routed_experts"},
+    HfArch{"DeepseekV3ForCausalLM", "deepseek_v3", "deepseek2", false, false, "n_routed_experts"},
 };
 
 constexpr std::array kTable = {
@@ -40,6 +43,20 @@ constexpr std::array kTable = {
     HfNamePair{Slot::kDown, "model.layers.{i}.mlp.down_proj.weight"},
     HfNamePair{Slot::kRouter, "model.layers.{i}.mlp.gate.weight", "qwen3_moe"},
     HfNamePair{Slot::kRouter, "model.layers.{i}.block_sparse_moe.gate.weight", "mixtral"},
+    // DeepSeek: MLA's low-rank query and latent paths (attn_k_b and attn_v_b are one kv_b_proj in
+    // HF, split and merged by hf_loader.cpp and hf_writer.cpp), the router and its selection bias,
+    // the shared experts.
+    HfNamePair{Slot::kWqA, "model.layers.{i}.self_attn.q_a_proj.weight"},
+    HfNamePair{Slot::kQANorm, "model.layers.{i}.self_attn.q_a_layernorm.weight"},
+    HfNamePair{Slot::kWqB, "model.layers.{i}.self_attn.q_b_proj.weight"},
+    HfNamePair{Slot::kWkvA, "model.layers.{i}.self_attn.kv_a_proj_with_mqa.weight"},
+    HfNamePair{Slot::kKvANorm, "model.layers.{i}.self_attn.kv_a_layernorm.weight"},
+    HfNamePair{Slot::kRouter, "model.layers.{i}.mlp.gate.weight", "deepseek_v2"},
+    HfNamePair{Slot::kRouter, "model.layers.{i}.mlp.gate.weight", "deepseek_v3"},
+    HfNamePair{Slot::kExpProbsB, "model.layers.{i}.mlp.gate.e_score_correction_bias"},
+    HfNamePair{Slot::kGateShexp, "model.layers.{i}.mlp.shared_experts.gate_proj.weight"},
+    HfNamePair{Slot::kUpShexp, "model.layers.{i}.mlp.shared_experts.up_proj.weight"},
+    HfNamePair{Slot::kDownShexp, "model.layers.{i}.mlp.shared_experts.down_proj.weight"},
 };
 
 constexpr std::array kExperts = {
@@ -49,6 +66,12 @@ constexpr std::array kExperts = {
     HfExpertPair{Slot::kGateExps, "model.layers.{i}.block_sparse_moe.experts.{e}.w1.weight", "mixtral"},
     HfExpertPair{Slot::kUpExps, "model.layers.{i}.block_sparse_moe.experts.{e}.w3.weight", "mixtral"},
     HfExpertPair{Slot::kDownExps, "model.layers.{i}.block_sparse_moe.experts.{e}.w2.weight", "mixtral"},
+    HfExpertPair{Slot::kGateExps, "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "deepseek_v2"},
+    HfExpertPair{Slot::kUpExps, "model.layers.{i}.mlp.experts.{e}.up_proj.weight", "deepseek_v2"},
+    HfExpertPair{Slot::kDownExps, "model.layers.{i}.mlp.experts.{e}.down_proj.weight", "deepseek_v2"},
+    HfExpertPair{Slot::kGateExps, "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "deepseek_v3"},
+    HfExpertPair{Slot::kUpExps, "model.layers.{i}.mlp.experts.{e}.up_proj.weight", "deepseek_v3"},
+    HfExpertPair{Slot::kDownExps, "model.layers.{i}.mlp.experts.{e}.down_proj.weight", "deepseek_v3"},
 };
 
 constexpr std::array kKeys = {

@@ -93,6 +93,71 @@ Result<Json> llama3_scaling_from_tensor(const ModelTensor& t, double theta) {
   return scaling;
 }
 
+// DeepSeek V2/V3's config.json fields, the inverse of hf_loader.cpp's read_deepseek_config: the
+// per-head sizes instead of the cache's latent head, the router's settings, mscale_all_dim.
+Status add_deepseek_config(const ModelFile& model, const std::string& where, Json& config) {
+  auto get = [&](std::string_view suffix) { return model.get_int(model.arch_key(suffix)); };
+  const std::optional<int64_t> kv_lora = get("attention.kv_lora_rank"), k_mla = get("attention.key_length_mla"),
+                               v_mla = get("attention.value_length_mla"), rot = get("rope.dimension_count");
+  if (!kv_lora || !k_mla || !v_mla || !rot)
+    return make_error("{}: a DeepSeek file needs kv_lora_rank, key_length_mla, value_length_mla and "
+                      "rope.dimension_count to be written as a Hugging Face folder", where);
+  config.erase("head_dim");  // the cache's latent head; HF has the per-head sizes below
+  config["num_key_value_heads"] = config["num_attention_heads"];
+  config["kv_lora_rank"] = *kv_lora;
+  const std::optional<int64_t> q_lora = get("attention.q_lora_rank");
+  config["q_lora_rank"] = q_lora && *q_lora > 0 ? Json(*q_lora) : Json(nullptr);
+  config["qk_nope_head_dim"] = *k_mla - *rot;
+  config["qk_rope_head_dim"] = *rot;
+  config["v_head_dim"] = *v_mla;
+  config["first_k_dense_replace"] = get("leading_dense_block_count").value_or(0);
+  config["n_shared_experts"] = get("expert_shared_count").value_or(0);
+  config["routed_scaling_factor"] = tidy_float(model.get_float(model.arch_key("expert_weights_scale")).value_or(1.0));
+  const gguf::Value* norm = model.find(model.arch_key("expert_weights_norm"));
+  config["norm_topk_prob"] = norm && norm->as_bool().value_or(false);
+  const bool sigmoid = get("expert_gating_func").value_or(1) == 2;
+  config["scoring_func"] = sigmoid ? "sigmoid" : "softmax";
+  config["topk_method"] = sigmoid ? "noaux_tc" : "greedy";
+  config["n_group"] = get("expert_group_count").value_or(1);
+  config["topk_group"] = get("expert_group_used_count").value_or(1);
+  if (config.contains("rope_scaling"))
+    if (auto m = model.get_float(model.arch_key("rope.scaling.yarn_log_multiplier")))
+      config["rope_scaling"]["mscale_all_dim"] = config["rope_scaling"]["mscale"] =
+          tidy_float(static_cast<float>(*m) / 0.1f);  // llama.cpp divides the 0.1 back out in float
+  return Status::Ok();
+}
+
+// attn_k_b [n_head][kv_lora][nope] and attn_v_b [n_head][v_head][kv_lora] merged back into one
+// kv_b_proj [n_head * (nope + v_head) rows of kv_lora]: each head's key rows (k_b transposed),
+// then its value rows.
+Result<safetensors::TensorToWrite> merged_kv_b(const ModelTensor& k_b, const ModelTensor& v_b, std::string hf_name) {
+  const TensorView k = k_b.view, v = v_b.view;
+  const int64_t nope = k.ne[0], lora = k.ne[1], h = k.ne[2], vh = v.ne[1];
+  std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(k.type);
+  if (!dtype || v.type != k.type || v.ne[0] != lora || v.ne[2] != h)
+    return make_error("{} / {}: cannot be merged into kv_b_proj (F32, F16 or BF16 of matching shapes)", k_b.name,
+                      v_b.name);
+  safetensors::TensorToWrite out;
+  out.name = std::move(hf_name);
+  out.dtype = *dtype;
+  out.shape = {static_cast<uint64_t>(h * (nope + vh)), static_cast<uint64_t>(lora)};
+  out.write = [k, v, nope, lora, h, vh](const safetensors::Emit& emit) -> Status {
+    const uint64_t es = k.n_bytes / static_cast<uint64_t>(nope * lora * h);
+    std::vector<uint8_t> rows(static_cast<size_t>((nope + vh) * lora) * es);
+    for (int64_t head = 0; head < h; ++head) {
+      const auto* kh = static_cast<const uint8_t*>(k.data) + uint64_t(head * lora * nope) * es;
+      for (int64_t c = 0; c < nope; ++c)
+        for (int64_t r = 0; r < lora; ++r)
+          std::memcpy(rows.data() + uint64_t(c * lora + r) * es, kh + uint64_t(r * nope + c) * es, es);
+      std::memcpy(rows.data() + uint64_t(nope * lora) * es,
+                  static_cast<const uint8_t*>(v.data) + uint64_t(head * vh * lora) * es, uint64_t(vh * lora) * es);
+      HEARTH_RETURN_IF_ERROR(emit({rows.data(), rows.size()}));
+    }
+    return Status::Ok();
+  };
+  return out;
+}
+
 Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   const std::string where = model.path() + " (metadata)";
   auto req = [&](std::string_view suffix) -> Result<int64_t> {
@@ -170,6 +235,7 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   if (auto eos = model.get_int("tokenizer.ggml.eos_token_id")) config["eos_token_id"] = *eos;
   if (embd != nullptr)
     if (const char* name = torch_dtype_name(embd->view.type)) config["torch_dtype"] = name;
+  if (model.architecture() == "deepseek2") HEARTH_RETURN_IF_ERROR(add_deepseek_config(model, where, config));
   return config;
 }
 
@@ -200,6 +266,8 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
                        const std::string& tokenizer_src_dir) {
   const bool moe = model.find(model.arch_key("expert_count")) != nullptr;
   const HfArch* arch = find_hf_arch_for_gguf(model.architecture(), moe);
+  if (model.architecture() == "deepseek2" && model.get_int(model.arch_key("expert_gating_func")).value_or(1) == 2)
+    arch = find_hf_arch("DeepseekV3ForCausalLM", "");  // sigmoid routing: V3's modelling code
   const ArchSpec* spec = find_arch(model.architecture());
   if (arch == nullptr || spec == nullptr)
     return make_error("{}: architecture '{}' cannot be written as a Hugging Face folder",
@@ -212,6 +280,16 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   std::vector<safetensors::TensorToWrite> tensors;
   for (const ModelTensor& t : model.tensors()) {
     if (t.name == "rope_freqs.weight") continue;  // carried by rope_scaling in config.json
+    if (t.name.ends_with(".attn_v_b.weight")) continue;  // merged with attn_k_b below
+    if (t.name.ends_with(".attn_k_b.weight")) {
+      const std::string layer = t.name.substr(0, t.name.size() - std::string_view(".attn_k_b.weight").size());
+      const ModelTensor* v_b = model.find_tensor(layer + ".attn_v_b.weight");
+      if (v_b == nullptr) return make_error("{}: {} has no attn_v_b beside it", model.path(), t.name);
+      HEARTH_TRY(safetensors::TensorToWrite out,
+                 merged_kv_b(t, *v_b, "model.layers." + layer.substr(4) + ".self_attn.kv_b_proj.weight"));
+      tensors.push_back(std::move(out));
+      continue;
+    }
     if (t.view.n_dims == 3 && t.name.ends_with("_exps.weight")) {  // one HF tensor per expert
       std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(t.view.type);
       if (!dtype)

@@ -60,8 +60,12 @@ const std::vector<int32_t> kTokens = {791, 4062, 14198, 39935, 35308, 927, 279, 
 
 TEST(Transformer, HuggingFaceFolderGivesTheSameLogitsAsGguf) {
   const std::vector<int32_t> spm_tokens = {1, 15043, 3186, 29892, 445, 338, 263, 1243, 310, 278};
-  for (const char* preset : {"llama-3.2-tiny", "qwen2.5-tiny", "qwen3-tiny", "qwen3-30b-a3b-tiny", "mixtral-8x7b-tiny"}) {
-    const std::vector<int32_t>& tokens = std::string(preset).starts_with("mixtral") ? spm_tokens : kTokens;
+  // DeepSeek: kv_b_proj split per head into attn_k_b (transposed) and attn_v_b on the way in,
+  // merged on the way out; V2-Lite's one query matrix (q_lora_rank null), V3's routing settings.
+  for (const char* preset : {"llama-3.2-tiny", "qwen2.5-tiny", "qwen3-tiny", "qwen3-30b-a3b-tiny", "mixtral-8x7b-tiny",
+                             "deepseek-v2-lite-tiny", "deepseek-v3-tiny"}) {
+    const bool small_vocab = std::string(preset).starts_with("mixtral") || std::string(preset).starts_with("deepseek");
+    const std::vector<int32_t>& tokens = small_vocab ? spm_tokens : kTokens;
     auto gguf_model = ModelFile::open(make_model(preset, "f32"));
     ASSERT_TRUE(gguf_model.ok());
     std::string dir = kTmp + "/hf-" + preset;

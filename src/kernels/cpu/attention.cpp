@@ -201,25 +201,89 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void softmax_
   }
 }
 
+// Position j's score for heads g .. g + H - 1: each head's 16-lane sum is one chain of fused
+// multiply-adds (lane l takes terms l, l + 16, ...), H independent chains interleaved so that the
+// FMA latency is hidden (one chain alone waited on it at every step); each chain's order, and so
+// its bits, is unchanged.
+template <int H>
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) inline void score_heads_avx512(
+    const AttentionArgs& a, AttentionScratch& s, const float* row, int64_t g, int64_t j) {
+  const int64_t hd = a.head_dim, n = a.n_kv;
+  const float* q = s.q16.data() + g * hd;
+  __m512 acc[H];
+#pragma GCC unroll 8
+  for (int h = 0; h < H; ++h) acc[h] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= hd; i += 16) {
+    const __m512 k = _mm512_load_ps(row + i);
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h) acc[h] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * hd + i), k, acc[h]);
+  }
+  if (i < hd) {  // a half chunk: lanes 0-7 (the upper lanes add 0 * 0)
+    const __m512 k = _mm512_maskz_loadu_ps(0xFF, row + i);
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h)
+      acc[h] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(0xFF, q + h * hd + i), k, acc[h]);
+  }
+#pragma GCC unroll 8
+  for (int h = 0; h < H; ++h) s.scores[size_t((g + h) * n + j)] = _mm512_reduce_add_ps(acc[h]) * a.scale;
+}
+
+// The values' pass with each lane sum in a register: for one head and 16 outputs, the 16 lanes
+// (acc[l] sums the positions j with j % 16 == l, in order of j) run over a block of positions
+// whose f16 rows stay in L2 across the heads, then go back to the scratch. The same fused
+// multiply-adds in the same order as accumulate_v_avx2's, without its trip through memory per
+// position (decode at long contexts spent most of its attention time there). Needs whole 16-wide
+// chunks, f16 rows, and blocks of the cache holding whole groups of 16 positions.
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void accumulate_v_blocked_avx512(
+    const AttentionArgs& a, AttentionScratch& s) {
+  const int64_t vd = a.value_dim(), n = a.n_kv, G = a.group, bs = a.block_size;
+  constexpr int64_t kBlock = 128;  // positions per pass over the heads (a multiple of 16)
+  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    const int64_t j1 = std::min(n, j0 + kBlock);
+    for (int64_t g = 0; g < G; ++g) {
+      const float* p = s.scores.data() + g * n;
+      float* acc_g = s.acc.data() + g * 16 * vd;
+      for (int64_t i = 0; i < vd; i += 16) {
+        __m512 acc[16];
+#pragma GCC unroll 16
+        for (int l = 0; l < 16; ++l) acc[l] = _mm512_loadu_ps(acc_g + l * vd + i);
+        for (int64_t j = j0; j < j1; j += 16) {
+          const uint16_t* rows = a.v_blocks[j / bs] + (j % bs) * a.row_stride + i;  // positions j .. j + 15
+          const int64_t m = std::min<int64_t>(16, j1 - j);
+#pragma GCC unroll 16
+          for (int l = 0; l < 16; ++l) {
+            if (l >= m) break;
+            const __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows + l * a.row_stride)));
+            acc[l] = _mm512_fmadd_ps(_mm512_set1_ps(p[j + l]), v, acc[l]);
+          }
+        }
+#pragma GCC unroll 16
+        for (int l = 0; l < 16; ++l) _mm512_storeu_ps(acc_g + l * vd + i, acc[l]);
+      }
+    }
+  }
+}
+
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attention_avx512(const AttentionArgs& a,
                                                                                          AttentionScratch& s) {
-  const int64_t hd = a.head_dim, vd = a.value_dim(), n = a.n_kv, G = a.group;
+  const int64_t vd = a.value_dim(), n = a.n_kv, G = a.group;
   begin_attention(a, s);
   alignas(64) float row[kMaxHeadDim];
 
   for (int64_t j = 0; j < n; ++j) {
     key_row(a, j, row);
-    for (int64_t g = 0; g < G; ++g) {
-      const float* q = s.q16.data() + g * hd;
-      __m512 acc = _mm512_setzero_ps();
-      int64_t i = 0;
-      for (; i + 16 <= hd; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_load_ps(row + i), acc);
-      if (i < hd)  // a half chunk: lanes 0-7 (the upper lanes add 0 * 0)
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(0xFF, q + i), _mm512_maskz_loadu_ps(0xFF, row + i), acc);
-      s.scores[size_t(g * n + j)] = _mm512_reduce_add_ps(acc) * a.scale;
-    }
+    int64_t g = 0;
+    for (; g + 8 <= G; g += 8) score_heads_avx512<8>(a, s, row, g, j);
+    for (; g + 4 <= G; g += 4) score_heads_avx512<4>(a, s, row, g, j);
+    for (; g < G; ++g) score_heads_avx512<1>(a, s, row, g, j);
   }
   scores_to_probabilities(a, s, softmax_avx512);
+  if (vd % 16 == 0 && a.v_f32 == nullptr && a.block_size % 16 == 0) {
+    accumulate_v_blocked_avx512(a, s);
+    end_attention(a, s);
+    return;
+  }
   for (int64_t j = 0; j < n; ++j) {
     value_row(a, j, row);
     if (vd % 16 != 0) {

@@ -159,11 +159,13 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
                pooling_name(hp.pooling), hp.n_embd);
   const std::string kv_line =
       !hp.causal ? std::string("no KV cache (an encoder)")
-                 : fmt::format("KV cache {} blocks of {}{} ({:.0f} MiB, {} tokens)", eopt.n_blocks, eopt.block_size,
+                 : fmt::format("KV cache {} blocks of {}{} ({:.0f} MiB, {} tokens, {} bytes per token)", eopt.n_blocks,
+                               eopt.block_size,
                                eng.window_blocks() > 0
                                    ? fmt::format(" + {} for the sliding-window layers", eng.window_blocks())
                                    : "",
-                               double(eng.kv_bytes()) / (1 << 20), eng.capacity_tokens());
+                               double(eng.kv_bytes()) / (1 << 20), eng.capacity_tokens(),
+                               KvCache::bytes_per_block(kv_layer_shapes(hp), KvGroup::kFull, 1));
   fmt::print(stderr, "{}: {} ({}) as '{}': context {} tokens, {}, {} sequences per step, {} threads; loaded in {:.2f} s\n",
              log_prefix, a.model, file.architecture(), ctx.name, ctx.max_context, kv_line, eopt.max_running,
              a.n_threads, clock.total_s());

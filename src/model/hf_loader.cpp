@@ -330,6 +330,12 @@ Result<DeepSeekShape> read_deepseek_config(const Fields& cfg, const RopeConfig& 
   HEARTH_TRY(const std::optional<uint64_t> groups_used, cfg.opt_uint("topk_group"));
   HEARTH_TRY(const std::optional<std::string> scoring, cfg.opt_string("scoring_func"));
   HEARTH_TRY(const std::optional<uint64_t> n_vocab, cfg.opt_uint("vocab_size"));
+  // Bounded before any sum or product of them is formed (read_hparams checks them again, tighter).
+  constexpr uint64_t kMax = uint64_t{1} << 20;
+  for (const uint64_t x : {shape.n_head, shape.kv_lora, shape.nope, shape.v_head, rot, q_lora.value_or(0)})
+    if (x > kMax)
+      return make_error("{}: num_attention_heads, kv_lora_rank, q_lora_rank and the head sizes must be at most {}",
+                        where, kMax);
   HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("leading_dense_block_count"), dense.value_or(0), where));
   if (n_vocab) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("vocab_size"), *n_vocab, where));
   if (q_lora) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.q_lora_rank"), *q_lora, where));

@@ -305,6 +305,30 @@ TEST(Transformer, DeepSeekModelsThatLieAreRefusedAtLoad) {
                  "'blk.0.attn_q.weight' is missing");
 }
 
+// A V3 file's multi-token-prediction layers (nextn_predict_layers, counted in block_count, after
+// the trunk's) are not run: the trunk loads without them, as llama.cpp's n_layer() leaves them out.
+TEST(Transformer, DeepSeekMultiTokenPredictionLayersAreSkipped) {
+  auto m = ModelFile::open(make_model("deepseek-v3-tiny", "f32"));
+  ASSERT_TRUE(m.ok());
+  gguf::Writer w;
+  auto file = gguf::File::open(m->path());
+  ASSERT_TRUE(file.ok());
+  w.copy_metadata(*file);
+  w.set("deepseek2.nextn_predict_layers", gguf::Value{uint32_t{1}});
+  for (const gguf::TensorInfo& t : file->tensors()) ASSERT_TRUE(w.add_tensor(t.name, t.view).ok());
+  const std::string out = kTmp + "/deepseek-mtp.gguf";
+  ASSERT_TRUE(w.write(out).ok());
+  auto mtp = ModelFile::open(out);
+  ASSERT_TRUE(mtp.ok());
+  TransformerOptions opt;
+  opt.n_ctx = 16;
+  auto tf = Transformer::create(*mtp, opt);
+  ASSERT_TRUE(tf.ok()) << tf.error().message;
+  EXPECT_EQ((*tf)->hparams().n_layer, 2);  // the third block is the MTP layer
+  std::vector<float> logits;
+  EXPECT_TRUE((*tf)->forward(std::vector<int32_t>{1, 2, 3}, false, logits).ok());
+}
+
 TEST(Transformer, MixtureOfExpertsModelsThatLieAreRefusedAtLoad) {
   const std::string src = make_model("qwen3-30b-a3b-tiny", "f32");  // 16 experts, 4 used
   auto u32 = [](uint32_t x) { return gguf::Value{x}; };

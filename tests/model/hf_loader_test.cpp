@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 
 #include <cstring>
@@ -394,6 +395,50 @@ TEST(SafetensorsHfLoader, MixtralExpertsAreStackedInExpertOrder) {
   auto reordered = open_hf_folder(dir.string());
   ASSERT_TRUE(reordered.ok()) << reordered.error().message;
   EXPECT_EQ(bytes_of(tensor(*reordered, "blk.1.ffn_down_exps.weight")), want);
+}
+
+// DeepSeek's kv_b_proj [n_head * (nope + v), kv_lora] becomes, as llama.cpp's DeepseekV2Model
+// converter splits it (view [n_head, nope + v, kv_lora], split at nope, k transposed):
+// attn_k_b[h][r][c] = kv_b[h][c][r] (GGUF ne {nope, kv_lora, n_head}) and attn_v_b[h][c][r] =
+// kv_b[h][nope + c][r] (ne {kv_lora, v, n_head}); the config's MLA keys become the cache's one
+// latent head; a multi-token-prediction layer's tensors are dropped.
+TEST(SafetensorsHfLoader, DeepSeekKvBIsSplitPerHeadAsLlamaCppConvertsIt) {
+  fs::path dir = tmp_dir("deepseek");
+  write_string(dir / "config.json", R"({"architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2",
+    "num_hidden_layers": 1, "hidden_size": 32, "intermediate_size": 64, "moe_intermediate_size": 16,
+    "num_attention_heads": 2, "num_key_value_heads": 2, "kv_lora_rank": 8, "q_lora_rank": null,
+    "qk_nope_head_dim": 4, "qk_rope_head_dim": 2, "v_head_dim": 3, "n_routed_experts": 4, "num_experts_per_tok": 2,
+    "n_shared_experts": 1, "first_k_dense_replace": 1, "norm_topk_prob": false, "scoring_func": "softmax",
+    "rms_norm_eps": 1e-6, "max_position_embeddings": 64, "vocab_size": 10, "rope_theta": 10000.0,
+    "rope_scaling": {"type": "yarn", "factor": 4, "original_max_position_embeddings": 16, "mscale_all_dim": 0.707}})");
+  const int64_t h = 2, nope = 4, v = 3, lora = 8;
+  std::vector<HfTensor> ts = {f32_tensor("model.layers.0.self_attn.kv_b_proj.weight",
+                                         {uint64_t(h * (nope + v)), uint64_t(lora)}, 1.0f),
+                              f32_tensor("model.layers.1.self_attn.kv_b_proj.weight", {1, 1}, 0.0f)};  // MTP layer
+  write_safetensors(dir / "model.safetensors", ts);
+  auto model = open_hf_folder(dir.string());
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  EXPECT_EQ(model->get_int("deepseek2.attention.key_length"), lora + 2);
+  EXPECT_EQ(model->get_int("deepseek2.attention.value_length"), lora);
+  EXPECT_EQ(model->get_int("deepseek2.attention.key_length_mla"), nope + 2);
+  EXPECT_EQ(model->get_int("deepseek2.attention.head_count_kv"), 1);
+  EXPECT_EQ(model->find("deepseek2.attention.q_lora_rank"), nullptr);
+  EXPECT_NEAR(*model->get_float("deepseek2.rope.scaling.yarn_log_multiplier"), 0.0707, 1e-7);
+  EXPECT_EQ(model->find_tensor("blk.1.attn_k_b.weight"), nullptr);
+  const float* kv_b = reinterpret_cast<const float*>(ts[0].bytes.data());
+  const ModelTensor& k_b = tensor(*model, "blk.0.attn_k_b.weight");
+  const ModelTensor& v_b = tensor(*model, "blk.0.attn_v_b.weight");
+  ASSERT_EQ(k_b.view.ne, (std::array<int64_t, 4>{nope, lora, h, 1}));
+  ASSERT_EQ(v_b.view.ne, (std::array<int64_t, 4>{lora, v, h, 1}));
+  const float* k = static_cast<const float*>(k_b.view.data);
+  const float* vv = static_cast<const float*>(v_b.view.data);
+  for (int64_t head = 0; head < h; ++head)
+    for (int64_t r = 0; r < lora; ++r) {
+      for (int64_t c = 0; c < nope; ++c)
+        ASSERT_EQ(k[(head * lora + r) * nope + c], kv_b[(head * (nope + v) + c) * lora + r]);
+      for (int64_t c = 0; c < v; ++c)
+        ASSERT_EQ(vv[(head * v + c) * lora + r], kv_b[(head * (nope + v) + nope + c) * lora + r]);
+    }
 }
 
 TEST(SafetensorsHfLoader, MixtureOfExpertsFilesThatLieAreRefused) {

@@ -235,6 +235,7 @@ class CpuBackend final : public Backend {
     const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
     const int64_t bs = kv.block_size();
     const int64_t n = static_cast<int64_t>(ranges.size());
+    if (n * n_kv_head < pool_.size() && split_attention(q, kv, layer, ranges, shape, sinks, out)) return;
     const int64_t parts = std::clamp<int64_t>(pool_.size() / std::max<int64_t>(1, n * n_kv_head), 1, group);
     pool_.parallel_for(n * n_kv_head * parts, [&](int64_t job_begin, int64_t job_end, int thread) {
       AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
@@ -270,6 +271,56 @@ class CpuBackend final : public Backend {
         kernels::attention(a, s.kernel);
       }
     });
+  }
+
+  // Fewer (token, KV head) jobs than threads (decoding one sequence of an MQA model): each job's
+  // scores split by position, its probabilities by head and its outputs by column among the
+  // threads, so the cache is read once, not once per thread (kernels::attention_split_*: the
+  // same bits). False where the kernel has no such build.
+  bool split_attention(const Buffer& q, const CpuKvPool& kv, int64_t layer, std::span<const AttentionRange> ranges,
+                       const AttentionShape& shape, const Weight& sinks, Buffer& out) {
+    const bool latent = kv.v_width() == 0;
+    const int64_t hd = shape.head_dim, vd = shape.v_dim > 0 ? shape.v_dim : hd;
+    const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv, bs = kv.block_size();
+    for (size_t t = 0; t < ranges.size(); ++t)
+      for (int64_t kvh = 0; kvh < n_kv_head; ++kvh) {
+        const AttentionRange& r = ranges[t];
+        const int64_t n_blocks = (r.n_kv + bs - 1) / bs;
+        split_k_.resize(size_t(n_blocks));
+        split_v_.resize(size_t(n_blocks));
+        for (int64_t b = 0; b < n_blocks; ++b) {
+          const int32_t block = r.table[size_t(r.first / bs + b)];
+          split_k_[size_t(b)] = kv.k(layer, block) + kvh * hd;
+          split_v_[size_t(b)] = latent ? split_k_[size_t(b)] : kv.v(layer, block) + kvh * hd;
+        }
+        kernels::AttentionArgs a;
+        a.q = host(q) + int64_t(t) * q.cols() + kvh * group * hd;
+        a.group = group;
+        a.head_dim = hd;
+        a.v_dim = vd;
+        a.k_blocks = split_k_.data();
+        a.v_blocks = split_v_.data();
+        a.block_size = bs;
+        a.row_stride = kv.k_width();
+        a.n_kv = r.n_kv;
+        a.n_masked = r.n_masked;
+        a.sinks = sinks.present() ? f32(sinks) + kvh * group : nullptr;
+        a.scale = shape.scale;
+        a.softcap = shape.softcap;
+        a.out = host(out) + int64_t(t) * out.cols() + kvh * group * vd;
+        if (!kernels::attention_split_supported(a)) return false;
+        split_scores_.resize(size_t(group * r.n_kv));
+        pool_.parallel_for(r.n_kv, [&](int64_t j0, int64_t j1, int thread) {
+          kernels::attention_split_scores(a, j0, j1, split_scores_.data(), attn_scratch_[size_t(thread)].kernel);
+        });
+        pool_.parallel_for(group, [&](int64_t g0, int64_t g1, int) {
+          kernels::attention_split_probabilities(a, g0, g1, split_scores_.data());
+        });
+        pool_.parallel_for(vd / 16, [&](int64_t c0, int64_t c1, int thread) {
+          kernels::attention_split_values(a, split_scores_.data(), c0 * 16, c1 * 16, attn_scratch_[size_t(thread)].kernel);
+        });
+      }
+    return true;
   }
 
   // One job per (sequence, KV head): the sequence's queries share its keys, transposed once
@@ -438,6 +489,8 @@ class CpuBackend final : public Backend {
   std::vector<AttentionScratch> attn_scratch_;  // one per thread
   std::vector<int64_t> seq_starts_;
   std::vector<float> selection_;         // one token's router scores as the choice sees them
+  std::vector<const uint16_t*> split_k_, split_v_;  // split_attention's blocks of one (token, KV head)
+  std::vector<float> split_scores_;                 // and its scores, then probabilities [group, n_kv]
   std::vector<float> head_in_, head_out_;  // one head's slice of a chunk, and its product  // an encoder chunk's sequences: the first token of each, then the end
   // Mixture of Experts, for one chunk: the rows routed to one expert, its gate/up/down outputs,
   // and every (token, slot)'s weighted output.

@@ -71,6 +71,17 @@ void attention(const AttentionArgs& a, AttentionScratch& s);
 void attention_queries_f32(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
                            AttentionScratch& s);
 
+// One query's attention split among threads so that the cache is read once in all, not once per
+// thread (decoding one sequence of an MQA model: MLA's heads all share one latent): scores of
+// positions [j0, j1) for every head of the group into scores [group, n_kv]; then the
+// probabilities of heads [g0, g1), in place; then output columns [i0, i1) (multiples of 16) of
+// every head into a.out. The same operations in the same order as attention(): the same bits.
+// Only where attention_split_supported (AVX-512, an f16 cache, values in whole 16-wide chunks).
+bool attention_split_supported(const AttentionArgs& a);
+void attention_split_scores(const AttentionArgs& a, int64_t j0, int64_t j1, float* scores, AttentionScratch& s);
+void attention_split_probabilities(const AttentionArgs& a, int64_t g0, int64_t g1, float* scores);
+void attention_split_values(const AttentionArgs& a, const float* probs, int64_t i0, int64_t i1, AttentionScratch& s);
+
 // One instruction-set build of the kernel (for tests): false, doing nothing, when the CPU lacks
 // it or the head size does not fit it.
 enum class AttentionIsa { kAvx2, kAvx512 };

@@ -140,6 +140,19 @@ TEST_P(AttentionBuild, LatentValuesAreTheKeysLeadingColumns) {
       else if (!attention_isa(static_cast<AttentionIsa>(isa), a, s1))
         GTEST_SKIP() << "this CPU lacks attention build " << isa;
       ASSERT_EQ(fast, slow) << "isa " << isa << " hd " << hd << " n_kv " << n_kv;
+      // The same attention split among "threads": positions, heads and output columns in
+      // uneven parts, each with its own scratch.
+      if (isa >= 0 || !attention_split_supported(a)) continue;
+      std::vector<float> split(fast.size(), -1.0f), scores(size_t(group * n_kv));
+      AttentionScratch p1, p2;
+      a.out = split.data();
+      attention_split_scores(a, 0, n_kv / 3, scores.data(), p1);
+      attention_split_scores(a, n_kv / 3, n_kv, scores.data(), p2);
+      attention_split_probabilities(a, 0, 5, scores.data());
+      attention_split_probabilities(a, 5, group, scores.data());
+      attention_split_values(a, scores.data(), 0, 16, p2);
+      attention_split_values(a, scores.data(), 16, vd, p1);
+      ASSERT_EQ(split, slow) << "split, hd " << hd << " n_kv " << n_kv;
     }
   }
 }

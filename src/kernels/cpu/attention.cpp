@@ -85,10 +85,11 @@ __attribute__((target("avx2,fma,f16c"))) void softmax_avx2(float* x, int64_t n, 
 
 // What both builds do around their loops over the cache: size the scratch, round q to f16 (f32
 // keys and values: q as it is).
-void begin_attention(const AttentionArgs& a, AttentionScratch& s) {
+// (The values pass that keeps its lane sums in registers starts them at zero itself: no zeroing.)
+void begin_attention(const AttentionArgs& a, AttentionScratch& s, bool zero_acc = true) {
   s.scores.resize(static_cast<size_t>(a.group * a.n_kv));
   s.q16.resize(static_cast<size_t>(a.group * a.head_dim));
-  s.acc.assign(static_cast<size_t>(a.group * 16 * a.value_dim()), 0.0f);
+  if (zero_acc) s.acc.assign(static_cast<size_t>(a.group * 16 * a.value_dim()), 0.0f);
   if (a.k_f32 != nullptr)
     std::copy(a.q, a.q + a.group * a.head_dim, s.q16.begin());
   else
@@ -111,24 +112,28 @@ __attribute__((target("avx2,fma,f16c"))) void value_row(const AttentionArgs& a, 
 
 // Each head's scores become probabilities, rounded to f16 as llama.cpp converts them for the
 // product with V. Softmax: this build's ref::softmax, after the window's mask.
+void head_probabilities(const AttentionArgs& a, float* p, int64_t g, void (*softmax)(float*, int64_t, float)) {
+  softcap_scores(p, a.n_kv, a.softcap);
+  std::fill(p, p + a.n_masked, -INFINITY);
+  std::fill(p + a.n_kv - a.n_tail_masked, p + a.n_kv, -INFINITY);
+  softmax(p, a.n_kv, a.sinks ? a.sinks[g] : -INFINITY);
+  if (a.k_f32 == nullptr) round_to_f16(p, p, a.n_kv);
+}
+
 void scores_to_probabilities(const AttentionArgs& a, AttentionScratch& s,
                              void (*softmax)(float*, int64_t, float)) {
-  for (int64_t g = 0; g < a.group; ++g) {
-    float* p = s.scores.data() + g * a.n_kv;
-    softcap_scores(p, a.n_kv, a.softcap);
-    std::fill(p, p + a.n_masked, -INFINITY);
-    std::fill(p + a.n_kv - a.n_tail_masked, p + a.n_kv, -INFINITY);
-    softmax(p, a.n_kv, a.sinks ? a.sinks[g] : -INFINITY);
-    if (a.k_f32 == nullptr) round_to_f16(p, p, a.n_kv);
-  }
+  for (int64_t g = 0; g < a.group; ++g) head_probabilities(a, s.scores.data() + g * a.n_kv, g, softmax);
 }
 
 // Output i of head g: the halving tree over its 16 lane sums acc[g][l][i], 8 outputs at a time.
-__attribute__((target("avx2,fma,f16c"))) void end_attention(const AttentionArgs& a, const AttentionScratch& s) {
+// Columns [i0, i1) only, where a caller splits the outputs (multiples of 8).
+__attribute__((target("avx2,fma,f16c"))) void end_attention(const AttentionArgs& a, const AttentionScratch& s,
+                                                             int64_t i0 = 0, int64_t i1 = -1) {
   const int64_t hd = a.value_dim();
+  if (i1 < 0) i1 = hd;
   for (int64_t g = 0; g < a.group; ++g) {
     const float* acc = s.acc.data() + g * 16 * hd;
-    for (int64_t i = 0; i < hd; i += 8) {
+    for (int64_t i = i0; i < i1; i += 8) {
       __m256 s8[8];
       for (int l = 0; l < 8; ++l)
         s8[l] = _mm256_add_ps(_mm256_loadu_ps(acc + l * hd + i), _mm256_loadu_ps(acc + (l + 8) * hd + i));
@@ -207,7 +212,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void softmax_
 // its bits, is unchanged.
 template <int H>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) inline void score_heads_avx512(
-    const AttentionArgs& a, AttentionScratch& s, const float* row, int64_t g, int64_t j) {
+    const AttentionArgs& a, const AttentionScratch& s, const float* row, int64_t g, int64_t j, float* scores) {
   const int64_t hd = a.head_dim, n = a.n_kv;
   const float* q = s.q16.data() + g * hd;
   __m512 acc[H];
@@ -226,7 +231,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) inline void s
       acc[h] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(0xFF, q + h * hd + i), k, acc[h]);
   }
 #pragma GCC unroll 8
-  for (int h = 0; h < H; ++h) s.scores[size_t((g + h) * n + j)] = _mm512_reduce_add_ps(acc[h]) * a.scale;
+  for (int h = 0; h < H; ++h) scores[(g + h) * n + j] = _mm512_reduce_add_ps(acc[h]) * a.scale;
 }
 
 // The values' pass with each lane sum in a register: for one head and 16 outputs, the 16 lanes
@@ -236,18 +241,19 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) inline void s
 // position (decode at long contexts spent most of its attention time there). Needs whole 16-wide
 // chunks, f16 rows, and blocks of the cache holding whole groups of 16 positions.
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void accumulate_v_blocked_avx512(
-    const AttentionArgs& a, AttentionScratch& s) {
+    const AttentionArgs& a, AttentionScratch& s, const float* probs, int64_t i0, int64_t i1) {
   const int64_t vd = a.value_dim(), n = a.n_kv, G = a.group, bs = a.block_size;
   constexpr int64_t kBlock = 128;  // positions per pass over the heads (a multiple of 16)
+  s.acc.resize(static_cast<size_t>(G * 16 * vd));
   for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
     const int64_t j1 = std::min(n, j0 + kBlock);
     for (int64_t g = 0; g < G; ++g) {
-      const float* p = s.scores.data() + g * n;
+      const float* p = probs + g * n;
       float* acc_g = s.acc.data() + g * 16 * vd;
-      for (int64_t i = 0; i < vd; i += 16) {
+      for (int64_t i = i0; i < i1; i += 16) {
         __m512 acc[16];
 #pragma GCC unroll 16
-        for (int l = 0; l < 16; ++l) acc[l] = _mm512_loadu_ps(acc_g + l * vd + i);
+        for (int l = 0; l < 16; ++l) acc[l] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(acc_g + l * vd + i);
         for (int64_t j = j0; j < j1; j += 16) {
           const uint16_t* rows = a.v_blocks[j / bs] + (j % bs) * a.row_stride + i;  // positions j .. j + 15
           const int64_t m = std::min<int64_t>(16, j1 - j);
@@ -265,22 +271,35 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void accumula
   }
 }
 
+// Scores of positions [j0, j1) for every head of the group into scores [group, n_kv], from q as
+// begin_attention rounded it into s.q16.
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void scores_avx512(
+    const AttentionArgs& a, const AttentionScratch& s, int64_t j0, int64_t j1, float* scores) {
+  alignas(64) float row[kMaxHeadDim];
+  const int64_t G = a.group;
+  for (int64_t j = j0; j < j1; ++j) {
+    key_row(a, j, row);
+    int64_t g = 0;
+    for (; g + 8 <= G; g += 8) score_heads_avx512<8>(a, s, row, g, j, scores);
+    for (; g + 4 <= G; g += 4) score_heads_avx512<4>(a, s, row, g, j, scores);
+    for (; g < G; ++g) score_heads_avx512<1>(a, s, row, g, j, scores);
+  }
+}
+
+bool blocked_values(const AttentionArgs& a) {
+  return a.value_dim() % 16 == 0 && a.v_f32 == nullptr && a.block_size % 16 == 0;
+}
+
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attention_avx512(const AttentionArgs& a,
                                                                                          AttentionScratch& s) {
   const int64_t vd = a.value_dim(), n = a.n_kv, G = a.group;
-  begin_attention(a, s);
+  begin_attention(a, s, /*zero_acc=*/!blocked_values(a));
   alignas(64) float row[kMaxHeadDim];
 
-  for (int64_t j = 0; j < n; ++j) {
-    key_row(a, j, row);
-    int64_t g = 0;
-    for (; g + 8 <= G; g += 8) score_heads_avx512<8>(a, s, row, g, j);
-    for (; g + 4 <= G; g += 4) score_heads_avx512<4>(a, s, row, g, j);
-    for (; g < G; ++g) score_heads_avx512<1>(a, s, row, g, j);
-  }
+  scores_avx512(a, s, 0, n, s.scores.data());
   scores_to_probabilities(a, s, softmax_avx512);
-  if (vd % 16 == 0 && a.v_f32 == nullptr && a.block_size % 16 == 0) {
-    accumulate_v_blocked_avx512(a, s);
+  if (blocked_values(a)) {
+    accumulate_v_blocked_avx512(a, s, s.scores.data(), 0, vd);
     end_attention(a, s);
     return;
   }
@@ -379,6 +398,37 @@ bool has_avx2() {
 #endif
 
 }  // namespace
+
+bool attention_split_supported(const AttentionArgs& a) {
+#if defined(__x86_64__) || defined(__i386__)
+  return has_avx512() && a.k_f32 == nullptr && a.head_dim % 8 == 0 && a.head_dim <= kMaxHeadDim &&
+         a.value_dim() <= a.head_dim && blocked_values(a) && a.n_kv > 0;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+void attention_split_scores(const AttentionArgs& a, int64_t j0, int64_t j1, float* scores, AttentionScratch& s) {
+  s.q16.resize(static_cast<size_t>(a.group * a.head_dim));
+  round_to_f16(a.q, s.q16.data(), a.group * a.head_dim);
+  scores_avx512(a, s, j0, j1, scores);
+}
+
+void attention_split_probabilities(const AttentionArgs& a, int64_t g0, int64_t g1, float* scores) {
+  for (int64_t g = g0; g < g1; ++g) head_probabilities(a, scores + g * a.n_kv, g, softmax_avx512);
+}
+
+void attention_split_values(const AttentionArgs& a, const float* probs, int64_t i0, int64_t i1, AttentionScratch& s) {
+  accumulate_v_blocked_avx512(a, s, probs, i0, i1);
+  end_attention(a, s, i0, i1);
+}
+#else
+void attention_split_scores(const AttentionArgs&, int64_t, int64_t, float*, AttentionScratch&) {}
+void attention_split_probabilities(const AttentionArgs&, int64_t, int64_t, float*) {}
+void attention_split_values(const AttentionArgs&, const float*, int64_t, int64_t, AttentionScratch&) {}
+#endif
 
 bool attention_isa(AttentionIsa isa, const AttentionArgs& a, AttentionScratch& s) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -48,6 +48,10 @@ void add_mkmodel_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--layers", args->opt.n_layer,
                   "Keep only the first N layers (a full-width model that fits this machine)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--experts", args->opt.n_expert,
+                  "Keep only the first N routed experts of each MoE layer (DeepSeek V3 on a small machine; "
+                  "at least the experts each token uses)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--list", args->list, "List the presets and exit");
 
   cmd->callback([args, &exit_code] {

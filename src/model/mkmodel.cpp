@@ -246,6 +246,26 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     if (!hp.n_head_kv_arr.empty()) hp.n_head_kv_arr.resize(size_t(hp.n_layer));  // their first layers
   }
 
+  if (options.n_expert > 0) {  // fewer experts of a full-width model, as --layers is fewer layers
+    if (hp.n_expert == 0) return make_error("--experts: preset '{}' has no experts", preset->name);
+    if (options.n_expert > hp.n_expert || options.n_expert < hp.n_expert_used)
+      return make_error("--experts {} must be in {}..{} (the experts a token uses .. the preset's)", options.n_expert,
+                        hp.n_expert_used, hp.n_expert);
+    // Groups keep their count while they hold two experts or more (then fewer groups); the groups
+    // a token chooses from must still hold the experts it uses.
+    if (hp.n_expert_groups > 1) {
+      while (hp.n_expert_groups > 1 && (options.n_expert % hp.n_expert_groups != 0 ||
+                                        options.n_expert / hp.n_expert_groups < 2))
+        hp.n_expert_groups /= 2;
+      hp.n_group_used = std::min(hp.n_group_used, hp.n_expert_groups);
+      while (hp.n_expert_groups > 1 &&
+             hp.n_group_used * (options.n_expert / hp.n_expert_groups) < hp.n_expert_used)
+        ++hp.n_group_used;
+      if (hp.n_expert_groups <= 1) hp.n_expert_groups = hp.n_group_used = 0;
+    }
+    hp.n_expert = options.n_expert;
+  }
+
   std::string tmpl;
   if (!preset->chat_template.empty() && !options.chat_template_dir.empty()) {
     std::string path = options.chat_template_dir + "/" + std::string(preset->chat_template);

@@ -21,6 +21,7 @@ struct MkModelOptions {
   std::string chat_template_dir;  // folder of .jinja templates ("" = keep the vocab's template)
   int n_threads = 2;
   int64_t n_layer = 0;            // > 0: keep only the first n_layer layers of the preset
+  int64_t n_expert = 0;           // > 0: keep only n_expert routed experts (expert groups shrink with them)
 };
 
 // Summary of what was written, for the CLI.

@@ -404,6 +404,37 @@ TEST(Transformer, GemmaModelsThatLieAreRefusedAtLoad) {
                  "gemma3.attention.sliding_window = 0 is out of range");
 }
 
+// --experts keeps fewer routed experts (DeepSeek V3 on a small machine): its expert groups shrink
+// so that each still holds two experts and the groups a token chooses from hold the experts it
+// uses, and the result loads and runs; counts below the experts a token uses are refused.
+TEST(Transformer, FewerExpertsOfADeepSeekModelLoad) {
+  MkModelOptions o;
+  o.preset = "deepseek-v3-tiny";  // 16 experts in 4 groups, 2 groups chosen, 4 experts per token
+  o.type = "f32";
+  o.output = kTmp + "/deepseek-v3-tiny-8-experts.gguf";
+  o.n_expert = 8;
+  o.vocab_dir = kShared + "/testdata/vocab";
+  o.chat_template_dir = "";
+  std::filesystem::create_directories(kTmp);
+  auto r = make_random_model(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto m = ModelFile::open(o.output);
+  ASSERT_TRUE(m.ok());
+  auto hp = read_hparams(*m);
+  ASSERT_TRUE(hp.ok()) << hp.error().message;
+  EXPECT_EQ(hp->n_expert, 8);
+  EXPECT_EQ(hp->n_expert_groups, 4);  // 4 groups of 2
+  EXPECT_EQ(hp->n_group_used, 2);     // 2 groups of 2 hold the 4 experts a token uses
+  TransformerOptions opt;
+  opt.n_ctx = 16;
+  auto tf = Transformer::create(*m, opt);
+  ASSERT_TRUE(tf.ok()) << tf.error().message;
+  std::vector<float> logits;
+  EXPECT_TRUE((*tf)->forward(std::vector<int32_t>{1, 2, 3}, false, logits).ok());
+  o.n_expert = 3;
+  EXPECT_FALSE(make_random_model(o).ok());
+}
+
 // --layers keeps a per-layer model's first layers whole: their window flags and KV head counts
 // shrink with the layer count, and the result loads (Gemma 4: four windowed layers here).
 TEST(Transformer, FewerLayersOfAPerLayerModelLoad) {

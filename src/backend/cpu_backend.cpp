@@ -61,8 +61,8 @@ class CpuBackend final : public Backend {
     // fallback for rows not a multiple of 256) through tinyBLAS, unrepacked: the unpacked
     // kernels sum them in its order (kernels/matmul.h), the packed Q5_0 kernel block by block.
     const bool tinyblas = w.use() == WeightUse::kHeadMatrix || (w.use() == WeightUse::kMatrix && w.type() == DType::Q5_0);
-    if (w.present() && tinyblas) {
-      w.set_resident(std::make_shared<kernels::Matrix>(w.source()));
+    if (w.present() && tinyblas) {  // a Q4_K head slice goes through ggml's vec_dot there
+      w.set_resident(std::make_shared<kernels::Matrix>(w.source(), ref::KSums::kVecDot));
       return;
     }
     if (!w.present() || (w.use() != WeightUse::kMatrix && w.use() != WeightUse::kExpert)) return;

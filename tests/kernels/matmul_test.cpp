@@ -129,6 +129,29 @@ TEST_P(MatmulLevel, Q4KSuperBlockOrderMatchesReference) {
   EXPECT_GT(differs_from_pairs, 0) << "the two Q4_K orders never differed: the flag is not reaching the sums";
 }
 
+// Q4_K in ggml's own x86 vec_dot order (what llama.cpp runs for MLA's unrepacked attn_v_b):
+// every level gives ref's bits (NEON through ref itself), and the order differs from the others.
+TEST_P(MatmulLevel, Q4KVecDotOrderMatchesReference) {
+  const CpuLevel level = GetParam();
+  std::mt19937 rng(778);
+  int differs = 0;
+  for (int64_t k : {256, 512, 1536}) {
+    const int64_t rows = 19;
+    const Weights w = random_weights(rng, DType::Q4_K, k, rows);
+    for (int64_t n_tokens : {1, 5}) {
+      const std::vector<float> x = random_activations(rng, k, n_tokens);
+      const std::vector<float> want = reference(w.view, x, n_tokens, ref::KSums::kVecDot);
+      const std::vector<float> pairs = reference(w.view, x, n_tokens, ref::KSums::kPairs);
+      const std::vector<float> got = run(level, w.view, x, n_tokens, 2, ref::KSums::kVecDot);
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_TRUE(same_bits(got[i], want[i])) << "k=" << k << " i=" << i << ": " << got[i] << " vs " << want[i];
+        differs += !same_bits(want[i], pairs[i]);
+      }
+    }
+  }
+  EXPECT_GT(differs, 0) << "the vec_dot order never differed from the GEMM's: the flag is not reaching the sums";
+}
+
 // MXFP4 blocks whose E8M0 exponents reach the ends of the range (0 and 1 give f32 subnormal
 // scales, 254 large ones): every level, and the packed copy where this CPU has one, gives ref's
 // bits. Random rows have exponents near 127 only, so the SIMD scale conversions' edge cases

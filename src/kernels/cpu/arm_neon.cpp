@@ -454,7 +454,9 @@ GemmFn neon_gemm(DType weight_type, ref::KSums sums) {
     case DType::Q8_0: return gemm<TileQ8_0>;
     case DType::Q4_0: return gemm<TileQ4_0>;
     case DType::Q5_0: return gemm<TileQ5_0>;
-    case DType::Q4_K: return sums == ref::KSums::kPairs ? gemm<TileQ4_K> : gemm<TileQ4_KSuper>;
+    case DType::Q4_K:  // ggml's x86 vec_dot order (kVecDot) has no NEON build: the reference computes it
+      if (sums == ref::KSums::kVecDot) return nullptr;
+      return sums == ref::KSums::kPairs ? gemm<TileQ4_K> : gemm<TileQ4_KSuper>;
     case DType::Q5_K: return gemm<TileQ5_K>;
     case DType::Q6_K: return gemm<TileQ6_K>;
     case DType::IQ4_NL: return gemm<TileIQ4_NL>;

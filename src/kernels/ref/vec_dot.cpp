@@ -340,6 +340,34 @@ float dot_q4_k(const uint8_t* w, const uint8_t* a, int64_t n_blocks, KSums sums)
   return sum - min_acc;
 }
 
+// Q4_K in the order of ggml's x86 vec_dot (KSums::kVecDot): lane l of 8 holds the exact integer
+// sum over the 8 sub-blocks s of scale_s times the products of elements 32s + 4l .. 32s + 4l + 3,
+// entering its f32 lane by one FMA with d = y.d * x.d per super-block; lane k of 4 holds the
+// mins of sub-blocks 2k and 2k+1 times their activation sums, entering its f32 lane by one FMA
+// with -y.d * x.dmin; the result is hsum_float_8 of the 8 plus ((m0 + m2) + (m1 + m3)).
+float dot_q4_k_vec_dot(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  Lanes8 acc;
+  float min_acc[4] = {};
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const auto x = load_block<quant::BlockQ4_K>(w, i);
+    const auto y = load_block<quant::BlockQ8_K>(a, i);
+    const float d = y.d * h2f(x.d), dmin = -y.d * h2f(x.dmin);
+    int lane[8] = {}, min_pair[4] = {};
+    for (int s = 0; s < 8; ++s) {
+      uint8_t scale, min;
+      quant::unpack_scale_min_k4(s, x.scales, &scale, &min);
+      min_pair[s / 2] += min * (y.bsums[2 * s] + y.bsums[2 * s + 1]);
+      for (int l = 0; l < 32; ++l) {
+        const int q = (x.qs[32 * (s / 2) + l] >> (4 * (s % 2))) & 0xF;
+        lane[l / 4] += scale * q * y.qs[32 * s + l];
+      }
+    }
+    for (int k = 0; k < 4; ++k) min_acc[k] = std::fma(dmin, static_cast<float>(min_pair[k]), min_acc[k]);
+    for (int l = 0; l < 8; ++l) acc.lane[l] = std::fma(d, static_cast<float>(lane[l]), acc.lane[l]);
+  }
+  return acc.sum() + ((min_acc[0] + min_acc[2]) + (min_acc[1] + min_acc[3]));
+}
+
 // Q5_K in the order of ggml's x86 vec_dot, which llama.cpp runs for every Q5_K product on x86,
 // dense or expert, at every batch size (it neither repacks Q5_K nor gives it to tinyBLAS): per
 // super-block, lane l of 8 holds the exact integer sum over the 8 sub-blocks s of scale_s times
@@ -555,7 +583,7 @@ float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t
     case DType::Q3_K:
       return dot_q3_k(w, a, nb);
     case DType::Q4_K:
-      return dot_q4_k(w, a, nb, sums);
+      return sums == KSums::kVecDot ? dot_q4_k_vec_dot(w, a, nb) : dot_q4_k(w, a, nb, sums);
     case DType::Q5_K:
       return dot_q5_k(w, a, nb);
     case DType::Q6_K:

@@ -45,8 +45,10 @@ void quantize_activation(DType act_type, const float* x, void* out, int64_t n);
 //  - kPairs: one fused multiply-add per pair of sub-blocks (64 elements), the order of llama.cpp's
 //    repacked Q4_K GEMM, which it runs for a matmul of two or more tokens;
 //  - kSuperBlocks: one per super-block (256 elements), the order of its repacked Q4_K GEMV, which
-//    its MUL_MAT_ID runs for expert matrices at every batch size.
-enum class KSums : uint8_t { kPairs, kSuperBlocks };
+//    its MUL_MAT_ID runs for expert matrices at every batch size;
+//  - kVecDot: ggml's own x86 vec_dot (8 f32 lanes per super-block, the mins in 4 lanes), which it
+//    runs for matrices it does not repack (MLA's 3-D attn_v_b, multiplied head by head).
+enum class KSums : uint8_t { kPairs, kSuperBlocks, kVecDot };
 
 // Dot product of `n` elements: a weight row of `weight_type` with an activation row already
 // converted to vec_dot_type(weight_type). Both may be unaligned. n must be a whole number of

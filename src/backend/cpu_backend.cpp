@@ -60,7 +60,8 @@ class CpuBackend final : public Backend {
     // llama.cpp multiplies MLA's per-head slices and dense Q5_0 matrices (the K-quant recipes'
     // fallback for rows not a multiple of 256) through tinyBLAS, unrepacked: the unpacked
     // kernels sum them in its order (kernels/matmul.h), the packed Q5_0 kernel block by block.
-    const bool tinyblas = w.use() == WeightUse::kHeadMatrix || (w.use() == WeightUse::kMatrix && w.type() == DType::Q5_0);
+    const bool tinyblas =
+        w.use() == WeightUse::kHeadMatrix || (w.use() == WeightUse::kMatrix && w.type() == DType::Q5_0);
     if (w.present() && tinyblas) {  // a Q4_K head slice goes through ggml's vec_dot there
       w.set_resident(std::make_shared<kernels::Matrix>(w.source(), ref::KSums::kVecDot));
       return;
@@ -222,18 +223,17 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // One job per (token, KV head), so a GQA group shares its K/V loads (kernels/attention.h); a
-  // group is split into parts when there are fewer jobs than threads (one decoding sequence of an
-  // MQA model: MLA's 16 or 128 heads share one latent). A head's bits do not depend on its part.
+  // One job per (token, KV head), so a GQA group shares its K/V loads (kernels/attention.h). With
+  // fewer jobs than threads (one decoding sequence of an MQA model: MLA's 16 or 128 heads share
+  // one latent), split_attention divides each job's work; where the kernel has no split build, a
+  // group is split into parts of heads instead. A head's bits do not depend on either split.
   void attention(const Buffer& q, const KvPool& pool, int64_t layer, std::span<const AttentionRange> ranges,
                  const AttentionShape& shape, const Weight& sinks, Buffer& out) override {
     const auto& kv = static_cast<const CpuKvPool&>(pool);
-    const bool latent = kv.v_width() == 0;  // values are the keys' leading v_dim columns
-    HEARTH_CHECK(latent || kv.k_width() == kv.v_width(),
+    // A latent cache (v_width 0) reads its values from the keys' leading v_dim columns.
+    HEARTH_CHECK(kv.v_width() == 0 || kv.k_width() == kv.v_width(),
                  "attention: K and V rows of different widths need their own kernel");
-    const int64_t hd = shape.head_dim, vd = shape.v_dim > 0 ? shape.v_dim : hd;
     const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
-    const int64_t bs = kv.block_size();
     const int64_t n = static_cast<int64_t>(ranges.size());
     if (n * n_kv_head < pool_.size() && split_attention(q, kv, layer, ranges, shape, sinks, out)) return;
     const int64_t parts = std::clamp<int64_t>(pool_.size() / std::max<int64_t>(1, n * n_kv_head), 1, group);
@@ -243,34 +243,48 @@ class CpuBackend final : public Backend {
         const int64_t part = job % parts, t = job / parts / n_kv_head, kvh = job / parts % n_kv_head;
         const int64_t g0 = group * part / parts, g1 = group * (part + 1) / parts;
         if (g1 == g0) continue;
-        const AttentionRange& r = ranges[size_t(t)];
-        const int64_t n_blocks = (r.n_kv + bs - 1) / bs;
-        s.k_blocks.resize(static_cast<size_t>(n_blocks));
-        s.v_blocks.resize(static_cast<size_t>(n_blocks));
-        for (int64_t b = 0; b < n_blocks; ++b) {
-          const int32_t block = r.table[size_t(r.first / bs + b)];
-          s.k_blocks[size_t(b)] = kv.k(layer, block) + kvh * hd;
-          s.v_blocks[size_t(b)] = latent ? s.k_blocks[size_t(b)] : kv.v(layer, block) + kvh * hd;
-        }
-        const int64_t head0 = kvh * group + g0;
-        kernels::AttentionArgs a;
-        a.q = host(q) + t * q.cols() + head0 * hd;
-        a.group = g1 - g0;
-        a.head_dim = hd;
-        a.v_dim = vd;
-        a.k_blocks = s.k_blocks.data();
-        a.v_blocks = s.v_blocks.data();
-        a.block_size = bs;
-        a.row_stride = kv.k_width();  // = v_width, or the keys' rows for a latent cache
-        a.n_kv = r.n_kv;
-        a.n_masked = r.n_masked;
-        a.sinks = sinks.present() ? f32(sinks) + head0 : nullptr;
-        a.scale = shape.scale;
-        a.softcap = shape.softcap;
-        a.out = host(out) + t * out.cols() + head0 * vd;
+        const kernels::AttentionArgs a = attention_args(q, kv, layer, ranges[size_t(t)], shape, sinks, out, t, kvh,
+                                                        g0, g1, s.k_blocks, s.v_blocks);
         kernels::attention(a, s.kernel);
       }
     });
+  }
+
+  // The kernel's arguments for query heads [g0, g1) of KV head kvh's group of token t, whose
+  // range's cache blocks (offset to the KV head) are gathered into k_blocks and v_blocks (a latent
+  // cache: the values are the keys' rows).
+  static kernels::AttentionArgs attention_args(const Buffer& q, const CpuKvPool& kv, int64_t layer,
+                                               const AttentionRange& r, const AttentionShape& shape,
+                                               const Weight& sinks, Buffer& out, int64_t t, int64_t kvh, int64_t g0,
+                                               int64_t g1, std::vector<const uint16_t*>& k_blocks,
+                                               std::vector<const uint16_t*>& v_blocks) {
+    const bool latent = kv.v_width() == 0;
+    const int64_t hd = shape.head_dim, vd = shape.v_dim > 0 ? shape.v_dim : hd, bs = kv.block_size();
+    const int64_t n_blocks = (r.n_kv + bs - 1) / bs;
+    k_blocks.resize(static_cast<size_t>(n_blocks));
+    v_blocks.resize(static_cast<size_t>(n_blocks));
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int32_t block = r.table[size_t(r.first / bs + b)];
+      k_blocks[size_t(b)] = kv.k(layer, block) + kvh * hd;
+      v_blocks[size_t(b)] = latent ? k_blocks[size_t(b)] : kv.v(layer, block) + kvh * hd;
+    }
+    const int64_t head0 = kvh * (shape.n_head / shape.n_head_kv) + g0;
+    kernels::AttentionArgs a;
+    a.q = host(q) + t * q.cols() + head0 * hd;
+    a.group = g1 - g0;
+    a.head_dim = hd;
+    a.v_dim = vd;
+    a.k_blocks = k_blocks.data();
+    a.v_blocks = v_blocks.data();
+    a.block_size = bs;
+    a.row_stride = kv.k_width();  // = v_width, or the keys' rows for a latent cache
+    a.n_kv = r.n_kv;
+    a.n_masked = r.n_masked;
+    a.sinks = sinks.present() ? f32(sinks) + head0 : nullptr;
+    a.scale = shape.scale;
+    a.softcap = shape.softcap;
+    a.out = host(out) + t * out.cols() + head0 * vd;
+    return a;
   }
 
   // Fewer (token, KV head) jobs than threads (decoding one sequence of an MQA model): each job's
@@ -279,35 +293,13 @@ class CpuBackend final : public Backend {
   // same bits). False where the kernel has no such build.
   bool split_attention(const Buffer& q, const CpuKvPool& kv, int64_t layer, std::span<const AttentionRange> ranges,
                        const AttentionShape& shape, const Weight& sinks, Buffer& out) {
-    const bool latent = kv.v_width() == 0;
-    const int64_t hd = shape.head_dim, vd = shape.v_dim > 0 ? shape.v_dim : hd;
-    const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv, bs = kv.block_size();
+    const int64_t vd = shape.v_dim > 0 ? shape.v_dim : shape.head_dim;
+    const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
     for (size_t t = 0; t < ranges.size(); ++t)
       for (int64_t kvh = 0; kvh < n_kv_head; ++kvh) {
         const AttentionRange& r = ranges[t];
-        const int64_t n_blocks = (r.n_kv + bs - 1) / bs;
-        split_k_.resize(size_t(n_blocks));
-        split_v_.resize(size_t(n_blocks));
-        for (int64_t b = 0; b < n_blocks; ++b) {
-          const int32_t block = r.table[size_t(r.first / bs + b)];
-          split_k_[size_t(b)] = kv.k(layer, block) + kvh * hd;
-          split_v_[size_t(b)] = latent ? split_k_[size_t(b)] : kv.v(layer, block) + kvh * hd;
-        }
-        kernels::AttentionArgs a;
-        a.q = host(q) + int64_t(t) * q.cols() + kvh * group * hd;
-        a.group = group;
-        a.head_dim = hd;
-        a.v_dim = vd;
-        a.k_blocks = split_k_.data();
-        a.v_blocks = split_v_.data();
-        a.block_size = bs;
-        a.row_stride = kv.k_width();
-        a.n_kv = r.n_kv;
-        a.n_masked = r.n_masked;
-        a.sinks = sinks.present() ? f32(sinks) + kvh * group : nullptr;
-        a.scale = shape.scale;
-        a.softcap = shape.softcap;
-        a.out = host(out) + int64_t(t) * out.cols() + kvh * group * vd;
+        const kernels::AttentionArgs a =
+            attention_args(q, kv, layer, r, shape, sinks, out, int64_t(t), kvh, 0, group, split_k_, split_v_);
         if (!kernels::attention_split_supported(a)) return false;
         split_scores_.resize(size_t(group * r.n_kv));
         pool_.parallel_for(r.n_kv, [&](int64_t j0, int64_t j1, int thread) {

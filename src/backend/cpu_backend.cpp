@@ -62,7 +62,7 @@ class CpuBackend final : public Backend {
     // kernels sum them in its order (kernels/matmul.h), the packed Q5_0 kernel block by block.
     const bool tinyblas =
         w.use() == WeightUse::kHeadMatrix || (w.use() == WeightUse::kMatrix && w.type() == DType::Q5_0);
-    if (w.present() && tinyblas) {  // a Q4_K head slice goes through ggml's vec_dot there
+    if (w.present() && tinyblas) {  // Q4_K and F32 head slices go through ggml's vec_dot there
       w.set_resident(std::make_shared<kernels::Matrix>(w.source(), ref::KSums::kVecDot));
       return;
     }

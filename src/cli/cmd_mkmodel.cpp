@@ -52,6 +52,8 @@ void add_mkmodel_command(CLI::App& app, int& exit_code) {
                   "Keep only the first N routed experts of each MoE layer (DeepSeek V3 on a small machine; "
                   "at least the experts each token uses)")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--legacy-kv-b", args->opt.legacy_kv_b,
+               "DeepSeek in an older converter's layout: one attn_kv_b per layer (same weights), to test such files");
   cmd->add_flag("--list", args->list, "List the presets and exit");
 
   cmd->callback([args, &exit_code] {

@@ -223,7 +223,7 @@ std::vector<TensorSpec> dense_modules() {
 // DeepSeek V2/V3: Multi-head Latent Attention (queries through a low-rank path or one matrix;
 // keys and values out of one latent per token through per-head maps), and DeepSeekMoE (dense
 // leading layers, then routed experts beside shared ones, a selection bias in V3 files). Files
-// from older converters with the combined attn_kv_b are refused at binding by name.
+// from older converters with the combined attn_kv_b are split when opened (mla_split.h).
 std::vector<TensorSpec> deepseek2_layer() {
   const Layers moe = Layers::kMoe, dense = Layers::kDense;
   return with(
@@ -422,10 +422,8 @@ Result<int64_t> get_count(const ModelFile& model, std::string_view suffix, int64
 // latent cache), and the per-head sizes key_length_mla and value_length_mla.
 Status read_mla_hparams(const ModelFile& model, HParams& hp) {
   const std::string& path = model.path();
-  if (model.find(model.arch_key("attention.key_length_mla")) == nullptr ||
-      model.find_tensor("blk.0.attn_kv_b.weight") != nullptr)
-    return make_error("{}: {} is missing or the file has the combined attn_kv_b: a DeepSeek file from an older "
-                      "converter; convert it again with a current llama.cpp (attn_k_b and attn_v_b)", path,
+  if (model.find(model.arch_key("attention.key_length_mla")) == nullptr)
+    return make_error("{}: {} is missing (the per-head key width of Multi-head Latent Attention)", path,
                       model.arch_key("attention.key_length_mla"));
   HEARTH_TRY(hp.n_lora_kv, get_count(model, "attention.kv_lora_rank", 0, hp.n_embd));
   if (hp.n_lora_kv == 0)

@@ -14,6 +14,7 @@
 #include "base/checked_math.h"
 #include "model/arch.h"
 #include "model/hf_names.h"
+#include "model/mla_split.h"
 #include "model/model_file.h"
 #include "safetensors/json_strict.h"
 #include "safetensors/safetensors.h"
@@ -377,43 +378,6 @@ std::optional<uint64_t> hf_layer_of(std::string_view name) {
   return layer;
 }
 
-// kv_b_proj [n_head * (nope + v_head) rows of kv_lora] splits, as llama.cpp's converter splits it,
-// into attn_k_b [n_head][kv_lora][nope] (each head's key rows, transposed) and attn_v_b
-// [n_head][v_head][kv_lora] (each head's value rows), owned copies of the same elements.
-Status split_kv_b(const TensorView& kv_b, const std::string& name, const DeepSeekShape& d, uint64_t layer,
-                  ModelFile::Parts& parts) {
-  const int64_t h = int64_t(d.n_head), nope = int64_t(d.nope), v = int64_t(d.v_head), lora = int64_t(d.kv_lora);
-  if (kv_b.n_dims != 2 || kv_b.ne[0] != lora || kv_b.ne[1] != h * (nope + v))
-    return make_error("{}: shape [{}, {}], expected [{}, {}] (num_attention_heads * (qk_nope_head_dim + "
-                      "v_head_dim), kv_lora_rank)", name, kv_b.ne[1], kv_b.ne[0], h * (nope + v), lora);
-  if (kv_b.type != DType::F32 && kv_b.type != DType::F16 && kv_b.type != DType::BF16)
-    return make_error("{}: {} cannot be split (F32, F16 and BF16 can)", name, dtype_name(kv_b.type));
-  const uint64_t es = kv_b.n_bytes / uint64_t(kv_b.ne[0] * kv_b.ne[1]);
-  const auto* src = static_cast<const uint8_t*>(kv_b.data);
-  auto k_buf = std::make_shared<std::vector<uint8_t>>(uint64_t(h * nope * lora) * es);
-  auto v_buf = std::make_shared<std::vector<uint8_t>>(uint64_t(h * v * lora) * es);
-  for (int64_t head = 0; head < h; ++head) {
-    const uint8_t* rows = src + uint64_t(head * (nope + v) * lora) * es;
-    for (int64_t r = 0; r < lora; ++r)
-      for (int64_t c = 0; c < nope; ++c)
-        std::memcpy(k_buf->data() + uint64_t((head * lora + r) * nope + c) * es, rows + uint64_t(c * lora + r) * es, es);
-    std::memcpy(v_buf->data() + uint64_t(head * v * lora) * es, rows + uint64_t(nope * lora) * es,
-                uint64_t(v * lora) * es);
-  }
-  const auto add = [&](const std::string& gguf, std::shared_ptr<std::vector<uint8_t>> buf, int64_t ne0, int64_t ne1) {
-    TensorView t = kv_b;
-    t.n_dims = 3;
-    t.ne = {ne0, ne1, h, 1};
-    t.data = buf->data();
-    t.n_bytes = buf->size();
-    parts.tensors.push_back(ModelTensor{gguf, name + " (split)", t});
-    parts.keep_alive.push_back(std::move(buf));
-  };
-  add(fmt::format("blk.{}.attn_k_b.weight", layer), std::move(k_buf), nope, lora);
-  add(fmt::format("blk.{}.attn_v_b.weight", layer), std::move(v_buf), lora, v);
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<ModelFile> open_hf_folder(const std::string& dir) {
@@ -605,7 +569,9 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       if (layer && *layer >= deepseek_shape.n_layer) continue;
       if (layer && info.name.ends_with(".self_attn.kv_b_proj.weight")) {
         HEARTH_TRY(TensorView view, safetensors::to_view(info, shard_name));
-        HEARTH_RETURN_IF_ERROR(split_kv_b(view, shard_name + ": " + info.name, deepseek_shape, *layer, parts));
+        const MlaHeadShape mla{int64_t(deepseek_shape.n_head), int64_t(deepseek_shape.nope),
+                               int64_t(deepseek_shape.v_head), int64_t(deepseek_shape.kv_lora)};
+        HEARTH_RETURN_IF_ERROR(split_kv_b(view, shard_name + ": " + info.name, mla, int64_t(*layer), parts));
         continue;
       }
     }

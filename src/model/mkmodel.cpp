@@ -1,6 +1,7 @@
 #include "model/mkmodel.h"
 
 #include <cmath>
+#include <vector>
 
 #include "gguf/gguf.h"
 #include "model/hf_names.h"
@@ -99,10 +100,30 @@ std::vector<std::pair<std::string, gguf::Value>> with_extra_tokens(const Preset&
   return out;
 }
 
+// Row `row` of a layer's combined attn_kv_b (n_head * (nope + v) rows of kv_lora) from the
+// attn_k_b and attn_v_b the same seed gives: a head's key rows are its attn_k_b columns, its value
+// rows its attn_v_b rows, as llama.cpp's converter splits them.
+RowSource legacy_kv_b_rows(uint64_t seed, const std::string& kv_b_name, const HParams& hp) {
+  const std::string stem = kv_b_name.substr(0, kv_b_name.size() - std::string_view("attn_kv_b.weight").size());
+  const int64_t nope = hp.head_dim_k_mla - hp.n_rot, v = hp.head_dim_v_mla, lora = hp.n_lora_kv;
+  const WeightInit k_init{WeightInit::Kind::kNormal, static_cast<float>(1.0 / std::sqrt(nope))};
+  const WeightInit v_init{WeightInit::Kind::kNormal, static_cast<float>(1.0 / std::sqrt(lora))};
+  return [=](int64_t row, float* dst) {
+    const int64_t head = row / (nope + v), j = row % (nope + v);
+    if (j >= nope) return random_row(seed, stem + "attn_v_b.weight", head * v + j - nope, v_init, dst, lora);
+    std::vector<float> k_row(static_cast<size_t>(nope));
+    for (int64_t r = 0; r < lora; ++r) {
+      random_row(seed, stem + "attn_k_b.weight", head * lora + r, k_init, k_row.data(), nope);
+      dst[r] = k_row[static_cast<size_t>(j)];
+    }
+  };
+}
+
 using ExtraTokens = std::vector<std::pair<std::string, gguf::Value>>;
 
 std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, const gguf::File& vocab,
-                                            const ExtraTokens& extra_tokens, const std::string& tmpl) {
+                                            const ExtraTokens& extra_tokens, const std::string& tmpl,
+                                            bool legacy_kv_b) {
   gguf::Writer w;  // used only as an ordered key/value map
   std::string a(p.arch);
   w.set_string("general.architecture", a);
@@ -117,9 +138,14 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     for (int64_t c : hp.n_head_kv_arr) counts.items.push_back(gguf::Value{static_cast<uint32_t>(c)});
     w.set(a + ".attention.head_count_kv", gguf::Value{std::move(counts)});
   } else {
-    w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(hp.n_head_kv));
+    w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(legacy_kv_b ? hp.n_head : hp.n_head_kv));
   }
-  if (hp.is_mla()) {  // as llama.cpp's converter writes DeepSeek: the cache's head is the latent
+  if (hp.is_mla() && legacy_kv_b) {  // the older converter: the heads of the uncompressed attention
+    w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hp.head_dim_k_mla));
+    w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hp.head_dim_v_mla));
+    w.set_u32(a + ".attention.q_lora_rank", static_cast<uint32_t>(hp.n_lora_q));
+    w.set_u32(a + ".attention.kv_lora_rank", static_cast<uint32_t>(hp.n_lora_kv));
+  } else if (hp.is_mla()) {  // as llama.cpp's converter writes DeepSeek: the cache's head is the latent
     w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hp.head_dim));
     w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hp.n_lora_kv));
     w.set_u32(a + ".attention.key_length_mla", static_cast<uint32_t>(hp.head_dim_k_mla));
@@ -273,7 +299,9 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
   }
 
   gguf::Writer writer;
-  for (gguf::KeyValue& kv : preset_metadata(*preset, hp, vocab, extra_tokens, tmpl))
+  if (options.legacy_kv_b && !arch->mla)
+    return make_error("--legacy-kv-b: preset '{}' has no Multi-head Latent Attention", preset->name);
+  for (gguf::KeyValue& kv : preset_metadata(*preset, hp, vocab, extra_tokens, tmpl, options.legacy_kv_b))
     writer.set(std::move(kv.key), std::move(kv.value));
 
   // The tensor list in llama.cpp's converter order: embeddings, each block, then the head.
@@ -295,6 +323,14 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     if (classifier && hp.pooling != Pooling::kRank) return;
     if ((spec.slot == Slot::kDense2 || spec.slot == Slot::kDense3) && hp.n_dense == 0) return;
     if (layer >= 0 && !spec.in_layer(hp, layer)) return;
+    if (options.legacy_kv_b && spec.slot == Slot::kWvB) return;  // both are in attn_kv_b
+    if (options.legacy_kv_b && spec.slot == Slot::kWkB) {
+      TensorView v;
+      v.n_dims = 2;
+      v.ne = {hp.n_lora_kv, hp.n_head * (hp.head_dim_k_mla - hp.n_rot + hp.head_dim_v_mla), 1, 1};
+      shapes.emplace_back(layer_tensor_name("blk.{i}.attn_kv_b.weight", layer), v);
+      return;
+    }
     TensorView v;
     v.type = DType::F32;
     v.ne = {dim_value(spec.ne0, hp, layer), dim_value(spec.ne1, hp, layer), dim_value(spec.ne2, hp, layer), 1};
@@ -335,7 +371,9 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     WeightInit init = init_for(name, view, hp);
     const uint64_t seed = options.seed;
     const int64_t ne0 = view.ne[0];
-    if (init.kind == WeightInit::Kind::kRopeFactors) {
+    if (name.ends_with(".attn_kv_b.weight")) {
+      out.rows = legacy_kv_b_rows(seed, name, hp);
+    } else if (init.kind == WeightInit::Kind::kRopeFactors) {
       const float* factors = rope_factors.data();
       out.rows = [factors, ne0](int64_t, float* dst) { std::copy(factors, factors + ne0, dst); };
     } else {

@@ -22,6 +22,9 @@ struct MkModelOptions {
   int n_threads = 2;
   int64_t n_layer = 0;            // > 0: keep only the first n_layer layers of the preset
   int64_t n_expert = 0;           // > 0: keep only n_expert routed experts (expert groups shrink with them)
+  // DeepSeek as llama.cpp's converters wrote it before MLA support: one attn_kv_b per layer (the same
+  // weights as the attn_k_b / attn_v_b of the same seed), heads described uncompressed.
+  bool legacy_kv_b = false;
 };
 
 // Summary of what was written, for the CLI.

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "model/mla_split.h"
+
 namespace hearth {
 
 ModelFile::ModelFile(Parts parts)
@@ -27,6 +29,7 @@ static Result<ModelFile> open_gguf(const std::string& path) {
     parts.tensors.push_back(ModelTensor{t.name, t.name, t.view, t.offset});
   parts.keep_alive.push_back(shared);  // the views borrow its mapping
   if (shared->mapping()) parts.mappings.push_back(shared->mapping());
+  HEARTH_RETURN_IF_ERROR(upgrade_legacy_mla(parts));
   return ModelFile(std::move(parts));
 }
 

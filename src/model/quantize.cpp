@@ -28,10 +28,11 @@ std::string recipe_names() {
   for (FileType t : all_file_types())
     if (dtype_info(file_type_base_dtype(t)).can_quantize)
       names += (names.empty() ? "" : ", ") + std::string(file_type_name(t));
-  return names + " (llama.cpp recipes); or a tensor type for every matrix, e.g. q4_k, q8_0";
+  return names + " (llama.cpp recipes); or a tensor type for every matrix, e.g. q4_k, q8_0; or COPY (types kept)";
 }
 
 Result<RecipeChoice> parse_type_or_recipe(const std::string& name) {
+  if (name == "COPY" || name == "copy") return RecipeChoice{name, std::nullopt, std::nullopt, true};
   if (std::optional<FileType> ft = file_type_from_name(name)) {
     if (!dtype_info(file_type_base_dtype(*ft)).can_quantize)
       return make_error("recipe '{}' needs {} which hearth cannot produce yet", name,
@@ -47,6 +48,7 @@ Result<RecipeChoice> parse_type_or_recipe(const std::string& name) {
 }
 
 uint32_t recipe_file_type(const RecipeChoice& recipe) {
+  if (recipe.copy) return 0;  // quantize_model keeps the input's; mkmodel's weights are F32 (ALL_F32)
   if (recipe.recipe) return file_type_gguf_value(*recipe.recipe);
   // A pure type is recorded as the recipe with that base type, as llama-quantize --pure does.
   for (FileType t : all_file_types())
@@ -68,8 +70,8 @@ Result<std::vector<DType>> plan_tensor_types(const RecipeChoice& recipe, const s
   }
   std::vector<DType> types;
   for (const RecipeTensor& t : tensors)
-    types.push_back(tensor_is_quantizable(t.name, t.shape) ? pure_type_for(*recipe.pure, t.shape)
-                                                           : t.shape.type);
+    types.push_back(!recipe.copy && tensor_is_quantizable(t.name, t.shape) ? pure_type_for(*recipe.pure, t.shape)
+                                                                           : t.shape.type);
   return types;
 }
 
@@ -83,7 +85,8 @@ Result<QuantizeReport> quantize_model(const ModelFile& in, const std::string& ou
   gguf::Writer writer;
   for (const gguf::KeyValue& kv : in.metadata()) writer.set(kv.key, kv.value);
   writer.set_u32("general.quantization_version", 2);
-  writer.set_u32("general.file_type", recipe_file_type(recipe));
+  if (!recipe.copy || in.find("general.file_type") == nullptr)
+    writer.set_u32("general.file_type", recipe_file_type(recipe));
 
   QuantizeReport report;
   std::vector<OutputTensor> outputs;

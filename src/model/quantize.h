@@ -1,7 +1,9 @@
 // Model quantization: `hearth quantize IN OUT TYPE`. TYPE is a llama.cpp file type recipe
 // ("Q4_K_M", "Q5_K_M", "Q8_0", ...: per-tensor types chosen as llama-quantize chooses them) or a
 // plain tensor type ("q4_k", "f16": every matrix in that type, with llama.cpp's fallback where a
-// row length does not fit the block size). 1-D tensors (norms, biases) always stay F32.
+// row length does not fit the block size), or COPY (every tensor as it is, as llama-quantize's
+// COPY: a file rewritten in the current layout, e.g. an older DeepSeek file's attn_kv_b split).
+// 1-D tensors (norms, biases) always stay F32.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,7 @@ struct RecipeChoice {
   std::string name;               // as given, for messages
   std::optional<FileType> recipe; // a llama.cpp file type (per-tensor mix)
   std::optional<DType> pure;      // or a plain tensor type for every matrix
+  bool copy = false;              // or every tensor in its own type (COPY)
 };
 
 Result<RecipeChoice> parse_type_or_recipe(const std::string& name);

@@ -152,6 +152,24 @@ TEST_P(MatmulLevel, Q4KVecDotOrderMatchesReference) {
   EXPECT_GT(differs, 0) << "the vec_dot order never differed from the GEMM's: the flag is not reaching the sums";
 }
 
+// F32 in ggml_vec_dot_f32's order (MLA's per-head key maps split from an older file's attn_kv_b):
+// every level gives ref's bits, tails past a multiple of 64 and odd row counts included.
+TEST_P(MatmulLevel, F32VecDotOrderMatchesReference) {
+  const CpuLevel level = GetParam();
+  std::mt19937 rng(779);
+  for (int64_t k : {64, 100, 128, 512}) {
+    const int64_t rows = 19;
+    const Weights w = random_weights(rng, DType::F32, k, rows);
+    for (int64_t n_tokens : {1, 5}) {
+      const std::vector<float> x = random_activations(rng, k, n_tokens);
+      const std::vector<float> want = reference(w.view, x, n_tokens, ref::KSums::kVecDot);
+      const std::vector<float> got = run(level, w.view, x, n_tokens, 2, ref::KSums::kVecDot);
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_TRUE(same_bits(got[i], want[i])) << "k=" << k << " i=" << i << ": " << got[i] << " vs " << want[i];
+    }
+  }
+}
+
 // MXFP4 blocks whose E8M0 exponents reach the ends of the range (0 and 1 give f32 subnormal
 // scales, 254 large ones): every level, and the packed copy where this CPU has one, gives ref's
 // bits. Random rows have exponents near 127 only, so the SIMD scale conversions' edge cases

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <bit>
 #include <vector>
 
 #include "tensor/quant.h"
@@ -404,6 +405,40 @@ TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
     std::printf("%-7s max |ours - ggml| / sum|w*a| = %.3g\n", std::string(dtype_name(type)).c_str(),
                 worst);
   }
+}
+
+// F32 in ggml_vec_dot_f32's AVX-512 order (KSums::kVecDot, what llama.cpp runs for MLA's F32 head
+// slices): the same bits as the prebuilt AVX-512 ggml, tails past a multiple of 64 included.
+TEST(VecDotGgml, F32VecDotOrderIsGgmlsBits) {
+  const char* dir = std::getenv("HEARTH_GGML_LIB_DIR");
+  if (!dir || !*dir) GTEST_SKIP() << "\n*** HEARTH_GGML_LIB_DIR is not set: NOT comparing against llama.cpp ***";
+  std::string why, chosen;
+  void* lib = open_ggml_cpu(dir, &why, &chosen);
+  ASSERT_NE(lib, nullptr) << why;
+  auto cpu_init = reinterpret_cast<void (*)()>(dlsym(lib, "ggml_cpu_init"));
+  auto get_traits = reinterpret_cast<GetTraits>(dlsym(lib, "ggml_get_type_traits_cpu"));
+  ASSERT_TRUE(cpu_init && get_traits) << chosen;
+  cpu_init();
+  bool avx512 = false;
+  for (const char* v : {"skylakex", "cannonlake", "cascadelake", "icelake", "cooperlake", "zen4", "sapphirerapids"})
+    avx512 = avx512 || chosen.find(v) != std::string::npos;
+  if (!avx512)
+    GTEST_SKIP() << "\n*** ggml chose " << chosen << ", not an AVX-512 build: its vec_dot_f32 sums in 8 lanes, "
+                 << "and hearth follows the AVX-512 order on every CPU ***";
+  const GgmlVecDot vec_dot = get_traits(static_cast<int>(DType::F32))->vec_dot;
+  std::mt19937 rng(99);
+  int differs_from_double = 0;
+  for (int64_t n : {16, 64, 100, 128, 512, 777}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      const auto w = random_row(rng, n), x = random_row(rng, n);
+      float theirs = 0.0f;
+      vec_dot(static_cast<int>(n), &theirs, 0, w.data(), 0, x.data(), 0, 1);
+      const float ours = ref::vec_dot(DType::F32, w.data(), x.data(), n, ref::KSums::kVecDot);
+      ASSERT_EQ(std::bit_cast<uint32_t>(ours), std::bit_cast<uint32_t>(theirs)) << "n=" << n << " trial " << trial;
+      differs_from_double += ours != ref::vec_dot(DType::F32, w.data(), x.data(), n);
+    }
+  }
+  EXPECT_GT(differs_from_double, 0) << "the order never mattered: the comparison shows nothing";
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "gguf/gguf.h"
 #include "model/hf_writer.h"
 #include "model/mkmodel.h"
+#include "model/quantize.h"
 #include "model/transformer.h"
 
 namespace hearth {
@@ -327,6 +328,73 @@ TEST(Transformer, DeepSeekMultiTokenPredictionLayersAreSkipped) {
   EXPECT_EQ((*tf)->hparams().n_layer, 2);  // the third block is the MTP layer
   std::vector<float> logits;
   EXPECT_TRUE((*tf)->forward(std::vector<int32_t>{1, 2, 3}, false, logits).ok());
+}
+
+// A DeepSeek file from a converter before llama.cpp's MLA support (one attn_kv_b per layer, heads
+// described uncompressed) is split when opened: in F32 (the split moves the same floats) its logits
+// are those of the current layout's file of the same weights, to the bit. `quantize ... COPY`
+// writes the split out in the current layout. A combined matrix of the wrong shape is refused.
+TEST(Transformer, LegacyDeepSeekKvBIsSplitAtLoad) {
+  for (const std::string preset : {"deepseek-v2-lite-tiny", "deepseek-v3-tiny"}) {
+    MkModelOptions o;
+    o.preset = preset;
+    o.type = "f32";
+    o.seed = 11;
+    o.output = kTmp + "/" + preset + "-legacy.gguf";
+    o.vocab_dir = kShared + "/testdata/vocab";
+    o.chat_template_dir = "";
+    o.legacy_kv_b = true;
+    std::filesystem::create_directories(kTmp);
+    auto made = make_random_model(o);
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    auto raw = gguf::File::open(o.output);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_NE(raw->find_tensor("blk.0.attn_kv_b.weight"), nullptr);  // the file is the old layout
+    ASSERT_EQ(raw->find("deepseek2.attention.key_length_mla"), nullptr);
+
+    auto legacy = ModelFile::open(o.output);
+    ASSERT_TRUE(legacy.ok()) << legacy.error().message;
+    EXPECT_EQ(legacy->find_tensor("blk.0.attn_kv_b.weight"), nullptr);
+    ASSERT_NE(legacy->find_tensor("blk.0.attn_k_b.weight"), nullptr);
+    EXPECT_EQ(legacy->get_int("deepseek2.attention.head_count_kv"), 1);
+    auto current = ModelFile::open(make_model(preset, "f32"));
+    ASSERT_TRUE(current.ok());
+    EXPECT_EQ(legacy->get_int("deepseek2.attention.key_length"), current->get_int("deepseek2.attention.key_length"));
+    EXPECT_EQ(legacy->get_int("deepseek2.attention.key_length_mla"),
+              current->get_int("deepseek2.attention.key_length_mla"));
+    const std::vector<int32_t> tokens = {1, 400, 1234, 20000, 31000, 5, 77, 900, 15000};  // DeepSeek's 32k vocabulary
+    const std::vector<float> want = logits_of(*current, tokens, 4), got = logits_of(*legacy, tokens, 4);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * sizeof(float))) << preset;
+
+    const std::string copy = kTmp + "/" + preset + "-legacy-copy.gguf";
+    auto rc = parse_type_or_recipe("COPY");
+    ASSERT_TRUE(rc.ok());
+    auto report = quantize_model(*legacy, copy, *rc, 2);
+    ASSERT_TRUE(report.ok()) << report.error().message;
+    auto copied = gguf::File::open(copy);
+    ASSERT_TRUE(copied.ok());
+    EXPECT_EQ(copied->find_tensor("blk.0.attn_kv_b.weight"), nullptr);
+    EXPECT_NE(copied->find("deepseek2.attention.key_length_mla"), nullptr);
+    auto reopened = ModelFile::open(copy);
+    ASSERT_TRUE(reopened.ok());
+    const std::vector<float> again = logits_of(*reopened, tokens, 4);
+    EXPECT_EQ(0, std::memcmp(again.data(), want.data(), want.size() * sizeof(float))) << preset;
+  }
+  // The combined matrix must hold heads * (nope + v) rows of kv_lora_rank.
+  const std::string src = kTmp + "/deepseek-v3-tiny-legacy.gguf";
+  auto file = gguf::File::open(src);
+  ASSERT_TRUE(file.ok());
+  gguf::Writer w;
+  w.copy_metadata(*file);
+  w.set("deepseek2.attention.head_count", gguf::Value{uint32_t{3}});
+  for (const gguf::TensorInfo& t : file->tensors()) ASSERT_TRUE(w.add_tensor(t.name, t.view).ok());
+  const std::string bad = kTmp + "/deepseek-legacy-lying.gguf";
+  ASSERT_TRUE(w.write(bad).ok());
+  auto refused = ModelFile::open(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("attn_kv_b.weight: shape [512, 128], expected [384, 128]"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST(Transformer, MixtureOfExpertsModelsThatLieAreRefusedAtLoad) {

@@ -93,6 +93,23 @@ const FAMILY_MAX_MEAN_KL = {
   "deepseek-v2-lite-tiny": { f16: 1e-5, q8_0: 1e-10, Q4_K_M: 1e-4 },
   "deepseek-v3-tiny": { f16: 1e-5, q8_0: 1e-10, Q4_K_M: 1e-10 },
 };
+// DeepSeek files from converters before llama.cpp's MLA support hold one attn_kv_b per layer and
+// describe the heads uncompressed (mkmodel --legacy-kv-b: the same weights as the files above).
+// hearth splits the matrix when it opens the file (each head's key rows transposed into attn_k_b,
+// dequantized to F32 when quantized; its value rows into attn_v_b as they are) and runs the
+// absorbed form over its latent cache. The reference is llama.cpp on that split written out
+// (`hearth quantize IN OUT COPY`), which it runs as it runs current files. llama.cpp's own run of
+// the legacy file is printed beside it, not held to a bound: it runs such files uncompressed,
+// quantizing the latent for the decompression matmul and caching each head's keys and values in
+// f16, which on these random models moves logits by whole units where a routing choice flips
+// (tiny V3's sigmoid groups most: mean KL 1e-1 in Q8_0, 3e-3 in F16).
+// The split keys are F32, which llama.cpp multiplies head by head in ggml_vec_dot_f32's order, as
+// hearth does (ref::dot_f32_vec_dot): Q8_0 bit-identical, Q4_K_M within 4e-6 of a logit (the GEMV
+// tail above), F16 (kept F16) as the F16 files above.
+const LEGACY_MAX_MEAN_KL = {
+  "deepseek-v2-lite-tiny": { f16: 1e-5, q8_0: 1e-10, Q4_K_M: 1e-10 },
+  "deepseek-v3-tiny": { f16: 1e-5, q8_0: 1e-10, Q4_K_M: 1e-10 },
+};
 const CLEAR_GAP = 0.5;
 
 const dir = tmpDir("forward");
@@ -145,18 +162,28 @@ const CASES = [
   ...MOE_PRESETS.flatMap((preset) => MOE_TYPES[preset].map((type) => [preset, type, MOE_MAX_MEAN_KL[preset][type]])),
   ...Object.entries(FAMILY_MAX_MEAN_KL).flatMap(([preset, bounds]) =>
     Object.entries(bounds).map(([type, bound]) => [preset, type, bound])),
+  ...Object.entries(LEGACY_MAX_MEAN_KL).flatMap(([preset, bounds]) =>
+    Object.entries(bounds).map(([type, bound]) => [preset, type, bound, ["--legacy-kv-b"]])),
 ];
 
-for (const [preset, type, maxMeanKl] of CASES) {
+for (const [preset, type, maxMeanKl, extra = []] of CASES) {
   {
-    test(`forward pass matches llama.cpp: ${preset} ${type}`, async () => {
-      const file = path.join(dir, `${preset}-${type}.gguf`);
-      hearth("mkmodel", "--preset", preset, "--type", type, "-o", file, "--seed", "3");
+    const label = `${preset} ${type}${extra.length ? " " + extra.join(" ") : ""}`;
+    test(`forward pass matches llama.cpp: ${label}`, async () => {
+      const file = path.join(dir, `${preset}-${type}${extra.length ? "-legacy" : ""}.gguf`);
+      hearth("mkmodel", "--preset", preset, "--type", type, "-o", file, "--seed", "3", ...extra);
+      let refFile = file;
+      if (extra.includes("--legacy-kv-b")) {
+        refFile = path.join(dir, `${preset}-${type}-split.gguf`);
+        hearth("quantize", file, refFile, "COPY");
+      }
       // Tokenize with llama.cpp so both run the same ids (tokenizers are compared elsewhere).
       const tokModel = await llama.loadModel({ modelPath: file, gpuLayers: 0, vocabOnly: true });
       const tokenLists = PROMPTS.map((p) => Array.from(tokModel.tokenize(p)));
       await tokModel.dispose();
-      const ref = (await llamaLogits(file, tokenLists)).out;
+      const ref = (await llamaLogits(refFile, tokenLists)).out;
+      const direct = refFile === file ? null : (await llamaLogits(file, tokenLists)).out;
+      let directKl = 0;
 
       let maxAbs = 0, sumKl = 0, maxKl = 0, n = 0, clear = 0, agree = 0;
       const kls = [];
@@ -180,6 +207,10 @@ for (const [preset, type, maxMeanKl] of CASES) {
           let kl = 0;
           for (let j = 0; j < nVocab; ++j) kl += Math.exp(la[j]) * (la[j] - lb[j]);
           sumKl += kl; maxKl = Math.max(maxKl, kl); ++n; kls.push(kl);
+          if (direct) {
+            const ld = logSoftmax(Array.from(direct[p][i]));
+            for (let j = 0; j < nVocab; ++j) directKl += Math.exp(ld[j]) * (ld[j] - lb[j]);
+          }
           if (process.env.DEBUG_KL && kl > 1e-9) console.log(`# prompt ${p} pos ${i}/${tokens.length} kl ${kl}`);
           let ourTop = 0;
           for (let j = 1; j < nVocab; ++j) if (b[j] > b[ourTop]) ourTop = j;
@@ -189,9 +220,10 @@ for (const [preset, type, maxMeanKl] of CASES) {
       const meanKl = sumKl / n;
       kls.sort((x, y) => x - y);
       const medianKl = kls[Math.floor(n / 2)];
-      console.log(`# ${preset} ${type}: positions ${n}, max|dlogit| ${maxAbs.toExponential(3)}, ` +
+      console.log(`# ${label}: positions ${n}, max|dlogit| ${maxAbs.toExponential(3)}, ` +
                   `KL median ${medianKl.toExponential(3)} mean ${meanKl.toExponential(3)} max ${maxKl.toExponential(3)}, ` +
-                  `top-1 ${agree}/${clear} where llama.cpp's gap > ${CLEAR_GAP}`);
+                  `top-1 ${agree}/${clear} where llama.cpp's gap > ${CLEAR_GAP}` +
+                  (direct ? `; llama.cpp on the unsplit file: mean KL ${(directKl / n).toExponential(3)}` : ""));
       assert.equal(agree, clear, "top-1 differs where llama.cpp's top-2 gap is clear");
       assert.ok(meanKl < maxMeanKl, `mean KL ${meanKl} >= ${maxMeanKl}`);
     });

@@ -91,8 +91,10 @@ const FtypeName kFtypes[] = {
 };
 
 bool g_verbose = false;
+std::string* g_captured = nullptr;  // when set, every log line is appended here as well
 
 void log_callback(ggml_log_level level, const char* text, void*) {
+  if (g_captured != nullptr) *g_captured += text;
   // Errors and warnings always (quantize's fallback notes are warnings); the rest on request.
   if (g_verbose || level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN ||
       level == GGML_LOG_LEVEL_CONT) {
@@ -108,6 +110,7 @@ int usage() {
       "       llama-harness load FILE [--prompt TEXT] [--threads N]\n"
       "       llama-harness grammar-masks MODEL GRAMMAR.gbnf WALK.txt OUT.txt\n"
       "       llama-harness ftypes\n"
+      "       llama-harness kv-bytes MODEL [--ctx N]  KV cache bytes per token (f16 cache, as llama.cpp logs it)\n"
       "       llama-harness perplexity MODEL TEXT N_CTX [--chunks N] [--threads T] [--kl-base OUT]\n"
       "                                [--ubatch U]\n"
       "       llama-harness logits MODEL --tokens \"ID ...\" -o OUT.f32 [--ubatch U] [--threads T]\n"
@@ -290,6 +293,52 @@ int cmd_load(int argc, char** argv) {
     else if (all_equal) rc = fail("all %d logits are equal (%g)", n_vocab, logits[0]);
   }
   llama_free(ctx);
+  llama_model_free(model);
+  return rc;
+}
+
+// KV cache bytes per token: llama.cpp's own account of the cache it allocates for a context of
+// --ctx cells (default 65536, so that its two-decimal MiB figures give bytes per token to
+// +-0.1), summed over its caches (one, or full and windowed layers). Prints
+// "kv_bytes_per_token X".
+int cmd_kv_bytes(int argc, char** argv) {
+  if (argc < 3) return usage();
+  const int n_ctx = std::atoi(option(argc, argv, 3, "--ctx", "65536").c_str());
+  load_backends();
+  llama_model_params mparams = llama_model_default_params();
+  mparams.n_gpu_layers = 0;
+  llama_model* model = llama_model_load_from_file(argv[2], mparams);
+  if (model == nullptr) return fail("llama_model_load_from_file failed for %s", argv[2]);
+  llama_context_params cparams = llama_context_default_params();
+  cparams.n_ctx = static_cast<uint32_t>(n_ctx);
+  cparams.n_batch = 64;
+  cparams.n_ubatch = 64;
+  cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  std::string log;
+  g_captured = &log;
+  llama_context* ctx = llama_init_from_model(model, cparams);
+  g_captured = nullptr;
+  int rc = 0;
+  if (ctx == nullptr) {
+    rc = fail("llama_init_from_model failed for %s", argv[2]);
+  } else {
+    double per_token = 0.0;
+    int n_caches = 0;
+    for (size_t at = log.find("llama_kv_cache: size ="); at != std::string::npos;
+         at = log.find("llama_kv_cache: size =", at + 1)) {
+      double mib = 0.0;
+      unsigned cells = 0;
+      if (std::sscanf(log.c_str() + at, "llama_kv_cache: size = %lf MiB ( %u cells", &mib, &cells) != 2 || cells == 0) {
+        rc = fail("cannot read llama.cpp's cache line: %s", log.substr(at, 120).c_str());
+        break;
+      }
+      per_token += mib * 1048576.0 / cells;
+      ++n_caches;
+    }
+    if (rc == 0 && n_caches == 0) rc = fail("llama.cpp logged no KV cache size");
+    if (rc == 0) std::printf("kv_bytes_per_token %.2f\ncaches %d\n", per_token, n_caches);
+    llama_free(ctx);
+  }
   llama_model_free(model);
   return rc;
 }
@@ -912,6 +961,8 @@ int main(int argc, char** argv) {
     rc = cmd_dequant(argc, argv);
   } else if (cmd == "load") {
     rc = cmd_load(argc, argv);
+  } else if (cmd == "kv-bytes") {
+    rc = cmd_kv_bytes(argc, argv);
   } else if (cmd == "bench") {
     rc = cmd_bench(argc, argv);
   } else if (cmd == "logits") {

@@ -83,3 +83,33 @@ for (const preset of PRESETS) {
     assert.deepEqual([...mine.entries()].sort(), [...theirs.entries()].sort());
   });
 }
+
+// The KV cache's size: `hearth inspect` reports bytes per token (f16 cache) equal to what
+// llama.cpp allocates for the same file (harness kv-bytes: its own log line over 65536 cells).
+// DeepSeek's cache holds only the latent and its roped part (MLA: (kv_lora + rope) x 2 bytes per
+// layer). A DeepSeek file in the older converter's layout (attn_kv_b) is split when hearth opens
+// it and keeps the latent cache, where llama.cpp caches every head's keys and values: smaller.
+const KV_PRESETS = ["qwen3-tiny", "llama-3.2-tiny", "qwen3-30b-a3b-tiny", "deepseek-v2-lite-tiny", "deepseek-v3-tiny"];
+const hearthKvBytes = (file) => JSON.parse(hearth("inspect", "--json", file)).hparams.kv_bytes_per_token;
+const llamaKvBytes = (file) => Number(/kv_bytes_per_token ([0-9.]+)/.exec(harness("kv-bytes", file))[1]);
+
+for (const preset of KV_PRESETS) {
+  test(`KV cache bytes per token equal llama.cpp's: ${preset}`, () => {
+    const file = mkmodel(preset, "q8_0");
+    const ours = hearthKvBytes(file), theirs = llamaKvBytes(file);
+    console.log(`# ${preset}: hearth ${ours} bytes per token, llama.cpp ${theirs}`);
+    assert.ok(ours > 0);
+    assert.equal(ours, Math.round(theirs));
+  });
+}
+
+test("a legacy DeepSeek file keeps the latent cache: smaller than llama.cpp's, equal to the current layout's", () => {
+  const legacy = path.join(dir, "deepseek-v3-tiny-legacy.gguf");
+  hearth("mkmodel", "--preset", "deepseek-v3-tiny", "--type", "q8_0", "-o", legacy, "--seed", "1", "--legacy-kv-b");
+  const ours = hearthKvBytes(legacy), theirs = llamaKvBytes(legacy);
+  const current = llamaKvBytes(mkmodel("deepseek-v3-tiny", "q8_0"));
+  console.log(`# deepseek-v3-tiny --legacy-kv-b: hearth ${ours} bytes per token, llama.cpp ${theirs} ` +
+              `(llama.cpp on the current layout: ${current})`);
+  assert.equal(ours, Math.round(current));
+  assert.ok(ours < theirs, `${ours} >= ${theirs}`);
+});

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "base/result.h"
+#include "kernels/ref/ggml_lanes.h"
 #include "tensor/quant.h"
 #include "tensor/quant_blocks.h"
 #include "tensor/quant_rows.h"
@@ -460,6 +461,38 @@ float dot_halves(const uint8_t* w, const uint8_t* a, int64_t n, Widen widen) {
   return static_cast<float>(sum);
 }
 
+// ggml_vec_dot_f32 as it runs on AVX-512 (KSums::kVecDot): lane l of accumulator q takes the
+// products of elements 64i + 16q + l by fused multiply-adds; the accumulators fold 0+2, 1+3, then
+// 0+1; reduce_lanes16 adds the 16 lanes. The tail past the last whole 64 (its scalar
+// `sumf += x[i]*y[i]`) is added in order, as the prebuilt library's compiler vectorised it:
+// whole 16s and then one 8 as rounded products, the last 0..7 by fused multiply-adds (measured
+// against it: tests/kernels/vec_dot_test.cpp).
+float dot_f32_vec_dot(const uint8_t* w, const uint8_t* a, int64_t n) {
+  float acc[4][16] = {};
+  const int64_t n64 = n - n % 64;
+  const auto at = [](const uint8_t* p, int64_t j) {
+    float x;
+    std::memcpy(&x, p + 4 * j, 4);
+    return x;
+  };
+  for (int64_t i = 0; i < n64; i += 64)
+    for (int q = 0; q < 4; ++q)
+      for (int l = 0; l < 16; ++l) acc[q][l] = std::fma(at(w, i + 16 * q + l), at(a, i + 16 * q + l), acc[q][l]);
+  for (int l = 0; l < 16; ++l) {
+    acc[0][l] += acc[2][l];
+    acc[1][l] += acc[3][l];
+    acc[0][l] += acc[1][l];
+  }
+  float sum = reduce_lanes16(acc[0]);
+  int64_t j = n64;
+  for (; n - j >= 16; j += 16)
+    for (int64_t l = 0; l < 16; ++l) sum += at(w, j + l) * at(a, j + l);
+  if (n - j >= 8)
+    for (const int64_t end = j + 8; j < end; ++j) sum += at(w, j) * at(a, j);
+  for (; j < n; ++j) sum = std::fma(at(w, j), at(a, j), sum);
+  return sum;
+}
+
 float dot_f32(const uint8_t* w, const uint8_t* a, int64_t n) {
   double sum = 0.0;
   for (int64_t j = 0; j < n; ++j) {
@@ -563,7 +596,7 @@ float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t
   const int64_t nb = n / info.block_elems;
   switch (weight_type) {
     case DType::F32:
-      return dot_f32(w, a, n);
+      return sums == KSums::kVecDot ? dot_f32_vec_dot(w, a, n) : dot_f32(w, a, n);
     case DType::F16:
       return dot_halves(w, a, n, fp16_to_fp32);
     case DType::BF16:

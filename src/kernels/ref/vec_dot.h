@@ -47,7 +47,8 @@ void quantize_activation(DType act_type, const float* x, void* out, int64_t n);
 //  - kSuperBlocks: one per super-block (256 elements), the order of its repacked Q4_K GEMV, which
 //    its MUL_MAT_ID runs for expert matrices at every batch size;
 //  - kVecDot: ggml's own x86 vec_dot (8 f32 lanes per super-block, the mins in 4 lanes), which it
-//    runs for matrices it does not repack (MLA's 3-D attn_v_b, multiplied head by head).
+//    runs for matrices it does not repack (MLA's 3-D attn_v_b, multiplied head by head). F32
+//    weights take it too: ggml_vec_dot_f32's AVX-512 order (4 x 16 lanes) instead of a double sum.
 enum class KSums : uint8_t { kPairs, kSuperBlocks, kVecDot };
 
 // Dot product of `n` elements: a weight row of `weight_type` with an activation row already

@@ -8,6 +8,7 @@
 #include "base/mapped_file.h"
 #include "base/thread_pool.h"
 #include "cli/commands.h"
+#include "engine/speculative.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
 #include "sampling/stop_filter.h"
@@ -24,6 +25,10 @@ struct RunArgs {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   SamplingParams sampling;
+  std::string spec;        // "", "ngram" or "draft"
+  std::string draft_model;
+  int64_t draft_max = 16;  // as llama.cpp's --draft-max
+  float draft_p_min = 0.75f;
 };
 
 int run_generation(const RunArgs& a) {
@@ -69,28 +74,78 @@ int run_generation(const RunArgs& a) {
                tokens.size(), t.n_ctx());
     return 1;
   }
+  // Speculative decoding: a draft model of the same vocabulary, or prompt lookup.
+  std::unique_ptr<ModelFile> draft_file;
+  std::unique_ptr<Transformer> draft_tf;
+  std::unique_ptr<Drafter> drafter;
+  const std::string spec = a.spec.empty() && !a.draft_model.empty() ? "draft" : a.spec;
+  if (spec == "ngram") {
+    drafter = std::make_unique<NgramDrafter>();
+  } else if (spec == "draft") {
+    if (a.draft_model.empty()) {
+      fmt::print(stderr, "hearth run: --spec draft needs --draft MODEL\n");
+      return 2;
+    }
+    auto df = ModelFile::open(a.draft_model);
+    if (!df.ok()) {
+      fmt::print(stderr, "hearth run: {}\n", df.error().message);
+      return 1;
+    }
+    draft_file = std::make_unique<ModelFile>(std::move(*df));
+    auto dt = Transformer::create(*draft_file, topt);
+    if (!dt.ok()) {
+      fmt::print(stderr, "hearth run: draft model: {}\n", dt.error().message);
+      return 1;
+    }
+    draft_tf = std::move(*dt);
+    if (draft_tf->hparams().n_vocab != t.hparams().n_vocab) {
+      fmt::print(stderr, "hearth run: the draft model's vocabulary ({} tokens) is not the model's ({})\n",
+                 draft_tf->hparams().n_vocab, t.hparams().n_vocab);
+      return 1;
+    }
+    drafter = std::make_unique<ModelDrafter>(*draft_tf, a.draft_p_min);
+    fmt::print(stderr, "run: draft {} ({}), up to {} tokens a pass, p_min {}\n", a.draft_model,
+               draft_file->architecture(), a.draft_max, a.draft_p_min);
+  }
+
   Sampler sampler(a.sampling, static_cast<int32_t>(t.hparams().n_vocab));
+  SpeculativeDecoder speculative(t, sampler, drafter.get(), a.draft_max);
   tokenizer::StreamDecoder decoder(*tok);
   StopFilter filter(a.stop);
   std::vector<float> logits;
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
-
   const auto t0 = clock::now();
   Status st = t.forward(tokens, false, logits);
   const auto t1 = clock::now();
+  const int64_t n_prompt = static_cast<int64_t>(tokens.size());
   int64_t n_generated = 0;
-  while (st.ok() && n_generated < a.n_predict) {
-    const int32_t next = sampler.sample(logits, tokens);
-    if (!a.ignore_eos && tok->is_eog(next)) break;
-    tokens.push_back(next);
-    ++n_generated;
-    std::string text = filter.push(decoder.push(next));
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    if (filter.stopped() || t.n_past() >= t.n_ctx()) break;
-    const int32_t one[1] = {next};
-    st = t.forward(one, false, logits);
+  std::vector<int32_t> emitted;
+  if (st.ok()) {
+    const int32_t first = sampler.sample(logits, tokens);
+    emitted.assign(1, first);
+    tokens.push_back(first);
+  }
+  bool done = false;
+  while (st.ok() && !done) {
+    // The tokens decided by the last pass, one at a time, as plain decoding shows them.
+    for (const int32_t next : emitted) {
+      if (n_generated >= a.n_predict || (!a.ignore_eos && tok->is_eog(next))) {
+        done = true;
+        break;
+      }
+      ++n_generated;
+      std::string text = filter.push(decoder.push(next));
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+      if (filter.stopped()) {
+        done = true;
+        break;
+      }
+    }
+    if (done || n_generated >= a.n_predict || t.n_past() >= t.n_ctx()) break;
+    st = speculative.step(tokens, emitted);
+    if (emitted.empty()) break;
   }
   if (!filter.stopped()) {
     std::string tail = filter.push(decoder.flush());
@@ -98,6 +153,7 @@ int run_generation(const RunArgs& a) {
     std::fwrite(tail.data(), 1, tail.size(), stdout);
   }
   std::fputs("\n", stdout);
+  std::fflush(stdout);  // before the report on stderr, so the two do not interleave
   const auto t2 = clock::now();
   if (!st.ok()) {
     fmt::print(stderr, "hearth run: {}\n", st.message());
@@ -105,10 +161,16 @@ int run_generation(const RunArgs& a) {
   }
   const double prompt_s = std::chrono::duration<double>(t1 - t0).count();
   const double gen_s = std::chrono::duration<double>(t2 - t1).count();
-  fmt::print(stderr, "prompt: {} tokens in {:.2f} s ({:.1f} tokens/s)\n", tokens.size() - n_generated,
-             prompt_s, double(tokens.size() - n_generated) / prompt_s);
+  fmt::print(stderr, "prompt: {} tokens in {:.2f} s ({:.1f} tokens/s)\n", n_prompt, prompt_s,
+             double(n_prompt) / prompt_s);
   fmt::print(stderr, "generated: {} tokens in {:.2f} s ({:.1f} tokens/s)\n", n_generated, gen_s,
              gen_s > 0 ? double(n_generated) / gen_s : 0.0);
+  if (drafter) {
+    const SpeculativeStats& ss = speculative.stats();
+    fmt::print(stderr, "speculative ({}): {} passes, {} drafted, {} accepted ({:.1f}%), {:.2f} tokens a pass\n", spec,
+               ss.passes, ss.drafted, ss.accepted, ss.drafted > 0 ? 100.0 * double(ss.accepted) / double(ss.drafted) : 0.0,
+               ss.passes > 0 ? double(ss.passes + ss.accepted) / double(ss.passes) : 0.0);
+  }
   return 0;
 }
 
@@ -136,6 +198,16 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-s,--seed", a->sampling.seed, "Sampling seed")->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop when this text appears (repeatable)");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
+  cmd->add_option("--spec", a->spec, "Speculative decoding: ngram (prompt lookup) or draft (with --draft)")
+      ->check(CLI::IsMember({"ngram", "draft"}));
+  cmd->add_option("--draft,--model-draft", a->draft_model,
+                  "Draft model (same vocabulary) for speculative decoding; output is unchanged");
+  cmd->add_option("--draft-max", a->draft_max, "Draft tokens per pass at most")
+      ->check(CLI::Range(int64_t{1}, int64_t{256}))
+      ->capture_default_str();
+  cmd->add_option("--draft-p-min", a->draft_p_min, "A draft model stops drafting below this top probability")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
   cmd->callback([a, &exit_code] {
     if (a->prompt.empty() && a->file.empty()) {
       fmt::print(stderr, "hearth run: -p PROMPT or -f FILE is required\n");

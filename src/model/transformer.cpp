@@ -453,6 +453,14 @@ Status Transformer::forward_own(std::span<const int32_t> tokens, TokenOutput out
   return {};
 }
 
+Status Transformer::truncate(int64_t n) {
+  if (n < 0 || n > n_past_) return make_error("truncate: {} is outside 0..{} (the cached tokens)", n, n_past_);
+  if (own_kv_.has_window_group() && n_past_ - n > n_batch_)
+    return make_error("truncate: {} tokens back is more than a sliding-window cache keeps ({})", n_past_ - n, n_batch_);
+  n_past_ = n;
+  return {};
+}
+
 Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
   if (b.size() == 0) return make_error("forward: no tokens");
   if (b.positions.size() != b.size() || b.seq.size() != b.size() || b.outputs.size() != b.size())

@@ -127,6 +127,11 @@ class Transformer {
 
   // Forgets the cached sequence (positions restart at 0).
   void reset() { n_past_ = 0; }
+  // Forgets the cached tokens from position n on (speculative decoding's rejected drafts): the
+  // next forward continues at n. Their cells are simply overwritten; a sliding-window ring can
+  // take back at most one chunk (n_batch tokens), since older tokens the window still needs
+  // would have been overwritten by a longer run.
+  Status truncate(int64_t n);
 
   // Any sequences in a caller's paged cache. Writes [batch.n_logits(), n_vocab] to `logits`, one
   // row per token whose output is kLogits, and [n_outputs(kHidden), n_embd] to `hidden`, one row

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -257,6 +258,34 @@ std::string read_file(const std::string& path) {
 
 // `logits --dump` writes each layer's activations under llama.cpp's names, [n_tokens, dim] f32,
 // and dumping changes no logit.
+// `run --spec ngram` and `run --draft` (a Q4_0 draft of the same weights) print the text plain
+// decoding prints, greedy and sampled with a seed, and report how many drafts stood.
+TEST_F(Cli, SpeculativeRunPrintsWhatPlainDecodingPrints) {
+  const std::string target = model("qwen2.5-tiny", "f16"), draft = model("qwen2.5-tiny", "q4_0");
+  const auto text_of = [](const std::string& out) {  // the generation, without the stderr report
+    std::string text, line;
+    std::istringstream in(out);
+    while (std::getline(in, line))
+      if (!line.starts_with("run:") && !line.starts_with("prompt:") && !line.starts_with("generated:") &&
+          !line.starts_with("speculative")) text += line + "\n";
+    return text;
+  };
+  for (const std::string sampling : {"--temp 0", "--temp 0.8 -s 7"}) {
+    const std::string base = "run -m " + target + " -p 'one two three four. one two three four. one two' -n 48 " + sampling;
+    const CmdResult plain = run(base);
+    ASSERT_EQ(plain.exit_code, 0) << plain.out;
+    for (const std::string& spec : {std::string("--spec ngram"), "--draft " + draft + " --draft-p-min 0 --draft-max 4"}) {
+      const CmdResult r = run(base + " " + spec);
+      ASSERT_EQ(r.exit_code, 0) << r.out;
+      EXPECT_EQ(text_of(r.out), text_of(plain.out)) << spec << " " << sampling;
+      EXPECT_NE(r.out.find("accepted"), std::string::npos) << r.out;
+    }
+  }
+  const CmdResult bad = run("run -m " + target + " -p hi --spec draft");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("--spec draft needs --draft MODEL"), std::string::npos) << bad.out;
+}
+
 TEST_F(Cli, LogitsDumpWritesEachActivationWithoutChangingTheLogits) {
   const std::string m = model("qwen3-tiny", "q8_0");
   const std::string dir = kTmp + "/dump";

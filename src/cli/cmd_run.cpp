@@ -202,10 +202,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"ngram", "draft"}));
   cmd->add_option("--draft,--model-draft", a->draft_model,
                   "Draft model (same vocabulary) for speculative decoding; output is unchanged");
-  cmd->add_option("--draft-max", a->draft_max, "Draft tokens per pass at most")
+  cmd->add_option("--draft-max,--spec-draft-n-max", a->draft_max, "Draft tokens per pass at most")
       ->check(CLI::Range(int64_t{1}, int64_t{256}))
       ->capture_default_str();
-  cmd->add_option("--draft-p-min", a->draft_p_min, "A draft model stops drafting below this top probability")
+  cmd->add_option("--draft-p-min,--spec-draft-p-min", a->draft_p_min, "A draft model stops drafting below this top probability")
       ->check(CLI::Range(0.0f, 1.0f))
       ->capture_default_str();
   cmd->callback([a, &exit_code] {

@@ -16,12 +16,11 @@ ModelFile::ModelFile(Parts parts)
       mappings_(std::move(parts.mappings)),
       hf_tokenizer_dir_(std::move(parts.hf_tokenizer_dir)) {}
 
-static Result<ModelFile> open_gguf(const std::string& path) {
-  HEARTH_TRY(gguf::File file, gguf::File::open(path));
+Result<ModelFile> ModelFile::from_gguf(gguf::File file) {
   auto shared = std::make_shared<const gguf::File>(std::move(file));
   ModelFile::Parts parts;
   parts.format = SourceFormat::kGguf;
-  parts.path = path;
+  parts.path = shared->name();
   parts.gguf_version = shared->version();
   parts.metadata = shared->metadata();
   parts.tensors.reserve(shared->tensors().size());
@@ -38,7 +37,8 @@ Result<ModelFile> ModelFile::open(const std::string& path) {
   auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status)) return make_error("{}: no such file or directory", path);
   if (std::filesystem::is_directory(status)) return open_hf_folder(path);
-  return open_gguf(path);
+  HEARTH_TRY(gguf::File file, gguf::File::open(path));
+  return from_gguf(std::move(file));
 }
 
 void ModelFile::release_pages(const TensorView& view) const {

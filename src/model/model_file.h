@@ -28,6 +28,8 @@ class ModelFile {
  public:
   // A regular file is read as GGUF; a directory as a Hugging Face folder.
   static Result<ModelFile> open(const std::string& path);
+  // A parsed GGUF (its views borrow the file's mapping or the caller's bytes, kept alive here).
+  static Result<ModelFile> from_gguf(gguf::File file);
 
   SourceFormat format() const { return format_; }
   const std::string& path() const { return path_; }

@@ -29,6 +29,9 @@ for f in "$shared"/testdata/quants/Q4_K.gguf "$shared"/testdata/quants/MXFP4.ggu
   head -c 65536 "$f" > "$gguf_seeds/$(basename "$f")"
 done
 run fuzz_gguf "$gguf_seeds"
+# Whole tiny models (tests/fuzz/make_model_seeds.py): hyperparameters, an older DeepSeek file's
+# attn_kv_b split, tensor shapes against the architecture.
+run fuzz_model_file "$here/corpus/model_file"
 
 if [ -x "$build/tests/fuzz/fuzz_safetensors" ]; then
   st_seeds="$here/corpus/safetensors"

@@ -1,0 +1,27 @@
+// libFuzzer target: arbitrary bytes as a GGUF model. Past the GGUF parser: the model-file layer
+// (an older DeepSeek file's attn_kv_b split in memory), the hyperparameters every later layer
+// sizes buffers from, the tensor table checked against the architecture's slots, and the KV
+// cache's layer shapes. Every input must be accepted or refused cleanly, and nothing may be sized
+// from an unchecked value (the run's -malloc_limit_mb catches that).
+#include <cstddef>
+#include <cstdint>
+
+#include "gguf/gguf.h"
+#include "model/arch.h"
+#include "model/model_file.h"
+#include "model/transformer.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto file = hearth::gguf::File::parse(std::span<const uint8_t>(data, size), "fuzz");
+  if (!file.ok()) return 0;
+  auto model = hearth::ModelFile::from_gguf(std::move(*file));
+  if (!model.ok()) return 0;
+  auto hp = hearth::read_hparams(*model);
+  if (!hp.ok()) return 0;
+  const hearth::ArchSpec* arch = hearth::find_arch(model->architecture());
+  if (arch == nullptr) return 0;
+  if (!hearth::validate_tensors(*model, *arch, *hp).ok()) return 0;
+  volatile size_t sink = hearth::kv_layer_shapes(*hp).size();
+  (void)sink;
+  return 0;
+}

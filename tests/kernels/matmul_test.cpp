@@ -45,7 +45,7 @@ const Case kCases[] = {
     {DType::Q4_K, {256, 768}},      {DType::Q5_K, {256, 768}},
     {DType::Q6_K, {256, 768}},      {DType::F16, {1, 7, 16, 37, 100, 515}},
     {DType::BF16, {8, 40, 100}},    {DType::Q4_1, {32, 64}},  // Q4_1: no SIMD kernel, ref fallback
-    {DType::MXFP4, {32, 96, 2880}}, {DType::IQ4_NL, {32, 160}},
+    {DType::MXFP4, {32, 96, 2880}}, {DType::IQ4_NL, {32, 160}},  {DType::IQ4_XS, {256, 768}},
 };
 
 const CpuLevel kLevels[] = {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon};
@@ -270,9 +270,10 @@ TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
   if (level == CpuLevel::kAvx2 || level == CpuLevel::kAvx512) {
-    for (DType t : {DType::MXFP4, DType::IQ4_NL}) EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
+    for (DType t : {DType::MXFP4, DType::IQ4_NL, DType::IQ4_XS})
+      EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
-  EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::IQ4_XS));
+  EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::Q4_1));  // still the reference's
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, MatmulLevel, testing::ValuesIn(kLevels),

@@ -11,7 +11,7 @@
 
 #include "engine/block_manager.h"
 #include "engine/engine.h"
-#include "model/mkmodel.h"
+#include "engine/test_model_files.h"
 #include "model/transformer.h"
 
 namespace hearth::engine {
@@ -20,24 +20,8 @@ namespace {
 const std::string kTmp = std::string(HEARTH_TEST_TMP) + "/engine";
 
 const ModelFile& tiny_model() {
-  static ModelFile* model = [] {
-    std::filesystem::create_directories(kTmp);
-    const std::string path = kTmp + "/qwen2.5-tiny-q8_0.gguf";
-    if (!std::filesystem::exists(path)) {
-      MkModelOptions o;
-      o.preset = "qwen2.5-tiny";
-      o.type = "q8_0";
-      o.output = path;
-      o.seed = 5;
-      o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
-      o.chat_template_dir = "";
-      auto r = make_random_model(o);
-      EXPECT_TRUE(r.ok()) << r.error().message;
-    }
-    auto m = ModelFile::open(path);
-    EXPECT_TRUE(m.ok()) << m.error().message;
-    return new ModelFile(std::move(*m));  // lives for the whole test binary
-  }();
+  // Lives for the whole test binary.
+  static ModelFile* model = new ModelFile(test::open_test_model(kTmp, "qwen2.5-tiny", "q8_0", 5));
   return *model;
 }
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/speculative.h"
-#include "model/mkmodel.h"
+#include "engine/test_model_files.h"
 #include "model/transformer.h"
 
 namespace hearth {
@@ -19,23 +19,8 @@ namespace {
 
 const std::string kTmp = std::string(HEARTH_TEST_TMP) + "/speculative";
 
-ModelFile open_model(const std::string& preset, const std::string& type, uint64_t seed = 5) {
-  std::filesystem::create_directories(kTmp);
-  const std::string path = kTmp + "/" + preset + "-" + type + ".gguf";
-  if (!std::filesystem::exists(path)) {
-    MkModelOptions o;
-    o.preset = preset;
-    o.type = type;
-    o.output = path;
-    o.seed = seed;
-    o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
-    o.chat_template_dir = "";
-    auto r = make_random_model(o);
-    EXPECT_TRUE(r.ok()) << r.error().message;
-  }
-  auto m = ModelFile::open(path);
-  EXPECT_TRUE(m.ok()) << m.error().message;
-  return std::move(*m);
+ModelFile open_model(const std::string& preset, const std::string& type) {
+  return test::open_test_model(kTmp, preset, type, 5);
 }
 
 std::unique_ptr<Transformer> make(const ModelFile& m, int64_t n_batch = 64) {

@@ -354,6 +354,27 @@ void* open_ggml_cpu(const std::string& dir, std::string* why, std::string* chose
   return best;
 }
 
+// llama.cpp's prebuilt ggml CPU library, initialised: its type traits and the variant ggml's
+// loader would choose, or null traits and the reason.
+struct GgmlCpu {
+  GetTraits traits = nullptr;
+  std::string chosen, why;
+};
+GgmlCpu load_ggml_cpu(const char* dir) {
+  GgmlCpu g;
+  void* lib = open_ggml_cpu(dir, &g.why, &g.chosen);
+  if (lib == nullptr) return g;
+  auto cpu_init = reinterpret_cast<void (*)()>(dlsym(lib, "ggml_cpu_init"));
+  auto traits = reinterpret_cast<GetTraits>(dlsym(lib, "ggml_get_type_traits_cpu"));
+  if (!cpu_init || !traits) {
+    g.why = g.chosen + " lacks ggml_cpu_init or ggml_get_type_traits_cpu";
+    return g;
+  }
+  cpu_init();
+  g.traits = traits;
+  return g;
+}
+
 TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
   const char* dir = std::getenv("HEARTH_GGML_LIB_DIR");
   if (!dir || !*dir) {
@@ -361,14 +382,10 @@ TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
                     "prebuilt ggml. Set it to the folder holding libggml-base.so and "
                     "libggml-cpu-*.so (make peer-test does). ***";
   }
-  std::string why, chosen;
-  void* lib = open_ggml_cpu(dir, &why, &chosen);
-  ASSERT_NE(lib, nullptr) << why;
-  auto cpu_init = reinterpret_cast<void (*)()>(dlsym(lib, "ggml_cpu_init"));
-  auto get_traits = reinterpret_cast<GetTraits>(dlsym(lib, "ggml_get_type_traits_cpu"));
-  ASSERT_TRUE(cpu_init && get_traits) << chosen;
-  cpu_init();
-  std::printf("comparing with %s/%s\n", dir, chosen.c_str());
+  const GgmlCpu ggml = load_ggml_cpu(dir);
+  ASSERT_NE(ggml.traits, nullptr) << ggml.why;
+  const GetTraits get_traits = ggml.traits;
+  std::printf("comparing with %s/%s\n", dir, ggml.chosen.c_str());
 
   std::mt19937 rng(4321);
   for (DType type : kWeightTypes) {
@@ -412,20 +429,16 @@ TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
 TEST(VecDotGgml, F32VecDotOrderIsGgmlsBits) {
   const char* dir = std::getenv("HEARTH_GGML_LIB_DIR");
   if (!dir || !*dir) GTEST_SKIP() << "\n*** HEARTH_GGML_LIB_DIR is not set: NOT comparing against llama.cpp ***";
-  std::string why, chosen;
-  void* lib = open_ggml_cpu(dir, &why, &chosen);
-  ASSERT_NE(lib, nullptr) << why;
-  auto cpu_init = reinterpret_cast<void (*)()>(dlsym(lib, "ggml_cpu_init"));
-  auto get_traits = reinterpret_cast<GetTraits>(dlsym(lib, "ggml_get_type_traits_cpu"));
-  ASSERT_TRUE(cpu_init && get_traits) << chosen;
-  cpu_init();
+  const GgmlCpu ggml = load_ggml_cpu(dir);
+  ASSERT_NE(ggml.traits, nullptr) << ggml.why;
+  const std::string& chosen = ggml.chosen;
   bool avx512 = false;
   for (const char* v : {"skylakex", "cannonlake", "cascadelake", "icelake", "cooperlake", "zen4", "sapphirerapids"})
     avx512 = avx512 || chosen.find(v) != std::string::npos;
   if (!avx512)
     GTEST_SKIP() << "\n*** ggml chose " << chosen << ", not an AVX-512 build: its vec_dot_f32 sums in 8 lanes, "
                  << "and hearth follows the AVX-512 order on every CPU ***";
-  const GgmlVecDot vec_dot = get_traits(static_cast<int>(DType::F32))->vec_dot;
+  const GgmlVecDot vec_dot = ggml.traits(static_cast<int>(DType::F32))->vec_dot;
   std::mt19937 rng(99);
   int differs_from_double = 0;
   for (int64_t n : {16, 64, 100, 128, 512, 777}) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/mapped_file.h"
 #include "base/thread_pool.h"
@@ -98,12 +99,22 @@ int run_generation(const RunArgs& a) {
       return 1;
     }
     draft_tf = std::move(*dt);
-    if (draft_tf->hparams().n_vocab != t.hparams().n_vocab) {
-      fmt::print(stderr, "hearth run: the draft model's vocabulary ({} tokens) is not the model's ({})\n",
-                 draft_tf->hparams().n_vocab, t.hparams().n_vocab);
+    // As llama.cpp requires: the same tokens (its output rows may differ by padding, up to 128).
+    auto draft_tok = tokenizer::Tokenizer::from_model(*draft_file);
+    if (!draft_tok.ok()) {
+      fmt::print(stderr, "hearth run: draft model: {}\n", draft_tok.error().message);
       return 1;
     }
-    drafter = std::make_unique<ModelDrafter>(*draft_tf, a.draft_p_min);
+    bool same_vocab = draft_tok->n_vocab() == tok->n_vocab() &&
+                      std::abs(draft_tf->hparams().n_vocab - t.hparams().n_vocab) <= 128;
+    for (int32_t id = 0; same_vocab && id < tok->n_vocab(); ++id)
+      same_vocab = draft_tok->token_text(id) == tok->token_text(id);
+    if (!same_vocab) {
+      fmt::print(stderr, "hearth run: the draft model's vocabulary ({} tokens) is not the model's ({})\n",
+                 draft_tok->n_vocab(), tok->n_vocab());
+      return 1;
+    }
+    drafter = std::make_unique<ModelDrafter>(*draft_tf, a.draft_p_min, t.hparams().n_vocab);
     fmt::print(stderr, "run: draft {} ({}), up to {} tokens a pass, p_min {}\n", a.draft_model,
                draft_file->architecture(), a.draft_max, a.draft_p_min);
   }

@@ -44,7 +44,7 @@ Result<std::vector<int32_t>> ModelDrafter::draft(std::span<const int32_t> histor
     const size_t best = static_cast<size_t>(std::max_element(row, row + n_vocab) - row);
     double sum = 0.0;
     for (size_t i = 0; i < n_vocab; ++i) sum += std::exp(double(row[i]) - double(row[best]));
-    if (!(1.0 / sum >= p_min_)) break;  // NaN logits end drafting too
+    if (!(1.0 / sum >= p_min_) || static_cast<int64_t>(best) >= target_vocab_) break;  // NaN logits too
     out.push_back(static_cast<int32_t>(best));
     if (static_cast<int64_t>(out.size()) >= max_tokens) break;
     feed = std::span<const int32_t>(&out.back(), 1);

@@ -42,15 +42,18 @@ class NgramDrafter final : public Drafter {
 
 // A smaller model over the same vocabulary, decoding greedily in its own cache, which follows
 // the sequence (rolled back to what the two share, then the rest run as one chunk). Drafting
-// stops where its top probability falls below p_min, as llama.cpp's --draft-p-min.
+// stops where its top probability falls below p_min, as llama.cpp's --draft-p-min, or at a token
+// the target's vocabulary (`target_vocab` ids) does not have.
 class ModelDrafter final : public Drafter {
  public:
-  ModelDrafter(Transformer& model, float p_min) : model_(model), p_min_(p_min) {}
+  ModelDrafter(Transformer& model, float p_min, int64_t target_vocab)
+      : model_(model), p_min_(p_min), target_vocab_(target_vocab) {}
   Result<std::vector<int32_t>> draft(std::span<const int32_t> history, int64_t max_tokens) override;
 
  private:
   Transformer& model_;
   float p_min_;
+  int64_t target_vocab_;
   std::vector<int32_t> cached_;  // the tokens in model_'s cache
   std::vector<float> logits_;
 };

@@ -281,9 +281,12 @@ TEST_F(Cli, SpeculativeRunPrintsWhatPlainDecodingPrints) {
       EXPECT_NE(r.out.find("accepted"), std::string::npos) << r.out;
     }
   }
-  const CmdResult bad = run("run -m " + target + " -p hi --spec draft");
+  CmdResult bad = run("run -m " + target + " -p hi --spec draft");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.out.find("--spec draft needs --draft MODEL"), std::string::npos) << bad.out;
+  bad = run("run -m " + target + " -p hi --draft " + model("llama-3.2-tiny", "q4_0"));  // another vocabulary
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("the draft model's vocabulary"), std::string::npos) << bad.out;
 }
 
 TEST_F(Cli, LogitsDumpWritesEachActivationWithoutChangingTheLogits) {

@@ -89,7 +89,7 @@ void expect_same_with_drafts(const std::string& preset) {
     NgramDrafter ngram;
     SpeculativeStats s1, s2;
     EXPECT_EQ(generate(*target, &ngram, sp, 60, &s1), plain) << "prompt lookup";
-    ModelDrafter by_model(*draft, 0.0f);
+    ModelDrafter by_model(*draft, 0.0f, target->hparams().n_vocab);
     EXPECT_EQ(generate(*target, &by_model, sp, 60, &s2), plain) << "draft model";
     // Drafts were checked and some stood: the passes are not one token each. (Prompt lookup finds
     // nothing to propose where a random model does not echo its prompt.)

@@ -88,6 +88,9 @@ std::string render_metrics(const std::vector<ModelMetrics>& models, bool loaded)
     w.counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", double(m.prefix_cache_queries));
     w.counter("vllm:prefix_cache_hits_total", "Prompt tokens whose KV came from the prefix cache.", double(m.prefix_cache_hits));
     w.counter("vllm:num_preemptions_total", "Sequences preempted for lack of KV blocks.", double(m.preemptions));
+    w.counter("vllm:spec_decode_num_draft_tokens_total", "Speculative draft tokens checked.", double(m.spec_drafted));
+    w.counter("vllm:spec_decode_num_accepted_tokens_total", "Speculative draft tokens accepted.",
+              double(m.spec_accepted));
     std::string& success = w.lines("vllm:request_success_total", "counter", "Finished requests by finish reason.");
     const char* reasons[] = {"stop", "length", "abort", "error"};
     for (size_t i = 0; i < 4; ++i)

@@ -56,6 +56,12 @@ void add_serving_options(CLI::App* cmd, ServingOptions& o, bool name_option) {
   cmd->add_option("--max-waiting", o.max_waiting, "Queued requests beyond which new ones get 503")->capture_default_str();
   cmd->add_option("--max-n", o.max_n, "Most choices (n) per request")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache, "Do not reuse KV blocks of shared prompt prefixes");
+  cmd->add_option("--spec", o.spec,
+                  "Speculative decoding: ngram (prompt lookup, while at most 4 sequences decode and none wait; "
+                  "output unchanged)")
+      ->check(CLI::IsMember({"ngram"}));
+  cmd->add_option("--draft-max,--spec-draft-n-max", o.draft_max, "Draft tokens per sequence and step at most")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{256}));
 }
 
 Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const char* log_prefix) {
@@ -131,6 +137,8 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   eopt.max_waiting = a.max_waiting;
   eopt.max_context = a.ctx_size > 0 ? a.ctx_size : hp.n_ctx_train;
   eopt.prefix_caching = !a.no_prefix_cache;
+  eopt.spec_ngram = a.spec == "ngram" && hp.causal;
+  eopt.spec_draft_max = a.draft_max;
   if (eopt.n_blocks < 2) return make_error("--kv-cache-mb {} holds less than two KV blocks of this model", a.kv_cache_mb);
   s->engine_ = std::make_unique<engine::Engine>(*s->transformer_, t.eog_ids(), eopt);
   const engine::Engine& eng = *s->engine_;

@@ -32,6 +32,8 @@ struct ServingOptions {
   int64_t max_waiting = 256;
   int64_t max_n = 16;
   bool no_prefix_cache = false;
+  std::string spec;            // "ngram": speculative decoding by prompt lookup while few sequences decode
+  int64_t draft_max = 16;
 };
 
 // The options that size the model and engine, shared by `serve` and `chat` (`serve` names its

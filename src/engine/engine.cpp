@@ -389,12 +389,28 @@ void Engine::publish_gauges() {
   metrics_.kv_window_blocks_cached = scheduler_.window_blocks().cached();
 }
 
+void Engine::propose_drafts() {
+  const int64_t n = scheduler_.n_running();
+  if (!options_.spec_ngram || n == 0 || n > options_.spec_max_running || scheduler_.n_waiting() > 0) return;
+  const int64_t k = std::min(options_.spec_draft_max, options_.spec_step_tokens / n - 1);
+  if (k <= 0) return;
+  for (uint64_t id : scheduler_.running()) {
+    const ScheduledSeq& s = *scheduler_.find(id);
+    if (s.pending() != 1 || s.n_draft > 0 || requests_.at(id)->pooler) continue;
+    const int64_t room = max_context_ - static_cast<int64_t>(s.tokens.size());
+    if (room <= 0) continue;
+    Result<std::vector<int32_t>> drafts = ngram_.draft(s.tokens, std::min(k, room));
+    if (drafts.ok()) scheduler_.set_drafts(id, *drafts);
+  }
+}
+
 bool Engine::step() {
   take_submissions();
   if (scheduler_.n_running() == 0 && scheduler_.n_waiting() == 0) {
     publish_gauges();  // cancellations may just have emptied both
     return false;
   }
+  propose_drafts();
   const StepPlan plan = scheduler_.schedule();
   account(plan);
   if (plan.empty() && scheduler_.n_running() == 0) {
@@ -423,7 +439,7 @@ bool Engine::step() {
       for (int64_t i = 0; i < run.count; ++i) {
         const int64_t pos = run.first + i;
         const TokenOutput out = pooler ? (pooler->reads(pos, s.n_prompt) ? TokenOutput::kHidden : TokenOutput::kNone)
-                                : run.logits && i == run.count - 1 ? TokenOutput::kLogits
+                                : run.logits && i >= run.count - run.n_logits ? TokenOutput::kLogits
                                                                    : TokenOutput::kNone;
         batch_.add(s.tokens[size_t(pos)], static_cast<int32_t>(pos), static_cast<int32_t>(index), out);
       }
@@ -470,8 +486,24 @@ bool Engine::step() {
           finish(run.id, FinishReason::kStop, {}, std::move(pooled));
           continue;
         }
-        sample(run.id, row);
-        row += n_vocab_;
+        // A decode run with drafts has a row for its pending token and each draft: each row's
+        // token is drawn as plain decoding would draw it, and while it equals the draft at its
+        // position that draft's keys and values stand (the next row is then plain decoding's next).
+        const std::vector<int32_t> drafts = scheduler_.take_drafts(run.id);
+        int64_t accepted = 0;
+        for (size_t i = 0; i <= drafts.size(); ++i) {
+          sample(run.id, row + i * size_t(n_vocab_));
+          const ScheduledSeq* s = scheduler_.find(run.id);
+          if (s == nullptr || i == drafts.size() || s->tokens.back() != drafts[i]) break;
+          scheduler_.accept_computed(run.id);
+          ++accepted;
+        }
+        if (!drafts.empty()) {
+          std::lock_guard lock(mutex_);
+          metrics_.spec_drafted += drafts.size();
+          metrics_.spec_accepted += uint64_t(accepted);
+        }
+        row += size_t(run.n_logits) * size_t(n_vocab_);
       }
     }
   }

@@ -30,6 +30,7 @@
 #include "grammar/matcher.h"
 #include "model/kv_cache.h"
 #include "model/pooling.h"
+#include "engine/speculative.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
 
@@ -43,6 +44,14 @@ struct EngineOptions {
   int64_t max_waiting = 256;        // queued requests beyond which submit refuses
   int64_t max_context = 0;          // tokens per sequence, prompt + generated (0: the model's)
   bool prefix_caching = true;
+  // Speculative decoding by prompt lookup (engine/speculative.h): drafts checked in the decode
+  // run, output unchanged. It pays while decoding is memory-bound, so it is on only while few
+  // sequences decode and none wait: at most spec_max_running sequences, each drafting so that
+  // the step stays within spec_step_tokens tokens, and at most spec_draft_max per sequence.
+  bool spec_ngram = false;
+  int64_t spec_draft_max = 16;
+  int64_t spec_max_running = 4;
+  int64_t spec_step_tokens = 32;
 };
 
 // Full-group blocks that fit in `bytes` of KV memory for this model with these options (block
@@ -140,6 +149,8 @@ class Engine {
   void run();
   bool step();  // false when there was nothing to do
   void take_submissions();
+  // Prompt-lookup drafts for the decoding sequences, when the batch is small enough to gain.
+  void propose_drafts();
   void account(const StepPlan& plan);
   void publish_gauges();
   // Finishes request `id`, wherever it is (callback last); it is gone afterwards.
@@ -177,6 +188,7 @@ class Engine {
   std::vector<float> hidden_;  // the batch's kHidden rows, for embedding requests
   std::vector<float> scratch_;
   std::vector<int32_t> order_;
+  NgramDrafter ngram_;
   std::thread thread_;
 };
 

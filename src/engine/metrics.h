@@ -55,6 +55,8 @@ struct EngineMetrics {
   uint64_t preemptions = 0;
   uint64_t steps = 0;                // engine steps (one forward pass over a batch each)
   uint64_t batched_tokens = 0;       // tokens run through those passes
+  uint64_t spec_drafted = 0;         // speculative draft tokens checked
+  uint64_t spec_accepted = 0;        // of those, tokens that stood
   std::array<uint64_t, 4> finished{};  // by FinishReason
   // Latencies in seconds.
   Histogram ttft{{0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0}};

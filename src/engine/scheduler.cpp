@@ -56,7 +56,7 @@ bool Scheduler::is_waiting(uint64_t id) const {
 void Scheduler::register_full_blocks(ScheduledSeq& s) {
   if (!options_.prefix_caching || s.use == PromptUse::kWhole) return;
   const int64_t bs = options_.block_size;
-  while (static_cast<int64_t>(s.hashes.size() + 1) * bs <= s.n_computed) {
+  while (static_cast<int64_t>(s.hashes.size() + 1) * bs <= verified(s)) {
     const size_t i = s.hashes.size();
     const std::span<const int32_t> block_tokens(s.tokens.data() + i * size_t(bs), size_t(bs));
     const uint64_t h = BlockManager::chain_hash(i == 0 ? 0 : s.hashes.back(), block_tokens);
@@ -106,7 +106,7 @@ void Scheduler::grow_window(ScheduledSeq& s, int64_t end) {
 
 void Scheduler::drop_passed_window(ScheduledSeq& s) {
   if (options_.window <= 0) return;
-  const auto first = static_cast<size_t>(first_window_block(s.n_computed));
+  const auto first = static_cast<size_t>(first_window_block(verified(s)));
   for (size_t i = 0; i < first && i < s.window_table.size(); ++i)
     if (s.window_table[i] >= 0) {
       window_blocks_.release(s.window_table[i]);
@@ -156,7 +156,51 @@ bool Scheduler::grow_for_next_token(ScheduledSeq& s) {
   return true;
 }
 
+bool Scheduler::grow_for_drafts(ScheduledSeq& s) {
+  const int64_t bs = options_.block_size;
+  const int64_t needed = (s.n_computed + 1 + s.n_draft + bs - 1) / bs - static_cast<int64_t>(s.table.size());
+  if (needed > blocks_.available()) return false;
+  for (int64_t i = 0; i < needed; ++i) s.table.push_back(*blocks_.allocate());
+  return true;
+}
+
+void Scheduler::drop_drafts(ScheduledSeq& s) {
+  s.tokens.resize(s.tokens.size() - static_cast<size_t>(s.n_draft));
+  s.n_computed = std::min(s.n_computed, static_cast<int64_t>(s.tokens.size()));
+  s.n_draft = 0;
+}
+
+void Scheduler::set_drafts(uint64_t id, std::span<const int32_t> drafts) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end() || drafts.empty()) return;
+  ScheduledSeq& s = *it->second;
+  HEARTH_CHECK(s.pending() == 1 && s.n_draft == 0, "drafts follow a decoding sequence's pending token");
+  s.tokens.insert(s.tokens.end(), drafts.begin(), drafts.end());
+  s.n_draft = static_cast<int64_t>(drafts.size());
+}
+
+std::vector<int32_t> Scheduler::take_drafts(uint64_t id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end() || it->second->n_draft == 0) return {};
+  ScheduledSeq& s = *it->second;
+  std::vector<int32_t> drafts(s.tokens.end() - s.n_draft, s.tokens.end());
+  drop_drafts(s);
+  register_full_blocks(s);
+  return drafts;
+}
+
+void Scheduler::accept_computed(uint64_t id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return;
+  ScheduledSeq& s = *it->second;
+  HEARTH_CHECK(s.n_draft == 0 && s.pending() == 1, "an accepted draft is the sequence's one pending token");
+  ++s.n_computed;
+  register_full_blocks(s);
+  drop_passed_window(s);
+}
+
 void Scheduler::preempt(uint64_t id) {
+  drop_drafts(*seqs_.at(id));
   release_blocks(*seqs_.at(id));
   running_.erase(std::find(running_.begin(), running_.end(), id));
   waiting_.push_front(id);  // first in line: it was admitted before everyone waiting
@@ -166,7 +210,8 @@ StepPlan Scheduler::schedule() {
   StepPlan plan;
   int64_t budget = options_.max_step_tokens;
   auto add_run = [&](ScheduledSeq& s, int64_t count) {
-    plan.runs.push_back({s.id, s.n_computed, count, s.n_computed + count == static_cast<int64_t>(s.tokens.size())});
+    plan.runs.push_back({s.id, s.n_computed, count, s.n_computed + count == static_cast<int64_t>(s.tokens.size()),
+                         1 + s.n_draft});
     budget -= count;
     grow_window(s, s.n_computed + count);
   };
@@ -175,7 +220,7 @@ StepPlan Scheduler::schedule() {
   // of the sequence being served stays valid.
   for (size_t i = 0; i < running_.size(); ++i) {
     ScheduledSeq& s = *seqs_.at(running_[i]);
-    if (s.pending() != 1) continue;
+    if (s.pending() != 1 + s.n_draft) continue;
     bool preempted_self = false;
     while (!preempted_self && !grow_for_next_token(s)) {
       const uint64_t victim = running_.back();
@@ -188,7 +233,9 @@ StepPlan Scheduler::schedule() {
       plan.preempted.push_back(victim);
       preempted_self = victim == s.id;
     }
-    if (!preempted_self) add_run(s, 1);
+    if (preempted_self) continue;
+    if (s.n_draft > 0 && !grow_for_drafts(s)) drop_drafts(s);
+    add_run(s, 1 + s.n_draft);
   }
 
   // Prefill chunks of the running sequences' prompts.
@@ -196,7 +243,7 @@ StepPlan Scheduler::schedule() {
     if (budget <= 0) break;
     ScheduledSeq& s = *seqs_.at(id);
     if (s.use == PromptUse::kWhole && s.pending() > budget) continue;
-    if (s.pending() > 1) add_run(s, std::min(budget, s.pending()));
+    if (s.n_draft == 0 && s.pending() > 1) add_run(s, std::min(budget, s.pending()));
   }
 
   // Admission, in order.

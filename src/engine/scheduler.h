@@ -28,6 +28,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <algorithm>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -75,6 +76,7 @@ struct ScheduledSeq {
   int64_t cached_tokens = 0;     // prompt tokens taken from the prefix cache at first admission
   bool admitted_once = false;
   PromptUse use = PromptUse::kCached;
+  int64_t n_draft = 0;           // the last n_draft tokens are speculative drafts, not yet checked
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
@@ -90,6 +92,7 @@ struct StepPlan {
     int64_t first = 0;
     int64_t count = 0;
     bool logits = false;
+    int64_t n_logits = 1;  // with `logits`: the last n_logits tokens' (a pending token and its drafts)
   };
   struct Admission {
     uint64_t id = 0;
@@ -116,6 +119,17 @@ class Scheduler {
   void commit(const StepPlan& plan);
   // A sampled token for a running sequence.
   void append(uint64_t id, int32_t token);
+  // Speculative decoding. Drafts follow a running sequence's pending token (decoding: pending()
+  // is 1); its next decode run covers them all, with logits for each, and needs blocks for them
+  // (if none are free, the drafts are dropped, never another sequence preempted). Preemption
+  // drops drafts. Nothing computed from a draft reaches the prefix cache until it is accepted.
+  void set_drafts(uint64_t id, std::span<const int32_t> drafts);
+  // After the run: removes the drafts from the sequence (its pending token is now computed) and
+  // returns them, for the sampler to check one by one.
+  std::vector<int32_t> take_drafts(uint64_t id);
+  // The token just appended equals the draft that stood at its position: its keys and values are
+  // already in the cache.
+  void accept_computed(uint64_t id);
   // Removes a sequence, running or waiting, releasing its blocks. No-op for unknown ids.
   void finish(uint64_t id);
 
@@ -126,6 +140,7 @@ class Scheduler {
     return waiting_.empty() ? std::nullopt : std::optional<uint64_t>(waiting_.front());
   }
   int64_t n_running() const { return static_cast<int64_t>(running_.size()); }
+  const std::vector<uint64_t>& running() const { return running_; }
   int64_t n_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   const BlockManager& blocks() const { return blocks_; }
   const BlockManager& window_blocks() const { return window_blocks_; }
@@ -138,6 +153,11 @@ class Scheduler {
   int64_t window_prefix(const ScheduledSeq& s, int64_t matched) const;
   int64_t first_window_block(int64_t pos) const;
   bool grow_for_next_token(ScheduledSeq& s);
+  // Blocks for the drafts after the pending token; false (nothing taken) when there are too few.
+  bool grow_for_drafts(ScheduledSeq& s);
+  void drop_drafts(ScheduledSeq& s);
+  // Tokens whose keys and values are computed and checked (drafts excluded).
+  static int64_t verified(const ScheduledSeq& s) { return s.n_computed - std::max<int64_t>(0, s.n_draft - s.pending()); }
   // Window blocks for a run of the sequence's tokens up to (not including) `end`.
   void grow_window(ScheduledSeq& s, int64_t end);
   // Releases the window blocks that no token from n_computed on reads.

@@ -64,7 +64,7 @@ struct Outcome {
 
 // Submits every prompt at once and waits for all of them.
 std::vector<Outcome> run_engine(Engine& engine, const std::vector<std::vector<int32_t>>& prompts, int64_t n,
-                                std::vector<uint64_t>* ids = nullptr) {
+                                std::vector<uint64_t>* ids = nullptr, float temperature = 0) {
   std::vector<Outcome> out(prompts.size());
   std::mutex m;
   std::condition_variable cv;
@@ -72,7 +72,8 @@ std::vector<Outcome> run_engine(Engine& engine, const std::vector<std::vector<in
   for (size_t i = 0; i < prompts.size(); ++i) {
     RequestSpec spec;
     spec.prompt = prompts[i];
-    spec.sampling.temperature = 0;
+    spec.sampling.temperature = temperature;
+    spec.sampling.seed = 3 + i;
     spec.max_tokens = n;
     spec.ignore_eos = true;
     spec.on_token = [&, i](const TokenEvent& ev) {
@@ -205,6 +206,60 @@ TEST(Engine, ChunkedPrefillAndPreemptionKeepResults) {
   for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(out[i].tokens, greedy_alone(prompts[i], 30)) << i;
   EXPECT_GT(engine.metrics().preemptions, 0u);
   EXPECT_EQ(engine.metrics().kv_blocks_in_use, 0);
+}
+
+// Speculative decoding by prompt lookup in the engine: drafts ride in the decode run and the
+// tokens are plain decoding's, alone, four at once, with too few blocks for everyone's drafts
+// (and preemption), and sampled with a seed (the same draws as an engine without drafts). Blocks
+// holding rejected drafts never reach the prefix cache: a prompt that continues a finished one
+// reuses its blocks and still decodes as alone.
+TEST(Engine, SpeculativeDecodingKeepsResults) {
+  auto tf = batch_transformer();
+  const int32_t n_vocab = static_cast<int32_t>(tf->hparams().n_vocab);
+  std::vector<std::vector<int32_t>> prompts;
+  for (uint32_t i = 0; i < 4; ++i) {
+    const std::vector<int32_t> motif = random_prompt(500 + i, 7 + i, n_vocab);
+    std::vector<int32_t> p;
+    for (int r = 0; r < 4; ++r) p.insert(p.end(), motif.begin(), motif.end());
+    prompts.push_back(p);
+  }
+  const int64_t n = 40;
+  for (const int64_t n_blocks : {256, 14}) {
+    EngineOptions eo;
+    eo.n_blocks = n_blocks;
+    eo.max_running = 4;
+    eo.max_step_tokens = 64;
+    eo.spec_ngram = true;
+    Engine engine(*tf, {}, eo);
+    auto alone = run_engine(engine, {prompts[0]}, n);
+    EXPECT_EQ(alone[0].tokens, greedy_alone(prompts[0], n));
+    auto together = run_engine(engine, prompts, n);
+    for (size_t i = 0; i < prompts.size(); ++i)
+      EXPECT_EQ(together[i].tokens, greedy_alone(prompts[i], n)) << "request " << i << ", " << n_blocks << " blocks";
+    const EngineMetrics m = engine.metrics();
+    std::printf("  %lld blocks: %llu drafted, %llu accepted, %llu steps, %llu preemptions\n", (long long)n_blocks,
+                (unsigned long long)m.spec_drafted, (unsigned long long)m.spec_accepted, (unsigned long long)m.steps,
+                (unsigned long long)m.preemptions);
+    EXPECT_GT(m.spec_accepted, 0u);
+    EXPECT_LT(m.spec_accepted, m.spec_drafted);  // some drafts were rejected and taken back
+    EXPECT_EQ(m.kv_blocks_in_use, 0);
+    if (n_blocks == 256) {
+      std::vector<int32_t> continued = prompts[1];
+      continued.insert(continued.end(), together[1].tokens.begin(), together[1].tokens.end());
+      auto more = run_engine(engine, {continued}, 12);
+      EXPECT_GT(more[0].finish.cached_tokens, int64_t(prompts[1].size()));
+      EXPECT_EQ(more[0].tokens, greedy_alone(continued, 12));
+    }
+  }
+  EngineOptions plain_options, spec_options;
+  plain_options.n_blocks = spec_options.n_blocks = 256;
+  spec_options.spec_ngram = true;
+  Engine plain(*tf, {}, plain_options);
+  auto sampled = run_engine(plain, prompts, n, nullptr, 0.8f);
+  Engine spec(*tf, {}, spec_options);
+  auto sampled_spec = run_engine(spec, prompts, n, nullptr, 0.8f);
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(sampled_spec[i].tokens, sampled[i].tokens) << i;
+  EXPECT_GT(spec.metrics().spec_drafted, 0u);
 }
 
 TEST(Engine, CancelFreesBlocksAndQueueIsBounded) {

@@ -185,6 +185,30 @@ test("batching is real: 8 concurrent requests share engine steps and give the sa
   assert.ok(concurrent < 2 * single, `8 concurrent requests took ${concurrent} steps; one alone takes ${single}`);
 });
 
+test("--spec ngram: drafts checked in the decode run, greedy tokens still llama.cpp's, alone and 4 at once", async () => {
+  const spec = await startServer(MODEL, ["--served-model-name", "tiny", "--spec", "ngram"]);
+  try {
+    const specClient = new OpenAI({ baseURL: `${spec.url}/v1`, apiKey: "x", maxRetries: 0 });
+    const prompts = [0, 1, 2, 3].map((i) => llamaModel.tokenize(`${"one two three four five. ".repeat(3 + i)}one two`));
+    const N = 32;
+    const ref = [];
+    for (const p of prompts) ref.push((await llamaGreedy(p, N)).tokens);
+    const completion = async (p) => idsOf((await specClient.completions.create({
+      model: "tiny", prompt: p, max_tokens: N, temperature: 0, logprobs: 1, ignore_eos: true,
+      return_tokens_as_token_ids: true })).choices[0].logprobs);
+    assert.deepEqual(await completion(prompts[0]), ref[0]);
+    const together = await Promise.all(prompts.map(completion));
+    for (let i = 0; i < prompts.length; i++) assert.deepEqual(together[i], ref[i], `request ${i}`);
+    const m = await metrics(spec.url);
+    const drafted = m.get("vllm:spec_decode_num_draft_tokens_total");
+    const accepted = m.get("vllm:spec_decode_num_accepted_tokens_total");
+    console.log(`# --spec ngram: ${accepted} of ${drafted} drafts accepted over ${5 * N} tokens`);
+    assert.ok(accepted > 0, `no draft was accepted (${drafted} drafted)`);
+  } finally {
+    await spec.stop();
+  }
+});
+
 test("prefix cache: a second request sharing a 1000-token prefix skips its prefill", async () => {
   const prefix = Array.from({ length: 1000 }, (_, i) => 1000 + ((i * 7919) % 50000));
   const before = await metrics(server.url);

@@ -45,7 +45,7 @@ const Case kCases[] = {
     {DType::Q4_K, {256, 768}},      {DType::Q5_K, {256, 768}},
     {DType::Q6_K, {256, 768}},      {DType::F16, {1, 7, 16, 37, 100, 515}},
     {DType::BF16, {8, 40, 100}},    {DType::Q4_1, {32, 64, 544}},    {DType::Q5_1, {32, 96, 544}},
-    {DType::Q3_K, {256}},  // Q3_K: no SIMD kernel yet, the reference itself
+    {DType::Q2_K, {256, 768}},      {DType::Q3_K, {256, 768}},
     {DType::MXFP4, {32, 96, 2880}}, {DType::IQ4_NL, {32, 160}},  {DType::IQ4_XS, {256, 768}},
 };
 
@@ -271,10 +271,10 @@ TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
   if (level == CpuLevel::kAvx2 || level == CpuLevel::kAvx512) {
-    for (DType t : {DType::MXFP4, DType::IQ4_NL, DType::IQ4_XS, DType::Q4_1, DType::Q5_1})
+    for (DType t : {DType::MXFP4, DType::IQ4_NL, DType::IQ4_XS, DType::Q4_1, DType::Q5_1, DType::Q2_K, DType::Q3_K})
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
-  EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::Q3_K));  // still the reference's
+  EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::TQ2_0));  // no kernel of any kind yet
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, MatmulLevel, testing::ValuesIn(kLevels),

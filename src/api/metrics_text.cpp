@@ -109,6 +109,13 @@ std::string render_metrics(const std::vector<ModelMetrics>& models, bool loaded)
     w.gauge("hearth_kv_blocks_in_use", "KV blocks held by running requests.", double(m.kv_blocks_in_use));
     w.gauge("hearth_kv_blocks_cached", "KV blocks kept for prefix reuse.", double(m.kv_blocks_cached));
     w.gauge("hearth_kv_blocks_total", "KV blocks in the cache.", double(m.kv_blocks_total));
+    if (m.state_slots_total > 0) {
+      w.gauge("hearth_state_slots_in_use", "Recurrent-state slots held by running requests (one each).",
+              double(m.state_slots_in_use));
+      w.gauge("hearth_state_slots_total", "Slots of the recurrent layers' state pool.", double(m.state_slots_total));
+      w.gauge("hearth_state_slot_bytes", "Bytes of one request's recurrent state (every recurrent layer).",
+              double(m.state_bytes_per_slot));
+    }
     if (m.kv_window_blocks_total > 0) {
       w.gauge("hearth_kv_window_blocks_in_use", "Sliding-window layers' KV blocks held by running requests.",
               double(m.kv_window_blocks_in_use));

@@ -110,6 +110,36 @@ class KvPool {
   int64_t n_layers_, n_blocks_, block_size_, k_width_, v_width_;
 };
 
+// The recurrent state of linear-attention layers (Gated DeltaNet), per layer and slot (a slot is a
+// sequence's): the short convolution's window of earlier inputs [conv_width] and the delta
+// rule's per-head state [state_width], f32. Unlike KV blocks it is overwritten at every token.
+class StatePool {
+ public:
+  virtual ~StatePool() = default;
+  int64_t n_layers() const { return n_layers_; }
+  int64_t n_slots() const { return n_slots_; }
+  int64_t conv_width() const { return conv_width_; }
+  int64_t state_width() const { return state_width_; }
+  uint64_t bytes() const { return sizeof(float) * uint64_t(n_layers_ * n_slots_ * (conv_width_ + state_width_)); }
+
+ protected:
+  StatePool(int64_t n_layers, int64_t n_slots, int64_t conv_width, int64_t state_width)
+      : n_layers_(n_layers), n_slots_(n_slots), conv_width_(conv_width), state_width_(state_width) {}
+
+ private:
+  int64_t n_layers_, n_slots_, conv_width_, state_width_;
+};
+
+// A Gated DeltaNet layer's shape: n_k_heads query/key heads and n_v_heads value heads (value head
+// h reads key head h % n_k_heads, as llama.cpp broadcasts them), each head_dim wide; the
+// convolution's kernel width and channels (2 n_k_heads + n_v_heads heads: q, k, v columns).
+struct DeltaNetShape {
+  int64_t n_k_heads = 0, n_v_heads = 0, head_dim = 0;
+  int64_t conv_kernel = 0;
+  float eps = 0.0f;  // of the l2 norms of q and k (the model's RMS norm epsilon)
+  int64_t channels() const { return (2 * n_k_heads + n_v_heads) * head_dim; }
+};
+
 // One query token's attention: the cache positions [first, first + n_kv) of its sequence, found
 // through `table` (position p is in slot p % block_size of block table[p / block_size]), of which
 // the first n_masked score -inf (a sliding window's lead-in; kernels/attention.h).
@@ -188,6 +218,8 @@ class Backend {
   virtual std::unique_ptr<Buffer> buffer(int64_t rows, int64_t cols) = 0;
   virtual std::unique_ptr<KvPool> kv_pool(int64_t n_layers, int64_t n_blocks, int64_t block_size,
                                           int64_t k_width, int64_t v_width) = 0;
+  virtual std::unique_ptr<StatePool> state_pool(int64_t n_layers, int64_t n_slots, int64_t conv_width,
+                                                int64_t state_width) = 0;
   // The first `rows` rows of `b` into host memory (traces, tests), and back.
   virtual void read(const Buffer& b, int64_t rows, float* host) = 0;
   virtual void write(Buffer& b, const float* host, int64_t rows) = 0;
@@ -248,6 +280,22 @@ class Backend {
   // chunk's f32 k and v, nothing rounded to f16 (llama.cpp's cacheless attention; kernels/attention.h).
   virtual void self_attention(const Buffer& q, const Buffer& k, const Buffer& v, std::span<const RowSpan> spans,
                               const AttentionShape& shape, Buffer& out) = 0;
+  // x[t] *= sigmoid(gate[t]) elementwise (Qwen3.5's gated attention output).
+  virtual void sigmoid_mul(Buffer& x, const Buffer& gate, int64_t n) = 0;
+  // Every layer's state of slot `slot` set to zero (a sequence starting at position 0).
+  virtual void state_clear(StatePool& pool, int64_t slot) = 0;
+  // Gated DeltaNet's convolution: x [n, channels] (q, k, v columns) through layer `layer`'s short
+  // causal convolution w [channels, kernel] and a SiLU into out; token t continues the window of
+  // slot slots[t] (a slot's tokens in order), which keeps the last kernel - 1 inputs.
+  virtual void delta_conv(const Buffer& x, int64_t n, const Weight& w, StatePool& pool, int64_t layer,
+                          std::span<const int32_t> slots, const DeltaNetShape& shape, Buffer& out) = 0;
+  // The delta rule over the convolved qkv [n, channels] (its q and k heads l2-normed in place):
+  // each head's decay g = softplus(alpha + dt_bias) * a and strength sigmoid(beta) from alpha and
+  // beta [n, n_v_heads], the slot's state updated token by token (kernels/ref/delta_net.h), out
+  // [n, n_v_heads * head_dim].
+  virtual void delta_rule(Buffer& qkv, const Buffer& alpha, const Buffer& beta, const Weight& dt_bias,
+                          const Weight& a, int64_t n, StatePool& pool, int64_t layer, std::span<const int32_t> slots,
+                          const DeltaNetShape& shape, Buffer& out) = 0;
   // Router: `logits` [n, n_expert] become probabilities as `routing` says, and the choice is made.
   virtual void select_experts(Buffer& logits, int64_t n, const Routing& routing, ExpertChoice& choice) = 0;
   // out[t] = sum over slot s of weight(t, s) · expert_{id(t, s)}(x[t]), each expert once over its tokens.

@@ -7,6 +7,7 @@
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
+#include "kernels/ref/delta_net.h"
 #include "kernels/ref/matmul.h"
 #include "kernels/ref/moe.h"
 #include "kernels/ref/ops.h"
@@ -41,6 +42,25 @@ class CpuKvPool final : public KvPool {
   std::unique_ptr<uint16_t[]> k_, v_;
 };
 
+// Not zero-filled (pages are committed when a slot is first used): a sequence's first token,
+// at position 0, clears its slot (Transformer::prepare_states).
+class CpuStatePool final : public StatePool {
+ public:
+  CpuStatePool(int64_t n_layers, int64_t n_slots, int64_t conv_width, int64_t state_width)
+      : StatePool(n_layers, n_slots, conv_width, state_width),
+        data_(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n_layers * n_slots * stride()))) {}
+
+  float* conv(int64_t layer, int64_t slot) { return data_.get() + (layer * n_slots() + slot) * stride(); }
+  float* state(int64_t layer, int64_t slot) { return conv(layer, slot) + conv_width(); }
+  void clear(int64_t slot) {
+    for (int64_t l = 0; l < n_layers(); ++l) std::fill(conv(l, slot), conv(l, slot) + stride(), 0.0f);
+  }
+
+ private:
+  int64_t stride() const { return conv_width() + state_width(); }
+  std::unique_ptr<float[]> data_;
+};
+
 const float* f32(const Weight& w) { return static_cast<const float*>(w.source().data); }
 
 const kernels::Matrix& matrix(const Weight& w) { return *static_cast<const kernels::Matrix*>(w.resident().get()); }
@@ -60,8 +80,15 @@ class CpuBackend final : public Backend {
     // llama.cpp multiplies MLA's per-head slices and dense Q5_0 matrices (the K-quant recipes'
     // fallback for rows not a multiple of 256) through tinyBLAS, unrepacked: the unpacked
     // kernels sum them in its order (kernels/matmul.h), the packed Q5_0 kernel block by block.
+    // Nor does it repack a matrix whose rows are not a multiple of its repacked kernels' 8
+    // (Qwen3.5's 4- and 16-row decay and strength projections of tiny models): those go through
+    // tinyBLAS or vec_dot as well.
+    const bool unrepacked_rows = w.ne(1) % 8 != 0 && (w.type() == DType::Q4_0 || w.type() == DType::Q4_K ||
+                                                      w.type() == DType::Q2_K || w.type() == DType::IQ4_NL ||
+                                                      w.type() == DType::MXFP4);
     const bool tinyblas =
-        w.use() == WeightUse::kHeadMatrix || (w.use() == WeightUse::kMatrix && w.type() == DType::Q5_0);
+        w.use() == WeightUse::kHeadMatrix ||
+        (w.use() == WeightUse::kMatrix && (w.type() == DType::Q5_0 || unrepacked_rows));
     if (w.present() && tinyblas) {  // Q4_K and F32 head slices go through ggml's vec_dot there
       w.set_resident(std::make_shared<kernels::Matrix>(w.source(), ref::KSums::kVecDot));
       return;
@@ -81,6 +108,11 @@ class CpuBackend final : public Backend {
   std::unique_ptr<KvPool> kv_pool(int64_t n_layers, int64_t n_blocks, int64_t block_size, int64_t k_width,
                                   int64_t v_width) override {
     return std::make_unique<CpuKvPool>(n_layers, n_blocks, block_size, k_width, v_width);
+  }
+
+  std::unique_ptr<StatePool> state_pool(int64_t n_layers, int64_t n_slots, int64_t conv_width,
+                                        int64_t state_width) override {
+    return std::make_unique<CpuStatePool>(n_layers, n_slots, conv_width, state_width);
   }
 
   void read(const Buffer& b, int64_t rows, float* out) override {
@@ -221,6 +253,74 @@ class CpuBackend final : public Backend {
       if (kv.v_width() > 0)
         kernels::store_f16(host(v) + int64_t(t) * v.cols(), kv.v(layer, block) + slot * kv.v_width(), kv.v_width());
     }
+  }
+
+  void sigmoid_mul(Buffer& x, const Buffer& gate, int64_t n) override {
+    const float* g = host(gate);
+    float* y = host(x);
+    for (int64_t i = 0; i < n * x.cols(); ++i) y[i] *= ref::sigmoid(g[i]);
+  }
+
+  void state_clear(StatePool& pool, int64_t slot) override { static_cast<CpuStatePool&>(pool).clear(slot); }
+
+  // Channels are independent: each thread runs its channels through every token in order.
+  void delta_conv(const Buffer& x, int64_t n, const Weight& w, StatePool& pool, int64_t layer,
+                  std::span<const int32_t> slots, const DeltaNetShape& shape, Buffer& out) override {
+    auto& states = static_cast<CpuStatePool&>(pool);
+    const int64_t channels = shape.channels(), width = shape.conv_kernel, keep = width - 1;
+    pool_.parallel_for(channels, [&](int64_t c0, int64_t c1, int) {
+      for (int64_t t = 0; t < n; ++t)
+        ref::conv_step(states.conv(layer, slots[size_t(t)]) + c0 * keep, host(x) + t * x.cols() + c0,
+                       f32(w) + c0 * width, c1 - c0, width, host(out) + t * out.cols() + c0);
+    });
+    grow(ones_, channels);
+    std::fill(ones_.begin(), ones_.begin() + channels, 1.0f);
+    pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {  // SiLU = silu(x) * 1, ggml's row by row
+      for (int64_t t = t0; t < t1; ++t)
+        kernels::silu_mul(host(out) + t * out.cols(), ones_.data(), host(out) + t * out.cols(), channels);
+    });
+  }
+
+  // One job per (slot, value head): its tokens in order through the head's state.
+  void delta_rule(Buffer& qkv, const Buffer& alpha, const Buffer& beta, const Weight& dt_bias, const Weight& a,
+                  int64_t n, StatePool& pool, int64_t layer, std::span<const int32_t> slots,
+                  const DeltaNetShape& shape, Buffer& out) override {
+    auto& states = static_cast<CpuStatePool&>(pool);
+    const int64_t d = shape.head_dim, hk = shape.n_k_heads, hv = shape.n_v_heads, cols = qkv.cols();
+    pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t h = 0; h < 2 * hk; ++h) ref::l2_norm(host(qkv) + t * cols + h * d, d, shape.eps);
+    });
+    gates_.resize(size_t(n * hv));
+    strengths_.resize(size_t(n * hv));
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t h = 0; h < hv; ++h) {
+        gates_[size_t(t * hv + h)] = ref::delta_gate(host(alpha)[t * hv + h], f32(dt_bias)[h], f32(a)[h]);
+        strengths_[size_t(t * hv + h)] = ref::sigmoid(host(beta)[t * hv + h]);
+      }
+    // The chunk's tokens grouped by slot, in order.
+    slot_ids_.clear();
+    for (int64_t t = 0; t < n; ++t)
+      if (std::find(slot_ids_.begin(), slot_ids_.end(), slots[size_t(t)]) == slot_ids_.end())
+        slot_ids_.push_back(slots[size_t(t)]);
+    const int64_t jobs = int64_t(slot_ids_.size()) * hv;
+    delta_scratch_.resize(size_t(pool_.size()));
+    pool_.parallel_for(jobs, [&](int64_t j0, int64_t j1, int thread) {
+      std::vector<float>& scratch = delta_scratch_[size_t(thread)];
+      scratch.resize(size_t(d));
+      for (int64_t job = j0; job < j1; ++job) {
+        const int32_t slot = slot_ids_[size_t(job / hv)];
+        const int64_t h = job % hv, hq = h % hk;
+        float* state = states.state(layer, slot) + h * d * d;
+        for (int64_t t = 0; t < n; ++t) {
+          if (slots[size_t(t)] != slot) continue;
+          const float* row = host(qkv) + t * cols;
+          ref::delta_rule_step(state, row + hq * d, row + (hk + hq) * d, row + (2 * hk + h) * d,
+                               gates_[size_t(t * hv + h)], strengths_[size_t(t * hv + h)], d,
+                               host(out) + t * out.cols() + h * d, scratch.data());
+        }
+      }
+    });
   }
 
   // One job per (token, KV head), so a GQA group shares its K/V loads (kernels/attention.h). With
@@ -483,7 +583,12 @@ class CpuBackend final : public Backend {
   std::vector<float> selection_;         // one token's router scores as the choice sees them
   std::vector<const uint16_t*> split_k_, split_v_;  // split_attention's blocks of one (token, KV head)
   std::vector<float> split_scores_;                 // and its scores, then probabilities [group, n_kv]
-  std::vector<float> head_in_, head_out_;  // one head's slice of a chunk, and its product  // an encoder chunk's sequences: the first token of each, then the end
+  std::vector<float> head_in_, head_out_;  // one head's slice of a chunk, and its product
+  // Gated DeltaNet, for one chunk: ones for SiLU as a product, each (token, head)'s decay and
+  // strength, the slots in the chunk, and a value row per thread.
+  std::vector<float> ones_, gates_, strengths_;
+  std::vector<int32_t> slot_ids_;
+  std::vector<std::vector<float>> delta_scratch_;
   // Mixture of Experts, for one chunk: the rows routed to one expert, its gate/up/down outputs,
   // and every (token, slot)'s weighted output.
   std::vector<float> expert_in_, expert_gate_, expert_up_, expert_down_, expert_out_;

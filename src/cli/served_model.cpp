@@ -137,6 +137,10 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   eopt.max_waiting = a.max_waiting;
   eopt.max_context = a.ctx_size > 0 ? a.ctx_size : hp.n_ctx_train;
   eopt.prefix_caching = !a.no_prefix_cache;
+  const bool recurrent = std::any_of(hp.recurrent_layers.begin(), hp.recurrent_layers.end(), [](uint8_t r) { return r; });
+  if (a.spec == "ngram" && recurrent)
+    return make_error("--spec ngram: {} has recurrent layers, whose state cannot take rejected drafts back",
+                      file.architecture());
   eopt.spec_ngram = a.spec == "ngram" && hp.causal;
   eopt.spec_draft_max = a.draft_max;
   if (eopt.n_blocks < 2) return make_error("--kv-cache-mb {} holds less than two KV blocks of this model", a.kv_cache_mb);
@@ -173,7 +177,11 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
                                    ? fmt::format(" + {} for the sliding-window layers", eng.window_blocks())
                                    : "",
                                double(eng.kv_bytes()) / (1 << 20), eng.capacity_tokens(),
-                               KvCache::bytes_per_block(kv_layer_shapes(hp), KvGroup::kFull, 1));
+                               KvCache::bytes_per_block(kv_layer_shapes(hp), KvGroup::kFull, 1)) +
+                       (recurrent ? fmt::format(", recurrent state {} slots of {:.2f} MiB (no prefix caching)",
+                                                eopt.max_running,
+                                                double(KvCache::bytes_per_state_slot(kv_layer_shapes(hp))) / (1 << 20))
+                                  : std::string());
   fmt::print(stderr, "{}: {} ({}) as '{}': context {} tokens, {}, {} sequences per step, {} threads; loaded in {:.2f} s\n",
              log_prefix, a.model, file.architecture(), ctx.name, ctx.max_context, kv_line, eopt.max_running,
              a.n_threads, clock.total_s());

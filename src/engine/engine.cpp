@@ -18,8 +18,15 @@ const char* finish_reason_name(FinishReason r) {
 
 namespace {
 
+bool has_recurrent_layers(const HParams& hp) {
+  return std::any_of(hp.recurrent_layers.begin(), hp.recurrent_layers.end(), [](uint8_t r) { return r != 0; });
+}
+
 SchedulerOptions scheduler_options(const HParams& hp, const EngineOptions& o) {
-  SchedulerOptions so{o.block_size, o.n_blocks, o.max_running, o.max_step_tokens, o.prefix_caching};
+  // A recurrent layer's state is the whole prefix at once: cached KV blocks of a prefix do not
+  // restore it, so such models recompute every prompt (as llama.cpp does for them).
+  SchedulerOptions so{o.block_size, o.n_blocks, o.max_running, o.max_step_tokens,
+                      o.prefix_caching && !has_recurrent_layers(hp)};
   so.window = kv_window(hp);
   so.n_window_blocks = window_blocks_needed(so);
   return so;
@@ -29,6 +36,11 @@ SchedulerOptions scheduler_options(const HParams& hp, const EngineOptions& o) {
 
 int64_t blocks_for_budget(const HParams& hp, const EngineOptions& options, uint64_t bytes) {
   const std::vector<KvLayerShape> layers = kv_layer_shapes(hp);
+  // Recurrent layers' state comes first: a slot per sequence that may run.
+  const uint64_t states = has_recurrent_layers(hp)
+                              ? KvCache::bytes_per_state_slot(layers) * static_cast<uint64_t>(options.max_running)
+                              : 0;
+  bytes = bytes > states ? bytes - states : 0;
   const uint64_t full = KvCache::bytes_per_block(layers, KvGroup::kFull, options.block_size);
   const uint64_t window = KvCache::bytes_per_block(layers, KvGroup::kWindow, options.block_size);
   if (full + window == 0) return 0;
@@ -63,8 +75,13 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
       options_(options),
       n_vocab_(static_cast<int32_t>(model.hparams().n_vocab)),
       kv_(kv_layer_shapes(model.hparams()), options.block_size, options.n_blocks,
-          scheduler_options(model.hparams(), options).n_window_blocks, model.backend()),
-      scheduler_(scheduler_options(model.hparams(), options)) {
+          scheduler_options(model.hparams(), options).n_window_blocks, model.backend(),
+          has_recurrent_layers(model.hparams()) ? options.max_running : 0),
+      scheduler_(scheduler_options(model.hparams(), options)),
+      state_slots_(kv_.n_state_slots()) {
+  // Drafts cannot be taken back out of a recurrent state.
+  if (kv_.has_recurrent_layers()) options_.spec_ngram = false;
+  options_.prefix_caching = scheduler_.options().prefix_caching;
   const int64_t capacity = options.n_blocks * options.block_size;
   const int64_t model_ctx = options.max_context > 0 ? options.max_context : model.hparams().n_ctx_train;
   max_context_ = std::min(model_ctx, capacity);
@@ -74,6 +91,8 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
   metrics_.kv_blocks_total = options.n_blocks;
   metrics_.kv_window_blocks_total = kv_.n_blocks(KvGroup::kWindow);
   metrics_.block_size = options.block_size;
+  metrics_.state_slots_total = kv_.n_state_slots();
+  metrics_.state_bytes_per_slot = KvCache::bytes_per_state_slot(kv_layer_shapes(model.hparams()));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -211,9 +230,11 @@ void Engine::finish(uint64_t id, FinishReason reason, std::string error, std::ve
   ev.error = std::move(error);
   ev.embedding = std::move(embedding);
   scheduler_.finish(id);
+  state_slots_.release(id);
   {
     std::lock_guard lock(mutex_);
     // Before the callback: whoever learns of the finish sees the blocks already free.
+    metrics_.state_slots_in_use = state_slots_.in_use();
     metrics_.kv_blocks_in_use = scheduler_.blocks().in_use();
     metrics_.kv_blocks_cached = scheduler_.blocks().cached();
     metrics_.kv_window_blocks_in_use = scheduler_.window_blocks().in_use();  // the window pool too
@@ -363,6 +384,8 @@ void Engine::start_grammar_after(Request& r, int32_t token) {
 void Engine::account(const StepPlan& plan) {
   std::lock_guard lock(mutex_);
   metrics_.preemptions += plan.preempted.size();
+  for (uint64_t id : plan.preempted) state_slots_.release(id);  // recomputed from its first token
+  metrics_.state_slots_in_use = state_slots_.in_use();
   queued_ += static_cast<int64_t>(plan.preempted.size());
   for (const StepPlan::Admission& a : plan.admitted) {
     --queued_;
@@ -436,6 +459,7 @@ bool Engine::step() {
       if (pooler && run.first == 0) pooler->reset();  // recomputed from the start after a preemption
       batch_.block_tables.push_back(s.table);
       if (kv_.has_window_group()) batch_.window_tables.push_back(s.window_table);
+      if (kv_.n_state_slots() > 0) batch_.state_slots.push_back(state_slots_.slot_of(run.id));
       for (int64_t i = 0; i < run.count; ++i) {
         const int64_t pos = run.first + i;
         const TokenOutput out = pooler ? (pooler->reads(pos, s.n_prompt) ? TokenOutput::kHidden : TokenOutput::kNone)

@@ -31,6 +31,7 @@
 #include "model/kv_cache.h"
 #include "model/pooling.h"
 #include "engine/speculative.h"
+#include "engine/state_slots.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
 
@@ -55,7 +56,8 @@ struct EngineOptions {
 };
 
 // Full-group blocks that fit in `bytes` of KV memory for this model with these options (block
-// size, max_running, max_step_tokens), beside the window group they imply (model/kv_cache.h).
+// size, max_running, max_step_tokens), beside the window group they imply and the recurrent
+// layers' state slots, one per running sequence (model/kv_cache.h).
 int64_t blocks_for_budget(const HParams& hp, const EngineOptions& options, uint64_t bytes);
 
 struct TokenLogprob {
@@ -189,6 +191,7 @@ class Engine {
   std::vector<float> scratch_;
   std::vector<int32_t> order_;
   NgramDrafter ngram_;
+  StateSlots state_slots_;  // recurrent layers' state, per running sequence
   std::thread thread_;
 };
 

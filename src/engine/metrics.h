@@ -47,6 +47,10 @@ struct EngineMetrics {
   int64_t kv_window_blocks_in_use = 0;
   int64_t kv_window_blocks_cached = 0;
   int64_t block_size = 0;
+  // Recurrent layers' state (model/kv_cache.h; 0 without such layers): slots, held, and bytes each.
+  int64_t state_slots_total = 0;
+  int64_t state_slots_in_use = 0;
+  uint64_t state_bytes_per_slot = 0;
   // Counters.
   uint64_t prompt_tokens = 0;        // prompt tokens of requests that were admitted
   uint64_t generation_tokens = 0;

@@ -252,6 +252,35 @@ std::vector<TensorSpec> deepseek2_layer() {
            }));
 }
 
+// Qwen3.5: three Gated DeltaNet layers to one attention layer (by default); the attention layers
+// are qwen3's with an output gate beside each head's query; every layer norms the FFN's input
+// with post_attention_norm and has a dense SwiGLU FFN.
+std::vector<TensorSpec> qwen35_layer() {
+  const Layers rec = Layers::kRecurrent, att = Layers::kAttention;
+  return {
+      {Slot::kAttnNorm, "blk.{i}.attn_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kWq, "blk.{i}.attn_q.weight", Dim::kEmbd, Dim::kQGate, true, Dim::kOne, att},
+      {Slot::kWk, "blk.{i}.attn_k.weight", Dim::kEmbd, Dim::kKV, true, Dim::kOne, att},
+      {Slot::kWv, "blk.{i}.attn_v.weight", Dim::kEmbd, Dim::kKV, true, Dim::kOne, att},
+      {Slot::kWo, "blk.{i}.attn_output.weight", Dim::kQ, Dim::kEmbd, true, Dim::kOne, att},
+      {Slot::kQNorm, "blk.{i}.attn_q_norm.weight", Dim::kHeadDim, Dim::kOne, true, Dim::kOne, att},
+      {Slot::kKNorm, "blk.{i}.attn_k_norm.weight", Dim::kHeadDim, Dim::kOne, true, Dim::kOne, att},
+      {Slot::kSsmQkv, "blk.{i}.attn_qkv.weight", Dim::kEmbd, Dim::kSsmChannels, true, Dim::kOne, rec},
+      {Slot::kSsmGate, "blk.{i}.attn_gate.weight", Dim::kEmbd, Dim::kSsmValue, true, Dim::kOne, rec},
+      {Slot::kSsmConv, "blk.{i}.ssm_conv1d.weight", Dim::kSsmConvKernel, Dim::kSsmChannels, true, Dim::kOne, rec},
+      {Slot::kSsmDt, "blk.{i}.ssm_dt.bias", Dim::kSsmVHeads, Dim::kOne, true, Dim::kOne, rec},
+      {Slot::kSsmA, "blk.{i}.ssm_a", Dim::kSsmVHeads, Dim::kOne, true, Dim::kOne, rec},
+      {Slot::kSsmBeta, "blk.{i}.ssm_beta.weight", Dim::kEmbd, Dim::kSsmVHeads, true, Dim::kOne, rec},
+      {Slot::kSsmAlpha, "blk.{i}.ssm_alpha.weight", Dim::kEmbd, Dim::kSsmVHeads, true, Dim::kOne, rec},
+      {Slot::kSsmNorm, "blk.{i}.ssm_norm.weight", Dim::kSsmHeadDim, Dim::kOne, true, Dim::kOne, rec},
+      {Slot::kSsmOut, "blk.{i}.ssm_out.weight", Dim::kSsmValue, Dim::kEmbd, true, Dim::kOne, rec},
+      {Slot::kFfnNorm, "blk.{i}.post_attention_norm.weight", Dim::kEmbd, Dim::kOne, true},
+      {Slot::kGate, "blk.{i}.ffn_gate.weight", Dim::kEmbd, Dim::kFF, true},
+      {Slot::kDown, "blk.{i}.ffn_down.weight", Dim::kFF, Dim::kEmbd, true},
+      {Slot::kUp, "blk.{i}.ffn_up.weight", Dim::kEmbd, Dim::kFF, true},
+  };
+}
+
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();
   g.pop_back();  // no rope_freqs: YaRN is computed
@@ -304,6 +333,9 @@ const std::vector<ArchSpec>& arch_table() {
       {.name = "deepseek2", .globals = llama_globals(), .per_layer = deepseek2_layer(),
        .rope_style = RopeStyle::kNormal, .qkv_bias = false, .qk_norm = false, .requires_experts = true,
        .mla = true},
+      // Qwen3.5 (dense): Gated DeltaNet layers among gated attention layers.
+      {.name = "qwen35", .globals = llama_globals(), .per_layer = qwen35_layer(), .rope_style = RopeStyle::kNeox,
+       .qkv_bias = false, .qk_norm = true, .delta_net = true, .gated_attention = true},
       // nomic-embed-text v1 / v1.5: a BERT encoder with rope (NeoX) and SwiGLU.
       {.name = "nomic-bert", .globals = nomic_bert_globals(), .per_layer = nomic_bert_layer(),
        .rope_style = RopeStyle::kNeox, .qkv_bias = false, .qk_norm = false, .norm = NormKind::kLayer,
@@ -355,6 +387,12 @@ int64_t dim_value(Dim dim, const HParams& hp, int64_t layer) {
     case Dim::kHeadVMla: return hp.head_dim_v_mla;
     case Dim::kVMla: return hp.n_head * hp.head_dim_v_mla;
     case Dim::kFFShexp: return hp.n_ff_exp * hp.n_expert_shared;
+    case Dim::kQGate: return 2 * (in_layer ? hp.layer_q_dim(layer) : hp.q_dim());
+    case Dim::kSsmConvKernel: return hp.ssm_conv_kernel;
+    case Dim::kSsmChannels: return hp.ssm_channels();
+    case Dim::kSsmValue: return hp.ssm_value_dim();
+    case Dim::kSsmVHeads: return hp.ssm_n_v_heads;
+    case Dim::kSsmHeadDim: return hp.ssm_head_dim;
   }
   return 0;
 }
@@ -379,7 +417,9 @@ std::vector<uint8_t> swa_layers_from_pattern(int64_t n_layer, int64_t pattern) {
 
 LayerConfig layer_config(const HParams& hp, int64_t layer) {
   LayerConfig c;
-  if (hp.layer_is_swa(layer)) {
+  if (hp.layer_is_recurrent(layer)) {
+    c.attention = AttentionKind::kRecurrent;
+  } else if (hp.layer_is_swa(layer)) {
     c.attention = AttentionKind::kSlidingWindow;
     c.window = hp.n_swa;
   }
@@ -394,6 +434,8 @@ bool TensorSpec::in_layer(const HParams& hp, int64_t layer) const {
     case Layers::kMoe: return hp.layer_is_moe(layer);
     case Layers::kQLora: return hp.n_lora_q > 0;
     case Layers::kNoQLora: return hp.n_lora_q == 0;
+    case Layers::kRecurrent: return hp.layer_is_recurrent(layer);
+    case Layers::kAttention: return !hp.layer_is_recurrent(layer);
   }
   return true;
 }
@@ -450,6 +492,73 @@ Status read_mla_hparams(const ModelFile& model, HParams& hp) {
     return make_error("{}: rope.scaling.yarn_log_multiplier is not finite", path);
   HEARTH_TRY(hp.n_layer_nextn, get_count(model, "nextn_predict_layers", 0, hp.n_layer - 1));
   hp.n_layer -= hp.n_layer_nextn;  // the multi-token-prediction layers follow the trunk: not run
+  return {};
+}
+
+// The most taps a Gated DeltaNet convolution may have (released models: 4).
+constexpr int64_t kMaxConvKernel = 16;
+
+// Gated DeltaNet's shape (qwen35), as llama.cpp reads it, checked so that the state sizes agree
+// with the head counts; which layers are recurrent; the multimodal rope sections.
+Status read_delta_net_hparams(const ModelFile& model, HParams& hp) {
+  const std::string& path = model.path();
+  HEARTH_TRY(hp.n_layer_nextn, get_count(model, "nextn_predict_layers", 0, hp.n_layer - 1));
+  const int64_t n_layer_all = hp.n_layer;
+  hp.n_layer -= hp.n_layer_nextn;  // multi-token-prediction layers follow the trunk: not run
+  HEARTH_TRY(hp.ssm_conv_kernel, get_count(model, "ssm.conv_kernel", 0, kMaxConvKernel));
+  HEARTH_TRY(hp.ssm_head_dim, get_count(model, "ssm.state_size", 0, 1024));
+  HEARTH_TRY(hp.ssm_n_k_heads, get_count(model, "ssm.group_count", 0, 4096));
+  HEARTH_TRY(hp.ssm_n_v_heads, get_count(model, "ssm.time_step_rank", 0, 4096));
+  HEARTH_TRY(const int64_t inner, get_count(model, "ssm.inner_size", 0, int64_t{1} << 22));
+  if (hp.ssm_conv_kernel == 0)
+    return make_error("{}: {} must be in 1..{} (the convolution's taps)", path, model.arch_key("ssm.conv_kernel"),
+                      kMaxConvKernel);
+  if (hp.ssm_head_dim == 0 || hp.ssm_n_k_heads == 0 || hp.ssm_n_v_heads == 0 ||
+      hp.ssm_n_v_heads % hp.ssm_n_k_heads != 0 || inner != hp.ssm_n_v_heads * hp.ssm_head_dim)
+    return make_error("{}: ssm.state_size {}, group_count {}, time_step_rank {} and inner_size {} disagree: the "
+                      "value heads must be a multiple of the key heads, and inner_size value heads x state_size",
+                      path, hp.ssm_head_dim, hp.ssm_n_k_heads, hp.ssm_n_v_heads, inner);
+  hp.recurrent_layers.assign(size_t(hp.n_layer), 0);
+  if (const gguf::Value* flags = model.find(model.arch_key("attention.recurrent_layers"))) {
+    const gguf::Array* a = flags->as_array();
+    if (a == nullptr || static_cast<int64_t>(a->items.size()) != n_layer_all)
+      return make_error("{}: {} must hold one flag per layer ({})", path, model.arch_key("attention.recurrent_layers"),
+                        n_layer_all);
+    for (int64_t il = 0; il < hp.n_layer; ++il) {
+      const std::optional<bool> b = a->items[size_t(il)].as_bool();
+      if (!b) return make_error("{}: {} must hold booleans", path, model.arch_key("attention.recurrent_layers"));
+      hp.recurrent_layers[size_t(il)] = *b ? 1 : 0;
+    }
+  } else {
+    HEARTH_TRY(const int64_t interval, get_count(model, "full_attention_interval", 4, 4096));
+    if (interval == 0)
+      return make_error("{}: {} must be at least 1 (every n-th layer attends)", path,
+                        model.arch_key("full_attention_interval"));
+    for (int64_t il = 0; il < hp.n_layer; ++il) hp.recurrent_layers[size_t(il)] = (il + 1) % interval != 0 ? 1 : 0;
+  }
+  // Interleaved M-RoPE: rotated pair i takes the position of axis (i mod sections total) mod 3
+  // while that axis has pairs left, else the fourth axis, which text tokens leave at 0 (no
+  // rotation). hearth runs text: every pair must see the token's position.
+  if (const gguf::Value* v = model.find(model.arch_key("rope.dimension_sections"))) {
+    const gguf::Array* a = v->as_array();
+    if (a == nullptr || a->items.size() > 4)
+      return make_error("{}: {} must be an array of up to 4 counts", path, model.arch_key("rope.dimension_sections"));
+    int64_t total = 0;
+    hp.rope_sections.assign(4, 0);
+    for (size_t i = 0; i < a->items.size(); ++i) {
+      const std::optional<int64_t> x = a->items[i].as_int();
+      if (!x || *x < 0 || *x > 4096)
+        return make_error("{}: {} entries must be integers in 0..4096", path, model.arch_key("rope.dimension_sections"));
+      hp.rope_sections[i] = *x;
+      total += *x;
+    }
+    for (int64_t pair = 0; total > 0 && pair < hp.n_rot / 2; ++pair) {
+      const int64_t sector = pair % total, axis = sector % 3;
+      if (sector >= 3 * hp.rope_sections[size_t(axis)])
+        return make_error("{}: {} leaves rotated pair {} to the image axes: not a text model's rope", path,
+                          model.arch_key("rope.dimension_sections"), pair);
+    }
+  }
   return {};
 }
 
@@ -558,6 +667,7 @@ Result<HParams> read_hparams(const ModelFile& model) {
   } else {
     HEARTH_RETURN_IF_ERROR(head_shape("", false, hp.n_embd / hp.n_head, hp.head_dim, hp.n_rot));
   }
+  if (arch_spec && arch_spec->delta_net) HEARTH_RETURN_IF_ERROR(read_delta_net_hparams(model, hp));
   if (model.find(model.arch_key("attention.key_length_swa")) != nullptr)
     HEARTH_RETURN_IF_ERROR(head_shape("_swa", true, 0, hp.head_dim_swa, hp.n_rot_swa));
   // Gemma 4's E2B/E4B (per-layer embeddings, layers reading another layer's keys) are not built yet.

@@ -89,8 +89,28 @@ struct HParams {
   // converter writes as 0.1 * mscale_all_dim).
   double rope_yarn_log_mul = 0.0;
   int64_t n_layer_nextn = 0;  // {arch}.nextn_predict_layers: multi-token-prediction layers after the trunk (skipped)
+  // Gated DeltaNet layers (qwen35): linear attention over a fixed-size state instead of a KV
+  // cache. n_k_heads query/key heads ({arch}.ssm.group_count) and n_v_heads value heads
+  // ({arch}.ssm.time_step_rank), all ssm_head_dim wide ({arch}.ssm.state_size; ssm.inner_size =
+  // n_v_heads * ssm_head_dim); a short causal convolution of ssm_conv_kernel taps
+  // ({arch}.ssm.conv_kernel) over the q, k and v channels. Which layers: {arch}.attention.
+  // recurrent_layers (one flag per layer) or all but every full_attention_interval-th.
+  int64_t ssm_conv_kernel = 0, ssm_n_k_heads = 0, ssm_n_v_heads = 0, ssm_head_dim = 0;
+  std::vector<uint8_t> recurrent_layers;  // [n_layer] 1: a Gated DeltaNet layer (empty: none)
+  // Multimodal rope sections ({arch}.rope.dimension_sections): for text every section sees the
+  // token's position, so rope is the plain NeoX rotation (the file is checked for that).
+  std::vector<int64_t> rope_sections;
 
   bool is_mla() const { return n_lora_kv > 0; }
+  bool layer_is_recurrent(int64_t layer) const {
+    return static_cast<size_t>(layer) < recurrent_layers.size() && recurrent_layers[size_t(layer)] != 0;
+  }
+  int64_t ssm_value_dim() const { return ssm_n_v_heads * ssm_head_dim; }
+  int64_t ssm_channels() const { return (2 * ssm_n_k_heads + ssm_n_v_heads) * ssm_head_dim; }
+  // Floats of one recurrent layer's state per sequence: the convolution's window (kernel - 1
+  // inputs per channel) and the delta rule's state (a head_dim x head_dim matrix per value head).
+  int64_t ssm_conv_state() const { return (ssm_conv_kernel - 1) * ssm_channels(); }
+  int64_t ssm_state() const { return ssm_n_v_heads * ssm_head_dim * ssm_head_dim; }
   int64_t head_dim_nope() const { return head_dim_k_mla - n_rot; }
   // The width of the values the KV cache stores: none for MLA (its values are the latent, the
   // leading columns of its keys' rows).
@@ -115,7 +135,7 @@ struct HParams {
 };
 
 // The per-layer shape the forward pass loops over, built from the hyperparameters.
-enum class AttentionKind { kFull, kSlidingWindow };
+enum class AttentionKind { kFull, kSlidingWindow, kRecurrent };  // kRecurrent: Gated DeltaNet
 enum class FfnKind { kDense, kMoe };
 struct LayerConfig {
   AttentionKind attention = AttentionKind::kFull;
@@ -144,7 +164,11 @@ enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert,
                  // MLA (deepseek2): the query rank, the latent, the latent with its roped part,
                  // all heads' queries, one head's unroped query part, one head's value, all values.
                  kLoraQ, kLoraKv, kKvAMqa, kQMla, kHeadNope, kHeadVMla, kVMla,
-                 kFFShexp };   // n_ff_exp * n_expert_shared: the shared experts' width (DeepSeekMoE)
+                 kFFShexp,   // n_ff_exp * n_expert_shared: the shared experts' width (DeepSeekMoE)
+                 kQGate,     // 2 q_dim: each head's query and its output gate (Qwen3.5)
+                 // Gated DeltaNet: the convolution's taps, its channels (q, k, v), the values, the
+                 // value heads, one head's width.
+                 kSsmConvKernel, kSsmChannels, kSsmValue, kSsmVHeads, kSsmHeadDim };
 
 // What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
 // differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
@@ -173,11 +197,16 @@ enum class Slot {
   kWqA, kQANorm, kWqB, kWkvA, kKvANorm, kWkB, kWvB,
   // DeepSeekMoE: the routing bias (choice only) and the shared experts' GLU.
   kExpProbsB, kGateShexp, kUpShexp, kDownShexp,
+  // Gated DeltaNet: the q, k, v projection (convolved), the output gate's projection (z), the
+  // convolution's taps, the decay's bias and scale (dt, a = -exp(A_log)), the write strength's and
+  // decay's projections (beta, alpha), the gated norm of each head's output, the output matrix.
+  kSsmQkv, kSsmGate, kSsmConv, kSsmDt, kSsmA, kSsmBeta, kSsmAlpha, kSsmNorm, kSsmOut,
 };
 
 // Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts; or
 // every layer of a file with (kQLora) or without (kNoQLora) MLA's low-rank query path.
-enum class Layers { kAll, kDense, kMoe, kQLora, kNoQLora };
+// kRecurrent and kAttention: a hybrid model's Gated DeltaNet layers, or its attention layers.
+enum class Layers { kAll, kDense, kMoe, kQLora, kNoQLora, kRecurrent, kAttention };
 
 struct TensorSpec {
   Slot slot;
@@ -253,6 +282,11 @@ struct ArchSpec {
   // DeepSeekMoE: shared experts, and the router's gating, weight norm and scale and expert groups
   // read from the file (other families: `gating`, weights normalised under softmax gating).
   bool mla = false;
+  // Qwen3.5 (qwen35): Gated DeltaNet layers among the attention layers (HParams::recurrent_layers),
+  // and attention layers whose queries come with a per-head output gate (attn_q is twice q_dim:
+  // each head's query, then its gate; the attention's output times sigmoid(gate)).
+  bool delta_net = false;
+  bool gated_attention = false;
 };
 
 const ArchSpec* find_arch(std::string_view name);

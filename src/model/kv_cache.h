@@ -36,27 +36,40 @@ inline int64_t window_first_position(int64_t pos, int64_t window, int64_t block_
 enum class KvGroup : uint8_t { kFull = 0, kWindow = 1 };
 
 // One layer's place in the cache: its group and the widths of its K and V rows (n_head_kv *
-// head_dim for both in multi-head attention; an MLA latent cache would keep a wider K and no V).
+// head_dim for both in multi-head attention; an MLA latent cache keeps a wider K and no V). A
+// recurrent layer (Gated DeltaNet) keeps no K or V but a fixed-size state per sequence: its
+// convolution window and its delta rule's state (floats, conv_width and state_width).
 struct KvLayerShape {
   KvGroup group = KvGroup::kFull;
   int64_t k_width = 0, v_width = 0;
+  int64_t conv_width = 0, state_width = 0;
+  bool recurrent() const { return state_width > 0; }
   bool operator==(const KvLayerShape&) const = default;
 };
 
 // The storage is the backend's (backend/backend.h): one KvPool for each distinct layer shape,
 // [layers, blocks, block_size, width] for K and for V; the layers of a group share its blocks
 // (one block id means the same positions in every pool of the group). The cache maps each layer
-// to its pool and its index there.
+// to its pool and its index there. Recurrent layers share one StatePool of n_state_slots slots
+// (a sequence holds one while it runs); the cache remembers the position each slot's state has
+// reached, so that a pass which does not continue a slot's sequence is refused, not computed.
 class KvCache {
  public:
   KvCache() = default;
   // layers[il]: layer il's shape; n_blocks and n_window_blocks: each group's blocks.
   KvCache(std::vector<KvLayerShape> layers, int64_t block_size, int64_t n_blocks, int64_t n_window_blocks,
-          Backend& backend)
+          Backend& backend, int64_t n_state_slots = 0)
       : layers_(std::move(layers)), block_size_(block_size), n_blocks_{n_blocks, n_window_blocks} {
     std::vector<KvLayerShape> shapes;  // of each pool
     std::vector<int64_t> n_layers;
+    int64_t n_recurrent = 0;
     for (const KvLayerShape& l : layers_) {
+      if (l.recurrent()) {
+        pool_of_.push_back(kRecurrent);
+        index_.push_back(n_recurrent++);
+        state_shape_ = l;
+        continue;
+      }
       const auto it = std::find(shapes.begin(), shapes.end(), l);
       const auto p = static_cast<size_t>(it - shapes.begin());
       if (it == shapes.end()) {
@@ -69,6 +82,18 @@ class KvCache {
     for (size_t p = 0; p < shapes.size(); ++p)
       pools_.push_back(backend.kv_pool(n_layers[p], n_blocks_[size_t(shapes[p].group)], block_size,
                                        shapes[p].k_width, shapes[p].v_width));
+    if (n_recurrent > 0 && n_state_slots > 0) {
+      states_ = backend.state_pool(n_recurrent, n_state_slots, state_shape_.conv_width, state_shape_.state_width);
+      slot_next_.assign(size_t(n_state_slots), 0);
+    }
+  }
+
+  // Bytes of one sequence's recurrent state (every recurrent layer's), what a state slot costs.
+  static uint64_t bytes_per_state_slot(std::span<const KvLayerShape> layers) {
+    uint64_t bytes = 0;
+    for (const KvLayerShape& l : layers)
+      if (l.recurrent()) bytes += sizeof(float) * static_cast<uint64_t>(l.conv_width + l.state_width);
+    return bytes;
   }
 
   // Bytes of one block of group g: every layer of the group's K and V rows for block_size positions.
@@ -88,23 +113,36 @@ class KvCache {
     return std::any_of(layers_.begin(), layers_.end(), [](const KvLayerShape& l) { return l.group == KvGroup::kWindow; });
   }
   uint64_t bytes() const {
-    uint64_t total = 0;
+    uint64_t total = states_ ? states_->bytes() : 0;
     for (const auto& p : pools_) total += p->bytes();
     return total;
   }
+  bool has_recurrent_layers() const {
+    return std::any_of(layers_.begin(), layers_.end(), [](const KvLayerShape& l) { return l.recurrent(); });
+  }
+  int64_t n_state_slots() const { return static_cast<int64_t>(slot_next_.size()); }
+  StatePool& states() { return *states_; }
+  // The position slot `slot`'s state has reached: its sequence's next token continues there.
+  int64_t slot_next(int64_t slot) const { return slot_next_[size_t(slot)]; }
+  void set_slot_next(int64_t slot, int64_t pos) { slot_next_[size_t(slot)] = pos; }
 
-  // The pool that holds layer `layer`, and the layer's index in it.
+  // The pool that holds layer `layer` (an attention layer), and the layer's index in it (in the
+  // state pool for a recurrent layer).
   KvPool& pool(int64_t layer) { return *pools_[pool_of_[size_t(layer)]]; }
   const KvPool& pool(int64_t layer) const { return *pools_[pool_of_[size_t(layer)]]; }
   int64_t index(int64_t layer) const { return index_[size_t(layer)]; }
 
  private:
   std::vector<KvLayerShape> layers_;
-  std::vector<size_t> pool_of_;   // each layer's pool
+  static constexpr size_t kRecurrent = ~size_t{0};
+  std::vector<size_t> pool_of_;   // each layer's pool (kRecurrent: the state pool)
   std::vector<int64_t> index_;    // each layer's index within its pool
   int64_t block_size_ = 0;
   int64_t n_blocks_[2] = {0, 0};
   std::vector<std::unique_ptr<KvPool>> pools_;
+  KvLayerShape state_shape_;               // every recurrent layer's (they are alike)
+  std::unique_ptr<StatePool> states_;
+  std::vector<int64_t> slot_next_;          // per state slot, the next position of its sequence
 };
 
 // What a forward pass returns for a token: nothing (its keys and values only), its logits, or
@@ -121,6 +159,7 @@ struct Batch {
   std::vector<TokenOutput> outputs;  // what is returned for each token (rows in batch order)
   std::vector<std::span<const int32_t>> block_tables;   // the full group's, per sequence
   std::vector<std::span<const int32_t>> window_tables;  // the window group's (when the cache has one)
+  std::vector<int32_t> state_slots;  // per sequence, its recurrent state's slot (models with recurrent layers)
 
   size_t size() const { return tokens.size(); }
   int64_t n_outputs(TokenOutput kind) const {
@@ -136,6 +175,7 @@ struct Batch {
     outputs.clear();
     block_tables.clear();
     window_tables.clear();
+    state_slots.clear();
   }
   void add(int32_t token, int32_t position, int32_t seq_index, TokenOutput output) {
     tokens.push_back(token);

@@ -42,7 +42,9 @@ void random_row(uint64_t seed, const std::string& tensor_name, int64_t row, cons
     double z[2] = {r * std::cos(theta), r * std::sin(theta)};
     for (int64_t j = 0; j < 2 && i + j < n; ++j) {
       double x = z[j] * init.stddev;
-      out[i + j] = static_cast<float>(init.kind == WeightInit::Kind::kOnesPlusNoise ? 1.0 + x : x);
+      out[i + j] = static_cast<float>(init.kind == WeightInit::Kind::kOnesPlusNoise       ? 1.0 + x
+                                      : init.kind == WeightInit::Kind::kMinusOnePlusNoise ? -1.0 + x
+                                                                                          : x);
     }
   }
 }
@@ -54,6 +56,8 @@ namespace {
 // logits of std ~3, so top-1 is usually clear and a broken forward pass shows in comparisons.
 WeightInit init_for(const std::string& name, const TensorView& shape, const HParams& hp) {
   if (name == "rope_freqs.weight") return {WeightInit::Kind::kRopeFactors, 0};
+  // Gated DeltaNet's decay scale a = -exp(A_log) is negative (the state decays): about -1.
+  if (name.ends_with(".ssm_a")) return {WeightInit::Kind::kMinusOnePlusNoise, 0.1f};
   if (shape.n_dims == 1) {
     if (name.ends_with(".bias")) return {WeightInit::Kind::kNormal, 0.05f};
     return {WeightInit::Kind::kOnesPlusNoise, 0.1f};  // norm weights
@@ -186,6 +190,21 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
       }
     }
   }
+  if (arch && arch->delta_net) {  // as llama.cpp's converter writes Qwen3.5
+    w.set_u32(a + ".ssm.conv_kernel", static_cast<uint32_t>(hp.ssm_conv_kernel));
+    w.set_u32(a + ".ssm.state_size", static_cast<uint32_t>(hp.ssm_head_dim));
+    w.set_u32(a + ".ssm.group_count", static_cast<uint32_t>(hp.ssm_n_k_heads));
+    w.set_u32(a + ".ssm.time_step_rank", static_cast<uint32_t>(hp.ssm_n_v_heads));
+    w.set_u32(a + ".ssm.inner_size", static_cast<uint32_t>(hp.ssm_value_dim()));
+    int64_t interval = 1;  // the first attention layer's number (every interval-th attends)
+    while (interval <= hp.n_layer && hp.layer_is_recurrent(interval - 1)) ++interval;
+    w.set_u32(a + ".full_attention_interval", static_cast<uint32_t>(interval));
+    if (!hp.rope_sections.empty()) {
+      gguf::Array sections{gguf::ValueType::INT32, {}};
+      for (int64_t x : hp.rope_sections) sections.items.push_back(gguf::Value{static_cast<int32_t>(x)});
+      w.set(a + ".rope.dimension_sections", gguf::Value{std::move(sections)});
+    }
+  }
   if (hp.n_swa > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(hp.n_swa));
   if (hp.n_swa > 0 && !hp.swa_layers.empty()) {  // the preset's own pattern, one flag per layer
     gguf::Array flags{gguf::ValueType::BOOL, {}};
@@ -268,6 +287,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
       return make_error("--layers {} exceeds the preset's {} layers", options.n_layer, hp.n_layer);
     hp.n_layer = options.n_layer;
     hp.n_layer_dense_lead = std::min(hp.n_layer_dense_lead, hp.n_layer);
+    if (!hp.recurrent_layers.empty()) hp.recurrent_layers.resize(size_t(hp.n_layer));
     if (!hp.swa_layers.empty()) hp.swa_layers.resize(size_t(hp.n_layer));  // per-layer arrays keep
     if (!hp.n_head_kv_arr.empty()) hp.n_head_kv_arr.resize(size_t(hp.n_layer));  // their first layers
   }

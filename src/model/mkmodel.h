@@ -40,7 +40,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options);
 // The deterministic F32 value generator behind mkmodel: row `row` of tensor `name` for `seed`.
 // Exposed so tests can check a written model against the values it should hold.
 struct WeightInit {
-  enum class Kind { kNormal, kOnesPlusNoise, kRopeFactors } kind;
+  enum class Kind { kNormal, kOnesPlusNoise, kRopeFactors, kMinusOnePlusNoise } kind;
   float stddev;
 };
 void random_row(uint64_t seed, const std::string& tensor_name, int64_t row, const WeightInit& init,

@@ -89,6 +89,21 @@ HParams v3_routing(HParams hp, int64_t n_groups, int64_t n_groups_used, double s
   return hp;
 }
 
+// Qwen3.5: every `interval`-th layer attends (n_rot of each head roped, over interleaved
+// M-RoPE sections that text sees as one position), the others are Gated DeltaNet layers of
+// k_heads query/key and v_heads value heads of ssm_head, with a convolution of `kernel` taps.
+HParams qwen35(HParams hp, int64_t n_rot, std::vector<int64_t> sections, int64_t interval, int64_t k_heads,
+               int64_t v_heads, int64_t ssm_head, int64_t kernel) {
+  hp.n_rot = n_rot;
+  hp.rope_sections = std::move(sections);
+  for (int64_t il = 0; il < hp.n_layer; ++il) hp.recurrent_layers.push_back((il + 1) % interval != 0 ? 1 : 0);
+  hp.ssm_n_k_heads = k_heads;
+  hp.ssm_n_v_heads = v_heads;
+  hp.ssm_head_dim = ssm_head;
+  hp.ssm_conv_kernel = kernel;
+  return hp;
+}
+
 // An embedding model: hidden states pooled as llama.cpp's pooling type says.
 HParams embedding(HParams hp, Pooling pooling) {
   hp.pooling = pooling;
@@ -183,6 +198,19 @@ const std::vector<Preset>& presets() {
        true, Llama3RopeScaling{}, 128009, true},
       {"qwen3-0.6b", "qwen3", "ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja",
        shape(1024, 28, 16, 8, 3072, 40960, 1e6, 1e-6, 128), true, std::nullopt, 151645, false},
+      // Qwen/Qwen3.5-0.8B: 24 layers of 1024, three Gated DeltaNet layers (16 heads of 128, a
+      // 4-tap convolution) to one gated attention layer (8 query heads of 256 over 2 KV heads, a
+      // quarter of each roped at base 10M), SwiGLU of 3584, tied embeddings, Qwen3.5's 248k
+      // vocabulary (llama.cpp's test vocabulary: mkmodel --vocab-dir the bundle's models/). The tiny
+      // variant: four layers of 256 (one attending), 2 key and 4 value heads of 64, over the
+      // Qwen2 vocabulary.
+      {.name = "qwen3.5-0.8b", .arch = "qwen35", .vocab_file = "ggml-vocab-qwen35.gguf", .chat_template = "",
+       .hp = qwen35(shape(1024, 24, 8, 2, 3584, 262144, 1e7, 1e-6, 256), 64, {11, 11, 10, 0}, 4, 16, 16, 128, 4),
+       .tied_output = true},
+      {.name = "qwen3.5-tiny", .arch = "qwen35", .vocab_file = "ggml-vocab-qwen2.gguf",
+       .chat_template = "Qwen-Qwen3-0.6B.jinja",
+       .hp = qwen35(shape(256, 4, 4, 2, 512, 4096, 1e7, 1e-6, 64), 16, {3, 3, 2, 0}, 4, 2, 4, 64, 4),
+       .tied_output = true, .eos_token_id = 151645, .add_bos_token = false},
       {"qwen2.5-tiny", "qwen2", "ggml-vocab-qwen2.gguf", "Qwen-Qwen2.5-7B-Instruct.jinja",
        shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-6), true, std::nullopt, 151645, false},
       {"llama-3.2-tiny", "llama", "ggml-vocab-llama-bpe.gguf",

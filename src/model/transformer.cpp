@@ -43,7 +43,8 @@ std::vector<Weight> expert_slices(const TensorView& stacked) { return stacked_sl
 
 // Every weight matrix of a layer, dense or expert: what packing and type checks walk.
 std::vector<Weight*> layer_matrices(LayerWeights& l) {
-  std::vector<Weight*> all = {&l.wq, &l.wk, &l.wv, &l.wo, &l.wq_a, &l.wq_b, &l.wkv_a};
+  std::vector<Weight*> all = {&l.wq, &l.wk, &l.wv, &l.wo, &l.wq_a, &l.wq_b, &l.wkv_a,
+                              &l.ssm_qkv, &l.ssm_gate, &l.ssm_beta, &l.ssm_alpha, &l.ssm_out};
   if (l.gate_exps.empty() || l.down.present()) all.insert(all.end(), {&l.gate, &l.up, &l.down});  // Gemma 4: both
   if (l.gate_shexp.present()) all.insert(all.end(), {&l.gate_shexp, &l.up_shexp, &l.down_shexp});
   for (auto* experts : {&l.gate_exps, &l.up_exps, &l.down_exps, &l.wk_b, &l.wv_b})
@@ -94,6 +95,10 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kQANorm: return &l->q_a_norm;
     case Slot::kKvANorm: return &l->kv_a_norm;
     case Slot::kExpProbsB: return &l->exp_probs_b;
+    case Slot::kSsmConv: return &l->ssm_conv;
+    case Slot::kSsmDt: return &l->ssm_dt;
+    case Slot::kSsmA: return &l->ssm_a;
+    case Slot::kSsmNorm: return &l->ssm_norm;
     case Slot::kRouter: return &l->router;
     case Slot::kRouterBias: return &l->router_bias;
     case Slot::kGateExpsBias: return &l->gate_exps_bias;
@@ -168,6 +173,11 @@ void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v, const HParams&
     case Slot::kGateShexp: l.gate_shexp = Weight(v, WeightUse::kMatrix); break;
     case Slot::kUpShexp: l.up_shexp = Weight(v, WeightUse::kMatrix); break;
     case Slot::kDownShexp: l.down_shexp = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kSsmQkv: l.ssm_qkv = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kSsmGate: l.ssm_gate = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kSsmBeta: l.ssm_beta = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kSsmAlpha: l.ssm_alpha = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kSsmOut: l.ssm_out = Weight(v, WeightUse::kMatrix); break;
     default: break;
   }
 }
@@ -242,6 +252,10 @@ std::span<const int32_t> layer_table(const Batch& batch, const KvCache& kv, int6
 std::vector<KvLayerShape> kv_layer_shapes(const HParams& hp) {
   std::vector<KvLayerShape> layers;
   for (int64_t il = 0; il < hp.n_layer; ++il) {
+    if (hp.layer_is_recurrent(il)) {  // no keys: a fixed-size state per sequence
+      layers.push_back({KvGroup::kFull, 0, 0, hp.ssm_conv_state(), hp.ssm_state()});
+      continue;
+    }
     // An encoder writes no keys (it attends within each pass): no window group to keep.
     const bool window = hp.causal && layer_config(hp, il).attention == AttentionKind::kSlidingWindow;
     layers.push_back({window ? KvGroup::kWindow : KvGroup::kFull, hp.layer_kv_dim(il), hp.layer_cache_v_width(il)});
@@ -353,7 +367,9 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     // window_first_position(p) / block through (p + n_batch - 1) / block: fewer than the ring, so
     // no block the chunk still reads is reused for a later one.
     const int64_t ring = kv_window_ > 0 ? std::min(n_blocks, (kv_window_ + 16 + n_batch_) / block + 3) : 0;
-    own_kv_ = KvCache(kv_layer_shapes(hp_), block, n_blocks, ring, *backend_);
+    const bool recurrent = std::any_of(hp_.recurrent_layers.begin(), hp_.recurrent_layers.end(),
+                                       [](uint8_t r) { return r != 0; });
+    own_kv_ = KvCache(kv_layer_shapes(hp_), block, n_blocks, ring, *backend_, recurrent ? 1 : 0);
     for (int64_t b = 0; b < n_blocks; ++b) {
       own_table_.push_back(static_cast<int32_t>(b));
       if (ring > 0) own_window_table_.push_back(static_cast<int32_t>(b % ring));
@@ -384,6 +400,20 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     mla_kv_ = be.buffer(nb, hp_.n_lora_kv + hp_.n_rot);
     mla_latent_out_ = be.buffer(nb, hp_.n_head * hp_.n_lora_kv);
     mla_out_ = be.buffer(nb, hp_.n_head * hp_.head_dim_v_mla);
+  }
+  if (arch_.gated_attention) {
+    q_gated_ = be.buffer(nb, 2 * hp_.q_dim());
+    attn_gate_ = be.buffer(nb, hp_.q_dim());
+  }
+  if (arch_.delta_net) {
+    delta_shape_ = {hp_.ssm_n_k_heads, hp_.ssm_n_v_heads, hp_.ssm_head_dim, hp_.ssm_conv_kernel,
+                    static_cast<float>(hp_.rms_eps)};
+    ssm_qkv_ = be.buffer(nb, hp_.ssm_channels());
+    ssm_conv_ = be.buffer(nb, hp_.ssm_channels());
+    ssm_z_ = be.buffer(nb, hp_.ssm_value_dim());
+    ssm_out_ = be.buffer(nb, hp_.ssm_value_dim());
+    ssm_alpha_ = be.buffer(nb, hp_.ssm_n_v_heads);
+    ssm_beta_ = be.buffer(nb, hp_.ssm_n_v_heads);
   }
   if (hp_.n_expert_shared > 0) {
     shexp_gate_ = be.buffer(nb, hp_.n_ff_exp * hp_.n_expert_shared);
@@ -441,6 +471,7 @@ Status Transformer::forward_own(std::span<const int32_t> tokens, TokenOutput out
   own_batch_.clear();
   own_batch_.block_tables.push_back(own_table_);
   if (own_kv_.has_window_group()) own_batch_.window_tables.push_back(own_window_table_);
+  if (own_kv_.n_state_slots() > 0) own_batch_.state_slots.push_back(0);
   for (int64_t i = 0; i < n; ++i)
     own_batch_.add(tokens[size_t(i)], static_cast<int32_t>(n_past_ + i), 0,
                    all || i == n - 1 ? output : TokenOutput::kNone);
@@ -455,6 +486,8 @@ Status Transformer::forward_own(std::span<const int32_t> tokens, TokenOutput out
 
 Status Transformer::truncate(int64_t n) {
   if (n < 0 || n > n_past_) return make_error("truncate: {} is outside 0..{} (the cached tokens)", n, n_past_);
+  if (own_kv_.has_recurrent_layers() && n != 0 && n != n_past_)
+    return make_error("truncate: a model with recurrent layers cannot take back tokens (its state has absorbed them)");
   if (own_kv_.has_window_group() && n_past_ - n > n_batch_)
     return make_error("truncate: {} tokens back is more than a sliding-window cache keeps ({})", n_past_ - n, n_batch_);
   n_past_ = n;
@@ -468,8 +501,11 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
   if (kv.n_layer() != hp_.n_layer)
     return make_error("forward: the KV cache has {} layers, the model {}", kv.n_layer(), hp_.n_layer);
   const int64_t window = kv_window_;
+  const std::vector<KvLayerShape> shapes = kv_layer_shapes(hp_);
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
-    if (kv.layer(il).k_width != hp_.layer_kv_dim(il) || kv.layer(il).v_width != hp_.layer_cache_v_width(il))
+    if (kv.layer(il).k_width != shapes[size_t(il)].k_width || kv.layer(il).v_width != shapes[size_t(il)].v_width ||
+        kv.layer(il).state_width != shapes[size_t(il)].state_width ||
+        kv.layer(il).conv_width != shapes[size_t(il)].conv_width)
       return make_error("forward: the KV cache's layer {} has another width than the model's", il);
     if (kv.group(il) == KvGroup::kWindow &&
         w_.layers[size_t(il)].config.attention != AttentionKind::kSlidingWindow)
@@ -478,6 +514,7 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
   if (kv.has_window_group() && b.window_tables.size() != b.block_tables.size())
     return make_error("forward: {} window tables for {} sequences", b.window_tables.size(), b.block_tables.size());
   HEARTH_RETURN_IF_ERROR(check_encoder_batch(b));
+  HEARTH_RETURN_IF_ERROR(check_state_batch(b, kv));
   for (size_t i = 0; i < b.size(); ++i) {
     const int32_t id = b.tokens[i], pos = b.positions[i], s = b.seq[i];
     if (id < 0 || id >= hp_.n_vocab)
@@ -500,6 +537,34 @@ Status Transformer::check_batch(const Batch& b, const KvCache& kv) const {
       if (wtable[size_t(blk)] < 0 || wtable[size_t(blk)] >= kv.n_blocks(KvGroup::kWindow))
         return make_error("forward: window block {} is outside the cache ({} blocks)", wtable[size_t(blk)],
                           kv.n_blocks(KvGroup::kWindow));
+  }
+  return {};
+}
+
+// A recurrent layer's state has absorbed its sequence up to some position: each sequence of the
+// batch has a slot of its own, and its tokens continue that position one by one (or restart the
+// sequence at 0, which clears the slot).
+Status Transformer::check_state_batch(const Batch& b, const KvCache& kv) const {
+  if (!kv.has_recurrent_layers()) return {};
+  if (b.state_slots.size() != b.block_tables.size())
+    return make_error("forward: {} state slots for {} sequences", b.state_slots.size(), b.block_tables.size());
+  std::vector<int64_t> next(b.state_slots.size(), -1);  // per sequence, the position its next token must have
+  for (size_t s = 0; s < b.state_slots.size(); ++s) {
+    const int32_t slot = b.state_slots[s];
+    if (slot < 0 || slot >= kv.n_state_slots())
+      return make_error("forward: state slot {} is outside the cache ({} slots)", slot, kv.n_state_slots());
+    for (size_t o = 0; o < s; ++o)
+      if (b.state_slots[o] == slot) return make_error("forward: sequences {} and {} share state slot {}", o, s, slot);
+  }
+  for (size_t i = 0; i < b.size(); ++i) {
+    const int32_t s = b.seq[i], pos = b.positions[i];
+    if (s < 0 || static_cast<size_t>(s) >= next.size()) continue;  // reported by check_batch
+    int64_t& want = next[size_t(s)];
+    if (want < 0) want = pos == 0 ? 0 : kv.slot_next(b.state_slots[size_t(s)]);
+    if (pos != want)
+      return make_error("forward: a recurrent model's sequence continues at position {}, not {} (its state cannot "
+                        "skip or go back)", want, pos);
+    ++want;
   }
   return {};
 }
@@ -578,6 +643,7 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
     be.rope_table(rope_, w_.rope_freqs, positions, *rope_table_);
     if (rope_table_swa_) be.rope_table(rope_swa_, swa_rope_freqs(), positions, *rope_table_swa_);
   }
+  if (kv.has_recurrent_layers()) prepare_states(batch, begin, n, kv);
   if (w_.tok_norm.present()) {
     norm(*x_, n, w_.tok_norm, w_.tok_norm_b, *x_);
     trace("inp_norm", -1, *x_, n);
@@ -600,7 +666,10 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
     // x = x + [post-norm] attention(norm(x)); x = x + [post-norm] FFN(norm(x))
     norm(*x_, n, L.attn_norm, L.attn_norm_b, *cur_);
     trace("attn_norm", il, *cur_, n);
-    attention_block(batch, begin, n, il, kv, *cur_);
+    if (L.config.attention == AttentionKind::kRecurrent)
+      delta_net_block(n, il, kv, *cur_);
+    else
+      attention_block(batch, begin, n, il, kv, *cur_);
     if (L.attn_post_norm.present()) {
       norm(*proj_, n, L.attn_post_norm, {}, *proj_);
       trace("attn_post_norm", il, *proj_, n);
@@ -622,6 +691,8 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
     trace("l_out", il, *x_, n);
   }
 
+  for (int64_t t = 0; t < int64_t(token_slots_.size()); ++t)  // the states have absorbed the chunk
+    kv.set_slot_next(token_slots_[size_t(t)], positions[size_t(t)] + 1);
   // The final norm, and the output head, only for the tokens whose outputs are wanted.
   const int64_t n_hidden = final_norm_rows(batch, begin, n, TokenOutput::kHidden);
   if (n_hidden > 0) be.read(*cur_, n_hidden, hidden);
@@ -650,7 +721,13 @@ void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, 
   const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
   AttentionBuffers& b = attn_sets_[attn_set_of_[size_t(il)]];
   const int64_t hd = hp_.layer_head_dim(il);
-  be.matmul(L.wq, in, n, *b.q);
+  if (arch_.gated_attention) {  // each head's query, then its gate
+    be.matmul(L.wq, in, n, *q_gated_);
+    be.copy_heads(*q_gated_, {2 * hd, 0}, n, hp_.n_head, hd, *b.q, {hd, 0});
+    be.copy_heads(*q_gated_, {2 * hd, hd}, n, hp_.n_head, hd, *attn_gate_, {hd, 0});
+  } else {
+    be.matmul(L.wq, in, n, *b.q);
+  }
   be.matmul(L.wk, in, n, *b.k);
   // Without attn_v the values are the keys as projected (Gemma 4's full layers): the same
   // product again rather than a copy, so the backend needs no copy operation.
@@ -678,9 +755,43 @@ void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, 
   if (arch_.scale_q) be.scale(*b.q, n, q_scale_);
   attention(batch, begin, n, il, kv);
   trace("kqv_out", il, *b.out, n);
+  if (arch_.gated_attention) be.sigmoid_mul(*b.out, *attn_gate_, n);
   be.matmul(L.wo, *b.out, n, *proj_);
   be.add_bias(*proj_, n, L.bo);
   trace("attn_out", il, *proj_, n);
+}
+
+void Transformer::prepare_states(const Batch& batch, int64_t begin, int64_t n, KvCache& kv) {
+  token_slots_.resize(size_t(n));
+  for (int64_t t = 0; t < n; ++t) {
+    const int32_t slot = batch.state_slots[size_t(batch.seq[size_t(begin + t)])];
+    token_slots_[size_t(t)] = slot;
+    if (batch.positions[size_t(begin + t)] == 0) backend_->state_clear(kv.states(), slot);
+  }
+}
+
+// As llama.cpp computes qwen35's linear attention: q, k and v channels and the output gate z
+// projected; the channels through the short convolution and a SiLU; the delta rule per value
+// head over the sequence's state; each head's output RMS-normed, times silu(z), projected out.
+void Transformer::delta_net_block(int64_t n, int64_t il, KvCache& kv, const Buffer& in) {
+  Backend& be = *backend_;
+  const LayerWeights& L = w_.layers[static_cast<size_t>(il)];
+  const int64_t layer = kv.index(il);
+  be.matmul(L.ssm_qkv, in, n, *ssm_qkv_);
+  be.matmul(L.ssm_gate, in, n, *ssm_z_);
+  be.matmul(L.ssm_beta, in, n, *ssm_beta_);
+  be.matmul(L.ssm_alpha, in, n, *ssm_alpha_);
+  trace("linear_attn_qkv_mixed", il, *ssm_qkv_, n);
+  be.delta_conv(*ssm_qkv_, n, L.ssm_conv, kv.states(), layer, token_slots_, delta_shape_, *ssm_conv_);
+  trace("conv_output_silu", il, *ssm_conv_, n);
+  be.delta_rule(*ssm_conv_, *ssm_alpha_, *ssm_beta_, L.ssm_dt, L.ssm_a, n, kv.states(), layer, token_slots_,
+                delta_shape_, *ssm_out_);
+  trace("attn_output", il, *ssm_out_, n);
+  be.head_rms_norm(*ssm_out_, n, hp_.ssm_head_dim, L.ssm_norm, static_cast<float>(hp_.rms_eps));
+  be.glu(GluKind::kSwiGLU, *ssm_z_, *ssm_out_, n);  // silu(z) * normed
+  trace("final_output", il, *ssm_z_, n);
+  be.matmul(L.ssm_out, *ssm_z_, n, *proj_);
+  trace("linear_attn_out", il, *proj_, n);
 }
 
 // In llama.cpp's order: queries (through the low-rank path where the file has one) split per head

@@ -69,6 +69,10 @@ struct LayerWeights {
   // DeepSeekMoE: the routing bias (for the choice only) and the shared experts' GLU.
   Weight exp_probs_b;               // [n_expert]
   Weight gate_shexp, up_shexp, down_shexp;
+  // Gated DeltaNet (qwen35's recurrent layers): the q, k, v projection and the output gate's
+  // (z), the convolution's taps [kernel, channels] f32, the decay's bias and scale, the strength
+  // and decay projections, each head's output norm, the output matrix.
+  Weight ssm_qkv, ssm_gate, ssm_conv, ssm_dt, ssm_a, ssm_beta, ssm_alpha, ssm_norm, ssm_out;
 };
 
 struct ModelWeights {
@@ -156,6 +160,7 @@ class Transformer {
               const TransformerOptions& options);
   Status check_batch(const Batch& batch, const KvCache& kv) const;
   Status check_encoder_batch(const Batch& batch) const;
+  Status check_state_batch(const Batch& batch, const KvCache& kv) const;
   Status forward_own(std::span<const int32_t> tokens, TokenOutput output, bool all, std::vector<float>& out);
   // Tokens [begin, begin + n) of the batch; logits and hidden rows for the tokens that want them.
   // Returns how many of each it wrote.
@@ -184,6 +189,10 @@ class Transformer {
   ExpertWeights expert_weights(const LayerWeights& L) const;
   Routing routing(const LayerWeights& L) const;
   void dense_ffn(const LayerWeights& L, int64_t n, int64_t layer);
+  // proj_ = a Gated DeltaNet layer of the chunk's tokens over their sequences' recurrent states.
+  void delta_net_block(int64_t n, int64_t layer, KvCache& kv, const Buffer& in);
+  // Each token's state slot, and the slots of sequences starting at position 0 cleared.
+  void prepare_states(const Batch& batch, int64_t begin, int64_t n, KvCache& kv);
   // options.on_tensor with the first `rows` rows of `values`, as "name-layer" (-1: no layer).
   void trace(const char* name, int64_t layer, const Buffer& values, int64_t rows);
 
@@ -233,6 +242,14 @@ class Transformer {
   // MLA: the low-rank query, the queries, the latent with its roped part, the attended latent
   // [n_batch, n_head * n_lora_kv] and the values out of it [n_batch, n_head * head_dim_v_mla].
   std::unique_ptr<Buffer> mla_qa_, mla_q_, mla_kv_, mla_latent_out_, mla_out_;
+  // Gated attention (Qwen3.5): the projected queries with their gates [n_batch, 2 q_dim], the
+  // gates [n_batch, q_dim]. Gated DeltaNet: the projected and the convolved q, k, v channels,
+  // the output gate z and the rule's output [n_batch, value dim], the decay and strength
+  // projections [n_batch, value heads].
+  std::unique_ptr<Buffer> q_gated_, attn_gate_;
+  std::unique_ptr<Buffer> ssm_qkv_, ssm_conv_, ssm_z_, ssm_out_, ssm_alpha_, ssm_beta_;
+  DeltaNetShape delta_shape_;
+  std::vector<int32_t> token_slots_;  // per token of the chunk, its sequence's state slot
   std::unique_ptr<Buffer> cls_;         // [1, n_cls_out] a reranker's head output
   std::unique_ptr<Buffer> dense_;       // [1, n_dense] the first Dense module's output
   // Plain data of one chunk, on the host: what the backend is told.

@@ -18,6 +18,9 @@ constexpr std::string_view kLlama3 =
     HEARTH_CONTRACTIONS R"(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr std::string_view kQwen2 =
     HEARTH_CONTRACTIONS R"(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// Qwen3.5: Qwen2's with combining marks inside words and out of punctuation runs.
+constexpr std::string_view kQwen35 =
+    HEARTH_CONTRACTIONS R"(|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr std::string_view kDeepseekV3Words =
     R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 // Tekken / GPT-4o: "upper then lower" letter runs, with llama.cpp's lookahead adaptation of
@@ -56,6 +59,7 @@ const std::vector<PreTokenizerSpec>& spec_table() {
        {kGpt2}},
       {{"trillion", "granite-docling"}, {kGpt2}, false, false},
       {{"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan", "solar-open", "grok-2"}, {kQwen2}, false, false},
+      {{"qwen35"}, {kQwen35}, false, false},
       {{"stablelm2", "megrez"}, {kQwen2}},
       {{"glm4", "chatglm-bpe"}, {kLlama3}, false, true, -1, /*no_bos=*/true},
       {{"bloom", "gpt3-finnish"}, {kPoro}},

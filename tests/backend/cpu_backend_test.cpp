@@ -14,6 +14,7 @@
 #include "base/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/matmul_cases.h"
+#include "kernels/ref/delta_net.h"
 #include "kernels/ref/matmul.h"
 #include "kernels/ref/moe.h"
 #include "kernels/ref/ops.h"
@@ -201,6 +202,58 @@ TEST_F(CpuBackendOps, ElementwiseOpsGiveTheReferenceBits) {
   be->embed(load(table.view, WeightUse::kRows), ids, *out);
   for (size_t r = 0; r < ids.size(); ++r) std::copy(&table.data[ids[r] * d], &table.data[(ids[r] + 1) * d], &want[r * d]);
   expect_bits(download(*out, 3), std::vector<float>(want.begin(), want.begin() + 3 * d), "embed");
+}
+
+// Gated DeltaNet: two sequences' tokens interleaved in one chunk (slots 1 and 0), the convolution
+// and the delta rule against ref's token-by-token steps over each sequence's own state; then the
+// next chunk continues both states; sigmoid_mul and state_clear.
+TEST_F(CpuBackendOps, DeltaNetOpsGiveTheReferenceBits) {
+  const DeltaNetShape shape{2, 4, 16, 4, 1e-6f};  // 2 key heads, 4 value heads of 16, 4 taps
+  const int64_t ch = shape.channels(), d = shape.head_dim, hv = shape.n_v_heads, hk = shape.n_k_heads;
+  const int64_t keep = shape.conv_kernel - 1, value = hv * d;
+  auto pool = be->state_pool(1, 2, keep * ch, hv * d * d);
+  be->state_clear(*pool, 0);
+  be->state_clear(*pool, 1);
+  Host taps = f32_vector(rng, {shape.conv_kernel, ch}, 0.5f), dt = f32_vector(rng, {hv}), a = f32_vector(rng, {hv});
+  for (float& x : a.data) x = -std::fabs(x);
+  const Weight w_taps = load(taps.view, WeightUse::kVector), w_dt = load(dt.view, WeightUse::kVector),
+               w_a = load(a.view, WeightUse::kVector);
+  std::vector<std::vector<float>> windows(2, std::vector<float>(size_t(keep * ch), 0.0f));
+  std::vector<std::vector<float>> states(2, std::vector<float>(size_t(hv * d * d), 0.0f));
+  const std::vector<int32_t> slots = {1, 0, 1, 1, 0};
+  for (int chunk = 0; chunk < 2; ++chunk) {
+    const std::vector<float> x = test::random_activations(rng, ch, kRows);
+    const std::vector<float> alpha = test::random_activations(rng, hv, kRows), beta = test::random_activations(rng, hv, kRows);
+    auto xb = upload(x, kRows, ch), conv = be->buffer(kRows, ch), ab = upload(alpha, kRows, hv),
+         bb = upload(beta, kRows, hv), out = be->buffer(kRows, value);
+    be->delta_conv(*xb, kRows, w_taps, *pool, 0, slots, shape, *conv);
+    std::vector<float> want_conv(x.size()), want_out(size_t(kRows * value)), ones(size_t(ch), 1.0f);
+    for (int64_t t = 0; t < kRows; ++t) {
+      ref::conv_step(windows[size_t(slots[size_t(t)])].data(), &x[t * ch], taps.data.data(), ch, shape.conv_kernel,
+                     &want_conv[t * ch]);
+      ref::silu_mul(&want_conv[t * ch], ones.data(), &want_conv[t * ch], ch);
+    }
+    expect_bits(download(*conv, kRows), want_conv, "delta_conv");
+    be->delta_rule(*conv, *ab, *bb, w_dt, w_a, kRows, *pool, 0, slots, shape, *out);
+    std::vector<float> scratch(static_cast<size_t>(d));
+    for (int64_t t = 0; t < kRows; ++t) {
+      float* row = &want_conv[t * ch];
+      for (int64_t h = 0; h < 2 * hk; ++h) ref::l2_norm(row + h * d, d, shape.eps);
+      for (int64_t h = 0; h < hv; ++h)
+        ref::delta_rule_step(states[size_t(slots[size_t(t)])].data() + h * d * d, row + (h % hk) * d,
+                             row + (hk + h % hk) * d, row + (2 * hk + h) * d,
+                             ref::delta_gate(alpha[t * hv + h], dt.data[h], a.data[h]), ref::sigmoid(beta[t * hv + h]),
+                             d, &want_out[t * value + h * d], scratch.data());
+    }
+    expect_bits(download(*conv, kRows), want_conv, "delta_rule's l2-normed q and k");
+    expect_bits(download(*out, kRows), want_out, fmt::format("delta_rule, chunk {}", chunk).c_str());
+  }
+  const std::vector<float> x = test::random_activations(rng, 8, kRows), g = test::random_activations(rng, 8, kRows);
+  auto xb = upload(x, kRows, 8), gb = upload(g, kRows, 8);
+  be->sigmoid_mul(*xb, *gb, kRows);
+  std::vector<float> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) want[i] = x[i] * ref::sigmoid(g[i]);
+  expect_bits(download(*xb, kRows), want, "sigmoid_mul");
 }
 
 TEST_F(CpuBackendOps, RopeGivesTheReferenceBits) {

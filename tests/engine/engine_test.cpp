@@ -275,6 +275,52 @@ TEST(Engine, SpeculativeDecodingKeepsResultsWithSlidingWindows) {
   expect_speculative_keeps_results(gemma);
 }
 
+// Qwen3.5's Gated DeltaNet layers keep a state per sequence, in a slot of their own: greedy tokens
+// are the one-sequence pass's alone, batched with 16 others, chunked, and after preemption (which
+// recomputes a sequence from its first token into whatever slot it gets next). Every slot is
+// given back; prefix caching and n-gram drafts are off for such a model (its state could not
+// start from cached blocks, nor take rejected drafts back).
+TEST(Engine, RecurrentStateSlotsKeepResultsBatchedChunkedAndPreempted) {
+  static const ModelFile qwen35 = test::open_test_model(kTmp, "qwen3.5-tiny", "q8_0", 5);
+  auto tf = batch_transformer(qwen35);
+  const int32_t n_vocab = static_cast<int32_t>(tf->hparams().n_vocab);
+  std::vector<std::vector<int32_t>> prompts;
+  for (uint32_t i = 0; i < 17; ++i) prompts.push_back(random_prompt(700 + i, 5 + 3 * i, n_vocab));
+  const int64_t n = 10;
+  std::vector<std::vector<int32_t>> want;
+  for (const auto& p : prompts) want.push_back(greedy_alone(p, n, qwen35));
+  {
+    EngineOptions eo;
+    eo.n_blocks = 256;
+    eo.spec_ngram = true;  // ignored for this model
+    Engine engine(*tf, {}, eo);
+    EXPECT_EQ(engine.metrics().state_slots_total, eo.max_running);
+    auto alone = run_engine(engine, {prompts[3]}, n);
+    EXPECT_EQ(alone[0].tokens, want[3]);
+    auto together = run_engine(engine, prompts, n);
+    for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(together[i].tokens, want[i]) << "request " << i;
+    auto again = run_engine(engine, {prompts[3]}, n);  // the same prompt: recomputed, not cached
+    EXPECT_EQ(again[0].tokens, want[3]);
+    EXPECT_EQ(again[0].finish.cached_tokens, 0);
+    const EngineMetrics m = engine.metrics();
+    EXPECT_EQ(m.prefix_cache_hits, 0u);
+    EXPECT_EQ(m.spec_drafted, 0u);
+    EXPECT_EQ(m.state_slots_in_use, 0);
+    EXPECT_EQ(m.kv_blocks_in_use, 0);
+  }
+  EngineOptions eo;
+  eo.n_blocks = 12;  // 192 tokens for 4 sequences of ~50: someone must be preempted
+  eo.max_step_tokens = 16;
+  eo.max_running = 4;
+  Engine engine(*tf, {}, eo);
+  std::vector<std::vector<int32_t>> longer;
+  for (uint32_t i = 0; i < 4; ++i) longer.push_back(random_prompt(800 + i, 33 + i, n_vocab));
+  auto out = run_engine(engine, longer, 20);
+  for (size_t i = 0; i < longer.size(); ++i) EXPECT_EQ(out[i].tokens, greedy_alone(longer[i], 20, qwen35)) << i;
+  EXPECT_GT(engine.metrics().preemptions, 0u);
+  EXPECT_EQ(engine.metrics().state_slots_in_use, 0);
+}
+
 TEST(Engine, CancelFreesBlocksAndQueueIsBounded) {
   auto tf = batch_transformer();
   EngineOptions eo;

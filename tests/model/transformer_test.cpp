@@ -164,6 +164,60 @@ TEST(Transformer, MixtureOfExpertsIsBatchInvariant) {
   }
 }
 
+// Qwen3.5's Gated DeltaNet layers carry a state from token to token: a prompt in one chunk, in
+// chunks of 3 and token by token (1 or 2 threads) gives the same bits, since the recurrence runs
+// token by token in every case and nothing else depends on the batch. The state cannot be taken
+// back (truncate is refused), and a pass that does not continue a sequence's state is refused.
+TEST(Transformer, GatedDeltaNetStateIsBatchInvariantAndOnlyMovesForward) {
+  auto m = ModelFile::open(make_model("qwen3.5-tiny", "q8_0"));
+  ASSERT_TRUE(m.ok());
+  std::vector<int32_t> tokens;
+  for (int r = 0; r < 3; ++r) tokens.insert(tokens.end(), kTokens.begin(), kTokens.end());
+  std::vector<float> batched = logits_of(*m, tokens, 16, 2);
+  std::vector<float> single = logits_of(*m, tokens, 1, 1);
+  std::vector<float> chunks = logits_of(*m, tokens, 3, 2);
+  ASSERT_EQ(batched.size(), single.size());
+  EXPECT_EQ(std::memcmp(batched.data(), single.data(), batched.size() * 4), 0);
+  EXPECT_EQ(std::memcmp(batched.data(), chunks.data(), batched.size() * 4), 0);
+
+  TransformerOptions opt;
+  opt.n_ctx = 64;
+  auto tf = Transformer::create(*m, opt);
+  ASSERT_TRUE(tf.ok()) << tf.error().message;
+  std::vector<float> logits;
+  ASSERT_TRUE((*tf)->forward(std::span(tokens).first(10), true, logits).ok());
+  const Status back = (*tf)->truncate(5);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.message().find("cannot take back tokens"), std::string::npos) << back.message();
+  ASSERT_TRUE((*tf)->truncate(0).ok());  // a restart is always possible: position 0 clears the state
+  std::vector<float> again;
+  ASSERT_TRUE((*tf)->forward(std::span(tokens).first(10), true, again).ok());
+  EXPECT_EQ(std::memcmp(again.data(), batched.data(), again.size() * 4), 0);
+
+  // A caller's cache: a sequence's tokens must continue its slot's position.
+  KvCache kv(kv_layer_shapes((*tf)->hparams()), 16, 4, 0, (*tf)->backend(), 2);
+  std::vector<int32_t> table = {0, 1, 2, 3};
+  Batch b;
+  b.block_tables.push_back(table);
+  b.state_slots.push_back(1);
+  b.add(tokens[0], 0, 0, true);
+  b.add(tokens[1], 1, 0, true);
+  std::vector<float> out(size_t(2 * (*tf)->hparams().n_vocab));
+  ASSERT_TRUE((*tf)->forward_batch(b, kv, out.data()).ok());
+  EXPECT_EQ(kv.slot_next(1), 2);
+  b.clear();
+  b.block_tables.push_back(table);
+  b.state_slots.push_back(1);
+  b.add(tokens[3], 3, 0, true);  // position 2 skipped
+  const Status skip = (*tf)->forward_batch(b, kv, out.data());
+  ASSERT_FALSE(skip.ok());
+  EXPECT_NE(skip.message().find("continues at position 2, not 3"), std::string::npos) << skip.message();
+  b.state_slots[0] = 2;
+  const Status outside = (*tf)->forward_batch(b, kv, out.data());
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.message().find("state slot 2 is outside the cache (2 slots)"), std::string::npos);
+}
+
 // The sliding-window layers of the one-sequence cache keep a ring of blocks (a window and a
 // chunk), reused as the sequence grows: 150 tokens over a 16-token window wrap the ring several
 // times, and every logit equals that of a cache that keeps every position of every layer.
@@ -304,6 +358,29 @@ TEST(Transformer, DeepSeekModelsThatLieAreRefusedAtLoad) {
                  "expert_gating_func = 7 is not a gating hearth knows");
   expect_refused(src, "q-lora-lies", {{"deepseek2.attention.q_lora_rank", u32(0)}}, "", "",
                  "'blk.0.attn_q.weight' is missing");
+}
+
+// Qwen3.5 files that lie about their Gated DeltaNet layers are refused before anything is sized.
+TEST(Transformer, Qwen35ModelsThatLieAreRefusedAtLoad) {
+  const std::string src = make_model("qwen3.5-tiny", "f32");  // 2 key and 4 value heads of 64, 4 taps
+  auto u32 = [](uint32_t x) { return gguf::Value{x}; };
+  expect_refused(src, "conv-zero", {{"qwen35.ssm.conv_kernel", u32(0)}}, "", "",
+                 "qwen35.ssm.conv_kernel must be in 1..16");
+  expect_refused(src, "conv-huge", {{"qwen35.ssm.conv_kernel", u32(1000000)}}, "", "",
+                 "qwen35.ssm.conv_kernel must be an integer in 0..16");
+  expect_refused(src, "inner-lies", {{"qwen35.ssm.inner_size", u32(512)}}, "", "",
+                 "inner_size 512 disagree");
+  expect_refused(src, "heads-not-dividing", {{"qwen35.ssm.time_step_rank", u32(3)}}, "", "",
+                 "time_step_rank 3 and inner_size 256 disagree");
+  expect_refused(src, "state-size-lies", {{"qwen35.ssm.state_size", u32(32)}}, "", "",
+                 "ssm.state_size 32, group_count 2, time_step_rank 4 and inner_size 256 disagree");
+  expect_refused(src, "interval-zero", {{"qwen35.full_attention_interval", u32(0)}}, "", "",
+                 "qwen35.full_attention_interval must be at least 1");
+  gguf::Array sections{gguf::ValueType::INT32, {gguf::Value{int32_t{1}}, gguf::Value{int32_t{1}},
+                                                gguf::Value{int32_t{1}}, gguf::Value{int32_t{5}}}};
+  expect_refused(src, "rope-sections-image", {{"qwen35.rope.dimension_sections", gguf::Value{sections}}}, "", "",
+                 "leaves rotated pair 3 to the image axes");
+  expect_refused(src, "conv-taps-shape", {}, "", "blk.0.ssm_conv1d.weight", "'blk.0.ssm_conv1d.weight' has shape");
 }
 
 // A V3 file's multi-token-prediction layers (nextn_predict_layers, counted in block_count, after

@@ -92,6 +92,13 @@ const FAMILY_MAX_MEAN_KL = {
   // (its KL there 2e-3, mean 2.9e-5; the perplexity test's whole chunks have no tail).
   "deepseek-v2-lite-tiny": { f16: 1e-5, q8_0: 1e-10, Q4_K_M: 1e-4 },
   "deepseek-v3-tiny": { f16: 1e-5, q8_0: 1e-10, Q4_K_M: 1e-10 },
+  // Qwen3.5 (qwen35): three Gated DeltaNet layers to one gated attention layer. The delta rule runs
+  // token by token in the arithmetic of llama.cpp's fused CPU operator (its state's dot products in
+  // ggml_vec_dot_f32's order), the convolution, gates and l2 norms as its graph computes them; its
+  // 4-row decay and strength projections go unrepacked (vec_dot's order) as llama.cpp's do. Q8_0
+  // bit-identical, Q4_K and Q4_K_M within 1e-5 of a logit (the GEMV tail above; KL ~1e-14); F16
+  // mean KL 2.4e-6 (tinyBLAS's F16 lanes, carried along in the state).
+  "qwen3.5-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 1e-10 },
 };
 // DeepSeek files from converters before llama.cpp's MLA support hold one attn_kv_b per layer and
 // describe the heads uncompressed (mkmodel --legacy-kv-b: the same weights as the files above).

@@ -64,6 +64,10 @@ const RUNS = [
   ["deepseek-v2-lite-tiny", "Q4_K_M", 2, false],
   ["deepseek-v3-tiny", "f16", 2, false], ["deepseek-v3-tiny", "q8_0", 2, false],
   ["deepseek-v3-tiny", "Q4_K_M", 2, false],
+  // Qwen3.5 (Gated DeltaNet layers, their state carried through each chunk, and gated attention),
+  // held to its issue's bars: PPL within 0.1%, mean KL <= 1e-5.
+  ["qwen3.5-tiny", "f16", 2, false, { ppl: 1e-3, kl: 1e-5 }], ["qwen3.5-tiny", "q8_0", 2, false, { ppl: 1e-3, kl: 1e-5 }],
+  ["qwen3.5-tiny", "Q4_K_M", 2, false, { ppl: 1e-3, kl: 1e-5 }],
 ];
 
 // The bars: perplexity within 0.1% (F32/F16/Q8_0) and 0.5% (4-bit) of llama.cpp's, and a

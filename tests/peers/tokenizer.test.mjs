@@ -19,7 +19,9 @@ const VOCAB_DIR = path.join(SHARED_DIR, "testdata", "vocab");
 // beside the harness, at the commit of the prebuilt libraries): BERT's WordPiece, and XLM-RoBERTa's
 // Unigram (nomic-embed v2's file, which has no test vectors of its own).
 const BUNDLE_DIR = bundleVocabDir();
-const BUNDLE_VOCABS = ["ggml-vocab-bert-bge.gguf", "ggml-vocab-nomic-bert-moe.gguf", "ggml-vocab-gemma-4.gguf"];
+const BUNDLE_VOCABS = [
+  "ggml-vocab-bert-bge.gguf", "ggml-vocab-nomic-bert-moe.gguf", "ggml-vocab-gemma-4.gguf", "ggml-vocab-qwen35.gguf",
+];
 const VOCABS = [...fs.readdirSync(VOCAB_DIR).filter((f) => f.endsWith(".gguf")).sort(), ...BUNDLE_VOCABS];
 const vocabPath = (name) => path.join(BUNDLE_VOCABS.includes(name) ? BUNDLE_DIR : VOCAB_DIR, name);
 

@@ -5,6 +5,7 @@
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "kernels/attention.h"
+#include "kernels/delta_net.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "kernels/ref/delta_net.h"
@@ -315,7 +316,7 @@ class CpuBackend final : public Backend {
         for (int64_t t = 0; t < n; ++t) {
           if (slots[size_t(t)] != slot) continue;
           const float* row = host(qkv) + t * cols;
-          ref::delta_rule_step(state, row + hq * d, row + (hk + hq) * d, row + (2 * hk + h) * d,
+          kernels::delta_rule_step(state, row + hq * d, row + (hk + hq) * d, row + (2 * hk + h) * d,
                                gates_[size_t(t * hv + h)], strengths_[size_t(t * hv + h)], d,
                                host(out) + t * out.cols() + h * d, scratch.data());
         }

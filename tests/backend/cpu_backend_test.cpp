@@ -208,7 +208,7 @@ TEST_F(CpuBackendOps, ElementwiseOpsGiveTheReferenceBits) {
 // and the delta rule against ref's token-by-token steps over each sequence's own state; then the
 // next chunk continues both states; sigmoid_mul and state_clear.
 TEST_F(CpuBackendOps, DeltaNetOpsGiveTheReferenceBits) {
-  const DeltaNetShape shape{2, 4, 16, 4, 1e-6f};  // 2 key heads, 4 value heads of 16, 4 taps
+  const DeltaNetShape shape{2, 4, 64, 4, 1e-6f};  // 2 key heads, 4 value heads of 64 (SIMD), 4 taps
   const int64_t ch = shape.channels(), d = shape.head_dim, hv = shape.n_v_heads, hk = shape.n_k_heads;
   const int64_t keep = shape.conv_kernel - 1, value = hv * d;
   auto pool = be->state_pool(1, 2, keep * ch, hv * d * d);

@@ -115,6 +115,10 @@ std::string render_metrics(const std::vector<ModelMetrics>& models, bool loaded)
       w.gauge("hearth_state_slots_total", "Slots of the recurrent layers' state pool.", double(m.state_slots_total));
       w.gauge("hearth_state_slot_bytes", "Bytes of one request's recurrent state (every recurrent layer).",
               double(m.state_bytes_per_slot));
+      w.gauge("hearth_state_snapshots_total", "Recurrent-state slots kept for prefix snapshots.",
+              double(m.state_snapshots_total));
+      w.gauge("hearth_state_snapshots_cached", "Prefix snapshots of recurrent state held for reuse.",
+              double(m.state_snapshots_cached));
     }
     if (m.kv_window_blocks_total > 0) {
       w.gauge("hearth_kv_window_blocks_in_use", "Sliding-window layers' KV blocks held by running requests.",

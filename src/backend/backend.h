@@ -140,6 +140,15 @@ struct DeltaNetShape {
   int64_t channels() const { return (2 * n_k_heads + n_v_heads) * head_dim; }
 };
 
+// Where each token of a chunk keeps its recurrent state: its sequence's slot, and a slot that
+// takes a copy of the state as it stands just after the token (a snapshot for prefix reuse; -1:
+// none). Empty snapshots: none at all.
+struct StateRoute {
+  std::span<const int32_t> slots;
+  std::span<const int32_t> snapshots;
+  int32_t snapshot(size_t t) const { return t < snapshots.size() ? snapshots[t] : -1; }
+};
+
 // One query token's attention: the cache positions [first, first + n_kv) of its sequence, found
 // through `table` (position p is in slot p % block_size of block table[p / block_size]), of which
 // the first n_masked score -inf (a sliding window's lead-in; kernels/attention.h).
@@ -280,21 +289,24 @@ class Backend {
   // chunk's f32 k and v, nothing rounded to f16 (llama.cpp's cacheless attention; kernels/attention.h).
   virtual void self_attention(const Buffer& q, const Buffer& k, const Buffer& v, std::span<const RowSpan> spans,
                               const AttentionShape& shape, Buffer& out) = 0;
-  // x[t] *= sigmoid(gate[t]) elementwise (Qwen3.5's gated attention output).
+  // x[t] *= sigmoid(gate[t]) elementwise (Qwen3.5's gated attention output), or by one number per
+  // row when gate has one column (Qwen3.5-MoE's shared expert).
   virtual void sigmoid_mul(Buffer& x, const Buffer& gate, int64_t n) = 0;
-  // Every layer's state of slot `slot` set to zero (a sequence starting at position 0).
+  // Every layer's state of slot `slot` set to zero (a sequence starting at position 0), or copied
+  // from slot `from` (a sequence resuming from a snapshot).
   virtual void state_clear(StatePool& pool, int64_t slot) = 0;
+  virtual void state_copy(StatePool& pool, int64_t from, int64_t slot) = 0;
   // Gated DeltaNet's convolution: x [n, channels] (q, k, v columns) through layer `layer`'s short
   // causal convolution w [channels, kernel] and a SiLU into out; token t continues the window of
-  // slot slots[t] (a slot's tokens in order), which keeps the last kernel - 1 inputs.
+  // slot route.slots[t] (a slot's tokens in order), which keeps the last kernel - 1 inputs.
   virtual void delta_conv(const Buffer& x, int64_t n, const Weight& w, StatePool& pool, int64_t layer,
-                          std::span<const int32_t> slots, const DeltaNetShape& shape, Buffer& out) = 0;
+                          const StateRoute& route, const DeltaNetShape& shape, Buffer& out) = 0;
   // The delta rule over the convolved qkv [n, channels] (its q and k heads l2-normed in place):
   // each head's decay g = softplus(alpha + dt_bias) * a and strength sigmoid(beta) from alpha and
   // beta [n, n_v_heads], the slot's state updated token by token (kernels/ref/delta_net.h), out
   // [n, n_v_heads * head_dim].
   virtual void delta_rule(Buffer& qkv, const Buffer& alpha, const Buffer& beta, const Weight& dt_bias,
-                          const Weight& a, int64_t n, StatePool& pool, int64_t layer, std::span<const int32_t> slots,
+                          const Weight& a, int64_t n, StatePool& pool, int64_t layer, const StateRoute& route,
                           const DeltaNetShape& shape, Buffer& out) = 0;
   // Router: `logits` [n, n_expert] become probabilities as `routing` says, and the choice is made.
   virtual void select_experts(Buffer& logits, int64_t n, const Routing& routing, ExpertChoice& choice) = 0;

@@ -56,6 +56,9 @@ class CpuStatePool final : public StatePool {
   void clear(int64_t slot) {
     for (int64_t l = 0; l < n_layers(); ++l) std::fill(conv(l, slot), conv(l, slot) + stride(), 0.0f);
   }
+  void copy(int64_t from, int64_t slot) {
+    for (int64_t l = 0; l < n_layers(); ++l) std::copy(conv(l, from), conv(l, from) + stride(), conv(l, slot));
+  }
 
  private:
   int64_t stride() const { return conv_width() + state_width(); }
@@ -259,20 +262,34 @@ class CpuBackend final : public Backend {
   void sigmoid_mul(Buffer& x, const Buffer& gate, int64_t n) override {
     const float* g = host(gate);
     float* y = host(x);
+    if (gate.cols() == 1) {
+      for (int64_t t = 0; t < n; ++t) {
+        const float s = ref::sigmoid(g[t]);
+        for (int64_t i = 0; i < x.cols(); ++i) y[t * x.cols() + i] *= s;
+      }
+      return;
+    }
     for (int64_t i = 0; i < n * x.cols(); ++i) y[i] *= ref::sigmoid(g[i]);
   }
 
   void state_clear(StatePool& pool, int64_t slot) override { static_cast<CpuStatePool&>(pool).clear(slot); }
+  void state_copy(StatePool& pool, int64_t from, int64_t slot) override {
+    static_cast<CpuStatePool&>(pool).copy(from, slot);
+  }
 
   // Channels are independent: each thread runs its channels through every token in order.
   void delta_conv(const Buffer& x, int64_t n, const Weight& w, StatePool& pool, int64_t layer,
-                  std::span<const int32_t> slots, const DeltaNetShape& shape, Buffer& out) override {
+                  const StateRoute& route, const DeltaNetShape& shape, Buffer& out) override {
     auto& states = static_cast<CpuStatePool&>(pool);
     const int64_t channels = shape.channels(), width = shape.conv_kernel, keep = width - 1;
     pool_.parallel_for(channels, [&](int64_t c0, int64_t c1, int) {
-      for (int64_t t = 0; t < n; ++t)
-        ref::conv_step(states.conv(layer, slots[size_t(t)]) + c0 * keep, host(x) + t * x.cols() + c0,
-                       f32(w) + c0 * width, c1 - c0, width, host(out) + t * out.cols() + c0);
+      for (int64_t t = 0; t < n; ++t) {
+        float* window = states.conv(layer, route.slots[size_t(t)]) + c0 * keep;
+        ref::conv_step(window, host(x) + t * x.cols() + c0, f32(w) + c0 * width, c1 - c0, width,
+                       host(out) + t * out.cols() + c0);
+        if (const int32_t snap = route.snapshot(size_t(t)); snap >= 0)
+          std::copy(window, window + (c1 - c0) * keep, states.conv(layer, snap) + c0 * keep);
+      }
     });
     grow(ones_, channels);
     std::fill(ones_.begin(), ones_.begin() + channels, 1.0f);
@@ -284,8 +301,9 @@ class CpuBackend final : public Backend {
 
   // One job per (slot, value head): its tokens in order through the head's state.
   void delta_rule(Buffer& qkv, const Buffer& alpha, const Buffer& beta, const Weight& dt_bias, const Weight& a,
-                  int64_t n, StatePool& pool, int64_t layer, std::span<const int32_t> slots,
+                  int64_t n, StatePool& pool, int64_t layer, const StateRoute& route,
                   const DeltaNetShape& shape, Buffer& out) override {
+    const std::span<const int32_t> slots = route.slots;
     auto& states = static_cast<CpuStatePool&>(pool);
     const int64_t d = shape.head_dim, hk = shape.n_k_heads, hv = shape.n_v_heads, cols = qkv.cols();
     pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
@@ -319,6 +337,8 @@ class CpuBackend final : public Backend {
           kernels::delta_rule_step(state, row + hq * d, row + (hk + hq) * d, row + (2 * hk + h) * d,
                                gates_[size_t(t * hv + h)], strengths_[size_t(t * hv + h)], d,
                                host(out) + t * out.cols() + h * d, scratch.data());
+          if (const int32_t snap = route.snapshot(size_t(t)); snap >= 0)
+            std::copy(state, state + d * d, states.state(layer, snap) + h * d * d);
         }
       }
     });

@@ -22,11 +22,17 @@ bool has_recurrent_layers(const HParams& hp) {
   return std::any_of(hp.recurrent_layers.begin(), hp.recurrent_layers.end(), [](uint8_t r) { return r != 0; });
 }
 
+// Recurrent-state slots kept for prefix snapshots (none without recurrent layers or prefix caching).
+int64_t snapshot_slots(const HParams& hp, const EngineOptions& o) {
+  return has_recurrent_layers(hp) && o.prefix_caching ? std::max<int64_t>(0, o.state_snapshots) : 0;
+}
+
 SchedulerOptions scheduler_options(const HParams& hp, const EngineOptions& o) {
-  // A recurrent layer's state is the whole prefix at once: cached KV blocks of a prefix do not
-  // restore it, so such models recompute every prompt (as llama.cpp does for them).
-  SchedulerOptions so{o.block_size, o.n_blocks, o.max_running, o.max_step_tokens,
-                      o.prefix_caching && !has_recurrent_layers(hp)};
+  // A recurrent layer's state is the whole prefix at once: cached KV blocks of a prefix restore it
+  // only where a snapshot of the state was kept (scheduler.h).
+  SchedulerOptions so{o.block_size, o.n_blocks, o.max_running, o.max_step_tokens, o.prefix_caching};
+  so.recurrent = has_recurrent_layers(hp);
+  so.state_snapshots = snapshot_slots(hp, o);
   so.window = kv_window(hp);
   so.n_window_blocks = window_blocks_needed(so);
   return so;
@@ -37,9 +43,10 @@ SchedulerOptions scheduler_options(const HParams& hp, const EngineOptions& o) {
 int64_t blocks_for_budget(const HParams& hp, const EngineOptions& options, uint64_t bytes) {
   const std::vector<KvLayerShape> layers = kv_layer_shapes(hp);
   // Recurrent layers' state comes first: a slot per sequence that may run.
-  const uint64_t states = has_recurrent_layers(hp)
-                              ? KvCache::bytes_per_state_slot(layers) * static_cast<uint64_t>(options.max_running)
-                              : 0;
+  const uint64_t states =
+      has_recurrent_layers(hp)
+          ? KvCache::bytes_per_state_slot(layers) * static_cast<uint64_t>(options.max_running + snapshot_slots(hp, options))
+          : 0;
   bytes = bytes > states ? bytes - states : 0;
   const uint64_t full = KvCache::bytes_per_block(layers, KvGroup::kFull, options.block_size);
   const uint64_t window = KvCache::bytes_per_block(layers, KvGroup::kWindow, options.block_size);
@@ -76,9 +83,9 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
       n_vocab_(static_cast<int32_t>(model.hparams().n_vocab)),
       kv_(kv_layer_shapes(model.hparams()), options.block_size, options.n_blocks,
           scheduler_options(model.hparams(), options).n_window_blocks, model.backend(),
-          has_recurrent_layers(model.hparams()) ? options.max_running : 0),
+          has_recurrent_layers(model.hparams()) ? options.max_running + snapshot_slots(model.hparams(), options) : 0),
       scheduler_(scheduler_options(model.hparams(), options)),
-      state_slots_(kv_.n_state_slots()) {
+      state_slots_(has_recurrent_layers(model.hparams()) ? options.max_running : 0) {
   // Drafts cannot be taken back out of a recurrent state.
   if (kv_.has_recurrent_layers()) options_.spec_ngram = false;
   options_.prefix_caching = scheduler_.options().prefix_caching;
@@ -91,7 +98,8 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
   metrics_.kv_blocks_total = options.n_blocks;
   metrics_.kv_window_blocks_total = kv_.n_blocks(KvGroup::kWindow);
   metrics_.block_size = options.block_size;
-  metrics_.state_slots_total = kv_.n_state_slots();
+  metrics_.state_slots_total = state_slots_.size();
+  metrics_.state_snapshots_total = scheduler_.snapshots().size();
   metrics_.state_bytes_per_slot = KvCache::bytes_per_state_slot(kv_layer_shapes(model.hparams()));
   thread_ = std::thread([this] { run(); });
 }
@@ -410,6 +418,7 @@ void Engine::publish_gauges() {
   metrics_.kv_blocks_cached = scheduler_.blocks().cached();
   metrics_.kv_window_blocks_in_use = scheduler_.window_blocks().in_use();
   metrics_.kv_window_blocks_cached = scheduler_.window_blocks().cached();
+  metrics_.state_snapshots_cached = scheduler_.snapshots().published();
 }
 
 void Engine::propose_drafts() {
@@ -459,7 +468,13 @@ bool Engine::step() {
       if (pooler && run.first == 0) pooler->reset();  // recomputed from the start after a preemption
       batch_.block_tables.push_back(s.table);
       if (kv_.has_window_group()) batch_.window_tables.push_back(s.window_table);
-      if (kv_.n_state_slots() > 0) batch_.state_slots.push_back(state_slots_.slot_of(run.id));
+      if (kv_.n_state_slots() > 0) {  // snapshots live in the slots after the running sequences'
+        const int32_t first_snapshot = static_cast<int32_t>(options_.max_running);
+        batch_.state_slots.push_back(state_slots_.slot_of(run.id));
+        batch_.resume_from.push_back(run.resume_from >= 0 ? first_snapshot + run.resume_from : -1);
+        batch_.snapshot_slots.push_back(run.snapshot >= 0 ? first_snapshot + run.snapshot : -1);
+        batch_.snapshot_at.push_back(static_cast<int32_t>(run.snapshot_at));
+      }
       for (int64_t i = 0; i < run.count; ++i) {
         const int64_t pos = run.first + i;
         const TokenOutput out = pooler ? (pooler->reads(pos, s.n_prompt) ? TokenOutput::kHidden : TokenOutput::kNone)

@@ -45,6 +45,9 @@ struct EngineOptions {
   int64_t max_waiting = 256;        // queued requests beyond which submit refuses
   int64_t max_context = 0;          // tokens per sequence, prompt + generated (0: the model's)
   bool prefix_caching = true;
+  // Models with recurrent layers: snapshots of their state kept for prefix reuse (scheduler.h),
+  // each as large as a running sequence's state.
+  int64_t state_snapshots = 8;
   // Speculative decoding by prompt lookup (engine/speculative.h): drafts checked in the decode
   // run, output unchanged. It pays while decoding is memory-bound, so it is on only while few
   // sequences decode and none wait: at most spec_max_running sequences, each drafting so that

@@ -51,6 +51,8 @@ struct EngineMetrics {
   int64_t state_slots_total = 0;
   int64_t state_slots_in_use = 0;
   uint64_t state_bytes_per_slot = 0;
+  int64_t state_snapshots_total = 0;   // of the slots, those kept for snapshots (prefix reuse)
+  int64_t state_snapshots_cached = 0;  // of those, holding a prefix's state
   // Counters.
   uint64_t prompt_tokens = 0;        // prompt tokens of requests that were admitted
   uint64_t generation_tokens = 0;

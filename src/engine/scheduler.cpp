@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 #include "base/result.h"
 
@@ -26,7 +27,10 @@ int64_t window_blocks_needed(const SchedulerOptions& o) {
 
 Scheduler::Scheduler(const SchedulerOptions& options)
     : options_(options), blocks_(options.n_blocks, options.block_size),
-      window_blocks_(options.window > 0 ? options.n_window_blocks : 0, options.block_size) {
+      window_blocks_(options.window > 0 ? options.n_window_blocks : 0, options.block_size),
+      snapshots_(options.recurrent ? options.state_snapshots : 0) {
+  // A recurrent model's prefix is reusable only where a snapshot of its state was kept.
+  if (options_.recurrent && options_.state_snapshots <= 0) options_.prefix_caching = false;
   options_.max_step_tokens = std::max(options_.max_step_tokens, options_.max_running);
 }
 
@@ -114,6 +118,20 @@ void Scheduler::drop_passed_window(ScheduledSeq& s) {
     }
 }
 
+int64_t Scheduler::snapshot_prefix(ScheduledSeq& s, int64_t matched) {
+  int64_t usable = matched;
+  while (usable > 0 && !snapshots_.has(s.hashes[size_t(usable - 1)])) --usable;
+  if (usable > 0) s.resume_from = *snapshots_.take(s.hashes[size_t(usable - 1)]);
+  // Snapshots to take: where the cached prefix others share ends (when no snapshot covers it yet),
+  // and at the prompt's last block boundary (where the next turn of its conversation resumes).
+  const int64_t bs = options_.block_size;
+  s.snapshot_targets.clear();
+  if (matched > usable) s.snapshot_targets.push_back(matched * bs);
+  const int64_t prompt_end = (s.n_prompt - 1) / bs * bs;  // an identical prompt can resume there too
+  if (prompt_end > std::max(matched, usable) * bs) s.snapshot_targets.push_back(prompt_end);
+  return usable;
+}
+
 bool Scheduler::admit(ScheduledSeq& s, int64_t& matched) {
   const int64_t bs = options_.block_size;
   const auto n = static_cast<int64_t>(s.tokens.size());
@@ -121,6 +139,14 @@ bool Scheduler::admit(ScheduledSeq& s, int64_t& matched) {
   matched = 0;
   // At least the last token is computed again: its logits are what the next token comes from.
   if (options_.prefix_caching && s.use == PromptUse::kCached) matched = blocks_.take_prefix(s.tokens, (n - 1) / bs, s.table, s.hashes);
+  if (options_.recurrent && options_.prefix_caching && s.use == PromptUse::kCached) {
+    s.resume_from = -1;
+    const int64_t usable = snapshot_prefix(s, matched);
+    for (int64_t i = usable; i < matched; ++i) blocks_.release(s.table[size_t(i)]);
+    s.table.resize(size_t(usable));
+    s.hashes.resize(size_t(usable));
+    matched = usable;
+  }
   if (options_.window > 0 && matched > 0) {
     const int64_t usable = window_prefix(s, matched);
     for (int64_t i = usable; i < matched; ++i) blocks_.release(s.table[size_t(i)]);
@@ -210,8 +236,23 @@ StepPlan Scheduler::schedule() {
   StepPlan plan;
   int64_t budget = options_.max_step_tokens;
   auto add_run = [&](ScheduledSeq& s, int64_t count) {
-    plan.runs.push_back({s.id, s.n_computed, count, s.n_computed + count == static_cast<int64_t>(s.tokens.size()),
-                         1 + s.n_draft});
+    // A run takes at most one snapshot, of a position inside it: it ends at the first target when
+    // a second one follows. A target already passed (no snapshot id was free then) is dropped.
+    std::vector<int64_t>& targets = s.snapshot_targets;
+    while (!targets.empty() && targets[0] <= s.n_computed) targets.erase(targets.begin());
+    std::optional<int32_t> snapshot;
+    if (!targets.empty() && targets[0] <= s.n_computed + count) {
+      if (targets.size() > 1 && targets[1] <= s.n_computed + count) count = targets[0] - s.n_computed;
+      snapshot = snapshots_.reserve();
+    }
+    StepPlan::Run run{s.id, s.n_computed, count, s.n_computed + count == static_cast<int64_t>(s.tokens.size()),
+                      1 + s.n_draft};
+    run.resume_from = std::exchange(s.resume_from, -1);
+    if (snapshot) {
+      run.snapshot = *snapshot;
+      run.snapshot_at = targets[0];
+    }
+    plan.runs.push_back(run);
     budget -= count;
     grow_window(s, s.n_computed + count);
   };
@@ -227,6 +268,7 @@ StepPlan Scheduler::schedule() {
       auto run = std::find_if(plan.runs.begin(), plan.runs.end(), [&](const StepPlan::Run& r) { return r.id == victim; });
       if (run != plan.runs.end()) {
         budget += run->count;
+        if (run->snapshot >= 0) snapshots_.release(run->snapshot);
         plan.runs.erase(run);
       }
       preempt(victim);
@@ -267,11 +309,25 @@ StepPlan Scheduler::schedule() {
 void Scheduler::commit(const StepPlan& plan) {
   for (const StepPlan::Run& r : plan.runs) {
     auto it = seqs_.find(r.id);
-    if (it == seqs_.end()) continue;
-    it->second->n_computed += r.count;
-    register_full_blocks(*it->second);
-    drop_passed_window(*it->second);
+    if (it == seqs_.end()) {
+      if (r.snapshot >= 0) snapshots_.release(r.snapshot);
+      continue;
+    }
+    ScheduledSeq& s = *it->second;
+    s.n_computed += r.count;
+    register_full_blocks(s);
+    drop_passed_window(s);
+    if (r.snapshot < 0) continue;
+    // The snapshot holds the state after the block that ends at snapshot_at, now registered.
+    const auto block = static_cast<size_t>(r.snapshot_at / options_.block_size);
+    if (block >= 1 && block <= s.hashes.size())
+      snapshots_.publish(r.snapshot, s.hashes[block - 1]);
+    else
+      snapshots_.release(r.snapshot);
+    if (!s.snapshot_targets.empty() && s.snapshot_targets.front() == r.snapshot_at)
+      s.snapshot_targets.erase(s.snapshot_targets.begin());
   }
+  snapshots_.unpin_all();
 }
 
 void Scheduler::append(uint64_t id, int32_t token) {

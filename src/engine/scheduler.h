@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "engine/block_manager.h"
+#include "engine/snapshot_cache.h"
 #include "model/kv_cache.h"
 
 namespace hearth::engine {
@@ -48,6 +49,13 @@ struct SchedulerOptions {
   // window (0: no such layers) and their pool's size (window_blocks_needed says how many).
   int64_t window = 0;
   int64_t n_window_blocks = 0;
+  // Models with recurrent layers (Gated DeltaNet): their state covers the whole prefix, so cached
+  // KV blocks are reused only up to a block boundary whose state was snapshot (snapshot_cache.h),
+  // of which the cache keeps state_snapshots (0: no prefix reuse for such a model). A sequence
+  // snapshots its state where its cached KV prefix ended (a prefix others share, such as a system
+  // prompt) and at its prompt's last block boundary (a conversation's next turn resumes there).
+  bool recurrent = false;
+  int64_t state_snapshots = 0;
 };
 
 // Window-group blocks that can never run out: per running sequence its window and alignment,
@@ -77,6 +85,10 @@ struct ScheduledSeq {
   bool admitted_once = false;
   PromptUse use = PromptUse::kCached;
   int64_t n_draft = 0;           // the last n_draft tokens are speculative drafts, not yet checked
+  // Recurrent models: the snapshot its next run resumes from (-1: none), and the positions at
+  // which its state is still to be snapshot, ascending.
+  int32_t resume_from = -1;
+  std::vector<int64_t> snapshot_targets;
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
@@ -93,6 +105,11 @@ struct StepPlan {
     int64_t count = 0;
     bool logits = false;
     int64_t n_logits = 1;  // with `logits`: the last n_logits tokens' (a pending token and its drafts)
+    // Recurrent models: the snapshot the sequence's state is restored from before the run, and the
+    // snapshot that takes its state at position snapshot_at (-1: none).
+    int32_t resume_from = -1;
+    int32_t snapshot = -1;
+    int64_t snapshot_at = 0;
   };
   struct Admission {
     uint64_t id = 0;
@@ -144,6 +161,7 @@ class Scheduler {
   int64_t n_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   const BlockManager& blocks() const { return blocks_; }
   const BlockManager& window_blocks() const { return window_blocks_; }
+  const SnapshotCache& snapshots() const { return snapshots_; }
   const SchedulerOptions& options() const { return options_; }
 
  private:
@@ -169,6 +187,9 @@ class Scheduler {
   SchedulerOptions options_;
   BlockManager blocks_;
   BlockManager window_blocks_;
+  SnapshotCache snapshots_;
+  // The prefix of `matched` cached blocks that a state snapshot covers (recurrent models).
+  int64_t snapshot_prefix(ScheduledSeq& s, int64_t matched);
   std::unordered_map<uint64_t, std::unique_ptr<ScheduledSeq>> seqs_;
   std::deque<uint64_t> waiting_;   // front: next to admit
   std::vector<uint64_t> running_;  // in admission order: the back is the newest

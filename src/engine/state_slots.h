@@ -15,7 +15,7 @@ namespace hearth::engine {
 
 class StateSlots {
  public:
-  explicit StateSlots(int64_t n) {
+  explicit StateSlots(int64_t n) : size_(n) {
     for (int64_t s = n - 1; s >= 0; --s) free_.push_back(static_cast<int32_t>(s));
   }
 
@@ -34,8 +34,10 @@ class StateSlots {
     }
   }
   int64_t in_use() const { return static_cast<int64_t>(held_.size()); }
+  int64_t size() const { return size_; }
 
  private:
+  int64_t size_;
   std::unordered_map<uint64_t, int32_t> held_;
   std::vector<int32_t> free_;
 };

@@ -281,6 +281,22 @@ std::vector<TensorSpec> qwen35_layer() {
   };
 }
 
+// Qwen3.5-MoE: Qwen3.5's layers with routed experts and one shared expert, whose output is gated
+// by a sigmoid of its own projection, in place of the dense FFN.
+std::vector<TensorSpec> qwen35moe_layer() {
+  std::vector<TensorSpec> layer;
+  for (const TensorSpec& s : qwen35_layer())
+    if (s.slot != Slot::kGate && s.slot != Slot::kUp && s.slot != Slot::kDown) layer.push_back(s);
+  const Layers moe = Layers::kMoe;
+  return with(with(layer, expert_ffn()),
+              {
+                  {Slot::kShexpGate, "blk.{i}.ffn_gate_inp_shexp.weight", Dim::kEmbd, Dim::kOne, true, Dim::kOne, moe},
+                  {Slot::kGateShexp, "blk.{i}.ffn_gate_shexp.weight", Dim::kEmbd, Dim::kFFShexp, true, Dim::kOne, moe},
+                  {Slot::kDownShexp, "blk.{i}.ffn_down_shexp.weight", Dim::kFFShexp, Dim::kEmbd, true, Dim::kOne, moe},
+                  {Slot::kUpShexp, "blk.{i}.ffn_up_shexp.weight", Dim::kEmbd, Dim::kFFShexp, true, Dim::kOne, moe},
+              });
+}
+
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();
   g.pop_back();  // no rope_freqs: YaRN is computed
@@ -336,6 +352,9 @@ const std::vector<ArchSpec>& arch_table() {
       // Qwen3.5 (dense): Gated DeltaNet layers among gated attention layers.
       {.name = "qwen35", .globals = llama_globals(), .per_layer = qwen35_layer(), .rope_style = RopeStyle::kNeox,
        .qkv_bias = false, .qk_norm = true, .delta_net = true, .gated_attention = true},
+      {.name = "qwen35moe", .globals = llama_globals(), .per_layer = qwen35moe_layer(),
+       .rope_style = RopeStyle::kNeox, .qkv_bias = false, .qk_norm = true, .requires_experts = true,
+       .delta_net = true, .gated_attention = true},
       // nomic-embed-text v1 / v1.5: a BERT encoder with rope (NeoX) and SwiGLU.
       {.name = "nomic-bert", .globals = nomic_bert_globals(), .per_layer = nomic_bert_layer(),
        .rope_style = RopeStyle::kNeox, .qkv_bias = false, .qk_norm = false, .norm = NormKind::kLayer,
@@ -386,7 +405,7 @@ int64_t dim_value(Dim dim, const HParams& hp, int64_t layer) {
     case Dim::kHeadNope: return hp.head_dim_nope();
     case Dim::kHeadVMla: return hp.head_dim_v_mla;
     case Dim::kVMla: return hp.n_head * hp.head_dim_v_mla;
-    case Dim::kFFShexp: return hp.n_ff_exp * hp.n_expert_shared;
+    case Dim::kFFShexp: return hp.ffn_shexp_width();
     case Dim::kQGate: return 2 * (in_layer ? hp.layer_q_dim(layer) : hp.q_dim());
     case Dim::kSsmConvKernel: return hp.ssm_conv_kernel;
     case Dim::kSsmChannels: return hp.ssm_channels();
@@ -704,6 +723,10 @@ Result<HParams> read_hparams(const ModelFile& model) {
     hp.gating = arch_spec ? arch_spec->gating : ExpertGating::kSoftmax;
     hp.expert_weights_norm = hp.gating == ExpertGating::kSoftmax;
     if (arch_spec && arch_spec->mla) HEARTH_RETURN_IF_ERROR(read_deepseek_moe_hparams(model, hp));
+    if (arch_spec && arch_spec->delta_net) {  // Qwen3.5-MoE: one shared expert of its own width
+      HEARTH_TRY(hp.n_ff_shexp, get("expert_shared_feed_forward_length", false, hp.n_ff, int64_t{1} << 20));
+      hp.n_expert_shared = 1;
+    }
     const gguf::Value* lead = model.find(model.arch_key("leading_dense_block_count"));
     if (lead != nullptr) {
       std::optional<int64_t> n = lead->as_int();

@@ -81,6 +81,10 @@ struct HParams {
   // ({arch}.expert_weights_norm) and scaled ({arch}.expert_weights_scale); group-limited routing
   // ({arch}.expert_group_count groups, expert_group_used_count of them chosen from).
   int64_t n_expert_shared = 0;
+  // The shared experts' width when the file gives it ({arch}.expert_shared_feed_forward_length:
+  // Qwen3.5-MoE's one shared expert); 0: n_expert_shared experts of n_ff_exp (DeepSeekMoE).
+  int64_t n_ff_shexp = 0;
+  int64_t ffn_shexp_width() const { return n_ff_shexp > 0 ? n_ff_shexp : n_ff_exp * n_expert_shared; }
   ExpertGating gating = ExpertGating::kSoftmax;
   bool expert_weights_norm = false;
   double expert_weights_scale = 1.0;
@@ -164,7 +168,7 @@ enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert,
                  // MLA (deepseek2): the query rank, the latent, the latent with its roped part,
                  // all heads' queries, one head's unroped query part, one head's value, all values.
                  kLoraQ, kLoraKv, kKvAMqa, kQMla, kHeadNope, kHeadVMla, kVMla,
-                 kFFShexp,   // n_ff_exp * n_expert_shared: the shared experts' width (DeepSeekMoE)
+                 kFFShexp,   // the shared experts' width (HParams::ffn_shexp_width)
                  kQGate,     // 2 q_dim: each head's query and its output gate (Qwen3.5)
                  // Gated DeltaNet: the convolution's taps, its channels (q, k, v), the values, the
                  // value heads, one head's width.
@@ -197,6 +201,7 @@ enum class Slot {
   kWqA, kQANorm, kWqB, kWkvA, kKvANorm, kWkB, kWvB,
   // DeepSeekMoE: the routing bias (choice only) and the shared experts' GLU.
   kExpProbsB, kGateShexp, kUpShexp, kDownShexp,
+  kShexpGate,  // Qwen3.5-MoE: the shared expert's output gate [n_embd -> 1], through a sigmoid
   // Gated DeltaNet: the q, k, v projection (convolved), the output gate's projection (z), the
   // convolution's taps, the decay's bias and scale (dt, a = -exp(A_log)), the write strength's and
   // decay's projections (beta, alpha), the gated norm of each head's output, the output matrix.

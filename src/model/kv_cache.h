@@ -160,6 +160,10 @@ struct Batch {
   std::vector<std::span<const int32_t>> block_tables;   // the full group's, per sequence
   std::vector<std::span<const int32_t>> window_tables;  // the window group's (when the cache has one)
   std::vector<int32_t> state_slots;  // per sequence, its recurrent state's slot (models with recurrent layers)
+  // Prefix reuse for recurrent layers, per sequence (empty: none): a slot holding a snapshot the
+  // sequence resumes from (copied into its own slot before the pass; -1: none), and a slot that
+  // takes a snapshot of its state at position snapshot_at (just after the token before it; -1: none).
+  std::vector<int32_t> resume_from, snapshot_slots, snapshot_at;
 
   size_t size() const { return tokens.size(); }
   int64_t n_outputs(TokenOutput kind) const {
@@ -176,6 +180,9 @@ struct Batch {
     block_tables.clear();
     window_tables.clear();
     state_slots.clear();
+    resume_from.clear();
+    snapshot_slots.clear();
+    snapshot_at.clear();
   }
   void add(int32_t token, int32_t position, int32_t seq_index, TokenOutput output) {
     tokens.push_back(token);

@@ -58,6 +58,9 @@ WeightInit init_for(const std::string& name, const TensorView& shape, const HPar
   if (name == "rope_freqs.weight") return {WeightInit::Kind::kRopeFactors, 0};
   // Gated DeltaNet's decay scale a = -exp(A_log) is negative (the state decays): about -1.
   if (name.ends_with(".ssm_a")) return {WeightInit::Kind::kMinusOnePlusNoise, 0.1f};
+  // Qwen3.5-MoE's shared-expert gate is a one-row matrix stored 1-D: initialised as one.
+  if (name.ends_with("ffn_gate_inp_shexp.weight"))
+    return {WeightInit::Kind::kNormal, static_cast<float>(1.0 / std::sqrt(hp.n_embd))};
   if (shape.n_dims == 1) {
     if (name.ends_with(".bias")) return {WeightInit::Kind::kNormal, 0.05f};
     return {WeightInit::Kind::kOnesPlusNoise, 0.1f};  // norm weights
@@ -196,6 +199,8 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     w.set_u32(a + ".ssm.group_count", static_cast<uint32_t>(hp.ssm_n_k_heads));
     w.set_u32(a + ".ssm.time_step_rank", static_cast<uint32_t>(hp.ssm_n_v_heads));
     w.set_u32(a + ".ssm.inner_size", static_cast<uint32_t>(hp.ssm_value_dim()));
+    if (hp.n_expert > 0)
+      w.set_u32(a + ".expert_shared_feed_forward_length", static_cast<uint32_t>(hp.ffn_shexp_width()));
     int64_t interval = 1;  // the first attention layer's number (every interval-th attends)
     while (interval <= hp.n_layer && hp.layer_is_recurrent(interval - 1)) ++interval;
     w.set_u32(a + ".full_attention_interval", static_cast<uint32_t>(interval));

@@ -28,6 +28,13 @@ HParams moe(HParams hp, int64_t n_expert, int64_t n_used, int64_t n_ff_exp) {
   return hp;
 }
 
+// One shared expert of `width` beside the routed ones (Qwen3.5-MoE).
+HParams shared_expert(HParams hp, int64_t width) {
+  hp.n_expert_shared = 1;
+  hp.n_ff_shexp = width;
+  return hp;
+}
+
 // gpt-oss: 64-wide heads (q_dim != n_embd), a sliding window on every other layer.
 HParams gpt_oss(HParams hp, int64_t n_expert, int64_t n_used, int64_t n_swa) {
   hp = moe(hp, n_expert, n_used, hp.n_ff);
@@ -210,6 +217,20 @@ const std::vector<Preset>& presets() {
       {.name = "qwen3.5-tiny", .arch = "qwen35", .vocab_file = "ggml-vocab-qwen2.gguf",
        .chat_template = "Qwen-Qwen3-0.6B.jinja",
        .hp = qwen35(shape(256, 4, 4, 2, 512, 4096, 1e7, 1e-6, 64), 16, {3, 3, 2, 0}, 4, 2, 4, 64, 4),
+       .tied_output = true, .eos_token_id = 151645, .add_bos_token = false},
+      // Qwen/Qwen3.5-35B-A3B's shape: 40 layers of 2048; Gated DeltaNet layers of 16 key and 32
+      // value heads of 128; gated attention layers of 16 query heads of 256 over 2 KV heads; in
+      // every layer 256 experts of 512 (8 per token) beside one gated shared expert of 512; untied
+      // output. The tiny variant: qwen3.5-tiny's layers with 16 experts of 256 (4 per token).
+      {.name = "qwen3.5-35b-a3b", .arch = "qwen35moe", .vocab_file = "ggml-vocab-qwen35.gguf", .chat_template = "",
+       .hp = shared_expert(moe(qwen35(shape(2048, 40, 16, 2, 512, 262144, 1e7, 1e-6, 256), 64, {11, 11, 10, 0}, 4,
+                                      16, 32, 128, 4),
+                               256, 8, 512),
+                           512)},
+      {.name = "qwen3.5-moe-tiny", .arch = "qwen35moe", .vocab_file = "ggml-vocab-qwen2.gguf",
+       .chat_template = "Qwen-Qwen3-0.6B.jinja",
+       .hp = shared_expert(
+           moe(qwen35(shape(256, 4, 4, 2, 256, 4096, 1e7, 1e-6, 64), 16, {3, 3, 2, 0}, 4, 2, 4, 64, 4), 16, 4, 256), 256),
        .tied_output = true, .eos_token_id = 151645, .add_bos_token = false},
       {"qwen2.5-tiny", "qwen2", "ggml-vocab-qwen2.gguf", "Qwen-Qwen2.5-7B-Instruct.jinja",
        shape(256, 2, 4, 2, 512, 2048, 1e6, 1e-6), true, std::nullopt, 151645, false},

@@ -100,6 +100,7 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kSsmA: return &l->ssm_a;
     case Slot::kSsmNorm: return &l->ssm_norm;
     case Slot::kRouter: return &l->router;
+    case Slot::kShexpGate: return &l->shexp_gate;
     case Slot::kRouterBias: return &l->router_bias;
     case Slot::kGateExpsBias: return &l->gate_exps_bias;
     case Slot::kUpExpsBias: return &l->up_exps_bias;
@@ -114,7 +115,8 @@ WeightUse slot_use(Slot slot) {
     case Slot::kTokenEmbd:
     case Slot::kPosEmbd:
     case Slot::kTokenTypes: return WeightUse::kRows;
-    case Slot::kRouter: return WeightUse::kRouter;
+    case Slot::kRouter:
+    case Slot::kShexpGate: return WeightUse::kRouter;  // a one-row router: f32, tinyBLAS's lanes
     default: return WeightUse::kVector;
   }
 }
@@ -216,7 +218,8 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
       if (Weight* view = view_slot(w, &l, spec.slot)) {
         *view = Weight(v, slot_use(spec.slot));
         // Only the router is a matrix among the views; everything else is used as f32 arrays.
-        if (spec.slot != Slot::kRouter) HEARTH_RETURN_IF_ERROR(require_f32(m, *view, name));
+        if (spec.slot != Slot::kRouter && spec.slot != Slot::kShexpGate)
+          HEARTH_RETURN_IF_ERROR(require_f32(m, *view, name));
       } else {
         bind_matrix(l, spec.slot, v, hp);
       }
@@ -416,8 +419,9 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     ssm_beta_ = be.buffer(nb, hp_.ssm_n_v_heads);
   }
   if (hp_.n_expert_shared > 0) {
-    shexp_gate_ = be.buffer(nb, hp_.n_ff_exp * hp_.n_expert_shared);
-    shexp_up_ = be.buffer(nb, hp_.n_ff_exp * hp_.n_expert_shared);
+    shexp_gate_ = be.buffer(nb, hp_.ffn_shexp_width());
+    shexp_up_ = be.buffer(nb, hp_.ffn_shexp_width());
+    shexp_logit_ = be.buffer(nb, 1);
   }
   proj_ = be.buffer(nb, hp_.n_embd);
   gate_ = be.buffer(nb, hp_.n_ff);
@@ -548,13 +552,26 @@ Status Transformer::check_state_batch(const Batch& b, const KvCache& kv) const {
   if (!kv.has_recurrent_layers()) return {};
   if (b.state_slots.size() != b.block_tables.size())
     return make_error("forward: {} state slots for {} sequences", b.state_slots.size(), b.block_tables.size());
-  std::vector<int64_t> next(b.state_slots.size(), -1);  // per sequence, the position its next token must have
-  for (size_t s = 0; s < b.state_slots.size(); ++s) {
+  const size_t n_seq = b.state_slots.size();
+  for (const auto* v : {&b.resume_from, &b.snapshot_slots, &b.snapshot_at})
+    if (!v->empty() && v->size() != n_seq)
+      return make_error("forward: {} resume or snapshot entries for {} sequences", v->size(), n_seq);
+  const auto slot_ok = [&](int32_t slot) { return slot >= 0 && slot < kv.n_state_slots(); };
+  std::vector<int64_t> next(n_seq, -1);  // per sequence, the position its next token must have
+  for (size_t s = 0; s < n_seq; ++s) {
     const int32_t slot = b.state_slots[s];
-    if (slot < 0 || slot >= kv.n_state_slots())
+    if (!slot_ok(slot))
       return make_error("forward: state slot {} is outside the cache ({} slots)", slot, kv.n_state_slots());
     for (size_t o = 0; o < s; ++o)
       if (b.state_slots[o] == slot) return make_error("forward: sequences {} and {} share state slot {}", o, s, slot);
+    const int32_t from = b.resume_from.empty() ? -1 : b.resume_from[s];
+    const int32_t snap = b.snapshot_slots.empty() ? -1 : b.snapshot_slots[s];
+    for (const int32_t extra : {from, snap}) {
+      if (extra < 0) continue;
+      if (!slot_ok(extra) || std::find(b.state_slots.begin(), b.state_slots.end(), extra) != b.state_slots.end())
+        return make_error("forward: snapshot slot {} is outside the cache or a running sequence's", extra);
+    }
+    if (from >= 0) next[s] = kv.slot_next(from);
   }
   for (size_t i = 0; i < b.size(); ++i) {
     const int32_t s = b.seq[i], pos = b.positions[i];
@@ -605,6 +622,12 @@ Status Transformer::forward_batch(const Batch& batch, KvCache& kv, float* logits
   if (!w_.output.present() && batch.n_logits() > 0)
     return make_error("this model is an encoder: it computes embeddings, not logits");
   const int64_t n = static_cast<int64_t>(batch.size());
+  for (size_t s = 0; s < batch.resume_from.size(); ++s) {  // sequences resuming from a snapshot
+    const int32_t from = batch.resume_from[s], slot = batch.state_slots[s];
+    if (from < 0) continue;
+    backend_->state_copy(kv.states(), from, slot);
+    kv.set_slot_next(slot, kv.slot_next(from));
+  }
   for (int64_t begin = 0, len = 0; begin < n; begin += len) {
     len = std::min(n_batch_, n - begin);
     // An encoder's sequences are never split between chunks: the chunk ends where the last
@@ -691,8 +714,10 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
     trace("l_out", il, *x_, n);
   }
 
-  for (int64_t t = 0; t < int64_t(token_slots_.size()); ++t)  // the states have absorbed the chunk
+  for (int64_t t = 0; t < int64_t(token_slots_.size()); ++t) {  // the states have absorbed the chunk
     kv.set_slot_next(token_slots_[size_t(t)], positions[size_t(t)] + 1);
+    if (token_snapshots_[size_t(t)] >= 0) kv.set_slot_next(token_snapshots_[size_t(t)], positions[size_t(t)] + 1);
+  }
   // The final norm, and the output head, only for the tokens whose outputs are wanted.
   const int64_t n_hidden = final_norm_rows(batch, begin, n, TokenOutput::kHidden);
   if (n_hidden > 0) be.read(*cur_, n_hidden, hidden);
@@ -763,10 +788,14 @@ void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, 
 
 void Transformer::prepare_states(const Batch& batch, int64_t begin, int64_t n, KvCache& kv) {
   token_slots_.resize(size_t(n));
+  token_snapshots_.assign(size_t(n), -1);
   for (int64_t t = 0; t < n; ++t) {
-    const int32_t slot = batch.state_slots[size_t(batch.seq[size_t(begin + t)])];
+    const size_t s = size_t(batch.seq[size_t(begin + t)]);
+    const int32_t slot = batch.state_slots[s], pos = batch.positions[size_t(begin + t)];
     token_slots_[size_t(t)] = slot;
-    if (batch.positions[size_t(begin + t)] == 0) backend_->state_clear(kv.states(), slot);
+    if (pos == 0) backend_->state_clear(kv.states(), slot);
+    if (!batch.snapshot_slots.empty() && batch.snapshot_slots[s] >= 0 && pos + 1 == batch.snapshot_at[s])
+      token_snapshots_[size_t(t)] = batch.snapshot_slots[s];
   }
 }
 
@@ -782,10 +811,11 @@ void Transformer::delta_net_block(int64_t n, int64_t il, KvCache& kv, const Buff
   be.matmul(L.ssm_beta, in, n, *ssm_beta_);
   be.matmul(L.ssm_alpha, in, n, *ssm_alpha_);
   trace("linear_attn_qkv_mixed", il, *ssm_qkv_, n);
-  be.delta_conv(*ssm_qkv_, n, L.ssm_conv, kv.states(), layer, token_slots_, delta_shape_, *ssm_conv_);
+  const StateRoute route{token_slots_, token_snapshots_};
+  be.delta_conv(*ssm_qkv_, n, L.ssm_conv, kv.states(), layer, route, delta_shape_, *ssm_conv_);
   trace("conv_output_silu", il, *ssm_conv_, n);
-  be.delta_rule(*ssm_conv_, *ssm_alpha_, *ssm_beta_, L.ssm_dt, L.ssm_a, n, kv.states(), layer, token_slots_,
-                delta_shape_, *ssm_out_);
+  be.delta_rule(*ssm_conv_, *ssm_alpha_, *ssm_beta_, L.ssm_dt, L.ssm_a, n, kv.states(), layer, route, delta_shape_,
+                *ssm_out_);
   trace("attn_output", il, *ssm_out_, n);
   be.head_rms_norm(*ssm_out_, n, hp_.ssm_head_dim, L.ssm_norm, static_cast<float>(hp_.rms_eps));
   be.glu(GluKind::kSwiGLU, *ssm_z_, *ssm_out_, n);  // silu(z) * normed
@@ -957,6 +987,10 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
     be.glu(GluKind::kSwiGLU, *shexp_gate_, *shexp_up_, n);
     be.matmul(L.down_shexp, *shexp_gate_, n, *moe_buf_);
     trace("ffn_shexp", il, *moe_buf_, n);
+    if (L.shexp_gate.present()) {  // Qwen3.5-MoE: times sigmoid of its gate's one logit per token
+      be.matmul(L.shexp_gate, *cur_, n, *shexp_logit_);
+      be.sigmoid_mul(*moe_buf_, *shexp_logit_, n);
+    }
     be.add(*proj_, *moe_buf_, n);
   }
 }

@@ -69,6 +69,7 @@ struct LayerWeights {
   // DeepSeekMoE: the routing bias (for the choice only) and the shared experts' GLU.
   Weight exp_probs_b;               // [n_expert]
   Weight gate_shexp, up_shexp, down_shexp;
+  Weight shexp_gate;  // Qwen3.5-MoE: [n_embd -> 1], the shared expert's output times sigmoid of it
   // Gated DeltaNet (qwen35's recurrent layers): the q, k, v projection and the output gate's
   // (z), the convolution's taps [kernel, channels] f32, the decay's bias and scale, the strength
   // and decay projections, each head's output norm, the output matrix.
@@ -238,7 +239,8 @@ class Transformer {
   std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot_swa] windowed layers' (arch.swa_own_rope)
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)
   std::unique_ptr<Buffer> moe_buf_;     // [n_batch, n_embd] router input, then expert outputs (Gemma 4)
-  std::unique_ptr<Buffer> shexp_gate_, shexp_up_;  // [n_batch, n_ff_exp * n_expert_shared] (DeepSeekMoE)
+  std::unique_ptr<Buffer> shexp_gate_, shexp_up_;  // [n_batch, shared experts' width] (DeepSeekMoE, Qwen3.5-MoE)
+  std::unique_ptr<Buffer> shexp_logit_;            // [n_batch, 1] the shared expert's gate (Qwen3.5-MoE)
   // MLA: the low-rank query, the queries, the latent with its roped part, the attended latent
   // [n_batch, n_head * n_lora_kv] and the values out of it [n_batch, n_head * head_dim_v_mla].
   std::unique_ptr<Buffer> mla_qa_, mla_q_, mla_kv_, mla_latent_out_, mla_out_;
@@ -249,7 +251,8 @@ class Transformer {
   std::unique_ptr<Buffer> q_gated_, attn_gate_;
   std::unique_ptr<Buffer> ssm_qkv_, ssm_conv_, ssm_z_, ssm_out_, ssm_alpha_, ssm_beta_;
   DeltaNetShape delta_shape_;
-  std::vector<int32_t> token_slots_;  // per token of the chunk, its sequence's state slot
+  std::vector<int32_t> token_slots_;      // per token of the chunk, its sequence's state slot
+  std::vector<int32_t> token_snapshots_;  // and the slot that takes a snapshot after it (-1: none)
   std::unique_ptr<Buffer> cls_;         // [1, n_cls_out] a reranker's head output
   std::unique_ptr<Buffer> dense_;       // [1, n_dense] the first Dense module's output
   // Plain data of one chunk, on the host: what the backend is told.

@@ -278,8 +278,10 @@ TEST(Engine, SpeculativeDecodingKeepsResultsWithSlidingWindows) {
 // Qwen3.5's Gated DeltaNet layers keep a state per sequence, in a slot of their own: greedy tokens
 // are the one-sequence pass's alone, batched with 16 others, chunked, and after preemption (which
 // recomputes a sequence from its first token into whatever slot it gets next). Every slot is
-// given back; prefix caching and n-gram drafts are off for such a model (its state could not
-// start from cached blocks, nor take rejected drafts back).
+// given back; n-gram drafts are off for such a model (its state cannot take rejected drafts back).
+// Prefix reuse goes through state snapshots at block boundaries (scheduler.h): a prompt sharing a
+// cached prefix resumes from the snapshot taken where an earlier prompt's ended, a conversation's
+// next turn from the end of the previous turn's prompt, and the tokens are still the alone ones.
 TEST(Engine, RecurrentStateSlotsKeepResultsBatchedChunkedAndPreempted) {
   static const ModelFile qwen35 = test::open_test_model(kTmp, "qwen3.5-tiny", "q8_0", 5);
   auto tf = batch_transformer(qwen35);
@@ -299,14 +301,45 @@ TEST(Engine, RecurrentStateSlotsKeepResultsBatchedChunkedAndPreempted) {
     EXPECT_EQ(alone[0].tokens, want[3]);
     auto together = run_engine(engine, prompts, n);
     for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(together[i].tokens, want[i]) << "request " << i;
-    auto again = run_engine(engine, {prompts[3]}, n);  // the same prompt: recomputed, not cached
-    EXPECT_EQ(again[0].tokens, want[3]);
-    EXPECT_EQ(again[0].finish.cached_tokens, 0);
     const EngineMetrics m = engine.metrics();
-    EXPECT_EQ(m.prefix_cache_hits, 0u);
     EXPECT_EQ(m.spec_drafted, 0u);
     EXPECT_EQ(m.state_slots_in_use, 0);
     EXPECT_EQ(m.kv_blocks_in_use, 0);
+
+    // Prefix reuse through snapshots: a 100-token shared prefix, two tails, then a next turn.
+    const std::vector<int32_t> shared = random_prompt(900, 100, n_vocab);
+    std::vector<int32_t> a = shared, b = shared;
+    a.insert(a.end(), {11, 12, 13});
+    b.insert(b.end(), {21, 22});
+    auto first = run_engine(engine, {a}, n);  // snapshot at 96, its prompt's last block boundary
+    EXPECT_EQ(first[0].tokens, greedy_alone(a, n, qwen35));
+    auto second = run_engine(engine, {b}, n);
+    EXPECT_EQ(second[0].finish.cached_tokens, 96);
+    EXPECT_EQ(second[0].tokens, greedy_alone(b, n, qwen35));
+    std::vector<int32_t> turn = a;  // the conversation goes on: a's answer, then more
+    turn.insert(turn.end(), first[0].tokens.begin(), first[0].tokens.end());
+    for (int i = 0; i < 30; ++i) turn.push_back(31 + i);
+    auto next = run_engine(engine, {turn}, n);
+    EXPECT_EQ(next[0].finish.cached_tokens, 96);
+    EXPECT_EQ(next[0].tokens, greedy_alone(turn, n, qwen35));
+    std::vector<int32_t> turn3 = turn;  // and again: from the end of the previous turn's prompt
+    turn3.insert(turn3.end(), {41, 42, 43, 44, 45});
+    auto last = run_engine(engine, {turn3}, n);
+    EXPECT_EQ(last[0].finish.cached_tokens, int64_t((turn.size() - 1) / 16 * 16));
+    EXPECT_EQ(last[0].tokens, greedy_alone(turn3, n, qwen35));
+    EXPECT_GT(engine.metrics().state_snapshots_cached, 0);
+  }
+  {  // without snapshots nothing is reused, and the tokens are the same
+    EngineOptions eo;
+    eo.n_blocks = 256;
+    eo.state_snapshots = 0;
+    Engine engine(*tf, {}, eo);
+    const std::vector<int32_t> p = random_prompt(901, 60, n_vocab);
+    auto once = run_engine(engine, {p}, n);
+    auto twice = run_engine(engine, {p}, n);
+    EXPECT_EQ(twice[0].finish.cached_tokens, 0);
+    EXPECT_EQ(twice[0].tokens, once[0].tokens);
+    EXPECT_EQ(once[0].tokens, greedy_alone(p, n, qwen35));
   }
   EngineOptions eo;
   eo.n_blocks = 12;  // 192 tokens for 4 sequences of ~50: someone must be preempted

@@ -5,7 +5,9 @@
 // gives the tokens it gave cold (for gpt-oss: windows that slide over the cached prefix). Gemma 3
 // (dense, 16-token windows on five layers of six, which rope apart) runs the same checks, and
 // Gemma 4's MoE variant (per-layer head sizes, a dense FFN beside the experts), and DeepSeek V3's
-// shape (Multi-head Latent Attention over a latent-only cache; grouped sigmoid routing).
+// shape (Multi-head Latent Attention over a latent-only cache; grouped sigmoid routing), and
+// Qwen3.5's (Gated DeltaNet layers whose state lives in a slot per request, dense and MoE): there
+// a prefix-cached request resumes from a snapshot of the state at a block boundary.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -21,7 +23,8 @@ const WINDOWED = new Set(["gpt-oss-20b-tiny", "gemma-3-1b-tiny", "gemma-4-a4b-ti
 
 for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny", "MXFP4_MOE"],
                               ["gemma-3-1b-tiny", "q8_0"], ["gemma-4-a4b-tiny", "q8_0"],
-                              ["deepseek-v3-tiny", "q8_0"]]) {
+                              ["deepseek-v3-tiny", "q8_0"], ["qwen3.5-tiny", "q8_0"],
+                              ["qwen3.5-moe-tiny", "q8_0"]]) {
   describe(`${preset} ${type}`, () => {
     const MODEL = path.join(dir, `${preset}-${type}.gguf`);
     let served, server, client, llamaModel;
@@ -73,6 +76,11 @@ for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny
       // Windowed layers have their own, smaller pool (KV groups), whose blocks of the 200-token
       // prefix stay cached after the requests; Qwen3-MoE has no such layers.
       const m = await metrics(server.url);
+      if (preset.startsWith("qwen3.5")) {  // the recurrent state: a slot per request, snapshots kept
+        assert.ok(m.get("hearth_state_slots_total") > 0);
+        assert.equal(m.get("hearth_state_slots_in_use"), 0);
+        assert.ok(m.get("hearth_state_snapshots_cached") >= 1, "no state snapshot kept");
+      }
       if (WINDOWED.has(preset)) {
         const total = m.get("hearth_kv_window_blocks_total");
         assert.ok(total > 0 && total < m.get("hearth_kv_blocks_total"), `window pool ${total}`);

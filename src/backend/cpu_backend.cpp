@@ -285,8 +285,8 @@ class CpuBackend final : public Backend {
     pool_.parallel_for(channels, [&](int64_t c0, int64_t c1, int) {
       for (int64_t t = 0; t < n; ++t) {
         float* window = states.conv(layer, route.slots[size_t(t)]) + c0 * keep;
-        ref::conv_step(window, host(x) + t * x.cols() + c0, f32(w) + c0 * width, c1 - c0, width,
-                       host(out) + t * out.cols() + c0);
+        kernels::conv_step(window, host(x) + t * x.cols() + c0, f32(w) + c0 * width, c1 - c0, width,
+                           host(out) + t * out.cols() + c0);
         if (const int32_t snap = route.snapshot(size_t(t)); snap >= 0)
           std::copy(window, window + (c1 - c0) * keep, states.conv(layer, snap) + c0 * keep);
       }

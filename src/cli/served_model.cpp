@@ -129,6 +129,18 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   eopt.block_size = a.block_size;
   eopt.max_running = a.max_running;
   eopt.max_step_tokens = a.max_step_tokens;
+  // Recurrent layers' state is a slot per running sequence plus the prefix snapshots: at most half
+  // of the cache budget goes to them, the rest to the attention layers' KV blocks.
+  const bool recurrent = std::any_of(hp.recurrent_layers.begin(), hp.recurrent_layers.end(), [](uint8_t r) { return r; });
+  if (recurrent) {
+    const uint64_t per_slot = KvCache::bytes_per_state_slot(kv_layer_shapes(hp));
+    const auto fit = static_cast<int64_t>((uint64_t(a.kv_cache_mb) << 20) / 2 / per_slot);
+    if (fit < 1)
+      return make_error("--kv-cache-mb {}: half of it holds less than one sequence's recurrent state ({:.1f} MiB)",
+                        a.kv_cache_mb, double(per_slot) / (1 << 20));
+    eopt.state_snapshots = a.no_prefix_cache ? 0 : std::min<int64_t>(eopt.state_snapshots, fit / 4);
+    eopt.max_running = std::max<int64_t>(1, std::min<int64_t>(a.max_running, fit - eopt.state_snapshots));
+  }
   eopt.n_blocks = engine::blocks_for_budget(hp, eopt, uint64_t(a.kv_cache_mb) << 20);
   // An encoder writes no keys (each input attends within its own pass): its blocks are only the
   // scheduler's bookkeeping, never touched memory, and a step's worth is all it uses.
@@ -137,7 +149,6 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   eopt.max_waiting = a.max_waiting;
   eopt.max_context = a.ctx_size > 0 ? a.ctx_size : hp.n_ctx_train;
   eopt.prefix_caching = !a.no_prefix_cache;
-  const bool recurrent = std::any_of(hp.recurrent_layers.begin(), hp.recurrent_layers.end(), [](uint8_t r) { return r; });
   if (a.spec == "ngram" && recurrent)
     return make_error("--spec ngram: {} has recurrent layers, whose state cannot take rejected drafts back",
                       file.architecture());
@@ -178,8 +189,8 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
                                    : "",
                                double(eng.kv_bytes()) / (1 << 20), eng.capacity_tokens(),
                                KvCache::bytes_per_block(kv_layer_shapes(hp), KvGroup::kFull, 1)) +
-                       (recurrent ? fmt::format(", recurrent state {} slots of {:.2f} MiB (no prefix caching)",
-                                                eopt.max_running,
+                       (recurrent ? fmt::format(", recurrent state {} slots + {} prefix snapshots of {:.2f} MiB",
+                                                eopt.max_running, eopt.state_snapshots,
                                                 double(KvCache::bytes_per_state_slot(kv_layer_shapes(hp))) / (1 << 20))
                                   : std::string());
   fmt::print(stderr, "{}: {} ({}) as '{}': context {} tokens, {}, {} sequences per step, {} threads; loaded in {:.2f} s\n",

@@ -123,12 +123,20 @@ int64_t Scheduler::snapshot_prefix(ScheduledSeq& s, int64_t matched) {
   while (usable > 0 && !snapshots_.has(s.hashes[size_t(usable - 1)])) --usable;
   if (usable > 0) s.resume_from = *snapshots_.take(s.hashes[size_t(usable - 1)]);
   // Snapshots to take: where the cached prefix others share ends (when no snapshot covers it yet),
-  // and at the prompt's last block boundary (where the next turn of its conversation resumes).
+  // at the last multiple of kSnapshotInterval before the prompt's end (a later prompt sharing
+  // most of this one, such as a long system prompt, resumes there even when this prompt's own end
+  // is not shared), and at the prompt's last block boundary (where the next turn of its
+  // conversation resumes; an identical prompt too).
   const int64_t bs = options_.block_size;
-  s.snapshot_targets.clear();
-  if (matched > usable) s.snapshot_targets.push_back(matched * bs);
-  const int64_t prompt_end = (s.n_prompt - 1) / bs * bs;  // an identical prompt can resume there too
-  if (prompt_end > std::max(matched, usable) * bs) s.snapshot_targets.push_back(prompt_end);
+  std::vector<int64_t>& targets = s.snapshot_targets;
+  targets.clear();
+  const int64_t from = usable * bs, prompt_end = (s.n_prompt - 1) / bs * bs;
+  if (matched > usable) targets.push_back(matched * bs);
+  const int64_t interval = std::max<int64_t>(kSnapshotInterval / bs, 1) * bs;
+  if (const int64_t mark = (prompt_end - 1) / interval * interval; mark > from) targets.push_back(mark);
+  if (prompt_end > from) targets.push_back(prompt_end);
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
   return usable;
 }
 

@@ -39,6 +39,9 @@
 
 namespace hearth::engine {
 
+// The spacing of the interval snapshots of a long prompt's recurrent state (SchedulerOptions).
+constexpr int64_t kSnapshotInterval = 512;
+
 struct SchedulerOptions {
   int64_t block_size = 16;
   int64_t n_blocks = 0;
@@ -53,7 +56,8 @@ struct SchedulerOptions {
   // KV blocks are reused only up to a block boundary whose state was snapshot (snapshot_cache.h),
   // of which the cache keeps state_snapshots (0: no prefix reuse for such a model). A sequence
   // snapshots its state where its cached KV prefix ended (a prefix others share, such as a system
-  // prompt) and at its prompt's last block boundary (a conversation's next turn resumes there).
+  // prompt), at the last multiple of kSnapshotInterval before its prompt's end, and at its
+  // prompt's last block boundary (a conversation's next turn resumes there).
   bool recurrent = false;
   int64_t state_snapshots = 0;
 };

@@ -10,4 +10,7 @@ namespace hearth::kernels {
 void delta_rule_step(float* state, const float* q, const float* k, const float* v, float g, float beta, int64_t d,
                      float* out, float* scratch);
 
+// ref::conv_step with the CPU's fused multiply-add instruction (ref calls libm's fmaf).
+void conv_step(float* window, const float* x, const float* w, int64_t channels, int64_t width, float* out);
+
 }  // namespace hearth::kernels

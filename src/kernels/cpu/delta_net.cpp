@@ -94,6 +94,21 @@ __attribute__((target("avx2,fma"))) void step_avx2(float* state, const float* q,
   }
 }
 
+// ref::conv_step's loop as it is, compiled with the FMA instruction (ref calls libm's fmaf).
+__attribute__((target("avx2,fma"))) void conv_step_fma(float* window, const float* x, const float* w,
+                                                       int64_t channels, int64_t width, float* out) {
+  const int64_t keep = width - 1;
+  for (int64_t c = 0; c < channels; ++c) {
+    float* win = window + c * keep;
+    const float* wc = w + c * width;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < keep; ++i) sum = __builtin_fmaf(win[i], wc[i], sum);
+    out[c] = __builtin_fmaf(x[c], wc[keep], sum);
+    for (int64_t i = 0; i + 1 < keep; ++i) win[i] = win[i + 1];
+    if (keep > 0) win[keep - 1] = x[c];
+  }
+}
+
 bool has_avx512() {
   static const bool ok = __builtin_cpu_supports("avx512f");
   return ok;
@@ -113,6 +128,13 @@ void delta_rule_step(float* state, const float* q, const float* k, const float* 
   if (d % 64 == 0 && has_avx2()) return step_avx2(state, q, k, v, g, beta, d, out);
 #endif
   ref::delta_rule_step(state, q, k, v, g, beta, d, out, scratch);
+}
+
+void conv_step(float* window, const float* x, const float* w, int64_t channels, int64_t width, float* out) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (has_avx2()) return conv_step_fma(window, x, w, channels, width, out);
+#endif
+  ref::conv_step(window, x, w, channels, width, out);
 }
 
 }  // namespace hearth::kernels

@@ -153,6 +153,8 @@ json hparams_json(const ModelFile& model, std::string* error) {
     out["kv_bytes_per_window_token"] = window;
     out["kv_window"] = kv_window(*hp);
   }
+  // Recurrent layers (Gated DeltaNet): a fixed-size state per sequence instead of keys.
+  if (const uint64_t state = KvCache::bytes_per_state_slot(layers); state > 0) out["state_bytes_per_sequence"] = state;
   return out;
 }
 
@@ -171,6 +173,9 @@ std::string kv_summary(const json& hp) {
   const int64_t n_train = hp["n_ctx_train"].get<int64_t>();
   s += "; " + at(n_train);
   if (n_train != 32768) s += ", " + at(32768);
+  if (hp.contains("state_bytes_per_sequence"))
+    s += fmt::format("; recurrent layers: {:.2f} MiB of state per sequence, whatever its length",
+                     double(hp["state_bytes_per_sequence"].get<uint64_t>()) / (1 << 20));
   return s;
 }
 

@@ -537,6 +537,12 @@ Status read_delta_net_hparams(const ModelFile& model, HParams& hp) {
     return make_error("{}: ssm.state_size {}, group_count {}, time_step_rank {} and inner_size {} disagree: the "
                       "value heads must be a multiple of the key heads, and inner_size value heads x state_size",
                       path, hp.ssm_head_dim, hp.ssm_n_k_heads, hp.ssm_n_v_heads, inner);
+  // Each factor is bounded above, so these products cannot overflow; the state a sequence carries
+  // per layer is then bounded too (Qwen3-Next: 2 M floats a layer; here at most 64 M).
+  if (hp.ssm_state() > (int64_t{1} << 26) || hp.ssm_channels() > (int64_t{1} << 20))
+    return make_error("{}: a Gated DeltaNet layer's state of {} value heads of {}x{} floats (or {} convolution "
+                      "channels) is beyond any released model's", path, hp.ssm_n_v_heads, hp.ssm_head_dim,
+                      hp.ssm_head_dim, hp.ssm_channels());
   hp.recurrent_layers.assign(size_t(hp.n_layer), 0);
   if (const gguf::Value* flags = model.find(model.arch_key("attention.recurrent_layers"))) {
     const gguf::Array* a = flags->as_array();

@@ -291,6 +291,11 @@ Result<std::unique_ptr<Transformer>> Transformer::create(const ModelFile& model,
                       "yet; use a GGUF converted by llama.cpp", model.path());
   HEARTH_RETURN_IF_ERROR(validate_tensors(model, *arch, hp));
   HEARTH_TRY(ModelWeights w, bind_weights(model, *arch, hp));
+  // A sequence's recurrent state is allocated per sequence: refuse a file whose state alone would
+  // exceed any machine's memory (each layer's is bounded by read_hparams; this bounds the sum).
+  if (const uint64_t state = KvCache::bytes_per_state_slot(kv_layer_shapes(hp)); state > (uint64_t{1} << 34))
+    return make_error("{}: one sequence's recurrent state would take {:.1f} GiB", model.path(),
+                      double(state) / double(uint64_t{1} << 30));
   if (options.n_ctx < 0 || options.n_batch <= 0)
     return make_error("n_ctx and n_batch must be positive");
   std::optional<std::string> scaling = model.get_string(model.arch_key("rope.scaling.type"));

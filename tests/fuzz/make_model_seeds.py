@@ -5,7 +5,7 @@ fuzzer mutates hyperparameters and tensor shapes rather than headers. Run once; 
 committed. python3 tests/fuzz/make_model_seeds.py tests/fuzz/corpus/model_file"""
 import struct, sys, os
 
-U32, F32, STR, BOOL = 4, 6, 8, 7
+U32, F32, STR, BOOL, ARR_I32 = 4, 6, 8, 7, 9  # ARR_I32: an array of int32 (GGUF type 9 of type 5)
 
 def s(x):
     b = x.encode()
@@ -17,6 +17,7 @@ def kv(key, t, v):
     elif t == F32: out += struct.pack("<f", v)
     elif t == STR: out += s(v)
     elif t == BOOL: out += struct.pack("<B", 1 if v else 0)
+    elif t == ARR_I32: out += struct.pack("<IQ", 5, len(v)) + b"".join(struct.pack("<i", x) for x in v)
     return out
 
 def q8_0(values):  # blocks of 32: f16 scale, 32 int8
@@ -94,9 +95,38 @@ def llama(path):
          ("blk.0.ffn_gate.weight", [e, ff], 0), ("blk.0.ffn_up.weight", [e, ff], 0), ("blk.0.ffn_down.weight", [ff, e], 0)]
     gguf(path, meta, t)
 
+def qwen35(path):  # three Gated DeltaNet layers and one gated attention layer, a dense FFN
+    a, e, heads, hd, ff, vocab, kh, vh, d = "qwen35", 32, 2, 16, 64, 8, 1, 2, 8
+    ch, val = (2 * kh + vh) * d, vh * d
+    meta = [("general.architecture", STR, a), (a + ".context_length", U32, 64), (a + ".embedding_length", U32, e),
+            (a + ".block_count", U32, 4), (a + ".feed_forward_length", U32, ff), (a + ".attention.head_count", U32, heads),
+            (a + ".attention.head_count_kv", U32, 1), (a + ".attention.key_length", U32, hd),
+            (a + ".attention.value_length", U32, hd), (a + ".rope.dimension_count", U32, 4),
+            (a + ".rope.dimension_sections", ARR_I32, [1, 1, 0, 0]), (a + ".rope.freq_base", F32, 10000.0),
+            (a + ".attention.layer_norm_rms_epsilon", F32, 1e-6), (a + ".vocab_size", U32, vocab),
+            (a + ".ssm.conv_kernel", U32, 4), (a + ".ssm.state_size", U32, d), (a + ".ssm.group_count", U32, kh),
+            (a + ".ssm.time_step_rank", U32, vh), (a + ".ssm.inner_size", U32, val),
+            (a + ".full_attention_interval", U32, 4)] + tokenizer(vocab)
+    t = [("token_embd.weight", [e, vocab], 0), ("output_norm.weight", [e], 0)]
+    for i in range(4):
+        b = f"blk.{i}."
+        t += [(b + "attn_norm.weight", [e], 0), (b + "post_attention_norm.weight", [e], 0)]
+        if i < 3:
+            t += [(b + "attn_qkv.weight", [e, ch], 0), (b + "attn_gate.weight", [e, val], 0),
+                  (b + "ssm_conv1d.weight", [4, ch], 0), (b + "ssm_dt.bias", [vh], 0), (b + "ssm_a", [vh], 0),
+                  (b + "ssm_beta.weight", [e, vh], 0), (b + "ssm_alpha.weight", [e, vh], 0),
+                  (b + "ssm_norm.weight", [d], 0), (b + "ssm_out.weight", [val, e], 0)]
+        else:
+            t += [(b + "attn_q.weight", [e, 2 * heads * hd], 0), (b + "attn_k.weight", [e, hd], 0),
+                  (b + "attn_v.weight", [e, hd], 0), (b + "attn_output.weight", [heads * hd, e], 0),
+                  (b + "attn_q_norm.weight", [hd], 0), (b + "attn_k_norm.weight", [hd], 0)]
+        t += [(b + "ffn_gate.weight", [e, ff], 0), (b + "ffn_up.weight", [e, ff], 0), (b + "ffn_down.weight", [ff, e], 0)]
+    gguf(path, meta, t)
+
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 deepseek(os.path.join(out, "deepseek2-legacy-f32.gguf"), True, 0)
 deepseek(os.path.join(out, "deepseek2-legacy-q8_0.gguf"), True, 8)
 deepseek(os.path.join(out, "deepseek2.gguf"), False, 0)
 llama(os.path.join(out, "llama.gguf"))
+qwen35(os.path.join(out, "qwen35.gguf"))

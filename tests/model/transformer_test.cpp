@@ -374,6 +374,10 @@ TEST(Transformer, Qwen35ModelsThatLieAreRefusedAtLoad) {
                  "time_step_rank 3 and inner_size 256 disagree");
   expect_refused(src, "state-size-lies", {{"qwen35.ssm.state_size", u32(32)}}, "", "",
                  "ssm.state_size 32, group_count 2, time_step_rank 4 and inner_size 256 disagree");
+  expect_refused(src, "state-huge",
+                 {{"qwen35.ssm.state_size", u32(1024)}, {"qwen35.ssm.time_step_rank", u32(128)},
+                  {"qwen35.ssm.inner_size", u32(131072)}},
+                 "", "", "state of 128 value heads of 1024x1024 floats");
   expect_refused(src, "interval-zero", {{"qwen35.full_attention_interval", u32(0)}}, "", "",
                  "qwen35.full_attention_interval must be at least 1");
   gguf::Array sections{gguf::ValueType::INT32, {gguf::Value{int32_t{1}}, gguf::Value{int32_t{1}},

@@ -18,4 +18,16 @@ inline bool has_f16c() {
 #endif
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+// AVX2 with FMA, and AVX-512 F and DQ: what the element-wise kernels' builds need.
+inline bool has_avx2_fma() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+inline bool has_avx512_dq() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  return ok;
+}
+#endif
+
 }  // namespace hearth::cpu

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/ref/delta_net.h"
 #include "kernels/ref/ggml_lanes.h"
 
@@ -109,14 +110,8 @@ __attribute__((target("avx2,fma"))) void conv_step_fma(float* window, const floa
   }
 }
 
-bool has_avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f");
-  return ok;
-}
-bool has_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
+bool has_avx512() { return cpu::has_avx512_dq(); }
+bool has_avx2() { return cpu::has_avx2_fma(); }
 #endif
 
 }  // namespace

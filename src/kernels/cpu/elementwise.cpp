@@ -91,14 +91,8 @@ __attribute__((target("avx2,fma"))) float dot_lanes16_avx2(const float* w, const
   return ref::reduce_lanes16(lane);
 }
 
-bool has_avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-  return ok;
-}
-bool has_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
+bool has_avx512() { return cpu::has_avx512_dq(); }
+bool has_avx2() { return cpu::has_avx2_fma(); }
 #endif
 
 }  // namespace

@@ -493,6 +493,7 @@ bool Engine::step() {
       metrics_.batched_tokens += batch_.size();
     }
     if (!st.ok()) {
+      scheduler_.abandon(plan);
       for (const StepPlan::Run& run : plan.runs) finish(run.id, FinishReason::kError, st.message());
     } else {
       // Commit, then sample every sequence that reached the end of its known tokens, and finish

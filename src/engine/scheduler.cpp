@@ -338,6 +338,12 @@ void Scheduler::commit(const StepPlan& plan) {
   snapshots_.unpin_all();
 }
 
+void Scheduler::abandon(const StepPlan& plan) {
+  for (const StepPlan::Run& r : plan.runs)
+    if (r.snapshot >= 0) snapshots_.release(r.snapshot);
+  snapshots_.unpin_all();
+}
+
 void Scheduler::append(uint64_t id, int32_t token) {
   auto it = seqs_.find(id);
   if (it != seqs_.end()) it->second->tokens.push_back(token);

@@ -138,6 +138,9 @@ class Scheduler {
   // After the forward pass ran every token of `plan`: they are computed, and full blocks are
   // registered in the prefix cache.
   void commit(const StepPlan& plan);
+  // The forward pass of `plan` failed (its sequences are finished with the error): the snapshots it
+  // reserved or pinned are given back.
+  void abandon(const StepPlan& plan);
   // A sampled token for a running sequence.
   void append(uint64_t id, int32_t token);
   // Speculative decoding. Drafts follow a running sequence's pending token (decoding: pending()

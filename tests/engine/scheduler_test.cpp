@@ -318,5 +318,68 @@ TEST(Scheduler, WindowPoolNeverRunsOut) {
   }
 }
 
+// Snapshots of recurrent state: free ids first, then the least recently used published one; ids
+// pinned by this step's plan and reservations are never taken; a prefix already held keeps its
+// older snapshot; a reservation not taken goes back.
+TEST(SnapshotCache, ReusesTheLeastRecentlyUsedAndNeverAPinnedOne) {
+  SnapshotCache c(2);
+  const auto a = c.reserve(), b = c.reserve();
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(c.reserve().has_value());  // both reserved
+  c.publish(*a, 100);
+  c.publish(*b, 200);
+  EXPECT_EQ(c.published(), 2);
+  ASSERT_EQ(c.take(100), a);  // used (and pinned) after 200
+  c.unpin_all();
+  const auto d = c.reserve();  // evicts 200, the least recently used
+  EXPECT_EQ(d, b);
+  EXPECT_FALSE(c.has(200));
+  EXPECT_TRUE(c.has(100));
+  c.publish(*d, 100);  // 100 is held already: the new one is freed
+  EXPECT_EQ(c.published(), 1);
+  ASSERT_EQ(c.take(100), a);  // pinned now: a reservation must take the free id, not it
+  EXPECT_EQ(c.reserve(), b);
+  EXPECT_FALSE(c.reserve().has_value());
+  c.release(*b);
+  c.unpin_all();
+  EXPECT_TRUE(c.reserve().has_value());
+}
+
+// A recurrent model's scheduler reuses cached blocks only up to a snapshot: the first sequence
+// snapshots at its prompt's last block boundary (and at 512); the next one sharing that prefix
+// resumes there and snapshots where their shared blocks end.
+TEST(Scheduler, RecurrentPrefixReuseStopsAtASnapshot) {
+  SchedulerOptions o;
+  o.n_blocks = 64;
+  o.max_step_tokens = 1024;
+  o.recurrent = true;
+  o.state_snapshots = 4;
+  Scheduler s(o);
+  std::vector<int32_t> a(600), b;
+  std::iota(a.begin(), a.end(), 1);
+  b.assign(a.begin(), a.begin() + 560);
+  b.push_back(9999);
+  s.add(1, a);
+  StepPlan p = s.schedule();
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].resume_from, -1);
+  EXPECT_EQ(p.runs[0].snapshot_at, 512);  // a run takes one snapshot and ends there: 592 comes next
+  EXPECT_EQ(p.runs[0].count, 512);
+  s.commit(p);
+  p = s.schedule();
+  EXPECT_EQ(p.runs[0].snapshot_at, 592);  // (600 - 1) / 16 * 16
+  s.commit(p);
+  s.finish(1);
+  s.add(2, b);
+  p = s.schedule();
+  ASSERT_EQ(p.admitted.size(), 1u);
+  EXPECT_EQ(p.admitted[0].matched_tokens, 512);  // 35 blocks cached, the snapshot is at 32
+  EXPECT_GE(p.runs[0].resume_from, 0);
+  EXPECT_EQ(p.runs[0].first, 512);
+  EXPECT_EQ(p.runs[0].snapshot_at, 560);  // where the cached prefix it shares with the first ended
+  s.commit(p);
+  EXPECT_EQ(s.snapshots().published(), 3);
+}
+
 }  // namespace
 }  // namespace hearth::engine

@@ -2,7 +2,6 @@
 // streaming text as it is produced; timings on stderr at the end.
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -81,8 +80,7 @@ int run_generation(const RunArgs& a) {
   std::unique_ptr<Transformer> draft_tf;
   std::unique_ptr<Drafter> drafter;
   const std::string spec = a.spec.empty() && !a.draft_model.empty() ? "draft" : a.spec;
-  const std::vector<uint8_t>& recurrent = t.hparams().recurrent_layers;
-  if (!spec.empty() && std::any_of(recurrent.begin(), recurrent.end(), [](uint8_t r) { return r != 0; })) {
+  if (!spec.empty() && t.hparams().has_recurrent_layers()) {
     fmt::print(stderr, "hearth run: speculative decoding: {} has recurrent layers, whose state cannot take "
                "rejected drafts back\n", model->architecture());
     return 2;

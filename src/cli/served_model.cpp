@@ -131,7 +131,7 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   eopt.max_step_tokens = a.max_step_tokens;
   // Recurrent layers' state is a slot per running sequence plus the prefix snapshots: at most half
   // of the cache budget goes to them, the rest to the attention layers' KV blocks.
-  const bool recurrent = std::any_of(hp.recurrent_layers.begin(), hp.recurrent_layers.end(), [](uint8_t r) { return r; });
+  const bool recurrent = hp.has_recurrent_layers();
   if (recurrent) {
     const uint64_t per_slot = KvCache::bytes_per_state_slot(kv_layer_shapes(hp));
     const auto fit = static_cast<int64_t>((uint64_t(a.kv_cache_mb) << 20) / 2 / per_slot);

@@ -18,20 +18,16 @@ const char* finish_reason_name(FinishReason r) {
 
 namespace {
 
-bool has_recurrent_layers(const HParams& hp) {
-  return std::any_of(hp.recurrent_layers.begin(), hp.recurrent_layers.end(), [](uint8_t r) { return r != 0; });
-}
-
 // Recurrent-state slots kept for prefix snapshots (none without recurrent layers or prefix caching).
 int64_t snapshot_slots(const HParams& hp, const EngineOptions& o) {
-  return has_recurrent_layers(hp) && o.prefix_caching ? std::max<int64_t>(0, o.state_snapshots) : 0;
+  return hp.has_recurrent_layers() && o.prefix_caching ? std::max<int64_t>(0, o.state_snapshots) : 0;
 }
 
 SchedulerOptions scheduler_options(const HParams& hp, const EngineOptions& o) {
   // A recurrent layer's state is the whole prefix at once: cached KV blocks of a prefix restore it
   // only where a snapshot of the state was kept (scheduler.h).
   SchedulerOptions so{o.block_size, o.n_blocks, o.max_running, o.max_step_tokens, o.prefix_caching};
-  so.recurrent = has_recurrent_layers(hp);
+  so.recurrent = hp.has_recurrent_layers();
   so.state_snapshots = snapshot_slots(hp, o);
   so.window = kv_window(hp);
   so.n_window_blocks = window_blocks_needed(so);
@@ -44,7 +40,7 @@ int64_t blocks_for_budget(const HParams& hp, const EngineOptions& options, uint6
   const std::vector<KvLayerShape> layers = kv_layer_shapes(hp);
   // Recurrent layers' state comes first: a slot per sequence that may run.
   const uint64_t states =
-      has_recurrent_layers(hp)
+      hp.has_recurrent_layers()
           ? KvCache::bytes_per_state_slot(layers) * static_cast<uint64_t>(options.max_running + snapshot_slots(hp, options))
           : 0;
   bytes = bytes > states ? bytes - states : 0;
@@ -83,9 +79,9 @@ Engine::Engine(Transformer& model, std::unordered_set<int32_t> eog, const Engine
       n_vocab_(static_cast<int32_t>(model.hparams().n_vocab)),
       kv_(kv_layer_shapes(model.hparams()), options.block_size, options.n_blocks,
           scheduler_options(model.hparams(), options).n_window_blocks, model.backend(),
-          has_recurrent_layers(model.hparams()) ? options.max_running + snapshot_slots(model.hparams(), options) : 0),
+          model.hparams().has_recurrent_layers() ? options.max_running + snapshot_slots(model.hparams(), options) : 0),
       scheduler_(scheduler_options(model.hparams(), options)),
-      state_slots_(has_recurrent_layers(model.hparams()) ? options.max_running : 0) {
+      state_slots_(model.hparams().has_recurrent_layers() ? options.max_running : 0) {
   // Drafts cannot be taken back out of a recurrent state.
   if (kv_.has_recurrent_layers()) options_.spec_ngram = false;
   options_.prefix_caching = scheduler_.options().prefix_caching;

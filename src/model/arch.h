@@ -3,6 +3,7 @@
 // in arch.cpp's table, nothing else.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -108,6 +109,9 @@ struct HParams {
   bool is_mla() const { return n_lora_kv > 0; }
   bool layer_is_recurrent(int64_t layer) const {
     return static_cast<size_t>(layer) < recurrent_layers.size() && recurrent_layers[size_t(layer)] != 0;
+  }
+  bool has_recurrent_layers() const {
+    return std::find(recurrent_layers.begin(), recurrent_layers.end(), uint8_t{1}) != recurrent_layers.end();
   }
   int64_t ssm_value_dim() const { return ssm_n_v_heads * ssm_head_dim; }
   int64_t ssm_channels() const { return (2 * ssm_n_k_heads + ssm_n_v_heads) * ssm_head_dim; }

@@ -375,9 +375,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     // window_first_position(p) / block through (p + n_batch - 1) / block: fewer than the ring, so
     // no block the chunk still reads is reused for a later one.
     const int64_t ring = kv_window_ > 0 ? std::min(n_blocks, (kv_window_ + 16 + n_batch_) / block + 3) : 0;
-    const bool recurrent = std::any_of(hp_.recurrent_layers.begin(), hp_.recurrent_layers.end(),
-                                       [](uint8_t r) { return r != 0; });
-    own_kv_ = KvCache(kv_layer_shapes(hp_), block, n_blocks, ring, *backend_, recurrent ? 1 : 0);
+    own_kv_ = KvCache(kv_layer_shapes(hp_), block, n_blocks, ring, *backend_, hp_.has_recurrent_layers() ? 1 : 0);
     for (int64_t b = 0; b < n_blocks; ++b) {
       own_table_.push_back(static_cast<int32_t>(b));
       if (ring > 0) own_window_table_.push_back(static_cast<int32_t>(b % ring));

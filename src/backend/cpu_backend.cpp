@@ -93,7 +93,11 @@ class CpuBackend final : public Backend {
     const bool tinyblas =
         w.use() == WeightUse::kHeadMatrix ||
         (w.use() == WeightUse::kMatrix && (w.type() == DType::Q5_0 || unrepacked_rows));
-    if (w.present() && tinyblas) {  // Q4_K and F32 head slices go through ggml's vec_dot there
+    // tinyBLAS takes f32 matrices only in multiples of 4 rows: Qwen3.5-MoE's one-row shared
+    // expert gate goes through ggml_vec_dot_f32 (its 16-lane order flipped routing choices
+    // downstream now and then: mean KL 1.5e-4 on a Q4_K_M file).
+    const bool vec_dot_router = w.use() == WeightUse::kRouter && w.type() == DType::F32 && w.ne(1) % 4 != 0;
+    if (w.present() && (tinyblas || vec_dot_router)) {  // Q4_K and F32 head slices go through ggml's vec_dot there
       w.set_resident(std::make_shared<kernels::Matrix>(w.source(), ref::KSums::kVecDot));
       return;
     }
@@ -570,7 +574,7 @@ class CpuBackend final : public Backend {
   }
 
   void matmul_into(const Weight& w, const float* x, int64_t n, float* y) {
-    if (w.use() == WeightUse::kRouter) {
+    if (w.use() == WeightUse::kRouter && !w.resident()) {
       if (w.type() == DType::F32) {  // llama.cpp's f32 GEMM order (kernels/elementwise.h)
         const int64_t rows = w.ne(1), k = w.ne(0);
         pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {

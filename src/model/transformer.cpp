@@ -116,7 +116,7 @@ WeightUse slot_use(Slot slot) {
     case Slot::kPosEmbd:
     case Slot::kTokenTypes: return WeightUse::kRows;
     case Slot::kRouter:
-    case Slot::kShexpGate: return WeightUse::kRouter;  // a one-row router: f32, tinyBLAS's lanes
+    case Slot::kShexpGate: return WeightUse::kRouter;  // a one-row f32 router (the CPU: vec_dot's order)
     default: return WeightUse::kVector;
   }
 }
@@ -455,6 +455,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   progress(1);
   for (size_t i = 0; i < w_.layers.size(); ++i) {
     for (Weight* m : layer_matrices(w_.layers[i])) be.load(*m, release);
+    for (Weight* router : {&w_.layers[i].router, &w_.layers[i].shexp_gate}) be.load(*router, release);
     progress(static_cast<int64_t>(i) + 2);
   }
 }
@@ -885,7 +886,6 @@ void Transformer::ffn_block(const LayerWeights& L, int64_t n, int64_t il) {
   if (!L.gate_exps.empty() && arch_.moe_beside_dense) return moe_beside_dense_ffn(L, n, il);
   if (!L.gate_exps.empty()) {
     moe_ffn(L, n, il);
-    trace("ffn_moe_out", il, *proj_, n);
     return;
   }
   dense_ffn(L, n, il);
@@ -985,6 +985,7 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
   be.select_experts(*router_, n, routing(L), experts_);
   trace("ffn_moe_probs", il, *router_, n);
   be.experts(expert_weights(L), *cur_, n, experts_, *proj_);
+  trace("ffn_moe_out", il, *proj_, n);  // the routed experts' weighted sum (llama.cpp's name)
   if (L.gate_shexp.present()) {  // DeepSeekMoE's shared experts: a GLU every token runs, added
     be.matmul_pair(L.gate_shexp, L.up_shexp, *cur_, n, *shexp_gate_, *shexp_up_);
     be.glu(GluKind::kSwiGLU, *shexp_gate_, *shexp_up_, n);
@@ -992,9 +993,12 @@ void Transformer::moe_ffn(const LayerWeights& L, int64_t n, int64_t il) {
     trace("ffn_shexp", il, *moe_buf_, n);
     if (L.shexp_gate.present()) {  // Qwen3.5-MoE: times sigmoid of its gate's one logit per token
       be.matmul(L.shexp_gate, *cur_, n, *shexp_logit_);
+      trace("shared_expert_gate", il, *shexp_logit_, n);
       be.sigmoid_mul(*moe_buf_, *shexp_logit_, n);
+      trace("ffn_shexp_gated", il, *moe_buf_, n);
     }
     be.add(*proj_, *moe_buf_, n);
+    trace("ffn_out", il, *proj_, n);
   }
 }
 

@@ -17,6 +17,7 @@ TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev         # the libFuzzer targets
   python3-numpy
+  python3-torch python3-tqdm       # llama.cpp's HF converter, the reference for HF folder loading
   g++-aarch64-linux-gnu qemu-user  # the AArch64 NEON kernels, cross-built and tested under emulation
   chromium                         # the web chat and dashboard, driven by puppeteer-core
 )

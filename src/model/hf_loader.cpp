@@ -5,6 +5,7 @@
 // a synthesized rope_freqs.weight. Every other tensor is a zero-copy view into the mmap.
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -14,10 +15,12 @@
 #include "base/checked_math.h"
 #include "model/arch.h"
 #include "model/hf_names.h"
+#include "model/hf_qwen35.h"
 #include "model/mla_split.h"
 #include "model/model_file.h"
 #include "safetensors/json_strict.h"
 #include "safetensors/safetensors.h"
+#include "tensor/quant.h"
 
 namespace hearth {
 namespace {
@@ -141,6 +144,7 @@ class MetadataBuilder {
     return Status::Ok();
   }
   void boolean(std::string key, bool value) { add(std::move(key), gguf::Value{value}); }
+  void array(std::string key, gguf::Array value) { add(std::move(key), gguf::Value{std::move(value)}); }
   std::string arch_key(std::string_view suffix) const { return arch_ + "." + std::string(suffix); }
   std::vector<gguf::KeyValue> take() { return std::move(kvs_); }
 
@@ -366,6 +370,178 @@ Result<DeepSeekShape> read_deepseek_config(const Fields& cfg, const RopeConfig& 
   return shape;
 }
 
+// Qwen3.5 (dense and MoE) as llama.cpp's Qwen3NextModel / Qwen3_5 converters write it: the Gated
+// DeltaNet sizes, which layers are recurrent (layer_types, else every full_attention_interval-th
+// attends), the rotated part of each head, the M-RoPE sections, the shared expert's width.
+Result<Qwen35Heads> read_qwen35_config(const Fields& cfg, const RopeConfig& rope, uint64_t head_dim,
+                                       const std::string& where, MetadataBuilder& md) {
+  HEARTH_TRY(const uint64_t conv, cfg.req_uint("linear_conv_kernel_dim"));
+  HEARTH_TRY(const uint64_t head_k, cfg.req_uint("linear_key_head_dim"));
+  HEARTH_TRY(const uint64_t n_k, cfg.req_uint("linear_num_key_heads"));
+  HEARTH_TRY(const uint64_t n_v, cfg.req_uint("linear_num_value_heads"));
+  HEARTH_TRY(const uint64_t head_v, cfg.req_uint("linear_value_head_dim"));
+  HEARTH_TRY(const uint64_t n_layer, cfg.req_uint("num_hidden_layers"));
+  constexpr uint64_t kMax = uint64_t{1} << 16;  // products of two stay far inside 32 bits
+  for (const uint64_t x : {conv, head_k, n_k, n_v, head_v})
+    if (x == 0 || x > kMax)
+      return make_error("{}: linear_conv_kernel_dim, linear_key_head_dim, linear_num_key_heads, linear_num_value_heads "
+                        "and linear_value_head_dim must be in 1..{}", where, kMax);
+  if (n_v % n_k != 0)
+    return make_error("{}: linear_num_value_heads {} must be a multiple of linear_num_key_heads {}", where, n_v, n_k);
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.conv_kernel"), conv, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.state_size"), head_k, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.group_count"), n_k, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.time_step_rank"), n_v, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.inner_size"), head_v * n_v, where));
+  if (const Json* types = cfg.get("layer_types")) {
+    if (!types->is_array() || types->size() != n_layer)
+      return make_error("{}: layer_types must be a list of num_hidden_layers ({}) entries", where, n_layer);
+    gguf::Array flags{gguf::ValueType::BOOL, {}};
+    for (const Json& t : *types) {
+      if (!t.is_string() || (t != "linear_attention" && t != "full_attention"))
+        return make_error("{}: layer_types entries must be \"linear_attention\" or \"full_attention\"", where);
+      flags.items.push_back(gguf::Value{t == "linear_attention"});
+    }
+    md.array(md.arch_key("attention.recurrent_layers"), std::move(flags));
+  }
+  HEARTH_TRY(const std::optional<uint64_t> interval, cfg.opt_uint("full_attention_interval"));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("full_attention_interval"), interval.value_or(4), where));
+  // The rotated share of each head: rope_parameters' partial_rotary_factor, else the top level's,
+  // else 0.25; the converter truncates head_dim * factor to an integer.
+  std::optional<double> factor;
+  if (rope.params != nullptr) {
+    HEARTH_TRY(factor, Fields(*rope.params, where + " rope_parameters").opt_float("partial_rotary_factor"));
+  }
+  if (!factor) {
+    HEARTH_TRY(factor, cfg.opt_float("partial_rotary_factor"));
+  }
+  const double share = factor.value_or(0.25);
+  if (!(share > 0.0 && share <= 1.0))
+    return make_error("{}: partial_rotary_factor {} must be in (0, 1]", where, share);
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.dimension_count"),
+                                static_cast<uint64_t>(static_cast<double>(head_dim) * share), where));
+  // M-RoPE sections, padded to four; absent: Qwen3.5's [11, 11, 10, 0] (the converter's default).
+  gguf::Array sections{gguf::ValueType::INT32, {}};
+  const Json* given = rope.params != nullptr && rope.params->contains("mrope_section") ? &(*rope.params)["mrope_section"]
+                                                                                          : nullptr;
+  if (given != nullptr) {
+    if (!given->is_array() || given->size() > 4)
+      return make_error("{}: rope_parameters.mrope_section must be a list of up to 4 counts", where);
+    for (const Json& x : *given) {
+      if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > 4096)
+        return make_error("{}: rope_parameters.mrope_section entries must be integers in 0..4096", where);
+      sections.items.push_back(gguf::Value{static_cast<int32_t>(x.get<int64_t>())});
+    }
+  } else {
+    for (const int32_t x : {11, 11, 10}) sections.items.push_back(gguf::Value{x});
+  }
+  while (sections.items.size() < 4) sections.items.push_back(gguf::Value{int32_t{0}});
+  md.array(md.arch_key("rope.dimension_sections"), std::move(sections));
+  HEARTH_TRY(const std::optional<uint64_t> shexp, cfg.opt_uint("shared_expert_intermediate_size"));
+  if (shexp) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_shared_feed_forward_length"), *shexp, where));
+  return Qwen35Heads{int64_t(n_k), int64_t(n_v), int64_t(head_k), int64_t(head_v)};
+}
+
+// An owned F32 copy of a float tensor's values (F32, F16 or BF16).
+std::shared_ptr<std::vector<float>> widened(const TensorView& v) {
+  auto out = std::make_shared<std::vector<float>>(static_cast<size_t>(v.n_elements()));
+  dequantize_row(v.type, v.data, out->data(), v.n_elements());
+  return out;
+}
+
+// Rounds x as an op computed in the tensor's own precision would (torch computes F16 ops in float
+// and rounds the result; the converter widens BF16 to F32 before it changes anything).
+float round_as(DType type, float x) { return type == DType::F16 ? fp16_to_fp32(fp32_to_fp16(x)) : x; }
+
+// The converter writes 1-D tensors, norms, routers and conv kernels as F32: an owned F32 copy of a
+// half-precision one.
+Status widen_to_f32(TensorView& view, const std::string& what, ModelFile::Parts& parts) {
+  if (view.type == DType::F32) return {};
+  if (view.type != DType::F16 && view.type != DType::BF16)
+    return make_error("{}: a {} tensor where F32, F16 or BF16 is expected", what, dtype_name(view.type));
+  auto values = widened(view);
+  view.type = DType::F32;
+  view.data = values->data();
+  view.n_bytes = values->size() * sizeof(float);
+  parts.keep_alive.push_back(std::move(values));
+  return {};
+}
+
+bool kept_as_f32(const TensorView& view, std::string_view gguf_name) {
+  return view.n_dims <= 1 || gguf_name.ends_with("_norm.weight") || gguf_name.ends_with(".ffn_gate_inp.weight") ||
+         gguf_name.ends_with(".ffn_gate_inp_shexp.weight") || gguf_name.ends_with(".ssm_conv1d.weight");
+}
+
+// One Qwen3.5 tensor as the converter writes it (hf_qwen35.h): the conv kernel's middle axis
+// dropped, A_log and the zero-centred norms turned into ssm_a and norm weights, the value heads
+// tiled.
+Status qwen35_tensor(std::string_view hf_name, const std::string& gguf_name, const Qwen35Heads& heads,
+                     const std::string& where, TensorView& view, ModelFile::Parts& parts) {
+  if (gguf_name.ends_with(".ssm_conv1d.weight")) {  // [channels, 1, taps] -> ne [taps, channels]
+    if (view.n_dims == 3 && view.ne[1] == 1) {
+      view.ne[1] = view.ne[2];
+      view.ne[2] = 1;
+      view.n_dims = 2;
+    } else if (view.n_dims != 2) {
+      return make_error("{}: the conv kernel must be [channels, 1, taps] or [channels, taps]", where);
+    }
+  }
+  const Qwen35Value change = qwen35_value_change(hf_name);
+  if (change != Qwen35Value::kNone || kept_as_f32(view, gguf_name)) {
+    const DType source = view.type;
+    HEARTH_RETURN_IF_ERROR(widen_to_f32(view, where, parts));
+    if (change != Qwen35Value::kNone) {
+      auto values = std::make_shared<std::vector<float>>(static_cast<const float*>(view.data),
+                                                         static_cast<const float*>(view.data) + view.n_elements());
+      for (float& x : *values) x = change == Qwen35Value::kNegExp ? -round_as(source, std::exp(x)) : round_as(source, x + 1.0f);
+      view.data = values->data();
+      parts.keep_alive.push_back(std::move(values));
+    }
+  }
+  if (const std::optional<VHeadMove> move = qwen35_v_head_move(gguf_name, heads)) {
+    const int64_t rows = view.n_dims <= 1 ? view.ne[0] : view.ne[1], cols = view.n_dims <= 1 ? 1 : view.ne[0];
+    const int64_t moved = move->columns ? cols : rows - move->first_row;
+    if (view.n_dims > 2 || moved != heads.n_v * move->head_dim)
+      return make_error("{}: {} {} where the value heads take {} ({} heads of {})", where,
+                        move->columns ? "columns" : "rows", moved, heads.n_v * move->head_dim, heads.n_v, move->head_dim);
+    auto bytes = std::make_shared<std::vector<uint8_t>>(view.n_bytes);
+    const uint64_t elem = view.n_bytes / static_cast<uint64_t>(rows * cols);
+    qwen35_move_v_heads(*move, heads, static_cast<const uint8_t*>(view.data), bytes->data(), rows, cols, elem,
+                        /*to_tiled=*/true);
+    view.data = bytes->data();
+    parts.keep_alive.push_back(std::move(bytes));
+  }
+  return {};
+}
+
+// Qwen3.5-MoE's fused experts of one layer: gate_up_proj [experts, 2 * n_ff, n_embd] split into
+// ffn_gate_exps and ffn_up_exps (copies: each expert's gate rows then its up rows), down_proj
+// [experts, n_embd, n_ff] as ffn_down_exps (a view), as the converter's Qwen2MoeModel splits them.
+Status qwen35_fused_experts(std::string_view name, uint64_t layer, uint64_t n_expert, const std::string& where,
+                            TensorView view, ModelFile::Parts& parts) {
+  const std::string blk = "blk." + std::to_string(layer) + ".";
+  if (view.n_dims != 3 || uint64_t(view.ne[2]) != n_expert)
+    return make_error("{}: fused experts must be [{}, rows, cols]", where, n_expert);
+  if (name.ends_with("down_proj") || name.ends_with("down_proj.weight")) {
+    parts.tensors.push_back(ModelTensor{blk + "ffn_down_exps.weight", std::string(name), view});
+    return {};
+  }
+  if (view.ne[1] % 2 != 0) return make_error("{}: gate_up_proj has an odd number of rows ({})", where, view.ne[1]);
+  const uint64_t half = view.n_bytes / n_expert / 2;
+  for (const bool up : {false, true}) {
+    auto bytes = std::make_shared<std::vector<uint8_t>>(view.n_bytes / 2);
+    for (uint64_t e = 0; e < n_expert; ++e)
+      std::memcpy(bytes->data() + e * half, static_cast<const uint8_t*>(view.data) + (2 * e + (up ? 1 : 0)) * half, half);
+    TensorView part = view;
+    part.ne[1] = view.ne[1] / 2;
+    part.n_bytes = view.n_bytes / 2;
+    part.data = bytes->data();
+    parts.keep_alive.push_back(std::move(bytes));
+    parts.tensors.push_back(ModelTensor{blk + (up ? "ffn_up_exps.weight" : "ffn_gate_exps.weight"), std::string(name), part});
+  }
+  return {};
+}
+
 // The layer of an HF tensor "model.layers.N.*", if it is one.
 std::optional<uint64_t> hf_layer_of(std::string_view name) {
   constexpr std::string_view kPrefix = "model.layers.";
@@ -404,14 +580,23 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   const std::string gguf_arch(arch->gguf_arch);
   const ArchSpec* spec = find_arch(gguf_arch);
   HEARTH_CHECK(spec != nullptr, "the HF table names an architecture the slot tables lack");
+  // A multimodal checkpoint keeps the text model's hyperparameters in text_config; the converter
+  // lays them over the top level, and so do we (the top level still answers what text_config
+  // leaves out).
+  Json merged_config = config;
+  if (const Json* text = cfg.get("text_config")) {
+    if (!text->is_object()) return make_error("{}: field 'text_config' must be an object", config_path);
+    for (auto it = text->begin(); it != text->end(); ++it) merged_config[it.key()] = it.value();
+  }
+  const Fields hcfg(merged_config, config_path);
 
   // Hyperparameters, under the keys llama.cpp's TextModel/LlamaModel.set_gguf_parameters write.
-  HEARTH_TRY(uint64_t n_embd, cfg.req_uint(hf_key("embedding_length")));
-  HEARTH_TRY(uint64_t n_head, cfg.req_uint(hf_key("attention.head_count")));
-  HEARTH_TRY(std::optional<uint64_t> n_head_kv_opt, cfg.opt_uint(hf_key("attention.head_count_kv")));
-  HEARTH_TRY(std::optional<uint64_t> head_dim, cfg.opt_uint(hf_key("attention.key_length")));
-  HEARTH_TRY(std::optional<uint64_t> n_vocab, cfg.opt_uint("vocab_size"));
-  HEARTH_TRY(std::optional<bool> tied, cfg.opt_bool("tie_word_embeddings"));
+  HEARTH_TRY(uint64_t n_embd, hcfg.req_uint(hf_key("embedding_length")));
+  HEARTH_TRY(uint64_t n_head, hcfg.req_uint(hf_key("attention.head_count")));
+  HEARTH_TRY(std::optional<uint64_t> n_head_kv_opt, hcfg.opt_uint(hf_key("attention.head_count_kv")));
+  HEARTH_TRY(std::optional<uint64_t> head_dim, hcfg.opt_uint(hf_key("attention.key_length")));
+  HEARTH_TRY(std::optional<uint64_t> n_vocab, hcfg.opt_uint("vocab_size"));
+  HEARTH_TRY(std::optional<bool> tied, hcfg.opt_bool("tie_word_embeddings"));
   if (n_head == 0) return make_error("{}: num_attention_heads is 0", config_path);
   const uint64_t n_head_kv = n_head_kv_opt.value_or(n_head);  // HF's default
   if (n_head_kv == 0 || n_head % n_head_kv != 0)
@@ -423,7 +608,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
         "head_dim is given",
         config_path, n_embd, n_head);
   const uint64_t rope_dim = head_dim.value_or(n_embd / n_head);
-  HEARTH_TRY(RopeConfig rope, read_rope(config, cfg));
+  HEARTH_TRY(RopeConfig rope, read_rope(merged_config, hcfg));
 
   MetadataBuilder md(gguf_arch);
   md.string("general.architecture", gguf_arch);
@@ -432,13 +617,13 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   for (const HfKey& k : hf_key_table()) {
     if (k.moe_only && !arch->moe()) continue;
     if (k.is_float) {
-      HEARTH_TRY(std::optional<double> v, cfg.opt_float(k.hf.data()));
+      HEARTH_TRY(std::optional<double> v, hcfg.opt_float(k.hf.data()));
       if (v) md.f32(md.arch_key(k.gguf), *v);
     } else if (k.required) {
-      HEARTH_TRY(uint64_t v, cfg.req_uint(k.hf.data()));
+      HEARTH_TRY(uint64_t v, hcfg.req_uint(k.hf.data()));
       HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(k.gguf), v, config_path));
     } else {
-      HEARTH_TRY(std::optional<uint64_t> v, cfg.opt_uint(k.hf.data()));
+      HEARTH_TRY(std::optional<uint64_t> v, hcfg.opt_uint(k.hf.data()));
       if (v) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(k.gguf), *v, config_path));
     }
   }
@@ -482,32 +667,39 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   const bool deepseek = gguf_arch == "deepseek2";
   DeepSeekShape deepseek_shape;
   if (deepseek) {
-    HEARTH_TRY(deepseek_shape, read_deepseek_config(cfg, rope, config_path, md));
+    HEARTH_TRY(deepseek_shape, read_deepseek_config(hcfg, rope, config_path, md));
+  }
+  const bool qwen35 = gguf_arch == "qwen35" || gguf_arch == "qwen35moe";
+  Qwen35Heads qwen35_heads;
+  uint64_t qwen35_layers = 0;
+  if (qwen35) {
+    HEARTH_TRY(qwen35_heads, read_qwen35_config(hcfg, rope, rope_dim, config_path, md));
+    HEARTH_TRY(qwen35_layers, hcfg.req_uint("num_hidden_layers"));
   }
   // Mixture of Experts (Qwen3MoeModel / Mixtral's converters): experts on every layer, softmax
   // router renormalised over the top k, which is all hearth's MoE path computes for them.
   uint64_t n_expert = 0;
   if (arch->moe()) {
     const std::string count_key(arch->expert_count_key);
-    HEARTH_TRY(n_expert, cfg.req_uint(count_key.c_str()));
-    HEARTH_TRY(uint64_t n_used, cfg.req_uint(hf_key("expert_used_count")));
+    HEARTH_TRY(n_expert, hcfg.req_uint(count_key.c_str()));
+    HEARTH_TRY(uint64_t n_used, hcfg.req_uint(hf_key("expert_used_count")));
     if (n_expert == 0 || n_expert > static_cast<uint64_t>(kMaxExperts) || n_used == 0 || n_used > n_expert)
       return make_error("{}: {} = {} and num_experts_per_tok = {} must satisfy 1 <= used <= count <= {}",
                         config_path, count_key, n_expert, n_used, kMaxExperts);
     HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_count"), n_expert, config_path));
-    HEARTH_TRY(std::optional<bool> norm_topk, cfg.opt_bool("norm_topk_prob"));
+    HEARTH_TRY(std::optional<bool> norm_topk, hcfg.opt_bool("norm_topk_prob"));
     if (norm_topk && !*norm_topk && !deepseek)
       return make_error("{}: norm_topk_prob false (unnormalised expert weights) is not supported",
                         config_path);
-    HEARTH_TRY(std::optional<uint64_t> sparse_step, cfg.opt_uint("decoder_sparse_step"));
-    const Json* mlp_only = cfg.get("mlp_only_layers");
+    HEARTH_TRY(std::optional<uint64_t> sparse_step, hcfg.opt_uint("decoder_sparse_step"));
+    const Json* mlp_only = hcfg.get("mlp_only_layers");
     if (!deepseek && ((sparse_step && *sparse_step != 1) || (mlp_only && !(mlp_only->is_array() && mlp_only->empty()))))
       return make_error("{}: dense layers between MoE layers (decoder_sparse_step, mlp_only_layers) "
                         "are not supported", config_path);
   }
 
-  HEARTH_TRY(std::optional<uint64_t> bos, cfg.opt_token_id("bos_token_id"));
-  HEARTH_TRY(std::optional<uint64_t> eos, cfg.opt_token_id("eos_token_id"));
+  HEARTH_TRY(std::optional<uint64_t> bos, hcfg.opt_token_id("bos_token_id"));
+  HEARTH_TRY(std::optional<uint64_t> eos, hcfg.opt_token_id("eos_token_id"));
   if (bos) HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.bos_token_id", *bos, config_path));
   if (eos) HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.eos_token_id", *eos, config_path));
   HEARTH_RETURN_IF_ERROR(read_chat_template(dir, &md));
@@ -534,7 +726,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     HEARTH_TRY(std::optional<double> high, p.opt_float("high_freq_factor"));
     // The converter reads original_max_position_embeddings from the top level of config.json
     // (where Llama 3.x configs do not have it), so in practice this is 8192; we do the same.
-    HEARTH_TRY(std::optional<uint64_t> orig, cfg.opt_uint("original_max_position_embeddings"));
+    HEARTH_TRY(std::optional<uint64_t> orig, hcfg.opt_uint("original_max_position_embeddings"));
     if (rope_dim == 0 || rope_dim % 2 != 0)
       return make_error("{}: head dimension {} must be even for llama3 rope scaling", config_path,
                         rope_dim);
@@ -563,6 +755,23 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     const safetensors::TensorInfo& info = folder.info(entry);
     const std::string& shard_name = folder.shards()[entry.shard].name();
     if (hf_name_is_ignored(info.name)) continue;
+    // The tensor's name as the text model's table spells it.
+    std::string name = info.name;
+    if (qwen35) {
+      // The vision tower and the multi-token-prediction layers are not run (nor converted here).
+      if (name.starts_with("model.visual.") || name.starts_with("visual.") || name.starts_with("mtp.")) continue;
+      constexpr std::string_view kLanguageModel = "model.language_model.";
+      if (name.starts_with(kLanguageModel)) name = "model." + name.substr(kLanguageModel.size());
+      const std::optional<uint64_t> layer = hf_layer_of(name);
+      if (layer && *layer >= qwen35_layers)
+        return make_error("{}: tensor '{}' is in layer {} of {}", shard_name, info.name, *layer, qwen35_layers);
+      if (arch->moe() && layer && (name.ends_with(".mlp.experts.gate_up_proj") || name.ends_with(".mlp.experts.gate_up_proj.weight") ||
+                                   name.ends_with(".mlp.experts.down_proj") || name.ends_with(".mlp.experts.down_proj.weight"))) {
+        HEARTH_TRY(TensorView view, safetensors::to_view(info, shard_name));
+        HEARTH_RETURN_IF_ERROR(qwen35_fused_experts(name, *layer, n_expert, shard_name + ": " + info.name, view, parts));
+        continue;
+      }
+    }
     if (deepseek) {
       // Multi-token-prediction layers follow the trunk's (llama.cpp's converter drops them too).
       const std::optional<uint64_t> layer = hf_layer_of(info.name);
@@ -577,10 +786,10 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     }
     if (!arch->moe())
       for (const HfArch& a : hf_arch_table())
-        if (a.moe() && hf_expert_name(info.name, *find_arch(a.gguf_arch), a.model_type))
+        if (a.moe() && hf_expert_name(name, *find_arch(a.gguf_arch), a.names()))
           return make_error("{}: tensor '{}' is an expert of a Mixture-of-Experts model, but {} is dense",
                             shard_name, info.name, hf_class);
-    if (std::optional<HfExpertName> ex = hf_expert_name(info.name, *spec, arch->model_type)) {
+    if (std::optional<HfExpertName> ex = hf_expert_name(name, *spec, arch->names())) {
       if (ex->expert < 0 || static_cast<uint64_t>(ex->expert) >= n_expert)
         return make_error("{}: tensor '{}' names expert {} of {}", shard_name, info.name, ex->expert, n_expert);
       std::vector<Slice>& slices = stacks[ex->gguf];
@@ -591,7 +800,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       slot = Slice{&info, &shard_name};
       continue;
     }
-    std::optional<std::string> gguf_name = hf_to_gguf_name(info.name, *spec, arch->model_type);
+    std::optional<std::string> gguf_name = hf_to_gguf_name(name, *spec, arch->names());
     if (!gguf_name)
       return make_error("{}: tensor '{}' has no GGUF name for architecture {}", shard_name,
                         info.name, gguf_arch);
@@ -612,6 +821,11 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
         permute_qk_rows(info.data, buffer->data(), n_rows, row_bytes, heads, /*inverse=*/false);
       view.data = buffer->data();
       parts.keep_alive.push_back(std::move(buffer));
+    }
+    if (qwen35) {
+      HEARTH_RETURN_IF_ERROR(qwen35_tensor(name, *gguf_name, qwen35_heads, shard_name + ": " + info.name, view, parts));
+    } else if (view.n_dims <= 1 || gguf_name->ends_with("_norm.weight")) {
+      HEARTH_RETURN_IF_ERROR(widen_to_f32(view, shard_name + ": " + info.name, parts));
     }
     parts.tensors.push_back(ModelTensor{*gguf_name, info.name, view});
   }

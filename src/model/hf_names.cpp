@@ -21,9 +21,23 @@ constexpr std::array kArchs = {
     // DeepSeek V2/V3 (hf_loader.cpp's deepseek block: MLA's shapes, kv_b_proj split per head).
     HfArch{"DeepseekV2ForCausalLM", "deepseek_v2", "deepseek2", false, false, "n_routed_experts"},
     HfArch{"DeepseekV3ForCausalLM", "deepseek_v3", "deepseek2", false, false, "n_routed_experts"},
+    // Qwen3.5 (hf_loader.cpp's qwen35 block: the Gated DeltaNet keys and tensor transforms). The
+    // multimodal checkpoints nest the text model's config in text_config and its tensors under
+    // model.language_model.; their tensor names are the text model's once that is taken off.
+    HfArch{"Qwen3_5ForCausalLM", "qwen3_5_text", "qwen35", false, false},
+    HfArch{"Qwen3_5ForConditionalGeneration", "qwen3_5", "qwen35", false, false, "", "qwen3_5_text"},
+    HfArch{"Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", "qwen35moe", false, false, "num_experts"},
+    HfArch{"Qwen3_5MoeForConditionalGeneration", "qwen3_5_moe", "qwen35moe", false, false, "num_experts",
+           "qwen3_5_moe_text"},
 };
 
 constexpr std::array kTable = {
+    // Qwen3.5-MoE's one shared expert (singular, unlike DeepSeek's below) and its gate.
+    HfNamePair{Slot::kGateShexp, "model.layers.{i}.mlp.shared_expert.gate_proj.weight", "qwen3_5_moe_text"},
+    HfNamePair{Slot::kUpShexp, "model.layers.{i}.mlp.shared_expert.up_proj.weight", "qwen3_5_moe_text"},
+    HfNamePair{Slot::kDownShexp, "model.layers.{i}.mlp.shared_expert.down_proj.weight", "qwen3_5_moe_text"},
+    HfNamePair{Slot::kShexpGate, "model.layers.{i}.mlp.shared_expert_gate.weight", "qwen3_5_moe_text"},
+    HfNamePair{Slot::kRouter, "model.layers.{i}.mlp.gate.weight", "qwen3_5_moe_text"},
     HfNamePair{Slot::kTokenEmbd, "model.embed_tokens.weight"},
     HfNamePair{Slot::kOutputNorm, "model.norm.weight"},
     HfNamePair{Slot::kOutput, "lm_head.weight"},
@@ -54,9 +68,23 @@ constexpr std::array kTable = {
     HfNamePair{Slot::kRouter, "model.layers.{i}.mlp.gate.weight", "deepseek_v2"},
     HfNamePair{Slot::kRouter, "model.layers.{i}.mlp.gate.weight", "deepseek_v3"},
     HfNamePair{Slot::kExpProbsB, "model.layers.{i}.mlp.gate.e_score_correction_bias"},
-    HfNamePair{Slot::kGateShexp, "model.layers.{i}.mlp.shared_experts.gate_proj.weight"},
-    HfNamePair{Slot::kUpShexp, "model.layers.{i}.mlp.shared_experts.up_proj.weight"},
-    HfNamePair{Slot::kDownShexp, "model.layers.{i}.mlp.shared_experts.down_proj.weight"},
+    HfNamePair{Slot::kGateShexp, "model.layers.{i}.mlp.shared_experts.gate_proj.weight", "deepseek_v2"},
+    HfNamePair{Slot::kUpShexp, "model.layers.{i}.mlp.shared_experts.up_proj.weight", "deepseek_v2"},
+    HfNamePair{Slot::kDownShexp, "model.layers.{i}.mlp.shared_experts.down_proj.weight", "deepseek_v2"},
+    HfNamePair{Slot::kGateShexp, "model.layers.{i}.mlp.shared_experts.gate_proj.weight", "deepseek_v3"},
+    HfNamePair{Slot::kUpShexp, "model.layers.{i}.mlp.shared_experts.up_proj.weight", "deepseek_v3"},
+    HfNamePair{Slot::kDownShexp, "model.layers.{i}.mlp.shared_experts.down_proj.weight", "deepseek_v3"},
+    // Qwen3.5's Gated DeltaNet layers (Qwen3-Next's, with q/k/v and z in separate projections).
+    // ssm_dt.bias is the converter's rename of dt_bias; ssm_a is -exp(A_log) (hf_loader.cpp).
+    HfNamePair{Slot::kSsmQkv, "model.layers.{i}.linear_attn.in_proj_qkv.weight"},
+    HfNamePair{Slot::kSsmGate, "model.layers.{i}.linear_attn.in_proj_z.weight"},
+    HfNamePair{Slot::kSsmBeta, "model.layers.{i}.linear_attn.in_proj_b.weight"},
+    HfNamePair{Slot::kSsmAlpha, "model.layers.{i}.linear_attn.in_proj_a.weight"},
+    HfNamePair{Slot::kSsmConv, "model.layers.{i}.linear_attn.conv1d.weight"},
+    HfNamePair{Slot::kSsmDt, "model.layers.{i}.linear_attn.dt_bias"},
+    HfNamePair{Slot::kSsmA, "model.layers.{i}.linear_attn.A_log"},
+    HfNamePair{Slot::kSsmNorm, "model.layers.{i}.linear_attn.norm.weight"},
+    HfNamePair{Slot::kSsmOut, "model.layers.{i}.linear_attn.out_proj.weight"},
 };
 
 constexpr std::array kExperts = {
@@ -72,6 +100,9 @@ constexpr std::array kExperts = {
     HfExpertPair{Slot::kGateExps, "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "deepseek_v3"},
     HfExpertPair{Slot::kUpExps, "model.layers.{i}.mlp.experts.{e}.up_proj.weight", "deepseek_v3"},
     HfExpertPair{Slot::kDownExps, "model.layers.{i}.mlp.experts.{e}.down_proj.weight", "deepseek_v3"},
+    HfExpertPair{Slot::kGateExps, "model.layers.{i}.mlp.experts.{e}.gate_proj.weight", "qwen3_5_moe_text"},
+    HfExpertPair{Slot::kUpExps, "model.layers.{i}.mlp.experts.{e}.up_proj.weight", "qwen3_5_moe_text"},
+    HfExpertPair{Slot::kDownExps, "model.layers.{i}.mlp.experts.{e}.down_proj.weight", "qwen3_5_moe_text"},
 };
 
 constexpr std::array kKeys = {

@@ -29,7 +29,11 @@ struct HfArch {
   // Mixture of Experts: config.json's expert-count field ("num_experts", "num_local_experts"),
   // empty for dense models.
   std::string_view expert_count_key = "";
+  // A multimodal checkpoint's text model: the model_type whose tensor names (less
+  // "model.language_model." -> "model.") its tensors have; empty: model_type itself.
+  std::string_view text_model_type = "";
   bool moe() const { return !expert_count_key.empty(); }
+  std::string_view names() const { return text_model_type.empty() ? model_type : text_model_type; }
 };
 
 std::span<const HfArch> hf_arch_table();

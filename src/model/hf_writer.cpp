@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/hf_names.h"
+#include "model/hf_qwen35.h"
 #include "safetensors/safetensors.h"
 
 namespace hearth {
@@ -127,6 +128,89 @@ Status add_deepseek_config(const ModelFile& model, const std::string& where, Jso
   return Status::Ok();
 }
 
+// Qwen3.5's config.json fields, the inverse of hf_loader.cpp's read_qwen35_config, as Qwen3.5's
+// text configs spell them (rope settings under rope_parameters, layer_types listing each layer).
+Status add_qwen35_config(const ModelFile& model, const std::string& where, Json& config) {
+  auto get = [&](std::string_view suffix) { return model.get_int(model.arch_key(suffix)); };
+  const std::optional<int64_t> conv = get("ssm.conv_kernel"), head_k = get("ssm.state_size"),
+                               n_k = get("ssm.group_count"), n_v = get("ssm.time_step_rank"),
+                               inner = get("ssm.inner_size"), n_rot = get("rope.dimension_count"),
+                               n_layer = get("block_count");
+  if (!conv || !head_k || !n_k || !n_v || !inner || !n_rot || !n_layer || *n_v <= 0 || *inner % *n_v != 0)
+    return make_error("{}: a Qwen3.5 file needs its ssm.* sizes, rope.dimension_count and block_count to be "
+                      "written as a Hugging Face folder", where);
+  const int64_t head_dim = config.contains("head_dim") ? config["head_dim"].get<int64_t>()
+                                                       : config["hidden_size"].get<int64_t>() /
+                                                             config["num_attention_heads"].get<int64_t>();
+  config["head_dim"] = head_dim;
+  config["linear_conv_kernel_dim"] = *conv;
+  config["linear_key_head_dim"] = *head_k;
+  config["linear_num_key_heads"] = *n_k;
+  config["linear_num_value_heads"] = *n_v;
+  config["linear_value_head_dim"] = *inner / *n_v;
+  config["attn_output_gate"] = true;
+  // Which layers are recurrent: the file's flags, else every full_attention_interval-th attends.
+  const int64_t interval = get("full_attention_interval").value_or(4);
+  config["full_attention_interval"] = interval;
+  const gguf::Array* flags = nullptr;
+  if (const gguf::Value* v = model.find(model.arch_key("attention.recurrent_layers"))) flags = v->as_array();
+  Json types = Json::array();
+  for (int64_t il = 0; il < *n_layer; ++il) {
+    const bool recurrent = flags != nullptr && size_t(il) < flags->items.size()
+                               ? flags->items[size_t(il)].as_bool().value_or(false)
+                               : interval > 0 && (il + 1) % interval != 0;
+    types.push_back(recurrent ? "linear_attention" : "full_attention");
+  }
+  config["layer_types"] = std::move(types);
+  Json rope = Json::object();
+  rope["rope_type"] = "default";
+  if (config.contains("rope_theta")) rope["rope_theta"] = config["rope_theta"];
+  rope["partial_rotary_factor"] = static_cast<double>(*n_rot) / static_cast<double>(head_dim);
+  Json sections = Json::array();
+  if (const gguf::Value* v = model.find(model.arch_key("rope.dimension_sections")); v && v->as_array())
+    for (const gguf::Value& x : v->as_array()->items) sections.push_back(x.as_int().value_or(0));
+  if (!sections.empty()) rope["mrope_section"] = std::move(sections);
+  rope["mrope_interleaved"] = true;
+  config["rope_parameters"] = std::move(rope);
+  if (auto shexp = get("expert_shared_feed_forward_length")) {
+    config["shared_expert_intermediate_size"] = *shexp;
+    config["norm_topk_prob"] = true;
+  }
+  return Status::Ok();
+}
+
+// A Qwen3.5 tensor in HF's layout (hf_qwen35.h, from GGUF to HF): the value heads grouped again,
+// ssm_a back to A_log, norms zero-centred, the conv kernel [channels, 1, taps], the shared
+// expert's gate a [1, n_embd] linear layer. Null when the tensor goes out as it is.
+Result<std::shared_ptr<std::vector<uint8_t>>> qwen35_hf_bytes(const ModelTensor& t, const Qwen35Heads& heads,
+                                                               std::vector<uint64_t>& shape) {
+  const TensorView& v = t.view;
+  const bool a_log = t.name.ends_with(".ssm_a");
+  const bool norm = t.name.ends_with("norm.weight") && !t.name.ends_with(".ssm_norm.weight");
+  if (t.name.ends_with(".ssm_conv1d.weight")) shape = {uint64_t(v.ne[1]), 1, uint64_t(v.ne[0])};
+  if (t.name.ends_with(".ffn_gate_inp_shexp.weight")) shape = {1, uint64_t(v.ne[0])};
+  const std::optional<VHeadMove> move = qwen35_v_head_move(t.name, heads);
+  if (!a_log && !norm && !move) return std::shared_ptr<std::vector<uint8_t>>();
+  auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<const uint8_t*>(v.data),
+                                                      static_cast<const uint8_t*>(v.data) + v.n_bytes);
+  if (a_log || norm) {
+    if (v.type != DType::F32) return make_error("{}: expected an F32 tensor", t.name);
+    float* x = reinterpret_cast<float*>(bytes->data());
+    for (int64_t i = 0; i < v.n_elements(); ++i) x[i] = a_log ? std::log(-x[i]) : x[i] - 1.0f;
+  }
+  if (move) {
+    const int64_t rows = v.n_dims <= 1 ? v.ne[0] : v.ne[1], cols = v.n_dims <= 1 ? 1 : v.ne[0];
+    const int64_t moved = move->columns ? cols : rows - move->first_row;
+    if (v.n_dims > 2 || moved != heads.n_v * move->head_dim)
+      return make_error("{}: its shape does not hold {} value heads of {}", t.name, heads.n_v, move->head_dim);
+    std::vector<uint8_t> grouped(bytes->size());
+    qwen35_move_v_heads(*move, heads, bytes->data(), grouped.data(), rows, cols,
+                        v.n_bytes / static_cast<uint64_t>(rows * cols), /*to_tiled=*/false);
+    *bytes = std::move(grouped);
+  }
+  return bytes;
+}
+
 // attn_k_b [n_head][kv_lora][nope] and attn_v_b [n_head][v_head][kv_lora] merged back into one
 // kv_b_proj [n_head * (nope + v_head) rows of kv_lora]: each head's key rows (k_b transposed),
 // then its value rows.
@@ -236,6 +320,8 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   if (embd != nullptr)
     if (const char* name = torch_dtype_name(embd->view.type)) config["torch_dtype"] = name;
   if (model.architecture() == "deepseek2") HEARTH_RETURN_IF_ERROR(add_deepseek_config(model, where, config));
+  if (model.architecture() == "qwen35" || model.architecture() == "qwen35moe")
+    HEARTH_RETURN_IF_ERROR(add_qwen35_config(model, where, config));
   return config;
 }
 
@@ -275,6 +361,11 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   HEARTH_TRY(Json config, build_config(model, *arch));
   const int64_t n_head = config["num_attention_heads"].get<int64_t>();
   const int64_t n_head_kv = config["num_key_value_heads"].get<int64_t>();
+  const bool qwen35 = config.contains("linear_num_key_heads");
+  const Qwen35Heads heads =
+      qwen35 ? Qwen35Heads{config["linear_num_key_heads"].get<int64_t>(), config["linear_num_value_heads"].get<int64_t>(),
+                           config["linear_key_head_dim"].get<int64_t>(), config["linear_value_head_dim"].get<int64_t>()}
+             : Qwen35Heads{};
 
   // Declare every tensor first (the header needs all shapes), then stream.
   std::vector<safetensors::TensorToWrite> tensors;
@@ -297,7 +388,7 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
                           "safetensors (dequantize the model first)", model.path(), t.name, dtype_name(t.view.type));
       const uint64_t slice_bytes = t.view.n_bytes / static_cast<uint64_t>(t.view.ne[2]);
       for (int64_t e = 0; e < t.view.ne[2]; ++e) {
-        std::optional<std::string> hf_name = gguf_expert_to_hf_name(t.name, e, *spec, arch->model_type);
+        std::optional<std::string> hf_name = gguf_expert_to_hf_name(t.name, e, *spec, arch->names());
         if (!hf_name)
           return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}", model.path(),
                             t.name, model.architecture());
@@ -313,7 +404,7 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
       }
       continue;
     }
-    std::optional<std::string> hf_name = gguf_to_hf_name(t.name, *spec, arch->model_type);
+    std::optional<std::string> hf_name = gguf_to_hf_name(t.name, *spec, arch->names());
     if (!hf_name)
       return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}",
                         model.path(), t.name, model.architecture());
@@ -329,6 +420,14 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
     for (int d = std::max(1, t.view.n_dims) - 1; d >= 0; --d)
       out.shape.push_back(static_cast<uint64_t>(t.view.ne[d]));
 
+    if (qwen35) {
+      HEARTH_TRY(std::shared_ptr<std::vector<uint8_t>> bytes, qwen35_hf_bytes(t, heads, out.shape));
+      if (bytes) {
+        out.write = [bytes](const safetensors::Emit& emit) -> Status { return emit({bytes->data(), bytes->size()}); };
+        tensors.push_back(std::move(out));
+        continue;
+      }
+    }
     const bool is_q = t.name.ends_with("attn_q.weight") || t.name.ends_with("attn_q.bias");
     const bool is_k = t.name.ends_with("attn_k.weight") || t.name.ends_with("attn_k.bias");
     const TensorView view = t.view;

@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "model/hf_names.h"
+#include "model/hf_qwen35.h"
 #include "model/hf_writer.h"
 #include "model/model_file.h"
 #include "safetensors/safetensors.h"
+#include "tensor/quant.h"
 
 namespace hearth {
 namespace {
@@ -502,6 +504,74 @@ void expect_same_tensors(const ModelFile& a, const ModelFile& b) {
     ASSERT_EQ(ta.view.n_bytes, tb->view.n_bytes) << ta.name;
     EXPECT_EQ(std::memcmp(ta.view.data, tb->view.data, ta.view.n_bytes), 0) << ta.name;
   }
+}
+
+// llama.cpp's converter widens 1-D tensors and norms to F32 (its other code reads them as F32),
+// so a BF16 checkpoint's norms are F32 here too, with the same values.
+TEST(SafetensorsHfLoader, HalfPrecisionNormsAreWidenedToF32) {
+  fs::path dir = make_llama_folder("bf16_norm");
+  std::vector<HfTensor> ts = tiny_tensors(2, false, false, true);
+  std::vector<float> expected;
+  for (HfTensor& t : ts) {
+    if (t.name != "model.norm.weight") continue;
+    std::vector<uint8_t> half;
+    for (size_t i = 0; i < t.bytes.size(); i += 4) {
+      float x;
+      std::memcpy(&x, t.bytes.data() + i, 4);
+      const uint16_t h = fp32_to_bf16(x);
+      expected.push_back(bf16_to_fp32(h));
+      half.push_back(uint8_t(h & 0xFF));
+      half.push_back(uint8_t(h >> 8));
+    }
+    t.dtype = safetensors::Dtype::BF16;
+    t.bytes = half;
+  }
+  write_safetensors(dir / "model.safetensors", ts);
+  auto model = open_hf_folder(dir.string());
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  const ModelTensor& norm = tensor(*model, "output_norm.weight");
+  ASSERT_EQ(norm.view.type, DType::F32);
+  ASSERT_EQ(norm.view.n_bytes, expected.size() * 4);
+  EXPECT_EQ(std::memcmp(norm.view.data, expected.data(), norm.view.n_bytes), 0);
+}
+
+// Qwen3.5's value heads, HF's grouping by key head -> GGUF's tiling and back, as the converter's
+// _reorder_v_heads does it: view the axis as [n_k][n_v / n_k][head_dim], swap the first two. With
+// 2 key heads and 6 value heads (3 per key head) of one element: tiled = [0, 3, 1, 4, 2, 5].
+TEST(SafetensorsHfLoader, Qwen35ValueHeadsMoveAsTheConverterReordersThem) {
+  const Qwen35Heads heads{2, 6, 4, 1};
+  const std::vector<int64_t> to_tiled = {0, 3, 1, 4, 2, 5}, to_grouped = {0, 2, 4, 1, 3, 5};
+  for (int64_t p = 0; p < 6; ++p) {
+    EXPECT_EQ(qwen35_v_head_source(p, heads, 1, true), to_tiled[size_t(p)]) << p;
+    EXPECT_EQ(qwen35_v_head_source(p, heads, 1, false), to_grouped[size_t(p)]) << p;
+  }
+  // Heads of two: whole heads move, their elements in order.
+  EXPECT_EQ(qwen35_v_head_source(2, heads, 2, true), 6);
+  EXPECT_EQ(qwen35_v_head_source(3, heads, 2, true), 7);
+  // attn_qkv keeps its q and k rows (2 * n_k * head_k = 16) and moves the value rows after them;
+  // out_proj moves columns; a layer's other tensors stay.
+  const std::optional<VHeadMove> qkv = qwen35_v_head_move("blk.0.attn_qkv.weight", heads);
+  ASSERT_TRUE(qkv.has_value());
+  EXPECT_EQ(qkv->first_row, 16);
+  EXPECT_FALSE(qkv->columns);
+  ASSERT_TRUE(qwen35_v_head_move("blk.3.ssm_out.weight", heads).has_value());
+  EXPECT_TRUE(qwen35_v_head_move("blk.3.ssm_out.weight", heads)->columns);
+  EXPECT_FALSE(qwen35_v_head_move("blk.0.ffn_up.weight", heads).has_value());
+  EXPECT_FALSE(qwen35_v_head_move("blk.0.attn_qkv.weight", Qwen35Heads{4, 4, 4, 1}).has_value());  // n_k = n_v
+  // Rows of a [8][1] tensor from row 2 on, and back.
+  const std::vector<uint8_t> src = {10, 11, 0, 1, 2, 3, 4, 5};
+  std::vector<uint8_t> tiled(8), back(8);
+  qwen35_move_v_heads(VHeadMove{false, 2, 1}, heads, src.data(), tiled.data(), 8, 1, 1, true);
+  EXPECT_EQ(tiled, (std::vector<uint8_t>{10, 11, 0, 3, 1, 4, 2, 5}));
+  qwen35_move_v_heads(VHeadMove{false, 2, 1}, heads, tiled.data(), back.data(), 8, 1, 1, false);
+  EXPECT_EQ(back, src);
+  // The value changes, by HF name.
+  EXPECT_EQ(qwen35_value_change("model.layers.0.linear_attn.A_log"), Qwen35Value::kNegExp);
+  EXPECT_EQ(qwen35_value_change("model.layers.0.input_layernorm.weight"), Qwen35Value::kPlusOne);
+  EXPECT_EQ(qwen35_value_change("model.layers.3.self_attn.q_norm.weight"), Qwen35Value::kPlusOne);
+  EXPECT_EQ(qwen35_value_change("model.norm.weight"), Qwen35Value::kPlusOne);
+  EXPECT_EQ(qwen35_value_change("model.layers.0.linear_attn.norm.weight"), Qwen35Value::kNone);
+  EXPECT_EQ(qwen35_value_change("model.layers.0.linear_attn.dt_bias"), Qwen35Value::kNone);
 }
 
 TEST(SafetensorsHfRoundTrip, HfToModelToHfIsLossless) {

@@ -24,10 +24,10 @@ TEST(SafetensorsHfNames, EveryTableRowMapsBothWays) {
       for (const char* layer : {"0", "7", "123"}) {
         std::string hf(pair.hf);
         if (auto at = hf.find("{i}"); at != std::string::npos) hf.replace(at, 3, layer);
-        const std::optional<std::string> gguf = hf_to_gguf_name(hf, spec(a.gguf_arch), a.model_type);
+        const std::optional<std::string> gguf = hf_to_gguf_name(hf, spec(a.gguf_arch), a.names());
         if (!gguf) continue;
         ++used;
-        EXPECT_EQ(gguf_to_hf_name(*gguf, spec(a.gguf_arch), a.model_type).value_or("?"), hf) << *gguf;
+        EXPECT_EQ(gguf_to_hf_name(*gguf, spec(a.gguf_arch), a.names()).value_or("?"), hf) << *gguf;
       }
     }
     EXPECT_GT(used, 0) << pair.hf << " applies to no architecture";
@@ -36,7 +36,7 @@ TEST(SafetensorsHfNames, EveryTableRowMapsBothWays) {
 
 TEST(SafetensorsHfNames, ExpertTensorsMapToTheirStackedTensorAndBack) {
   for (const HfExpertPair& pair : hf_expert_table()) {
-    const HfArch* a = find_hf_arch("", pair.model_type);
+    const HfArch* a = find_hf_arch("", pair.model_type);  // the text model's row
     ASSERT_NE(a, nullptr) << pair.model_type;
     std::string hf(pair.hf);
     hf.replace(hf.find("{i}"), 3, "12");

@@ -1,0 +1,92 @@
+// Hugging Face folders against llama.cpp's own converter (conversion/, gguf-py from the source
+// bundle node-llama-cpp ships, under Debian's python3-torch; hf_convert.py drives it):
+//   1. `hearth mkmodel --format hf` writes a folder from a model (hf_writer.cpp); the converter turns
+//      it back into the model's own tensors, bit for bit. That holds hearth's writer, and so the
+//      folders the other checks read, to the converter's inverse.
+//   2. hearth reads the folder (hf_loader.cpp, `hearth quantize DIR OUT COPY` writes what it read):
+//      every tensor and hyperparameter equals the converter's GGUF of the same folder.
+//   3. Logits from the folder equal logits from the model file (forward_logits holds those to
+//      llama.cpp's).
+// Qwen3.5 exercises the converter's tensor changes: the value heads regrouped for broadcasting,
+// -exp(A_log), +1 on zero-centred norms, the conv kernel's squeeze; Qwen3.5-MoE also as the fused
+// gate_up_proj/down_proj experts of current checkpoints.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, test } from "node:test";
+import { harnessBin, hearth, PEERS_DIR, run, tmpDir } from "./lib.mjs";
+
+const dir = tmpDir("hf_convert");
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const python = "/usr/bin/python3";  // Debian's, beside python3-torch and python3-numpy
+const script = path.join(PEERS_DIR, "hf_convert.py");
+const llamaDir = () => path.join(path.dirname(harnessBin()), "llama.cpp");
+
+function compare(a, b) {
+  return JSON.parse(run(python, [script, "compare", llamaDir(), a, b]));
+}
+
+// Where the converter's GGUF of hearth's folder and the model file it came from may differ:
+// hyperparameters the folder states and the model file leaves to llama.cpp's defaults (head sizes,
+// which layers are recurrent), and ones the model file states that the converter leaves to them
+// (qwen3's rotated dimensions, the whole head) or writes with the vocabulary, which these
+// conversions leave out.
+const CONVERTER_ONLY = new Set(["attention.key_length", "attention.value_length", "attention.recurrent_layers"]);
+const FILE_ONLY = new Set(["vocab_size", "rope.dimension_count"]);
+// The converter writes Qwen3.5-MoE's shared-expert gate as the [1, n_embd] linear layer it is;
+// hearth's presets hold it as llama.cpp's loader declares it, [n_embd]. Same values.
+const SHAPE_ONLY = /^blk\.\d+\.ffn_gate_inp_shexp\.weight: F32 \[(\d+), 1\] vs F32 \[\1\]$/;
+
+const CASES = [
+  ["qwen3.5-tiny", false],
+  ["qwen3.5-moe-tiny", false],
+  ["qwen3.5-moe-tiny", true],  // fused experts
+  ["qwen3-tiny", false],
+  ["qwen3-30b-a3b-tiny", false],
+];
+
+for (const [preset, fused] of CASES) {
+  test(`HF folder matches llama.cpp's converter: ${preset}${fused ? " (fused experts)" : ""}`, () => {
+    const stem = path.join(dir, `${preset}${fused ? "-fused" : ""}`);
+    const model = `${stem}.gguf`;
+    let folder = `${stem}-hf`;
+    hearth("mkmodel", "--preset", preset, "-o", model);
+    hearth("mkmodel", "--preset", preset, "--format", "hf", "-o", folder);
+    if (fused) {
+      run(python, [script, "fuse-experts", folder, `${folder}-fused`]);
+      folder = `${folder}-fused`;
+      const st = fs.readFileSync(path.join(folder, "model.safetensors"));
+      const names = Object.keys(JSON.parse(st.subarray(8, 8 + Number(st.readBigUInt64LE(0))).toString("utf8")));
+      assert.ok(names.includes("model.layers.0.mlp.experts.gate_up_proj"), "the fused folder holds gate_up_proj");
+      assert.ok(!names.some((n) => /experts\.\d+\./.test(n)), "and no per-expert tensors");
+    }
+    const reference = `${stem}-llama.gguf`;
+    run(python, [script, "convert", llamaDir(), folder, reference]);
+
+    // 1. The converter gives back the model's tensors.
+    const back = compare(reference, model);
+    assert.deepEqual(back.tensors.filter((d) => !SHAPE_ONLY.test(d)), [], "converter(folder) vs the model file");
+    const arch = preset.startsWith("qwen3.5-moe") ? "qwen35moe" : preset.startsWith("qwen3.5") ? "qwen35" : null;
+    for (const m of back.metadata) {
+      const key = m.key.slice(m.key.indexOf(".") + 1);
+      const allowed = (CONVERTER_ONLY.has(key) && m.b === null) || (FILE_ONLY.has(key) && m.a === null);
+      assert.ok(allowed, `metadata ${m.key}: converter ${JSON.stringify(m.a)}, model file ${JSON.stringify(m.b)}`);
+    }
+    if (arch) assert.ok(back.n_tensors > 40, `${back.n_tensors} tensors compared`);
+
+    // 2. hearth's reading of the folder is the converter's.
+    const read = `${stem}-hearth.gguf`;
+    hearth("quantize", folder, read, "COPY");
+    const same = compare(read, reference);
+    assert.deepEqual(same.tensors, [], "hearth(folder) vs converter(folder): tensors");
+    assert.deepEqual(same.metadata, [], "hearth(folder) vs converter(folder): hyperparameters");
+
+    // 3. The same logits from the folder as from the file.
+    const tokens = "9707 11 1879 0 576 374 264 1273 13 220 16 17 18 198 8420 374";
+    hearth("logits", "-m", model, "--tokens", tokens, "-o", `${stem}.file.f32`);
+    hearth("logits", "-m", folder, "--tokens", tokens, "-o", `${stem}.folder.f32`);
+    assert.ok(fs.readFileSync(`${stem}.file.f32`).equals(fs.readFileSync(`${stem}.folder.f32`)),
+              "logits from the folder equal logits from the model file");
+  });
+}

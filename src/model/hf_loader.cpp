@@ -388,6 +388,7 @@ Result<Qwen35Heads> read_qwen35_config(const Fields& cfg, const RopeConfig& rope
                         "and linear_value_head_dim must be in 1..{}", where, kMax);
   if (n_v % n_k != 0)
     return make_error("{}: linear_num_value_heads {} must be a multiple of linear_num_key_heads {}", where, n_v, n_k);
+  if (head_dim == 0 || head_dim > kMax) return make_error("{}: head_dim {} must be in 1..{}", where, head_dim, kMax);
   HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.conv_kernel"), conv, where));
   HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.state_size"), head_k, where));
   HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.group_count"), n_k, where));

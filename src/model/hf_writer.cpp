@@ -139,9 +139,11 @@ Status add_qwen35_config(const ModelFile& model, const std::string& where, Json&
   if (!conv || !head_k || !n_k || !n_v || !inner || !n_rot || !n_layer || *n_v <= 0 || *inner % *n_v != 0)
     return make_error("{}: a Qwen3.5 file needs its ssm.* sizes, rope.dimension_count and block_count to be "
                       "written as a Hugging Face folder", where);
-  const int64_t head_dim = config.contains("head_dim") ? config["head_dim"].get<int64_t>()
-                                                       : config["hidden_size"].get<int64_t>() /
-                                                             config["num_attention_heads"].get<int64_t>();
+  const int64_t n_head = config["num_attention_heads"].get<int64_t>();
+  const int64_t head_dim =
+      config.contains("head_dim") ? config["head_dim"].get<int64_t>()
+                                  : (n_head > 0 ? config["hidden_size"].get<int64_t>() / n_head : 0);
+  if (head_dim <= 0) return make_error("{}: no head size (head_count 0, no key_length)", where);
   config["head_dim"] = head_dim;
   config["linear_conv_kernel_dim"] = *conv;
   config["linear_key_head_dim"] = *head_k;

@@ -44,6 +44,11 @@ const CASES = [
   ["qwen3.5-moe-tiny", true],  // fused experts
   ["qwen3-tiny", false],
   ["qwen3-30b-a3b-tiny", false],
+  // The older families' folders: llama's permuted Q/K rows, Mixtral's experts, DeepSeek V3's
+  // kv_b_proj split per head.
+  ["llama-3.2-tiny", false],
+  ["mixtral-8x7b-tiny", false],
+  ["deepseek-v3-tiny", false],
 ];
 
 for (const [preset, fused] of CASES) {
@@ -67,13 +72,12 @@ for (const [preset, fused] of CASES) {
     // 1. The converter gives back the model's tensors.
     const back = compare(reference, model);
     assert.deepEqual(back.tensors.filter((d) => !SHAPE_ONLY.test(d)), [], "converter(folder) vs the model file");
-    const arch = preset.startsWith("qwen3.5-moe") ? "qwen35moe" : preset.startsWith("qwen3.5") ? "qwen35" : null;
     for (const m of back.metadata) {
       const key = m.key.slice(m.key.indexOf(".") + 1);
       const allowed = (CONVERTER_ONLY.has(key) && m.b === null) || (FILE_ONLY.has(key) && m.a === null);
       assert.ok(allowed, `metadata ${m.key}: converter ${JSON.stringify(m.a)}, model file ${JSON.stringify(m.b)}`);
     }
-    if (arch) assert.ok(back.n_tensors > 40, `${back.n_tensors} tensors compared`);
+    assert.ok(back.n_tensors > 20, `${back.n_tensors} tensors compared`);
 
     // 2. hearth's reading of the folder is the converter's.
     const read = `${stem}-hearth.gguf`;

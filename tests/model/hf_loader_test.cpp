@@ -340,6 +340,46 @@ TEST(SafetensorsHfLoader, BadConfigsAndTensors) {
             std::string::npos);
 }
 
+// Qwen3.5 configs that lie about the Gated DeltaNet layers are refused before any tensor is read.
+TEST(SafetensorsHfLoader, Qwen35ConfigsThatLieAreRefused) {
+  const std::string good = R"({"architectures": ["Qwen3_5ForCausalLM"], "model_type": "qwen3_5_text",
+    "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 4, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "head_dim": 4, "rms_norm_eps": 1e-06, "vocab_size": 10,
+    "linear_conv_kernel_dim": 4, "linear_key_head_dim": 4, "linear_num_key_heads": 2,
+    "linear_num_value_heads": 4, "linear_value_head_dim": 4, "full_attention_interval": 4,
+    "layer_types": ["linear_attention", "linear_attention", "linear_attention", "full_attention"],
+    "rope_parameters": {"rope_type": "default", "rope_theta": 1e7, "partial_rotary_factor": 0.25,
+                        "mrope_section": [1, 1, 0]}})";
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string c = good;
+    c.replace(c.find(from), from.size(), to);
+    return c;
+  };
+  const std::vector<ConfigCase> cases = {
+      {"value heads", with("\"linear_num_value_heads\": 4", "\"linear_num_value_heads\": 5"),
+       {"linear_num_value_heads 5", "multiple of linear_num_key_heads 2"}},
+      {"no conv", with("\"linear_conv_kernel_dim\": 4", "\"linear_conv_kernel_dim\": 0"), {"linear_conv_kernel_dim"}},
+      {"huge heads", with("\"linear_key_head_dim\": 4", "\"linear_key_head_dim\": 1000000000"), {"linear_key_head_dim"}},
+      {"layer types", with("\"full_attention\"]", "\"full_attention\", \"full_attention\"]"),
+       {"layer_types", "num_hidden_layers (4)"}},
+      {"layer kind", with("\"full_attention\"]", "\"sliding_attention\"]"), {"layer_types entries"}},
+      {"rotary share", with("\"partial_rotary_factor\": 0.25", "\"partial_rotary_factor\": 2"),
+       {"partial_rotary_factor"}},
+      {"sections", with("[1, 1, 0]", "[1, 1, 0, 0, 1]"), {"mrope_section"}},
+      {"missing sizes", with("\"linear_value_head_dim\": 4,", ""), {"missing required field 'linear_value_head_dim'"}},
+  };
+  for (const ConfigCase& c : cases) {
+    SCOPED_TRACE(c.label);
+    fs::path dir = tmp_dir("bad_qwen35");
+    write_string(dir / "config.json", c.config);
+    auto model = open_hf_folder(dir.string());
+    ASSERT_FALSE(model.ok());
+    for (const std::string& needle : c.must_contain)
+      EXPECT_NE(model.error().message.find(needle), std::string::npos)
+          << "missing '" << needle << "' in: " << model.error().message;
+  }
+}
+
 // Mixtral checkpoint: the tiny llama's attention, 4 experts of n_ff 24 per layer, 2 used.
 std::vector<HfTensor> tiny_mixtral_tensors() {
   std::vector<HfTensor> ts;

@@ -500,15 +500,8 @@ Status qwen35_tensor(std::string_view hf_name, const std::string& gguf_name, con
     }
   }
   if (const std::optional<VHeadMove> move = qwen35_v_head_move(gguf_name, heads)) {
-    const int64_t rows = view.n_dims <= 1 ? view.ne[0] : view.ne[1], cols = view.n_dims <= 1 ? 1 : view.ne[0];
-    const int64_t moved = move->columns ? cols : rows - move->first_row;
-    if (view.n_dims > 2 || moved != heads.n_v * move->head_dim)
-      return make_error("{}: {} {} where the value heads take {} ({} heads of {})", where,
-                        move->columns ? "columns" : "rows", moved, heads.n_v * move->head_dim, heads.n_v, move->head_dim);
-    auto bytes = std::make_shared<std::vector<uint8_t>>(view.n_bytes);
-    const uint64_t elem = view.n_bytes / static_cast<uint64_t>(rows * cols);
-    qwen35_move_v_heads(*move, heads, static_cast<const uint8_t*>(view.data), bytes->data(), rows, cols, elem,
-                        /*to_tiled=*/true);
+    auto bytes = std::make_shared<std::vector<uint8_t>>();
+    HEARTH_RETURN_IF_ERROR(qwen35_move_tensor(*move, heads, view, /*to_tiled=*/true, where, *bytes));
     view.data = bytes->data();
     parts.keep_alive.push_back(std::move(bytes));
   }

@@ -47,6 +47,19 @@ void qwen35_move_v_heads(const VHeadMove& move, const Qwen35Heads& h, const uint
   }
 }
 
+Status qwen35_move_tensor(const VHeadMove& move, const Qwen35Heads& heads, const TensorView& view, bool to_tiled,
+                          const std::string& where, std::vector<uint8_t>& out) {
+  const int64_t rows = view.n_dims <= 1 ? view.ne[0] : view.ne[1], cols = view.n_dims <= 1 ? 1 : view.ne[0];
+  const int64_t moved = move.columns ? cols : rows - move.first_row;
+  if (view.n_dims > 2 || moved != heads.n_v * move.head_dim)
+    return make_error("{}: {} {} where the value heads take {} ({} heads of {})", where,
+                      move.columns ? "columns" : "rows", moved, heads.n_v * move.head_dim, heads.n_v, move.head_dim);
+  out.resize(view.n_bytes);
+  qwen35_move_v_heads(move, heads, static_cast<const uint8_t*>(view.data), out.data(), rows, cols,
+                      view.n_bytes / static_cast<uint64_t>(rows * cols), to_tiled);
+  return {};
+}
+
 Qwen35Value qwen35_value_change(std::string_view hf_name) {
   if (hf_name.ends_with(".A_log")) return Qwen35Value::kNegExp;
   if (hf_name.ends_with("norm.weight") && !hf_name.ends_with("linear_attn.norm.weight")) return Qwen35Value::kPlusOne;

@@ -12,7 +12,12 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "tensor/tensor_view.h"
 
 namespace hearth {
 
@@ -42,6 +47,11 @@ int64_t qwen35_v_head_source(int64_t p, const Qwen35Heads& heads, int64_t head_d
 // Copies a [rows][cols] tensor of `elem_bytes` elements from src to dst with `move` applied.
 void qwen35_move_v_heads(const VHeadMove& move, const Qwen35Heads& heads, const uint8_t* src, uint8_t* dst,
                          int64_t rows, int64_t cols, uint64_t elem_bytes, bool to_tiled);
+
+// A 1-D or 2-D tensor's bytes with `move` applied, into `out`; an error naming `where` when its
+// rows (or columns) do not hold the value heads.
+Status qwen35_move_tensor(const VHeadMove& move, const Qwen35Heads& heads, const TensorView& view, bool to_tiled,
+                          const std::string& where, std::vector<uint8_t>& out);
 
 // The value change of a tensor, by its HF name ("model.layers.0.linear_attn.A_log", after any
 // "model.language_model." prefix is taken off).

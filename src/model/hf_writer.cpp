@@ -201,13 +201,10 @@ Result<std::shared_ptr<std::vector<uint8_t>>> qwen35_hf_bytes(const ModelTensor&
     for (int64_t i = 0; i < v.n_elements(); ++i) x[i] = a_log ? std::log(-x[i]) : x[i] - 1.0f;
   }
   if (move) {
-    const int64_t rows = v.n_dims <= 1 ? v.ne[0] : v.ne[1], cols = v.n_dims <= 1 ? 1 : v.ne[0];
-    const int64_t moved = move->columns ? cols : rows - move->first_row;
-    if (v.n_dims > 2 || moved != heads.n_v * move->head_dim)
-      return make_error("{}: its shape does not hold {} value heads of {}", t.name, heads.n_v, move->head_dim);
-    std::vector<uint8_t> grouped(bytes->size());
-    qwen35_move_v_heads(*move, heads, bytes->data(), grouped.data(), rows, cols,
-                        v.n_bytes / static_cast<uint64_t>(rows * cols), /*to_tiled=*/false);
+    TensorView changed = v;
+    changed.data = bytes->data();
+    std::vector<uint8_t> grouped;
+    HEARTH_RETURN_IF_ERROR(qwen35_move_tensor(*move, heads, changed, /*to_tiled=*/false, t.name, grouped));
     *bytes = std::move(grouped);
   }
   return bytes;

@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 30
 DEMO_MODEL ?= models/demo-qwen2.5-tiny-q8_0.gguf
 WERROR := $(if $(CI),ON,OFF)
 
-.PHONY: all deps serve-deps build serve-build test unit-test san-test fuzz-test neon-test peer-test run demo-model clean
+.PHONY: all deps serve-deps build serve-build test unit-test san-test fuzz-test neon-test avx2-test peer-test run demo-model clean
 
 all: build
 
@@ -53,11 +53,15 @@ fuzz-test: deps
 neon-test: deps
 	./tests/neon/run.sh $(NEON_BUILD)
 
+# The x86 kernels' AVX2 builds under qemu-user emulating a CPU without AVX-512.
+avx2-test: build
+	./tests/avx2/run.sh $(BUILD)
+
 # Checks against third-party implementations (llama.cpp via node-llama-cpp, @huggingface/gguf).
 peer-test: build
 	HEARTH_BIN=$(abspath $(BUILD))/src/hearth node --test tests/peers/
 
-test: unit-test san-test fuzz-test neon-test peer-test
+test: unit-test san-test fuzz-test neon-test avx2-test peer-test
 
 demo-model: serve-build
 	@mkdir -p models

@@ -54,6 +54,8 @@ enum class WeightUse : uint8_t {
   kRouter,  // an MoE router: f32 routers sum in llama.cpp's 16 lanes (kernels/elementwise.h)
   kHeadMatrix,  // one head's slice of a 3-D tensor (MLA's attn_k_b, attn_v_b): llama.cpp multiplies
                 // these unrepacked (tinyBLAS, vec_dot), so the CPU keeps the file's layout
+  kConvTaps,    // a short convolution's f32 taps [kernel, channels] (Gated DeltaNet's ssm_conv1d): the
+                // CPU keeps them tap-major, so that one token's channels are one vector
 };
 
 class Weight {

@@ -101,6 +101,14 @@ class CpuBackend final : public Backend {
       w.set_resident(std::make_shared<kernels::Matrix>(w.source(), ref::KSums::kVecDot));
       return;
     }
+    if (w.present() && w.use() == WeightUse::kConvTaps) {  // [channels][kernel] -> [kernel][channels]
+      const int64_t width = w.ne(0), channels = w.ne(1);
+      std::shared_ptr<float[]> taps(new float[size_t(width * channels)]);
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t i = 0; i < width; ++i) taps[size_t(i * channels + c)] = f32(w)[c * width + i];
+      w.set_resident(std::move(taps));
+      return;
+    }
     if (!w.present() || (w.use() != WeightUse::kMatrix && w.use() != WeightUse::kExpert)) return;
     // llama.cpp's MUL_MAT_ID sums Q4_K in its GEMV order at every batch size (ref/vec_dot.h).
     const ref::KSums sums = w.use() == WeightUse::kExpert ? ref::KSums::kSuperBlocks : ref::KSums::kPairs;
@@ -281,18 +289,23 @@ class CpuBackend final : public Backend {
     static_cast<CpuStatePool&>(pool).copy(from, slot);
   }
 
-  // Channels are independent: each thread runs its channels through every token in order.
+  // Channels are independent: each thread runs its channels (in sixteens, the vector width) through
+  // every token in order. A window is tap-major ([kernel - 1][channels]), as the taps are at load.
   void delta_conv(const Buffer& x, int64_t n, const Weight& w, StatePool& pool, int64_t layer,
                   const StateRoute& route, const DeltaNetShape& shape, Buffer& out) override {
+    HEARTH_CHECK(w.use() == WeightUse::kConvTaps && w.resident(), "delta_conv: taps not loaded as kConvTaps");
     auto& states = static_cast<CpuStatePool&>(pool);
     const int64_t channels = shape.channels(), width = shape.conv_kernel, keep = width - 1;
-    pool_.parallel_for(channels, [&](int64_t c0, int64_t c1, int) {
+    const float* taps = static_cast<const float*>(w.resident().get());
+    pool_.parallel_for((channels + 15) / 16, [&](int64_t b0, int64_t b1, int) {
+      const int64_t c0 = 16 * b0, c1 = std::min(16 * b1, channels);
       for (int64_t t = 0; t < n; ++t) {
-        float* window = states.conv(layer, route.slots[size_t(t)]) + c0 * keep;
-        kernels::conv_step(window, host(x) + t * x.cols() + c0, f32(w) + c0 * width, c1 - c0, width,
+        float* window = states.conv(layer, route.slots[size_t(t)]);
+        kernels::conv_step(window + c0, channels, host(x) + t * x.cols() + c0, taps + c0, channels, c1 - c0, width,
                            host(out) + t * out.cols() + c0);
         if (const int32_t snap = route.snapshot(size_t(t)); snap >= 0)
-          std::copy(window, window + (c1 - c0) * keep, states.conv(layer, snap) + c0 * keep);
+          for (int64_t i = 0; i < keep; ++i)
+            std::copy(window + i * channels + c0, window + i * channels + c1, states.conv(layer, snap) + i * channels + c0);
       }
     });
     grow(ones_, channels);

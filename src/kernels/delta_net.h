@@ -10,7 +10,10 @@ namespace hearth::kernels {
 void delta_rule_step(float* state, const float* q, const float* k, const float* v, float g, float beta, int64_t d,
                      float* out, float* scratch);
 
-// ref::conv_step with the CPU's fused multiply-add instruction (ref calls libm's fmaf).
-void conv_step(float* window, const float* x, const float* w, int64_t channels, int64_t width, float* out);
+// ref::conv_step's arithmetic, channel for channel, over tap-major operands: window row i (of
+// width - 1) at window + i * window_stride and tap i at taps + i * taps_stride, each holding
+// `channels` consecutive channels, so that AVX-512 takes sixteen channels per instruction.
+void conv_step(float* window, int64_t window_stride, const float* x, const float* taps, int64_t taps_stride,
+               int64_t channels, int64_t width, float* out);
 
 }  // namespace hearth::kernels

@@ -117,6 +117,7 @@ WeightUse slot_use(Slot slot) {
     case Slot::kTokenTypes: return WeightUse::kRows;
     case Slot::kRouter:
     case Slot::kShexpGate: return WeightUse::kRouter;  // a one-row f32 router (the CPU: vec_dot's order)
+    case Slot::kSsmConv: return WeightUse::kConvTaps;
     default: return WeightUse::kVector;
   }
 }
@@ -455,7 +456,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
   progress(1);
   for (size_t i = 0; i < w_.layers.size(); ++i) {
     for (Weight* m : layer_matrices(w_.layers[i])) be.load(*m, release);
-    for (Weight* router : {&w_.layers[i].router, &w_.layers[i].shexp_gate}) be.load(*router, release);
+    for (Weight* v : {&w_.layers[i].router, &w_.layers[i].shexp_gate, &w_.layers[i].ssm_conv}) be.load(*v, release);
     progress(static_cast<int64_t>(i) + 2);
   }
 }

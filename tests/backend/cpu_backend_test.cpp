@@ -217,7 +217,7 @@ TEST_F(CpuBackendOps, DeltaNetOpsGiveTheReferenceBits) {
   be->state_clear(*pool, 1);
   Host taps = f32_vector(rng, {shape.conv_kernel, ch}, 0.5f), dt = f32_vector(rng, {hv}), a = f32_vector(rng, {hv});
   for (float& x : a.data) x = -std::fabs(x);
-  const Weight w_taps = load(taps.view, WeightUse::kVector), w_dt = load(dt.view, WeightUse::kVector),
+  const Weight w_taps = load(taps.view, WeightUse::kConvTaps), w_dt = load(dt.view, WeightUse::kVector),
                w_a = load(a.view, WeightUse::kVector);
   std::vector<std::vector<float>> windows(2, std::vector<float>(size_t(keep * ch), 0.0f));
   std::vector<std::vector<float>> states(2, std::vector<float>(size_t(hv * d * d), 0.0f));

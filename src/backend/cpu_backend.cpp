@@ -73,7 +73,7 @@ const kernels::Matrix& matrix(const Weight& w) { return *static_cast<const kerne
 void add_expert_bias(float* y, const Weight* bias, int64_t e, int64_t rows) {
   if (bias == nullptr || !bias->present()) return;
   const int64_t dim = bias->ne(0);
-  for (int64_t r = 0; r < rows; ++r) ref::add_inplace(y + r * dim, f32(*bias) + e * dim, dim);
+  for (int64_t r = 0; r < rows; ++r) kernels::add_inplace(y + r * dim, f32(*bias) + e * dim, dim);
 }
 
 class CpuBackend final : public Backend {
@@ -188,7 +188,9 @@ class CpuBackend final : public Backend {
 
   void add_bias(Buffer& y, int64_t n, const Weight& bias) override {
     if (!bias.present()) return;
-    for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(y) + t * y.cols(), f32(bias), y.cols());
+    pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) kernels::add_inplace(host(y) + t * y.cols(), f32(bias), y.cols());
+    });
   }
 
   void scale(Buffer& x, int64_t n, float s) override { ref::scale(host(x), n * x.cols(), s); }
@@ -202,7 +204,9 @@ class CpuBackend final : public Backend {
   }
 
   void add(Buffer& x, const Buffer& y, int64_t n) override {
-    for (int64_t t = 0; t < n; ++t) ref::add_inplace(host(x) + t * x.cols(), host(y) + t * x.cols(), x.cols());
+    pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) kernels::add_inplace(host(x) + t * x.cols(), host(y) + t * x.cols(), x.cols());
+    });
   }
 
   void gelu(Buffer& x, int64_t n) override { kernels::gelu(host(x), host(x), n * x.cols()); }
@@ -572,7 +576,7 @@ class CpuBackend final : public Backend {
       float* o = host(out) + t * d;
       const float* first = expert_out_.data() + t * k * d;
       std::copy(first, first + d, o);
-      for (int64_t s = 1; s < k; ++s) ref::add_inplace(o, first + s * d, d);
+      for (int64_t s = 1; s < k; ++s) kernels::add_inplace(o, first + s * d, d);
     }
   }
 

@@ -12,6 +12,10 @@ namespace hearth::kernels {
 // ref::silu_mul over one row of n: AVX-512 or AVX2 when the CPU has it.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
+// ref::add_inplace (out += x) eight elements per instruction with AVX2: each sum is one rounded
+// addition whatever the width. Residual adds and biases, which an encoder does per matmul.
+void add_inplace(float* out, const float* x, int64_t n);
+
 // ref::gelu and ref::geglu with F16C's conversions to and from f16 around the table lookups
 // (the scalar conversions are what those cost); the reference where the CPU lacks AVX2/F16C.
 void gelu(const float* x, float* out, int64_t n);

@@ -43,6 +43,20 @@ TEST(Elementwise, SiluMulEqualsReference) {
   }
 }
 
+TEST(Elementwise, AddInplaceEqualsReference) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (int64_t n : {1, 7, 8, 9, 16, 100, 1024}) {
+    const auto size = static_cast<size_t>(n);
+    std::vector<float> x(size), fast(size), slow(size);
+    for (size_t i = 0; i < size; ++i) x[i] = normal(rng), fast[i] = slow[i] = normal(rng) * 1e3f;
+    if (n > 3) x[0] = INFINITY, x[1] = -0.0f, fast[1] = slow[1] = 0.0f, x[2] = 1e-40f;
+    kernels::add_inplace(fast.data(), x.data(), n);
+    ref::add_inplace(slow.data(), x.data(), n);
+    expect_same_bits(fast, slow, "add_inplace");
+  }
+}
+
 // Every f16 input's table entry through the vector path: all 65536 bit patterns widened to f32,
 // then values between them, the +-10 cut-offs, signed zeros, infinities and a NaN, times ups of
 // both signs (GeGLU's 0 below -10 is +0 whatever the up).

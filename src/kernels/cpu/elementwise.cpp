@@ -41,6 +41,12 @@ __attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* gate, const 
   }
 }
 
+__attribute__((target("avx2"))) int64_t add_inplace_avx2(float* out, const float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(out + i), _mm256_loadu_ps(x + i)));
+  return i;
+}
+
 // gelu(g) (* u) for 8 elements at a time: g rounded to f16 by F16C (nearest even, as
 // fp32_to_fp16), the table looked up per element, widened back by F16C; 0 at or below -10 and
 // g itself at or above 10, as ref::gelu. A vector holding a NaN is left to the reference (whose
@@ -110,6 +116,14 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   }
 #endif
   ref::silu_mul(gate, up, out, n);
+}
+
+void add_inplace(float* out, const float* x, int64_t n) {
+  int64_t i = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  if (has_avx2()) i = add_inplace_avx2(out, x, n);
+#endif
+  ref::add_inplace(out + i, x + i, n - i);
 }
 
 void gelu(const float* x, float* out, int64_t n) {

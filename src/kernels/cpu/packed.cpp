@@ -5,6 +5,10 @@
 
 #include <sys/mman.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -145,10 +149,38 @@ PackedGemmFn packed_gemm_at(CpuLevel level, DType type, ref::KSums sums = ref::K
 // dispatched conversion), rearranged per block as packed.h describes.
 constexpr int64_t kAct32Bytes = 72;
 
+#if defined(__x86_64__)
+// One block's rearrangement with AVX2 (every packed level has it): the lane sums by maddubs with
+// ones (pairs, at most 2 x 128 in i16) and madd with ones, the scale by F16C. Integer sums and an
+// exact widening: the scalar loop's bytes. The scalar loop was 9% of an encoder's time (bge-small,
+// perf), where K is small and the GEMM per activation row short.
+__attribute__((target("avx2,f16c"))) void rearrange_block32_avx2(const uint8_t* block, int offset, uint8_t* out) {
+  uint16_t d;
+  std::memcpy(&d, block, 2);
+  const float df = _cvtsh_ss(d);
+  std::memcpy(out, &df, 4);
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+  const __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
+  h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
+  const int32_t sum = (_mm_cvtsi128_si32(h) + _mm_extract_epi32(h, 1)) * -offset;
+  std::memcpy(out + 4, &sum, 4);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8), _mm256_mullo_epi32(lanes, _mm256_set1_epi32(-offset)));
+  std::memcpy(out + 40, block + 2, 32);
+}
+#endif
+
 void convert_activation_block32(QuantizeFn quantize_q8_0, int offset, const float* x, uint8_t* out,
                                 int64_t k, uint8_t* q8_0_row) {
   const int64_t nb = k / 32;
   quantize_q8_0(x, q8_0_row, k);
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  if (avx2) {
+    for (int64_t i = 0; i < nb; ++i) rearrange_block32_avx2(q8_0_row + i * kQ8_0Bytes, offset, out + i * kAct32Bytes);
+    return;
+  }
+#endif
   for (int64_t i = 0; i < nb; ++i, out += kAct32Bytes) {
     const uint8_t* block = q8_0_row + i * kQ8_0Bytes;
     uint16_t d;

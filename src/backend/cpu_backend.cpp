@@ -153,7 +153,7 @@ class CpuBackend final : public Backend {
   void rms_norm(const Buffer& x, int64_t n, const Weight& w, float eps, Buffer& out) override {
     const int64_t d = x.cols();
     pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
-      for (int64_t t = begin; t < end; ++t) ref::rms_norm(host(x) + t * d, f32(w), host(out) + t * d, d, eps);
+      kernels::rms_norm_rows(host(x) + begin * d, d, f32(w), host(out) + begin * d, d, end - begin, d, eps);
     });
   }
 
@@ -161,17 +161,18 @@ class CpuBackend final : public Backend {
     const int64_t d = x.cols();
     const float* bias = b.present() ? f32(b) : nullptr;
     pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
-      for (int64_t t = begin; t < end; ++t) ref::layer_norm(host(x) + t * d, f32(w), bias, host(out) + t * d, d, eps);
+      kernels::layer_norm_rows(host(x) + begin * d, d, f32(w), bias, host(out) + begin * d, d, end - begin, d, eps);
     });
   }
 
   void head_rms_norm(Buffer& x, int64_t n, int64_t head_dim, const Weight& w, float eps, int64_t n_heads) override {
     const int64_t heads = n_heads > 0 ? n_heads : x.cols() / head_dim;
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t h = 0; h < heads; ++h) {
-        float* head = host(x) + t * x.cols() + h * head_dim;
-        ref::rms_norm(head, f32(w), head, head_dim, eps);
+    pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* row = host(x) + t * x.cols();
+        kernels::rms_norm_rows(row, head_dim, f32(w), row, head_dim, heads, head_dim, eps);
       }
+    });
   }
 
   void matmul(const Weight& w, const Buffer& x, int64_t n, Buffer& y) override {
@@ -328,8 +329,12 @@ class CpuBackend final : public Backend {
     auto& states = static_cast<CpuStatePool&>(pool);
     const int64_t d = shape.head_dim, hk = shape.n_k_heads, hv = shape.n_v_heads, cols = qkv.cols();
     pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t)
-        for (int64_t h = 0; h < 2 * hk; ++h) ref::l2_norm(host(qkv) + t * cols + h * d, d, shape.eps);
+      for (int64_t t = t0; t < t1; ++t) {  // ref::l2_norm of each q and k head: an RMS norm, then a scale
+        float* row = host(qkv) + t * cols;
+        const float fn = static_cast<float>(d);
+        kernels::rms_norm_rows(row, d, nullptr, row, d, 2 * hk, d, shape.eps / fn);
+        ref::scale(row, 2 * hk * d, 1.0f / std::sqrt(fn));
+      }
     });
     gates_.resize(size_t(n * hv));
     strengths_.resize(size_t(n * hv));

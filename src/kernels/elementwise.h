@@ -16,6 +16,15 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 // addition whatever the width. Residual adds and biases, which an encoder does per matmul.
 void add_inplace(float* out, const float* x, int64_t n);
 
+// ref::rms_norm and ref::layer_norm of `rows` rows (row r at x + r * x_stride, its result at
+// out + r * out_stride; in place allowed), eight rows at a time with AVX2. ggml sums each row
+// serially in double, a chain of dependent additions; eight rows' chains run side by side in
+// vector lanes instead (gathered), each in its own row's order, so the bits are ref's.
+void rms_norm_rows(const float* x, int64_t x_stride, const float* weight, float* out, int64_t out_stride,
+                   int64_t rows, int64_t n, float eps);
+void layer_norm_rows(const float* x, int64_t x_stride, const float* weight, const float* bias, float* out,
+                     int64_t out_stride, int64_t rows, int64_t n, float eps);
+
 // ref::gelu and ref::geglu with F16C's conversions to and from f16 around the table lookups
 // (the scalar conversions are what those cost); the reference where the CPU lacks AVX2/F16C.
 void gelu(const float* x, float* out, int64_t n);

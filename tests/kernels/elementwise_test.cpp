@@ -57,6 +57,41 @@ TEST(Elementwise, AddInplaceEqualsReference) {
   }
 }
 
+// Row counts around the groups of eight, rows wider than their stride's minimum, in place and
+// not, with and without weight and bias, a row of large values (the double sums' range).
+TEST(Elementwise, NormRowsEqualReference) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (int64_t rows : {1, 7, 8, 9, 17, 32}) {
+    for (int64_t n : {1, 5, 64, 384}) {
+      const int64_t stride = n + 3;
+      const auto size = static_cast<size_t>(rows * stride);
+      std::vector<float> x(size), w(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+      for (float& v : x) v = normal(rng);
+      for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= 1e4f;
+      for (float& v : w) v = normal(rng);
+      for (float& v : b) v = normal(rng);
+      for (int variant = 0; variant < 3; ++variant) {
+        const float* wp = variant == 2 ? nullptr : w.data();
+        const float* bp = variant == 0 ? b.data() : nullptr;
+        std::vector<float> fast(size, 0.0f), slow(size, 0.0f), in_place = x, slow_ln(size, 0.0f), fast_ln(size, 0.0f);
+        kernels::rms_norm_rows(x.data(), stride, wp, fast.data(), stride, rows, n, 1e-6f);
+        kernels::rms_norm_rows(in_place.data(), stride, wp, in_place.data(), stride, rows, n, 1e-6f);
+        kernels::layer_norm_rows(x.data(), stride, wp, bp, fast_ln.data(), stride, rows, n, 1e-5f);
+        for (int64_t r = 0; r < rows; ++r) {
+          ref::rms_norm(&x[size_t(r * stride)], wp, &slow[size_t(r * stride)], n, 1e-6f);
+          ref::layer_norm(&x[size_t(r * stride)], wp, bp, &slow_ln[size_t(r * stride)], n, 1e-5f);
+        }
+        for (int64_t r = 0; r < rows; ++r)  // the padding past each row is the input's in place
+          for (int64_t i = n; i < stride; ++i) in_place[size_t(r * stride + i)] = 0.0f;
+        expect_same_bits(fast, slow, "rms_norm_rows");
+        expect_same_bits(in_place, slow, "rms_norm_rows in place");
+        expect_same_bits(fast_ln, slow_ln, "layer_norm_rows");
+      }
+    }
+  }
+}
+
 // Every f16 input's table entry through the vector path: all 65536 bit patterns widened to f32,
 // then values between them, the +-10 cut-offs, signed zeros, infinities and a NaN, times ups of
 // both signs (GeGLU's 0 below -10 is +0 whatever the up).

@@ -9,6 +9,7 @@
 #endif
 
 #include <array>
+#include <climits>
 #include <cmath>
 
 #include "kernels/cpu/cpu_features.h"
@@ -45,6 +46,79 @@ __attribute__((target("avx2"))) int64_t add_inplace_avx2(float* out, const float
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(out + i), _mm256_loadu_ps(x + i)));
   return i;
+}
+
+// Eight rows' serial double sums over i, side by side (lanes 0-3 in lo, 4-7 in hi), of x[r][i]
+// (kValues), x[r][i]^2 (kSquares) or (x[r][i] - mean[r])^2 (kDeviations), each term rounded to
+// float first as ref rounds it.
+enum class RowSum { kValues, kSquares, kDeviations };
+
+template <RowSum kSum>
+__attribute__((target("avx2,fma"))) inline void sum8_rows(const float* x, __m256i index, int64_t n, __m256 means,
+                                                          double sums[8]) {
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  for (int64_t i = 0; i < n; ++i) {
+    __m256 v = _mm256_i32gather_ps(x + i, index, 4);
+    if constexpr (kSum == RowSum::kDeviations) v = _mm256_sub_ps(v, means);
+    if constexpr (kSum != RowSum::kValues) v = _mm256_mul_ps(v, v);
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  _mm256_storeu_pd(sums, lo);
+  _mm256_storeu_pd(sums + 4, hi);
+}
+
+__attribute__((target("avx2,fma"))) void rms_norm8_avx2(const float* x, int64_t x_stride, const float* weight,
+                                                        float* out, int64_t out_stride, int64_t n, float eps) {
+  const __m256i index = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(x_stride)));
+  double sums[8];
+  sum8_rows<RowSum::kSquares>(x, index, n, _mm256_setzero_ps(), sums);
+  for (int r = 0; r < 8; ++r) {
+    const float mean = static_cast<float>(sums[r] / static_cast<double>(n));
+    const __m256 scale = _mm256_set1_ps(1.0f / std::sqrt(mean + eps));
+    const float* xr = x + r * x_stride;
+    float* o = out + r * out_stride;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(xr + i), scale);
+      _mm256_storeu_ps(o + i, weight ? _mm256_mul_ps(y, _mm256_loadu_ps(weight + i)) : y);
+    }
+    for (; i < n; ++i) {
+      const float y = xr[i] * _mm256_cvtss_f32(scale);
+      o[i] = weight ? y * weight[i] : y;
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void layer_norm8_avx2(const float* x, int64_t x_stride, const float* weight,
+                                                          const float* bias, float* out, int64_t out_stride,
+                                                          int64_t n, float eps) {
+  const __m256i index = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(x_stride)));
+  double sums[8];
+  sum8_rows<RowSum::kValues>(x, index, n, _mm256_setzero_ps(), sums);
+  alignas(32) float mean[8];
+  for (int r = 0; r < 8; ++r) mean[r] = static_cast<float>(sums[r]) / static_cast<float>(n);
+  sum8_rows<RowSum::kDeviations>(x, index, n, _mm256_load_ps(mean), sums);
+  for (int r = 0; r < 8; ++r) {
+    const float variance = static_cast<float>(sums[r] / static_cast<double>(n));
+    const float sc = 1.0f / std::sqrt(variance + eps);
+    const __m256 scale = _mm256_set1_ps(sc), m = _mm256_set1_ps(mean[r]);
+    const float* xr = x + r * x_stride;
+    float* o = out + r * out_stride;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {  // (x - mean) * scale, then * weight, then + bias: ref's roundings
+      __m256 y = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + i), m), scale);
+      if (weight) y = _mm256_mul_ps(y, _mm256_loadu_ps(weight + i));
+      if (bias) y = _mm256_add_ps(y, _mm256_loadu_ps(bias + i));
+      _mm256_storeu_ps(o + i, y);
+    }
+    for (; i < n; ++i) {
+      float y = (xr[i] - mean[r]) * sc;
+      if (weight) y = y * weight[i];
+      if (bias) y = y + bias[i];
+      o[i] = y;
+    }
+  }
 }
 
 // gelu(g) (* u) for 8 elements at a time: g rounded to f16 by F16C (nearest even, as
@@ -124,6 +198,32 @@ void add_inplace(float* out, const float* x, int64_t n) {
   if (has_avx2()) i = add_inplace_avx2(out, x, n);
 #endif
   ref::add_inplace(out + i, x + i, n - i);
+}
+
+namespace {
+// Gathers index rows by 32-bit element offsets up to 7 x_stride.
+bool gatherable(int64_t x_stride) { return x_stride >= 0 && x_stride <= INT32_MAX / 8; }
+}  // namespace
+
+void rms_norm_rows(const float* x, int64_t x_stride, const float* weight, float* out, int64_t out_stride,
+                   int64_t rows, int64_t n, float eps) {
+  int64_t r = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  if (has_avx2() && gatherable(x_stride))
+    for (; r + 8 <= rows; r += 8) rms_norm8_avx2(x + r * x_stride, x_stride, weight, out + r * out_stride, out_stride, n, eps);
+#endif
+  for (; r < rows; ++r) ref::rms_norm(x + r * x_stride, weight, out + r * out_stride, n, eps);
+}
+
+void layer_norm_rows(const float* x, int64_t x_stride, const float* weight, const float* bias, float* out,
+                     int64_t out_stride, int64_t rows, int64_t n, float eps) {
+  int64_t r = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  if (has_avx2() && gatherable(x_stride))
+    for (; r + 8 <= rows; r += 8)
+      layer_norm8_avx2(x + r * x_stride, x_stride, weight, bias, out + r * out_stride, out_stride, n, eps);
+#endif
+  for (; r < rows; ++r) ref::layer_norm(x + r * x_stride, weight, bias, out + r * out_stride, n, eps);
 }
 
 void gelu(const float* x, float* out, int64_t n) {

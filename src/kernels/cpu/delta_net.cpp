@@ -52,57 +52,64 @@ __attribute__((target("avx512f,avx2,fma"))) __m512 reduce16_rows(__m512* p) {
   return p[0];
 }
 
+// A state row's four 16-lane dot-product accumulators (ggml_vec_dot_f32's), in registers.
+struct Acc64 {
+  __m512 a0, a1, a2, a3;
+};
+
+// Stores x0..x3 (the 64 state values at p, updated) and adds their products with y to acc.
+__attribute__((target("avx512f,avx2,fma"))) inline void store_and_dot(float* p, const float* y, __m512 x0, __m512 x1,
+                                                                     __m512 x2, __m512 x3, Acc64& acc) {
+  _mm512_storeu_ps(p, x0);
+  _mm512_storeu_ps(p + 16, x1);
+  _mm512_storeu_ps(p + 32, x2);
+  _mm512_storeu_ps(p + 48, x3);
+  acc.a0 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(y), acc.a0);
+  acc.a1 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(y + 16), acc.a1);
+  acc.a2 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(y + 32), acc.a2);
+  acc.a3 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(y + 48), acc.a3);
+}
+
+// ggml_vec_dot_f32's fold of the four accumulators: (0 + 2) + (1 + 3).
+__attribute__((target("avx512f,avx2,fma"))) inline __m512 fold4(const Acc64& acc) {
+  return _mm512_add_ps(_mm512_add_ps(acc.a0, acc.a2), _mm512_add_ps(acc.a1, acc.a3));
+}
+
 // Rows go sixteen at a time so that their folds run side by side (reduce16_rows) instead of as
-// one serial chain of scalar adds per row: that chain, not the arithmetic, bounded the old
-// row-at-a-time loop (about 4x slower in prefill on Zen 4).
+// one serial chain of scalar adds per row. The accumulators are named registers: held in an
+// array, GCC at -O2 kept them in memory, a load and a store around every FMA, and that chain,
+// not the arithmetic, bounded the step (1.6x slower in prefill on Zen 4).
 __attribute__((target("avx512f,avx2,fma"))) void step_avx512(float* state, const float* q, const float* k,
                                                              const float* v, float g, float beta, int64_t d,
                                                              float* out) {
   const __m512 decay = _mm512_set1_ps(std::exp(g));
   const float s = 1.0f / std::sqrt(static_cast<float>(d));
+  const Acc64 zero{_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   alignas(64) float delta[16];
   for (int64_t j0 = 0; j0 < d; j0 += 16) {
     __m512 p[16];
-    for (int r = 0; r < 16; ++r) {
+    for (int r = 0; r < 16; ++r) {  // decay, and the dot product with k
       float* row = state + (j0 + r) * d;
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int64_t i = 0; i < d; i += 64) {
-        const __m512 x0 = _mm512_mul_ps(_mm512_loadu_ps(row + i), decay);
-        const __m512 x1 = _mm512_mul_ps(_mm512_loadu_ps(row + i + 16), decay);
-        const __m512 x2 = _mm512_mul_ps(_mm512_loadu_ps(row + i + 32), decay);
-        const __m512 x3 = _mm512_mul_ps(_mm512_loadu_ps(row + i + 48), decay);
-        _mm512_storeu_ps(row + i, x0);
-        _mm512_storeu_ps(row + i + 16, x1);
-        _mm512_storeu_ps(row + i + 32, x2);
-        _mm512_storeu_ps(row + i + 48, x3);
-        a0 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(k + i), a0);
-        a1 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(k + i + 16), a1);
-        a2 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(k + i + 32), a2);
-        a3 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(k + i + 48), a3);
-      }
-      p[r] = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+      Acc64 acc = zero;
+      for (int64_t i = 0; i < d; i += 64)
+        store_and_dot(row + i, k + i, _mm512_mul_ps(_mm512_loadu_ps(row + i), decay),
+                      _mm512_mul_ps(_mm512_loadu_ps(row + i + 16), decay),
+                      _mm512_mul_ps(_mm512_loadu_ps(row + i + 32), decay),
+                      _mm512_mul_ps(_mm512_loadu_ps(row + i + 48), decay), acc);
+      p[r] = fold4(acc);
     }
     _mm512_store_ps(delta, _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(v + j0), reduce16_rows(p)),
                                          _mm512_set1_ps(beta)));
-    for (int r = 0; r < 16; ++r) {
+    for (int r = 0; r < 16; ++r) {  // the rank-one update, and the dot product with q
       float* row = state + (j0 + r) * d;
       const __m512 dr = _mm512_set1_ps(delta[r]);
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int64_t i = 0; i < d; i += 64) {
-        const __m512 x0 = _mm512_fmadd_ps(_mm512_loadu_ps(k + i), dr, _mm512_loadu_ps(row + i));
-        const __m512 x1 = _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 16), dr, _mm512_loadu_ps(row + i + 16));
-        const __m512 x2 = _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 32), dr, _mm512_loadu_ps(row + i + 32));
-        const __m512 x3 = _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 48), dr, _mm512_loadu_ps(row + i + 48));
-        _mm512_storeu_ps(row + i, x0);
-        _mm512_storeu_ps(row + i + 16, x1);
-        _mm512_storeu_ps(row + i + 32, x2);
-        _mm512_storeu_ps(row + i + 48, x3);
-        a0 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(q + i), a0);
-        a1 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(q + i + 16), a1);
-        a2 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(q + i + 32), a2);
-        a3 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(q + i + 48), a3);
-      }
-      p[r] = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+      Acc64 acc = zero;
+      for (int64_t i = 0; i < d; i += 64)
+        store_and_dot(row + i, q + i, _mm512_fmadd_ps(_mm512_loadu_ps(k + i), dr, _mm512_loadu_ps(row + i)),
+                      _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 16), dr, _mm512_loadu_ps(row + i + 16)),
+                      _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 32), dr, _mm512_loadu_ps(row + i + 32)),
+                      _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 48), dr, _mm512_loadu_ps(row + i + 48)), acc);
+      p[r] = fold4(acc);
     }
     _mm512_storeu_ps(out + j0, _mm512_mul_ps(reduce16_rows(p), _mm512_set1_ps(s)));
   }

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "kernels/cpu/cpu_features.h"
 #include "tensor/quant.h"
 #include "tensor/quant_blocks.h"
 
@@ -175,7 +176,7 @@ void convert_activation_block32(QuantizeFn quantize_q8_0, int offset, const floa
   const int64_t nb = k / 32;
   quantize_q8_0(x, q8_0_row, k);
 #if defined(__x86_64__)
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  static const bool avx2 = has_avx2_fma() && has_f16c();
   if (avx2) {
     for (int64_t i = 0; i < nb; ++i) rearrange_block32_avx2(q8_0_row + i * kQ8_0Bytes, offset, out + i * kAct32Bytes);
     return;

@@ -11,6 +11,7 @@ SERVE_PACKAGES=(
   libpcre2-dev libicu-dev
   libboost-dev
   libedit-dev                      # line editing in `hearth chat`
+  libsqlite3-dev libssl-dev         # the keys and usage store (`serve --db`), key hashing
 )
 TEST_PACKAGES=(
   git

@@ -5,6 +5,7 @@
 
 #include <sys/resource.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/served_model.h"
 #include "server/http_server.h"
+#include "tenants/tenancy.h"
 
 namespace hearth::cli {
 namespace {
@@ -25,6 +27,8 @@ struct ServeArgs {
   std::vector<std::string> names;
   server::ServerOptions server;
   uint64_t max_body_mb = 16;
+  std::string db;            // keys and usage (SQLite file)
+  int64_t usage_flush_ms = 200;
 };
 
 // Thousands of idle streaming connections need thousands of descriptors: lift the soft limit
@@ -40,7 +44,28 @@ void raise_open_file_limit() {
 int serve(ServeArgs a) {
   raise_open_file_limit();
   if (const char* key = std::getenv("HEARTH_API_KEY"); key && *key) a.server.api_keys.emplace_back(key);
+  if (const char* key = std::getenv("HEARTH_ADMIN_KEY"); key && *key) a.server.admin_keys.emplace_back(key);
   a.server.max_body_bytes = a.max_body_mb << 20;
+  // The store opens before the port: a server that cannot meter does not start taking requests.
+  std::unique_ptr<tenants::Tenancy> tenancy;
+  if (!a.db.empty()) {
+    if (a.usage_flush_ms < 1 || a.usage_flush_ms > 60000) {
+      fmt::print(stderr, "hearth serve: --usage-flush-ms must be 1 to 60000\n");
+      return 2;
+    }
+    tenants::TenancyOptions to;
+    to.db_path = a.db;
+    to.flush_window = std::chrono::milliseconds(a.usage_flush_ms);
+    to.log = [](const std::string& line) { fmt::print(stderr, "serve: {}\n", line); };
+    auto opened = tenants::Tenancy::open(std::move(to));
+    if (!opened) {
+      fmt::print(stderr, "hearth serve: {}\n", opened.error().message);
+      return 1;
+    }
+    tenancy = std::move(*opened);
+    a.server.tenancy = tenancy.get();
+    fmt::print(stderr, "serve: keys and usage in {} (usage written every {} ms)\n", a.db, a.usage_flush_ms);
+  }
   server::Server srv(a.server);
   if (Status st = srv.start(); !st.ok()) {
     fmt::print(stderr, "hearth serve: {}\n", st.message());
@@ -75,6 +100,7 @@ int serve(ServeArgs a) {
   fmt::print(stderr, "serve: ready on http://{}:{}{}\n", a.server.host, srv.port(),
              a.server.web_ui ? " (chat in the browser at /, dashboard at /dashboard)" : "");
   const int code = srv.wait();
+  if (tenancy) tenancy->shutdown();  // the last usage written, the run marked clean
   fmt::print(stderr, "serve: stopped\n");
   return code;
 }
@@ -92,6 +118,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--port", a->server.port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--api-key", a->server.api_keys,
                   "Require 'Authorization: Bearer KEY' on the API (repeatable; also $HEARTH_API_KEY)");
+  cmd->add_option("--db", a->db, "Keys, quotas and usage: a SQLite file (created on first start; see `hearth keys`)");
+  cmd->add_option("--admin-key", a->server.admin_keys,
+                  "The key that opens /admin/keys and /admin/usage (repeatable; also $HEARTH_ADMIN_KEY)");
+  cmd->add_option("--usage-flush-ms", a->usage_flush_ms,
+                  "Usage is written to --db this often (a crash loses at most this window)")->capture_default_str();
   cmd->add_option("--cors-origin", a->server.cors_origins, "Allow browser requests from this origin ('*': any; repeatable)");
   add_serving_options(cmd, a->model, /*name_option=*/false);
   cmd->add_option("--max-body-mb", a->max_body_mb, "Largest request body")->capture_default_str();

@@ -25,6 +25,8 @@ void add_bench_command(CLI::App& app, int& exit_code);
 void add_embed_command(CLI::App& app, int& exit_code);
 void add_chat_command(CLI::App& app, int& exit_code);
 void add_grammar_command(CLI::App& app, int& exit_code);
+void add_keys_command(CLI::App& app, int& exit_code);
+void add_usage_command(CLI::App& app, int& exit_code);
 
 // Token ids written as integers separated by spaces or commas; nullopt when the text is not such
 // a list (or an id does not fit 32 bits). An empty text is an empty list.

@@ -24,6 +24,8 @@ int run_main(int argc, char** argv) {
   add_embed_command(app, exit_code);
   add_chat_command(app, exit_code);
   add_grammar_command(app, exit_code);
+  add_keys_command(app, exit_code);
+  add_usage_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <ctime>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -21,6 +22,8 @@
 #include "api/responses.h"
 #include "api/rerank.h"
 #include "api/metrics_text.h"
+#include "tenants/tenancy.h"
+#include "tenants/usage_report.h"
 
 namespace hearth::server {
 using namespace hearth::api;
@@ -48,6 +51,94 @@ bool key_matches(const std::string& given, const std::vector<std::string>& keys)
 }
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// The key a request presents: Bearer (OpenAI's clients) or x-api-key (Anthropic's).
+std::string presented_key(const Request& req) {
+  const std::string_view auth = req[http::field::authorization];
+  constexpr std::string_view prefix = "Bearer ";
+  if (auth.size() > prefix.size() && auth.substr(0, prefix.size()) == prefix) return std::string(auth.substr(prefix.size()));
+  return std::string(req["x-api-key"]);
+}
+
+// "?a=1&b=two" as a map (values as sent: the parameters read here are names, dates and words).
+std::map<std::string, std::string> query_params(std::string_view target) {
+  std::map<std::string, std::string> out;
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    const size_t eq = pair.find('=');
+    out[std::string(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return out;
+}
+
+std::string metering_metrics(const tenants::MeterHealth& h) {
+  return fmt::format(
+      "# HELP hearth_metering_write_errors_total Failed writes of usage to the database (the counts are kept and retried).\n"
+      "# TYPE hearth_metering_write_errors_total counter\nhearth_metering_write_errors_total {}\n"
+      "# HELP hearth_metering_pending_rows Usage rows counted in memory and not yet written.\n"
+      "# TYPE hearth_metering_pending_rows gauge\nhearth_metering_pending_rows {}\n"
+      "# HELP hearth_metering_degraded 1 while usage cannot be written to the database.\n"
+      "# TYPE hearth_metering_degraded gauge\nhearth_metering_degraded {}\n",
+      h.write_errors, h.pending_rows, h.degraded ? 1 : 0);
+}
+
+// A key as the admin routes show it (never its secret or hash).
+json key_json(const tenants::KeyRecord& k) {
+  const auto when = [](int64_t t) { return t ? json(tenants::utc_time_text(t)) : json(nullptr); };
+  return {{"name", k.name},
+          {"id", k.id},
+          {"created_at", when(k.created_at)},
+          {"revoked_at", when(k.revoked_at)},
+          {"rpm", k.limits.rpm},
+          {"tpm", k.limits.tpm},
+          {"tokens_per_day", k.limits.tokens_per_day},
+          {"max_concurrent", k.limits.max_concurrent},
+          {"models", k.limits.models},
+          {"expires_at", when(k.limits.expires_at)}};
+}
+
+// The limit fields of an admin request's body laid over `limits`; an error names what is wrong.
+std::optional<ApiError> read_limits(const ojson& body, tenants::KeyLimits& limits, bool allow_name) {
+  if (!body.is_object()) return bad_request("the body must be a JSON object");
+  for (const auto& [field, value] : body.items()) {
+    int64_t* target = field == "rpm" ? &limits.rpm
+                      : field == "tpm" ? &limits.tpm
+                      : field == "tokens_per_day" ? &limits.tokens_per_day
+                      : field == "max_concurrent" ? &limits.max_concurrent
+                                                  : nullptr;
+    if (target) {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0)
+        return bad_request(fmt::format("'{}' must be an integer >= 0 (0: no limit)", field), field);
+      *target = value.get<int64_t>();
+    } else if (field == "models") {
+      if (!value.is_array()) return bad_request("'models' must be an array of model names", "models");
+      limits.models.clear();
+      for (const auto& m : value) {
+        if (!m.is_string()) return bad_request("'models' must be an array of model names", "models");
+        limits.models.push_back(m.get<std::string>());
+      }
+    } else if (field == "expires_at") {
+      if (value.is_null()) {
+        limits.expires_at = 0;
+        continue;
+      }
+      std::optional<int64_t> t = value.is_string() ? tenants::parse_utc_time(value.get<std::string>()) : std::nullopt;
+      if (!t) return bad_request("'expires_at' must be \"YYYY-MM-DD\" or \"YYYY-MM-DDTHH:MM:SSZ\" (UTC), or null", "expires_at");
+      limits.expires_at = *t;
+    } else if (!(allow_name && field == "name")) {
+      return bad_request(fmt::format("unknown field '{}' (known: {}rpm, tpm, tokens_per_day, max_concurrent, models, expires_at)",
+                                     field, allow_name ? "name, " : ""),
+                         field);
+    }
+  }
+  return std::nullopt;
+}
 
 // What the engine thread hands a waiting connection for one choice.
 struct ChoiceEvent {
@@ -79,6 +170,8 @@ struct Job : std::enable_shared_from_this<Job> {
   bool tokens_as_ids = false;
   bool client_gone = false;
   std::array<char, 512> read_buffer{};
+  std::shared_ptr<tenants::Lease> lease;  // a named key's request: quotas and metering
+  std::vector<char> quota_cut;             // [choice] stopped because the key's day was spent (engine thread)
 
   void push(ChoiceEvent ev) {
     {
@@ -105,9 +198,13 @@ struct Job : std::enable_shared_from_this<Job> {
     out.choice = choice;
     out.text = c.filter->push(c.decoder->push(ev.token));
     if (want_logprobs) out.logprobs.push_back(logprob_json(ev));
-    const bool stopped = c.filter->stopped();
+    bool go_on = !c.filter->stopped();
+    if (lease && !lease->on_token()) {
+      quota_cut[size_t(choice)] = 1;
+      go_on = false;
+    }
     push(std::move(out));
-    return !stopped;
+    return go_on;
   }
   void on_finish(int choice, const engine::FinishEvent& fin) {
     ChoiceState& c = choices[size_t(choice)];
@@ -121,6 +218,11 @@ struct Job : std::enable_shared_from_this<Job> {
     out.finish = fin;
     out.stop_sequence = c.filter->matched();
     if (c.filter->stopped() && fin.reason == engine::FinishReason::kLength) out.finish.reason = engine::FinishReason::kStop;
+    if (quota_cut[size_t(choice)]) out.finish.reason = engine::FinishReason::kLength;
+    // Metered before the client can see the end, so a usage read after a response includes it.
+    if (lease)
+      lease->finish_choice(fin.prompt_tokens, fin.cached_tokens, fin.completion_tokens,
+                           fin.reason == engine::FinishReason::kError);
     push(std::move(out));
   }
 };
@@ -136,9 +238,11 @@ struct EmbedJob : std::enable_shared_from_this<EmbedJob> {
   std::vector<uint64_t> engine_ids;
   bool client_gone = false;
   std::array<char, 512> read_buffer{};
+  std::shared_ptr<tenants::Lease> lease;  // a named key's request: quotas and metering
 
   // Engine thread.
   void on_finish(size_t input, const engine::FinishEvent& fin) {
+    if (lease) lease->finish_choice(fin.prompt_tokens, fin.cached_tokens, 0, fin.reason == engine::FinishReason::kError);
     {
       std::lock_guard lock(mutex);
       finishes[input] = fin;
@@ -491,6 +595,142 @@ struct Server::Impl {
     return res;
   }
 
+  // OpenAI's x-ratelimit-* headers, for a named key with per-minute limits.
+  template <class Res>
+  void add_rate_headers(Res& res, const tenants::Caller* caller) {
+    if (!caller || !options.tenancy) return;
+    const tenants::RateHeaders h = options.tenancy->headers(*caller);
+    if (h.has_requests) {
+      res.set("x-ratelimit-limit-requests", std::to_string(h.limit_requests));
+      res.set("x-ratelimit-remaining-requests", std::to_string(h.remaining_requests));
+      res.set("x-ratelimit-reset-requests", tenants::reset_text(h.reset_requests_s));
+    }
+    if (h.has_tokens) {
+      res.set("x-ratelimit-limit-tokens", std::to_string(h.limit_tokens));
+      res.set("x-ratelimit-remaining-tokens", std::to_string(h.remaining_tokens));
+      res.set("x-ratelimit-reset-tokens", tenants::reset_text(h.reset_tokens_s));
+    }
+  }
+
+  http::response<http::string_body> rate_limited(const Request& req, const tenants::Caller& caller,
+                                                 const tenants::Refusal& r) {
+    ApiError e = api_error(429, r.message, r.type, "rate_limit_exceeded");
+    e.retry_after = static_cast<int>(std::min<int64_t>(r.retry_after, 86400));
+    auto res = error_response(req, e);
+    add_rate_headers(res, &caller);
+    return res;
+  }
+
+  // The hours a usage query covers: ?from=YYYY-MM-DD&to=YYYY-MM-DD (both days included).
+  static std::optional<ApiError> usage_range(const std::map<std::string, std::string>& params, int64_t& from, int64_t& to) {
+    from = 0;
+    to = int64_t{1} << 40;
+    for (const char* name : {"from", "to"}) {
+      auto it = params.find(name);
+      if (it == params.end()) continue;
+      const std::optional<int64_t> h = tenants::day_start_hour(it->second);
+      if (!h) return bad_request(fmt::format("'{}' must be a date, YYYY-MM-DD (UTC)", name), name);
+      (std::string_view(name) == "from" ? from : to) = std::string_view(name) == "from" ? *h : *h + 24;
+    }
+    return std::nullopt;
+  }
+
+  http::response<http::string_body> usage_response(const Request& req, const std::string& key_name) {
+    const auto params = query_params(req.target());
+    int64_t from = 0, to = 0;
+    if (auto e = usage_range(params, from, to)) return error_response(req, *e);
+    const auto format = params.find("format");
+    const bool csv = format != params.end() && format->second == "csv";
+    if (format != params.end() && !csv && format->second != "json")
+      return error_response(req, bad_request("'format' is json or csv", "format"));
+    auto rows = options.tenancy->usage(key_name, from, to);
+    if (!rows) return error_response(req, api_error(503, "usage cannot be read now: " + rows.error().message, "server_error"));
+    if (csv) return make_response(req, http::status::ok, tenants::usage_csv(*rows), "text/csv; charset=utf-8");
+    return make_response(req, http::status::ok, dump(tenants::usage_json(*rows)));
+  }
+
+  // GET /v1/usage: what the calling key used.
+  http::response<http::string_body> own_usage(const Request& req, const std::optional<tenants::Caller>& caller) {
+    if (!options.tenancy)
+      return error_response(req, api_error(404, "usage is recorded when the server runs with --db", "invalid_request_error", "not_found"));
+    if (!caller)
+      return error_response(req, bad_request("usage is kept per named key (hearth keys create); this request used a --api-key"));
+    return usage_response(req, caller->key_name);
+  }
+
+  // /admin/keys (GET list, POST create), /admin/keys/NAME (GET, POST to change limits, DELETE to
+  // revoke), /admin/usage (GET, ?key=NAME&from=&to=&format=json|csv). Guarded by --admin-key.
+  http::response<http::string_body> admin_route(const Request& req, const std::string& path, const std::string& given) {
+    if (options.admin_keys.empty())
+      return error_response(req, api_error(404, "the admin routes are off: start the server with --admin-key",
+                                           "invalid_request_error", "not_found"));
+    if (given.empty() || !key_matches(given, options.admin_keys))
+      return error_response(req, api_error(401, "this route needs the admin key (--admin-key)", "invalid_request_error",
+                                           "invalid_api_key"));
+    if (!options.tenancy)
+      return error_response(req, bad_request("keys and usage need a store: start the server with --db PATH"));
+    tenants::Store& store = options.tenancy->store();
+    const auto method = req.method();
+    if (path == "/admin/usage") {
+      if (method != http::verb::get) return method_not_allowed(req);
+      const auto params = query_params(req.target());
+      const auto key = params.find("key");
+      return usage_response(req, key == params.end() ? std::string() : key->second);
+    }
+    if (path == "/admin/keys" && method == http::verb::get) {
+      auto keys = store.list_keys();
+      if (!keys) return error_response(req, api_error(503, keys.error().message, "server_error"));
+      json data = json::array();
+      for (const auto& k : *keys) data.push_back(key_json(k));
+      return make_response(req, http::status::ok, dump({{"object", "list"}, {"data", data}}));
+    }
+    if (path == "/admin/keys" && method == http::verb::post) {
+      ApiResult<ojson> parsed = parse_json_body(req.body());
+      if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(req, *e);
+      const ojson& body = std::get<ojson>(parsed);
+      tenants::KeyLimits limits;
+      if (auto e = read_limits(body, limits, true)) return error_response(req, *e);
+      if (!body.contains("name") || !body["name"].is_string()) return error_response(req, bad_request("'name' is required", "name"));
+      const tenants::NewSecret secret = tenants::make_secret();
+      auto created = store.create_key(body["name"].get<std::string>(), limits, secret, unix_now());
+      if (!created) return error_response(req, bad_request(created.error().message, "name"));
+      options.tenancy->reload_keys();
+      json out = key_json(*created);
+      out["secret"] = secret.secret;  // shown this once
+      return make_response(req, http::status::created, dump(out));
+    }
+    if (path.rfind("/admin/keys/", 0) == 0) {
+      const std::string name = path.substr(std::string("/admin/keys/").size());
+      if (Status st = tenants::check_key_name(name); !st) return error_response(req, bad_request(st.message()));
+      auto keys = store.list_keys();
+      if (!keys) return error_response(req, api_error(503, keys.error().message, "server_error"));
+      const tenants::KeyRecord* found = nullptr;
+      for (const auto& k : *keys)
+        if (k.name == name) found = &k;
+      if (!found) return not_found(req, path);
+      if (method == http::verb::get) return make_response(req, http::status::ok, dump(key_json(*found)));
+      if (method == http::verb::delete_) {
+        if (Status st = store.revoke_key(name, unix_now()); !st) return error_response(req, bad_request(st.message()));
+        options.tenancy->reload_keys();
+        return make_response(req, http::status::ok, dump({{"name", name}, {"revoked", true}}));
+      }
+      if (method == http::verb::post || method == http::verb::patch) {
+        ApiResult<ojson> parsed = parse_json_body(req.body());
+        if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(req, *e);
+        tenants::KeyLimits limits = found->limits;
+        if (auto e = read_limits(std::get<ojson>(parsed), limits, false)) return error_response(req, *e);
+        if (Status st = store.update_key(name, limits); !st) return error_response(req, bad_request(st.message()));
+        options.tenancy->reload_keys();
+        tenants::KeyRecord updated = *found;
+        updated.limits = limits;
+        return make_response(req, http::status::ok, dump(key_json(updated)));
+      }
+      return method_not_allowed(req);
+    }
+    if (path == "/admin/keys") return method_not_allowed(req);
+    return not_found(req, path);
+  }
+
   static awaitable<bool> send(beast::tcp_stream& stream, http::response<http::string_body> res, bool keep_alive) {
     res.keep_alive(keep_alive);
     beast::error_code ec;
@@ -581,9 +821,15 @@ struct Server::Impl {
     if (path == "/health") {
       if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
       const bool ok = ready && !shutting_down;
-      std::string status = ok ? std::string("{\"status\":\"ok\"}") : std::string("{\"status\":\"loading\"}");
+      json status = {{"status", ok ? "ok" : "loading"}};
+      if (options.tenancy) {
+        // Serving goes on when usage cannot be written; the operator reads why here.
+        const tenants::MeterHealth h = options.tenancy->health();
+        status["metering"] = h.degraded ? "degraded" : "ok";
+        if (h.degraded) status["metering_error"] = h.last_error;
+      }
       co_return co_await send(stream, make_response(req, ok ? http::status::ok : http::status::service_unavailable,
-                                                    std::move(status)),
+                                                    dump(status)),
                               keep);
     }
     if (path == "/metrics") {
@@ -593,13 +839,15 @@ struct Server::Impl {
         for (const auto& sv : served) all.push_back({sv->model.name, sv->engine->metrics()});
       else
         all.push_back({});
-      const std::string text = render_metrics(all, ready.load());
+      std::string text = render_metrics(all, ready.load());
+      if (options.tenancy) text += metering_metrics(options.tenancy->health());
       co_return co_await send(stream, make_response(req, http::status::ok, text, "text/plain; version=0.0.4; charset=utf-8"),
                               keep);
     }
     const bool rerank_path = path == "/v1/rerank" || path == "/rerank" || path == "/v1/reranking" || path == "/reranking";
+    const bool admin = path.rfind("/admin/", 0) == 0;
     const bool api = path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize" ||
-                     path == "/apply-template" || rerank_path;
+                     path == "/apply-template" || rerank_path || admin;
     if (!api && path == "/" && method == http::verb::head && !options.web_ui)
       co_return co_await send(stream, make_response(req, http::status::ok, ""), keep);  // a client's liveness probe
     if (!api) {
@@ -610,20 +858,29 @@ struct Server::Impl {
         co_return co_await send(stream, method_not_allowed(req), keep);
       co_return co_await send(stream, web_response(req, *asset), keep);
     }
-    if (!options.api_keys.empty()) {
-      // Bearer (OpenAI's clients) or x-api-key (Anthropic's).
-      const std::string auth(req[http::field::authorization]);
-      const std::string prefix = "Bearer ";
-      const std::string x_api_key(req["x-api-key"]);
-      const bool ok = (auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
-                       key_matches(auth.substr(prefix.size()), options.api_keys)) ||
-                      (!x_api_key.empty() && key_matches(x_api_key, options.api_keys));
+    const std::string given = presented_key(req);
+    if (admin) co_return co_await send(stream, admin_route(req, path, given), keep);
+    // Who is calling: nobody asked (no keys configured), a --api-key (no limits), or a named key.
+    std::optional<tenants::Caller> caller;
+    if (!options.api_keys.empty() || options.tenancy) {
+      bool ok = !given.empty() && key_matches(given, options.api_keys);
+      std::string why = "Incorrect or missing API key (send 'Authorization: Bearer KEY' or 'x-api-key: KEY').";
+      if (!ok && options.tenancy && !given.empty()) {
+        auto found = options.tenancy->authenticate(given);
+        if (auto* c = std::get_if<tenants::Caller>(&found)) {
+          caller = std::move(*c);
+          ok = true;
+        } else {
+          why = std::get<tenants::Rejected>(found).message;
+        }
+      }
       if (!ok)
-        co_return co_await send(
-            stream,
-            error_response(req, api_error(401, "Incorrect or missing API key (send 'Authorization: Bearer KEY' or 'x-api-key: KEY').",
-                                          "invalid_request_error", "invalid_api_key")),
-            keep);
+        co_return co_await send(stream, error_response(req, api_error(401, why, "invalid_request_error", "invalid_api_key")),
+                                keep);
+    }
+    if (path == "/v1/usage") {
+      if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
+      co_return co_await send(stream, own_usage(req, caller), keep);
     }
     if (!ready || shutting_down) {
       ApiError e = api_error(503, shutting_down ? std::string("the server is shutting down")
@@ -635,7 +892,7 @@ struct Server::Impl {
 
     if (path == "/v1/models" || path.rfind("/v1/models/", 0) == 0) {
       if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
-      co_return co_await send(stream, models(req, path), keep);
+      co_return co_await send(stream, models(req, path, caller), keep);
     }
     const bool known_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" ||
                             path == "/detokenize" || path == "/apply-template" || path == "/v1/embeddings" ||
@@ -665,18 +922,25 @@ struct Server::Impl {
       }
     }
     const Served& s = *chosen;
+    if (caller && !tenants::Tenancy::allows_model(*caller, s.model.name))
+      co_return co_await send(stream,
+                              error_response(req, api_error(403, fmt::format("The API key '{}' may not use the model '{}'.",
+                                                                             caller->key_name, s.model.name),
+                                                            "permission_error", "model_not_allowed")),
+                              keep);
+    const tenants::Caller* who = caller ? &*caller : nullptr;
 
     if (path == "/tokenize") co_return co_await send(stream, tokenize(s, req, body), keep);
     if (path == "/detokenize") co_return co_await send(stream, detokenize(s, req, body), keep);
     if (path == "/apply-template") co_return co_await send(stream, apply_template(s, req, body), keep);
-    if (path == "/v1/embeddings") co_return co_await embeddings(s, stream, req, body);
-    if (rerank_path) co_return co_await rerank(s, stream, req, body);
+    if (path == "/v1/embeddings") co_return co_await embeddings(s, stream, req, body, who);
+    if (rerank_path) co_return co_await rerank(s, stream, req, body, who);
     if (path == "/v1/messages/count_tokens") co_return co_await send(stream, count_tokens(s, req, body), keep);
     const Shape shape = path == "/v1/chat/completions" ? Shape::kChat
                         : path == "/v1/messages"       ? Shape::kAnthropic
                         : path == "/v1/responses"      ? Shape::kResponses
                                                        : Shape::kCompletions;
-    co_return co_await generate(s, stream, req, body, shape);
+    co_return co_await generate(s, stream, req, body, shape, who);
   }
 
   // Anthropic's /v1/messages/count_tokens: the prompt's tokens as the chat template renders it.
@@ -689,19 +953,22 @@ struct Server::Impl {
     return make_response(req, http::status::ok, dump(anthropic::count_tokens_body(n)));
   }
 
-  http::response<http::string_body> models(const Request& req, const std::string& path) {
+  http::response<http::string_body> models(const Request& req, const std::string& path,
+                                           const std::optional<tenants::Caller>& caller) {
+    const auto visible = [&](const ModelContext& m) { return !caller || tenants::Tenancy::allows_model(*caller, m.name); };
     const auto card = [](const ModelContext& m) {
       return json{{"id", m.name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "hearth"},
                   {"root", m.name}, {"parent", nullptr}, {"max_model_len", m.max_context}};
     };
     if (path == "/v1/models") {
       json data = json::array();
-      for (const auto& sv : served) data.push_back(card(sv->model));
+      for (const auto& sv : served)
+        if (visible(sv->model)) data.push_back(card(sv->model));
       return make_response(req, http::status::ok, dump({{"object", "list"}, {"data", data}}));
     }
     const std::string id = path.substr(std::string("/v1/models/").size());
     for (const auto& sv : served)
-      if (sv->model.name == id) return make_response(req, http::status::ok, dump(card(sv->model)));
+      if (sv->model.name == id && visible(sv->model)) return make_response(req, http::status::ok, dump(card(sv->model)));
     return not_found(req, path);
   }
 
@@ -811,7 +1078,8 @@ struct Server::Impl {
   // --- generation ---------------------------------------------------------------------------
 
   // `s` lives as long as the server (coroutines may hold it across suspensions).
-  awaitable<bool> generate(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body, Shape shape) {
+  awaitable<bool> generate(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body, Shape shape,
+                           const tenants::Caller* caller) {
     const ModelContext& model = s.model;
     engine::Engine* engine = s.engine;
     // Anthropic's and the Responses API's requests are translated into a chat request.
@@ -847,10 +1115,21 @@ struct Server::Impl {
     if (auto* e = std::get_if<ApiError>(&lengths)) co_return co_await send(stream, error_response(req, fail(*e)), req.keep_alive());
 
     auto job = std::make_shared<Job>(stream.get_executor());
+    if (caller) {
+      const GenerationPlan& p = std::get<GenerationPlan>(parsed);
+      int64_t prompt_tokens = 0;
+      for (const auto& prompt : p.prompts) prompt_tokens += static_cast<int64_t>(prompt.tokens.size()) * p.n;
+      auto admitted = options.tenancy->admit(*caller, model.name, prompt_tokens, static_cast<int>(p.prompts.size()) * p.n);
+      if (auto* refused = std::get_if<tenants::Refusal>(&admitted))
+        co_return co_await send(stream, rate_limited(req, *caller, *refused), req.keep_alive());
+      job->lease = std::get<std::shared_ptr<tenants::Lease>>(std::move(admitted));
+    }
     Response out(std::move(std::get<GenerationPlan>(parsed)), shape, model.name, std::move(echo));
     const GenerationPlan& plan = out.plan;
-    if (std::optional<ApiError> e = submit_all(s, *job, plan, std::get<std::vector<int64_t>>(lengths)))
+    if (std::optional<ApiError> e = submit_all(s, *job, plan, std::get<std::vector<int64_t>>(lengths))) {
+      if (job->lease) job->lease->fail();
       co_return co_await send(stream, error_response(req, *e), false);
+    }
     const InFlight in_flight(active_generations);
     watch_client(stream, job, engine);
 
@@ -858,7 +1137,7 @@ struct Server::Impl {
     bool timed_out = false;
     beast::error_code ec;
     if (plan.stream) {
-      const std::string head = sse_head(req) + out.stream_head();
+      const std::string head = sse_head(req, caller) + out.stream_head();
       co_await asio::async_write(stream, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
     }
     while (!out.all_finished() && !ec) {
@@ -905,7 +1184,9 @@ struct Server::Impl {
       co_await asio::async_write(stream, asio::buffer(tail), asio::redirect_error(use_awaitable, ec));
       co_return false;
     }
-    co_return co_await send(stream, make_response(req, http::status::ok, out.body()), false);
+    auto res = make_response(req, http::status::ok, out.body());
+    add_rate_headers(res, caller);
+    co_return co_await send(stream, std::move(res), false);
   }
 
   // --- embeddings and reranking ---------------------------------------------------------------
@@ -921,11 +1202,22 @@ struct Server::Impl {
   // Each input is a prefill-only engine request pooled the model's way, batched with whatever
   // else is running; resolves once every input is pooled (or answers the error itself).
   awaitable<Pooled> run_pooled(const Served& s, beast::tcp_stream& stream, Request& req, const std::vector<std::vector<int32_t>>& inputs,
-                               const char* param) {
+                               const char* param, const tenants::Caller* caller) {
     const ModelContext& model = s.model;
     engine::Engine* engine = s.engine;
     Pooled out;
     auto job = std::make_shared<EmbedJob>(stream.get_executor(), inputs.size());
+    if (caller) {
+      int64_t prompt_tokens = 0;
+      for (const auto& input : inputs) prompt_tokens += static_cast<int64_t>(input.size());
+      auto admitted = options.tenancy->admit(*caller, model.name, prompt_tokens, static_cast<int>(inputs.size()));
+      if (auto* refused = std::get_if<tenants::Refusal>(&admitted)) {
+        out.answered = true;
+        out.keep = co_await send(stream, rate_limited(req, *caller, *refused), req.keep_alive());
+        co_return out;
+      }
+      job->lease = std::get<std::shared_ptr<tenants::Lease>>(std::move(admitted));
+    }
     const InFlight in_flight(active_generations);
     watch_client(stream, job, engine);
     // The inputs go to the engine a window at a time, so that a request of 2048 inputs neither
@@ -1001,27 +1293,32 @@ struct Server::Impl {
 
   // The connection closes after these, as after a generation: the read that watches for the
   // client going away may have taken bytes of a next request.
-  awaitable<bool> embeddings(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body) {
+  awaitable<bool> embeddings(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body,
+                             const tenants::Caller* caller) {
     const ModelContext& model = s.model;
     auto parsed = parse_embeddings_request(body, model);
     if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
     const EmbeddingPlan plan = std::move(std::get<EmbeddingPlan>(parsed));
-    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "input");
+    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "input", caller);
     if (pooled.answered) co_return pooled.keep;
-    co_return co_await send(
-        stream, make_response(req, http::status::ok, embeddings_response(plan, std::move(pooled.vectors), model.name)), false);
+    auto res = make_response(req, http::status::ok, embeddings_response(plan, std::move(pooled.vectors), model.name));
+    add_rate_headers(res, caller);
+    co_return co_await send(stream, std::move(res), false);
   }
 
-  awaitable<bool> rerank(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body) {
+  awaitable<bool> rerank(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body,
+                         const tenants::Caller* caller) {
     const ModelContext& model = s.model;
     auto parsed = parse_rerank_request(body, model);
     if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
     const RerankPlan plan = std::move(std::get<RerankPlan>(parsed));
-    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "documents");
+    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "documents", caller);
     if (pooled.answered) co_return pooled.keep;
     std::vector<float> scores;
     for (const std::vector<float>& probs : pooled.vectors) scores.push_back(probs[0]);  // the first class's ("yes")
-    co_return co_await send(stream, make_response(req, http::status::ok, rerank_response(plan, scores, model.name)), false);
+    auto res = make_response(req, http::status::ok, rerank_response(plan, scores, model.name));
+    add_rate_headers(res, caller);
+    co_return co_await send(stream, std::move(res), false);
   }
 
   // Queues one engine request per choice; on failure cancels those already queued.
@@ -1034,6 +1331,7 @@ struct Server::Impl {
     job.tokens_as_ids = plan.tokens_as_ids;
     const int n_choices = static_cast<int>(plan.prompts.size()) * plan.n;
     job.choices.resize(size_t(n_choices));
+    job.quota_cut.assign(size_t(n_choices), 0);
     const uint64_t base_seed = plan.seeded ? plan.sampling.seed : std::random_device{}();
     auto self = job.shared_from_this();
     for (int c = 0; c < n_choices; ++c) {
@@ -1074,11 +1372,12 @@ struct Server::Impl {
     return std::nullopt;
   }
 
-  std::string sse_head(const Request& req) {
+  std::string sse_head(const Request& req, const tenants::Caller* caller) {
     std::string head = "HTTP/1.1 200 OK\r\nServer: hearth\r\nContent-Type: text/event-stream\r\n"
                        "Cache-Control: no-cache\r\nConnection: close\r\n";
     http::response<http::empty_body> cors;
     add_cors(req, cors);
+    add_rate_headers(cors, caller);
     for (const auto& f : cors) head += fmt::format("{}: {}\r\n", std::string(f.name_string()), std::string(f.value()));
     return head + "\r\n";
   }

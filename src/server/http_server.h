@@ -4,7 +4,8 @@
 // small queue and a timer used as a wake-up signal.
 //
 // Routes: /health, /metrics, /v1/models, /v1/chat/completions, /v1/completions, /tokenize,
-// /detokenize, /apply-template, and the embedded web chat (/) and dashboard (/dashboard). Requests are bounded (header and body size, nesting depth, timeouts); a client
+// /detokenize, /apply-template, /v1/usage and /admin/{keys,usage} (with --db), and the embedded
+// web chat (/) and dashboard (/dashboard). Requests are bounded (header and body size, nesting depth, timeouts); a client
 // that goes away has its sequences cancelled at once.
 #pragma once
 
@@ -19,12 +20,19 @@
 #include "engine/engine.h"
 #include "api/openai.h"
 
+namespace hearth::tenants {
+class Tenancy;
+}
+
 namespace hearth::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::vector<std::string> api_keys;      // empty: no authentication
+  std::vector<std::string> api_keys;      // empty: no authentication (unless tenancy is set)
+  // `serve --db`: named keys with quotas, and usage metering. Outlives the server.
+  tenants::Tenancy* tenancy = nullptr;
+  std::vector<std::string> admin_keys;    // guard /admin/*; empty: those routes are off
   std::vector<std::string> cors_origins;  // empty: CORS off; "*" allows any origin
   uint64_t max_body_bytes = 16u << 20;
   double request_timeout_s = 600;

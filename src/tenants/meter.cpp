@@ -1,0 +1,102 @@
+#include "tenants/meter.h"
+
+namespace hearth::tenants {
+
+Meter::Meter(Store& store, int64_t run_id, std::chrono::milliseconds window, Log log)
+    : store_(store), run_id_(run_id), window_(window), log_(std::move(log)) {
+  writer_ = std::thread([this] { run(); });
+}
+
+Meter::~Meter() { stop(); }
+
+void Meter::record(const std::string& key_id, const std::string& model, int64_t unix_s, const UsageCounts& counts) {
+  std::lock_guard lock(mutex_);
+  pending_[Slot{key_id, model, unix_s / 3600}] += counts;
+}
+
+bool Meter::flush() {
+  std::lock_guard flush_lock(flush_mutex_);
+  std::map<Slot, UsageCounts> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(pending_);
+    writing_ = batch.size();
+  }
+  if (batch.empty()) return true;
+  std::vector<UsageRow> rows;
+  rows.reserve(batch.size());
+  for (const auto& [slot, counts] : batch) rows.push_back({std::get<0>(slot), "", std::get<1>(slot), std::get<2>(slot), counts});
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  const Status st = store_.add_usage(rows, run_id_, now_ms);
+  std::string report;
+  {
+    std::lock_guard lock(mutex_);
+    writing_ = 0;
+    if (!st) {
+      for (const auto& [slot, counts] : batch) pending_[slot] += counts;  // retried next window
+      ++health_.write_errors;
+      if (!health_.degraded || health_.last_error != st.message())
+        report = "metering: cannot write usage to the database (kept in memory, retrying): " + st.message();
+      health_.degraded = true;
+      health_.last_error = st.message();
+    } else if (health_.degraded) {
+      health_.degraded = false;
+      report = "metering: usage is being written again";
+    }
+  }
+  if (!report.empty() && log_) log_(report);
+  return bool(st);
+}
+
+void Meter::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, window_, [this] { return stopping_; });
+    lock.unlock();
+    flush();
+    lock.lock();
+  }
+}
+
+void Meter::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  flush();
+}
+
+Result<std::vector<UsageRow>> Meter::usage(const std::string& key_id, const std::string& key_name, int64_t from_hour,
+                                           int64_t to_hour) {
+  std::lock_guard flush_lock(flush_mutex_);
+  Result<std::vector<UsageRow>> stored = store_.usage(key_name, from_hour, to_hour);
+  if (!stored) return stored;
+  std::vector<UsageRow>& rows = *stored;
+  std::lock_guard lock(mutex_);
+  for (const auto& [slot, counts] : pending_) {
+    const auto& [id, model, hour] = slot;
+    if ((!key_id.empty() && id != key_id) || hour < from_hour || hour >= to_hour) continue;
+    bool merged = false;
+    for (UsageRow& r : rows)
+      if (r.key_id == id && r.model == model && r.hour == hour) {
+        r.counts += counts;
+        merged = true;
+        break;
+      }
+    if (!merged) rows.push_back({id, "", model, hour, counts});
+  }
+  return stored;
+}
+
+MeterHealth Meter::health() {
+  std::lock_guard lock(mutex_);
+  MeterHealth h = health_;
+  h.pending_rows = static_cast<int64_t>(pending_.size() + writing_);
+  return h;
+}
+
+}  // namespace hearth::tenants

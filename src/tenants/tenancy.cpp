@@ -1,0 +1,190 @@
+#include "tenants/tenancy.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+
+namespace hearth::tenants {
+namespace {
+
+int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+std::string utc_text(int64_t unix_ms) {
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(unix_ms % 1000));
+}
+
+}  // namespace
+
+double Tenancy::steady_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Result<std::unique_ptr<Tenancy>> Tenancy::open(TenancyOptions options) {
+  std::unique_ptr<Tenancy> t(new Tenancy());
+  t->options_ = std::move(options);
+  Result<std::unique_ptr<Store>> store = Store::open(t->options_.db_path);
+  if (!store) return store.error();
+  t->store_ = std::move(*store);
+  auto run = t->store_->begin_run(unix_now());
+  if (!run) return make_error("--db {}: {}", t->options_.db_path, run.error().message);
+  t->run_id_ = run->first;
+  const PreviousRun& prev = run->second;
+  if (prev.exists && !prev.clean && t->options_.log)
+    t->options_.log(fmt::format("metering: the previous run did not stop cleanly; usage counted after its last durable "
+                                "write ({}) and within one flush window ({} ms) may be missing",
+                                prev.last_flush_ms ? utc_text(prev.last_flush_ms) : std::string("none"),
+                                t->options_.flush_window.count()));
+  // Today's tokens per key, so a restart does not hand out a fresh daily quota.
+  const int64_t day = unix_now() / 86400;
+  Result<std::vector<UsageRow>> today = t->store_->usage("", day * 24, day * 24 + 24);
+  if (!today) return make_error("--db {}: {}", t->options_.db_path, today.error().message);
+  for (const UsageRow& r : *today) t->limiter_.seed_day(r.key_id, day, r.counts.prompt_tokens + r.counts.completion_tokens);
+  {
+    std::lock_guard lock(t->keys_mutex_);
+    t->refresh_keys_locked(Refresh::kReload);
+  }
+  t->meter_ = std::make_unique<Meter>(*t->store_, t->run_id_, t->options_.flush_window, t->options_.log);
+  return t;
+}
+
+Tenancy::~Tenancy() { shutdown(); }
+
+void Tenancy::shutdown() {
+  if (shut_down_ || !meter_) return;  // never opened: nothing to write or mark
+  shut_down_ = true;
+  if (meter_) meter_->stop();
+  const MeterHealth h = meter_ ? meter_->health() : MeterHealth{};
+  if (h.pending_rows > 0) {
+    if (options_.log)
+      options_.log(fmt::format("metering: {} usage rows could not be written at shutdown: {}", h.pending_rows, h.last_error));
+    return;  // not a clean stop: the next start says usage may be missing
+  }
+  if (Status st = store_->end_run(run_id_, unix_now()); !st && options_.log) options_.log("metering: " + st.message());
+}
+
+void Tenancy::refresh_keys_locked(Refresh how) {
+  const double now = steady_s();
+  if (how == Refresh::kThrottled && now - keys_checked_s_ < 0.25) return;
+  keys_checked_s_ = now;
+  if (!store_->changed_elsewhere() && how != Refresh::kReload) return;
+  Result<std::vector<KeyRecord>> keys = store_->list_keys();
+  if (!keys) {
+    if (options_.log) options_.log("keys: cannot read the keys (keeping the last ones read): " + keys.error().message);
+    return;
+  }
+  keys_.clear();
+  for (KeyRecord& k : *keys) keys_.emplace(k.id, std::move(k));
+}
+
+std::variant<Caller, Rejected> Tenancy::authenticate(std::string_view secret) {
+  const std::optional<std::string> id = secret_key_id(secret);
+  if (!id) return Rejected{"Incorrect API key provided."};
+  std::lock_guard lock(keys_mutex_);
+  refresh_keys_locked(Refresh::kThrottled);
+  auto it = keys_.find(*id);
+  if (it == keys_.end()) {
+    // A key made a moment ago by `hearth keys`: look now. This costs a PRAGMA when nothing
+    // changed, so unknown ids cannot make the server reread the keys.
+    refresh_keys_locked(Refresh::kCheck);
+    it = keys_.find(*id);
+  }
+  // Hash even when the id is unknown, so that the answer takes as long either way.
+  static const Salt kNoSalt{};
+  const KeyRecord* k = it == keys_.end() ? nullptr : &it->second;
+  const Digest given = hash_secret(k ? k->salt : kNoSalt, secret);
+  if (!k || !digests_equal(given, k->hash)) return Rejected{"Incorrect API key provided."};
+  if (k->revoked_at != 0) return Rejected{fmt::format("The API key '{}' was revoked.", k->name)};
+  if (k->limits.expires_at != 0 && unix_now() >= k->limits.expires_at)
+    return Rejected{fmt::format("The API key '{}' expired.", k->name)};
+  return Caller{k->id, k->name, k->limits};
+}
+
+void Tenancy::reload_keys() {
+  std::lock_guard lock(keys_mutex_);
+  refresh_keys_locked(Refresh::kReload);
+}
+
+bool Tenancy::allows_model(const Caller& caller, const std::string& model) {
+  const auto& m = caller.limits.models;
+  return m.empty() || std::find(m.begin(), m.end(), model) != m.end();
+}
+
+std::variant<std::shared_ptr<Lease>, Refusal> Tenancy::admit(const Caller& caller, const std::string& model,
+                                                              int64_t prompt_tokens, int choices) {
+  if (std::optional<Refusal> r = limiter_.admit(caller.key_id, caller.limits, prompt_tokens, steady_s(), unix_now()))
+    return *r;
+  return std::make_shared<Lease>(*this, caller, model, std::max(1, choices));
+}
+
+RateHeaders Tenancy::headers(const Caller& caller) { return limiter_.headers(caller.key_id, caller.limits, steady_s()); }
+
+Result<std::vector<UsageRow>> Tenancy::usage(const std::string& key_name, int64_t from_hour, int64_t to_hour) {
+  std::string key_id;
+  std::unordered_map<std::string, std::string> names;
+  {
+    std::lock_guard lock(keys_mutex_);
+    refresh_keys_locked(Refresh::kThrottled);
+    for (const auto& [id, k] : keys_) {
+      names[id] = k.name;
+      if (k.name == key_name) key_id = id;
+    }
+  }
+  if (!key_name.empty() && key_id.empty()) return std::vector<UsageRow>{};
+  Result<std::vector<UsageRow>> rows = meter_->usage(key_id, key_name, from_hour, to_hour);
+  if (!rows) return rows;
+  for (UsageRow& r : *rows)
+    if (r.key_name.empty()) r.key_name = names.count(r.key_id) ? names[r.key_id] : std::string();
+  std::sort(rows->begin(), rows->end(), [](const UsageRow& a, const UsageRow& b) {
+    return std::tie(a.hour, a.key_name, a.model) < std::tie(b.hour, b.key_name, b.model);
+  });
+  return rows;
+}
+
+// --- Lease ---------------------------------------------------------------------------------------
+
+Lease::Lease(Tenancy& owner, Caller caller, std::string model, int choices)
+    : owner_(owner), caller_(std::move(caller)), model_(std::move(model)), choices_left_(choices) {}
+
+Lease::~Lease() {
+  std::lock_guard lock(mutex_);
+  if (!recorded_) {
+    if (choices_left_ > 0) counts_.errors = 1;  // some choice never finished: the request failed
+    record_locked();
+  }
+}
+
+bool Lease::on_token() {
+  return owner_.limiter_.charge(caller_.key_id, caller_.limits, 1, Tenancy::steady_s(), unix_now());
+}
+
+void Lease::finish_choice(int64_t prompt_tokens, int64_t cached_tokens, int64_t completion_tokens, bool error) {
+  std::lock_guard lock(mutex_);
+  if (recorded_) return;
+  counts_.prompt_tokens += prompt_tokens;
+  counts_.cached_tokens += cached_tokens;
+  counts_.completion_tokens += completion_tokens;
+  if (error) counts_.errors = 1;
+  if (--choices_left_ <= 0) record_locked();
+}
+
+void Lease::fail() {
+  std::lock_guard lock(mutex_);
+  if (recorded_) return;
+  counts_.errors = 1;
+  record_locked();
+}
+
+void Lease::record_locked() {
+  recorded_ = true;
+  counts_.requests = 1;
+  owner_.meter_->record(caller_.key_id, model_, unix_now(), counts_);
+  owner_.limiter_.release(caller_.key_id);
+}
+
+}  // namespace hearth::tenants

@@ -106,6 +106,7 @@ async function runLevel(a, concurrency) {
   const ttft = results.map((r) => r.ttft);
   const tpot = results.map((r) => r.tpot);
   const itl = results.flatMap((r) => r.itl);
+  const e2e = results.map((r) => r.e2e);
   return {
     concurrency, requests: n, input_len: a.inputLen, output_len: a.outputLen, duration_s: seconds,
     request_throughput: n / seconds, output_token_throughput: out / seconds,
@@ -113,6 +114,7 @@ async function runLevel(a, concurrency) {
     ttft_ms: { mean: mean(ttft), p50: pct(ttft, 50), p90: pct(ttft, 90), p99: pct(ttft, 99) },
     tpot_ms: { mean: mean(tpot), p50: pct(tpot, 50), p90: pct(tpot, 90), p99: pct(tpot, 99) },
     itl_ms: { mean: mean(itl), p50: pct(itl, 50), p90: pct(itl, 90), p99: pct(itl, 99) },
+    e2e_ms: { mean: mean(e2e), p50: pct(e2e, 50), p90: pct(e2e, 90), p99: pct(e2e, 99) },
   };
 }
 

@@ -77,8 +77,23 @@ std::map<std::string, std::string> query_params(std::string_view target) {
   return out;
 }
 
-std::string metering_metrics(const tenants::MeterHealth& h) {
-  return fmt::format(
+std::string metering_metrics(const tenants::MeterHealth& h,
+                             const std::vector<std::pair<std::string, tenants::UsageCounts>>& keys) {
+  // Key names are [A-Za-z0-9._-]: safe as label values as they are.
+  std::string per_key;
+  const auto family = [&](const char* name, const char* help, int64_t tenants::UsageCounts::*field) {
+    per_key += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
+    for (const auto& [key, c] : keys) per_key += fmt::format("{}{{key=\"{}\"}} {}\n", name, key, c.*field);
+  };
+  family("hearth_key_requests_total", "Requests per named key since start (keys past the first 500 share key=\"_other\").",
+         &tenants::UsageCounts::requests);
+  family("hearth_key_prompt_tokens_total", "Prompt tokens per named key since start.", &tenants::UsageCounts::prompt_tokens);
+  family("hearth_key_cached_tokens_total", "Prompt tokens per named key that came from the prefix cache.",
+         &tenants::UsageCounts::cached_tokens);
+  family("hearth_key_completion_tokens_total", "Completion tokens per named key since start.",
+         &tenants::UsageCounts::completion_tokens);
+  family("hearth_key_errors_total", "Failed requests per named key since start.", &tenants::UsageCounts::errors);
+  return per_key + fmt::format(
       "# HELP hearth_metering_write_errors_total Failed writes of usage to the database (the counts are kept and retried).\n"
       "# TYPE hearth_metering_write_errors_total counter\nhearth_metering_write_errors_total {}\n"
       "# HELP hearth_metering_pending_rows Usage rows counted in memory and not yet written.\n"
@@ -840,7 +855,7 @@ struct Server::Impl {
       else
         all.push_back({});
       std::string text = render_metrics(all, ready.load());
-      if (options.tenancy) text += metering_metrics(options.tenancy->health());
+      if (options.tenancy) text += metering_metrics(options.tenancy->health(), options.tenancy->key_totals());
       co_return co_await send(stream, make_response(req, http::status::ok, text, "text/plain; version=0.0.4; charset=utf-8"),
                               keep);
     }

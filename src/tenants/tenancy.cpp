@@ -122,6 +122,11 @@ std::variant<std::shared_ptr<Lease>, Refusal> Tenancy::admit(const Caller& calle
   return std::make_shared<Lease>(*this, caller, model, std::max(1, choices));
 }
 
+std::vector<std::pair<std::string, UsageCounts>> Tenancy::key_totals() {
+  std::lock_guard lock(totals_mutex_);
+  return {totals_.begin(), totals_.end()};
+}
+
 RateHeaders Tenancy::headers(const Caller& caller) { return limiter_.headers(caller.key_id, caller.limits, steady_s()); }
 
 Result<std::vector<UsageRow>> Tenancy::usage(const std::string& key_name, int64_t from_hour, int64_t to_hour) {
@@ -185,6 +190,10 @@ void Lease::record_locked() {
   counts_.requests = 1;
   owner_.meter_->record(caller_.key_id, model_, unix_now(), counts_);
   owner_.limiter_.release(caller_.key_id);
+  std::lock_guard lock(owner_.totals_mutex_);
+  auto& totals = owner_.totals_;
+  const bool own = totals.count(caller_.key_name) || totals.size() < Tenancy::kMaxKeySeries;
+  totals[own ? caller_.key_name : std::string("_other")] += counts_;
 }
 
 }  // namespace hearth::tenants

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -85,6 +86,11 @@ class Tenancy {
   // Usage with from_hour <= hour < to_hour, of one key by name or of all (""): stored and pending.
   Result<std::vector<UsageRow>> usage(const std::string& key_name, int64_t from_hour, int64_t to_hour);
   MeterHealth health() { return meter_->health(); }
+  // What each key used since this process started, for per-key Prometheus counters. The first
+  // kMaxKeySeries keys get their own series and the rest share "_other", so a server with
+  // thousands of keys keeps /metrics bounded.
+  static constexpr size_t kMaxKeySeries = 500;
+  std::vector<std::pair<std::string, UsageCounts>> key_totals();
   // Writes what is pending and marks the run cleanly stopped.
   void shutdown();
 
@@ -110,6 +116,8 @@ class Tenancy {
   std::mutex keys_mutex_;
   std::unordered_map<std::string, KeyRecord> keys_;  // by id
   double keys_checked_s_ = -1;
+  std::mutex totals_mutex_;
+  std::map<std::string, UsageCounts> totals_;  // by key name, bounded as key_totals() says
 };
 
 }  // namespace hearth::tenants

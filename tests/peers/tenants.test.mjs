@@ -307,6 +307,13 @@ test("usage equals the sum of the usage fields the client received, after 1,000 
     assert.ok(extra >= s.cancelledChunks && extra <= s.cancelledMax, `load-${i}: ${extra} completion tokens for cancelled streams`);
   }
   assert.equal(all, 1000);
+  // Per-key counters in /metrics agree with the store.
+  const m = await metrics(server.url);
+  for (const [i, key] of keys.entries()) {
+    const used = await usageOf(server.url, key);
+    assert.equal(m.get(`hearth_key_requests_total{key="load-${i}"}`), used.requests);
+    assert.equal(m.get(`hearth_key_completion_tokens_total{key="load-${i}"}`), used.completion_tokens);
+  }
   const byAdmin = await adminUsage(server.url);
   assert.ok(byAdmin.totals.requests >= 1000);
 });

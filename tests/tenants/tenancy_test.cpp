@@ -114,6 +114,10 @@ TEST(Tenancy, LeasesMeterExactlyAndACleanStopLosesNothing) {
     auto rows = t->usage("alice", 0, int64_t{1} << 40);
     ASSERT_TRUE(rows);
     EXPECT_EQ(total(*rows), (UsageCounts{6, 50, 5, 35, 2}));
+    const auto totals = t->key_totals();
+    ASSERT_EQ(totals.size(), 1u);
+    EXPECT_EQ(totals[0].first, "alice");
+    EXPECT_EQ(totals[0].second, (UsageCounts{6, 50, 5, 35, 2}));
     auto nobody = t->usage("nobody", 0, int64_t{1} << 40);
     ASSERT_TRUE(nobody);
     EXPECT_TRUE(nobody->empty());

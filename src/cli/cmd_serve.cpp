@@ -129,6 +129,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--request-timeout", a->server.request_timeout_s, "Seconds a request may run")->capture_default_str();
   cmd->add_option("--shutdown-grace", a->server.shutdown_grace_s, "Seconds in-flight requests get on SIGTERM")
       ->capture_default_str();
+  cmd->add_flag("--log-requests", a->server.log_requests,
+                "A JSON line per API request on stderr: id, route, key, model, status, tokens, TTFT, duration");
   cmd->add_flag("!--no-webui", a->server.web_ui, "Do not serve the web chat (/) and dashboard (/dashboard)");
   cmd->callback([a, &exit_code] { exit_code = serve(*a); });
 }

@@ -9,10 +9,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -76,6 +78,31 @@ std::map<std::string, std::string> query_params(std::string_view target) {
   }
   return out;
 }
+
+// One JSON line per API request on stderr when it ends (--log-requests): who asked, for what, how
+// much it used and how long it took. Filled in as the request goes; written by the destructor, so
+// every way out of a request (answer, error, cancel, timeout) leaves its line.
+struct RequestLog {
+  bool on = false;
+  std::string id, route, key, model;
+  Clock::time_point start = Clock::now();
+  std::optional<Clock::time_point> first_token;
+  int status = 0;  // 499: the client went away
+  bool stream = false;
+  int64_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+
+  ~RequestLog() {
+    if (!on) return;
+    const auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    json line = {{"time", unix_now()}, {"request_id", id}, {"route", route}, {"key", key.empty() ? json(nullptr) : json(key)},
+                 {"model", model.empty() ? json(nullptr) : json(model)}, {"status", status}, {"stream", stream},
+                 {"prompt_tokens", prompt_tokens}, {"cached_tokens", cached_tokens},
+                 {"completion_tokens", completion_tokens},
+                 {"ttft_ms", first_token ? json(std::round(ms(*first_token - start) * 10) / 10) : json(nullptr)},
+                 {"duration_ms", std::round(ms(Clock::now() - start) * 10) / 10}};
+    fmt::print(stderr, "{}\n", line.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+};
 
 std::string metering_metrics(const tenants::MeterHealth& h,
                              const std::vector<std::pair<std::string, tenants::UsageCounts>>& keys) {
@@ -312,6 +339,13 @@ class Response {
   const GenerationPlan plan;
 
   bool all_finished() const { return finished_ == texts_.size(); }
+  const std::string& id() const { return id_; }
+  // The token counts of the choices finished so far (what the usage field reports).
+  void usage_into(int64_t& prompt, int64_t& cached, int64_t& completion) const {
+    prompt = prompt_tokens_;
+    cached = cached_tokens_;
+    completion = completion_tokens_;
+  }
 
   // Takes one event; returns the SSE text it produces when streaming ("" otherwise).
   std::string add(ChoiceEvent& ev) {
@@ -746,6 +780,13 @@ struct Server::Impl {
     return not_found(req, path);
   }
 
+  // send(), noting the status in the request's log line.
+  static awaitable<bool> send(beast::tcp_stream& stream, RequestLog& log, http::response<http::string_body> res,
+                              bool keep_alive) {
+    log.status = res.result_int();
+    co_return co_await send(stream, std::move(res), keep_alive);
+  }
+
   static awaitable<bool> send(beast::tcp_stream& stream, http::response<http::string_body> res, bool keep_alive) {
     res.keep_alive(keep_alive);
     beast::error_code ec;
@@ -824,6 +865,7 @@ struct Server::Impl {
     const bool keep = req.keep_alive() && !shutting_down;
     std::string path(req.target());
     if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+    RequestLog rlog;  // written for API routes only (below)
     const auto method = req.method();
 
     if (method == http::verb::options && !options.cors_origins.empty()) {
@@ -831,10 +873,10 @@ struct Server::Impl {
       res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
       res.set(http::field::access_control_allow_headers, "Authorization, Content-Type, x-api-key, anthropic-version");
       res.set(http::field::access_control_max_age, "600");
-      co_return co_await send(stream, std::move(res), keep);
+      co_return co_await send(stream, rlog, std::move(res), keep);
     }
     if (path == "/health") {
-      if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
+      if (method != http::verb::get) co_return co_await send(stream, rlog, method_not_allowed(req), keep);
       const bool ok = ready && !shutting_down;
       json status = {{"status", ok ? "ok" : "loading"}};
       if (options.tenancy) {
@@ -843,12 +885,12 @@ struct Server::Impl {
         status["metering"] = h.degraded ? "degraded" : "ok";
         if (h.degraded) status["metering_error"] = h.last_error;
       }
-      co_return co_await send(stream, make_response(req, ok ? http::status::ok : http::status::service_unavailable,
+      co_return co_await send(stream, rlog, make_response(req, ok ? http::status::ok : http::status::service_unavailable,
                                                     dump(status)),
                               keep);
     }
     if (path == "/metrics") {
-      if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
+      if (method != http::verb::get) co_return co_await send(stream, rlog, method_not_allowed(req), keep);
       std::vector<ModelMetrics> all;
       if (ready)
         for (const auto& sv : served) all.push_back({sv->model.name, sv->engine->metrics()});
@@ -856,7 +898,7 @@ struct Server::Impl {
         all.push_back({});
       std::string text = render_metrics(all, ready.load());
       if (options.tenancy) text += metering_metrics(options.tenancy->health(), options.tenancy->key_totals());
-      co_return co_await send(stream, make_response(req, http::status::ok, text, "text/plain; version=0.0.4; charset=utf-8"),
+      co_return co_await send(stream, rlog, make_response(req, http::status::ok, text, "text/plain; version=0.0.4; charset=utf-8"),
                               keep);
     }
     const bool rerank_path = path == "/v1/rerank" || path == "/rerank" || path == "/v1/reranking" || path == "/reranking";
@@ -864,17 +906,20 @@ struct Server::Impl {
     const bool api = path.rfind("/v1/", 0) == 0 || path == "/tokenize" || path == "/detokenize" ||
                      path == "/apply-template" || rerank_path || admin;
     if (!api && path == "/" && method == http::verb::head && !options.web_ui)
-      co_return co_await send(stream, make_response(req, http::status::ok, ""), keep);  // a client's liveness probe
+      co_return co_await send(stream, rlog, make_response(req, http::status::ok, ""), keep);  // a client's liveness probe
     if (!api) {
       // The pages carry no secret (the API key stays in the browser), so they need none.
       const WebAsset* asset = options.web_ui ? find_web_asset(path == "/index.html" ? "/" : path) : nullptr;
-      if (!asset) co_return co_await send(stream, not_found(req, path), keep);
+      if (!asset) co_return co_await send(stream, rlog, not_found(req, path), keep);
       if (method != http::verb::get && method != http::verb::head)
-        co_return co_await send(stream, method_not_allowed(req), keep);
-      co_return co_await send(stream, web_response(req, *asset), keep);
+        co_return co_await send(stream, rlog, method_not_allowed(req), keep);
+      co_return co_await send(stream, rlog, web_response(req, *asset), keep);
     }
+    rlog.on = options.log_requests;
+    rlog.route = path;
+    if (rlog.on) rlog.id = random_id("req-");
     const std::string given = presented_key(req);
-    if (admin) co_return co_await send(stream, admin_route(req, path, given), keep);
+    if (admin) co_return co_await send(stream, rlog, admin_route(req, path, given), keep);
     // Who is calling: nobody asked (no keys configured), a --api-key (no limits), or a named key.
     std::optional<tenants::Caller> caller;
     if (!options.api_keys.empty() || options.tenancy) {
@@ -884,40 +929,41 @@ struct Server::Impl {
         auto found = options.tenancy->authenticate(given);
         if (auto* c = std::get_if<tenants::Caller>(&found)) {
           caller = std::move(*c);
+          rlog.key = caller->key_name;
           ok = true;
         } else {
           why = std::get<tenants::Rejected>(found).message;
         }
       }
       if (!ok)
-        co_return co_await send(stream, error_response(req, api_error(401, why, "invalid_request_error", "invalid_api_key")),
+        co_return co_await send(stream, rlog, error_response(req, api_error(401, why, "invalid_request_error", "invalid_api_key")),
                                 keep);
     }
     if (path == "/v1/usage") {
-      if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
-      co_return co_await send(stream, own_usage(req, caller), keep);
+      if (method != http::verb::get) co_return co_await send(stream, rlog, method_not_allowed(req), keep);
+      co_return co_await send(stream, rlog, own_usage(req, caller), keep);
     }
     if (!ready || shutting_down) {
       ApiError e = api_error(503, shutting_down ? std::string("the server is shutting down")
                                                 : std::string("the model is still loading"),
                              "server_error");
       e.retry_after = 1;
-      co_return co_await send(stream, error_response(req, e), keep);
+      co_return co_await send(stream, rlog, error_response(req, e), keep);
     }
 
     if (path == "/v1/models" || path.rfind("/v1/models/", 0) == 0) {
-      if (method != http::verb::get) co_return co_await send(stream, method_not_allowed(req), keep);
-      co_return co_await send(stream, models(req, path, caller), keep);
+      if (method != http::verb::get) co_return co_await send(stream, rlog, method_not_allowed(req), keep);
+      co_return co_await send(stream, rlog, models(req, path, caller), keep);
     }
     const bool known_post = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" ||
                             path == "/detokenize" || path == "/apply-template" || path == "/v1/embeddings" ||
                             path == "/v1/messages" || path == "/v1/messages/count_tokens" || path == "/v1/responses" ||
                             rerank_path;
-    if (!known_post) co_return co_await send(stream, not_found(req, path), keep);
-    if (method != http::verb::post) co_return co_await send(stream, method_not_allowed(req), keep);
+    if (!known_post) co_return co_await send(stream, rlog, not_found(req, path), keep);
+    if (method != http::verb::post) co_return co_await send(stream, rlog, method_not_allowed(req), keep);
 
     ApiResult<ojson> parsed = parse_json_body(req.body());
-    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), keep);
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, rlog, error_response(req, *e), keep);
     const ojson& body = std::get<ojson>(parsed);
     // The request's "model" picks one of the served models (none given: the first).
     const Served* chosen = served.front().get();
@@ -933,10 +979,11 @@ struct Server::Impl {
           e->message = fmt::format("The model '{}' does not exist. This server serves {}.",
                                    body["model"].get<std::string>(), fmt::join(names, ", "));
         }
-        co_return co_await send(stream, error_response(req, *e), keep);
+        co_return co_await send(stream, rlog, error_response(req, *e), keep);
       }
     }
     const Served& s = *chosen;
+    rlog.model = s.model.name;
     if (caller && !tenants::Tenancy::allows_model(*caller, s.model.name))
       co_return co_await send(stream,
                               error_response(req, api_error(403, fmt::format("The API key '{}' may not use the model '{}'.",
@@ -945,17 +992,17 @@ struct Server::Impl {
                               keep);
     const tenants::Caller* who = caller ? &*caller : nullptr;
 
-    if (path == "/tokenize") co_return co_await send(stream, tokenize(s, req, body), keep);
-    if (path == "/detokenize") co_return co_await send(stream, detokenize(s, req, body), keep);
-    if (path == "/apply-template") co_return co_await send(stream, apply_template(s, req, body), keep);
-    if (path == "/v1/embeddings") co_return co_await embeddings(s, stream, req, body, who);
-    if (rerank_path) co_return co_await rerank(s, stream, req, body, who);
-    if (path == "/v1/messages/count_tokens") co_return co_await send(stream, count_tokens(s, req, body), keep);
+    if (path == "/tokenize") co_return co_await send(stream, rlog, tokenize(s, req, body), keep);
+    if (path == "/detokenize") co_return co_await send(stream, rlog, detokenize(s, req, body), keep);
+    if (path == "/apply-template") co_return co_await send(stream, rlog, apply_template(s, req, body), keep);
+    if (path == "/v1/embeddings") co_return co_await embeddings(s, stream, req, body, who, rlog);
+    if (rerank_path) co_return co_await rerank(s, stream, req, body, who, rlog);
+    if (path == "/v1/messages/count_tokens") co_return co_await send(stream, rlog, count_tokens(s, req, body), keep);
     const Shape shape = path == "/v1/chat/completions" ? Shape::kChat
                         : path == "/v1/messages"       ? Shape::kAnthropic
                         : path == "/v1/responses"      ? Shape::kResponses
                                                        : Shape::kCompletions;
-    co_return co_await generate(s, stream, req, body, shape, who);
+    co_return co_await generate(s, stream, req, body, shape, who, rlog);
   }
 
   // Anthropic's /v1/messages/count_tokens: the prompt's tokens as the chat template renders it.
@@ -1094,14 +1141,14 @@ struct Server::Impl {
 
   // `s` lives as long as the server (coroutines may hold it across suspensions).
   awaitable<bool> generate(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body, Shape shape,
-                           const tenants::Caller* caller) {
+                           const tenants::Caller* caller, RequestLog& rlog) {
     const ModelContext& model = s.model;
     engine::Engine* engine = s.engine;
     // Anthropic's and the Responses API's requests are translated into a chat request.
     ojson chat_body;
     if (shape == Shape::kAnthropic) {
       auto translated = anthropic::to_chat_request(body);
-      if (auto* e = std::get_if<ApiError>(&translated)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+      if (auto* e = std::get_if<ApiError>(&translated)) co_return co_await send(stream, rlog, error_response(req, *e), req.keep_alive());
       anthropic::Translated& t = std::get<anthropic::Translated>(translated);
       chat_body = std::move(t.chat_body);
       // thinking.budget_tokens, where the model thinks in <think> tags hearth can close.
@@ -1111,7 +1158,7 @@ struct Server::Impl {
     ojson echo;
     if (shape == Shape::kResponses) {
       auto translated = responses::to_chat_request(body);
-      if (auto* e = std::get_if<ApiError>(&translated)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+      if (auto* e = std::get_if<ApiError>(&translated)) co_return co_await send(stream, rlog, error_response(req, *e), req.keep_alive());
       responses::Translated& t = std::get<responses::Translated>(translated);
       chat_body = std::move(t.chat_body);
       echo = std::move(t.echo);
@@ -1120,14 +1167,14 @@ struct Server::Impl {
     auto fail = [&](const ApiError& e) { return shape == Shape::kResponses ? responses::to_responses_error(e) : e; };
     const ojson& request = shape == Shape::kAnthropic || shape == Shape::kResponses ? chat_body : body;
     auto parsed = shape == Shape::kCompletions ? parse_completion_request(request, model) : parse_chat_request(request, model);
-    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, fail(*e)), req.keep_alive());
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, rlog, error_response(req, fail(*e)), req.keep_alive());
     if (shape == Shape::kAnthropic || shape == Shape::kResponses) {
       // These shapes carry content, reasoning and calls apart: always read the answer.
       GenerationPlan& p = std::get<GenerationPlan>(parsed);
       if (!p.output) p.output = chat::OutputFormats{chat::ToolCallFormat::kNone, model.output_formats.reasoning};
     }
     auto lengths = resolve_lengths(std::get<GenerationPlan>(parsed), model);
-    if (auto* e = std::get_if<ApiError>(&lengths)) co_return co_await send(stream, error_response(req, fail(*e)), req.keep_alive());
+    if (auto* e = std::get_if<ApiError>(&lengths)) co_return co_await send(stream, rlog, error_response(req, fail(*e)), req.keep_alive());
 
     auto job = std::make_shared<Job>(stream.get_executor());
     if (caller) {
@@ -1136,14 +1183,16 @@ struct Server::Impl {
       for (const auto& prompt : p.prompts) prompt_tokens += static_cast<int64_t>(prompt.tokens.size()) * p.n;
       auto admitted = options.tenancy->admit(*caller, model.name, prompt_tokens, static_cast<int>(p.prompts.size()) * p.n);
       if (auto* refused = std::get_if<tenants::Refusal>(&admitted))
-        co_return co_await send(stream, rate_limited(req, *caller, *refused), req.keep_alive());
+        co_return co_await send(stream, rlog, rate_limited(req, *caller, *refused), req.keep_alive());
       job->lease = std::get<std::shared_ptr<tenants::Lease>>(std::move(admitted));
     }
     Response out(std::move(std::get<GenerationPlan>(parsed)), shape, model.name, std::move(echo));
     const GenerationPlan& plan = out.plan;
+    rlog.stream = plan.stream;
+    rlog.id = out.id();
     if (std::optional<ApiError> e = submit_all(s, *job, plan, std::get<std::vector<int64_t>>(lengths))) {
       if (job->lease) job->lease->fail();
-      co_return co_await send(stream, error_response(req, *e), false);
+      co_return co_await send(stream, rlog, error_response(req, *e), false);
     }
     const InFlight in_flight(active_generations);
     watch_client(stream, job, engine);
@@ -1153,6 +1202,7 @@ struct Server::Impl {
     beast::error_code ec;
     if (plan.stream) {
       const std::string head = sse_head(req, caller) + out.stream_head();
+      rlog.status = 200;
       co_await asio::async_write(stream, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
     }
     while (!out.all_finished() && !ec) {
@@ -1175,18 +1225,24 @@ struct Server::Impl {
         continue;
       }
       std::string text;
-      for (ChoiceEvent& ev : events) text += out.add(ev);
+      for (ChoiceEvent& ev : events) {
+        if (!rlog.first_token && !ev.text.empty()) rlog.first_token = Clock::now();
+        text += out.add(ev);
+      }
       if (plan.stream && !timed_out && !text.empty())
         co_await asio::async_write(stream, asio::buffer(text), asio::redirect_error(use_awaitable, ec));
     }
+    out.usage_into(rlog.prompt_tokens, rlog.cached_tokens, rlog.completion_tokens);
     if (ec || job->client_gone) {
+      rlog.status = 499;
       for (uint64_t eid : job->engine_ids) engine->cancel(eid);
       co_return false;
     }
     if (timed_out) {
       ApiError e = api_error(504, fmt::format("the request did not finish within {} s", options.request_timeout_s),
                              "timeout_error", "timeout");
-      if (!plan.stream) co_return co_await send(stream, error_response(req, e), false);
+      if (!plan.stream) co_return co_await send(stream, rlog, error_response(req, e), false);
+      rlog.status = 504;
       const std::string tail = shape == Shape::kAnthropic   ? anthropic::error_event(e)
                                : shape == Shape::kResponses ? "event: error\ndata: " + dump(json{{"type", "error"},
                                                                   {"code", "timeout"}, {"message", e.message}}) + "\n\n"
@@ -1201,7 +1257,7 @@ struct Server::Impl {
     }
     auto res = make_response(req, http::status::ok, out.body());
     add_rate_headers(res, caller);
-    co_return co_await send(stream, std::move(res), false);
+    co_return co_await send(stream, rlog, std::move(res), false);
   }
 
   // --- embeddings and reranking ---------------------------------------------------------------
@@ -1217,18 +1273,19 @@ struct Server::Impl {
   // Each input is a prefill-only engine request pooled the model's way, batched with whatever
   // else is running; resolves once every input is pooled (or answers the error itself).
   awaitable<Pooled> run_pooled(const Served& s, beast::tcp_stream& stream, Request& req, const std::vector<std::vector<int32_t>>& inputs,
-                               const char* param, const tenants::Caller* caller) {
+                               const char* param, const tenants::Caller* caller, RequestLog& rlog) {
     const ModelContext& model = s.model;
     engine::Engine* engine = s.engine;
     Pooled out;
     auto job = std::make_shared<EmbedJob>(stream.get_executor(), inputs.size());
+    for (const auto& input : inputs) rlog.prompt_tokens += static_cast<int64_t>(input.size());
     if (caller) {
       int64_t prompt_tokens = 0;
       for (const auto& input : inputs) prompt_tokens += static_cast<int64_t>(input.size());
       auto admitted = options.tenancy->admit(*caller, model.name, prompt_tokens, static_cast<int>(inputs.size()));
       if (auto* refused = std::get_if<tenants::Refusal>(&admitted)) {
         out.answered = true;
-        out.keep = co_await send(stream, rate_limited(req, *caller, *refused), req.keep_alive());
+        out.keep = co_await send(stream, rlog, rate_limited(req, *caller, *refused), req.keep_alive());
         co_return out;
       }
       job->lease = std::get<std::shared_ptr<tenants::Lease>>(std::move(admitted));
@@ -1268,7 +1325,7 @@ struct Server::Impl {
       if (refused) {
         for (uint64_t id : job->engine_ids) engine->cancel(id);
         out.answered = true;
-        out.keep = co_await send(stream, error_response(req, *refused), false);
+        out.keep = co_await send(stream, rlog, error_response(req, *refused), false);
         co_return out;
       }
       job->signal.expires_at(timed_out ? Clock::now() + std::chrono::seconds(5) : deadline);
@@ -1277,9 +1334,12 @@ struct Server::Impl {
       if (!wait_ec && timed_out) break;  // the engine did not answer the cancel in time
     }
     out.answered = true;
-    if (job->client_gone) co_return out;
+    if (job->client_gone) {
+      rlog.status = 499;
+      co_return out;
+    }
     if (timed_out) {
-      out.keep = co_await send(stream, error_response(req, api_error(504, fmt::format("the request did not finish within {} s",
+      out.keep = co_await send(stream, rlog, error_response(req, api_error(504, fmt::format("the request did not finish within {} s",
                                                                                         options.request_timeout_s),
                                                                      "timeout_error", "timeout")),
                                false);
@@ -1299,7 +1359,7 @@ struct Server::Impl {
       ApiError e = api_error(503, fin.error.empty() ? std::string("the request was aborted") : fin.error,
                              "server_error", "overloaded");
       e.retry_after = 1;
-      out.keep = co_await send(stream, error_response(req, e), false);
+      out.keep = co_await send(stream, rlog, error_response(req, e), false);
       co_return out;
     }
     out.answered = false;
@@ -1309,31 +1369,31 @@ struct Server::Impl {
   // The connection closes after these, as after a generation: the read that watches for the
   // client going away may have taken bytes of a next request.
   awaitable<bool> embeddings(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body,
-                             const tenants::Caller* caller) {
+                             const tenants::Caller* caller, RequestLog& rlog) {
     const ModelContext& model = s.model;
     auto parsed = parse_embeddings_request(body, model);
-    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, rlog, error_response(req, *e), req.keep_alive());
     const EmbeddingPlan plan = std::move(std::get<EmbeddingPlan>(parsed));
-    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "input", caller);
+    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "input", caller, rlog);
     if (pooled.answered) co_return pooled.keep;
     auto res = make_response(req, http::status::ok, embeddings_response(plan, std::move(pooled.vectors), model.name));
     add_rate_headers(res, caller);
-    co_return co_await send(stream, std::move(res), false);
+    co_return co_await send(stream, rlog, std::move(res), false);
   }
 
   awaitable<bool> rerank(const Served& s, beast::tcp_stream& stream, Request& req, const ojson& body,
-                         const tenants::Caller* caller) {
+                         const tenants::Caller* caller, RequestLog& rlog) {
     const ModelContext& model = s.model;
     auto parsed = parse_rerank_request(body, model);
-    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, error_response(req, *e), req.keep_alive());
+    if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, rlog, error_response(req, *e), req.keep_alive());
     const RerankPlan plan = std::move(std::get<RerankPlan>(parsed));
-    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "documents", caller);
+    Pooled pooled = co_await run_pooled(s, stream, req, plan.inputs, "documents", caller, rlog);
     if (pooled.answered) co_return pooled.keep;
     std::vector<float> scores;
     for (const std::vector<float>& probs : pooled.vectors) scores.push_back(probs[0]);  // the first class's ("yes")
     auto res = make_response(req, http::status::ok, rerank_response(plan, scores, model.name));
     add_rate_headers(res, caller);
-    co_return co_await send(stream, std::move(res), false);
+    co_return co_await send(stream, rlog, std::move(res), false);
   }
 
   // Queues one engine request per choice; on failure cancels those already queued.

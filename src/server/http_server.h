@@ -37,6 +37,7 @@ struct ServerOptions {
   uint64_t max_body_bytes = 16u << 20;
   double request_timeout_s = 600;
   double shutdown_grace_s = 10;
+  bool log_requests = false;  // a JSON line per API request on stderr
   bool web_ui = true;          // the chat page at / and the dashboard at /dashboard
   bool handle_signals = true;  // SIGINT/SIGTERM shut down (off when embedded, as in `hearth chat`)
 };

@@ -29,7 +29,7 @@ function clientFor(url, key) {
 
 async function serveDb(dbPath, extra = []) {
   return startServer(MODEL, ["--served-model-name", "tiny", "-m", OTHER, "--served-model-name", "other", "--db", dbPath,
-                             "--admin-key", ADMIN, ...extra]);
+                             "--admin-key", ADMIN, "--log-requests", ...extra]);
 }
 
 async function usageOf(url, key, query = "") {
@@ -223,6 +223,34 @@ test("admin routes create, show, change and revoke keys; usage comes as JSON or 
     2_000, "the key revoked over HTTP to be refused");
   const list = await (await fetch(`${server.url}/admin/keys`, { headers: h })).json();
   assert.ok(list.data.some((k) => k.name === "made-over-http" && k.revoked_at !== null));
+});
+
+test("--log-requests writes a JSON line per request: id, key, model, status, tokens, TTFT, duration", async () => {
+  const key = createKey(db, "logged", "--rpm", "2");
+  const client = clientFor(server.url, key);
+  const r = await client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "log me" }], max_tokens: 4 });
+  const stream = await client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "and me" }],
+                                                         max_tokens: 300, ignore_eos: true, stream: true });
+  for await (const c of stream) if (c.choices?.[0]?.delta?.content) break;
+  stream.controller.abort();
+  await assert.rejects(client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "x" }], max_tokens: 1 }),
+    (err) => err.status === 429);
+  const lines = () => server.log().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+    .filter((l) => l.key === "logged");
+  await eventually(() => lines().length === 3, 10_000, "three log lines");
+  const [done, cancelled, refused] = lines();
+  assert.equal(done.request_id, r.id);
+  assert.equal(done.route, "/v1/chat/completions");
+  assert.equal(done.model, "tiny");
+  assert.equal(done.status, 200);
+  assert.equal(done.stream, false);
+  assert.equal(done.prompt_tokens, r.usage.prompt_tokens);
+  assert.equal(done.completion_tokens, r.usage.completion_tokens);
+  assert.ok(done.ttft_ms > 0 && done.ttft_ms <= done.duration_ms, JSON.stringify(done));
+  assert.equal(cancelled.status, 499);
+  assert.equal(cancelled.stream, true);
+  assert.equal(refused.status, 429);
+  assert.equal(refused.completion_tokens, 0);
 });
 
 // Mixed load through the openai client: streamed and not, some streams cancelled after a few

@@ -11,7 +11,7 @@ SERVE_PACKAGES=(
   libpcre2-dev libicu-dev
   libboost-dev
   libedit-dev                      # line editing in `hearth chat`
-  libsqlite3-dev libssl-dev         # the keys and usage store (`serve --db`), key hashing
+  libsqlite3-dev libpq-dev libssl-dev  # the keys and usage store (`serve --db`: SQLite or PostgreSQL), key hashing
 )
 TEST_PACKAGES=(
   git
@@ -21,6 +21,7 @@ TEST_PACKAGES=(
   python3-torch python3-tqdm       # llama.cpp's HF converter, the reference for HF folder loading
   g++-aarch64-linux-gnu qemu-user  # the AArch64 NEON kernels, cross-built and tested under emulation
   chromium                         # the web chat and dashboard, driven by puppeteer-core
+  postgresql                       # a real server for the shared key and usage store
 )
 serve_only=0
 [ "${1:-}" = "--serve" ] && serve_only=1

@@ -27,7 +27,8 @@ struct ServeArgs {
   std::vector<std::string> names;
   server::ServerOptions server;
   uint64_t max_body_mb = 16;
-  std::string db;            // keys and usage (SQLite file)
+  std::string db;            // keys and usage (SQLite file or postgresql:// URI)
+  std::string replica;       // this server's name in a shared store's runs
   int64_t usage_flush_ms = 200;
 };
 
@@ -55,6 +56,7 @@ int serve(ServeArgs a) {
     }
     tenants::TenancyOptions to;
     to.db_path = a.db;
+    to.replica = a.replica;
     to.flush_window = std::chrono::milliseconds(a.usage_flush_ms);
     to.log = [](const std::string& line) { fmt::print(stderr, "serve: {}\n", line); };
     auto opened = tenants::Tenancy::open(std::move(to));
@@ -64,7 +66,8 @@ int serve(ServeArgs a) {
     }
     tenancy = std::move(*opened);
     a.server.tenancy = tenancy.get();
-    fmt::print(stderr, "serve: keys and usage in {} (usage written every {} ms)\n", a.db, a.usage_flush_ms);
+    fmt::print(stderr, "serve: keys and usage in {} (usage written every {} ms)\n",
+               tenants::Store::is_postgres(a.db) ? std::string("PostgreSQL") : a.db, a.usage_flush_ms);
   }
   server::Server srv(a.server);
   if (Status st = srv.start(); !st.ok()) {
@@ -118,7 +121,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--port", a->server.port, "Port (0: any free port)")->capture_default_str();
   cmd->add_option("--api-key", a->server.api_keys,
                   "Require 'Authorization: Bearer KEY' on the API (repeatable; also $HEARTH_API_KEY)");
-  cmd->add_option("--db", a->db, "Keys, quotas and usage: a SQLite file (created on first start; see `hearth keys`)");
+  cmd->add_option("--db", a->db, "Keys, quotas and usage: a SQLite file (created on first start) or a postgresql:// "
+                  "URI that replicas share (see `hearth keys`)");
+  cmd->add_option("--replica", a->replica, "This server's name among replicas sharing --db (default: the host name)");
   cmd->add_option("--admin-key", a->server.admin_keys,
                   "The key that opens /admin/keys and /admin/usage (repeatable; also $HEARTH_ADMIN_KEY)");
   cmd->add_option("--usage-flush-ms", a->usage_flush_ms,

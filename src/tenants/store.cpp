@@ -1,108 +1,24 @@
 #include "tenants/store.h"
 
-#include <sqlite3.h>
-
-#include <cstring>
+#include "tenants/postgres_store.h"
+#include "tenants/sqlite_store.h"
 
 namespace hearth::tenants {
-namespace {
 
-// A prepared statement that finalises itself.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool ok() const { return rc_ == SQLITE_OK; }
-  Stmt& bind(int i, int64_t v) {
-    if (ok()) rc_ = sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& bind(int i, const std::string& v) {
-    if (ok()) rc_ = sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind_blob(int i, const uint8_t* p, size_t n) {
-    if (ok()) rc_ = sqlite3_bind_blob(s_, i, p, static_cast<int>(n), SQLITE_TRANSIENT);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return ok() ? sqlite3_step(s_) : rc_; }
-  void reset() { sqlite3_reset(s_); }
-  int64_t integer(int col) const { return sqlite3_column_int64(s_, col); }
-  std::string text(int col) const {
-    const unsigned char* t = sqlite3_column_text(s_, col);
-    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-  template <size_t N>
-  bool blob(int col, std::array<uint8_t, N>& out) const {
-    if (static_cast<size_t>(sqlite3_column_bytes(s_, col)) != N) return false;
-    std::memcpy(out.data(), sqlite3_column_blob(s_, col), N);
-    return true;
-  }
-  std::string error() const { return sqlite3_errmsg(db_); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-  int rc_;
-};
-
-// Each entry brings the schema from version i to i + 1; append, never edit.
-constexpr const char* kMigrations[] = {
-    R"sql(
-CREATE TABLE keys (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  salt BLOB NOT NULL,
-  hash BLOB NOT NULL,
-  rpm INTEGER NOT NULL DEFAULT 0,
-  tpm INTEGER NOT NULL DEFAULT 0,
-  tokens_per_day INTEGER NOT NULL DEFAULT 0,
-  max_concurrent INTEGER NOT NULL DEFAULT 0,
-  models TEXT NOT NULL DEFAULT '',
-  expires_at INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  revoked_at INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE usage (
-  key_id TEXT NOT NULL,
-  model TEXT NOT NULL,
-  hour INTEGER NOT NULL,
-  requests INTEGER NOT NULL DEFAULT 0,
-  prompt_tokens INTEGER NOT NULL DEFAULT 0,
-  cached_tokens INTEGER NOT NULL DEFAULT 0,
-  completion_tokens INTEGER NOT NULL DEFAULT 0,
-  errors INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (key_id, model, hour)
-);
-CREATE TABLE runs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  started_at INTEGER NOT NULL,
-  last_flush_ms INTEGER NOT NULL DEFAULT 0,
-  stopped_at INTEGER NOT NULL DEFAULT 0
-);
-)sql",
-};
-constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
-
-std::string join_models(const std::vector<std::string>& models) {
-  std::string out;
-  for (const std::string& m : models) out += (out.empty() ? "" : "\n") + m;
-  return out;
+bool Store::is_postgres(const std::string& spec) {
+  return spec.rfind("postgresql://", 0) == 0 || spec.rfind("postgres://", 0) == 0;
 }
-std::vector<std::string> split_models(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& spec, int busy_timeout_ms) {
+  return is_postgres(spec) ? open_postgres_store(spec) : open_sqlite_store(spec, busy_timeout_ms);
+}
+
+Status check_key_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return make_error("a key name has 1 to 64 characters (got {})", name.size());
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+      return make_error("a key name may hold only letters, digits, '.', '_' and '-'");
+  return {};
 }
 
 Status check_limits(const KeyLimits& l) {
@@ -114,225 +30,22 @@ Status check_limits(const KeyLimits& l) {
   return {};
 }
 
-}  // namespace
-
-Status check_key_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return make_error("a key name has 1 to 64 characters (got {})", name.size());
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-      return make_error("a key name may hold only letters, digits, '.', '_' and '-'");
-  return {};
-}
-
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, int busy_timeout_ms) {
-  std::unique_ptr<Store> s(new Store());
-  const int rc = sqlite3_open_v2(path.c_str(), &s->db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
-  if (rc != SQLITE_OK)
-    return make_error("--db {}: cannot open: {}", path, s->db_ ? sqlite3_errmsg(s->db_) : sqlite3_errstr(rc));
-  sqlite3_busy_timeout(s->db_, busy_timeout_ms);  // another process (`hearth keys`) may hold the lock briefly
-  if (Status st = s->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"); !st)
-    return make_error("--db {}: {}", path, st.message());
-  if (Status st = s->migrate(); !st) return make_error("--db {}: {}", path, st.message());
-  return s;
-}
-
-Store::~Store() { sqlite3_close_v2(db_); }
-
-Status Store::exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) == SQLITE_OK) return {};
-  std::string message = err ? err : sqlite3_errmsg(db_);
-  sqlite3_free(err);
-  return make_error("{}", message);
-}
-
-Status Store::migrate() {
-  std::lock_guard lock(mutex_);
-  if (Status st = exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"); !st) return st;
-  int version = 0;
-  {
-    Stmt q(db_, "SELECT MAX(version) FROM schema_version");
-    if (q.step() == SQLITE_ROW) version = static_cast<int>(q.integer(0));
-  }
-  if (version > kSchemaVersion)
-    return make_error("the database's schema is version {}, newer than this hearth's {}: upgrade hearth", version,
-                      kSchemaVersion);
-  for (int v = version; v < kSchemaVersion; ++v) {
-    if (Status st = exec("BEGIN IMMEDIATE"); !st) return st;
-    Status st = exec(kMigrations[v]);
-    if (st) {
-      Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
-      if (ins.bind(1, int64_t{v + 1}).step() != SQLITE_DONE) st = make_error("{}", ins.error());
-    }
-    if (!st) {
-      (void)exec("ROLLBACK");
-      return make_error("migration to schema version {} failed: {}", v + 1, st.message());
-    }
-    if (Status c = exec("COMMIT"); !c) return c;
-  }
-  schema_version_ = kSchemaVersion;
-  return {};
-}
-
-Result<KeyRecord> Store::create_key(const std::string& name, const KeyLimits& limits, const NewSecret& secret,
-                                    int64_t now) {
-  if (Status st = check_key_name(name); !st) return st.error();
-  if (Status st = check_limits(limits); !st) return st.error();
-  std::lock_guard lock(mutex_);
-  Stmt q(db_,
-         "INSERT INTO keys (id, name, salt, hash, rpm, tpm, tokens_per_day, max_concurrent, models, expires_at, created_at) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  q.bind(1, secret.id).bind(2, name).bind_blob(3, secret.salt.data(), secret.salt.size());
-  q.bind_blob(4, secret.hash.data(), secret.hash.size()).bind(5, limits.rpm).bind(6, limits.tpm);
-  q.bind(7, limits.tokens_per_day).bind(8, limits.max_concurrent).bind(9, join_models(limits.models));
-  q.bind(10, limits.expires_at).bind(11, now);
-  const int rc = q.step();
-  if (rc == SQLITE_CONSTRAINT) return make_error("a key named '{}' exists already (names stay taken after a revoke)", name);
-  if (rc != SQLITE_DONE) return make_error("cannot store the key: {}", q.error());
-  KeyRecord r;
-  r.id = secret.id;
-  r.name = name;
-  r.salt = secret.salt;
-  r.hash = secret.hash;
-  r.limits = limits;
-  r.created_at = now;
-  return r;
-}
-
-Result<std::vector<KeyRecord>> Store::list_keys() {
-  std::lock_guard lock(mutex_);
-  Stmt q(db_,
-         "SELECT id, name, salt, hash, rpm, tpm, tokens_per_day, max_concurrent, models, expires_at, created_at, revoked_at "
-         "FROM keys ORDER BY created_at, name");
-  std::vector<KeyRecord> out;
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
-    KeyRecord r;
-    r.id = q.text(0);
-    r.name = q.text(1);
-    if (!q.blob(2, r.salt) || !q.blob(3, r.hash)) continue;  // a damaged row can match no secret: skip it
-    r.limits.rpm = q.integer(4);
-    r.limits.tpm = q.integer(5);
-    r.limits.tokens_per_day = q.integer(6);
-    r.limits.max_concurrent = q.integer(7);
-    r.limits.models = split_models(q.text(8));
-    r.limits.expires_at = q.integer(9);
-    r.created_at = q.integer(10);
-    r.revoked_at = q.integer(11);
-    out.push_back(std::move(r));
-  }
-  if (rc != SQLITE_DONE) return make_error("cannot read the keys: {}", q.error());
+std::string join_models(const std::vector<std::string>& models) {
+  std::string out;
+  for (const std::string& m : models) out += (out.empty() ? "" : "\n") + m;
   return out;
 }
 
-Status Store::revoke_key(const std::string& name, int64_t now) {
-  std::lock_guard lock(mutex_);
-  Stmt q(db_, "UPDATE keys SET revoked_at = ? WHERE name = ? AND revoked_at = 0");
-  if (q.bind(1, now).bind(2, name).step() != SQLITE_DONE) return make_error("cannot revoke: {}", q.error());
-  if (sqlite3_changes(db_) == 0) return make_error("no live key named '{}'", name);
-  return {};
-}
-
-Status Store::update_key(const std::string& name, const KeyLimits& limits) {
-  if (Status st = check_limits(limits); !st) return st;
-  std::lock_guard lock(mutex_);
-  Stmt q(db_,
-         "UPDATE keys SET rpm = ?, tpm = ?, tokens_per_day = ?, max_concurrent = ?, models = ?, expires_at = ? "
-         "WHERE name = ?");
-  q.bind(1, limits.rpm).bind(2, limits.tpm).bind(3, limits.tokens_per_day).bind(4, limits.max_concurrent);
-  q.bind(5, join_models(limits.models)).bind(6, limits.expires_at).bind(7, name);
-  if (q.step() != SQLITE_DONE) return make_error("cannot update: {}", q.error());
-  if (sqlite3_changes(db_) == 0) return make_error("no key named '{}'", name);
-  return {};
-}
-
-Status Store::add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t now_ms) {
-  std::lock_guard lock(mutex_);
-  if (Status st = exec("BEGIN IMMEDIATE"); !st) return st;
-  Status st;
-  {
-    Stmt q(db_,
-           "INSERT INTO usage (key_id, model, hour, requests, prompt_tokens, cached_tokens, completion_tokens, errors) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, model, hour) DO UPDATE SET "
-           "requests = requests + excluded.requests, prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-           "cached_tokens = cached_tokens + excluded.cached_tokens, "
-           "completion_tokens = completion_tokens + excluded.completion_tokens, errors = errors + excluded.errors");
-    for (const UsageRow& r : rows) {
-      q.reset();
-      q.bind(1, r.key_id).bind(2, r.model).bind(3, r.hour).bind(4, r.counts.requests).bind(5, r.counts.prompt_tokens);
-      q.bind(6, r.counts.cached_tokens).bind(7, r.counts.completion_tokens).bind(8, r.counts.errors);
-      if (q.step() != SQLITE_DONE) {
-        st = make_error("cannot record usage: {}", q.error());
-        break;
-      }
-    }
-    if (st) {
-      Stmt run(db_, "UPDATE runs SET last_flush_ms = ? WHERE id = ?");
-      if (run.bind(1, now_ms).bind(2, run_id).step() != SQLITE_DONE) st = make_error("cannot stamp the run: {}", run.error());
-    }
+std::vector<std::string> split_models(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
   }
-  if (!st) {
-    (void)exec("ROLLBACK");
-    return st;
-  }
-  return exec("COMMIT");
-}
-
-Result<std::vector<UsageRow>> Store::usage(const std::string& key_name, int64_t from_hour, int64_t to_hour) {
-  std::lock_guard lock(mutex_);
-  Stmt q(db_,
-         "SELECT u.key_id, COALESCE(k.name, ''), u.model, u.hour, u.requests, u.prompt_tokens, u.cached_tokens, "
-         "u.completion_tokens, u.errors FROM usage u LEFT JOIN keys k ON k.id = u.key_id "
-         "WHERE u.hour >= ? AND u.hour < ? AND (? = '' OR k.name = ?) ORDER BY u.hour, k.name, u.model");
-  q.bind(1, from_hour).bind(2, to_hour).bind(3, key_name).bind(4, key_name);
-  std::vector<UsageRow> out;
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
-    UsageRow r;
-    r.key_id = q.text(0);
-    r.key_name = q.text(1);
-    r.model = q.text(2);
-    r.hour = q.integer(3);
-    r.counts = {q.integer(4), q.integer(5), q.integer(6), q.integer(7), q.integer(8)};
-    out.push_back(std::move(r));
-  }
-  if (rc != SQLITE_DONE) return make_error("cannot read usage: {}", q.error());
   return out;
-}
-
-Result<std::pair<int64_t, PreviousRun>> Store::begin_run(int64_t now) {
-  std::lock_guard lock(mutex_);
-  PreviousRun prev;
-  {
-    Stmt q(db_, "SELECT started_at, last_flush_ms, stopped_at FROM runs ORDER BY id DESC LIMIT 1");
-    if (q.step() == SQLITE_ROW) {
-      prev.exists = true;
-      prev.started_at = q.integer(0);
-      prev.last_flush_ms = q.integer(1);
-      prev.clean = q.integer(2) != 0;
-    }
-  }
-  Stmt ins(db_, "INSERT INTO runs (started_at) VALUES (?)");
-  if (ins.bind(1, now).step() != SQLITE_DONE) return make_error("cannot register this run: {}", ins.error());
-  return std::make_pair(static_cast<int64_t>(sqlite3_last_insert_rowid(db_)), prev);
-}
-
-Status Store::end_run(int64_t run_id, int64_t now) {
-  std::lock_guard lock(mutex_);
-  Stmt q(db_, "UPDATE runs SET stopped_at = ? WHERE id = ?");
-  if (q.bind(1, now).bind(2, run_id).step() != SQLITE_DONE) return make_error("cannot mark the run stopped: {}", q.error());
-  return {};
-}
-
-bool Store::changed_elsewhere() {
-  std::lock_guard lock(mutex_);
-  Stmt q(db_, "PRAGMA data_version");
-  if (q.step() != SQLITE_ROW) return true;  // cannot tell: assume it changed
-  const int64_t v = q.integer(0);
-  const bool changed = v != data_version_;
-  data_version_ = v;
-  return changed;
 }
 
 }  // namespace hearth::tenants

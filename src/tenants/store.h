@@ -1,22 +1,19 @@
 // The tenants' store: API keys (a salted hash of each secret, never the secret) and metered usage
-// per key, model and hour, in an embedded SQLite database (WAL). The schema is versioned; a newer
-// binary migrates an older file at open, an older binary refuses a newer file.
+// per key, model and hour, in an embedded SQLite database (WAL) or in PostgreSQL. The schema is
+// versioned; a newer binary migrates an older store at open, an older binary refuses a newer one.
 //
-// One connection, used under a mutex: the HTTP thread reads keys, the meter's thread writes usage,
-// and `hearth keys` in another process may change keys at any time (data_version tells).
+// The HTTP thread reads keys, the meter's thread writes usage, and `hearth keys` in another
+// process (or another replica) may change keys at any time.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "tenants/secret.h"
-
-struct sqlite3;
 
 namespace hearth::tenants {
 
@@ -78,44 +75,43 @@ struct PreviousRun {
 // Names are what operators type: 1-64 of [A-Za-z0-9._-]. Anything else is refused with a reason.
 Status check_key_name(const std::string& name);
 
+// The store's operations; SQLite (a file) and PostgreSQL (a server several replicas share)
+// implement them. Each serialises its own use of its connection.
 class Store {
  public:
-  // Opens (creating where missing) the database at `path` and brings its schema up to date.
-  // A write waits up to busy_timeout_ms for another process's lock before it fails.
-  static Result<std::unique_ptr<Store>> open(const std::string& path, int busy_timeout_ms = 5000);
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  // `spec` is a file path (SQLite, WAL; created where missing) or a postgresql:// URI. The schema
+  // is brought up to date. A SQLite write waits up to busy_timeout_ms for another process's lock.
+  static Result<std::unique_ptr<Store>> open(const std::string& spec, int busy_timeout_ms = 5000);
+  static bool is_postgres(const std::string& spec);
+  virtual ~Store() = default;
 
-  int schema_version() const { return schema_version_; }
+  virtual int schema_version() const = 0;
 
-  Result<KeyRecord> create_key(const std::string& name, const KeyLimits& limits, const NewSecret& secret, int64_t now);
-  Result<std::vector<KeyRecord>> list_keys();
-  Status revoke_key(const std::string& name, int64_t now);
+  virtual Result<KeyRecord> create_key(const std::string& name, const KeyLimits& limits, const NewSecret& secret,
+                                       int64_t now) = 0;
+  virtual Result<std::vector<KeyRecord>> list_keys() = 0;
+  virtual Status revoke_key(const std::string& name, int64_t now) = 0;
   // Replaces the key's limits (callers read, change and write back).
-  Status update_key(const std::string& name, const KeyLimits& limits);
+  virtual Status update_key(const std::string& name, const KeyLimits& limits) = 0;
 
   // Adds each row's counts to what is stored, and stamps the run's last flush, in one transaction.
-  Status add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t now_ms);
+  virtual Status add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t now_ms) = 0;
   // Rows with from_hour <= hour < to_hour, of one key (by name) or of all ("").
-  Result<std::vector<UsageRow>> usage(const std::string& key_name, int64_t from_hour, int64_t to_hour);
+  virtual Result<std::vector<UsageRow>> usage(const std::string& key_name, int64_t from_hour, int64_t to_hour) = 0;
 
-  // Registers this server run and reports the previous one; end_run marks a clean stop.
-  Result<std::pair<int64_t, PreviousRun>> begin_run(int64_t now);
-  Status end_run(int64_t run_id, int64_t now);
+  // Registers this server run of `replica` and reports that replica's previous run; end_run
+  // marks a clean stop. (Replicas sharing a PostgreSQL store each have their own runs.)
+  virtual Result<std::pair<int64_t, PreviousRun>> begin_run(int64_t now, const std::string& replica) = 0;
+  virtual Status end_run(int64_t run_id, int64_t now) = 0;
 
-  // True when another connection (another process) changed the database since the last call.
-  bool changed_elsewhere();
-
- private:
-  Store() = default;
-  Status exec(const char* sql);
-  Status migrate();
-
-  sqlite3* db_ = nullptr;
-  std::mutex mutex_;
-  int schema_version_ = 0;
-  int64_t data_version_ = -1;
+  // True when the keys may have changed elsewhere (another process, another replica) since the
+  // last call. Never misses a change; may say true when nothing did.
+  virtual bool changed_elsewhere() = 0;
 };
+
+// Shared by the stores: the checks a key's limits get, and the model list as stored ("a\nb").
+Status check_limits(const KeyLimits& limits);
+std::string join_models(const std::vector<std::string>& models);
+std::vector<std::string> split_models(const std::string& text);
 
 }  // namespace hearth::tenants

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <ctime>
 
@@ -31,7 +33,11 @@ Result<std::unique_ptr<Tenancy>> Tenancy::open(TenancyOptions options) {
   Result<std::unique_ptr<Store>> store = Store::open(t->options_.db_path);
   if (!store) return store.error();
   t->store_ = std::move(*store);
-  auto run = t->store_->begin_run(unix_now());
+  if (t->options_.replica.empty()) {
+    char host[256] = {};
+    t->options_.replica = gethostname(host, sizeof host - 1) == 0 ? host : "hearth";
+  }
+  auto run = t->store_->begin_run(unix_now(), t->options_.replica);
   if (!run) return make_error("--db {}: {}", t->options_.db_path, run.error().message);
   t->run_id_ = run->first;
   const PreviousRun& prev = run->second;

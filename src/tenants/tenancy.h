@@ -24,6 +24,7 @@ namespace hearth::tenants {
 struct TenancyOptions {
   std::string db_path;
   std::chrono::milliseconds flush_window{200};
+  std::string replica;  // this server among those sharing a store (default: the host name)
   std::function<void(const std::string&)> log;  // one line, no newline
 };
 

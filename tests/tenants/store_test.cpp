@@ -119,7 +119,7 @@ TEST(TenantsStore, UsageAddsUpPerKeyModelAndHour) {
   const NewSecret a = make_secret(), b = make_secret();
   ASSERT_TRUE((*store)->create_key("a", {}, a, 1));
   ASSERT_TRUE((*store)->create_key("b", {}, b, 1));
-  auto run = (*store)->begin_run(10);
+  auto run = (*store)->begin_run(10, "host-a");
   ASSERT_TRUE(run);
   ASSERT_TRUE((*store)->add_usage({{a.id, "", "m", 100, {1, 10, 2, 5, 0}}, {b.id, "", "m", 100, {1, 1, 0, 1, 1}}},
                                   run->first, 1234));
@@ -142,22 +142,26 @@ TEST(TenantsStore, RunsSayWhetherThePreviousOneStoppedCleanly) {
   const std::string path = fresh_db("runs");
   auto store = Store::open(path);
   ASSERT_TRUE(store);
-  auto first = (*store)->begin_run(100);
+  auto first = (*store)->begin_run(100, "host-a");
   ASSERT_TRUE(first);
   EXPECT_FALSE(first->second.exists);
   ASSERT_TRUE((*store)->add_usage({}, first->first, 5555));
   ASSERT_TRUE((*store)->end_run(first->first, 200));
-  auto second = (*store)->begin_run(300);
+  auto second = (*store)->begin_run(300, "host-a");
   ASSERT_TRUE(second);
   EXPECT_TRUE(second->second.exists);
   EXPECT_TRUE(second->second.clean);
   ASSERT_TRUE((*store)->add_usage({{"x", "", "m", 1, {1, 1, 1, 1, 1}}}, second->first, 7777));
   // No end_run: as after kill -9.
-  auto third = (*store)->begin_run(400);
+  auto third = (*store)->begin_run(400, "host-a");
   ASSERT_TRUE(third);
   EXPECT_FALSE(third->second.clean);
   EXPECT_EQ(third->second.started_at, 300);
   EXPECT_EQ(third->second.last_flush_ms, 7777);
+  // Another replica sharing the store has runs of its own.
+  auto other = (*store)->begin_run(500, "host-b");
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(other->second.exists);
 }
 
 TEST(TenantsStore, ChangesByAnotherProcessAreNoticed) {
@@ -177,7 +181,7 @@ TEST(TenantsStore, ALockedDatabaseFailsTheWriteAndKeepsNothingHalfDone) {
   const std::string path = fresh_db("locked");
   auto store = Store::open(path, /*busy_timeout_ms=*/50);
   ASSERT_TRUE(store);
-  auto run = (*store)->begin_run(1);
+  auto run = (*store)->begin_run(1, "host-a");
   ASSERT_TRUE(run);
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);

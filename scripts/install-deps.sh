@@ -22,6 +22,7 @@ TEST_PACKAGES=(
   g++-aarch64-linux-gnu qemu-user  # the AArch64 NEON kernels, cross-built and tested under emulation
   chromium                         # the web chat and dashboard, driven by puppeteer-core
   postgresql                       # a real server for the shared key and usage store
+  python3-yaml                     # parses deploy/kubernetes in its test
 )
 serve_only=0
 [ "${1:-}" = "--serve" ] && serve_only=1

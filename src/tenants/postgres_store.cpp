@@ -113,6 +113,7 @@ class PostgresStore final : public Store {
   }
 
   int schema_version() const override { return schema_version_; }
+  bool local() const override { return false; }
 
   Result<KeyRecord> create_key(const std::string& name, const KeyLimits& limits, const NewSecret& secret,
                                int64_t now) override {

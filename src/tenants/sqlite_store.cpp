@@ -99,6 +99,7 @@ class SqliteStore final : public Store {
   Status open(const std::string& path, int busy_timeout_ms);
 
   int schema_version() const override { return schema_version_; }
+  bool local() const override { return true; }
   Result<KeyRecord> create_key(const std::string& name, const KeyLimits& limits, const NewSecret& secret,
                                int64_t now) override;
   Result<std::vector<KeyRecord>> list_keys() override;

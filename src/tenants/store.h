@@ -86,6 +86,8 @@ class Store {
   virtual ~Store() = default;
 
   virtual int schema_version() const = 0;
+  // A file on this machine (cheap to ask on the request path), not a server across a network.
+  virtual bool local() const = 0;
 
   virtual Result<KeyRecord> create_key(const std::string& name, const KeyLimits& limits, const NewSecret& secret,
                                        int64_t now) = 0;

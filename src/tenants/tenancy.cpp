@@ -51,11 +51,9 @@ Result<std::unique_ptr<Tenancy>> Tenancy::open(TenancyOptions options) {
   Result<std::vector<UsageRow>> today = t->store_->usage("", day * 24, day * 24 + 24);
   if (!today) return make_error("--db {}: {}", t->options_.db_path, today.error().message);
   for (const UsageRow& r : *today) t->limiter_.seed_day(r.key_id, day, r.counts.prompt_tokens + r.counts.completion_tokens);
-  {
-    std::lock_guard lock(t->keys_mutex_);
-    t->refresh_keys_locked(Refresh::kReload);
-  }
+  t->refresh_keys(/*force=*/true);
   t->meter_ = std::make_unique<Meter>(*t->store_, t->run_id_, t->options_.flush_window, t->options_.log);
+  t->refresher_ = std::thread([p = t.get()] { p->refresh_loop(); });
   return t;
 }
 
@@ -64,6 +62,12 @@ Tenancy::~Tenancy() { shutdown(); }
 void Tenancy::shutdown() {
   if (shut_down_ || !meter_) return;  // never opened: nothing to write or mark
   shut_down_ = true;
+  {
+    std::lock_guard lock(refresh_mutex_);
+    stopping_ = true;
+  }
+  refresh_wake_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
   if (meter_) meter_->stop();
   const MeterHealth h = meter_ ? meter_->health() : MeterHealth{};
   if (h.pending_rows > 0) {
@@ -74,32 +78,49 @@ void Tenancy::shutdown() {
   if (Status st = store_->end_run(run_id_, unix_now()); !st && options_.log) options_.log("metering: " + st.message());
 }
 
-void Tenancy::refresh_keys_locked(Refresh how) {
-  const double now = steady_s();
-  if (how == Refresh::kThrottled && now - keys_checked_s_ < 0.25) return;
-  keys_checked_s_ = now;
-  if (!store_->changed_elsewhere() && how != Refresh::kReload) return;
+void Tenancy::refresh_keys(bool force) {
+  if (!store_->changed_elsewhere() && !force) return;
   Result<std::vector<KeyRecord>> keys = store_->list_keys();
   if (!keys) {
     if (options_.log) options_.log("keys: cannot read the keys (keeping the last ones read): " + keys.error().message);
     return;
   }
-  keys_.clear();
-  for (KeyRecord& k : *keys) keys_.emplace(k.id, std::move(k));
+  std::unordered_map<std::string, KeyRecord> fresh;
+  for (KeyRecord& k : *keys) fresh.emplace(k.id, std::move(k));
+  std::lock_guard lock(keys_mutex_);
+  keys_.swap(fresh);
+}
+
+void Tenancy::refresh_loop() {
+  std::unique_lock lock(refresh_mutex_);
+  while (!stopping_) {
+    refresh_wake_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    refresh_keys(false);
+    lock.lock();
+  }
 }
 
 std::variant<Caller, Rejected> Tenancy::authenticate(std::string_view secret) {
   const std::optional<std::string> id = secret_key_id(secret);
   if (!id) return Rejected{"Incorrect API key provided."};
-  std::lock_guard lock(keys_mutex_);
-  refresh_keys_locked(Refresh::kThrottled);
-  auto it = keys_.find(*id);
-  if (it == keys_.end()) {
-    // A key made a moment ago by `hearth keys`: look now. This costs a PRAGMA when nothing
-    // changed, so unknown ids cannot make the server reread the keys.
-    refresh_keys_locked(Refresh::kCheck);
-    it = keys_.find(*id);
+  bool known;
+  {
+    std::lock_guard lock(keys_mutex_);
+    known = keys_.count(*id) > 0;
   }
+  // A key made a moment ago by `hearth keys` on this machine: a local store is asked at once (a
+  // PRAGMA when nothing changed, at most every 20 ms, so unknown ids cannot make the server
+  // reread the keys). A shared store is only read by the background refresh, so the request
+  // path never waits on the network.
+  const double now = steady_s();
+  if (!known && store_->local() && now - unknown_checked_s_.load() >= 0.02) {
+    unknown_checked_s_ = now;
+    refresh_keys(false);
+  }
+  std::lock_guard lock(keys_mutex_);
+  auto it = keys_.find(*id);
   // Hash even when the id is unknown, so that the answer takes as long either way.
   static const Salt kNoSalt{};
   const KeyRecord* k = it == keys_.end() ? nullptr : &it->second;
@@ -111,10 +132,7 @@ std::variant<Caller, Rejected> Tenancy::authenticate(std::string_view secret) {
   return Caller{k->id, k->name, k->limits};
 }
 
-void Tenancy::reload_keys() {
-  std::lock_guard lock(keys_mutex_);
-  refresh_keys_locked(Refresh::kReload);
-}
+void Tenancy::reload_keys() { refresh_keys(/*force=*/true); }
 
 bool Tenancy::allows_model(const Caller& caller, const std::string& model) {
   const auto& m = caller.limits.models;
@@ -140,7 +158,6 @@ Result<std::vector<UsageRow>> Tenancy::usage(const std::string& key_name, int64_
   std::unordered_map<std::string, std::string> names;
   {
     std::lock_guard lock(keys_mutex_);
-    refresh_keys_locked(Refresh::kThrottled);
     for (const auto& [id, k] : keys_) {
       names[id] = k.name;
       if (k.name == key_name) key_id = id;

@@ -3,13 +3,16 @@
 // (authenticate), may this request run (admit, which hands back a Lease), and what was used.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -74,8 +77,8 @@ class Tenancy {
   static Result<std::unique_ptr<Tenancy>> open(TenancyOptions options);
   ~Tenancy();  // shutdown()
 
-  // Looks a bearer secret up. Keys changed by another process (`hearth keys`) are read again
-  // within a quarter of a second.
+  // Looks a bearer secret up. Keys changed by another process (`hearth keys`, another replica)
+  // are read again within about 100 ms, off the request path.
   std::variant<Caller, Rejected> authenticate(std::string_view secret);
   // May `caller` use `model`? (its allow-list)
   static bool allows_model(const Caller& caller, const std::string& model);
@@ -102,10 +105,10 @@ class Tenancy {
  private:
   friend class Lease;
   Tenancy() = default;
-  // kThrottled: ask the store whether another process changed it at most every 250 ms (so a
-  // revoked key is refused within a second); kCheck: ask now; kReload: read the keys regardless.
-  enum class Refresh { kThrottled, kCheck, kReload };
-  void refresh_keys_locked(Refresh how);
+  // Reads the keys again when the store says they changed elsewhere (or always, when forced).
+  void refresh_keys(bool force);
+  // Every 100 ms, off the request path: a revoked key is refused within a second.
+  void refresh_loop();
   static double steady_s();
 
   TenancyOptions options_;
@@ -116,7 +119,11 @@ class Tenancy {
   bool shut_down_ = false;
   std::mutex keys_mutex_;
   std::unordered_map<std::string, KeyRecord> keys_;  // by id
-  double keys_checked_s_ = -1;
+  std::atomic<double> unknown_checked_s_{-1};
+  std::mutex refresh_mutex_;
+  std::condition_variable refresh_wake_;
+  bool stopping_ = false;
+  std::thread refresher_;
   std::mutex totals_mutex_;
   std::map<std::string, UsageCounts> totals_;  // by key name, bounded as key_totals() says
 };

@@ -86,14 +86,21 @@ int create(const KeyArgs& a) {
   return 0;
 }
 
-int list(const KeyArgs& a) {
-  auto store = open_store(a.db);
-  if (!store) return 1;
+// The store's keys, or nullopt after saying why not.
+std::optional<std::vector<tenants::KeyRecord>> read_keys(const std::string& db) {
+  auto store = open_store(db);
+  if (!store) return std::nullopt;
   auto keys = store->list_keys();
   if (!keys) {
     fmt::print(stderr, "hearth keys: {}\n", keys.error().message);
-    return 1;
+    return std::nullopt;
   }
+  return std::move(*keys);
+}
+
+int list(const KeyArgs& a) {
+  auto keys = read_keys(a.db);
+  if (!keys) return 1;
   fmt::print("{:<24} {:<8} {:>8} {:>10} {:>12} {:>6} {:<20} {}\n", "NAME", "STATE", "RPM", "TPM", "TOKENS/DAY", "CONC",
              "EXPIRES", "MODELS");
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -120,17 +127,14 @@ int revoke(const KeyArgs& a) {
 }
 
 int update(const KeyArgs& a) {
-  auto store = open_store(a.db);
-  if (!store) return 1;
-  auto keys = store->list_keys();
-  if (!keys) {
-    fmt::print(stderr, "hearth keys: {}\n", keys.error().message);
-    return 1;
-  }
+  auto keys = read_keys(a.db);
+  if (!keys) return 1;
   for (const tenants::KeyRecord& k : *keys) {
     if (k.name != a.name) continue;
     tenants::KeyLimits limits = k.limits;
     if (!apply(a, limits)) return 2;
+    auto store = open_store(a.db);
+    if (!store) return 1;
     if (Status st = store->update_key(a.name, limits); !st) {
       fmt::print(stderr, "hearth keys: {}\n", st.message());
       return 1;

@@ -136,14 +136,7 @@ class PostgresStore final : public Store {
       return make_error("cannot store the key: {}", why);
     }
     if (Status st = bump_and_commit(); !st) return st.error();
-    KeyRecord k;
-    k.id = secret.id;
-    k.name = name;
-    k.salt = secret.salt;
-    k.hash = secret.hash;
-    k.limits = limits;
-    k.created_at = now;
-    return k;
+    return new_key_record(name, limits, secret, now);
   }
 
   Result<std::vector<KeyRecord>> list_keys() override {

@@ -193,14 +193,7 @@ Result<KeyRecord> SqliteStore::create_key(const std::string& name, const KeyLimi
   const int rc = q.step();
   if (rc == SQLITE_CONSTRAINT) return make_error("a key named '{}' exists already (names stay taken after a revoke)", name);
   if (rc != SQLITE_DONE) return make_error("cannot store the key: {}", q.error());
-  KeyRecord r;
-  r.id = secret.id;
-  r.name = name;
-  r.salt = secret.salt;
-  r.hash = secret.hash;
-  r.limits = limits;
-  r.created_at = now;
-  return r;
+  return new_key_record(name, limits, secret, now);
 }
 
 Result<std::vector<KeyRecord>> SqliteStore::list_keys() {

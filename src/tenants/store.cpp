@@ -30,6 +30,17 @@ Status check_limits(const KeyLimits& l) {
   return {};
 }
 
+KeyRecord new_key_record(const std::string& name, const KeyLimits& limits, const NewSecret& secret, int64_t now) {
+  KeyRecord k;
+  k.id = secret.id;
+  k.name = name;
+  k.salt = secret.salt;
+  k.hash = secret.hash;
+  k.limits = limits;
+  k.created_at = now;
+  return k;
+}
+
 std::string join_models(const std::vector<std::string>& models) {
   std::string out;
   for (const std::string& m : models) out += (out.empty() ? "" : "\n") + m;

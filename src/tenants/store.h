@@ -111,8 +111,10 @@ class Store {
   virtual bool changed_elsewhere() = 0;
 };
 
-// Shared by the stores: the checks a key's limits get, and the model list as stored ("a\nb").
+// Shared by the stores: the checks a key's limits get, the record a created key reads back as,
+// and the model list as stored ("a\nb").
 Status check_limits(const KeyLimits& limits);
+KeyRecord new_key_record(const std::string& name, const KeyLimits& limits, const NewSecret& secret, int64_t now);
 std::string join_models(const std::vector<std::string>& models);
 std::vector<std::string> split_models(const std::string& text);
 

@@ -106,11 +106,17 @@ struct RequestLog {
 
 std::string metering_metrics(const tenants::MeterHealth& h,
                              const std::vector<std::pair<std::string, tenants::UsageCounts>>& keys) {
-  // Key names are [A-Za-z0-9._-]: safe as label values as they are.
+  // Key names made by hearth are [A-Za-z0-9._-]; a database edited by hand could hold anything,
+  // so label values are escaped as the exposition format requires.
+  const auto label = [](const std::string& v) {
+    std::string out;
+    for (char c : v) out += c == '\\' ? std::string("\\\\") : c == '"' ? std::string("\\\"") : c == '\n' ? std::string("\\n") : std::string(1, c);
+    return out;
+  };
   std::string per_key;
   const auto family = [&](const char* name, const char* help, int64_t tenants::UsageCounts::*field) {
     per_key += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
-    for (const auto& [key, c] : keys) per_key += fmt::format("{}{{key=\"{}\"}} {}\n", name, key, c.*field);
+    for (const auto& [key, c] : keys) per_key += fmt::format("{}{{key=\"{}\"}} {}\n", name, label(key), c.*field);
   };
   family("hearth_key_requests_total", "Requests per named key since start (keys past the first 500 share key=\"_other\").",
          &tenants::UsageCounts::requests);
@@ -605,6 +611,9 @@ struct Server::Impl {
   std::atomic<bool> ready{false};
   std::atomic<bool> shutting_down{false};
   std::atomic<int> active_generations{0};
+  // The key and usage store's reads and writes for /v1/usage and /admin/* run here, so that a slow
+  // disk or a PostgreSQL server that stopped answering holds those requests, not the io thread.
+  asio::thread_pool store_calls{1};
   std::vector<std::unique_ptr<Served>> served;  // set once before ready; the first is the default
   std::mutex done_mutex;
   std::condition_variable done_cv;
@@ -642,6 +651,14 @@ struct Server::Impl {
                              dump(anthropic_route ? anthropic::error_body(e) : e.body()));
     if (e.retry_after > 0) res.set(http::field::retry_after, std::to_string(e.retry_after));
     return res;
+  }
+
+  // Runs `fn` (which may block on the store) on store_calls; the coroutine resumes on the io
+  // thread with its answer.
+  template <class Fn>
+  awaitable<http::response<http::string_body>> off_io(Fn fn) {
+    co_return co_await asio::co_spawn(
+        store_calls, [&fn]() -> awaitable<http::response<http::string_body>> { co_return fn(); }, use_awaitable);
   }
 
   // OpenAI's x-ratelimit-* headers, for a named key with per-minute limits.
@@ -919,7 +936,7 @@ struct Server::Impl {
     rlog.route = path;
     if (rlog.on) rlog.id = random_id("req-");
     const std::string given = presented_key(req);
-    if (admin) co_return co_await send(stream, rlog, admin_route(req, path, given), keep);
+    if (admin) co_return co_await send(stream, rlog, co_await off_io([&] { return admin_route(req, path, given); }), keep);
     // Who is calling: nobody asked (no keys configured), a --api-key (no limits), or a named key.
     std::optional<tenants::Caller> caller;
     if (!options.api_keys.empty() || options.tenancy) {
@@ -941,7 +958,7 @@ struct Server::Impl {
     }
     if (path == "/v1/usage") {
       if (method != http::verb::get) co_return co_await send(stream, rlog, method_not_allowed(req), keep);
-      co_return co_await send(stream, rlog, own_usage(req, caller), keep);
+      co_return co_await send(stream, rlog, co_await off_io([&] { return own_usage(req, caller); }), keep);
     }
     if (!ready || shutting_down) {
       ApiError e = api_error(503, shutting_down ? std::string("the server is shutting down")
@@ -985,7 +1002,7 @@ struct Server::Impl {
     const Served& s = *chosen;
     rlog.model = s.model.name;
     if (caller && !tenants::Tenancy::allows_model(*caller, s.model.name))
-      co_return co_await send(stream,
+      co_return co_await send(stream, rlog,
                               error_response(req, api_error(403, fmt::format("The API key '{}' may not use the model '{}'.",
                                                                              caller->key_name, s.model.name),
                                                             "permission_error", "model_not_allowed")),

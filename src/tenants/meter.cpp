@@ -10,8 +10,15 @@ Meter::Meter(Store& store, int64_t run_id, std::chrono::milliseconds window, Log
 Meter::~Meter() { stop(); }
 
 void Meter::record(const std::string& key_id, const std::string& model, int64_t unix_s, const UsageCounts& counts) {
-  std::lock_guard lock(mutex_);
-  pending_[Slot{key_id, model, unix_s / 3600}] += counts;
+  bool late;
+  {
+    std::lock_guard lock(mutex_);
+    pending_[Slot{key_id, model, unix_s / 3600}] += counts;
+    late = stopping_;
+  }
+  // A request torn down after the stop (its connection's frame destroyed with the server): no
+  // writer is left to write it, so write it now.
+  if (late) flush();
 }
 
 bool Meter::flush() {
@@ -76,18 +83,16 @@ Result<std::vector<UsageRow>> Meter::usage(const std::string& key_id, const std:
   Result<std::vector<UsageRow>> stored = store_.usage(key_name, from_hour, to_hour);
   if (!stored) return stored;
   std::vector<UsageRow>& rows = *stored;
+  std::map<Slot, size_t> index;
+  for (size_t i = 0; i < rows.size(); ++i) index.emplace(Slot{rows[i].key_id, rows[i].model, rows[i].hour}, i);
   std::lock_guard lock(mutex_);
   for (const auto& [slot, counts] : pending_) {
     const auto& [id, model, hour] = slot;
     if ((!key_id.empty() && id != key_id) || hour < from_hour || hour >= to_hour) continue;
-    bool merged = false;
-    for (UsageRow& r : rows)
-      if (r.key_id == id && r.model == model && r.hour == hour) {
-        r.counts += counts;
-        merged = true;
-        break;
-      }
-    if (!merged) rows.push_back({id, "", model, hour, counts});
+    if (auto it = index.find(slot); it != index.end())
+      rows[it->second].counts += counts;
+    else
+      rows.push_back({id, "", model, hour, counts});
   }
   return stored;
 }

@@ -299,13 +299,17 @@ class PostgresStore final : public Store {
     if (!ver.ok()) return rollback("cannot create schema_version");
     PgResult cur = query("SELECT COALESCE(MAX(version), 0) FROM schema_version", {});
     if (!cur.ok()) return rollback("cannot read schema_version");
-    const int version = static_cast<int>(cur.integer(0, 0));
+    const int64_t version = cur.integer(0, 0);
+    if (version < 0) {
+      (void)exec("ROLLBACK");
+      return make_error("the database's schema version is {}: not a hearth store", version);
+    }
     if (version > kSchemaVersion) {
       (void)exec("ROLLBACK");
       return make_error("the database's schema is version {}, newer than this hearth's {}: upgrade hearth", version,
                         kSchemaVersion);
     }
-    for (int v = version; v < kSchemaVersion; ++v) {
+    for (int v = static_cast<int>(version); v < kSchemaVersion; ++v) {
       if (Status st = exec(kMigrations[v]); !st) return rollback(fmt::format("migration to schema version {} failed", v + 1).c_str());
       PgResult ins = query("INSERT INTO schema_version (version) VALUES ($1)", {std::to_string(v + 1)});
       if (!ins.ok()) return rollback("cannot record the schema version");

@@ -113,6 +113,7 @@ class SqliteStore final : public Store {
 
  private:
   Status exec(const char* sql);
+  Status commit();
   Status migrate();
 
   sqlite3* db_ = nullptr;
@@ -153,15 +154,16 @@ Status SqliteStore::exec(const char* sql) {
 Status SqliteStore::migrate() {
   std::lock_guard lock(mutex_);
   if (Status st = exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"); !st) return st;
-  int version = 0;
+  int64_t version64 = 0;
   {
     Stmt q(db_, "SELECT MAX(version) FROM schema_version");
-    if (q.step() == SQLITE_ROW) version = static_cast<int>(q.integer(0));
+    if (q.step() == SQLITE_ROW) version64 = q.integer(0);
   }
-  if (version > kSchemaVersion)
-    return make_error("the database's schema is version {}, newer than this hearth's {}: upgrade hearth", version,
+  if (version64 < 0) return make_error("the database's schema version is {}: not a hearth store", version64);
+  if (version64 > kSchemaVersion)
+    return make_error("the database's schema is version {}, newer than this hearth's {}: upgrade hearth", version64,
                       kSchemaVersion);
-  for (int v = version; v < kSchemaVersion; ++v) {
+  for (int v = static_cast<int>(version64); v < kSchemaVersion; ++v) {
     if (Status st = exec("BEGIN IMMEDIATE"); !st) return st;
     Status st = exec(kMigrations[v]);
     if (st) {
@@ -172,7 +174,7 @@ Status SqliteStore::migrate() {
       (void)exec("ROLLBACK");
       return make_error("migration to schema version {} failed: {}", v + 1, st.message());
     }
-    if (Status c = exec("COMMIT"); !c) return c;
+    if (Status c = commit(); !c) return c;
   }
   schema_version_ = kSchemaVersion;
   return {};
@@ -272,7 +274,15 @@ Status SqliteStore::add_usage(const std::vector<UsageRow>& rows, int64_t run_id,
     (void)exec("ROLLBACK");
     return st;
   }
-  return exec("COMMIT");
+  return commit();
+}
+
+Status SqliteStore::commit() {
+  // A COMMIT that fails (disk full, I/O error) may leave the transaction open, holding the write
+  // lock and swallowing every later statement: end it, so the next write starts clean.
+  Status st = exec("COMMIT");
+  if (!st) (void)exec("ROLLBACK");
+  return st;
 }
 
 Result<std::vector<UsageRow>> SqliteStore::usage(const std::string& key_name, int64_t from_hour, int64_t to_hour) {

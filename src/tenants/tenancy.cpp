@@ -79,8 +79,13 @@ void Tenancy::shutdown() {
 }
 
 void Tenancy::refresh_keys(bool force) {
-  if (!store_->changed_elsewhere() && !force) return;
+  // One refresh at a time: two interleaved ones could swap an older snapshot in after a newer one
+  // (a key revoked through /admin/keys would be live again).
+  std::lock_guard serial(refresh_serial_mutex_);
+  const bool changed = store_->changed_elsewhere();  // asked even when forced: it records the version read
+  if (!changed && !force && !reread_) return;
   Result<std::vector<KeyRecord>> keys = store_->list_keys();
+  reread_ = !keys;  // the change is not read yet: try again next time, whatever the version says
   if (!keys) {
     if (options_.log) options_.log("keys: cannot read the keys (keeping the last ones read): " + keys.error().message);
     return;
@@ -105,20 +110,8 @@ void Tenancy::refresh_loop() {
 std::variant<Caller, Rejected> Tenancy::authenticate(std::string_view secret) {
   const std::optional<std::string> id = secret_key_id(secret);
   if (!id) return Rejected{"Incorrect API key provided."};
-  bool known;
-  {
-    std::lock_guard lock(keys_mutex_);
-    known = keys_.count(*id) > 0;
-  }
-  // A key made a moment ago by `hearth keys` on this machine: a local store is asked at once (a
-  // PRAGMA when nothing changed, at most every 20 ms, so unknown ids cannot make the server
-  // reread the keys). A shared store is only read by the background refresh, so the request
-  // path never waits on the network.
-  const double now = steady_s();
-  if (!known && store_->local() && now - unknown_checked_s_.load() >= 0.02) {
-    unknown_checked_s_ = now;
-    refresh_keys(false);
-  }
+  // Only the cache is read here: the store is read by the background refresh, so a request never
+  // waits on a disk or a network, and made-up keys cost a hash and a lookup.
   std::lock_guard lock(keys_mutex_);
   auto it = keys_.find(*id);
   // Hash even when the id is unknown, so that the answer takes as long either way.

@@ -77,8 +77,8 @@ class Tenancy {
   static Result<std::unique_ptr<Tenancy>> open(TenancyOptions options);
   ~Tenancy();  // shutdown()
 
-  // Looks a bearer secret up. Keys changed by another process (`hearth keys`, another replica)
-  // are read again within about 100 ms, off the request path.
+  // Looks a bearer secret up in the keys last read. Keys changed by another process (`hearth
+  // keys`, another replica) are read again within about 100 ms, off the request path.
   std::variant<Caller, Rejected> authenticate(std::string_view secret);
   // May `caller` use `model`? (its allow-list)
   static bool allows_model(const Caller& caller, const std::string& model);
@@ -119,7 +119,8 @@ class Tenancy {
   bool shut_down_ = false;
   std::mutex keys_mutex_;
   std::unordered_map<std::string, KeyRecord> keys_;  // by id
-  std::atomic<double> unknown_checked_s_{-1};
+  std::mutex refresh_serial_mutex_;  // refresh_keys, whole
+  bool reread_ = false;              // the last read of the keys failed (under refresh_serial_mutex_)
   std::mutex refresh_mutex_;
   std::condition_variable refresh_wake_;
   bool stopping_ = false;

@@ -17,9 +17,12 @@ const ADMIN = "admin-secret-for-tests";
 let server;
 let db;
 
+// A key made by `hearth keys` in another process, as an operator would; a running server reads
+// new keys within about 100 ms (off the request path), so wait that long before using it.
 function createKey(dbPath, name, ...flags) {
   const out = hearth("keys", "--db", dbPath, "create", "--name", name, ...flags).trim();
   assert.match(out, /^hk-[0-9a-f]{16}\.[0-9a-f]{64}$/);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
   return out;
 }
 

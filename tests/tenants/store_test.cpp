@@ -96,10 +96,16 @@ TEST(TenantsStore, SchemaIsVersionedAndANewerFileIsRefused) {
     ASSERT_TRUE(store) << store.error().message;
     EXPECT_EQ((*store)->schema_version(), 1);
   }
-  other_connection(path, "INSERT INTO schema_version (version) VALUES (99)");
+  other_connection(path, "INSERT INTO schema_version (version) VALUES (4294967297)");  // 2^32 + 1: not 1
   auto newer = Store::open(path);
   ASSERT_FALSE(newer);
   EXPECT_NE(newer.error().message.find("newer"), std::string::npos) << newer.error().message;
+  const std::string crafted = fresh_db("schema_negative");
+  { ASSERT_TRUE(Store::open(crafted)); }
+  other_connection(crafted, "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (-3)");
+  auto negative = Store::open(crafted);
+  ASSERT_FALSE(negative);
+  EXPECT_NE(negative.error().message.find("not a hearth store"), std::string::npos) << negative.error().message;
 }
 
 TEST(TenantsStore, NotADatabaseIsAClearError) {

@@ -55,10 +55,12 @@ std::optional<Refusal> Limiter::admit(const std::string& key_id, const KeyLimits
                    "requests", 1};
   if (limits.rpm > 0) {
     k.requests.refill(double(limits.rpm), now_s);
-    if (k.requests.level < 1)
+    if (k.requests.level < 1) {
+      const double wait = k.requests.seconds_until(1, double(limits.rpm));
       return Refusal{fmt::format("Rate limit reached for requests: limit {} per minute. Please try again in {}.",
-                                 limits.rpm, reset_text((1 - k.requests.level) * 60.0 / double(limits.rpm))),
-                     "requests", ceil_seconds((1 - k.requests.level) * 60.0 / double(limits.rpm))};
+                                 limits.rpm, reset_text(wait)),
+                     "requests", ceil_seconds(wait)};
+    }
   }
   if (limits.tpm > 0) {
     if (prompt_tokens > limits.tpm)
@@ -67,7 +69,7 @@ std::optional<Refusal> Limiter::admit(const std::string& key_id, const KeyLimits
                      "tokens", 60};
     k.tokens.refill(double(limits.tpm), now_s);
     if (k.tokens.level < double(prompt_tokens)) {
-      const double wait = (double(prompt_tokens) - k.tokens.level) * 60.0 / double(limits.tpm);
+      const double wait = k.tokens.seconds_until(double(prompt_tokens), double(limits.tpm));
       return Refusal{fmt::format("Rate limit reached for tokens: limit {} per minute, {} available, {} requested. "
                                  "Please try again in {}.",
                                  limits.tpm, std::max<int64_t>(0, int64_t(std::floor(k.tokens.level))), prompt_tokens,
@@ -75,11 +77,12 @@ std::optional<Refusal> Limiter::admit(const std::string& key_id, const KeyLimits
                      "tokens", ceil_seconds(wait)};
     }
   }
-  if (limits.tokens_per_day > 0 && k.day_used + prompt_tokens > limits.tokens_per_day)
+  if (limits.tokens_per_day > 0 && k.day_used + prompt_tokens > limits.tokens_per_day) {
+    const double until_midnight = double((k.day + 1) * kSecondsPerDay - unix_s);
     return Refusal{fmt::format("Quota reached: {} of this key's {} tokens per day are used; the day (UTC) ends in {}.",
-                               k.day_used, limits.tokens_per_day,
-                               reset_text(double((k.day + 1) * kSecondsPerDay - unix_s))),
-                   "tokens", ceil_seconds(double((k.day + 1) * kSecondsPerDay - unix_s))};
+                               k.day_used, limits.tokens_per_day, reset_text(until_midnight)),
+                   "tokens", ceil_seconds(until_midnight)};
+  }
   if (limits.rpm > 0) k.requests.level -= 1;
   if (limits.tpm > 0) k.tokens.level -= double(prompt_tokens);
   k.day_used += prompt_tokens;
@@ -123,14 +126,14 @@ RateHeaders Limiter::headers(const std::string& key_id, const KeyLimits& limits,
     h.has_requests = true;
     h.limit_requests = limits.rpm;
     h.remaining_requests = std::max<int64_t>(0, int64_t(std::floor(k.requests.level)));
-    h.reset_requests_s = (double(limits.rpm) - k.requests.level) * 60.0 / double(limits.rpm);
+    h.reset_requests_s = k.requests.seconds_until(double(limits.rpm), double(limits.rpm));
   }
   if (limits.tpm > 0) {
     k.tokens.refill(double(limits.tpm), now_s);
     h.has_tokens = true;
     h.limit_tokens = limits.tpm;
     h.remaining_tokens = std::max<int64_t>(0, int64_t(std::floor(k.tokens.level)));
-    h.reset_tokens_s = (double(limits.tpm) - k.tokens.level) * 60.0 / double(limits.tpm);
+    h.reset_tokens_s = k.tokens.seconds_until(double(limits.tpm), double(limits.tpm));
   }
   return h;
 }

@@ -55,6 +55,8 @@ class Limiter {
     double at = 0;
     bool started = false;
     void refill(double capacity, double now_s);
+    // Seconds until the bucket holds `want`, refilling at capacity per minute.
+    double seconds_until(double want, double capacity) const { return (want - level) * 60.0 / capacity; }
   };
   struct KeyState {
     Bucket requests, tokens;

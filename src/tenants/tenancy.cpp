@@ -1,5 +1,7 @@
 #include "tenants/tenancy.h"
 
+#include "tenants/usage_report.h"
+
 #include <fmt/format.h>
 
 #include <unistd.h>
@@ -12,13 +14,11 @@ namespace {
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
+// utc_time_text with milliseconds: "2026-12-06T21:04:05.123Z".
 std::string utc_text(int64_t unix_ms) {
-  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(unix_ms % 1000));
+  std::string s = utc_time_text(unix_ms / 1000);
+  s.insert(s.size() - 1, fmt::format(".{:03d}", static_cast<int>(unix_ms % 1000)));
+  return s;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ SERVE_PACKAGES=(
   libboost-dev
   libedit-dev                      # line editing in `hearth chat`
   libsqlite3-dev libpq-dev libssl-dev  # the keys and usage store (`serve --db`: SQLite or PostgreSQL), key hashing
+  libzmq3-dev                      # KV-cache events for prefix-aware routers (`serve --kv-events-endpoint`)
 )
 TEST_PACKAGES=(
   git
@@ -23,6 +24,7 @@ TEST_PACKAGES=(
   chromium                         # the web chat and dashboard, driven by puppeteer-core
   postgresql                       # a real server for the shared key and usage store
   python3-yaml                     # parses deploy/kubernetes in its test
+  python3-zmq python3-msgpack      # a subscriber that reads the KV-cache events as vLLM's consumers do
 )
 serve_only=0
 [ "${1:-}" = "--serve" ] && serve_only=1

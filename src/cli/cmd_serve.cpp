@@ -1,12 +1,16 @@
 // hearth serve -m MODEL: the OpenAI-compatible server. It listens first (so /health can say
 // "loading" with a 503), then loads the model, its tokenizer and chat template, sizes the paged KV
-// cache from --kv-cache-mb, starts the engine, and serves until SIGINT/SIGTERM.
+// cache from --kv-cache-mb, starts the engine, and serves until SIGINT/SIGTERM. With several models
+// (-m more than once, or --models-dir) the -m models load at start while they fit --memory-budget;
+// the rest load on first use, and the least recently used idle model unloads to make room.
 #include <fmt/format.h>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -25,6 +29,9 @@ struct ServeArgs {
   ServingOptions model;              // the sizing options; each model's path and name below
   std::vector<std::string> models;
   std::vector<std::string> names;
+  std::string models_dir;    // every GGUF file and Hugging Face folder in it, loaded on first use
+  int64_t memory_budget_mb = 0;
+  server::KvEventPublisher::Options kv_events;
   server::ServerOptions server;
   uint64_t max_body_mb = 16;
   std::string db;            // keys and usage (SQLite file or postgresql:// URI)
@@ -40,6 +47,11 @@ void raise_open_file_limit() {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
   }
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  return gethostname(buf, sizeof buf - 1) == 0 && buf[0] ? std::string(buf) : std::string("hearth");
 }
 
 int serve(ServeArgs a) {
@@ -69,6 +81,20 @@ int serve(ServeArgs a) {
     fmt::print(stderr, "serve: keys and usage in {} (usage written every {} ms)\n",
                tenants::Store::is_postgres(a.db) ? std::string("PostgreSQL") : a.db, a.usage_flush_ms);
   }
+  // KV-cache events: the publisher outlives every engine (each says "cleared" as it goes).
+  std::unique_ptr<server::KvEventPublisher> kv_events;
+  if (!a.kv_events.endpoint.empty()) {
+    a.kv_events.pod = !a.replica.empty() ? a.replica : host_name();
+    auto opened = server::KvEventPublisher::open(a.kv_events);
+    if (!opened.ok()) {
+      fmt::print(stderr, "hearth serve: {}\n", opened.error().message);
+      return 1;
+    }
+    kv_events = std::move(*opened);
+    a.model.kv_events = kv_events.get();
+    a.server.kv_events = kv_events.get();
+    fmt::print(stderr, "serve: KV-cache events on {} (topic {})\n", a.kv_events.endpoint, a.kv_events.topic);
+  }
   server::Server srv(a.server);
   if (Status st = srv.start(); !st.ok()) {
     fmt::print(stderr, "hearth serve: {}\n", st.message());
@@ -78,28 +104,56 @@ int serve(ServeArgs a) {
     fmt::print(stderr, "hearth serve: {} --served-model-name for {} --model\n", a.names.size(), a.models.size());
     return 2;
   }
-  fmt::print(stderr, "serve: listening on http://{}:{} (loading {})\n", a.server.host, srv.port(), fmt::join(a.models, ", "));
-  // Every model is loaded now, each with its own engine and KV cache of --kv-cache-mb.
-  std::vector<std::unique_ptr<ServedModel>> loaded;
-  std::vector<std::pair<api::ModelContext, engine::Engine*>> served;
-  for (size_t i = 0; i < a.models.size(); ++i) {
-    ServingOptions o = a.model;
-    o.model = a.models[i];
-    o.served_name = i < a.names.size() ? a.names[i] : std::string();
-    auto m = ServedModel::load(o, "serve");
-    if (!m.ok()) {
-      fmt::print(stderr, "hearth serve: {}\n", m.error().message);
+  if (a.memory_budget_mb < 0 || a.memory_budget_mb > (int64_t{1} << 40)) {
+    fmt::print(stderr, "hearth serve: --memory-budget must be 0 (none) to 2^40 MiB\n");
+    return 2;
+  }
+  std::vector<ModelSource> sources;
+  for (size_t i = 0; i < a.models.size(); ++i)
+    sources.push_back({a.models[i], i < a.names.size() ? a.names[i] : std::string(), /*preload=*/true});
+  if (!a.models_dir.empty()) {
+    auto found = models_in_dir(a.models_dir);
+    if (!found.ok()) {
+      fmt::print(stderr, "hearth serve: {}\n", found.error().message);
       return 1;
     }
-    for (const auto& [ctx, e] : served)
-      if (ctx.name == (*m)->context().name) {
-        fmt::print(stderr, "hearth serve: two models are named '{}': give each a --served-model-name\n", ctx.name);
-        return 2;
-      }
-    served.emplace_back((*m)->context(), &(*m)->engine());
-    loaded.push_back(std::move(*m));
+    // A file given with -m as well keeps its -m name and loads at start.
+    const auto given = [&](const std::string& path) {
+      std::error_code ec;
+      for (const std::string& m : a.models)
+        if (std::filesystem::equivalent(m, path, ec)) return true;
+      return false;
+    };
+    for (std::string& path : *found)
+      if (!given(path)) sources.push_back({std::move(path), std::string(), /*preload=*/false});
   }
-  srv.set_models(std::move(served));
+  if (sources.empty()) {
+    fmt::print(stderr, "hearth serve: no model: give --model or a --models-dir holding GGUF files or model folders\n");
+    return 2;
+  }
+  fmt::print(stderr, "serve: listening on http://{}:{} ({} model{})\n", a.server.host, srv.port(), sources.size(),
+             sources.size() == 1 ? "" : "s");
+  auto pool = make_model_pool(sources, a.model, uint64_t(a.memory_budget_mb) << 20);
+  if (!pool.ok()) {
+    fmt::print(stderr, "hearth serve: {}\n", pool.error().message);
+    return 2;
+  }
+  // The -m models load now, in order, while they fit the budget (the first always does, or the
+  // server does not start); the rest wait for their first request.
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (!sources[i].preload) continue;
+    const uint64_t budget = (*pool)->budget_bytes();
+    if (i > 0 && budget != 0 && (*pool)->used_bytes() + (*pool)->entry(i).bytes > budget) {
+      fmt::print(stderr, "serve: '{}' will load on first use (--memory-budget)\n", (*pool)->entry(i).name);
+      continue;
+    }
+    auto lease = (*pool)->acquire(i, std::chrono::steady_clock::now() + std::chrono::hours(1));
+    if (!lease.ok()) {
+      fmt::print(stderr, "hearth serve: {}\n", lease.error().message);
+      return 1;
+    }
+  }
+  srv.set_models(std::move(*pool));
   fmt::print(stderr, "serve: ready on http://{}:{}{}\n", a.server.host, srv.port(),
              a.server.web_ui ? " (chat in the browser at /, dashboard at /dashboard)" : "");
   const int code = srv.wait();
@@ -114,7 +168,13 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
   cmd->add_option("-m,--model", a->models, "GGUF file or Hugging Face folder (repeatable: several models, picked by "
-                  "the request's \"model\")")->required();
+                  "the request's \"model\")");
+  cmd->add_option("--models-dir", a->models_dir,
+                  "Also serve every GGUF file and Hugging Face folder in this directory (each loads on first use)");
+  cmd->add_option("--memory-budget", a->memory_budget_mb,
+                  "MiB the loaded models may take together (weights on disk + --kv-cache-mb each); the least "
+                  "recently used idle model unloads to make room (0: no limit)")
+      ->capture_default_str();
   cmd->add_option("--served-model-name", a->names,
                   "The model id clients use (default: the file name; repeatable, one per --model in order)");
   cmd->add_option("--host", a->server.host, "Address to bind")->capture_default_str();
@@ -128,6 +188,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "The key that opens /admin/keys and /admin/usage (repeatable; also $HEARTH_ADMIN_KEY)");
   cmd->add_option("--usage-flush-ms", a->usage_flush_ms,
                   "Usage is written to --db this often (a crash loses at most this window)")->capture_default_str();
+  cmd->add_option("--kv-events-endpoint", a->kv_events.endpoint,
+                  "Publish KV-cache events (vLLM's format) on this ZeroMQ endpoint, e.g. tcp://*:5557, for "
+                  "prefix-aware routers");
+  cmd->add_option("--kv-events-topic", a->kv_events.topic, "The events' topic ({pod}: --replica or the host name, "
+                  "{model}: the served name)")->capture_default_str();
   cmd->add_option("--cors-origin", a->server.cors_origins, "Allow browser requests from this origin ('*': any; repeatable)");
   add_serving_options(cmd, a->model, /*name_option=*/false);
   cmd->add_option("--max-body-mb", a->max_body_mb, "Largest request body")->capture_default_str();

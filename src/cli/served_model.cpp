@@ -154,13 +154,15 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
                       file.architecture());
   eopt.spec_ngram = a.spec == "ngram" && hp.causal;
   eopt.spec_draft_max = a.draft_max;
+  const std::string served_name = a.served_name.empty() ? default_name(a.model) : a.served_name;
+  if (a.kv_events && hp.causal && !a.no_prefix_cache) eopt.on_cache_events = a.kv_events->sink(served_name, a.block_size);
   if (eopt.n_blocks < 2) return make_error("--kv-cache-mb {} holds less than two KV blocks of this model", a.kv_cache_mb);
   s->engine_ = std::make_unique<engine::Engine>(*s->transformer_, t.eog_ids(), eopt);
   const engine::Engine& eng = *s->engine_;
   clock.done("KV cache and engine");
 
   api::ModelContext& ctx = s->context_;
-  ctx.name = a.served_name.empty() ? default_name(a.model) : a.served_name;
+  ctx.name = served_name;
   ctx.aliases = {a.model};
   ctx.tokenizer = s->tokenizer_.get();
   ctx.chat_template = s->template_.get();
@@ -197,6 +199,72 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
              log_prefix, a.model, file.architecture(), ctx.name, ctx.max_context, kv_line, eopt.max_running,
              a.n_threads, clock.total_s());
   return s;
+}
+
+Result<std::vector<std::string>> models_in_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return make_error("--models-dir {}: not a directory", dir);
+  std::vector<std::string> found;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    const std::string file = p.filename().string();
+    if (file.empty() || file[0] == '.') continue;
+    std::error_code e2;
+    if (it->is_regular_file(e2) && p.extension() == ".gguf")
+      found.push_back(p.string());
+    else if (it->is_directory(e2) && fs::is_regular_file(p / "config.json", e2))
+      found.push_back(p.string());
+  }
+  if (ec) return make_error("--models-dir {}: {}", dir, ec.message());
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+Result<uint64_t> model_memory_estimate(const std::string& path, const ServingOptions& o) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  uint64_t weights = 0;
+  if (fs::is_directory(path, ec)) {
+    for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code e2;
+      if (it->path().extension() == ".safetensors" && it->is_regular_file(e2)) weights += it->file_size(e2);
+    }
+  } else {
+    weights = fs::file_size(path, ec);
+  }
+  if (ec) return make_error("{}: {}", path, ec.message());
+  return weights + (uint64_t(o.kv_cache_mb) << 20);
+}
+
+Result<std::unique_ptr<server::ModelPool>> make_model_pool(const std::vector<ModelSource>& sources,
+                                                           const ServingOptions& o, uint64_t budget_bytes) {
+  std::vector<server::ModelPool::Entry> entries;
+  for (const ModelSource& src : sources) {
+    server::ModelPool::Entry e;
+    e.name = src.name.empty() ? default_name(src.path) : src.name;
+    e.aliases = {src.path};
+    auto bytes = model_memory_estimate(src.path, o);
+    if (!bytes.ok()) return bytes.error();
+    e.bytes = *bytes;
+    ServingOptions mo = o;
+    mo.model = src.path;
+    mo.served_name = e.name;
+    e.load = [mo]() -> Result<server::ModelPool::Model> {
+      auto m = ServedModel::load(mo, "serve");
+      if (!m.ok()) return m.error();
+      std::shared_ptr<ServedModel> owner = std::move(*m);
+      return server::ModelPool::Model{owner->context(), &owner->engine(), owner};
+    };
+    entries.push_back(std::move(e));
+  }
+  server::ModelPool::Options po;
+  po.budget_bytes = budget_bytes;
+  po.log = [](const std::string& line) { fmt::print(stderr, "serve: {}\n", line); };
+  auto pool = server::ModelPool::create(std::move(entries), std::move(po));
+  if (!pool.ok() && pool.error().message.starts_with("two models are named"))
+    return make_error("{} (--served-model-name)", pool.error().message);
+  return pool;
 }
 
 }  // namespace hearth::cli

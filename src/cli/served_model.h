@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/openai.h"
 #include "base/result.h"
@@ -15,6 +16,8 @@
 #include "engine/engine.h"
 #include "model/model_file.h"
 #include "model/transformer.h"
+#include "server/kv_events.h"
+#include "server/model_pool.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::cli {
@@ -34,6 +37,7 @@ struct ServingOptions {
   bool no_prefix_cache = false;
   std::string spec;            // "ngram": speculative decoding by prompt lookup while few sequences decode
   int64_t draft_max = 16;
+  server::KvEventPublisher* kv_events = nullptr;  // announce the prefix cache's blocks (serve --kv-events-endpoint)
 };
 
 // The options that size the model and engine, shared by `serve` and `chat` (`serve` names its
@@ -60,5 +64,25 @@ class ServedModel {
   std::unique_ptr<engine::Engine> engine_;
   api::ModelContext context_;
 };
+
+// A model `hearth serve` answers for: its file or folder, the id clients use ("": from the file
+// name), and whether it loads at start (-m) or on first use (--models-dir).
+struct ModelSource {
+  std::string path;
+  std::string name;
+  bool preload = true;
+};
+
+// The GGUF files and Hugging Face folders (those holding config.json) in `dir`, sorted by name.
+Result<std::vector<std::string>> models_in_dir(const std::string& dir);
+
+// What a model takes in memory by the pool's reckoning: its weights' size on disk (the GGUF file,
+// or a folder's *.safetensors) plus its KV cache budget.
+Result<uint64_t> model_memory_estimate(const std::string& path, const ServingOptions& o);
+
+// The pool of `sources`, each loaded with `o` (its path and name set) when first needed; nothing is
+// loaded yet.
+Result<std::unique_ptr<server::ModelPool>> make_model_pool(const std::vector<ModelSource>& sources,
+                                                           const ServingOptions& o, uint64_t budget_bytes);
 
 }  // namespace hearth::cli

@@ -93,13 +93,26 @@ void BlockManager::release(int32_t block) {
   }
 }
 
-void BlockManager::register_full(int32_t block, uint64_t hash, std::span<const int32_t> tokens) {
+void BlockManager::register_full(int32_t block, uint64_t hash, std::span<const int32_t> tokens,
+                                 std::optional<uint64_t> parent) {
   Info& info = info_[size_t(block)];
   if (info.registered || by_hash_.count(hash) > 0) return;
   info.registered = true;
   info.hash = hash;
   info.tokens.assign(tokens.begin(), tokens.end());
   by_hash_.emplace(hash, block);
+  if (!recording_) return;
+  // A block that continues the last stored run joins it: one event per prefix and step.
+  if (!events_.empty() && events_.back().kind == CacheEvent::Kind::kStored && parent &&
+      events_.back().hashes.back() == *parent) {
+    events_.back().hashes.push_back(hash);
+  } else {
+    CacheEvent ev;
+    ev.hashes = {hash};
+    ev.parent = parent;
+    events_.push_back(std::move(ev));
+  }
+  events_.back().tokens.insert(events_.back().tokens.end(), tokens.begin(), tokens.end());
 }
 
 void BlockManager::unregister(int32_t block) {
@@ -108,6 +121,10 @@ void BlockManager::unregister(int32_t block) {
   by_hash_.erase(info.hash);
   info.registered = false;
   info.tokens.clear();
+  if (!recording_) return;
+  if (events_.empty() || events_.back().kind != CacheEvent::Kind::kRemoved)
+    events_.push_back(CacheEvent{CacheEvent::Kind::kRemoved, {}, std::nullopt, {}});
+  events_.back().hashes.push_back(info.hash);
 }
 
 }  // namespace hearth::engine

@@ -14,9 +14,20 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace hearth::engine {
+
+// What a prefix-aware router is told about this cache (server/kv_events.h, in vLLM's format):
+// full blocks registered under their chained hash, and cached blocks evicted.
+struct CacheEvent {
+  enum class Kind { kStored, kRemoved, kCleared };
+  Kind kind = Kind::kStored;
+  std::vector<uint64_t> hashes;    // stored: consecutive blocks of one prefix, in order
+  std::optional<uint64_t> parent;  // stored: the hash of the block before the first (none: the start)
+  std::vector<int32_t> tokens;     // stored: the blocks' tokens, block after block
+};
 
 class BlockManager {
  public:
@@ -53,10 +64,17 @@ class BlockManager {
   // it becomes free.
   void release(int32_t block);
 
-  // Registers a block whose `tokens` (block_size of them) are all computed, under `hash`. A block
-  // of the same hash already registered (another sequence computed the same prefix) wins; this
-  // one then stays unregistered and is freed when released.
-  void register_full(int32_t block, uint64_t hash, std::span<const int32_t> tokens);
+  // Registers a block whose `tokens` (block_size of them) are all computed, under `hash` (chained
+  // on `parent`, the previous block's hash; none for a prompt's first block). A block of the same
+  // hash already registered (another sequence computed the same prefix) wins; this one then stays
+  // unregistered and is freed when released.
+  void register_full(int32_t block, uint64_t hash, std::span<const int32_t> tokens,
+                     std::optional<uint64_t> parent = std::nullopt);
+
+  // Keep a log of registrations and evictions (consecutive ones merged, as vLLM's events are) for
+  // take_events; off by default.
+  void record_events(bool on) { recording_ = on; }
+  std::vector<CacheEvent> take_events() { return std::exchange(events_, {}); }
 
   int32_t ref_count(int32_t block) const { return info_[size_t(block)].refs; }
 
@@ -76,6 +94,8 @@ class BlockManager {
   std::vector<int32_t> free_;  // unregistered, unused
   std::list<int32_t> lru_;     // registered, unused; front = least recently used
   std::unordered_map<uint64_t, int32_t> by_hash_;
+  bool recording_ = false;
+  std::vector<CacheEvent> events_;
 };
 
 }  // namespace hearth::engine

@@ -31,6 +31,7 @@ SchedulerOptions scheduler_options(const HParams& hp, const EngineOptions& o) {
   so.state_snapshots = snapshot_slots(hp, o);
   so.window = kv_window(hp);
   so.n_window_blocks = window_blocks_needed(so);
+  so.cache_events = static_cast<bool>(o.on_cache_events);
   return so;
 }
 
@@ -107,6 +108,8 @@ Engine::~Engine() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // The cache goes with the engine: a router forgets what it knew of this model here.
+  if (options_.on_cache_events) options_.on_cache_events({CacheEvent{CacheEvent::Kind::kCleared, {}, std::nullopt, {}}});
 }
 
 Engine::Submitted Engine::submit(RequestSpec spec) {
@@ -165,7 +168,12 @@ EngineMetrics Engine::metrics() const {
 
 void Engine::run() {
   while (true) {
-    if (step()) continue;
+    const bool worked = step();
+    if (options_.on_cache_events) {
+      std::vector<CacheEvent> events = scheduler_.take_cache_events();
+      if (!events.empty()) options_.on_cache_events(std::move(events));
+    }
+    if (worked) continue;
     std::unique_lock lock(mutex_);
     if (stop_) break;
     wake_.wait(lock, [&] { return stop_ || !incoming_.empty() || !cancelled_.empty(); });

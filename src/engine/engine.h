@@ -56,6 +56,10 @@ struct EngineOptions {
   int64_t spec_draft_max = 16;
   int64_t spec_max_running = 4;
   int64_t spec_step_tokens = 32;
+  // KV-cache events for prefix-aware routers (server/kv_events.h): called on the engine thread
+  // after each step that stored or evicted cached blocks, and with one kCleared event when the
+  // engine goes away. Keep it short (hand the events to another thread).
+  std::function<void(std::vector<CacheEvent>)> on_cache_events;
 };
 
 // Full-group blocks that fit in `bytes` of KV memory for this model with these options (block

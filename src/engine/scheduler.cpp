@@ -31,6 +31,7 @@ Scheduler::Scheduler(const SchedulerOptions& options)
       snapshots_(options.recurrent ? options.state_snapshots : 0) {
   // A recurrent model's prefix is reusable only where a snapshot of its state was kept.
   if (options_.recurrent && options_.state_snapshots <= 0) options_.prefix_caching = false;
+  blocks_.record_events(options_.cache_events);
   options_.max_step_tokens = std::max(options_.max_step_tokens, options_.max_running);
 }
 
@@ -64,7 +65,7 @@ void Scheduler::register_full_blocks(ScheduledSeq& s) {
     const size_t i = s.hashes.size();
     const std::span<const int32_t> block_tokens(s.tokens.data() + i * size_t(bs), size_t(bs));
     const uint64_t h = BlockManager::chain_hash(i == 0 ? 0 : s.hashes.back(), block_tokens);
-    blocks_.register_full(s.table[i], h, block_tokens);
+    blocks_.register_full(s.table[i], h, block_tokens, i == 0 ? std::nullopt : std::optional<uint64_t>(s.hashes.back()));
     if (i < s.window_table.size() && s.window_table[i] >= 0)
       window_blocks_.register_full(s.window_table[i], h, block_tokens);
     s.hashes.push_back(h);

@@ -60,6 +60,7 @@ struct SchedulerOptions {
   // prompt's last block boundary (a conversation's next turn resumes there).
   bool recurrent = false;
   int64_t state_snapshots = 0;
+  bool cache_events = false;  // log the cache's events for take_cache_events
 };
 
 // Window-group blocks that can never run out: per running sequence its window and alignment,
@@ -167,6 +168,9 @@ class Scheduler {
   const std::vector<uint64_t>& running() const { return running_; }
   int64_t n_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   const BlockManager& blocks() const { return blocks_; }
+  // The full-attention cache's registrations and evictions since the last call (when
+  // SchedulerOptions::cache_events); the window pool's blocks are not announced.
+  std::vector<CacheEvent> take_cache_events() { return blocks_.take_events(); }
   const BlockManager& window_blocks() const { return window_blocks_; }
   const SnapshotCache& snapshots() const { return snapshots_; }
   const SchedulerOptions& options() const { return options_; }

@@ -1,4 +1,5 @@
 #include "server/http_server.h"
+#include "server/model_pool.h"
 #include "server/web_assets.h"
 
 #include <fmt/format.h>
@@ -104,15 +105,38 @@ struct RequestLog {
   }
 };
 
+// A Prometheus label value, escaped as the exposition format requires: key names made by hearth
+// are [A-Za-z0-9._-], but a database edited by hand, or a model's file name, could hold anything.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) out += c == '\\' ? std::string("\\\\") : c == '"' ? std::string("\\\"") : c == '\n' ? std::string("\\n") : std::string(1, c);
+  return out;
+}
+
+// Which models are loaded and the memory they take against --memory-budget.
+std::string pool_metrics(const ModelPool& pool) {
+  std::string loaded = "# HELP hearth_model_loaded 1 while the model is loaded.\n# TYPE hearth_model_loaded gauge\n";
+  std::string loads = "# HELP hearth_model_loads_total Times the model was loaded.\n# TYPE hearth_model_loads_total counter\n";
+  std::string unloads =
+      "# HELP hearth_model_unloads_total Times the model was unloaded to make room for another.\n"
+      "# TYPE hearth_model_unloads_total counter\n";
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const ModelPool::ModelState st = pool.state(i);
+    const std::string name = label(pool.entry(i).name);
+    loaded += fmt::format("hearth_model_loaded{{model_name=\"{}\"}} {}\n", name, st.loaded ? 1 : 0);
+    loads += fmt::format("hearth_model_loads_total{{model_name=\"{}\"}} {}\n", name, st.loads);
+    unloads += fmt::format("hearth_model_unloads_total{{model_name=\"{}\"}} {}\n", name, st.unloads);
+  }
+  return loaded + loads + unloads +
+         fmt::format("# HELP hearth_models_memory_bytes Estimated memory of the loaded models (weights and KV cache).\n"
+                     "# TYPE hearth_models_memory_bytes gauge\nhearth_models_memory_bytes {}\n"
+                     "# HELP hearth_memory_budget_bytes --memory-budget (0: none).\n"
+                     "# TYPE hearth_memory_budget_bytes gauge\nhearth_memory_budget_bytes {}\n",
+                     pool.used_bytes(), pool.budget_bytes());
+}
+
 std::string metering_metrics(const tenants::MeterHealth& h,
                              const std::vector<std::pair<std::string, tenants::UsageCounts>>& keys) {
-  // Key names made by hearth are [A-Za-z0-9._-]; a database edited by hand could hold anything,
-  // so label values are escaped as the exposition format requires.
-  const auto label = [](const std::string& v) {
-    std::string out;
-    for (char c : v) out += c == '\\' ? std::string("\\\\") : c == '"' ? std::string("\\\"") : c == '\n' ? std::string("\\n") : std::string(1, c);
-    return out;
-  };
   std::string per_key;
   const auto family = [&](const char* name, const char* help, int64_t tenants::UsageCounts::*field) {
     per_key += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
@@ -592,11 +616,11 @@ class Response {
 
 }  // namespace
 
-// A model the server answers for: what the API layer needs of it, and its engine.
+// The model a request runs on: what the API layer needs of it, and its engine (both held by the
+// request's lease).
 struct Served {
-  ModelContext model;
+  const ModelContext& model;
   engine::Engine* engine = nullptr;
-  std::unique_ptr<api::GrammarCache> grammars;  // structured outputs' compiled grammars
 };
 
 struct Server::Impl {
@@ -614,7 +638,10 @@ struct Server::Impl {
   // The key and usage store's reads and writes for /v1/usage and /admin/* run here, so that a slow
   // disk or a PostgreSQL server that stopped answering holds those requests, not the io thread.
   asio::thread_pool store_calls{1};
-  std::vector<std::unique_ptr<Served>> served;  // set once before ready; the first is the default
+  // The models, set once before ready; the first is the default. A request holds a lease on its
+  // model while it runs; one that must wait for a load waits on model_loads, not the io thread.
+  std::shared_ptr<ModelPool> pool;
+  asio::thread_pool model_loads{4};
   std::mutex done_mutex;
   std::condition_variable done_cv;
   bool done = false;
@@ -659,6 +686,21 @@ struct Server::Impl {
   awaitable<http::response<http::string_body>> off_io(Fn fn) {
     co_return co_await asio::co_spawn(
         store_calls, [&fn]() -> awaitable<http::response<http::string_body>> { co_return fn(); }, use_awaitable);
+  }
+
+  // Waits on model_loads for model i to load (making room within the budget), at most the request
+  // timeout; the coroutine resumes on the io thread with the lease or why there is none.
+  awaitable<Result<ModelPool::Lease>> acquire_model(size_t i) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(options.request_timeout_s * 1000));
+    // A shared_ptr carries the move-only answer through co_spawn's completion.
+    auto answer = co_await asio::co_spawn(
+        model_loads,
+        [this, i, deadline]() -> awaitable<std::shared_ptr<Result<ModelPool::Lease>>> {
+          co_return std::make_shared<Result<ModelPool::Lease>>(pool->acquire(i, deadline));
+        },
+        use_awaitable);
+    co_return std::move(*answer);
   }
 
   // OpenAI's x-ratelimit-* headers, for a named key with per-minute limits.
@@ -910,10 +952,17 @@ struct Server::Impl {
       if (method != http::verb::get) co_return co_await send(stream, rlog, method_not_allowed(req), keep);
       std::vector<ModelMetrics> all;
       if (ready)
-        for (const auto& sv : served) all.push_back({sv->model.name, sv->engine->metrics()});
-      else
-        all.push_back({});
+        pool->for_each_loaded([&](const ModelContext& m, engine::Engine& e) { all.push_back({m.name, e.metrics()}); });
+      if (all.empty()) all.push_back({});
       std::string text = render_metrics(all, ready.load());
+      if (ready) text += pool_metrics(*pool);
+      if (options.kv_events)
+        text += fmt::format(
+            "# HELP hearth_kv_events_batches_total KV-cache event batches published.\n"
+            "# TYPE hearth_kv_events_batches_total counter\nhearth_kv_events_batches_total {}\n"
+            "# HELP hearth_kv_events_dropped_total KV-cache event batches dropped (the sender fell behind).\n"
+            "# TYPE hearth_kv_events_dropped_total counter\nhearth_kv_events_dropped_total {}\n",
+            options.kv_events->batches_sent(), options.kv_events->batches_dropped());
       if (options.tenancy) text += metering_metrics(options.tenancy->health(), options.tenancy->key_totals());
       co_return co_await send(stream, rlog, make_response(req, http::status::ok, text, "text/plain; version=0.0.4; charset=utf-8"),
                               keep);
@@ -983,30 +1032,42 @@ struct Server::Impl {
     if (auto* e = std::get_if<ApiError>(&parsed)) co_return co_await send(stream, rlog, error_response(req, *e), keep);
     const ojson& body = std::get<ojson>(parsed);
     // The request's "model" picks one of the served models (none given: the first).
-    const Served* chosen = served.front().get();
-    if (served.size() > 1) {
-      chosen = nullptr;
-      for (const auto& sv : served)
-        if (!chosen && !check_model(body, sv->model)) chosen = sv.get();
-      if (!chosen) {
-        std::optional<ApiError> e = check_model(body, served.front()->model);
-        if (e->code == "model_not_found") {
-          std::vector<std::string> names;
-          for (const auto& sv : served) names.push_back("'" + sv->model.name + "'");
-          e->message = fmt::format("The model '{}' does not exist. This server serves {}.",
-                                   body["model"].get<std::string>(), fmt::join(names, ", "));
-        }
-        co_return co_await send(stream, rlog, error_response(req, *e), keep);
+    size_t chosen = pool->size();
+    for (size_t i = 0; i < pool->size() && chosen == pool->size(); ++i)
+      if (!check_model(body, pool->naming(i))) chosen = i;
+    if (chosen == pool->size()) {
+      std::optional<ApiError> e = check_model(body, pool->naming(0));
+      if (e->code == "model_not_found" && pool->size() > 1) {
+        std::vector<std::string> names;
+        for (size_t i = 0; i < pool->size(); ++i) names.push_back("'" + pool->entry(i).name + "'");
+        e->message = fmt::format("The model '{}' does not exist. This server serves {}.",
+                                 body["model"].get<std::string>(), fmt::join(names, ", "));
       }
+      co_return co_await send(stream, rlog, error_response(req, *e), keep);
     }
-    const Served& s = *chosen;
-    rlog.model = s.model.name;
-    if (caller && !tenants::Tenancy::allows_model(*caller, s.model.name))
+    const std::string& model_name = pool->entry(chosen).name;
+    rlog.model = model_name;
+    if (caller && !tenants::Tenancy::allows_model(*caller, model_name))
       co_return co_await send(stream, rlog,
                               error_response(req, api_error(403, fmt::format("The API key '{}' may not use the model '{}'.",
-                                                                             caller->key_name, s.model.name),
+                                                                             caller->key_name, model_name),
                                                             "permission_error", "model_not_allowed")),
                               keep);
+    // The model loads now if it must (the client waits, as Ollama's do); the lease keeps it loaded
+    // until this request is answered.
+    ModelPool::Lease lease;
+    if (std::optional<ModelPool::Lease> ready_now = pool->try_acquire(chosen)) {
+      lease = std::move(*ready_now);
+    } else {
+      Result<ModelPool::Lease> waited = co_await acquire_model(chosen);
+      if (!waited.ok()) {
+        ApiError e = api_error(503, waited.error().message, "server_error", "model_unavailable");
+        e.retry_after = 1;
+        co_return co_await send(stream, rlog, error_response(req, e), keep);
+      }
+      lease = std::move(*waited);
+    }
+    const Served s{lease.context(), &lease.engine()};
     const tenants::Caller* who = caller ? &*caller : nullptr;
 
     if (path == "/tokenize") co_return co_await send(stream, rlog, tokenize(s, req, body), keep);
@@ -1034,20 +1095,25 @@ struct Server::Impl {
 
   http::response<http::string_body> models(const Request& req, const std::string& path,
                                            const std::optional<tenants::Caller>& caller) {
-    const auto visible = [&](const ModelContext& m) { return !caller || tenants::Tenancy::allows_model(*caller, m.name); };
-    const auto card = [](const ModelContext& m) {
-      return json{{"id", m.name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "hearth"},
-                  {"root", m.name}, {"parent", nullptr}, {"max_model_len", m.max_context}};
+    const auto visible = [&](size_t i) { return !caller || tenants::Tenancy::allows_model(*caller, pool->entry(i).name); };
+    // vLLM's card, and whether the model is loaded now (a model not loaded yet has no known length).
+    const auto card = [this](size_t i) {
+      const std::string& name = pool->entry(i).name;
+      const ModelPool::ModelState st = pool->state(i);
+      return json{{"id", name},   {"object", "model"},  {"created", unix_now()},
+                  {"owned_by", "hearth"}, {"root", name}, {"parent", nullptr},
+                  {"max_model_len", st.max_context > 0 ? json(st.max_context) : json(nullptr)},
+                  {"loaded", st.loaded}};
     };
     if (path == "/v1/models") {
       json data = json::array();
-      for (const auto& sv : served)
-        if (visible(sv->model)) data.push_back(card(sv->model));
+      for (size_t i = 0; i < pool->size(); ++i)
+        if (visible(i)) data.push_back(card(i));
       return make_response(req, http::status::ok, dump({{"object", "list"}, {"data", data}}));
     }
     const std::string id = path.substr(std::string("/v1/models/").size());
-    for (const auto& sv : served)
-      if (sv->model.name == id && visible(sv->model)) return make_response(req, http::status::ok, dump(card(sv->model)));
+    for (size_t i = 0; i < pool->size(); ++i)
+      if (pool->entry(i).name == id && visible(i)) return make_response(req, http::status::ok, dump(card(i)));
     return not_found(req, path);
   }
 
@@ -1483,10 +1549,14 @@ struct Server::Impl {
     drain_thread = std::thread([this] {
       // The engines drain together: each gets the whole grace period.
       std::vector<std::thread> drains;
-      for (const auto& sv : served)
-        drains.emplace_back([this, e = sv->engine] {
-          e->drain(std::chrono::milliseconds(int64_t(options.shutdown_grace_s * 1000)));
-        });
+      // The pool stops first: no model loads or unloads under the drains.
+      std::vector<engine::Engine*> engines;
+      if (pool) {
+        pool->stop();
+        pool->for_each_loaded([&](const ModelContext&, engine::Engine& e) { engines.push_back(&e); });
+      }
+      for (engine::Engine* e : engines)
+        drains.emplace_back([this, e] { e->drain(std::chrono::milliseconds(int64_t(options.shutdown_grace_s * 1000))); });
       for (std::thread& t : drains) t.join();
       // Let the connections write what the engine finished, then stop.
       for (int i = 0; i < 200 && active_generations > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -1498,6 +1568,8 @@ struct Server::Impl {
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) { impl_->options = std::move(options); }
 
 Server::~Server() {
+  if (impl_->pool) impl_->pool->stop();  // requests waiting for a model give up
+  impl_->model_loads.join();
   impl_->io.stop();
   if (impl_->io_thread.joinable()) impl_->io_thread.join();
   if (impl_->drain_thread.joinable()) impl_->drain_thread.join();
@@ -1535,23 +1607,23 @@ Status Server::start() {
 int Server::port() const { return impl_->acceptor.is_open() ? impl_->acceptor.local_endpoint().port() : -1; }
 
 void Server::set_model(api::ModelContext model, engine::Engine* engine) {
-  std::vector<std::pair<api::ModelContext, engine::Engine*>> one;
-  one.emplace_back(std::move(model), engine);
-  set_models(std::move(one));
+  ModelPool::Entry entry;
+  entry.name = model.name;
+  entry.aliases = model.aliases;
+  entry.load = [model, engine]() -> Result<ModelPool::Model> { return ModelPool::Model{model, engine, nullptr}; };
+  std::vector<ModelPool::Entry> entries;
+  entries.push_back(std::move(entry));
+  auto pool = ModelPool::create(std::move(entries), {});
+  if (pool.ok()) {
+    (void)(*pool)->acquire(0, std::chrono::steady_clock::now());  // the engine exists: this "load" is immediate
+    set_models(std::move(*pool));
+  }
 }
 
-void Server::set_models(std::vector<std::pair<api::ModelContext, engine::Engine*>> models) {
-  asio::post(impl_->io, [this, models = std::move(models)]() mutable {
-    for (auto& [ctx, engine] : models) {
-      auto served = std::make_unique<Served>(Served{std::move(ctx), engine, nullptr});
-      if (served->model.generates && served->model.tokenizer) {
-        served->grammars = std::make_unique<api::GrammarCache>(*served->model.tokenizer, served->model.n_vocab,
-                                                                api::tool_call_markers(served->model.output_formats.tools));
-        served->model.grammars = served->grammars.get();
-      }
-      impl_->served.push_back(std::move(served));
-    }
-    impl_->ready = !impl_->served.empty();
+void Server::set_models(std::unique_ptr<ModelPool> pool) {
+  asio::post(impl_->io, [this, p = std::shared_ptr<ModelPool>(std::move(pool))]() mutable {
+    impl_->pool = std::move(p);
+    impl_->ready = true;
   });
 }
 

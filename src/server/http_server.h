@@ -19,6 +19,8 @@
 #include "base/result.h"
 #include "engine/engine.h"
 #include "api/openai.h"
+#include "server/kv_events.h"
+#include "server/model_pool.h"
 
 namespace hearth::tenants {
 class Tenancy;
@@ -32,6 +34,7 @@ struct ServerOptions {
   std::vector<std::string> api_keys;      // empty: no authentication (unless tenancy is set)
   // `serve --db`: named keys with quotas, and usage metering. Outlives the server.
   tenants::Tenancy* tenancy = nullptr;
+  const KvEventPublisher* kv_events = nullptr;  // its counts go to /metrics
   std::vector<std::string> admin_keys;    // guard /admin/*; empty: those routes are off
   std::vector<std::string> cors_origins;  // empty: CORS off; "*" allows any origin
   uint64_t max_body_bytes = 16u << 20;
@@ -55,9 +58,11 @@ class Server {
 
   // The model is loaded: generation routes open and /health turns 200.
   void set_model(api::ModelContext model, engine::Engine* engine);
-  // Several models: a request's "model" field picks one (none given: the first); /v1/models
-  // lists them all and /metrics has a series per model. Call once.
-  void set_models(std::vector<std::pair<api::ModelContext, engine::Engine*>> models);
+  // Several models: a request's "model" field picks one (none given: the first), which loads on
+  // first use within the pool's memory budget (model_pool.h); /v1/models lists them all and
+  // /metrics has a series per loaded model. Call once, with the models that should be loaded
+  // before /health turns 200 already acquired.
+  void set_models(std::unique_ptr<ModelPool> pool);
 
   // Blocks until SIGINT/SIGTERM has been handled: stop accepting, let in-flight requests finish
   // within the grace period, cancel the rest. Returns the process exit code.

@@ -87,7 +87,10 @@ test("selectors, ports, probes and flags agree with hearth serve", async () => {
   for (const flag of Object.keys(flags)) assert.match(help, new RegExp(`${flag}\\b`), `hearth serve has no ${flag}`);
   const port = Number(flags["--port"]);
   assert.equal(flags["--host"], "0.0.0.0");
-  assert.deepEqual(c.ports.map((p) => p.containerPort), [port]);
+  assert.equal(c.ports.find((p) => p.name === "http").containerPort, port);
+  // The KV-cache events' port is the one the publisher binds.
+  const kvPort = Number(/^tcp:\/\/\*:(\d+)$/.exec(flags["--kv-events-endpoint"])[1]);
+  assert.deepEqual(c.ports.map((p) => p.containerPort).sort(), [port, kvPort].sort());
   // $(VAR) in args must name an env var of the container.
   for (const a of c.args)
     for (const [, name] of a.matchAll(/\$\(([A-Z_]+)\)/g)) assert.ok(c.env.some((e) => e.name === name), `$(${name}) undefined`);

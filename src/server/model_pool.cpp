@@ -1,0 +1,279 @@
+#include "server/model_pool.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include "api/structured.h"
+#include "api/tools.h"
+
+namespace hearth::server {
+namespace {
+
+std::string mib(uint64_t bytes) { return fmt::format("{:.0f} MiB", double(bytes) / (1 << 20)); }
+
+}  // namespace
+
+struct ModelPool::Loaded {
+  Model model;
+  std::unique_ptr<api::GrammarCache> grammars;  // declared last, freed first: it borrows the tokenizer
+};
+
+// --- Lease ------------------------------------------------------------------------------------
+
+ModelPool::Lease::Lease(ModelPool* pool, size_t index, std::shared_ptr<Loaded> loaded)
+    : pool_(pool), index_(index), loaded_(std::move(loaded)) {}
+
+ModelPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(std::exchange(other.pool_, nullptr)), index_(other.index_), loaded_(std::move(other.loaded_)) {}
+
+ModelPool::Lease& ModelPool::Lease::operator=(Lease&& other) noexcept {
+  if (this != &other) {
+    release();
+    pool_ = std::exchange(other.pool_, nullptr);
+    index_ = other.index_;
+    loaded_ = std::move(other.loaded_);
+  }
+  return *this;
+}
+
+ModelPool::Lease::~Lease() { release(); }
+
+void ModelPool::Lease::release() {
+  loaded_.reset();
+  if (ModelPool* pool = std::exchange(pool_, nullptr)) pool->release(index_);
+}
+
+const api::ModelContext& ModelPool::Lease::context() const { return loaded_->model.context; }
+engine::Engine& ModelPool::Lease::engine() const { return *loaded_->model.engine; }
+
+// --- the pool ---------------------------------------------------------------------------------
+
+Result<std::unique_ptr<ModelPool>> ModelPool::create(std::vector<Entry> entries, Options options) {
+  if (entries.empty()) return make_error("no model to serve");
+  std::set<std::string> names;
+  for (const Entry& e : entries) {
+    if (!names.insert(e.name).second)
+      return make_error("two models are named '{}': give each its own name", e.name);
+    if (!e.load) return make_error("model '{}' has no loader", e.name);
+  }
+  return std::unique_ptr<ModelPool>(new ModelPool(std::move(entries), std::move(options)));
+}
+
+ModelPool::ModelPool(std::vector<Entry> entries, Options options)
+    : entries_(std::move(entries)), options_(std::move(options)), slots_(entries_.size()) {
+  for (const Entry& e : entries_) {
+    api::ModelContext naming;
+    naming.name = e.name;
+    naming.aliases = e.aliases;
+    naming_.push_back(std::move(naming));
+  }
+}
+
+ModelPool::~ModelPool() {
+  for (Slot& s : slots_) s.loaded.reset();
+}
+
+void ModelPool::log(const std::string& line) const {
+  if (options_.log) options_.log(line);
+}
+
+ModelPool::Lease ModelPool::lease_locked(size_t i) {
+  Slot& s = slots_[i];
+  ++s.leases;
+  s.last_used = ++use_clock_;
+  return Lease(this, i, s.loaded);
+}
+
+void ModelPool::release(size_t i) {
+  std::lock_guard lock(mutex_);
+  Slot& s = slots_[i];
+  --s.leases;
+  s.last_used = ++use_clock_;
+  if (s.leases == 0) changed_.notify_all();  // a draining model may unload now
+}
+
+std::optional<ModelPool::Lease> ModelPool::try_acquire(size_t i) {
+  std::lock_guard lock(mutex_);
+  if (stopped_ || slots_[i].state != SlotState::kLoaded || slots_[i].draining) return std::nullopt;
+  return lease_locked(i);
+}
+
+Result<ModelPool::Lease> ModelPool::load_locked(std::unique_lock<std::mutex>& lock, size_t i) {
+  Slot& s = slots_[i];
+  const Entry& e = entries_[i];
+  s.state = SlotState::kLoading;
+  const uint64_t attempt = ++s.load_attempts;
+  used_ += e.bytes;
+  const uint64_t used_now = used_;
+  lock.unlock();
+  log(fmt::format("loading '{}' ({}; {} of {} in use with it)", e.name, mib(e.bytes), mib(used_now),
+                  options_.budget_bytes ? mib(options_.budget_bytes) : std::string("no budget")));
+  auto loaded = std::make_shared<Loaded>();
+  std::string failure;
+  try {
+    Result<Model> m = e.load();
+    if (m.ok()) {
+      loaded->model = std::move(*m);
+      api::ModelContext& ctx = loaded->model.context;
+      if (ctx.generates && ctx.tokenizer) {
+        loaded->grammars = std::make_unique<api::GrammarCache>(*ctx.tokenizer, ctx.n_vocab,
+                                                               api::tool_call_markers(ctx.output_formats.tools));
+        ctx.grammars = loaded->grammars.get();
+      }
+    } else {
+      failure = m.error().message;
+    }
+  } catch (const std::exception& ex) {  // std::bad_alloc above all: the model did not fit after all
+    failure = ex.what();
+  }
+  if (!failure.empty()) loaded.reset();  // freed before the lock: it may be large
+  lock.lock();
+  if (!failure.empty()) {
+    s.state = SlotState::kUnloaded;
+    used_ -= e.bytes;
+    s.failed_attempt = attempt;
+    s.failure = fmt::format("model '{}' could not load: {}", e.name, failure);
+    changed_.notify_all();
+    log(s.failure);
+    return Error{s.failure};
+  }
+  s.loaded = std::move(loaded);
+  s.state = SlotState::kLoaded;
+  s.draining = false;
+  s.max_context = s.loaded->model.context.max_context;
+  ++s.loads;
+  changed_.notify_all();
+  return lease_locked(i);  // before anyone could pick it to unload
+}
+
+void ModelPool::unload_locked(std::unique_lock<std::mutex>& lock, size_t i) {
+  Slot& s = slots_[i];
+  s.state = SlotState::kUnloading;  // its bytes stay counted until they are freed
+  s.draining = false;
+  std::shared_ptr<Loaded> loaded = std::move(s.loaded);
+  lock.unlock();
+  log(fmt::format("unloading '{}' ({}, idle, least recently used)", entries_[i].name, mib(entries_[i].bytes)));
+  loaded.reset();  // the engine stops, the weights and KV cache are freed
+  lock.lock();
+  s.state = SlotState::kUnloaded;
+  used_ -= entries_[i].bytes;
+  ++s.unloads;
+  changed_.notify_all();
+}
+
+bool ModelPool::make_room_locked(std::unique_lock<std::mutex>& lock, size_t i, uint64_t need) {
+  uint64_t freeing = 0;  // bytes already on their way out
+  std::vector<size_t> idle, busy;
+  for (size_t j = 0; j < slots_.size(); ++j) {
+    const Slot& s = slots_[j];
+    if (s.state == SlotState::kUnloading || (s.state == SlotState::kLoaded && s.draining && s.leases > 0))
+      freeing += entries_[j].bytes;
+    else if (j != i && s.state == SlotState::kLoaded)
+      (s.leases == 0 ? idle : busy).push_back(j);
+  }
+  const auto lru = [this](size_t a, size_t b) { return slots_[a].last_used < slots_[b].last_used; };
+  std::sort(idle.begin(), idle.end(), lru);
+  std::sort(busy.begin(), busy.end(), lru);
+  std::vector<size_t> unload;
+  for (size_t j : idle) {
+    if (freeing >= need) break;
+    unload.push_back(j);
+    freeing += entries_[j].bytes;
+  }
+  // Idle models are not enough: the least recently used busy ones drain, taking no new requests.
+  for (size_t j : busy) {
+    if (freeing >= need) break;
+    slots_[j].draining = true;
+    freeing += entries_[j].bytes;
+    log(fmt::format("'{}' drains (its requests finish, new ones wait) to make room for '{}'", entries_[j].name,
+                    entries_[i].name));
+  }
+  // Loading models hold the rest: wait for them rather than unload what would not be enough.
+  if (freeing < need) return false;
+  for (size_t j : unload) unload_locked(lock, j);
+  return !unload.empty();
+}
+
+Result<ModelPool::Lease> ModelPool::acquire(size_t i, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  const Entry& e = entries_[i];
+  uint64_t waited_for = 0;  // the load attempt this call waited on, whose failure is its answer
+  bool room_waiter = false;
+  // The last caller that waited for room takes back the draining marks nobody needs any more.
+  const auto leave = [&] {
+    if (room_waiter && --room_waiters_ == 0)
+      for (Slot& s : slots_) s.draining = false;
+    room_waiter = false;
+    changed_.notify_all();
+  };
+  for (;;) {
+    if (stopped_) {
+      leave();
+      return make_error("the server is shutting down");
+    }
+    Slot& s = slots_[i];
+    if (s.state == SlotState::kLoaded && !s.draining) {
+      Lease lease = lease_locked(i);
+      leave();
+      return lease;
+    }
+    if (s.state == SlotState::kLoading) waited_for = s.load_attempts;
+    if (s.state == SlotState::kUnloaded) {
+      if (waited_for != 0 && s.failed_attempt == waited_for) {
+        leave();
+        return Error{s.failure};
+      }
+      const uint64_t budget = options_.budget_bytes;
+      if (budget != 0 && e.bytes > budget) {
+        leave();
+        return make_error("model '{}' needs {}, more than the whole --memory-budget of {}", e.name, mib(e.bytes),
+                          mib(budget));
+      }
+      if (budget == 0 || used_ + e.bytes <= budget) {
+        leave();  // this load is no longer waiting for room
+        return load_locked(lock, i);
+      }
+      if (!room_waiter) {
+        room_waiter = true;
+        ++room_waiters_;
+      }
+      if (make_room_locked(lock, i, used_ + e.bytes - budget)) continue;
+    }
+    if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      const bool loading = slots_[i].state == SlotState::kLoading;
+      leave();
+      if (loading) return make_error("model '{}' is still loading", e.name);
+      return make_error("no room for model '{}' ({}) within the --memory-budget of {}: the loaded models stayed busy",
+                        e.name, mib(e.bytes), mib(options_.budget_bytes));
+    }
+  }
+}
+
+void ModelPool::stop() {
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  changed_.notify_all();
+}
+
+ModelPool::ModelState ModelPool::state(size_t i) const {
+  std::lock_guard lock(mutex_);
+  const Slot& s = slots_[i];
+  return {s.state == SlotState::kLoaded, s.leases > 0, s.max_context, s.loads, s.unloads};
+}
+
+uint64_t ModelPool::used_bytes() const {
+  std::lock_guard lock(mutex_);
+  return used_;
+}
+
+void ModelPool::for_each_loaded(const std::function<void(const api::ModelContext&, engine::Engine&)>& fn) const {
+  std::lock_guard lock(mutex_);
+  for (const Slot& s : slots_)
+    if (s.state == SlotState::kLoaded) fn(s.loaded->model.context, *s.loaded->model.engine);
+}
+
+}  // namespace hearth::server

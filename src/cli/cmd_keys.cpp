@@ -35,11 +35,12 @@ std::unique_ptr<tenants::Store> open_store(const std::string& db) {
 }
 
 // The options given, laid over `limits`. False (with a message) when one is invalid.
-bool apply(const KeyArgs& a, tenants::KeyLimits& limits) {
+// The limits the flags give (a create starts from no limits; an update changes only these).
+bool read_patch(const KeyArgs& a, tenants::KeyLimitsPatch& patch) {
   for (const auto& [flag, value, target] :
-       {std::tuple{"--rpm", a.rpm, &limits.rpm}, std::tuple{"--tpm", a.tpm, &limits.tpm},
-        std::tuple{"--tokens-per-day", a.tokens_per_day, &limits.tokens_per_day},
-        std::tuple{"--max-concurrent", a.max_concurrent, &limits.max_concurrent}}) {
+       {std::tuple{"--rpm", a.rpm, &patch.rpm}, std::tuple{"--tpm", a.tpm, &patch.tpm},
+        std::tuple{"--tokens-per-day", a.tokens_per_day, &patch.tokens_per_day},
+        std::tuple{"--max-concurrent", a.max_concurrent, &patch.max_concurrent}}) {
     if (!value) continue;
     if (*value < 0) {
       fmt::print(stderr, "hearth keys: {} must be >= 0 (0: no limit)\n", flag);
@@ -48,20 +49,20 @@ bool apply(const KeyArgs& a, tenants::KeyLimits& limits) {
     *target = *value;
   }
   if (a.models) {
-    limits.models.clear();
+    patch.models.emplace();
     for (const std::string& m : *a.models)
-      if (!m.empty()) limits.models.push_back(m);
+      if (!m.empty()) patch.models->push_back(m);
   }
   if (a.expires) {
     if (*a.expires == "never") {
-      limits.expires_at = 0;
+      patch.expires_at = 0;
     } else {
       const std::optional<int64_t> t = tenants::parse_utc_time(*a.expires);
       if (!t) {
         fmt::print(stderr, "hearth keys: --expires takes YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC), or never\n");
         return false;
       }
-      limits.expires_at = *t;
+      patch.expires_at = *t;
     }
   }
   return true;
@@ -70,8 +71,9 @@ bool apply(const KeyArgs& a, tenants::KeyLimits& limits) {
 std::string limit_text(int64_t v) { return v ? std::to_string(v) : std::string("-"); }
 
 int create(const KeyArgs& a) {
-  tenants::KeyLimits limits;
-  if (!apply(a, limits)) return 2;
+  tenants::KeyLimitsPatch given;
+  if (!read_patch(a, given)) return 2;
+  const tenants::KeyLimits limits = tenants::patched({}, given);
   auto store = open_store(a.db);
   if (!store) return 1;
   const tenants::NewSecret secret = tenants::make_secret();
@@ -127,23 +129,16 @@ int revoke(const KeyArgs& a) {
 }
 
 int update(const KeyArgs& a) {
-  auto keys = read_keys(a.db);
-  if (!keys) return 1;
-  for (const tenants::KeyRecord& k : *keys) {
-    if (k.name != a.name) continue;
-    tenants::KeyLimits limits = k.limits;
-    if (!apply(a, limits)) return 2;
-    auto store = open_store(a.db);
-    if (!store) return 1;
-    if (Status st = store->update_key(a.name, limits); !st) {
-      fmt::print(stderr, "hearth keys: {}\n", st.message());
-      return 1;
-    }
-    fmt::print(stderr, "updated key '{}'\n", a.name);
-    return 0;
+  tenants::KeyLimitsPatch patch;
+  if (!read_patch(a, patch)) return 2;
+  auto store = open_store(a.db);
+  if (!store) return 1;
+  if (Status st = store->update_key(a.name, patch); !st) {
+    fmt::print(stderr, "hearth keys: {}\n", st.message());
+    return 1;
   }
-  fmt::print(stderr, "hearth keys: no key named '{}'\n", a.name);
-  return 1;
+  fmt::print(stderr, "updated key '{}'\n", a.name);
+  return 0;
 }
 
 struct UsageArgs {

@@ -176,33 +176,33 @@ json key_json(const tenants::KeyRecord& k) {
 }
 
 // The limit fields of an admin request's body laid over `limits`; an error names what is wrong.
-std::optional<ApiError> read_limits(const ojson& body, tenants::KeyLimits& limits, bool allow_name) {
+std::optional<ApiError> read_limits(const ojson& body, tenants::KeyLimitsPatch& patch, bool allow_name) {
   if (!body.is_object()) return bad_request("the body must be a JSON object");
   for (const auto& [field, value] : body.items()) {
-    int64_t* target = field == "rpm" ? &limits.rpm
-                      : field == "tpm" ? &limits.tpm
-                      : field == "tokens_per_day" ? &limits.tokens_per_day
-                      : field == "max_concurrent" ? &limits.max_concurrent
-                                                  : nullptr;
+    std::optional<int64_t>* target = field == "rpm" ? &patch.rpm
+                                     : field == "tpm" ? &patch.tpm
+                                     : field == "tokens_per_day" ? &patch.tokens_per_day
+                                     : field == "max_concurrent" ? &patch.max_concurrent
+                                                                 : nullptr;
     if (target) {
       if (!value.is_number_integer() || value.get<int64_t>() < 0)
         return bad_request(fmt::format("'{}' must be an integer >= 0 (0: no limit)", field), field);
       *target = value.get<int64_t>();
     } else if (field == "models") {
       if (!value.is_array()) return bad_request("'models' must be an array of model names", "models");
-      limits.models.clear();
+      patch.models.emplace();
       for (const auto& m : value) {
         if (!m.is_string()) return bad_request("'models' must be an array of model names", "models");
-        limits.models.push_back(m.get<std::string>());
+        patch.models->push_back(m.get<std::string>());
       }
     } else if (field == "expires_at") {
       if (value.is_null()) {
-        limits.expires_at = 0;
+        patch.expires_at = 0;
         continue;
       }
       std::optional<int64_t> t = value.is_string() ? tenants::parse_utc_time(value.get<std::string>()) : std::nullopt;
       if (!t) return bad_request("'expires_at' must be \"YYYY-MM-DD\" or \"YYYY-MM-DDTHH:MM:SSZ\" (UTC), or null", "expires_at");
-      limits.expires_at = *t;
+      patch.expires_at = *t;
     } else if (!(allow_name && field == "name")) {
       return bad_request(fmt::format("unknown field '{}' (known: {}rpm, tpm, tokens_per_day, max_concurrent, models, expires_at)",
                                      field, allow_name ? "name, " : ""),
@@ -796,8 +796,9 @@ struct Server::Impl {
       ApiResult<ojson> parsed = parse_json_body(req.body());
       if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(req, *e);
       const ojson& body = std::get<ojson>(parsed);
-      tenants::KeyLimits limits;
-      if (auto e = read_limits(body, limits, true)) return error_response(req, *e);
+      tenants::KeyLimitsPatch given;
+      if (auto e = read_limits(body, given, true)) return error_response(req, *e);
+      const tenants::KeyLimits limits = tenants::patched({}, given);
       if (!body.contains("name") || !body["name"].is_string()) return error_response(req, bad_request("'name' is required", "name"));
       const tenants::NewSecret secret = tenants::make_secret();
       auto created = store.create_key(body["name"].get<std::string>(), limits, secret, unix_now());
@@ -825,12 +826,12 @@ struct Server::Impl {
       if (method == http::verb::post || method == http::verb::patch) {
         ApiResult<ojson> parsed = parse_json_body(req.body());
         if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(req, *e);
-        tenants::KeyLimits limits = found->limits;
-        if (auto e = read_limits(std::get<ojson>(parsed), limits, false)) return error_response(req, *e);
-        if (Status st = store.update_key(name, limits); !st) return error_response(req, bad_request(st.message()));
+        tenants::KeyLimitsPatch patch;
+        if (auto e = read_limits(std::get<ojson>(parsed), patch, false)) return error_response(req, *e);
+        if (Status st = store.update_key(name, patch); !st) return error_response(req, bad_request(st.message()));
         options.tenancy->reload_keys();
-        tenants::KeyRecord updated = *found;
-        updated.limits = limits;
+        tenants::KeyRecord updated = *found;  // as read, with this update (another made meanwhile is not shown)
+        updated.limits = tenants::patched(found->limits, patch);
         return make_response(req, http::status::ok, dump(key_json(updated)));
       }
       return method_not_allowed(req);
@@ -1274,7 +1275,8 @@ struct Server::Impl {
     rlog.stream = plan.stream;
     rlog.id = out.id();
     if (std::optional<ApiError> e = submit_all(s, *job, plan, std::get<std::vector<int64_t>>(lengths))) {
-      if (job->lease) job->lease->fail();
+      // The choices that started were cancelled: they finish (and are metered) on their own.
+      if (job->lease) job->lease->unstarted(static_cast<int>(job->choices.size() - job->engine_ids.size()));
       co_return co_await send(stream, rlog, error_response(req, *e), false);
     }
     const InFlight in_flight(active_generations);

@@ -51,6 +51,11 @@ class Meter {
  private:
   using Slot = std::tuple<std::string, std::string, int64_t>;  // key id, model, hour
   void run();
+  Status write(const std::map<Slot, UsageCounts>& batch, int64_t seq);
+  // Writes the unconfirmed batch again, if any (flush_mutex_ held); false while it still fails.
+  bool settle_unconfirmed();
+  // After a write: health and its log line.
+  void note(const Status& st);
 
   Store& store_;
   const int64_t run_id_;
@@ -58,7 +63,13 @@ class Meter {
   Log log_;
   std::mutex mutex_;  // pending_ and health_
   std::map<Slot, UsageCounts> pending_;
-  size_t writing_ = 0;  // rows of the flush under way
+  size_t writing_ = 0;  // rows of the flush under way, and unconfirmed ones
+  // A batch whose write failed, kept whole under its sequence number and written again as it is
+  // before anything newer (flush_mutex_): the store applies a (run, sequence) once, so a COMMIT
+  // that landed although its answer was lost is not counted twice.
+  std::map<Slot, UsageCounts> unconfirmed_;
+  int64_t unconfirmed_seq_ = 0;
+  int64_t next_seq_ = 1;
   MeterHealth health_;
   std::mutex flush_mutex_;  // one flush at a time
   std::condition_variable wake_;

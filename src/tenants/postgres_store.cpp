@@ -50,6 +50,9 @@ CREATE TABLE runs (
 CREATE TABLE keys_version (version BIGINT NOT NULL);
 INSERT INTO keys_version VALUES (0);
 )sql",
+    // 2: the last usage batch each run wrote, so that a batch written again (a COMMIT whose answer
+    // was lost with the connection) is applied once.
+    "ALTER TABLE runs ADD COLUMN last_flush_seq BIGINT NOT NULL DEFAULT 0;",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 constexpr int64_t kMigrationLock = 0x6865617274680001;  // "hearth" and 1: an advisory lock id
@@ -172,20 +175,28 @@ class PostgresStore final : public Store {
                       fmt::format("no live key named '{}'", name));
   }
 
-  Status update_key(const std::string& name, const KeyLimits& limits) override {
-    if (Status st = check_limits(limits); !st) return st;
+  Status update_key(const std::string& name, const KeyLimitsPatch& patch) override {
+    if (Status st = check_limits(patched({}, patch)); !st) return st;
+    std::string sql = "UPDATE keys SET name = name";  // an empty patch still says whether the key exists
+    std::vector<std::string> params;
+    for (auto& [column, value] : patch_columns(patch)) {
+      params.push_back(std::move(value));
+      sql += fmt::format(", {} = ${}", column, params.size());
+    }
+    params.push_back(name);
+    sql += fmt::format(" WHERE name = ${}", params.size());
     std::lock_guard lock(mutex_);
-    return change_key(
-        "UPDATE keys SET rpm = $1, tpm = $2, tokens_per_day = $3, max_concurrent = $4, models = $5, expires_at = $6 "
-        "WHERE name = $7",
-        {std::to_string(limits.rpm), std::to_string(limits.tpm), std::to_string(limits.tokens_per_day),
-         std::to_string(limits.max_concurrent), join_models(limits.models), std::to_string(limits.expires_at), name},
-        fmt::format("no key named '{}'", name));
+    return change_key(sql.c_str(), params, fmt::format("no key named '{}'", name));
   }
 
-  Status add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t now_ms) override {
+  Status add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t flush_seq, int64_t now_ms) override {
     std::lock_guard lock(mutex_);
     if (Status st = exec("BEGIN"); !st) return st;
+    // The run's stamp first: no row changed means this batch was applied before.
+    PgResult run = query("UPDATE runs SET last_flush_ms = $1, last_flush_seq = $2 WHERE id = $3 AND last_flush_seq < $2",
+                         {std::to_string(now_ms), std::to_string(flush_seq), std::to_string(run_id)});
+    if (!run.ok()) return rollback("cannot stamp the run");
+    if (run.affected() == 0) return exec("ROLLBACK");
     for (const UsageRow& u : rows) {
       PgResult r = query(
           "INSERT INTO usage (key_id, model, hour, requests, prompt_tokens, cached_tokens, completion_tokens, errors) "
@@ -197,8 +208,6 @@ class PostgresStore final : public Store {
            std::to_string(u.counts.cached_tokens), std::to_string(u.counts.completion_tokens), std::to_string(u.counts.errors)});
       if (!r.ok()) return rollback("cannot record usage");
     }
-    PgResult run = query("UPDATE runs SET last_flush_ms = $1 WHERE id = $2", {std::to_string(now_ms), std::to_string(run_id)});
-    if (!run.ok()) return rollback("cannot stamp the run");
     return exec("COMMIT");
   }
 

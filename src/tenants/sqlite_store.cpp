@@ -90,6 +90,8 @@ CREATE TABLE runs (
   stopped_at INTEGER NOT NULL DEFAULT 0
 );
 )sql",
+    // 2: the last usage batch each run wrote, so that a batch written again is applied once.
+    "ALTER TABLE runs ADD COLUMN last_flush_seq INTEGER NOT NULL DEFAULT 0;",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -104,8 +106,8 @@ class SqliteStore final : public Store {
                                int64_t now) override;
   Result<std::vector<KeyRecord>> list_keys() override;
   Status revoke_key(const std::string& name, int64_t now) override;
-  Status update_key(const std::string& name, const KeyLimits& limits) override;
-  Status add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t now_ms) override;
+  Status update_key(const std::string& name, const KeyLimitsPatch& patch) override;
+  Status add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t flush_seq, int64_t now_ms) override;
   Result<std::vector<UsageRow>> usage(const std::string& key_name, int64_t from_hour, int64_t to_hour) override;
   Result<std::pair<int64_t, PreviousRun>> begin_run(int64_t now, const std::string& replica) override;
   Status end_run(int64_t run_id, int64_t now) override;
@@ -232,24 +234,40 @@ Status SqliteStore::revoke_key(const std::string& name, int64_t now) {
   return {};
 }
 
-Status SqliteStore::update_key(const std::string& name, const KeyLimits& limits) {
-  if (Status st = check_limits(limits); !st) return st;
+Status SqliteStore::update_key(const std::string& name, const KeyLimitsPatch& patch) {
+  if (Status st = check_limits(patched({}, patch)); !st) return st;
+  const auto columns = patch_columns(patch);
+  std::string sql = "UPDATE keys SET name = name";  // an empty patch still says whether the key exists
+  for (const auto& [column, value] : columns) sql += fmt::format(", {} = ?", column);
+  sql += " WHERE name = ?";
   std::lock_guard lock(mutex_);
-  Stmt q(db_,
-         "UPDATE keys SET rpm = ?, tpm = ?, tokens_per_day = ?, max_concurrent = ?, models = ?, expires_at = ? "
-         "WHERE name = ?");
-  q.bind(1, limits.rpm).bind(2, limits.tpm).bind(3, limits.tokens_per_day).bind(4, limits.max_concurrent);
-  q.bind(5, join_models(limits.models)).bind(6, limits.expires_at).bind(7, name);
+  Stmt q(db_, sql.c_str());
+  int i = 1;
+  for (const auto& [column, value] : columns) {
+    // Numbers go in as integers (SQLite would convert text too, but need not).
+    if (std::string_view(column) == "models") q.bind(i++, value);
+    else q.bind(i++, static_cast<int64_t>(std::stoll(value)));
+  }
+  q.bind(i, name);
   if (q.step() != SQLITE_DONE) return make_error("cannot update: {}", q.error());
   if (sqlite3_changes(db_) == 0) return make_error("no key named '{}'", name);
   return {};
 }
 
-Status SqliteStore::add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t now_ms) {
+Status SqliteStore::add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t flush_seq, int64_t now_ms) {
   std::lock_guard lock(mutex_);
   if (Status st = exec("BEGIN IMMEDIATE"); !st) return st;
   Status st;
+  bool applied_before = false;
   {
+    // The run's stamp first: no row changed means this batch was applied before.
+    Stmt run(db_, "UPDATE runs SET last_flush_ms = ?, last_flush_seq = ? WHERE id = ? AND last_flush_seq < ?");
+    if (run.bind(1, now_ms).bind(2, flush_seq).bind(3, run_id).bind(4, flush_seq).step() != SQLITE_DONE)
+      st = make_error("cannot stamp the run: {}", run.error());
+    else
+      applied_before = sqlite3_changes(db_) == 0;
+  }
+  if (st && !applied_before) {
     Stmt q(db_,
            "INSERT INTO usage (key_id, model, hour, requests, prompt_tokens, cached_tokens, completion_tokens, errors) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, model, hour) DO UPDATE SET "
@@ -265,12 +283,8 @@ Status SqliteStore::add_usage(const std::vector<UsageRow>& rows, int64_t run_id,
         break;
       }
     }
-    if (st) {
-      Stmt run(db_, "UPDATE runs SET last_flush_ms = ? WHERE id = ?");
-      if (run.bind(1, now_ms).bind(2, run_id).step() != SQLITE_DONE) st = make_error("cannot stamp the run: {}", run.error());
-    }
   }
-  if (!st) {
+  if (!st || applied_before) {
     (void)exec("ROLLBACK");
     return st;
   }

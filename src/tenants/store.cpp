@@ -41,6 +41,26 @@ KeyRecord new_key_record(const std::string& name, const KeyLimits& limits, const
   return k;
 }
 
+KeyLimits patched(KeyLimits base, const KeyLimitsPatch& p) {
+  if (p.rpm) base.rpm = *p.rpm;
+  if (p.tpm) base.tpm = *p.tpm;
+  if (p.tokens_per_day) base.tokens_per_day = *p.tokens_per_day;
+  if (p.max_concurrent) base.max_concurrent = *p.max_concurrent;
+  if (p.models) base.models = *p.models;
+  if (p.expires_at) base.expires_at = *p.expires_at;
+  return base;
+}
+
+std::vector<std::pair<const char*, std::string>> patch_columns(const KeyLimitsPatch& p) {
+  std::vector<std::pair<const char*, std::string>> out;
+  for (const auto& [column, value] : {std::pair{"rpm", p.rpm}, std::pair{"tpm", p.tpm},
+                                      std::pair{"tokens_per_day", p.tokens_per_day},
+                                      std::pair{"max_concurrent", p.max_concurrent}, std::pair{"expires_at", p.expires_at}})
+    if (value) out.emplace_back(column, std::to_string(*value));
+  if (p.models) out.emplace_back("models", join_models(*p.models));
+  return out;
+}
+
 std::string join_models(const std::vector<std::string>& models) {
   std::string out;
   for (const std::string& m : models) out += (out.empty() ? "" : "\n") + m;

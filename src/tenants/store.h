@@ -27,6 +27,15 @@ struct KeyLimits {
   int64_t expires_at = 0;  // unix seconds; 0: never
 };
 
+// The limits an update changes; the rest stay as stored, so that two updates of different limits
+// made at once both land (each is one UPDATE of its own columns).
+struct KeyLimitsPatch {
+  std::optional<int64_t> rpm, tpm, tokens_per_day, max_concurrent;
+  std::optional<std::vector<std::string>> models;
+  std::optional<int64_t> expires_at;
+};
+KeyLimits patched(KeyLimits base, const KeyLimitsPatch& patch);
+
 struct KeyRecord {
   std::string id;  // the 16 hex characters inside the secret
   std::string name;
@@ -93,11 +102,14 @@ class Store {
                                        int64_t now) = 0;
   virtual Result<std::vector<KeyRecord>> list_keys() = 0;
   virtual Status revoke_key(const std::string& name, int64_t now) = 0;
-  // Replaces the key's limits (callers read, change and write back).
-  virtual Status update_key(const std::string& name, const KeyLimits& limits) = 0;
+  // Changes the limits the patch names, in one statement.
+  virtual Status update_key(const std::string& name, const KeyLimitsPatch& patch) = 0;
 
-  // Adds each row's counts to what is stored, and stamps the run's last flush, in one transaction.
-  virtual Status add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t now_ms) = 0;
+  // Adds each row's counts to what is stored, and stamps the run's last flush, in one transaction,
+  // once per (run, flush_seq): a batch whose sequence number is not above the run's last one was
+  // applied already (its COMMIT landed though the answer was lost) and is skipped, successfully.
+  // A run's sequence numbers rise from 1.
+  virtual Status add_usage(const std::vector<UsageRow>& rows, int64_t run_id, int64_t flush_seq, int64_t now_ms) = 0;
   // Rows with from_hour <= hour < to_hour, of one key (by name) or of all ("").
   virtual Result<std::vector<UsageRow>> usage(const std::string& key_name, int64_t from_hour, int64_t to_hour) = 0;
 
@@ -116,6 +128,9 @@ class Store {
 Status check_limits(const KeyLimits& limits);
 KeyRecord new_key_record(const std::string& name, const KeyLimits& limits, const NewSecret& secret, int64_t now);
 std::string join_models(const std::vector<std::string>& models);
+// The patch's columns and their values as text, in a fixed order; the stores write "col = ?"
+// for each (the names are these constants, never input).
+std::vector<std::pair<const char*, std::string>> patch_columns(const KeyLimitsPatch& patch);
 std::vector<std::string> split_models(const std::string& text);
 
 }  // namespace hearth::tenants

@@ -194,11 +194,12 @@ void Lease::finish_choice(int64_t prompt_tokens, int64_t cached_tokens, int64_t 
   if (--choices_left_ <= 0) record_locked();
 }
 
-void Lease::fail() {
+void Lease::unstarted(int n) {
   std::lock_guard lock(mutex_);
   if (recorded_) return;
   counts_.errors = 1;
-  record_locked();
+  choices_left_ -= n;
+  if (choices_left_ <= 0) record_locked();
 }
 
 void Lease::record_locked() {

@@ -58,8 +58,9 @@ class Lease {
   // One completion token; false when the key's tokens for the day are spent.
   bool on_token();
   void finish_choice(int64_t prompt_tokens, int64_t cached_tokens, int64_t completion_tokens, bool error);
-  // The request failed after admission (its choices may never finish).
-  void fail();
+  // `n` of the request's choices never started (the engine refused one): the request counts as an
+  // error, recorded, and its concurrency slot given back, once the started ones have finished.
+  void unstarted(int n);
 
  private:
   void record_locked();

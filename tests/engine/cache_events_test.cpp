@@ -11,7 +11,7 @@ namespace hearth::engine {
 namespace {
 
 std::vector<int32_t> run(int32_t from, int n) {
-  std::vector<int32_t> t(size_t(n));
+  std::vector<int32_t> t(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) t[size_t(i)] = from + i;
   return t;
 }

@@ -53,14 +53,21 @@ TEST(TenantsStore, KeysAreCreatedListedUpdatedAndRevoked) {
   EXPECT_EQ(k.created_at, 1000);
   EXPECT_EQ(k.revoked_at, 0);
 
-  limits.tpm = 77;
-  limits.models.clear();
-  ASSERT_TRUE((*store)->update_key("team-1", limits));
-  EXPECT_FALSE((*store)->update_key("nobody", limits));
+  // Two updates of different limits, as two admins made them at once: both land.
+  KeyLimitsPatch tpm, models;
+  tpm.tpm = 77;
+  models.models.emplace();
+  ASSERT_TRUE((*store)->update_key("team-1", tpm));
+  ASSERT_TRUE((*store)->update_key("team-1", models));
+  EXPECT_FALSE((*store)->update_key("nobody", tpm));
+  KeyLimitsPatch bad;
+  bad.rpm = -1;
+  EXPECT_FALSE((*store)->update_key("team-1", bad));
   ASSERT_TRUE((*store)->revoke_key("team-1", 2000));
   EXPECT_FALSE((*store)->revoke_key("team-1", 2001));  // already revoked
   keys = (*store)->list_keys();
   EXPECT_EQ((*keys)[0].limits.tpm, 77);
+  EXPECT_EQ((*keys)[0].limits.rpm, 5);  // untouched by either
   EXPECT_TRUE((*keys)[0].limits.models.empty());
   EXPECT_EQ((*keys)[0].revoked_at, 2000);
 }
@@ -89,12 +96,12 @@ TEST(TenantsStore, SchemaIsVersionedAndANewerFileIsRefused) {
   {
     auto store = Store::open(path);
     ASSERT_TRUE(store);
-    EXPECT_EQ((*store)->schema_version(), 1);
+    EXPECT_EQ((*store)->schema_version(), 2);
   }
   {
     auto store = Store::open(path);  // reopening migrates nothing and keeps the version
     ASSERT_TRUE(store) << store.error().message;
-    EXPECT_EQ((*store)->schema_version(), 1);
+    EXPECT_EQ((*store)->schema_version(), 2);
   }
   other_connection(path, "INSERT INTO schema_version (version) VALUES (4294967297)");  // 2^32 + 1: not 1
   auto newer = Store::open(path);
@@ -106,6 +113,26 @@ TEST(TenantsStore, SchemaIsVersionedAndANewerFileIsRefused) {
   auto negative = Store::open(crafted);
   ASSERT_FALSE(negative);
   EXPECT_NE(negative.error().message.find("not a hearth store"), std::string::npos) << negative.error().message;
+}
+
+TEST(TenantsStore, AVersionOneFileIsMigratedAtOpenAndKeepsItsData) {
+  // A store written by the first schema (before runs counted their usage batches).
+  const std::string path = fresh_db("v1");
+  {
+    auto store = Store::open(path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->create_key("old", {}, make_secret(), 1));
+  }
+  other_connection(path, "ALTER TABLE runs DROP COLUMN last_flush_seq; UPDATE schema_version SET version = 1");
+  auto store = Store::open(path);
+  ASSERT_TRUE(store) << store.error().message;
+  EXPECT_EQ((*store)->schema_version(), 2);
+  auto keys = (*store)->list_keys();
+  ASSERT_TRUE(keys);
+  ASSERT_EQ(keys->size(), 1u);
+  auto run = (*store)->begin_run(1, "r");
+  ASSERT_TRUE(run);
+  EXPECT_TRUE((*store)->add_usage({{"k", "", "m", 1, {1, 1, 1, 1, 0}}}, run->first, 1, 1));
 }
 
 TEST(TenantsStore, NotADatabaseIsAClearError) {
@@ -128,9 +155,9 @@ TEST(TenantsStore, UsageAddsUpPerKeyModelAndHour) {
   auto run = (*store)->begin_run(10, "host-a");
   ASSERT_TRUE(run);
   ASSERT_TRUE((*store)->add_usage({{a.id, "", "m", 100, {1, 10, 2, 5, 0}}, {b.id, "", "m", 100, {1, 1, 0, 1, 1}}},
-                                  run->first, 1234));
+                                  run->first, 1, 1234));
   ASSERT_TRUE((*store)->add_usage({{a.id, "", "m", 100, {2, 20, 0, 7, 1}}, {a.id, "", "m", 101, {1, 1, 1, 1, 0}}},
-                                  run->first, 1235));
+                                  run->first, 2, 1235));
   auto all = (*store)->usage("", 0, 1000);
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 3u);
@@ -151,13 +178,13 @@ TEST(TenantsStore, RunsSayWhetherThePreviousOneStoppedCleanly) {
   auto first = (*store)->begin_run(100, "host-a");
   ASSERT_TRUE(first);
   EXPECT_FALSE(first->second.exists);
-  ASSERT_TRUE((*store)->add_usage({}, first->first, 5555));
+  ASSERT_TRUE((*store)->add_usage({}, first->first, 1, 5555));
   ASSERT_TRUE((*store)->end_run(first->first, 200));
   auto second = (*store)->begin_run(300, "host-a");
   ASSERT_TRUE(second);
   EXPECT_TRUE(second->second.exists);
   EXPECT_TRUE(second->second.clean);
-  ASSERT_TRUE((*store)->add_usage({{"x", "", "m", 1, {1, 1, 1, 1, 1}}}, second->first, 7777));
+  ASSERT_TRUE((*store)->add_usage({{"x", "", "m", 1, {1, 1, 1, 1, 1}}}, second->first, 1, 7777));
   // No end_run: as after kill -9.
   auto third = (*store)->begin_run(400, "host-a");
   ASSERT_TRUE(third);
@@ -192,7 +219,7 @@ TEST(TenantsStore, ALockedDatabaseFailsTheWriteAndKeepsNothingHalfDone) {
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
-  const Status st = (*store)->add_usage({{"k", "", "m", 1, {1, 2, 3, 4, 5}}}, run->first, 1);
+  const Status st = (*store)->add_usage({{"k", "", "m", 1, {1, 2, 3, 4, 5}}}, run->first, 1, 1);
   EXPECT_FALSE(st);
   EXPECT_NE(st.message().find("locked"), std::string::npos) << st.message();
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -200,6 +227,35 @@ TEST(TenantsStore, ALockedDatabaseFailsTheWriteAndKeepsNothingHalfDone) {
   auto rows = (*store)->usage("", 0, 10);
   ASSERT_TRUE(rows);
   EXPECT_TRUE(rows->empty());
+}
+
+}  // namespace
+}  // namespace hearth::tenants
+
+namespace hearth::tenants {
+namespace {
+
+TEST(TenantsStore, ABatchWrittenAgainIsAppliedOnce) {
+  auto store = Store::open(fresh_db("once"));
+  ASSERT_TRUE(store);
+  auto run = (*store)->begin_run(10, "host-a");
+  ASSERT_TRUE(run);
+  const std::vector<UsageRow> batch = {{"k", "", "m", 5, {1, 10, 0, 3, 0}}};
+  ASSERT_TRUE((*store)->add_usage(batch, run->first, 1, 100));
+  ASSERT_TRUE((*store)->add_usage(batch, run->first, 1, 101));  // its answer was lost: sent again
+  ASSERT_TRUE((*store)->add_usage(batch, run->first, 2, 102));
+  ASSERT_TRUE((*store)->add_usage(batch, run->first, 1, 103));  // older than the last: skipped
+  auto rows = (*store)->usage("", 0, 10);
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].counts, (UsageCounts{2, 20, 0, 6, 0}));
+  // Another run counts from 1 again.
+  auto next = (*store)->begin_run(20, "host-a");
+  ASSERT_TRUE(next);
+  ASSERT_TRUE((*store)->add_usage(batch, next->first, 1, 200));
+  rows = (*store)->usage("", 0, 10);
+  ASSERT_TRUE(rows);
+  EXPECT_EQ((*rows)[0].counts.requests, 3);
 }
 
 }  // namespace

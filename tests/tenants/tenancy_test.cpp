@@ -131,6 +131,28 @@ TEST(Tenancy, LeasesMeterExactlyAndACleanStopLosesNothing) {
   for (const std::string& line : log) EXPECT_EQ(line.find("did not stop cleanly"), std::string::npos) << line;
 }
 
+TEST(Tenancy, ChoicesThatNeverStartedLeaveTheSlotHeldUntilTheStartedOnesFinish) {
+  // An n = 3 request whose third choice the engine refused: the two started ones are cancelled and
+  // wind down; until they have, the key's one concurrent slot stays taken, and what they generated
+  // is metered.
+  const std::string path = fresh_db("unstarted");
+  KeyLimits limits;
+  limits.max_concurrent = 1;
+  const std::string secret = create(path, "bob", limits);
+  auto t = open_tenancy(path, nullptr, 60000);
+  const Caller who = std::get<Caller>(t->authenticate(secret));
+  auto lease = std::get<std::shared_ptr<Lease>>(t->admit(who, "m", 30, 3));
+  lease->unstarted(1);
+  EXPECT_TRUE(std::holds_alternative<Refusal>(t->admit(who, "m", 1, 1)));  // still running
+  lease->finish_choice(10, 0, 2, false);
+  lease->finish_choice(10, 0, 1, false);
+  auto next = t->admit(who, "m", 1, 1);
+  EXPECT_TRUE(std::holds_alternative<std::shared_ptr<Lease>>(next));
+  auto rows = t->usage("bob", 0, int64_t{1} << 40);
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(total(*rows), (UsageCounts{1, 20, 0, 3, 1}));
+}
+
 TEST(Tenancy, TheDaysUsageSurvivesARestart) {
   const std::string path = fresh_db("day");
   KeyLimits limits;

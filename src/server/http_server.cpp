@@ -625,6 +625,9 @@ struct Served {
 
 struct Server::Impl {
   ServerOptions options;
+  // The models, set once before ready; the first is the default. Declared before io: a request
+  // torn down with io (at destruction) gives its lease back to a pool that still exists.
+  std::shared_ptr<ModelPool> pool;
   asio::io_context io{1};
   // io.run() must not return when the last connection closes: only the shutdown path stops it.
   asio::executor_work_guard<asio::io_context::executor_type> keep_running = asio::make_work_guard(io);
@@ -638,9 +641,8 @@ struct Server::Impl {
   // The key and usage store's reads and writes for /v1/usage and /admin/* run here, so that a slow
   // disk or a PostgreSQL server that stopped answering holds those requests, not the io thread.
   asio::thread_pool store_calls{1};
-  // The models, set once before ready; the first is the default. A request holds a lease on its
-  // model while it runs; one that must wait for a load waits on model_loads, not the io thread.
-  std::shared_ptr<ModelPool> pool;
+  // A request holds a lease on its model while it runs; one that must wait for a load waits on
+  // model_loads, not the io thread.
   asio::thread_pool model_loads{4};
   std::mutex done_mutex;
   std::condition_variable done_cv;
@@ -1575,6 +1577,8 @@ Server::~Server() {
   impl_->io.stop();
   if (impl_->io_thread.joinable()) impl_->io_thread.join();
   if (impl_->drain_thread.joinable()) impl_->drain_thread.join();
+  // The engines stop (their last callbacks queue on the stopped io) before io and its requests go.
+  if (impl_->pool) impl_->pool->unload_all();
 }
 
 Status Server::start() {

@@ -24,18 +24,18 @@ struct ModelPool::Loaded {
 
 // --- Lease ------------------------------------------------------------------------------------
 
-ModelPool::Lease::Lease(ModelPool* pool, size_t index, std::shared_ptr<Loaded> loaded)
-    : pool_(pool), index_(index), loaded_(std::move(loaded)) {}
+ModelPool::Lease::Lease(ModelPool* pool, size_t index, const Loaded* loaded)
+    : pool_(pool), index_(index), loaded_(loaded) {}
 
 ModelPool::Lease::Lease(Lease&& other) noexcept
-    : pool_(std::exchange(other.pool_, nullptr)), index_(other.index_), loaded_(std::move(other.loaded_)) {}
+    : pool_(std::exchange(other.pool_, nullptr)), index_(other.index_), loaded_(std::exchange(other.loaded_, nullptr)) {}
 
 ModelPool::Lease& ModelPool::Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
     release();
     pool_ = std::exchange(other.pool_, nullptr);
     index_ = other.index_;
-    loaded_ = std::move(other.loaded_);
+    loaded_ = std::exchange(other.loaded_, nullptr);
   }
   return *this;
 }
@@ -43,7 +43,7 @@ ModelPool::Lease& ModelPool::Lease::operator=(Lease&& other) noexcept {
 ModelPool::Lease::~Lease() { release(); }
 
 void ModelPool::Lease::release() {
-  loaded_.reset();
+  loaded_ = nullptr;
   if (ModelPool* pool = std::exchange(pool_, nullptr)) pool->release(index_);
 }
 
@@ -85,7 +85,7 @@ ModelPool::Lease ModelPool::lease_locked(size_t i) {
   Slot& s = slots_[i];
   ++s.leases;
   s.last_used = ++use_clock_;
-  return Lease(this, i, s.loaded);
+  return Lease(this, i, s.loaded.get());
 }
 
 void ModelPool::release(size_t i) {
@@ -257,6 +257,20 @@ void ModelPool::stop() {
   std::lock_guard lock(mutex_);
   stopped_ = true;
   changed_.notify_all();
+}
+
+void ModelPool::unload_all() {
+  std::vector<std::shared_ptr<Loaded>> gone;
+  {
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].state == SlotState::kLoaded) {
+        gone.push_back(std::move(slots_[i].loaded));
+        slots_[i].state = SlotState::kUnloaded;
+        used_ -= entries_[i].bytes;
+      }
+  }
+  gone.clear();  // outside the lock: engines stop, memory is freed
 }
 
 ModelPool::ModelState ModelPool::state(size_t i) const {

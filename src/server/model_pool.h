@@ -64,11 +64,11 @@ class ModelPool {
 
    private:
     friend class ModelPool;
-    Lease(ModelPool* pool, size_t index, std::shared_ptr<Loaded> loaded);
+    Lease(ModelPool* pool, size_t index, const Loaded* loaded);
     void release();
     ModelPool* pool_ = nullptr;
     size_t index_ = 0;
-    std::shared_ptr<Loaded> loaded_;
+    const Loaded* loaded_ = nullptr;  // kept by the pool while any lease is held
   };
 
   // Entries' names must differ (the caller checks; a duplicate is refused here too).
@@ -92,6 +92,10 @@ class ModelPool {
 
   // Waiting and later acquire calls fail; loaded models stay until the pool is destroyed.
   void stop();
+  // After stop, once nothing runs requests any more (the server's io thread has stopped): unloads
+  // every model, leased or not, so that the engines stop while what they call back into still
+  // exists. Leases left may then only be released.
+  void unload_all();
 
   struct ModelState {
     bool loaded = false;

@@ -1,6 +1,9 @@
 #include "server/model_pool.h"
 
 #include <fmt/format.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <exception>
@@ -14,6 +17,17 @@ namespace hearth::server {
 namespace {
 
 std::string mib(uint64_t bytes) { return fmt::format("{:.0f} MiB", double(bytes) / (1 << 20)); }
+
+// A model's packed weights are many allocations of a few MiB, which glibc serves from its heaps
+// (its mmap threshold rises to 32 MiB once large blocks are freed) and keeps when they are freed:
+// measured, the server's RSS grew by ~300 MiB with every switch between two 0.5B models. Trimming
+// after an unload hands the freed pages back, so the budget holds for the process, not just the
+// bookkeeping.
+void give_back_freed_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
 
 }  // namespace
 
@@ -158,6 +172,7 @@ void ModelPool::unload_locked(std::unique_lock<std::mutex>& lock, size_t i) {
   lock.unlock();
   log(fmt::format("unloading '{}' ({}, idle, least recently used)", entries_[i].name, mib(entries_[i].bytes)));
   loaded.reset();  // the engine stops, the weights and KV cache are freed
+  give_back_freed_memory();
   lock.lock();
   s.state = SlotState::kUnloaded;
   used_ -= entries_[i].bytes;

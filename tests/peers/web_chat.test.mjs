@@ -385,6 +385,32 @@ describe("web chat", () => {
     await page.close();
   });
 
+  test("the dashboard shows each named key's usage, as the client's usage fields add it up", async () => {
+    const db = path.join(dir, "keys.db");
+    const secret = hearth("keys", "--db", db, "create", "--name", "alice").trim().split(/\s+/).pop();
+    const keyed = await startServer(MODEL, ["--served-model-name", "tiny", "--db", db, "--usage-flush-ms", "50"]);
+    try {
+      const c = new OpenAI({ baseURL: `${keyed.url}/v1`, apiKey: secret, maxRetries: 0 });
+      let prompt = 0, cached = 0, completion = 0;
+      for (const n of [3, 5]) {
+        const r = await c.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: `hi ${n}` }], max_tokens: n });
+        prompt += r.usage.prompt_tokens;
+        cached += r.usage.prompt_tokens_details?.cached_tokens ?? 0;
+        completion += r.usage.completion_tokens;
+      }
+      const page = await openChat(`${keyed.url}/dashboard`);
+      await page.waitForFunction(() => !document.querySelector("#keys-table").hidden, { timeout: 10_000 });
+      const row = await page.$$eval("#key-totals tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+      assert.deepEqual(row, [["alice", "2", prompt.toLocaleString("en-US"), cached.toLocaleString("en-US"),
+        completion.toLocaleString("en-US"), "0"]]);
+      assert.deepEqual(await page.$$eval("#totals tr", (rows) => rows.map((r) => r.cells[1].textContent)), ["yes"]);
+      assert.deepEqual(page.errors, []);
+      await page.close();
+    } finally {
+      await keyed.stop();
+    }
+  });
+
   test("axe-core finds no serious or critical accessibility issue, in either theme", async () => {
     for (const theme of ["light", "dark"]) {
       for (const route of ["/", "/dashboard"]) {

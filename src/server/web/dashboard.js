@@ -194,23 +194,11 @@
     drawTotals();
   }
 
-  function drawTotals() {
-    const s = last(samples);
-    const body = $("totals");
+  // Rows of a totals table: the first cell names the row (a header cell), numbers are grouped.
+  function fillRows(body, rows) {
     body.replaceChildren();
-    const names = new Set();
-    for (const x of (s && s.series.get("vllm:prompt_tokens_total")) || []) names.add(x.labels.model_name || "");
-    for (const name of names) {
-      const mine = (l) => (l.model_name || "") === name;
+    for (const cells of rows) {
       const row = body.insertRow();
-      const cells = [
-        name || "(none)",
-        total(s, "vllm:request_success_total", mine),
-        total(s, "vllm:prompt_tokens_total", mine),
-        total(s, "vllm:prefix_cache_hits_total", mine),
-        total(s, "vllm:generation_tokens_total", mine),
-        total(s, "vllm:num_preemptions_total", mine),
-      ];
       cells.forEach((v, i) => {
         const c = i === 0 ? document.createElement("th") : row.insertCell();
         if (i === 0) {
@@ -220,6 +208,44 @@
         c.textContent = typeof v === "number" ? v.toLocaleString("en-US") : v;
       });
     }
+  }
+
+  function drawTotals() {
+    const s = last(samples);
+    // Every model the server answers for (hearth_model_loaded lists those not loaded now too).
+    const names = new Set();
+    const loaded = new Map();
+    for (const x of (s && s.series.get("hearth_model_loaded")) || []) {
+      names.add(x.labels.model_name || "");
+      loaded.set(x.labels.model_name || "", x.value === 1);
+    }
+    for (const x of (s && s.series.get("vllm:prompt_tokens_total")) || []) names.add(x.labels.model_name || "");
+    fillRows($("totals"), [...names].map((name) => {
+      const mine = (l) => (l.model_name || "") === name;
+      return [
+        name || "(none)",
+        loaded.has(name) ? (loaded.get(name) ? "yes" : "no") : "yes",
+        total(s, "vllm:request_success_total", mine),
+        total(s, "vllm:prompt_tokens_total", mine),
+        total(s, "vllm:prefix_cache_hits_total", mine),
+        total(s, "vllm:generation_tokens_total", mine),
+        total(s, "vllm:num_preemptions_total", mine),
+      ];
+    }));
+    // Named keys (serve --db): what each used since the server started.
+    const keys = [...new Set(((s && s.series.get("hearth_key_requests_total")) || []).map((x) => x.labels.key))];
+    $("keys-table").hidden = keys.length === 0;
+    fillRows($("key-totals"), keys.map((key) => {
+      const mine = (l) => l.key === key;
+      return [
+        key,
+        total(s, "hearth_key_requests_total", mine),
+        total(s, "hearth_key_prompt_tokens_total", mine),
+        total(s, "hearth_key_cached_tokens_total", mine),
+        total(s, "hearth_key_completion_tokens_total", mine),
+        total(s, "hearth_key_errors_total", mine),
+      ];
+    }));
   }
 
   async function tick() {

@@ -705,9 +705,10 @@ std::string MessageStream::add(const chat::OutputDelta& delta) {
     if (piece.empty()) return;
     out += open(kind);
     held_ += piece;
-    const size_t keep = incomplete_utf8_tail(held_);
-    std::string tail = held_.substr(held_.size() - keep);
-    held_.resize(held_.size() - keep);
+    // erase, not resize: a cut that can only shorten (GCC 12 warns of resize's growing branch).
+    const size_t cut = held_.size() - std::min(incomplete_utf8_tail(held_), held_.size());
+    std::string tail = held_.substr(cut);
+    held_.erase(cut);
     out += flush_held();
     held_ = std::move(tail);
   };

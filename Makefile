@@ -37,11 +37,11 @@ unit-test: build
 	cd $(BUILD) && HEARTH_GGML_LIB_DIR=$(GGML_LIB_DIR) ctest --output-on-failure -j $(JOBS)
 
 # Parsers (model files, API requests) and their malformed-input corpora, and the CPU backend op by
-# op (kernels through the interface), and the key store and quotas, under ASan+UBSan.
+# op (kernels through the interface), the key store, quotas and metering, and the model pool, under ASan+UBSan.
 san-test: deps
 	cmake -S . -B $(SAN_BUILD) -G Ninja -DHEARTH_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DHEARTH_WERROR=$(WERROR)
-	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors test_api test_backend test_grammar test_chat test_tenants
-	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed|Api|CpuBackendOps|Anthropic|Responses|Gbnf|Matcher|Regex|JsonSchemaToGbnf|OutputParser|DetectOutputFormats|PrefixRules|ToolGrammar|ToolRequests|Tenants|Tenancy|Limiter)'
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target test_gguf test_safetensors test_api test_backend test_grammar test_chat test_tenants test_server
+	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(Gguf|Safetensors|Malformed|Api|CpuBackendOps|Anthropic|Responses|Gbnf|Matcher|Regex|JsonSchemaToGbnf|OutputParser|DetectOutputFormats|PrefixRules|ToolGrammar|ToolRequests|Tenants|Tenancy|Limiter|Meter|ModelPool)'
 
 # libFuzzer targets for the GGUF, safetensors, tokenizer.json and OpenAI request parsers, a bounded time each.
 fuzz-test: deps

@@ -20,27 +20,11 @@ trap 'kill $pa $pb $ps 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$w
 "$bin" serve -m "$model" --port 8481 -t 2 2>"$work/a.log" & pa=$!
 "$bin" serve -m "$model" --port 8482 -t 2 --kv-events-endpoint "tcp://*:8483" 2>"$work/b.log" & pb=$!
 /usr/bin/python3 "$here/../tests/peers/kv_events_sub.py" tcp://127.0.0.1:8483 100000 >"$work/events.jsonl" & ps=$!
-for port in 8481 8482; do
-  for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-done
-run() {  # port jsonl
-  node "$here/serve.mjs" --base-url "http://127.0.0.1:$1" --concurrency "$conc" \
-    --num-prompts "$prompts" --input-len "$input" --output-len "$output" --jsonl "$2" >/dev/null
-}
+. "$here/ab_lib.sh"
+ab_wait 8481 8482
 for r in $(seq "$rounds"); do
-  run 8481 "$work/plain.jsonl"
-  run 8482 "$work/events.jsonl.bench"
+  ab_load 8481 "$work/plain.jsonl"
+  ab_load 8482 "$work/with-events.jsonl"
 done
-node - "$work/plain.jsonl" "$work/events.jsonl.bench" <<'JS'
-const fs = require("node:fs");
-const read = (f) => fs.readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-const [plain, events] = [read(process.argv[2]), read(process.argv[3])];
-const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
-for (const [name, rows] of [["plain", plain], ["--kv-events-endpoint", events]])
-  console.log(`${name}: e2e mean ms ${rows.map((r) => r.e2e_ms.mean.toFixed(1)).join(", ")}; out tok/s ` +
-              `${rows.map((r) => r.output_token_throughput.toFixed(1)).join(", ")}`);
-const e = (rows) => rows.map((r) => r.e2e_ms.mean);
-console.log(`e2e latency ratio (events / plain): best ${(Math.min(...e(events)) / Math.min(...e(plain))).toFixed(4)}, ` +
-            `median ${(med(e(events)) / med(e(plain))).toFixed(4)}`);
-JS
+ab_report plain "$work/plain.jsonl" --kv-events-endpoint "$work/with-events.jsonl"
 echo "subscriber received $(grep -c '"frames": 3' "$work/events.jsonl" || true) event batches"

@@ -642,8 +642,9 @@ struct Server::Impl {
   // disk or a PostgreSQL server that stopped answering holds those requests, not the io thread.
   asio::thread_pool store_calls{1};
   // A request holds a lease on its model while it runs; one that must wait for a load waits on
-  // model_loads, not the io thread.
-  asio::thread_pool model_loads{4};
+  // model_loads, not the io thread. Waiting for room can take up to the request timeout, so there
+  // are enough threads that such waits do not hold up a model that would load at once.
+  asio::thread_pool model_loads{16};
   std::mutex done_mutex;
   std::condition_variable done_cv;
   bool done = false;

@@ -161,22 +161,33 @@ Result<ModelPool::Lease> ModelPool::load_locked(std::unique_lock<std::mutex>& lo
   s.max_context = s.loaded->model.context.max_context;
   ++s.loads;
   changed_.notify_all();
+  // Loaded while the server stopped: its engine was not among those drained, so it takes nothing
+  // (unload_all frees it).
+  if (stopped_) return make_error("the server is shutting down");
   return lease_locked(i);  // before anyone could pick it to unload
 }
 
-void ModelPool::unload_locked(std::unique_lock<std::mutex>& lock, size_t i) {
-  Slot& s = slots_[i];
-  s.state = SlotState::kUnloading;  // its bytes stay counted until they are freed
-  s.draining = false;
-  std::shared_ptr<Loaded> loaded = std::move(s.loaded);
+void ModelPool::unload_locked(std::unique_lock<std::mutex>& lock, const std::vector<size_t>& which) {
+  // All of them leave kLoaded under this one hold of the lock: none can be leased, picked by
+  // another caller making room, or listed for a drain while they are being destroyed.
+  std::vector<std::shared_ptr<Loaded>> gone;
+  for (size_t j : which) {
+    Slot& s = slots_[j];
+    s.state = SlotState::kUnloading;  // their bytes stay counted until they are freed
+    s.draining = false;
+    gone.push_back(std::move(s.loaded));
+  }
   lock.unlock();
-  log(fmt::format("unloading '{}' ({}, idle, least recently used)", entries_[i].name, mib(entries_[i].bytes)));
-  loaded.reset();  // the engine stops, the weights and KV cache are freed
+  for (size_t j : which)
+    log(fmt::format("unloading '{}' ({}, idle, least recently used)", entries_[j].name, mib(entries_[j].bytes)));
+  gone.clear();  // the engines stop, the weights and KV caches are freed
   give_back_freed_memory();
   lock.lock();
-  s.state = SlotState::kUnloaded;
-  used_ -= entries_[i].bytes;
-  ++s.unloads;
+  for (size_t j : which) {
+    slots_[j].state = SlotState::kUnloaded;
+    used_ -= entries_[j].bytes;
+    ++slots_[j].unloads;
+  }
   changed_.notify_all();
 }
 
@@ -193,24 +204,30 @@ bool ModelPool::make_room_locked(std::unique_lock<std::mutex>& lock, size_t i, u
   const auto lru = [this](size_t a, size_t b) { return slots_[a].last_used < slots_[b].last_used; };
   std::sort(idle.begin(), idle.end(), lru);
   std::sort(busy.begin(), busy.end(), lru);
-  std::vector<size_t> unload;
+  // The plan first: idle models, least recently used first; then, if those are not enough, busy
+  // ones, which drain (take no new requests, finish, unload when idle).
+  std::vector<size_t> unload, drain;
   for (size_t j : idle) {
     if (freeing >= need) break;
     unload.push_back(j);
     freeing += entries_[j].bytes;
   }
-  // Idle models are not enough: the least recently used busy ones drain, taking no new requests.
   for (size_t j : busy) {
     if (freeing >= need) break;
-    slots_[j].draining = true;
+    drain.push_back(j);
     freeing += entries_[j].bytes;
+  }
+  // Loading models hold the rest: wait for them rather than unload or drain what would not be
+  // enough.
+  if (freeing < need) return false;
+  for (size_t j : drain) {
+    slots_[j].draining = true;
     log(fmt::format("'{}' drains (its requests finish, new ones wait) to make room for '{}'", entries_[j].name,
                     entries_[i].name));
   }
-  // Loading models hold the rest: wait for them rather than unload what would not be enough.
-  if (freeing < need) return false;
-  for (size_t j : unload) unload_locked(lock, j);
-  return !unload.empty();
+  if (unload.empty()) return false;
+  unload_locked(lock, unload);
+  return true;
 }
 
 Result<ModelPool::Lease> ModelPool::acquire(size_t i, std::chrono::steady_clock::time_point deadline) {
@@ -259,6 +276,12 @@ Result<ModelPool::Lease> ModelPool::acquire(size_t i, std::chrono::steady_clock:
       if (make_room_locked(lock, i, used_ + e.bytes - budget)) continue;
     }
     if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      // It may have become ready just as the time ran out.
+      if (!stopped_ && slots_[i].state == SlotState::kLoaded && !slots_[i].draining) {
+        Lease lease = lease_locked(i);
+        leave();
+        return lease;
+      }
       const bool loading = slots_[i].state == SlotState::kLoading;
       leave();
       if (loading) return make_error("model '{}' is still loading", e.name);
@@ -285,7 +308,10 @@ void ModelPool::unload_all() {
         used_ -= entries_[i].bytes;
       }
   }
-  gone.clear();  // outside the lock: engines stop, memory is freed
+  // Outside the lock: each engine cancels what it still runs and stops, then memory is freed.
+  for (const auto& loaded : gone)
+    if (loaded->model.engine) loaded->model.engine->drain(std::chrono::milliseconds(0));
+  gone.clear();
 }
 
 ModelPool::ModelState ModelPool::state(size_t i) const {

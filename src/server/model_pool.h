@@ -128,7 +128,8 @@ class ModelPool {
   Lease lease_locked(size_t i);
   // Loads slot i, the lock released meanwhile; the loading thread keeps a lease on success.
   Result<Lease> load_locked(std::unique_lock<std::mutex>& lock, size_t i);
-  void unload_locked(std::unique_lock<std::mutex>& lock, size_t i);
+  // Unloads idle models `which` together, the lock released while they are destroyed.
+  void unload_locked(std::unique_lock<std::mutex>& lock, const std::vector<size_t>& which);
   // Frees `need` bytes for slot i: unloads idle models least recently used first, marks busy ones
   // draining. True when something was unloaded (the caller looks again).
   bool make_room_locked(std::unique_lock<std::mutex>& lock, size_t i, uint64_t need);

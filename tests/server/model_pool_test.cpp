@@ -18,6 +18,7 @@ struct Fleet {
   std::atomic<int> alive[4] = {0, 0, 0, 0};
   std::atomic<int> fail_next[4] = {0, 0, 0, 0};
   std::atomic<int> load_ms{0};
+  std::atomic<int> unload_ms{0};
 
   std::vector<ModelPool::Entry> entries(int n, uint64_t bytes = 100) {
     std::vector<ModelPool::Entry> out;
@@ -34,7 +35,10 @@ struct Fleet {
         ModelPool::Model m;
         m.context.name = std::string(1, char('a' + i));
         m.context.max_context = 1000 + i;
-        m.owner = std::shared_ptr<void>(nullptr, [this, i](void*) { --alive[i]; });
+        m.owner = std::shared_ptr<void>(nullptr, [this, i](void*) {
+          if (unload_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(unload_ms.load()));
+          --alive[i];
+        });
         return m;
       };
       out.push_back(std::move(e));
@@ -217,6 +221,56 @@ TEST(ModelPool, ManyRequestsAcrossModelsUnderABudgetAllSucceed) {
   EXPECT_EQ(bad, 0);
   EXPECT_LE(pool->used_bytes(), 250u);
   EXPECT_LE(f.alive[0] + f.alive[1] + f.alive[2], 2);
+}
+
+TEST(ModelPool, ModelsUnloadedTogetherCannotBeLeasedWhileTheOthersGo) {
+  // c needs the room of both a and b. While a's engine is still being torn down, b must already be
+  // out of reach: a lease on it then would be a request on a model about to be freed.
+  Fleet f;
+  auto entries = f.entries(3);
+  entries[2].bytes = 200;
+  ModelPool::Options o;
+  o.budget_bytes = 250;
+  auto created = ModelPool::create(std::move(entries), o);
+  ASSERT_TRUE(created.ok());
+  auto pool = std::move(*created);
+  ASSERT_TRUE(pool->acquire(0, soon()).ok());
+  ASSERT_TRUE(pool->acquire(1, soon()).ok());
+  f.unload_ms = 300;
+  auto c = std::async(std::launch::async, [&] { return pool->acquire(2, soon(5000ms)); });
+  std::this_thread::sleep_for(100ms);  // the unloads are under way
+  EXPECT_FALSE(pool->try_acquire(0));
+  EXPECT_FALSE(pool->try_acquire(1));
+  auto got = c.get();
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(f.alive[0] + f.alive[1], 0);
+  EXPECT_EQ(pool->used_bytes(), 200u);
+  EXPECT_EQ(pool->state(0).unloads + pool->state(1).unloads, 2u);
+}
+
+TEST(ModelPool, BusyModelsDoNotDrainWhenThatCouldNotMakeRoom) {
+  // Budget 10: c (6) is loading, a (3) is busy, b (5) is asked for. Even with a gone, b would not
+  // fit until c's load is done: a keeps taking requests.
+  Fleet f;
+  auto entries = f.entries(3);
+  entries[0].bytes = 3;
+  entries[1].bytes = 5;
+  entries[2].bytes = 6;
+  ModelPool::Options o;
+  o.budget_bytes = 10;
+  auto created = ModelPool::create(std::move(entries), o);
+  ASSERT_TRUE(created.ok());
+  auto pool = std::move(*created);
+  auto a = pool->acquire(0, soon());
+  ASSERT_TRUE(a.ok());
+  f.load_ms = 400;
+  auto c = std::async(std::launch::async, [&] { return pool->acquire(2, soon(5000ms)); });
+  std::this_thread::sleep_for(100ms);  // c is loading
+  auto b = std::async(std::launch::async, [&] { return pool->acquire(1, Clock::now() + 200ms); });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(pool->try_acquire(0));  // not draining
+  EXPECT_FALSE(b.get().ok());          // no room in time (a busy, c loaded)
+  EXPECT_TRUE(c.get().ok());
 }
 
 TEST(ModelPool, DuplicateNamesAreRefused) {

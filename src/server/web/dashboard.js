@@ -219,7 +219,10 @@
       names.add(x.labels.model_name || "");
       loaded.set(x.labels.model_name || "", x.value === 1);
     }
-    for (const x of (s && s.series.get("vllm:prompt_tokens_total")) || []) names.add(x.labels.model_name || "");
+    // With no model loaded the engine series carry an empty name (kept so that autoscalers read a
+    // zero): the model rows above stand for them.
+    for (const x of (s && s.series.get("vllm:prompt_tokens_total")) || [])
+      if (x.labels.model_name || !loaded.size) names.add(x.labels.model_name || "");
     fillRows($("totals"), [...names].map((name) => {
       const mine = (l) => (l.model_name || "") === name;
       return [

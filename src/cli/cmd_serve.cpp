@@ -142,8 +142,7 @@ int serve(ServeArgs a) {
   // server does not start); the rest wait for their first request.
   for (size_t i = 0; i < sources.size(); ++i) {
     if (!sources[i].preload) continue;
-    const uint64_t budget = (*pool)->budget_bytes();
-    if (i > 0 && budget != 0 && (*pool)->used_bytes() + (*pool)->entry(i).bytes > budget) {
+    if (i > 0 && !(*pool)->fits(i)) {
       fmt::print(stderr, "serve: '{}' will load on first use (--memory-budget)\n", (*pool)->entry(i).name);
       continue;
     }

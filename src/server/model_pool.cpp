@@ -265,7 +265,7 @@ Result<ModelPool::Lease> ModelPool::acquire(size_t i, std::chrono::steady_clock:
         return make_error("model '{}' needs {}, more than the whole --memory-budget of {}", e.name, mib(e.bytes),
                           mib(budget));
       }
-      if (budget == 0 || used_ + e.bytes <= budget) {
+      if (fits_locked(i)) {
         leave();  // this load is no longer waiting for room
         return load_locked(lock, i);
       }
@@ -318,6 +318,15 @@ ModelPool::ModelState ModelPool::state(size_t i) const {
   std::lock_guard lock(mutex_);
   const Slot& s = slots_[i];
   return {s.state == SlotState::kLoaded, s.leases > 0, s.max_context, s.loads, s.unloads};
+}
+
+bool ModelPool::fits_locked(size_t i) const {
+  return options_.budget_bytes == 0 || used_ + entries_[i].bytes <= options_.budget_bytes;
+}
+
+bool ModelPool::fits(size_t i) const {
+  std::lock_guard lock(mutex_);
+  return fits_locked(i);
 }
 
 uint64_t ModelPool::used_bytes() const {

@@ -105,6 +105,8 @@ class ModelPool {
   };
   ModelState state(size_t i) const;
   uint64_t used_bytes() const;  // loaded, loading and unloading models' estimates
+  // Would model i load now without anything unloading? (Always, without a budget.)
+  bool fits(size_t i) const;
   // Calls fn for each loaded model, under the pool's lock (keep it short: metrics, a drain's list).
   void for_each_loaded(const std::function<void(const api::ModelContext&, engine::Engine&)>& fn) const;
 
@@ -134,6 +136,7 @@ class ModelPool {
   // draining. True when something was unloaded (the caller looks again).
   bool make_room_locked(std::unique_lock<std::mutex>& lock, size_t i, uint64_t need);
   void log(const std::string& line) const;
+  bool fits_locked(size_t i) const;
 
   std::vector<Entry> entries_;
   std::vector<api::ModelContext> naming_;

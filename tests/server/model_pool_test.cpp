@@ -47,12 +47,19 @@ struct Fleet {
   }
 };
 
-std::unique_ptr<ModelPool> make_pool(Fleet& f, int n, uint64_t budget, uint64_t bytes = 100) {
+// Models of these sizes, in order.
+std::unique_ptr<ModelPool> make_pool(Fleet& f, const std::vector<uint64_t>& sizes, uint64_t budget) {
+  auto entries = f.entries(static_cast<int>(sizes.size()));
+  for (size_t i = 0; i < sizes.size(); ++i) entries[i].bytes = sizes[i];
   ModelPool::Options o;
   o.budget_bytes = budget;
-  auto pool = ModelPool::create(f.entries(n, bytes), o);
+  auto pool = ModelPool::create(std::move(entries), o);
   EXPECT_TRUE(pool.ok());
   return std::move(*pool);
+}
+
+std::unique_ptr<ModelPool> make_pool(Fleet& f, int n, uint64_t budget, uint64_t bytes = 100) {
+  return make_pool(f, std::vector<uint64_t>(static_cast<size_t>(n), bytes), budget);
 }
 
 Clock::time_point soon(std::chrono::milliseconds d = 2000ms) { return Clock::now() + d; }
@@ -227,13 +234,7 @@ TEST(ModelPool, ModelsUnloadedTogetherCannotBeLeasedWhileTheOthersGo) {
   // c needs the room of both a and b. While a's engine is still being torn down, b must already be
   // out of reach: a lease on it then would be a request on a model about to be freed.
   Fleet f;
-  auto entries = f.entries(3);
-  entries[2].bytes = 200;
-  ModelPool::Options o;
-  o.budget_bytes = 250;
-  auto created = ModelPool::create(std::move(entries), o);
-  ASSERT_TRUE(created.ok());
-  auto pool = std::move(*created);
+  auto pool = make_pool(f, {100, 100, 200}, 250);
   ASSERT_TRUE(pool->acquire(0, soon()).ok());
   ASSERT_TRUE(pool->acquire(1, soon()).ok());
   f.unload_ms = 300;
@@ -252,15 +253,7 @@ TEST(ModelPool, BusyModelsDoNotDrainWhenThatCouldNotMakeRoom) {
   // Budget 10: c (6) is loading, a (3) is busy, b (5) is asked for. Even with a gone, b would not
   // fit until c's load is done: a keeps taking requests.
   Fleet f;
-  auto entries = f.entries(3);
-  entries[0].bytes = 3;
-  entries[1].bytes = 5;
-  entries[2].bytes = 6;
-  ModelPool::Options o;
-  o.budget_bytes = 10;
-  auto created = ModelPool::create(std::move(entries), o);
-  ASSERT_TRUE(created.ok());
-  auto pool = std::move(*created);
+  auto pool = make_pool(f, {3, 5, 6}, 10);
   auto a = pool->acquire(0, soon());
   ASSERT_TRUE(a.ok());
   f.load_ms = 400;

@@ -136,6 +136,8 @@ json hparams_json(const ModelFile& model, std::string* error) {
     out["n_swa"] = hp->n_swa;
     out["n_layer_swa"] = windowed;
   }
+  if (hp->n_embd_per_layer > 0) out["n_embd_per_layer"] = hp->n_embd_per_layer;  // Gemma 4 E2B/E4B
+  if (hp->n_kv_shared > 0) out["n_layer_kv_shared"] = hp->n_kv_shared;           // layers with no cache
   if (hp->pooling != Pooling::kNone) out["pooling"] = pooling_name(hp->pooling);
   if (!hp->causal) {  // an encoder: LayerNorms, no rope, no KV cache
     out["causal"] = false;

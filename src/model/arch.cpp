@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 namespace hearth {
 namespace {
@@ -126,12 +127,20 @@ std::vector<TensorSpec> gemma3_layer() { return with(gemma2_layer(), qk_norm());
 
 // Gemma 4: Gemma 3's layer, attn_v optional (full layers of the 31B use their keys as values),
 // and a scale on the layer's output. Its MoE layers (26B-A4B) keep the dense FFN and add experts
-// beside it: gate and up fused or apart (one of the two is checked at binding).
+// beside it: gate and up fused or apart (one of the two is checked at binding). E2B/E4B: no keys
+// or values in the shared-KV layers (a file may still carry them: they are not read), and a
+// per-layer embedding's gate, projection and norm in every layer.
 std::vector<TensorSpec> gemma4_layer() {
   std::vector<TensorSpec> layer = gemma3_layer();
-  for (TensorSpec& s : layer)
+  for (TensorSpec& s : layer) {
     if (s.slot == Slot::kWv) s.required = false;
+    if (s.slot == Slot::kWk || s.slot == Slot::kWv || s.slot == Slot::kKNorm) s.layers = Layers::kOwnKv;
+  }
   layer.push_back({Slot::kLayerOutScale, "blk.{i}.layer_output_scale.weight", Dim::kOne, Dim::kOne, false});
+  const Layers ple = Layers::kPle;
+  layer.push_back({Slot::kPleInpGate, "blk.{i}.inp_gate.weight", Dim::kEmbd, Dim::kPle, true, Dim::kOne, ple});
+  layer.push_back({Slot::kPleProj, "blk.{i}.proj.weight", Dim::kPle, Dim::kEmbd, true, Dim::kOne, ple});
+  layer.push_back({Slot::kPlePostNorm, "blk.{i}.post_norm.weight", Dim::kEmbd, Dim::kOne, true, Dim::kOne, ple});
   const Layers moe = Layers::kMoe;
   for (TensorSpec s : std::vector<TensorSpec>{
            {Slot::kRouter, "blk.{i}.ffn_gate_inp.weight", Dim::kEmbd, Dim::kExpert, true, Dim::kOne, moe},
@@ -297,6 +306,18 @@ std::vector<TensorSpec> qwen35moe_layer() {
               });
 }
 
+// Gemma 4 E2B/E4B's per-layer embeddings: the table, and the projection of a token's embedding
+// that is added to its rows.
+std::vector<TensorSpec> gemma4_globals() {
+  const Layers ple = Layers::kPle;
+  return with(llama_globals(),
+              {
+                  {Slot::kPleTokEmbd, "per_layer_token_embd.weight", Dim::kPleAll, Dim::kVocab, true, Dim::kOne, ple},
+                  {Slot::kPleModelProj, "per_layer_model_proj.weight", Dim::kEmbd, Dim::kPleAll, true, Dim::kOne, ple},
+                  {Slot::kPleProjNorm, "per_layer_proj_norm.weight", Dim::kPle, Dim::kOne, true, Dim::kOne, ple},
+              });
+}
+
 std::vector<TensorSpec> gpt_oss_globals() {
   std::vector<TensorSpec> g = llama_globals();
   g.pop_back();  // no rope_freqs: YaRN is computed
@@ -322,10 +343,10 @@ const std::vector<ArchSpec>& arch_table() {
        .scale_q = true, .swa_own_rope = true, .swa_optional = true, .q_scale_embd_layers = 62},
       // Gemma 4 (dense): Gemma 3's shape with per-layer head sizes and KV head counts, the
       // window pattern as one flag per layer, unscaled scores over normed Q, K and V.
-      {.name = "gemma4", .globals = llama_globals(), .per_layer = gemma4_layer(), .rope_style = RopeStyle::kNeox,
+      {.name = "gemma4", .globals = gemma4_globals(), .per_layer = gemma4_layer(), .rope_style = RopeStyle::kNeox,
        .qkv_bias = false, .qk_norm = true, .glu = GluKind::kGeGLU, .swa_pattern = 6, .embd_scale = true,
        .swa_own_rope = true, .unit_attention_scale = true, .v_norm = true, .rope_freqs_full_only = true,
-       .moe_beside_dense = true},
+       .moe_beside_dense = true, .per_layer_inputs = true},
       // Gemma 2: a 4096-token window on every other layer, soft-capped attention scores (50) and
       // logits (30), the same rope on every layer.
       {.name = "gemma2", .globals = llama_globals(), .per_layer = gemma2_layer(), .rope_style = RopeStyle::kNeox,
@@ -385,14 +406,14 @@ int64_t dim_value(Dim dim, const HParams& hp, int64_t layer) {
     case Dim::kVocab: return hp.n_vocab;
     case Dim::kQ: return in_layer ? hp.layer_q_dim(layer) : hp.q_dim();
     case Dim::kKV: return in_layer ? hp.layer_kv_dim(layer) : hp.kv_dim();
-    case Dim::kFF: return hp.n_ff;
+    case Dim::kFF: return in_layer ? hp.layer_n_ff(layer) : hp.n_ff;
     case Dim::kHeadDim: return in_layer ? hp.layer_head_dim(layer) : hp.head_dim;
     case Dim::kRotHalf: return hp.n_rot / 2;
     case Dim::kExpert: return hp.n_expert;
     case Dim::kFFExp: return hp.n_ff_exp;
     case Dim::kHead: return hp.n_head;
     case Dim::kQKV: return in_layer ? hp.layer_q_dim(layer) + 2 * hp.layer_kv_dim(layer) : hp.q_dim() + 2 * hp.kv_dim();
-    case Dim::kFF2: return 2 * hp.n_ff;
+    case Dim::kFF2: return 2 * (in_layer ? hp.layer_n_ff(layer) : hp.n_ff);
     case Dim::kClsOut: return hp.n_cls_out;
     case Dim::kCtxTrain: return hp.n_ctx_train;
     case Dim::kTokenTypes: return hp.n_token_types;
@@ -412,6 +433,8 @@ int64_t dim_value(Dim dim, const HParams& hp, int64_t layer) {
     case Dim::kSsmValue: return hp.ssm_value_dim();
     case Dim::kSsmVHeads: return hp.ssm_n_v_heads;
     case Dim::kSsmHeadDim: return hp.ssm_head_dim;
+    case Dim::kPle: return hp.n_embd_per_layer;
+    case Dim::kPleAll: return hp.n_layer * hp.n_embd_per_layer;
   }
   return 0;
 }
@@ -455,6 +478,8 @@ bool TensorSpec::in_layer(const HParams& hp, int64_t layer) const {
     case Layers::kNoQLora: return hp.n_lora_q == 0;
     case Layers::kRecurrent: return hp.layer_is_recurrent(layer);
     case Layers::kAttention: return !hp.layer_is_recurrent(layer);
+    case Layers::kOwnKv: return hp.layer_has_kv(layer);
+    case Layers::kPle: return hp.n_embd_per_layer > 0;
   }
   return true;
 }
@@ -622,6 +647,39 @@ Status read_deepseek_moe_hparams(const ModelFile& model, HParams& hp) {
   return {};
 }
 
+// Gemma 4 E2B/E4B's per-layer embeddings and shared-KV layers (0 where the file has neither).
+// A shared layer reads the cache of the last full or windowed layer before the shared ones, as
+// its own kind is: that layer must exist and have the shared layer's shape.
+Status read_per_layer_inputs(const ModelFile& model, const ArchSpec* arch, HParams& hp) {
+  const std::string& path = model.path();
+  for (const auto& [key, value, max] : {std::tuple{"embedding_length_per_layer_input", &hp.n_embd_per_layer,
+                                                   int64_t{1} << 14},
+                                        std::tuple{"attention.shared_kv_layers", &hp.n_kv_shared, hp.n_layer - 2}}) {
+    const gguf::Value* v = model.find(model.arch_key(key));
+    if (v == nullptr) continue;
+    const std::optional<int64_t> x = v->as_int();
+    if (!x || *x < 0 || *x > std::max<int64_t>(max, 0))
+      return make_error("{}: {} must be an integer in 0..{}", path, model.arch_key(key), std::max<int64_t>(max, 0));
+    if (*x > 0 && !(arch && arch->per_layer_inputs))
+      return make_error("{}: {} is set: per-layer embeddings and shared-KV layers are supported for gemma4 only, "
+                        "not {}", path, model.arch_key(key), model.architecture());
+    *value = *x;
+  }
+  // The product the table's rows are made of must stay within what a tensor may hold.
+  if (hp.n_embd_per_layer * hp.n_layer > (int64_t{1} << 20))
+    return make_error("{}: per-layer embeddings of {} for {} layers are too wide", path, hp.n_embd_per_layer,
+                      hp.n_layer);
+  for (int64_t il = hp.n_layer - hp.n_kv_shared; il < hp.n_layer && hp.n_kv_shared > 0; ++il) {
+    const int64_t src = hp.layer_kv_source(il);
+    if (hp.layer_is_swa(src) != hp.layer_is_swa(il) || hp.layer_kv_dim(src) != hp.layer_kv_dim(il) ||
+        hp.layer_head_dim(src) != hp.layer_head_dim(il))
+      return make_error("{}: shared-KV layer {} ({}) would read layer {}'s cache, which is {} with another shape",
+                        path, il, hp.layer_is_swa(il) ? "windowed" : "full", src,
+                        hp.layer_is_swa(src) ? "windowed" : "full");
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<HParams> read_hparams(const ModelFile& model) {
@@ -647,7 +705,22 @@ Result<HParams> read_hparams(const ModelFile& model) {
   HEARTH_TRY(hp.n_ctx_train, get("context_length", true, 0, int64_t{1} << 24));
   HEARTH_TRY(hp.n_embd, get("embedding_length", true, 0, int64_t{1} << 17));
   HEARTH_TRY(hp.n_layer, get("block_count", true, 0, 4096));
-  HEARTH_TRY(hp.n_ff, get("feed_forward_length", true, 0, int64_t{1} << 20));
+  // feed_forward_length: one width, or one per layer (Gemma 4 E2B: double-wide shared-KV layers).
+  const gguf::Value* ff = model.find(model.arch_key("feed_forward_length"));
+  if (const gguf::Array* widths = ff ? ff->as_array() : nullptr) {
+    if (static_cast<int64_t>(widths->items.size()) != hp.n_layer)
+      return make_error("{}: feed_forward_length has {} entries for {} layers", model.path(), widths->items.size(),
+                        hp.n_layer);
+    for (const gguf::Value& w : widths->items) {
+      const std::optional<int64_t> x = w.as_int();
+      if (!x || *x <= 0 || *x > (int64_t{1} << 20))
+        return make_error("{}: feed_forward_length entries must be integers in 1..{}", model.path(), int64_t{1} << 20);
+      hp.n_ff_arr.push_back(*x);
+    }
+    hp.n_ff = *std::max_element(hp.n_ff_arr.begin(), hp.n_ff_arr.end());
+  } else {
+    HEARTH_TRY(hp.n_ff, get("feed_forward_length", true, 0, int64_t{1} << 20));
+  }
   HEARTH_TRY(hp.n_head, get("attention.head_count", true, 0, 4096));
   // head_count_kv: one count, or one per layer (Gemma 4: fewer KV heads on its full layers).
   const gguf::Value* kv_heads = model.find(model.arch_key("attention.head_count_kv"));
@@ -695,11 +768,6 @@ Result<HParams> read_hparams(const ModelFile& model) {
   if (arch_spec && arch_spec->delta_net) HEARTH_RETURN_IF_ERROR(read_delta_net_hparams(model, hp));
   if (model.find(model.arch_key("attention.key_length_swa")) != nullptr)
     HEARTH_RETURN_IF_ERROR(head_shape("_swa", true, 0, hp.head_dim_swa, hp.n_rot_swa));
-  // Gemma 4's E2B/E4B (per-layer embeddings, layers reading another layer's keys) are not built yet.
-  for (const char* key : {"embedding_length_per_layer_input", "attention.shared_kv_layers"})
-    if (model.get_int(model.arch_key(key)).value_or(0) != 0)
-      return make_error("{}: {} is set: per-layer embeddings and shared-KV layers (Gemma 4 E2B/E4B, "
-                        "Gemma 3n) are not supported yet", model.path(), model.arch_key(key));
   hp.rope_freq_base = model.get_float(model.arch_key("rope.freq_base")).value_or(10000.0);
   hp.rms_eps = model.get_float(model.arch_key("attention.layer_norm_rms_epsilon")).value_or(1e-5);
   if (!(hp.rope_freq_base > 0) || !(hp.rms_eps > 0) || !(hp.rms_eps < 1))
@@ -774,6 +842,8 @@ Result<HParams> read_hparams(const ModelFile& model) {
       hp.swa_layers = swa_layers_from_pattern(hp.n_layer, *n);
     }
   }
+
+  HEARTH_RETURN_IF_ERROR(read_per_layer_inputs(model, arch_spec, hp));
 
   // Embedding models and rerankers. attention.causal = false: a bidirectional encoder, which
   // only a family built as one (BERT) runs; absent, attention is causal, as llama.cpp reads it.
@@ -879,7 +949,8 @@ Status validate_tensors(const ModelFile& model, const ArchSpec& arch, const HPar
     }
     return {};
   };
-  for (const TensorSpec& spec : arch.globals) HEARTH_RETURN_IF_ERROR(check(spec, -1));
+  for (const TensorSpec& spec : arch.globals)
+    if (spec.in_layer(hp, -1)) HEARTH_RETURN_IF_ERROR(check(spec, -1));
   for (int64_t i = 0; i < hp.n_layer; ++i)
     for (const TensorSpec& spec : arch.per_layer)
       if (spec.in_layer(hp, i)) HEARTH_RETURN_IF_ERROR(check(spec, i));

@@ -33,7 +33,8 @@ struct HParams {
   int64_t n_head = 0;        // {arch}.attention.head_count
   int64_t n_head_kv = 0;     // {arch}.attention.head_count_kv (defaults to n_head)
   int64_t head_dim = 0;      // {arch}.attention.key_length (defaults to n_embd / n_head)
-  int64_t n_ff = 0;          // {arch}.feed_forward_length
+  int64_t n_ff = 0;          // {arch}.feed_forward_length (the widest, when it is one per layer)
+  std::vector<int64_t> n_ff_arr;  // {arch}.feed_forward_length as an array [n_layer] (Gemma 4 E2B)
   int64_t n_rot = 0;         // {arch}.rope.dimension_count (defaults to head_dim)
   double rope_freq_base = 10000.0;
   double rope_freq_base_swa = 10000.0;  // {arch}.rope.freq_base_swa (families whose windowed layers rope apart)
@@ -69,6 +70,13 @@ struct HParams {
   int64_t head_dim_swa = 0;            // {arch}.attention.key_length_swa
   int64_t n_rot_swa = 0;               // {arch}.rope.dimension_count_swa
   std::vector<int64_t> n_head_kv_arr;  // {arch}.attention.head_count_kv as an array [n_layer]
+  // Gemma 4 E2B/E4B. Per-layer embeddings: every token also looks up n_embd_per_layer numbers
+  // per layer ({arch}.embedding_length_per_layer_input), mixed with a projection of its
+  // embedding and fed to each layer after its FFN. Shared-KV layers: the last n_kv_shared layers
+  // ({arch}.attention.shared_kv_layers) compute no keys or values and attend over an earlier
+  // layer's cache (the last full or the last windowed layer that has one, as its own kind is).
+  int64_t n_embd_per_layer = 0;
+  int64_t n_kv_shared = 0;
   // Multi-head Latent Attention (deepseek2). Keys and values come from one latent per token:
   // n_lora_kv wide ({arch}.attention.kv_lora_rank), normed, plus n_rot roped dimensions shared by
   // every head. Queries go through a rank-n_lora_q path ({arch}.attention.q_lora_rank; 0: one
@@ -139,6 +147,18 @@ struct HParams {
     return static_cast<size_t>(layer) < n_head_kv_arr.size() ? n_head_kv_arr[size_t(layer)] : n_head_kv;
   }
   int64_t layer_q_dim(int64_t layer) const { return n_head * layer_head_dim(layer); }
+  int64_t layer_n_ff(int64_t layer) const {
+    return static_cast<size_t>(layer) < n_ff_arr.size() ? n_ff_arr[size_t(layer)] : n_ff;
+  }
+  // The layer whose keys and values layer `layer` attends over: itself, or for a shared-KV layer
+  // the last layer before the shared ones of its own kind (llama.cpp's rule: the layer before
+  // them for a full layer, the one before that for a windowed one).
+  int64_t layer_kv_source(int64_t layer) const {
+    const int64_t first_shared = n_layer - n_kv_shared;
+    if (n_kv_shared == 0 || layer < first_shared) return layer;
+    return first_shared - (layer_is_swa(layer) ? 2 : 1);
+  }
+  bool layer_has_kv(int64_t layer) const { return layer_kv_source(layer) == layer; }
   int64_t layer_kv_dim(int64_t layer) const { return layer_n_head_kv(layer) * layer_head_dim(layer); }
 };
 
@@ -176,7 +196,9 @@ enum class Dim { kOne, kEmbd, kVocab, kQ, kKV, kFF, kHeadDim, kRotHalf, kExpert,
                  kQGate,     // 2 q_dim: each head's query and its output gate (Qwen3.5)
                  // Gated DeltaNet: the convolution's taps, its channels (q, k, v), the values, the
                  // value heads, one head's width.
-                 kSsmConvKernel, kSsmChannels, kSsmValue, kSsmVHeads, kSsmHeadDim };
+                 kSsmConvKernel, kSsmChannels, kSsmValue, kSsmVHeads, kSsmHeadDim,
+                 // Per-layer embeddings (Gemma 4 E2B): one layer's width, and every layer's.
+                 kPle, kPleAll };
 
 // What a tensor is for. The forward pass binds weights by slot, so a family that names a tensor
 // differently (gpt-oss calls the FFN's input norm post_attention_norm) changes only its table.
@@ -210,12 +232,18 @@ enum class Slot {
   // convolution's taps, the decay's bias and scale (dt, a = -exp(A_log)), the write strength's and
   // decay's projections (beta, alpha), the gated norm of each head's output, the output matrix.
   kSsmQkv, kSsmGate, kSsmConv, kSsmDt, kSsmA, kSsmBeta, kSsmAlpha, kSsmNorm, kSsmOut,
+  // Per-layer embeddings (Gemma 4 E2B/E4B): the table [n_layer * n_pl per token], the projection
+  // of the token's embedding to the same width and its norm (per layer's n_pl); in each layer the
+  // gate [n_embd -> n_pl], the projection back [n_pl -> n_embd] and its norm.
+  kPleTokEmbd, kPleModelProj, kPleProjNorm, kPleInpGate, kPleProj, kPlePostNorm,
 };
 
 // Which layers have a per-layer tensor: all, those with a dense FFN, or those with experts; or
 // every layer of a file with (kQLora) or without (kNoQLora) MLA's low-rank query path.
 // kRecurrent and kAttention: a hybrid model's Gated DeltaNet layers, or its attention layers.
-enum class Layers { kAll, kDense, kMoe, kQLora, kNoQLora, kRecurrent, kAttention };
+// kOwnKv: the layers that compute their own keys (all but Gemma 4's shared-KV layers); kPle:
+// every layer (or the file, for a global) of a model with per-layer embeddings.
+enum class Layers { kAll, kDense, kMoe, kQLora, kNoQLora, kRecurrent, kAttention, kOwnKv, kPle };
 
 struct TensorSpec {
   Slot slot;
@@ -287,6 +315,9 @@ struct ArchSpec {
   // normed before and after, and their sum is the FFN's output; the router reads that output
   // RMS-normed, scaled by 1/sqrt(n_embd) and by ffn_gate_inp.scale.
   bool moe_beside_dense = false;
+  // Gemma 4 E2B/E4B: per-layer embeddings and shared-KV layers (HParams::n_embd_per_layer,
+  // n_kv_shared) may be set; other families refuse files that set them.
+  bool per_layer_inputs = false;
   // DeepSeek V2/V3 (deepseek2): Multi-head Latent Attention (HParams::is_mla, required), and
   // DeepSeekMoE: shared experts, and the router's gating, weight norm and scale and expert groups
   // read from the file (other families: `gating`, weights normalised under softmax gating).

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "base/result.h"
 
 namespace hearth {
 
@@ -38,12 +39,16 @@ enum class KvGroup : uint8_t { kFull = 0, kWindow = 1 };
 // One layer's place in the cache: its group and the widths of its K and V rows (n_head_kv *
 // head_dim for both in multi-head attention; an MLA latent cache keeps a wider K and no V). A
 // recurrent layer (Gated DeltaNet) keeps no K or V but a fixed-size state per sequence: its
-// convolution window and its delta rule's state (floats, conv_width and state_width).
+// convolution window and its delta rule's state (floats, conv_width and state_width). A
+// shared-KV layer (Gemma 4 E2B/E4B) keeps nothing: it reads layer shared_from's keys and values,
+// an earlier layer of its group and shape.
 struct KvLayerShape {
   KvGroup group = KvGroup::kFull;
   int64_t k_width = 0, v_width = 0;
   int64_t conv_width = 0, state_width = 0;
+  int64_t shared_from = -1;
   bool recurrent() const { return state_width > 0; }
+  bool shared() const { return shared_from >= 0; }
   bool operator==(const KvLayerShape&) const = default;
 };
 
@@ -64,6 +69,15 @@ class KvCache {
     std::vector<int64_t> n_layers;
     int64_t n_recurrent = 0;
     for (const KvLayerShape& l : layers_) {
+      if (l.shared()) {  // the pool and index of the layer it reads (checked: earlier, same shape)
+        const auto src = static_cast<size_t>(l.shared_from);
+        HEARTH_CHECK(src < pool_of_.size() && pool_of_[src] != kRecurrent && layers_[src].group == l.group &&
+                         layers_[src].k_width == l.k_width && layers_[src].v_width == l.v_width,
+                     "a shared-KV layer must read an earlier attention layer of its own shape");
+        pool_of_.push_back(pool_of_[src]);
+        index_.push_back(index_[src]);
+        continue;
+      }
       if (l.recurrent()) {
         pool_of_.push_back(kRecurrent);
         index_.push_back(n_recurrent++);
@@ -100,7 +114,8 @@ class KvCache {
   static uint64_t bytes_per_block(std::span<const KvLayerShape> layers, KvGroup g, int64_t block_size) {
     uint64_t bytes = 0;
     for (const KvLayerShape& l : layers)
-      if (l.group == g) bytes += sizeof(uint16_t) * static_cast<uint64_t>((l.k_width + l.v_width) * block_size);
+      if (l.group == g && !l.shared())
+        bytes += sizeof(uint16_t) * static_cast<uint64_t>((l.k_width + l.v_width) * block_size);
     return bytes;
   }
 

@@ -1,5 +1,6 @@
 #include "model/mkmodel.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -65,6 +66,8 @@ WeightInit init_for(const std::string& name, const TensorView& shape, const HPar
     if (name.ends_with(".bias")) return {WeightInit::Kind::kNormal, 0.05f};
     return {WeightInit::Kind::kOnesPlusNoise, 0.1f};  // norm weights
   }
+  if (name == "per_layer_token_embd.weight")  // about 1 once scaled by sqrt(n_pl), as the projection it meets
+    return {WeightInit::Kind::kNormal, static_cast<float>(1.0 / std::sqrt(hp.n_embd_per_layer))};
   if (name == "token_embd.weight" || name == "output.weight" || name == "cls.output.weight")
     return {WeightInit::Kind::kNormal, static_cast<float>(3.0 / std::sqrt(hp.n_embd))};
   return {WeightInit::Kind::kNormal, static_cast<float>(1.0 / std::sqrt(shape.ne[0]))};
@@ -138,7 +141,13 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
   w.set_u32(a + ".context_length", static_cast<uint32_t>(hp.n_ctx_train));
   w.set_u32(a + ".embedding_length", static_cast<uint32_t>(hp.n_embd));
   w.set_u32(a + ".block_count", static_cast<uint32_t>(hp.n_layer));
-  w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(hp.n_ff));
+  if (!hp.n_ff_arr.empty()) {  // one width per layer (Gemma 4 E2B), as its converter writes them
+    gguf::Array widths{gguf::ValueType::UINT32, {}};
+    for (int64_t x : hp.n_ff_arr) widths.items.push_back(gguf::Value{static_cast<uint32_t>(x)});
+    w.set(a + ".feed_forward_length", gguf::Value{std::move(widths)});
+  } else {
+    w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(hp.n_ff));
+  }
   w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(hp.n_head));
   if (!hp.n_head_kv_arr.empty()) {  // one count per layer (Gemma 4)
     gguf::Array counts{gguf::ValueType::UINT32, {}};
@@ -216,12 +225,12 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
     for (uint8_t f : hp.swa_layers) flags.items.push_back(gguf::Value{f != 0});
     w.set(a + ".attention.sliding_window_pattern", gguf::Value{std::move(flags)});
   }
-  if (hp.head_dim_swa > 0) {  // Gemma 4, as its converter writes it (the E2B/E4B features: none)
+  if (hp.head_dim_swa > 0) {  // Gemma 4, as its converter writes it (0: not an E2B/E4B)
     w.set_u32(a + ".attention.key_length_swa", static_cast<uint32_t>(hp.head_dim_swa));
     w.set_u32(a + ".attention.value_length_swa", static_cast<uint32_t>(hp.head_dim_swa));
     w.set_u32(a + ".rope.dimension_count_swa", static_cast<uint32_t>(hp.n_rot_swa));
-    w.set_u32(a + ".attention.shared_kv_layers", 0);
-    w.set_u32(a + ".embedding_length_per_layer_input", 0);
+    w.set_u32(a + ".attention.shared_kv_layers", static_cast<uint32_t>(hp.n_kv_shared));
+    w.set_u32(a + ".embedding_length_per_layer_input", static_cast<uint32_t>(hp.n_embd_per_layer));
   }
   if (hp.n_swa > 0 && arch && arch->swa_own_rope)
     w.set_f32(a + ".rope.freq_base_swa", static_cast<float>(hp.rope_freq_base_swa));
@@ -295,6 +304,11 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
     if (!hp.recurrent_layers.empty()) hp.recurrent_layers.resize(size_t(hp.n_layer));
     if (!hp.swa_layers.empty()) hp.swa_layers.resize(size_t(hp.n_layer));  // per-layer arrays keep
     if (!hp.n_head_kv_arr.empty()) hp.n_head_kv_arr.resize(size_t(hp.n_layer));  // their first layers
+    if (!hp.n_ff_arr.empty()) hp.n_ff_arr.resize(size_t(hp.n_layer));
+    // Shared-KV layers stay the tail after the same layers with keys (none if those are all kept).
+    const int64_t with_kv = preset->hp.n_layer - preset->hp.n_kv_shared;
+    hp.n_kv_shared = std::max<int64_t>(0, hp.n_layer - with_kv);
+    if (!hp.n_ff_arr.empty()) hp.n_ff = *std::max_element(hp.n_ff_arr.begin(), hp.n_ff_arr.end());
   }
 
   if (options.n_expert > 0) {  // fewer experts of a full-width model, as --layers is fewer layers
@@ -347,7 +361,7 @@ Result<MkModelReport> make_random_model(const MkModelOptions& options) {
                             spec.slot == Slot::kClsOutBias;
     if (classifier && hp.pooling != Pooling::kRank) return;
     if ((spec.slot == Slot::kDense2 || spec.slot == Slot::kDense3) && hp.n_dense == 0) return;
-    if (layer >= 0 && !spec.in_layer(hp, layer)) return;
+    if (!spec.in_layer(hp, layer)) return;
     if (options.legacy_kv_b && spec.slot == Slot::kWvB) return;  // both are in attn_kv_b
     if (options.legacy_kv_b && spec.slot == Slot::kWkB) {
       TensorView v;

@@ -137,16 +137,27 @@ HParams embedding_gemma(HParams hp, int64_t n_swa, int64_t n_dense) {
 // Gemma 4: Gemma 3's layers, five windowed to one full, the full ones with their own head size
 // (head_dim_full) and KV head count (n_head_kv_full); window layers rope every dimension at base
 // 10000, full ones a quarter of theirs at the model's base (Preset::proportional_rope).
-HParams gemma4(HParams hp, int64_t n_swa, int64_t head_dim_full, int64_t n_head_kv_full) {
+HParams gemma4(HParams hp, int64_t n_swa, int64_t head_dim_full, int64_t n_head_kv_full, int64_t pattern = 6) {
   hp.n_swa = n_swa;
   hp.rope_freq_base_swa = 10000.0;
   hp.final_logit_softcap = 30.0;
-  hp.swa_layers = swa_layers_from_pattern(hp.n_layer, 6);
+  hp.swa_layers = swa_layers_from_pattern(hp.n_layer, pattern);
   hp.head_dim_swa = hp.head_dim;
   hp.n_rot_swa = hp.head_dim;
   hp.head_dim = hp.n_rot = head_dim_full;
   for (int64_t il = 0; il < hp.n_layer; ++il)
     hp.n_head_kv_arr.push_back(hp.swa_layers[size_t(il)] ? hp.n_head_kv : n_head_kv_full);
+  return hp;
+}
+
+// Gemma 4 E2B/E4B: per-layer embeddings n_pl wide, the last n_shared layers reading earlier
+// layers' keys and values; with double_wide their FFNs are twice as wide (E2B).
+HParams gemma4_e(HParams hp, int64_t n_pl, int64_t n_shared, bool double_wide) {
+  hp.n_embd_per_layer = n_pl;
+  hp.n_kv_shared = n_shared;
+  if (double_wide)
+    for (int64_t il = 0; il < hp.n_layer; ++il) hp.n_ff_arr.push_back(il < hp.n_layer - n_shared ? hp.n_ff : 2 * hp.n_ff);
+  if (double_wide) hp.n_ff *= 2;  // the widest
   return hp;
 }
 
@@ -336,6 +347,24 @@ const std::vector<Preset>& presets() {
        .hp = gemma4(shape(256, 6, 4, 2, 512, 2048, 1e6, 1e-6, 64), 16, 128, 1), .tied_output = true,
        .add_bos_token = true, .extra_control_tokens = kGemmaTurnTokens, .eos_token = "<end_of_turn>",
        .proportional_rope = 0.25, .keys_as_values_full = true},
+      // google/gemma-4-E2B-it's text model: 35 layers of 1536, 8 query heads over one KV head,
+      // windowed layers (512 positions) of 256, every fifth layer full (512 wide, a quarter roped),
+      // attn_v everywhere; 256 per-layer embedding numbers per layer; the last 20 layers share the
+      // keys of layers 13 (windowed) and 14 (full), their GeGLU twice as wide (12288 for 6144).
+      // E4B: 42 layers of 2560, 2 KV heads, GeGLU of 10240 (not doubled), five windowed layers to
+      // one full, the last 18 sharing. The tiny variant: 10 layers of 256 (4 windowed to 1 full),
+      // 32 per-layer numbers, the last 5 layers shared (reading layers 3 and 4) and double-wide.
+      {.name = "gemma-4-e2b", .arch = "gemma4", .vocab_file = "ggml-vocab-gemma-4.gguf", .chat_template = "",
+       .hp = gemma4_e(gemma4(shape(1536, 35, 8, 1, 6144, 131072, 1e6, 1e-6, 256), 512, 512, 1, 5), 256, 20, true),
+       .tied_output = true, .proportional_rope = 0.25},
+      {.name = "gemma-4-e4b", .arch = "gemma4", .vocab_file = "ggml-vocab-gemma-4.gguf", .chat_template = "",
+       .hp = gemma4_e(gemma4(shape(2560, 42, 8, 2, 10240, 131072, 1e6, 1e-6, 256), 512, 512, 2), 256, 18, false),
+       .tied_output = true, .proportional_rope = 0.25},
+      {.name = "gemma-4-e2b-tiny", .arch = "gemma4", .vocab_file = "ggml-vocab-llama-spm.gguf",
+       .chat_template = "google-gemma-2-2b-it.jinja",
+       .hp = gemma4_e(gemma4(shape(256, 10, 4, 1, 512, 2048, 1e6, 1e-6, 64), 16, 128, 1, 5), 32, 5, true),
+       .tied_output = true, .add_bos_token = true, .extra_control_tokens = kGemmaTurnTokens,
+       .eos_token = "<end_of_turn>", .proportional_rope = 0.25},
       // Phi-3 mini (4k): 32 heads of 96 (MHA), fused QKV and gate/up of 8192, the 32k SentencePiece
       // vocabulary of Phi-3; the tiny variant 4 heads of 64 over two layers.
       {"phi-3-mini", "phi3", "ggml-vocab-phi-3.gguf", "microsoft-Phi-3.5-mini-instruct.jinja",

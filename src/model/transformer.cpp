@@ -43,8 +43,9 @@ std::vector<Weight> expert_slices(const TensorView& stacked) { return stacked_sl
 
 // Every weight matrix of a layer, dense or expert: what packing and type checks walk.
 std::vector<Weight*> layer_matrices(LayerWeights& l) {
-  std::vector<Weight*> all = {&l.wq, &l.wk, &l.wv, &l.wo, &l.wq_a, &l.wq_b, &l.wkv_a,
-                              &l.ssm_qkv, &l.ssm_gate, &l.ssm_beta, &l.ssm_alpha, &l.ssm_out};
+  std::vector<Weight*> all = {&l.wq,      &l.wk,       &l.wv,        &l.wo,      &l.wq_a,    &l.wq_b,
+                              &l.wkv_a,   &l.ssm_qkv,  &l.ssm_gate,  &l.ssm_beta, &l.ssm_alpha, &l.ssm_out,
+                              &l.ple_gate, &l.ple_proj};
   if (l.gate_exps.empty() || l.down.present()) all.insert(all.end(), {&l.gate, &l.up, &l.down});  // Gemma 4: both
   if (l.gate_shexp.present()) all.insert(all.end(), {&l.gate_shexp, &l.up_shexp, &l.down_shexp});
   for (auto* experts : {&l.gate_exps, &l.up_exps, &l.down_exps, &l.wk_b, &l.wv_b})
@@ -67,6 +68,8 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kTokenTypes: return &w.token_types;
     case Slot::kTokenEmbdNorm: return &w.tok_norm;
     case Slot::kTokenEmbdNormBias: return &w.tok_norm_b;
+    case Slot::kPleTokEmbd: return &w.ple_tok_embd;
+    case Slot::kPleProjNorm: return &w.ple_proj_norm;
     default: break;
   }
   if (l == nullptr) return nullptr;
@@ -99,6 +102,7 @@ Weight* view_slot(ModelWeights& w, LayerWeights* l, Slot slot) {
     case Slot::kSsmDt: return &l->ssm_dt;
     case Slot::kSsmA: return &l->ssm_a;
     case Slot::kSsmNorm: return &l->ssm_norm;
+    case Slot::kPlePostNorm: return &l->ple_post_norm;
     case Slot::kRouter: return &l->router;
     case Slot::kShexpGate: return &l->shexp_gate;
     case Slot::kRouterBias: return &l->router_bias;
@@ -114,7 +118,8 @@ WeightUse slot_use(Slot slot) {
   switch (slot) {
     case Slot::kTokenEmbd:
     case Slot::kPosEmbd:
-    case Slot::kTokenTypes: return WeightUse::kRows;
+    case Slot::kTokenTypes:
+    case Slot::kPleTokEmbd: return WeightUse::kRows;
     case Slot::kRouter:
     case Slot::kShexpGate: return WeightUse::kRouter;  // a one-row f32 router (the CPU: vec_dot's order)
     case Slot::kSsmConv: return WeightUse::kConvTaps;
@@ -181,6 +186,8 @@ void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v, const HParams&
     case Slot::kSsmBeta: l.ssm_beta = Weight(v, WeightUse::kMatrix); break;
     case Slot::kSsmAlpha: l.ssm_alpha = Weight(v, WeightUse::kMatrix); break;
     case Slot::kSsmOut: l.ssm_out = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kPleInpGate: l.ple_gate = Weight(v, WeightUse::kMatrix); break;
+    case Slot::kPleProj: l.ple_proj = Weight(v, WeightUse::kMatrix); break;
     default: break;
   }
 }
@@ -190,8 +197,10 @@ void bind_matrix(LayerWeights& l, Slot slot, const TensorView& v, const HParams&
 Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, const HParams& hp) {
   ModelWeights w;
   for (const TensorSpec& spec : arch.globals) {
+    if (!spec.in_layer(hp, -1)) continue;
     const std::string name(spec.name);
     if (Weight* v = view_slot(w, nullptr, spec.slot)) *v = Weight(optional_tensor(m, name), slot_use(spec.slot));
+    if (spec.slot == Slot::kPleModelProj) w.ple_model_proj = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     if (spec.slot == Slot::kOutput) w.output = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     if (spec.slot == Slot::kClsOut) w.cls_out = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     if (spec.slot == Slot::kCls) w.cls = Weight(optional_tensor(m, name), WeightUse::kMatrix);
@@ -202,7 +211,9 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
       HEARTH_RETURN_IF_ERROR(require_f32(m, *v, name));
   }
   for (const auto& [head, name] : {std::pair{&w.cls_out, "cls.output.weight"}, std::pair{&w.cls, "cls.weight"},
-                                   std::pair{&w.dense2, "dense_2.weight"}, std::pair{&w.dense3, "dense_3.weight"}})
+                                   std::pair{&w.dense2, "dense_2.weight"}, std::pair{&w.dense3, "dense_3.weight"},
+                                   std::pair{&w.ple_model_proj, "per_layer_model_proj.weight"},
+                                   std::pair{&w.ple_tok_embd, "per_layer_token_embd.weight"}})
     if (head->present() && !dtype_info(head->type()).can_dequantize)
       return make_error("{}: {} is {}, which hearth cannot compute with", m.path(), name, dtype_name(head->type()));
   // Tied embeddings: the output head is token_embd's bytes. An encoder has no head at all.
@@ -263,6 +274,7 @@ std::vector<KvLayerShape> kv_layer_shapes(const HParams& hp) {
     // An encoder writes no keys (it attends within each pass): no window group to keep.
     const bool window = hp.causal && layer_config(hp, il).attention == AttentionKind::kSlidingWindow;
     layers.push_back({window ? KvGroup::kWindow : KvGroup::kFull, hp.layer_kv_dim(il), hp.layer_cache_v_width(il)});
+    if (!hp.layer_has_kv(il)) layers.back().shared_from = hp.layer_kv_source(il);  // no cache of its own
   }
   return layers;
 }
@@ -428,8 +440,23 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     shexp_logit_ = be.buffer(nb, 1);
   }
   proj_ = be.buffer(nb, hp_.n_embd);
-  gate_ = be.buffer(nb, hp_.n_ff);
-  up_ = be.buffer(nb, hp_.n_ff);
+  std::vector<int64_t> ffn_widths;  // of each set
+  for (int64_t il = 0; il < hp_.n_layer; ++il) {
+    const int64_t width = hp_.layer_n_ff(il);
+    auto it = std::find(ffn_widths.begin(), ffn_widths.end(), width);
+    if (it == ffn_widths.end()) {
+      ffn_widths.push_back(width);
+      ffn_sets_.push_back({be.buffer(nb, width), be.buffer(nb, width)});
+      it = ffn_widths.end() - 1;
+    }
+    ffn_set_of_.push_back(static_cast<size_t>(it - ffn_widths.begin()));
+  }
+  if (hp_.n_embd_per_layer > 0) {
+    ple_ = be.buffer(nb, hp_.n_layer * hp_.n_embd_per_layer);
+    ple_mix_ = be.buffer(nb, hp_.n_layer * hp_.n_embd_per_layer);
+    ple_gate_ = be.buffer(nb, hp_.n_embd_per_layer);
+    ple_layer_ = be.buffer(nb, hp_.n_embd_per_layer);
+  }
   rope_table_ = be.buffer(nb, hp_.n_rot);
   if (arch_.swa_own_rope && hp_.n_swa > 0) rope_table_swa_ = be.buffer(nb, rope_swa_.n_rot);
   if (hp_.n_expert > 0) router_ = be.buffer(nb, hp_.n_expert);
@@ -450,7 +477,7 @@ Transformer::Transformer(const ModelFile& model, const ArchSpec& arch, HParams h
     if (options.on_load_progress) options.on_load_progress(done, steps);
   };
   be.load(w_.output, release);
-  for (Weight* head : {&w_.cls_out, &w_.cls, &w_.dense2, &w_.dense3})
+  for (Weight* head : {&w_.cls_out, &w_.cls, &w_.dense2, &w_.dense3, &w_.ple_model_proj})
     if (head->present()) be.load(*head, release);
   if (w_.dense2.present()) dense_ = be.buffer(1, hp_.n_dense);
   progress(1);
@@ -658,6 +685,7 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
     be.scale(*x_, n, std::sqrt(static_cast<float>(hp_.n_embd)));
     trace("inp_scaled", -1, *x_, n);
   }
+  if (hp_.n_embd_per_layer > 0) per_layer_inputs(tokens, n);
   if (w_.token_types.present()) {  // every token is of type 0 ("sentence A"), as llama.cpp has it
     zeros_.assign(size_t(n), 0);
     be.embed(w_.token_types, zeros_, *proj_);
@@ -712,6 +740,7 @@ std::pair<int64_t, int64_t> Transformer::forward_chunk(const Batch& batch, int64
       trace("ffn_post_norm", il, *proj_, n);
     }
     be.add(*x_, *proj_, n);
+    if (L.ple_gate.present()) per_layer_block(L, n, il);
     if (L.out_scale.present()) {
       be.scale(*x_, n, L.out_scale_value);
       trace("out_scaled", il, *x_, n);
@@ -758,30 +787,35 @@ void Transformer::attention_block(const Batch& batch, int64_t begin, int64_t n, 
   } else {
     be.matmul(L.wq, in, n, *b.q);
   }
-  be.matmul(L.wk, in, n, *b.k);
-  // Without attn_v the values are the keys as projected (Gemma 4's full layers): the same
-  // product again rather than a copy, so the backend needs no copy operation.
-  be.matmul(L.wv.present() ? L.wv : L.wk, in, n, *b.v);
-  be.add_bias(*b.q, n, L.bq);
-  be.add_bias(*b.k, n, L.bk);
-  be.add_bias(*b.v, n, L.bv);
-  const float eps = static_cast<float>(hp_.rms_eps);
-  if (L.q_norm.present()) {  // qwen3: RMSNorm over each head before rotating
-    be.head_rms_norm(*b.q, n, hd, L.q_norm, eps);
-    be.head_rms_norm(*b.k, n, hd, L.k_norm, eps);
+  // A shared-KV layer (Gemma 4 E2B/E4B) computes queries only: it attends over the keys and
+  // values an earlier layer of this pass has written.
+  const bool own_kv = hp_.layer_has_kv(il);
+  if (own_kv) {
+    be.matmul(L.wk, in, n, *b.k);
+    // Without attn_v the values are the keys as projected (Gemma 4's full layers): the same
+    // product again rather than a copy, so the backend needs no copy operation.
+    be.matmul(L.wv.present() ? L.wv : L.wk, in, n, *b.v);
+    be.add_bias(*b.k, n, L.bk);
+    be.add_bias(*b.v, n, L.bv);
   }
-  if (arch_.v_norm) be.head_rms_norm(*b.v, n, hd, Weight(), eps);  // Gemma 4: no weight
+  be.add_bias(*b.q, n, L.bq);
+  const float eps = static_cast<float>(hp_.rms_eps);
+  if (L.q_norm.present()) be.head_rms_norm(*b.q, n, hd, L.q_norm, eps);  // qwen3: RMSNorm per head before rope
+  if (L.k_norm.present() && own_kv) be.head_rms_norm(*b.k, n, hd, L.k_norm, eps);
+  if (arch_.v_norm && own_kv) be.head_rms_norm(*b.v, n, hd, Weight(), eps);  // Gemma 4: no weight
   if (!arch_.absolute_positions) {
     const bool own_rope = rope_table_swa_ && L.config.attention == AttentionKind::kSlidingWindow;
     const ref::RopeParams& rope = own_rope ? rope_swa_ : rope_;
     const Buffer& rope_table = own_rope ? *rope_table_swa_ : *rope_table_;
     const Weight& freqs = own_rope ? swa_rope_freqs() : w_.rope_freqs;
     be.rope(rope, freqs, rope_table, *b.q, n, hp_.n_head, hd);
-    be.rope(rope, freqs, rope_table, *b.k, n, hp_.layer_n_head_kv(il), hd);
+    if (own_kv) be.rope(rope, freqs, rope_table, *b.k, n, hp_.layer_n_head_kv(il), hd);
   }
   trace("Qcur", il, *b.q, n);
-  trace("Kcur", il, *b.k, n);
-  trace("Vcur", il, *b.v, n);
+  if (own_kv) {
+    trace("Kcur", il, *b.k, n);
+    trace("Vcur", il, *b.v, n);
+  }
   if (arch_.scale_q) be.scale(*b.q, n, q_scale_);
   attention(batch, begin, n, il, kv);
   trace("kqv_out", il, *b.out, n);
@@ -892,22 +926,53 @@ void Transformer::ffn_block(const LayerWeights& L, int64_t n, int64_t il) {
   dense_ffn(L, n, il);
 }
 
+// As llama.cpp's gemma4 graph computes them: the token's rows of the table times sqrt(n_pl), plus
+// the projection of its scaled embedding times 1/sqrt(n_embd), RMS-normed per layer; the sum
+// times 1/sqrt(2).
+void Transformer::per_layer_inputs(std::span<const int32_t> tokens, int64_t n) {
+  Backend& be = *backend_;
+  be.embed(w_.ple_tok_embd, tokens, *ple_);
+  be.scale(*ple_, n, std::sqrt(static_cast<float>(hp_.n_embd_per_layer)));
+  be.matmul(w_.ple_model_proj, *x_, n, *ple_mix_);
+  be.scale(*ple_mix_, n, 1.0f / std::sqrt(static_cast<float>(hp_.n_embd)));
+  be.head_rms_norm(*ple_mix_, n, hp_.n_embd_per_layer, w_.ple_proj_norm, static_cast<float>(hp_.rms_eps));
+  be.add(*ple_, *ple_mix_, n);
+  be.scale(*ple_, n, 1.0f / std::sqrt(2.0f));
+  trace("inp_per_layer", -1, *ple_, n);
+}
+
+// x_ += post_norm(proj · (gelu(gate · x_) * layer il's inputs)). GeGLU is gelu(a) * b in one
+// rounding, as ggml's gelu followed by its multiply.
+void Transformer::per_layer_block(const LayerWeights& L, int64_t n, int64_t il) {
+  Backend& be = *backend_;
+  const int64_t width = hp_.n_embd_per_layer;
+  be.matmul(L.ple_gate, *x_, n, *ple_gate_);
+  be.copy_heads(*ple_, HeadSlice{0, il * width}, n, 1, width, *ple_layer_, HeadSlice{0, 0});
+  be.glu(GluKind::kGeGLU, *ple_gate_, *ple_layer_, n);
+  be.matmul(L.ple_proj, *ple_gate_, n, *proj_);
+  norm(*proj_, n, L.ple_post_norm, {}, *proj_);
+  trace("per_layer_embd_out", il, *proj_, n);
+  be.add(*x_, *proj_, n);
+}
+
 // The dense FFN of cur_ into proj_.
 void Transformer::dense_ffn(const LayerWeights& L, int64_t n, int64_t il) {
   Backend& be = *backend_;
+  Buffer& gate = *ffn_sets_[ffn_set_of_[size_t(il)]].gate;
+  Buffer& up = *ffn_sets_[ffn_set_of_[size_t(il)]].up;
   if (L.gate.present()) {  // a GLU
-    be.matmul_pair(L.gate, L.up, *cur_, n, *gate_, *up_);
-    trace("ffn_gate", il, *gate_, n);
-    trace("ffn_up", il, *up_, n);
-    be.glu(arch_.glu, *gate_, *up_, n);
-    trace("ffn_swiglu", il, *gate_, n);
-    be.matmul(L.down, *gate_, n, *proj_);
+    be.matmul_pair(L.gate, L.up, *cur_, n, gate, up);
+    trace("ffn_gate", il, gate, n);
+    trace("ffn_up", il, up, n);
+    be.glu(arch_.glu, gate, up, n);
+    trace("ffn_swiglu", il, gate, n);
+    be.matmul(L.down, gate, n, *proj_);
   } else {  // BERT: down(GELU(up x + b) + b)
-    be.matmul(L.up, *cur_, n, *up_);
-    be.add_bias(*up_, n, L.up_b);
-    trace("ffn_up", il, *up_, n);
-    be.gelu(*up_, n);
-    be.matmul(L.down, *up_, n, *proj_);
+    be.matmul(L.up, *cur_, n, up);
+    be.add_bias(up, n, L.up_b);
+    trace("ffn_up", il, up, n);
+    be.gelu(up, n);
+    be.matmul(L.down, up, n, *proj_);
     be.add_bias(*proj_, n, L.down_b);
   }
   trace("ffn_out", il, *proj_, n);
@@ -1077,7 +1142,7 @@ void Transformer::attention(const Batch& batch, int64_t begin, int64_t n, int64_
     return;
   }
   attention_ranges(batch, begin, n, il, kv, window);
-  backend_->kv_store(*b.k, *b.v, kv.pool(il), kv.index(il), kv_cells_);
+  if (hp_.layer_has_kv(il)) backend_->kv_store(*b.k, *b.v, kv.pool(il), kv.index(il), kv_cells_);
   backend_->attention(*b.q, kv.pool(il), kv.index(il), ranges_, shape, L.sinks, *b.out);
 }
 

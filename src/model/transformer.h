@@ -74,6 +74,10 @@ struct LayerWeights {
   // (z), the convolution's taps [kernel, channels] f32, the decay's bias and scale, the strength
   // and decay projections, each head's output norm, the output matrix.
   Weight ssm_qkv, ssm_gate, ssm_conv, ssm_dt, ssm_a, ssm_beta, ssm_alpha, ssm_norm, ssm_out;
+  // Per-layer embeddings (Gemma 4 E2B/E4B): after the FFN's residual add,
+  // x += post_norm(ple_proj · (gelu(ple_gate · x) * this layer's per-layer input)).
+  Weight ple_gate, ple_proj;  // [n_embd -> n_pl], [n_pl -> n_embd]
+  Weight ple_post_norm;       // [n_embd]
 };
 
 struct ModelWeights {
@@ -87,6 +91,9 @@ struct ModelWeights {
   Weight dense2, dense3;         // Dense modules after the pooling [n_embd -> n_dense -> n_embd] (EmbeddingGemma)
   Weight pos_embd, token_types;  // [n_embd, n_ctx_train], [n_embd, n_token_types] (BERT)
   Weight tok_norm, tok_norm_b;   // LayerNorm of the summed embeddings [n_embd] (BERT)
+  // Per-layer embeddings (Gemma 4 E2B/E4B): each token's row of n_layer * n_pl, and the projection
+  // of its scaled embedding to that width, normed per layer's n_pl.
+  Weight ple_tok_embd, ple_model_proj, ple_proj_norm;
   std::vector<LayerWeights> layers;
 };
 
@@ -175,6 +182,11 @@ class Transformer {
   const Weight& swa_rope_freqs() const { return arch_.rope_freqs_full_only ? no_weight_ : w_.rope_freqs; }
   // proj_ = Wo · attention of the chunk's tokens, their Q, K and V projected from `in`.
   void attention_block(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv, const Buffer& in);
+  // ple_ = each token's per-layer inputs [n, n_layer * n_pl] for the chunk (Gemma 4 E2B/E4B),
+  // from its embedding in x_ (already scaled).
+  void per_layer_inputs(std::span<const int32_t> tokens, int64_t n);
+  // x_ += layer il's per-layer embedding block.
+  void per_layer_block(const LayerWeights& L, int64_t n, int64_t il);
   // proj_ = the layer's FFN (a GLU, a GELU MLP, or experts) of cur_.
   void ffn_block(const LayerWeights& L, int64_t n, int64_t layer);
   void attention(const Batch& batch, int64_t begin, int64_t n, int64_t layer, KvCache& kv);
@@ -233,8 +245,16 @@ class Transformer {
   std::vector<AttentionBuffers> attn_sets_;
   std::vector<size_t> attn_set_of_;
   std::unique_ptr<Buffer> proj_;   // [n_batch, n_embd]
-  std::unique_ptr<Buffer> gate_;   // [n_batch, n_ff]
-  std::unique_ptr<Buffer> up_;     // [n_batch, n_ff]
+  // A dense FFN's gate and up outputs [n_batch, n_ff], one pair per distinct width (Gemma 4 E2B's
+  // shared-KV layers are twice as wide); layer il uses ffn_sets_[ffn_set_of_[il]].
+  struct FfnBuffers {
+    std::unique_ptr<Buffer> gate, up;
+  };
+  std::vector<FfnBuffers> ffn_sets_;
+  std::vector<size_t> ffn_set_of_;
+  // Per-layer embeddings: every layer's inputs [n_batch, n_layer * n_pl], the projection they are
+  // mixed with (same shape), and one layer's gate and input [n_batch, n_pl].
+  std::unique_ptr<Buffer> ple_, ple_mix_, ple_gate_, ple_layer_;
   std::unique_ptr<Buffer> rope_table_;  // [n_batch, n_rot]
   std::unique_ptr<Buffer> rope_table_swa_;  // [n_batch, n_rot_swa] windowed layers' (arch.swa_own_rope)
   std::unique_ptr<Buffer> router_;      // [n_batch, n_expert] logits, then probabilities (MoE)

@@ -145,7 +145,9 @@ TEST(Transformer, MixtureOfExpertsIsBatchInvariant) {
   std::vector<int32_t> long_tokens;
   for (int r = 0; r < 4; ++r) long_tokens.insert(long_tokens.end(), kTokens.begin(), kTokens.end());
   for (auto [preset, type] : {std::pair{"qwen3-30b-a3b-tiny", "q4_k"}, {"mixtral-8x7b-tiny", "q8_0"},
-                              {"gpt-oss-20b-tiny", "MXFP4_MOE"}, {"gemma-3-1b-tiny", "Q4_K_M"}}) {
+                              {"gpt-oss-20b-tiny", "MXFP4_MOE"}, {"gemma-3-1b-tiny", "Q4_K_M"},
+                              // Gemma 4 E2B's layout: shared-KV layers read keys written earlier in the pass.
+                              {"gemma-4-e2b-tiny", "q4_k"}}) {
     auto m = ModelFile::open(make_model(preset, type));
     ASSERT_TRUE(m.ok());
     // gemma-3 (SentencePiece vocabulary, 16-token windows on five layers of six): long and SPM ids.
@@ -636,10 +638,12 @@ TEST(Transformer, Gemma4ModelsThatLieOrNeedWhatIsMissingAreRefused) {
                  "rope.dimension_count_swa = 128 is out of range 1..64");
   expect_refused(src, "g4-value-swa", {{"gemma4.attention.value_length_swa", gguf::Value{uint32_t{32}}}}, "", "",
                  "value_length_swa 32 differs from key_length_swa 64");
+  // Per-layer embeddings need their tables; a shared-KV layer must find a layer of its own kind
+  // (layer 5 is full, and would read layer 3, which is windowed).
   expect_refused(src, "g4-ple", {{"gemma4.embedding_length_per_layer_input", gguf::Value{uint32_t{256}}}}, "", "",
-                 "per-layer embeddings and shared-KV layers");
+                 "tensor 'per_layer_token_embd.weight' is missing");
   expect_refused(src, "g4-shared-kv", {{"gemma4.attention.shared_kv_layers", gguf::Value{uint32_t{2}}}}, "", "",
-                 "per-layer embeddings and shared-KV layers");
+                 "shared-KV layer 5 (full) would read layer 3's cache, which is windowed");
   expect_refused(src, "g4-moe", {{"gemma4.expert_count", gguf::Value{uint32_t{8}}},
                                   {"gemma4.expert_used_count", gguf::Value{uint32_t{2}}}}, "", "",
                  "tensor 'blk.0.ffn_gate_inp.weight' is missing");
@@ -654,6 +658,84 @@ TEST(Transformer, Gemma4ModelsThatLieOrNeedWhatIsMissingAreRefused) {
                  "'blk.1.ffn_gate_up_exps.weight' has shape");
   expect_refused(src, "g4-no-pattern", {{"gemma4.attention.sliding_window", gguf::Value{uint32_t{0}}}}, "", "",
                  "gemma4.attention.sliding_window = 0 is out of range");
+}
+
+// Gemma 4 E2B/E4B files that lie: more shared-KV layers than leave two with keys, per-layer
+// widths of the wrong count, per-layer embeddings of another width than the tables, tables
+// missing, and the keys set in another family.
+TEST(Transformer, Gemma4PerLayerEmbeddingFilesThatLieAreRefused) {
+  const std::string src = make_model("gemma-4-e2b-tiny", "f32");
+  auto u32s = [](std::vector<uint32_t> xs) {
+    gguf::Array a{gguf::ValueType::UINT32, {}};
+    for (uint32_t x : xs) a.items.push_back(gguf::Value{x});
+    return gguf::Value{std::move(a)};
+  };
+  expect_refused(src, "e2b-shared-9", {{"gemma4.attention.shared_kv_layers", gguf::Value{uint32_t{9}}}}, "", "",
+                 "gemma4.attention.shared_kv_layers must be an integer in 0..8");
+  expect_refused(src, "e2b-ff-short", {{"gemma4.feed_forward_length", u32s({512, 512})}}, "", "",
+                 "feed_forward_length has 2 entries for 10 layers");
+  expect_refused(src, "e2b-ff-zero", {{"gemma4.feed_forward_length", u32s({512, 512, 512, 512, 512, 0, 1, 1, 1, 1})}},
+                 "", "", "feed_forward_length entries must be integers");
+  expect_refused(src, "e2b-ff-wrong",
+                 {{"gemma4.feed_forward_length", u32s({512, 512, 512, 512, 512, 512, 512, 512, 512, 512})}}, "", "",
+                 "'blk.5.ffn_gate.weight' has shape [256, 1024], expected [256, 512]");
+  expect_refused(src, "e2b-ple-width", {{"gemma4.embedding_length_per_layer_input", gguf::Value{uint32_t{16}}}}, "",
+                 "", "'per_layer_token_embd.weight' has shape [320, ");
+  expect_refused(src, "e2b-no-table", {}, "per_layer_token_embd.weight", "",
+                 "tensor 'per_layer_token_embd.weight' is missing");
+  expect_refused(src, "e2b-no-gate", {}, "blk.7.inp_gate.weight", "", "tensor 'blk.7.inp_gate.weight' is missing");
+  expect_refused(src, "e2b-proj-shape", {}, "", "per_layer_model_proj.weight", "'per_layer_model_proj.weight' has shape");
+  const std::string qwen = make_model("qwen3-tiny", "f32");
+  expect_refused(qwen, "qwen-ple", {{"qwen3.embedding_length_per_layer_input", gguf::Value{uint32_t{32}}}}, "", "",
+                 "supported for gemma4 only, not qwen3");
+  // The file as written: the last five layers read layers 3 (windowed) and 4 (full), twice as wide.
+  auto m = ModelFile::open(src);
+  ASSERT_TRUE(m.ok());
+  auto hp = read_hparams(*m);
+  ASSERT_TRUE(hp.ok()) << hp.error().message;
+  EXPECT_EQ(hp->n_embd_per_layer, 32);
+  EXPECT_EQ(hp->n_kv_shared, 5);
+  for (int64_t il = 0; il < 10; ++il) {
+    EXPECT_EQ(hp->layer_kv_source(il), il < 5 ? il : hp->layer_is_swa(il) ? 3 : 4) << il;
+    EXPECT_EQ(hp->layer_n_ff(il), il < 5 ? 512 : 1024) << il;
+  }
+}
+
+// A shared-KV layer keeps nothing: the cache holds the first five layers' keys and values only,
+// and `--layers` keeps the shared layers the tail after the same layers with keys.
+TEST(Transformer, Gemma4SharedKvLayersCostNoCache) {
+  auto m = ModelFile::open(make_model("gemma-4-e2b-tiny", "f32"));
+  ASSERT_TRUE(m.ok());
+  auto hp = read_hparams(*m);
+  ASSERT_TRUE(hp.ok());
+  const std::vector<KvLayerShape> layers = kv_layer_shapes(*hp);
+  uint64_t full = 0, window = 0;
+  for (int64_t il = 0; il < 5; ++il)
+    (hp->layer_is_swa(il) ? window : full) += 2 * 2 * uint64_t(hp->layer_kv_dim(il));
+  EXPECT_EQ(KvCache::bytes_per_block(layers, KvGroup::kFull, 1), full);
+  EXPECT_EQ(KvCache::bytes_per_block(layers, KvGroup::kWindow, 1), window);
+  for (int64_t il = 5; il < 10; ++il) EXPECT_EQ(layers[size_t(il)].shared_from, hp->layer_kv_source(il));
+
+  MkModelOptions o;
+  o.preset = "gemma-4-e2b-tiny";
+  o.type = "f32";
+  o.output = kTmp + "/gemma-4-e2b-tiny-7-layers.gguf";
+  o.n_layer = 7;
+  o.vocab_dir = kShared + "/testdata/vocab";
+  o.chat_template_dir = "";
+  ASSERT_TRUE(make_random_model(o).ok());
+  auto m7 = ModelFile::open(o.output);
+  ASSERT_TRUE(m7.ok());
+  auto hp7 = read_hparams(*m7);
+  ASSERT_TRUE(hp7.ok()) << hp7.error().message;
+  EXPECT_EQ(hp7->n_kv_shared, 2);
+  EXPECT_EQ(hp7->n_ff_arr.size(), 7u);
+  TransformerOptions opt;
+  opt.n_ctx = 32;
+  auto t = Transformer::create(*m7, opt);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  std::vector<float> logits;
+  EXPECT_TRUE((*t)->forward(std::vector<int32_t>{1, 2, 3, 4}, false, logits).ok());
 }
 
 // Embedding models and rerankers: a pooling type outside llama.cpp's, rank pooling without a

@@ -81,6 +81,14 @@ const FAMILY_MAX_MEAN_KL = {
   // MUL_MAT_ID sums them in vec_dot's: ulps per expert output (mean KL 9e-9 q4_k, 2e-6 Q4_K_M),
   // within the 1e-5.
   "gemma-4-a4b-tiny": { f16: 1e-5, q8_0: 1e-10, q4_k: 1e-5, Q4_K_M: 1e-5 },
+  // Gemma 4 E2B/E4B: per-layer embeddings (each token's rows of per_layer_token_embd, mixed with a
+  // projection of its embedding, gate each layer's output through GeGLU), the last five of ten
+  // layers reading the keys and values of layers 3 (windowed) and 4 (full) and twice as wide in
+  // their FFN, windows on four layers of five. Q8_0 bit-identical, q4_k ~1e-15. Q4_K_M: the GEMV
+  // tail above (mean KL 9.4e-6). F16: hearth's packed F16 kernel sums one FMA chain per output
+  // where tinyBLAS keeps 16 lanes (RESULTS: kept for speed); this random model's large activations
+  // magnify it more than gemma-4-tiny's (mean KL 1.3e-5, over the 1e-5).
+  "gemma-4-e2b-tiny": { f16: 3e-5, q8_0: 1e-10, q4_k: 1e-10, Q4_K_M: 2e-5 },
   // DeepSeek V2/V3 (deepseek2): Multi-head Latent Attention in the absorbed form (each head's query
   // mapped into the latent space by attn_k_b, MQA over the cached latent and its roped part, the
   // attended latent mapped out by attn_v_b), YaRN's scaled scores, and DeepSeekMoE: a dense first

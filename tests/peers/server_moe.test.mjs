@@ -4,7 +4,8 @@
 // among 16 concurrent ones (tokens regrouped per expert every step), and a prefix-cached request
 // gives the tokens it gave cold (for gpt-oss: windows that slide over the cached prefix). Gemma 3
 // (dense, 16-token windows on five layers of six, which rope apart) runs the same checks, and
-// Gemma 4's MoE variant (per-layer head sizes, a dense FFN beside the experts), and DeepSeek V3's
+// Gemma 4's MoE variant (per-layer head sizes, a dense FFN beside the experts) and its E2B layout
+// (per-layer embeddings, shared-KV layers reading cached keys of earlier layers), and DeepSeek V3's
 // shape (Multi-head Latent Attention over a latent-only cache; grouped sigmoid routing), and
 // Qwen3.5's (Gated DeltaNet layers whose state lives in a slot per request, dense and MoE): there
 // a prefix-cached request resumes from a snapshot of the state at a block boundary.
@@ -19,10 +20,11 @@ const dir = tmpDir("server-moe");
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 // Presets with sliding-window layers: their windowed layers have a pool of their own.
-const WINDOWED = new Set(["gpt-oss-20b-tiny", "gemma-3-1b-tiny", "gemma-4-a4b-tiny"]);
+const WINDOWED = new Set(["gpt-oss-20b-tiny", "gemma-3-1b-tiny", "gemma-4-a4b-tiny", "gemma-4-e2b-tiny"]);
 
 for (const [preset, type] of [["qwen3-30b-a3b-tiny", "q8_0"], ["gpt-oss-20b-tiny", "MXFP4_MOE"],
                               ["gemma-3-1b-tiny", "q8_0"], ["gemma-4-a4b-tiny", "q8_0"],
+                              ["gemma-4-e2b-tiny", "q8_0"],
                               ["deepseek-v3-tiny", "q8_0"], ["qwen3.5-tiny", "q8_0"],
                               ["qwen3.5-moe-tiny", "q8_0"]]) {
   describe(`${preset} ${type}`, () => {

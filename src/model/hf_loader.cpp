@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <tuple>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -473,6 +474,75 @@ bool kept_as_f32(const TensorView& view, std::string_view gguf_name) {
          gguf_name.ends_with(".ffn_gate_inp_shexp.weight") || gguf_name.ends_with(".ssm_conv1d.weight");
 }
 
+// The windowed layers' rope base, where TextModel.set_gguf_parameters finds one.
+Result<std::optional<double>> local_rope_theta(const Fields& cfg) {
+  const Json* params = cfg.get("rope_parameters");
+  if (params == nullptr) params = cfg.get("rope_scaling");
+  if (params != nullptr && params->is_object()) {
+    const auto sliding = params->find("sliding_attention");
+    if (sliding != params->end() && sliding->is_object())
+      return Fields(*sliding, cfg.where() + " rope_parameters.sliding_attention").opt_float("rope_theta");
+    if (params->contains("full_attention")) return std::optional<double>{};
+  }
+  for (const char* key : {"local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta",
+                          "rope_local_base_freq"}) {
+    HEARTH_TRY(std::optional<double> v, cfg.opt_float(key));
+    if (v) return v;
+  }
+  return std::optional<double>{};
+}
+
+// Gemma 2 and Gemma 3's keys beyond the table, as llama.cpp's Gemma2Model / Gemma3Model write
+// them: Gemma 2's soft-caps and window (all required there); Gemma 3's defaults for what its
+// config.json may leave out, its final soft-cap when set, and its window unless every layer is
+// global (sliding_window_pattern 1). Which layers are windowed is the family's rule (arch.cpp).
+Status read_gemma_config(const Fields& cfg, bool gemma3, const std::string& where, MetadataBuilder& md) {
+  if (!gemma3) {
+    for (const char* key : {"attn_logit_softcapping", "final_logit_softcapping"}) {
+      HEARTH_TRY(std::optional<double> cap, cfg.opt_float(key));
+      if (!cap) return make_error("{}: missing required field '{}'", where, key);
+      md.f32(md.arch_key(key), *cap);
+    }
+    HEARTH_TRY(uint64_t window, cfg.req_uint("sliding_window"));
+    return md.u32(md.arch_key("attention.sliding_window"), window, where);
+  }
+  for (const auto& [key, hf, fallback] : {std::tuple{"context_length", "max_position_embeddings", uint64_t{131072}},
+                                          std::tuple{"attention.head_count_kv", "num_key_value_heads", uint64_t{4}},
+                                          std::tuple{"attention.key_length", "head_dim", uint64_t{256}}}) {
+    HEARTH_TRY(std::optional<uint64_t> v, cfg.opt_uint(hf));
+    if (!v) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(key), fallback, where));
+  }
+  HEARTH_TRY(std::optional<uint64_t> head_dim, cfg.opt_uint("head_dim"));
+  if (!head_dim) HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.value_length"), 256, where));
+  HEARTH_TRY(std::optional<double> eps, cfg.opt_float("rms_norm_eps"));
+  if (!eps) md.f32(md.arch_key("attention.layer_norm_rms_epsilon"), 1e-6);
+  const Json* cap = cfg.get("final_logit_softcapping");
+  if (cap != nullptr && !cap->is_null()) {
+    HEARTH_TRY(std::optional<double> c, cfg.opt_float("final_logit_softcapping"));
+    if (c && *c != 0) md.f32(md.arch_key("final_logit_softcapping"), *c);
+  }
+  if (const Json* a = cfg.get("attn_logit_softcapping"); a != nullptr && !a->is_null())
+    return make_error("{}: attn_logit_softcapping is set, which Gemma 3 does not have", where);
+  HEARTH_TRY(std::optional<uint64_t> pattern, cfg.opt_uint("sliding_window_pattern"));
+  if (pattern.value_or(0) != 1) {
+    HEARTH_TRY(uint64_t window, cfg.req_uint("sliding_window"));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.sliding_window"), window, where));
+  }
+  return {};
+}
+
+// A Gemma norm as the converter writes it: HF keeps w - 1 (the modules compute x * (1 + w)).
+Status gemma_norm(TensorView& view, const std::string& where, ModelFile::Parts& parts) {
+  const DType source = view.type;
+  HEARTH_RETURN_IF_ERROR(widen_to_f32(view, where, parts));
+  auto values = std::make_shared<std::vector<float>>(static_cast<const float*>(view.data),
+                                                     static_cast<const float*>(view.data) + view.n_elements());
+  for (float& x : *values) x = round_as(source, x + 1.0f);
+  view.data = values->data();
+  parts.keep_alive.push_back(std::move(values));
+  return {};
+}
+
 // One Qwen3.5 tensor as the converter writes it (hf_qwen35.h): the conv kernel's middle axis
 // dropped, A_log and the zero-centred norms turned into ssm_a and norm weights, the value heads
 // tiled.
@@ -649,7 +719,15 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
                         config_path, rope.type);
     }
   }
-  if (rope.theta) md.f32(md.arch_key("rope.freq_base"), *rope.theta);
+  // Gemma2Model writes neither rope base (llama.cpp's default, 10000, is the model's); the other
+  // converters (TextModel) write both where config.json has them: the windowed layers' from
+  // rope_parameters.sliding_attention or one of the older top-level spellings.
+  const bool gemma2 = gguf_arch == "gemma2";
+  if (rope.theta && !gemma2) md.f32(md.arch_key("rope.freq_base"), *rope.theta);
+  if (!gemma2) {
+    HEARTH_TRY(std::optional<double> local, local_rope_theta(hcfg));
+    if (local) md.f32(md.arch_key("rope.freq_base_swa"), *local);
+  }
   if (head_dim)  // key_length is in the table; HF has one head_dim for both
     HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.value_length"), *head_dim, config_path));
   if (arch->llama_extras) {
@@ -663,6 +741,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   if (deepseek) {
     HEARTH_TRY(deepseek_shape, read_deepseek_config(hcfg, rope, config_path, md));
   }
+  const bool gemma = gguf_arch == "gemma2" || gguf_arch == "gemma3";
+  if (gemma) HEARTH_RETURN_IF_ERROR(read_gemma_config(hcfg, gguf_arch == "gemma3", config_path, md));
   const bool qwen35 = gguf_arch == "qwen35" || gguf_arch == "qwen35moe";
   Qwen35Heads qwen35_heads;
   uint64_t qwen35_layers = 0;
@@ -818,6 +898,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     }
     if (qwen35) {
       HEARTH_RETURN_IF_ERROR(qwen35_tensor(name, *gguf_name, qwen35_heads, shard_name + ": " + info.name, view, parts));
+    } else if (gemma && name.ends_with("norm.weight")) {
+      HEARTH_RETURN_IF_ERROR(gemma_norm(view, shard_name + ": " + info.name, parts));
     } else if (view.n_dims <= 1 || gguf_name->ends_with("_norm.weight")) {
       HEARTH_RETURN_IF_ERROR(widen_to_f32(view, shard_name + ": " + info.name, parts));
     }

@@ -29,9 +29,21 @@ constexpr std::array kArchs = {
     HfArch{"Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", "qwen35moe", false, false, "num_experts"},
     HfArch{"Qwen3_5MoeForConditionalGeneration", "qwen3_5_moe", "qwen35moe", false, false, "num_experts",
            "qwen3_5_moe_text"},
+    // Gemma 2 and Gemma 3's text model (hf_loader.cpp's gemma block: norms stored as w - 1, the
+    // windows and soft-caps).
+    HfArch{"Gemma2ForCausalLM", "gemma2", "gemma2", false, false},
+    HfArch{"Gemma3ForCausalLM", "gemma3_text", "gemma3", false, false},
 };
 
 constexpr std::array kTable = {
+    // Gemma names its post-attention norm as llama names the FFN's input norm, which it calls
+    // pre_feedforward_layernorm: these rows come before the generic ones.
+    HfNamePair{Slot::kAttnPostNorm, "model.layers.{i}.post_attention_layernorm.weight", "gemma2"},
+    HfNamePair{Slot::kAttnPostNorm, "model.layers.{i}.post_attention_layernorm.weight", "gemma3_text"},
+    HfNamePair{Slot::kFfnNorm, "model.layers.{i}.pre_feedforward_layernorm.weight", "gemma2"},
+    HfNamePair{Slot::kFfnNorm, "model.layers.{i}.pre_feedforward_layernorm.weight", "gemma3_text"},
+    HfNamePair{Slot::kFfnPostNorm, "model.layers.{i}.post_feedforward_layernorm.weight", "gemma2"},
+    HfNamePair{Slot::kFfnPostNorm, "model.layers.{i}.post_feedforward_layernorm.weight", "gemma3_text"},
     // Qwen3.5-MoE's one shared expert (singular, unlike DeepSeek's below) and its gate.
     HfNamePair{Slot::kGateShexp, "model.layers.{i}.mlp.shared_expert.gate_proj.weight", "qwen3_5_moe_text"},
     HfNamePair{Slot::kUpShexp, "model.layers.{i}.mlp.shared_expert.up_proj.weight", "qwen3_5_moe_text"},

@@ -181,6 +181,22 @@ Status add_qwen35_config(const ModelFile& model, const std::string& where, Json&
   return Status::Ok();
 }
 
+// Gemma 2 / Gemma 3's fields (the inverse of hf_loader.cpp's read_gemma_config): GELU's tanh form,
+// the window, the soft-caps, the queries' scale (transformers' query_pre_attn_scalar: the head
+// size, which llama.cpp assumes but for the 27B shapes), the windowed layers' rope base.
+void add_gemma_config(const ModelFile& model, Json& config) {
+  const bool gemma3 = model.architecture() == "gemma3";
+  config["hidden_act"] = "gelu_pytorch_tanh";
+  config["hidden_activation"] = "gelu_pytorch_tanh";
+  if (auto w = model.get_int(model.arch_key("attention.sliding_window"))) config["sliding_window"] = *w;
+  else if (gemma3) config["sliding_window_pattern"] = 1;  // no windows: every layer global
+  for (const char* key : {"attn_logit_softcapping", "final_logit_softcapping"})
+    config[key] = model.get_float(model.arch_key(key)) ? Json(tidy_float(*model.get_float(model.arch_key(key))))
+                                                        : Json(nullptr);
+  if (config.contains("head_dim")) config["query_pre_attn_scalar"] = config["head_dim"];
+  if (gemma3) config["rope_local_base_freq"] = tidy_float(model.get_float(model.arch_key("rope.freq_base_swa")).value_or(10000.0));
+}
+
 // A Qwen3.5 tensor in HF's layout (hf_qwen35.h, from GGUF to HF): the value heads grouped again,
 // ssm_a back to A_log, norms zero-centred, the conv kernel [channels, 1, taps], the shared
 // expert's gate a [1, n_embd] linear layer. Null when the tensor goes out as it is.
@@ -321,6 +337,7 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   if (model.architecture() == "deepseek2") HEARTH_RETURN_IF_ERROR(add_deepseek_config(model, where, config));
   if (model.architecture() == "qwen35" || model.architecture() == "qwen35moe")
     HEARTH_RETURN_IF_ERROR(add_qwen35_config(model, where, config));
+  if (model.architecture() == "gemma2" || model.architecture() == "gemma3") add_gemma_config(model, config);
   return config;
 }
 
@@ -419,6 +436,17 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
     for (int d = std::max(1, t.view.n_dims) - 1; d >= 0; --d)
       out.shape.push_back(static_cast<uint64_t>(t.view.ne[d]));
 
+    const bool gemma = model.architecture() == "gemma2" || model.architecture() == "gemma3";
+    if (gemma && t.name.ends_with("norm.weight")) {  // HF keeps w - 1 (its modules compute x * (1 + w))
+      if (t.view.type != DType::F32) return make_error("{}: {} is not F32", model.path(), t.name);
+      auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<const uint8_t*>(t.view.data),
+                                                          static_cast<const uint8_t*>(t.view.data) + t.view.n_bytes);
+      float* x = reinterpret_cast<float*>(bytes->data());
+      for (int64_t i = 0; i < t.view.n_elements(); ++i) x[i] -= 1.0f;
+      out.write = [bytes](const safetensors::Emit& emit) -> Status { return emit({bytes->data(), bytes->size()}); };
+      tensors.push_back(std::move(out));
+      continue;
+    }
     if (qwen35) {
       HEARTH_TRY(std::shared_ptr<std::vector<uint8_t>> bytes, qwen35_hf_bytes(t, heads, out.shape));
       if (bytes) {

@@ -42,6 +42,17 @@ def convert(llama, hf, out):
     sys.path.insert(0, llama)
     from conversion import ModelBase, get_model_class
     hparams = ModelBase.load_hparams(pathlib.Path(hf), False)
+    # Gemma3Model trims token_embd to the tokenizer's size, read from tokenizer.json: a folder
+    # without one converts through a stand-in of vocab_size entries (nothing trimmed).
+    folder = pathlib.Path(hf)
+    if hparams["architectures"][0].startswith("Gemma3") and not (folder / "tokenizer.json").exists():
+        import tempfile
+        stand_in = pathlib.Path(tempfile.mkdtemp(prefix="hf-vocab-"))
+        for f in folder.iterdir():
+            (stand_in / f.name).symlink_to(f.resolve())
+        vocab = {f"t{i}": i for i in range(hparams["vocab_size"])}
+        (stand_in / "tokenizer.json").write_text(json.dumps({"model": {"vocab": vocab}, "added_tokens": []}))
+        hf = str(stand_in)
     cls = get_model_class(hparams["architectures"][0])
     cls.set_vocab = lambda self: None
     if getattr(cls, "supports_mtp_export", False):

@@ -34,6 +34,8 @@ function compare(a, b) {
 // conversions leave out.
 const CONVERTER_ONLY = new Set(["attention.key_length", "attention.value_length", "attention.recurrent_layers"]);
 const FILE_ONLY = new Set(["vocab_size", "rope.dimension_count"]);
+// Gemma2Model writes no rope base; llama.cpp's default (10000) is the one the model file states.
+const FILE_ONLY_OF = { "gemma-2-2b-tiny": new Set(["rope.freq_base"]) };
 // The converter writes Qwen3.5-MoE's shared-expert gate as the [1, n_embd] linear layer it is;
 // hearth's presets hold it as llama.cpp's loader declares it, [n_embd]. Same values.
 const SHAPE_ONLY = /^blk\.\d+\.ffn_gate_inp_shexp\.weight: F32 \[(\d+), 1\] vs F32 \[\1\]$/;
@@ -49,6 +51,10 @@ const CASES = [
   ["llama-3.2-tiny", false],
   ["mixtral-8x7b-tiny", false],
   ["deepseek-v3-tiny", false],
+  // Gemma 2 and Gemma 3: norms stored as w - 1, post-attention and pre/post-FFN norms named apart
+  // from llama's, windows and soft-caps in config.json.
+  ["gemma-2-2b-tiny", false],
+  ["gemma-3-1b-tiny", false],
 ];
 
 for (const [preset, fused] of CASES) {
@@ -74,7 +80,8 @@ for (const [preset, fused] of CASES) {
     assert.deepEqual(back.tensors.filter((d) => !SHAPE_ONLY.test(d)), [], "converter(folder) vs the model file");
     for (const m of back.metadata) {
       const key = m.key.slice(m.key.indexOf(".") + 1);
-      const allowed = (CONVERTER_ONLY.has(key) && m.b === null) || (FILE_ONLY.has(key) && m.a === null);
+      const fileOnly = FILE_ONLY.has(key) || FILE_ONLY_OF[preset]?.has(key);
+      const allowed = (CONVERTER_ONLY.has(key) && m.b === null) || (fileOnly && m.a === null);
       assert.ok(allowed, `metadata ${m.key}: converter ${JSON.stringify(m.a)}, model file ${JSON.stringify(m.b)}`);
     }
     assert.ok(back.n_tensors > 20, `${back.n_tensors} tensors compared`);

@@ -599,9 +599,15 @@ class CpuBackend final : public Backend {
     if (w.use() == WeightUse::kRouter && !w.resident()) {
       if (w.type() == DType::F32) {  // llama.cpp's f32 GEMM order (kernels/elementwise.h)
         const int64_t rows = w.ne(1), k = w.ne(0);
-        pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
-          kernels::matmul_f32_lanes16(f32(w), rows, k, x + t0 * k, t1 - t0, y + t0 * rows);
-        });
+        if (n >= 4 * int64_t(pool_.size())) {  // tokens to every thread, four at a time
+          pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+            kernels::matmul_f32_lanes16(f32(w), rows, k, x + t0 * k, t1 - t0, y + t0 * rows);
+          });
+        } else {  // a few tokens (decode): rows to every thread
+          pool_.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
+            kernels::matmul_f32_lanes16(f32(w) + r0 * k, r1 - r0, k, x, n, y + r0, rows);
+          });
+        }
       } else {
         kernels::matmul(w.source(), x, n, y, pool_, matmul_scratch_);
       }

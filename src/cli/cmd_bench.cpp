@@ -111,6 +111,7 @@ double decode_bytes(const ModelFile& model, const HParams& hp, double pos) {
   double bytes = 0;
   for (const ModelTensor& t : model.tensors()) {
     if (t.name == "token_embd.weight" && !tied) continue;
+    if (t.name == "per_layer_token_embd.weight") continue;  // Gemma 4 E2B: one row per token is read
     const bool experts = hp.n_expert > 0 && t.view.n_dims == 3 && t.view.ne[2] == hp.n_expert;
     bytes += static_cast<double>(t.view.n_bytes) *
              (experts ? static_cast<double>(hp.n_expert_used) / static_cast<double>(hp.n_expert) : 1.0);

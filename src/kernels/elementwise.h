@@ -36,8 +36,10 @@ void rope_apply(const ref::RopeParams& p, const float* cache, float* x, int64_t 
 
 // y [n_tokens, rows] = x [n_tokens, k] · wᵀ for an f32 matrix w [rows, k], every sum exactly
 // ref::dot_f32_lanes16's (kernels/ref/moe.h): one 16-lane FMA accumulator per (row, token) on
-// AVX-512, two 8-lane halves on AVX2. For MoE routers, whose f32 weights llama.cpp multiplies in
-// that order.
-void matmul_f32_lanes16(const float* w, int64_t rows, int64_t k, const float* x, int64_t n_tokens, float* y);
+// AVX-512, two 8-lane halves on AVX2. For MoE routers and other f32 matrices llama.cpp multiplies
+// in that order (tinyBLAS). y's rows are y_stride apart (rows: a whole matrix; more: a caller
+// splitting the rows among threads).
+void matmul_f32_lanes16(const float* w, int64_t rows, int64_t k, const float* x, int64_t n_tokens, float* y,
+                        int64_t y_stride = 0);
 
 }  // namespace hearth::kernels

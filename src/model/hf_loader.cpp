@@ -474,6 +474,72 @@ bool kept_as_f32(const TensorView& view, std::string_view gguf_name) {
          gguf_name.ends_with(".ffn_gate_inp_shexp.weight") || gguf_name.ends_with(".ssm_conv1d.weight");
 }
 
+// Phi-3 / Phi-3.5 / Phi-4's keys as llama.cpp's Phi3MiniModel writes them: the original context
+// (rope_scaling's, else the top level's; required), the rotated dimensions
+// (int(partial_rotary_factor * n_embd) // n_head), the window (0 when unset) and, for LongRoPE
+// checkpoints, the attention factor; returns the long and short factors, which become tensors.
+struct LongRope {
+  std::vector<float> long_factors, short_factors;
+};
+Result<LongRope> read_phi3_config(const Fields& cfg, const RopeConfig& rope, uint64_t n_embd, uint64_t n_head,
+                                  const std::string& where, MetadataBuilder& md) {
+  const std::optional<Fields> params =
+      rope.params ? std::optional<Fields>(Fields(*rope.params, where + " rope_scaling")) : std::nullopt;
+  std::optional<uint64_t> orig;
+  if (params) {
+    HEARTH_TRY(orig, params->opt_uint("original_max_position_embeddings"));
+  }
+  if (!orig) {
+    HEARTH_TRY(orig, cfg.opt_uint("original_max_position_embeddings"));
+  }
+  if (!orig || *orig == 0) return make_error("{}: missing required field 'original_max_position_embeddings'", where);
+  HEARTH_TRY(uint64_t max_pos, cfg.req_uint("max_position_embeddings"));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.scaling.original_context_length"), *orig, where));
+  std::optional<double> rot_pct;
+  if (params) {
+    HEARTH_TRY(rot_pct, params->opt_float("partial_rotary_factor"));
+  }
+  if (!rot_pct) {
+    HEARTH_TRY(rot_pct, cfg.opt_float("partial_rotary_factor"));
+  }
+  const double pct = rot_pct.value_or(1.0);
+  if (!(pct > 0 && pct <= 1)) return make_error("{}: partial_rotary_factor {} is outside (0, 1]", where, pct);
+  const auto rope_dims = static_cast<uint64_t>(pct * double(n_embd)) / n_head;
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.dimension_count"), rope_dims, where));
+  const Json* window = cfg.get("sliding_window");
+  uint64_t w = 0;
+  if (window != nullptr && !window->is_null()) {
+    HEARTH_TRY(w, cfg.req_uint("sliding_window"));
+  }
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.sliding_window"), w, where));
+
+  LongRope out;
+  const Json* long_f = params ? params->get("long_factor") : nullptr;
+  if (long_f == nullptr || long_f->is_null() || (long_f->is_array() && long_f->empty())) return out;
+  const double scale = double(max_pos) / double(*orig);
+  double attn = 1.0;
+  if (rope.type == "su" || rope.type == "longrope") {
+    if (scale > 1.0) attn = std::sqrt(1.0 + std::log(scale) / std::log(double(*orig)));
+  } else if (rope.type == "yarn") {
+    if (scale > 1.0) attn = 0.1 * std::log(scale) + 1.0;
+  } else {
+    return make_error("{}: rope_scaling type '{}' with long_factor is not supported (longrope, su, yarn are)", where,
+                      rope.type);
+  }
+  md.f32(md.arch_key("rope.scaling.attn_factor"), attn);
+  const Json* short_f = params->get("short_factor");
+  for (const auto& [json, dst] : {std::pair{long_f, &out.long_factors}, std::pair{short_f, &out.short_factors}}) {
+    if (json == nullptr || !json->is_array() || json->size() != rope_dims / 2)
+      return make_error("{}: rope_scaling long_factor and short_factor must be lists of {} numbers", where,
+                        rope_dims / 2);
+    for (const Json& x : *json) {
+      if (!x.is_number()) return make_error("{}: rope_scaling factors must be numbers", where);
+      dst->push_back(static_cast<float>(x.get<double>()));
+    }
+  }
+  return out;
+}
+
 // The windowed layers' rope base, where TextModel.set_gguf_parameters finds one.
 Result<std::optional<double>> local_rope_theta(const Fields& cfg) {
   const Json* params = cfg.get("rope_parameters");
@@ -714,8 +780,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       }
     } else if (rope.type == "llama3" || rope.type == "Llama3" || rope.type == "LLAMA3") {
       llama3_rope = arch->llama_extras;  // only LlamaModel bakes rope_freqs
-    } else if (rope.type != "default") {
-      return make_error("{}: rope_scaling type '{}' is not supported (linear, yarn, llama3 are)",
+    } else if (rope.type != "default" && !(gguf_arch == "phi3" && (rope.type == "longrope" || rope.type == "su"))) {
+      return make_error("{}: rope_scaling type '{}' is not supported (linear, yarn, llama3 are; longrope for Phi-3)",
                         config_path, rope.type);
     }
   }
@@ -740,6 +806,10 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   DeepSeekShape deepseek_shape;
   if (deepseek) {
     HEARTH_TRY(deepseek_shape, read_deepseek_config(hcfg, rope, config_path, md));
+  }
+  LongRope long_rope;
+  if (gguf_arch == "phi3") {
+    HEARTH_TRY(long_rope, read_phi3_config(hcfg, rope, n_embd, n_head, config_path, md));
   }
   const bool gemma = gguf_arch == "gemma2" || gguf_arch == "gemma3";
   if (gemma) HEARTH_RETURN_IF_ERROR(read_gemma_config(hcfg, gguf_arch == "gemma3", config_path, md));
@@ -816,6 +886,20 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     parts.tensors.push_back(
         ModelTensor{"rope_freqs.weight", "(config.json rope_scaling llama3)", view});
     parts.keep_alive.push_back(std::move(factors));
+  }
+
+  for (auto& [name, factors] : {std::pair{"rope_factors_long.weight", &long_rope.long_factors},
+                                std::pair{"rope_factors_short.weight", &long_rope.short_factors}}) {
+    if (factors->empty()) continue;
+    auto values = std::make_shared<std::vector<float>>(std::move(*factors));
+    TensorView view;
+    view.type = DType::F32;
+    view.n_dims = 1;
+    view.ne[0] = static_cast<int64_t>(values->size());
+    view.data = values->data();
+    view.n_bytes = values->size() * sizeof(float);
+    parts.tensors.push_back(ModelTensor{name, "(config.json rope_scaling long/short_factor)", view});
+    parts.keep_alive.push_back(std::move(values));
   }
 
   const bool tie = tied.value_or(false);

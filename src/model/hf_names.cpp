@@ -33,6 +33,8 @@ constexpr std::array kArchs = {
     // windows and soft-caps).
     HfArch{"Gemma2ForCausalLM", "gemma2", "gemma2", false, false},
     HfArch{"Gemma3ForCausalLM", "gemma3_text", "gemma3", false, false},
+    // Phi-3 / Phi-3.5 / Phi-4 (mini and medium): fused qkv_proj and gate_up_proj, LongRoPE factors.
+    HfArch{"Phi3ForCausalLM", "phi3", "phi3", false, false},
 };
 
 constexpr std::array kTable = {
@@ -64,6 +66,8 @@ constexpr std::array kTable = {
     HfNamePair{Slot::kQNorm, "model.layers.{i}.self_attn.q_norm.weight"},
     HfNamePair{Slot::kKNorm, "model.layers.{i}.self_attn.k_norm.weight"},
     HfNamePair{Slot::kFfnNorm, "model.layers.{i}.post_attention_layernorm.weight"},
+    HfNamePair{Slot::kWqkv, "model.layers.{i}.self_attn.qkv_proj.weight"},
+    HfNamePair{Slot::kGateUp, "model.layers.{i}.mlp.gate_up_proj.weight"},
     HfNamePair{Slot::kGate, "model.layers.{i}.mlp.gate_proj.weight"},
     HfNamePair{Slot::kUp, "model.layers.{i}.mlp.up_proj.weight"},
     HfNamePair{Slot::kDown, "model.layers.{i}.mlp.down_proj.weight"},

@@ -197,6 +197,35 @@ void add_gemma_config(const ModelFile& model, Json& config) {
   if (gemma3) config["rope_local_base_freq"] = tidy_float(model.get_float(model.arch_key("rope.freq_base_swa")).value_or(10000.0));
 }
 
+// Phi-3's fields (the inverse of hf_loader.cpp's read_phi3_config): the original context, the
+// rotated fraction of each head, the window, and LongRoPE's factors from their tensors.
+Status add_phi3_config(const ModelFile& model, const std::string& where, Json& config) {
+  const int64_t n_embd = config["hidden_size"].get<int64_t>(), n_head = config["num_attention_heads"].get<int64_t>();
+  const int64_t head_dim = n_embd / n_head;
+  const int64_t n_rot = model.get_int(model.arch_key("rope.dimension_count")).value_or(head_dim);
+  config["original_max_position_embeddings"] = model.get_int(model.arch_key("rope.scaling.original_context_length"))
+                                                    .value_or(config["max_position_embeddings"].get<int64_t>());
+  if (n_rot != head_dim) config["partial_rotary_factor"] = double(n_rot) / double(head_dim);
+  const std::optional<int64_t> window = model.get_int(model.arch_key("attention.sliding_window"));
+  config["sliding_window"] = window && *window > 0 ? Json(*window) : Json(nullptr);
+  const ModelTensor* long_f = model.find_tensor("rope_factors_long.weight");
+  const ModelTensor* short_f = model.find_tensor("rope_factors_short.weight");
+  if (long_f == nullptr && short_f == nullptr) return {};
+  if (long_f == nullptr || short_f == nullptr || long_f->view.type != DType::F32 || short_f->view.type != DType::F32)
+    return make_error("{}: LongRoPE needs both rope_factors_long and rope_factors_short as F32", where);
+  Json scaling = Json::object();
+  scaling["type"] = "longrope";
+  scaling["rope_type"] = "longrope";
+  for (const auto& [key, t] : {std::pair{"long_factor", long_f}, std::pair{"short_factor", short_f}}) {
+    Json values = Json::array();
+    const float* x = static_cast<const float*>(t->view.data);
+    for (int64_t i = 0; i < t->view.ne[0]; ++i) values.push_back(tidy_float(x[i]));
+    scaling[key] = std::move(values);
+  }
+  config["rope_scaling"] = std::move(scaling);
+  return {};
+}
+
 // A Qwen3.5 tensor in HF's layout (hf_qwen35.h, from GGUF to HF): the value heads grouped again,
 // ssm_a back to A_log, norms zero-centred, the conv kernel [channels, 1, taps], the shared
 // expert's gate a [1, n_embd] linear layer. Null when the tensor goes out as it is.
@@ -338,6 +367,7 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   if (model.architecture() == "qwen35" || model.architecture() == "qwen35moe")
     HEARTH_RETURN_IF_ERROR(add_qwen35_config(model, where, config));
   if (model.architecture() == "gemma2" || model.architecture() == "gemma3") add_gemma_config(model, config);
+  if (model.architecture() == "phi3") HEARTH_RETURN_IF_ERROR(add_phi3_config(model, where, config));
   return config;
 }
 
@@ -386,7 +416,8 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   // Declare every tensor first (the header needs all shapes), then stream.
   std::vector<safetensors::TensorToWrite> tensors;
   for (const ModelTensor& t : model.tensors()) {
-    if (t.name == "rope_freqs.weight") continue;  // carried by rope_scaling in config.json
+    if (t.name == "rope_freqs.weight" || t.name.starts_with("rope_factors_"))
+      continue;  // carried by rope_scaling in config.json
     if (t.name.ends_with(".attn_v_b.weight")) continue;  // merged with attn_k_b below
     if (t.name.ends_with(".attn_k_b.weight")) {
       const std::string layer = t.name.substr(0, t.name.size() - std::string_view(".attn_k_b.weight").size());

@@ -200,7 +200,12 @@ Result<ModelWeights> bind_weights(const ModelFile& m, const ArchSpec& arch, cons
     if (!spec.in_layer(hp, -1)) continue;
     const std::string name(spec.name);
     if (Weight* v = view_slot(w, nullptr, spec.slot)) *v = Weight(optional_tensor(m, name), slot_use(spec.slot));
-    if (spec.slot == Slot::kPleModelProj) w.ple_model_proj = Weight(optional_tensor(m, name), WeightUse::kMatrix);
+    // An F32 projection (llama.cpp's quantizer keeps it as converted) is multiplied as llama.cpp's
+    // tinyBLAS multiplies f32 matrices: 16 lanes per product, as f32 routers are (kRouter).
+    if (spec.slot == Slot::kPleModelProj) {
+      const TensorView v = optional_tensor(m, name);
+      w.ple_model_proj = Weight(v, v.type == DType::F32 ? WeightUse::kRouter : WeightUse::kMatrix);
+    }
     if (spec.slot == Slot::kOutput) w.output = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     if (spec.slot == Slot::kClsOut) w.cls_out = Weight(optional_tensor(m, name), WeightUse::kMatrix);
     if (spec.slot == Slot::kCls) w.cls = Weight(optional_tensor(m, name), WeightUse::kMatrix);

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/elementwise.h"
+#include "kernels/ref/moe.h"
 #include "tensor/quant.h"
 
 namespace hearth::kernels {
@@ -175,6 +177,34 @@ TEST(Geglu, FollowsTheTanhFormulaThroughF16) {
   ref::geglu(gate.data(), std::vector<float>(2, 1.0f).data(), once.data(), 2);
   EXPECT_EQ(twice[0], once[0] * 2.0f);
   EXPECT_EQ(twice[1], 11.0f * -3.0f);
+}
+
+// The f32 GEMM in tinyBLAS's lanes (routers, Gemma 4's per-layer projection): every (row, token)
+// equals ref::dot_f32_lanes16, whether tokens go four at a time with blocks of rows (many tokens,
+// a token count not a multiple of four) or one by one, and into rows of a wider output (a
+// thread's share of the rows).
+TEST(Elementwise, MatmulF32Lanes16EqualsReference) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  for (const auto& [rows, k, n] : {std::tuple<int64_t, int64_t, int64_t>{130, 96, 11}, {7, 48, 2}, {70, 32, 4}}) {
+    std::vector<float> w(size_t(rows * k)), x(size_t(n * k));
+    for (float& v : w) v = d(rng);
+    for (float& v : x) v = d(rng);
+    std::vector<float> y(size_t(n * rows));
+    matmul_f32_lanes16(w.data(), rows, k, x.data(), n, y.data());
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t r = 0; r < rows; ++r) {
+        const float want = ref::dot_f32_lanes16(w.data() + r * k, x.data() + t * k, k);
+        ASSERT_EQ(std::memcmp(&y[size_t(t * rows + r)], &want, 4), 0) << rows << "x" << k << " t " << t << " r " << r;
+      }
+    // Rows 3.. into a wider output, as a thread computes its share.
+    std::vector<float> part(size_t(n * rows), -1.0f);
+    matmul_f32_lanes16(w.data() + 3 * k, rows - 3, k, x.data(), n, part.data() + 3, rows);
+    for (int64_t t = 0; t < n; ++t) {
+      EXPECT_EQ(part[size_t(t * rows)], -1.0f);
+      EXPECT_EQ(std::memcmp(&part[size_t(t * rows + 3)], &y[size_t(t * rows + 3)], size_t(rows - 3) * 4), 0);
+    }
+  }
 }
 
 }  // namespace

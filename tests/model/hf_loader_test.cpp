@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <functional>
 
 #include <cstring>
@@ -13,7 +14,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "model/hf_names.h"
+#include "model/mkmodel.h"
 #include "model/hf_qwen35.h"
 #include "model/hf_writer.h"
 #include "model/model_file.h"
@@ -748,6 +752,51 @@ TEST(SafetensorsHfRoundTrip, QuantizedTensorsAreRefused) {
   EXPECT_NE(status.message().find("'token_embd.weight'"), std::string::npos) << status.message();
   EXPECT_NE(status.message().find("q8_0"), std::string::npos) << status.message();
   EXPECT_FALSE(fs::exists(out / "o" / "model.safetensors"));
+}
+
+// Phi-3.5's LongRoPE through a folder and back: the long and short factors of config.json become
+// rope_factors_long/short tensors (with the attention factor and the original context), and a
+// model holding them is written as a folder whose rope_scaling reads back to the same model.
+TEST(SafetensorsHfRoundTrip, Phi3LongRopeRoundTrips) {
+  const fs::path dir = tmp_dir("phi3_longrope");
+  MkModelOptions o;
+  o.preset = "phi-3-mini-tiny";
+  o.output = (dir / "phi3.gguf").string();
+  o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
+  o.chat_template_dir = "";
+  ASSERT_TRUE(make_random_model(o).ok());
+  auto gguf_model = ModelFile::open(o.output);
+  ASSERT_TRUE(gguf_model.ok());
+  const fs::path first = dir / "first", second = dir / "second";
+  ASSERT_TRUE(write_hf_folder(*gguf_model, first.string(), "").ok());
+  auto config = nlohmann::json::parse(read_string(first / "config.json"));
+  const int64_t half = config["hidden_size"].get<int64_t>() / config["num_attention_heads"].get<int64_t>() / 2;
+  config["max_position_embeddings"] = 32 * config["original_max_position_embeddings"].get<int64_t>();
+  config["rope_scaling"] = {{"type", "longrope"}, {"long_factor", nlohmann::json::array()},
+                            {"short_factor", nlohmann::json::array()}};
+  for (int64_t i = 0; i < half; ++i) {
+    config["rope_scaling"]["long_factor"].push_back(1.0 + 0.37 * double(i));
+    config["rope_scaling"]["short_factor"].push_back(1.0 + 0.0125 * double(i));
+  }
+  std::ofstream(first / "config.json") << config.dump(2);
+  auto a = ModelFile::open(first.string());
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  const ModelTensor& long_f = tensor(*a, "rope_factors_long.weight");
+  ASSERT_EQ(long_f.view.ne[0], half);
+  EXPECT_FLOAT_EQ(static_cast<const float*>(long_f.view.data)[2], 1.74f);
+  // sqrt(1 + ln(32) / ln(original context)), as the converter computes it.
+  const double orig = double(config["original_max_position_embeddings"].get<int64_t>());
+  EXPECT_FLOAT_EQ(float(*a->get_float("phi3.rope.scaling.attn_factor")),
+                  float(std::sqrt(1 + std::log(32.0) / std::log(orig))));
+  ASSERT_TRUE(write_hf_folder(*a, second.string(), "").ok());
+  auto b = ModelFile::open(second.string());
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  expect_same_tensors(*a, *b);
+  for (const char* key : {"phi3.rope.scaling.attn_factor", "phi3.rope.scaling.original_context_length",
+                          "phi3.context_length", "phi3.rope.dimension_count"}) {
+    ASSERT_NE(b->find(key), nullptr) << key;
+    EXPECT_EQ(b->find(key)->as_float(), a->find(key)->as_float()) << key;
+  }
 }
 
 }  // namespace

@@ -36,6 +36,8 @@ const CONVERTER_ONLY = new Set(["attention.key_length", "attention.value_length"
 const FILE_ONLY = new Set(["vocab_size", "rope.dimension_count"]);
 // Gemma2Model writes no rope base; llama.cpp's default (10000) is the one the model file states.
 const FILE_ONLY_OF = { "gemma-2-2b-tiny": new Set(["rope.freq_base"]) };
+// Phi3MiniModel writes the original context and the window (0: none) that the model file leaves out.
+const CONVERTER_ONLY_OF = { "phi-3-mini-tiny": new Set(["rope.scaling.original_context_length", "attention.sliding_window"]) };
 // The converter writes Qwen3.5-MoE's shared-expert gate as the [1, n_embd] linear layer it is;
 // hearth's presets hold it as llama.cpp's loader declares it, [n_embd]. Same values.
 const SHAPE_ONLY = /^blk\.\d+\.ffn_gate_inp_shexp\.weight: F32 \[(\d+), 1\] vs F32 \[\1\]$/;
@@ -55,6 +57,8 @@ const CASES = [
   // from llama's, windows and soft-caps in config.json.
   ["gemma-2-2b-tiny", false],
   ["gemma-3-1b-tiny", false],
+  // Phi-3: fused qkv_proj and gate_up_proj, the original context.
+  ["phi-3-mini-tiny", false],
 ];
 
 for (const [preset, fused] of CASES) {
@@ -81,10 +85,11 @@ for (const [preset, fused] of CASES) {
     for (const m of back.metadata) {
       const key = m.key.slice(m.key.indexOf(".") + 1);
       const fileOnly = FILE_ONLY.has(key) || FILE_ONLY_OF[preset]?.has(key);
-      const allowed = (CONVERTER_ONLY.has(key) && m.b === null) || (fileOnly && m.a === null);
+      const converterOnly = CONVERTER_ONLY.has(key) || CONVERTER_ONLY_OF[preset]?.has(key);
+      const allowed = (converterOnly && m.b === null) || (fileOnly && m.a === null);
       assert.ok(allowed, `metadata ${m.key}: converter ${JSON.stringify(m.a)}, model file ${JSON.stringify(m.b)}`);
     }
-    assert.ok(back.n_tensors > 20, `${back.n_tensors} tensors compared`);
+    assert.ok(back.n_tensors >= 15, `${back.n_tensors} tensors compared`);
 
     // 2. hearth's reading of the folder is the converter's.
     const read = `${stem}-hearth.gguf`;
@@ -101,3 +106,33 @@ for (const [preset, fused] of CASES) {
               "logits from the folder equal logits from the model file");
   });
 }
+
+// Phi-3.5's LongRoPE, which the presets do not have: the tiny Phi-3 folder's config given long and
+// short factors and a context 32 times its original one. hearth's reading (the factors as
+// rope_factors_long/short tensors, the attention factor, the original context) equals the
+// converter's (the unit tests write such a model back to a folder and read it again).
+test("HF folder matches llama.cpp's converter: phi-3-mini-tiny with LongRoPE", () => {
+  const stem = path.join(dir, "phi-3-longrope");
+  const folder = `${stem}-hf`;
+  hearth("mkmodel", "--preset", "phi-3-mini-tiny", "--format", "hf", "-o", folder);
+  const configPath = path.join(folder, "config.json");
+  const config = JSON.parse(fs.readFileSync(configPath, "utf8"));
+  const half = config.hidden_size / config.num_attention_heads / 2;
+  config.original_max_position_embeddings = config.max_position_embeddings;
+  config.max_position_embeddings *= 32;
+  config.rope_scaling = {
+    type: "longrope",
+    long_factor: Array.from({ length: half }, (_, i) => 1 + i * 0.37),
+    short_factor: Array.from({ length: half }, (_, i) => 1 + i * 0.0125),
+  };
+  fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
+  const reference = `${stem}-llama.gguf`;
+  run(python, [script, "convert", llamaDir(), folder, reference]);
+  const read = `${stem}-hearth.gguf`;
+  hearth("quantize", folder, read, "COPY");
+  const same = compare(read, reference);
+  assert.deepEqual(same.tensors, [], "hearth(folder) vs converter(folder): tensors");
+  assert.deepEqual(same.metadata, [], "hearth(folder) vs converter(folder): hyperparameters");
+  const info = hearth("inspect", read);
+  assert.match(info, /rope_factors_long\.weight/);
+});

@@ -597,6 +597,82 @@ Status read_gemma_config(const Fields& cfg, bool gemma3, const std::string& wher
   return {};
 }
 
+// Gemma 4's keys on top of Gemma 3's, as llama.cpp's Gemma4Model writes them: which layers are
+// windowed (layer_types), the full layers' head size (global_head_dim) and the windowed ones'
+// (head_dim), the full layers' KV heads where they differ, the shared-KV layers and per-layer
+// embeddings (E2B/E4B), double-wide FFNs, and the rotated dimensions: a full head's whole width,
+// whose "proportional" rope becomes the rope_freqs tensor (1 for the rotated pairs, 1e30 for the
+// rest), returned here.
+Result<std::vector<float>> read_gemma4_config(const Fields& cfg, uint64_t n_layer, const std::string& where,
+                                              MetadataBuilder& md) {
+  const Json* experts = cfg.get("num_experts");
+  if (experts != nullptr && !experts->is_null() && !(experts->is_number() && experts->get<double>() == 0))
+    return make_error("{}: Gemma 4's Mixture-of-Experts folders (26B-A4B) are not supported yet; use its GGUF", where);
+  const Json* types = cfg.get("layer_types");
+  if (types == nullptr || !types->is_array() || types->size() != n_layer)
+    return make_error("{}: layer_types must list the {} layers' attention", where, n_layer);
+  gguf::Array windowed{gguf::ValueType::BOOL, {}};
+  for (const Json& t : *types) {
+    if (!t.is_string() || (t != "sliding_attention" && t != "full_attention"))
+      return make_error("{}: layer_types entries must be \"sliding_attention\" or \"full_attention\"", where);
+    windowed.items.push_back(gguf::Value{t == "sliding_attention"});
+  }
+  std::vector<bool> swa;
+  for (const gguf::Value& f : windowed.items) swa.push_back(*f.as_bool());
+  md.array(md.arch_key("attention.sliding_window_pattern"), std::move(windowed));
+  HEARTH_TRY(uint64_t shared, cfg.req_uint("num_kv_shared_layers"));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.shared_kv_layers"), shared, where));
+  HEARTH_TRY(std::optional<uint64_t> per_layer, cfg.opt_uint("hidden_size_per_layer_input"));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("embedding_length_per_layer_input"), per_layer.value_or(0), where));
+  if (per_layer.value_or(0) > 0) {
+    HEARTH_TRY(std::optional<uint64_t> rows, cfg.opt_uint("vocab_size_per_layer_input"));
+    HEARTH_TRY(std::optional<uint64_t> vocab, cfg.opt_uint("vocab_size"));
+    if (rows && vocab && *rows != *vocab)
+      return make_error("{}: vocab_size_per_layer_input {} differs from vocab_size {} (unsupported)", where, *rows,
+                        *vocab);
+  }
+  HEARTH_TRY(uint64_t head_full, cfg.req_uint("global_head_dim"));
+  HEARTH_TRY(uint64_t head_swa, cfg.req_uint("head_dim"));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.key_length"), head_full, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.value_length"), head_full, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.key_length_swa"), head_swa, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("attention.value_length_swa"), head_swa, where));
+  HEARTH_TRY(uint64_t n_ff, cfg.req_uint("intermediate_size"));
+  HEARTH_TRY(std::optional<bool> double_wide, cfg.opt_bool("use_double_wide_mlp"));
+  if (double_wide.value_or(false)) {
+    gguf::Array widths{gguf::ValueType::UINT32, {}};
+    for (uint64_t il = 0; il < n_layer; ++il)
+      widths.items.push_back(gguf::Value{static_cast<uint32_t>(il + shared < n_layer ? n_ff : 2 * n_ff)});
+    md.array(md.arch_key("feed_forward_length"), std::move(widths));
+  }
+  HEARTH_TRY(std::optional<uint64_t> kv_full, cfg.opt_uint("num_global_key_value_heads"));
+  HEARTH_TRY(std::optional<uint64_t> kv_swa, cfg.opt_uint("num_key_value_heads"));
+  if (kv_full && kv_swa) {
+    gguf::Array counts{gguf::ValueType::UINT32, {}};
+    for (const bool w : swa) counts.items.push_back(gguf::Value{static_cast<uint32_t>(w ? *kv_swa : *kv_full)});
+    md.array(md.arch_key("attention.head_count_kv"), std::move(counts));
+  }
+  // The full layers' proportional rope: rotated pairs as a fraction of the head.
+  const Json* params = cfg.get("rope_parameters");
+  const Json* full = params && params->is_object() && params->contains("full_attention") ? &(*params)["full_attention"]
+                                                                                          : nullptr;
+  if (full == nullptr || !full->is_object() || full->value("rope_type", "") != "proportional")
+    return make_error("{}: rope_parameters.full_attention must have rope_type \"proportional\"", where);
+  HEARTH_TRY(std::optional<double> full_factor,
+             Fields(*full, where + " rope_parameters.full_attention").opt_float("partial_rotary_factor"));
+  if (!full_factor) return make_error("{}: rope_parameters.full_attention.partial_rotary_factor is missing", where);
+  const double factor = *full_factor;
+  HEARTH_TRY(std::optional<double> swa_factor, Fields(*params, where + " rope_parameters").opt_float("partial_rotary_factor"));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.dimension_count"), head_full, where));
+  HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("rope.dimension_count_swa"),
+                                static_cast<uint64_t>(double(head_swa) * swa_factor.value_or(1.0)), where));
+  if (!(factor > 0 && factor <= 1)) return make_error("{}: partial_rotary_factor {} is outside (0, 1]", where, factor);
+  const auto rotated = static_cast<size_t>(double(head_full) * factor / 2);
+  std::vector<float> freqs(head_full / 2, 1e30f);
+  std::fill(freqs.begin(), freqs.begin() + long(std::min(rotated, freqs.size())), 1.0f);
+  return freqs;
+}
+
 // A Gemma norm as the converter writes it: HF keeps w - 1 (the modules compute x * (1 + w)).
 Status gemma_norm(TensorView& view, const std::string& where, ModelFile::Parts& parts) {
   const DType source = view.type;
@@ -780,7 +856,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
       }
     } else if (rope.type == "llama3" || rope.type == "Llama3" || rope.type == "LLAMA3") {
       llama3_rope = arch->llama_extras;  // only LlamaModel bakes rope_freqs
-    } else if (rope.type != "default" && !(gguf_arch == "phi3" && (rope.type == "longrope" || rope.type == "su"))) {
+    } else if (rope.type != "default" && !(gguf_arch == "phi3" && (rope.type == "longrope" || rope.type == "su")) &&
+               !(gguf_arch == "gemma4" && rope.type == "proportional")) {  // gemma4: rope_freqs, below
       return make_error("{}: rope_scaling type '{}' is not supported (linear, yarn, llama3 are; longrope for Phi-3)",
                         config_path, rope.type);
     }
@@ -812,7 +889,13 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     HEARTH_TRY(long_rope, read_phi3_config(hcfg, rope, n_embd, n_head, config_path, md));
   }
   const bool gemma = gguf_arch == "gemma2" || gguf_arch == "gemma3";
-  if (gemma) HEARTH_RETURN_IF_ERROR(read_gemma_config(hcfg, gguf_arch == "gemma3", config_path, md));
+  if (gemma || gguf_arch == "gemma4")  // Gemma4Model builds on Gemma3Model
+    HEARTH_RETURN_IF_ERROR(read_gemma_config(hcfg, gguf_arch != "gemma2", config_path, md));
+  std::vector<float> gemma4_rope_freqs;
+  if (gguf_arch == "gemma4") {
+    HEARTH_TRY(uint64_t n_layer, hcfg.req_uint("num_hidden_layers"));
+    HEARTH_TRY(gemma4_rope_freqs, read_gemma4_config(hcfg, n_layer, config_path, md));
+  }
   const bool qwen35 = gguf_arch == "qwen35" || gguf_arch == "qwen35moe";
   Qwen35Heads qwen35_heads;
   uint64_t qwen35_layers = 0;
@@ -889,7 +972,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   }
 
   for (auto& [name, factors] : {std::pair{"rope_factors_long.weight", &long_rope.long_factors},
-                                std::pair{"rope_factors_short.weight", &long_rope.short_factors}}) {
+                                std::pair{"rope_factors_short.weight", &long_rope.short_factors},
+                                std::pair{"rope_freqs.weight", &gemma4_rope_freqs}}) {
     if (factors->empty()) continue;
     auto values = std::make_shared<std::vector<float>>(std::move(*factors));
     TensorView view;
@@ -915,11 +999,19 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     if (hf_name_is_ignored(info.name)) continue;
     // The tensor's name as the text model's table spells it.
     std::string name = info.name;
+    if (!arch->text_model_type.empty() || gguf_arch == "gemma4") {  // a multimodal checkpoint's text model
+      constexpr std::string_view kLanguageModel = "model.language_model.";
+      if (name.starts_with(kLanguageModel)) {
+        name = "model." + name.substr(kLanguageModel.size());
+      } else if (gguf_arch == "gemma4" && name.starts_with("model.") && !name.starts_with("model.layers.") &&
+                 !name.starts_with("model.embed_tokens") && !name.starts_with("model.norm.") &&
+                 !name.starts_with("model.per_layer_")) {
+        continue;  // the vision and audio towers and their projections are not run (nor converted here)
+      }
+    }
     if (qwen35) {
       // The vision tower and the multi-token-prediction layers are not run (nor converted here).
       if (name.starts_with("model.visual.") || name.starts_with("visual.") || name.starts_with("mtp.")) continue;
-      constexpr std::string_view kLanguageModel = "model.language_model.";
-      if (name.starts_with(kLanguageModel)) name = "model." + name.substr(kLanguageModel.size());
       const std::optional<uint64_t> layer = hf_layer_of(name);
       if (layer && *layer >= qwen35_layers)
         return make_error("{}: tensor '{}' is in layer {} of {}", shard_name, info.name, *layer, qwen35_layers);

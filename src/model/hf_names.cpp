@@ -35,6 +35,10 @@ constexpr std::array kArchs = {
     HfArch{"Gemma3ForCausalLM", "gemma3_text", "gemma3", false, false},
     // Phi-3 / Phi-3.5 / Phi-4 (mini and medium): fused qkv_proj and gate_up_proj, LongRoPE factors.
     HfArch{"Phi3ForCausalLM", "phi3", "phi3", false, false},
+    // Gemma 4 (dense and E2B/E4B; hf_loader.cpp's gemma4 block): the multimodal checkpoints' text
+    // model, its vision and audio towers left out.
+    HfArch{"Gemma4ForCausalLM", "gemma4_text", "gemma4", false, false},
+    HfArch{"Gemma4ForConditionalGeneration", "gemma4", "gemma4", false, false, "", "gemma4_text"},
 };
 
 constexpr std::array kTable = {
@@ -46,6 +50,17 @@ constexpr std::array kTable = {
     HfNamePair{Slot::kFfnNorm, "model.layers.{i}.pre_feedforward_layernorm.weight", "gemma3_text"},
     HfNamePair{Slot::kFfnPostNorm, "model.layers.{i}.post_feedforward_layernorm.weight", "gemma2"},
     HfNamePair{Slot::kFfnPostNorm, "model.layers.{i}.post_feedforward_layernorm.weight", "gemma3_text"},
+    HfNamePair{Slot::kAttnPostNorm, "model.layers.{i}.post_attention_layernorm.weight", "gemma4_text"},
+    HfNamePair{Slot::kFfnNorm, "model.layers.{i}.pre_feedforward_layernorm.weight", "gemma4_text"},
+    HfNamePair{Slot::kFfnPostNorm, "model.layers.{i}.post_feedforward_layernorm.weight", "gemma4_text"},
+    // Gemma 4: the layer's output scale, and E2B/E4B's per-layer embeddings.
+    HfNamePair{Slot::kLayerOutScale, "model.layers.{i}.layer_scalar"},
+    HfNamePair{Slot::kPleTokEmbd, "model.embed_tokens_per_layer.weight"},
+    HfNamePair{Slot::kPleModelProj, "model.per_layer_model_projection.weight"},
+    HfNamePair{Slot::kPleProjNorm, "model.per_layer_projection_norm.weight"},
+    HfNamePair{Slot::kPleInpGate, "model.layers.{i}.per_layer_input_gate.weight"},
+    HfNamePair{Slot::kPleProj, "model.layers.{i}.per_layer_projection.weight"},
+    HfNamePair{Slot::kPlePostNorm, "model.layers.{i}.post_per_layer_input_norm.weight"},
     // Qwen3.5-MoE's one shared expert (singular, unlike DeepSeek's below) and its gate.
     HfNamePair{Slot::kGateShexp, "model.layers.{i}.mlp.shared_expert.gate_proj.weight", "qwen3_5_moe_text"},
     HfNamePair{Slot::kUpShexp, "model.layers.{i}.mlp.shared_expert.up_proj.weight", "qwen3_5_moe_text"},

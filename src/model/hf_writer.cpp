@@ -197,6 +197,74 @@ void add_gemma_config(const ModelFile& model, Json& config) {
   if (gemma3) config["rope_local_base_freq"] = tidy_float(model.get_float(model.arch_key("rope.freq_base_swa")).value_or(10000.0));
 }
 
+// Gemma 4's fields (the inverse of hf_loader.cpp's read_gemma4_config): the windowed layers' head
+// size as head_dim and the full ones' as global_head_dim, KV heads of each kind, layer_types, the
+// shared-KV layers and per-layer embeddings, double-wide FFNs, and both kinds' rope parameters,
+// the full layers' rotated fraction read off rope_freqs.
+Status add_gemma4_config(const ModelFile& model, const std::string& where, Json& config) {
+  auto get = [&](std::string_view suffix) { return model.get_int(model.arch_key(suffix)); };
+  const gguf::Value* pattern = model.find(model.arch_key("attention.sliding_window_pattern"));
+  const std::optional<int64_t> n_layer = get("block_count"), head_full = get("attention.key_length"),
+                               head_swa = get("attention.key_length_swa");
+  if (!pattern || !pattern->as_array() || !n_layer || !head_full || !head_swa ||
+      int64_t(pattern->as_array()->items.size()) != *n_layer)
+    return make_error("{}: a Gemma 4 file needs its window pattern and both head sizes to be written as a Hugging "
+                      "Face folder", where);
+  std::vector<bool> swa;
+  Json types = Json::array();
+  for (const gguf::Value& f : pattern->as_array()->items) {
+    swa.push_back(f.as_bool().value_or(false));
+    types.push_back(swa.back() ? "sliding_attention" : "full_attention");
+  }
+  config["layer_types"] = std::move(types);
+  config["head_dim"] = *head_swa;
+  config["global_head_dim"] = *head_full;
+  if (const gguf::Value* kv = model.find(model.arch_key("attention.head_count_kv")); kv && kv->as_array()) {
+    const auto& counts = kv->as_array()->items;
+    for (size_t il = 0; il < counts.size() && il < swa.size(); ++il)
+      config[swa[il] ? "num_key_value_heads" : "num_global_key_value_heads"] = counts[il].as_int().value_or(0);
+  }
+  const int64_t shared = get("attention.shared_kv_layers").value_or(0);
+  config["num_kv_shared_layers"] = shared;
+  config["hidden_size_per_layer_input"] = get("embedding_length_per_layer_input").value_or(0);
+  if (get("embedding_length_per_layer_input").value_or(0) > 0) config["vocab_size_per_layer_input"] = config["vocab_size"];
+  if (const gguf::Value* ff = model.find(model.arch_key("feed_forward_length")); ff && ff->as_array()) {
+    const auto& widths = ff->as_array()->items;
+    const int64_t first = widths.empty() ? 0 : widths[0].as_int().value_or(0);
+    bool doubled = shared > 0;
+    for (size_t il = 0; il < widths.size(); ++il)
+      doubled = doubled && widths[il].as_int() == (int64_t(il) + shared < *n_layer ? first : 2 * first);
+    if (!doubled) return make_error("{}: per-layer FFN widths other than E2B's doubled shared-KV layers", where);
+    config["intermediate_size"] = first;
+    config["use_double_wide_mlp"] = true;
+  }
+  bool k_eq_v = false;  // a full layer without attn_v uses its keys as values
+  for (int64_t il = 0; il < *n_layer; ++il)
+    k_eq_v = k_eq_v || (!swa[size_t(il)] && model.find_tensor(fmt::format("blk.{}.attn_v.weight", il)) == nullptr &&
+                        model.find_tensor(fmt::format("blk.{}.attn_k.weight", il)) != nullptr);
+  config["attention_k_eq_v"] = k_eq_v;
+  config["expert_intermediate_size"] = nullptr;  // dense (the converter reads the key either way)
+  config["num_experts"] = nullptr;
+  const ModelTensor* freqs = model.find_tensor("rope_freqs.weight");
+  int64_t rotated = *head_full / 2;
+  if (freqs != nullptr && freqs->view.type == DType::F32) {
+    rotated = 0;
+    for (int64_t i = 0; i < freqs->view.ne[0]; ++i) rotated += static_cast<const float*>(freqs->view.data)[i] == 1.0f;
+  }
+  Json rope = Json::object();
+  rope["full_attention"] = {{"rope_type", "proportional"},
+                            {"rope_theta", config.value("rope_theta", 1000000.0)},
+                            {"partial_rotary_factor", double(2 * rotated) / double(*head_full)}};
+  rope["sliding_attention"] = {{"rope_type", "default"},
+                               {"rope_theta", tidy_float(model.get_float(model.arch_key("rope.freq_base_swa")).value_or(10000.0))}};
+  config["rope_parameters"] = std::move(rope);
+  config.erase("rope_theta");
+  config.erase("query_pre_attn_scalar");  // Gemma 4's scores are not scaled
+  config.erase("rope_local_base_freq");
+  config.erase("attn_logit_softcapping");
+  return {};
+}
+
 // Phi-3's fields (the inverse of hf_loader.cpp's read_phi3_config): the original context, the
 // rotated fraction of each head, the window, and LongRoPE's factors from their tensors.
 Status add_phi3_config(const ModelFile& model, const std::string& where, Json& config) {
@@ -309,6 +377,12 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   for (const HfKey& k : hf_key_table()) {
     if (k.moe_only && !arch.moe()) continue;
     if (k.required) {
+      const gguf::Value* widths = model.find(model.arch_key(k.gguf));
+      if (widths != nullptr && widths->as_array() && !widths->as_array()->items.empty()) {
+        // One value per layer (Gemma 4 E2B's FFN widths): the first here, the family's block the rest.
+        config[std::string(k.hf)] = widths->as_array()->items[0].as_int().value_or(0);
+        continue;
+      }
       HEARTH_TRY(int64_t v, req(k.gguf));
       config[std::string(k.hf)] = v;
     } else if (k.is_float) {
@@ -338,7 +412,7 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
 
   std::optional<std::string> scaling_type = model.get_string(model.arch_key("rope.scaling.type"));
   const ModelTensor* rope_freqs = model.find_tensor("rope_freqs.weight");
-  if (rope_freqs != nullptr) {
+  if (rope_freqs != nullptr && model.architecture() != "gemma4") {  // Gemma 4's: add_gemma4_config
     HEARTH_TRY(Json scaling, llama3_scaling_from_tensor(*rope_freqs, theta.value_or(10000.0)));
     config["rope_scaling"] = std::move(scaling);
   } else if (scaling_type && (*scaling_type == "linear" || *scaling_type == "yarn")) {
@@ -366,7 +440,9 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   if (model.architecture() == "deepseek2") HEARTH_RETURN_IF_ERROR(add_deepseek_config(model, where, config));
   if (model.architecture() == "qwen35" || model.architecture() == "qwen35moe")
     HEARTH_RETURN_IF_ERROR(add_qwen35_config(model, where, config));
-  if (model.architecture() == "gemma2" || model.architecture() == "gemma3") add_gemma_config(model, config);
+  if (model.architecture() == "gemma2" || model.architecture() == "gemma3" || model.architecture() == "gemma4")
+    add_gemma_config(model, config);
+  if (model.architecture() == "gemma4") HEARTH_RETURN_IF_ERROR(add_gemma4_config(model, where, config));
   if (model.architecture() == "phi3") HEARTH_RETURN_IF_ERROR(add_phi3_config(model, where, config));
   return config;
 }

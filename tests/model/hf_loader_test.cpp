@@ -799,5 +799,48 @@ TEST(SafetensorsHfRoundTrip, Phi3LongRopeRoundTrips) {
   }
 }
 
+// Gemma 4's multimodal checkpoints (Gemma4ForConditionalGeneration): the text model's config in
+// text_config, its tensors under model.language_model., the vision and audio towers beside them.
+// The folder reads as the text-only one does, tower left out.
+TEST(SafetensorsHfLoader, Gemma4MultimodalCheckpointReadsAsItsTextModel) {
+  const fs::path dir = tmp_dir("gemma4_multimodal");
+  MkModelOptions o;
+  o.preset = "gemma-4-e2b-tiny";
+  o.output = (dir / "e2b.gguf").string();
+  o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
+  o.chat_template_dir = "";
+  ASSERT_TRUE(make_random_model(o).ok());
+  auto gguf_model = ModelFile::open(o.output);
+  ASSERT_TRUE(gguf_model.ok());
+  const fs::path text = dir / "text", mm = dir / "multimodal";
+  ASSERT_TRUE(write_hf_folder(*gguf_model, text.string(), "").ok());
+  fs::create_directories(mm);
+  const auto text_config = nlohmann::json::parse(read_string(text / "config.json"));
+  nlohmann::json config = {{"architectures", {"Gemma4ForConditionalGeneration"}}, {"model_type", "gemma4"},
+                           {"text_config", text_config}, {"vision_config", {{"hidden_size", 8}}}};
+  config["text_config"]["model_type"] = "gemma4_text";
+  write_string(mm / "config.json", config.dump(2));
+  auto st = safetensors::File::open((text / "model.safetensors").string());
+  ASSERT_TRUE(st.ok());
+  std::vector<HfTensor> renamed;
+  for (const safetensors::TensorInfo& t : st->tensors()) {
+    HfTensor r{"model.language_model." + t.name.substr(std::string_view("model.").size()), t.shape, t.dtype,
+               std::vector<uint8_t>(t.data, t.data + t.n_bytes())};
+    renamed.push_back(std::move(r));
+  }
+  renamed.push_back(HfTensor{"model.vision_tower.encoder.layers.0.self_attn.q_proj.weight", {4, 4},
+                             safetensors::Dtype::F32, std::vector<uint8_t>(64, 0)});
+  renamed.push_back(HfTensor{"model.embed_audio.embedding_projection.weight", {4, 4}, safetensors::Dtype::F32,
+                             std::vector<uint8_t>(64, 0)});
+  write_safetensors(mm / "model.safetensors", renamed);
+  auto a = ModelFile::open(text.string());
+  auto b = ModelFile::open(mm.string());
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  expect_same_tensors(*a, *b);
+  EXPECT_EQ(b->get_int("gemma4.attention.shared_kv_layers"), 5);
+  EXPECT_EQ(b->get_int("gemma4.embedding_length_per_layer_input"), 32);
+}
+
 }  // namespace
 }  // namespace hearth

@@ -45,7 +45,7 @@ def convert(llama, hf, out):
     # Gemma3Model trims token_embd to the tokenizer's size, read from tokenizer.json: a folder
     # without one converts through a stand-in of vocab_size entries (nothing trimmed).
     folder = pathlib.Path(hf)
-    if hparams["architectures"][0].startswith("Gemma3") and not (folder / "tokenizer.json").exists():
+    if hparams["architectures"][0].startswith(("Gemma3", "Gemma4")) and not (folder / "tokenizer.json").exists():
         import tempfile
         stand_in = pathlib.Path(tempfile.mkdtemp(prefix="hf-vocab-"))
         for f in folder.iterdir():

@@ -59,6 +59,11 @@ const CASES = [
   ["gemma-3-1b-tiny", false],
   // Phi-3: fused qkv_proj and gate_up_proj, the original context.
   ["phi-3-mini-tiny", false],
+  // Gemma 4: windowed and full layers of different head sizes and KV heads, full layers whose keys
+  // are their values, proportional rope (rope_freqs from config.json); E2B's per-layer embeddings,
+  // shared-KV layers and double-wide FFNs.
+  ["gemma-4-tiny", false],
+  ["gemma-4-e2b-tiny", false],
 ];
 
 for (const [preset, fused] of CASES) {

@@ -195,6 +195,68 @@ Result<RopeConfig> read_rope(const Json& config, const Fields& fields) {
   return rope;
 }
 
+// A BERT folder's WordPiece vocabulary (tokenizer.json's model.vocab), written as llama.cpp's
+// BertModel converter writes it, so that hearth's "bert" tokenizer (llama.cpp's WPM) runs it: the
+// tokens in phantom-space form (a word's first piece gets U+2581, a "##" continuation loses its
+// "##"), added special tokens as control tokens (other added ones user-defined), the special
+// tokens' ids from tokenizer_config.json as SpecialVocab reads them, and the token-type count.
+Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, MetadataBuilder& md) {
+  const std::string path = join(dir, "tokenizer.json");
+  if (!is_regular_file(path)) return make_error("{}: a BERT folder needs its tokenizer.json (WordPiece)", dir);
+  HEARTH_TRY(Json tok, read_json(path, kMaxTokenizerConfigBytes));
+  const Json* model = tok.contains("model") ? &tok["model"] : nullptr;
+  if (model == nullptr || !model->is_object() || model->value("type", "") != "WordPiece")
+    return make_error("{}: model.type must be \"WordPiece\" for a BERT folder", path);
+  const Json* vocab = model->contains("vocab") ? &(*model)["vocab"] : nullptr;
+  if (vocab == nullptr || !vocab->is_object() || vocab->empty() || vocab->size() > (size_t{1} << 22))
+    return make_error("{}: model.vocab must be an object of 1..{} tokens", path, size_t{1} << 22);
+  std::vector<std::string> tokens(vocab->size());
+  std::vector<int32_t> types(vocab->size(), 1);  // 1: normal
+  std::vector<bool> seen(vocab->size(), false);
+  for (auto it = vocab->begin(); it != vocab->end(); ++it) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() >= tokens.size() || seen[it->get<uint64_t>()])
+      return make_error("{}: model.vocab ids must be 0..{}, each once ('{}')", path, tokens.size() - 1, it.key());
+    seen[it->get<uint64_t>()] = true;
+    tokens[it->get<uint64_t>()] = it.key();
+  }
+  if (const Json* added = tok.contains("added_tokens") ? &tok["added_tokens"] : nullptr; added && added->is_array())
+    for (const Json& a : *added) {
+      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_unsigned() || !a.contains("content") ||
+          !a["content"].is_string())
+        return make_error("{}: added_tokens entries need an id and a content", path);
+      const uint64_t id = a["id"].get<uint64_t>();
+      if (id >= tokens.size() || tokens[id] != a["content"].get<std::string>())
+        return make_error("{}: added token '{}' is not model.vocab's id {}", path, a["content"].get<std::string>(), id);
+      types[id] = a.value("special", false) ? 3 : 4;  // control, user-defined
+    }
+  gguf::Array list{gguf::ValueType::STRING, {}}, type_list{gguf::ValueType::INT32, {}};
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& t = tokens[i];
+    list.items.push_back(gguf::Value{types[i] == 3 ? t : t.starts_with("##") ? t.substr(2) : "\u2581" + t});
+    type_list.items.push_back(gguf::Value{types[i]});
+  }
+  md.string("tokenizer.ggml.model", "bert");
+  md.string("tokenizer.ggml.pre", "default");
+  md.array("tokenizer.ggml.tokens", std::move(list));
+  md.array("tokenizer.ggml.token_type", std::move(type_list));
+  HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.token_type_count", type_vocab, path));
+  // SpecialVocab: each special token named in tokenizer_config.json, by its id in the vocabulary.
+  const std::string config_path = join(dir, "tokenizer_config.json");
+  if (!is_regular_file(config_path)) return {};
+  HEARTH_TRY(Json tc, read_json(config_path, kMaxTokenizerConfigBytes));
+  for (const auto& [field, key] : {std::pair{"unk_token", "unknown"}, std::pair{"sep_token", "seperator"},
+                                   std::pair{"pad_token", "padding"}, std::pair{"cls_token", "cls"},
+                                   std::pair{"mask_token", "mask"}}) {
+    const Json* v = tc.contains(field) ? &tc[field] : nullptr;
+    if (v != nullptr && v->is_object() && v->contains("content")) v = &(*v)["content"];
+    if (v == nullptr || !v->is_string()) continue;
+    const auto it = vocab->find(v->get<std::string>());
+    if (it != vocab->end())
+      HEARTH_RETURN_IF_ERROR(md.u32(fmt::format("tokenizer.ggml.{}_token_id", key), it->get<uint64_t>(), config_path));
+  }
+  return {};
+}
+
 // {arch}.pooling_type from a sentence-transformers folder, as llama.cpp's converter reads it
 // (_try_set_pooling_type): modules.json names a *Pooling module, whose config.json sets mean, cls
 // or last-token pooling. No modules.json: a generator, nothing to set.
@@ -891,6 +953,18 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   const bool gemma = gguf_arch == "gemma2" || gguf_arch == "gemma3";
   if (gemma || gguf_arch == "gemma4")  // Gemma4Model builds on Gemma3Model
     HEARTH_RETURN_IF_ERROR(read_gemma_config(hcfg, gguf_arch != "gemma2", config_path, md));
+  const bool bert = gguf_arch == "bert";
+  if (bert) {  // BertModel: LayerNorms, attention both ways, the WordPiece vocabulary
+    HEARTH_TRY(std::optional<double> eps, hcfg.opt_float("layer_norm_eps"));
+    if (!eps) return make_error("{}: missing required field 'layer_norm_eps'", config_path);
+    md.f32(md.arch_key("attention.layer_norm_epsilon"), *eps);
+    md.boolean(md.arch_key("attention.causal"), false);
+    HEARTH_TRY(std::optional<uint64_t> type_vocab, hcfg.opt_uint("type_vocab_size"));
+    HEARTH_RETURN_IF_ERROR(read_wordpiece_vocab(dir, type_vocab.value_or(1), md));
+    HEARTH_TRY(std::optional<std::string> act, hcfg.opt_string("hidden_act"));
+    if (act && *act != "gelu")
+      return make_error("{}: hidden_act '{}' is not supported for BERT (gelu is)", config_path, *act);
+  }
   std::vector<float> gemma4_rope_freqs;
   if (gguf_arch == "gemma4") {
     HEARTH_TRY(uint64_t n_layer, hcfg.req_uint("num_hidden_layers"));
@@ -940,7 +1014,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   parts.format = SourceFormat::kHuggingFace;
   parts.path = dir;
   parts.metadata = md.take();
-  if (is_regular_file(join(dir, "tokenizer.json"))) parts.hf_tokenizer_dir = dir;
+  if (is_regular_file(join(dir, "tokenizer.json")) && !bert) parts.hf_tokenizer_dir = dir;  // BERT's: in metadata
   for (const safetensors::File& shard : folder.shards()) {
     parts.keep_alive.push_back(shard.mapping());
     parts.mappings.push_back(shard.mapping());
@@ -1008,6 +1082,14 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
                  !name.starts_with("model.per_layer_")) {
         continue;  // the vision and audio towers and their projections are not run (nor converted here)
       }
+    }
+    if (bert) {  // as BertModel.filter_tensors: the "bert." prefix and old LayerNorm names; no pooler or heads
+      if (name.starts_with("bert.")) name = name.substr(5);
+      if (name.ends_with(".gamma")) name = name.substr(0, name.size() - 6) + ".weight";
+      if (name.ends_with(".beta")) name = name.substr(0, name.size() - 5) + ".bias";
+      if (name == "embeddings.position_ids" || name.starts_with("pooler.") || name.starts_with("cls.predictions") ||
+          name.starts_with("cls.seq_relationship"))
+        continue;
     }
     if (qwen35) {
       // The vision tower and the multi-token-prediction layers are not run (nor converted here).

@@ -39,9 +39,34 @@ constexpr std::array kArchs = {
     // model, its vision and audio towers left out.
     HfArch{"Gemma4ForCausalLM", "gemma4_text", "gemma4", false, false},
     HfArch{"Gemma4ForConditionalGeneration", "gemma4", "gemma4", false, false, "", "gemma4_text"},
+    // BERT encoders (bge, MiniLM, e5; hf_loader.cpp's bert block: the WordPiece vocabulary, pooling
+    // from the sentence-transformers modules).
+    HfArch{"BertModel", "bert", "bert", false, false},
 };
 
 constexpr std::array kTable = {
+    // BERT (BertModel's own names, "bert." taken off by the loader as the converter does).
+    HfNamePair{Slot::kTokenEmbd, "embeddings.word_embeddings.weight", "bert"},
+    HfNamePair{Slot::kPosEmbd, "embeddings.position_embeddings.weight", "bert"},
+    HfNamePair{Slot::kTokenTypes, "embeddings.token_type_embeddings.weight", "bert"},
+    HfNamePair{Slot::kTokenEmbdNorm, "embeddings.LayerNorm.weight", "bert"},
+    HfNamePair{Slot::kTokenEmbdNormBias, "embeddings.LayerNorm.bias", "bert"},
+    HfNamePair{Slot::kWq, "encoder.layer.{i}.attention.self.query.weight", "bert"},
+    HfNamePair{Slot::kBq, "encoder.layer.{i}.attention.self.query.bias", "bert"},
+    HfNamePair{Slot::kWk, "encoder.layer.{i}.attention.self.key.weight", "bert"},
+    HfNamePair{Slot::kBk, "encoder.layer.{i}.attention.self.key.bias", "bert"},
+    HfNamePair{Slot::kWv, "encoder.layer.{i}.attention.self.value.weight", "bert"},
+    HfNamePair{Slot::kBv, "encoder.layer.{i}.attention.self.value.bias", "bert"},
+    HfNamePair{Slot::kWo, "encoder.layer.{i}.attention.output.dense.weight", "bert"},
+    HfNamePair{Slot::kBo, "encoder.layer.{i}.attention.output.dense.bias", "bert"},
+    HfNamePair{Slot::kAttnNorm, "encoder.layer.{i}.attention.output.LayerNorm.weight", "bert"},
+    HfNamePair{Slot::kAttnNormBias, "encoder.layer.{i}.attention.output.LayerNorm.bias", "bert"},
+    HfNamePair{Slot::kUp, "encoder.layer.{i}.intermediate.dense.weight", "bert"},
+    HfNamePair{Slot::kUpBias, "encoder.layer.{i}.intermediate.dense.bias", "bert"},
+    HfNamePair{Slot::kDown, "encoder.layer.{i}.output.dense.weight", "bert"},
+    HfNamePair{Slot::kDownBias, "encoder.layer.{i}.output.dense.bias", "bert"},
+    HfNamePair{Slot::kFfnNorm, "encoder.layer.{i}.output.LayerNorm.weight", "bert"},
+    HfNamePair{Slot::kFfnNormBias, "encoder.layer.{i}.output.LayerNorm.bias", "bert"},
     // Gemma names its post-attention norm as llama names the FFN's input norm, which it calls
     // pre_feedforward_layernorm: these rows come before the generic ones.
     HfNamePair{Slot::kAttnPostNorm, "model.layers.{i}.post_attention_layernorm.weight", "gemma2"},

@@ -265,6 +265,59 @@ Status add_gemma4_config(const ModelFile& model, const std::string& where, Json&
   return {};
 }
 
+// BERT's fields (the inverse of hf_loader.cpp's bert block).
+void add_bert_config(const ModelFile& model, Json& config) {
+  config["hidden_act"] = "gelu";
+  config["layer_norm_eps"] = model.get_float(model.arch_key("attention.layer_norm_epsilon")).value_or(1e-12);
+  config["type_vocab_size"] = model.get_int("tokenizer.ggml.token_type_count").value_or(2);
+  config["position_embedding_type"] = "absolute";
+  config.erase("tie_word_embeddings");
+}
+
+Status write_text(const std::string& path, const std::string& text);
+
+// A "bert" vocabulary as the tokenizer.json and tokenizer_config.json of a BERT folder (the
+// inverse of hf_loader.cpp's read_wordpiece_vocab): phantom-space tokens back to WordPiece's
+// ("##" for a continuation), control tokens as special added tokens.
+Status write_wordpiece_tokenizer(const ModelFile& model, const std::filesystem::path& dir) {
+  const gguf::Value* tokens = model.find("tokenizer.ggml.tokens");
+  const gguf::Value* types = model.find("tokenizer.ggml.token_type");
+  if (tokens == nullptr || !tokens->as_array()) return make_error("{}: no vocabulary to write", model.path());
+  const auto& items = tokens->as_array()->items;
+  Json vocab = Json::object(), added = Json::array();
+  const std::string_view phantom = "\u2581";
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string t = items[i].as_string() ? *items[i].as_string() : std::string();
+    const int64_t type = types && types->as_array() && i < types->as_array()->items.size()
+                             ? types->as_array()->items[i].as_int().value_or(1)
+                             : 1;
+    std::string piece = type == 3 ? t : t.starts_with(phantom) ? t.substr(phantom.size()) : "##" + t;
+    if (type == 3 || type == 4)
+      added.push_back({{"id", i}, {"content", piece}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                       {"normalized", type == 4}, {"special", type == 3}});
+    vocab[piece] = i;
+  }
+  Json tok = {{"version", "1.0"},
+              {"added_tokens", std::move(added)},
+              {"normalizer",
+               {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
+                {"strip_accents", nullptr}, {"lowercase", true}}},
+              {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+              {"model",
+               {{"type", "WordPiece"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"},
+                {"max_input_chars_per_word", 100}, {"vocab", std::move(vocab)}}}};
+  HEARTH_RETURN_IF_ERROR(write_text((dir / "tokenizer.json").string(), tok.dump(2) + "\n"));
+  Json tc = Json::object();
+  for (const auto& [field, key] : {std::pair{"unk_token", "unknown"}, std::pair{"sep_token", "seperator"},
+                                   std::pair{"pad_token", "padding"}, std::pair{"cls_token", "cls"},
+                                   std::pair{"mask_token", "mask"}})
+    if (auto id = model.get_int(fmt::format("tokenizer.ggml.{}_token_id", key)); id && *id >= 0 && size_t(*id) < items.size())
+      tc[field] = items[size_t(*id)].as_string() ? *items[size_t(*id)].as_string() : "";
+  tc["tokenizer_class"] = "BertTokenizer";
+  tc["do_lower_case"] = true;
+  return write_text((dir / "tokenizer_config.json").string(), tc.dump(2) + "\n");
+}
+
 // Phi-3's fields (the inverse of hf_loader.cpp's read_phi3_config): the original context, the
 // rotated fraction of each head, the window, and LongRoPE's factors from their tensors.
 Status add_phi3_config(const ModelFile& model, const std::string& where, Json& config) {
@@ -444,6 +497,7 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
     add_gemma_config(model, config);
   if (model.architecture() == "gemma4") HEARTH_RETURN_IF_ERROR(add_gemma4_config(model, where, config));
   if (model.architecture() == "phi3") HEARTH_RETURN_IF_ERROR(add_phi3_config(model, where, config));
+  if (model.architecture() == "bert") add_bert_config(model, config);
   return config;
 }
 
@@ -617,6 +671,10 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   }
 
   bool copied_tokenizer_config = false;
+  if (tokenizer_src_dir.empty() && model.architecture() == "bert") {
+    HEARTH_RETURN_IF_ERROR(write_wordpiece_tokenizer(model, dir));
+    copied_tokenizer_config = true;
+  }
   if (!tokenizer_src_dir.empty()) {
     for (const char* file : kTokenizerFiles) {
       std::filesystem::path src = std::filesystem::path(tokenizer_src_dir) / file;

@@ -842,5 +842,30 @@ TEST(SafetensorsHfLoader, Gemma4MultimodalCheckpointReadsAsItsTextModel) {
   EXPECT_EQ(b->get_int("gemma4.embedding_length_per_layer_input"), 32);
 }
 
+// A BERT folder's WordPiece vocabulary that lies is refused by name: another model type, an id
+// given twice or out of range, an added token that is not the vocabulary's.
+TEST(SafetensorsHfLoader, BertVocabulariesThatLieAreRefused) {
+  const fs::path dir = tmp_dir("bert_vocab");
+  write_string(dir / "config.json", R"({"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 16,
+    "num_hidden_layers": 1, "intermediate_size": 32, "num_attention_heads": 2, "max_position_embeddings": 8,
+    "layer_norm_eps": 1e-12, "type_vocab_size": 2, "vocab_size": 3})");
+  write_safetensors(dir / "model.safetensors", {});
+  const auto refused = [&](const std::string& tokenizer, const std::string& expect) {
+    write_string(dir / "tokenizer.json", tokenizer);
+    auto m = open_hf_folder(dir.string());
+    ASSERT_FALSE(m.ok()) << tokenizer;
+    EXPECT_NE(m.error().message.find(expect), std::string::npos) << m.error().message;
+  };
+  refused(R"({"model": {"type": "BPE", "vocab": {"a": 0}}})", "model.type must be \"WordPiece\"");
+  refused(R"({"model": {"type": "WordPiece", "vocab": {"a": 0, "b": 0, "c": 2}}})", "ids must be 0..2, each once");
+  refused(R"({"model": {"type": "WordPiece", "vocab": {"a": 0, "b": 7, "c": 2}}})", "ids must be 0..2, each once");
+  refused(R"({"model": {"type": "WordPiece", "vocab": {"a": 0, "b": 1, "c": 2}},
+              "added_tokens": [{"id": 1, "content": "[CLS]", "special": true}]})", "added token '[CLS]'");
+  fs::remove(dir / "tokenizer.json");
+  auto m = open_hf_folder(dir.string());
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().message.find("needs its tokenizer.json"), std::string::npos) << m.error().message;
+}
+
 }  // namespace
 }  // namespace hearth

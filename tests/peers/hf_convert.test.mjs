@@ -64,15 +64,22 @@ const CASES = [
   // shared-KV layers and double-wide FFNs.
   ["gemma-4-tiny", false],
   ["gemma-4-e2b-tiny", false],
+  // BERT (bge-small-tiny over bge's WordPiece vocabulary from llama.cpp's bundle): BertModel's
+  // names, the sentence-transformers pooling; the vocabulary is checked by the embeddings below.
+  ["bge-small-tiny", false],
 ];
+// Presets whose vocabulary is llama.cpp's bundled one, not shared/'s, and encoders (no logits).
+const BUNDLE_VOCAB = new Set(["bge-small-tiny"]);
+const ENCODERS = new Set(["bge-small-tiny"]);
 
 for (const [preset, fused] of CASES) {
   test(`HF folder matches llama.cpp's converter: ${preset}${fused ? " (fused experts)" : ""}`, () => {
     const stem = path.join(dir, `${preset}${fused ? "-fused" : ""}`);
     const model = `${stem}.gguf`;
     let folder = `${stem}-hf`;
-    hearth("mkmodel", "--preset", preset, "-o", model);
-    hearth("mkmodel", "--preset", preset, "--format", "hf", "-o", folder);
+    const vocab = BUNDLE_VOCAB.has(preset) ? ["--vocab-dir", path.join(llamaDir(), "models")] : [];
+    hearth("mkmodel", "--preset", preset, ...vocab, "-o", model);
+    hearth("mkmodel", "--preset", preset, ...vocab, "--format", "hf", "-o", folder);
     if (fused) {
       run(python, [script, "fuse-experts", folder, `${folder}-fused`]);
       folder = `${folder}-fused`;
@@ -103,12 +110,17 @@ for (const [preset, fused] of CASES) {
     assert.deepEqual(same.tensors, [], "hearth(folder) vs converter(folder): tensors");
     assert.deepEqual(same.metadata, [], "hearth(folder) vs converter(folder): hyperparameters");
 
-    // 3. The same logits from the folder as from the file.
+    // 3. The same logits (an encoder: embeddings, of texts, so its vocabulary too) from the folder
+    // as from the file.
     const tokens = "9707 11 1879 0 576 374 264 1273 13 220 16 17 18 198 8420 374";
-    hearth("logits", "-m", model, "--tokens", tokens, "-o", `${stem}.file.f32`);
-    hearth("logits", "-m", folder, "--tokens", tokens, "-o", `${stem}.folder.f32`);
+    const out = (m, file) => ENCODERS.has(preset)
+      ? hearth("embed", "-m", m, "-p", "Hello world, naïve tokenization: don't stop.", "-p", "日本語 ünïcödé",
+               "-o", file)
+      : hearth("logits", "-m", m, "--tokens", tokens, "-o", file);
+    out(model, `${stem}.file.f32`);
+    out(folder, `${stem}.folder.f32`);
     assert.ok(fs.readFileSync(`${stem}.file.f32`).equals(fs.readFileSync(`${stem}.folder.f32`)),
-              "logits from the folder equal logits from the model file");
+              "outputs from the folder equal outputs from the model file");
   });
 }
 

@@ -143,9 +143,8 @@ for (const name of VOCABS) {
 // disagree (NFD decomposing Hangul syllables into jamo, Indic vowel signs stripped as accents,
 // final sigma, keycap emoji: hearth reads GGUF files as llama.cpp does), hearth must give
 // llama.cpp's ids; everywhere else both.
-test("WordPiece (bert-bge) matches transformers.js, or llama.cpp where the two differ", async () => {
-  const vocab = vocabPath("ggml-vocab-bert-bge.gguf");
-  const { metadata } = await gguf(vocab, { allowLocalFile: true });
+async function bgeTokenizerJson() {
+  const { metadata } = await gguf(vocabPath("ggml-vocab-bert-bge.gguf"), { allowLocalFile: true });
   const ids = {};
   metadata["tokenizer.ggml.tokens"].forEach((t, i) => {
     const piece = t.startsWith("[") && t.endsWith("]") ? t : t.startsWith("\u2581") ? t.slice(1) : `##${t}`;
@@ -154,13 +153,18 @@ test("WordPiece (bert-bge) matches transformers.js, or llama.cpp where the two d
   const special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map((content) => ({
     id: ids[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
   }));
+  return {
+    version: "1.0", added_tokens: special, post_processor: null,
+    normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    pre_tokenizer: { type: "BertPreTokenizer" }, decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+    model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab: ids },
+  };
+}
+
+test("WordPiece (bert-bge) matches transformers.js, or llama.cpp where the two differ", async () => {
+  const vocab = vocabPath("ggml-vocab-bert-bge.gguf");
   const reference = TokenizerLoader.fromPreTrained({
-    tokenizerJSON: {
-      version: "1.0", added_tokens: special, post_processor: null,
-      normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
-      pre_tokenizer: { type: "BertPreTokenizer" }, decoder: { type: "WordPiece", prefix: "##", cleanup: true },
-      model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab: ids },
-    },
+    tokenizerJSON: await bgeTokenizerJson(),
     tokenizerConfig: { do_lower_case: true, model_max_length: 512 },
   });
   const texts = TEXTS.map((t) => t.toWellFormed());
@@ -184,6 +188,27 @@ test("WordPiece (bert-bge) matches transformers.js, or llama.cpp where the two d
   } finally {
     await model.dispose();
   }
+});
+
+// A BERT Hugging Face folder's vocabulary: the tokenizer.json above (the one transformers.js was
+// held to) and its tokenizer_config.json in a folder beside a tiny bge model; hearth reads it into
+// llama.cpp's form (phantom-space pieces, special tokens as control) and tokenizes every string of
+// the corpus as it tokenizes the GGUF vocabulary, special tokens ([CLS] ... [SEP]) included.
+test("WordPiece from a BERT folder's tokenizer.json tokenizes as the GGUF vocabulary", async () => {
+  const folder = path.join(dir, "bge-folder");
+  const mk = spawnSync(hearthBin(), ["mkmodel", "--preset", "bge-small-tiny", "--vocab-dir", bundleVocabDir(),
+                                     "--format", "hf", "-o", folder], { encoding: "utf8" });
+  assert.equal(mk.status, 0, mk.stderr);
+  fs.writeFileSync(path.join(folder, "tokenizer.json"), JSON.stringify(await bgeTokenizerJson()));
+  fs.writeFileSync(path.join(folder, "tokenizer_config.json"), JSON.stringify({
+    cls_token: "[CLS]", sep_token: "[SEP]", unk_token: "[UNK]", pad_token: "[PAD]", mask_token: "[MASK]",
+    do_lower_case: true, tokenizer_class: "BertTokenizer",
+  }));
+  const texts = TEXTS.map((t) => t.toWellFormed());
+  assert.deepEqual(hearthIdsAll(folder, texts), hearthIdsAll(vocabPath("ggml-vocab-bert-bge.gguf"), texts));
+  const withSpecial = (m) => spawnSync(hearthBin(), ["tokenize", "-m", m, "hello world"], { encoding: "utf8" }).stdout;
+  assert.equal(withSpecial(folder), withSpecial(vocabPath("ggml-vocab-bert-bge.gguf")));
+  assert.match(withSpecial(folder), /^101\b[\s\S]*\b102\b/);
 });
 
 // XLM-RoBERTa's Unigram against transformers.js: the tokenizer.json of xlm-roberta-base rebuilt

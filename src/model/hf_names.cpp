@@ -264,10 +264,19 @@ const HfArch* find_hf_arch_for_gguf(std::string_view gguf_arch, bool moe) {
 
 std::span<const HfNamePair> hf_name_table() { return kTable; }
 
+// A dialect's own row for a slot replaces the generic rows of that slot (BERT's embeddings are
+// not model.embed_tokens; Gemma's FFN norm is not post_attention_layernorm).
+bool overridden(const HfNamePair& pair, std::string_view model_type) {
+  if (!pair.model_type.empty()) return false;
+  for (const HfNamePair& other : kTable)
+    if (other.slot == pair.slot && !other.model_type.empty() && other.model_type == model_type) return true;
+  return false;
+}
+
 std::optional<std::string> hf_to_gguf_name(std::string_view hf_name, const ArchSpec& arch,
                                            std::string_view model_type) {
   for (const HfNamePair& pair : kTable) {
-    if (!applies(pair.model_type, model_type)) continue;
+    if (!applies(pair.model_type, model_type) || overridden(pair, model_type)) continue;
     auto digits = match(pair.hf, hf_name);
     if (!digits) continue;
     if (auto gguf = gguf_pattern(arch, pair.slot, pair.hf)) return fill(*gguf, *digits);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "api/openai.h"
@@ -50,10 +51,13 @@ void add_embed_command(CLI::App& app, int& exit_code) {
     if (hp->pooling == Pooling::kNone)
       return fail(fmt::format("{} is not an embedding model: it sets no {}.pooling_type", args->model,
                               model->architecture()));
-    auto tok = tokenizer::Tokenizer::from_model(*model);
-    if (!tok.ok()) return fail(tok.error().message);
-
     std::vector<std::vector<int32_t>> inputs;
+    std::optional<tokenizer::Tokenizer> tok;
+    if (!args->prompts.empty() || !args->file.empty()) {  // --tokens alone needs no vocabulary
+      auto made = tokenizer::Tokenizer::from_model(*model);
+      if (!made.ok()) return fail(made.error().message);
+      tok.emplace(std::move(*made));
+    }
     for (const std::string& p : args->prompts) inputs.push_back(api::encode_prompt(*tok, p));
     if (!args->file.empty()) {
       std::ifstream in(args->file);

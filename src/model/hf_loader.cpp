@@ -205,7 +205,11 @@ Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, Metadat
   if (!is_regular_file(path)) return make_error("{}: a BERT folder needs its tokenizer.json (WordPiece)", dir);
   HEARTH_TRY(Json tok, read_json(path, kMaxTokenizerConfigBytes));
   const Json* model = tok.contains("model") ? &tok["model"] : nullptr;
-  if (model == nullptr || !model->is_object() || model->value("type", "") != "WordPiece")
+  const auto is = [](const Json* obj, const char* key, std::string_view want) {
+    const auto it = obj->find(key);
+    return it != obj->end() && it->is_string() && it->get<std::string>() == want;
+  };
+  if (model == nullptr || !model->is_object() || !is(model, "type", "WordPiece"))
     return make_error("{}: model.type must be \"WordPiece\" for a BERT folder", path);
   const Json* vocab = model->contains("vocab") ? &(*model)["vocab"] : nullptr;
   if (vocab == nullptr || !vocab->is_object() || vocab->empty() || vocab->size() > (size_t{1} << 22))
@@ -227,7 +231,8 @@ Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, Metadat
       const uint64_t id = a["id"].get<uint64_t>();
       if (id >= tokens.size() || tokens[id] != a["content"].get<std::string>())
         return make_error("{}: added token '{}' is not model.vocab's id {}", path, a["content"].get<std::string>(), id);
-      types[id] = a.value("special", false) ? 3 : 4;  // control, user-defined
+      const auto special = a.find("special");
+      types[id] = special != a.end() && special->is_boolean() && special->get<bool>() ? 3 : 4;  // control, user-defined
     }
   gguf::Array list{gguf::ValueType::STRING, {}}, type_list{gguf::ValueType::INT32, {}};
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -260,36 +265,77 @@ Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, Metadat
 // {arch}.pooling_type from a sentence-transformers folder, as llama.cpp's converter reads it
 // (_try_set_pooling_type): modules.json names a *Pooling module, whose config.json sets mean, cls
 // or last-token pooling. No modules.json: a generator, nothing to set.
-Status read_pooling(const std::string& dir, MetadataBuilder* md) {
+// A module's folder inside the model folder (sentence-transformers modules.json paths): no
+// absolute paths, no way up, no symlink out.
+Status check_module_path(const std::string& dir, const std::string& sub, const std::string& where) {
+  const std::string path = join(dir, sub);
+  std::error_code ec;
+  const std::filesystem::path root = std::filesystem::weakly_canonical(dir, ec);
+  const std::filesystem::path target = std::filesystem::weakly_canonical(path, ec);
+  const std::string r = root.string() + "/";
+  if (sub.empty() || sub.front() == '/' || sub.find("..") != std::string::npos || ec ||
+      target.string().compare(0, r.size(), r) != 0)
+    return make_error("{}: the module path '{}' must be a folder inside the model folder", where, sub);
+  return {};
+}
+
+// The sentence-transformers modules of a folder (modules.json; none: an empty list).
+Result<Json> read_modules(const std::string& dir) {
   const std::string modules_path = join(dir, "modules.json");
-  if (!is_regular_file(modules_path)) return {};
+  if (!is_regular_file(modules_path)) return Json::array();
   HEARTH_TRY(std::string text, read_text_file(modules_path, kMaxConfigBytes));
   HEARTH_TRY(Json modules, safetensors::parse_json_strict(text, modules_path, 0, 64));
   if (!modules.is_array()) return make_error("{}: must be a JSON list of modules", modules_path);
-  std::optional<std::string> pooling_dir;
-  for (const Json& m : modules) {
+  for (const Json& m : modules)
     if (!m.is_object() || !m.contains("type") || !m["type"].is_string() || !m.contains("path") || !m["path"].is_string())
       return make_error("{}: each module needs string fields 'type' and 'path'", modules_path);
+  return modules;
+}
+
+// EmbeddingGemma's Dense modules after the pooling, as llama.cpp's EmbeddingGemma converter reads
+// them (with --sentence-transformers-dense-modules, which sentence-transformers itself always
+// applies): "2_Dense" is dense_2 and any other dense_3, each its linear.weight and its in/out
+// features.
+Status read_dense_modules(const std::string& dir, MetadataBuilder& md, ModelFile::Parts& parts) {
+  HEARTH_TRY(Json modules, read_modules(dir));
+  for (const Json& m : modules) {
+    if (!m["type"].get<std::string>().ends_with("Dense")) continue;
+    const std::string sub = m["path"].get<std::string>();
+    const std::string where = join(dir, "modules.json");
+    HEARTH_RETURN_IF_ERROR(check_module_path(dir, sub, where));
+    const std::string file = join(join(dir, sub), "model.safetensors");
+    if (!is_regular_file(file)) continue;  // as the converter: no weights, no module
+    const std::string prefix = sub == "2_Dense" ? "dense_2" : "dense_3";
+    HEARTH_TRY(Json conf, read_json(join(join(dir, sub), "config.json"), kMaxConfigBytes));
+    const Fields f(conf, join(join(dir, sub), "config.json"));
+    HEARTH_TRY(uint64_t in, f.req_uint("in_features"));
+    HEARTH_TRY(uint64_t out, f.req_uint("out_features"));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(prefix + "_feat_in"), in, where));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key(prefix + "_feat_out"), out, where));
+    HEARTH_TRY(safetensors::File st, safetensors::File::open(file));
+    const safetensors::TensorInfo* w = st.find("linear.weight");
+    if (w == nullptr) return make_error("{}: no linear.weight", file);
+    HEARTH_TRY(TensorView view, safetensors::to_view(*w, file));
+    if (view.n_dims != 2 || uint64_t(view.ne[0]) != in || uint64_t(view.ne[1]) != out)
+      return make_error("{}: linear.weight must be [{}, {}] (out_features, in_features)", file, out, in);
+    parts.keep_alive.push_back(st.mapping());
+    parts.mappings.push_back(st.mapping());
+    parts.tensors.push_back(ModelTensor{prefix + ".weight", file + ": linear.weight", view});
+  }
+  return {};
+}
+
+Status read_pooling(const std::string& dir, MetadataBuilder* md) {
+  HEARTH_TRY(Json modules, read_modules(dir));
+  std::optional<std::string> pooling_dir;
+  for (const Json& m : modules)
     if (m["type"].get<std::string>().ends_with("Pooling")) {
       pooling_dir = m["path"].get<std::string>();
       break;
     }
-  }
   if (!pooling_dir) return {};
-  // A path inside the folder: no absolute paths and no way up.
-  if (pooling_dir->empty() || pooling_dir->front() == '/' || pooling_dir->find("..") != std::string::npos)
-    return make_error("{}: the pooling module's path '{}' must be a folder inside the model folder", modules_path,
-                      *pooling_dir);
+  HEARTH_RETURN_IF_ERROR(check_module_path(dir, *pooling_dir, join(dir, "modules.json")));
   const std::string config_path = join(join(dir, *pooling_dir), "config.json");
-  {  // no symlink out of the folder either
-    std::error_code ec;
-    const std::filesystem::path root = std::filesystem::weakly_canonical(dir, ec);
-    const std::filesystem::path target = std::filesystem::weakly_canonical(config_path, ec);
-    const std::string r = root.string() + "/";
-    if (ec || target.string().compare(0, r.size(), r) != 0)
-      return make_error("{}: the pooling module's path '{}' must be a folder inside the model folder", modules_path,
-                        *pooling_dir);
-  }
   HEARTH_TRY(Json config, read_json(config_path, kMaxConfigBytes));
   auto flag = [&](const char* key) { return config.contains(key) && config[key].is_boolean() && config[key].get<bool>(); };
   const std::string mode = config.contains("pooling_mode") && config["pooling_mode"].is_string()
@@ -718,7 +764,9 @@ Result<std::vector<float>> read_gemma4_config(const Fields& cfg, uint64_t n_laye
   const Json* params = cfg.get("rope_parameters");
   const Json* full = params && params->is_object() && params->contains("full_attention") ? &(*params)["full_attention"]
                                                                                           : nullptr;
-  if (full == nullptr || !full->is_object() || full->value("rope_type", "") != "proportional")
+  const auto rope_type = full != nullptr && full->is_object() ? full->find("rope_type") : Json::const_iterator{};
+  if (full == nullptr || !full->is_object() || rope_type == full->end() || !rope_type->is_string() ||
+      rope_type->get<std::string>() != "proportional")
     return make_error("{}: rope_parameters.full_attention must have rope_type \"proportional\"", where);
   HEARTH_TRY(std::optional<double> full_factor,
              Fields(*full, where + " rope_parameters.full_attention").opt_float("partial_rotary_factor"));
@@ -950,8 +998,9 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   if (gguf_arch == "phi3") {
     HEARTH_TRY(long_rope, read_phi3_config(hcfg, rope, n_embd, n_head, config_path, md));
   }
-  const bool gemma = gguf_arch == "gemma2" || gguf_arch == "gemma3";
-  if (gemma || gguf_arch == "gemma4")  // Gemma4Model builds on Gemma3Model
+  const bool embedding_gemma = gguf_arch == "gemma-embedding";
+  const bool gemma = gguf_arch == "gemma2" || gguf_arch == "gemma3" || embedding_gemma;
+  if (gemma || gguf_arch == "gemma4")  // Gemma4Model and EmbeddingGemma build on Gemma3Model
     HEARTH_RETURN_IF_ERROR(read_gemma_config(hcfg, gguf_arch != "gemma2", config_path, md));
   const bool bert = gguf_arch == "bert";
   if (bert) {  // BertModel: LayerNorms, attention both ways, the WordPiece vocabulary
@@ -1013,6 +1062,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   ModelFile::Parts parts;
   parts.format = SourceFormat::kHuggingFace;
   parts.path = dir;
+  if (embedding_gemma) HEARTH_RETURN_IF_ERROR(read_dense_modules(dir, md, parts));
   parts.metadata = md.take();
   if (is_regular_file(join(dir, "tokenizer.json")) && !bert) parts.hf_tokenizer_dir = dir;  // BERT's: in metadata
   for (const safetensors::File& shard : folder.shards()) {
@@ -1083,6 +1133,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
         continue;  // the vision and audio towers and their projections are not run (nor converted here)
       }
     }
+    if (embedding_gemma && !name.starts_with("model."))  // Gemma3TextModel: the base model's own names
+      name = "model." + name;
     if (bert) {  // as BertModel.filter_tensors: the "bert." prefix and old LayerNorm names; no pooler or heads
       if (name.starts_with("bert.")) name = name.substr(5);
       if (name.ends_with(".gamma")) name = name.substr(0, name.size() - 6) + ".weight";

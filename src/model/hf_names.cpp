@@ -42,6 +42,9 @@ constexpr std::array kArchs = {
     // BERT encoders (bge, MiniLM, e5; hf_loader.cpp's bert block: the WordPiece vocabulary, pooling
     // from the sentence-transformers modules).
     HfArch{"BertModel", "bert", "bert", false, false},
+    // EmbeddingGemma: Gemma 3's text model as a base model (names without "model."), its Dense
+    // modules from the sentence-transformers folders (hf_loader.cpp).
+    HfArch{"Gemma3TextModel", "gemma3_text", "gemma-embedding", false, false},
 };
 
 constexpr std::array kTable = {

@@ -185,7 +185,8 @@ Status add_qwen35_config(const ModelFile& model, const std::string& where, Json&
 // the window, the soft-caps, the queries' scale (transformers' query_pre_attn_scalar: the head
 // size, which llama.cpp assumes but for the 27B shapes), the windowed layers' rope base.
 void add_gemma_config(const ModelFile& model, Json& config) {
-  const bool gemma3 = model.architecture() == "gemma3";
+  const bool gemma3 = model.architecture() == "gemma3" || model.architecture() == "gemma-embedding";
+  if (model.architecture() == "gemma-embedding") config["use_bidirectional_attention"] = true;
   config["hidden_act"] = "gelu_pytorch_tanh";
   config["hidden_activation"] = "gelu_pytorch_tanh";
   if (auto w = model.get_int(model.arch_key("attention.sliding_window"))) config["sliding_window"] = *w;
@@ -193,7 +194,9 @@ void add_gemma_config(const ModelFile& model, Json& config) {
   for (const char* key : {"attn_logit_softcapping", "final_logit_softcapping"})
     config[key] = model.get_float(model.arch_key(key)) ? Json(tidy_float(*model.get_float(model.arch_key(key))))
                                                         : Json(nullptr);
-  if (config.contains("head_dim")) config["query_pre_attn_scalar"] = config["head_dim"];
+  if (!config.contains("head_dim"))  // Gemma's config.json always states it (Gemma3Model defaults it to 256)
+    config["head_dim"] = config["hidden_size"].get<int64_t>() / config["num_attention_heads"].get<int64_t>();
+  config["query_pre_attn_scalar"] = config["head_dim"];
   if (gemma3) config["rope_local_base_freq"] = tidy_float(model.get_float(model.arch_key("rope.freq_base_swa")).value_or(10000.0));
 }
 
@@ -493,7 +496,8 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   if (model.architecture() == "deepseek2") HEARTH_RETURN_IF_ERROR(add_deepseek_config(model, where, config));
   if (model.architecture() == "qwen35" || model.architecture() == "qwen35moe")
     HEARTH_RETURN_IF_ERROR(add_qwen35_config(model, where, config));
-  if (model.architecture() == "gemma2" || model.architecture() == "gemma3" || model.architecture() == "gemma4")
+  if (model.architecture() == "gemma2" || model.architecture() == "gemma3" || model.architecture() == "gemma4" ||
+      model.architecture() == "gemma-embedding")
     add_gemma_config(model, config);
   if (model.architecture() == "gemma4") HEARTH_RETURN_IF_ERROR(add_gemma4_config(model, where, config));
   if (model.architecture() == "phi3") HEARTH_RETURN_IF_ERROR(add_phi3_config(model, where, config));
@@ -581,10 +585,13 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
       }
       continue;
     }
+    if (t.name == "dense_2.weight" || t.name == "dense_3.weight") continue;  // their own module folders, below
     std::optional<std::string> hf_name = gguf_to_hf_name(t.name, *spec, arch->names());
     if (!hf_name)
       return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}",
                         model.path(), t.name, model.architecture());
+    if (model.architecture() == "gemma-embedding" && hf_name->starts_with("model."))
+      hf_name = hf_name->substr(6);  // Gemma3TextModel is a base model: no "model." prefix
     std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(t.view.type);
     if (!dtype)
       return make_error(
@@ -597,7 +604,8 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
     for (int d = std::max(1, t.view.n_dims) - 1; d >= 0; --d)
       out.shape.push_back(static_cast<uint64_t>(t.view.ne[d]));
 
-    const bool gemma = model.architecture() == "gemma2" || model.architecture() == "gemma3";
+    const bool gemma = model.architecture() == "gemma2" || model.architecture() == "gemma3" ||
+                       model.architecture() == "gemma-embedding";
     if (gemma && t.name.ends_with("norm.weight")) {  // HF keeps w - 1 (its modules compute x * (1 + w))
       if (t.view.type != DType::F32) return make_error("{}: {} is not F32", model.path(), t.name);
       auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<const uint8_t*>(t.view.data),
@@ -658,8 +666,29 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   // reads them back as llama.cpp's converter does).
   if (const std::optional<int64_t> pooling = model.get_int(model.arch_key("pooling_type"));
       pooling && *pooling >= 1 && *pooling <= 3) {
-    const Json modules = Json::array({Json{{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}},
-                                      Json{{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}}});
+    Json modules = Json::array({Json{{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}},
+                                Json{{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}}});
+    // EmbeddingGemma's Dense modules: each a folder with linear.weight [out, in] and its features.
+    for (const auto& [name, sub] : {std::pair{"dense_2.weight", "2_Dense"}, std::pair{"dense_3.weight", "3_Dense"}}) {
+      const ModelTensor* d = model.find_tensor(name);
+      if (d == nullptr) continue;
+      std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(d->view.type);
+      if (!dtype) return make_error("{}: {} is {}; only F32, F16 and BF16 can be written", model.path(), name,
+                                    dtype_name(d->view.type));
+      std::filesystem::create_directories(dir / sub, ec);
+      if (ec) return make_error("{}: cannot create {}: {}", out_dir, sub, ec.message());
+      const Json dense = {{"in_features", d->view.ne[0]}, {"out_features", d->view.ne[1]}, {"bias", false},
+                          {"activation_function", "torch.nn.modules.linear.Identity"}};
+      HEARTH_RETURN_IF_ERROR(write_text((dir / sub / "config.json").string(), dense.dump(2) + "\n"));
+      const TensorView v = d->view;
+      safetensors::TensorToWrite w{"linear.weight", *dtype, {uint64_t(v.ne[1]), uint64_t(v.ne[0])},
+                                   [v](const safetensors::Emit& emit) -> Status {
+                                     return emit({static_cast<const uint8_t*>(v.data), size_t(v.n_bytes)});
+                                   }};
+      HEARTH_RETURN_IF_ERROR(safetensors::write_file((dir / sub / "model.safetensors").string(), {w}, {{"format", "pt"}}));
+      modules.push_back(Json{{"idx", modules.size()}, {"name", std::to_string(modules.size())}, {"path", sub},
+                             {"type", "sentence_transformers.models.Dense"}});
+    }
     HEARTH_RETURN_IF_ERROR(write_text((dir / "modules.json").string(), modules.dump(2) + "\n"));
     std::filesystem::create_directories(dir / "1_Pooling", ec);
     if (ec) return make_error("{}: cannot create 1_Pooling: {}", out_dir, ec.message());

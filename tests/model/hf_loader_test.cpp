@@ -867,5 +867,21 @@ TEST(SafetensorsHfLoader, BertVocabulariesThatLieAreRefused) {
   EXPECT_NE(m.error().message.find("needs its tokenizer.json"), std::string::npos) << m.error().message;
 }
 
+// sentence-transformers module paths stay inside the folder: a pooling or Dense module named by a
+// path that climbs out (or is absolute) is refused, not read.
+TEST(SafetensorsHfLoader, ModulePathsOutsideTheFolderAreRefused) {
+  for (const char* path : {"../outside", "/etc", "a/../../b"}) {
+    fs::path dir = make_llama_folder("modules_escape");
+    write_string(dir / "modules.json",
+                 std::string(R"([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                                 {"idx": 1, "name": "1", "path": ")") + path +
+                     R"(", "type": "sentence_transformers.models.Pooling"}])");
+    auto m = open_hf_folder(dir.string());
+    ASSERT_FALSE(m.ok()) << path;
+    EXPECT_NE(m.error().message.find("must be a folder inside the model folder"), std::string::npos)
+        << m.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace hearth

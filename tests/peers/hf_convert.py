@@ -34,6 +34,25 @@ def convert(llama, hf, out):
     stub.AutoConfig = AutoConfig
     sys.modules["transformers"] = stub
     import torch
+    # Debian packages no python3-safetensors: the converter's safetensors.torch.load_file (EmbeddingGemma's
+    # Dense modules) read with this script's own reader.
+    st, st_torch = types.ModuleType("safetensors"), types.ModuleType("safetensors.torch")
+    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+
+    def load_file(path):
+        header, data = read_safetensors(path)
+        out = {}
+        for name, t in header.items():
+            if name == "__metadata__":
+                continue
+            begin, end = t["data_offsets"]
+            out[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=dtypes[t["dtype"]]).reshape(t["shape"])
+        return out
+
+    st_torch.load_file = load_file
+    st.torch = st_torch
+    sys.modules.setdefault("safetensors", st)
+    sys.modules.setdefault("safetensors.torch", st_torch)
     # Debian's torch 1.13 predates dtypes the converter names in its tables.
     for name in ["float8_e4m3fn", "float8_e5m2", "float8_e8m0fnu", "float4_e2m1fn_x2", "uint16", "uint32", "uint64"]:
         if not hasattr(torch, name):
@@ -57,7 +76,9 @@ def convert(llama, hf, out):
     cls.set_vocab = lambda self: None
     if getattr(cls, "supports_mtp_export", False):
         cls.no_mtp = True  # --no-nextn: these folders have no multi-token-prediction layers
-    model = cls(pathlib.Path(hf), gguf.LlamaFileType.ALL_F32, pathlib.Path(out), eager=True)
+    # Dense modules after the pooling (EmbeddingGemma): converted, as sentence-transformers applies them.
+    model = cls(pathlib.Path(hf), gguf.LlamaFileType.ALL_F32, pathlib.Path(out), eager=True,
+                sentence_transformers_dense_modules=True)
     with torch.inference_mode():
         model.write()
 

@@ -35,7 +35,9 @@ function compare(a, b) {
 const CONVERTER_ONLY = new Set(["attention.key_length", "attention.value_length", "attention.recurrent_layers"]);
 const FILE_ONLY = new Set(["vocab_size", "rope.dimension_count"]);
 // Gemma2Model writes no rope base; llama.cpp's default (10000) is the one the model file states.
-const FILE_ONLY_OF = { "gemma-2-2b-tiny": new Set(["rope.freq_base"]) };
+// EmbeddingGemma's attention goes both ways by its architecture, whatever attention.causal says,
+// and its converter does not write the key the model file states.
+const FILE_ONLY_OF = { "gemma-2-2b-tiny": new Set(["rope.freq_base"]), "embeddinggemma-tiny": new Set(["attention.causal"]) };
 // Phi3MiniModel writes the original context and the window (0: none) that the model file leaves out.
 const CONVERTER_ONLY_OF = { "phi-3-mini-tiny": new Set(["rope.scaling.original_context_length", "attention.sliding_window"]) };
 // The converter writes Qwen3.5-MoE's shared-expert gate as the [1, n_embd] linear layer it is;
@@ -67,10 +69,13 @@ const CASES = [
   // BERT (bge-small-tiny over bge's WordPiece vocabulary from llama.cpp's bundle): BertModel's
   // names, the sentence-transformers pooling; the vocabulary is checked by the embeddings below.
   ["bge-small-tiny", false],
+  // EmbeddingGemma (Gemma3TextModel: a base model's names, norms as w - 1, attention both ways, its
+  // Dense modules in 2_Dense and 3_Dense).
+  ["embeddinggemma-tiny", false],
 ];
 // Presets whose vocabulary is llama.cpp's bundled one, not shared/'s, and encoders (no logits).
 const BUNDLE_VOCAB = new Set(["bge-small-tiny"]);
-const ENCODERS = new Set(["bge-small-tiny"]);
+const ENCODERS = new Set(["bge-small-tiny", "embeddinggemma-tiny"]);
 
 for (const [preset, fused] of CASES) {
   test(`HF folder matches llama.cpp's converter: ${preset}${fused ? " (fused experts)" : ""}`, () => {
@@ -113,10 +118,11 @@ for (const [preset, fused] of CASES) {
     // 3. The same logits (an encoder: embeddings, of texts, so its vocabulary too) from the folder
     // as from the file.
     const tokens = "9707 11 1879 0 576 374 264 1273 13 220 16 17 18 198 8420 374";
-    const out = (m, file) => ENCODERS.has(preset)
-      ? hearth("embed", "-m", m, "-p", "Hello world, naïve tokenization: don't stop.", "-p", "日本語 ünïcödé",
-               "-o", file)
-      : hearth("logits", "-m", m, "--tokens", tokens, "-o", file);
+    const out = (m, file) => !ENCODERS.has(preset) ? hearth("logits", "-m", m, "--tokens", tokens, "-o", file)
+      : BUNDLE_VOCAB.has(preset)  // bge's folder carries its WordPiece vocabulary: texts
+        ? hearth("embed", "-m", m, "-p", "Hello world, naïve tokenization: don't stop.", "-p", "日本語 ünïcödé",
+                 "-o", file)
+        : hearth("embed", "-m", m, "--tokens", tokens, "-o", file);
     out(model, `${stem}.file.f32`);
     out(folder, `${stem}.folder.f32`);
     assert.ok(fs.readFileSync(`${stem}.file.f32`).equals(fs.readFileSync(`${stem}.folder.f32`)),

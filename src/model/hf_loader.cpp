@@ -479,6 +479,22 @@ Result<DeepSeekShape> read_deepseek_config(const Fields& cfg, const RopeConfig& 
   return shape;
 }
 
+// config.json's layer_types as one flag per layer: whether each is of kind `flagged`
+// ("linear_attention": Qwen3.5's recurrent layers; "sliding_attention": Gemma 4's windowed ones),
+// every other entry being "full_attention".
+Result<gguf::Array> layer_type_flags(const Json* types, uint64_t n_layer, std::string_view flagged,
+                                     const std::string& where) {
+  if (types == nullptr || !types->is_array() || types->size() != n_layer)
+    return make_error("{}: layer_types must be a list of num_hidden_layers ({}) entries", where, n_layer);
+  gguf::Array flags{gguf::ValueType::BOOL, {}};
+  for (const Json& t : *types) {
+    if (!t.is_string() || (t != flagged && t != "full_attention"))
+      return make_error("{}: layer_types entries must be \"{}\" or \"full_attention\"", where, flagged);
+    flags.items.push_back(gguf::Value{t == flagged});
+  }
+  return flags;
+}
+
 // Qwen3.5 (dense and MoE) as llama.cpp's Qwen3NextModel / Qwen3_5 converters write it: the Gated
 // DeltaNet sizes, which layers are recurrent (layer_types, else every full_attention_interval-th
 // attends), the rotated part of each head, the M-RoPE sections, the shared expert's width.
@@ -504,14 +520,7 @@ Result<Qwen35Heads> read_qwen35_config(const Fields& cfg, const RopeConfig& rope
   HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.time_step_rank"), n_v, where));
   HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("ssm.inner_size"), head_v * n_v, where));
   if (const Json* types = cfg.get("layer_types")) {
-    if (!types->is_array() || types->size() != n_layer)
-      return make_error("{}: layer_types must be a list of num_hidden_layers ({}) entries", where, n_layer);
-    gguf::Array flags{gguf::ValueType::BOOL, {}};
-    for (const Json& t : *types) {
-      if (!t.is_string() || (t != "linear_attention" && t != "full_attention"))
-        return make_error("{}: layer_types entries must be \"linear_attention\" or \"full_attention\"", where);
-      flags.items.push_back(gguf::Value{t == "linear_attention"});
-    }
+    HEARTH_TRY(gguf::Array flags, layer_type_flags(types, n_layer, "linear_attention", where));
     md.array(md.arch_key("attention.recurrent_layers"), std::move(flags));
   }
   HEARTH_TRY(const std::optional<uint64_t> interval, cfg.opt_uint("full_attention_interval"));
@@ -716,15 +725,7 @@ Result<std::vector<float>> read_gemma4_config(const Fields& cfg, uint64_t n_laye
   const Json* experts = cfg.get("num_experts");
   if (experts != nullptr && !experts->is_null() && !(experts->is_number() && experts->get<double>() == 0))
     return make_error("{}: Gemma 4's Mixture-of-Experts folders (26B-A4B) are not supported yet; use its GGUF", where);
-  const Json* types = cfg.get("layer_types");
-  if (types == nullptr || !types->is_array() || types->size() != n_layer)
-    return make_error("{}: layer_types must list the {} layers' attention", where, n_layer);
-  gguf::Array windowed{gguf::ValueType::BOOL, {}};
-  for (const Json& t : *types) {
-    if (!t.is_string() || (t != "sliding_attention" && t != "full_attention"))
-      return make_error("{}: layer_types entries must be \"sliding_attention\" or \"full_attention\"", where);
-    windowed.items.push_back(gguf::Value{t == "sliding_attention"});
-  }
+  HEARTH_TRY(gguf::Array windowed, layer_type_flags(cfg.get("layer_types"), n_layer, "sliding_attention", where));
   std::vector<bool> swa;
   for (const gguf::Value& f : windowed.items) swa.push_back(*f.as_bool());
   md.array(md.arch_key("attention.sliding_window_pattern"), std::move(windowed));

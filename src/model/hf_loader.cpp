@@ -249,15 +249,15 @@ Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, Metadat
   const std::string config_path = join(dir, "tokenizer_config.json");
   if (!is_regular_file(config_path)) return {};
   HEARTH_TRY(Json tc, read_json(config_path, kMaxTokenizerConfigBytes));
-  for (const auto& [field, key] : {std::pair{"unk_token", "unknown"}, std::pair{"sep_token", "seperator"},
-                                   std::pair{"pad_token", "padding"}, std::pair{"cls_token", "cls"},
-                                   std::pair{"mask_token", "mask"}}) {
+  for (const HfSpecialToken& special : hf_special_token_table()) {
+    const std::string field(special.hf);
     const Json* v = tc.contains(field) ? &tc[field] : nullptr;
     if (v != nullptr && v->is_object() && v->contains("content")) v = &(*v)["content"];
     if (v == nullptr || !v->is_string()) continue;
     const auto it = vocab->find(v->get<std::string>());
     if (it != vocab->end())
-      HEARTH_RETURN_IF_ERROR(md.u32(fmt::format("tokenizer.ggml.{}_token_id", key), it->get<uint64_t>(), config_path));
+      HEARTH_RETURN_IF_ERROR(
+          md.u32(fmt::format("tokenizer.ggml.{}_token_id", special.gguf), it->get<uint64_t>(), config_path));
   }
   return {};
 }
@@ -784,6 +784,19 @@ Result<std::vector<float>> read_gemma4_config(const Fields& cfg, uint64_t n_laye
   return freqs;
 }
 
+// A 1-D F32 tensor the converter computes from config.json (rope factors), owned by the model.
+void add_f32_tensor(ModelFile::Parts& parts, std::string name, std::string source, std::vector<float> values) {
+  auto owned = std::make_shared<std::vector<float>>(std::move(values));
+  TensorView view;
+  view.type = DType::F32;
+  view.n_dims = 1;
+  view.ne[0] = static_cast<int64_t>(owned->size());
+  view.data = owned->data();
+  view.n_bytes = owned->size() * sizeof(float);
+  parts.tensors.push_back(ModelTensor{std::move(name), std::move(source), view});
+  parts.keep_alive.push_back(std::move(owned));
+}
+
 // A Gemma norm as the converter writes it: HF keeps w - 1 (the modules compute x * (1 + w)).
 Status gemma_norm(TensorView& view, const std::string& where, ModelFile::Parts& parts) {
   const DType source = view.type;
@@ -1082,34 +1095,20 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     if (rope_dim == 0 || rope_dim % 2 != 0)
       return make_error("{}: head dimension {} must be even for llama3 rope scaling", config_path,
                         rope_dim);
-    auto factors = std::make_shared<std::vector<float>>(llama3_rope_factors(
-        rope.theta.value_or(10000.0), static_cast<int64_t>(rope_dim), factor.value_or(8.0),
-        low.value_or(1.0), high.value_or(4.0), static_cast<double>(orig.value_or(8192))));
-    TensorView view;
-    view.type = DType::F32;
-    view.n_dims = 1;
-    view.ne[0] = static_cast<int64_t>(factors->size());
-    view.data = factors->data();
-    view.n_bytes = factors->size() * sizeof(float);
-    parts.tensors.push_back(
-        ModelTensor{"rope_freqs.weight", "(config.json rope_scaling llama3)", view});
-    parts.keep_alive.push_back(std::move(factors));
+    add_f32_tensor(parts, "rope_freqs.weight", "(config.json rope_scaling llama3)",
+                   llama3_rope_factors(rope.theta.value_or(10000.0), static_cast<int64_t>(rope_dim),
+                                       factor.value_or(8.0), low.value_or(1.0), high.value_or(4.0),
+                                       static_cast<double>(orig.value_or(8192))));
   }
-
-  for (auto& [name, factors] : {std::pair{"rope_factors_long.weight", &long_rope.long_factors},
-                                std::pair{"rope_factors_short.weight", &long_rope.short_factors},
-                                std::pair{"rope_freqs.weight", &gemma4_rope_freqs}}) {
-    if (factors->empty()) continue;
-    auto values = std::make_shared<std::vector<float>>(std::move(*factors));
-    TensorView view;
-    view.type = DType::F32;
-    view.n_dims = 1;
-    view.ne[0] = static_cast<int64_t>(values->size());
-    view.data = values->data();
-    view.n_bytes = values->size() * sizeof(float);
-    parts.tensors.push_back(ModelTensor{name, "(config.json rope_scaling long/short_factor)", view});
-    parts.keep_alive.push_back(std::move(values));
+  if (!long_rope.long_factors.empty()) {
+    add_f32_tensor(parts, "rope_factors_long.weight", "(config.json rope_scaling long_factor)",
+                   std::move(long_rope.long_factors));
+    add_f32_tensor(parts, "rope_factors_short.weight", "(config.json rope_scaling short_factor)",
+                   std::move(long_rope.short_factors));
   }
+  if (!gemma4_rope_freqs.empty())
+    add_f32_tensor(parts, "rope_freqs.weight", "(config.json rope_parameters.full_attention)",
+                   std::move(gemma4_rope_freqs));
 
   const bool tie = tied.value_or(false);
   // Expert slices by stacked GGUF name, collected and stacked after the loop.

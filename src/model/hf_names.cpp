@@ -184,6 +184,12 @@ constexpr std::array kYarnKeys = {
     HfKey{"rope.scaling.yarn_beta_slow", "beta_slow", true},
 };
 
+constexpr std::array kSpecialTokens = {
+    HfSpecialToken{"unk_token", "unknown"}, HfSpecialToken{"sep_token", "seperator"},
+    HfSpecialToken{"pad_token", "padding"}, HfSpecialToken{"cls_token", "cls"},
+    HfSpecialToken{"mask_token", "mask"},
+};
+
 constexpr std::string_view kLayer = "{i}";
 constexpr size_t kMaxLayerDigits = 6;
 
@@ -242,6 +248,7 @@ std::optional<std::pair<Slot, std::string_view>> gguf_slot(const ArchSpec& arch,
 std::span<const HfArch> hf_arch_table() { return kArchs; }
 
 std::span<const HfKey> hf_key_table() { return kKeys; }
+std::span<const HfSpecialToken> hf_special_token_table() { return kSpecialTokens; }
 std::span<const HfKey> hf_yarn_key_table() { return kYarnKeys; }
 
 const char* hf_key(std::string_view gguf) {

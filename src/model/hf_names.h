@@ -97,6 +97,15 @@ const char* hf_key(std::string_view gguf);
 // Inside rope_scaling for YaRN: GGUF key -> config.json key (all floats).
 std::span<const HfKey> hf_yarn_key_table();
 
+// The special tokens llama.cpp's SpecialVocab carries from tokenizer_config.json: the field there
+// ("cls_token") and the GGUF key's stem (tokenizer.ggml.{gguf}_token_id; llama.cpp spells
+// "seperator" so).
+struct HfSpecialToken {
+  std::string_view hf;
+  std::string_view gguf;
+};
+std::span<const HfSpecialToken> hf_special_token_table();
+
 // HF tensors that carry no weights and that llama.cpp's converter drops (rotary inv_freq buffers).
 bool hf_name_is_ignored(std::string_view hf_name);
 

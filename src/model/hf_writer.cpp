@@ -311,11 +311,10 @@ Status write_wordpiece_tokenizer(const ModelFile& model, const std::filesystem::
                 {"max_input_chars_per_word", 100}, {"vocab", std::move(vocab)}}}};
   HEARTH_RETURN_IF_ERROR(write_text((dir / "tokenizer.json").string(), tok.dump(2) + "\n"));
   Json tc = Json::object();
-  for (const auto& [field, key] : {std::pair{"unk_token", "unknown"}, std::pair{"sep_token", "seperator"},
-                                   std::pair{"pad_token", "padding"}, std::pair{"cls_token", "cls"},
-                                   std::pair{"mask_token", "mask"}})
-    if (auto id = model.get_int(fmt::format("tokenizer.ggml.{}_token_id", key)); id && *id >= 0 && size_t(*id) < items.size())
-      tc[field] = items[size_t(*id)].as_string() ? *items[size_t(*id)].as_string() : "";
+  for (const HfSpecialToken& special : hf_special_token_table())
+    if (auto id = model.get_int(fmt::format("tokenizer.ggml.{}_token_id", special.gguf));
+        id && *id >= 0 && size_t(*id) < items.size())
+      tc[std::string(special.hf)] = items[size_t(*id)].as_string() ? *items[size_t(*id)].as_string() : "";
   tc["tokenizer_class"] = "BertTokenizer";
   tc["do_lower_case"] = true;
   return write_text((dir / "tokenizer_config.json").string(), tc.dump(2) + "\n");

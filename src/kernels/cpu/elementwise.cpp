@@ -292,14 +292,12 @@ void matmul_f32_lanes16(const float* w, int64_t rows, int64_t k, const float* x,
   float (*dot)(const float*, const float*, int64_t) = ref::dot_f32_lanes16;
 #if defined(__x86_64__) || defined(__i386__)
   if (k % 16 == 0) {  // whole vectors; other widths (no released router has them) take ref's path
+    if (has_avx512() && n_tokens >= 4) return matmul_lanes16_avx512(w, rows, k, x, n_tokens, y, ys);
     if (has_avx512())
       dot = dot_lanes16_avx512;
     else if (has_avx2())
       dot = dot_lanes16_avx2;
   }
-#endif
-#if defined(__x86_64__) || defined(__i386__)
-  if (k % 16 == 0 && n_tokens >= 4 && has_avx512()) return matmul_lanes16_avx512(w, rows, k, x, n_tokens, y, ys);
 #endif
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t r = 0; r < rows; ++r) y[t * ys + r] = dot(w + r * k, x + t * k, k);

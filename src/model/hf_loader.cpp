@@ -18,6 +18,7 @@
 #include "model/hf_names.h"
 #include "model/hf_qwen35.h"
 #include "model/mla_split.h"
+#include "model/rerank.h"
 #include "model/model_file.h"
 #include "safetensors/json_strict.h"
 #include "safetensors/safetensors.h"
@@ -200,7 +201,10 @@ Result<RopeConfig> read_rope(const Json& config, const Fields& fields) {
 // tokens in phantom-space form (a word's first piece gets U+2581, a "##" continuation loses its
 // "##"), added special tokens as control tokens (other added ones user-defined), the special
 // tokens' ids from tokenizer_config.json as SpecialVocab reads them, and the token-type count.
-Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, MetadataBuilder& md) {
+// A config.json vocab_size beyond the tokenizer's (nomic pads its embeddings to a multiple of 64)
+// is filled with unused "[PAD{id}]" tokens, as the converter's get_vocab_base does.
+Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, std::optional<uint64_t> n_vocab,
+                            MetadataBuilder& md) {
   const std::string path = join(dir, "tokenizer.json");
   if (!is_regular_file(path)) return make_error("{}: a BERT folder needs its tokenizer.json (WordPiece)", dir);
   HEARTH_TRY(Json tok, read_json(path, kMaxTokenizerConfigBytes));
@@ -214,14 +218,22 @@ Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, Metadat
   const Json* vocab = model->contains("vocab") ? &(*model)["vocab"] : nullptr;
   if (vocab == nullptr || !vocab->is_object() || vocab->empty() || vocab->size() > (size_t{1} << 22))
     return make_error("{}: model.vocab must be an object of 1..{} tokens", path, size_t{1} << 22);
-  std::vector<std::string> tokens(vocab->size());
-  std::vector<int32_t> types(vocab->size(), 1);  // 1: normal
+  if (n_vocab && (*n_vocab < vocab->size() || *n_vocab > (size_t{1} << 22)))
+    return make_error("{}: vocab_size {} must hold the tokenizer's {} tokens (and at most {})", join(dir, "config.json"),
+                      *n_vocab, vocab->size(), size_t{1} << 22);
+  const size_t n_tokens = n_vocab.value_or(vocab->size());
+  std::vector<std::string> tokens(n_tokens);
+  std::vector<int32_t> types(n_tokens, 1);  // 1: normal
   std::vector<bool> seen(vocab->size(), false);
   for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-    if (!it->is_number_unsigned() || it->get<uint64_t>() >= tokens.size() || seen[it->get<uint64_t>()])
-      return make_error("{}: model.vocab ids must be 0..{}, each once ('{}')", path, tokens.size() - 1, it.key());
+    if (!it->is_number_unsigned() || it->get<uint64_t>() >= seen.size() || seen[it->get<uint64_t>()])
+      return make_error("{}: model.vocab ids must be 0..{}, each once ('{}')", path, seen.size() - 1, it.key());
     seen[it->get<uint64_t>()] = true;
     tokens[it->get<uint64_t>()] = it.key();
+  }
+  for (size_t i = vocab->size(); i < n_tokens; ++i) {
+    tokens[i] = fmt::format("[PAD{}]", i);
+    types[i] = 5;  // unused
   }
   if (const Json* added = tok.contains("added_tokens") ? &tok["added_tokens"] : nullptr; added && added->is_array())
     for (const Json& a : *added) {
@@ -872,6 +884,139 @@ Status qwen35_fused_experts(std::string_view name, uint64_t layer, uint64_t n_ex
   return {};
 }
 
+// nomic-bert's config.json (NomicBertModel) speaks GPT-2's names: each is copied to the name
+// the rest of the loader reads where that is absent, as the converter's find_hparam accepts both.
+// Its context is the trained one, not n_positions (8192 for v1/v1.5, trained at 2048), by the
+// converter's rule; the settings the converter asserts (hearth runs nothing else) are checked.
+Status read_nomic_config(Json& config, const std::string& where) {
+  const Fields f(config, where);
+  HEARTH_TRY(std::optional<uint64_t> moe_every, f.opt_uint("moe_every_n_layers"));
+  if (moe_every && *moe_every != 0)
+    return make_error("{}: nomic-bert-moe (moe_every_n_layers) is not supported", where);
+  const auto expect = [&](const char* key, const Json& want) -> Status {
+    const Json* v = f.get(key);
+    if (v != nullptr && *v != want)
+      return make_error("{}: field '{}' is {}; only {} is supported for nomic-bert", where, key, v->dump().substr(0, 40),
+                        want.dump());
+    return {};
+  };
+  HEARTH_RETURN_IF_ERROR(expect("activation_function", "swiglu"));
+  HEARTH_RETURN_IF_ERROR(expect("causal", false));
+  HEARTH_RETURN_IF_ERROR(expect("qkv_proj_bias", false));
+  HEARTH_RETURN_IF_ERROR(expect("mlp_fc1_bias", false));
+  HEARTH_RETURN_IF_ERROR(expect("mlp_fc2_bias", false));
+  HEARTH_RETURN_IF_ERROR(expect("prenorm", false));
+  HEARTH_RETURN_IF_ERROR(expect("rotary_emb_fraction", 1.0));
+  HEARTH_RETURN_IF_ERROR(expect("rotary_emb_interleaved", false));
+  if (const Json* scale = f.get("rotary_emb_scale_base"))
+    return make_error("{}: rotary_emb_scale_base {} (xPos) is not supported", where, scale->dump().substr(0, 40));
+  HEARTH_TRY(std::optional<uint64_t> n_positions, f.opt_uint("n_positions"));
+  HEARTH_TRY(std::optional<uint64_t> trained, f.opt_uint("max_trained_positions"));
+  if (n_positions && !config.contains("max_position_embeddings")) {
+    const uint64_t mtp = trained.value_or(2048);
+    if (*n_positions == 8192 && mtp == 2048) config["max_position_embeddings"] = 2048;
+    else if (*n_positions == 2048 && mtp == 2048) config["max_position_embeddings"] = 512;
+    else
+      return make_error("{}: n_positions {} with max_trained_positions {} is not a known nomic-bert (8192/2048)",
+                        where, *n_positions, mtp);
+  }
+  for (const auto& [hf, gpt2] : {std::pair{"hidden_size", "n_embd"}, std::pair{"num_hidden_layers", "n_layer"},
+                                 std::pair{"num_attention_heads", "n_head"}, std::pair{"intermediate_size", "n_inner"},
+                                 std::pair{"layer_norm_eps", "layer_norm_epsilon"}, std::pair{"rope_theta", "rotary_emb_base"}})
+    if (!config.contains(hf) && config.contains(gpt2)) config[hf] = config[gpt2];
+  return {};
+}
+
+// A BERT cross-encoder's one label (transformers' id2label; llama.cpp's converter writes it as
+// classifier.output_labels). More labels make a classifier, whose relevance score is undefined.
+Status read_cross_encoder_labels(const Fields& cfg, MetadataBuilder& md) {
+  std::string label = "LABEL_0";
+  HEARTH_TRY(std::optional<uint64_t> num_labels, cfg.opt_uint("num_labels"));
+  const Json* id2label = cfg.get("id2label");
+  if (id2label != nullptr) {
+    if (!id2label->is_object() || id2label->size() != 1 || !id2label->begin()->is_string() ||
+        id2label->begin().key() != "0")
+      return make_error("{}: id2label must be one label {{\"0\": name}}: a cross-encoder scores with one logit "
+                        "(classifiers of more labels are not rerankers)", cfg.where());
+    label = id2label->begin()->get<std::string>();
+  } else if (num_labels && *num_labels != 1) {
+    return make_error("{}: num_labels {}: a cross-encoder scores with one logit (classifiers of more labels are "
+                      "not rerankers)", cfg.where(), *num_labels);
+  }
+  md.array(md.arch_key("classifier.output_labels"), gguf::Array{gguf::ValueType::STRING, {gguf::Value{label}}});
+  return md.u32(md.arch_key("pooling_type"), static_cast<uint32_t>(Pooling::kRank), cfg.where());
+}
+
+// Whether a Qwen3 folder is a Qwen3-Reranker, by llama.cpp's converter's rule (Qwen3Model.
+// _is_qwen3_reranker): its README's title, or a name (the folder's, _name_or_path) that says so.
+Result<bool> is_qwen3_reranker(const std::string& dir, const Fields& cfg) {
+  const auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return s;
+  };
+  const std::string readme = join(dir, "README.md");
+  if (is_regular_file(readme)) {
+    HEARTH_TRY(std::string text, read_text_file(readme, kMaxConfigBytes));
+    text = lower(std::move(text));
+    if (text.find("# qwen3-reranker") != std::string::npos || text.find("# qwen3-vl-reranker") != std::string::npos)
+      return true;
+  }
+  HEARTH_TRY(std::optional<std::string> name_or_path, cfg.opt_string("_name_or_path"));
+  for (const std::string& hint : {base_name(dir), name_or_path.value_or("")})
+    if (const std::string h = lower(hint);
+        h.find("qwen3-reranker") != std::string::npos || h.find("qwen3-vl-reranker") != std::string::npos)
+      return true;
+  return false;
+}
+
+// The ids of a Qwen3-Reranker's class tokens ("yes", "no") in its tokenizer.json, as the
+// converter's AutoTokenizer.convert_tokens_to_ids finds them (the vocabulary, then added tokens).
+Result<std::vector<uint64_t>> qwen3_rerank_class_ids(const std::string& dir) {
+  const std::string path = join(dir, "tokenizer.json");
+  if (!is_regular_file(path))
+    return make_error("{}: a Qwen3-Reranker folder needs its tokenizer.json (the ids of its class tokens)", dir);
+  HEARTH_TRY(Json tok, read_json(path, kMaxTokenizerConfigBytes));
+  std::vector<uint64_t> ids;
+  for (std::string_view want : kQwen3RerankClasses) {
+    std::optional<uint64_t> id;
+    const std::string key(want);
+    if (tok.contains("model") && tok["model"].is_object() && tok["model"].contains("vocab") &&
+        tok["model"]["vocab"].is_object()) {
+      const Json& vocab = tok["model"]["vocab"];
+      if (auto it = vocab.find(key); it != vocab.end() && it->is_number_unsigned()) id = it->get<uint64_t>();
+    }
+    if (!id && tok.contains("added_tokens") && tok["added_tokens"].is_array())
+      for (const Json& a : tok["added_tokens"])
+        if (a.is_object() && a.value("content", Json()) == key && a.contains("id") && a["id"].is_number_unsigned())
+          id = a["id"].get<uint64_t>();
+    if (!id) return make_error("{}: the reranker's class token '{}' is not in the vocabulary", path, key);
+    ids.push_back(*id);
+  }
+  return ids;
+}
+
+// cls.output of a Qwen3-Reranker: the LM head's rows of its class tokens, stacked in class order
+// (the converter's _get_cls_out_tensor), copied as bytes so any float type stays as it is.
+Result<TensorView> rerank_head_rows(const TensorView& head, const std::vector<uint64_t>& rows, const std::string& where,
+                                    ModelFile::Parts& parts) {
+  if (head.n_dims != 2 || head.ne[1] <= 0 || head.n_bytes % static_cast<uint64_t>(head.ne[1]) != 0)
+    return make_error("{}: the LM head must be a [vocab, hidden] matrix", where);
+  const uint64_t row_bytes = head.n_bytes / static_cast<uint64_t>(head.ne[1]);
+  auto buffer = std::make_shared<std::vector<uint8_t>>(rows.size() * row_bytes);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] >= static_cast<uint64_t>(head.ne[1]))
+      return make_error("{}: class token id {} is beyond the LM head's {} rows", where, rows[i], head.ne[1]);
+    std::memcpy(buffer->data() + i * row_bytes, static_cast<const uint8_t*>(head.data) + rows[i] * row_bytes,
+                row_bytes);
+  }
+  TensorView view = head;
+  view.ne[1] = static_cast<int64_t>(rows.size());
+  view.n_bytes = buffer->size();
+  view.data = buffer->data();
+  parts.keep_alive.push_back(std::move(buffer));
+  return view;
+}
+
 // The layer of an HF tensor "model.layers.N.*", if it is one.
 std::optional<uint64_t> hf_layer_of(std::string_view name) {
   constexpr std::string_view kPrefix = "model.layers.";
@@ -910,6 +1055,10 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   const std::string gguf_arch(arch->gguf_arch);
   const ArchSpec* spec = find_arch(gguf_arch);
   HEARTH_CHECK(spec != nullptr, "the HF table names an architecture the slot tables lack");
+  // Other classification heads would be read as their base model by model_type, head dropped.
+  if (hf_class.ends_with("ForSequenceClassification") && hf_class != "BertForSequenceClassification")
+    return make_error("{}: {} is not supported (of the classifier checkpoints, BERT cross-encoders are; "
+                      "Qwen3-Reranker is read as the Qwen3ForCausalLM it is released as)", config_path, hf_class);
   // A multimodal checkpoint keeps the text model's hyperparameters in text_config; the converter
   // lays them over the top level, and so do we (the top level still answers what text_config
   // leaves out).
@@ -918,6 +1067,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     if (!text->is_object()) return make_error("{}: field 'text_config' must be an object", config_path);
     for (auto it = text->begin(); it != text->end(); ++it) merged_config[it.key()] = it.value();
   }
+  const bool nomic = gguf_arch == "nomic-bert";
+  if (nomic) HEARTH_RETURN_IF_ERROR(read_nomic_config(merged_config, config_path));
   const Fields hcfg(merged_config, config_path);
 
   // Hyperparameters, under the keys llama.cpp's TextModel/LlamaModel.set_gguf_parameters write.
@@ -1017,15 +1168,16 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   if (gemma || gguf_arch == "gemma4")  // Gemma4Model and EmbeddingGemma build on Gemma3Model
     HEARTH_RETURN_IF_ERROR(read_gemma_config(hcfg, gguf_arch != "gemma2", config_path, md));
   const bool bert = gguf_arch == "bert";
-  if (bert) {  // BertModel: LayerNorms, attention both ways, the WordPiece vocabulary
+  const bool cross_encoder = hf_class == "BertForSequenceClassification";
+  if (bert || nomic) {  // BertModel, NomicBertModel: LayerNorms, attention both ways, WordPiece
     HEARTH_TRY(std::optional<double> eps, hcfg.opt_float("layer_norm_eps"));
     if (!eps) return make_error("{}: missing required field 'layer_norm_eps'", config_path);
     md.f32(md.arch_key("attention.layer_norm_epsilon"), *eps);
     md.boolean(md.arch_key("attention.causal"), false);
     HEARTH_TRY(std::optional<uint64_t> type_vocab, hcfg.opt_uint("type_vocab_size"));
-    HEARTH_RETURN_IF_ERROR(read_wordpiece_vocab(dir, type_vocab.value_or(1), md));
+    HEARTH_RETURN_IF_ERROR(read_wordpiece_vocab(dir, type_vocab.value_or(1), n_vocab, md));
     HEARTH_TRY(std::optional<std::string> act, hcfg.opt_string("hidden_act"));
-    if (act && *act != "gelu")
+    if (bert && act && *act != "gelu")
       return make_error("{}: hidden_act '{}' is not supported for BERT (gelu is)", config_path, *act);
   }
   std::vector<float> gemma4_rope_freqs;
@@ -1068,6 +1220,21 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   if (eos) HEARTH_RETURN_IF_ERROR(md.u32("tokenizer.ggml.eos_token_id", *eos, config_path));
   HEARTH_RETURN_IF_ERROR(read_chat_template(dir, &md));
   HEARTH_RETURN_IF_ERROR(read_pooling(dir, &md));
+  // Rerankers (rerank.h): pooling "rank" and the head's classes, over any pooling module.
+  if (cross_encoder) HEARTH_RETURN_IF_ERROR(read_cross_encoder_labels(hcfg, md));
+  bool qwen3_reranker = false;
+  std::vector<uint64_t> rerank_rows;
+  if (gguf_arch == "qwen3") {
+    HEARTH_TRY(qwen3_reranker, is_qwen3_reranker(dir, hcfg));
+  }
+  if (qwen3_reranker) {
+    HEARTH_TRY(rerank_rows, qwen3_rerank_class_ids(dir));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("pooling_type"), static_cast<uint32_t>(Pooling::kRank), config_path));
+    gguf::Array labels{gguf::ValueType::STRING, {}};
+    for (std::string_view c : kQwen3RerankClasses) labels.items.push_back(gguf::Value{std::string(c)});
+    md.array(md.arch_key("classifier.output_labels"), std::move(labels));
+    md.string("tokenizer.chat_template.rerank", std::string(kQwen3RerankTemplate));
+  }
 
   // Tensors.
   HEARTH_TRY(safetensors::Folder folder, safetensors::Folder::open(dir));
@@ -1078,7 +1245,7 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   parts.path = dir;
   if (embedding_gemma) HEARTH_RETURN_IF_ERROR(read_dense_modules(dir, md, parts));
   parts.metadata = md.take();
-  if (is_regular_file(join(dir, "tokenizer.json")) && !bert) parts.hf_tokenizer_dir = dir;  // BERT's: in metadata
+  if (is_regular_file(join(dir, "tokenizer.json")) && !bert && !nomic) parts.hf_tokenizer_dir = dir;  // WordPiece: in metadata
   for (const safetensors::File& shard : folder.shards()) {
     parts.keep_alive.push_back(shard.mapping());
     parts.mappings.push_back(shard.mapping());
@@ -1135,12 +1302,13 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     }
     if (embedding_gemma && !name.starts_with("model."))  // Gemma3TextModel: the base model's own names
       name = "model." + name;
-    if (bert) {  // as BertModel.filter_tensors: the "bert." prefix and old LayerNorm names; no pooler or heads
+    if (bert) {  // as BertModel.filter_tensors: the "bert." prefix and old LayerNorm names; no MLM heads,
+                 // and no pooler but a cross-encoder's (its head's first layer; hf_names.cpp)
       if (name.starts_with("bert.")) name = name.substr(5);
       if (name.ends_with(".gamma")) name = name.substr(0, name.size() - 6) + ".weight";
       if (name.ends_with(".beta")) name = name.substr(0, name.size() - 5) + ".bias";
-      if (name == "embeddings.position_ids" || name.starts_with("pooler.") || name.starts_with("cls.predictions") ||
-          name.starts_with("cls.seq_relationship"))
+      if (name == "embeddings.position_ids" || (name.starts_with("pooler.") && !cross_encoder) ||
+          name.starts_with("cls.predictions") || name.starts_with("cls.seq_relationship"))
         continue;
     }
     if (qwen35) {
@@ -1188,6 +1356,12 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
     if (!gguf_name)
       return make_error("{}: tensor '{}' has no GGUF name for architecture {}", shard_name,
                         info.name, gguf_arch);
+    if (qwen3_reranker && *gguf_name == (tie ? "token_embd.weight" : "output.weight")) {
+      HEARTH_TRY(TensorView head, safetensors::to_view(info, shard_name));
+      HEARTH_TRY(TensorView rows, rerank_head_rows(head, rerank_rows, shard_name + ": " + info.name, parts));
+      parts.tensors.push_back(ModelTensor{"cls.output.weight", info.name + " (the class tokens' rows)", rows});
+      if (!tie) continue;  // an untied head is kept only as those rows, as the converter keeps it
+    }
     if (tie && *gguf_name == "output.weight") continue;  // tied: output reuses token_embd
     HEARTH_TRY(TensorView view, safetensors::to_view(info, shard_name));
 

@@ -42,6 +42,11 @@ constexpr std::array kArchs = {
     // BERT encoders (bge, MiniLM, e5; hf_loader.cpp's bert block: the WordPiece vocabulary, pooling
     // from the sentence-transformers modules).
     HfArch{"BertModel", "bert", "bert", false, false},
+    // A BERT cross-encoder (ms-marco-MiniLM and kin): the pooler and the one-logit classifier as
+    // the reranker's head (hf_loader.cpp; rerank.h).
+    HfArch{"BertForSequenceClassification", "bert", "bert", false, false},
+    // nomic-embed-text v1/v1.5: GPT-2-style config keys, fused Wqkv, SwiGLU (hf_loader.cpp's nomic block).
+    HfArch{"NomicBertModel", "nomic_bert", "nomic-bert", false, false},
     // EmbeddingGemma: Gemma 3's text model as a base model (names without "model."), its Dense
     // modules from the sentence-transformers folders (hf_loader.cpp).
     HfArch{"Gemma3TextModel", "gemma3_text", "gemma-embedding", false, false},
@@ -70,6 +75,28 @@ constexpr std::array kTable = {
     HfNamePair{Slot::kDownBias, "encoder.layer.{i}.output.dense.bias", "bert"},
     HfNamePair{Slot::kFfnNorm, "encoder.layer.{i}.output.LayerNorm.weight", "bert"},
     HfNamePair{Slot::kFfnNormBias, "encoder.layer.{i}.output.LayerNorm.bias", "bert"},
+    // A cross-encoder's head: BertForSequenceClassification's pooler (its "bert." prefix taken off
+    // like the rest) and classifier. llama.cpp's converter drops the pooler, which transformers
+    // runs; hearth keeps it as cls, where llama.cpp's graph runs it too.
+    HfNamePair{Slot::kCls, "pooler.dense.weight", "bert"},
+    HfNamePair{Slot::kClsBias, "pooler.dense.bias", "bert"},
+    HfNamePair{Slot::kClsOut, "classifier.weight", "bert"},
+    HfNamePair{Slot::kClsOutBias, "classifier.bias", "bert"},
+    // nomic-bert (NomicBertModel's names, no prefix).
+    HfNamePair{Slot::kTokenEmbd, "embeddings.word_embeddings.weight", "nomic_bert"},
+    HfNamePair{Slot::kTokenTypes, "embeddings.token_type_embeddings.weight", "nomic_bert"},
+    HfNamePair{Slot::kTokenEmbdNorm, "emb_ln.weight", "nomic_bert"},
+    HfNamePair{Slot::kTokenEmbdNormBias, "emb_ln.bias", "nomic_bert"},
+    HfNamePair{Slot::kWqkv, "encoder.layers.{i}.attn.Wqkv.weight", "nomic_bert"},
+    HfNamePair{Slot::kWo, "encoder.layers.{i}.attn.out_proj.weight", "nomic_bert"},
+    HfNamePair{Slot::kBo, "encoder.layers.{i}.attn.out_proj.bias", "nomic_bert"},
+    HfNamePair{Slot::kAttnNorm, "encoder.layers.{i}.norm1.weight", "nomic_bert"},
+    HfNamePair{Slot::kAttnNormBias, "encoder.layers.{i}.norm1.bias", "nomic_bert"},
+    HfNamePair{Slot::kUp, "encoder.layers.{i}.mlp.fc11.weight", "nomic_bert"},
+    HfNamePair{Slot::kGate, "encoder.layers.{i}.mlp.fc12.weight", "nomic_bert"},
+    HfNamePair{Slot::kDown, "encoder.layers.{i}.mlp.fc2.weight", "nomic_bert"},
+    HfNamePair{Slot::kFfnNorm, "encoder.layers.{i}.norm2.weight", "nomic_bert"},
+    HfNamePair{Slot::kFfnNormBias, "encoder.layers.{i}.norm2.bias", "nomic_bert"},
     // Gemma names its post-attention norm as llama names the FFN's input norm, which it calls
     // pre_feedforward_layernorm: these rows come before the generic ones.
     HfNamePair{Slot::kAttnPostNorm, "model.layers.{i}.post_attention_layernorm.weight", "gemma2"},

@@ -10,6 +10,7 @@
 
 #include "model/hf_names.h"
 #include "model/hf_qwen35.h"
+#include "model/rerank.h"
 #include "safetensors/safetensors.h"
 
 namespace hearth {
@@ -277,6 +278,88 @@ void add_bert_config(const ModelFile& model, Json& config) {
   config.erase("tie_word_embeddings");
 }
 
+// A cross-encoder's one label (the inverse of hf_loader.cpp's read_cross_encoder_labels).
+void add_cross_encoder_config(const ModelFile& model, Json& config) {
+  std::string label = "LABEL_0";
+  if (const gguf::Value* labels = model.find(model.arch_key("classifier.output_labels"));
+      labels != nullptr && labels->as_array() && !labels->as_array()->items.empty() &&
+      labels->as_array()->items[0].as_string())
+    label = *labels->as_array()->items[0].as_string();
+  config["id2label"] = {{"0", label}};
+  config["label2id"] = {{label, 0}};
+}
+
+// nomic-bert's fields under NomicBertModel's GPT-2-style names, with the settings its converter
+// asserts (the inverse of hf_loader.cpp's read_nomic_config).
+Status add_nomic_config(const ModelFile& model, const std::string& where, Json& config) {
+  add_bert_config(model, config);
+  if (config.value("max_position_embeddings", int64_t{0}) != 2048)
+    return make_error("{}: a nomic-bert context of {} has no NomicBertModel config (2048, as v1/v1.5 are trained, has)",
+                      where, config.value("max_position_embeddings", int64_t{0}));
+  config["n_positions"] = 8192;  // v1/v1.5's config.json: the converter takes 2048 from these two
+  config["max_trained_positions"] = 2048;
+  for (const auto& [hf, gpt2] : {std::pair{"hidden_size", "n_embd"}, std::pair{"num_hidden_layers", "n_layer"},
+                                 std::pair{"num_attention_heads", "n_head"}, std::pair{"intermediate_size", "n_inner"},
+                                 std::pair{"layer_norm_eps", "layer_norm_epsilon"}, std::pair{"rope_theta", "rotary_emb_base"}})
+    if (config.contains(hf)) {
+      config[gpt2] = config[hf];
+      config.erase(hf);
+    }
+  for (const char* key : {"max_position_embeddings", "num_key_value_heads", "hidden_act", "position_embedding_type"})
+    config.erase(key);
+  config["activation_function"] = "swiglu";
+  for (const char* key : {"causal", "qkv_proj_bias", "mlp_fc1_bias", "mlp_fc2_bias", "prenorm", "rotary_emb_interleaved"})
+    config[key] = false;
+  config["rotary_emb_fraction"] = 1.0;
+  config["rotary_emb_scale_base"] = nullptr;
+  return {};
+}
+
+// The id of `token` in the model's own vocabulary.
+std::optional<int64_t> vocab_id(const ModelFile& model, std::string_view token) {
+  const gguf::Value* tokens = model.find("tokenizer.ggml.tokens");
+  if (tokens == nullptr || !tokens->as_array()) return std::nullopt;
+  const auto& items = tokens->as_array()->items;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (items[i].as_string() && *items[i].as_string() == token) return static_cast<int64_t>(i);
+  return std::nullopt;
+}
+
+// A Qwen3-Reranker's lm_head, as its released folders have one: the model's output matrix
+// (token_embd when tied) with the class tokens' rows set to cls.output's, so that the converter
+// and hf_loader.cpp, taking those rows back, find the head the model has.
+Result<safetensors::TensorToWrite> qwen3_rerank_lm_head(const ModelFile& model) {
+  const ModelTensor* cls = model.find_tensor("cls.output.weight");
+  const ModelTensor* out = model.find_tensor("output.weight");
+  if (out == nullptr) out = model.find_tensor("token_embd.weight");
+  if (cls == nullptr || out == nullptr || cls->view.type != out->view.type || cls->view.n_dims != 2 ||
+      out->view.n_dims != 2 || cls->view.ne[0] != out->view.ne[0] || cls->view.ne[1] != 2)
+    return make_error("{}: a reranker's cls.output must be two rows of the output matrix's width and type",
+                      model.path());
+  std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(out->view.type);
+  if (!dtype) return make_error("{}: only F32, F16 and BF16 heads can be written", model.path());
+  std::vector<int64_t> ids;
+  for (std::string_view c : kQwen3RerankClasses) {
+    std::optional<int64_t> id = vocab_id(model, c);
+    if (!id || *id >= out->view.ne[1])
+      return make_error("{}: the reranker's class token '{}' is not in its vocabulary", model.path(), c);
+    ids.push_back(*id);
+  }
+  const TensorView o = out->view, c = cls->view;
+  safetensors::TensorToWrite w{"lm_head.weight", *dtype, {uint64_t(o.ne[1]), uint64_t(o.ne[0])}, nullptr};
+  w.write = [o, c, ids](const safetensors::Emit& emit) -> Status {
+    const uint64_t row = o.n_bytes / uint64_t(o.ne[1]);
+    for (int64_t r = 0; r < o.ne[1]; ++r) {
+      const uint8_t* src = static_cast<const uint8_t*>(o.data) + uint64_t(r) * row;
+      for (size_t k = 0; k < ids.size(); ++k)
+        if (ids[k] == r) src = static_cast<const uint8_t*>(c.data) + k * row;
+      HEARTH_RETURN_IF_ERROR(emit({src, static_cast<size_t>(row)}));
+    }
+    return Status::Ok();
+  };
+  return w;
+}
+
 Status write_text(const std::string& path, const std::string& text);
 
 // A "bert" vocabulary as the tokenizer.json and tokenizer_config.json of a BERT folder (the
@@ -324,10 +407,11 @@ Status write_wordpiece_tokenizer(const ModelFile& model, const std::filesystem::
 // rotated fraction of each head, the window, and LongRoPE's factors from their tensors.
 Status add_phi3_config(const ModelFile& model, const std::string& where, Json& config) {
   const int64_t n_embd = config["hidden_size"].get<int64_t>(), n_head = config["num_attention_heads"].get<int64_t>();
+  if (n_head <= 0) return make_error("{}: attention.head_count must be positive", where);
   const int64_t head_dim = n_embd / n_head;
   const int64_t n_rot = model.get_int(model.arch_key("rope.dimension_count")).value_or(head_dim);
   config["original_max_position_embeddings"] = model.get_int(model.arch_key("rope.scaling.original_context_length"))
-                                                    .value_or(config["max_position_embeddings"].get<int64_t>());
+                                                    .value_or(config.value("max_position_embeddings", int64_t{0}));
   if (n_rot != head_dim) config["partial_rotary_factor"] = double(n_rot) / double(head_dim);
   const std::optional<int64_t> window = model.get_int(model.arch_key("attention.sliding_window"));
   config["sliding_window"] = window && *window > 0 ? Json(*window) : Json(nullptr);
@@ -501,6 +585,8 @@ Result<Json> build_config(const ModelFile& model, const HfArch& arch) {
   if (model.architecture() == "gemma4") HEARTH_RETURN_IF_ERROR(add_gemma4_config(model, where, config));
   if (model.architecture() == "phi3") HEARTH_RETURN_IF_ERROR(add_phi3_config(model, where, config));
   if (model.architecture() == "bert") add_bert_config(model, config);
+  if (arch.hf_class == "BertForSequenceClassification") add_cross_encoder_config(model, config);
+  if (model.architecture() == "nomic-bert") HEARTH_RETURN_IF_ERROR(add_nomic_config(model, where, config));
   return config;
 }
 
@@ -533,13 +619,20 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   const HfArch* arch = find_hf_arch_for_gguf(model.architecture(), moe);
   if (model.architecture() == "deepseek2" && model.get_int(model.arch_key("expert_gating_func")).value_or(1) == 2)
     arch = find_hf_arch("DeepseekV3ForCausalLM", "");  // sigmoid routing: V3's modelling code
+  const bool reranker = model.get_int(model.arch_key("pooling_type")) == static_cast<int64_t>(Pooling::kRank);
+  const bool cross_encoder = reranker && model.architecture() == "bert";
+  const bool qwen3_reranker = reranker && model.architecture() == "qwen3";
+  if (cross_encoder) arch = find_hf_arch("BertForSequenceClassification", "");
   const ArchSpec* spec = find_arch(model.architecture());
   if (arch == nullptr || spec == nullptr)
     return make_error("{}: architecture '{}' cannot be written as a Hugging Face folder",
                       model.path(), model.architecture());
   HEARTH_TRY(Json config, build_config(model, *arch));
-  const int64_t n_head = config["num_attention_heads"].get<int64_t>();
-  const int64_t n_head_kv = config["num_key_value_heads"].get<int64_t>();
+  if (qwen3_reranker) config["tie_word_embeddings"] = false;  // its lm_head carries the head's rows
+  // From the model, not config.json, whose names differ by family (nomic's n_head); build_config
+  // checked that the head count is there.
+  const int64_t n_head = model.get_int(model.arch_key("attention.head_count")).value_or(0);
+  const int64_t n_head_kv = model.get_int(model.arch_key("attention.head_count_kv")).value_or(n_head);
   const bool qwen35 = config.contains("linear_num_key_heads");
   const Qwen35Heads heads =
       qwen35 ? Qwen35Heads{config["linear_num_key_heads"].get<int64_t>(), config["linear_num_value_heads"].get<int64_t>(),
@@ -585,12 +678,15 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
       continue;
     }
     if (t.name == "dense_2.weight" || t.name == "dense_3.weight") continue;  // their own module folders, below
+    if (qwen3_reranker && (t.name == "cls.output.weight" || t.name == "output.weight")) continue;  // lm_head, below
     std::optional<std::string> hf_name = gguf_to_hf_name(t.name, *spec, arch->names());
     if (!hf_name)
       return make_error("{}: tensor '{}' has no Hugging Face name for architecture {}",
                         model.path(), t.name, model.architecture());
     if (model.architecture() == "gemma-embedding" && hf_name->starts_with("model."))
       hf_name = hf_name->substr(6);  // Gemma3TextModel is a base model: no "model." prefix
+    if (cross_encoder && !hf_name->starts_with("classifier."))
+      hf_name = "bert." + *hf_name;  // BertForSequenceClassification's encoder and pooler
     std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(t.view.type);
     if (!dtype)
       return make_error(
@@ -651,6 +747,10 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
     }
     tensors.push_back(std::move(out));
   }
+  if (qwen3_reranker) {
+    HEARTH_TRY(safetensors::TensorToWrite head, qwen3_rerank_lm_head(model));
+    tensors.push_back(std::move(head));
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
@@ -699,7 +799,10 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
   }
 
   bool copied_tokenizer_config = false;
-  if (tokenizer_src_dir.empty() && model.architecture() == "bert") {
+  if (qwen3_reranker)  // the title by which llama.cpp's converter (and hf_loader.cpp) know a Qwen3-Reranker
+    HEARTH_RETURN_IF_ERROR(write_text((dir / "README.md").string(),
+                                      "# Qwen3-Reranker\n\nA Qwen3-Reranker-shaped model written by hearth.\n"));
+  if (tokenizer_src_dir.empty() && (model.architecture() == "bert" || model.architecture() == "nomic-bert")) {
     HEARTH_RETURN_IF_ERROR(write_wordpiece_tokenizer(model, dir));
     copied_tokenizer_config = true;
   }

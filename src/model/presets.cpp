@@ -1,5 +1,7 @@
 #include "model/presets.h"
 
+#include "model/rerank.h"
+
 
 namespace hearth {
 namespace {
@@ -184,14 +186,6 @@ HParams cross_encoder(HParams hp) {
   hp.n_cls_out = 1;
   return hp;
 }
-
-// The prompt llama.cpp's converter writes into Qwen3-Reranker files (tokenizer.chat_template.rerank):
-// the model card's instruction format, the answer left to a "yes"/"no" after an empty think block.
-constexpr std::string_view kQwen3RerankTemplate =
-    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct "
-    "provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n<Instruct>: Given "
-    "a web search query, retrieve relevant passages that answer the query\n<Query>: {query}\n<Document>: "
-    "{document}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
 
 // Gemma's turn markers, for its chat template over a vocabulary that lacks them (its own 262k
 // SentencePiece vocabulary is not in testdata).

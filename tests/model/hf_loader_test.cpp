@@ -867,6 +867,136 @@ TEST(SafetensorsHfLoader, BertVocabulariesThatLieAreRefused) {
   EXPECT_NE(m.error().message.find("needs its tokenizer.json"), std::string::npos) << m.error().message;
 }
 
+// nomic-bert's config.json in GPT-2's names reads as the converter reads it (the trained context,
+// not n_positions; the tokenizer padded to vocab_size with unused tokens), and what hearth does not
+// run is refused by name: nomic-bert-moe, another activation, biases, xPos, unknown contexts.
+TEST(SafetensorsHfLoader, NomicConfigsAreReadOrRefusedByName) {
+  const fs::path dir = tmp_dir("nomic_config");
+  const nlohmann::json base = {{"architectures", {"NomicBertModel"}}, {"model_type", "nomic_bert"}, {"n_embd", 16},
+                               {"n_layer", 1}, {"n_head", 2}, {"n_inner", 32}, {"n_positions", 8192},
+                               {"max_trained_positions", 2048}, {"layer_norm_epsilon", 1e-12}, {"rotary_emb_base", 1000},
+                               {"activation_function", "swiglu"}, {"causal", false}, {"qkv_proj_bias", false},
+                               {"mlp_fc1_bias", false}, {"mlp_fc2_bias", false}, {"prenorm", false},
+                               {"rotary_emb_fraction", 1.0}, {"rotary_emb_interleaved", false},
+                               {"rotary_emb_scale_base", nullptr}, {"type_vocab_size", 2}, {"vocab_size", 5}};
+  write_string(dir / "tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {"[CLS]": 0, "a": 1, "##b": 2}},
+    "added_tokens": [{"id": 0, "content": "[CLS]", "special": true}]})");
+  write_safetensors(dir / "model.safetensors", {});
+  write_string(dir / "config.json", base.dump());
+  auto m = open_hf_folder(dir.string());
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->get_int("nomic-bert.context_length"), 2048);
+  EXPECT_EQ(m->get_int("nomic-bert.embedding_length"), 16);
+  EXPECT_EQ(m->get_int("nomic-bert.feed_forward_length"), 32);
+  EXPECT_EQ(m->get_float("nomic-bert.rope.freq_base"), 1000.0);
+  const gguf::Value* tokens = m->find("tokenizer.ggml.tokens");
+  ASSERT_NE(tokens, nullptr);
+  ASSERT_EQ(tokens->as_array()->items.size(), 5u);
+  EXPECT_EQ(*tokens->as_array()->items[1].as_string(), "\u2581a");
+  EXPECT_EQ(*tokens->as_array()->items[2].as_string(), "b");
+  EXPECT_EQ(*tokens->as_array()->items[4].as_string(), "\u2581[PAD4]");
+  EXPECT_EQ(m->find("tokenizer.ggml.token_type")->as_array()->items[4].as_int(), 5);  // unused
+
+  const auto refused = [&](const nlohmann::json& change, const std::string& expect) {
+    nlohmann::json config = base;
+    config.update(change);
+    write_string(dir / "config.json", config.dump());
+    auto r = open_hf_folder(dir.string());
+    ASSERT_FALSE(r.ok()) << change.dump();
+    EXPECT_NE(r.error().message.find(expect), std::string::npos) << r.error().message;
+  };
+  refused({{"moe_every_n_layers", 2}}, "nomic-bert-moe");
+  refused({{"activation_function", "gelu"}}, "'activation_function'");
+  refused({{"qkv_proj_bias", true}}, "'qkv_proj_bias'");
+  refused({{"prenorm", true}}, "'prenorm'");
+  refused({{"rotary_emb_fraction", 0.5}}, "'rotary_emb_fraction'");
+  refused({{"rotary_emb_scale_base", 512}}, "xPos");
+  refused({{"n_positions", 4096}}, "not a known nomic-bert");
+  refused({{"vocab_size", 2}}, "must hold the tokenizer's 3 tokens");
+}
+
+// A BERT cross-encoder scores with one logit: its label is carried, and a classifier of several
+// labels (no relevance score) is refused; other families' classification heads are refused too,
+// not read as their base model with the head dropped.
+TEST(SafetensorsHfLoader, CrossEncodersHaveOneLabel) {
+  const fs::path dir = tmp_dir("cross_encoder");
+  const nlohmann::json base = {{"architectures", {"BertForSequenceClassification"}}, {"model_type", "bert"},
+                               {"hidden_size", 16}, {"num_hidden_layers", 1}, {"intermediate_size", 32},
+                               {"num_attention_heads", 2}, {"max_position_embeddings", 8}, {"layer_norm_eps", 1e-12},
+                               {"type_vocab_size", 2}, {"id2label", {{"0", "relevance"}}}};
+  write_string(dir / "tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})");
+  write_safetensors(dir / "model.safetensors", {});
+  write_string(dir / "config.json", base.dump());
+  auto m = open_hf_folder(dir.string());
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->get_int("bert.pooling_type"), 4);
+  const gguf::Value* labels = m->find("bert.classifier.output_labels");
+  ASSERT_NE(labels, nullptr);
+  ASSERT_EQ(labels->as_array()->items.size(), 1u);
+  EXPECT_EQ(*labels->as_array()->items[0].as_string(), "relevance");
+  for (const nlohmann::json& change :
+       {nlohmann::json{{"id2label", {{"0", "LABEL_0"}, {"1", "LABEL_1"}}}},
+        nlohmann::json{{"id2label", nullptr}, {"num_labels", 3}}, nlohmann::json{{"id2label", {{"1", "x"}}}}}) {
+    nlohmann::json config = base;
+    config.update(change);
+    write_string(dir / "config.json", config.dump());
+    auto r = open_hf_folder(dir.string());
+    ASSERT_FALSE(r.ok()) << change.dump();
+    EXPECT_NE(r.error().message.find("one logit"), std::string::npos) << r.error().message;
+  }
+  nlohmann::json config = base;
+  config["architectures"] = {"Qwen2ForSequenceClassification"};
+  config["model_type"] = "qwen2";
+  write_string(dir / "config.json", config.dump());
+  auto r = open_hf_folder(dir.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("Qwen2ForSequenceClassification is not supported"), std::string::npos)
+      << r.error().message;
+}
+
+// A Qwen3-Reranker is known by its README's title (or its name), as llama.cpp's converter knows
+// it; its head is the rows of "yes" and "no", found in tokenizer.json, which it must have.
+TEST(SafetensorsHfLoader, Qwen3RerankersNeedTheirClassTokens) {
+  const fs::path dir = tmp_dir("qwen3_reranker");
+  write_string(dir / "config.json", R"({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
+    "hidden_size": 8, "num_hidden_layers": 1, "intermediate_size": 16, "num_attention_heads": 2,
+    "num_key_value_heads": 1, "head_dim": 4, "rms_norm_eps": 1e-6, "vocab_size": 4, "tie_word_embeddings": false})");
+  write_safetensors(dir / "model.safetensors", {f32_tensor("lm_head.weight", {4, 8}, 1.0f)});
+  auto plain = open_hf_folder(dir.string());
+  ASSERT_TRUE(plain.ok()) << plain.error().message;  // no README: a generator
+  EXPECT_NE(plain->find_tensor("output.weight"), nullptr);
+
+  write_string(dir / "README.md", "---\nlicense: apache-2.0\n---\n# Qwen3-Reranker-0.6B\n");
+  auto no_tokenizer = open_hf_folder(dir.string());
+  ASSERT_FALSE(no_tokenizer.ok());
+  EXPECT_NE(no_tokenizer.error().message.find("needs its tokenizer.json"), std::string::npos)
+      << no_tokenizer.error().message;
+  write_string(dir / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "yes": 1}}})");
+  auto no_class = open_hf_folder(dir.string());
+  ASSERT_FALSE(no_class.ok());
+  EXPECT_NE(no_class.error().message.find("class token 'no'"), std::string::npos) << no_class.error().message;
+  write_string(dir / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "yes": 3}},
+    "added_tokens": [{"id": 9, "content": "no"}]})");
+  auto beyond = open_hf_folder(dir.string());
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_NE(beyond.error().message.find("beyond the LM head's 4 rows"), std::string::npos) << beyond.error().message;
+
+  write_string(dir / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "yes": 3}},
+    "added_tokens": [{"id": 1, "content": "no"}]})");
+  auto m = open_hf_folder(dir.string());
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->get_int("qwen3.pooling_type"), 4);
+  EXPECT_EQ(m->find_tensor("output.weight"), nullptr);  // the untied head is kept only as its rows
+  const ModelTensor& head = tensor(*m, "cls.output.weight");
+  ASSERT_EQ(head.view.ne[1], 2);
+  const auto* rows = static_cast<const float*>(head.view.data);
+  const HfTensor lm_head = f32_tensor("lm_head.weight", {4, 8}, 1.0f);
+  const auto* source = reinterpret_cast<const float*>(lm_head.bytes.data());
+  EXPECT_EQ(std::memcmp(rows, source + 3 * 8, 8 * sizeof(float)), 0);  // "yes" first
+  EXPECT_EQ(std::memcmp(rows + 8, source + 1 * 8, 8 * sizeof(float)), 0);
+  EXPECT_TRUE(m->get_string("tokenizer.chat_template.rerank").has_value());
+}
+
 // sentence-transformers module paths stay inside the folder: a pooling or Dense module named by a
 // path that climbs out (or is absolute) is refused, not read.
 TEST(SafetensorsHfLoader, ModulePathsOutsideTheFolderAreRefused) {

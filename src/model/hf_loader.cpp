@@ -734,9 +734,26 @@ Status read_gemma_config(const Fields& cfg, bool gemma3, const std::string& wher
 // rest), returned here.
 Result<std::vector<float>> read_gemma4_config(const Fields& cfg, uint64_t n_layer, const std::string& where,
                                               MetadataBuilder& md) {
-  const Json* experts = cfg.get("num_experts");
-  if (experts != nullptr && !experts->is_null() && !(experts->is_number() && experts->get<double>() == 0))
-    return make_error("{}: Gemma 4's Mixture-of-Experts folders (26B-A4B) are not supported yet; use its GGUF", where);
+  // 26B-A4B: enable_moe_block puts experts beside the dense FFN of every layer, their gate and up
+  // projections fused in one tensor (kept fused, as the converter keeps them).
+  HEARTH_TRY(std::optional<bool> moe_block, cfg.opt_bool("enable_moe_block"));
+  HEARTH_TRY(std::optional<uint64_t> n_expert, cfg.opt_uint("num_experts"));
+  if (moe_block.value_or(n_expert.value_or(0) > 0)) {
+    HEARTH_TRY(uint64_t n_used, cfg.req_uint("top_k_experts"));
+    HEARTH_TRY(std::optional<uint64_t> n_ff_exp, cfg.opt_uint("expert_intermediate_size"));
+    if (!n_ff_exp) {
+      HEARTH_TRY(n_ff_exp, cfg.opt_uint("moe_intermediate_size"));
+    }
+    if (!n_expert || *n_expert == 0 || *n_expert > static_cast<uint64_t>(kMaxExperts) || n_used == 0 ||
+        n_used > *n_expert || !n_ff_exp || *n_ff_exp == 0)
+      return make_error("{}: enable_moe_block needs num_experts (1..{}), top_k_experts (1..num_experts) and "
+                        "moe_intermediate_size", where, kMaxExperts);
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_count"), *n_expert, where));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_used_count"), n_used, where));
+    HEARTH_RETURN_IF_ERROR(md.u32(md.arch_key("expert_feed_forward_length"), *n_ff_exp, where));
+  } else if (n_expert.value_or(0) > 0) {
+    return make_error("{}: num_experts {} with enable_moe_block false", where, *n_expert);
+  }
   HEARTH_TRY(gguf::Array windowed, layer_type_flags(cfg.get("layer_types"), n_layer, "sliding_attention", where));
   std::vector<bool> swa;
   for (const gguf::Value& f : windowed.items) swa.push_back(*f.as_bool());

@@ -108,6 +108,17 @@ constexpr std::array kTable = {
     HfNamePair{Slot::kAttnPostNorm, "model.layers.{i}.post_attention_layernorm.weight", "gemma4_text"},
     HfNamePair{Slot::kFfnNorm, "model.layers.{i}.pre_feedforward_layernorm.weight", "gemma4_text"},
     HfNamePair{Slot::kFfnPostNorm, "model.layers.{i}.post_feedforward_layernorm.weight", "gemma4_text"},
+    // Gemma 4 26B-A4B's experts beside the dense FFN: the router (its projection, its input scale,
+    // its per-expert output scale, which llama.cpp keeps as ffn_down_exps.scale), the experts'
+    // fused gate/up and down projections (3-D, no ".weight"), and the second FFN's norms.
+    HfNamePair{Slot::kRouter, "model.layers.{i}.router.proj.weight", "gemma4_text"},
+    HfNamePair{Slot::kRouterScale, "model.layers.{i}.router.scale", "gemma4_text"},
+    HfNamePair{Slot::kDownExpsScale, "model.layers.{i}.router.per_expert_scale", "gemma4_text"},
+    HfNamePair{Slot::kGateUpExps, "model.layers.{i}.experts.gate_up_proj", "gemma4_text"},
+    HfNamePair{Slot::kDownExps, "model.layers.{i}.experts.down_proj", "gemma4_text"},
+    HfNamePair{Slot::kFfnPreNorm2, "model.layers.{i}.pre_feedforward_layernorm_2.weight", "gemma4_text"},
+    HfNamePair{Slot::kFfnPostNorm1, "model.layers.{i}.post_feedforward_layernorm_1.weight", "gemma4_text"},
+    HfNamePair{Slot::kFfnPostNorm2, "model.layers.{i}.post_feedforward_layernorm_2.weight", "gemma4_text"},
     // Gemma 4: the layer's output scale, and E2B/E4B's per-layer embeddings.
     HfNamePair{Slot::kLayerOutScale, "model.layers.{i}.layer_scalar"},
     HfNamePair{Slot::kPleTokEmbd, "model.embed_tokens_per_layer.weight"},

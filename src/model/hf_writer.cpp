@@ -247,8 +247,13 @@ Status add_gemma4_config(const ModelFile& model, const std::string& where, Json&
     k_eq_v = k_eq_v || (!swa[size_t(il)] && model.find_tensor(fmt::format("blk.{}.attn_v.weight", il)) == nullptr &&
                         model.find_tensor(fmt::format("blk.{}.attn_k.weight", il)) != nullptr);
   config["attention_k_eq_v"] = k_eq_v;
-  config["expert_intermediate_size"] = nullptr;  // dense (the converter reads the key either way)
-  config["num_experts"] = nullptr;
+  // 26B-A4B: experts beside the dense FFN in every layer; dense: null (the converter reads the
+  // expert width either way).
+  const std::optional<int64_t> n_expert = get("expert_count");
+  config["enable_moe_block"] = n_expert.has_value();
+  config["num_experts"] = n_expert ? Json(*n_expert) : Json(nullptr);
+  config["top_k_experts"] = n_expert ? Json(get("expert_used_count").value_or(0)) : Json(nullptr);
+  config["moe_intermediate_size"] = n_expert ? Json(get("expert_feed_forward_length").value_or(0)) : Json(nullptr);
   const ModelTensor* freqs = model.find_tensor("rope_freqs.weight");
   int64_t rotated = *head_full / 2;
   if (freqs != nullptr && freqs->view.type == DType::F32) {
@@ -615,7 +620,9 @@ constexpr const char* kTokenizerFiles[] = {
 
 Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
                        const std::string& tokenizer_src_dir) {
-  const bool moe = model.find(model.arch_key("expert_count")) != nullptr;
+  // Gemma 4's one HF class is dense and MoE alike (enable_moe_block), its experts fused in one tensor.
+  const bool gemma4 = model.architecture() == "gemma4";
+  const bool moe = model.find(model.arch_key("expert_count")) != nullptr && !gemma4;
   const HfArch* arch = find_hf_arch_for_gguf(model.architecture(), moe);
   if (model.architecture() == "deepseek2" && model.get_int(model.arch_key("expert_gating_func")).value_or(1) == 2)
     arch = find_hf_arch("DeepseekV3ForCausalLM", "");  // sigmoid routing: V3's modelling code
@@ -654,7 +661,7 @@ Status write_hf_folder(const ModelFile& model, const std::string& out_dir,
       tensors.push_back(std::move(out));
       continue;
     }
-    if (t.view.n_dims == 3 && t.name.ends_with("_exps.weight")) {  // one HF tensor per expert
+    if (t.view.n_dims == 3 && t.name.ends_with("_exps.weight") && !gemma4) {  // one HF tensor per expert
       std::optional<safetensors::Dtype> dtype = safetensors::from_model_dtype(t.view.type);
       if (!dtype)
         return make_error("{}: tensor '{}' is {}; only F32, F16 and BF16 tensors can be written to "

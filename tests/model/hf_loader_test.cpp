@@ -842,6 +842,40 @@ TEST(SafetensorsHfLoader, Gemma4MultimodalCheckpointReadsAsItsTextModel) {
   EXPECT_EQ(b->get_int("gemma4.embedding_length_per_layer_input"), 32);
 }
 
+// Gemma 4's MoE folders (26B-A4B) read back as the model they were written from; a config whose
+// experts do not add up is refused by name.
+TEST(SafetensorsHfLoader, Gemma4MoeFoldersRoundTripAndLiesAreRefused) {
+  const fs::path dir = tmp_dir("gemma4_moe");
+  MkModelOptions o;
+  o.preset = "gemma-4-a4b-tiny";
+  o.output = (dir / "a4b.gguf").string();
+  o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
+  o.chat_template_dir = "";
+  ASSERT_TRUE(make_random_model(o).ok());
+  auto gguf_model = ModelFile::open(o.output);
+  ASSERT_TRUE(gguf_model.ok());
+  const fs::path folder = dir / "hf";
+  ASSERT_TRUE(write_hf_folder(*gguf_model, folder.string(), "").ok());
+  auto back = ModelFile::open(folder.string());
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  expect_same_tensors(*gguf_model, *back);
+  EXPECT_EQ(back->get_int("gemma4.expert_count"), 16);
+  EXPECT_EQ(back->get_int("gemma4.expert_used_count"), 4);
+  EXPECT_EQ(back->get_int("gemma4.expert_feed_forward_length"), 128);
+  const auto config = nlohmann::json::parse(read_string(folder / "config.json"));
+  for (const nlohmann::json& change :
+       {nlohmann::json{{"num_experts", nullptr}}, nlohmann::json{{"top_k_experts", 17}},
+        nlohmann::json{{"top_k_experts", 0}}, nlohmann::json{{"moe_intermediate_size", nullptr}},
+        nlohmann::json{{"num_experts", 100000}}, nlohmann::json{{"enable_moe_block", false}}}) {
+    nlohmann::json lie = config;
+    lie.update(change);
+    write_string(folder / "config.json", lie.dump());
+    auto r = open_hf_folder(folder.string());
+    ASSERT_FALSE(r.ok()) << change.dump();
+    EXPECT_TRUE(r.error().message.find("enable_moe_block") != std::string::npos) << r.error().message;
+  }
+}
+
 // A BERT folder's WordPiece vocabulary that lies is refused by name: another model type, an id
 // given twice or out of range, an added token that is not the vocabulary's.
 TEST(SafetensorsHfLoader, BertVocabulariesThatLieAreRefused) {

@@ -80,6 +80,9 @@ const CASES = [
   // shared-KV layers and double-wide FFNs.
   ["gemma-4-tiny", false],
   ["gemma-4-e2b-tiny", false],
+  // Gemma 4's MoE (26B-A4B's kind): enable_moe_block, the router's projection and scales, the
+  // experts' fused gate_up_proj and down_proj (3-D, kept fused), the second FFN's norms.
+  ["gemma-4-a4b-tiny", false],
   // BERT (bge-small-tiny over bge's WordPiece vocabulary from llama.cpp's bundle): BertModel's
   // names, the sentence-transformers pooling; the vocabulary is checked by the embeddings below.
   ["bge-small-tiny", false],

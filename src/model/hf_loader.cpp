@@ -48,6 +48,14 @@ std::string base_name(std::string dir) {
   return slash == std::string::npos ? dir : dir.substr(slash + 1);
 }
 
+// A tokenizer.json, whose vocabulary is too large an object for ordered_json (json_strict.h).
+Result<nlohmann::json> read_tokenizer_json(const std::string& path) {
+  HEARTH_TRY(std::string text, read_text_file(path, kMaxTokenizerConfigBytes));
+  HEARTH_TRY(nlohmann::json json, safetensors::parse_json_strict_unordered(text, path, 0, 64));
+  if (!json.is_object()) return make_error("{}: must be a JSON object, got {}", path, json.type_name());
+  return json;
+}
+
 Result<Json> read_json(const std::string& path, size_t max_bytes) {
   HEARTH_TRY(std::string text, read_text_file(path, max_bytes));
   HEARTH_TRY(Json json, safetensors::parse_json_strict(text, path, 0, 64));
@@ -207,15 +215,15 @@ Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, std::op
                             MetadataBuilder& md) {
   const std::string path = join(dir, "tokenizer.json");
   if (!is_regular_file(path)) return make_error("{}: a BERT folder needs its tokenizer.json (WordPiece)", dir);
-  HEARTH_TRY(Json tok, read_json(path, kMaxTokenizerConfigBytes));
-  const Json* model = tok.contains("model") ? &tok["model"] : nullptr;
-  const auto is = [](const Json* obj, const char* key, std::string_view want) {
+  HEARTH_TRY(nlohmann::json tok, read_tokenizer_json(path));
+  const nlohmann::json* model = tok.contains("model") ? &tok["model"] : nullptr;
+  const auto is = [](const nlohmann::json* obj, const char* key, std::string_view want) {
     const auto it = obj->find(key);
     return it != obj->end() && it->is_string() && it->get<std::string>() == want;
   };
   if (model == nullptr || !model->is_object() || !is(model, "type", "WordPiece"))
     return make_error("{}: model.type must be \"WordPiece\" for a BERT folder", path);
-  const Json* vocab = model->contains("vocab") ? &(*model)["vocab"] : nullptr;
+  const nlohmann::json* vocab = model->contains("vocab") ? &(*model)["vocab"] : nullptr;
   if (vocab == nullptr || !vocab->is_object() || vocab->empty() || vocab->size() > (size_t{1} << 22))
     return make_error("{}: model.vocab must be an object of 1..{} tokens", path, size_t{1} << 22);
   if (n_vocab && (*n_vocab < vocab->size() || *n_vocab > (size_t{1} << 22)))
@@ -235,8 +243,9 @@ Status read_wordpiece_vocab(const std::string& dir, uint64_t type_vocab, std::op
     tokens[i] = fmt::format("[PAD{}]", i);
     types[i] = 5;  // unused
   }
-  if (const Json* added = tok.contains("added_tokens") ? &tok["added_tokens"] : nullptr; added && added->is_array())
-    for (const Json& a : *added) {
+  if (const nlohmann::json* added = tok.contains("added_tokens") ? &tok["added_tokens"] : nullptr;
+      added && added->is_array())
+    for (const nlohmann::json& a : *added) {
       if (!a.is_object() || !a.contains("id") || !a["id"].is_number_unsigned() || !a.contains("content") ||
           !a["content"].is_string())
         return make_error("{}: added_tokens entries need an id and a content", path);
@@ -992,19 +1001,19 @@ Result<std::vector<uint64_t>> qwen3_rerank_class_ids(const std::string& dir) {
   const std::string path = join(dir, "tokenizer.json");
   if (!is_regular_file(path))
     return make_error("{}: a Qwen3-Reranker folder needs its tokenizer.json (the ids of its class tokens)", dir);
-  HEARTH_TRY(Json tok, read_json(path, kMaxTokenizerConfigBytes));
+  HEARTH_TRY(nlohmann::json tok, read_tokenizer_json(path));
   std::vector<uint64_t> ids;
   for (std::string_view want : kQwen3RerankClasses) {
     std::optional<uint64_t> id;
     const std::string key(want);
     if (tok.contains("model") && tok["model"].is_object() && tok["model"].contains("vocab") &&
         tok["model"]["vocab"].is_object()) {
-      const Json& vocab = tok["model"]["vocab"];
+      const nlohmann::json& vocab = tok["model"]["vocab"];
       if (auto it = vocab.find(key); it != vocab.end() && it->is_number_unsigned()) id = it->get<uint64_t>();
     }
     if (!id && tok.contains("added_tokens") && tok["added_tokens"].is_array())
-      for (const Json& a : tok["added_tokens"])
-        if (a.is_object() && a.value("content", Json()) == key && a.contains("id") && a["id"].is_number_unsigned())
+      for (const nlohmann::json& a : tok["added_tokens"])
+        if (a.is_object() && a.value("content", nlohmann::json()) == key && a.contains("id") && a["id"].is_number_unsigned())
           id = a["id"].get<uint64_t>();
     if (!id) return make_error("{}: the reranker's class token '{}' is not in the vocabulary", path, key);
     ids.push_back(*id);

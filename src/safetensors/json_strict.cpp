@@ -11,14 +11,11 @@ struct DuplicateKey {
 };
 struct TooDeep {};
 
-}  // namespace
-
-Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, const std::string& what,
-                                                 uint64_t base_offset, int max_depth) {
-  using Json = nlohmann::ordered_json;
+template <typename Json>
+Result<Json> parse_strict(std::string_view text, const std::string& what, uint64_t base_offset, int max_depth) {
   // One key set per open object; arrays need no entry because keys only occur in objects.
   std::vector<std::set<std::string>> open_objects;
-  Json::parser_callback_t callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
+  typename Json::parser_callback_t callback = [&](int depth, typename Json::parse_event_t event, Json& parsed) {
     if (depth > max_depth) throw TooDeep{};
     switch (event) {
       case Json::parse_event_t::object_start:
@@ -29,8 +26,8 @@ Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, const st
         break;
       case Json::parse_event_t::key:
         if (!open_objects.empty() && parsed.is_string() &&
-            !open_objects.back().insert(parsed.get<std::string>()).second)
-          throw DuplicateKey{parsed.get<std::string>()};
+            !open_objects.back().insert(parsed.template get<std::string>()).second)
+          throw DuplicateKey{parsed.template get<std::string>()};
         break;
       default:
         break;
@@ -49,6 +46,18 @@ Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, const st
   } catch (const std::exception& e) {
     return make_error("{}: invalid JSON: {}", what, e.what());
   }
+}
+
+}  // namespace
+
+Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, const std::string& what,
+                                                 uint64_t base_offset, int max_depth) {
+  return parse_strict<nlohmann::ordered_json>(text, what, base_offset, max_depth);
+}
+
+Result<nlohmann::json> parse_json_strict_unordered(std::string_view text, const std::string& what,
+                                                   uint64_t base_offset, int max_depth) {
+  return parse_strict<nlohmann::json>(text, what, base_offset, max_depth);
 }
 
 }  // namespace hearth::safetensors

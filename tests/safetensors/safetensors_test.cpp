@@ -1,6 +1,7 @@
 // safetensors parser, folder loader and writer: valid files parse to the right views; a corpus of
 // malformed files (built here, byte by byte) each fails with one line naming the field.
 #include "safetensors/safetensors.h"
+#include "safetensors/json_strict.h"
 
 #include <gtest/gtest.h>
 
@@ -461,6 +462,29 @@ TEST(SafetensorsFolder, BadIndexFiles) {
       EXPECT_NE(message.find(needle), std::string::npos)
           << "missing '" << needle << "' in: " << message;
   }
+}
+
+// Both strict parsers refuse the same things (the unordered one reads tokenizer vocabularies):
+// duplicate keys at any depth, nesting past the cap, broken syntax; and read the same values.
+TEST(SafetensorsJsonStrict, OrderedAndUnorderedRefuseTheSame) {
+  const struct {
+    std::string text, expect;
+  } bad[] = {{R"({"a": 1, "a": 2})", "duplicate key 'a'"},
+             {R"({"m": {"v": {"x": 0, "x": 1}}})", "duplicate key 'x'"},
+             {R"([[[[[[1]]]]]])", "nested deeper than 4"},
+             {R"({"a": )", "invalid JSON"}};
+  for (const auto& c : bad) {
+    auto ordered = parse_json_strict(c.text, "t", 0, 4);
+    auto unordered = parse_json_strict_unordered(c.text, "t", 0, 4);
+    ASSERT_FALSE(ordered.ok()) << c.text;
+    ASSERT_FALSE(unordered.ok()) << c.text;
+    EXPECT_NE(ordered.error().message.find(c.expect), std::string::npos) << ordered.error().message;
+    EXPECT_NE(unordered.error().message.find(c.expect), std::string::npos) << unordered.error().message;
+  }
+  auto a = parse_json_strict(R"({"z": [1, {"y": "b"}], "a": 2})", "t", 0, 4);
+  auto b = parse_json_strict_unordered(R"({"z": [1, {"y": "b"}], "a": 2})", "t", 0, 4);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(nlohmann::json::parse(a->dump()), *b);
 }
 
 TEST(SafetensorsFolder, MissingWeightsAndBadShard) {

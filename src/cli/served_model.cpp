@@ -198,6 +198,13 @@ Result<std::unique_ptr<ServedModel>> ServedModel::load(ServingOptions a, const c
   fmt::print(stderr, "{}: {} ({}) as '{}': context {} tokens, {}, {} sequences per step, {} threads; loaded in {:.2f} s\n",
              log_prefix, a.model, file.architecture(), ctx.name, ctx.max_context, kv_line, eopt.max_running,
              a.n_threads, clock.total_s());
+  // An explicit -c that the cache cannot hold for one sequence is said, not passed over: the
+  // context above is what requests get (a sliding-window model's window pool is sized for
+  // --max-running sequences' windows, which can leave little for the full layers).
+  if (a.ctx_size > 0 && hp.causal && ctx.max_context < std::min(a.ctx_size, hp.n_ctx_train))
+    fmt::print(stderr, "{}: warning: -c {} is more than --kv-cache-mb {} holds for one sequence ({} tokens at "
+               "--max-running {}); raise --kv-cache-mb or lower --max-running\n",
+               log_prefix, a.ctx_size, a.kv_cache_mb, ctx.max_context, eopt.max_running);
   return s;
 }
 

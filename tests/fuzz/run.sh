@@ -32,6 +32,20 @@ run fuzz_gguf "$gguf_seeds"
 # Whole tiny models (tests/fuzz/make_model_seeds.py): hyperparameters, an older DeepSeek file's
 # attn_kv_b split, tensor shapes against the architecture.
 run fuzz_model_file "$here/corpus/model_file"
+if [ -x "$build/tests/fuzz/fuzz_hf_folder" ]; then
+  # Seeds: config.json, NUL, tokenizer.json, NUL, README.md of a folder of each kind the loader
+  # reads by its own rules (nomic's GPT-2 keys, a cross-encoder's label, a Qwen3-Reranker's class
+  # tokens and README, Gemma 4's experts, plain llama).
+  hf_seeds="$work/hf-folder-seeds"
+  mkdir -p "$hf_seeds"
+  wordpiece='{"model":{"type":"WordPiece","vocab":{"[CLS]":0,"a":1,"##b":2}},"added_tokens":[{"id":0,"content":"[CLS]","special":true}]}'
+  printf '%s\0%s' '{"architectures":["NomicBertModel"],"model_type":"nomic_bert","n_embd":8,"n_layer":1,"n_head":2,"n_inner":16,"n_positions":8192,"max_trained_positions":2048,"layer_norm_epsilon":1e-12,"rotary_emb_base":1000,"activation_function":"swiglu","type_vocab_size":2,"vocab_size":8}' "$wordpiece" > "$hf_seeds/nomic"
+  printf '%s\0%s' '{"architectures":["BertForSequenceClassification"],"model_type":"bert","hidden_size":8,"num_hidden_layers":1,"intermediate_size":16,"num_attention_heads":2,"max_position_embeddings":8,"layer_norm_eps":1e-12,"type_vocab_size":2,"id2label":{"0":"LABEL_0"}}' "$wordpiece" > "$hf_seeds/cross_encoder"
+  printf '%s\0%s\0%s' '{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen3","hidden_size":8,"num_hidden_layers":1,"intermediate_size":16,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":4,"rms_norm_eps":1e-6,"vocab_size":8,"tie_word_embeddings":false}' '{"model":{"type":"BPE","vocab":{"a":0,"yes":3}},"added_tokens":[{"id":1,"content":"no"}]}' '# Qwen3-Reranker-0.6B' > "$hf_seeds/qwen3_reranker"
+  printf '%s' '{"architectures":["Gemma4ForCausalLM"],"model_type":"gemma4_text","hidden_size":8,"num_hidden_layers":2,"intermediate_size":16,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":4,"global_head_dim":4,"rms_norm_eps":1e-6,"vocab_size":8,"layer_types":["sliding_attention","full_attention"],"num_kv_shared_layers":0,"sliding_window":4,"rope_parameters":{"full_attention":{"rope_type":"proportional","partial_rotary_factor":0.25,"rope_theta":1000000},"sliding_attention":{"rope_type":"default","rope_theta":10000}},"enable_moe_block":true,"num_experts":2,"top_k_experts":1,"moe_intermediate_size":8}' > "$hf_seeds/gemma4_moe"
+  printf '%s' '{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":8,"num_hidden_layers":1,"intermediate_size":16,"num_attention_heads":2,"rms_norm_eps":1e-5,"vocab_size":8,"rope_scaling":{"rope_type":"llama3","factor":8.0}}' > "$hf_seeds/llama"
+  run fuzz_hf_folder "$hf_seeds"
+fi
 
 if [ -x "$build/tests/fuzz/fuzz_safetensors" ]; then
   st_seeds="$here/corpus/safetensors"

@@ -730,6 +730,36 @@ TEST(SafetensorsHfRoundTrip, ModelFileFromPartsRoundTrips) {
   EXPECT_NE(config.find("\"torch_dtype\": \"bfloat16\""), std::string::npos) << config;
 }
 
+// A model file without what a family's config needs is an error from the writer, never an
+// exception or a division by zero: Phi-3 without a context length or with no heads.
+TEST(SafetensorsHfRoundTrip, Phi3FilesMissingHyperparametersAreRefused) {
+  for (const uint32_t heads : {4u, 0u}) {
+    ModelFile::Parts parts;
+    parts.path = "phi3";
+    parts.metadata.push_back({"general.architecture", gguf::Value{std::string("phi3")}});
+    for (const auto& [key, v] : {std::pair{"phi3.block_count", 1u}, std::pair{"phi3.embedding_length", 16u},
+                                 std::pair{"phi3.feed_forward_length", 24u}, std::pair{"phi3.attention.head_count", heads}})
+      parts.metadata.push_back({key, gguf::Value{v}});  // no context_length
+    std::vector<uint8_t> bytes(16 * 10 * 2);
+    TensorView v;
+    v.type = DType::F16;
+    v.n_dims = 2;
+    v.ne[0] = 16;
+    v.ne[1] = 10;
+    v.n_bytes = bytes.size();
+    v.data = bytes.data();
+    parts.tensors.push_back(ModelTensor{"token_embd.weight", "token_embd.weight", v});
+    ModelFile model(std::move(parts));
+    Status status = write_hf_folder(model, tmp_dir("phi3_missing").string(), "");
+    if (heads == 0) {
+      ASSERT_FALSE(status.ok());
+      EXPECT_NE(status.message().find("head_count"), std::string::npos) << status.message();
+    } else {
+      EXPECT_TRUE(status.ok()) << status.message();  // the original context falls back to 0
+    }
+  }
+}
+
 TEST(SafetensorsHfRoundTrip, QuantizedTensorsAreRefused) {
   std::vector<uint8_t> block(34);
   ModelFile::Parts parts;

@@ -946,10 +946,10 @@ Status read_nomic_config(Json& config, const std::string& where) {
       return make_error("{}: n_positions {} with max_trained_positions {} is not a known nomic-bert (8192/2048)",
                         where, *n_positions, mtp);
   }
-  for (const auto& [hf, gpt2] : {std::pair{"hidden_size", "n_embd"}, std::pair{"num_hidden_layers", "n_layer"},
-                                 std::pair{"num_attention_heads", "n_head"}, std::pair{"intermediate_size", "n_inner"},
-                                 std::pair{"layer_norm_eps", "layer_norm_epsilon"}, std::pair{"rope_theta", "rotary_emb_base"}})
-    if (!config.contains(hf) && config.contains(gpt2)) config[hf] = config[gpt2];
+  for (const HfKeyAlias& k : hf_nomic_key_aliases()) {
+    const std::string hf(k.hf), nomic(k.nomic);
+    if (!config.contains(hf) && config.contains(nomic)) config[hf] = config[nomic];
+  }
   return {};
 }
 

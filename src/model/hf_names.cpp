@@ -228,6 +228,12 @@ constexpr std::array kSpecialTokens = {
     HfSpecialToken{"mask_token", "mask"},
 };
 
+constexpr std::array kNomicAliases = {
+    HfKeyAlias{"hidden_size", "n_embd"},          HfKeyAlias{"num_hidden_layers", "n_layer"},
+    HfKeyAlias{"num_attention_heads", "n_head"},  HfKeyAlias{"intermediate_size", "n_inner"},
+    HfKeyAlias{"layer_norm_eps", "layer_norm_epsilon"}, HfKeyAlias{"rope_theta", "rotary_emb_base"},
+};
+
 constexpr std::string_view kLayer = "{i}";
 constexpr size_t kMaxLayerDigits = 6;
 
@@ -287,6 +293,7 @@ std::span<const HfArch> hf_arch_table() { return kArchs; }
 
 std::span<const HfKey> hf_key_table() { return kKeys; }
 std::span<const HfSpecialToken> hf_special_token_table() { return kSpecialTokens; }
+std::span<const HfKeyAlias> hf_nomic_key_aliases() { return kNomicAliases; }
 std::span<const HfKey> hf_yarn_key_table() { return kYarnKeys; }
 
 const char* hf_key(std::string_view gguf) {

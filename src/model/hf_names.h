@@ -106,6 +106,14 @@ struct HfSpecialToken {
 };
 std::span<const HfSpecialToken> hf_special_token_table();
 
+// nomic-bert's config.json (NomicBertModel) names some of the table's keys as GPT-2 does: the
+// standard name and nomic's, for the loader to read either and the writer to write nomic's.
+struct HfKeyAlias {
+  std::string_view hf;     // "hidden_size"
+  std::string_view nomic;  // "n_embd"
+};
+std::span<const HfKeyAlias> hf_nomic_key_aliases();
+
 // HF tensors that carry no weights and that llama.cpp's converter drops (rotary inv_freq buffers).
 bool hf_name_is_ignored(std::string_view hf_name);
 

@@ -303,13 +303,13 @@ Status add_nomic_config(const ModelFile& model, const std::string& where, Json& 
                       where, config.value("max_position_embeddings", int64_t{0}));
   config["n_positions"] = 8192;  // v1/v1.5's config.json: the converter takes 2048 from these two
   config["max_trained_positions"] = 2048;
-  for (const auto& [hf, gpt2] : {std::pair{"hidden_size", "n_embd"}, std::pair{"num_hidden_layers", "n_layer"},
-                                 std::pair{"num_attention_heads", "n_head"}, std::pair{"intermediate_size", "n_inner"},
-                                 std::pair{"layer_norm_eps", "layer_norm_epsilon"}, std::pair{"rope_theta", "rotary_emb_base"}})
+  for (const HfKeyAlias& k : hf_nomic_key_aliases()) {
+    const std::string hf(k.hf), nomic(k.nomic);
     if (config.contains(hf)) {
-      config[gpt2] = config[hf];
+      config[nomic] = config[hf];
       config.erase(hf);
     }
+  }
   for (const char* key : {"max_position_embeddings", "num_key_value_heads", "hidden_act", "position_embedding_type"})
     config.erase(key);
   config["activation_function"] = "swiglu";

@@ -7,6 +7,7 @@
 #include "gguf/gguf.h"
 #include "model/hf_names.h"
 #include "model/quantize.h"
+#include "model/rerank.h"
 
 namespace hearth {
 namespace {
@@ -249,7 +250,8 @@ std::vector<gguf::KeyValue> preset_metadata(const Preset& p, const HParams& hp, 
   if (hp.pooling == Pooling::kRank) {  // as llama.cpp's converter labels a Qwen3-Reranker's head (a
     gguf::Array labels;                // cross-encoder's one logit: transformers' default label)
     labels.elem_type = gguf::ValueType::STRING;
-    if (hp.n_cls_out == 2) labels.items = {gguf::Value{std::string("yes")}, gguf::Value{std::string("no")}};
+    if (hp.n_cls_out == 2)
+      for (std::string_view c : kQwen3RerankClasses) labels.items.push_back(gguf::Value{std::string(c)});
     for (int64_t i = int64_t(labels.items.size()); i < hp.n_cls_out; ++i)
       labels.items.push_back(gguf::Value{fmt::format("LABEL_{}", i)});
     w.set(a + ".classifier.output_labels", gguf::Value{std::move(labels)});

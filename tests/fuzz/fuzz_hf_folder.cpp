@@ -15,9 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "model/arch.h"
+#include "check_model.h"
 #include "model/model_file.h"
-#include "model/transformer.h"
 #include "safetensors/safetensors.h"
 
 namespace {
@@ -78,12 +77,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   auto model = hearth::ModelFile::open(dir.string());
   if (!model.ok()) return 0;
-  auto hp = hearth::read_hparams(*model);
-  if (!hp.ok()) return 0;
-  const hearth::ArchSpec* arch = hearth::find_arch(model->architecture());
-  if (arch == nullptr) return 0;
-  if (!hearth::validate_tensors(*model, *arch, *hp).ok()) return 0;
-  volatile size_t sink = hearth::kv_layer_shapes(*hp).size();
-  (void)sink;
+  hearth::fuzz::check_model(*model);
   return 0;
 }

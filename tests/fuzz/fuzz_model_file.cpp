@@ -6,22 +6,15 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "check_model.h"
 #include "gguf/gguf.h"
-#include "model/arch.h"
 #include "model/model_file.h"
-#include "model/transformer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto file = hearth::gguf::File::parse(std::span<const uint8_t>(data, size), "fuzz");
   if (!file.ok()) return 0;
   auto model = hearth::ModelFile::from_gguf(std::move(*file));
   if (!model.ok()) return 0;
-  auto hp = hearth::read_hparams(*model);
-  if (!hp.ok()) return 0;
-  const hearth::ArchSpec* arch = hearth::find_arch(model->architecture());
-  if (arch == nullptr) return 0;
-  if (!hearth::validate_tensors(*model, *arch, *hp).ok()) return 0;
-  volatile size_t sink = hearth::kv_layer_shapes(*hp).size();
-  (void)sink;
+  hearth::fuzz::check_model(*model);
   return 0;
 }

@@ -128,6 +128,17 @@ fs::path make_llama_folder(const std::string& name) {
   return dir;
 }
 
+// A random model of `preset` over shared/'s vocabularies, written to `path` and opened.
+Result<ModelFile> preset_model(const std::string& preset, const fs::path& path) {
+  MkModelOptions o;
+  o.preset = preset;
+  o.output = path.string();
+  o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
+  o.chat_template_dir = "";
+  HEARTH_RETURN_IF_ERROR(make_random_model(o));
+  return ModelFile::open(o.output);
+}
+
 const ModelTensor& tensor(const ModelFile& m, const std::string& name) {
   const ModelTensor* t = m.find_tensor(name);
   EXPECT_NE(t, nullptr) << name;
@@ -789,14 +800,8 @@ TEST(SafetensorsHfRoundTrip, QuantizedTensorsAreRefused) {
 // model holding them is written as a folder whose rope_scaling reads back to the same model.
 TEST(SafetensorsHfRoundTrip, Phi3LongRopeRoundTrips) {
   const fs::path dir = tmp_dir("phi3_longrope");
-  MkModelOptions o;
-  o.preset = "phi-3-mini-tiny";
-  o.output = (dir / "phi3.gguf").string();
-  o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
-  o.chat_template_dir = "";
-  ASSERT_TRUE(make_random_model(o).ok());
-  auto gguf_model = ModelFile::open(o.output);
-  ASSERT_TRUE(gguf_model.ok());
+  auto gguf_model = preset_model("phi-3-mini-tiny", dir / "phi3.gguf");
+  ASSERT_TRUE(gguf_model.ok()) << gguf_model.error().message;
   const fs::path first = dir / "first", second = dir / "second";
   ASSERT_TRUE(write_hf_folder(*gguf_model, first.string(), "").ok());
   auto config = nlohmann::json::parse(read_string(first / "config.json"));
@@ -834,14 +839,8 @@ TEST(SafetensorsHfRoundTrip, Phi3LongRopeRoundTrips) {
 // The folder reads as the text-only one does, tower left out.
 TEST(SafetensorsHfLoader, Gemma4MultimodalCheckpointReadsAsItsTextModel) {
   const fs::path dir = tmp_dir("gemma4_multimodal");
-  MkModelOptions o;
-  o.preset = "gemma-4-e2b-tiny";
-  o.output = (dir / "e2b.gguf").string();
-  o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
-  o.chat_template_dir = "";
-  ASSERT_TRUE(make_random_model(o).ok());
-  auto gguf_model = ModelFile::open(o.output);
-  ASSERT_TRUE(gguf_model.ok());
+  auto gguf_model = preset_model("gemma-4-e2b-tiny", dir / "e2b.gguf");
+  ASSERT_TRUE(gguf_model.ok()) << gguf_model.error().message;
   const fs::path text = dir / "text", mm = dir / "multimodal";
   ASSERT_TRUE(write_hf_folder(*gguf_model, text.string(), "").ok());
   fs::create_directories(mm);
@@ -876,14 +875,8 @@ TEST(SafetensorsHfLoader, Gemma4MultimodalCheckpointReadsAsItsTextModel) {
 // experts do not add up is refused by name.
 TEST(SafetensorsHfLoader, Gemma4MoeFoldersRoundTripAndLiesAreRefused) {
   const fs::path dir = tmp_dir("gemma4_moe");
-  MkModelOptions o;
-  o.preset = "gemma-4-a4b-tiny";
-  o.output = (dir / "a4b.gguf").string();
-  o.vocab_dir = std::string(HEARTH_SHARED_DIR) + "/testdata/vocab";
-  o.chat_template_dir = "";
-  ASSERT_TRUE(make_random_model(o).ok());
-  auto gguf_model = ModelFile::open(o.output);
-  ASSERT_TRUE(gguf_model.ok());
+  auto gguf_model = preset_model("gemma-4-a4b-tiny", dir / "a4b.gguf");
+  ASSERT_TRUE(gguf_model.ok()) << gguf_model.error().message;
   const fs::path folder = dir / "hf";
   ASSERT_TRUE(write_hf_folder(*gguf_model, folder.string(), "").ok());
   auto back = ModelFile::open(folder.string());

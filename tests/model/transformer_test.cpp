@@ -39,6 +39,16 @@ std::string make_model(const std::string& preset, const std::string& type) {
   return path;
 }
 
+// Deletes a lying copy once its check is done, however the check ends: each copy is as large as
+// the model it lies about (gpt-oss's tiny F32 is 345 MB), and a hundred of them kept filled CI's disk.
+struct RemovedAtScopeExit {
+  std::string path;
+  ~RemovedAtScopeExit() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+};
+
 std::vector<float> logits_of(const ModelFile& m, const std::vector<int32_t>& tokens, int64_t n_batch,
                              int threads = 2) {
   TransformerOptions opt;
@@ -302,6 +312,7 @@ void expect_refused(const std::string& src, const std::string& name,
     ASSERT_TRUE(w.add_tensor(t.name, v).ok());
   }
   std::string out = kTmp + "/lying-" + name + ".gguf";
+  RemovedAtScopeExit cleanup{out};
   ASSERT_TRUE(w.write(out).ok());
   auto m = ModelFile::open(out);
   ASSERT_TRUE(m.ok()) << m.error().message;
@@ -917,6 +928,7 @@ void expect_gpt_oss_copy_refused(const std::string& name, const std::string& dro
   for (const gguf::TensorInfo& t : file->tensors())
     ASSERT_TRUE(w.add_tensor(t.name == rename_from ? rename_to : t.name, t.view).ok());
   const std::string out = kTmp + "/lying-" + name + ".gguf";
+  RemovedAtScopeExit cleanup{out};
   ASSERT_TRUE(w.write(out).ok());
   auto m = ModelFile::open(out);
   ASSERT_TRUE(m.ok());

@@ -117,6 +117,56 @@ struct BlockMXFP4 {
   uint8_t qs[16];
 };
 
+// Low-bit types: 256-element super-blocks whose 8 values at a time are one point of a fixed
+// codebook (iq_grids.h) plus signs, or ternary digits (TQ). Decoded by quant_lowbit.h.
+struct BlockIQ2_XXS {
+  uint16_t d;
+  uint16_t qs[32];  // per 32 values: 4 grid bytes, then 4 x 7 sign bits and a 4-bit scale
+};
+struct BlockIQ2_XS {
+  uint16_t d;
+  uint16_t qs[32];     // per 8 values: 9-bit grid index, 7 sign bits
+  uint8_t scales[8];   // per 16 values: a 4-bit scale
+};
+struct BlockIQ2_S {
+  uint16_t d;
+  uint8_t qs[64];      // [32] low 8 bits of the grid indices, then [32] sign bytes
+  uint8_t qh[8];       // per 32 values: the indices' top 2 bits
+  uint8_t scales[8];   // per 16 values: a 4-bit scale
+};
+struct BlockIQ3_XXS {
+  uint16_t d;
+  uint8_t qs[96];  // [64] grid bytes (4 values each), then per 32 values 4 x 7 sign bits + scale
+};
+struct BlockIQ3_S {
+  uint16_t d;
+  uint8_t qs[64];      // low 8 bits of the grid indices (4 values each)
+  uint8_t qh[8];       // their ninth bits
+  uint8_t signs[32];   // one bit per value
+  uint8_t scales[4];   // per 32 values: a 4-bit scale
+};
+struct BlockIQ1_S {
+  uint16_t d;
+  uint8_t qs[32];   // low 8 bits of the grid indices (8 values each)
+  uint16_t qh[8];   // per 32 values: 4 x 3 index bits, a 3-bit scale, the shift's sign
+};
+struct BlockIQ1_M {
+  uint8_t qs[32];      // low 8 bits of the grid indices
+  uint8_t qh[16];      // per 16 values: 2 x (3 index bits, the shift's sign)
+  uint8_t scales[8];   // 4 u16: 3-bit scales per 16 values; their top nibbles are the f16 d
+};
+struct BlockTQ1_0 {
+  uint8_t qs[48];  // 5 ternary digits per byte
+  uint8_t qh[4];   // 4 ternary digits per byte
+  uint16_t d;
+};
+struct BlockTQ2_0 {
+  uint8_t qs[64];  // 2 bits per value (value = q - 1)
+  uint16_t d;
+};
+static_assert(sizeof(BlockIQ2_XXS) == 66 && sizeof(BlockIQ2_XS) == 74 && sizeof(BlockIQ2_S) == 82 &&
+              sizeof(BlockIQ3_XXS) == 98 && sizeof(BlockIQ3_S) == 110 && sizeof(BlockIQ1_S) == 50 &&
+              sizeof(BlockIQ1_M) == 56 && sizeof(BlockTQ1_0) == 54 && sizeof(BlockTQ2_0) == 66);
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ8_1) == 36 && sizeof(BlockQ8_K) == 292);

@@ -78,6 +78,24 @@ Codec codec_for(DType type) {
       return {dequantize_iq4_xs, quantize_iq4_xs};
     case DType::MXFP4:
       return {dequantize_mxfp4, quantize_mxfp4};
+    case DType::IQ2_XXS:
+      return {dequantize_iq2_xxs, nullptr};
+    case DType::IQ2_XS:
+      return {dequantize_iq2_xs, nullptr};
+    case DType::IQ2_S:
+      return {dequantize_iq2_s, nullptr};
+    case DType::IQ3_XXS:
+      return {dequantize_iq3_xxs, nullptr};
+    case DType::IQ3_S:
+      return {dequantize_iq3_s, nullptr};
+    case DType::IQ1_S:
+      return {dequantize_iq1_s, nullptr};
+    case DType::IQ1_M:
+      return {dequantize_iq1_m, nullptr};
+    case DType::TQ1_0:
+      return {dequantize_tq1_0, nullptr};
+    case DType::TQ2_0:
+      return {dequantize_tq2_0, nullptr};
     default:
       return {};
   }

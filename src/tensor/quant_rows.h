@@ -41,6 +41,17 @@ void quantize_iq4_nl(const float* src, uint8_t* dst, int64_t n_blocks);
 void quantize_iq4_xs(const float* src, uint8_t* dst, int64_t n_blocks);
 void quantize_mxfp4(const float* src, uint8_t* dst, int64_t n_blocks);
 
+// quant_lowbit.cpp: codebook (IQ1_*, IQ2_*, IQ3_*) and ternary (TQ*) types; dequantization only.
+void dequantize_iq2_xxs(const uint8_t* src, float* dst, int64_t n_blocks);
+void dequantize_iq2_xs(const uint8_t* src, float* dst, int64_t n_blocks);
+void dequantize_iq2_s(const uint8_t* src, float* dst, int64_t n_blocks);
+void dequantize_iq3_xxs(const uint8_t* src, float* dst, int64_t n_blocks);
+void dequantize_iq3_s(const uint8_t* src, float* dst, int64_t n_blocks);
+void dequantize_iq1_s(const uint8_t* src, float* dst, int64_t n_blocks);
+void dequantize_iq1_m(const uint8_t* src, float* dst, int64_t n_blocks);
+void dequantize_tq1_0(const uint8_t* src, float* dst, int64_t n_blocks);
+void dequantize_tq2_0(const uint8_t* src, float* dst, int64_t n_blocks);
+
 // Round to nearest, ties to even, for |x| < 2^22: adding 1.5 * 2^23 pushes the fraction out of
 // the mantissa (the FPU rounds it away) and leaves the integer in the low 22 bits. ggml's
 // quantizers round this way (not std::round, which ties away from zero), and byte-identical

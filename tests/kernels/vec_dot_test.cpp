@@ -108,11 +108,10 @@ struct Product {
   double magnitude;  // sum of |w_i * a_i|: the scale rounding errors are relative to
 };
 
-Product product(DType type, const std::vector<float>& w, const std::vector<float>& x) {
-  const auto n = static_cast<int64_t>(w.size());
+// The product of a stored weight row `wq` with `x`, converted as a matmul converts it.
+Product product_of_stored(DType type, const std::vector<uint8_t>& wq, const std::vector<float>& x) {
+  const auto n = static_cast<int64_t>(x.size());
   const DType act_type = ref::vec_dot_type(type);
-  auto wq = row_buffer(type, n);
-  quantize_row(type, w.data(), wq.data(), n);
   auto xq = row_buffer(act_type, n);
   ref::quantize_activation(act_type, x.data(), xq.data(), n);
   std::vector<float> wd(static_cast<size_t>(n));
@@ -138,6 +137,52 @@ Product product(DType type, const std::vector<float>& w, const std::vector<float
     }
   }
   return p;
+}
+
+Product product(DType type, const std::vector<float>& w, const std::vector<float>& x) {
+  auto wq = row_buffer(type, static_cast<int64_t>(w.size()));
+  quantize_row(type, w.data(), wq.data(), static_cast<int64_t>(w.size()));
+  return product_of_stored(type, wq, x);
+}
+
+// The low-bit types hearth reads but cannot write (llama.cpp writes them from an importance
+// matrix): their rows are arbitrary bytes, every codebook index and sign pattern as likely as any,
+// under a block scale of moderate size so no value overflows.
+const DType kLowBitTypes[] = {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S,
+                              DType::IQ1_S,   DType::IQ1_M,  DType::TQ1_0, DType::TQ2_0};
+
+std::vector<uint8_t> random_lowbit_row(std::mt19937& rng, DType type, int64_t n) {
+  auto row = row_buffer(type, n);
+  for (uint8_t& b : row) b = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> log_scale(-4.0f, 0.0f);
+  const size_t block = dtype_info(type).block_bytes;
+  for (size_t at = 0; at < row.size(); at += block) {
+    const uint16_t d = fp32_to_fp16(std::pow(10.0f, log_scale(rng)));
+    if (type == DType::IQ1_M) {  // d is the top nibbles of its four u16 scale words
+      for (int k = 0; k < 4; ++k) {
+        uint8_t& top = row[at + 48 + 2 * k + 1];
+        top = static_cast<uint8_t>((top & 0x0F) | (((d >> (4 * k)) & 0xF) << 4));
+      }
+    } else {  // the f16 d is the first field, or the last for the ternary types
+      const size_t offset = type == DType::TQ1_0 ? 52 : type == DType::TQ2_0 ? 64 : 0;
+      std::memcpy(&row[at + offset], &d, sizeof(d));
+    }
+  }
+  return row;
+}
+
+TEST(VecDot, LowBitTypesMatchTheirDequantizedDot) {
+  std::mt19937 rng(77);
+  for (DType type : kLowBitTypes) {
+    for (int64_t n : lengths(type)) {
+      for (int trial = 0; trial < 20; ++trial) {
+        const Product p = product_of_stored(type, random_lowbit_row(rng, type, n), random_row(rng, n));
+        EXPECT_LE(std::fabs(p.got - p.exact), 1e-5 * p.magnitude + 1e-30)
+            << dtype_name(type) << " n=" << n << " trial " << trial << ": got " << p.got << " exact " << p.exact;
+        EXPECT_GT(p.magnitude, 0.0) << dtype_name(type);
+      }
+    }
+  }
 }
 
 TEST(VecDot, MatchesDequantizedDotForEveryType) {
@@ -170,9 +215,11 @@ TEST(VecDot, ActivationTypesAreGgmls) {
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::IQ4_NL, DType::MXFP4})
     EXPECT_EQ(ref::vec_dot_type(t), DType::Q8_0) << dtype_name(t);
   for (DType t : {DType::Q4_1, DType::Q5_1}) EXPECT_EQ(ref::vec_dot_type(t), DType::Q8_1);
-  for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS})
+  for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS, DType::IQ2_XXS,
+                  DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S, DType::IQ1_S, DType::IQ1_M,
+                  DType::TQ1_0, DType::TQ2_0})
     EXPECT_EQ(ref::vec_dot_type(t), DType::Q8_K) << dtype_name(t);
-  EXPECT_FALSE(ref::has_vec_dot(DType::IQ2_XXS));
+  EXPECT_FALSE(ref::has_vec_dot(DType::Q8_1));
   EXPECT_FALSE(ref::has_vec_dot(DType::Q8_K));
 }
 
@@ -421,6 +468,86 @@ TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
     }
     std::printf("%-7s max |ours - ggml| / sum|w*a| = %.3g\n", std::string(dtype_name(type)).c_str(),
                 worst);
+  }
+}
+
+// The parts of ggml.h used to dequantize and quantize with llama.cpp's own code.
+struct GgmlTypeTraits {
+  const char* type_name;
+  int64_t blck_size;
+  int64_t blck_size_interleave;
+  size_t type_size;
+  bool is_quantized;
+  void (*to_float)(const void* x, float* y, int64_t k);
+  GgmlFromFloat from_float_ref;
+};
+
+bool same_bits_or_both_nan(float a, float b) {
+  return std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b) || (std::isnan(a) && std::isnan(b));
+}
+
+// The low-bit types against llama.cpp: rows of arbitrary bytes (every codebook point, sign and
+// scale) dequantize to the same bits as ggml's to_float, and products agree with its CPU vec_dot:
+// the ternary types' bit for bit (hearth sums them in the order of ggml's AVX2 vec_dot); the IQ
+// types' within the usual bound, since hearth sums those in the order of llama.cpp's IQ panel
+// GEMM, which its batches of 8 or more tokens run and forward_logits.test.mjs holds bit for bit.
+// (Rows llama.cpp's quantizer writes are there too: its IQ1/IQ2 search tables take half a minute
+// to build.)
+TEST(VecDotGgml, LowBitTypesDequantizeToGgmlsBitsAndProductsAgree) {
+  const char* dir = std::getenv("HEARTH_GGML_LIB_DIR");
+  if (!dir || !*dir) GTEST_SKIP() << "\n*** HEARTH_GGML_LIB_DIR is not set: NOT comparing against llama.cpp ***";
+  const GgmlCpu ggml = load_ggml_cpu(dir);
+  ASSERT_NE(ggml.traits, nullptr) << ggml.why;
+  void* base = dlopen((std::string(dir) + "/libggml-base.so").c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(base, nullptr);
+  auto base_traits = reinterpret_cast<const GgmlTypeTraits* (*)(int)>(dlsym(base, "ggml_get_type_traits"));
+  ASSERT_NE(base_traits, nullptr);
+  // hearth sums the ternary products in the order of ggml's AVX2 kernels; older x86 variants differ.
+  bool avx2 = true;
+  for (const char* v : {"x64", "sse42", "sandybridge", "ivybridge", "piledriver"})
+    avx2 = avx2 && ggml.chosen != std::string("libggml-cpu-") + v + ".so";
+  std::printf("comparing with %s: ternary products %s\n", ggml.chosen.c_str(), avx2 ? "bit for bit" : "within 1e-5");
+
+  std::mt19937 rng(2025);
+  for (DType type : kLowBitTypes) {
+    const GgmlTypeTraits* bt = base_traits(static_cast<int>(type));
+    const GgmlTypeTraitsCpu* ct = ggml.traits(static_cast<int>(type));
+    ASSERT_TRUE(bt->to_float && ct->vec_dot) << dtype_name(type);
+    ASSERT_EQ(ct->vec_dot_type, static_cast<int>(ref::vec_dot_type(type))) << dtype_name(type);
+    ASSERT_EQ(bt->type_size, dtype_info(type).block_bytes) << dtype_name(type);
+    // 4096 arbitrary blocks meet each of IQ1's 2048 codebook points about 64 times.
+    const int64_t n_random = 4096 * 256;
+    {
+      const auto row = random_lowbit_row(rng, type, n_random);
+      std::vector<float> ours(static_cast<size_t>(n_random)), theirs(static_cast<size_t>(n_random));
+      dequantize_row(type, row.data(), ours.data(), n_random);
+      bt->to_float(row.data(), theirs.data(), n_random);
+      int64_t differ = 0;
+      for (int64_t j = 0; j < n_random; ++j) differ += !same_bits_or_both_nan(ours[j], theirs[j]);
+      EXPECT_EQ(differ, 0) << dtype_name(type);
+    }
+    double worst = 0.0;
+    for (int64_t n : lengths(type)) {
+      for (int trial = 0; trial < 20; ++trial) {
+        const auto wq = random_lowbit_row(rng, type, n);
+        const auto x = random_row(rng, n);
+        auto xq = row_buffer(DType::Q8_K, n);
+        ref::quantize_activation(DType::Q8_K, x.data(), xq.data(), n);
+        float expected = 0.0f;
+        ct->vec_dot(static_cast<int>(n), &expected, 0, wq.data(), 0, xq.data(), 0, 1);
+        const Product p = product_of_stored(type, wq, x);
+        const double diff = std::fabs(double{p.got} - expected) / (p.magnitude + 1e-30);
+        worst = std::max(worst, diff);
+        if (avx2 && (type == DType::TQ1_0 || type == DType::TQ2_0)) {
+          EXPECT_EQ(std::bit_cast<uint32_t>(p.got), std::bit_cast<uint32_t>(expected))
+              << dtype_name(type) << " n=" << n << " ours " << p.got << " ggml " << expected;
+        } else {
+          EXPECT_LE(diff, 1e-5) << dtype_name(type) << " n=" << n << " ours " << p.got << " ggml " << expected;
+        }
+      }
+    }
+    std::printf("%-7s dequantization bit-identical; max |ours - ggml vec_dot| / sum|w*a| = %.3g\n",
+                std::string(dtype_name(type)).c_str(), worst);
   }
 }
 

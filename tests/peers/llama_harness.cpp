@@ -5,7 +5,13 @@
 // This is test tooling, not hearth code: it only calls llama.cpp's public C API (llama.h,
 // ggml.h, gguf.h, ggml-backend.h). Build it with tests/peers/build-harness.sh.
 //
-//   llama-harness quantize IN OUT FTYPE [--threads N]   llama_model_quantize, default params
+//   llama-harness quantize IN OUT FTYPE [--threads N] [--imatrix-ones] [--pure]
+//                                                       llama_model_quantize, default params;
+//                                                       --imatrix-ones gives every tensor an
+//                                                       importance matrix of ones, which the
+//                                                       1-3-bit IQ types cannot be made without;
+//                                                       --pure: the FTYPE's type for every
+//                                                       matrix (llama-quantize --pure)
 //   llama-harness types FILE                            "name<TAB>type<TAB>ne0,ne1,..." per tensor
 //   llama-harness dequant FILE TENSOR [OUT.f32]         floats via the type's to_float; to OUT as
 //                                                       raw little-endian f32, else one per line
@@ -86,6 +92,10 @@ const FtypeName kFtypes[] = {
     {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M}, {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
     {"IQ4_NL", LLAMA_FTYPE_MOSTLY_IQ4_NL}, {"IQ4_XS", LLAMA_FTYPE_MOSTLY_IQ4_XS},
     {"IQ3_S", LLAMA_FTYPE_MOSTLY_IQ3_S},   {"IQ3_M", LLAMA_FTYPE_MOSTLY_IQ3_M},
+    {"IQ3_XXS", LLAMA_FTYPE_MOSTLY_IQ3_XXS}, {"IQ3_XS", LLAMA_FTYPE_MOSTLY_IQ3_XS},
+    {"IQ2_XXS", LLAMA_FTYPE_MOSTLY_IQ2_XXS}, {"IQ2_XS", LLAMA_FTYPE_MOSTLY_IQ2_XS},
+    {"IQ2_S", LLAMA_FTYPE_MOSTLY_IQ2_S},   {"IQ2_M", LLAMA_FTYPE_MOSTLY_IQ2_M},
+    {"IQ1_S", LLAMA_FTYPE_MOSTLY_IQ1_S},   {"IQ1_M", LLAMA_FTYPE_MOSTLY_IQ1_M},
     {"TQ1_0", LLAMA_FTYPE_MOSTLY_TQ1_0},   {"TQ2_0", LLAMA_FTYPE_MOSTLY_TQ2_0},
     {"MXFP4_MOE", LLAMA_FTYPE_MOSTLY_MXFP4_MOE},
 };
@@ -104,7 +114,7 @@ void log_callback(ggml_log_level level, const char* text, void*) {
 
 int usage() {
   std::fputs(
-      "usage: llama-harness quantize IN OUT FTYPE [--threads N]\n"
+      "usage: llama-harness quantize IN OUT FTYPE [--threads N] [--imatrix-ones] [--pure]\n"
       "       llama-harness types FILE\n"
       "       llama-harness dequant FILE TENSOR [OUT.f32]\n"
       "       llama-harness load FILE [--prompt TEXT] [--threads N]\n"
@@ -149,6 +159,13 @@ void load_backends() {
   if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
 }
 
+struct GgufFile {
+  gguf_context* ctx = nullptr;
+  ~GgufFile() {
+    if (ctx != nullptr) gguf_free(ctx);
+  }
+};
+
 int cmd_quantize(int argc, char** argv) {
   if (argc < 5) return usage();
   const char* in = argv[2];
@@ -164,16 +181,34 @@ int cmd_quantize(int argc, char** argv) {
   }
   if (!found) return fail("unknown FTYPE '%s' (see `llama-harness ftypes`)", want);
   params.nthread = std::atoi(option(argc, argv, 5, "--threads", "0").c_str());
+  // llama.cpp's importance matrix holds ne[0] weights per row per expert (ne[2]) of each tensor.
+  std::vector<std::vector<float>> ones;
+  std::vector<llama_model_imatrix_data> imatrix;
+  bool want_ones = false;
+  for (int i = 5; i < argc; ++i) {
+    want_ones = want_ones || std::strcmp(argv[i], "--imatrix-ones") == 0;
+    params.pure = params.pure || std::strcmp(argv[i], "--pure") == 0;
+  }
+  if (want_ones) {
+    GgufFile f;
+    f.ctx = gguf_init_from_file(in, gguf_init_params{/*no_alloc=*/true, /*ctx=*/nullptr});
+    if (f.ctx == nullptr) return fail("cannot read GGUF file %s", in);
+    const int64_t n = gguf_get_n_tensors(f.ctx);
+    ones.reserve(size_t(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t* ne = gguf_get_tensor_ne(f.ctx, i);
+      ones.emplace_back(size_t(ne[0] * ne[2]), 1.0f);
+    }
+    for (int64_t i = 0; i < n; ++i)
+      imatrix.push_back({gguf_get_tensor_name(f.ctx, i), ones[size_t(i)].data(), ones[size_t(i)].size()});
+    imatrix.push_back({nullptr, nullptr, 0});
+    params.imatrix = imatrix.data();
+    if (llama_model_quantize(in, out, &params) != 0) return fail("quantize %s -> %s failed", in, out);
+    return 0;
+  }
   if (llama_model_quantize(in, out, &params) != 0) return fail("quantize %s -> %s failed", in, out);
   return 0;
 }
-
-struct GgufFile {
-  gguf_context* ctx = nullptr;
-  ~GgufFile() {
-    if (ctx != nullptr) gguf_free(ctx);
-  }
-};
 
 int cmd_types(int argc, char** argv) {
   if (argc != 3) return usage();

@@ -217,7 +217,7 @@ TEST(QuantDispatchDeathTest, RejectsUnsupportedTypeAndPartialBlocks) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   std::vector<uint8_t> bytes(1024);
   std::vector<float> floats(1024);
-  EXPECT_DEATH(dequantize_row(DType::IQ2_XXS, bytes.data(), floats.data(), 256), "no dequantizer");
+  EXPECT_DEATH(dequantize_row(DType::Q8_K, bytes.data(), floats.data(), 256), "no dequantizer");
   EXPECT_DEATH(quantize_row(DType::Q8_1, floats.data(), bytes.data(), 32), "no quantizer");
   EXPECT_DEATH(dequantize_row(DType::Q4_K, bytes.data(), floats.data(), 255), "whole blocks");
   EXPECT_DEATH(quantize_row(DType::Q4_0, floats.data(), bytes.data(), 33), "whole blocks");

@@ -15,6 +15,7 @@
 #include "kernels/ref/ggml_lanes.h"
 #include "tensor/quant.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_lowbit.h"
 #include "tensor/quant_rows.h"
 
 namespace hearth::ref {
@@ -447,6 +448,57 @@ float dot_iq4_xs(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
   return sum;
 }
 
+// The low-bit types (quant_lowbit.h), summed as llama.cpp sums them in a matmul of 8 or more
+// tokens, its "IQ panel" GEMM (ggml-cpu/iqp.cpp, on every x86 build with AVX2), which hearth
+// follows at every batch size: each super-block's exact integer sum over its 16-element
+// sub-blocks of (2s + 1) * v * y, where v is the signed codebook value (IQ1: 8 * grid +- 1, the
+// shift folded in), enters the row's f32 sum by one FMA with dfac * y.d, dfac being d times the
+// format's constant (1/8 for IQ2 and IQ1, 1/4 for IQ3_XXS, 1 for IQ3_S). (Fewer than 8 tokens
+// take ggml's vec_dot, whose x86 code adds the same integers in 8 float lanes: an ulp apart.)
+// The ternary types have no panel path: their order is ggml's x86 vec_dot (AVX2), 8 float lanes,
+// lane l holding the integer sum over the elements e with (e % 32) / 4 == l of the stored digit
+// (q + 1) times y, less the activation sum of elements 32l..32l+31, added by one FMA with
+// d * y.d (GCC contracts its multiply and add), the lanes summed as hsum_float_8 does.
+// On random models an ulp here lands on rounding ties of the next layer's 8-bit activations:
+// forward_logits measured mean KL ~1e-4..1e-3 against llama.cpp in other orders.
+float dot_lowbit(DType type, const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
+  quant::LowBitBlock x;
+  if (type == DType::TQ1_0 || type == DType::TQ2_0) {
+    Lanes8 lanes;
+    for (int64_t i = 0; i < n_blocks; ++i) {
+      quant::decode_lowbit(type, w, i, &x);
+      const auto y = load_block<quant::BlockQ8_K>(a, i);
+      int32_t lane[8] = {};
+      for (int e = 0; e < kQK_K; ++e) {
+        lane[(e % 32) / 4] += (x.q[e] + 1) * y.qs[e];
+        lane[e / 32] -= y.qs[e];
+      }
+      const float d = y.d * h2f(x.d);
+      for (int l = 0; l < 8; ++l) lanes.lane[l] = std::fma(static_cast<float>(lane[l]), d, lanes.lane[l]);
+    }
+    return lanes.sum();
+  }
+  const bool iq1 = type == DType::IQ1_S || type == DType::IQ1_M;
+  const float factor = type == DType::IQ3_XXS ? 0.25f : type == DType::IQ3_S ? 1.0f : 0.125f;
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    quant::decode_lowbit(type, w, i, &x);
+    const auto y = load_block<quant::BlockQ8_K>(a, i);
+    int32_t sumi = 0;
+    for (int sb = 0; sb < kQK_K / 16; ++sb) {
+      int32_t isum = 0;
+      for (int e = 16 * sb; e < 16 * sb + 16; ++e) {
+        const int v = iq1 ? 8 * x.q[e] + x.shift[e / 8] : x.q[e];
+        isum += v * y.qs[e];
+      }
+      sumi += (2 * x.scale[sb] + 1) * isum;
+    }
+    const float dfac = h2f(x.d) * factor;
+    sum = std::fma(static_cast<float>(sumi), dfac * y.d, sum);
+  }
+  return sum;
+}
+
 // Float types: f32 products accumulated in double. (F16 and BF16 products of two widened halves
 // are exact in f32 apart from underflow.)
 template <typename Widen>
@@ -526,7 +578,7 @@ bool has_vec_dot(DType weight_type) {
     case DType::MXFP4:
       return true;
     default:
-      return false;
+      return quant::is_lowbit(weight_type);
   }
 }
 
@@ -553,6 +605,7 @@ DType vec_dot_type(DType weight_type) {
     case DType::IQ4_XS:
       return DType::Q8_K;
     default:
+      if (quant::is_lowbit(weight_type)) return DType::Q8_K;
       HEARTH_CHECK(false, "no vec_dot for " + std::string(dtype_name(weight_type)));
       return weight_type;
   }
@@ -628,6 +681,7 @@ float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t
     case DType::MXFP4:
       return dot_mxfp4(w, a, nb);
     default:
+      if (quant::is_lowbit(weight_type)) return dot_lowbit(weight_type, w, a, nb);
       HEARTH_CHECK(false, "unreachable");
   }
   return 0.0f;

@@ -20,7 +20,8 @@
 namespace hearth::ref {
 
 // True for the weight types vec_dot covers: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-// Q2_K..Q6_K, IQ4_NL, IQ4_XS, MXFP4.
+// Q2_K..Q6_K, IQ4_NL, IQ4_XS, MXFP4, and the low-bit IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S,
+// IQ3_XXS, IQ3_S, TQ1_0, TQ2_0 (bit-identical to llama.cpp's batched products: vec_dot.cpp).
 bool has_vec_dot(DType weight_type);
 
 // The type an activation row is converted to before a product with a `weight_type` row

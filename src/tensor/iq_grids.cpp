@@ -39,4 +39,11 @@ constinit const std::array<uint32_t, 256> kIQ3XXSGrid =
 constinit const std::array<uint32_t, 512> kIQ3SGrid = expand<uint32_t, 512, 4, 3>(kIQ3SCodes, kIQ3SLevels);
 constinit const std::array<uint64_t, 2048> kIQ1SGrid = expand<uint64_t, 2048, 8, 2>(kIQ1SCodes, kIQ1Levels);
 
+const uint64_t* const kIQ2XXSPoints = kIQ2XXSGrid.data();
+const uint64_t* const kIQ2XSPoints = kIQ2XSGrid.data();
+const uint64_t* const kIQ2SPoints = kIQ2SGrid.data();
+const uint32_t* const kIQ3XXSPoints = kIQ3XXSGrid.data();
+const uint32_t* const kIQ3SPoints = kIQ3SGrid.data();
+const uint64_t* const kIQ1SPoints = kIQ1SGrid.data();
+
 }  // namespace hearth::quant

@@ -18,6 +18,15 @@ extern const std::array<uint32_t, 256> kIQ3XXSGrid;
 extern const std::array<uint32_t, 512> kIQ3SGrid;
 extern const std::array<uint64_t, 2048> kIQ1SGrid;
 
+// The same tables as plain pointers, for the SIMD kernel files (kernels/cpu/x86_kernels.inc),
+// which include no library header.
+extern const uint64_t* const kIQ2XXSPoints;
+extern const uint64_t* const kIQ2XSPoints;
+extern const uint64_t* const kIQ2SPoints;
+extern const uint32_t* const kIQ3XXSPoints;
+extern const uint32_t* const kIQ3SPoints;
+extern const uint64_t* const kIQ1SPoints;
+
 // Coordinate j (< 8, or < 4 for the uint32 grids) of a grid point.
 inline uint8_t grid_byte(uint64_t point, int j) { return static_cast<uint8_t>(point >> (8 * j)); }
 

@@ -18,6 +18,29 @@ struct Weights {
   TensorView view;
 };
 
+// The low-bit types hearth reads but cannot write (llama.cpp writes them from an importance
+// matrix): rows of arbitrary bytes, every codebook index and sign pattern as likely as any, under
+// a super-block scale of moderate size so no value overflows.
+inline std::vector<uint8_t> random_lowbit_row(std::mt19937& rng, DType type, int64_t n) {
+  std::vector<uint8_t> row(*row_bytes(type, static_cast<uint64_t>(n)));
+  for (uint8_t& b : row) b = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> log_scale(-4.0f, 0.0f);
+  const size_t block = dtype_info(type).block_bytes;
+  for (size_t at = 0; at < row.size(); at += block) {
+    const uint16_t d = fp32_to_fp16(std::pow(10.0f, log_scale(rng)));
+    if (type == DType::IQ1_M) {  // d is the top nibbles of its four u16 scale words
+      for (int k = 0; k < 4; ++k) {
+        uint8_t& top = row[at + 48 + 2 * k + 1];
+        top = static_cast<uint8_t>((top & 0x0F) | (((d >> (4 * k)) & 0xF) << 4));
+      }
+    } else {  // the f16 d is the first field, or the last for the ternary types
+      const size_t offset = type == DType::TQ1_0 ? 52 : type == DType::TQ2_0 ? 64 : 0;
+      std::memcpy(&row[at + offset], &d, sizeof(d));
+    }
+  }
+  return row;
+}
+
 inline Weights random_weights(std::mt19937& rng, DType type, int64_t k, int64_t rows) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const uint64_t row_size = *row_bytes(type, static_cast<uint64_t>(k));
@@ -25,6 +48,11 @@ inline Weights random_weights(std::mt19937& rng, DType type, int64_t k, int64_t 
   w.bytes.resize(row_size * static_cast<uint64_t>(rows));
   std::vector<float> f(static_cast<size_t>(k));
   for (int64_t r = 0; r < rows; ++r) {
+    if (!dtype_info(type).can_quantize) {
+      const std::vector<uint8_t> row = random_lowbit_row(rng, type, k);
+      std::memcpy(w.bytes.data() + r * row_size, row.data(), row_size);
+      continue;
+    }
     for (auto& v : f) v = normal(rng) * 0.05f;
     quantize_row(type, f.data(), w.bytes.data() + r * row_size, k);
   }

@@ -47,6 +47,9 @@ const Case kCases[] = {
     {DType::BF16, {8, 40, 100}},    {DType::Q4_1, {32, 64, 544}},    {DType::Q5_1, {32, 96, 544}},
     {DType::Q2_K, {256, 768}},      {DType::Q3_K, {256, 768}},
     {DType::MXFP4, {32, 96, 2880}}, {DType::IQ4_NL, {32, 160}},  {DType::IQ4_XS, {256, 768}},
+    {DType::IQ2_XXS, {256, 768}},   {DType::IQ2_XS, {256, 768}},     {DType::IQ2_S, {256, 768}},
+    {DType::IQ3_XXS, {256, 768}},   {DType::IQ3_S, {256, 768}},      {DType::IQ1_S, {256, 768}},
+    {DType::IQ1_M, {256, 768}},     {DType::TQ1_0, {256, 768}},      {DType::TQ2_0, {256, 768}},
 };
 
 const CpuLevel kLevels[] = {CpuLevel::kRef, CpuLevel::kAvx2, CpuLevel::kAvx512, CpuLevel::kNeon};
@@ -271,10 +274,12 @@ TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
   if (level == CpuLevel::kAvx2 || level == CpuLevel::kAvx512) {
-    for (DType t : {DType::MXFP4, DType::IQ4_NL, DType::IQ4_XS, DType::Q4_1, DType::Q5_1, DType::Q2_K, DType::Q3_K})
+    for (DType t : {DType::MXFP4, DType::IQ4_NL, DType::IQ4_XS, DType::Q4_1, DType::Q5_1, DType::Q2_K, DType::Q3_K,
+                    DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S, DType::IQ1_S,
+                    DType::IQ1_M, DType::TQ1_0, DType::TQ2_0})
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
-  EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::TQ2_0));  // no kernel of any kind yet
+  EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::Q8_1));  // an activation type only
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, MatmulLevel, testing::ValuesIn(kLevels),

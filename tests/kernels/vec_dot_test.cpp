@@ -25,11 +25,14 @@
 #include <bit>
 #include <vector>
 
+#include "kernels/matmul_cases.h"
 #include "tensor/quant.h"
 #include "tensor/quant_blocks.h"
 
 namespace hearth {
 namespace {
+
+using test::random_lowbit_row;
 
 const DType kWeightTypes[] = {DType::F32,  DType::F16,    DType::BF16,   DType::Q4_0,
                               DType::Q4_1, DType::Q5_0,   DType::Q5_1,   DType::Q8_0,
@@ -145,31 +148,9 @@ Product product(DType type, const std::vector<float>& w, const std::vector<float
   return product_of_stored(type, wq, x);
 }
 
-// The low-bit types hearth reads but cannot write (llama.cpp writes them from an importance
-// matrix): their rows are arbitrary bytes, every codebook index and sign pattern as likely as any,
-// under a block scale of moderate size so no value overflows.
+// The low-bit types hearth reads but cannot write: rows of arbitrary bytes (matmul_cases.h).
 const DType kLowBitTypes[] = {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S,
                               DType::IQ1_S,   DType::IQ1_M,  DType::TQ1_0, DType::TQ2_0};
-
-std::vector<uint8_t> random_lowbit_row(std::mt19937& rng, DType type, int64_t n) {
-  auto row = row_buffer(type, n);
-  for (uint8_t& b : row) b = static_cast<uint8_t>(rng());
-  std::uniform_real_distribution<float> log_scale(-4.0f, 0.0f);
-  const size_t block = dtype_info(type).block_bytes;
-  for (size_t at = 0; at < row.size(); at += block) {
-    const uint16_t d = fp32_to_fp16(std::pow(10.0f, log_scale(rng)));
-    if (type == DType::IQ1_M) {  // d is the top nibbles of its four u16 scale words
-      for (int k = 0; k < 4; ++k) {
-        uint8_t& top = row[at + 48 + 2 * k + 1];
-        top = static_cast<uint8_t>((top & 0x0F) | (((d >> (4 * k)) & 0xF) << 4));
-      }
-    } else {  // the f16 d is the first field, or the last for the ternary types
-      const size_t offset = type == DType::TQ1_0 ? 52 : type == DType::TQ2_0 ? 64 : 0;
-      std::memcpy(&row[at + offset], &d, sizeof(d));
-    }
-  }
-  return row;
-}
 
 TEST(VecDot, LowBitTypesMatchTheirDequantizedDot) {
   std::mt19937 rng(77);

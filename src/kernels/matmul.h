@@ -6,7 +6,8 @@
 // Every result y[t, r] is computed by one fixed sequence of operations that depends only on
 // weight row r and activation row t: the same bits whatever n_tokens is, whichever other tokens
 // share the batch, and however many threads run (the server batches requests and relies on it).
-// SIMD kernels exist for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4, F16, BF16, and F32 in ggml's
+// SIMD kernels exist for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS, MXFP4, the low-bit
+// IQ1_S..IQ3_S, TQ1_0, TQ2_0 (x86; ref's bits, which are llama.cpp's), F16, BF16, and F32 in ggml's
 // vec_dot_f32 order (KSums::kVecDot only: MLA's F32 head slices; other F32 goes through ref). For Q8_0, Q4_0 and
 // the K types that sequence is also ref::vec_dot's, so the bits equal the reference's (and, for
 // Q8_0/Q4_0/Q5_K/Q6_K, llama.cpp's); Q5_0 sums in ggml's 8 lanes where ref goes block by block, and

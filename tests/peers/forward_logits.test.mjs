@@ -142,6 +142,7 @@ const LOWBIT_MAX_MEAN_KL = {
   "qwen3-tiny": { IQ2_XXS: 1e-10, IQ2_XS: 1e-10, IQ2_M: 1e-10, IQ3_XXS: 1e-10, IQ3_S: 1e-10, IQ1_S: 1e-10,
                   IQ1_M: 1e-10, TQ1_0: 1e-10, TQ2_0: 1e-10 },
   "qwen3-30b-a3b-tiny": { IQ2_XXS: 1e-10 },
+  "llama-3.2-tiny": { IQ4_XS: 1e-10 },
 };
 const CLEAR_GAP = 0.5;
 

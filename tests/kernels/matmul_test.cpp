@@ -110,6 +110,25 @@ TEST_P(MatmulLevel, MatchesReferenceOnAwkwardShapes) {
   }
 }
 
+// The low-bit types decode each row once per chunk of 64 tokens and 32 super-blocks at a time
+// when a batch has 8 tokens or more: rows longer than a group and batches longer than a chunk
+// (and their remainders) give ref's bits too.
+TEST_P(MatmulLevel, LowBitRowsAcrossDecodeGroupsMatchReference) {
+  const CpuLevel level = GetParam();
+  std::mt19937 rng(4242);
+  for (DType type : {DType::IQ2_XXS, DType::IQ3_S, DType::IQ1_M, DType::TQ1_0}) {
+    const int64_t k = 33 * 256, rows = 5;
+    const Weights w = random_weights(rng, type, k, rows);
+    for (int64_t n_tokens : {8, 70}) {
+      const std::vector<float> x = random_activations(rng, k, n_tokens);
+      const std::vector<float> want = reference(w.view, x, n_tokens);
+      const std::vector<float> got = run(level, w.view, x, n_tokens, 2);
+      for (int64_t i = 0; i < n_tokens * rows; ++i)
+        ASSERT_TRUE(same_bits(got[i], want[i])) << dtype_name(type) << " n_tokens=" << n_tokens << " at " << i;
+    }
+  }
+}
+
 // Q4_K in llama.cpp's MUL_MAT_ID order (one FMA per super-block, what MoE experts use): every
 // level gives ref's bits, and that order is not the default one (the flag reaches the kernel).
 TEST_P(MatmulLevel, Q4KSuperBlockOrderMatchesReference) {

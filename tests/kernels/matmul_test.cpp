@@ -110,13 +110,13 @@ TEST_P(MatmulLevel, MatchesReferenceOnAwkwardShapes) {
   }
 }
 
-// The low-bit types decode each row once per chunk of 64 tokens and 32 super-blocks at a time
+// The low-bit types (and Q2_K, Q3_K) decode each row once per chunk of 64 tokens and 32 super-blocks at a time
 // when a batch has 8 tokens or more: rows longer than a group and batches longer than a chunk
 // (and their remainders) give ref's bits too.
 TEST_P(MatmulLevel, LowBitRowsAcrossDecodeGroupsMatchReference) {
   const CpuLevel level = GetParam();
   std::mt19937 rng(4242);
-  for (DType type : {DType::IQ2_XXS, DType::IQ3_S, DType::IQ1_M, DType::TQ1_0}) {
+  for (DType type : {DType::IQ2_XXS, DType::IQ3_S, DType::IQ1_M, DType::TQ1_0, DType::Q2_K, DType::Q3_K}) {
     const int64_t k = 33 * 256, rows = 5;
     const Weights w = random_weights(rng, type, k, rows);
     for (int64_t n_tokens : {8, 70}) {

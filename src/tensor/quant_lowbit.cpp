@@ -1,6 +1,6 @@
 // Decoding and dequantization of the low-bit types (quant_lowbit.h), bit-exact with ggml's
-// dequantize_row_* (tests/tensor/quant_lowbit_test.cpp compares every codebook point and random
-// blocks with llama.cpp's own dequantizers). The float expressions are ggml's, operation for
+// dequantize_row_* (tests/kernels/vec_dot_test.cpp, VecDotGgml.LowBitTypes*, compares arbitrary
+// blocks, every codebook point among them, with llama.cpp's own dequantizers). The float expressions are ggml's, operation for
 // operation: a value is the sub-block's float scale times an integer, and the sign flips exactly.
 #include "tensor/quant_lowbit.h"
 
@@ -159,19 +159,14 @@ void decode_tq2_0(const BlockTQ2_0& x, LowBitBlock* out) {
         out->q[128 * half + 32 * l + m] = static_cast<int8_t>(((x.qs[32 * half + m] >> (2 * l)) & 3) - 1);
 }
 
-template <void (*decode)(const uint8_t*, int64_t, LowBitBlock*), typename Dequant>
+template <DType kType, typename Dequant>
 void dequantize_blocks(const uint8_t* src, float* dst, int64_t n_blocks, Dequant value) {
   LowBitBlock b;
   for (int64_t i = 0; i < n_blocks; ++i) {
-    decode(src, i, &b);
+    decode_lowbit(kType, src, i, &b);
     const float d = fp16_to_fp32(b.d);
     for (int e = 0; e < 256; ++e) dst[256 * i + e] = value(b, d, e);
   }
-}
-
-template <DType kType>
-void decode_at(const uint8_t* row, int64_t i, LowBitBlock* out) {
-  decode_lowbit(kType, row, i, out);
 }
 
 // ggml's expressions: (d * (0.5 + s)) * 0.25 * q for IQ2 (0.5 for IQ3_XXS); d * (1 + 2s) * q for
@@ -225,14 +220,32 @@ void decode_lowbit(DType type, const uint8_t* row, int64_t index, LowBitBlock* o
   }
 }
 
-void dequantize_iq2_xxs(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::IQ2_XXS>>(src, dst, n, iq2_value); }
-void dequantize_iq2_xs(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::IQ2_XS>>(src, dst, n, iq2_value); }
-void dequantize_iq2_s(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::IQ2_S>>(src, dst, n, iq2_value); }
-void dequantize_iq3_xxs(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::IQ3_XXS>>(src, dst, n, iq3_xxs_value); }
-void dequantize_iq3_s(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::IQ3_S>>(src, dst, n, iq3_s_value); }
-void dequantize_iq1_s(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::IQ1_S>>(src, dst, n, iq1_value); }
-void dequantize_iq1_m(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::IQ1_M>>(src, dst, n, iq1_value); }
-void dequantize_tq1_0(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::TQ1_0>>(src, dst, n, tq_value); }
-void dequantize_tq2_0(const uint8_t* src, float* dst, int64_t n) { dequantize_blocks<decode_at<DType::TQ2_0>>(src, dst, n, tq_value); }
+void dequantize_iq2_xxs(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::IQ2_XXS>(src, dst, n, iq2_value);
+}
+void dequantize_iq2_xs(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::IQ2_XS>(src, dst, n, iq2_value);
+}
+void dequantize_iq2_s(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::IQ2_S>(src, dst, n, iq2_value);
+}
+void dequantize_iq3_xxs(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::IQ3_XXS>(src, dst, n, iq3_xxs_value);
+}
+void dequantize_iq3_s(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::IQ3_S>(src, dst, n, iq3_s_value);
+}
+void dequantize_iq1_s(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::IQ1_S>(src, dst, n, iq1_value);
+}
+void dequantize_iq1_m(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::IQ1_M>(src, dst, n, iq1_value);
+}
+void dequantize_tq1_0(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::TQ1_0>(src, dst, n, tq_value);
+}
+void dequantize_tq2_0(const uint8_t* src, float* dst, int64_t n) {
+  dequantize_blocks<DType::TQ2_0>(src, dst, n, tq_value);
+}
 
 }  // namespace hearth::quant

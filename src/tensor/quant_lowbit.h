@@ -2,7 +2,9 @@
 // IQ3_XXS, IQ3_S (codebook points plus signs under sub-block scales) and the ternary TQ1_0,
 // TQ2_0. Each 256-element super-block decodes to small integers and integer sub-block scales;
 // dequantization (quant_lowbit.cpp) and the reference dot products (kernels/ref) both start
-// from this one decoding, so the bit layouts are written once.
+// from this one decoding. The SIMD kernels (kernels/cpu/x86_kernels.inc, which include no
+// library header) decode the same layouts with vector operations and are held to the reference
+// bit for bit (tests/kernels/matmul_test.cpp).
 #pragma once
 
 #include <cstdint>

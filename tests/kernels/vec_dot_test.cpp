@@ -452,7 +452,7 @@ TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
   }
 }
 
-// The parts of ggml.h used to dequantize and quantize with llama.cpp's own code.
+// The parts of ggml.h used to dequantize with llama.cpp's own code.
 struct GgmlTypeTraits {
   const char* type_name;
   int64_t blck_size;

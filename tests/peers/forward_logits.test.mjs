@@ -134,7 +134,8 @@ const LEGACY_MAX_MEAN_KL = {
 // llama.cpp's quantizer makes each file from the F32 model with an importance matrix of ones
 // (it refuses these types without one) and --pure (the file type's tensor type for every matrix,
 // the tied embedding and head included; IQ2_M's is IQ2_S). hearth's products add their exact
-// integer sums in the float order of ggml's x86 kernels: bit-identical. (Without --pure the
+// integer sums in llama.cpp's float order (its IQ panel GEMM for the IQ types and IQ4_XS, its
+// AVX2 vec_dot for the ternary ones; kernels/ref/vec_dot.cpp): bit-identical. (Without --pure the
 // recipes put Q2_K in attn_v, whose repacked GEMM llama.cpp sums in an order hearth does not
 // follow: ulps, which on these random models now and then flip an 8-bit activation rounding.)
 // A Qwen3-MoE file runs the experts through llama.cpp's MUL_MAT_ID.

@@ -189,22 +189,19 @@ int cmd_quantize(int argc, char** argv) {
     want_ones = want_ones || std::strcmp(argv[i], "--imatrix-ones") == 0;
     params.pure = params.pure || std::strcmp(argv[i], "--pure") == 0;
   }
+  GgufFile f;  // the imatrix entries point at its tensor names until the quantizer is done
   if (want_ones) {
-    GgufFile f;
     f.ctx = gguf_init_from_file(in, gguf_init_params{/*no_alloc=*/true, /*ctx=*/nullptr});
     if (f.ctx == nullptr) return fail("cannot read GGUF file %s", in);
     const int64_t n = gguf_get_n_tensors(f.ctx);
-    ones.reserve(size_t(n));
+    ones.reserve(size_t(n));  // no reallocation: the entries keep pointers into it
     for (int64_t i = 0; i < n; ++i) {
       const int64_t* ne = gguf_get_tensor_ne(f.ctx, i);
-      ones.emplace_back(size_t(ne[0] * ne[2]), 1.0f);
+      const std::vector<float>& w = ones.emplace_back(size_t(ne[0] * ne[2]), 1.0f);
+      imatrix.push_back({gguf_get_tensor_name(f.ctx, i), w.data(), w.size()});
     }
-    for (int64_t i = 0; i < n; ++i)
-      imatrix.push_back({gguf_get_tensor_name(f.ctx, i), ones[size_t(i)].data(), ones[size_t(i)].size()});
     imatrix.push_back({nullptr, nullptr, 0});
     params.imatrix = imatrix.data();
-    if (llama_model_quantize(in, out, &params) != 0) return fail("quantize %s -> %s failed", in, out);
-    return 0;
   }
   if (llama_model_quantize(in, out, &params) != 0) return fail("quantize %s -> %s failed", in, out);
   return 0;

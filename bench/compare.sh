@@ -76,14 +76,12 @@ run_tool() {
              -o jsonl 2>/dev/null ;;
     ik_llama) /usr/bin/time -f '%M' -o "$time_file" \
                 "$ik_bin/llama-bench" -m "$file" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" \
-                -rtr 1 -o jsonl 2>/dev/null ;;
+                -rtr 1 -o json 2>/dev/null ;;  # its llama-bench has no jsonl
   esac | python3 -c '
 import json, sys
-for line in sys.stdin:
-    line = line.strip()
-    if not line.startswith("{"):
-        continue
-    r = json.loads(line)
+text = sys.stdin.read().strip()
+rows = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines() if l.startswith("{")]
+for r in rows:
     if "avg_ts" in r:  # llama-bench: one line per test
         test = "pp%d" % r["n_prompt"] if r["n_prompt"] else "tg%d" % r["n_gen"]
         r = {"test": test, "tokens_per_second": r["avg_ts"], "stddev": r["stddev_ts"]}

@@ -81,10 +81,10 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(int n_threads) : pool_(n_threads), attn_scratch_(static_cast<size_t>(pool_.size())) {}
 
   void load(Weight& w, const std::function<void(const TensorView&)>& release) override {
-    // llama.cpp multiplies MLA's per-head slices and dense Q5_0 matrices (the K-quant recipes'
-    // fallback for rows not a multiple of 256) through tinyBLAS, unrepacked: the unpacked
-    // kernels sum them in its order (kernels/matmul.h), the packed Q5_0 kernel block by block.
-    // Nor does it repack a matrix whose rows are not a multiple of its repacked kernels' 8
+    // llama.cpp multiplies MLA's per-head slices through tinyBLAS, unrepacked: the unpacked
+    // kernels sum them in its order (kernels/matmul.h). (Dense Q5_0 matrices, which it also
+    // leaves to tinyBLAS, are packed: every Q5_0 kernel sums in tinyBLAS's 8 lanes.) Nor does it
+    // repack a matrix whose rows are not a multiple of its repacked kernels' 8
     // (Qwen3.5's 4- and 16-row decay and strength projections of tiny models): those go through
     // tinyBLAS or vec_dot as well.
     const bool unrepacked_rows = w.ne(1) % 8 != 0 && (w.type() == DType::Q4_0 || w.type() == DType::Q4_K ||
@@ -92,7 +92,7 @@ class CpuBackend final : public Backend {
                                                       w.type() == DType::MXFP4);
     const bool tinyblas =
         w.use() == WeightUse::kHeadMatrix ||
-        (w.use() == WeightUse::kMatrix && (w.type() == DType::Q5_0 || unrepacked_rows));
+        (w.use() == WeightUse::kMatrix && unrepacked_rows);
     // tinyBLAS takes f32 matrices only in multiples of 4 rows: Qwen3.5-MoE's one-row shared
     // expert gate goes through ggml_vec_dot_f32 (its 16-lane order flipped routing choices
     // downstream now and then: mean KL 1.5e-4 on a Q4_K_M file).

@@ -14,10 +14,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
+
+#include <sys/mman.h>
 
 #include "base/thread_pool.h"
 #include "cli/commands.h"
@@ -59,9 +62,8 @@ Stats stats_of(const std::vector<double>& v) {
 // of a 256 MiB buffer (touched first so the pages exist; 8x this machine's L3). It runs before
 // the model is loaded and its buffer is gone by then, so the peak RSS a benchmark reports is the
 // model's (with a 1 GiB probe after the load, small models showed the probe's gigabyte). Each thread walks its slice as 4
-// streams at once, as a matrix-vector product walks its rows: one sequential stream per core is
-// latency-bound on server parts (22 against 26 GB/s on the 2-core Xeon, where decode already
-// read 23).
+// streams at once, as a matrix-vector product walks its rows. (On a Xeon with a 260 MiB L3 the
+// buffer is not 8x the cache, but a 1 GiB one measured the same: 24.5 against 25.1 GB/s.)
 double measure_read_bandwidth(ThreadPool& pool) {
   constexpr size_t kBytes = size_t{256} << 20;
   // 16-byte vectors (GCC's vector extension: SSE2 / NEON, every build has them) in 8
@@ -69,8 +71,20 @@ double measure_read_bandwidth(ThreadPool& pool) {
   // core that streams 25 GB/s), and the roofline column read over 130%.
   using Words2 = uint64_t __attribute__((vector_size(16)));
   constexpr size_t kLanes = 8, kStep = 2 * kLanes;  // words per iteration
+  // Four streams per thread: one sequential stream per core is latency-bound on this Xeon
+  // (17 GB/s for two threads, against 25 with four streams each and 26 for decode).
+  constexpr size_t kStreams = kLanes / 2;
   const size_t n = kBytes / sizeof(uint64_t);
-  std::vector<uint64_t> buf(n, 1);
+  // On 2 MiB pages, as the packed weights are (kernels/cpu/packed.cpp): in 4 KiB pages this VM
+  // streamed 13-21 GB/s while decode read its packed weights at 26, and the roofline column read
+  // 126-185%.
+  constexpr size_t kHuge = size_t{2} << 20;
+  std::unique_ptr<uint64_t[], decltype(&std::free)> mem(static_cast<uint64_t*>(std::aligned_alloc(kHuge, kBytes)),
+                                                        &std::free);
+  if (mem == nullptr) return 0;  // no roofline column then
+  ::madvise(mem.get(), kBytes, MADV_HUGEPAGE);
+  uint64_t* const buf = mem.get();
+  std::fill(buf, buf + n, uint64_t{1});
   std::vector<uint64_t> sums(static_cast<size_t>(pool.size()), 0);
   double best = 0;
   for (int pass = 0; pass < 4; ++pass) {
@@ -78,16 +92,17 @@ double measure_read_bandwidth(ThreadPool& pool) {
     pool.parallel_for(pool.size(), [&](int64_t begin, int64_t end, int) {
       for (int64_t part = begin; part < end; ++part) {
         const size_t lo = n / pool.size() * part, hi = n / pool.size() * (part + 1);
+        // kStreams equal stretches of the slice, read side by side (two vectors from each per step).
+        const size_t stretch = (hi - lo) / kStreams / kStep * kStep;
         Words2 s[kLanes] = {};
-        size_t i = lo;
-        for (; i + kStep <= hi; i += kStep)
+        for (size_t i = 0; i < stretch; i += kStep / kStreams)
           for (size_t k = 0; k < kLanes; ++k) {
             Words2 v;
-            std::memcpy(&v, buf.data() + i + 2 * k, sizeof v);
+            std::memcpy(&v, buf + lo + (k / 2) * stretch + i + 2 * (k % 2), sizeof v);
             s[k] += v;
           }
         uint64_t rest = 0;
-        for (; i < hi; ++i) rest += buf[i];
+        for (size_t i = lo + kStreams * stretch; i < hi; ++i) rest += buf[i];
         for (const Words2& v : s) rest += v[0] + v[1];
         sums[part] += rest;
       }
@@ -217,7 +232,7 @@ int run_bench(const BenchArgs& a) {
   if (a.output == "jsonl") {
     for (const Result1& r : results) {
       std::string extra;
-      if (r.test.rfind("tg", 0) == 0)
+      if (r.test.rfind("tg", 0) == 0 && bandwidth > 0)
         extra = fmt::format(", \"bytes_per_token\": {:.0f}, \"read_bandwidth_gbs\": {:.2f}, "
                             "\"roofline_pct\": {:.1f}",
                             step_bytes, bandwidth / 1e9, 100.0 * r.tps.mean * step_bytes / bandwidth);
@@ -230,7 +245,7 @@ int run_bench(const BenchArgs& a) {
     fmt::print("| --- | --- | ---: | --- | ---: | ---: | ---: |\n");
     for (const Result1& r : results) {
       std::string roof = "";
-      if (r.test.rfind("tg", 0) == 0)
+      if (r.test.rfind("tg", 0) == 0 && bandwidth > 0)
         roof = fmt::format("{:.0f}% of {:.1f} GB/s", 100.0 * r.tps.mean * step_bytes / bandwidth,
                            bandwidth / 1e9);
       fmt::print("| {} | {} | {} | {} | {} | {:.2f} ± {:.2f} | {} |\n", name, type, a.n_threads,

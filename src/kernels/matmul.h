@@ -13,7 +13,7 @@
 // Q8_0/Q4_0/Q5_K/Q6_K, llama.cpp's); Q5_0 sums in ggml's 8 lanes where ref goes block by block, and
 // F16/BF16 sum in f32 lanes instead of ref's double: a few ulps from ref. On AVX-512 VNNI the
 // quantized types but Q5_K and Q6_K run on weights packed at load (Matrix, kernels/cpu/packed.h):
-// Q8_0 and Q4_K keep the sequences above, Q5_0 sums block by block as ref does (ref's bits), and Q4_0
+// Q8_0, Q5_0 and Q4_K keep the sequences above (Q5_0 in its 8 lanes at every level), and Q4_0
 // sums each block exactly, then in f32, as llama.cpp's repacked Q4_0 does; F16/BF16 are packed
 // too and sum in one f32 FMA chain per (row, token). Q4_K's reference sequence (kernels/ref/
 // vec_dot.cpp) is that of llama.cpp's repacked Q4_K GEMM, so Q4_K too gives llama.cpp's bits for

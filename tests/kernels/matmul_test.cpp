@@ -110,14 +110,16 @@ TEST_P(MatmulLevel, MatchesReferenceOnAwkwardShapes) {
   }
 }
 
-// The low-bit types (and Q2_K, Q3_K) decode each row once per chunk of 64 tokens and 32 super-blocks at a time
-// when a batch has 8 tokens or more: rows longer than a group and batches longer than a chunk
-// (and their remainders) give ref's bits too.
+// Batches of 8 tokens or more decode the weights once per chunk of 64 tokens: the IQ types 8 rows
+// (a panel) and 16 super-blocks at a time, the ternary types, Q2_K and Q3_K one row and 32
+// super-blocks at a time. Rows longer than a group, batches longer than a chunk, row counts that
+// leave a part-filled panel per thread (and every remainder) give ref's bits too.
 TEST_P(MatmulLevel, LowBitRowsAcrossDecodeGroupsMatchReference) {
   const CpuLevel level = GetParam();
   std::mt19937 rng(4242);
-  for (DType type : {DType::IQ2_XXS, DType::IQ3_S, DType::IQ1_M, DType::TQ1_0, DType::Q2_K, DType::Q3_K}) {
-    const int64_t k = 33 * 256, rows = 5;
+  for (DType type : {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S, DType::IQ1_S,
+                     DType::IQ1_M, DType::TQ1_0, DType::Q2_K, DType::Q3_K}) {
+    const int64_t k = 33 * 256, rows = 21;
     const Weights w = random_weights(rng, type, k, rows);
     for (int64_t n_tokens : {8, 70}) {
       const std::vector<float> x = random_activations(rng, k, n_tokens);

@@ -46,10 +46,11 @@
 //              f32, transposed into tiles of kHalfTileTokens tokens ([k][kHalfTileTokens]).
 //
 // Numerics. Q4_0: each block's integer dot product is exact, then acc = fma(float(dot), wd*ad,
-// acc), block after block (the order of llama.cpp's repacked Q4_0). Q5_0, IQ4_NL, MXFP4: the same
-// without the fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0: ggml's 8 f32 lanes (lane j =
-// elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's tree), as
-// llama.cpp and ref sum it. Q4_K: exact integer sums per super-block, then ref's f32
+// acc), block after block (the order of llama.cpp's repacked Q4_0). IQ4_NL, MXFP4: the same
+// without the fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0 and Q5_0: ggml's 8
+// f32 lanes (lane j = elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's
+// tree), as llama.cpp sums them (tinyBLAS and vec_dot) and as ref sums Q8_0; the unpacked Q5_0
+// tiles sum the same way, so a Q5_0 matrix gives the same bits packed or not. Q4_K: exact integer sums per super-block, then ref's f32
 // expression. F16/BF16: one f32 FMA chain over k from 0, which a scalar loop reproduces bit for
 // bit (llama.cpp's tinyBLAS keeps 16 lanes instead: the results differ by f32 rounding). Every
 // (row, token) has one fixed sequence: batch- and thread-invariant.

@@ -83,8 +83,11 @@ struct Q4_0Packed {
 struct Q5_0Packed {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 64, kScaleBytes = 2;
   HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
-  static constexpr bool kLanes = false;
-  static constexpr bool kFusedSum = false;  // multiply, then add (ref)
+  // ggml's 8-lane order, as llama.cpp sums Q5_0 on x86 in tinyBLAS and in vec_dot alike (and as
+  // the unpacked tile does). Summed block by block instead, dense Q5_0 matrices had to skip
+  // packing to match llama.cpp, and prefill of the K-quant recipes' Q5_0 fallback (qwen2.5-0.5b
+  // Q4_K_M) ran at half speed.
+  static constexpr bool kLanes = true;
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t* masks, __m512i u[8]) {
     Q4_0Packed::unpack(q, nullptr, u);
     const __m512i sixteen = _mm512_set1_epi8(0x10);
@@ -147,7 +150,7 @@ HEARTH_INLINE __m512 load_block32(const uint8_t* group, int64_t nb, int64_t i, _
 
 // NT tokens x the 16 rows of one group, over all nb blocks: out[t][r]. Each block's integer
 // dot product is exact, then Q4_0: acc = fma(float(dot), wd * ad, acc), the order of llama.cpp's
-// repacked Q4_0 kernels; Q5_0: acc + (wd * ad) * float(dot), ref::vec_dot's order.
+// repacked Q4_0 kernels; IQ4_NL, MXFP4: acc + (wd * ad) * float(dot), ref::vec_dot's order.
 template <typename W, int NT>
 HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t* const* act,
                                 float out[][kPackRows]) {
@@ -182,7 +185,7 @@ HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t*
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], acc[t]);
 }
 
-// The same product in ggml's x86 order for Q8_0 (ref::vec_dot's Lanes8): lane j of
+// The same product in ggml's x86 order for Q8_0 (ref::vec_dot's Lanes8) and Q5_0: lane j of
 // a (row, token) is the exact sum over elements 4j..4j+3 of each block, one FMA per lane and
 // block, then hsum_float_8's tree. The packed vector j holds exactly lane j of 16 rows, so the
 // lanes stay apart in 8 accumulators per token and the tree runs once at the end: the same bits

@@ -8,7 +8,9 @@
 # replaces the "CPU speed against llama.cpp" section of bench/RESULTS.md.
 #
 #   bench/compare.sh [-t 2] [-r 3] [-p 512] [-n 128] [--rounds 3] [--models DIR] [--write]
-#                    [--raw FILE] [--no-ik] [MODEL_SPEC ...]   MODEL_SPEC = preset:type, e.g. qwen2.5-0.5b:q8_0
+#                    [--raw FILE] [--no-ik] [MODEL_SPEC ...]
+#     MODEL_SPEC = preset:type (a `hearth mkmodel` file, made once), e.g. qwen2.5-0.5b:q8_0, or
+#     the path of a model file
 #     LLAMA_BIN     bin folder of native llama.cpp (default: built by scripts/build-native-peers.sh)
 #     IK_LLAMA_BIN  bin folder of native ik_llama.cpp, run with run-time repacking (-rtr 1);
 #                   default: built by the script when IK_LLAMA_GIT is set, else left out
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
     --write) write=1; shift ;;
     --raw) raw="$2"; shift 2 ;;
     --no-ik) use_ik=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) specs+=("$1"); shift ;;
   esac
 done
@@ -91,16 +93,21 @@ for r in rows:
 
 for spec in "${specs[@]}"; do
   [ "$rounds" -gt 0 ] || break
-  preset="${spec%%:*}" type="${spec##*:}"
-  file="$models_dir/$preset-$type.gguf"
-  [ -f "$file" ] || "$hearth" mkmodel --preset "$preset" --type "$type" -o "$file" >&2
+  label="$spec"
+  if [ -f "$spec" ]; then  # a model file as it is (a type mkmodel cannot write, a real model)
+    file="$spec" label="$(basename "$spec" .gguf)"
+  else
+    preset="${spec%%:*}" type="${spec##*:}"
+    file="$models_dir/$preset-$type.gguf"
+    [ -f "$file" ] || "$hearth" mkmodel --preset "$preset" --type "$type" -o "$file" >&2
+  fi
   for ((round = 1; round <= rounds; round++)); do
     # Rotate the order so no tool always runs first (a cold page cache) or last.
     order=("${tools[@]:$(((round - 1) % ${#tools[@]}))}" "${tools[@]:0:$(((round - 1) % ${#tools[@]}))}")
     for tool in "${order[@]}"; do
-      echo "compare: $spec round $round: $tool" >&2
+      echo "compare: $label round $round: $tool" >&2
       run_tool "$tool" "$file" |
-        sed "s/^{/{\"tool\": \"$tool\", \"spec\": \"$spec\", \"round\": $round, /" >> "$raw"
+        sed "s|^{|{\"tool\": \"$tool\", \"spec\": \"$label\", \"round\": $round, |" >> "$raw"
     done
   done
 done

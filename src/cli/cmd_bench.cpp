@@ -59,11 +59,13 @@ Stats stats_of(const std::vector<double>& v) {
 }
 
 // Read bandwidth in bytes/s: the best of a few passes of `pool` threads summing disjoint slices
-// of a 256 MiB buffer (touched first so the pages exist; 8x this machine's L3). It runs before
-// the model is loaded and its buffer is gone by then, so the peak RSS a benchmark reports is the
-// model's (with a 1 GiB probe after the load, small models showed the probe's gigabyte). Each thread walks its slice as 4
-// streams at once, as a matrix-vector product walks its rows. (On a Xeon with a 260 MiB L3 the
-// buffer is not 8x the cache, but a 1 GiB one measured the same: 24.5 against 25.1 GB/s.)
+// of a 256 MiB buffer (touched first so the pages exist). It runs before the model is loaded and
+// its buffer is gone by then, so the peak RSS a benchmark reports is the model's (with a 1 GiB
+// probe after the load, small models showed the probe's gigabyte). Each thread walks its slice as
+// 4 streams at once, as a matrix-vector product walks its rows: one stream per core is
+// latency-bound on server parts (two threads on the 2-core Xeon: 17 GB/s with one stream each, 25
+// with four, where decode read 26). That Xeon's L3 is 260 MiB, but a 1 GiB buffer measured the
+// same (24.5 against 25.1 GB/s).
 double measure_read_bandwidth(ThreadPool& pool) {
   constexpr size_t kBytes = size_t{256} << 20;
   // 16-byte vectors (GCC's vector extension: SSE2 / NEON, every build has them) in 8
@@ -71,13 +73,10 @@ double measure_read_bandwidth(ThreadPool& pool) {
   // core that streams 25 GB/s), and the roofline column read over 130%.
   using Words2 = uint64_t __attribute__((vector_size(16)));
   constexpr size_t kLanes = 8, kStep = 2 * kLanes;  // words per iteration
-  // Four streams per thread: one sequential stream per core is latency-bound on this Xeon
-  // (17 GB/s for two threads, against 25 with four streams each and 26 for decode).
-  constexpr size_t kStreams = kLanes / 2;
+  constexpr size_t kStreams = kLanes / 2;  // per thread (above)
   const size_t n = kBytes / sizeof(uint64_t);
-  // On 2 MiB pages, as the packed weights are (kernels/cpu/packed.cpp): in 4 KiB pages this VM
-  // streamed 13-21 GB/s while decode read its packed weights at 26, and the roofline column read
-  // 126-185%.
+  // On 2 MiB pages, as the packed weights are (kernels/cpu/packed.cpp), so that the probe and
+  // decode pay the same for address translation.
   constexpr size_t kHuge = size_t{2} << 20;
   std::unique_ptr<uint64_t[], decltype(&std::free)> mem(static_cast<uint64_t*>(std::aligned_alloc(kHuge, kBytes)),
                                                         &std::free);

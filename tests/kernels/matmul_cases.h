@@ -7,6 +7,9 @@
 #include <random>
 #include <vector>
 
+#include "base/thread_pool.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/matmul.h"
 #include "kernels/ref/vec_dot.h"
 #include "tensor/quant.h"
 #include "tensor/tensor_view.h"
@@ -70,6 +73,16 @@ inline std::vector<float> random_activations(std::mt19937& rng, int64_t k, int64
   for (auto& v : x) v = normal(rng);
   for (int64_t t = 0; t < n_tokens; ++t) x[t * k + (t * 7) % k] *= 30.0f;  // an outlier each
   return x;
+}
+
+// `level`'s kernel on the file's rows (cpu::matmul_at: no packing): [n_tokens, rows].
+inline std::vector<float> run_at_level(cpu::CpuLevel level, const TensorView& w, const std::vector<float>& x,
+                                       int64_t n_tokens, int n_threads, ref::KSums sums = ref::KSums::kPairs) {
+  ThreadPool pool(n_threads);
+  kernels::MatmulScratch scratch;
+  std::vector<float> y(static_cast<size_t>(w.ne[1] * n_tokens), -1.0f);
+  cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch, sums);
+  return y;
 }
 
 // ref::vec_dot of each weight row with each ref-converted activation row: [n_tokens, rows].

@@ -32,6 +32,7 @@ using test::abs_dot_bound;
 using test::random_activations;
 using test::random_weights;
 using test::reference;
+using test::run_at_level;
 using test::same_bits;
 using test::Weights;
 
@@ -61,15 +62,6 @@ bool exact_type(CpuLevel level, DType type) {
          (type != DType::F16 && type != DType::BF16 && type != DType::Q5_0);
 }
 
-std::vector<float> run(CpuLevel level, const TensorView& w, const std::vector<float>& x,
-                       int64_t n_tokens, int n_threads, ref::KSums sums = ref::KSums::kPairs) {
-  ThreadPool pool(n_threads);
-  kernels::MatmulScratch scratch;
-  std::vector<float> y(static_cast<size_t>(w.ne[1] * n_tokens), -1.0f);
-  cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch, sums);
-  return y;
-}
-
 class MatmulLevel : public testing::TestWithParam<CpuLevel> {
  protected:
   void SetUp() override {
@@ -89,7 +81,7 @@ TEST_P(MatmulLevel, MatchesReferenceOnAwkwardShapes) {
           const std::vector<float> x = random_activations(rng, k, n_tokens);
           const std::vector<float> want = reference(w.view, x, n_tokens);
           for (int threads : {1, 2}) {
-            const std::vector<float> got = run(level, w.view, x, n_tokens, threads);
+            const std::vector<float> got = run_at_level(level, w.view, x, n_tokens, threads);
             for (int64_t t = 0; t < n_tokens; ++t)
               for (int64_t r = 0; r < rows; ++r) {
                 const float g = got[t * rows + r], e = want[t * rows + r];
@@ -124,7 +116,7 @@ TEST_P(MatmulLevel, LowBitRowsAcrossDecodeGroupsMatchReference) {
     for (int64_t n_tokens : {8, 70}) {
       const std::vector<float> x = random_activations(rng, k, n_tokens);
       const std::vector<float> want = reference(w.view, x, n_tokens);
-      const std::vector<float> got = run(level, w.view, x, n_tokens, 2);
+      const std::vector<float> got = run_at_level(level, w.view, x, n_tokens, 2);
       for (int64_t i = 0; i < n_tokens * rows; ++i)
         ASSERT_TRUE(same_bits(got[i], want[i])) << dtype_name(type) << " n_tokens=" << n_tokens << " at " << i;
     }
@@ -144,7 +136,7 @@ TEST_P(MatmulLevel, Q4KSuperBlockOrderMatchesReference) {
       const std::vector<float> x = random_activations(rng, k, n_tokens);
       const std::vector<float> want = reference(w.view, x, n_tokens, ref::KSums::kSuperBlocks);
       const std::vector<float> pairs = reference(w.view, x, n_tokens, ref::KSums::kPairs);
-      const std::vector<float> got = run(level, w.view, x, n_tokens, 2, ref::KSums::kSuperBlocks);
+      const std::vector<float> got = run_at_level(level, w.view, x, n_tokens, 2, ref::KSums::kSuperBlocks);
       for (size_t i = 0; i < want.size(); ++i) {
         ASSERT_TRUE(same_bits(got[i], want[i])) << "k=" << k << " i=" << i << ": " << got[i] << " vs " << want[i];
         differs_from_pairs += !same_bits(want[i], pairs[i]);
@@ -167,7 +159,7 @@ TEST_P(MatmulLevel, Q4KVecDotOrderMatchesReference) {
       const std::vector<float> x = random_activations(rng, k, n_tokens);
       const std::vector<float> want = reference(w.view, x, n_tokens, ref::KSums::kVecDot);
       const std::vector<float> pairs = reference(w.view, x, n_tokens, ref::KSums::kPairs);
-      const std::vector<float> got = run(level, w.view, x, n_tokens, 2, ref::KSums::kVecDot);
+      const std::vector<float> got = run_at_level(level, w.view, x, n_tokens, 2, ref::KSums::kVecDot);
       for (size_t i = 0; i < want.size(); ++i) {
         ASSERT_TRUE(same_bits(got[i], want[i])) << "k=" << k << " i=" << i << ": " << got[i] << " vs " << want[i];
         differs += !same_bits(want[i], pairs[i]);
@@ -188,7 +180,7 @@ TEST_P(MatmulLevel, F32VecDotOrderMatchesReference) {
     for (int64_t n_tokens : {1, 5}) {
       const std::vector<float> x = random_activations(rng, k, n_tokens);
       const std::vector<float> want = reference(w.view, x, n_tokens, ref::KSums::kVecDot);
-      const std::vector<float> got = run(level, w.view, x, n_tokens, 2, ref::KSums::kVecDot);
+      const std::vector<float> got = run_at_level(level, w.view, x, n_tokens, 2, ref::KSums::kVecDot);
       for (size_t i = 0; i < want.size(); ++i)
         ASSERT_TRUE(same_bits(got[i], want[i])) << "k=" << k << " i=" << i << ": " << got[i] << " vs " << want[i];
     }
@@ -212,7 +204,7 @@ TEST_P(MatmulLevel, MXFP4ExtremeExponentsMatchReference) {
   for (int64_t n_tokens : {1, 4}) {
     const std::vector<float> x = random_activations(rng, k, n_tokens);
     const std::vector<float> want = reference(w.view, x, n_tokens);
-    const std::vector<float> got = run(level, w.view, x, n_tokens, 2);
+    const std::vector<float> got = run_at_level(level, w.view, x, n_tokens, 2);
     for (size_t i = 0; i < want.size(); ++i)
       ASSERT_TRUE(same_bits(got[i], want[i])) << "n_tokens=" << n_tokens << " i=" << i << ": " << got[i]
                                               << " vs ref " << want[i];
@@ -235,11 +227,11 @@ TEST_P(MatmulLevel, EachResultIndependentOfBatchAndThreads) {
     const int64_t k = c.ks.back(), rows = 37, n_tokens = 11;
     const Weights w = random_weights(rng, c.type, k, rows);
     const std::vector<float> x = random_activations(rng, k, n_tokens);
-    const std::vector<float> batch = run(level, w.view, x, n_tokens, 2);
+    const std::vector<float> batch = run_at_level(level, w.view, x, n_tokens, 2);
     // Each token alone, one thread.
     for (int64_t t = 0; t < n_tokens; ++t) {
       const std::vector<float> one(x.begin() + t * k, x.begin() + (t + 1) * k);
-      const std::vector<float> alone = run(level, w.view, one, 1, 1);
+      const std::vector<float> alone = run_at_level(level, w.view, one, 1, 1);
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_TRUE(same_bits(alone[r], batch[t * rows + r]))
             << dtype_name(c.type) << " token " << t << " row " << r;
@@ -249,7 +241,7 @@ TEST_P(MatmulLevel, EachResultIndependentOfBatchAndThreads) {
     for (int64_t t = 0; t < n_tokens; ++t)
       std::copy(x.begin() + t * k, x.begin() + (t + 1) * k,
                 reversed.begin() + (n_tokens - 1 - t) * k);
-    const std::vector<float> rev = run(level, w.view, reversed, n_tokens, 1);
+    const std::vector<float> rev = run_at_level(level, w.view, reversed, n_tokens, 1);
     for (int64_t t = 0; t < n_tokens; ++t)
       for (int64_t r = 0; r < rows; ++r)
         ASSERT_TRUE(same_bits(rev[(n_tokens - 1 - t) * rows + r], batch[t * rows + r]))

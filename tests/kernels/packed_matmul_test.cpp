@@ -78,16 +78,6 @@ std::vector<CpuLevel> packing_levels() {
   return levels;
 }
 
-// The level's kernel on the file's rows (no packing).
-std::vector<float> run_unpacked(CpuLevel level, const TensorView& w, const std::vector<float>& x,
-                                int64_t n_tokens) {
-  ThreadPool pool(2);
-  kernels::MatmulScratch scratch;
-  std::vector<float> y(static_cast<size_t>(w.ne[1] * n_tokens), -1.0f);
-  cpu::matmul_at(level, w, x.data(), n_tokens, y.data(), pool, scratch);
-  return y;
-}
-
 std::vector<float> run_packed(const cpu::PackedMatrix& p, const std::vector<float>& x,
                               int64_t n_tokens, int n_threads) {
   ThreadPool pool(n_threads);
@@ -114,7 +104,7 @@ TEST(PackedMatmul, MatchesReferenceOnAwkwardShapes) {
             const std::vector<float> want = test::reference(w.view, x, n_tokens);
             std::vector<float> chain;
             if (c.check == Check::kSerialFma) chain = serial_fma(w.view, x, n_tokens);
-            if (c.check == Check::kUnpacked) chain = run_unpacked(level, w.view, x, n_tokens);
+            if (c.check == Check::kUnpacked) chain = test::run_at_level(level, w.view, x, n_tokens, 2);
             for (int threads : {1, 2}) {
               const std::vector<float> got = run_packed(*packed, x, n_tokens, threads);
               for (int64_t t = 0; t < n_tokens; ++t)

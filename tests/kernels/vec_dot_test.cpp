@@ -403,6 +403,13 @@ GgmlCpu load_ggml_cpu(const char* dir) {
   return g;
 }
 
+// The types ref sums as ggml's x86 vec_dot does (8 f32 lanes; the _1 types' mins in one chain).
+bool in_ggml_lane_order(DType type) {
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q5_K, DType::Q6_K})
+    if (t == type) return true;
+  return false;
+}
+
 TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
   const char* dir = std::getenv("HEARTH_GGML_LIB_DIR");
   if (!dir || !*dir) {
@@ -413,7 +420,13 @@ TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
   const GgmlCpu ggml = load_ggml_cpu(dir);
   ASSERT_NE(ggml.traits, nullptr) << ggml.why;
   const GetTraits get_traits = ggml.traits;
-  std::printf("comparing with %s/%s\n", dir, ggml.chosen.c_str());
+  // The types hearth sums in ggml's x86 lane order (ref's Lanes8) must give its very bits; the
+  // variants without AVX2 sum otherwise.
+  bool avx2 = true;
+  for (const char* v : {"x64", "sse42", "sandybridge", "ivybridge", "piledriver"})
+    avx2 = avx2 && ggml.chosen != std::string("libggml-cpu-") + v + ".so";
+  std::printf("comparing with %s/%s: lane-order products %s\n", dir, ggml.chosen.c_str(),
+              avx2 ? "bit for bit" : "within 1e-5");
 
   std::mt19937 rng(4321);
   for (DType type : kWeightTypes) {
@@ -445,6 +458,10 @@ TEST(VecDotGgml, ConversionIsByteIdenticalAndProductsAgree) {
         worst = std::max(worst, diff);
         EXPECT_LE(diff, 1e-5) << dtype_name(type) << " n=" << n << " ours " << p.got << " ggml "
                               << expected;
+        if (avx2 && in_ggml_lane_order(type)) {
+          EXPECT_EQ(std::bit_cast<uint32_t>(p.got), std::bit_cast<uint32_t>(expected))
+              << dtype_name(type) << " n=" << n << " trial " << trial << " ours " << p.got << " ggml " << expected;
+        }
       }
     }
     std::printf("%-7s max |ours - ggml| / sum|w*a| = %.3g\n", std::string(dtype_name(type)).c_str(),

@@ -3,10 +3,10 @@
 // cpu_supports(kNeon) read HWCAP_ASIMDDP). Same contract as the x86 builds (kernels/matmul.h):
 // every (row, token) result is one fixed sequence, and for the quantized types it is
 // ref::vec_dot's, so the bits equal the reference's:
-//   - Q8_0/Q4_0: ggml's 8 f32 lanes. One `sdot` of 16 weights by 16 activations yields the
+//   - Q8_0/Q4_0/Q5_0/Q4_1/Q5_1: ggml's 8 f32 lanes (the _1 types' mins in one chain beside). One `sdot` of 16 weights by 16 activations yields the
 //     exact integer sums of lanes 0-3 (elements 4l..4l+3), the next one lanes 4-7; one fused
 //     multiply-add per lane and block, hsum_float_8's tree at the end.
-//   - Q5_0, IQ4_NL, MXFP4 and the K types: exact integer sums per block or super-block, then
+//   - IQ4_NL, MXFP4 and the K types: exact integer sums per block or super-block, then
 //     ref's f32 expression.
 //   - F16/BF16: 16 f32 lanes (lane i sums the elements i mod 16), a fixed tree, then the tail
 //     in order: within f32 rounding of ref's double sum.
@@ -92,6 +92,30 @@ struct Q5_0Block {
   }
 };
 
+// Q4_1 and Q5_1: Q4_0's and Q5_0's quants without the offset (0..15, 0..31) after f16 d and f16 m.
+struct Q4_1Block {
+  static constexpr int64_t kBytes = 20;
+  HEARTH_INLINE static float scale(const uint8_t* b) { return load_f16(b); }
+  HEARTH_INLINE static float min(const uint8_t* b) { return load_f16(b + 2); }
+  HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) {
+    const uint8x16_t qs = vld1q_u8(b + 4);
+    q[0] = vreinterpretq_s8_u8(vandq_u8(qs, vdupq_n_u8(0xF)));
+    q[1] = vreinterpretq_s8_u8(vshrq_n_u8(qs, 4));
+  }
+};
+struct Q5_1Block {
+  static constexpr int64_t kBytes = 24;
+  HEARTH_INLINE static float scale(const uint8_t* b) { return load_f16(b); }
+  HEARTH_INLINE static float min(const uint8_t* b) { return load_f16(b + 2); }
+  HEARTH_INLINE static void load(const uint8_t* b, int8x16_t q[2]) {
+    uint32_t qh;
+    std::memcpy(&qh, b + 4, 4);
+    const uint8x16_t qs = vld1q_u8(b + 8);
+    q[0] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(qs, vdupq_n_u8(0xF)), Q5_0Block::fifth_bits(qh & 0xFFFF)));
+    q[1] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(qs, 4), Q5_0Block::fifth_bits(qh >> 16)));
+  }
+};
+
 // IQ4_NL and MXFP4: element j < 16 is the low nibble of qs[j], j + 16 the high one, each an
 // index into a table of 16 signed levels; the scale is an f16, or MXFP4's E8M0 exponent.
 HEARTH_INLINE void load_levels(const uint8_t* qs, const int8_t* levels, int8x16_t q[2]) {
@@ -133,7 +157,20 @@ HEARTH_INLINE void for_each_block32(const uint8_t* const* w, const uint8_t* cons
   }
 }
 
-// ggml's lane order (ref's Lanes8): lo holds lanes 0-3, hi lanes 4-7.
+// ggml's lane order (ref's Lanes8): lo holds lanes 0-3, hi lanes 4-7. One `sdot` gives the exact
+// sums of 4 lanes; then one fused multiply-add per lane and block, fma(d, isum, lane).
+HEARTH_INLINE void add_lanes(float32x4_t& lo, float32x4_t& hi, float d, const int8x16_t* q, const int8x16_t* y) {
+  const float32x4_t dv = vdupq_n_f32(d);
+  lo = vfmaq_f32(lo, dv, vcvtq_f32_s32(vdotq_s32(vdupq_n_s32(0), q[0], y[0])));
+  hi = vfmaq_f32(hi, dv, vcvtq_f32_s32(vdotq_s32(vdupq_n_s32(0), q[1], y[1])));
+}
+// hsum_float_8's tree: lane l + 4 onto lane l, then pairs.
+HEARTH_INLINE float lanes_sum(float32x4_t lo, float32x4_t hi) {
+  float s[4];
+  vst1q_f32(s, vaddq_f32(hi, lo));
+  return (s[0] + s[2]) + (s[1] + s[3]);
+}
+
 template <typename B, int NR, int NT>
 struct TileLanes8 {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
@@ -141,22 +178,49 @@ struct TileLanes8 {
     for (int r = 0; r < NR; ++r)
       for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
     for_each_block32<B, NR, NT>(w, a, k, [&](int r, int t, float d, const int8x16_t* q, const int8x16_t* y) {
-      const float32x4_t dv = vdupq_n_f32(d);
-      const int32x4_t s0 = vdotq_s32(vdupq_n_s32(0), q[0], y[0]);
-      const int32x4_t s1 = vdotq_s32(vdupq_n_s32(0), q[1], y[1]);
-      lo[r][t] = vfmaq_f32(lo[r][t], dv, vcvtq_f32_s32(s0));  // fma(d, isum, lane)
-      hi[r][t] = vfmaq_f32(hi[r][t], dv, vcvtq_f32_s32(s1));
+      add_lanes(lo[r][t], hi[r][t], d, q, y);
     });
     for (int r = 0; r < NR; ++r)
-      for (int t = 0; t < NT; ++t) {
-        float s[4];
-        vst1q_f32(s, vaddq_f32(hi[r][t], lo[r][t]));  // lane l + 4 onto lane l
-        out[r * NT + t] = (s[0] + s[2]) + (s[1] + s[3]);
-      }
+      for (int t = 0; t < NT; ++t) out[r * NT + t] = lanes_sum(lo[r][t], hi[r][t]);
   }
 };
 
-// Q5_0, IQ4_NL, MXFP4 as ref: block after block, sum + (wd * ad) * float(exact block sum).
+// Q4_1/Q5_1 against Q8_1 activations (f16 d, f16 s = d * the quants' sum, 32 i8), as ref's
+// dot_q4_1/dot_q5_1: d * dy * sum(q * qy) in the lanes, and the mins in one chain, summs += m * s,
+// added after the lanes' tree.
+template <typename B, int NR, int NT>
+struct TileLanes8Min {
+  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    constexpr int64_t kQ8_1Bytes = 36;
+    float32x4_t lo[NR][NT], hi[NR][NT];
+    float mins[NR][NT] = {};
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < k / 32; ++i) {
+      int8x16_t q[NR][2];
+      float wd[NR], wm[NR];
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* b = w[r] + i * B::kBytes;
+        B::load(b, q[r]);
+        wd[r] = B::scale(b);
+        wm[r] = B::min(b);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* y = a[t] + i * kQ8_1Bytes;
+        const int8x16_t yq[2] = {load_s8(y + 4), load_s8(y + 20)};
+        const float ad = load_f16(y), as = load_f16(y + 2);
+        for (int r = 0; r < NR; ++r) {
+          mins[r][t] += wm[r] * as;  // a product of two f16s is exact: fused or not, the same bits
+          add_lanes(lo[r][t], hi[r][t], wd[r] * ad, q[r], yq);
+        }
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) out[r * NT + t] = lanes_sum(lo[r][t], hi[r][t]) + mins[r][t];
+  }
+};
+
+// IQ4_NL, MXFP4 as ref: block after block, sum + (wd * ad) * float(exact block sum).
 template <typename B, int NR, int NT>
 struct TileChain {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
@@ -424,7 +488,9 @@ void gemm(const GemmArgs& g, int64_t r0, int64_t r1) {
 
 template <int NR, int NT> using TileQ8_0 = TileLanes8<Q8_0Block, NR, NT>;
 template <int NR, int NT> using TileQ4_0 = TileLanes8<Q4_0Block, NR, NT>;
-template <int NR, int NT> using TileQ5_0 = TileChain<Q5_0Block, NR, NT>;
+template <int NR, int NT> using TileQ5_0 = TileLanes8<Q5_0Block, NR, NT>;
+template <int NR, int NT> using TileQ4_1 = TileLanes8Min<Q4_1Block, NR, NT>;
+template <int NR, int NT> using TileQ5_1 = TileLanes8Min<Q5_1Block, NR, NT>;
 template <int NR, int NT> using TileIQ4_NL = TileChain<IQ4_NLBlock, NR, NT>;
 template <int NR, int NT> using TileMXFP4 = TileChain<MXFP4Block, NR, NT>;
 template <int NR, int NT> using TileQ4_K = TileQ4K<NR, NT>;
@@ -435,6 +501,7 @@ template <int NR, int NT> using TileBF16 = TileHalf<BF16Widen, NR, NT>;
 // ---- activation conversion: the reference's, rounded values widened for F16/BF16 -----------
 
 void quantize_q8_0(const float* x, void* out, int64_t n) { ref::quantize_activation(DType::Q8_0, x, out, n); }
+void quantize_q8_1(const float* x, void* out, int64_t n) { ref::quantize_activation(DType::Q8_1, x, out, n); }
 void quantize_q8_k(const float* x, void* out, int64_t n) { ref::quantize_activation(DType::Q8_K, x, out, n); }
 void quantize_f16_as_f32(const float* x, void* out, int64_t n) {
   auto* dst = static_cast<float*>(out);
@@ -454,6 +521,8 @@ GemmFn neon_gemm(DType weight_type, ref::KSums sums) {
     case DType::Q8_0: return gemm<TileQ8_0>;
     case DType::Q4_0: return gemm<TileQ4_0>;
     case DType::Q5_0: return gemm<TileQ5_0>;
+    case DType::Q4_1: return gemm<TileQ4_1>;
+    case DType::Q5_1: return gemm<TileQ5_1>;
     case DType::Q4_K:  // ggml's x86 vec_dot order (kVecDot) has no NEON build: the reference computes it
       if (sums == ref::KSums::kVecDot) return nullptr;
       return sums == ref::KSums::kPairs ? gemm<TileQ4_K> : gemm<TileQ4_KSuper>;
@@ -470,6 +539,7 @@ GemmFn neon_gemm(DType weight_type, ref::KSums sums) {
 QuantizeFn neon_quantize(DType act_type) {
   switch (act_type) {
     case DType::Q8_0: return quantize_q8_0;
+    case DType::Q8_1: return quantize_q8_1;
     case DType::Q8_K: return quantize_q8_k;
     case DType::F16: return quantize_f16_as_f32;
     case DType::BF16: return quantize_bf16_as_f32;

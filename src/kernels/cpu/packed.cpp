@@ -21,24 +21,30 @@
 namespace hearth::cpu {
 namespace {
 
-constexpr int64_t kQ8_0Bytes = 34, kQ4_0Bytes = 18, kQ5_0Bytes = 22, kQ8_KBytes = 292;
+constexpr int64_t kQ8_0Bytes = 34, kQ8_1Bytes = 36, kQ8_KBytes = 292;
 
 struct Block32Format {
   int64_t file_bytes;   // bytes per block in the file
+  int64_t quants_at;    // where the block's quants (or nibbles) start in the file
+  int64_t qh_at;        // where its u32 of fifth bits is (0: none)
   int64_t quant_bytes;  // packed quant bytes per block per group
-  int64_t mask_bytes;   // packed fifth-bit bytes per block per group
   int offset;           // u = q + offset
-  int64_t scale_bytes = 2;  // per row and block: f16, or MXFP4's E8M0 exponent (1)
-  uint8_t pad_quant = 0x88; // a padding row's quant bytes (values that decode to small sums)
+  int64_t scale_bytes;  // per row and block: f16 d (2), MXFP4's E8M0 exponent (1), f16 d and m (4)
+  uint8_t pad_quant;    // a padding row's quant bytes (values that decode to small sums)
+  DType act = DType::Q8_0;  // the activations' type (Q8_1 for the types with a min)
+
+  int64_t mask_bytes() const { return qh_at ? 64 : 0; }  // packed fifth bits per block per group
 };
 
 std::optional<Block32Format> block32_format(DType type) {
   switch (type) {
-    case DType::Q8_0: return Block32Format{kQ8_0Bytes, 512, 0, 128, 2, 0x80};
-    case DType::Q4_0: return Block32Format{kQ4_0Bytes, 256, 0, 8};
-    case DType::Q5_0: return Block32Format{kQ5_0Bytes, 256, 64, 16};
-    case DType::IQ4_NL: return Block32Format{18, 256, 0, kIQ4NLOffset};
-    case DType::MXFP4: return Block32Format{17, 256, 0, kMXFP4Offset, 1, 0x00};
+    case DType::Q8_0: return Block32Format{kQ8_0Bytes, 2, 0, 512, 128, 2, 0x80};
+    case DType::Q4_0: return Block32Format{18, 2, 0, 256, 8, 2, 0x88};
+    case DType::Q5_0: return Block32Format{22, 6, 2, 256, 16, 2, 0x88};
+    case DType::Q4_1: return Block32Format{20, 4, 0, 256, 0, 4, 0x00, DType::Q8_1};
+    case DType::Q5_1: return Block32Format{24, 8, 4, 256, 0, 4, 0x00, DType::Q8_1};
+    case DType::IQ4_NL: return Block32Format{18, 2, 0, 256, kIQ4NLOffset, 2, 0x88};
+    case DType::MXFP4: return Block32Format{17, 1, 0, 256, kMXFP4Offset, 1, 0x00};
     default: return std::nullopt;
   }
 }
@@ -47,12 +53,12 @@ std::optional<Block32Format> block32_format(DType type) {
 void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, uint8_t* out) {
   const int64_t nb = w.ne[0] / 32;
   const uint64_t row_bytes = static_cast<uint64_t>(nb * f.file_bytes);
-  const auto place = [&](int64_t i) { return block32_place(nb, i, f.scale_bytes, f.quant_bytes, f.mask_bytes); };
-  std::memset(out, 0, static_cast<size_t>(nb * (kPackRows * f.scale_bytes + f.quant_bytes + f.mask_bytes)));
+  const auto place = [&](int64_t i) { return block32_place(nb, i, f.scale_bytes, f.quant_bytes, f.mask_bytes()); };
+  std::memset(out, 0, static_cast<size_t>(nb * (kPackRows * f.scale_bytes + f.quant_bytes + f.mask_bytes())));
   for (int64_t r = 0; r < kPackRows; ++r) {
     const int64_t row = g * kPackRows + r;
     if (row >= w.ne[1]) {
-      // Padding: zero scales; quants that decode to 0 keep the sums small.
+      // Padding: zero scales (and mins); quants that decode to 0 keep the sums small.
       for (int64_t i = 0; i < nb; ++i)
         for (int64_t j = 0; j < f.quant_bytes / 64; ++j)
           std::memset(out + place(i).quants + 64 * j + 4 * r, f.pad_quant, 4);
@@ -61,6 +67,7 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
     const uint8_t* src = static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(row) * row_bytes;
     for (int64_t i = 0; i < nb; ++i, src += f.file_bytes) {
       const Block32Place at = place(i);
+      // The scale (the _1 types: d then m, as the file has them).
       std::memcpy(out + at.scales + f.scale_bytes * r, src, static_cast<size_t>(f.scale_bytes));
       uint8_t* q = out + at.quants;
       if (f.file_bytes == kQ8_0Bytes) {
@@ -72,11 +79,11 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
         }
         continue;
       }
-      const uint8_t* qs = src + (f.file_bytes == kQ5_0Bytes ? 6 : f.scale_bytes);
+      const uint8_t* qs = src + f.quants_at;
       for (int j = 0; j < 4; ++j) std::memcpy(q + 64 * j + 4 * r, qs + 4 * j, 4);
-      if (f.file_bytes == kQ5_0Bytes) {
+      if (f.qh_at) {
         uint32_t qh;
-        std::memcpy(&qh, src + 2, 4);
+        std::memcpy(&qh, src + f.qh_at, 4);
         uint8_t* m = out + at.masks;
         // Bits 4j..4j+3 of qh are bits 4r..4r+3 of word j: one nibble of its byte r/2 (a nibble
         // at a time; bit by bit this loop was half of load time).
@@ -146,8 +153,8 @@ PackedGemmFn packed_gemm_at(CpuLevel level, DType type, ref::KSums sums = ref::K
   return nullptr;
 }
 
-// One activation row for the 32-element kernels: ref-identical Q8_0 quants and scales (the
-// dispatched conversion), rearranged per block as packed.h describes.
+// One activation row for the 32-element kernels: ref-identical Q8_0 (Q8_1) quants and scales
+// (the dispatched conversion), rearranged per block as packed.h describes.
 constexpr int64_t kAct32Bytes = 72;
 
 #if defined(__x86_64__)
@@ -155,50 +162,69 @@ constexpr int64_t kAct32Bytes = 72;
 // ones (pairs, at most 2 x 128 in i16) and madd with ones, the scale by F16C. Integer sums and an
 // exact widening: the scalar loop's bytes. The scalar loop was 9% of an encoder's time (bge-small,
 // perf), where K is small and the GEMM per activation row short.
-__attribute__((target("avx2,f16c"))) void rearrange_block32_avx2(const uint8_t* block, int offset, uint8_t* out) {
+__attribute__((target("avx2,f16c"))) void rearrange_block32_avx2(const uint8_t* block, bool q8_1, int offset,
+                                                                 uint8_t* out) {
   uint16_t d;
   std::memcpy(&d, block, 2);
   const float df = _cvtsh_ss(d);
   std::memcpy(out, &df, 4);
-  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+  const uint8_t* qs = block + (q8_1 ? 4 : 2);
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
   const __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
-  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
-  h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
-  const int32_t sum = (_mm_cvtsi128_si32(h) + _mm_extract_epi32(h, 1)) * -offset;
-  std::memcpy(out + 4, &sum, 4);
+  if (q8_1) {  // offset 0: no corrections; the block's s in their place
+    uint16_t sh;
+    std::memcpy(&sh, block + 2, 2);
+    const float s = _cvtsh_ss(sh);
+    std::memcpy(out + 4, &s, 4);
+  } else {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1));
+    h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
+    const int32_t sum = (_mm_cvtsi128_si32(h) + _mm_extract_epi32(h, 1)) * -offset;
+    std::memcpy(out + 4, &sum, 4);
+  }
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8), _mm256_mullo_epi32(lanes, _mm256_set1_epi32(-offset)));
-  std::memcpy(out + 40, block + 2, 32);
+  std::memcpy(out + 40, qs, 32);
 }
 #endif
 
-void convert_activation_block32(QuantizeFn quantize_q8_0, int offset, const float* x, uint8_t* out,
-                                int64_t k, uint8_t* q8_0_row) {
+void convert_activation_block32(QuantizeFn quantize, const Block32Format& f, const float* x, uint8_t* out,
+                                int64_t k, uint8_t* q8_row) {
   const int64_t nb = k / 32;
-  quantize_q8_0(x, q8_0_row, k);
+  const bool q8_1 = f.act == DType::Q8_1;
+  const int64_t block_bytes = q8_1 ? kQ8_1Bytes : kQ8_0Bytes;
+  quantize(x, q8_row, k);
 #if defined(__x86_64__)
   static const bool avx2 = has_avx2_fma() && has_f16c();
   if (avx2) {
-    for (int64_t i = 0; i < nb; ++i) rearrange_block32_avx2(q8_0_row + i * kQ8_0Bytes, offset, out + i * kAct32Bytes);
+    for (int64_t i = 0; i < nb; ++i) rearrange_block32_avx2(q8_row + i * block_bytes, q8_1, f.offset, out + i * kAct32Bytes);
     return;
   }
 #endif
   for (int64_t i = 0; i < nb; ++i, out += kAct32Bytes) {
-    const uint8_t* block = q8_0_row + i * kQ8_0Bytes;
+    const uint8_t* block = q8_row + i * block_bytes;
+    const uint8_t* qs = block + (q8_1 ? 4 : 2);
     uint16_t d;
     std::memcpy(&d, block, 2);
     const float df = fp16_to_fp32(d);
     std::memcpy(out, &df, 4);
     int32_t lanes[8] = {};
-    for (int j = 0; j < 32; ++j) lanes[j / 4] += static_cast<int8_t>(block[2 + j]);
+    for (int j = 0; j < 32; ++j) lanes[j / 4] += static_cast<int8_t>(qs[j]);
     int32_t sum = 0;
     for (int32_t& lane : lanes) {
       sum += lane;
-      lane *= -offset;
+      lane *= -f.offset;
     }
-    sum *= -offset;
-    std::memcpy(out + 4, &sum, 4);
+    sum *= -f.offset;
+    if (q8_1) {
+      uint16_t sh;
+      std::memcpy(&sh, block + 2, 2);
+      const float s = fp16_to_fp32(sh);
+      std::memcpy(out + 4, &s, 4);
+    } else {
+      std::memcpy(out + 4, &sum, 4);
+    }
     std::memcpy(out + 8, lanes, 32);
-    std::memcpy(out + 40, block + 2, 32);
+    std::memcpy(out + 40, qs, 32);
   }
 }
 
@@ -223,6 +249,7 @@ QuantizeFn act_quantizer(CpuLevel level, DType weight_type) {
   if (level == CpuLevel::kAvx512)
     return avx512_quantize(is_half_type(weight_type) ? weight_type
                            : is_k_type(weight_type)  ? DType::Q8_K
+                           : block32_format(weight_type) ? block32_format(weight_type)->act
                                                      : DType::Q8_0);
 #endif
   (void)level;
@@ -291,7 +318,7 @@ std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, Threa
   } else {
     const Block32Format f = *block32_format(w.type);
     p->group_bytes =
-        static_cast<uint64_t>(w.ne[0] / 32 * (kPackRows * f.scale_bytes + f.quant_bytes + f.mask_bytes));
+        static_cast<uint64_t>(w.ne[0] / 32 * (kPackRows * f.scale_bytes + f.quant_bytes + f.mask_bytes()));
   }
   const uint64_t total = p->group_bytes * static_cast<uint64_t>(p->n_groups());
   // Large matrices on 2 MiB boundaries with transparent huge pages asked for their whole 2 MiB
@@ -328,18 +355,18 @@ uint64_t convert_packed_activations(const PackedMatrix& w, QuantizeFn quantize, 
   // K types read ref's Q8_K rows as they are; the 32-element types a rearranged Q8_0 row, staged
   // per thread.
   const uint64_t act_row = static_cast<uint64_t>(k_type ? k / 256 * kQ8_KBytes : k / 32 * kAct32Bytes);
-  const uint64_t q8_row = k_type ? 0 : static_cast<uint64_t>(k / 32 * kQ8_0Bytes);
+  const uint64_t q8_row = k_type ? 0 : static_cast<uint64_t>(k / 32 * kQ8_1Bytes);  // Q8_0's or Q8_1's
   scratch.resize(act_row * static_cast<uint64_t>(n_tokens) + q8_row * static_cast<uint64_t>(pool.size()));
   uint8_t* act = scratch.data();
   uint8_t* staging = act + act_row * static_cast<uint64_t>(n_tokens);
-  const int offset = k_type ? 0 : block32_format(w.type)->offset;
+  const std::optional<Block32Format> format = block32_format(w.type);
   pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end, int thread) {
     for (int64_t t = begin; t < end; ++t) {
       uint8_t* row = act + static_cast<uint64_t>(t) * act_row;
       if (k_type)
         quantize(x + t * k, row, k);
       else
-        convert_activation_block32(quantize, offset, x + t * k, row, k,
+        convert_activation_block32(quantize, *format, x + t * k, row, k,
                                    staging + static_cast<uint64_t>(thread) * q8_row);
     }
   });

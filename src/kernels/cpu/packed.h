@@ -7,25 +7,28 @@
 // weights of each of 16 rows by 4 broadcast activations and its 16 lanes are 16 rows' partial
 // sums; a block's 8 such products sum in place and one float multiply-add covers 16 rows.
 //
-// Layout of a 32-element type (Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4), per group of 16 rows (the last
+// Layout of a 32-element type (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, MXFP4), per group of 16 rows (the last
 // group padded with zero-scale rows), nb = k / 32 blocks, the same bytes as the 16 rows in the
-// file, in chunks of as many blocks as one 64-byte line of scales covers (2; MXFP4 4; the last
+// file, in chunks of as many blocks as one 64-byte line of scales covers (2; MXFP4 4; Q4_1/Q5_1 1; the last
 // chunk may hold fewer), each chunk [its scales][its quants][its fifth bits] so that a group is
 // one stream read front to back (isa.h's block32_place; with all scales first, then all quants,
 // one-token products of out-of-cache matrices ran 5-25% slower per core):
-//   scales  [16] f16 per block     row r's block scale at [r] (MXFP4: its u8 E8M0 exponent)
+//   scales  [16] f16 per block     row r's block scale at [r] (MXFP4: its u8 E8M0 exponent;
+//                                  Q4_1/Q5_1: [16] x (f16 d, f16 m), the file's 4 bytes)
 //   quants  Q8_0: [8][64] per block  byte 4r+e of vector j = q(r, 4j+e) + 128 (u8)
-//           Q4_0/Q5_0/IQ4_NL/MXFP4: [4][64] per block: byte 4r+e of vector j = file byte 4j+e of row
+//           Q4_0/Q5_0/Q4_1/Q5_1/IQ4_NL/MXFP4: [4][64] per block: byte 4r+e of vector j = file byte 4j+e of row
 //                                  r, i.e. low nibble = element 4j+e, high nibble = element
 //                                  16+4j+e (IQ4_NL/MXFP4: an index into their levels, which
 //                                  the kernel looks up as level + offset, 127 and 12)
-//   Q5_0 fifth bits [8] u64 per block: bit 4r+e of word j = bit 4 of element (r, 4j+e)
-// The unsigned quants u = q + offset (128, 8, 16) are what vpdpbusd multiplies; the activation
-// side carries -offset * (sum of its quants) to add.
+//   Q5_0/Q5_1 fifth bits [8] u64 per block: bit 4r+e of word j = bit 4 of element (r, 4j+e)
+// The unsigned quants u = q + offset (128, 8, 16; 0 for the _1 types) are what vpdpbusd
+// multiplies; the activation side carries -offset * (sum of its quants) to add.
 //
 // Activations for the 32-element kernels, per token row and block (72 bytes): f32 scale (the
 // Q8_0 f16 scale, widened), i32 -offset * (sum of the block's 32 quants), 8 x i32 -offset *
 // (sum of lane j's 4 quants), 32 i8 quants: ref::quantize_activation's Q8_0 quants and scales.
+// Q4_1/Q5_1 take Q8_1 rows instead (offset 0): the block's f32 s (Q8_1's f16 d * sum, widened)
+// where the block's correction would be, lane corrections zero.
 // The K types read ref's Q8_K rows as they are.
 //
 // Layout of the K type packed (Q4_K), per group of 16 rows and super-block (offsets in bytes):
@@ -47,10 +50,10 @@
 //
 // Numerics. Q4_0: each block's integer dot product is exact, then acc = fma(float(dot), wd*ad,
 // acc), block after block (the order of llama.cpp's repacked Q4_0). IQ4_NL, MXFP4: the same
-// without the fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0 and Q5_0: ggml's 8
+// without the fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0, Q5_0, Q4_1, Q5_1: ggml's 8
 // f32 lanes (lane j = elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's
-// tree), as llama.cpp sums them (tinyBLAS and vec_dot) and as ref sums Q8_0; the unpacked Q5_0
-// tiles sum the same way, so a Q5_0 matrix gives the same bits packed or not. Q4_K: exact integer sums per super-block, then ref's f32
+// tree; the _1 types' mins in one chain, sum of m * s, added after), as llama.cpp sums them
+// (tinyBLAS and vec_dot) and as ref does: the same bits packed or not. Q4_K: exact integer sums per super-block, then ref's f32
 // expression. F16/BF16: one f32 FMA chain over k from 0, which a scalar loop reproduces bit for
 // bit (llama.cpp's tinyBLAS keeps 16 lanes instead: the results differ by f32 rounding). Every
 // (row, token) has one fixed sequence: batch- and thread-invariant.

@@ -47,7 +47,8 @@ constexpr int64_t kPrefetchBytes = 2048;
 
 // One block of a packed activation row (packed.h): f32 scale, i32 -offset * (sum of the block's
 // quants), 8 x i32 -offset * (sum of each lane's 4 quants), 32 i8 quants.
-constexpr int64_t kAct32Bytes = 72, kAct32BlockCorr = 4, kAct32LaneCorr = 8, kAct32Quants = 40;
+// For Q8_1 (the _1 types, offset 0) the block's f32 s takes the first correction's place.
+constexpr int64_t kAct32Bytes = 72, kAct32BlockCorr = 4, kAct32S = 4, kAct32LaneCorr = 8, kAct32Quants = 40;
 
 // The 16 rows' f16 block scales, widened.
 HEARTH_INLINE __m512 f16_scales(const uint8_t* p) {
@@ -58,6 +59,7 @@ struct Q8_0Packed {
   static constexpr int64_t kQuantBytes = 512, kMaskBytes = 0, kScaleBytes = 2;
   HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
   static constexpr bool kLanes = true;      // ggml's 8-lane order (tile_block32_lanes)
+  static constexpr bool kMins = false;
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
     #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) u[j] = load512(q + 64 * j);
@@ -88,6 +90,7 @@ struct Q5_0Packed {
   // packing to match llama.cpp, and prefill of the K-quant recipes' Q5_0 fallback (qwen2.5-0.5b
   // Q4_K_M) ran at half speed.
   static constexpr bool kLanes = true;
+  static constexpr bool kMins = false;
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t* masks, __m512i u[8]) {
     Q4_0Packed::unpack(q, nullptr, u);
     const __m512i sixteen = _mm512_set1_epi8(0x10);
@@ -98,6 +101,28 @@ struct Q5_0Packed {
       u[j] = _mm512_mask_add_epi8(u[j], _cvtu64_mask64(m), u[j], sixteen);
     }
   }
+};
+
+// Q4_1 and Q5_1: Q4_0's and Q5_0's quants, unsigned as they are (offset 0), and per row and block
+// f16 d then f16 m (4 bytes). ggml's 8-lane order plus the mins' chain (tile_block32_lanes).
+// The 16 rows' (d, m) pairs as 16 u32: d the low halves, m the high.
+HEARTH_INLINE __m512 low_halves(const uint8_t* p) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(load512(p))); }
+HEARTH_INLINE __m512 high_halves(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(load512(p), 16)));
+}
+struct Q4_1Packed {
+  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0, kScaleBytes = 4;
+  static constexpr bool kLanes = true, kMins = true;
+  HEARTH_INLINE static __m512 scales(const uint8_t* p) { return low_halves(p); }
+  HEARTH_INLINE static __m512 mins(const uint8_t* p) { return high_halves(p); }
+  HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) { Q4_0Packed::unpack(q, nullptr, u); }
+};
+struct Q5_1Packed {
+  static constexpr int64_t kQuantBytes = 256, kMaskBytes = 64, kScaleBytes = 4;
+  static constexpr bool kLanes = true, kMins = true;
+  HEARTH_INLINE static __m512 scales(const uint8_t* p) { return low_halves(p); }
+  HEARTH_INLINE static __m512 mins(const uint8_t* p) { return high_halves(p); }
+  HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t* masks, __m512i u[8]) { Q5_0Packed::unpack(q, masks, u); }
 };
 
 // IQ4_NL and MXFP4: Q4_0's nibble layout, each nibble an index into 16 signed levels, looked up
@@ -220,6 +245,24 @@ HEARTH_INLINE void tile_block32_lanes(const uint8_t* group, int64_t nb, const ui
     const __m512 a = _mm512_add_ps(_mm512_add_ps(acc[t][4], acc[t][0]), _mm512_add_ps(acc[t][6], acc[t][2]));
     const __m512 b = _mm512_add_ps(_mm512_add_ps(acc[t][5], acc[t][1]), _mm512_add_ps(acc[t][7], acc[t][3]));
     _mm512_storeu_ps(out[t], _mm512_add_ps(a, b));
+  }
+  if constexpr (W::kMins) {
+    // The _1 types' second term, sum over blocks of m * s (exact products of two f16s), in its
+    // own chain after the lanes' tree as ggml adds it. A pass of its own: kept in the loop above,
+    // its accumulators would not fit the registers beside the lanes'. The group's scales are
+    // still in cache.
+    __m512 mins[NT];
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) mins[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      const Block32Place at = block32_place(nb, i, W::kScaleBytes, W::kQuantBytes, W::kMaskBytes);
+      const __m512 wm = W::mins(group + at.scales);
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+        mins[t] = _mm512_add_ps(mins[t], _mm512_mul_ps(wm, _mm512_set1_ps(load_f32(act[t] + i * kAct32Bytes + kAct32S))));
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], _mm512_add_ps(_mm512_loadu_ps(out[t]), mins[t]));
   }
 }
 
@@ -461,6 +504,8 @@ PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums) {
     case DType::Q8_0: return gemm_packed<Block32Kernel<Q8_0Packed>>;
     case DType::Q4_0: return gemm_packed<Block32Kernel<Q4_0Packed>>;
     case DType::Q5_0: return gemm_packed<Block32Kernel<Q5_0Packed>>;
+    case DType::Q4_1: return gemm_packed<Block32Kernel<Q4_1Packed>>;
+    case DType::Q5_1: return gemm_packed<Block32Kernel<Q5_1Packed>>;
     case DType::IQ4_NL: return gemm_packed<Block32Kernel<IQ4_NLPacked>>;
     case DType::MXFP4: return gemm_packed<Block32Kernel<MXFP4Packed>>;
     case DType::Q4_K:

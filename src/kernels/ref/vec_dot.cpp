@@ -160,50 +160,62 @@ float dot_q4_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
 }
 
 // The _1 types: value = q*d + m, so the dot is d*dy*sum(q*qy) + m*(dy*sum(qy)), the last factor
-// being the activation block's precomputed s.
+// being the activation block's precomputed s. ggml's x86 kernels sum the first term in its 8
+// lanes (Lanes8) and the second in one scalar chain, summs += m * s, added after the lanes'
+// tree: the same bits as llama.cpp. (m and s are f16, so m * s is exact in f32: fused or not,
+// the chain rounds the same.)
+struct LanesWithMins {
+  Lanes8 lanes;
+  float mins = 0.0f;
+  float sum() const { return lanes.sum() + mins; }
+};
+
 float dot_q4_1(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  float sum = 0.0f;
+  LanesWithMins acc;
+  int prod[kQK];
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ4_1>(w, i);
     const auto y = load_block<quant::BlockQ8_1>(a, i);
-    int isum = 0;
+    acc.mins += h2f(x.m) * h2f(y.s);
     for (int j = 0; j < kQK / 2; ++j) {
-      isum += low_nibble(x.qs, j) * y.qs[j];
-      isum += high_nibble(x.qs, j) * y.qs[j + kQK / 2];
+      prod[j] = low_nibble(x.qs, j) * y.qs[j];
+      prod[j + kQK / 2] = high_nibble(x.qs, j) * y.qs[j + kQK / 2];
     }
-    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum) + h2f(x.m) * h2f(y.s);
+    acc.lanes.add_block(h2f(x.d) * h2f(y.d), prod);
   }
-  return sum;
+  return acc.sum();
 }
 
+// Q5_0 in ggml's lanes like Q4_0 (its x86 vec_dot and tinyBLAS both sum it so).
 float dot_q5_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  float sum = 0.0f;
+  Lanes8 acc;
+  int prod[kQK];
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ5_0>(w, i);
     const auto y = load_block<quant::BlockQ8_0>(a, i);
-    int isum = 0;
     for (int j = 0; j < kQK / 2; ++j) {
-      isum += ((low_nibble(x.qs, j) | fifth_bit(x.qh, j)) - 16) * y.qs[j];
-      isum += ((high_nibble(x.qs, j) | fifth_bit(x.qh, j + 16)) - 16) * y.qs[j + kQK / 2];
+      prod[j] = ((low_nibble(x.qs, j) | fifth_bit(x.qh, j)) - 16) * y.qs[j];
+      prod[j + kQK / 2] = ((high_nibble(x.qs, j) | fifth_bit(x.qh, j + 16)) - 16) * y.qs[j + kQK / 2];
     }
-    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum);
+    acc.add_block(h2f(x.d) * h2f(y.d), prod);
   }
-  return sum;
+  return acc.sum();
 }
 
 float dot_q5_1(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  float sum = 0.0f;
+  LanesWithMins acc;
+  int prod[kQK];
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ5_1>(w, i);
     const auto y = load_block<quant::BlockQ8_1>(a, i);
-    int isum = 0;
+    acc.mins += h2f(x.m) * h2f(y.s);
     for (int j = 0; j < kQK / 2; ++j) {
-      isum += (low_nibble(x.qs, j) | fifth_bit(x.qh, j)) * y.qs[j];
-      isum += (high_nibble(x.qs, j) | fifth_bit(x.qh, j + 16)) * y.qs[j + kQK / 2];
+      prod[j] = (low_nibble(x.qs, j) | fifth_bit(x.qh, j)) * y.qs[j];
+      prod[j + kQK / 2] = (high_nibble(x.qs, j) | fifth_bit(x.qh, j + 16)) * y.qs[j + kQK / 2];
     }
-    sum += h2f(x.d) * h2f(y.d) * static_cast<float>(isum) + h2f(x.m) * h2f(y.s);
+    acc.lanes.add_block(h2f(x.d) * h2f(y.d), prod);
   }
-  return sum;
+  return acc.sum();
 }
 
 float dot_q8_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {

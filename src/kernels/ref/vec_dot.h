@@ -8,9 +8,10 @@
 // The rounding of the activations to 8 bits is therefore part of the result, and these are
 // reference (scalar, obviously correct) versions of both steps: quantize_activation is
 // byte-identical to ggml's x86 from_float for every activation type, and vec_dot's per-block
-// integer sums are exact. Q8_0, Q4_0, Q5_K and Q6_K also sum their floats in ggml's x86 lane order, so their
-// products are bit-identical to llama.cpp's (see vec_dot.cpp: Lanes8); for the other types only
-// the order of the float accumulation over blocks differs, by a few ulps of the result.
+// integer sums are exact. Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q5_K and Q6_K also sum their floats in
+// ggml's x86 lane order, so their products are bit-identical to llama.cpp's vec_dot (see
+// vec_dot.cpp: Lanes8; tests/kernels/vec_dot_test.cpp holds it); for the other types only the
+// order of the float accumulation over blocks differs, by a few ulps of the result.
 #pragma once
 
 #include <cstdint>

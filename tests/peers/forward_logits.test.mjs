@@ -138,12 +138,14 @@ const LEGACY_MAX_MEAN_KL = {
 // AVX2 vec_dot for the ternary ones; kernels/ref/vec_dot.cpp): bit-identical. (Without --pure the
 // recipes put Q2_K in attn_v, whose repacked GEMM llama.cpp sums in an order hearth does not
 // follow: ulps, which on these random models now and then flip an 8-bit activation rounding.)
+// Q4_1 and Q5_1 ride along: llama.cpp sums them in its x86 vec_dot at every batch size (8 lanes,
+// the mins in one chain), as hearth does packed or not: bit-identical.
 // A Qwen3-MoE file runs the experts through llama.cpp's MUL_MAT_ID.
 const LOWBIT_MAX_MEAN_KL = {
   "qwen3-tiny": { IQ2_XXS: 1e-10, IQ2_XS: 1e-10, IQ2_M: 1e-10, IQ3_XXS: 1e-10, IQ3_S: 1e-10, IQ1_S: 1e-10,
                   IQ1_M: 1e-10, TQ1_0: 1e-10, TQ2_0: 1e-10 },
   "qwen3-30b-a3b-tiny": { IQ2_XXS: 1e-10 },
-  "llama-3.2-tiny": { IQ4_XS: 1e-10 },
+  "llama-3.2-tiny": { IQ4_XS: 1e-10, Q4_1: 1e-10, Q5_1: 1e-10 },
 };
 const CLEAR_GAP = 0.5;
 

@@ -47,6 +47,7 @@ const PackedCase kPackedCases[] = {
     {DType::Q5_K, {256, 768}, Check::kRefBits},     {DType::Q6_K, {256, 768}, Check::kRefBits},
     {DType::F16, {1, 7, 96, 545}, Check::kSerialFma}, {DType::BF16, {1, 7, 96, 545}, Check::kSerialFma},
     {DType::MXFP4, {32, 96, 2880}, Check::kRefBits}, {DType::IQ4_NL, {32, 96, 544}, Check::kRefBits},
+    {DType::IQ4_XS, {256, 768}, Check::kRefBits},
 };
 
 // The packed F16/BF16 order written out: the activation rounded to the weight type as ref
@@ -231,7 +232,7 @@ TEST(PackedMatmul, TheseTypesPackAtAvx512) {
   std::mt19937 rng(8);
   ThreadPool pool(1);
   for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1, DType::Q5_1, DType::Q4_K, DType::F16,
-                     DType::BF16, DType::MXFP4, DType::IQ4_NL})
+                     DType::BF16, DType::MXFP4, DType::IQ4_NL, DType::IQ4_XS})
     EXPECT_NE(cpu::pack_at(CpuLevel::kAvx512, random_weights(rng, type, 256, 4).view, pool), nullptr)
         << dtype_name(type);
 }

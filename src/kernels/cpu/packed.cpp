@@ -96,12 +96,14 @@ void pack_group_block32(const TensorView& w, const Block32Format& f, int64_t g, 
 
 // ---- K types, per super-block of a group (layouts in packed.h) ------------------------------
 
-constexpr int64_t kQ4_KBytes = 144;
+constexpr int64_t kQ4_KBytes = 144, kIQ4_XSBytes = 136;
 
-// Bytes per super-block of a group, packed.
+// Bytes per super-block in the file, and of a group of 16 rows packed.
+int64_t k_file_bytes(DType type) { return type == DType::Q4_K ? kQ4_KBytes : kIQ4_XSBytes; }
 int64_t k_packed_bytes(DType type) {
   switch (type) {
     case DType::Q4_K: return 2368;
+    case DType::IQ4_XS: return 2240;
     default: return 0;
   }
 }
@@ -125,9 +127,30 @@ void pack_q4_k(const uint8_t* const* src, uint8_t* out) {
   }
 }
 
+// IQ4_XS likewise (layout in packed.h): the scales unpacked to ls - 32, the nibbles as they are.
+void pack_iq4_xs(const uint8_t* const* src, uint8_t* out) {
+  uint8_t* d = out;
+  auto* scales = reinterpret_cast<int8_t*>(out + 32);
+  uint8_t* quants = out + 192;
+  for (int r = 0; r < kPackRows; ++r) {
+    const uint8_t* b = src[r];
+    if (b == nullptr) continue;
+    std::memcpy(d + 2 * r, b, 2);
+    uint16_t sh;
+    std::memcpy(&sh, b + 2, 2);
+    for (int s = 0; s < 8; ++s) {
+      const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
+      scales[16 * s + r] = static_cast<int8_t>(ls - 32);
+    }
+    const uint8_t* qs = b + 8;
+    for (int s = 0; s < 8; ++s)
+      for (int j = 0; j < 4; ++j) std::memcpy(quants + 256 * s + 64 * j + 4 * r, qs + 16 * s + 4 * j, 4);
+  }
+}
+
 void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
   const int64_t nb = w.ne[0] / 256;
-  const int64_t file_bytes = kQ4_KBytes;
+  const int64_t file_bytes = k_file_bytes(w.type);
   const int64_t packed = k_packed_bytes(w.type);
   const uint64_t row_bytes = static_cast<uint64_t>(nb * file_bytes);
   std::memset(out, 0, static_cast<size_t>(nb * packed));
@@ -139,7 +162,10 @@ void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
                                    i * file_bytes
                              : nullptr;
     }
-    pack_q4_k(src, out + i * packed);
+    if (w.type == DType::Q4_K)
+      pack_q4_k(src, out + i * packed);
+    else
+      pack_iq4_xs(src, out + i * packed);
   }
 }
 

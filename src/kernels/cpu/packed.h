@@ -29,13 +29,16 @@
 // (sum of lane j's 4 quants), 32 i8 quants: ref::quantize_activation's Q8_0 quants and scales.
 // Q4_1/Q5_1 take Q8_1 rows instead (offset 0): the block's f32 s (Q8_1's f16 d * sum, widened)
 // where the block's correction would be, lane corrections zero.
-// The K types read ref's Q8_K rows as they are.
+// The K types (Q4_K, IQ4_XS) read ref's Q8_K rows as they are.
 //
 // Layout of the K type packed (Q4_K), per group of 16 rows and super-block (offsets in bytes):
 //   Q4_K       d [16] f16 @0, dmin [16] f16 @32, scales [8][16] u8 @64, mins [8][16] u8 @192,
 //              quants [4][8][64] @320 (byte 4r+e of vector (p, j) = file byte qs[32p + 4j + e]
 //              of row r: low nibble sub-block 2p, high nibble 2p+1); 2368 bytes, 148 per row
 //              against the file's 144.
+//   IQ4_XS     d [16] f16 @0, scales [8][16] i8 (ls - 32) @32, quants [8][4][64] @192 (byte 4r+e
+//              of vector (s, j) = file byte qs[16s + 4j + e] of row r: low nibble element
+//              32s + 4j + e, high nibble 32s + 16 + 4j + e); 2240 bytes, 140 per row against 136.
 //   Q5_K is not packed: llama.cpp sums it in 8 f32 lanes per (row, token) (ref's dot_q5_k),
 //              and a packed kernel in that order (an integer accumulator per lane and token,
 //              vpmaddubsw + vpdpwssd) ran at half the unpacked tile's speed on Zen 4: prefill
@@ -54,7 +57,7 @@
 // f32 lanes (lane j = elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's
 // tree; the _1 types' mins in one chain, sum of m * s, added after), as llama.cpp sums them
 // (tinyBLAS and vec_dot) and as ref does: the same bits packed or not. Q4_K: exact integer sums per super-block, then ref's f32
-// expression. F16/BF16: one f32 FMA chain over k from 0, which a scalar loop reproduces bit for
+// expression. IQ4_XS: exact integer sums per super-block, one FMA each (ref's). F16/BF16: one f32 FMA chain over k from 0, which a scalar loop reproduces bit for
 // bit (llama.cpp's tinyBLAS keeps 16 lanes instead: the results differ by f32 rounding). Every
 // (row, token) has one fixed sequence: batch- and thread-invariant.
 #pragma once

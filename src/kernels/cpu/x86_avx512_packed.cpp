@@ -335,6 +335,66 @@ HEARTH_INLINE void tile_q4_k(const uint8_t* group, int64_t nb, const uint8_t* co
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], _mm512_sub_ps(acc[t], min_acc[t]));
 }
 
+// IQ4_XS: per sub-block s, u = level + 127 (the 16 levels looked up unsigned), the exact sum of
+// (ls - 32) * dot over 16 rows; the offset's share, 127 * (ls - 32) * (the activations' sum of
+// 32), by vpdpwssd of two i16 copies of it with the two sums of 16 (|127 * 32| < 2^15); one
+// fused multiply-add per super-block, sum = fma(isum, wd * ad, sum): ref's bits (llama.cpp's IQ
+// panel order). Every integer is exact in i32 (|isum| < 8 * 32 * 241 * 127 * 32).
+template <int NT>
+HEARTH_INLINE void tile_iq4_xs(const uint8_t* group, int64_t nb, const uint8_t* const* act,
+                               float out[][kPackRows]) {
+  constexpr int64_t kBytes = 2240;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kIQ4NLUnsigned)));
+  __m512 acc[NT];
+  #pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* b = group + i * kBytes;
+    const __m512 wd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)));
+    __m512i isum[NT], osum[NT];
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) isum[t] = osum[t] = _mm512_setzero_si512();
+    #pragma GCC unroll 8
+    for (int s = 0; s < 8; ++s) {
+      const uint8_t* q = b + 192 + 256 * s;
+      for (int64_t off = 0; off < 256; off += 128)
+        _mm_prefetch(reinterpret_cast<const char*>(q) + kPrefetchBytes + off, _MM_HINT_T0);
+      __m512i u[8];  // u[j]: elements 4j.. of the sub-block (j < 4 low nibbles, then 16 + 4(j - 4)..)
+      #pragma GCC unroll 8
+      for (int j = 0; j < 4; ++j) {
+        const __m512i raw = load512(q + 64 * j);
+        u[j] = _mm512_shuffle_epi8(lut, _mm512_and_si512(raw, low4));
+        u[j + 4] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4));
+      }
+      const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 32 + 16 * s)));
+      __m512i off = _mm512_mullo_epi32(sc, _mm512_set1_epi32(kIQ4NLOffset));
+      off = _mm512_or_si512(_mm512_and_si512(off, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(off, 16));
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* ablock = act[t] + i * kQ8_KBytes;
+        const uint8_t* aq = ablock + kQ8_KQuants + 32 * s;
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
+        #pragma GCC unroll 8
+        for (int j = 2; j < 8; j += 2) {
+          s0 = _mm512_dpbusd_epi32(s0, u[j], _mm512_set1_epi32(load_i32(aq + 4 * j)));
+          s1 = _mm512_dpbusd_epi32(s1, u[j + 1], _mm512_set1_epi32(load_i32(aq + 4 * j + 4)));
+        }
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+        osum[t] = _mm512_dpwssd_epi32(osum[t], off, _mm512_set1_epi32(load_i32(ablock + kQ8_KBsums + 4 * s)));
+      }
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const __m512 ad = _mm512_set1_ps(load_f32(act[t] + i * kQ8_KBytes));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], osum[t])), _mm512_mul_ps(wd, ad), acc[t]);
+    }
+  }
+  #pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], acc[t]);
+}
+
 // ---- the group x token loop ------------------------------------------------------------------
 
 // What gemm_packed needs of a type: the widest token tile that fits the registers, and the tile.
@@ -358,6 +418,14 @@ struct Q4KKernel {
   template <int NT>
   HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
     tile_q4_k<NT, kSuper>(g, k / 256, a, o);
+  }
+};
+
+struct IQ4XSKernel {
+  static constexpr int kMaxTokens = 6;
+  template <int NT>
+  HEARTH_INLINE static void run(const uint8_t* g, int64_t k, const uint8_t* const* a, float o[][kPackRows]) {
+    tile_iq4_xs<NT>(g, k / 256, a, o);
   }
 };
 
@@ -507,6 +575,7 @@ PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums) {
     case DType::Q4_1: return gemm_packed<Block32Kernel<Q4_1Packed>>;
     case DType::Q5_1: return gemm_packed<Block32Kernel<Q5_1Packed>>;
     case DType::IQ4_NL: return gemm_packed<Block32Kernel<IQ4_NLPacked>>;
+    case DType::IQ4_XS: return gemm_packed<IQ4XSKernel>;
     case DType::MXFP4: return gemm_packed<Block32Kernel<MXFP4Packed>>;
     case DType::Q4_K:
       return sums == ref::KSums::kPairs ? gemm_packed<Q4KKernel<>> : gemm_packed<Q4KKernel<true>>;

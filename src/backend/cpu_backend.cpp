@@ -1,6 +1,7 @@
 #include "backend/cpu_backend.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "base/result.h"
 #include "base/thread_pool.h"
@@ -383,6 +384,7 @@ class CpuBackend final : public Backend {
     const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
     const int64_t n = static_cast<int64_t>(ranges.size());
     if (n * n_kv_head < pool_.size() && split_attention(q, kv, layer, ranges, shape, sinks, out)) return;
+    if (prompt_runs(ranges)) return run_attention(q, kv, layer, ranges, shape, sinks, out);
     const int64_t parts = std::clamp<int64_t>(pool_.size() / std::max<int64_t>(1, n * n_kv_head), 1, group);
     pool_.parallel_for(n * n_kv_head * parts, [&](int64_t job_begin, int64_t job_end, int thread) {
       AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
@@ -393,6 +395,57 @@ class CpuBackend final : public Backend {
         const kernels::AttentionArgs a = attention_args(q, kv, layer, ranges[size_t(t)], shape, sinks, out, t, kvh,
                                                         g0, g1, s.k_blocks, s.v_blocks);
         kernels::attention(a, s.kernel);
+      }
+    });
+  }
+
+  // A prompt's tokens of one sequence, each seeing one more cached position than the token before
+  // it and nothing masked, form a run whose queries share the cache's rows. Fills runs_ with
+  // (first token, length) for every token (runs of one included); true when some run is longer.
+  bool prompt_runs(std::span<const AttentionRange> ranges) {
+    runs_.clear();
+    bool any = false;
+    for (size_t t = 0; t < ranges.size();) {
+      size_t len = 1;
+      const auto continues = [&](const AttentionRange& prev, const AttentionRange& next) {
+        return next.table.data() == prev.table.data() && next.first == prev.first && next.n_kv == prev.n_kv + 1 &&
+               prev.n_masked == 0 && next.n_masked == 0;
+      };
+      while (t + len < ranges.size() && continues(ranges[t + len - 1], ranges[t + len])) ++len;
+      runs_.emplace_back(int64_t(t), int64_t(len));
+      any = any || len > 1;
+      t += len;
+    }
+    return any;
+  }
+
+  // One job per (run, KV head): a run's queries over the cache rows converted once
+  // (kernels::attention_queries_cached: per query, attention()'s bits). With fewer jobs than
+  // threads (one prompt of a model with few KV heads) each run is split into parts of equal work
+  // (query t costs ~t: part boundaries at len * sqrt(i / parts)).
+  void run_attention(const Buffer& q, const CpuKvPool& kv, int64_t layer, std::span<const AttentionRange> ranges,
+                     const AttentionShape& shape, const Weight& sinks, Buffer& out) {
+    const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
+    const int64_t n_runs = int64_t(runs_.size());
+    const int64_t parts = n_runs * n_kv_head >= pool_.size() ? 1 : pool_.size();
+    pool_.parallel_for(n_runs * n_kv_head * parts, [&](int64_t job_begin, int64_t job_end, int thread) {
+      AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
+      for (int64_t job = job_begin; job < job_end; ++job) {
+        const int64_t part = job % parts, run = job / parts / n_kv_head, kvh = job / parts % n_kv_head;
+        const auto [t0, len] = runs_[size_t(run)];
+        const auto bound = [&](int64_t i) {
+          return i == parts ? len : int64_t(double(len) * std::sqrt(double(i) / double(parts)));
+        };
+        const int64_t first = t0 + bound(part), count = t0 + bound(part + 1) - first;
+        if (count == 0) continue;
+        const int64_t last = first + count - 1;
+        // The last query's range (its cache blocks and n_kv), the first query's rows of q and out.
+        const kernels::AttentionArgs a = attention_args(q, kv, layer, ranges[size_t(last)], shape, sinks, out, first,
+                                                        kvh, 0, group, s.k_blocks, s.v_blocks);
+        if (count == 1)
+          kernels::attention(a, s.kernel);
+        else
+          kernels::attention_queries_cached(a, count, q.cols(), out.cols(), s.kernel);
       }
     });
   }
@@ -633,6 +686,7 @@ class CpuBackend final : public Backend {
   ref::MatmulScratch matmul_scratch_;
   std::vector<AttentionScratch> attn_scratch_;  // one per thread
   std::vector<int64_t> seq_starts_;
+  std::vector<std::pair<int64_t, int64_t>> runs_;  // (first token, length): prompt_runs
   std::vector<float> selection_;         // one token's router scores as the choice sees them
   std::vector<const uint16_t*> split_k_, split_v_;  // split_attention's blocks of one (token, KV head)
   std::vector<float> split_scores_;                 // and its scores, then probabilities [group, n_kv]

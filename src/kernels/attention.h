@@ -58,7 +58,8 @@ struct AttentionScratch {
   std::vector<float> scores;   // [group, n_kv]
   std::vector<float> q16;      // [group, head_dim] q rounded to f16
   std::vector<float> acc;      // [group, 16, v_dim] lane sums of the outputs
-  std::vector<float> kt;       // [head_dim, n_kv rounded up to 16] f32 keys transposed (attention_queries_f32)
+  std::vector<float> kt;       // [head_dim, n_kv rounded up to 16, + 16] f32 keys transposed (attention_queries_*)
+  std::vector<float> vf;       // [n_kv, v_dim] the cache's values as f32 (attention_queries_cached)
 };
 
 void attention(const AttentionArgs& a, AttentionScratch& s);
@@ -70,6 +71,15 @@ void attention(const AttentionArgs& a, AttentionScratch& s);
 // elsewhere it is attention() per query. Either way, attention()'s bits.
 void attention_queries_f32(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
                            AttentionScratch& s);
+
+// A prompt's run over the cache: n_queries consecutive tokens of one sequence, query t seeing its
+// first a.n_kv - (n_queries - 1 - t) positions (a describes the last query; nothing masked), its
+// heads at a.q + t * q_stride and its output at a.out + t * out_stride. With AVX-512 the cached
+// rows are converted once for all the queries (not once per query) and each query is scored 16
+// positions at a time, as attention_queries_f32; elsewhere it is attention() per query. Either
+// way, attention()'s bits.
+void attention_queries_cached(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
+                              AttentionScratch& s);
 
 // One query's attention split among threads so that the cache is read once in all, not once per
 // thread (decoding one sequence of an MQA model: MLA's heads all share one latent): scores of

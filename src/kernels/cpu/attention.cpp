@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #endif
 
+#include "base/result.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/poly_exp.h"
 #include "kernels/ref/ggml_lanes.h"
@@ -345,44 +346,80 @@ __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void score_bl
   _mm512_mask_storeu_ps(out, m, _mm512_mul_ps(r, _mm512_set1_ps(scale)));
 }
 
-__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attention_queries_f32_avx512(
-    const AttentionArgs& a0, int64_t n_queries, int64_t q_stride, int64_t out_stride, AttentionScratch& s) {
-  const int64_t hd = a0.head_dim, n = a0.n_kv, G = a0.group, np = (n + 15) / 16 * 16;
+// n_queries queries over the same keys and values, converted once for all of them (the keys
+// transposed to [head_dim, n_kv rounded up to 16]; a cache's f16 values widened to f32), each
+// query's scores computed 16 positions at a time (score_block16) and its values summed with the
+// 16 lane sums in registers: attention()'s operations in attention()'s order, so its bits.
+// causal: query t sees the first a.n_kv - (n_queries - 1 - t) positions (a prompt's run over the
+// cache); else all a.n_kv under the symmetric window (an encoder's own rows).
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,f16c"))) void attention_queries_avx512(
+    const AttentionArgs& a0, int64_t n_queries, int64_t q_stride, int64_t out_stride, AttentionScratch& s,
+    bool causal) {
+  // np, the transposed keys' row length: n rounded up to 16, plus 16 so that rows are not a power
+  // of two apart (at n = 512 the head_dim rows a block of 16 positions reads fell into two L1
+  // sets and came from L2 every time).
+  const int64_t hd = a0.head_dim, vd = a0.value_dim(), n = a0.n_kv, G = a0.group, np = (n + 15) / 16 * 16 + 16;
+  alignas(64) float row[kMaxHeadDim];
   s.kt.assign(static_cast<size_t>(hd * np), 0.0f);
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t i = 0; i < hd; ++i) s.kt[size_t(i * np + j)] = a0.k_f32[j * a0.row_stride + i];
+  for (int64_t j = 0; j < n; ++j) {
+    key_row(a0, j, row);
+    for (int64_t i = 0; i < hd; ++i) s.kt[size_t(i * np + j)] = row[i];
+  }
+  const float* v = a0.v_f32;
+  int64_t v_stride = a0.row_stride;
+  if (v == nullptr) {  // the cache's values, widened once (exactly) instead of once per query and head
+    s.vf.resize(static_cast<size_t>(n * vd));
+    for (int64_t j = 0; j < n; ++j) {
+      value_row(a0, j, row);
+      std::copy(row, row + vd, s.vf.data() + j * vd);
+    }
+    v = s.vf.data();
+    v_stride = vd;
+  }
   for (int64_t t = 0; t < n_queries; ++t) {
     AttentionArgs a = a0;
     a.q = a0.q + t * q_stride;
     a.out = a0.out + t * out_stride;
-    window_mask(a, t);
-    s.scores.resize(static_cast<size_t>(G * n));
-    s.acc.resize(static_cast<size_t>(G * 16 * hd));
-    for (int64_t g = 0; g < G; ++g)
-      for (int64_t jb = 0; jb < n; jb += 16)
-        score_block16(a.q + g * hd, s.kt.data(), hd, np, jb, a.scale, s.scores.data() + g * n + jb, n - jb);
+    if (causal)
+      a.n_kv = n - (n_queries - 1 - t);
+    else
+      window_mask(a, t);
+    const int64_t nk = a.n_kv;
+    begin_attention(a, s, /*zero_acc=*/false);  // q rounded to f16 for a cache's keys, as attention()
+    s.acc.resize(static_cast<size_t>(G * 16 * vd));
+    // Heads inside positions: one block of 16 transposed keys (head_dim lines) stays in L1 while
+    // the group's heads read it (head by head over all positions read each from L2: a third
+    // slower in all).
+    for (int64_t jb = 0; jb < nk; jb += 16)
+      for (int64_t g = 0; g < G; ++g)
+        score_block16(s.q16.data() + g * hd, s.kt.data(), hd, np, jb, a.scale, s.scores.data() + g * nk + jb, nk - jb);
     scores_to_probabilities(a, s, softmax_avx512);
     // Lane l sums the positions j = l, l + 16, ... in order, as before, but for one 16-wide chunk
-    // of the head at a time, so the 16 lane sums stay in registers through all n positions
+    // of the head at a time, so the 16 lane sums stay in registers through a block of positions
     // instead of a load and a store per position (that store was a third of an encoder's
-    // attention time: perf annotate, bge-small).
-    for (int64_t g = 0; g < G; ++g) {
-      const float* p = s.scores.data() + g * n;
-      float* acc_g = s.acc.data() + g * 16 * hd;
-      for (int64_t i = 0; i < hd; i += 16) {
-        const __mmask16 m = hd - i >= 16 ? __mmask16(0xFFFF) : __mmask16(0xFF);  // or a half chunk of 8
-        __m512 acc[16];
+    // attention time: perf annotate, bge-small); the block's value rows stay in L1 across the
+    // heads.
+    constexpr int64_t kBlock = 128;  // positions per pass over the heads (a multiple of 16)
+    for (int64_t b0 = 0; b0 < nk; b0 += kBlock) {
+      const int64_t b1 = std::min(nk, b0 + kBlock);
+      for (int64_t g = 0; g < G; ++g) {
+        const float* p = s.scores.data() + g * nk;
+        float* acc_g = s.acc.data() + g * 16 * vd;
+        for (int64_t i = 0; i < vd; i += 16) {
+          const __mmask16 m = vd - i >= 16 ? __mmask16(0xFFFF) : __mmask16(0xFF);  // or a half chunk of 8
+          __m512 acc[16];
 #pragma GCC unroll 16
-        for (int l = 0; l < 16; ++l) acc[l] = _mm512_setzero_ps();
-        for (int64_t j0 = 0; j0 < n; j0 += 16) {
+          for (int l = 0; l < 16; ++l) acc[l] = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, acc_g + l * vd + i);
+          for (int64_t j0 = b0; j0 < b1; j0 += 16) {
 #pragma GCC unroll 16
-          for (int l = 0; l < 16; ++l)
-            if (j0 + l < n)
-              acc[l] = _mm512_fmadd_ps(_mm512_set1_ps(p[j0 + l]),
-                                       _mm512_maskz_loadu_ps(m, a.v_f32 + (j0 + l) * a.row_stride + i), acc[l]);
+            for (int l = 0; l < 16; ++l)
+              if (j0 + l < b1)
+                acc[l] = _mm512_fmadd_ps(_mm512_set1_ps(p[j0 + l]),
+                                         _mm512_maskz_loadu_ps(m, v + (j0 + l) * v_stride + i), acc[l]);
+          }
+#pragma GCC unroll 16
+          for (int l = 0; l < 16; ++l) _mm512_mask_storeu_ps(acc_g + l * vd + i, m, acc[l]);
         }
-#pragma GCC unroll 16
-        for (int l = 0; l < 16; ++l) _mm512_mask_storeu_ps(acc_g + l * hd + i, m, acc[l]);
       }
     }
     end_attention(a, s);
@@ -469,11 +506,43 @@ void attention(const AttentionArgs& a, AttentionScratch& s) {
   hearth::ref::attention(a, s);
 }
 
+namespace {
+// Where attention_queries_avx512 runs: its shapes are attention_isa's.
+bool queries_avx512(const AttentionArgs& a) {
+#if defined(__x86_64__) || defined(__i386__)
+  return a.head_dim % 8 == 0 && a.head_dim <= kMaxHeadDim && a.value_dim() % 8 == 0 && a.value_dim() <= a.head_dim &&
+         has_avx512();
+#else
+  (void)a;
+  return false;
+#endif
+}
+}  // namespace
+
+void attention_queries_cached(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
+                              AttentionScratch& s) {
+  HEARTH_CHECK(a.k_f32 == nullptr && a.n_masked == 0 && a.n_tail_masked == 0 && n_queries <= a.n_kv,
+               "attention_queries_cached: a causal run over the whole cache only");
+#if defined(__x86_64__) || defined(__i386__)
+  if (queries_avx512(a)) {
+    attention_queries_avx512(a, n_queries, q_stride, out_stride, s, /*causal=*/true);
+    return;
+  }
+#endif
+  for (int64_t t = 0; t < n_queries; ++t) {
+    AttentionArgs one = a;
+    one.q = a.q + t * q_stride;
+    one.out = a.out + t * out_stride;
+    one.n_kv = a.n_kv - (n_queries - 1 - t);
+    attention(one, s);
+  }
+}
+
 void attention_queries_f32(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
                            AttentionScratch& s) {
 #if defined(__x86_64__) || defined(__i386__)
-  if (a.k_f32 != nullptr && a.head_dim % 8 == 0 && a.head_dim <= kMaxHeadDim && has_avx512()) {
-    attention_queries_f32_avx512(a, n_queries, q_stride, out_stride, s);
+  if (a.k_f32 != nullptr && queries_avx512(a)) {
+    attention_queries_avx512(a, n_queries, q_stride, out_stride, s, /*causal=*/false);
     return;
   }
 #endif

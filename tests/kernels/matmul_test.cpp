@@ -286,13 +286,13 @@ TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
   const CpuLevel level = cpu::detected_cpu_level();
   EXPECT_TRUE(cpu::cpu_supports(level));
   if (level != CpuLevel::kRef) {
-    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1, DType::Q5_1, DType::Q4_K, DType::Q5_K,
-                    DType::Q6_K, DType::F16, DType::BF16})
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1, DType::Q5_1, DType::Q2_K, DType::Q3_K,
+                    DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::F16,
+                    DType::BF16})
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
   if (level == CpuLevel::kAvx2 || level == CpuLevel::kAvx512) {
-    for (DType t : {DType::MXFP4, DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K,
-                    DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S, DType::IQ1_S,
+    for (DType t : {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S, DType::IQ1_S,
                     DType::IQ1_M, DType::TQ1_0, DType::TQ2_0})
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }

@@ -6,8 +6,8 @@
 //   - Q8_0/Q4_0/Q5_0/Q4_1/Q5_1: ggml's 8 f32 lanes (the _1 types' mins in one chain beside). One `sdot` of 16 weights by 16 activations yields the
 //     exact integer sums of lanes 0-3 (elements 4l..4l+3), the next one lanes 4-7; one fused
 //     multiply-add per lane and block, hsum_float_8's tree at the end.
-//   - IQ4_NL, MXFP4 and the K types: exact integer sums per block or super-block, then
-//     ref's f32 expression.
+//   - IQ4_NL, MXFP4, Q2_K, Q3_K, IQ4_XS and Q4_K: exact integer sums per block or super-block,
+//     then ref's f32 expression (Q5_K, Q6_K: ggml's lanes, as ref).
 //   - F16/BF16: 16 f32 lanes (lane i sums the elements i mod 16), a fixed tree, then the tail
 //     in order: within f32 rounding of ref's double sum.
 // Activations are converted by the reference itself (ref::quantize_activation): O(k) per token
@@ -237,13 +237,65 @@ struct TileChain {
 // ---- K types against Q8_K activations (d f32, 256 i8 quants, 16 i16 sums of 16) ----------------
 
 // One weight super-block decoded: 256 signed quants in element order, one integer scale per 16
-// elements, and for Q4_K/Q5_K the 8 mins.
+// elements, and for Q4_K/Q5_K the 8 mins (Q2_K: 16).
 struct DecodedK {
   int8_t q[256];
   int32_t scale[16];
-  int32_t min[8];
+  int32_t min[16];
   float d, dmin;
 };
+
+// Q2_K: element 128h + 32k + l is bits 2k..2k+1 of qs[32h + l] (0..3); group g of 16 has scale
+// scales[g] & 15 and min scales[g] >> 4. Q3_K: the same two bits from its qs, minus 4 unless
+// bit 4h + k of hmask[l] is set; 6-bit scales offset by 32 (ref's q3_k_scale).
+template <bool kThree>
+HEARTH_INLINE void decode_q23_k(const uint8_t* b, DecodedK& out) {
+  const uint8_t* qs = b + (kThree ? 32 : 16);
+  if constexpr (kThree) {
+    const uint8_t* sc = b + 96;
+    out.d = load_f16(b + 108);
+    for (int g = 0; g < 16; ++g) {
+      const int low = g < 8 ? (sc[g] & 0xF) : (sc[g - 8] >> 4);
+      const int high = (sc[8 + g % 4] >> (2 * (g / 4))) & 3;
+      out.scale[g] = (low | (high << 4)) - 32;
+    }
+  } else {
+    out.d = load_f16(b + 80);
+    out.dmin = load_f16(b + 82);
+    for (int g = 0; g < 16; ++g) {
+      out.scale[g] = b[g] & 0xF;
+      out.min[g] = b[g] >> 4;
+    }
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 4; ++k)
+      for (int half = 0; half < 2; ++half) {
+        const uint8x16_t bytes = vld1q_u8(qs + 32 * h + 16 * half);
+        uint8x16_t v = vandq_u8(vshlq_u8(bytes, vdupq_n_s8(static_cast<int8_t>(-2 * k))), vdupq_n_u8(3));
+        if constexpr (kThree) {  // 4 off where the high bit is clear
+          const uint8x16_t set = vtstq_u8(vld1q_u8(b + 16 * half), vdupq_n_u8(static_cast<uint8_t>(1u << (4 * h + k))));
+          v = vsubq_u8(v, vbicq_u8(vdupq_n_u8(4), set));
+        }
+        vst1q_s8(out.q + 128 * h + 32 * k + 16 * half, vreinterpretq_s8_u8(v));
+      }
+}
+
+// IQ4_XS: sub-block s's element j < 16 is the low nibble of qs[16s + j], j + 16 the high one,
+// each an index into IQ4_NL's levels; its 6-bit scale ls (low 4 bits in scales_l, high 2 in
+// scales_h) enters as ls - 32, the same for both groups of 16.
+HEARTH_INLINE void decode_iq4_xs(const uint8_t* b, DecodedK& out) {
+  out.d = load_f16(b);
+  uint16_t sh;
+  std::memcpy(&sh, b + 2, 2);
+  const int8x16_t table = vld1q_s8(quant::kIQ4NLValues);
+  for (int s = 0; s < 8; ++s) {
+    const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
+    out.scale[2 * s] = out.scale[2 * s + 1] = ls - 32;
+    const uint8x16_t n = vld1q_u8(b + 8 + 16 * s);
+    vst1q_s8(out.q + 32 * s, vqtbl1q_s8(table, vandq_u8(n, vdupq_n_u8(0xF))));
+    vst1q_s8(out.q + 32 * s + 16, vqtbl1q_s8(table, vshrq_n_u8(n, 4)));
+  }
+}
 
 // Q4_K/Q5_K: element 64p + l (l < 32) is the low nibble of qs[32p + l], element 64p + 32 + l
 // the high nibble; for Q5_K bit s of qh[l] adds 16 to element 32s + l.
@@ -297,6 +349,55 @@ HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0, in
     acc = vmlaq_n_s32(acc, vdotq_s32(vdupq_n_s32(0), vld1q_s8(w.q + 16 * g), vld1q_s8(y + 16 * g)), w.scale[g]);
   return vaddvq_s32(acc);
 }
+
+// Q2_K, Q3_K and IQ4_XS as ref (dot_q2_k, dot_q3_k, dot_iq4_xs): each super-block's exact sum of
+// scale * q * y, then ref's f32 expression per (row, token): Q2_K sum += d * isum - dmin * (the
+// mins against the sums of 16), Q3_K sum += d * isum, IQ4_XS sum = fma(isum, d, sum), d the
+// product of the two scales.
+enum class LowK { kQ2_K, kQ3_K, kIQ4_XS };
+template <LowK kType, int NR, int NT>
+struct TileLowK {
+  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    constexpr int64_t kBytes = kType == LowK::kQ2_K ? 84 : kType == LowK::kQ3_K ? 110 : 136;
+    float sum[NR][NT] = {};
+    DecodedK dec[NR];
+    for (int64_t i = 0; i < k / 256; ++i) {
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* b = w[r] + i * kBytes;
+        if constexpr (kType == LowK::kIQ4_XS)
+          decode_iq4_xs(b, dec[r]);
+        else
+          decode_q23_k<kType == LowK::kQ3_K>(b, dec[r]);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* y = a[t] + i * kQ8_KBytes;
+        const float yd = load_f32(y);
+        const auto* yq = reinterpret_cast<const int8_t*>(y + 4);
+        int16_t bsums[16];
+        std::memcpy(bsums, y + 260, sizeof(bsums));
+        for (int r = 0; r < NR; ++r) {
+          const DecodedK& x = dec[r];
+          const int32_t isum = scaled_isum(x, yq, 0, 16);
+          if constexpr (kType == LowK::kQ2_K) {
+            int32_t min_sum = 0;
+            for (int g = 0; g < 16; ++g) min_sum += bsums[g] * x.min[g];
+            const float d = yd * x.d, dmin = yd * x.dmin;
+            sum[r][t] += d * static_cast<float>(isum) - dmin * static_cast<float>(min_sum);
+          } else if constexpr (kType == LowK::kQ3_K) {
+            sum[r][t] += x.d * yd * static_cast<float>(isum);
+          } else {
+            sum[r][t] = std::fma(static_cast<float>(isum), x.d * yd, sum[r][t]);
+          }
+        }
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) out[r * NT + t] = sum[r][t];
+  }
+};
+template <int NR, int NT> using TileQ2_K = TileLowK<LowK::kQ2_K, NR, NT>;
+template <int NR, int NT> using TileQ3_K = TileLowK<LowK::kQ3_K, NR, NT>;
+template <int NR, int NT> using TileIQ4_XS = TileLowK<LowK::kIQ4_XS, NR, NT>;
 
 // Q5_K and Q6_K in ggml's x86 order (ref: dot_q5_k, dot_q6_k): per (row, token) 8 lanes, lane l
 // the exact sum over the eight 32-element chunks of scale * q * y for the chunk's elements
@@ -528,6 +629,9 @@ GemmFn neon_gemm(DType weight_type, ref::KSums sums) {
       return sums == ref::KSums::kPairs ? gemm<TileQ4_K> : gemm<TileQ4_KSuper>;
     case DType::Q5_K: return gemm<TileQ5_K>;
     case DType::Q6_K: return gemm<TileQ6_K>;
+    case DType::Q2_K: return gemm<TileQ2_K>;
+    case DType::Q3_K: return gemm<TileQ3_K>;
+    case DType::IQ4_XS: return gemm<TileIQ4_XS>;
     case DType::IQ4_NL: return gemm<TileIQ4_NL>;
     case DType::MXFP4: return gemm<TileMXFP4>;
     case DType::F16: return gemm<TileF16>;

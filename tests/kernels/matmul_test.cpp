@@ -288,12 +288,8 @@ TEST(MatmulDispatch, DetectedLevelIsSupportedAndCoversTheMainTypes) {
   if (level != CpuLevel::kRef) {
     for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1, DType::Q5_1, DType::Q2_K, DType::Q3_K,
                     DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::F16,
-                    DType::BF16})
-      EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
-  }
-  if (level == CpuLevel::kAvx2 || level == CpuLevel::kAvx512) {
-    for (DType t : {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S, DType::IQ1_S,
-                    DType::IQ1_M, DType::TQ1_0, DType::TQ2_0})
+                    DType::BF16, DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS, DType::IQ3_S,
+                    DType::IQ1_S, DType::IQ1_M, DType::TQ1_0, DType::TQ2_0})
       EXPECT_TRUE(cpu::has_kernel(level, t)) << dtype_name(t);
   }
   EXPECT_FALSE(cpu::has_kernel(CpuLevel::kAvx2, DType::Q8_1));  // an activation type only

@@ -25,6 +25,7 @@
 #include "kernels/ref/vec_dot.h"
 #include "tensor/quant.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_lowbit.h"
 
 namespace hearth::cpu {
 namespace {
@@ -399,6 +400,65 @@ template <int NR, int NT> using TileQ2_K = TileLowK<LowK::kQ2_K, NR, NT>;
 template <int NR, int NT> using TileQ3_K = TileLowK<LowK::kQ3_K, NR, NT>;
 template <int NR, int NT> using TileIQ4_XS = TileLowK<LowK::kIQ4_XS, NR, NT>;
 
+// The low-bit IQ and ternary types as ref's dot_lowbit: each row's super-block decoded once per
+// tile by the reference decoder (quant::decode_lowbit: the codebook lookups stay scalar), the
+// sums by sdot. IQ types: the exact sum over 16-element groups of (2 scale + 1) * v * y (IQ1:
+// v = 8q + shift), entered by sum = fma(sumi, d * factor * yd, sum). Ternary: ggml's 8 lanes, lane l
+// the sum over the elements (e % 32) / 4 == l of (q + 1) * y less the activation sum of
+// elements 32l .. 32l + 31, one FMA per lane and super-block, hsum_float_8's tree.
+template <DType kType, int NR, int NT>
+struct TileLowBit {
+  static constexpr bool kTernary = kType == DType::TQ1_0 || kType == DType::TQ2_0;
+  static constexpr bool kIQ1 = kType == DType::IQ1_S || kType == DType::IQ1_M;
+  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
+    constexpr float kFactor = kType == DType::IQ3_XXS ? 0.25f : kType == DType::IQ3_S ? 1.0f : 0.125f;
+    float sum[NR][NT] = {};
+    float32x4_t lo[NR][NT], hi[NR][NT];
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
+    DecodedK dec[NR];
+    quant::LowBitBlock x;
+    for (int64_t i = 0; i < k / 256; ++i) {
+      for (int r = 0; r < NR; ++r) {
+        quant::decode_lowbit(kType, w[r], i, &x);
+        dec[r].d = load_f16(reinterpret_cast<const uint8_t*>(&x.d));
+        for (int e = 0; e < 256; ++e)
+          dec[r].q[e] = static_cast<int8_t>(kTernary ? x.q[e] + 1 : kIQ1 ? 8 * x.q[e] + x.shift[e / 8] : x.q[e]);
+        for (int g = 0; g < 16; ++g) dec[r].scale[g] = kTernary ? 1 : 2 * x.scale[g] + 1;
+      }
+      for (int t = 0; t < NT; ++t) {
+        const uint8_t* y = a[t] + i * kQ8_KBytes;
+        const float yd = load_f32(y);
+        const auto* yq = reinterpret_cast<const int8_t*>(y + 4);
+        int16_t bsums[16];
+        std::memcpy(bsums, y + 260, sizeof(bsums));
+        for (int r = 0; r < NR; ++r) {
+          const DecodedK& xd = dec[r];
+          if constexpr (kTernary) {
+            int32x4_t ilo = vdupq_n_s32(0), ihi = vdupq_n_s32(0);
+            for (int c = 0; c < 8; ++c) {
+              ilo = vdotq_s32(ilo, vld1q_s8(xd.q + 32 * c), vld1q_s8(yq + 32 * c));
+              ihi = vdotq_s32(ihi, vld1q_s8(xd.q + 32 * c + 16), vld1q_s8(yq + 32 * c + 16));
+            }
+            int32_t offset[8];
+            for (int l = 0; l < 8; ++l) offset[l] = bsums[2 * l] + bsums[2 * l + 1];
+            ilo = vsubq_s32(ilo, vld1q_s32(offset));
+            ihi = vsubq_s32(ihi, vld1q_s32(offset + 4));
+            const float d = yd * xd.d;
+            lo[r][t] = vfmaq_n_f32(lo[r][t], vcvtq_f32_s32(ilo), d);
+            hi[r][t] = vfmaq_n_f32(hi[r][t], vcvtq_f32_s32(ihi), d);
+          } else {
+            const int32_t sumi = scaled_isum(xd, yq, 0, 16);
+            sum[r][t] = std::fma(static_cast<float>(sumi), xd.d * kFactor * yd, sum[r][t]);
+          }
+        }
+      }
+    }
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) out[r * NT + t] = kTernary ? lanes_sum(lo[r][t], hi[r][t]) : sum[r][t];
+  }
+};
+
 // Q5_K and Q6_K in ggml's x86 order (ref: dot_q5_k, dot_q6_k): per (row, token) 8 lanes, lane l
 // the exact sum over the eight 32-element chunks of scale * q * y for the chunk's elements
 // 4l .. 4l+3 (vdotq_s32's lanes over its two 16-byte halves: lanes 0-3, then 4-7); Q6_K's lanes
@@ -593,6 +653,15 @@ template <int NR, int NT> using TileQ5_0 = TileLanes8<Q5_0Block, NR, NT>;
 template <int NR, int NT> using TileQ4_1 = TileLanes8Min<Q4_1Block, NR, NT>;
 template <int NR, int NT> using TileQ5_1 = TileLanes8Min<Q5_1Block, NR, NT>;
 template <int NR, int NT> using TileIQ4_NL = TileChain<IQ4_NLBlock, NR, NT>;
+template <int NR, int NT> using TileIQ2_XXS = TileLowBit<DType::IQ2_XXS, NR, NT>;
+template <int NR, int NT> using TileIQ2_XS = TileLowBit<DType::IQ2_XS, NR, NT>;
+template <int NR, int NT> using TileIQ2_S = TileLowBit<DType::IQ2_S, NR, NT>;
+template <int NR, int NT> using TileIQ3_XXS = TileLowBit<DType::IQ3_XXS, NR, NT>;
+template <int NR, int NT> using TileIQ3_S = TileLowBit<DType::IQ3_S, NR, NT>;
+template <int NR, int NT> using TileIQ1_S = TileLowBit<DType::IQ1_S, NR, NT>;
+template <int NR, int NT> using TileIQ1_M = TileLowBit<DType::IQ1_M, NR, NT>;
+template <int NR, int NT> using TileTQ1_0 = TileLowBit<DType::TQ1_0, NR, NT>;
+template <int NR, int NT> using TileTQ2_0 = TileLowBit<DType::TQ2_0, NR, NT>;
 template <int NR, int NT> using TileMXFP4 = TileChain<MXFP4Block, NR, NT>;
 template <int NR, int NT> using TileQ4_K = TileQ4K<NR, NT>;
 template <int NR, int NT> using TileQ4_KSuper = TileQ4K<NR, NT, true>;
@@ -632,6 +701,15 @@ GemmFn neon_gemm(DType weight_type, ref::KSums sums) {
     case DType::Q2_K: return gemm<TileQ2_K>;
     case DType::Q3_K: return gemm<TileQ3_K>;
     case DType::IQ4_XS: return gemm<TileIQ4_XS>;
+    case DType::IQ2_XXS: return gemm<TileIQ2_XXS>;
+    case DType::IQ2_XS: return gemm<TileIQ2_XS>;
+    case DType::IQ2_S: return gemm<TileIQ2_S>;
+    case DType::IQ3_XXS: return gemm<TileIQ3_XXS>;
+    case DType::IQ3_S: return gemm<TileIQ3_S>;
+    case DType::IQ1_S: return gemm<TileIQ1_S>;
+    case DType::IQ1_M: return gemm<TileIQ1_M>;
+    case DType::TQ1_0: return gemm<TileTQ1_0>;
+    case DType::TQ2_0: return gemm<TileTQ2_0>;
     case DType::IQ4_NL: return gemm<TileIQ4_NL>;
     case DType::MXFP4: return gemm<TileMXFP4>;
     case DType::F16: return gemm<TileF16>;

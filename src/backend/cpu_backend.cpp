@@ -384,7 +384,7 @@ class CpuBackend final : public Backend {
     const int64_t n_kv_head = shape.n_head_kv, group = shape.n_head / shape.n_head_kv;
     const int64_t n = static_cast<int64_t>(ranges.size());
     if (n * n_kv_head < pool_.size() && split_attention(q, kv, layer, ranges, shape, sinks, out)) return;
-    if (prompt_runs(ranges)) return run_attention(q, kv, layer, ranges, shape, sinks, out);
+    if (prompt_runs(ranges, shape)) return run_attention(q, kv, layer, ranges, shape, sinks, out);
     const int64_t parts = std::clamp<int64_t>(pool_.size() / std::max<int64_t>(1, n * n_kv_head), 1, group);
     pool_.parallel_for(n * n_kv_head * parts, [&](int64_t job_begin, int64_t job_end, int thread) {
       AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
@@ -402,14 +402,18 @@ class CpuBackend final : public Backend {
   // A prompt's tokens of one sequence, each seeing one more cached position than the token before
   // it and nothing masked, form a run whose queries share the cache's rows. Fills runs_ with
   // (first token, length) for every token (runs of one included); true when some run is longer.
-  bool prompt_runs(std::span<const AttentionRange> ranges) {
+  // A run's converted rows (f32 keys and values, per thread) are capped at 32 MiB: past that
+  // (contexts beyond 32k at head size 128) its tokens go one by one.
+  bool prompt_runs(std::span<const AttentionRange> ranges, const AttentionShape& shape) {
+    constexpr int64_t kMaxRunFloats = int64_t{8} << 20;
+    const int64_t row_floats = shape.head_dim + (shape.v_dim > 0 ? shape.v_dim : shape.head_dim) + 16;
     runs_.clear();
     bool any = false;
     for (size_t t = 0; t < ranges.size();) {
       size_t len = 1;
       const auto continues = [&](const AttentionRange& prev, const AttentionRange& next) {
         return next.table.data() == prev.table.data() && next.first == prev.first && next.n_kv == prev.n_kv + 1 &&
-               prev.n_masked == 0 && next.n_masked == 0;
+               prev.n_masked == 0 && next.n_masked == 0 && next.n_kv <= kMaxRunFloats / row_floats;
       };
       while (t + len < ranges.size() && continues(ranges[t + len - 1], ranges[t + len])) ++len;
       runs_.emplace_back(int64_t(t), int64_t(len));

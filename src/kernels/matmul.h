@@ -6,18 +6,17 @@
 // Every result y[t, r] is computed by one fixed sequence of operations that depends only on
 // weight row r and activation row t: the same bits whatever n_tokens is, whichever other tokens
 // share the batch, and however many threads run (the server batches requests and relies on it).
-// SIMD kernels exist for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS, MXFP4, the low-bit
-// IQ1_S..IQ3_S, TQ1_0, TQ2_0 (x86; ref's bits, which are llama.cpp's), F16, BF16, and F32 in ggml's
-// vec_dot_f32 order (KSums::kVecDot only: MLA's F32 head slices; other F32 goes through ref). For Q8_0, Q4_0 and
-// the K types that sequence is also ref::vec_dot's, so the bits equal the reference's (and, for
-// Q8_0/Q4_0/Q5_K/Q6_K, llama.cpp's); Q5_0 sums in ggml's 8 lanes where ref goes block by block, and
-// F16/BF16 sum in f32 lanes instead of ref's double: a few ulps from ref. On AVX-512 VNNI the
-// quantized types but Q5_K and Q6_K run on weights packed at load (Matrix, kernels/cpu/packed.h):
-// Q8_0, Q5_0 and Q4_K keep the sequences above (Q5_0 in its 8 lanes at every level), and Q4_0
-// sums each block exactly, then in f32, as llama.cpp's repacked Q4_0 does; F16/BF16 are packed
-// too and sum in one f32 FMA chain per (row, token). Q4_K's reference sequence (kernels/ref/
-// vec_dot.cpp) is that of llama.cpp's repacked Q4_K GEMM, so Q4_K too gives llama.cpp's bits for
-// batches of two or more tokens.
+// SIMD kernels exist for every quantized type (x86 AVX2 and AVX-512, and NEON; ref's bits, which
+// are llama.cpp's), F16, BF16, and F32 in ggml's vec_dot_f32 order (KSums::kVecDot only: MLA's
+// F32 head slices; other F32 goes through ref). For the quantized types that sequence is
+// ref::vec_dot's, so the bits equal the reference's (and, for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q5_K/Q6_K,
+// llama.cpp's vec_dot's); F16/BF16 sum in f32 lanes instead of ref's double: a few ulps from ref.
+// On AVX-512 VNNI the quantized types but Q5_K, Q6_K, Q2_K, Q3_K and the low-bit IQ/ternary types
+// run on weights packed at load (Matrix, kernels/cpu/packed.h): Q8_0, Q5_0, Q4_1, Q5_1, Q4_K and
+// IQ4_XS keep the sequences above, and Q4_0 sums each block exactly, then in f32, as llama.cpp's
+// repacked Q4_0 does; F16/BF16 are packed too and sum in one f32 FMA chain per (row, token).
+// Q4_K's reference sequence (kernels/ref/vec_dot.cpp) is that of llama.cpp's repacked Q4_K GEMM,
+// so Q4_K too gives llama.cpp's bits for batches of two or more tokens.
 #pragma once
 
 #include <cstdint>

@@ -111,6 +111,11 @@ struct BlockIQ4_XS {
   uint8_t scales_l[4];  // low 4 bits of the 8 sub-block scales
   uint8_t qs[128];
 };
+// Sub-block s's signed scale (its 6 stored bits less 32) of the IQ4_XS block at `block`.
+inline int iq4_xs_scale(const uint8_t* block, int s) {
+  const int high = (block[2 + s / 4] >> (2 * (s % 4))) & 3;  // scales_h, little-endian
+  return (((block[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (high << 4)) - 32;
+}
 // OCP microscaling FP4: a shared power-of-two scale (E8M0) and 32 E2M1 values.
 struct BlockMXFP4 {
   uint8_t e;

@@ -97,10 +97,7 @@ void dequantize_iq4_xs(const uint8_t* src, float* dst, int64_t n_blocks) {
     const auto block = load_block<BlockIQ4_XS>(src, i);
     const float d = fp16_to_fp32(block.d);
     for (int ib = 0; ib < 8; ++ib, dst += 32) {
-      // 6-bit sub-scale: low nibble from scales_l, top two bits from scales_h; stored +32.
-      const int ls = ((block.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
-                     (((block.scales_h >> (2 * ib)) & 3) << 4);
-      const float dl = d * static_cast<float>(ls - 32);
+      const float dl = d * static_cast<float>(iq4_xs_scale(src + i * sizeof(BlockIQ4_XS), ib));
       const uint8_t* qs = block.qs + 16 * ib;
       for (int j = 0; j < 16; ++j) {
         dst[j] = dl * static_cast<float>(kIQ4NLValues[qs[j] & 0xf]);

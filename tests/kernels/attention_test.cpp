@@ -18,6 +18,26 @@
 namespace hearth::kernels {
 namespace {
 
+// A paged f16 cache of random rows for n_kv positions, two KV heads of head_dim hd per row (keys
+// at twice the values' scale), its blocks of bs positions in reverse order and three spare ones:
+// kb and vb are the second head's block pointers.
+struct RandomCache {
+  std::vector<uint16_t> k, v;
+  std::vector<const uint16_t*> kb, vb;
+  RandomCache(std::mt19937& rng, int64_t n_kv, int64_t hd, int64_t bs) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const int64_t stride = 2 * hd, used = (n_kv + bs - 1) / bs, n_blocks = used + 3;
+    k.resize(size_t(n_blocks * bs * stride));
+    v.resize(k.size());
+    for (auto& x : k) x = fp32_to_fp16(normal(rng) * 2.0f);
+    for (auto& x : v) x = fp32_to_fp16(normal(rng));
+    for (int64_t b = 0; b < used; ++b) {
+      kb.push_back(k.data() + (n_blocks - 1 - b) * bs * stride + hd);
+      vb.push_back(v.data() + (n_blocks - 1 - b) * bs * stride + hd);
+    }
+  }
+};
+
 // The dispatched kernel (-1), then each instruction-set build (AttentionIsa), one test each so a
 // build this CPU lacks is reported as skipped.
 class AttentionBuild : public testing::TestWithParam<int> {};
@@ -31,21 +51,13 @@ TEST_P(AttentionBuild, EqualsReferenceBitForBit) {
       for (int64_t n_kv : {1, 2, 15, 16, 17, 100, 301}) {
        // Plain, then gpt-oss's: attention sinks and a sliding window's masked older positions.
        for (bool windowed : {false, true}) {
-        const int64_t bs = 16, n_kv_heads = 2, stride = n_kv_heads * hd;
-        const int64_t n_blocks = (n_kv + bs - 1) / bs + 3;
-        std::vector<uint16_t> k(size_t(n_blocks * bs * stride)), v(k.size());
-        for (auto& x : k) x = fp32_to_fp16(normal(rng) * 2.0f);
-        for (auto& x : v) x = fp32_to_fp16(normal(rng));
+        const int64_t bs = 16, stride = 2 * hd;
+        const RandomCache cache(rng, n_kv, hd, bs);
+        const std::vector<const uint16_t*>& kb = cache.kb;
+        const std::vector<const uint16_t*>& vb = cache.vb;
         std::vector<float> q(size_t(group * hd));
         // Odd lengths get peaked scores too, so softmax reaches exp's far tail (subnormal and 0).
         for (auto& x : q) x = normal(rng) * (n_kv % 2 ? 40.0f : 1.0f);
-        // Blocks in reverse order, second KV head.
-        std::vector<const uint16_t*> kb, vb;
-        for (int64_t b = 0; b < (n_kv + bs - 1) / bs; ++b) {
-          const int64_t block = n_blocks - 1 - b;
-          kb.push_back(k.data() + block * bs * stride + hd);
-          vb.push_back(v.data() + block * bs * stride + hd);
-        }
         std::vector<float> fast(q.size()), slow(q.size());
         AttentionArgs a;
         a.q = q.data();
@@ -235,16 +247,8 @@ TEST(Attention, PromptRunsOverTheCacheEqualTheReferencePerQuery) {
     for (int64_t group : {1, 7}) {
       for (auto [n_kv, n_queries] : {std::pair<int64_t, int64_t>{2, 2}, {17, 17}, {40, 9}, {100, 33}}) {
         for (bool extras : {false, true}) {
-          const int64_t bs = 16, n_kv_heads = 2, stride = n_kv_heads * hd, q_stride = 3 * group * hd;
-          const int64_t n_blocks = (n_kv + bs - 1) / bs + 2;
-          std::vector<uint16_t> k(size_t(n_blocks * bs * stride)), v(k.size());
-          for (auto& x : k) x = fp32_to_fp16(normal(rng) * 2.0f);
-          for (auto& x : v) x = fp32_to_fp16(normal(rng));
-          std::vector<const uint16_t*> kb, vb;  // blocks in reverse order, second KV head
-          for (int64_t b = 0; b < (n_kv + bs - 1) / bs; ++b) {
-            kb.push_back(k.data() + (n_blocks - 1 - b) * bs * stride + hd);
-            vb.push_back(v.data() + (n_blocks - 1 - b) * bs * stride + hd);
-          }
+          const int64_t bs = 16, stride = 2 * hd, q_stride = 3 * group * hd;
+          const RandomCache cache(rng, n_kv, hd, bs);
           std::vector<float> q(size_t(n_queries * q_stride));
           for (auto& x : q) x = normal(rng) * (extras ? 30.0f : 1.0f);
           std::vector<float> sinks(static_cast<size_t>(group));
@@ -253,8 +257,8 @@ TEST(Attention, PromptRunsOverTheCacheEqualTheReferencePerQuery) {
           a.q = q.data() + group * hd;  // the second group of heads in each token's row
           a.group = group;
           a.head_dim = hd;
-          a.k_blocks = kb.data();
-          a.v_blocks = vb.data();
+          a.k_blocks = cache.kb.data();
+          a.v_blocks = cache.vb.data();
           a.block_size = bs;
           a.row_stride = stride;
           a.n_kv = n_kv;  // the run's last query

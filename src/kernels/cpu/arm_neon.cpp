@@ -282,16 +282,12 @@ HEARTH_INLINE void decode_q23_k(const uint8_t* b, DecodedK& out) {
 }
 
 // IQ4_XS: sub-block s's element j < 16 is the low nibble of qs[16s + j], j + 16 the high one,
-// each an index into IQ4_NL's levels; its 6-bit scale ls (low 4 bits in scales_l, high 2 in
-// scales_h) enters as ls - 32, the same for both groups of 16.
+// each an index into IQ4_NL's levels; its scale (quant::iq4_xs_scale) serves both groups of 16.
 HEARTH_INLINE void decode_iq4_xs(const uint8_t* b, DecodedK& out) {
   out.d = load_f16(b);
-  uint16_t sh;
-  std::memcpy(&sh, b + 2, 2);
   const int8x16_t table = vld1q_s8(quant::kIQ4NLValues);
   for (int s = 0; s < 8; ++s) {
-    const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
-    out.scale[2 * s] = out.scale[2 * s + 1] = ls - 32;
+    out.scale[2 * s] = out.scale[2 * s + 1] = quant::iq4_xs_scale(b, s);
     const uint8x16_t n = vld1q_u8(b + 8 + 16 * s);
     vst1q_s8(out.q + 32 * s, vqtbl1q_s8(table, vandq_u8(n, vdupq_n_u8(0xF))));
     vst1q_s8(out.q + 32 * s + 16, vqtbl1q_s8(table, vshrq_n_u8(n, 4)));
@@ -351,25 +347,49 @@ HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0, in
   return vaddvq_s32(acc);
 }
 
-// Q2_K, Q3_K and IQ4_XS as ref (dot_q2_k, dot_q3_k, dot_iq4_xs): each super-block's exact sum of
-// scale * q * y, then ref's f32 expression per (row, token): Q2_K sum += d * isum - dmin * (the
-// mins against the sums of 16), Q3_K sum += d * isum, IQ4_XS sum = fma(isum, d, sum), d the
-// product of the two scales.
-enum class LowK { kQ2_K, kQ3_K, kIQ4_XS };
-template <LowK kType, int NR, int NT>
+constexpr bool is_ternary(DType t) { return t == DType::TQ1_0 || t == DType::TQ2_0; }
+
+// Super-block i of a row of the types TileLowK runs, decoded. The low-bit IQ and ternary types go
+// through the reference decoder (quant::decode_lowbit: their codebook lookups stay scalar), their
+// values and scales as ref's dot_lowbit multiplies them: IQ1's shift folded in (8q + shift), the
+// ternary digits q + 1 (scale 1), the IQ scales 2s + 1.
+template <DType kType>
+HEARTH_INLINE void decode_super(const uint8_t* row, int64_t i, DecodedK& out) {
+  if constexpr (kType == DType::Q2_K || kType == DType::Q3_K) {
+    decode_q23_k<kType == DType::Q3_K>(row + i * (kType == DType::Q2_K ? 84 : 110), out);
+  } else if constexpr (kType == DType::IQ4_XS) {
+    decode_iq4_xs(row + i * 136, out);
+  } else {
+    constexpr bool kIQ1 = kType == DType::IQ1_S || kType == DType::IQ1_M;
+    quant::LowBitBlock x;
+    quant::decode_lowbit(kType, row, i, &x);
+    out.d = load_f16(reinterpret_cast<const uint8_t*>(&x.d));
+    for (int e = 0; e < 256; ++e)
+      out.q[e] = static_cast<int8_t>(is_ternary(kType) ? x.q[e] + 1 : kIQ1 ? 8 * x.q[e] + x.shift[e / 8] : x.q[e]);
+    for (int g = 0; g < 16; ++g) out.scale[g] = is_ternary(kType) ? 1 : 2 * x.scale[g] + 1;
+  }
+}
+
+// Q2_K, Q3_K, IQ4_XS and the low-bit IQ and ternary types as ref (dot_q2_k, dot_q3_k,
+// dot_iq4_xs, dot_lowbit): each row's super-block decoded once per tile, then per (row, token)
+// the exact sum of scale * q * y by sdot and ref's f32 expression: Q2_K sum += d * isum - dmin *
+// (the mins against the sums of 16); Q3_K sum += d * isum; IQ4_XS and the IQ types sum = fma(isum,
+// d * factor * yd, sum) (factor 1, 1/8 for IQ2 and IQ1, 1/4 for IQ3_XXS); the ternary types
+// ggml's 8 lanes, lane l the sum over the elements (e % 32) / 4 == l of (q + 1) * y less the
+// activation sum of elements 32l .. 32l + 31, one FMA per lane and super-block, hsum_float_8's tree.
+template <DType kType, int NR, int NT>
 struct TileLowK {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
-    constexpr int64_t kBytes = kType == LowK::kQ2_K ? 84 : kType == LowK::kQ3_K ? 110 : 136;
+    constexpr float kFactor = kType == DType::IQ3_XXS                          ? 0.25f
+                              : kType == DType::IQ3_S || kType == DType::IQ4_XS ? 1.0f
+                                                                                : 0.125f;
     float sum[NR][NT] = {};
+    float32x4_t lo[NR][NT], hi[NR][NT];
+    for (int r = 0; r < NR; ++r)
+      for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
     DecodedK dec[NR];
     for (int64_t i = 0; i < k / 256; ++i) {
-      for (int r = 0; r < NR; ++r) {
-        const uint8_t* b = w[r] + i * kBytes;
-        if constexpr (kType == LowK::kIQ4_XS)
-          decode_iq4_xs(b, dec[r]);
-        else
-          decode_q23_k<kType == LowK::kQ3_K>(b, dec[r]);
-      }
+      for (int r = 0; r < NR; ++r) decode_super<kType>(w[r], i, dec[r]);
       for (int t = 0; t < NT; ++t) {
         const uint8_t* y = a[t] + i * kQ8_KBytes;
         const float yd = load_f32(y);
@@ -378,84 +398,37 @@ struct TileLowK {
         std::memcpy(bsums, y + 260, sizeof(bsums));
         for (int r = 0; r < NR; ++r) {
           const DecodedK& x = dec[r];
-          const int32_t isum = scaled_isum(x, yq, 0, 16);
-          if constexpr (kType == LowK::kQ2_K) {
-            int32_t min_sum = 0;
-            for (int g = 0; g < 16; ++g) min_sum += bsums[g] * x.min[g];
-            const float d = yd * x.d, dmin = yd * x.dmin;
-            sum[r][t] += d * static_cast<float>(isum) - dmin * static_cast<float>(min_sum);
-          } else if constexpr (kType == LowK::kQ3_K) {
-            sum[r][t] += x.d * yd * static_cast<float>(isum);
-          } else {
-            sum[r][t] = std::fma(static_cast<float>(isum), x.d * yd, sum[r][t]);
-          }
-        }
-      }
-    }
-    for (int r = 0; r < NR; ++r)
-      for (int t = 0; t < NT; ++t) out[r * NT + t] = sum[r][t];
-  }
-};
-template <int NR, int NT> using TileQ2_K = TileLowK<LowK::kQ2_K, NR, NT>;
-template <int NR, int NT> using TileQ3_K = TileLowK<LowK::kQ3_K, NR, NT>;
-template <int NR, int NT> using TileIQ4_XS = TileLowK<LowK::kIQ4_XS, NR, NT>;
-
-// The low-bit IQ and ternary types as ref's dot_lowbit: each row's super-block decoded once per
-// tile by the reference decoder (quant::decode_lowbit: the codebook lookups stay scalar), the
-// sums by sdot. IQ types: the exact sum over 16-element groups of (2 scale + 1) * v * y (IQ1:
-// v = 8q + shift), entered by sum = fma(sumi, d * factor * yd, sum). Ternary: ggml's 8 lanes, lane l
-// the sum over the elements (e % 32) / 4 == l of (q + 1) * y less the activation sum of
-// elements 32l .. 32l + 31, one FMA per lane and super-block, hsum_float_8's tree.
-template <DType kType, int NR, int NT>
-struct TileLowBit {
-  static constexpr bool kTernary = kType == DType::TQ1_0 || kType == DType::TQ2_0;
-  static constexpr bool kIQ1 = kType == DType::IQ1_S || kType == DType::IQ1_M;
-  static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
-    constexpr float kFactor = kType == DType::IQ3_XXS ? 0.25f : kType == DType::IQ3_S ? 1.0f : 0.125f;
-    float sum[NR][NT] = {};
-    float32x4_t lo[NR][NT], hi[NR][NT];
-    for (int r = 0; r < NR; ++r)
-      for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
-    DecodedK dec[NR];
-    quant::LowBitBlock x;
-    for (int64_t i = 0; i < k / 256; ++i) {
-      for (int r = 0; r < NR; ++r) {
-        quant::decode_lowbit(kType, w[r], i, &x);
-        dec[r].d = load_f16(reinterpret_cast<const uint8_t*>(&x.d));
-        for (int e = 0; e < 256; ++e)
-          dec[r].q[e] = static_cast<int8_t>(kTernary ? x.q[e] + 1 : kIQ1 ? 8 * x.q[e] + x.shift[e / 8] : x.q[e]);
-        for (int g = 0; g < 16; ++g) dec[r].scale[g] = kTernary ? 1 : 2 * x.scale[g] + 1;
-      }
-      for (int t = 0; t < NT; ++t) {
-        const uint8_t* y = a[t] + i * kQ8_KBytes;
-        const float yd = load_f32(y);
-        const auto* yq = reinterpret_cast<const int8_t*>(y + 4);
-        int16_t bsums[16];
-        std::memcpy(bsums, y + 260, sizeof(bsums));
-        for (int r = 0; r < NR; ++r) {
-          const DecodedK& xd = dec[r];
-          if constexpr (kTernary) {
+          if constexpr (is_ternary(kType)) {
             int32x4_t ilo = vdupq_n_s32(0), ihi = vdupq_n_s32(0);
             for (int c = 0; c < 8; ++c) {
-              ilo = vdotq_s32(ilo, vld1q_s8(xd.q + 32 * c), vld1q_s8(yq + 32 * c));
-              ihi = vdotq_s32(ihi, vld1q_s8(xd.q + 32 * c + 16), vld1q_s8(yq + 32 * c + 16));
+              ilo = vdotq_s32(ilo, vld1q_s8(x.q + 32 * c), vld1q_s8(yq + 32 * c));
+              ihi = vdotq_s32(ihi, vld1q_s8(x.q + 32 * c + 16), vld1q_s8(yq + 32 * c + 16));
             }
             int32_t offset[8];
             for (int l = 0; l < 8; ++l) offset[l] = bsums[2 * l] + bsums[2 * l + 1];
             ilo = vsubq_s32(ilo, vld1q_s32(offset));
             ihi = vsubq_s32(ihi, vld1q_s32(offset + 4));
-            const float d = yd * xd.d;
+            const float d = yd * x.d;
             lo[r][t] = vfmaq_n_f32(lo[r][t], vcvtq_f32_s32(ilo), d);
             hi[r][t] = vfmaq_n_f32(hi[r][t], vcvtq_f32_s32(ihi), d);
+            continue;
+          }
+          const int32_t isum = scaled_isum(x, yq, 0, 16);
+          if constexpr (kType == DType::Q2_K) {
+            int32_t min_sum = 0;
+            for (int g = 0; g < 16; ++g) min_sum += bsums[g] * x.min[g];
+            const float d = yd * x.d, dmin = yd * x.dmin;
+            sum[r][t] += d * static_cast<float>(isum) - dmin * static_cast<float>(min_sum);
+          } else if constexpr (kType == DType::Q3_K) {
+            sum[r][t] += x.d * yd * static_cast<float>(isum);
           } else {
-            const int32_t sumi = scaled_isum(xd, yq, 0, 16);
-            sum[r][t] = std::fma(static_cast<float>(sumi), xd.d * kFactor * yd, sum[r][t]);
+            sum[r][t] = std::fma(static_cast<float>(isum), x.d * kFactor * yd, sum[r][t]);
           }
         }
       }
     }
     for (int r = 0; r < NR; ++r)
-      for (int t = 0; t < NT; ++t) out[r * NT + t] = kTernary ? lanes_sum(lo[r][t], hi[r][t]) : sum[r][t];
+      for (int t = 0; t < NT; ++t) out[r * NT + t] = is_ternary(kType) ? lanes_sum(lo[r][t], hi[r][t]) : sum[r][t];
   }
 };
 
@@ -653,15 +626,18 @@ template <int NR, int NT> using TileQ5_0 = TileLanes8<Q5_0Block, NR, NT>;
 template <int NR, int NT> using TileQ4_1 = TileLanes8Min<Q4_1Block, NR, NT>;
 template <int NR, int NT> using TileQ5_1 = TileLanes8Min<Q5_1Block, NR, NT>;
 template <int NR, int NT> using TileIQ4_NL = TileChain<IQ4_NLBlock, NR, NT>;
-template <int NR, int NT> using TileIQ2_XXS = TileLowBit<DType::IQ2_XXS, NR, NT>;
-template <int NR, int NT> using TileIQ2_XS = TileLowBit<DType::IQ2_XS, NR, NT>;
-template <int NR, int NT> using TileIQ2_S = TileLowBit<DType::IQ2_S, NR, NT>;
-template <int NR, int NT> using TileIQ3_XXS = TileLowBit<DType::IQ3_XXS, NR, NT>;
-template <int NR, int NT> using TileIQ3_S = TileLowBit<DType::IQ3_S, NR, NT>;
-template <int NR, int NT> using TileIQ1_S = TileLowBit<DType::IQ1_S, NR, NT>;
-template <int NR, int NT> using TileIQ1_M = TileLowBit<DType::IQ1_M, NR, NT>;
-template <int NR, int NT> using TileTQ1_0 = TileLowBit<DType::TQ1_0, NR, NT>;
-template <int NR, int NT> using TileTQ2_0 = TileLowBit<DType::TQ2_0, NR, NT>;
+template <int NR, int NT> using TileQ2_K = TileLowK<DType::Q2_K, NR, NT>;
+template <int NR, int NT> using TileQ3_K = TileLowK<DType::Q3_K, NR, NT>;
+template <int NR, int NT> using TileIQ4_XS = TileLowK<DType::IQ4_XS, NR, NT>;
+template <int NR, int NT> using TileIQ2_XXS = TileLowK<DType::IQ2_XXS, NR, NT>;
+template <int NR, int NT> using TileIQ2_XS = TileLowK<DType::IQ2_XS, NR, NT>;
+template <int NR, int NT> using TileIQ2_S = TileLowK<DType::IQ2_S, NR, NT>;
+template <int NR, int NT> using TileIQ3_XXS = TileLowK<DType::IQ3_XXS, NR, NT>;
+template <int NR, int NT> using TileIQ3_S = TileLowK<DType::IQ3_S, NR, NT>;
+template <int NR, int NT> using TileIQ1_S = TileLowK<DType::IQ1_S, NR, NT>;
+template <int NR, int NT> using TileIQ1_M = TileLowK<DType::IQ1_M, NR, NT>;
+template <int NR, int NT> using TileTQ1_0 = TileLowK<DType::TQ1_0, NR, NT>;
+template <int NR, int NT> using TileTQ2_0 = TileLowK<DType::TQ2_0, NR, NT>;
 template <int NR, int NT> using TileMXFP4 = TileChain<MXFP4Block, NR, NT>;
 template <int NR, int NT> using TileQ4_K = TileQ4K<NR, NT>;
 template <int NR, int NT> using TileQ4_KSuper = TileQ4K<NR, NT, true>;

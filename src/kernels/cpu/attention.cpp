@@ -517,42 +517,41 @@ bool queries_avx512(const AttentionArgs& a) {
   return false;
 #endif
 }
+
+// attention_queries_avx512 where it runs, else attention() per query: causal, query t sees the
+// first a.n_kv - (n_queries - 1 - t) positions; else all, under the symmetric window.
+void attention_queries(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
+                       AttentionScratch& s, bool causal) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (queries_avx512(a)) {
+    attention_queries_avx512(a, n_queries, q_stride, out_stride, s, causal);
+    return;
+  }
+#endif
+  for (int64_t t = 0; t < n_queries; ++t) {
+    AttentionArgs one = a;
+    one.q = a.q + t * q_stride;
+    one.out = a.out + t * out_stride;
+    if (causal)
+      one.n_kv = a.n_kv - (n_queries - 1 - t);
+    else
+      window_mask(one, t);
+    attention(one, s);
+  }
+}
 }  // namespace
 
 void attention_queries_cached(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
                               AttentionScratch& s) {
   HEARTH_CHECK(a.k_f32 == nullptr && a.n_masked == 0 && a.n_tail_masked == 0 && n_queries <= a.n_kv,
                "attention_queries_cached: a causal run over the whole cache only");
-#if defined(__x86_64__) || defined(__i386__)
-  if (queries_avx512(a)) {
-    attention_queries_avx512(a, n_queries, q_stride, out_stride, s, /*causal=*/true);
-    return;
-  }
-#endif
-  for (int64_t t = 0; t < n_queries; ++t) {
-    AttentionArgs one = a;
-    one.q = a.q + t * q_stride;
-    one.out = a.out + t * out_stride;
-    one.n_kv = a.n_kv - (n_queries - 1 - t);
-    attention(one, s);
-  }
+  attention_queries(a, n_queries, q_stride, out_stride, s, /*causal=*/true);
 }
 
 void attention_queries_f32(const AttentionArgs& a, int64_t n_queries, int64_t q_stride, int64_t out_stride,
                            AttentionScratch& s) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (a.k_f32 != nullptr && queries_avx512(a)) {
-    attention_queries_avx512(a, n_queries, q_stride, out_stride, s, /*causal=*/false);
-    return;
-  }
-#endif
-  for (int64_t t = 0; t < n_queries; ++t) {
-    AttentionArgs one = a;
-    one.q = a.q + t * q_stride;
-    one.out = a.out + t * out_stride;
-    window_mask(one, t);
-    attention(one, s);
-  }
+  HEARTH_CHECK(a.k_f32 != nullptr && a.v_f32 != nullptr, "attention_queries_f32: f32 keys and values only");
+  attention_queries(a, n_queries, q_stride, out_stride, s, /*causal=*/false);
 }
 
 void softcap_scores(float* x, int64_t n, float c) {

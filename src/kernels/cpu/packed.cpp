@@ -136,12 +136,7 @@ void pack_iq4_xs(const uint8_t* const* src, uint8_t* out) {
     const uint8_t* b = src[r];
     if (b == nullptr) continue;
     std::memcpy(d + 2 * r, b, 2);
-    uint16_t sh;
-    std::memcpy(&sh, b + 2, 2);
-    for (int s = 0; s < 8; ++s) {
-      const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
-      scales[16 * s + r] = static_cast<int8_t>(ls - 32);
-    }
+    for (int s = 0; s < 8; ++s) scales[16 * s + r] = static_cast<int8_t>(quant::iq4_xs_scale(b, s));
     const uint8_t* qs = b + 8;
     for (int s = 0; s < 8; ++s)
       for (int j = 0; j < 4; ++j) std::memcpy(quants + 256 * s + 64 * j + 4 * r, qs + 16 * s + 4 * j, 4);

@@ -50,6 +50,20 @@ constexpr int64_t kPrefetchBytes = 2048;
 // For Q8_1 (the _1 types, offset 0) the block's f32 s takes the first correction's place.
 constexpr int64_t kAct32Bytes = 72, kAct32BlockCorr = 4, kAct32S = 4, kAct32LaneCorr = 8, kAct32Quants = 40;
 
+// The 16 rows' exact dot products of 32 unsigned weights (u[j]: 4 per row, elements 4j..4j+3) with
+// 32 signed activations at aq: two chains of 4 vpdpbusd, so that their latency overlaps even for
+// one token.
+HEARTH_INLINE __m512i dot32(const __m512i u[8], const uint8_t* aq) {
+  __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
+  __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
+  #pragma GCC unroll 8
+  for (int j = 2; j < 8; j += 2) {
+    s0 = _mm512_dpbusd_epi32(s0, u[j], _mm512_set1_epi32(load_i32(aq + 4 * j)));
+    s1 = _mm512_dpbusd_epi32(s1, u[j + 1], _mm512_set1_epi32(load_i32(aq + 4 * j + 4)));
+  }
+  return _mm512_add_epi32(s0, s1);
+}
+
 // The 16 rows' f16 block scales, widened.
 HEARTH_INLINE __m512 f16_scales(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -86,9 +100,7 @@ struct Q5_0Packed {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 64, kScaleBytes = 2;
   HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
   // ggml's 8-lane order, as llama.cpp sums Q5_0 on x86 in tinyBLAS and in vec_dot alike (and as
-  // the unpacked tile does). Summed block by block instead, dense Q5_0 matrices had to skip
-  // packing to match llama.cpp, and prefill of the K-quant recipes' Q5_0 fallback (qwen2.5-0.5b
-  // Q4_K_M) ran at half speed.
+  // ref and the unpacked tile do).
   static constexpr bool kLanes = true;
   static constexpr bool kMins = false;
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t* masks, __m512i u[8]) {
@@ -189,16 +201,8 @@ HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t*
     for (int t = 0; t < NT; ++t) {
       const uint8_t* a = act[t] + i * kAct32Bytes;
       const uint8_t* aq = a + kAct32Quants;
-      // Two chains of 4 so the vpdpbusd latency overlaps even for one token.
-      __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
-      __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
-      #pragma GCC unroll 8
-      for (int j = 2; j < 8; j += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, u[j], _mm512_set1_epi32(load_i32(aq + 4 * j)));
-        s1 = _mm512_dpbusd_epi32(s1, u[j + 1], _mm512_set1_epi32(load_i32(aq + 4 * j + 4)));
-      }
       // sum q*a = sum u*a - offset * sum a, exact in i32.
-      const __m512i dot = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(load_i32(a + kAct32BlockCorr)));
+      const __m512i dot = _mm512_add_epi32(dot32(u, aq), _mm512_set1_epi32(load_i32(a + kAct32BlockCorr)));
       const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(a)));
       if constexpr (W::kFusedSum)
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[t]);
@@ -311,14 +315,7 @@ HEARTH_INLINE void tile_q4_k(const uint8_t* group, int64_t nb, const uint8_t* co
       for (int t = 0; t < NT; ++t) {
         const uint8_t* ablock = act[t] + i * kQ8_KBytes;
         const uint8_t* aq = ablock + kQ8_KQuants + 32 * s;
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
-        #pragma GCC unroll 8
-        for (int j = 2; j < 8; j += 2) {
-          s0 = _mm512_dpbusd_epi32(s0, u[j], _mm512_set1_epi32(load_i32(aq + 4 * j)));
-          s1 = _mm512_dpbusd_epi32(s1, u[j + 1], _mm512_set1_epi32(load_i32(aq + 4 * j + 4)));
-        }
-        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot32(u, aq), sc));
         msum[t] = _mm512_dpwssd_epi32(msum[t], mn, _mm512_set1_epi32(load_i32(ablock + kQ8_KBsums + 4 * s)));
       }
       if (kSuper ? s == 7 : s % 2 == 1) {  // a pair (super-block) done: into the float accumulators
@@ -374,14 +371,7 @@ HEARTH_INLINE void tile_iq4_xs(const uint8_t* group, int64_t nb, const uint8_t* 
       for (int t = 0; t < NT; ++t) {
         const uint8_t* ablock = act[t] + i * kQ8_KBytes;
         const uint8_t* aq = ablock + kQ8_KQuants + 32 * s;
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], _mm512_set1_epi32(load_i32(aq)));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], _mm512_set1_epi32(load_i32(aq + 4)));
-        #pragma GCC unroll 8
-        for (int j = 2; j < 8; j += 2) {
-          s0 = _mm512_dpbusd_epi32(s0, u[j], _mm512_set1_epi32(load_i32(aq + 4 * j)));
-          s1 = _mm512_dpbusd_epi32(s1, u[j + 1], _mm512_set1_epi32(load_i32(aq + 4 * j + 4)));
-        }
-        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot32(u, aq), sc));
         osum[t] = _mm512_dpwssd_epi32(osum[t], off, _mm512_set1_epi32(load_i32(ablock + kQ8_KBsums + 4 * s)));
       }
     }

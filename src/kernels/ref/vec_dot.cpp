@@ -453,11 +453,9 @@ float dot_iq4_xs(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
     const auto x = load_block<quant::BlockIQ4_XS>(w, i);
     const auto y = load_block<quant::BlockQ8_K>(a, i);
     int32_t sumi = 0;
-    for (int s = 0; s < 8; ++s) {
-      const int ls =
-          ((x.scales_l[s / 2] >> (4 * (s % 2))) & 0xF) | (((x.scales_h >> (2 * s)) & 3) << 4);
-      sumi += (ls - 32) * dot_nibble_levels(x.qs + 16 * s, quant::kIQ4NLValues, y.qs + 32 * s);
-    }
+    for (int s = 0; s < 8; ++s)
+      sumi += quant::iq4_xs_scale(w + i * sizeof(x), s) *
+              dot_nibble_levels(x.qs + 16 * s, quant::kIQ4NLValues, y.qs + 32 * s);
     sum = std::fma(static_cast<float>(sumi), h2f(x.d) * y.d, sum);
   }
   return sum;

@@ -349,7 +349,7 @@ HEARTH_INLINE int32_t scaled_isum(const DecodedK& w, const int8_t* y, int g0, in
 
 constexpr bool is_ternary(DType t) { return t == DType::TQ1_0 || t == DType::TQ2_0; }
 
-// Super-block i of a row of the types TileLowK runs, decoded. The low-bit IQ and ternary types go
+// Super-block i of a row of a 256-element type but Q4_K, decoded. The low-bit IQ and ternary types go
 // through the reference decoder (quant::decode_lowbit: their codebook lookups stay scalar), their
 // values and scales as ref's dot_lowbit multiplies them: IQ1's shift folded in (8q + shift), the
 // ternary digits q + 1 (scale 1), the IQ scales 2s + 1.
@@ -357,6 +357,10 @@ template <DType kType>
 HEARTH_INLINE void decode_super(const uint8_t* row, int64_t i, DecodedK& out) {
   if constexpr (kType == DType::Q2_K || kType == DType::Q3_K) {
     decode_q23_k<kType == DType::Q3_K>(row + i * (kType == DType::Q2_K ? 84 : 110), out);
+  } else if constexpr (kType == DType::Q5_K) {
+    decode_q45_k<true>(row + i * kQ5_KBytes, out);
+  } else if constexpr (kType == DType::Q6_K) {
+    decode_q6_k(row + i * kQ6_KBytes, out);
   } else if constexpr (kType == DType::IQ4_XS) {
     decode_iq4_xs(row + i * 136, out);
   } else {
@@ -441,19 +445,13 @@ struct TileLowK {
 template <bool kSix, int NR, int NT>
 struct TileLanesK {
   static void run(const uint8_t* const* w, const uint8_t* const* a, int64_t k, float* out) {
-    constexpr int64_t kBytes = kSix ? kQ6_KBytes : kQ5_KBytes;
     float32x4_t lo[NR][NT], hi[NR][NT];
     float min_acc[NR][NT] = {};
     for (int r = 0; r < NR; ++r)
       for (int t = 0; t < NT; ++t) lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
     DecodedK dec[NR];
     for (int64_t i = 0; i < k / 256; ++i) {
-      for (int r = 0; r < NR; ++r) {
-        if constexpr (kSix)
-          decode_q6_k(w[r] + i * kBytes, dec[r]);
-        else
-          decode_q45_k<true>(w[r] + i * kBytes, dec[r]);
-      }
+      for (int r = 0; r < NR; ++r) decode_super<kSix ? DType::Q6_K : DType::Q5_K>(w[r], i, dec[r]);
       for (int t = 0; t < NT; ++t) {
         const uint8_t* y = a[t] + i * kQ8_KBytes;
         const float yd = load_f32(y);

@@ -274,6 +274,20 @@ HEARTH_INLINE void tile_block32_lanes(const uint8_t* group, int64_t nb, const ui
 
 constexpr int64_t kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KBsums = 260;
 
+// Sub-block s (32 elements) of super-block i for NT tokens, 16 rows at a time: isum += sc * (the
+// rows' dot of u with the token's activations), msum += pairs (two i16 copies of a per-row
+// factor) times the activations' two sums of 16. Exact in i32.
+template <int NT>
+HEARTH_INLINE void sub_block_sums(const __m512i u[8], __m512i sc, __m512i pairs, const uint8_t* const* act,
+                                  int64_t i, int s, __m512i* isum, __m512i* msum) {
+  #pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    const uint8_t* ablock = act[t] + i * kQ8_KBytes;
+    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot32(u, ablock + kQ8_KQuants + 32 * s), sc));
+    msum[t] = _mm512_dpwssd_epi32(msum[t], pairs, _mm512_set1_epi32(load_i32(ablock + kQ8_KBsums + 4 * s)));
+  }
+}
+
 // Q4_K: per sub-block s, the exact sum of scale * dot over 16 rows; the mins
 // against the activation's sums of 32 (vpdpwssd of (min, min) with two sums of 16); then ref's
 // f32 accumulation acc = fma(isum, wd*ad, acc), min_acc = fma(msum, wdmin*ad, min_acc) per pair
@@ -311,13 +325,7 @@ HEARTH_INLINE void tile_q4_k(const uint8_t* group, int64_t nb, const uint8_t* co
       const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64 + 16 * s)));
       __m512i mn = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192 + 16 * s)));
       mn = _mm512_or_si512(mn, _mm512_slli_epi32(mn, 16));  // (min, min) as two i16
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        const uint8_t* ablock = act[t] + i * kQ8_KBytes;
-        const uint8_t* aq = ablock + kQ8_KQuants + 32 * s;
-        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot32(u, aq), sc));
-        msum[t] = _mm512_dpwssd_epi32(msum[t], mn, _mm512_set1_epi32(load_i32(ablock + kQ8_KBsums + 4 * s)));
-      }
+      sub_block_sums<NT>(u, sc, mn, act, i, s, isum, msum);
       if (kSuper ? s == 7 : s % 2 == 1) {  // a pair (super-block) done: into the float accumulators
         #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
@@ -367,13 +375,7 @@ HEARTH_INLINE void tile_iq4_xs(const uint8_t* group, int64_t nb, const uint8_t* 
       const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 32 + 16 * s)));
       __m512i off = _mm512_mullo_epi32(sc, _mm512_set1_epi32(kIQ4NLOffset));
       off = _mm512_or_si512(_mm512_and_si512(off, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(off, 16));
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        const uint8_t* ablock = act[t] + i * kQ8_KBytes;
-        const uint8_t* aq = ablock + kQ8_KQuants + 32 * s;
-        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot32(u, aq), sc));
-        osum[t] = _mm512_dpwssd_epi32(osum[t], off, _mm512_set1_epi32(load_i32(ablock + kQ8_KBsums + 4 * s)));
-      }
+      sub_block_sums<NT>(u, sc, off, act, i, s, isum, osum);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {

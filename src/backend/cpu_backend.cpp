@@ -436,7 +436,7 @@ class CpuBackend final : public Backend {
       AttentionScratch& s = attn_scratch_[static_cast<size_t>(thread)];
       for (int64_t job = job_begin; job < job_end; ++job) {
         const int64_t part = job % parts, run = job / parts / n_kv_head, kvh = job / parts % n_kv_head;
-        const auto [t0, len] = runs_[size_t(run)];
+        const int64_t t0 = runs_[size_t(run)].first, len = runs_[size_t(run)].second;
         const auto bound = [&](int64_t i) {
           return i == parts ? len : int64_t(double(len) * std::sqrt(double(i) / double(parts)));
         };

@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       std::vector<float> x(static_cast<size_t>(k * n_batch));
       for (auto& v : x) v = normal(rng);
       std::vector<float> y(static_cast<size_t>(rows * n_batch));
-      const kernels::Matrix prepared = kernels::Matrix::prepare(w, pool);
+      const kernels::Matrix prepared = kernels::Matrix::prepare(w, pool, kernels::dense_sums(type));
       for (size_t li = 0; li <= levels.size(); ++li) {
         const bool run_packed = li == levels.size();
         if (run_packed && !prepared.packed()) break;

@@ -112,7 +112,9 @@ class CpuBackend final : public Backend {
     }
     if (!w.present() || (w.use() != WeightUse::kMatrix && w.use() != WeightUse::kExpert)) return;
     // llama.cpp's MUL_MAT_ID sums Q4_K in its GEMV order at every batch size (ref/vec_dot.h).
-    const ref::KSums sums = w.use() == WeightUse::kExpert ? ref::KSums::kSuperBlocks : ref::KSums::kPairs;
+    // Dense matrices of the 32-element types sum in hearth's block order where it runs packed
+    // (kernels::dense_sums).
+    const ref::KSums sums = w.use() == WeightUse::kExpert ? ref::KSums::kSuperBlocks : kernels::dense_sums(w.type());
     auto m = std::make_shared<kernels::Matrix>(kernels::Matrix::prepare(w.source(), pool_, sums));
     if (m->packed() != nullptr && release) release(w.source());
     w.set_resident(std::move(m));

@@ -57,6 +57,14 @@ class Matrix {
   std::shared_ptr<const cpu::PackedMatrix> packed_;
 };
 
+// The order a model's dense matrices of `type` sum in (ref/vec_dot.h's KSums): kBlocks for the
+// 32-element types where the active level runs that order packed (AVX-512: VNNI, and AMX tiles for
+// batches), kPairs otherwise. The environment's HEARTH_SUMS=ggml keeps llama.cpp's lanes
+// everywhere (the bit-for-bit tests against llama.cpp set it); HEARTH_SUMS=blocks is the default;
+// HEARTH_SUMS=exact sums those types in double through the reference kernels (slow: the
+// yardstick of bench/RESULTS.md's KL study). Any other value is an error naming the three.
+ref::KSums dense_sums(DType type);
+
 // y [n_tokens, w.ne[1]] f32 = x [n_tokens, w.ne[0]] f32 · wᵀ, where w is [ne1 rows of ne0].
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch);

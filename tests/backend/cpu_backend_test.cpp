@@ -13,6 +13,7 @@
 #include "backend/cpu_backend.h"
 #include "base/thread_pool.h"
 #include "kernels/attention.h"
+#include "kernels/matmul.h"
 #include "kernels/matmul_cases.h"
 #include "kernels/ref/delta_net.h"
 #include "kernels/ref/matmul.h"
@@ -80,7 +81,8 @@ TEST_F(CpuBackendOps, MatmulGivesTheReferenceBitsAtAnyBatch) {
     const std::vector<float> x = test::random_activations(rng, k, kRows);
     auto xb = upload(x, kRows, k);
     for (WeightUse use : {WeightUse::kMatrix, WeightUse::kExpert}) {
-      const ref::KSums sums = use == WeightUse::kExpert ? ref::KSums::kSuperBlocks : ref::KSums::kPairs;
+      // Dense matrices take kernels::dense_sums' order (the block order where AVX-512 packs them).
+      const ref::KSums sums = use == WeightUse::kExpert ? ref::KSums::kSuperBlocks : kernels::dense_sums(type);
       if (type != DType::Q4_K && use == WeightUse::kExpert) continue;  // the order differs for Q4_K only
       const Weight a = load(w.view, use), b = load(w2.view, use);
       auto y = be->buffer(kRows, rows), ya = be->buffer(kRows, rows), yb = be->buffer(kRows, rows);
@@ -115,7 +117,7 @@ TEST_F(CpuBackendOps, MatmulOfAFewRowsGivesTheReferenceBits) {
       auto y = be->buffer(kRows, rows);
       const std::string what = fmt::format("{} x {} rows", dtype_name(type), rows);
       // Q4_K with rows not a multiple of 8 is not repacked by llama.cpp: ggml's vec_dot order.
-      const ref::KSums sums = type == DType::Q4_K ? ref::KSums::kVecDot : ref::KSums::kPairs;
+      const ref::KSums sums = type == DType::Q4_K ? ref::KSums::kVecDot : kernels::dense_sums(type);
       be->matmul(a, *xb, kRows, *y);
       expect_bits(download(*y, kRows), test::reference(w.view, x, kRows, sums), what.c_str());
       auto one = upload(std::vector<float>(x.begin(), x.begin() + k), 1, k);

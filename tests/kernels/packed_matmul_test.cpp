@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/matmul.h"
@@ -157,6 +158,70 @@ TEST(PackedMatmul, Q4KSuperBlockOrderMatchesReference) {
     }
   }
   if (!any) GTEST_SKIP() << "no packed kernels on this CPU";
+}
+
+// ref::KSums::kBlocks (hearth's own order for the 32-element types, the default where AVX-512
+// packs them): the packed kernels give ref's bits in that order, through the VNNI tile for
+// batches under 16 tokens and batch tails, and the AMX tiles (where the CPU has them) for each
+// full 16 tokens; blocks past 64 cross the AMX stage of the nibble types, tokens past 64 the chunk.
+// And a token's bits are the same alone as in any batch.
+TEST(PackedMatmul, BlockOrderMatchesReferenceAndIsBatchInvariant) {
+  if (!cpu::cpu_supports(CpuLevel::kAvx512)) GTEST_SKIP() << "this CPU lacks AVX-512: kBlocks is not packed";
+  std::mt19937 rng(2112);
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1, DType::Q5_1}) {
+    for (int64_t k : {32, 96, 2080, 4128}) {
+      for (int64_t rows : {1, 17, 40}) {
+        const Weights w = random_weights(rng, type, k, rows);
+        ThreadPool pool(2);
+        const auto packed = cpu::pack_at(CpuLevel::kAvx512, w.view, pool, ref::KSums::kBlocks);
+        ASSERT_NE(packed, nullptr) << dtype_name(type);
+        for (int64_t n_tokens : {1, 9, 16, 17, 33, 70, 130}) {
+          if (k > 2080 && n_tokens < 33) continue;
+          const std::vector<float> x = random_activations(rng, k, n_tokens);
+          const std::vector<float> want = test::reference(w.view, x, n_tokens, ref::KSums::kBlocks);
+          for (int threads : {1, 2}) {
+            const std::vector<float> got = run_packed(*packed, x, n_tokens, threads);
+            for (size_t i = 0; i < want.size(); ++i)
+              ASSERT_TRUE(test::same_bits(got[i], want[i]))
+                  << dtype_name(type) << " k=" << k << " rows=" << rows << " n_tokens=" << n_tokens
+                  << " threads=" << threads << " t=" << i / rows << " r=" << i % rows << ": " << got[i]
+                  << " vs ref " << want[i] << (cpu::has_amx_int8() ? " (AMX)" : " (VNNI)");
+          }
+          if (n_tokens != 70) continue;
+          for (int64_t t : {0, 17, 69}) {
+            const std::vector<float> one(x.begin() + t * k, x.begin() + (t + 1) * k);
+            const std::vector<float> alone = run_packed(*packed, one, 1, 1);
+            for (int64_t r = 0; r < rows; ++r)
+              ASSERT_TRUE(test::same_bits(alone[r], want[t * rows + r])) << dtype_name(type) << " token " << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The block order differs from llama.cpp's lanes by rounding only: both within 2e-6 of the row's
+// sum of |products| of the exact (double) sums (a wrong block, scale or correction would be far
+// outside), and not the same bits.
+TEST(PackedMatmul, BlockOrderIsNearTheLanes) {
+  std::mt19937 rng(99);
+  for (DType type : {DType::Q8_0, DType::Q5_0, DType::Q4_1, DType::Q5_1}) {
+    const Weights w = random_weights(rng, type, 544, 9);
+    const std::vector<float> x = random_activations(rng, 544, 5);
+    const std::vector<float> lanes = test::reference(w.view, x, 5, ref::KSums::kPairs);
+    const std::vector<float> blocks = test::reference(w.view, x, 5, ref::KSums::kBlocks);
+    const std::vector<float> exact = test::reference(w.view, x, 5, ref::KSums::kExact);
+    int differ = 0;
+    for (int64_t t = 0; t < 5; ++t)
+      for (int64_t r = 0; r < 9; ++r) {
+        const float a = lanes[t * 9 + r], b = blocks[t * 9 + r], e = exact[t * 9 + r];
+        const float bound = 2e-6f * test::abs_dot_bound(w.view, x, t, r) + 1e-30f;
+        ASSERT_NEAR(a, e, bound) << dtype_name(type) << " lanes against exact sums";
+        ASSERT_NEAR(b, e, bound) << dtype_name(type) << " blocks against exact sums";
+        differ += !test::same_bits(a, b);
+      }
+    EXPECT_GT(differ, 0) << dtype_name(type) << ": kBlocks gave the lanes' bits everywhere";
+  }
 }
 
 TEST(PackedMatmul, EachResultIndependentOfBatchAndThreads) {

@@ -4,6 +4,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace hearth::cpu {
 
@@ -21,6 +25,21 @@ inline bool has_f16c() {
   return false;
 #endif
 }
+
+#if defined(__x86_64__)
+// AMX tiles with int8 products (Sapphire Rapids and later), usable by this process: CPUID leaf 7
+// EDX bits 24 and 25, and Linux's permission for the 8 KiB tile state (arch_prctl
+// ARCH_REQ_XCOMP_PERM, which fails where the kernel or hypervisor does not offer it). Asked once.
+inline bool has_amx_int8() {
+  static const bool ok = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || (d & (1u << 24)) == 0 || (d & (1u << 25)) == 0) return false;
+    constexpr long kReqXcompPerm = 0x1023, kXtiledata = 18;
+    return ::syscall(SYS_arch_prctl, kReqXcompPerm, kXtiledata) == 0;
+  }();
+  return ok;
+}
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 // AVX2 with FMA, and AVX-512 F and DQ: what the element-wise kernels' builds need.

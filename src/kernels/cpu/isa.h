@@ -81,7 +81,9 @@ GemmFn avx2_gemm(DType weight_type, ref::KSums sums);
 QuantizeFn avx2_quantize(DType act_type);
 GemmFn avx512_gemm(DType weight_type, ref::KSums sums);
 QuantizeFn avx512_quantize(DType act_type);
-PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums);
+// kBlocks: the 32-element types in that order (ref/vec_dot.h), with AMX tile products for
+// batches of 16 tokens and more where `amx` (the CPU has AMX-INT8 and the OS granted its state).
+PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums, bool amx);
 GemmFn neon_gemm(DType weight_type, ref::KSums sums);
 QuantizeFn neon_quantize(DType act_type);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <string>
 
 #if defined(__aarch64__)
@@ -117,7 +118,11 @@ void matmul_at(CpuLevel level, const TensorView& w, const float* x, int64_t n_to
                ThreadPool& pool, ref::MatmulScratch& scratch, ref::KSums sums) {
   HEARTH_CHECK(cpu_supports(level), std::string("CPU lacks ") + cpu_level_name(level));
   const LevelKernels k = kernels_at(level);
-  const GemmFn gemm = k.gemm != nullptr ? k.gemm(w.type, sums) : nullptr;
+  // The unpacked tiles sum the 32-element types in ggml's lanes only; kBlocks is the packed
+  // kernels' order, which ref reproduces.
+  const bool unpacked_order =
+      (sums != ref::KSums::kBlocks && sums != ref::KSums::kExact) || !ref::has_blocks_order(w.type);
+  const GemmFn gemm = k.gemm != nullptr && unpacked_order ? k.gemm(w.type, sums) : nullptr;
   if (gemm == nullptr) return ref::matmul(w, x, n_tokens, y, pool, scratch, sums);
   const QuantizeFn quantize = k.quantize(ref::vec_dot_type(w.type));
   HEARTH_CHECK(quantize != nullptr, "no activation conversion");
@@ -152,6 +157,19 @@ namespace hearth::kernels {
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch) {
   cpu::matmul_at(cpu::active_cpu_level(), w, x, n_tokens, y, pool, scratch);
+}
+
+ref::KSums dense_sums(DType type) {
+  static const std::string mode = [] {
+    const char* v = std::getenv("HEARTH_SUMS");
+    const std::string value = v == nullptr ? "blocks" : v;
+    HEARTH_CHECK(value == "blocks" || value == "ggml" || value == "exact",
+                 "HEARTH_SUMS is \"" + value + "\": use blocks (the default), ggml or exact");
+    return value;
+  }();
+  if (!ref::has_blocks_order(type) || mode == "ggml") return ref::KSums::kPairs;
+  if (mode == "exact") return ref::KSums::kExact;
+  return cpu::active_cpu_level() == cpu::CpuLevel::kAvx512 ? ref::KSums::kBlocks : ref::KSums::kPairs;
 }
 
 Matrix Matrix::prepare(const TensorView& view, ThreadPool& pool, ref::KSums sums) {

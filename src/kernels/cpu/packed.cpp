@@ -166,7 +166,7 @@ void pack_group_k(const TensorView& w, int64_t g, uint8_t* out) {
 
 PackedGemmFn packed_gemm_at(CpuLevel level, DType type, ref::KSums sums = ref::KSums::kPairs) {
 #if defined(__x86_64__)
-  if (level == CpuLevel::kAvx512) return avx512_packed_gemm(type, sums);
+  if (level == CpuLevel::kAvx512) return avx512_packed_gemm(type, sums, has_amx_int8());
 #endif
   (void)sums;
   (void)level;
@@ -325,7 +325,7 @@ bool can_pack(CpuLevel level, const TensorView& w) {
 
 std::unique_ptr<PackedMatrix> pack_at(CpuLevel level, const TensorView& w, ThreadPool& pool,
                                       ref::KSums sums) {
-  if (!can_pack(level, w)) return nullptr;
+  if (!can_pack(level, w) || sums == ref::KSums::kExact) return nullptr;  // kExact: ref only
   auto p = std::make_unique<PackedMatrix>();
   p->level = level;
   p->type = w.type;

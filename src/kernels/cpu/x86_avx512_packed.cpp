@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/isa.h"
@@ -83,7 +84,7 @@ struct Q8_0Packed {
 struct Q4_0Packed {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0, kScaleBytes = 2;
   HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
-  static constexpr bool kLanes = false;
+  static constexpr bool kLanes = false, kMins = false;
   static constexpr bool kFusedSum = true;   // fma per block (llama.cpp's repacked Q4_0)
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -151,7 +152,7 @@ HEARTH_INLINE void unpack_levels(const uint8_t* q, __m512i u[8]) {
 
 struct IQ4_NLPacked {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0, kScaleBytes = 2;
-  static constexpr bool kLanes = false;
+  static constexpr bool kLanes = false, kMins = false;
   static constexpr bool kFusedSum = false;
   HEARTH_INLINE static __m512 scales(const uint8_t* p) { return f16_scales(p); }
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) { unpack_levels<kIQ4NLUnsigned>(q, u); }
@@ -159,7 +160,7 @@ struct IQ4_NLPacked {
 
 struct MXFP4Packed {
   static constexpr int64_t kQuantBytes = 256, kMaskBytes = 0, kScaleBytes = 1;
-  static constexpr bool kLanes = false;
+  static constexpr bool kLanes = false, kMins = false;
   static constexpr bool kFusedSum = false;
   // 16 E8M0 exponents e -> 2^(e - 128) as f32: bits (e - 1) << 23, and for e < 2 the
   // subnormals 0x00200000 << e (quant::e8m0_to_fp32_half).
@@ -171,6 +172,14 @@ struct MXFP4Packed {
     return _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, tiny));
   }
   HEARTH_INLINE static void unpack(const uint8_t* q, const uint8_t*, __m512i u[8]) { unpack_levels<kMXFP4Unsigned>(q, u); }
+};
+
+// A type of ggml's lanes (Q8_0, Q5_0, Q4_1, Q5_1) summed in ref::KSums::kBlocks' order instead: each
+// block's exact integer sum enters one chain by acc = fma(float(dot), wd * ad, acc), as Q4_0 does.
+template <typename W>
+struct Blocks : W {
+  static constexpr bool kLanes = false;
+  static constexpr bool kFusedSum = true;
 };
 
 // Block i of a group (packed.h's layout): its 8 vectors of unsigned quants, prefetching ahead,
@@ -185,6 +194,26 @@ HEARTH_INLINE __m512 load_block32(const uint8_t* group, int64_t nb, int64_t i, _
   return W::scales(group + at.scales);
 }
 
+// The _1 types' second term in ggml's lanes order: the sum over blocks of m * s (exact products of
+// two f16s) in its own chain, added to out[t] after the lanes' tree. A pass of its
+// own: kept in the blocks' loop, its accumulators would not fit the registers beside the lanes'.
+// The group's scales are still in cache.
+template <typename W, int NT>
+HEARTH_INLINE void add_mins(const uint8_t* group, int64_t nb, const uint8_t* const* act, float out[][kPackRows]) {
+  __m512 mins[NT];
+  #pragma GCC unroll 16
+  for (int t = 0; t < NT; ++t) mins[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const Block32Place at = block32_place(nb, i, W::kScaleBytes, W::kQuantBytes, W::kMaskBytes);
+    const __m512 wm = W::mins(group + at.scales);
+    #pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t)
+      mins[t] = _mm512_add_ps(mins[t], _mm512_mul_ps(wm, _mm512_set1_ps(load_f32(act[t] + i * kAct32Bytes + kAct32S))));
+  }
+  #pragma GCC unroll 16
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], _mm512_add_ps(_mm512_loadu_ps(out[t]), mins[t]));
+}
+
 // NT tokens x the 16 rows of one group, over all nb blocks: out[t][r]. Each block's integer
 // dot product is exact, then Q4_0: acc = fma(float(dot), wd * ad, acc), the order of llama.cpp's
 // repacked Q4_0 kernels; IQ4_NL, MXFP4: acc + (wd * ad) * float(dot), ref::vec_dot's order.
@@ -197,17 +226,24 @@ HEARTH_INLINE void tile_block32(const uint8_t* group, int64_t nb, const uint8_t*
   for (int64_t i = 0; i < nb; ++i) {
     __m512i u[8];
     const __m512 wd = load_block32<W>(group, nb, i, u);
+    __m512 wm;
+    if constexpr (W::kMins)
+      wm = W::mins(group + block32_place(nb, i, W::kScaleBytes, W::kQuantBytes, W::kMaskBytes).scales);
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const uint8_t* a = act[t] + i * kAct32Bytes;
       const uint8_t* aq = a + kAct32Quants;
-      // sum q*a = sum u*a - offset * sum a, exact in i32.
-      const __m512i dot = _mm512_add_epi32(dot32(u, aq), _mm512_set1_epi32(load_i32(a + kAct32BlockCorr)));
+      // sum q*a = sum u*a - offset * sum a, exact in i32 (the _1 types: offset 0, and the
+      // correction's place holds the block's s).
+      __m512i dot = dot32(u, aq);
+      if constexpr (!W::kMins) dot = _mm512_add_epi32(dot, _mm512_set1_epi32(load_i32(a + kAct32BlockCorr)));
       const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(a)));
       if constexpr (W::kFusedSum)
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[t]);
       else
         acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(dot)));
+      // The _1 types in kBlocks' order: m * s (exact) into the same chain, after the block.
+      if constexpr (W::kMins) acc[t] = _mm512_fmadd_ps(wm, _mm512_set1_ps(load_f32(a + kAct32S)), acc[t]);
     }
   }
   #pragma GCC unroll 8
@@ -250,24 +286,7 @@ HEARTH_INLINE void tile_block32_lanes(const uint8_t* group, int64_t nb, const ui
     const __m512 b = _mm512_add_ps(_mm512_add_ps(acc[t][5], acc[t][1]), _mm512_add_ps(acc[t][7], acc[t][3]));
     _mm512_storeu_ps(out[t], _mm512_add_ps(a, b));
   }
-  if constexpr (W::kMins) {
-    // The _1 types' second term, sum over blocks of m * s (exact products of two f16s), in its
-    // own chain after the lanes' tree as ggml adds it. A pass of its own: kept in the loop above,
-    // its accumulators would not fit the registers beside the lanes'. The group's scales are
-    // still in cache.
-    __m512 mins[NT];
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) mins[t] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; ++i) {
-      const Block32Place at = block32_place(nb, i, W::kScaleBytes, W::kQuantBytes, W::kMaskBytes);
-      const __m512 wm = W::mins(group + at.scales);
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t)
-        mins[t] = _mm512_add_ps(mins[t], _mm512_mul_ps(wm, _mm512_set1_ps(load_f32(act[t] + i * kAct32Bytes + kAct32S))));
-    }
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out[t], _mm512_add_ps(_mm512_loadu_ps(out[t]), mins[t]));
-  }
+  if constexpr (W::kMins) add_mins<W, NT>(group, nb, act, out);
 }
 
 // ---- K types against ref's Q8_K activation rows (d f32, 256 i8 quants, 16 i16 sums of 16) ----
@@ -421,38 +440,222 @@ struct IQ4XSKernel {
   }
 };
 
+// Tokens [t0, t1) x the rows of group grp, K::kMaxTokens at a time, into y.
 template <typename K>
-void gemm_packed(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
+HEARTH_INLINE void run_tokens(const PackedGemmArgs& g, int64_t grp, int64_t t0, int64_t t1) {
   constexpr int kMax = K::kMaxTokens;
   alignas(64) float out[kTileTokens][kPackRows];
+  const uint8_t* group = g.w + static_cast<uint64_t>(grp) * g.group_bytes;
+  const int64_t row0 = grp * kPackRows;
+  const int nr = g.rows - row0 < kPackRows ? static_cast<int>(g.rows - row0) : kPackRows;
+  const __mmask16 rows_mask = static_cast<__mmask16>((1u << nr) - 1u);
+  for (; t0 < t1; t0 += kMax) {
+    const int nt = t1 - t0 < kMax ? static_cast<int>(t1 - t0) : kMax;
+    const uint8_t* act[kTileTokens];
+    #pragma GCC unroll 8
+    for (int t = 0; t < nt; ++t) act[t] = g.act + static_cast<uint64_t>(t0 + t) * g.act_row_bytes;
+    switch (nt) {
+      case 1: if constexpr (kMax >= 1) K::template run<1>(group, g.k, act, out); break;
+      case 2: if constexpr (kMax >= 2) K::template run<2>(group, g.k, act, out); break;
+      case 3: if constexpr (kMax >= 3) K::template run<3>(group, g.k, act, out); break;
+      case 4: if constexpr (kMax >= 4) K::template run<4>(group, g.k, act, out); break;
+      case 5: if constexpr (kMax >= 5) K::template run<5>(group, g.k, act, out); break;
+      case 6: if constexpr (kMax >= 6) K::template run<6>(group, g.k, act, out); break;
+      case 7: if constexpr (kMax >= 7) K::template run<7>(group, g.k, act, out); break;
+      default: if constexpr (kMax >= 8) K::template run<8>(group, g.k, act, out); break;
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < nt; ++t)
+      _mm512_mask_storeu_ps(g.y + (t0 + t) * g.ldy + row0, rows_mask, _mm512_load_ps(out[t]));
+  }
+}
+
+template <typename K>
+void gemm_packed(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
   for (int64_t c0 = 0; c0 < g.n_tokens; c0 += kTokenChunk) {
     const int64_t c1 = c0 + kTokenChunk < g.n_tokens ? c0 + kTokenChunk : g.n_tokens;
+    for (int64_t grp = g0; grp < g1; ++grp) run_tokens<K>(g, grp, c0, c1);
+  }
+}
+
+// ---- AMX: batches in kBlocks' order, 16 tokens x 16 rows x one block per tile product ---------
+//
+// Why: in ref::KSums::kBlocks' order a (row, token) takes one exact integer sum per block, which
+// is what one AMX tile product gives for 16 x 16 of them: TDPBSUD multiplies 16 tokens' 32 signed
+// activations (tile A, read in place from the activation rows) by the 16 rows' 32 unsigned quants
+// (tile B: the packed layout's 8 vectors of a block, which are AMX's B layout as they lie), 8192
+// products per instruction against vpdpbusd's 64. The f32 chain is then tile_block32's
+// (kFusedSum), token by token, so a token's bits do not depend on whether its batch took this
+// path: the last tokens of a batch that fill no tile take the VNNI tile.
+// Tiles: 0-3 the sums of four blocks, 4, 5 activations, 6, 7 weights.
+struct alignas(64) AmxConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 64, 64, 32, 32, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 8, 8};
+};
+constexpr int kAmxTokens = 16;
+// Blocks of a group whose unpacked quants (types other than Q8_0) are staged at a time: 32 KiB.
+constexpr int64_t kAmxStageBlocks = 64;
+
+// The activations of one 16-token tile as gemm_amx stages them, per block (kAmxBlockBytes):
+// [16 tokens][32] i8 quants (tile A, rows 32 bytes apart), [16] f32 scales, [16] i32 corrections
+// (-offset * the block's sum; the _1 types: their f32 s). Read in place from the activation rows, tile A's 16 rows lay in 16
+// rows a whole activation row apart, and loading it stalled the tile products (perf annotate).
+constexpr int64_t kAmxBlockBytes = 640, kAmxScales = 512, kAmxCorr = 576;
+
+// One block's tile sums c (c[t][r]: token t, row r) into the 16 tokens' chains: tile_block32's
+// sequence.
+template <typename W>
+HEARTH_INLINE void amx_chain(const int32_t (*c)[kPackRows], __m512 wd, __m512 wm, const uint8_t* staged,
+                             __m512 acc[kAmxTokens]) {
+  #pragma GCC unroll 16
+  for (int t = 0; t < kAmxTokens; ++t) {
+    __m512i dot = _mm512_load_si512(c[t]);
+    if constexpr (!W::kMins) dot = _mm512_add_epi32(dot, _mm512_set1_epi32(load_i32(staged + kAmxCorr + 4 * t)));
+    const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(staged + kAmxScales + 4 * t)));
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[t]);
+    if constexpr (W::kMins) acc[t] = _mm512_fmadd_ps(wm, _mm512_set1_ps(load_f32(staged + kAmxCorr + 4 * t)), acc[t]);
+  }
+}
+
+// Blocks [i0, i1) of a group for the 16 tokens staged at `staged`, into acc. quants(i): block i's
+// 8 x 64 unsigned quant bytes. Four blocks per step: the four products are issued before the
+// first sums are stored, so a tile product's latency overlaps the f32 chain of the blocks before
+// it (storing each sum right after its product stalled on it).
+template <typename W, typename Quants>
+HEARTH_INLINE void amx_tile(const uint8_t* group, int64_t nb, int64_t i0, int64_t i1, Quants quants,
+                            const uint8_t* staged, __m512 acc[kAmxTokens]) {
+  alignas(64) int32_t c[4][kAmxTokens][kPackRows];
+  const auto chain = [&](int j, int64_t i) HEARTH_INLINE_LAMBDA {
+    const uint8_t* sc = group + block32_place(nb, i, W::kScaleBytes, W::kQuantBytes, W::kMaskBytes).scales;
+    __m512 wm = _mm512_setzero_ps();
+    if constexpr (W::kMins) wm = W::mins(sc);
+    amx_chain<W>(c[j], W::scales(sc), wm, staged + i * kAmxBlockBytes, acc);
+  };
+  int64_t i = i0;
+  for (; i + 3 < i1; i += 4) {
+    _tile_zero(0);
+    _tile_loadd(4, staged + i * kAmxBlockBytes, 32);
+    _tile_loadd(6, quants(i), 64);
+    _tile_dpbsud(0, 4, 6);
+    _tile_zero(1);
+    _tile_loadd(5, staged + (i + 1) * kAmxBlockBytes, 32);
+    _tile_loadd(7, quants(i + 1), 64);
+    _tile_dpbsud(1, 5, 7);
+    _tile_zero(2);
+    _tile_loadd(4, staged + (i + 2) * kAmxBlockBytes, 32);
+    _tile_loadd(6, quants(i + 2), 64);
+    _tile_dpbsud(2, 4, 6);
+    _tile_zero(3);
+    _tile_loadd(5, staged + (i + 3) * kAmxBlockBytes, 32);
+    _tile_loadd(7, quants(i + 3), 64);
+    _tile_dpbsud(3, 5, 7);
+    _tile_stored(0, c[0], 64);
+    chain(0, i);
+    _tile_stored(1, c[1], 64);
+    chain(1, i + 1);
+    _tile_stored(2, c[2], 64);
+    chain(2, i + 2);
+    _tile_stored(3, c[3], 64);
+    chain(3, i + 3);
+  }
+  for (; i < i1; ++i) {
+    _tile_zero(0);
+    _tile_loadd(4, staged + i * kAmxBlockBytes, 32);
+    _tile_loadd(6, quants(i), 64);
+    _tile_dpbsud(0, 4, 6);
+    _tile_stored(0, c[0], 64);
+    chain(0, i);
+  }
+}
+
+// A thread's staging memory for gemm_amx, kept between calls and freed when the thread ends.
+struct AmxStage {
+  uint8_t* data = nullptr;
+  uint64_t bytes = 0;
+  AmxStage() = default;
+  AmxStage(const AmxStage&) = delete;
+  AmxStage& operator=(const AmxStage&) = delete;
+  ~AmxStage() { std::free(data); }
+  // nullptr when the memory cannot be had (the caller then takes the VNNI tile).
+  uint8_t* get(uint64_t want) {
+    if (want > bytes) {
+      std::free(data);
+      bytes = (want + 63) / 64 * 64;
+      data = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
+      if (data == nullptr) bytes = 0;
+    }
+    return data;
+  }
+};
+thread_local AmxStage t_amx_stage;
+
+template <typename W>
+void gemm_amx(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
+  static constexpr AmxConfig kConfig{};
+  _tile_loadconfig(&kConfig);
+  // Q8_0's packed quants are tile B as they lie; the nibble types unpack a stage of blocks first.
+  constexpr bool kStage = W::kQuantBytes != 512;
+  const int64_t nb = g.k / 32;
+  const int64_t stage_blocks = kStage ? kAmxStageBlocks : nb;
+  alignas(64) uint8_t stage[kStage ? kAmxStageBlocks * 512 : 64];
+  // Each 16-token tile's chains between stages (kept exactly: a store and a load do not round).
+  constexpr int kMaxTiles = kTokenChunk / kAmxTokens;
+  alignas(64) float chains[kMaxTiles][kAmxTokens][kPackRows];
+  uint8_t* const staged = g.n_tokens >= kAmxTokens ? t_amx_stage.get(static_cast<uint64_t>(kMaxTiles * nb * kAmxBlockBytes)) : nullptr;
+  for (int64_t c0 = 0; c0 < g.n_tokens; c0 += kTokenChunk) {
+    const int64_t c1 = c0 + kTokenChunk < g.n_tokens ? c0 + kTokenChunk : g.n_tokens;
+    const int n_tiles = staged == nullptr ? 0 : static_cast<int>((c1 - c0) / kAmxTokens);
+    for (int tile = 0; tile < n_tiles; ++tile)
+      for (int t = 0; t < kAmxTokens; ++t) {
+        const uint8_t* a = g.act + static_cast<uint64_t>(c0 + tile * kAmxTokens + t) * g.act_row_bytes;
+        uint8_t* st = staged + static_cast<uint64_t>(tile * nb) * kAmxBlockBytes;
+        for (int64_t i = 0; i < nb; ++i, a += kAct32Bytes, st += kAmxBlockBytes) {
+          std::memcpy(st + 32 * t, a + kAct32Quants, 32);
+          std::memcpy(st + kAmxScales + 4 * t, a, 4);
+          std::memcpy(st + kAmxCorr + 4 * t, a + kAct32BlockCorr, 4);
+        }
+      }
     for (int64_t grp = g0; grp < g1; ++grp) {
       const uint8_t* group = g.w + static_cast<uint64_t>(grp) * g.group_bytes;
+      for (int64_t i0 = 0; i0 < nb && n_tiles > 0; i0 += stage_blocks) {
+        const int64_t i1 = nb - i0 < stage_blocks ? nb : i0 + stage_blocks;
+        if constexpr (kStage) {
+          for (int64_t i = i0; i < i1; ++i) {
+            const Block32Place at = block32_place(nb, i, W::kScaleBytes, W::kQuantBytes, W::kMaskBytes);
+            __m512i u[8];
+            W::unpack(group + at.quants, group + at.masks, u);
+            #pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j) _mm512_store_si512(stage + (i - i0) * 512 + 64 * j, u[j]);
+          }
+        }
+        const auto quants = [&](int64_t i) HEARTH_INLINE_LAMBDA -> const uint8_t* {
+          if constexpr (kStage) return stage + (i - i0) * 512;
+          return group + block32_place(nb, i, W::kScaleBytes, W::kQuantBytes, W::kMaskBytes).quants;
+        };
+        for (int tile = 0; tile < n_tiles; ++tile) {
+          __m512 acc[kAmxTokens];
+          #pragma GCC unroll 16
+          for (int t = 0; t < kAmxTokens; ++t)
+            acc[t] = i0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(chains[tile][t]);
+          amx_tile<W>(group, nb, i0, i1, quants, staged + static_cast<uint64_t>(tile * nb) * kAmxBlockBytes, acc);
+          #pragma GCC unroll 16
+          for (int t = 0; t < kAmxTokens; ++t) _mm512_store_ps(chains[tile][t], acc[t]);
+        }
+      }
       const int64_t row0 = grp * kPackRows;
       const int nr = g.rows - row0 < kPackRows ? static_cast<int>(g.rows - row0) : kPackRows;
-      for (int64_t t0 = c0; t0 < c1; t0 += kMax) {
-        const int nt = c1 - t0 < kMax ? static_cast<int>(c1 - t0) : kMax;
-        const uint8_t* act[kTileTokens];
-        #pragma GCC unroll 8
-        for (int t = 0; t < nt; ++t) act[t] = g.act + static_cast<uint64_t>(t0 + t) * g.act_row_bytes;
-        switch (nt) {
-          case 1: if constexpr (kMax >= 1) K::template run<1>(group, g.k, act, out); break;
-          case 2: if constexpr (kMax >= 2) K::template run<2>(group, g.k, act, out); break;
-          case 3: if constexpr (kMax >= 3) K::template run<3>(group, g.k, act, out); break;
-          case 4: if constexpr (kMax >= 4) K::template run<4>(group, g.k, act, out); break;
-          case 5: if constexpr (kMax >= 5) K::template run<5>(group, g.k, act, out); break;
-          case 6: if constexpr (kMax >= 6) K::template run<6>(group, g.k, act, out); break;
-          case 7: if constexpr (kMax >= 7) K::template run<7>(group, g.k, act, out); break;
-          default: if constexpr (kMax >= 8) K::template run<8>(group, g.k, act, out); break;
-        }
-        const __mmask16 rows_mask = static_cast<__mmask16>((1u << nr) - 1u);
-        #pragma GCC unroll 8
-        for (int t = 0; t < nt; ++t)
-          _mm512_mask_storeu_ps(g.y + (t0 + t) * g.ldy + row0, rows_mask, _mm512_load_ps(out[t]));
+      const __mmask16 rows_mask = static_cast<__mmask16>((1u << nr) - 1u);
+      for (int tile = 0; tile < n_tiles; ++tile) {
+        const int64_t t0 = c0 + tile * kAmxTokens;
+        for (int t = 0; t < kAmxTokens; ++t)
+          _mm512_mask_storeu_ps(g.y + (t0 + t) * g.ldy + row0, rows_mask, _mm512_load_ps(chains[tile][t]));
       }
+      run_tokens<Block32Kernel<W>>(g, grp, c0 + n_tiles * kAmxTokens, c1);
     }
   }
+  _tile_release();
 }
 
 // ---- F16 / BF16: the 16 rows' values at each k, widened; one f32 FMA chain per (row, token) ----
@@ -559,10 +762,20 @@ void gemm_half(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
 
 }  // namespace
 
-PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums) {
+PackedGemmFn avx512_packed_gemm(DType weight_type, ref::KSums sums, bool amx) {
+  if (sums == ref::KSums::kBlocks) {
+    switch (weight_type) {
+      case DType::Q8_0: return amx ? gemm_amx<Blocks<Q8_0Packed>> : gemm_packed<Block32Kernel<Blocks<Q8_0Packed>>>;
+      case DType::Q4_0: return amx ? gemm_amx<Q4_0Packed> : gemm_packed<Block32Kernel<Q4_0Packed>>;
+      case DType::Q5_0: return amx ? gemm_amx<Blocks<Q5_0Packed>> : gemm_packed<Block32Kernel<Blocks<Q5_0Packed>>>;
+      case DType::Q4_1: return amx ? gemm_amx<Blocks<Q4_1Packed>> : gemm_packed<Block32Kernel<Blocks<Q4_1Packed>>>;
+      case DType::Q5_1: return amx ? gemm_amx<Blocks<Q5_1Packed>> : gemm_packed<Block32Kernel<Blocks<Q5_1Packed>>>;
+      default: break;
+    }
+  }
   switch (weight_type) {
     case DType::Q8_0: return gemm_packed<Block32Kernel<Q8_0Packed>>;
-    case DType::Q4_0: return gemm_packed<Block32Kernel<Q4_0Packed>>;
+    case DType::Q4_0: return amx ? gemm_amx<Q4_0Packed> : gemm_packed<Block32Kernel<Q4_0Packed>>;
     case DType::Q5_0: return gemm_packed<Block32Kernel<Q5_0Packed>>;
     case DType::Q4_1: return gemm_packed<Block32Kernel<Q4_1Packed>>;
     case DType::Q5_1: return gemm_packed<Block32Kernel<Q5_1Packed>>;

@@ -144,8 +144,39 @@ struct Lanes8 {
   }
 };
 
+// KSums::kBlocks (vec_dot.h): each block's exact integer sum enters one f32 chain by one fused
+// multiply-add, acc = fma(float(isum), d, acc), block after block, and a _1 type's m * s (exact:
+// two f16s) right after its block's: the order of the packed AVX-512 kernels (VNNI and AMX) and
+// of llama.cpp's AMX kernels for Q8_0, Q4_0 and Q4_1 (ggml-cpu/amx/mmq.cpp's acc_C), with an eighth
+// of the lanes' float operations.
+struct FusedBlocks {
+  float acc = 0.0f;
+  void add_block(float d, const int* prod) {
+    int isum = 0;
+    for (int j = 0; j < kQK; ++j) isum += prod[j];
+    acc = std::fma(static_cast<float>(isum), d, acc);
+  }
+  void add_min(float ms) { acc += ms; }
+  float sum() const { return acc; }
+};
+
+// KSums::kExact: the same block products summed in double (exact: each product of an integer sum
+// under 2^20 and two f16 scales has under 53 bits), rounded once at the end. The yardstick the
+// orders' rounding is measured against (bench/RESULTS.md), not an order any kernel runs.
+struct ExactBlocks {
+  double acc = 0.0;
+  void add_block(float d, const int* prod) {
+    int isum = 0;
+    for (int j = 0; j < kQK; ++j) isum += prod[j];
+    acc += static_cast<double>(isum) * static_cast<double>(d);
+  }
+  void add_min(float ms) { acc += ms; }
+  float sum() const { return static_cast<float>(acc); }
+};
+
+template <typename Acc>
 float dot_q4_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  Lanes8 acc;
+  Acc acc;
   int prod[kQK];
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ4_0>(w, i);
@@ -167,28 +198,32 @@ float dot_q4_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
 struct LanesWithMins {
   Lanes8 lanes;
   float mins = 0.0f;
+  void add_block(float d, const int* prod) { lanes.add_block(d, prod); }
+  void add_min(float ms) { mins += ms; }
   float sum() const { return lanes.sum() + mins; }
 };
 
+template <typename Acc>
 float dot_q4_1(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  LanesWithMins acc;
+  Acc acc;
   int prod[kQK];
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ4_1>(w, i);
     const auto y = load_block<quant::BlockQ8_1>(a, i);
-    acc.mins += h2f(x.m) * h2f(y.s);
     for (int j = 0; j < kQK / 2; ++j) {
       prod[j] = low_nibble(x.qs, j) * y.qs[j];
       prod[j + kQK / 2] = high_nibble(x.qs, j) * y.qs[j + kQK / 2];
     }
-    acc.lanes.add_block(h2f(x.d) * h2f(y.d), prod);
+    acc.add_block(h2f(x.d) * h2f(y.d), prod);
+    acc.add_min(h2f(x.m) * h2f(y.s));
   }
   return acc.sum();
 }
 
 // Q5_0 in ggml's lanes like Q4_0 (its x86 vec_dot and tinyBLAS both sum it so).
+template <typename Acc>
 float dot_q5_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  Lanes8 acc;
+  Acc acc;
   int prod[kQK];
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ5_0>(w, i);
@@ -202,24 +237,26 @@ float dot_q5_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
   return acc.sum();
 }
 
+template <typename Acc>
 float dot_q5_1(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  LanesWithMins acc;
+  Acc acc;
   int prod[kQK];
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ5_1>(w, i);
     const auto y = load_block<quant::BlockQ8_1>(a, i);
-    acc.mins += h2f(x.m) * h2f(y.s);
     for (int j = 0; j < kQK / 2; ++j) {
       prod[j] = (low_nibble(x.qs, j) | fifth_bit(x.qh, j)) * y.qs[j];
       prod[j + kQK / 2] = (high_nibble(x.qs, j) | fifth_bit(x.qh, j + 16)) * y.qs[j + kQK / 2];
     }
-    acc.lanes.add_block(h2f(x.d) * h2f(y.d), prod);
+    acc.add_block(h2f(x.d) * h2f(y.d), prod);
+    acc.add_min(h2f(x.m) * h2f(y.s));
   }
   return acc.sum();
 }
 
+template <typename Acc>
 float dot_q8_0(const uint8_t* w, const uint8_t* a, int64_t n_blocks) {
-  Lanes8 acc;
+  Acc acc;
   int prod[kQK];
   for (int64_t i = 0; i < n_blocks; ++i) {
     const auto x = load_block<quant::BlockQ8_0>(w, i);
@@ -652,7 +689,21 @@ void quantize_activation(DType act_type, const float* x, void* out, int64_t n) {
   }
 }
 
+bool has_blocks_order(DType weight_type) {
+  switch (weight_type) {
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q8_0:
+      return true;
+    default:
+      return false;
+  }
+}
+
 float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t n, KSums sums) {
+  if ((sums == KSums::kBlocks || sums == KSums::kExact) && !has_blocks_order(weight_type)) sums = KSums::kPairs;
   const DTypeInfo& info = dtype_info(weight_type);
   const DTypeInfo& act_info = dtype_info(vec_dot_type(weight_type));
   HEARTH_CHECK(n >= 0 && n % info.block_elems == 0 && n % act_info.block_elems == 0,
@@ -668,15 +719,25 @@ float vec_dot(DType weight_type, const void* w_row, const void* act_row, int64_t
     case DType::BF16:
       return dot_halves(w, a, n, bf16_to_fp32);
     case DType::Q4_0:
-      return dot_q4_0(w, a, nb);
+      return sums == KSums::kBlocks  ? dot_q4_0<FusedBlocks>(w, a, nb)
+             : sums == KSums::kExact ? dot_q4_0<ExactBlocks>(w, a, nb)
+                                     : dot_q4_0<Lanes8>(w, a, nb);
     case DType::Q4_1:
-      return dot_q4_1(w, a, nb);
+      return sums == KSums::kBlocks  ? dot_q4_1<FusedBlocks>(w, a, nb)
+             : sums == KSums::kExact ? dot_q4_1<ExactBlocks>(w, a, nb)
+                                     : dot_q4_1<LanesWithMins>(w, a, nb);
     case DType::Q5_0:
-      return dot_q5_0(w, a, nb);
+      return sums == KSums::kBlocks  ? dot_q5_0<FusedBlocks>(w, a, nb)
+             : sums == KSums::kExact ? dot_q5_0<ExactBlocks>(w, a, nb)
+                                     : dot_q5_0<Lanes8>(w, a, nb);
     case DType::Q5_1:
-      return dot_q5_1(w, a, nb);
+      return sums == KSums::kBlocks  ? dot_q5_1<FusedBlocks>(w, a, nb)
+             : sums == KSums::kExact ? dot_q5_1<ExactBlocks>(w, a, nb)
+                                     : dot_q5_1<LanesWithMins>(w, a, nb);
     case DType::Q8_0:
-      return dot_q8_0(w, a, nb);
+      return sums == KSums::kBlocks  ? dot_q8_0<FusedBlocks>(w, a, nb)
+             : sums == KSums::kExact ? dot_q8_0<ExactBlocks>(w, a, nb)
+                                     : dot_q8_0<Lanes8>(w, a, nb);
     case DType::Q2_K:
       return dot_q2_k(w, a, nb);
     case DType::Q3_K:

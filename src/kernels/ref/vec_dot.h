@@ -51,7 +51,21 @@ void quantize_activation(DType act_type, const float* x, void* out, int64_t n);
 //  - kVecDot: ggml's own x86 vec_dot (8 f32 lanes per super-block, the mins in 4 lanes), which it
 //    runs for matrices it does not repack (MLA's 3-D attn_v_b, multiplied head by head). F32
 //    weights take it too: ggml_vec_dot_f32's AVX-512 order (4 x 16 lanes) instead of a double sum.
-enum class KSums : uint8_t { kPairs, kSuperBlocks, kVecDot };
+//  - kBlocks: the block order of the 32-element types Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (#21 item 5):
+//    each block's exact integer sum enters one f32 chain by one fused multiply-add, acc =
+//    fma(float(isum), wd * ad, acc), and a _1 type's m * s (exact) enters the same chain right after
+//    its block. That is the order of llama.cpp's AMX kernels (ggml-cpu/amx/mmq.cpp), which it runs
+//    for Q8_0, Q4_0 and Q4_1 on CPUs with AMX (Sapphire Rapids and later), and of its repacked Q4_0
+//    GEMM elsewhere; its other kernels keep 8 f32 lanes per block, 8 float operations where this
+//    takes one. hearth's packed AVX-512 kernels run it (VNNI, and AMX tiles for batches); Q5_0 and
+//    Q5_1 are hearth's own here (bench/RESULTS.md: KL against exact sums beside the lanes').
+//    Other types read kBlocks as kPairs.
+//  - kExact: those types' block products summed in double and rounded once, ref only (no kernel
+//    runs it): the yardstick for the orders' rounding. Other types read it as kPairs.
+enum class KSums : uint8_t { kPairs, kSuperBlocks, kVecDot, kBlocks, kExact };
+
+// True for the types whose sums kBlocks and kExact change (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
+bool has_blocks_order(DType weight_type);
 
 // Dot product of `n` elements: a weight row of `weight_type` with an activation row already
 // converted to vec_dot_type(weight_type). Both may be unaligned. n must be a whole number of

@@ -593,20 +593,23 @@ thread_local AmxStage t_amx_stage;
 
 template <typename W>
 void gemm_amx(const PackedGemmArgs& g, int64_t g0, int64_t g1) {
+  const int64_t nb = g.k / 32;
+  constexpr int kMaxTiles = kTokenChunk / kAmxTokens;
+  uint8_t* const staged =
+      g.n_tokens >= kAmxTokens ? t_amx_stage.get(static_cast<uint64_t>(kMaxTiles * nb * kAmxBlockBytes)) : nullptr;
+  // Under a tile of tokens (decode) the tiles are not touched: no configuration, no state to save.
+  if (staged == nullptr) return gemm_packed<Block32Kernel<W>>(g, g0, g1);
   static constexpr AmxConfig kConfig{};
   _tile_loadconfig(&kConfig);
   // Q8_0's packed quants are tile B as they lie; the nibble types unpack a stage of blocks first.
   constexpr bool kStage = W::kQuantBytes != 512;
-  const int64_t nb = g.k / 32;
   const int64_t stage_blocks = kStage ? kAmxStageBlocks : nb;
   alignas(64) uint8_t stage[kStage ? kAmxStageBlocks * 512 : 64];
   // Each 16-token tile's chains between stages (kept exactly: a store and a load do not round).
-  constexpr int kMaxTiles = kTokenChunk / kAmxTokens;
   alignas(64) float chains[kMaxTiles][kAmxTokens][kPackRows];
-  uint8_t* const staged = g.n_tokens >= kAmxTokens ? t_amx_stage.get(static_cast<uint64_t>(kMaxTiles * nb * kAmxBlockBytes)) : nullptr;
   for (int64_t c0 = 0; c0 < g.n_tokens; c0 += kTokenChunk) {
     const int64_t c1 = c0 + kTokenChunk < g.n_tokens ? c0 + kTokenChunk : g.n_tokens;
-    const int n_tiles = staged == nullptr ? 0 : static_cast<int>((c1 - c0) / kAmxTokens);
+    const int n_tiles = static_cast<int>((c1 - c0) / kAmxTokens);
     for (int tile = 0; tile < n_tiles; ++tile)
       for (int t = 0; t < kAmxTokens; ++t) {
         const uint8_t* a = g.act + static_cast<uint64_t>(c0 + tile * kAmxTokens + t) * g.act_row_bytes;

@@ -8,6 +8,12 @@
 #   scripts/build-native-peers.sh [llama] [ik_llama]      (default: llama)
 #     HEARTH_PEER_CACHE  where the builds go (default ${XDG_CACHE_HOME:-~/.cache}/hearth/peers)
 #     IK_LLAMA_GIT       git directory of ik_llama.cpp (a bare mirror is fine)
+#     PEER_NO_AMX=1      build llama.cpp without its AMX kernels (-mno-amx-*), into a folder
+#                        suffixed -noamx: on the twentieth session's AMX Xeon VM the native build's
+#                        AMX matmul died on its first tile load (SIGILL, the tile configuration
+#                        lost between ggml's once-per-thread ldtilecfg and its use) in llama-bench
+#                        at every thread count, while the prebuilt library's ran. ik_llama.cpp has
+#                        no AMX kernels.
 # Prints one line per peer: NAME BIN_DIR (the folder holding its llama-bench).
 #
 # Why a script: the prebuilt library through a harness gets two-thirds to four-fifths of a native
@@ -41,7 +47,16 @@ extract_tree() {
 configure_and_build() {
   local src=$1 build=$2
   shift 2
-  cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+  local no_amx=()
+  if [ "${PEER_NO_AMX:-0}" = 1 ]; then
+    # After ggml's -march=native on every compile line (flags given to CMake come before it).
+    local launcher="$build-no-amx-cc"
+    mkdir -p "$(dirname "$launcher")"
+    printf '#!/bin/sh\nexec "$@" -mno-amx-tile -mno-amx-int8 -mno-amx-bf16\n' > "$launcher"
+    chmod +x "$launcher"
+    no_amx=("-DCMAKE_C_COMPILER_LAUNCHER=$launcher" "-DCMAKE_CXX_COMPILER_LAUNCHER=$launcher")
+  fi
+  cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON "${no_amx[@]}" \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF >&2
   cmake --build "$build" -j "$jobs" --target "$@" >&2
 }
@@ -52,6 +67,7 @@ build_llama() {
   local commit dir
   commit=$(git bundle list-heads "$bundle" | head -1 | cut -c1-10)
   dir="$cache/llama.cpp-$commit"
+  if [ "${PEER_NO_AMX:-0}" = 1 ]; then dir="$dir-noamx"; fi
   if [ ! -x "$dir/build/bin/llama-bench" ]; then
     rm -rf "$dir/src"
     git clone -q "$bundle" "$dir/src"

@@ -12,9 +12,11 @@
 // ref::vec_dot's, so the bits equal the reference's (and, for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q5_K/Q6_K,
 // llama.cpp's vec_dot's); F16/BF16 sum in f32 lanes instead of ref's double: a few ulps from ref.
 // On AVX-512 VNNI the quantized types but Q5_K, Q6_K, Q2_K, Q3_K and the low-bit IQ/ternary types
-// run on weights packed at load (Matrix, kernels/cpu/packed.h): Q8_0, Q5_0, Q4_1, Q5_1, Q4_K and
-// IQ4_XS keep the sequences above, and Q4_0 sums each block exactly, then in f32, as llama.cpp's
-// repacked Q4_0 does; F16/BF16 are packed too and sum in one f32 FMA chain per (row, token).
+// run on weights packed at load (Matrix, kernels/cpu/packed.h): Q4_K and IQ4_XS keep the
+// sequences above, Q4_0 sums each block exactly, then in f32, as llama.cpp's repacked Q4_0 does,
+// and so do Q8_0, Q5_0, Q4_1 and Q5_1 in a model's dense matrices unless HEARTH_SUMS=ggml
+// (dense_sums below; with it they keep ggml's lanes); F16/BF16 are packed too and sum in one f32
+// FMA chain per (row, token).
 // Q4_K's reference sequence (kernels/ref/vec_dot.cpp) is that of llama.cpp's repacked Q4_K GEMM,
 // so Q4_K too gives llama.cpp's bits for batches of two or more tokens.
 #pragma once

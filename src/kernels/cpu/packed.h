@@ -51,9 +51,14 @@
 //              group, the file's bytes rearranged. Activations: the f16/bf16-rounded values as
 //              f32, transposed into tiles of kHalfTileTokens tokens ([k][kHalfTileTokens]).
 //
-// Numerics. Q4_0: each block's integer dot product is exact, then acc = fma(float(dot), wd*ad,
-// acc), block after block (the order of llama.cpp's repacked Q4_0). IQ4_NL, MXFP4: the same
-// without the fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0, Q5_0, Q4_1, Q5_1: ggml's 8
+// Numerics. Q4_0, and Q8_0/Q5_0/Q4_1/Q5_1 with ref::KSums::kBlocks (the default for dense matrices
+// at this level, kernels::dense_sums): each block's integer dot product is exact, then acc =
+// fma(float(dot), wd*ad, acc), block after block, a _1 type's m*s added to the chain after its
+// block (the order of llama.cpp's repacked Q4_0 and of its AMX kernels). Where the CPU has AMX,
+// batches of 16 tokens and more take those block sums from tile products (x86_avx512_packed.cpp's
+// gemm_amx) and the same f32 chain: the same bits. IQ4_NL, MXFP4: the same
+// without the fusion, acc + (wd*ad) * float(dot): ref's order and bits. Q8_0, Q5_0, Q4_1, Q5_1 with
+// kPairs (HEARTH_SUMS=ggml): ggml's 8
 // f32 lanes (lane j = elements 4j..4j+3 of each block, one FMA per lane and block, hsum_float_8's
 // tree; the _1 types' mins in one chain, sum of m * s, added after), as llama.cpp sums them
 // (tinyBLAS and vec_dot) and as ref does: the same bits packed or not. Q4_K: exact integer sums per super-block, then ref's f32

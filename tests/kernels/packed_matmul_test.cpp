@@ -160,6 +160,15 @@ TEST(PackedMatmul, Q4KSuperBlockOrderMatchesReference) {
   if (!any) GTEST_SKIP() << "no packed kernels on this CPU";
 }
 
+// Which path took a batch's full 16 tokens, for failure messages.
+std::string amx_note() {
+#if defined(__x86_64__)
+  return cpu::has_amx_int8() ? " (AMX)" : " (VNNI)";
+#else
+  return "";
+#endif
+}
+
 // ref::KSums::kBlocks (hearth's own order for the 32-element types, the default where AVX-512
 // packs them): the packed kernels give ref's bits in that order, through the VNNI tile for
 // batches under 16 tokens and batch tails, and the AMX tiles (where the CPU has them) for each
@@ -185,7 +194,7 @@ TEST(PackedMatmul, BlockOrderMatchesReferenceAndIsBatchInvariant) {
               ASSERT_TRUE(test::same_bits(got[i], want[i]))
                   << dtype_name(type) << " k=" << k << " rows=" << rows << " n_tokens=" << n_tokens
                   << " threads=" << threads << " t=" << i / rows << " r=" << i % rows << ": " << got[i]
-                  << " vs ref " << want[i] << (cpu::has_amx_int8() ? " (AMX)" : " (VNNI)");
+                  << " vs ref " << want[i] << amx_note();
           }
           if (n_tokens != 70) continue;
           for (int64_t t : {0, 17, 69}) {
